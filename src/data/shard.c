@@ -1,0 +1,704 @@
+// shard.c — HDF5 shard writer, reader and verifier (format in shard.h).
+#include "data/shard.h"
+
+#include "core/util.h"
+
+#include <dirent.h>
+#include <stdlib.h>
+#include <string.h>
+
+void ganc_shard_meta_free(ganc_shard_meta *m) {
+  for (int i = 0; i < m->nclasses; i++)
+    free(m->class_names[i]);
+  free(m->class_names);
+  free(m->source_root);
+  free(m->created);
+  free(m->options);
+  memset(m, 0, sizeof *m);
+}
+
+int64_t ganc_shard_chunk_images(size_t image_bytes) {
+  int64_t n = (int64_t)((1u << 20) / (image_bytes ? image_bytes : 1));
+  return n < 1 ? 1 : n;
+}
+
+int64_t ganc_shard_default_size(size_t image_bytes) {
+  int64_t chunk = ganc_shard_chunk_images(image_bytes);
+  int64_t per_chunk = chunk * (int64_t)image_bytes;
+  int64_t chunks = (int64_t)(256ll << 20) / (per_chunk ? per_chunk : 1);
+  return (chunks < 1 ? 1 : chunks) * chunk;
+}
+
+// ---- small attribute helpers ------------------------------------------------------------------
+static hid_t vlstr_type(void) {
+  hid_t t = H5Tcopy(H5T_C_S1);
+  CHECK_H5(t);
+  CHECK_H5(H5Tset_size(t, H5T_VARIABLE));
+  CHECK_H5(H5Tset_cset(t, H5T_CSET_UTF8));
+  return t;
+}
+
+static void attr_write_str(hid_t obj, const char *name, const char *value) {
+  hid_t t = vlstr_type(), s = H5Screate(H5S_SCALAR);
+  CHECK_H5(s);
+  hid_t a = H5Acreate2(obj, name, t, s, H5P_DEFAULT, H5P_DEFAULT);
+  CHECK_H5(a);
+  const char *v = value ? value : "";
+  CHECK_H5(H5Awrite(a, t, &v));
+  H5Aclose(a);
+  H5Sclose(s);
+  H5Tclose(t);
+}
+
+static void attr_write_i64(hid_t obj, const char *name, int64_t value) {
+  hid_t s = H5Screate(H5S_SCALAR);
+  CHECK_H5(s);
+  hid_t a = H5Acreate2(obj, name, H5T_STD_I64LE, s, H5P_DEFAULT, H5P_DEFAULT);
+  CHECK_H5(a);
+  CHECK_H5(H5Awrite(a, H5T_NATIVE_INT64, &value));
+  H5Aclose(a);
+  H5Sclose(s);
+}
+
+static void attr_write_strs(hid_t obj, const char *name, char **values, int n) {
+  hsize_t dim = (hsize_t)n;
+  hid_t t = vlstr_type(), s = H5Screate_simple(1, &dim, NULL);
+  CHECK_H5(s);
+  hid_t a = H5Acreate2(obj, name, t, s, H5P_DEFAULT, H5P_DEFAULT);
+  CHECK_H5(a);
+  CHECK_H5(H5Awrite(a, t, values));
+  H5Aclose(a);
+  H5Sclose(s);
+  H5Tclose(t);
+}
+
+// Reading attributes of a user's file: every failure is recoverable and names the attribute.
+static int attr_read_i64(hid_t obj, const char *name, int64_t *v, ganc_err *err) {
+  hid_t a = -1;
+  TRY_H5(a = H5Aopen(obj, name, H5P_DEFAULT), err, fail);
+  TRY_H5(H5Aread(a, H5T_NATIVE_INT64, v), err, fail);
+  H5Aclose(a);
+  return 0;
+fail:
+  if (a >= 0) H5Aclose(a);
+  ganc_err_prefix(err, "attribute '%s': ", name);
+  return -1;
+}
+
+static int attr_read_str(hid_t obj, const char *name, char **out, ganc_err *err) {
+  hid_t a = -1, t = -1, mt = vlstr_type();
+  char *v = NULL;
+  *out = NULL;
+  TRY_H5(a = H5Aopen(obj, name, H5P_DEFAULT), err, fail);
+  TRY_H5(t = H5Aget_type(a), err, fail);
+  if (H5Tget_class(t) != H5T_STRING || !H5Tis_variable_str(t)) {
+    ganc_err_set(err, GANC_EXIT_USAGE, "not a variable-length string");
+    goto fail;
+  }
+  TRY_H5(H5Aread(a, mt, &v), err, fail);
+  *out = xstrdup(v ? v : "");
+  H5free_memory(v);
+  H5Tclose(t);
+  H5Aclose(a);
+  H5Tclose(mt);
+  return 0;
+fail:
+  if (t >= 0) H5Tclose(t);
+  if (a >= 0) H5Aclose(a);
+  H5Tclose(mt);
+  ganc_err_prefix(err, "attribute '%s': ", name);
+  return -1;
+}
+
+static int attr_read_strs(hid_t obj, const char *name, char ***out, int *n, ganc_err *err) {
+  hid_t a = -1, s = -1, mt = vlstr_type();
+  char **v = NULL;
+  *out = NULL;
+  *n = 0;
+  TRY_H5(a = H5Aopen(obj, name, H5P_DEFAULT), err, fail);
+  TRY_H5(s = H5Aget_space(a), err, fail);
+  hssize_t cnt = H5Sget_simple_extent_npoints(s);
+  if (cnt <= 0 || cnt > 1000000) {
+    ganc_err_set(err, GANC_EXIT_USAGE, "implausible class count %lld", (long long)cnt);
+    goto fail;
+  }
+  v = xcalloc((size_t)cnt, sizeof *v);
+  TRY_H5(H5Aread(a, mt, v), err, fail);
+  *out = xcalloc((size_t)cnt, sizeof **out);
+  for (hssize_t i = 0; i < cnt; i++)
+    (*out)[i] = xstrdup(v[i] ? v[i] : "");
+  *n = (int)cnt;
+  H5Dvlen_reclaim(mt, s, H5P_DEFAULT, v);
+  free(v);
+  H5Sclose(s);
+  H5Aclose(a);
+  H5Tclose(mt);
+  return 0;
+fail:
+  free(v);
+  if (s >= 0) H5Sclose(s);
+  if (a >= 0) H5Aclose(a);
+  H5Tclose(mt);
+  ganc_err_prefix(err, "attribute '%s': ", name);
+  return -1;
+}
+
+// ---- writer -----------------------------------------------------------------------------------
+struct ganc_shard_writer {
+  char *dir;
+  ganc_shard_meta meta;
+  size_t image_bytes;
+  int64_t shard_size, chunk;
+  int shard_index; // index of the open shard
+  hid_t file, images, labels, sources;
+  int64_t in_shard;    // images written to the open shard (flushed)
+  int64_t buffered;    // images waiting in the chunk buffers
+  uint8_t *buf_images; // [chunk, R, R, C]
+  int32_t *buf_labels; // [chunk]
+  char **buf_sources;  // [chunk]
+  int64_t total;
+  int shards_done;
+};
+
+static hid_t create_chunked(hid_t file, const char *name, hid_t type, int rank,
+                            const hsize_t *chunk, int fletcher) {
+  hsize_t dims[4] = {0, 0, 0, 0}, maxdims[4];
+  for (int i = 0; i < rank; i++) {
+    dims[i] = i == 0 ? 0 : chunk[i];
+    maxdims[i] = i == 0 ? H5S_UNLIMITED : chunk[i];
+  }
+  hid_t space = H5Screate_simple(rank, dims, maxdims), dcpl = H5Pcreate(H5P_DATASET_CREATE);
+  CHECK_H5(space);
+  CHECK_H5(dcpl);
+  CHECK_H5(H5Pset_chunk(dcpl, rank, chunk));
+  if (fletcher) CHECK_H5(H5Pset_fletcher32(dcpl));
+  hid_t d = H5Dcreate2(file, name, type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+  CHECK_H5(d);
+  H5Pclose(dcpl);
+  H5Sclose(space);
+  return d;
+}
+
+static int writer_open_shard(ganc_shard_writer *w, ganc_err *err) {
+  char name[64];
+  snprintf(name, sizeof name, "shard-%05d.h5", w->shard_index);
+  char *path = ganc_path_join(w->dir, name);
+  w->file = H5Fcreate(path, H5F_ACC_EXCL, H5P_DEFAULT, H5P_DEFAULT);
+  if (w->file < 0) {
+    char buf[512];
+    ganc_err_set(err, GANC_EXIT_RUNTIME, "cannot create %s: %s", path,
+                 ganc_h5_last_error(buf, sizeof buf));
+    free(path);
+    return -1;
+  }
+  free(path);
+  int R = w->meta.resolution, C = w->meta.channels;
+  hsize_t ic[4] = {(hsize_t)w->chunk, (hsize_t)R, (hsize_t)R, (hsize_t)C};
+  w->images = create_chunked(w->file, "images", H5T_STD_U8LE, 4, ic, 1);
+  w->labels = -1;
+  if (w->meta.nclasses > 0) {
+    // Labels are tiny: bigger chunks keep the label read of a whole shard to a few chunk reads.
+    hsize_t lc = (hsize_t)(w->chunk < 4096 ? 4096 : w->chunk);
+    w->labels = create_chunked(w->file, "labels", H5T_STD_I32LE, 1, &lc, 1);
+  }
+  hid_t st = vlstr_type();
+  hsize_t sc = (hsize_t)(w->chunk < 1024 ? 1024 : w->chunk);
+  w->sources = create_chunked(w->file, "sources", st, 1, &sc, 0);
+  H5Tclose(st);
+  w->in_shard = 0;
+  return 0;
+}
+
+// Appends `n` rows from `buf` (type `mtype`, row shape from the dataset) to dataset d at row `at`.
+static void append_rows(hid_t d, hid_t mtype, int64_t at, int64_t n, const void *buf) {
+  hsize_t dims[4];
+  hid_t fs = H5Dget_space(d);
+  CHECK_H5(fs);
+  int rank = H5Sget_simple_extent_ndims(fs);
+  H5Sget_simple_extent_dims(fs, dims, NULL);
+  H5Sclose(fs);
+  dims[0] = (hsize_t)(at + n);
+  CHECK_H5(H5Dset_extent(d, dims));
+  fs = H5Dget_space(d);
+  hsize_t start[4] = {(hsize_t)at, 0, 0, 0}, count[4];
+  for (int i = 0; i < rank; i++)
+    count[i] = i == 0 ? (hsize_t)n : dims[i];
+  CHECK_H5(H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL));
+  hid_t ms = H5Screate_simple(rank, count, NULL);
+  CHECK_H5(H5Dwrite(d, mtype, ms, fs, H5P_DEFAULT, buf));
+  H5Sclose(ms);
+  H5Sclose(fs);
+}
+
+static void writer_flush(ganc_shard_writer *w) {
+  if (w->buffered == 0) return;
+  append_rows(w->images, H5T_NATIVE_UINT8, w->in_shard, w->buffered, w->buf_images);
+  if (w->labels >= 0)
+    append_rows(w->labels, H5T_NATIVE_INT32, w->in_shard, w->buffered, w->buf_labels);
+  hid_t st = vlstr_type();
+  append_rows(w->sources, st, w->in_shard, w->buffered, w->buf_sources);
+  H5Tclose(st);
+  for (int64_t i = 0; i < w->buffered; i++)
+    free(w->buf_sources[i]);
+  w->in_shard += w->buffered;
+  w->buffered = 0;
+}
+
+static void writer_close_shard(ganc_shard_writer *w) {
+  writer_flush(w);
+  hid_t f = w->file;
+  attr_write_str(f, "format", GANC_SHARD_FORMAT);
+  attr_write_i64(f, "format_version", GANC_SHARD_VERSION);
+  attr_write_i64(f, "resolution", w->meta.resolution);
+  attr_write_i64(f, "channels", w->meta.channels);
+  attr_write_i64(f, "image_count", w->in_shard);
+  attr_write_i64(f, "shard_index", w->shard_index);
+  if (w->meta.nclasses > 0)
+    attr_write_strs(f, "class_names", w->meta.class_names, w->meta.nclasses);
+  attr_write_str(f, "source_root", w->meta.source_root);
+  attr_write_str(f, "created", w->meta.created);
+  attr_write_str(f, "options", w->meta.options);
+  H5Dclose(w->images);
+  if (w->labels >= 0) H5Dclose(w->labels);
+  H5Dclose(w->sources);
+  CHECK_H5(H5Fflush(f, H5F_SCOPE_GLOBAL));
+  CHECK_H5(H5Fclose(f));
+  w->file = -1;
+  w->total += w->in_shard;
+  w->shards_done++;
+  w->shard_index++;
+}
+
+static void meta_copy(ganc_shard_meta *dst, const ganc_shard_meta *src) {
+  *dst = *src;
+  dst->class_names = NULL;
+  if (src->nclasses > 0) {
+    dst->class_names = xcalloc((size_t)src->nclasses, sizeof(char *));
+    for (int i = 0; i < src->nclasses; i++)
+      dst->class_names[i] = xstrdup(src->class_names[i]);
+  }
+  dst->source_root = xstrdup(src->source_root ? src->source_root : "");
+  dst->created = xstrdup(src->created ? src->created : "");
+  dst->options = xstrdup(src->options ? src->options : "");
+}
+
+ganc_shard_writer *ganc_shard_writer_open(const char *dir, const ganc_shard_meta *meta,
+                                          int64_t shard_size, ganc_err *err) {
+  if (meta->resolution < 1 || meta->channels < 1 || meta->channels > 4) {
+    ganc_err_set(err, GANC_EXIT_USAGE, "bad shard shape %dx%dx%d", meta->resolution,
+                 meta->resolution, meta->channels);
+    return NULL;
+  }
+  ganc_shard_writer *w = xcalloc(1, sizeof *w);
+  w->dir = xstrdup(dir);
+  meta_copy(&w->meta, meta);
+  w->image_bytes = (size_t)meta->resolution * meta->resolution * meta->channels;
+  w->shard_size = shard_size > 0 ? shard_size : ganc_shard_default_size(w->image_bytes);
+  w->chunk = ganc_shard_chunk_images(w->image_bytes);
+  if (w->chunk > w->shard_size) w->chunk = w->shard_size;
+  w->buf_images = xmalloc((size_t)w->chunk * w->image_bytes);
+  w->buf_labels = xcalloc((size_t)w->chunk, sizeof(int32_t));
+  w->buf_sources = xcalloc((size_t)w->chunk, sizeof(char *));
+  w->file = -1;
+  ganc_h5_quiet();
+  return w;
+}
+
+int ganc_shard_writer_add(ganc_shard_writer *w, const uint8_t *image, int label, const char *source,
+                          ganc_err *err) {
+  if (w->file < 0 && writer_open_shard(w, err)) return -1;
+  memcpy(w->buf_images + (size_t)w->buffered * w->image_bytes, image, w->image_bytes);
+  w->buf_labels[w->buffered] = label;
+  w->buf_sources[w->buffered] = xstrdup(source ? source : "");
+  w->buffered++;
+  if (w->buffered == w->chunk) writer_flush(w);
+  if (w->in_shard + w->buffered == w->shard_size) writer_close_shard(w);
+  return 0;
+}
+
+int ganc_shard_writer_close(ganc_shard_writer *w, int64_t *images, int *shards, ganc_err *err) {
+  (void)err;
+  if (w->file >= 0) writer_close_shard(w);
+  if (images) *images = w->total;
+  if (shards) *shards = w->shards_done;
+  for (int64_t i = 0; i < w->buffered; i++)
+    free(w->buf_sources[i]);
+  free(w->buf_images);
+  free(w->buf_labels);
+  free(w->buf_sources);
+  ganc_shard_meta_free(&w->meta);
+  free(w->dir);
+  free(w);
+  return 0;
+}
+
+// ---- reader -----------------------------------------------------------------------------------
+static void shard_close(ganc_shard *s) {
+  if (s->sources >= 0) H5Dclose(s->sources);
+  if (s->labels >= 0) H5Dclose(s->labels);
+  if (s->images >= 0) H5Dclose(s->images);
+  if (s->file >= 0) H5Fclose(s->file);
+  free(s->path);
+  s->path = NULL;
+  s->file = s->images = s->labels = s->sources = -1;
+}
+
+// Rank and dims of a dataset; -1 on error.
+static int dset_dims(hid_t d, hsize_t *dims, int max_rank, ganc_err *err) {
+  hid_t s = -1;
+  int rank = -1;
+  TRY_H5(s = H5Dget_space(d), err, done);
+  rank = H5Sget_simple_extent_ndims(s);
+  if (rank < 1 || rank > max_rank) {
+    ganc_err_set(err, GANC_EXIT_USAGE, "unexpected rank %d", rank);
+    rank = -1;
+    goto done;
+  }
+  H5Sget_simple_extent_dims(s, dims, NULL);
+done:
+  if (s >= 0) H5Sclose(s);
+  return rank;
+}
+
+static int shard_open(const char *path, ganc_shard *s, ganc_shard_meta *m, ganc_err *err) {
+  memset(s, 0, sizeof *s);
+  memset(m, 0, sizeof *m);
+  s->file = s->images = s->labels = s->sources = -1;
+  s->path = xstrdup(path);
+  int64_t v = 0;
+  char *fmt = NULL;
+  htri_t is_h5 = H5Fis_hdf5(path);
+  if (is_h5 <= 0) {
+    ganc_err_set(err, GANC_EXIT_USAGE, "not an HDF5 file (damaged, truncated or foreign)");
+    goto fail;
+  }
+  TRY_H5(s->file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT), err, fail);
+  if (attr_read_str(s->file, "format", &fmt, err)) goto fail;
+  if (strcmp(fmt, GANC_SHARD_FORMAT) != 0) {
+    ganc_err_set(err, GANC_EXIT_USAGE, "format is '%s', not '%s'", fmt, GANC_SHARD_FORMAT);
+    goto fail;
+  }
+  if (attr_read_i64(s->file, "format_version", &v, err)) goto fail;
+  m->version = (int)v;
+  if (v < 1 || v > GANC_SHARD_VERSION) {
+    ganc_err_set(err, GANC_EXIT_USAGE,
+                 "format version %lld is newer than this ganc understands (%d); update ganc",
+                 (long long)v, GANC_SHARD_VERSION);
+    goto fail;
+  }
+  if (attr_read_i64(s->file, "resolution", &v, err)) goto fail;
+  m->resolution = (int)v;
+  if (attr_read_i64(s->file, "channels", &v, err)) goto fail;
+  m->channels = (int)v;
+  if (m->resolution < 1 || m->resolution > 65536 || m->channels < 1 || m->channels > 4) {
+    ganc_err_set(err, GANC_EXIT_USAGE, "implausible shape %dx%dx%d", m->resolution, m->resolution,
+                 m->channels);
+    goto fail;
+  }
+  int64_t declared = 0;
+  if (attr_read_i64(s->file, "image_count", &declared, err)) goto fail;
+  if (H5Aexists(s->file, "class_names") > 0 &&
+      attr_read_strs(s->file, "class_names", &m->class_names, &m->nclasses, err))
+    goto fail;
+  if (attr_read_str(s->file, "source_root", &m->source_root, err) ||
+      attr_read_str(s->file, "created", &m->created, err) ||
+      attr_read_str(s->file, "options", &m->options, err))
+    goto fail;
+
+  hsize_t dims[4];
+  TRY_H5(s->images = H5Dopen2(s->file, "images", H5P_DEFAULT), err, fail);
+  if (dset_dims(s->images, dims, 4, err) != 4 || dims[1] != (hsize_t)m->resolution ||
+      dims[2] != (hsize_t)m->resolution || dims[3] != (hsize_t)m->channels) {
+    ganc_err_set(err, GANC_EXIT_USAGE, "'images' is not [N, %d, %d, %d]", m->resolution,
+                 m->resolution, m->channels);
+    goto fail;
+  }
+  s->count = (int64_t)dims[0];
+  if (s->count != declared) {
+    ganc_err_set(err, GANC_EXIT_USAGE, "holds %lld images but its header says %lld",
+                 (long long)s->count, (long long)declared);
+    goto fail;
+  }
+  hid_t dcpl = H5Dget_create_plist(s->images);
+  hsize_t cdims[4] = {1, 0, 0, 0};
+  if (dcpl >= 0 && H5Pget_layout(dcpl) == H5D_CHUNKED) H5Pget_chunk(dcpl, 4, cdims);
+  if (dcpl >= 0) H5Pclose(dcpl);
+  s->chunk = (int64_t)(cdims[0] ? cdims[0] : 1);
+
+  if (m->nclasses > 0) {
+    TRY_H5(s->labels = H5Dopen2(s->file, "labels", H5P_DEFAULT), err, fail);
+    if (dset_dims(s->labels, dims, 1, err) != 1 || (int64_t)dims[0] != s->count) {
+      ganc_err_set(err, GANC_EXIT_USAGE, "'labels' does not hold one label per image");
+      goto fail;
+    }
+  }
+  TRY_H5(s->sources = H5Dopen2(s->file, "sources", H5P_DEFAULT), err, fail);
+  if (dset_dims(s->sources, dims, 1, err) != 1 || (int64_t)dims[0] != s->count) {
+    ganc_err_set(err, GANC_EXIT_USAGE, "'sources' does not hold one path per image");
+    goto fail;
+  }
+  free(fmt);
+  return 0;
+fail:
+  free(fmt);
+  shard_close(s);
+  ganc_shard_meta_free(m);
+  return -1;
+}
+
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+// Names of shard-*.h5 files in dir, sorted; -1 when dir cannot be read.
+static int list_shards(const char *dir, char ***names, int *n) {
+  DIR *d = opendir(dir);
+  if (!d) return -1;
+  int cap = 16;
+  *n = 0;
+  *names = xmalloc(sizeof(char *) * cap);
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    size_t len = strlen(e->d_name);
+    if (strncmp(e->d_name, "shard-", 6) != 0 || len < 10 || strcmp(e->d_name + len - 3, ".h5"))
+      continue;
+    if (*n == cap) *names = xrealloc(*names, sizeof(char *) * (cap *= 2));
+    (*names)[(*n)++] = xstrdup(e->d_name);
+  }
+  closedir(d);
+  qsort(*names, (size_t)*n, sizeof(char *), cmp_str);
+  return 0;
+}
+
+static int same_classes(const ganc_shard_meta *a, const ganc_shard_meta *b) {
+  if (a->nclasses != b->nclasses) return 0;
+  for (int i = 0; i < a->nclasses; i++)
+    if (strcmp(a->class_names[i], b->class_names[i])) return 0;
+  return 1;
+}
+
+int ganc_dataset_open(const char *dir, ganc_dataset *ds, ganc_err *err) {
+  memset(ds, 0, sizeof *ds);
+  ganc_h5_quiet();
+  char **names = NULL;
+  int n = 0;
+  if (!ganc_is_dir(dir) || list_shards(dir, &names, &n) != 0) {
+    ganc_err_set(err, GANC_EXIT_USAGE,
+                 "%s is not a readable folder\n---> HINT: make shards with `ganc-prep IMAGES %s`",
+                 dir, dir);
+    return -1;
+  }
+  if (n == 0) {
+    free(names);
+    ganc_err_set(err, GANC_EXIT_USAGE,
+                 "%s holds no shard-*.h5 files\n---> HINT: make shards with `ganc-prep IMAGES %s`",
+                 dir, dir);
+    return -1;
+  }
+  ds->dir = xstrdup(dir);
+  ds->shards = xcalloc((size_t)n, sizeof *ds->shards);
+  for (int i = 0; i < n; i++)
+    ds->shards[i].file = -1;
+  for (int i = 0; i < n; i++) {
+    char *path = ganc_path_join(dir, names[i]);
+    ganc_shard_meta m;
+    if (shard_open(path, &ds->shards[i], &m, err)) {
+      ganc_err_prefix(err, "shard %s: ", path);
+      free(path);
+      goto fail;
+    }
+    ds->nshards = i + 1;
+    free(path);
+    if (i == 0) {
+      ds->meta = m;
+    } else {
+      const char *odd = NULL;
+      if (m.version != ds->meta.version)
+        odd = "format version";
+      else if (m.resolution != ds->meta.resolution)
+        odd = "resolution";
+      else if (m.channels != ds->meta.channels)
+        odd = "channel count";
+      else if (!same_classes(&m, &ds->meta))
+        odd = "class list";
+      if (odd) {
+        ganc_err_set(err, GANC_EXIT_USAGE,
+                     "shard %s does not match %s: its %s differs (%dx%dx%d v%d vs %dx%dx%d v%d)\n"
+                     "---> HINT: keep one dataset per folder; re-run ganc-prep into a new folder",
+                     ds->shards[i].path, ds->shards[0].path, odd, m.resolution, m.resolution,
+                     m.channels, m.version, ds->meta.resolution, ds->meta.resolution,
+                     ds->meta.channels, ds->meta.version);
+        ganc_shard_meta_free(&m);
+        goto fail;
+      }
+      ganc_shard_meta_free(&m);
+    }
+    ds->shards[i].first = ds->count;
+    ds->count += ds->shards[i].count;
+  }
+  for (int i = 0; i < n; i++)
+    free(names[i]);
+  free(names);
+  ds->image_bytes = (size_t)ds->meta.resolution * ds->meta.resolution * ds->meta.channels;
+  if (ds->count == 0) {
+    ganc_err_set(err, GANC_EXIT_USAGE, "%s holds shards but no images", dir);
+    ganc_dataset_close(ds);
+    return -1;
+  }
+  return 0;
+fail:
+  for (int i = 0; i < n; i++)
+    free(names[i]);
+  free(names);
+  ganc_dataset_close(ds);
+  return -1;
+}
+
+void ganc_dataset_close(ganc_dataset *ds) {
+  for (int i = 0; i < ds->nshards; i++)
+    shard_close(&ds->shards[i]);
+  free(ds->shards);
+  free(ds->dir);
+  ganc_shard_meta_free(&ds->meta);
+  memset(ds, 0, sizeof *ds);
+}
+
+static int read_rows(hid_t d, hid_t mtype, int rank, int64_t start, int64_t n, void *buf,
+                     ganc_err *err) {
+  hsize_t dims[4];
+  hid_t fs = -1, ms = -1;
+  int rc = -1;
+  TRY_H5(fs = H5Dget_space(d), err, done);
+  H5Sget_simple_extent_dims(fs, dims, NULL);
+  hsize_t off[4] = {(hsize_t)start, 0, 0, 0}, cnt[4];
+  for (int i = 0; i < rank; i++)
+    cnt[i] = i == 0 ? (hsize_t)n : dims[i];
+  TRY_H5(H5Sselect_hyperslab(fs, H5S_SELECT_SET, off, NULL, cnt, NULL), err, done);
+  TRY_H5(ms = H5Screate_simple(rank, cnt, NULL), err, done);
+  TRY_H5(H5Dread(d, mtype, ms, fs, H5P_DEFAULT, buf), err, done);
+  rc = 0;
+done:
+  if (ms >= 0) H5Sclose(ms);
+  if (fs >= 0) H5Sclose(fs);
+  return rc;
+}
+
+int ganc_shard_read(const ganc_dataset *ds, int shard, int64_t start, int64_t n, uint8_t *images,
+                    int32_t *labels, ganc_err *err) {
+  const ganc_shard *s = &ds->shards[shard];
+  if (start < 0 || n < 0 || start + n > s->count) {
+    ganc_err_set(err, GANC_EXIT_RUNTIME, "read of images %lld..%lld outside %s (%lld images)",
+                 (long long)start, (long long)(start + n), s->path, (long long)s->count);
+    return -1;
+  }
+  if (n == 0) return 0;
+  if (images && read_rows(s->images, H5T_NATIVE_UINT8, 4, start, n, images, err)) goto fail;
+  if (labels && s->labels >= 0 && read_rows(s->labels, H5T_NATIVE_INT32, 1, start, n, labels, err))
+    goto fail;
+  return 0;
+fail:
+  ganc_err_prefix(err, "shard %s is damaged (images %lld..%lld): ", s->path, (long long)start,
+                  (long long)(start + n));
+  return -1;
+}
+
+int ganc_dataset_source(const ganc_dataset *ds, int64_t i, char *buf, size_t n, ganc_err *err) {
+  int k = 0;
+  while (k + 1 < ds->nshards && ds->shards[k + 1].first <= i)
+    k++;
+  const ganc_shard *s = &ds->shards[k];
+  hid_t st = vlstr_type();
+  char *v = NULL;
+  int rc = read_rows(s->sources, st, 1, i - s->first, 1, &v, err);
+  H5Tclose(st);
+  if (rc == 0) {
+    snprintf(buf, n, "%s", v ? v : "");
+    H5free_memory(v);
+  }
+  return rc;
+}
+
+int ganc_dataset_verify(const ganc_dataset *ds, int64_t *class_counts, FILE *progress,
+                        ganc_err *err) {
+  if (class_counts)
+    memset(class_counts, 0,
+           sizeof(int64_t) * (size_t)(ds->meta.nclasses > 0 ? ds->meta.nclasses : 0));
+  ganc_progress pg;
+  if (progress) ganc_progress_start(&pg, progress, "images", ds->count);
+  int64_t done = 0;
+  for (int k = 0; k < ds->nshards; k++) {
+    const ganc_shard *s = &ds->shards[k];
+    int64_t step = s->chunk * 8;
+    uint8_t *img = xmalloc((size_t)step * ds->image_bytes);
+    int32_t *lab = xmalloc(sizeof(int32_t) * (size_t)step);
+    for (int64_t at = 0; at < s->count; at += step) {
+      int64_t n = s->count - at < step ? s->count - at : step;
+      if (ganc_shard_read(ds, k, at, n, img, lab, err)) {
+        free(img);
+        free(lab);
+        return -1;
+      }
+      if (ds->meta.nclasses > 0) {
+        for (int64_t i = 0; i < n; i++) {
+          if (lab[i] < 0 || lab[i] >= ds->meta.nclasses) {
+            ganc_err_set(err, GANC_EXIT_USAGE,
+                         "shard %s is damaged: image %lld has label %d outside 0..%d", s->path,
+                         (long long)(at + i), lab[i], ds->meta.nclasses - 1);
+            free(img);
+            free(lab);
+            return -1;
+          }
+          if (class_counts) class_counts[lab[i]]++;
+        }
+      }
+      done += n;
+      if (progress) ganc_progress_update(&pg, done, NULL);
+    }
+    free(img);
+    free(lab);
+    // Every source path must read back (VL strings live in the global heap, outside the chunks).
+    hid_t st = vlstr_type();
+    char **src = xcalloc((size_t)s->count, sizeof(char *));
+    int rc = read_rows(s->sources, st, 1, 0, s->count, src, err);
+    if (rc == 0) {
+      hid_t sp = H5Dget_space(s->sources);
+      H5Dvlen_reclaim(st, sp, H5P_DEFAULT, src);
+      H5Sclose(sp);
+    }
+    free(src);
+    H5Tclose(st);
+    if (rc) {
+      ganc_err_prefix(err, "shard %s is damaged (sources): ", s->path);
+      return -1;
+    }
+  }
+  if (progress) ganc_progress_finish(&pg, done, NULL);
+  return 0;
+}
+
+uint64_t ganc_dataset_fingerprint(const ganc_dataset *ds, ganc_err *err) {
+  // Shape, count and classes, plus the first and last image of every shard: cheap to compute at
+  // start-up, and any re-prepared or different dataset changes it.
+  uint64_t h[2] = {0, 0}, acc = 0x6a09e667f3bcc909ULL;
+  int64_t hdr[4] = {ds->meta.resolution, ds->meta.channels, ds->count, ds->meta.nclasses};
+  ganc_hash128(hdr, sizeof hdr, acc, h);
+  acc ^= h[0];
+  for (int i = 0; i < ds->meta.nclasses; i++) {
+    ganc_hash128(ds->meta.class_names[i], strlen(ds->meta.class_names[i]), acc, h);
+    acc ^= h[1];
+  }
+  uint8_t *img = xmalloc(ds->image_bytes);
+  for (int k = 0; k < ds->nshards; k++) {
+    int64_t at[2] = {0, ds->shards[k].count - 1};
+    for (int j = 0; j < 2; j++) {
+      if (ganc_shard_read(ds, k, at[j], 1, img, NULL, err)) {
+        free(img);
+        return 0;
+      }
+      ganc_hash128(img, ds->image_bytes, acc, h);
+      acc = h[0] ^ (h[1] << 1);
+    }
+  }
+  free(img);
+  return acc;
+}

@@ -1,0 +1,26 @@
+// testutil.h — helpers shared by ganc's C tests: scratch folders, synthetic shard sets, damage.
+#ifndef GANC_TESTUTIL_H
+#define GANC_TESTUTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+// A fresh, empty folder GANC_TEST_TMP/<name>-<pid> (malloc'd path); removed by tu_rmdir.
+char *tu_tmpdir(const char *name);
+void tu_rmdir(char *path);
+
+// The pixels every synthetic dataset uses for image i: depends on i, so a read-back can be checked.
+void tu_image_for(int64_t i, uint8_t *px, size_t bytes);
+
+// Writes n synthetic images [R, R, C] into dir (which must exist) as shards of shard_size images;
+// labels i % nclasses when nclasses > 0; source "img/<i>.png".
+void tu_write_dataset(const char *dir, int R, int C, int64_t n, int64_t shard_size, int nclasses);
+
+// Flips bytes in the middle of chunk `chunk` of dataset `dset` in an HDF5 file (to test checksums).
+void tu_corrupt_chunk(const char *path, const char *dset, int chunk);
+// Cuts a file to `keep` bytes.
+void tu_truncate(const char *path, long keep);
+// Runs a shell command, returns its exit status (-1 if it did not exit normally).
+int tu_system(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

@@ -4,12 +4,14 @@
 // the expected output of every PNG case is exact: libpng's expansion of low bit depths
 // (v · 255 / (2^d − 1)), 16 → 8 bits rounded to nearest (round(v · 255 / 65535)), palette lookup
 // and tRNS → alpha. JPEG is lossy, so it is compared at quality 100 within a small tolerance.
-#include <setjmp.h> // cmocka.h needs these four first
+// cmocka.h needs these three first, so the block is kept out of include sorting.
+// clang-format off
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <cmocka.h>
+// clang-format on
 #include <stdint.h>
-
-#include <cmocka.h> // unit-test runner and assertions
 
 #include <png.h> // PNG_COLOR_TYPE_* for mkimg_png
 #include <stdio.h>

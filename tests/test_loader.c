@@ -1,10 +1,13 @@
 // test_loader.c — the shard loader: every image once per epoch, the same seed gives the same
 // order, epochs and seeds differ, a restored position continues exactly, windows stream large
 // datasets, the delivered bytes are the stored ones, and a damaged shard is an error, not a hang.
-#include <cmocka.h>
+// cmocka.h needs these three first, so the block is kept out of include sorting.
+// clang-format off
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <cmocka.h>
+// clang-format on
 
 #include "core/check.h"
 #include "data/loader.h"

@@ -2,10 +2,13 @@
 // bit depth and the JPEG kinds, bad files of every sort (each skipped with its own line), nested
 // labelled folders, duplicates, channel choice, --max-images, --force, determinism across --jobs,
 // an interrupted run, usage errors, and --info on a damaged shard.
-#include <cmocka.h>
+// cmocka.h needs these three first, so the block is kept out of include sorting.
+// clang-format off
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <cmocka.h>
+// clang-format on
 
 #include "core/check.h"
 #include "core/util.h"

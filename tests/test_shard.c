@@ -1,9 +1,12 @@
 // test_shard.c — the HDF5 shard format: round trip (bytes in = bytes out), metadata, and every way
 // a folder of shards can be wrong (mixed shapes, foreign files, damaged and truncated shards).
-#include <cmocka.h>
+// cmocka.h needs these three first, so the block is kept out of include sorting.
+// clang-format off
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <cmocka.h>
+// clang-format on
 
 #include "core/check.h"
 #include "core/util.h"

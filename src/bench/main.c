@@ -10,13 +10,16 @@
 #include <string.h>
 
 static void usage(FILE *f) {
-  fputs("usage: ganc-bench --loader DIR [--batch N] [--images N] [--repeats N] [--seed S]\n"
+  fputs("usage: ganc-bench --loader DIR [--batch N] [--images N] [--repeats N] [--seed S] "
+        "[--window-mb M]\n"
         "\n"
         "  --loader DIR   time the shard loader over DIR: images/s delivered to the consumer,\n"
         "                 median of --repeats passes of --images images (after one warm-up pass)\n"
         "  --batch N      batch size (default 128)\n"
         "  --images N     images per timed pass (default: 4 epochs' worth, at least 100000)\n"
-        "  --repeats N    timed passes (default 5)\n",
+        "  --repeats N    timed passes (default 5)\n"
+        "  --window-mb M  shuffle window in MiB (default 256); smaller than the dataset makes\n"
+        "                 every epoch stream its chunks from the shards again\n",
         f);
 }
 
@@ -25,17 +28,21 @@ static int cmp_d(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
-static int bench_loader(const char *dir, int batch, int64_t images, int repeats, uint64_t seed) {
+static int bench_loader(const char *dir, int batch, int64_t images, int repeats, uint64_t seed,
+                        size_t window_mb) {
   ganc_loader *L;
   ganc_err err = {0};
-  ganc_loader_opts o = {.batch = batch, .seed = seed};
+  ganc_loader_opts o = {.batch = batch, .seed = seed, .window_bytes = window_mb << 20};
   if (ganc_loader_open(dir, &o, NULL, &L, &err)) ganc_die_err(&err);
   const ganc_dataset *ds = ganc_loader_dataset(L);
   if (images <= 0) images = ds->count * 4 > 100000 ? ds->count * 4 : 100000;
   int64_t nb = (images + batch - 1) / batch;
-  printf("loader: %s, %lld images of %dx%dx%d, batch %d, %lld batches per pass\n", dir,
+  printf("loader: %s, %lld images of %dx%dx%d, batch %d, %lld batches per pass, window %s\n", dir,
          (long long)ds->count, ds->meta.resolution, ds->meta.resolution, ds->meta.channels, batch,
-         (long long)nb);
+         (long long)nb, window_mb ? "set by --window-mb" : "default (256 MiB)");
+  if (window_mb && (int64_t)(window_mb << 20) < ds->count * (int64_t)ds->image_bytes)
+    printf(
+        "loader: windows smaller than the dataset: every epoch re-reads every chunk from HDF5\n");
   double *rate = xmalloc(sizeof(double) * (size_t)repeats);
   uint64_t checksum = 0;
   for (int r = -1; r < repeats; r++) { // r = -1: warm-up (page cache, first window read)
@@ -61,6 +68,7 @@ int main(int argc, char **argv) {
   int batch = 128, repeats = 5;
   int64_t images = 0;
   uint64_t seed = 0;
+  size_t window_mb = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -79,6 +87,8 @@ int main(int argc, char **argv) {
       repeats = atoi(v);
     else if (!strcmp(a, "--seed"))
       seed = strtoull(v, NULL, 10);
+    else if (!strcmp(a, "--window-mb"))
+      window_mb = (size_t)atoll(v);
     else
       ganc_die(GANC_EXIT_USAGE, "unknown option %s (see ganc-bench --help)", a);
   }
@@ -87,5 +97,5 @@ int main(int argc, char **argv) {
     usage(stderr);
     return GANC_EXIT_USAGE;
   }
-  return bench_loader(loader, batch, images, repeats, seed);
+  return bench_loader(loader, batch, images, repeats, seed, window_mb);
 }

@@ -24,15 +24,6 @@
 
 // ---- helpers ------------------------------------------------------------------------------------
 
-static uint32_t hash32(uint32_t x) {
-  x ^= x >> 16;
-  x *= 0x7feb352dU;
-  x ^= x >> 15;
-  x *= 0x846ca68bU;
-  x ^= x >> 16;
-  return x;
-}
-
 static void *xalloc(size_t n) {
   void *p = malloc(n ? n : 1);
   assert_non_null(p);
@@ -77,20 +68,6 @@ static void expect_refused(const uint8_t *buf, size_t n, const char *what) {
   (void)ganc_image_probe(buf, n, &info, why, sizeof why);
 }
 
-static int png_channels_of(int ctype) {
-  switch (ctype) {
-  case PNG_COLOR_TYPE_GRAY:
-  case PNG_COLOR_TYPE_PALETTE:
-    return 1;
-  case PNG_COLOR_TYPE_GRAY_ALPHA:
-    return 2;
-  case PNG_COLOR_TYPE_RGB:
-    return 3;
-  default:
-    return 4;
-  }
-}
-
 // The 8-bit value image.c promises for a PNG sample of bit depth d.
 static uint8_t png_to8(unsigned v, int d) {
   if (d == 16) return (uint8_t)((v * 255u + 32767u) / 65535u); // round to nearest
@@ -103,7 +80,7 @@ static uint8_t png_to8(unsigned v, int d) {
 // Encodes a 37×23 image (odd sizes: partial Adam7 passes, partial bytes at 1/2/4 bits), decodes
 // it and compares every byte with what the colour type and depth promise.
 static void check_png_case(int ctype, int depth, int use_trns, int interlace) {
-  const int w = 37, h = 23, ch = png_channels_of(ctype);
+  const int w = 37, h = 23, ch = mkimg_png_channels(ctype);
   const size_t np = (size_t)w * h, ns = np * ch;
   char what[96];
   snprintf(what, sizeof what, "PNG type %d depth %d%s%s", ctype, depth, use_trns ? " tRNS" : "",
@@ -118,18 +95,18 @@ static void check_png_case(int ctype, int depth, int use_trns, int interlace) {
   if (ctype == PNG_COLOR_TYPE_PALETTE) {
     npal = depth == 8 ? 200 : 1 << depth; // 200: fewer entries than indices allow
     for (int i = 0; i < npal * 3; i++)
-      pal[i] = (uint8_t)hash32(seed * 7919u + i);
+      pal[i] = (uint8_t)mkimg_hash32(seed * 7919u + i);
     if (use_trns) {
       ntrns = npal / 2 + 1; // shorter than the palette: later entries stay opaque
       for (int i = 0; i < ntrns; i++)
-        trns[i] = (uint8_t)hash32(seed * 104729u + i);
+        trns[i] = (uint8_t)mkimg_hash32(seed * 104729u + i);
     }
   }
   for (size_t i = 0; i < ns; i++) {
     if (ctype == PNG_COLOR_TYPE_PALETTE)
       s8[i] = (uint8_t)(pat[i] % npal);
     else if (depth == 16)
-      s16[i] = (uint16_t)(pat[i] << 8 | (hash32(seed + (uint32_t)i) & 0xff));
+      s16[i] = (uint16_t)(pat[i] << 8 | (mkimg_hash32(seed + (uint32_t)i) & 0xff));
     else
       s8[i] = (uint8_t)(pat[i] >> (8 - depth));
   }
@@ -500,9 +477,9 @@ static void test_corrupt_jpeg_bytes(void **state) {
   assert_int_equal(mkimg_jpeg_mem(&buf, &n, w, h, 3, 80, px), 0);
   int refused = 0;
   for (uint32_t t = 0; t < 400; t++) {
-    size_t i = 2 + hash32(t) % (n - 2);
+    size_t i = 2 + mkimg_hash32(t) % (n - 2);
     uint8_t old = buf[i];
-    buf[i] ^= (uint8_t)(1 + hash32(t + 1000) % 255);
+    buf[i] ^= (uint8_t)(1 + mkimg_hash32(t + 1000) % 255);
     ganc_image img;
     char why[256] = "";
     int rc = ganc_image_decode(buf, n, NULL, &img, why, sizeof why);
@@ -524,7 +501,7 @@ static void test_garbage(void **state) {
   (void)state;
   uint8_t rnd[1000];
   for (int i = 0; i < 1000; i++)
-    rnd[i] = (uint8_t)hash32(i + 31);
+    rnd[i] = (uint8_t)mkimg_hash32(i + 31);
   expect_refused(NULL, 0, "NULL, 0 bytes");
   expect_refused(rnd, 0, "0 bytes");
   expect_refused(rnd, sizeof rnd, "random bytes");

@@ -65,10 +65,7 @@ static void mk(const char *dir, const char *rel) {
 // Writes an 8-bit image file of the given kind at dir/rel with pattern `seed`.
 static void write_png(const char *dir, const char *rel, int w, int h, int ct, uint32_t seed) {
   mk(dir, rel);
-  int c = ct == PNG_COLOR_TYPE_GRAY         ? 1
-          : ct == PNG_COLOR_TYPE_GRAY_ALPHA ? 2
-          : ct == PNG_COLOR_TYPE_RGB        ? 3
-                                            : 4;
+  int c = mkimg_png_channels(ct);
   uint8_t *px = xmalloc((size_t)w * h * c);
   mkimg_pattern(px, w, h, c, seed);
   char p[4300];
@@ -119,10 +116,7 @@ static void test_all_kinds(void **state) {
                {PNG_COLOR_TYPE_RGB_ALPHA, {8, 16}}};
   int files = 0;
   for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
-    int ch = kinds[k].ct == PNG_COLOR_TYPE_GRAY || kinds[k].ct == PNG_COLOR_TYPE_PALETTE ? 1
-             : kinds[k].ct == PNG_COLOR_TYPE_GRAY_ALPHA                                  ? 2
-             : kinds[k].ct == PNG_COLOR_TYPE_RGB                                         ? 3
-                                                                                         : 4;
+    int ch = mkimg_png_channels(kinds[k].ct);
     for (int d = 0; d < 5 && kinds[k].depths[d]; d++) {
       for (int il = 0; il < 2; il++) {
         int bd = kinds[k].depths[d], w = 23 + files, h = 19 + files;

@@ -18,7 +18,7 @@
 // ---- pattern ------------------------------------------------------------------------------------
 
 // A small integer hash (lowbias32): neighbouring inputs give unrelated outputs.
-static uint32_t mix32(uint32_t x) {
+uint32_t mkimg_hash32(uint32_t x) {
   x ^= x >> 16;
   x *= 0x7feb352dU;
   x ^= x >> 15;
@@ -49,8 +49,9 @@ void mkimg_pattern(uint8_t *px, int w, int h, int c, uint32_t seed) {
           g = (gx + 191 - gy) / 2;
           break;
         }
-        uint32_t hsh = mix32((uint32_t)x * 0x9e3779b1U ^ mix32((uint32_t)y + 0x632be5abU * k) ^
-                             mix32(seed + 0x85ebca6bU));
+        uint32_t hsh =
+            mkimg_hash32((uint32_t)x * 0x9e3779b1U ^ mkimg_hash32((uint32_t)y + 0x632be5abU * k) ^
+                         mkimg_hash32(seed + 0x85ebca6bU));
         px[((size_t)y * w + x) * c + k] = (uint8_t)(g + (int)(hsh & 63));
       }
 }
@@ -134,7 +135,7 @@ static void mk_png_write(png_structp png, png_bytep data, size_t len) {
 
 static void mk_png_flush(png_structp png) { (void)png; }
 
-static int png_channels(int color_type) {
+int mkimg_png_channels(int color_type) {
   switch (color_type) {
   case PNG_COLOR_TYPE_GRAY:
   case PNG_COLOR_TYPE_PALETTE:
@@ -172,7 +173,7 @@ static int png_write_job(png_wjob *j, int w, int h, int color_type, int bit_dept
   if (setjmp(png_jmpbuf(j->png))) return -1;
 
   // Locals begin after setjmp, so none is live across it (gcc's -Wclobbered).
-  const int ch = png_channels(color_type);
+  const int ch = mkimg_png_channels(color_type);
   const size_t rowbytes = ((size_t)w * ch * bit_depth + 7) / 8, per_row = (size_t)w * ch;
   j->data = calloc((size_t)h, rowbytes);
   j->rows = malloc((size_t)h * sizeof(png_bytep));
@@ -236,7 +237,7 @@ int mkimg_png_mem(uint8_t **out, size_t *n, int w, int h, int color_type, int bi
   *out = NULL;
   *n = 0;
   if (w < 1 || h < 1 || w > (1 << 20) || h > (1 << 20) || !samples ||
-      png_channels(color_type) == 0 || !png_depth_ok(color_type, bit_depth))
+      mkimg_png_channels(color_type) == 0 || !png_depth_ok(color_type, bit_depth))
     return -1;
   if (color_type == PNG_COLOR_TYPE_PALETTE &&
       (!palette || n_palette < 1 || n_palette > 256 || n_trns < 0 || n_trns > n_palette))

@@ -12,6 +12,10 @@
 // Fills px [h, w, c] with a deterministic, non-constant pattern: per-channel gradients plus a hash
 // of (x, y, channel, seed), so neighbouring pixels differ and every value range is visited.
 void mkimg_pattern(uint8_t *px, int w, int h, int c, uint32_t seed);
+// The hash behind the pattern (lowbias32): neighbouring inputs give unrelated outputs.
+uint32_t mkimg_hash32(uint32_t x);
+// Samples per pixel of a PNG colour type as stored (palette: 1 index); 0 for an unknown type.
+int mkimg_png_channels(int color_type);
 
 // Writes a PNG file. color_type is a PNG_COLOR_TYPE_* value, bit_depth 1/2/4/8/16 as valid for it,
 // interlace 0 or 1 (Adam7). samples: for bit_depth 16, uint16_t samples [h, w, channels];

@@ -17,6 +17,7 @@ pkgs=(
   libstb-dev                        # stb_image_resize: antialiased resizing
   libinih-dev                       # INI configs
   libopenblas-dev                   # CPU BLAS for the CPU backend
+  libgif-dev                        # animated GIF latent walks (ganc-sample)
   dataset-fashion-mnist             # the default dataset
 )
 if [[ "${1:-}" == "--test" ]]; then

@@ -8,7 +8,7 @@
 //                               `label`. For anything that depends on a user's input (a damaged
 //                               shard, a foreign checkpoint) so the caller can name the file and
 //                               say what to do next.
-// User-facing text that explains what to try goes through ganc_err_hint() / GANC_HINT.
+// User-facing text that explains what to try ends with a line "---> HINT: ..." (llm.c's habit).
 #ifndef GANC_CHECK_H
 #define GANC_CHECK_H
 

@@ -602,10 +602,24 @@ fail:
   return -1;
 }
 
-int ganc_dataset_source(const ganc_dataset *ds, int64_t i, char *buf, size_t n, ganc_err *err) {
+static int shard_of(const ganc_dataset *ds, int64_t i) {
   int k = 0;
   while (k + 1 < ds->nshards && ds->shards[k + 1].first <= i)
     k++;
+  return k;
+}
+
+int ganc_dataset_read_image(const ganc_dataset *ds, int64_t i, uint8_t *image, int32_t *label,
+                            ganc_err *err) {
+  int k = shard_of(ds, i);
+  int32_t lab = -1;
+  int rc = ganc_shard_read(ds, k, i - ds->shards[k].first, 1, image, &lab, err);
+  if (label) *label = lab;
+  return rc;
+}
+
+int ganc_dataset_source(const ganc_dataset *ds, int64_t i, char *buf, size_t n, ganc_err *err) {
+  int k = shard_of(ds, i);
   const ganc_shard *s = &ds->shards[k];
   hid_t st = vlstr_type();
   char *v = NULL;

@@ -79,6 +79,9 @@ void ganc_dataset_close(ganc_dataset *ds);
 // `labels` is not NULL, labels [n]. Checksums are verified by HDF5 as chunks are read.
 int ganc_shard_read(const ganc_dataset *ds, int shard, int64_t start, int64_t n, uint8_t *images,
                     int32_t *labels, ganc_err *err);
+// Global image i [R, R, C] (and its label, -1 when unlabelled; label may be NULL).
+int ganc_dataset_read_image(const ganc_dataset *ds, int64_t i, uint8_t *image, int32_t *label,
+                            ganc_err *err);
 // The source path of global image i, into buf.
 int ganc_dataset_source(const ganc_dataset *ds, int64_t i, char *buf, size_t n, ganc_err *err);
 

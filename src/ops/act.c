@@ -1,0 +1,47 @@
+// act.c — elementwise activations on the CPU. Every loop reads element i before writing element i,
+// so y may alias x and dx may alias dy, as ops.h allows.
+#include "ops/ops.h"
+
+#include <math.h>
+#include <stdint.h>
+
+// Below this many elements a parallel region costs more than the loop.
+#define ACT_PARALLEL_MIN 32768
+
+void relu_forward_cpu(ganc_ctx *ctx, int64_t n, const float *x, float *y) {
+#pragma omp parallel for num_threads(ctx->threads) schedule(static) if (n >= ACT_PARALLEL_MIN)
+  for (int64_t i = 0; i < n; i++)
+    y[i] = x[i] < 0.0f ? 0.0f : x[i]; // written this way round so a NaN passes through, visibly
+}
+
+void relu_backward_cpu(ganc_ctx *ctx, int64_t n, const float *y, const float *dy, float *dx) {
+#pragma omp parallel for num_threads(ctx->threads) schedule(static) if (n >= ACT_PARALLEL_MIN)
+  for (int64_t i = 0; i < n; i++)
+    dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+}
+
+void lrelu_forward_cpu(ganc_ctx *ctx, int64_t n, float slope, const float *x, float *y) {
+#pragma omp parallel for num_threads(ctx->threads) schedule(static) if (n >= ACT_PARALLEL_MIN)
+  for (int64_t i = 0; i < n; i++)
+    y[i] = x[i] > 0.0f ? x[i] : slope * x[i];
+}
+
+void lrelu_backward_cpu(ganc_ctx *ctx, int64_t n, float slope, const float *y, const float *dy,
+                        float *dx) {
+#pragma omp parallel for num_threads(ctx->threads) schedule(static) if (n >= ACT_PARALLEL_MIN)
+  for (int64_t i = 0; i < n; i++)
+    dx[i] = y[i] > 0.0f ? dy[i] : slope * dy[i];
+}
+
+void tanh_forward_cpu(ganc_ctx *ctx, int64_t n, const float *x, float *y) {
+#pragma omp parallel for num_threads(ctx->threads) schedule(static) if (n >= ACT_PARALLEL_MIN)
+  for (int64_t i = 0; i < n; i++)
+    y[i] = tanhf(x[i]);
+}
+
+// d tanh(x)/dx = 1 − tanh(x)², from the saved output.
+void tanh_backward_cpu(ganc_ctx *ctx, int64_t n, const float *y, const float *dy, float *dx) {
+#pragma omp parallel for num_threads(ctx->threads) schedule(static) if (n >= ACT_PARALLEL_MIN)
+  for (int64_t i = 0; i < n; i++)
+    dx[i] = dy[i] * (1.0f - y[i] * y[i]);
+}

@@ -1,0 +1,219 @@
+// conv.c — convolution on the CPU, the three roles of ops.h:
+//   forward          y  = im2col(x) · w                  one sgemm per chunk of samples
+//   backward_data    dx = col2im(dy · wᵀ)                 also the transposed convolution's forward
+//   backward_weight  dw += im2col(x)ᵀ · dy                also the transposed convolution's dw
+// The column matrix of a sample is [P·Q, R·S·C]: row (p, q) holds the input patch under the kernel
+// at output (p, q), in the weights' own order (r, s, c), so w [R,S,C,K] is already the [R·S·C, K]
+// right-hand side and no weight is ever transposed in memory.
+//
+// Determinism: im2col copies and col2im gathers (each dx element sums its contributions in a fixed
+// (r, s) order on one thread), so no result depends on scheduling; sgemm calls happen in a fixed
+// chunk order whose size depends only on the shape.
+#include "ops/ops.h"
+
+#include "core/check.h" // ganc_die
+
+#include <cblas.h>
+#include <limits.h>
+#include <stdint.h>
+#include <string.h>
+
+// Columns are built for a chunk of samples at a time, at most this many floats (32 MB), so memory
+// stays flat as the batch grows and the buffer stays near the caches; one sample is the minimum.
+#define CONV_COL_MAX_FLOATS ((size_t)8 << 20)
+
+// Multiplies the factors, failing once the running product leaves int: cblas takes int sizes.
+static int product_fits_int(const int64_t *f, int nf) {
+  int64_t p = 1;
+  for (int i = 0; i < nf; i++) {
+    p *= f[i]; // both sides are <= INT_MAX here, so the product fits int64
+    if (p > INT_MAX) return 0;
+  }
+  return 1;
+}
+
+int conv_shape_make(conv_shape *s, int N, int H, int W, int C, int K, int R, int S, int stride,
+                    int pad) {
+  memset(s, 0, sizeof *s);
+  if (N < 1 || H < 1 || W < 1 || C < 1 || K < 1 || R < 1 || S < 1 || stride < 1 || pad < 0)
+    return -1;
+  // Checked before dividing: C division truncates toward zero, so a kernel one row larger than
+  // the padded input would otherwise give P = 1.
+  int64_t hp = (int64_t)H + 2 * (int64_t)pad, wp = (int64_t)W + 2 * (int64_t)pad;
+  if (hp < R || wp < S) return -1;
+  int64_t P = (hp - R) / stride + 1, Q = (wp - S) / stride + 1;
+  if (P > INT_MAX || Q > INT_MAX) return -1;
+  // Every tensor and one sample's column buffer must be indexable by cblas's int sizes.
+  int64_t x_n[] = {N, H, W, C}, y_n[] = {N, P, Q, K}, w_n[] = {R, S, C, K}, col_n[] = {P, Q, R, S, C};
+  if (!product_fits_int(x_n, 4) || !product_fits_int(y_n, 4) || !product_fits_int(w_n, 4) ||
+      !product_fits_int(col_n, 5))
+    return -1;
+  *s = (conv_shape){.N = N, .H = H, .W = W, .C = C, .K = K, .R = R, .S = S, .stride = stride,
+                    .pad = pad, .P = (int)P, .Q = (int)Q};
+  return 0;
+}
+
+// A shape that did not come from conv_shape_make (or was edited after) would index out of bounds;
+// recomputing it costs nothing next to the convolution.
+static void conv_check(const conv_shape *s, const char *op) {
+  conv_shape t;
+  if (!s || conv_shape_make(&t, s->N, s->H, s->W, s->C, s->K, s->R, s->S, s->stride, s->pad) != 0 ||
+      t.P != s->P || t.Q != s->Q)
+    ganc_die(GANC_EXIT_RUNTIME, "%s: invalid conv_shape (fill it with conv_shape_make)", op);
+}
+
+// When the column matrix is x itself, viewed as [N·P·Q, R·S·C], no im2col is needed:
+//   the kernel covers the whole unpadded input (the D head, and the G head as a transposed conv
+//   from 1x1), so P = Q = 1 and a sample's patch is the sample; or
+//   a 1x1 kernel at stride 1, where each pixel is its own patch.
+static int col_is_x(const conv_shape *s) {
+  if (s->pad != 0) return 0;
+  return (s->R == s->H && s->S == s->W) || (s->R == 1 && s->S == 1 && s->stride == 1);
+}
+
+// Samples per chunk so that the column buffer stays within CONV_COL_MAX_FLOATS.
+static int conv_chunk(const conv_shape *s) {
+  size_t per_sample = (size_t)s->P * s->Q * s->R * s->S * s->C;
+  size_t nb = CONV_COL_MAX_FLOATS / per_sample;
+  if (nb < 1) nb = 1;
+  if (nb > (size_t)s->N) nb = (size_t)s->N;
+  return (int)nb;
+}
+
+// col [nb·P·Q, R·S·C] from x [nb, H, W, C] (x points at the chunk's first sample); padding → 0.
+static void im2col(const conv_shape *s, int nb, const float *x, float *col, int threads) {
+  const int H = s->H, W = s->W, C = s->C, R = s->R, S = s->S, P = s->P, Q = s->Q;
+  const int stride = s->stride, pad = s->pad;
+  const size_t sc = (size_t)S * C, rsc = (size_t)R * sc;
+  const int64_t rows = (int64_t)nb * P;
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (int64_t np = 0; np < rows; np++) {
+    const int64_t n = np / P;
+    const int p = (int)(np % P);
+    for (int q = 0; q < Q; q++) {
+      float *dst = col + ((size_t)np * Q + q) * rsc;
+      // Kernel columns [s_lo, s_hi) land inside the image; the rest are padding. For one kernel
+      // row they are contiguous in x (NHWC), so each row is one copy between two zero fills.
+      const int w0 = q * stride - pad;
+      int s_lo = w0 < 0 ? -w0 : 0;
+      if (s_lo > S) s_lo = S;
+      int s_hi = W - w0 < S ? W - w0 : S;
+      if (s_hi < s_lo) s_hi = s_lo;
+      for (int r = 0; r < R; r++) {
+        float *d = dst + (size_t)r * sc;
+        const int h = p * stride - pad + r;
+        if (h < 0 || h >= H) {
+          memset(d, 0, sc * sizeof(float));
+          continue;
+        }
+        memset(d, 0, (size_t)s_lo * C * sizeof(float));
+        if (s_hi > s_lo) {
+          const float *src = x + (((size_t)n * H + h) * W + (w0 + s_lo)) * C;
+          memcpy(d + (size_t)s_lo * C, src, (size_t)(s_hi - s_lo) * C * sizeof(float));
+        }
+        memset(d + (size_t)s_hi * C, 0, (size_t)(S - s_hi) * C * sizeof(float));
+      }
+    }
+  }
+}
+
+// dx [nb, H, W, C] = the adjoint of im2col applied to dcol [nb·P·Q, R·S·C] (overwrites dx).
+// Written as a gather: each input pixel sums the column entries im2col copied from it. Every
+// dx element is owned by one iteration, so rows of all samples run in parallel without races,
+// and the (r, s) summation order is fixed.
+static void col2im(const conv_shape *s, int nb, const float *dcol, float *dx, int threads) {
+  const int H = s->H, W = s->W, C = s->C, R = s->R, S = s->S, P = s->P, Q = s->Q;
+  const int stride = s->stride, pad = s->pad;
+  const size_t rsc = (size_t)R * S * C;
+  const int64_t rows = (int64_t)nb * H;
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (int64_t nh = 0; nh < rows; nh++) {
+    const int64_t n = nh / H;
+    const int h = (int)(nh % H);
+    for (int w = 0; w < W; w++) {
+      float *restrict d = dx + ((size_t)nh * W + w) * C;
+      memset(d, 0, (size_t)C * sizeof(float));
+      for (int r = 0; r < R; r++) {
+        const int t = h + pad - r; // = p·stride when input row h is kernel row r of output row p
+        if (t < 0) break;          // larger r only go further out
+        if (t % stride) continue;
+        const int p = t / stride;
+        if (p >= P) continue;
+        for (int sx = 0; sx < S; sx++) {
+          const int u = w + pad - sx;
+          if (u < 0) break;
+          if (u % stride) continue;
+          const int q = u / stride;
+          if (q >= Q) continue;
+          const float *restrict src =
+              dcol + (((size_t)n * P + p) * Q + q) * rsc + ((size_t)r * S + sx) * C;
+          for (int c = 0; c < C; c++)
+            d[c] += src[c];
+        }
+      }
+    }
+  }
+}
+
+void conv2d_forward_cpu(ganc_ctx *ctx, const conv_shape *s, const float *x, const float *w,
+                        float *y) {
+  conv_check(s, "conv2d_forward_cpu");
+  const int PQ = s->P * s->Q, RSC = s->R * s->S * s->C, K = s->K;
+  if (col_is_x(s)) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->N * PQ, K, RSC, 1.0f, x, RSC, w, K,
+                0.0f, y, K);
+    return;
+  }
+  const int nb = conv_chunk(s);
+  float *col = ganc_scratch(ctx, (size_t)nb * PQ * RSC);
+  const size_t x_sample = (size_t)s->H * s->W * s->C, y_sample = (size_t)PQ * K;
+  for (int n0 = 0; n0 < s->N; n0 += nb) {
+    const int m = s->N - n0 < nb ? s->N - n0 : nb;
+    im2col(s, m, x + n0 * x_sample, col, ctx->threads);
+    // y [m·P·Q, K] = col [m·P·Q, R·S·C] · w [R·S·C, K]
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m * PQ, K, RSC, 1.0f, col, RSC, w, K,
+                0.0f, y + n0 * y_sample, K);
+  }
+}
+
+void conv2d_backward_data_cpu(ganc_ctx *ctx, const conv_shape *s, const float *dy, const float *w,
+                              float *dx) {
+  conv_check(s, "conv2d_backward_data_cpu");
+  const int PQ = s->P * s->Q, RSC = s->R * s->S * s->C, K = s->K;
+  if (col_is_x(s)) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->N * PQ, RSC, K, 1.0f, dy, K, w, K,
+                0.0f, dx, RSC);
+    return;
+  }
+  const int nb = conv_chunk(s);
+  float *dcol = ganc_scratch(ctx, (size_t)nb * PQ * RSC);
+  const size_t x_sample = (size_t)s->H * s->W * s->C, y_sample = (size_t)PQ * K;
+  for (int n0 = 0; n0 < s->N; n0 += nb) {
+    const int m = s->N - n0 < nb ? s->N - n0 : nb;
+    // dcol [m·P·Q, R·S·C] = dy [m·P·Q, K] · wᵀ [K, R·S·C]
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m * PQ, RSC, K, 1.0f, dy + n0 * y_sample,
+                K, w, K, 0.0f, dcol, RSC);
+    col2im(s, m, dcol, dx + n0 * x_sample, ctx->threads);
+  }
+}
+
+void conv2d_backward_weight_cpu(ganc_ctx *ctx, const conv_shape *s, const float *x,
+                                const float *dy, float *dw) {
+  conv_check(s, "conv2d_backward_weight_cpu");
+  const int PQ = s->P * s->Q, RSC = s->R * s->S * s->C, K = s->K;
+  if (col_is_x(s)) {
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, RSC, K, s->N * PQ, 1.0f, x, RSC, dy, K,
+                1.0f, dw, K);
+    return;
+  }
+  const int nb = conv_chunk(s);
+  float *col = ganc_scratch(ctx, (size_t)nb * PQ * RSC);
+  const size_t x_sample = (size_t)s->H * s->W * s->C, y_sample = (size_t)PQ * K;
+  for (int n0 = 0; n0 < s->N; n0 += nb) {
+    const int m = s->N - n0 < nb ? s->N - n0 : nb;
+    im2col(s, m, x + n0 * x_sample, col, ctx->threads);
+    // dw [R·S·C, K] += colᵀ [R·S·C, m·P·Q] · dy [m·P·Q, K]   (beta 1: the accumulate rule)
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, RSC, K, m * PQ, 1.0f, col, RSC,
+                dy + n0 * y_sample, K, 1.0f, dw, K);
+  }
+}

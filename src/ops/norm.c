@@ -1,0 +1,157 @@
+// norm.c — batch normalization on the CPU over x [M, C] (M = N·H·W rows, C channels fastest).
+//
+// Statistics are two-pass (mean, then the squared deviations from it) with double accumulators,
+// so a channel whose mean is large next to its spread keeps its variance. Rows are summed in
+// fixed blocks of BN_BLOCK_ROWS, one partial row of C doubles per block, and the partials are
+// added in block order: the blocks do not depend on the thread count, so neither does any bit of
+// the result. Per-element arithmetic is in double too; these loops are bound by memory, not
+// arithmetic.
+#include "ops/ops.h"
+
+#include "core/check.h" // ganc_die
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+enum { BN_BLOCK_ROWS = 256 };
+
+static void bn_check(int64_t M, int C, const char *op) {
+  if (M < 1 || C < 1) ganc_die(GANC_EXIT_RUNTIME, "%s: empty input (M = %lld, C = %d)", op,
+                               (long long)M, C);
+}
+
+// Scratch for `nblk` partial rows plus `extra` rows of C doubles (double-aligned: scratch is
+// 64-byte aligned).
+static double *bn_scratch(ganc_ctx *ctx, int64_t nblk, int extra, int C) {
+  size_t doubles = ((size_t)nblk + (size_t)extra) * (size_t)C;
+  return (double *)ganc_scratch(ctx, doubles * (sizeof(double) / sizeof(float)));
+}
+
+// out[c] = Σ over blocks of part[b·C + c], in block order.
+static void bn_combine(const double *part, int64_t nblk, int C, double *out) {
+  memset(out, 0, (size_t)C * sizeof(double));
+  for (int64_t b = 0; b < nblk; b++)
+    for (int c = 0; c < C; c++)
+      out[c] += part[b * C + c];
+}
+
+void batchnorm_forward_train_cpu(ganc_ctx *ctx, int64_t M, int C, const float *x,
+                                 const float *gamma, const float *beta, float eps, float momentum,
+                                 float *y, float *mean, float *rstd, float *run_mean,
+                                 float *run_var) {
+  bn_check(M, C, "batchnorm_forward_train_cpu");
+  // As PyTorch: one value per channel has no variance to normalize by (and no unbiased one).
+  if (M < 2)
+    ganc_die(GANC_EXIT_USAGE,
+             "batch norm in training needs more than one value per channel (M = %lld)\n"
+             "---> HINT: use a batch size above 1",
+             (long long)M);
+  const int64_t nblk = (M + BN_BLOCK_ROWS - 1) / BN_BLOCK_ROWS;
+  double *part = bn_scratch(ctx, nblk, 2, C);
+  double *mu = part + nblk * C, *var = mu + C;
+
+  // Pass 1: the mean.
+#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+  for (int64_t b = 0; b < nblk; b++) {
+    double *acc = part + b * C;
+    memset(acc, 0, (size_t)C * sizeof(double));
+    const int64_t end = (b + 1) * BN_BLOCK_ROWS < M ? (b + 1) * BN_BLOCK_ROWS : M;
+    for (int64_t i = b * BN_BLOCK_ROWS; i < end; i++)
+      for (int c = 0; c < C; c++)
+        acc[c] += x[i * C + c];
+  }
+  bn_combine(part, nblk, C, mu);
+  for (int c = 0; c < C; c++)
+    mu[c] /= (double)M;
+
+  // Pass 2: the biased variance, from deviations to the exact mean.
+#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+  for (int64_t b = 0; b < nblk; b++) {
+    double *acc = part + b * C;
+    memset(acc, 0, (size_t)C * sizeof(double));
+    const int64_t end = (b + 1) * BN_BLOCK_ROWS < M ? (b + 1) * BN_BLOCK_ROWS : M;
+    for (int64_t i = b * BN_BLOCK_ROWS; i < end; i++)
+      for (int c = 0; c < C; c++) {
+        double d = x[i * C + c] - mu[c];
+        acc[c] += d * d;
+      }
+  }
+  bn_combine(part, nblk, C, var);
+
+  // var now holds the per-channel sum of squares; turn it into the variance and save the stats.
+  // The y loop reuses `var` for rstd in double.
+  for (int c = 0; c < C; c++) {
+    double v = var[c] / (double)M;
+    if (run_mean) run_mean[c] = (float)((1.0 - momentum) * run_mean[c] + momentum * mu[c]);
+    if (run_var) {
+      double unbiased = v * (double)M / (double)(M - 1);
+      run_var[c] = (float)((1.0 - momentum) * run_var[c] + momentum * unbiased);
+    }
+    var[c] = 1.0 / sqrt(v + eps);
+    mean[c] = (float)mu[c];
+    rstd[c] = (float)var[c];
+  }
+  const double *rs = var;
+
+#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+  for (int64_t i = 0; i < M; i++)
+    for (int c = 0; c < C; c++)
+      y[i * C + c] = (float)((x[i * C + c] - mu[c]) * rs[c] * gamma[c] + beta[c]);
+}
+
+void batchnorm_forward_eval_cpu(ganc_ctx *ctx, int64_t M, int C, const float *x,
+                                const float *gamma, const float *beta, const float *run_mean,
+                                const float *run_var, float eps, float *y) {
+  bn_check(M, C, "batchnorm_forward_eval_cpu");
+  double *scale = bn_scratch(ctx, 0, 1, C);
+  for (int c = 0; c < C; c++)
+    scale[c] = gamma[c] / sqrt((double)run_var[c] + eps);
+#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+  for (int64_t i = 0; i < M; i++)
+    for (int c = 0; c < C; c++)
+      y[i * C + c] = (float)(((double)x[i * C + c] - run_mean[c]) * scale[c] + beta[c]);
+}
+
+// With x̂ = (x − mean)·rstd and y = gamma·x̂ + beta:
+//   dbeta = Σ dy,  dgamma = Σ dy·x̂,  dx = gamma·rstd·(dy − mean(dy) − x̂·mean(dy·x̂)).
+void batchnorm_backward_cpu(ganc_ctx *ctx, int64_t M, int C, const float *x, const float *dy,
+                            const float *gamma, const float *mean, const float *rstd, float *dx,
+                            float *dgamma, float *dbeta) {
+  bn_check(M, C, "batchnorm_backward_cpu");
+  const int64_t nblk = (M + BN_BLOCK_ROWS - 1) / BN_BLOCK_ROWS;
+  // Partials interleaved per block: [Σ dy (C) | Σ dy·(x − mean) (C)], then the two totals.
+  double *part = bn_scratch(ctx, 2 * nblk, 2, C);
+  double *sdy = part + 2 * nblk * C, *sdyx = sdy + C;
+
+#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+  for (int64_t b = 0; b < nblk; b++) {
+    double *a = part + 2 * b * C, *bx = a + C;
+    memset(a, 0, 2 * (size_t)C * sizeof(double));
+    const int64_t end = (b + 1) * BN_BLOCK_ROWS < M ? (b + 1) * BN_BLOCK_ROWS : M;
+    for (int64_t i = b * BN_BLOCK_ROWS; i < end; i++)
+      for (int c = 0; c < C; c++) {
+        double g = dy[i * C + c];
+        a[c] += g;
+        bx[c] += g * ((double)x[i * C + c] - mean[c]);
+      }
+  }
+  memset(sdy, 0, 2 * (size_t)C * sizeof(double));
+  for (int64_t b = 0; b < nblk; b++)
+    for (int c = 0; c < 2 * C; c++)
+      sdy[c] += part[2 * b * C + c];
+
+  for (int c = 0; c < C; c++) {
+    sdyx[c] *= rstd[c]; // Σ dy·x̂
+    dgamma[c] += (float)sdyx[c];
+    dbeta[c] += (float)sdy[c];
+  }
+
+#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+  for (int64_t i = 0; i < M; i++)
+    for (int c = 0; c < C; c++) {
+      double xh = ((double)x[i * C + c] - mean[c]) * rstd[c];
+      double g = dy[i * C + c] - sdy[c] / (double)M - xh * sdyx[c] / (double)M;
+      dx[i * C + c] = (float)((double)gamma[c] * rstd[c] * g);
+    }
+}

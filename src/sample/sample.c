@@ -1,0 +1,368 @@
+// sample.c — ganc-sample: images from a checkpoint's generator. Loads only the generator (G_ema by
+// default), builds it from the checkpoint's own config, and writes grids, one PNG per seed, or a
+// latent walk. Every latent is a pure function of its seed (Philox), so image k of a grid equals
+// the single image of the same seed, and the same seed gives the same bytes on every run.
+#include "sample/sample.h"
+
+#include "core/check.h"
+#include "core/device.h"
+#include "core/philox.h"
+#include "core/util.h"
+#include "io/imgio.h"
+#include "model/dcgan.h"
+#include "ops/dispatch.h"
+#include "train/checkpoint.h"
+#include "train/config.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *f) {
+  fputs("usage: ganc-sample --ckpt FILE|RUN_DIR (--out FILE | --outdir DIR) [options]\n"
+        "\n"
+        "  --ckpt FILE|RUN_DIR   a checkpoint, or a run folder (its latest checkpoint)\n"
+        "  --out FILE            one grid PNG (or, with --interp and a .gif name, an animation)\n"
+        "  --outdir DIR          one PNG per seed (seed0042.png), or per frame with --interp\n"
+        "  --seeds LIST          seeds, e.g. 0-63 or 1,7,42 or 0-3,10 (default 0-63)\n"
+        "  --n N --seed S        the same as --seeds S-(S+N-1)\n"
+        "  --grid RxC            grid rows x columns (default: about square)\n"
+        "  --truncation PSI      pull latents toward the mean: z' = PSI * z (default 1 = none)\n"
+        "  --no-ema              the raw generator instead of its moving average\n"
+        "  --interp LIST         a latent walk through these seeds (spherical interpolation)\n"
+        "  --frames F            frames per segment of the walk (default 24)\n"
+        "  --fps N               GIF frame rate (default 12)\n"
+        "  --batch N             images generated at once (default 64)\n"
+        "  --device auto|cpu|cuda\n"
+        "\n"
+        "Every PNG is labelled as machine-generated (IPTC digital source type\n"
+        "trainedAlgorithmicMedia) and records the checkpoint's SHA-256, the seed and truncation.\n",
+        f);
+}
+
+// Parses "0-63", "1,7,42", "0-3,10" into a malloc'd list.
+static int64_t *parse_seeds(const char *s, int *n) {
+  int cap = 16;
+  int64_t *v = xmalloc(sizeof(int64_t) * (size_t)cap);
+  *n = 0;
+  const char *p = s;
+  while (*p) {
+    char *end;
+    errno = 0;
+    long long a = strtoll(p, &end, 10), b = a;
+    if (end == p || a < 0 || errno) goto bad;
+    p = end;
+    if (*p == '-') {
+      b = strtoll(p + 1, &end, 10);
+      if (end == p + 1 || b < a || errno) goto bad;
+      p = end;
+    }
+    if (b - a > 100000) ganc_die(GANC_EXIT_USAGE, "--seeds: %lld-%lld is too many images", a, b);
+    for (long long k = a; k <= b; k++) {
+      if (*n == cap) v = xrealloc(v, sizeof(int64_t) * (size_t)(cap *= 2));
+      v[(*n)++] = k;
+    }
+    if (*p == ',')
+      p++;
+    else if (*p)
+      goto bad;
+  }
+  if (*n == 0) goto bad;
+  return v;
+bad:
+  ganc_die(GANC_EXIT_USAGE, "seed list '%s' is not like 0-63, 1,7,42 or 0-3,10", s);
+}
+
+// Resolves a run folder to its latest checkpoint.
+static char *resolve_ckpt(const char *arg) {
+  if (!ganc_is_dir(arg)) return xstrdup(arg);
+  char p[4200], name[256] = "";
+  snprintf(p, sizeof p, "%s/latest", arg);
+  FILE *f = fopen(p, "r");
+  if (!f || !fgets(name, sizeof name, f))
+    ganc_die(GANC_EXIT_USAGE,
+             "%s has no `latest` checkpoint pointer\n---> HINT: pass a "
+             "ckpt-*.h5 file with --ckpt",
+             arg);
+  fclose(f);
+  name[strcspn(name, "\r\n")] = 0;
+  snprintf(p, sizeof p, "%s/%s", arg, name);
+  return xstrdup(p);
+}
+
+// Spherical interpolation between two latents (falls back to linear when nearly parallel).
+static void slerp(const float *a, const float *b, int n, double t, float *out) {
+  double na = 0, nb = 0, dot = 0;
+  for (int i = 0; i < n; i++) {
+    na += (double)a[i] * a[i];
+    nb += (double)b[i] * b[i];
+    dot += (double)a[i] * b[i];
+  }
+  double c = dot / (sqrt(na * nb) + 1e-30);
+  if (c > 1) c = 1;
+  if (c < -1) c = -1;
+  double om = acos(c), so = sin(om);
+  for (int i = 0; i < n; i++) {
+    if (so < 1e-6)
+      out[i] = (float)((1 - t) * a[i] + t * b[i]);
+    else
+      out[i] = (float)(sin((1 - t) * om) / so * a[i] + sin(t * om) / so * b[i]);
+  }
+}
+
+typedef struct sampler {
+  ganc_ctx ctx;
+  ganc_config cfg;
+  ganc_net G;
+  int batch, R, C, nz;
+  float *z;    // backend [batch, nz]
+  uint8_t *u8; // [batch, R, R, C]
+} sampler;
+
+// Renders n latents zs [n, nz] into imgs [n, R, R, C].
+static void render(sampler *S, const float *zs, int n, uint8_t *imgs) {
+  size_t ib = (size_t)S->R * S->R * S->C;
+  for (int at = 0; at < n; at += S->batch) {
+    int m = n - at < S->batch ? n - at : S->batch;
+    ganc_upload(&S->ctx, S->z, zs + (size_t)at * S->nz, (size_t)m * S->nz);
+    const float *y = net_forward(&S->ctx, &S->G, S->z, m, 0, -1);
+    pixels_to_uint8(&S->ctx, (int64_t)m * ib, y, S->u8);
+    memcpy(imgs + (size_t)at * ib, S->u8, (size_t)m * ib); // CPU backend: u8 is host memory
+  }
+}
+
+int ganc_sample_main(int argc, char **argv) {
+  const char *ckpt_arg = NULL, *out = NULL, *outdir = NULL, *seeds_arg = NULL, *grid = NULL;
+  const char *interp = NULL, *device = "auto";
+  double psi = 1.0;
+  int no_ema = 0, frames = 24, fps = 12, batch = 64;
+  long long n_arg = -1, seed_arg = -1;
+  ganc_h5_quiet();
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+      usage(stdout);
+      return GANC_EXIT_OK;
+    }
+    if (!strcmp(a, "--no-ema")) {
+      no_ema = 1;
+      continue;
+    }
+    if (i + 1 >= argc) ganc_die(GANC_EXIT_USAGE, "%s needs a value (see ganc-sample --help)", a);
+    const char *v = argv[++i];
+    char *end = NULL;
+    if (!strcmp(a, "--ckpt"))
+      ckpt_arg = v;
+    else if (!strcmp(a, "--out"))
+      out = v;
+    else if (!strcmp(a, "--outdir"))
+      outdir = v;
+    else if (!strcmp(a, "--seeds"))
+      seeds_arg = v;
+    else if (!strcmp(a, "--grid"))
+      grid = v;
+    else if (!strcmp(a, "--interp"))
+      interp = v;
+    else if (!strcmp(a, "--device"))
+      device = v;
+    else if (!strcmp(a, "--no-ema"))
+      no_ema = 1;
+    else if (!strcmp(a, "--truncation")) {
+      psi = strtod(v, &end);
+      if (*end || !(psi >= 0 && psi <= 2))
+        ganc_die(GANC_EXIT_USAGE, "--truncation expects a number in 0..2, got '%s'", v);
+    } else if (!strcmp(a, "--frames") || !strcmp(a, "--fps") || !strcmp(a, "--batch") ||
+               !strcmp(a, "--n") || !strcmp(a, "--seed")) {
+      long long x = strtoll(v, &end, 10);
+      if (*end || x < (strcmp(a, "--seed") ? 1 : 0) || x > 1000000000LL)
+        ganc_die(GANC_EXIT_USAGE, "%s expects a %s whole number, got '%s'", a,
+                 strcmp(a, "--seed") ? "positive" : "non-negative", v);
+      if (!strcmp(a, "--frames"))
+        frames = (int)x;
+      else if (!strcmp(a, "--fps"))
+        fps = (int)x;
+      else if (!strcmp(a, "--batch"))
+        batch = (int)x;
+      else if (!strcmp(a, "--n"))
+        n_arg = x;
+      else
+        seed_arg = x;
+    } else
+      ganc_die(GANC_EXIT_USAGE, "unknown option '%s' (see ganc-sample --help)", a);
+  }
+  if (!ckpt_arg || (!out && !outdir)) {
+    usage(stderr);
+    return GANC_EXIT_USAGE;
+  }
+  if (out && outdir) ganc_die(GANC_EXIT_USAGE, "give --out or --outdir, not both");
+  if ((n_arg >= 0) != (seed_arg >= 0))
+    ganc_die(GANC_EXIT_USAGE, "--n and --seed go together (or use --seeds)");
+  if (n_arg >= 0 && seeds_arg) ganc_die(GANC_EXIT_USAGE, "give --seeds or --n/--seed, not both");
+  if (interp && (seeds_arg || n_arg >= 0 || grid))
+    ganc_die(GANC_EXIT_USAGE, "--interp takes its own seed list; drop --seeds/--n/--grid");
+
+  // ---- device ----
+  char why[512];
+  int gpus = ganc_device_count(why, sizeof why);
+  if (!strcmp(device, "cuda"))
+    ganc_die(GANC_EXIT_USAGE, "--device cuda: %s\n---> HINT: use --device cpu",
+             gpus > 0 ? "this version of ganc has no CUDA sampling kernels yet" : why);
+  if (strcmp(device, "auto") && strcmp(device, "cpu"))
+    ganc_die(GANC_EXIT_USAGE, "--device must be auto, cpu or cuda, got '%s'", device);
+
+  // ---- the generator, from the checkpoint's own config ----
+  char *ckpt = resolve_ckpt(ckpt_arg);
+  ganc_err err = {0};
+  ganc_ckpt_meta meta;
+  if (ganc_ckpt_read_meta(ckpt, &meta, &err)) ganc_die_err(&err);
+  sampler S;
+  memset(&S, 0, sizeof S);
+  ganc_config_defaults(&S.cfg);
+  if (ganc_config_load_string(&S.cfg, meta.config, ckpt, &err) ||
+      ganc_config_validate(&S.cfg, &err))
+    ganc_die_err(&err);
+  if (S.cfg.resolution == 0 || S.cfg.channels == 0)
+    ganc_die(GANC_EXIT_USAGE, "checkpoint %s has an unresolved model shape in its config", ckpt);
+  ganc_ctx_init_cpu(&S.ctx, S.cfg.threads);
+  S.batch = batch;
+  S.R = S.cfg.resolution;
+  S.C = S.cfg.channels;
+  S.nz = S.cfg.z_dim;
+  const char *group = no_ema ? "G" : "G_ema";
+  dcgan_build_g(&S.G, &S.cfg, group);
+  net_finalize(&S.ctx, &S.G, batch, 0);
+  if (ganc_ckpt_load_net(ckpt, &S.ctx, &S.G, group, 0, &err)) ganc_die_err(&err);
+  S.z = ganc_alloc(&S.ctx, (size_t)batch * S.nz);
+  S.u8 = xmalloc((size_t)batch * S.R * S.R * S.C);
+  char sha[65];
+  if (ganc_sha256_file(ckpt, sha, &err)) ganc_die_err(&err);
+  char kimg[32], psis[32];
+  snprintf(kimg, sizeof kimg, "%.3f", (double)meta.nimg / 1000.0);
+  snprintf(psis, sizeof psis, "%g", psi);
+  size_t ib = (size_t)S.R * S.R * S.C;
+
+  // ---- latents ----
+  int n = 0;
+  int64_t *seeds;
+  if (interp)
+    seeds = parse_seeds(interp, &n);
+  else if (n_arg >= 0) {
+    n = (int)n_arg;
+    seeds = xmalloc(sizeof(int64_t) * (size_t)n);
+    for (int i = 0; i < n; i++)
+      seeds[i] = seed_arg + i;
+  } else
+    seeds = parse_seeds(seeds_arg ? seeds_arg : "0-63", &n);
+  float *zs = xmalloc(sizeof(float) * (size_t)n * S.nz);
+  for (int i = 0; i < n; i++) {
+    ganc_latent((uint64_t)seeds[i], 0, S.nz, zs + (size_t)i * S.nz);
+    for (int k = 0; k < S.nz; k++)
+      zs[(size_t)i * S.nz + k] *= (float)psi; // the mean is 0
+  }
+
+  int rc = GANC_EXIT_OK;
+  if (interp) {
+    if (n < 2) ganc_die(GANC_EXIT_USAGE, "--interp needs at least two seeds");
+    int F = (n - 1) * frames + 1;
+    float *wz = xmalloc(sizeof(float) * (size_t)F * S.nz);
+    for (int s = 0; s + 1 < n; s++)
+      for (int f = 0; f < frames; f++)
+        slerp(zs + (size_t)s * S.nz, zs + (size_t)(s + 1) * S.nz, S.nz, (double)f / frames,
+              wz + ((size_t)s * frames + f) * S.nz);
+    memcpy(wz + (size_t)(F - 1) * S.nz, zs + (size_t)(n - 1) * S.nz, sizeof(float) * S.nz);
+    uint8_t *imgs = xmalloc((size_t)F * ib);
+    render(&S, wz, F, imgs);
+    size_t ol = out ? strlen(out) : 0;
+    if (out && ol > 4 && !strcasecmp(out + ol - 4, ".gif")) {
+      char comment[512];
+      snprintf(comment, sizeof comment,
+               "latent walk through seeds %s; checkpoint sha256 %s; "
+               "truncation %s; network %s",
+               interp, sha, psis, group);
+      if (ganc_gif_write(out, F, S.R, S.R, S.C, imgs, (100 + fps / 2) / fps, comment, &err))
+        ganc_die_err(&err);
+      printf("wrote %s (%d frames)\n", out, F);
+    } else {
+      const char *dir = outdir ? outdir : out;
+      if (ganc_mkdir_p(dir) != 0)
+        ganc_die(GANC_EXIT_RUNTIME, "cannot create %s: %s", dir, strerror(errno));
+      for (int f = 0; f < F; f++) {
+        char path[4200], fr[32];
+        snprintf(path, sizeof path, "%s/frame%04d.png", dir, f);
+        snprintf(fr, sizeof fr, "%d", f);
+        ganc_png_kv kv[] = {
+            {"ganc:checkpoint-sha256", sha}, {"ganc:interp-seeds", interp}, {"ganc:frame", fr},
+            {"ganc:truncation", psis},       {"ganc:network", group},       {"ganc:kimg", kimg}};
+        ganc_png_meta pm = {1, kv, 6};
+        if (ganc_png_write(path, S.R, S.R, S.C, imgs + (size_t)f * ib, &pm, &err))
+          ganc_die_err(&err);
+      }
+      printf("wrote %d frames to %s\n", F, dir);
+    }
+    free(imgs);
+    free(wz);
+  } else {
+    uint8_t *imgs = xmalloc((size_t)n * ib);
+    render(&S, zs, n, imgs);
+    if (outdir) {
+      if (ganc_mkdir_p(outdir) != 0)
+        ganc_die(GANC_EXIT_RUNTIME, "cannot create %s: %s", outdir, strerror(errno));
+      for (int i = 0; i < n; i++) {
+        char path[4200], sd[32];
+        snprintf(path, sizeof path, "%s/seed%04lld.png", outdir, (long long)seeds[i]);
+        snprintf(sd, sizeof sd, "%lld", (long long)seeds[i]);
+        ganc_png_kv kv[] = {{"ganc:checkpoint-sha256", sha},
+                            {"ganc:seed", sd},
+                            {"ganc:truncation", psis},
+                            {"ganc:network", group},
+                            {"ganc:kimg", kimg}};
+        ganc_png_meta pm = {1, kv, 5};
+        if (ganc_png_write(path, S.R, S.R, S.C, imgs + (size_t)i * ib, &pm, &err))
+          ganc_die_err(&err);
+      }
+      printf("wrote %d images to %s\n", n, outdir);
+    } else {
+      int rows, cols;
+      if (grid) {
+        char *end;
+        rows = (int)strtol(grid, &end, 10);
+        cols = *end == 'x' ? (int)strtol(end + 1, &end, 10) : 0;
+        if (*end || rows < 1 || cols < 1 || rows > 1000 || cols > 1000)
+          ganc_die(GANC_EXIT_USAGE, "--grid expects RxC like 8x8, got '%s'", grid);
+        if (rows * cols < n)
+          ganc_die(GANC_EXIT_USAGE, "--grid %s has %d cells for %d images", grid, rows * cols, n);
+      } else {
+        cols = (int)ceil(sqrt((double)n));
+        rows = (n + cols - 1) / cols;
+      }
+      uint8_t *sheet = xmalloc((size_t)rows * cols * ib);
+      ganc_grid(imgs, n, S.R, S.R, S.C, rows, cols, sheet);
+      char seedlist[256];
+      snprintf(seedlist, sizeof seedlist, "%s", seeds_arg ? seeds_arg : "");
+      if (!seeds_arg)
+        snprintf(seedlist, sizeof seedlist, "%lld-%lld", (long long)seeds[0],
+                 (long long)seeds[n - 1]);
+      ganc_png_kv kv[] = {{"ganc:checkpoint-sha256", sha},
+                          {"ganc:seeds", seedlist},
+                          {"ganc:grid-order", "row-major, one seed per cell"},
+                          {"ganc:truncation", psis},
+                          {"ganc:network", group},
+                          {"ganc:kimg", kimg}};
+      ganc_png_meta pm = {1, kv, 6};
+      if (ganc_png_write(out, cols * S.R, rows * S.R, S.C, sheet, &pm, &err)) ganc_die_err(&err);
+      printf("wrote %s (%d images, %dx%d grid)\n", out, n, rows, cols);
+      free(sheet);
+    }
+    free(imgs);
+  }
+  free(zs);
+  free(seeds);
+  free(S.u8);
+  ganc_free(&S.ctx, S.z);
+  net_free(&S.ctx, &S.G);
+  ganc_ctx_free(&S.ctx);
+  ganc_ckpt_meta_free(&meta);
+  free(ckpt);
+  return rc;
+}

@@ -1,0 +1,698 @@
+// train.c — ganc-train: the adversarial loop, its logs, snapshots and checkpoints, and resume.
+//
+// One step, top to bottom (as the PyTorch DCGAN example, one latent batch per step):
+//   sample    real batch x from the loader; latents z (Philox: seed, row = step·B + i)
+//   D step    D(x) vs 1 and D(G(z)) vs 0, one Adam step on D
+//   G step    D(G(z)) vs 1 through the updated D (D's weight gradients not computed), Adam on G
+//   EMA       G_ema ← β G_ema + (1 − β) G
+//   log       every report_kimg: log.jsonl and the console
+//   snapshot  every snapshot_kimg: fakes grid from G_ema, checkpoint, `latest` pointer
+// Everything random is a function of (seed, step), and the loader's position is saved, so a run
+// resumed from a checkpoint computes bit-identical parameters to one that never stopped.
+#include "train/train.h"
+
+#include "core/check.h"
+#include "core/device.h"
+#include "core/philox.h"
+#include "core/util.h"
+#include "data/loader.h"
+#include "io/imgio.h"
+#include "model/dcgan.h"
+#include "ops/dispatch.h"
+#include "train/checkpoint.h"
+#include "train/config.h"
+
+#include <dirent.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+// Set by SIGINT/SIGTERM: finish the step, checkpoint, exit 0. The only file-scope state, since a
+// signal handler can reach nothing else.
+static volatile sig_atomic_t g_stop;
+static void on_signal(int sig) { g_stop = sig; }
+
+typedef struct trainer {
+  ganc_ctx ctx;
+  ganc_config cfg;
+  char *cfg_text;
+  const char *run_dir;
+  char *data_dir;
+  ganc_loader *loader;
+  const ganc_dataset *ds;
+  ganc_net G, G_ema, D;
+  int B, R, C;
+  float *x, *z, *dlogit, *loss; // backend: reals [B,R,R,C], latents [B,1,1,nz], [B], [1]
+  float *host_z, *host_logit;
+  uint8_t *flip, *u8; // [B], [B·R·R·C]
+  int64_t step, nimg;
+  uint64_t fingerprint;
+  ganc_loader_state start_pos;
+  FILE *log;
+} trainer;
+
+static void usage(FILE *f) {
+  fputs("usage: ganc-train --data DIR --config FILE --out RUN_DIR [options]\n"
+        "       ganc-train --out RUN_DIR --resume [options]\n"
+        "\n"
+        "Trains a GAN on the shards in DIR (made by ganc-prep) and writes RUN_DIR: config.ini,\n"
+        "log.jsonl, reals.png, fakes-<kimg>.png, ckpt-<kimg>.h5 checkpoints and `latest`.\n"
+        "\n"
+        "options:\n"
+        "  --data DIR          shard folder (on --resume: defaults to the run's own)\n"
+        "  --config FILE       training recipe (configs/*.ini; keys in configs/reference.ini)\n"
+        "  --out RUN_DIR       run folder; refused if it already holds a run, unless --resume\n"
+        "  --resume            continue RUN_DIR from its latest checkpoint\n"
+        "  --set SECTION.KEY=VALUE   override one config key (repeatable)\n"
+        "  --device auto|cpu|cuda    where to train (default: the config's train.device)\n"
+        "  --force             resume even with another dataset or an incompatible config\n"
+        "  --print-config      print the reference config (every key, documented) and exit\n"
+        "  -h, --help          this text\n"
+        "\n"
+        "Ctrl-C (SIGINT) or SIGTERM: finish the current step, write a checkpoint, exit 0.\n",
+        f);
+}
+
+// ---- small helpers -----------------------------------------------------------------------------
+static int all_finite(ganc_ctx *ctx, const float *p, size_t n) {
+  float *h = xmalloc(n * sizeof(float));
+  ganc_download(ctx, h, p, n);
+  int ok = 1;
+  for (size_t i = 0; i < n && ok; i++)
+    ok = isfinite(h[i]);
+  free(h);
+  return ok;
+}
+
+static void ckpt_name(int64_t nimg, char *buf, size_t n) {
+  snprintf(buf, n, "ckpt-%010.3f.h5", (double)nimg / 1000.0);
+}
+
+// Atomically replaces RUN_DIR/latest with the name of the newest checkpoint.
+static void write_latest(const char *run_dir, const char *name) {
+  char path[4200], tmp[4300];
+  snprintf(path, sizeof path, "%s/latest", run_dir);
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  FILE *f = fopen(tmp, "w");
+  if (!f || fprintf(f, "%s\n", name) < 0 || fflush(f) != 0 || fsync(fileno(f)) != 0) {
+    if (f) fclose(f);
+    ganc_die(GANC_EXIT_RUNTIME, "cannot write %s: %s", tmp, strerror(errno));
+  }
+  fclose(f);
+  CHECK_SYS(rename(tmp, path));
+}
+
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+// ckpt-*.h5 names in run_dir, oldest first (the zero-padded kimg sorts as text).
+static char **list_ckpts(const char *run_dir, int *n) {
+  *n = 0;
+  DIR *d = opendir(run_dir);
+  if (!d) return NULL;
+  char **v = NULL;
+  int cap = 0;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    size_t l = strlen(e->d_name);
+    if (strncmp(e->d_name, "ckpt-", 5) || l < 9 || strcmp(e->d_name + l - 3, ".h5")) continue;
+    if (*n == cap) v = xrealloc(v, sizeof(char *) * (size_t)(cap = cap ? cap * 2 : 16));
+    v[(*n)++] = xstrdup(e->d_name);
+  }
+  closedir(d);
+  if (*n) qsort(v, (size_t)*n, sizeof(char *), cmp_str);
+  return v;
+}
+
+static void free_list(char **v, int n) {
+  for (int i = 0; i < n; i++)
+    free(v[i]);
+  free(v);
+}
+
+// ---- images for people
+// ---------------------------------------------------------------------------
+static void write_grid_png(trainer *T, const char *name, const uint8_t *imgs, int n, int machine) {
+  int g = T->cfg.grid;
+  uint8_t *out = xmalloc((size_t)g * g * T->R * T->R * T->C);
+  ganc_grid(imgs, n, T->R, T->R, T->C, g, g, out);
+  char path[4200];
+  snprintf(path, sizeof path, "%s/%s", T->run_dir, name);
+  char kimg[32], seed[32];
+  snprintf(kimg, sizeof kimg, "%.3f", (double)T->nimg / 1000.0);
+  snprintf(seed, sizeof seed, "%llu", (unsigned long long)T->cfg.seed);
+  ganc_png_kv kv[] = {{"ganc:kimg", kimg}, {"ganc:run-seed", seed}};
+  ganc_png_meta meta = {machine, kv, 2};
+  ganc_err err = {0};
+  if (ganc_png_write(path, g * T->R, g * T->R, T->C, out, &meta, &err)) ganc_die_err(&err);
+  free(out);
+}
+
+static void write_reals(trainer *T) {
+  int n = T->cfg.grid * T->cfg.grid;
+  if (n > T->ds->count) n = (int)T->ds->count;
+  size_t ib = T->ds->image_bytes;
+  uint8_t *imgs = xcalloc((size_t)n, ib);
+  ganc_err err = {0};
+  for (int i = 0; i < n; i++)
+    if (ganc_dataset_read_image(T->ds, (int64_t)i * T->ds->count / n, imgs + i * ib, NULL, &err))
+      ganc_die_err(&err);
+  write_grid_png(T, "reals.png", imgs, n, 0);
+  free(imgs);
+}
+
+// G_ema's batch-norm statistics for eval: the exact average over 8 batches of fixed latents
+// ("precise BN"), so eval-mode samples match what the averaged weights produce in training mode.
+static void recalibrate_ema(trainer *T) {
+  const int K = 8;
+  for (int k = 0; k < K; k++) {
+    for (int i = 0; i < T->B; i++)
+      ganc_latent(T->cfg.seed ^ 0x5eed0bdull, (uint64_t)(k * T->B + i), T->cfg.z_dim,
+                  T->host_z + (size_t)i * T->cfg.z_dim);
+    ganc_upload(&T->ctx, T->z, T->host_z, (size_t)T->B * T->cfg.z_dim);
+    net_forward(&T->ctx, &T->G_ema, T->z, T->B, 1, 1.0f / (float)(k + 1));
+  }
+}
+
+// Fixed latents for every snapshot grid: seed = run seed + 1, rows 0..grid²-1.
+static void write_fakes(trainer *T) {
+  int n = T->cfg.grid * T->cfg.grid, nz = T->cfg.z_dim;
+  size_t ib = (size_t)T->R * T->R * T->C;
+  uint8_t *imgs = xmalloc((size_t)n * ib);
+  for (int at = 0; at < n; at += T->B) {
+    int m = n - at < T->B ? n - at : T->B;
+    for (int i = 0; i < m; i++)
+      ganc_latent(T->cfg.seed + 1, (uint64_t)(at + i), nz, T->host_z + (size_t)i * nz);
+    ganc_upload(&T->ctx, T->z, T->host_z, (size_t)m * nz);
+    const float *y = net_forward(&T->ctx, &T->G_ema, T->z, m, 0, -1);
+    pixels_to_uint8(&T->ctx, (int64_t)m * ib, y, T->u8);
+    memcpy(imgs + (size_t)at * ib, T->u8, (size_t)m * ib); // CPU backend: u8 is host memory
+  }
+  char name[64];
+  snprintf(name, sizeof name, "fakes-%010.3f.png", (double)T->nimg / 1000.0);
+  write_grid_png(T, name, imgs, n, 1);
+  free(imgs);
+}
+
+// Checkpoint + `latest` + pruning. Refuses to save non-finite weights (the last good checkpoint
+// must never be replaced by a diverged one).
+static void snapshot(trainer *T) {
+  ganc_net *nets[3] = {&T->G, &T->G_ema, &T->D};
+  for (int i = 0; i < 3; i++)
+    if (!all_finite(&T->ctx, nets[i]->p, nets[i]->nparam_floats))
+      ganc_die(GANC_EXIT_RUNTIME,
+               "training diverged by step %lld (kimg %.3f): %s's weights hold NaN or Inf; "
+               "nothing was saved over the last good checkpoint\n---> HINT: resume from it with "
+               "lower learning rates (--set train.g_lr=... --set train.d_lr=...)",
+               (long long)T->step, (double)T->nimg / 1000.0, nets[i]->name);
+  recalibrate_ema(T);
+  write_fakes(T);
+  char name[64], path[4200];
+  ckpt_name(T->nimg, name, sizeof name);
+  snprintf(path, sizeof path, "%s/%s", T->run_dir, name);
+  ganc_ckpt_meta meta = {
+      GANC_CKPT_VERSION, T->step,     T->nimg, T->fingerprint, ganc_loader_position(T->loader),
+      T->cfg_text,       T->data_dir, NULL};
+  ganc_err err = {0};
+  if (ganc_ckpt_save(path, &T->ctx, &meta, nets, 3, &err)) ganc_die_err(&err);
+  write_latest(T->run_dir, name);
+  int n;
+  char **v = list_ckpts(T->run_dir, &n);
+  for (int i = 0; T->cfg.keep > 0 && i < n - T->cfg.keep; i++) {
+    if (!strcmp(v[i], name)) continue;
+    snprintf(path, sizeof path, "%s/%s", T->run_dir, v[i]);
+    unlink(path);
+  }
+  free_list(v, n);
+}
+
+// ---- one step
+// ------------------------------------------------------------------------------------
+typedef struct step_stats {
+  double loss_d, loss_g, d_real, d_fake;
+} step_stats;
+
+static double mean_sigmoid(const float *l, int n) {
+  double s = 0;
+  for (int i = 0; i < n; i++)
+    s += 1.0 / (1.0 + exp(-(double)l[i]));
+  return s / n;
+}
+
+// The loss of `logit` [B] against target ±1 (or the generator's hinge), gradient into T->dlogit.
+static float loss(trainer *T, const float *logit, float target, int generator) {
+  if (!strcmp(T->cfg.loss, "hinge"))
+    loss_hinge(&T->ctx, T->B, logit, target, generator, T->dlogit, T->loss);
+  else
+    loss_logistic(&T->ctx, T->B, logit, target, T->dlogit, T->loss);
+  float v;
+  ganc_download(&T->ctx, &v, T->loss, 1);
+  return v;
+}
+
+static int train_step(trainer *T, step_stats *st) {
+  ganc_ctx *ctx = &T->ctx;
+  const ganc_config *c = &T->cfg;
+  int B = T->B, nz = c->z_dim;
+  ganc_err err = {0};
+  const ganc_batch *b;
+  if (ganc_loader_next(T->loader, &b, &err)) ganc_die_err(&err);
+  for (int i = 0; i < B; i++)
+    T->flip[i] =
+        c->mirror
+            ? (uint8_t)(ganc_rng_u32(c->seed, GANC_RNG_FLIP, (uint64_t)T->step, (uint32_t)i) & 1)
+            : 0;
+  pixels_to_float(ctx, B, T->R, T->R, T->C, b->images, T->flip, T->x);
+  for (int i = 0; i < B; i++)
+    ganc_latent(c->seed, (uint64_t)T->step * B + i, nz, T->host_z + (size_t)i * nz);
+  ganc_upload(ctx, T->z, T->host_z, (size_t)B * nz);
+
+  // ---- D step ----
+  net_zero_grad(ctx, &T->D);
+  const float *lr = net_forward(ctx, &T->D, T->x, B, 1, -1);
+  ganc_download(ctx, T->host_logit, lr, B);
+  st->d_real = mean_sigmoid(T->host_logit, B);
+  float ld_real = loss(T, lr, 1.0f, 0);
+  net_backward(ctx, &T->D, T->x, T->dlogit, B, 0, 1);
+  const float *fake = net_forward(ctx, &T->G, T->z, B, 1, -1);
+  const float *lf = net_forward(ctx, &T->D, fake, B, 1, -1);
+  ganc_download(ctx, T->host_logit, lf, B);
+  st->d_fake = mean_sigmoid(T->host_logit, B);
+  float ld_fake = loss(T, lf, -1.0f, 0);
+  net_backward(ctx, &T->D, fake, T->dlogit, B, 0, 1);
+  net_adam(ctx, &T->D, (float)c->d_lr, (float)c->beta1, (float)c->beta2, (float)c->adam_eps);
+  st->loss_d = (double)ld_real + ld_fake;
+
+  // ---- G step: the same fakes through the updated D ----
+  net_zero_grad(ctx, &T->G);
+  lf = net_forward(ctx, &T->D, fake, B, 1, -1);
+  st->loss_g = loss(T, lf, 1.0f, 1);
+  const float *dfake = net_backward(ctx, &T->D, fake, T->dlogit, B, 1, 0);
+  net_backward(ctx, &T->G, T->z, dfake, B, 0, 1);
+  net_adam(ctx, &T->G, (float)c->g_lr, (float)c->beta1, (float)c->beta2, (float)c->adam_eps);
+
+  // ---- EMA (StyleGAN2-ADA's half-life in images, ramped up over the first images) ----
+  T->nimg += B;
+  T->step++;
+  double ema_nimg = c->ema_kimg * 1000.0;
+  if (c->ema_rampup > 0 && ema_nimg > T->nimg * c->ema_rampup) ema_nimg = T->nimg * c->ema_rampup;
+  float beta = ema_nimg > 0 ? (float)pow(0.5, B / ema_nimg) : 0.0f;
+  ema_update(ctx, T->G.nparam_floats, T->G_ema.p, T->G.p, beta);
+  // G_ema's batch-norm statistics are recomputed from its own weights at each snapshot.
+
+  return isfinite(st->loss_d) && isfinite(st->loss_g) ? 0 : -1;
+}
+
+// ---- run setup
+// -----------------------------------------------------------------------------------
+static int run_has_content(const char *dir) {
+  char p[4200];
+  const char *marks[] = {"config.ini", "latest", "log.jsonl"};
+  for (int i = 0; i < 3; i++) {
+    snprintf(p, sizeof p, "%s/%s", dir, marks[i]);
+    if (ganc_is_file(p)) return 1;
+  }
+  int n;
+  char **v = list_ckpts(dir, &n);
+  free_list(v, n);
+  return n > 0;
+}
+
+// The checkpoint to resume from: `latest`, or else the newest one that reads cleanly.
+static char *find_resume_ckpt(const char *run_dir, ganc_ckpt_meta *meta) {
+  char p[4200], name[256] = "";
+  snprintf(p, sizeof p, "%s/latest", run_dir);
+  FILE *f = fopen(p, "r");
+  if (f) {
+    if (fgets(name, sizeof name, f)) name[strcspn(name, "\r\n")] = 0;
+    fclose(f);
+  }
+  ganc_err err = {0};
+  if (*name) {
+    snprintf(p, sizeof p, "%s/%s", run_dir, name);
+    if (ganc_ckpt_read_meta(p, meta, &err) == 0) return xstrdup(p);
+    fprintf(stderr, "warning: %s\n", err.msg);
+  }
+  int n;
+  char **v = list_ckpts(run_dir, &n);
+  for (int i = n - 1; i >= 0; i--) {
+    snprintf(p, sizeof p, "%s/%s", run_dir, v[i]);
+    memset(&err, 0, sizeof err);
+    if (ganc_ckpt_read_meta(p, meta, &err) == 0) {
+      if (*name) fprintf(stderr, "warning: resuming from %s instead\n", p);
+      free_list(v, n);
+      return xstrdup(p);
+    }
+    fprintf(stderr, "warning: skipping %s: %s\n", p, err.msg);
+  }
+  free_list(v, n);
+  return NULL;
+}
+
+// Keeps only the log lines of steps up to `step` (a killed run may have logged past its last
+// checkpoint; the resumed run logs those steps again).
+static void trim_log(const char *path, int64_t step) {
+  uint8_t *buf;
+  size_t n;
+  if (ganc_read_file(path, (size_t)1 << 30, &buf, &n) != 0) return;
+  char tmp[4300];
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  FILE *f = fopen(tmp, "w");
+  if (!f) {
+    free(buf);
+    return;
+  }
+  for (char *line = (char *)buf, *next; line && *line; line = next) {
+    next = strchr(line, '\n');
+    if (next) *next++ = 0;
+    const char *s = strstr(line, "\"step\": ");
+    long long v = s ? atoll(s + 8) : 0;
+    if (s && v <= step) fprintf(f, "%s\n", line);
+  }
+  fclose(f);
+  free(buf);
+  rename(tmp, path);
+}
+
+// Compares the keys a resumed run must share with its checkpoint.
+static const char *incompatible(const ganc_config *a, const ganc_config *b) {
+  if (strcmp(a->arch, b->arch) || a->resolution != b->resolution || a->channels != b->channels ||
+      a->z_dim != b->z_dim || a->g_base != b->g_base || a->d_base != b->d_base ||
+      a->g_max != b->g_max || a->d_max != b->d_max)
+    return "the model section";
+  if (a->batch != b->batch) return "train.batch";
+  if (a->seed != b->seed) return "train.seed";
+  if (strcmp(a->loss, b->loss)) return "train.loss";
+  if (a->window_mb != b->window_mb) return "data.window_mb";
+  return NULL;
+}
+
+int ganc_train_main(int argc, char **argv) {
+  const char *data = NULL, *config = NULL, *out = NULL, *device = NULL;
+  const char **sets = xcalloc((size_t)argc, sizeof(char *));
+  int nsets = 0, resume = 0, force = 0;
+  ganc_h5_quiet();
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+      usage(stdout);
+      return GANC_EXIT_OK;
+    }
+    if (!strcmp(a, "--print-config")) {
+      ganc_config c;
+      ganc_config_defaults(&c);
+      char *t = ganc_config_to_ini(&c);
+      fputs(t, stdout);
+      free(t);
+      return GANC_EXIT_OK;
+    }
+    if (!strcmp(a, "--resume")) {
+      resume = 1;
+      continue;
+    }
+    if (!strcmp(a, "--force")) {
+      force = 1;
+      continue;
+    }
+    const char *opts[] = {"--data", "--config", "--out", "--set", "--device"};
+    int k = 0;
+    while (k < 5 && strcmp(a, opts[k]))
+      k++;
+    if (k == 5) ganc_die(GANC_EXIT_USAGE, "unknown option '%s' (see ganc-train --help)", a);
+    if (i + 1 >= argc) ganc_die(GANC_EXIT_USAGE, "%s needs a value (see ganc-train --help)", a);
+    const char *v = argv[++i];
+    if (k == 0)
+      data = v;
+    else if (k == 1)
+      config = v;
+    else if (k == 2)
+      out = v;
+    else if (k == 3)
+      sets[nsets++] = v;
+    else
+      device = v;
+  }
+  if (!out) {
+    usage(stderr);
+    return GANC_EXIT_USAGE;
+  }
+
+  trainer T;
+  memset(&T, 0, sizeof T);
+  T.run_dir = out;
+  ganc_err err = {0};
+  ganc_ckpt_meta meta = {0};
+  char *resume_path = NULL;
+
+  // ---- the config: the file (or the run's own on resume), then --set ----
+  ganc_config_defaults(&T.cfg);
+  if (resume) {
+    if (!ganc_is_dir(out))
+      ganc_die(GANC_EXIT_USAGE, "--resume: %s does not exist (start a run without --resume)", out);
+    resume_path = find_resume_ckpt(out, &meta);
+    if (!resume_path)
+      ganc_die(GANC_EXIT_USAGE,
+               "--resume: %s holds no usable checkpoint\n---> HINT: start a new "
+               "run with another --out",
+               out);
+    ganc_config saved;
+    ganc_config_defaults(&saved);
+    if (ganc_config_load_string(&saved, meta.config, resume_path, &err)) ganc_die_err(&err);
+    if (config) {
+      if (ganc_config_load_file(&T.cfg, config, &err)) ganc_die_err(&err);
+    } else {
+      T.cfg = saved;
+    }
+    for (int i = 0; i < nsets; i++)
+      if (ganc_config_set(&T.cfg, sets[i], &err)) ganc_die_err(&err);
+    // Resolved keys (0 = from the dataset) compare as the checkpoint saved them.
+    if (!T.cfg.resolution) T.cfg.resolution = saved.resolution;
+    if (!T.cfg.channels) T.cfg.channels = saved.channels;
+    const char *diff = incompatible(&T.cfg, &saved);
+    if (diff && !force)
+      ganc_die(GANC_EXIT_USAGE,
+               "cannot resume %s: %s differs from the checkpoint's config\n---> HINT: resume "
+               "without --config/--set for it, or add --force to train on anyway",
+               resume_path, diff);
+    if (!data) data = meta.data_dir;
+  } else {
+    if (!config || !data)
+      ganc_die(GANC_EXIT_USAGE, "a new run needs --data DIR and --config FILE (see --help)");
+    if (ganc_is_dir(out) && run_has_content(out))
+      ganc_die(GANC_EXIT_USAGE,
+               "%s already holds a run\n---> HINT: add --resume to continue it, or choose a new "
+               "--out",
+               out);
+    if (ganc_config_load_file(&T.cfg, config, &err)) ganc_die_err(&err);
+    for (int i = 0; i < nsets; i++)
+      if (ganc_config_set(&T.cfg, sets[i], &err)) ganc_die_err(&err);
+  }
+  free(sets);
+  if (device) {
+    char s[64];
+    snprintf(s, sizeof s, "train.device=%s", device);
+    if (ganc_config_set(&T.cfg, s, &err)) ganc_die_err(&err);
+  }
+  if (ganc_config_validate(&T.cfg, &err)) ganc_die_err(&err);
+
+  // ---- device ----
+  char why[512] = "";
+  int gpus = ganc_device_count(why, sizeof why);
+  if (!strcmp(T.cfg.device, "cuda"))
+    ganc_die(GANC_EXIT_USAGE,
+             "--device cuda: %s\n---> HINT: this version trains on the CPU (--device cpu)",
+             gpus > 0 ? "this version of ganc has no CUDA training kernels yet" : why);
+  if (!strcmp(T.cfg.device, "auto"))
+    fprintf(stderr, "device: CPU (%s)\n",
+            gpus > 0 ? "a GPU is present, but this version's CUDA backend has no training kernels"
+                     : why);
+  ganc_ctx_init_cpu(&T.ctx, T.cfg.threads);
+
+  // ---- data ----
+  T.data_dir = xstrdup(data);
+  ganc_loader_opts lo = {.batch = T.cfg.batch,
+                         .seed = T.cfg.seed,
+                         .prefetch = 4,
+                         .window_bytes = (size_t)T.cfg.window_mb << 20,
+                         .pinned = 0};
+  if (ganc_loader_open(data, &lo, resume ? &meta.loader : NULL, &T.loader, &err))
+    ganc_die_err(&err);
+  T.ds = ganc_loader_dataset(T.loader);
+  int dres = T.ds->meta.resolution, dch = T.ds->meta.channels;
+  if (T.cfg.resolution == 0) T.cfg.resolution = dres;
+  if (T.cfg.channels == 0) T.cfg.channels = dch;
+  if (T.cfg.resolution != dres || T.cfg.channels != dch)
+    ganc_die(GANC_EXIT_USAGE,
+             "the config wants %dx%dx%d images but %s holds %dx%dx%d\n---> HINT: prepare the data "
+             "with `ganc-prep SRC DIR --resolution %d --channels %d`, or set model.resolution=0 "
+             "and model.channels=0 to follow the dataset",
+             T.cfg.resolution, T.cfg.resolution, T.cfg.channels, data, dres, dres, dch,
+             T.cfg.resolution, T.cfg.channels);
+  if (ganc_config_validate(&T.cfg, &err)) ganc_die_err(&err);
+  T.fingerprint = ganc_dataset_fingerprint(T.ds, &err);
+  if (err.code) ganc_die_err(&err);
+  if (resume && meta.fingerprint != T.fingerprint && !force)
+    ganc_die(GANC_EXIT_USAGE,
+             "cannot resume %s: the dataset in %s is not the one this run was trained on "
+             "(fingerprint differs)\n---> HINT: pass the original --data, or add --force",
+             resume_path, data);
+  T.cfg_text = ganc_config_to_ini(&T.cfg);
+
+  // ---- model ----
+  T.B = T.cfg.batch;
+  T.R = T.cfg.resolution;
+  T.C = T.cfg.channels;
+  dcgan_build_g(&T.G, &T.cfg, "G");
+  dcgan_build_g(&T.G_ema, &T.cfg, "G_ema");
+  dcgan_build_d(&T.D, &T.cfg);
+  net_finalize(&T.ctx, &T.G, T.B, 1);
+  net_finalize(&T.ctx, &T.G_ema, T.B, 0);
+  net_finalize(&T.ctx, &T.D, T.B, 1);
+  if (resume) {
+    if (ganc_ckpt_load_net(resume_path, &T.ctx, &T.G, "G", 1, &err) ||
+        ganc_ckpt_load_net(resume_path, &T.ctx, &T.G_ema, "G_ema", 0, &err) ||
+        ganc_ckpt_load_net(resume_path, &T.ctx, &T.D, "D", 1, &err))
+      ganc_die_err(&err);
+    T.step = meta.step;
+    T.nimg = meta.nimg;
+  } else {
+    net_init_weights(&T.ctx, &T.G, T.cfg.seed, GANC_RNG_INIT_G);
+    net_init_weights(&T.ctx, &T.D, T.cfg.seed, GANC_RNG_INIT_D);
+    ganc_copy(&T.ctx, T.G_ema.p, T.G.p, T.G.nparam_floats);
+    ganc_copy(&T.ctx, T.G_ema.buf, T.G.buf, T.G.nbuffer_floats);
+  }
+  T.x = ganc_alloc(&T.ctx, (size_t)T.B * T.R * T.R * T.C);
+  T.z = ganc_alloc(&T.ctx, (size_t)T.B * T.cfg.z_dim);
+  T.dlogit = ganc_alloc(&T.ctx, (size_t)T.B);
+  T.loss = ganc_alloc(&T.ctx, 1);
+  T.host_z = xmalloc(sizeof(float) * (size_t)T.B * T.cfg.z_dim);
+  T.host_logit = xmalloc(sizeof(float) * (size_t)T.B);
+  T.flip = xcalloc((size_t)T.B, 1);
+  T.u8 = xmalloc((size_t)T.B * T.R * T.R * T.C);
+
+  // ---- run folder ----
+  if (ganc_mkdir_p(out) != 0)
+    ganc_die(GANC_EXIT_RUNTIME, "cannot create %s: %s", out, strerror(errno));
+  char path[4200];
+  snprintf(path, sizeof path, "%s/config.ini", out);
+  FILE *cf = fopen(path, "w");
+  if (!cf || fputs(T.cfg_text, cf) < 0 || fclose(cf) != 0)
+    ganc_die(GANC_EXIT_RUNTIME, "cannot write %s: %s", path, strerror(errno));
+  snprintf(path, sizeof path, "%s/log.jsonl", out);
+  if (resume) trim_log(path, T.step);
+  T.log = fopen(path, "a");
+  if (!T.log) ganc_die(GANC_EXIT_RUNTIME, "cannot write %s: %s", path, strerror(errno));
+  if (!resume) write_reals(&T);
+
+  char desc[3][256];
+  net_describe(&T.G, desc[0], 256);
+  net_describe(&T.D, desc[1], 256);
+  printf("%s\n%s\ndata: %s (%lld images)\n", desc[0], desc[1], data, (long long)T.ds->count);
+  if (resume)
+    printf("resuming from %s at kimg %.3f (step %lld)\n", resume_path, (double)T.nimg / 1000.0,
+           (long long)T.step);
+  fflush(stdout);
+
+  // ---- the loop ----
+  signal(SIGINT, on_signal);
+  signal(SIGTERM, on_signal);
+  int64_t total = (int64_t)(T.cfg.kimg * 1000.0 + 0.5);
+  int64_t report_every = (int64_t)(T.cfg.report_kimg * 1000.0 + 0.5);
+  int64_t snap_every = (int64_t)(T.cfg.snapshot_kimg * 1000.0 + 0.5);
+  if (report_every < 1) report_every = 1;
+  if (snap_every < 1) snap_every = 1;
+  int64_t next_report = (T.nimg / report_every + 1) * report_every;
+  int64_t next_snap = (T.nimg / snap_every + 1) * snap_every;
+  double t0 = ganc_now(), t_report = t0;
+  int64_t nimg_report = T.nimg, start_nimg = T.nimg;
+  step_stats acc = {0};
+  int nacc = 0, saved_now = 0;
+  ganc_progress pg;
+  ganc_progress_start(&pg, stderr, "img", total);
+  pg.plain_every = 1e30; // plain lines come from the report interval below
+  while (T.nimg < total && !g_stop) {
+    step_stats st;
+    if (train_step(&T, &st) != 0) {
+      ganc_progress_clear(&pg);
+      ganc_die(GANC_EXIT_RUNTIME,
+               "training diverged at step %lld (kimg %.3f): loss_D = %g, loss_G = %g\n---> HINT: "
+               "the last good checkpoint in %s is untouched; resume from it with lower learning "
+               "rates (--resume --force --set train.g_lr=... --set train.d_lr=...)",
+               (long long)T.step, (double)T.nimg / 1000.0, st.loss_d, st.loss_g, out);
+    }
+    acc.loss_d += st.loss_d;
+    acc.loss_g += st.loss_g;
+    acc.d_real += st.d_real;
+    acc.d_fake += st.d_fake;
+    nacc++;
+    saved_now = 0;
+    char extra[160];
+    snprintf(extra, sizeof extra, "kimg %.1f  loss_D %.3f  loss_G %.3f", (double)T.nimg / 1000.0,
+             st.loss_d, st.loss_g);
+    ganc_progress_update(&pg, T.nimg, extra);
+    if (T.nimg >= next_report || T.nimg >= total) {
+      double now = ganc_now(), dt = now - t_report;
+      double ips = dt > 0 ? (double)(T.nimg - nimg_report) / dt : 0;
+      fprintf(
+          T.log,
+          "{\"kimg\": %.3f, \"step\": %lld, \"loss_D\": %.6f, \"loss_G\": %.6f, \"D_x\": %.6f, "
+          "\"D_G_z\": %.6f, \"img_per_s\": %.2f, \"sec_per_kimg\": %.3f, \"elapsed_s\": %.2f}\n",
+          (double)T.nimg / 1000.0, (long long)T.step, acc.loss_d / nacc, acc.loss_g / nacc,
+          acc.d_real / nacc, acc.d_fake / nacc, ips, ips > 0 ? 1000.0 / ips : 0.0, now - t0);
+      fflush(T.log);
+      if (!pg.tty) {
+        double eta = ips > 0 ? (double)(total - T.nimg) / ips : 0;
+        fprintf(stderr,
+                "kimg %9.3f | loss_D %6.3f | loss_G %6.3f | D(x) %5.3f | D(G(z)) %5.3f | "
+                "%7.1f img/s | %7.2f s/kimg | ETA %02d:%02d:%02d\n",
+                (double)T.nimg / 1000.0, acc.loss_d / nacc, acc.loss_g / nacc, acc.d_real / nacc,
+                acc.d_fake / nacc, ips, ips > 0 ? 1000.0 / ips : 0.0, (int)(eta / 3600),
+                (int)(eta / 60) % 60, (int)eta % 60);
+        fflush(stderr);
+      }
+      memset(&acc, 0, sizeof acc);
+      nacc = 0;
+      t_report = now;
+      nimg_report = T.nimg;
+      while (next_report <= T.nimg)
+        next_report += report_every;
+    }
+    if (T.nimg >= next_snap) {
+      ganc_progress_clear(&pg);
+      snapshot(&T);
+      saved_now = 1;
+      while (next_snap <= T.nimg)
+        next_snap += snap_every;
+    }
+  }
+  ganc_progress_clear(&pg);
+  if (!saved_now && T.nimg > start_nimg) snapshot(&T); // the end of the run, or a stop signal
+  double el = ganc_now() - t0;
+  printf("%s at kimg %.3f (step %lld) after %.1f s (%.1f img/s); checkpoint: %s/latest\n",
+         g_stop ? "stopped" : "finished", (double)T.nimg / 1000.0, (long long)T.step, el,
+         el > 0 ? (double)(T.nimg - start_nimg) / el : 0.0, out);
+
+  fclose(T.log);
+  ganc_loader_close(T.loader);
+  net_free(&T.ctx, &T.G);
+  net_free(&T.ctx, &T.G_ema);
+  net_free(&T.ctx, &T.D);
+  ganc_free(&T.ctx, T.x);
+  ganc_free(&T.ctx, T.z);
+  ganc_free(&T.ctx, T.dlogit);
+  ganc_free(&T.ctx, T.loss);
+  free(T.host_z);
+  free(T.host_logit);
+  free(T.flip);
+  free(T.u8);
+  free(T.cfg_text);
+  free(T.data_dir);
+  free(resume_path);
+  ganc_ckpt_meta_free(&meta);
+  ganc_ctx_free(&T.ctx);
+  return GANC_EXIT_OK;
+}

@@ -1,0 +1,528 @@
+// test_config.c — training configs (src/train/config.c): defaults, INI round trips, the shipped
+// recipes in configs/, and the messages for every kind of mistake.
+//
+// The round trips compare every field of ganc_config by name (doubles with ==), written out here
+// rather than taken from config.c's table, so a key the table prints wrongly or not at all fails.
+// configs/reference.ini must equal ganc_config_to_ini(defaults) byte for byte.
+// cmocka.h needs these three first, so the block is kept out of include sorting.
+// clang-format off
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+// clang-format on
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "train/config.h" // what is tested
+
+#ifndef GANC_SOURCE_DIR
+#error "build with -DGANC_SOURCE_DIR=\"<the source tree>\""
+#endif
+#define CONFIGS GANC_SOURCE_DIR "/configs/"
+
+// ---- helpers ------------------------------------------------------------------------------------
+
+// Fails naming the first field where a and b differ.
+static void expect_same(const ganc_config *a, const ganc_config *b, const char *what) {
+#define SAME_INT(f)                                                                                \
+  if (a->f != b->f)                                                                                \
+  fail_msg("%s: " #f " is %lld, expected %lld", what, (long long)a->f, (long long)b->f)
+#define SAME_U64(f)                                                                                \
+  if (a->f != b->f)                                                                                \
+  fail_msg("%s: " #f " is %llu, expected %llu", what, (unsigned long long)a->f,                    \
+           (unsigned long long)b->f)
+#define SAME_DBL(f)                                                                                \
+  if (a->f != b->f) fail_msg("%s: " #f " is %.17g, expected %.17g", what, a->f, b->f)
+#define SAME_STR(f)                                                                                \
+  if (strncmp(a->f, b->f, sizeof a->f))                                                            \
+  fail_msg("%s: " #f " is '%.*s', expected '%.*s'", what, (int)sizeof a->f, a->f,                  \
+           (int)sizeof b->f, b->f)
+  SAME_STR(arch);
+  SAME_INT(resolution);
+  SAME_INT(channels);
+  SAME_INT(z_dim);
+  SAME_INT(g_base);
+  SAME_INT(d_base);
+  SAME_INT(g_max);
+  SAME_INT(d_max);
+  SAME_DBL(bn_eps);
+  SAME_DBL(bn_momentum);
+  SAME_DBL(lrelu_slope);
+  SAME_INT(batch);
+  SAME_DBL(kimg);
+  SAME_STR(loss);
+  SAME_DBL(g_lr);
+  SAME_DBL(d_lr);
+  SAME_DBL(beta1);
+  SAME_DBL(beta2);
+  SAME_DBL(adam_eps);
+  SAME_DBL(ema_kimg);
+  SAME_DBL(ema_rampup);
+  SAME_INT(mirror);
+  SAME_U64(seed);
+  SAME_STR(device);
+  SAME_STR(backend);
+  SAME_INT(threads);
+  SAME_DBL(report_kimg);
+  SAME_DBL(snapshot_kimg);
+  SAME_INT(keep);
+  SAME_INT(grid);
+  SAME_INT(window_mb);
+#undef SAME_INT
+#undef SAME_U64
+#undef SAME_DBL
+#undef SAME_STR
+}
+
+// rc must be an error whose message holds every one of the NULL-terminated strings, and the
+// config must be unchanged (a failed load or --set changes nothing).
+static void expect_fail(int rc, const ganc_err *err, const ganc_config *after, const char *what,
+                        ...) {
+  if (rc == 0) fail_msg("%s: accepted, expected an error", what);
+  if (err->code != GANC_EXIT_USAGE)
+    fail_msg("%s: error code %d, expected %d (bad input): %s", what, err->code, GANC_EXIT_USAGE,
+             err->msg);
+  va_list ap;
+  va_start(ap, what);
+  for (const char *s; (s = va_arg(ap, const char *));)
+    if (!strstr(err->msg, s)) {
+      va_end(ap);
+      fail_msg("%s: the message lacks \"%s\":\n%s", what, s, err->msg);
+    }
+  va_end(ap);
+  ganc_config d;
+  ganc_config_defaults(&d);
+  if (after) expect_same(after, &d, what);
+}
+
+// Loads INI text named "t.ini" on top of the defaults; the error message must hold the strings.
+#define LOAD_FAILS(text, ...)                                                                      \
+  do {                                                                                             \
+    ganc_config c_;                                                                                \
+    ganc_err e_ = {0};                                                                             \
+    ganc_config_defaults(&c_);                                                                     \
+    int rc_ = ganc_config_load_string(&c_, text, "t.ini", &e_);                                    \
+    expect_fail(rc_, &e_, &c_, text, __VA_ARGS__, (const char *)NULL);                             \
+  } while (0)
+
+#define SET_FAILS(assignment, ...)                                                                 \
+  do {                                                                                             \
+    ganc_config c_;                                                                                \
+    ganc_err e_ = {0};                                                                             \
+    ganc_config_defaults(&c_);                                                                     \
+    int rc_ = ganc_config_set(&c_, assignment, &e_);                                               \
+    expect_fail(rc_, &e_, &c_, assignment, __VA_ARGS__, (const char *)NULL);                       \
+  } while (0)
+
+static void load_ok(ganc_config *c, const char *text) {
+  ganc_err err = {0};
+  if (ganc_config_load_string(c, text, "t.ini", &err) != 0)
+    fail_msg("refused:\n%s\nwith: %s", text, err.msg);
+}
+
+static char *read_text(const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (!f) fail_msg("cannot open %s", path);
+  char *buf = NULL;
+  size_t n = 0, cap = 0;
+  for (int ch; (ch = fgetc(f)) != EOF;) {
+    if (n + 2 > cap) buf = realloc(buf, cap = cap ? 2 * cap : 4096);
+    assert_non_null(buf);
+    buf[n++] = (char)ch;
+  }
+  fclose(f);
+  if (!buf) buf = calloc(1, 1);
+  assert_non_null(buf);
+  buf[n] = 0;
+  return buf;
+}
+
+// ---- round trips --------------------------------------------------------------------------------
+
+static void test_defaults_round_trip(void **state) {
+  (void)state;
+  ganc_config d, back;
+  ganc_config_defaults(&d);
+  char *ini = ganc_config_to_ini(&d);
+  memset(&back, 0, sizeof back); // every key must be in the text for back to equal d
+  load_ok(&back, ini);
+  expect_same(&back, &d, "defaults after to_ini/load_string");
+  ganc_err err = {0};
+  if (ganc_config_validate(&d, &err) != 0) fail_msg("the defaults do not validate: %s", err.msg);
+  free(ini);
+
+  // The values the contract names.
+  assert_string_equal(d.arch, "dcgan");
+  assert_int_equal(d.z_dim, 100);
+  assert_int_equal(d.batch, 128);
+  assert_true(d.g_lr == 0.0002 && d.d_lr == 0.0002 && d.beta1 == 0.5 && d.beta2 == 0.999);
+  assert_true(d.adam_eps == 1e-8 && d.bn_eps == 1e-5 && d.bn_momentum == 0.1);
+  assert_true(d.ema_kimg == 10 && d.ema_rampup == 0.05 && d.kimg == 1000);
+  assert_string_equal(d.loss, "logistic");
+  assert_string_equal(d.device, "auto");
+  assert_string_equal(d.backend, "ganc");
+  assert_int_equal(d.window_mb, 256);
+}
+
+// Values whose shortest text is long or odd must still come back exactly.
+static void test_awkward_values_round_trip(void **state) {
+  (void)state;
+  ganc_config c, back;
+  ganc_config_defaults(&c);
+  c.g_lr = 0.1 + 0.2; // 0.30000000000000004
+  c.d_lr = 1.0 / 3.0;
+  c.beta2 = 0.9999999999999999;
+  c.adam_eps = 4.9406564584124654e-324; // the smallest subnormal
+  c.kimg = 1e9;
+  c.ema_kimg = 12345678.901234567;
+  c.report_kimg = 0.5;
+  c.snapshot_kimg = 2.5e6;
+  c.seed = UINT64_MAX;
+  c.mirror = 1;
+  c.resolution = 256;
+  c.channels = 3;
+  snprintf(c.loss, sizeof c.loss, "hinge");
+  snprintf(c.device, sizeof c.device, "cuda");
+  snprintf(c.backend, sizeof c.backend, "cudnn");
+  char *ini = ganc_config_to_ini(&c);
+  ganc_config_defaults(&back);
+  load_ok(&back, ini);
+  expect_same(&back, &c, "awkward values after to_ini/load_string");
+  // Whole numbers are written plainly, not as 1e+09.
+  assert_non_null(strstr(ini, "\nkimg = 1000000000\n"));
+  assert_non_null(strstr(ini, "\nsnapshot_kimg = 2500000\n"));
+  assert_non_null(strstr(ini, "\nseed = 18446744073709551615\n"));
+  assert_non_null(strstr(ini, "\nmirror = true\n"));
+  free(ini);
+}
+
+static void test_reference_ini_is_defaults(void **state) {
+  (void)state;
+  ganc_config d;
+  ganc_config_defaults(&d);
+  char *want = ganc_config_to_ini(&d), *got = read_text(CONFIGS "reference.ini");
+  if (strcmp(got, want)) {
+    int line = 1;
+    size_t i = 0;
+    for (; got[i] && got[i] == want[i]; i++)
+      line += got[i] == '\n';
+    fail_msg("configs/reference.ini differs from ganc_config_to_ini(defaults) at line %d\n"
+             "---> HINT: regenerate it (ganc-train --print-config > configs/reference.ini)",
+             line);
+  }
+  free(want);
+  free(got);
+}
+
+// ---- the shipped recipes ------------------------------------------------------------------------
+
+static void load_recipe(const char *name, ganc_config *c) {
+  char path[512];
+  snprintf(path, sizeof path, "%s%s", CONFIGS, name);
+  ganc_err err = {0};
+  ganc_config_defaults(c);
+  if (ganc_config_load_file(c, path, &err) != 0) fail_msg("%s: %s", name, err.msg);
+  if (ganc_config_validate(c, &err) != 0) fail_msg("%s does not validate: %s", name, err.msg);
+}
+
+static void test_shipped_configs(void **state) {
+  (void)state;
+  ganc_config c, d;
+  ganc_config_defaults(&d);
+
+  load_recipe("reference.ini", &c);
+  expect_same(&c, &d, "reference.ini");
+
+  load_recipe("dcgan64.ini", &c); // the PyTorch DCGAN example
+  assert_string_equal(c.arch, "dcgan");
+  assert_int_equal(c.resolution, 64);
+  assert_int_equal(c.channels, 3);
+  assert_int_equal(c.z_dim, 100);
+  assert_int_equal(c.g_base, 64);
+  assert_int_equal(c.d_base, 64);
+  assert_int_equal(c.batch, 128);
+  assert_true(c.g_lr == 2e-4 && c.d_lr == 2e-4);
+  assert_true(c.beta1 == 0.5 && c.beta2 == 0.999);
+  assert_true(c.bn_eps == 1e-5 && c.bn_momentum == 0.1 && c.lrelu_slope == 0.2);
+  assert_string_equal(c.loss, "logistic");
+  assert_true(c.ema_kimg == 0); // the example has no EMA
+  assert_int_equal(c.mirror, 0);
+  assert_true(c.kimg > 0 && c.snapshot_kimg > 0);
+
+  load_recipe("fmnist32.ini", &c); // the default dataset, full width
+  assert_int_equal(c.resolution, 32);
+  assert_int_equal(c.channels, 1);
+  assert_int_equal(c.g_base, 64);
+  assert_int_equal(c.d_base, 64);
+  assert_int_equal(c.batch, 128);
+  assert_true(c.kimg == 3000);
+  assert_true(c.ema_kimg == 10);
+  assert_true(c.snapshot_kimg == 100);
+
+  load_recipe("cpu-demo.ini", &c); // small, for a machine without a GPU
+  assert_int_equal(c.resolution, 32);
+  assert_int_equal(c.channels, 1);
+  assert_int_equal(c.g_base, 32);
+  assert_int_equal(c.d_base, 32);
+  assert_int_equal(c.batch, 64);
+  assert_true(c.kimg == 300);
+  assert_true(c.report_kimg == 0.5);
+  assert_true(c.snapshot_kimg == 10);
+  assert_true(c.ema_kimg == 2);
+  assert_int_equal(c.grid, 8);
+}
+
+// ---- what the reader accepts --------------------------------------------------------------------
+
+static void test_syntax_accepted(void **state) {
+  (void)state;
+  ganc_config c;
+  ganc_config_defaults(&c);
+  load_ok(&c,
+          "# a comment\n"
+          "; another\n"
+          "[train]\n"
+          "  batch = 64   # inline comment, indented key\n"
+          "g_lr=1e-4 ; other inline comment\r\n"
+          "d_lr: 3E-4\n"
+          "mirror = Yes\n"
+          "seed = 18446744073709551615\n"
+          "\n"
+          "   # an indented comment after a key is not a continuation of its value\n"
+          "[model]\n"
+          "resolution = 128\n"
+          "# a comment longer than any line buffer: "
+          "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+          "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+          "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n"
+          "channels = 3");
+  assert_int_equal(c.batch, 64);
+  assert_true(c.g_lr == 1e-4);
+  assert_true(c.d_lr == 3e-4);
+  assert_int_equal(c.mirror, 1);
+  assert_true(c.seed == UINT64_MAX);
+  assert_int_equal(c.resolution, 128);
+  assert_int_equal(c.channels, 3);
+
+  const char *yes[] = {"true", "yes", "on", "1", "TRUE", "On"}, *no[] = {"false", "no", "off", "0"};
+  char text[64];
+  for (size_t i = 0; i < sizeof yes / sizeof *yes; i++) {
+    snprintf(text, sizeof text, "[train]\nmirror = %s\n", yes[i]);
+    c.mirror = 0;
+    load_ok(&c, text);
+    assert_int_equal(c.mirror, 1);
+  }
+  for (size_t i = 0; i < sizeof no / sizeof *no; i++) {
+    snprintf(text, sizeof text, "[train]\nmirror = %s\n", no[i]);
+    c.mirror = 1;
+    load_ok(&c, text);
+    assert_int_equal(c.mirror, 0);
+  }
+  // A key may be set in a later load (a recipe, then another layer): only twice in one is wrong.
+  load_ok(&c, "[train]\nbatch = 32\n");
+  load_ok(&c, "[train]\nbatch = 16\n");
+  assert_int_equal(c.batch, 16);
+}
+
+// ---- mistakes -----------------------------------------------------------------------------------
+
+static void test_unknown_key(void **state) {
+  (void)state;
+  LOAD_FAILS("[train]\n\nbacth = 64\n", "unknown key train.bacth", "t.ini:3", "did you mean batch?",
+             "[train] has: batch, kimg, loss,", "threads", "configs/reference.ini");
+  LOAD_FAILS("[model]\nZ_dim = 64\n", "model.Z_dim", "t.ini:2", "did you mean z_dim?");
+  LOAD_FAILS("[train]\nlearning_rate = 0.1\n", "unknown key train.learning_rate", "t.ini:2",
+             "[train] has: batch");
+  // No near key in its section, but the key exists in another one.
+  LOAD_FAILS("[model]\nbatch = 64\n", "unknown key model.batch", "t.ini:2", "belongs in [train]");
+  // Keys before any section header.
+  LOAD_FAILS("batch = 64\n", "outside any section", "t.ini:1", "put it under [train]");
+  LOAD_FAILS("bogus = 1\n", "outside any section", "t.ini:1", "[model], [train], [log], [data]");
+}
+
+static void test_unknown_section(void **state) {
+  (void)state;
+  LOAD_FAILS("# header\n[modle]\nz_dim = 64\n", "unknown section [modle]", "t.ini:2",
+             "did you mean [model]?", "[model], [train], [log], [data]");
+  LOAD_FAILS("[train]\nbatch = 64\n[optimizer]\nlr = 1\n", "unknown section [optimizer]", "t.ini:3",
+             "the sections are [model], [train], [log], [data]");
+}
+
+static void test_bad_values(void **state) {
+  (void)state;
+  // The message the contract quotes, whole.
+  {
+    ganc_config c;
+    ganc_err err = {0};
+    ganc_config_defaults(&c);
+    assert_int_not_equal(ganc_config_load_string(&c, "[train]\nloss = hinj\n", "t.ini", &err), 0);
+    assert_string_equal(err.msg, "train.loss = 'hinj' in t.ini:2: must be one of logistic, hinge");
+  }
+  // int: junk, a fraction, out of range, empty, not a power of two, not in the set.
+  LOAD_FAILS("[train]\nbatch = 64x\n", "train.batch = '64x' in t.ini:2",
+             "must be an integer in 1..65536");
+  LOAD_FAILS("[train]\nbatch = 3.5\n", "train.batch = '3.5'", "an integer in 1..65536");
+  LOAD_FAILS("[train]\nbatch = 0\n", "train.batch = '0'", "an integer in 1..65536");
+  LOAD_FAILS("[train]\nbatch = 65537\n", "train.batch = '65537'", "an integer in 1..65536");
+  LOAD_FAILS("[train]\nbatch = 99999999999999999999\n", "train.batch", "1..65536");
+  LOAD_FAILS("[train]\nbatch =\n", "train.batch = ''", "1..65536");
+  LOAD_FAILS("[model]\nresolution = 48\n", "model.resolution = '48' in t.ini:2",
+             "must be 0 or a power of two in 32..256");
+  LOAD_FAILS("[model]\nresolution = 512\n", "model.resolution", "32..256");
+  LOAD_FAILS("[model]\nchannels = 2\n", "model.channels = '2'", "must be one of 0, 1, 3");
+  // uint64
+  LOAD_FAILS("[train]\nseed = -1\n", "train.seed = '-1'", "an integer in 0..18446744073709551615");
+  LOAD_FAILS("[train]\nseed = 18446744073709551616\n", "train.seed", "0..18446744073709551615");
+  // double: junk, out of range at open and closed ends, not finite.
+  LOAD_FAILS("[train]\ng_lr = 1e-4x\n", "train.g_lr = '1e-4x' in t.ini:2",
+             "must be a number > 0 and <= 1");
+  LOAD_FAILS("[train]\ng_lr = 0\n", "train.g_lr = '0'", "a number > 0 and <= 1");
+  LOAD_FAILS("[train]\nbeta1 = 1\n", "train.beta1 = '1'", "a number >= 0 and < 1");
+  LOAD_FAILS("[train]\nema_kimg = -1\n", "train.ema_kimg = '-1'", "a number >= 0");
+  LOAD_FAILS("[train]\nkimg = inf\n", "train.kimg = 'inf'", "a number > 0 and <= 1000000000");
+  LOAD_FAILS("[train]\nkimg = nan\n", "train.kimg = 'nan'", "a number > 0");
+  LOAD_FAILS("[log]\nreport_kimg = 0\n", "log.report_kimg = '0'", "a number > 0");
+  // bool, enum
+  LOAD_FAILS("[train]\nmirror = maybe\n", "train.mirror = 'maybe' in t.ini:2",
+             "must be true/false, yes/no, on/off or 1/0");
+  LOAD_FAILS("[train]\ndevice = gpu\n", "train.device = 'gpu'", "one of auto, cpu, cuda");
+  LOAD_FAILS("[model]\narch = stylegan\n", "model.arch = 'stylegan'", "one of dcgan");
+  // An error after good lines still leaves the config as it was.
+  LOAD_FAILS("[train]\nbatch = 32\nkimg = 10\n[log]\ngrid = 33\n", "log.grid = '33' in t.ini:5",
+             "1..32");
+}
+
+static void test_duplicate_key(void **state) {
+  (void)state;
+  LOAD_FAILS("[train]\nbatch = 64\n\nbatch = 32\n", "train.batch is set twice", "t.ini:2",
+             "t.ini:4");
+  // Also when the section is opened again.
+  LOAD_FAILS("[train]\nbatch = 64\n[log]\ngrid = 4\n[train]\nbatch = 64\n",
+             "train.batch is set twice", "t.ini:2", "t.ini:6");
+}
+
+static void test_syntax_errors(void **state) {
+  (void)state;
+  LOAD_FAILS("[train]\nbatch = 64\nthis is not a key\n", "cannot parse 'this is not a key'",
+             "t.ini:3", "key = value");
+  LOAD_FAILS("[train\nbatch = 64\n", "cannot parse '[train'", "t.ini:1");
+  // The earliest problem is the one reported, whichever part of the reader finds it.
+  LOAD_FAILS("[train]\nnot a key\nbacth = 1\n", "t.ini:2", "cannot parse");
+  char text[400];
+  snprintf(text, sizeof text, "[train]\nloss = %0300d\n", 1);
+  LOAD_FAILS(text, "line too long in t.ini:2");
+}
+
+static void test_missing_file(void **state) {
+  (void)state;
+  ganc_config c;
+  ganc_err err = {0};
+  ganc_config_defaults(&c);
+  int rc = ganc_config_load_file(&c, "/nonexistent/nosuch.ini", &err);
+  expect_fail(rc, &err, &c, "missing file", "/nonexistent/nosuch.ini", "No such file or directory",
+              "configs/*.ini", (const char *)NULL);
+  // A folder is not a config either.
+  memset(&err, 0, sizeof err);
+  rc = ganc_config_load_file(&c, CONFIGS, &err); // a folder, not a file
+  expect_fail(rc, &err, &c, "a folder", CONFIGS, (const char *)NULL);
+}
+
+static void test_set(void **state) {
+  (void)state;
+  ganc_config c;
+  ganc_err err = {0};
+  ganc_config_defaults(&c);
+  assert_int_equal(ganc_config_set(&c, "train.batch=64", &err), 0);
+  assert_int_equal(c.batch, 64);
+  assert_int_equal(ganc_config_set(&c, " train.g_lr = 1e-4 ", &err), 0);
+  assert_true(c.g_lr == 1e-4);
+  assert_int_equal(ganc_config_set(&c, "train.loss=hinge", &err), 0);
+  assert_string_equal(c.loss, "hinge");
+  assert_int_equal(ganc_config_set(&c, "train.mirror=on", &err), 0);
+  assert_int_equal(c.mirror, 1);
+  assert_int_equal(err.code, 0);
+
+  SET_FAILS("train.batch=abc", "train.batch = 'abc' in --set", "must be an integer in 1..65536");
+  SET_FAILS("train.batch=", "train.batch = '' in --set");
+  SET_FAILS("train.loss=hinj", "train.loss = 'hinj' in --set: must be one of logistic, hinge");
+  SET_FAILS("train.bacth=64", "unknown key train.bacth in --set", "did you mean batch?",
+            "[train] has:");
+  SET_FAILS("tarin.batch=64", "unknown section [tarin] in --set", "did you mean [train]?");
+  SET_FAILS("trainbatch=64", "--set 'trainbatch=64'", "expected --set section.key=value",
+            "train.batch=64");
+  SET_FAILS("train.batch", "--set 'train.batch'", "section.key=value");
+  SET_FAILS(".batch=64", "section.key=value");
+  SET_FAILS("train.=64", "section.key=value");
+  SET_FAILS("", "section.key=value");
+}
+
+static void test_validate(void **state) {
+  (void)state;
+  ganc_config c;
+  ganc_err err = {0};
+
+  ganc_config_defaults(&c);
+  c.resolution = 48;
+  assert_int_not_equal(ganc_config_validate(&c, &err), 0);
+  expect_fail(-1, &err, NULL, "resolution 48", "model.resolution = 48",
+              "0 or a power of two in 32..256", (const char *)NULL);
+
+  ganc_config_defaults(&c);
+  memset(&err, 0, sizeof err);
+  assert_int_equal(ganc_config_set(&c, "model.g_base=1024", &err), 0);
+  assert_int_not_equal(ganc_config_validate(&c, &err), 0);
+  expect_fail(-1, &err, NULL, "g_max < g_base", "model.g_max = 512", "model.g_base = 1024",
+              (const char *)NULL);
+
+  ganc_config_defaults(&c);
+  memset(&err, 0, sizeof err);
+  c.d_max = 32;
+  assert_int_not_equal(ganc_config_validate(&c, &err), 0);
+  expect_fail(-1, &err, NULL, "d_max < d_base", "model.d_max = 32", "model.d_base = 64",
+              (const char *)NULL);
+
+  ganc_config_defaults(&c);
+  memset(&err, 0, sizeof err);
+  snprintf(c.device, sizeof c.device, "cpu");
+  snprintf(c.backend, sizeof c.backend, "cudnn");
+  assert_int_not_equal(ganc_config_validate(&c, &err), 0);
+  expect_fail(-1, &err, NULL, "cudnn on the cpu", "train.backend", "train.device",
+              (const char *)NULL);
+
+  // Fields a program filled in itself are checked against the same ranges.
+  ganc_config_defaults(&c);
+  memset(&err, 0, sizeof err);
+  snprintf(c.loss, sizeof c.loss, "wgan");
+  assert_int_not_equal(ganc_config_validate(&c, &err), 0);
+  expect_fail(-1, &err, NULL, "bad loss", "train.loss = wgan", "one of logistic, hinge",
+              (const char *)NULL);
+
+  // snapshot_kimg below report_kimg is fine.
+  ganc_config_defaults(&c);
+  memset(&err, 0, sizeof err);
+  c.report_kimg = 10;
+  c.snapshot_kimg = 1;
+  assert_int_equal(ganc_config_validate(&c, &err), 0);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_defaults_round_trip),
+      cmocka_unit_test(test_awkward_values_round_trip),
+      cmocka_unit_test(test_reference_ini_is_defaults),
+      cmocka_unit_test(test_shipped_configs),
+      cmocka_unit_test(test_syntax_accepted),
+      cmocka_unit_test(test_unknown_key),
+      cmocka_unit_test(test_unknown_section),
+      cmocka_unit_test(test_bad_values),
+      cmocka_unit_test(test_duplicate_key),
+      cmocka_unit_test(test_syntax_errors),
+      cmocka_unit_test(test_missing_file),
+      cmocka_unit_test(test_set),
+      cmocka_unit_test(test_validate),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

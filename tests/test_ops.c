@@ -1,0 +1,953 @@
+// test_ops.c — every CPU op of ops.h against an independent reference written here in double:
+// forward values against the ops' definitions (convolution as its 7-nested-loop sum, transposed
+// convolution as its scatter definition), gradients against central finite differences of that
+// double reference's scalar L = Σ r ⊙ op(inputs), plus the gradient rule (parameter gradients
+// accumulate, activation gradients overwrite), determinism, and conv's chunking of the batch.
+// Errors are normalized: max |got − want| / (max |want| + tiny). Outputs are poisoned with NaN
+// before each call, so an element an op forgets to write fails the comparison.
+// cmocka.h needs these three first, so the block is kept out of include sorting.
+// clang-format off
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+// clang-format on
+
+#include "core/check.h" // xmalloc
+#include "core/ctx.h"   // ganc_ctx, ganc_scratch
+#include "ops/ops.h"    // the ops under test
+
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+// ---- helpers ----------------------------------------------------------------------------------
+
+// splitmix64: a fixed seed gives the same inputs on every run and machine.
+typedef struct {
+  uint64_t s;
+} rng;
+
+static uint64_t rng_next(rng *r) {
+  uint64_t z = (r->s += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+// Uniform in [−1, 1).
+static double rng_uniform(rng *r) { return (double)(rng_next(r) >> 11) * 0x1.0p-52 - 1.0; }
+
+static float *fnew(int64_t n) { return xmalloc((size_t)(n ? n : 1) * sizeof(float)); }
+static double *dnew(int64_t n) { return xmalloc((size_t)(n ? n : 1) * sizeof(double)); }
+
+static void fill(float *a, int64_t n, rng *r, double scale, double offset) {
+  for (int64_t i = 0; i < n; i++)
+    a[i] = (float)(offset + scale * rng_uniform(r));
+}
+
+static void fill_value(float *a, int64_t n, float v) {
+  for (int64_t i = 0; i < n; i++)
+    a[i] = v;
+}
+
+static void poison(float *a, int64_t n) { fill_value(a, n, NAN); }
+
+// The double twin of a float tensor (the same values, exactly).
+static double *widen(const float *a, int64_t n) {
+  double *d = dnew(n);
+  for (int64_t i = 0; i < n; i++)
+    d[i] = a[i];
+  return d;
+}
+
+// max |a − b| / (max |b| + tiny); a non-finite a (a poisoned, unwritten element) gives +inf.
+static double nerr(const float *a, const double *b, int64_t n) {
+  double num = 0.0, den = 0.0;
+  for (int64_t i = 0; i < n; i++) {
+    if (!isfinite(a[i])) return INFINITY;
+    num = fmax(num, fabs((double)a[i] - b[i]));
+    den = fmax(den, fabs(b[i]));
+  }
+  return num / (den + 1e-30);
+}
+
+static double nerr_ff(const float *a, const float *b, int64_t n) {
+  double *bd = widen(b, n);
+  double e = nerr(a, bd, n);
+  free(bd);
+  return e;
+}
+
+// nerr over the entries idx[0..k) of a against want[0..k).
+static double nerr_at(const float *a, const int64_t *idx, int k, const double *want) {
+  float *g = fnew(k);
+  for (int j = 0; j < k; j++)
+    g[j] = a[idx[j]];
+  double e = nerr(g, want, k);
+  free(g);
+  return e;
+}
+
+#define EXPECT_NERR(what, e, tol)                                                                  \
+  do {                                                                                             \
+    double e_ = (e);                                                                               \
+    if (!(e_ <= (tol))) fail_msg("%s: normalized error %.3g > %.3g", (what), e_, (double)(tol));  \
+  } while (0)
+
+// Which entries finite differences probe: all of them for small tensors, else `max` at random.
+static int pick(int64_t n, int max, rng *r, int64_t *idx) {
+  if (n <= max) {
+    for (int64_t i = 0; i < n; i++)
+      idx[i] = i;
+    return (int)n;
+  }
+  for (int j = 0; j < max; j++)
+    idx[j] = (int64_t)(rng_next(r) % (uint64_t)n);
+  return max;
+}
+
+// Central differences of f(env), a double function reading `param`, at param[idx[j]].
+typedef double (*scalar_fn)(void *env);
+
+static void finite_diff(scalar_fn f, void *env, double *param, const int64_t *idx, int k, double h,
+                        double *out) {
+  for (int j = 0; j < k; j++) {
+    double keep = param[idx[j]];
+    param[idx[j]] = keep + h;
+    double up = f(env);
+    param[idx[j]] = keep - h;
+    double down = f(env);
+    param[idx[j]] = keep;
+    out[j] = (up - down) / (2.0 * h);
+  }
+}
+
+static double dot(const double *a, const double *b, int64_t n) {
+  double s = 0.0;
+  for (int64_t i = 0; i < n; i++)
+    s += a[i] * b[i];
+  return s;
+}
+
+enum { FD_MAX = 64 }; // entries per tensor probed by finite differences
+
+// ---- context ----------------------------------------------------------------------------------
+
+static int group_setup(void **state) {
+  ganc_ctx *ctx = xmalloc(sizeof *ctx);
+  ganc_ctx_init_cpu(ctx, 0);
+  *state = ctx;
+  return 0;
+}
+
+static int group_teardown(void **state) {
+  ganc_ctx_free(*state);
+  free(*state);
+  return 0;
+}
+
+static void test_ctx_scratch(void **state) {
+  (void)state;
+  ganc_ctx c;
+  ganc_ctx_init_cpu(&c, 0);
+  assert_true(c.threads >= 1);
+  assert_int_equal(c.backend, GANC_BACKEND_CPU);
+  float *a = ganc_scratch(&c, 100);
+  assert_non_null(a);
+  assert_int_equal((uintptr_t)a % 64, 0);
+  assert_true(c.scratch_floats >= 100);
+  a[99] = 1.0f;
+  assert_ptr_equal(ganc_scratch(&c, 10), a); // grow-only: a smaller request keeps the buffer
+  float *b = ganc_scratch(&c, 1000000);
+  assert_int_equal((uintptr_t)b % 64, 0);
+  assert_true(c.scratch_floats >= 1000000);
+  b[999999] = 2.0f; // the whole request is usable (ASan checks the bound)
+  ganc_ctx_free(&c);
+  assert_null(c.scratch);
+  ganc_ctx_init_cpu(&c, 1);
+  assert_int_equal(c.threads, 1);
+  ganc_ctx_free(&c);
+  ganc_ctx *main_ctx = *state;
+  ganc_ctx_init_cpu(main_ctx, main_ctx->threads); // restore the library thread counts
+}
+
+// ---- convolution: the double references ---------------------------------------------------
+
+// y [N,P,Q,K] = Σ_{r,s,c} x[n, p·st − pad + r, q·st − pad + s, c] · w[r,s,c,k], straight from the
+// definition.
+static void ref_conv(const conv_shape *s, const double *x, const double *w, double *y) {
+  for (int n = 0; n < s->N; n++)
+    for (int p = 0; p < s->P; p++)
+      for (int q = 0; q < s->Q; q++)
+        for (int k = 0; k < s->K; k++) {
+          double acc = 0.0;
+          for (int r = 0; r < s->R; r++)
+            for (int sx = 0; sx < s->S; sx++)
+              for (int c = 0; c < s->C; c++) {
+                int h = p * s->stride - s->pad + r, ww = q * s->stride - s->pad + sx;
+                if (h < 0 || h >= s->H || ww < 0 || ww >= s->W) continue;
+                acc += x[(((int64_t)n * s->H + h) * s->W + ww) * s->C + c] *
+                       w[(((int64_t)r * s->S + sx) * s->C + c) * s->K + k];
+              }
+          y[(((int64_t)n * s->P + p) * s->Q + q) * s->K + k] = acc;
+        }
+}
+
+// The transposed convolution by its own (scatter) definition, as PyTorch's ConvTranspose2d: each
+// input element in [N,P,Q,K] stamps the kernel into out [N,H,W,C] at (p·st − pad, q·st − pad).
+static void ref_convT(const conv_shape *s, const double *in, const double *w, double *out) {
+  memset(out, 0, sizeof(double) * (size_t)s->N * s->H * s->W * s->C);
+  for (int n = 0; n < s->N; n++)
+    for (int p = 0; p < s->P; p++)
+      for (int q = 0; q < s->Q; q++)
+        for (int k = 0; k < s->K; k++)
+          for (int r = 0; r < s->R; r++)
+            for (int sx = 0; sx < s->S; sx++)
+              for (int c = 0; c < s->C; c++) {
+                int h = p * s->stride - s->pad + r, ww = q * s->stride - s->pad + sx;
+                if (h < 0 || h >= s->H || ww < 0 || ww >= s->W) continue;
+                out[(((int64_t)n * s->H + h) * s->W + ww) * s->C + c] +=
+                    in[(((int64_t)n * s->P + p) * s->Q + q) * s->K + k] *
+                    w[(((int64_t)r * s->S + sx) * s->C + c) * s->K + k];
+              }
+}
+
+// L = Σ r ⊙ conv(x, w) (transposed = 0) or Σ r ⊙ convT(x, w) (transposed = 1).
+typedef struct {
+  const conv_shape *s;
+  int transposed;
+  double *x, *w, *r, *tmp;
+} conv_env;
+
+static double conv_L(void *e) {
+  conv_env *c = e;
+  const conv_shape *s = c->s;
+  if (!c->transposed) {
+    ref_conv(s, c->x, c->w, c->tmp);
+    return dot(c->r, c->tmp, (int64_t)s->N * s->P * s->Q * s->K);
+  }
+  ref_convT(s, c->x, c->w, c->tmp);
+  return dot(c->r, c->tmp, (int64_t)s->N * s->H * s->W * s->C);
+}
+
+typedef struct {
+  const char *name;
+  int N, H, W, C, K, R, S, stride, pad;
+} conv_case;
+
+static const conv_case conv_cases[] = {
+    {"D 8x8x3->4x4x5 s2 p1", 2, 8, 8, 3, 5, 4, 4, 2, 1},
+    {"D 16x16x4->8x8x8 s2 p1", 2, 16, 16, 4, 8, 4, 4, 2, 1},
+    {"D head 4x4x6->1x1x1", 3, 4, 4, 6, 1, 4, 4, 1, 0},
+    {"G head adjoint 4x4x6->1x1x7", 2, 4, 4, 6, 7, 4, 4, 1, 0},
+    {"3x3 s1 p1 5x7x3->6 batch 1", 1, 5, 7, 3, 6, 3, 3, 1, 1},
+    {"odd 7x5x5->3 s2 p1 batch 3", 3, 7, 5, 5, 3, 4, 4, 2, 1},
+    {"1x1 s1 3x5x6->5", 2, 3, 5, 6, 5, 1, 1, 1, 0},
+    {"3x3 s2 p0 9x6x2->3", 1, 9, 6, 2, 3, 3, 3, 2, 0},
+    {"5x3 s3 p2 5x5x3->2", 2, 5, 5, 3, 2, 5, 3, 3, 2},
+    {"1x1 s2 6x5x3->4", 3, 6, 5, 3, 4, 1, 1, 2, 0},
+};
+
+// One shape through all three roles, as a convolution and as a transposed convolution.
+static void check_conv_case(ganc_ctx *ctx, const conv_case *cc, rng *rg) {
+  conv_shape s;
+  assert_int_equal(conv_shape_make(&s, cc->N, cc->H, cc->W, cc->C, cc->K, cc->R, cc->S,
+                                   cc->stride, cc->pad),
+                   0);
+  const int64_t nx = (int64_t)s.N * s.H * s.W * s.C, ny = (int64_t)s.N * s.P * s.Q * s.K;
+  const int64_t nw = (int64_t)s.R * s.S * s.C * s.K;
+  float *x = fnew(nx), *w = fnew(nw), *r = fnew(ny), *y = fnew(ny), *y2 = fnew(ny);
+  float *dx = fnew(nx), *dx2 = fnew(nx), *dw = fnew(nw), *dw2 = fnew(nw), *d0 = fnew(nw);
+  float *rT = fnew(nx), *inT = fnew(ny), *din = fnew(ny), *dwT = fnew(nw);
+  fill(x, nx, rg, 1, 0);
+  fill(w, nw, rg, 1, 0);
+  fill(r, ny, rg, 1, 0);
+  fill(rT, nx, rg, 1, 0);
+  fill(inT, ny, rg, 1, 0);
+  double *xd = widen(x, nx), *wd = widen(w, nw), *rd = widen(r, ny), *rTd = widen(rT, nx);
+  double *inTd = widen(inT, ny), *yd = dnew(ny), *outd = dnew(nx);
+  int64_t *idx = xmalloc(FD_MAX * sizeof *idx);
+  double *fd = dnew(FD_MAX);
+  char what[160];
+
+  // Forward against the definition; a second run is bit-identical.
+  poison(y, ny);
+  conv2d_forward_cpu(ctx, &s, x, w, y);
+  ref_conv(&s, xd, wd, yd);
+  snprintf(what, sizeof what, "%s: forward", cc->name);
+  EXPECT_NERR(what, nerr(y, yd, ny), 1e-5);
+  poison(y2, ny);
+  conv2d_forward_cpu(ctx, &s, x, w, y2);
+  assert_memory_equal(y, y2, ny * sizeof(float));
+
+  // Backward data is the transposed convolution: against its scatter definition, with dy = r.
+  poison(dx, nx);
+  conv2d_backward_data_cpu(ctx, &s, r, w, dx);
+  ref_convT(&s, rd, wd, outd);
+  snprintf(what, sizeof what, "%s: backward data = convT forward", cc->name);
+  EXPECT_NERR(what, nerr(dx, outd, nx), 1e-5);
+  fill_value(dx2, nx, 1e30f); // overwrite, not accumulate: the old values must not show through
+  conv2d_backward_data_cpu(ctx, &s, r, w, dx2);
+  assert_memory_equal(dx, dx2, nx * sizeof(float));
+
+  // Gradients of L = Σ r ⊙ conv(x, w): dx (computed above) and dw against finite differences.
+  conv_env env = {&s, 0, xd, wd, rd, dnew(ny)};
+  int k = pick(nx, FD_MAX, rg, idx);
+  finite_diff(conv_L, &env, xd, idx, k, 1e-3, fd);
+  snprintf(what, sizeof what, "%s: dx vs finite differences", cc->name);
+  EXPECT_NERR(what, nerr_at(dx, idx, k, fd), 1e-4);
+  fill_value(dw, nw, 0.0f);
+  conv2d_backward_weight_cpu(ctx, &s, x, r, dw);
+  k = pick(nw, FD_MAX, rg, idx);
+  finite_diff(conv_L, &env, wd, idx, k, 1e-3, fd);
+  snprintf(what, sizeof what, "%s: dw vs finite differences", cc->name);
+  EXPECT_NERR(what, nerr_at(dw, idx, k, fd), 1e-4);
+  free(env.tmp);
+
+  // dw accumulates: from d0, two calls give d0 + 2·dw.
+  fill(d0, nw, rg, 1, 0);
+  memcpy(dw2, d0, nw * sizeof(float));
+  conv2d_backward_weight_cpu(ctx, &s, x, r, dw2);
+  conv2d_backward_weight_cpu(ctx, &s, x, r, dw2);
+  double *want = dnew(nw);
+  for (int64_t i = 0; i < nw; i++)
+    want[i] = (double)d0[i] + 2.0 * dw[i];
+  snprintf(what, sizeof what, "%s: dw accumulates", cc->name);
+  EXPECT_NERR(what, nerr(dw2, want, nw), 1e-6);
+  free(want);
+  // and is deterministic: a second run from zero is bit-identical.
+  fill_value(dw2, nw, 0.0f);
+  conv2d_backward_weight_cpu(ctx, &s, x, r, dw2);
+  assert_memory_equal(dw, dw2, nw * sizeof(float));
+
+  // The transposed convolution's gradients through the identities of ops.h, for
+  // L = Σ rT ⊙ convT(inT, w):  d_in = conv2d_forward(x = rT),  dw += backward_weight(rT, inT).
+  conv_env envT = {&s, 1, inTd, wd, rTd, dnew(nx)};
+  poison(din, ny);
+  conv2d_forward_cpu(ctx, &s, rT, w, din);
+  k = pick(ny, FD_MAX, rg, idx);
+  finite_diff(conv_L, &envT, inTd, idx, k, 1e-3, fd);
+  snprintf(what, sizeof what, "%s: convT d_in vs finite differences", cc->name);
+  EXPECT_NERR(what, nerr_at(din, idx, k, fd), 1e-4);
+  fill_value(dwT, nw, 0.0f);
+  conv2d_backward_weight_cpu(ctx, &s, rT, inT, dwT);
+  k = pick(nw, FD_MAX, rg, idx);
+  finite_diff(conv_L, &envT, wd, idx, k, 1e-3, fd);
+  snprintf(what, sizeof what, "%s: convT dw vs finite differences", cc->name);
+  EXPECT_NERR(what, nerr_at(dwT, idx, k, fd), 1e-4);
+  free(envT.tmp);
+
+  float *bufs[] = {x, w, r, y, y2, dx, dx2, dw, dw2, d0, rT, inT, din, dwT};
+  for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
+    free(bufs[i]);
+  double *dbufs[] = {xd, wd, rd, rTd, inTd, yd, outd, fd};
+  for (size_t i = 0; i < sizeof dbufs / sizeof *dbufs; i++)
+    free(dbufs[i]);
+  free(idx);
+}
+
+static void test_conv_cases(void **state) {
+  rng rg = {1};
+  for (size_t i = 0; i < sizeof conv_cases / sizeof *conv_cases; i++)
+    check_conv_case(*state, &conv_cases[i], &rg);
+}
+
+static void test_conv_shape_make(void **state) {
+  (void)state;
+  conv_shape s;
+  assert_int_equal(conv_shape_make(&s, 64, 32, 32, 64, 128, 4, 4, 2, 1), 0);
+  assert_int_equal(s.P, 16);
+  assert_int_equal(s.Q, 16);
+  assert_int_equal(conv_shape_make(&s, 1, 7, 5, 1, 1, 4, 4, 2, 1), 0);
+  assert_int_equal(s.P, 3);
+  assert_int_equal(s.Q, 2);
+  // A kernel one larger than the padded input: (−1)/2 truncates to 0 in C, yet there is no output.
+  assert_int_equal(conv_shape_make(&s, 1, 3, 3, 1, 1, 4, 4, 2, 0), -1);
+  assert_int_equal(conv_shape_make(&s, 0, 4, 4, 1, 1, 3, 3, 1, 1), -1);
+  assert_int_equal(conv_shape_make(&s, 1, 4, 4, 1, 1, 3, 3, 0, 1), -1);
+  assert_int_equal(conv_shape_make(&s, 1, 4, 4, 1, 1, 3, 3, 1, -1), -1);
+  assert_int_equal(conv_shape_make(&s, 1, 4, 4, 0, 1, 3, 3, 1, 1), -1);
+  assert_int_equal(conv_shape_make(&s, 1 << 20, 1024, 1024, 3, 1, 3, 3, 1, 1), -1); // > int
+}
+
+// A batch gives, per sample, what single-sample calls give: the batch is split into chunks (and
+// here, with a column buffer over the 8M-float cap, into chunks of 3 + 1), never mixed.
+static void check_batch_vs_samples(ganc_ctx *ctx, const conv_case *cc, rng *rg) {
+  conv_shape s, s1;
+  assert_int_equal(conv_shape_make(&s, cc->N, cc->H, cc->W, cc->C, cc->K, cc->R, cc->S,
+                                   cc->stride, cc->pad),
+                   0);
+  assert_int_equal(
+      conv_shape_make(&s1, 1, cc->H, cc->W, cc->C, cc->K, cc->R, cc->S, cc->stride, cc->pad), 0);
+  const int64_t sx = (int64_t)s.H * s.W * s.C, sy = (int64_t)s.P * s.Q * s.K;
+  const int64_t nx = s.N * sx, ny = s.N * sy, nw = (int64_t)s.R * s.S * s.C * s.K;
+  float *x = fnew(nx), *w = fnew(nw), *dy = fnew(ny), *y = fnew(ny), *y1 = fnew(ny);
+  float *dx = fnew(nx), *dx1 = fnew(nx), *dw = fnew(nw), *dw1 = fnew(nw);
+  float *again = fnew(nx > ny ? nx : ny);
+  fill(x, nx, rg, 1, 0);
+  fill(w, nw, rg, 0.1, 0);
+  fill(dy, ny, rg, 1, 0);
+  poison(y, ny);
+  poison(y1, ny);
+  poison(dx, nx);
+  poison(dx1, nx);
+  fill_value(dw, nw, 0.0f);
+  fill_value(dw1, nw, 0.0f);
+
+  conv2d_forward_cpu(ctx, &s, x, w, y);
+  conv2d_backward_data_cpu(ctx, &s, dy, w, dx);
+  conv2d_backward_weight_cpu(ctx, &s, x, dy, dw);
+  for (int n = 0; n < s.N; n++) {
+    conv2d_forward_cpu(ctx, &s1, x + n * sx, w, y1 + n * sy);
+    conv2d_backward_data_cpu(ctx, &s1, dy + n * sy, w, dx1 + n * sx);
+    conv2d_backward_weight_cpu(ctx, &s1, x + n * sx, dy + n * sy, dw1); // accumulates over n
+  }
+  char what[160];
+  snprintf(what, sizeof what, "%s: forward, batch vs samples", cc->name);
+  EXPECT_NERR(what, nerr_ff(y, y1, ny), 1e-6);
+  snprintf(what, sizeof what, "%s: backward data, batch vs samples", cc->name);
+  EXPECT_NERR(what, nerr_ff(dx, dx1, nx), 1e-6);
+  snprintf(what, sizeof what, "%s: backward weight, batch vs samples", cc->name);
+  EXPECT_NERR(what, nerr_ff(dw, dw1, nw), 1e-5);
+
+  // Run to run, the batch's results are bit-identical.
+  poison(again, nx);
+  conv2d_forward_cpu(ctx, &s, x, w, again);
+  assert_memory_equal(y, again, ny * sizeof(float));
+  poison(again, nx);
+  conv2d_backward_data_cpu(ctx, &s, dy, w, again);
+  assert_memory_equal(dx, again, nx * sizeof(float));
+  fill_value(dw1, nw, 0.0f);
+  conv2d_backward_weight_cpu(ctx, &s, x, dy, dw1);
+  assert_memory_equal(dw, dw1, nw * sizeof(float));
+
+  float *bufs[] = {x, w, dy, y, y1, dx, dx1, dw, dw1, again};
+  for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
+    free(bufs[i]);
+}
+
+static void test_conv_batching(void **state) {
+  ganc_ctx *ctx = *state;
+  rng rg = {2};
+  const conv_case dcgan = {"D 16x16x4->8x8x8, batch 9", 9, 16, 16, 4, 8, 4, 4, 2, 1};
+  check_batch_vs_samples(ctx, &dcgan, &rg);
+  const conv_case ghead = {"G head adjoint, batch 9", 9, 4, 4, 6, 7, 4, 4, 1, 0};
+  check_batch_vs_samples(ctx, &ghead, &rg);
+  // One sample's columns: 64·64 rows × 3·3·64 = 2.36M floats, so 3 samples fit in 8M: chunks 3+1.
+  const conv_case big = {"3x3 64x64x64->8, batch 4 (chunked)", 4, 64, 64, 64, 8, 3, 3, 1, 1};
+  check_batch_vs_samples(ctx, &big, &rg);
+  // The column buffer stayed within the cap (plus the scratch's cache-line rounding).
+  assert_true(ctx->scratch_floats <= ((size_t)8 << 20) + 16);
+}
+
+// ---- batch normalization --------------------------------------------------------------------
+
+// y = gamma·(x − mean)/sqrt(var + eps) + beta, with the biased variance (two-pass in double).
+static void ref_bn(int64_t M, int C, const double *x, const double *g, const double *b, double eps,
+                   double *y, double *mean, double *var) {
+  for (int c = 0; c < C; c++) {
+    double s = 0.0, ss = 0.0;
+    for (int64_t i = 0; i < M; i++)
+      s += x[i * C + c];
+    double mu = s / M;
+    for (int64_t i = 0; i < M; i++)
+      ss += (x[i * C + c] - mu) * (x[i * C + c] - mu);
+    double v = ss / M;
+    if (mean) mean[c] = mu;
+    if (var) var[c] = v;
+    for (int64_t i = 0; i < M; i++)
+      y[i * C + c] = g[c] * (x[i * C + c] - mu) / sqrt(v + eps) + b[c];
+  }
+}
+
+typedef struct {
+  int64_t M;
+  int C;
+  double eps, *x, *g, *b, *r, *tmp;
+} bn_env;
+
+static double bn_L(void *e) {
+  bn_env *v = e;
+  ref_bn(v->M, v->C, v->x, v->g, v->b, v->eps, v->tmp, NULL, NULL);
+  return dot(v->r, v->tmp, v->M * v->C);
+}
+
+typedef struct {
+  int64_t M;
+  int C;
+  double scale, offset; // x = offset + scale·U(−1, 1)
+  int fd;               // gradients checked by finite differences
+} bn_case;
+
+static void check_bn_case(ganc_ctx *ctx, const bn_case *bc, rng *rg) {
+  const int64_t M = bc->M, n = M * bc->C;
+  const int C = bc->C;
+  const float eps = 1e-5f, momentum = 0.1f;
+  float *x = fnew(n), *y = fnew(n), *r = fnew(n), *dx = fnew(n), *g = fnew(C), *b = fnew(C);
+  float *mean = fnew(C), *rstd = fnew(C), *rm = fnew(C), *rv = fnew(C), *rm0 = fnew(C);
+  float *rv0 = fnew(C), *dg = fnew(C), *db = fnew(C), *dg0 = fnew(C), *db0 = fnew(C);
+  fill(x, n, rg, bc->scale, bc->offset);
+  fill(g, C, rg, 0.5, 1.0);
+  fill(b, C, rg, 0.5, 0.0);
+  fill(r, n, rg, 1, 0);
+  fill(rm0, C, rg, 1, 0);
+  fill(rv0, C, rg, 0.5, 1.0);
+  memcpy(rm, rm0, C * sizeof(float));
+  memcpy(rv, rv0, C * sizeof(float));
+  double *xd = widen(x, n), *gd = widen(g, C), *bd = widen(b, C), *rd = widen(r, n);
+  double *yd = dnew(n), *mud = dnew(C), *vard = dnew(C), *want = dnew(n > 2 * C ? n : 2 * C);
+  char what[160];
+
+  // Training forward: the output and the saved statistics.
+  poison(y, n);
+  poison(mean, C);
+  poison(rstd, C);
+  batchnorm_forward_train_cpu(ctx, M, C, x, g, b, eps, momentum, y, mean, rstd, rm, rv);
+  ref_bn(M, C, xd, gd, bd, eps, yd, mud, vard);
+  snprintf(what, sizeof what, "BN M=%lld C=%d: train forward", (long long)M, C);
+  EXPECT_NERR(what, nerr(y, yd, n), 1e-5);
+  EXPECT_NERR("BN mean", nerr(mean, mud, C), 1e-6);
+  for (int c = 0; c < C; c++)
+    want[c] = 1.0 / sqrt(vard[c] + eps);
+  EXPECT_NERR("BN rstd", nerr(rstd, want, C), 1e-6);
+
+  // Running statistics, as PyTorch: unbiased variance, momentum 0.1.
+  for (int c = 0; c < C; c++) {
+    want[c] = (1.0 - momentum) * rm0[c] + momentum * mud[c];
+    want[C + c] = (1.0 - momentum) * rv0[c] + momentum * vard[c] * M / (M - 1.0);
+  }
+  EXPECT_NERR("BN running mean", nerr(rm, want, C), 1e-6);
+  EXPECT_NERR("BN running var", nerr(rv, want + C, C), 1e-6);
+
+  // Eval forward uses the running statistics.
+  poison(y, n);
+  batchnorm_forward_eval_cpu(ctx, M, C, x, g, b, rm, rv, eps, y);
+  for (int64_t i = 0; i < M; i++)
+    for (int c = 0; c < C; c++)
+      yd[i * C + c] = gd[c] * (xd[i * C + c] - rm[c]) / sqrt((double)rv[c] + eps) + bd[c];
+  snprintf(what, sizeof what, "BN M=%lld C=%d: eval forward", (long long)M, C);
+  EXPECT_NERR(what, nerr(y, yd, n), 1e-5);
+
+  // NULL running statistics: no update, same output.
+  float *y2 = fnew(n);
+  poison(y2, n);
+  batchnorm_forward_train_cpu(ctx, M, C, x, g, b, eps, momentum, y2, mean, rstd, NULL, NULL);
+  ref_bn(M, C, xd, gd, bd, eps, yd, NULL, NULL);
+  EXPECT_NERR("BN train forward without running stats", nerr(y2, yd, n), 1e-5);
+  free(y2);
+
+  // Backward: dx overwrites, dgamma/dbeta accumulate onto what was there.
+  fill(dg0, C, rg, 1, 0);
+  fill(db0, C, rg, 1, 0);
+  memcpy(dg, dg0, C * sizeof(float));
+  memcpy(db, db0, C * sizeof(float));
+  poison(dx, n);
+  batchnorm_backward_cpu(ctx, M, C, x, r, g, mean, rstd, dx, dg, db);
+  if (bc->fd) {
+    bn_env env = {M, C, eps, xd, gd, bd, rd, dnew(n)};
+    int64_t idx[FD_MAX];
+    double fd[FD_MAX];
+    const double h = 1e-4 * bc->scale;
+    int k = pick(n, FD_MAX, rg, idx);
+    finite_diff(bn_L, &env, xd, idx, k, h, fd);
+    snprintf(what, sizeof what, "BN M=%lld C=%d: dx vs finite differences", (long long)M, C);
+    EXPECT_NERR(what, nerr_at(dx, idx, k, fd), 1e-4);
+    // dgamma, dbeta: all channels; compare the increments.
+    float *inc = fnew(C);
+    k = pick(C, FD_MAX, rg, idx);
+    finite_diff(bn_L, &env, gd, idx, k, 1e-5, fd);
+    for (int c = 0; c < C; c++)
+      inc[c] = dg[c] - dg0[c];
+    EXPECT_NERR("BN dgamma vs finite differences", nerr_at(inc, idx, k, fd), 1e-4);
+    finite_diff(bn_L, &env, bd, idx, k, 1e-5, fd);
+    for (int c = 0; c < C; c++)
+      inc[c] = db[c] - db0[c];
+    EXPECT_NERR("BN dbeta vs finite differences", nerr_at(inc, idx, k, fd), 1e-4);
+    free(inc);
+    free(env.tmp);
+  }
+  // A second call adds the same increments again and writes the same dx.
+  float *dx2 = fnew(n), *dg1 = fnew(C), *db1 = fnew(C);
+  memcpy(dg1, dg, C * sizeof(float));
+  memcpy(db1, db, C * sizeof(float));
+  fill_value(dx2, n, 1e30f);
+  batchnorm_backward_cpu(ctx, M, C, x, r, g, mean, rstd, dx2, dg, db);
+  assert_memory_equal(dx, dx2, n * sizeof(float));
+  for (int c = 0; c < C; c++) {
+    want[c] = dg0[c] + 2.0 * ((double)dg1[c] - dg0[c]);
+    want[C + c] = db0[c] + 2.0 * ((double)db1[c] - db0[c]);
+  }
+  EXPECT_NERR("BN dgamma accumulates", nerr(dg, want, C), 1e-5);
+  EXPECT_NERR("BN dbeta accumulates", nerr(db, want + C, C), 1e-5);
+
+  // The thread count does not change a bit: one thread against the context's.
+  ganc_ctx one = *ctx;
+  one.threads = 1;
+  one.scratch = NULL;
+  one.scratch_floats = 0;
+  float *y1 = fnew(n), *m1 = fnew(C), *s1 = fnew(C), *dx1 = fnew(n), *y0 = fnew(n);
+  batchnorm_forward_train_cpu(ctx, M, C, x, g, b, eps, momentum, y0, mean, rstd, NULL, NULL);
+  batchnorm_forward_train_cpu(&one, M, C, x, g, b, eps, momentum, y1, m1, s1, NULL, NULL);
+  assert_memory_equal(y0, y1, n * sizeof(float));
+  assert_memory_equal(mean, m1, C * sizeof(float));
+  assert_memory_equal(rstd, s1, C * sizeof(float));
+  fill_value(dg1, C, 0.0f);
+  fill_value(db1, C, 0.0f);
+  batchnorm_backward_cpu(&one, M, C, x, r, g, mean, rstd, dx1, dg1, db1);
+  assert_memory_equal(dx, dx1, n * sizeof(float));
+  ganc_ctx_free(&one);
+
+  float *bufs[] = {x,  y,  r,   dx,  g,  b,   mean, rstd, rm, rv, rm0, rv0,
+                   dg, db, dg0, db0, dx2, dg1, db1, y1, m1, s1, dx1,  y0};
+  for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
+    free(bufs[i]);
+  double *dbufs[] = {xd, gd, bd, rd, yd, mud, vard, want};
+  for (size_t i = 0; i < sizeof dbufs / sizeof *dbufs; i++)
+    free(dbufs[i]);
+}
+
+static void test_batchnorm(void **state) {
+  rng rg = {3};
+  const bn_case cases[] = {
+      {30, 7, 1.0, 0.0, 1},     // a 2x3x5 batch, 7 channels
+      {700, 3, 0.7, 2.0, 1},    // several row blocks, a mean away from 0
+      {2, 5, 1.0, 0.5, 0},      // the fewest rows training allows (x̂ = ±1: dx is ~0)
+      {3, 5, 1.0, 0.5, 1},      // a 3x1x1 batch
+      {64 * 16, 6, 1.0, 0.0, 1}, // the G head's output at batch 64: 4x4x6
+      // A mean 10⁴ times the spread: a one-pass float variance would lose every digit.
+      {5000, 4, 0.01, 100.0, 0},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+    check_bn_case(*state, &cases[i], &rg);
+}
+
+// ---- activations ----------------------------------------------------------------------------
+
+typedef enum { ACT_RELU, ACT_LRELU, ACT_TANH } act_kind;
+
+static double ref_act(act_kind a, double slope, double x) {
+  switch (a) {
+  case ACT_RELU:
+    return x > 0 ? x : 0;
+  case ACT_LRELU:
+    return x > 0 ? x : slope * x;
+  default:
+    return tanh(x);
+  }
+}
+
+typedef struct {
+  act_kind a;
+  double slope;
+  int64_t n;
+  double *x, *r;
+} act_env;
+
+static double act_L(void *e) {
+  act_env *v = e;
+  double s = 0.0;
+  for (int64_t i = 0; i < v->n; i++)
+    s += v->r[i] * ref_act(v->a, v->slope, v->x[i]);
+  return s;
+}
+
+static void act_forward(ganc_ctx *ctx, act_kind a, float slope, int64_t n, const float *x,
+                        float *y) {
+  if (a == ACT_RELU) relu_forward_cpu(ctx, n, x, y);
+  if (a == ACT_LRELU) lrelu_forward_cpu(ctx, n, slope, x, y);
+  if (a == ACT_TANH) tanh_forward_cpu(ctx, n, x, y);
+}
+
+static void act_backward(ganc_ctx *ctx, act_kind a, float slope, int64_t n, const float *y,
+                         const float *dy, float *dx) {
+  if (a == ACT_RELU) relu_backward_cpu(ctx, n, y, dy, dx);
+  if (a == ACT_LRELU) lrelu_backward_cpu(ctx, n, slope, y, dy, dx);
+  if (a == ACT_TANH) tanh_backward_cpu(ctx, n, y, dy, dx);
+}
+
+static void test_activations(void **state) {
+  ganc_ctx *ctx = *state;
+  rng rg = {4};
+  const char *names[] = {"relu", "lrelu", "tanh"};
+  const float slope = 0.2f;
+  // 40000 elements: over the parallel threshold; the kinks at 0 are kept out of the FD probes.
+  const int64_t n = 40000;
+  float *x = fnew(n), *y = fnew(n), *r = fnew(n), *dx = fnew(n), *buf = fnew(n);
+  fill(x, n, &rg, 3, 0);
+  for (int64_t i = 0; i < n; i++)
+    if (fabsf(x[i]) < 1e-2f) x[i] = x[i] < 0 ? -0.5f : 0.5f;
+  fill(r, n, &rg, 1, 0);
+  double *xd = widen(x, n), *rd = widen(r, n), *yd = dnew(n);
+  int64_t idx[FD_MAX];
+  double fd[FD_MAX];
+  char what[80];
+  for (int a = ACT_RELU; a <= ACT_TANH; a++) {
+    poison(y, n);
+    act_forward(ctx, a, slope, n, x, y);
+    for (int64_t i = 0; i < n; i++)
+      yd[i] = ref_act(a, slope, xd[i]);
+    snprintf(what, sizeof what, "%s forward", names[a]);
+    EXPECT_NERR(what, nerr(y, yd, n), 1e-6);
+    // In place (y aliases x) gives the same bits.
+    memcpy(buf, x, n * sizeof(float));
+    act_forward(ctx, a, slope, n, buf, buf);
+    assert_memory_equal(buf, y, n * sizeof(float));
+
+    poison(dx, n);
+    act_backward(ctx, a, slope, n, y, r, dx);
+    act_env env = {a, slope, n, xd, rd};
+    int k = pick(n, FD_MAX, &rg, idx);
+    finite_diff(act_L, &env, xd, idx, k, 1e-6, fd);
+    snprintf(what, sizeof what, "%s backward vs finite differences", names[a]);
+    EXPECT_NERR(what, nerr_at(dx, idx, k, fd), 1e-5);
+    // Whole-array check against the analytic derivative, and in place (dx aliases dy).
+    for (int64_t i = 0; i < n; i++) {
+      double d = a == ACT_TANH ? 1.0 - tanh(xd[i]) * tanh(xd[i]) : xd[i] > 0 ? 1.0 : a == ACT_LRELU ? slope : 0.0;
+      yd[i] = rd[i] * d;
+    }
+    snprintf(what, sizeof what, "%s backward", names[a]);
+    EXPECT_NERR(what, nerr(dx, yd, n), 1e-6);
+    memcpy(buf, r, n * sizeof(float));
+    act_backward(ctx, a, slope, n, y, buf, buf);
+    assert_memory_equal(buf, dx, n * sizeof(float));
+  }
+  // relu lets a NaN through rather than hiding it.
+  float nan_in = NAN, out = 0.0f;
+  relu_forward_cpu(ctx, 1, &nan_in, &out);
+  assert_true(isnan(out));
+  free(x);
+  free(y);
+  free(r);
+  free(dx);
+  free(buf);
+  free(xd);
+  free(rd);
+  free(yd);
+}
+
+// ---- losses -----------------------------------------------------------------------------------
+
+static double ref_softplus(double a) { return fmax(a, 0.0) + log1p(exp(-fabs(a))); }
+
+typedef struct {
+  int n, hinge, generator;
+  double t, *l;
+} loss_env;
+
+static double loss_L(void *e) {
+  loss_env *v = e;
+  double s = 0.0;
+  for (int i = 0; i < v->n; i++) {
+    if (!v->hinge) s += ref_softplus(-v->t * v->l[i]);
+    else if (v->generator) s -= v->l[i];
+    else s += fmax(0.0, 1.0 - v->t * v->l[i]);
+  }
+  return s / v->n;
+}
+
+// The loss value and dlogit against the double reference; gradients also by finite differences.
+static void check_loss(ganc_ctx *ctx, int hinge, int generator, float target, int n,
+                       const float *l, int fd_ok) {
+  float *dl = fnew(n), loss = NAN;
+  poison(dl, n);
+  if (hinge) loss_hinge_cpu(ctx, n, l, target, generator, dl, &loss);
+  else loss_logistic_cpu(ctx, n, l, target, dl, &loss);
+  double *ld = widen(l, n), *want = dnew(n);
+  loss_env env = {n, hinge, generator, target, ld};
+  char what[120];
+  snprintf(what, sizeof what, "%s target %+g%s", hinge ? "hinge" : "logistic", (double)target,
+           generator ? " (G)" : "");
+  double lw = loss_L(&env);
+  assert_true(isfinite(loss));
+  if (!(fabs(loss - lw) <= 1e-6 * fabs(lw) + 1e-12))
+    fail_msg("%s: loss %.9g, want %.9g", what, (double)loss, lw);
+  for (int i = 0; i < n; i++) {
+    assert_true(isfinite(dl[i]));
+    double a = -target * ld[i];
+    if (!hinge) want[i] = -target * (a >= 0 ? 1.0 / (1.0 + exp(-a)) : exp(a) / (1.0 + exp(a))) / n;
+    else if (generator) want[i] = -1.0 / n;
+    else want[i] = 1.0 + a > 0 ? -target / n : 0.0;
+  }
+  EXPECT_NERR(what, nerr(dl, want, n), 1e-6);
+  if (fd_ok) {
+    int64_t idx[FD_MAX];
+    double fd[FD_MAX];
+    rng rg = {5};
+    int k = pick(n, FD_MAX, &rg, idx);
+    finite_diff(loss_L, &env, ld, idx, k, 1e-6, fd);
+    EXPECT_NERR(what, nerr_at(dl, idx, k, fd), 1e-5);
+  }
+  free(dl);
+  free(ld);
+  free(want);
+}
+
+static void test_losses(void **state) {
+  ganc_ctx *ctx = *state;
+  rng rg = {6};
+  // Moderate logits, away from the hinge's kinks at ±1, for finite differences.
+  enum { NM = 37 };
+  float mod[NM];
+  fill(mod, NM, &rg, 5, 0);
+  for (int i = 0; i < NM; i++)
+    if (fabsf(fabsf(mod[i]) - 1.0f) < 1e-2f) mod[i] *= 1.5f;
+  mod[0] = 80.0f;
+  mod[1] = -80.0f;
+  // Extremes: no overflow, no NaN anywhere.
+  const float ext[] = {0.0f, 1e4f, -1e4f, 80.0f, -80.0f, FLT_MAX, -FLT_MAX, 1e-3f, 30.0f, -30.0f};
+  const int ne = sizeof ext / sizeof *ext;
+  for (int t = 0; t < 2; t++) {
+    float target = t ? -1.0f : 1.0f;
+    check_loss(ctx, 0, 0, target, NM, mod, 1);
+    check_loss(ctx, 0, 0, target, ne, ext, 0);
+    check_loss(ctx, 1, 0, target, NM, mod, 1);
+    check_loss(ctx, 1, 0, target, ne, ext, 0);
+  }
+  check_loss(ctx, 1, 1, 1.0f, NM, mod, 1);
+  check_loss(ctx, 1, 1, -1.0f, ne, ext, 0); // G ignores the target
+
+  // Known values: softplus(0) = log 2; a confident right answer costs ~0 with ~0 gradient.
+  float l = 0.0f, dl = NAN, loss = NAN;
+  loss_logistic_cpu(ctx, 1, &l, 1.0f, &dl, &loss);
+  assert_float_equal(loss, (float)log(2.0), 1e-7);
+  assert_float_equal(dl, -0.5f, 1e-7);
+  l = 1e4f;
+  loss_logistic_cpu(ctx, 1, &l, 1.0f, &dl, &loss);
+  assert_true(loss == 0.0f && dl == 0.0f);
+  loss_logistic_cpu(ctx, 1, &l, -1.0f, &dl, &loss);
+  assert_float_equal(loss, 1e4f, 1e-3);
+  assert_float_equal(dl, 1.0f, 1e-7);
+  // The hinge at its kink: no loss, no gradient (relu'(0) = 0, as PyTorch).
+  l = 1.0f;
+  loss_hinge_cpu(ctx, 1, &l, 1.0f, 0, &dl, &loss);
+  assert_true(loss == 0.0f && dl == 0.0f);
+  l = 0.25f;
+  loss_hinge_cpu(ctx, 1, &l, -1.0f, 0, &dl, &loss);
+  assert_float_equal(loss, 1.25f, 1e-7);
+  assert_float_equal(dl, 1.0f, 0);
+}
+
+// ---- Adam and EMA ---------------------------------------------------------------------------
+
+static void test_adam_ema(void **state) {
+  ganc_ctx *ctx = *state;
+  rng rg = {7};
+  const int64_t n = 40000; // over the parallel threshold
+  const float lr = 1e-2f, b1 = 0.5f, b2 = 0.999f, eps = 1e-8f;
+  float *p = fnew(n), *g = fnew(n), *m = fnew(n), *v = fnew(n), *p0 = fnew(n), *dp = fnew(n);
+  fill(p, n, &rg, 1, 0);
+  memcpy(p0, p, n * sizeof(float));
+  fill_value(m, n, 0.0f);
+  fill_value(v, n, 0.0f);
+  double *pd = widen(p, n), *md = dnew(n), *vd = dnew(n), *dpd = dnew(n);
+  for (int64_t i = 0; i < n; i++)
+    md[i] = vd[i] = 0.0;
+  for (int64_t t = 1; t <= 3; t++) {
+    fill(g, n, &rg, 1, 0);
+    for (int64_t i = 0; i < n; i += 97)
+      g[i] = i % 2 ? 0.0f : 1e-9f; // no gradient, and one below eps
+    adam_update_cpu(ctx, (size_t)n, p, g, m, v, lr, b1, b2, eps, t);
+    // PyTorch's formulas in double.
+    double bc1 = 1.0 - pow(b1, (double)t), bc2 = 1.0 - pow(b2, (double)t);
+    for (int64_t i = 0; i < n; i++) {
+      md[i] = b1 * md[i] + (1.0 - b1) * g[i];
+      vd[i] = b2 * vd[i] + (1.0 - b2) * (double)g[i] * g[i];
+      pd[i] -= lr / bc1 * md[i] / (sqrt(vd[i]) / sqrt(bc2) + eps);
+    }
+    EXPECT_NERR("Adam m", nerr(m, md, n), 1e-6);
+    EXPECT_NERR("Adam v", nerr(v, vd, n), 1e-6);
+    // The step, not p itself: p's own rounding is 1e-7 against steps of ~lr.
+    for (int64_t i = 0; i < n; i++) {
+      dp[i] = p[i] - p0[i];
+      dpd[i] = pd[i] - p0[i];
+    }
+    EXPECT_NERR("Adam p", nerr(dp, dpd, n), 1e-4);
+  }
+  // At t = 1 the bias corrections make the first step lr·sign(g) (to eps).
+  float p1 = 0.0f, g1 = -3.0f, m1 = 0.0f, v1 = 0.0f;
+  adam_update_cpu(ctx, 1, &p1, &g1, &m1, &v1, lr, b1, b2, eps, 1);
+  assert_float_equal(p1, lr, 1e-8);
+
+  // EMA.
+  float *ema = fnew(n);
+  fill(ema, n, &rg, 1, 0);
+  double *ed = widen(ema, n);
+  const float beta = 0.999f;
+  ema_update_cpu(ctx, (size_t)n, ema, p, beta);
+  for (int64_t i = 0; i < n; i++)
+    ed[i] = beta * ed[i] + (1.0 - beta) * p[i];
+  EXPECT_NERR("EMA", nerr(ema, ed, n), 1e-6);
+
+  float *bufs[] = {p, g, m, v, p0, dp, ema};
+  for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
+    free(bufs[i]);
+  double *dbufs[] = {pd, md, vd, dpd, ed};
+  for (size_t i = 0; i < sizeof dbufs / sizeof *dbufs; i++)
+    free(dbufs[i]);
+}
+
+// ---- pixels -----------------------------------------------------------------------------------
+
+static void test_pixels(void **state) {
+  ganc_ctx *ctx = *state;
+  // Exact bytes: the ends, the middle (127.5 rounds half away from zero), NaN, clamping.
+  const float in[] = {-1.0f, 1.0f, 0.0f, NAN, 2.0f, -2.0f, INFINITY, -INFINITY, 0.5f, -0.5f,
+                      -0.999f, 1e-30f, 1.0f / 127.5f - 1.0f};
+  const uint8_t want[] = {0, 255, 128, 0, 255, 0, 255, 0, 191, 64, 0, 128, 1};
+  const int n = sizeof in / sizeof *in;
+  uint8_t out[sizeof in / sizeof *in];
+  memset(out, 0xAA, sizeof out);
+  pixels_to_uint8_cpu(ctx, n, in, out);
+  assert_memory_equal(out, want, sizeof want);
+
+  // Every byte survives byte → float → byte; and the floats are v/127.5 − 1.
+  uint8_t all[256], back[256];
+  float f[256];
+  for (int v = 0; v < 256; v++)
+    all[v] = (uint8_t)v;
+  poison(f, 256);
+  pixels_to_float_cpu(ctx, 1, 1, 256, 1, all, NULL, f);
+  assert_true(f[0] == -1.0f && f[255] == 1.0f);
+  for (int v = 0; v < 256; v++)
+    assert_true(fabs(f[v] - (v / 127.5 - 1.0)) <= 6e-8);
+  pixels_to_uint8_cpu(ctx, 256, f, back);
+  assert_memory_equal(back, all, 256);
+
+  // Flip mirrors an image's rows left-right, channels kept in order; others are untouched. Big
+  // enough (4·64·64·3) for the parallel path.
+  const int N = 4, H = 64, W = 64, C = 3;
+  const int64_t np = (int64_t)N * H * W * C;
+  uint8_t *src = xmalloc(np), flip[] = {0, 1, 0, 1};
+  float *dst = fnew(np);
+  rng rg = {8};
+  for (int64_t i = 0; i < np; i++)
+    src[i] = (uint8_t)(rng_next(&rg) & 255);
+  poison(dst, np);
+  pixels_to_float_cpu(ctx, N, H, W, C, src, flip, dst);
+  for (int i = 0; i < N; i++)
+    for (int h = 0; h < H; h++)
+      for (int w = 0; w < W; w++)
+        for (int c = 0; c < C; c++) {
+          int ws = flip[i] ? W - 1 - w : w;
+          float got = dst[(((int64_t)i * H + h) * W + w) * C + c];
+          uint8_t s = src[(((int64_t)i * H + h) * W + ws) * C + c];
+          if (got != f[s]) fail_msg("pixel (%d,%d,%d,%d): %g, want %g", i, h, w, c, got, f[s]);
+        }
+  free(src);
+  free(dst);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_ctx_scratch),  cmocka_unit_test(test_conv_shape_make),
+      cmocka_unit_test(test_conv_cases),   cmocka_unit_test(test_conv_batching),
+      cmocka_unit_test(test_batchnorm),    cmocka_unit_test(test_activations),
+      cmocka_unit_test(test_losses),       cmocka_unit_test(test_adam_ema),
+      cmocka_unit_test(test_pixels),
+  };
+  return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

@@ -2,26 +2,53 @@
 # train.sh — the one command for the main job: installs what is missing, builds, prepares the
 # default dataset (Fashion-MNIST, 32x32) when needed, and trains.
 #
-#   ./train.sh                        train on the default dataset
-#   ./train.sh --data DIR [flags...]  DIR is a shard folder, or an image folder that is first
-#                                     turned into shards under datasets/<name>/ by ganc-prep
-# Other flags are passed to ganc-train unchanged.
+#   ./train.sh                          a new run on the default dataset
+#   ./train.sh --data DIR [flags...]    DIR is a shard folder, or an image folder that is first
+#                                       turned into shards under datasets/<name>/ by ganc-prep
+#   ./train.sh --resume [flags...]      continue the newest run in checkpoints/
+#   ./train.sh --config FILE ...        another recipe (default: configs/cpu-demo.ini without a
+#                                       usable GPU backend, configs/fmnist32.ini with one)
+# Runs are written to checkpoints/NNNNN-<data>-<recipe>/. Other flags go to ganc-train unchanged
+# (e.g. --set train.kimg=100). Ctrl-C stops after a checkpoint; --resume picks it up.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$root"
 scripts/deps.sh
 scripts/build.sh >/dev/null
 
-data=""
+data="" config="" resume=0
 args=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --data) data="${2:?--data needs a folder}"; shift 2 ;;
     --data=*) data="${1#--data=}"; shift ;;
+    --config) config="${2:?--config needs a file}"; shift 2 ;;
+    --config=*) config="${1#--config=}"; shift ;;
+    --resume) resume=1; shift ;;
     *) args+=("$1"); shift ;;
   esac
 done
 
+if [[ $resume -eq 1 ]]; then
+  run="$(ls -d checkpoints/[0-9][0-9][0-9][0-9][0-9]-* 2>/dev/null | sort | tail -n 1 || true)"
+  if [[ -z "$run" ]]; then
+    echo "error: no run in checkpoints/ to resume; start one with ./train.sh" >&2
+    exit 2
+  fi
+  echo "ganc: resuming $run"
+  exec build/ganc-train --out "$run" --resume ${data:+--data "$data"} ${args[@]+"${args[@]}"}
+fi
+
+# The recipe: the CPU demo unless this build can train on a GPU.
+if [[ -z "$config" ]]; then
+  if build/ganc-train --has-gpu-backend >/dev/null 2>&1; then
+    config="configs/fmnist32.ini"
+  else
+    config="configs/cpu-demo.ini"
+  fi
+fi
+
+user_data=0
 if [[ -z "$data" ]]; then
   scripts/default-dataset.sh
   data="$root/datasets/fashion-mnist"
@@ -34,14 +61,24 @@ elif ! compgen -G "$data/shard-*.h5" >/dev/null; then
   shards="$root/datasets/$name"
   if ! build/ganc-prep --info "$shards" >/dev/null 2>&1; then
     echo "ganc: preparing $data into $shards"
-    build/ganc-prep "$data" "$shards" --force
+    build/ganc-prep "$data" "$shards" --force --resolution "${GANC_RESOLUTION:-64}"
   fi
   data="$shards"
+  user_data=1
+else
+  user_data=1
+fi
+# The shipped recipes name the default dataset's shape; on the user's data, follow the data.
+follow=()
+if [[ $user_data -eq 1 ]]; then
+  follow=(--set model.resolution=0 --set model.channels=0)
 fi
 
-if [[ ! -x build/ganc-train ]]; then
-  echo "ganc: the dataset is ready in $data (see: build/ganc-prep --info $data)." >&2
-  echo "error: this version of ganc has no trainer yet (ganc-train lands with the training issue)." >&2
-  exit 1
-fi
-exec build/ganc-train --data "$data" "${args[@]}"
+mkdir -p checkpoints
+last="$(ls -d checkpoints/[0-9][0-9][0-9][0-9][0-9]-* 2>/dev/null | sort | tail -n 1 || true)"
+next=0
+if [[ -n "$last" ]]; then next=$((10#$(basename "$last" | cut -c1-5) + 1)); fi
+run="$(printf 'checkpoints/%05d-%s-%s' "$next" "$(basename "$data")" "$(basename "$config" .ini)")"
+echo "ganc: training $config on $data -> $run"
+echo "ganc: images appear in $run/fakes-*.png; Ctrl-C stops after a checkpoint (./train.sh --resume continues)"
+exec build/ganc-train --data "$data" --config "$config" --out "$run" ${follow[@]+"${follow[@]}"} ${args[@]+"${args[@]}"}

@@ -95,7 +95,7 @@ static double nerr_at(const float *a, const int64_t *idx, int k, const double *w
 #define EXPECT_NERR(what, e, tol)                                                                  \
   do {                                                                                             \
     double e_ = (e);                                                                               \
-    if (!(e_ <= (tol))) fail_msg("%s: normalized error %.3g > %.3g", (what), e_, (double)(tol));  \
+    if (!(e_ <= (tol))) fail_msg("%s: normalized error %.3g > %.3g", (what), e_, (double)(tol));   \
   } while (0)
 
 // Which entries finite differences probe: all of them for small tensors, else `max` at random.
@@ -250,14 +250,14 @@ static const conv_case conv_cases[] = {
     {"3x3 s2 p0 9x6x2->3", 1, 9, 6, 2, 3, 3, 3, 2, 0},
     {"5x3 s3 p2 5x5x3->2", 2, 5, 5, 3, 2, 5, 3, 3, 2},
     {"1x1 s2 6x5x3->4", 3, 6, 5, 3, 4, 1, 1, 2, 0},
+    {"2x2 s2 p3 (pad > kernel) 3x4x2->3", 2, 3, 4, 2, 3, 2, 2, 2, 3},
 };
 
 // One shape through all three roles, as a convolution and as a transposed convolution.
 static void check_conv_case(ganc_ctx *ctx, const conv_case *cc, rng *rg) {
   conv_shape s;
-  assert_int_equal(conv_shape_make(&s, cc->N, cc->H, cc->W, cc->C, cc->K, cc->R, cc->S,
-                                   cc->stride, cc->pad),
-                   0);
+  assert_int_equal(
+      conv_shape_make(&s, cc->N, cc->H, cc->W, cc->C, cc->K, cc->R, cc->S, cc->stride, cc->pad), 0);
   const int64_t nx = (int64_t)s.N * s.H * s.W * s.C, ny = (int64_t)s.N * s.P * s.Q * s.K;
   const int64_t nw = (int64_t)s.R * s.S * s.C * s.K;
   float *x = fnew(nx), *w = fnew(nw), *r = fnew(ny), *y = fnew(ny), *y2 = fnew(ny);
@@ -378,9 +378,8 @@ static void test_conv_shape_make(void **state) {
 // here, with a column buffer over the 8M-float cap, into chunks of 3 + 1), never mixed.
 static void check_batch_vs_samples(ganc_ctx *ctx, const conv_case *cc, rng *rg) {
   conv_shape s, s1;
-  assert_int_equal(conv_shape_make(&s, cc->N, cc->H, cc->W, cc->C, cc->K, cc->R, cc->S,
-                                   cc->stride, cc->pad),
-                   0);
+  assert_int_equal(
+      conv_shape_make(&s, cc->N, cc->H, cc->W, cc->C, cc->K, cc->R, cc->S, cc->stride, cc->pad), 0);
   assert_int_equal(
       conv_shape_make(&s1, 1, cc->H, cc->W, cc->C, cc->K, cc->R, cc->S, cc->stride, cc->pad), 0);
   const int64_t sx = (int64_t)s.H * s.W * s.C, sy = (int64_t)s.P * s.Q * s.K;
@@ -601,8 +600,8 @@ static void check_bn_case(ganc_ctx *ctx, const bn_case *bc, rng *rg) {
   assert_memory_equal(dx, dx1, n * sizeof(float));
   ganc_ctx_free(&one);
 
-  float *bufs[] = {x,  y,  r,   dx,  g,  b,   mean, rstd, rm, rv, rm0, rv0,
-                   dg, db, dg0, db0, dx2, dg1, db1, y1, m1, s1, dx1,  y0};
+  float *bufs[] = {x,  y,  r,   dx,  g,   b,   mean, rstd, rm, rv, rm0, rv0,
+                   dg, db, dg0, db0, dx2, dg1, db1,  y1,   m1, s1, dx1, y0};
   for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
     free(bufs[i]);
   double *dbufs[] = {xd, gd, bd, rd, yd, mud, vard, want};
@@ -613,10 +612,10 @@ static void check_bn_case(ganc_ctx *ctx, const bn_case *bc, rng *rg) {
 static void test_batchnorm(void **state) {
   rng rg = {3};
   const bn_case cases[] = {
-      {30, 7, 1.0, 0.0, 1},     // a 2x3x5 batch, 7 channels
-      {700, 3, 0.7, 2.0, 1},    // several row blocks, a mean away from 0
-      {2, 5, 1.0, 0.5, 0},      // the fewest rows training allows (x̂ = ±1: dx is ~0)
-      {3, 5, 1.0, 0.5, 1},      // a 3x1x1 batch
+      {30, 7, 1.0, 0.0, 1},      // a 2x3x5 batch, 7 channels
+      {700, 3, 0.7, 2.0, 1},     // several row blocks, a mean away from 0
+      {2, 5, 1.0, 0.5, 0},       // the fewest rows training allows (x̂ = ±1: dx is ~0)
+      {3, 5, 1.0, 0.5, 1},       // a 3x1x1 batch
       {64 * 16, 6, 1.0, 0.0, 1}, // the G head's output at batch 64: 4x4x6
       // A mean 10⁴ times the spread: a one-pass float variance would lose every digit.
       {5000, 4, 0.01, 100.0, 0},
@@ -706,7 +705,10 @@ static void test_activations(void **state) {
     EXPECT_NERR(what, nerr_at(dx, idx, k, fd), 1e-5);
     // Whole-array check against the analytic derivative, and in place (dx aliases dy).
     for (int64_t i = 0; i < n; i++) {
-      double d = a == ACT_TANH ? 1.0 - tanh(xd[i]) * tanh(xd[i]) : xd[i] > 0 ? 1.0 : a == ACT_LRELU ? slope : 0.0;
+      double d = a == ACT_TANH    ? 1.0 - tanh(xd[i]) * tanh(xd[i])
+                 : xd[i] > 0      ? 1.0
+                 : a == ACT_LRELU ? slope
+                                  : 0.0;
       yd[i] = rd[i] * d;
     }
     snprintf(what, sizeof what, "%s backward", names[a]);
@@ -742,20 +744,25 @@ static double loss_L(void *e) {
   loss_env *v = e;
   double s = 0.0;
   for (int i = 0; i < v->n; i++) {
-    if (!v->hinge) s += ref_softplus(-v->t * v->l[i]);
-    else if (v->generator) s -= v->l[i];
-    else s += fmax(0.0, 1.0 - v->t * v->l[i]);
+    if (!v->hinge)
+      s += ref_softplus(-v->t * v->l[i]);
+    else if (v->generator)
+      s -= v->l[i];
+    else
+      s += fmax(0.0, 1.0 - v->t * v->l[i]);
   }
   return s / v->n;
 }
 
 // The loss value and dlogit against the double reference; gradients also by finite differences.
-static void check_loss(ganc_ctx *ctx, int hinge, int generator, float target, int n,
-                       const float *l, int fd_ok) {
+static void check_loss(ganc_ctx *ctx, int hinge, int generator, float target, int n, const float *l,
+                       int fd_ok) {
   float *dl = fnew(n), loss = NAN;
   poison(dl, n);
-  if (hinge) loss_hinge_cpu(ctx, n, l, target, generator, dl, &loss);
-  else loss_logistic_cpu(ctx, n, l, target, dl, &loss);
+  if (hinge)
+    loss_hinge_cpu(ctx, n, l, target, generator, dl, &loss);
+  else
+    loss_logistic_cpu(ctx, n, l, target, dl, &loss);
   double *ld = widen(l, n), *want = dnew(n);
   loss_env env = {n, hinge, generator, target, ld};
   char what[120];
@@ -768,9 +775,12 @@ static void check_loss(ganc_ctx *ctx, int hinge, int generator, float target, in
   for (int i = 0; i < n; i++) {
     assert_true(isfinite(dl[i]));
     double a = -target * ld[i];
-    if (!hinge) want[i] = -target * (a >= 0 ? 1.0 / (1.0 + exp(-a)) : exp(a) / (1.0 + exp(a))) / n;
-    else if (generator) want[i] = -1.0 / n;
-    else want[i] = 1.0 + a > 0 ? -target / n : 0.0;
+    if (!hinge)
+      want[i] = -target * (a >= 0 ? 1.0 / (1.0 + exp(-a)) : exp(a) / (1.0 + exp(a))) / n;
+    else if (generator)
+      want[i] = -1.0 / n;
+    else
+      want[i] = 1.0 + a > 0 ? -target / n : 0.0;
   }
   EXPECT_NERR(what, nerr(dl, want, n), 1e-6);
   if (fd_ok) {
@@ -872,20 +882,27 @@ static void test_adam_ema(void **state) {
   adam_update_cpu(ctx, 1, &p1, &g1, &m1, &v1, lr, b1, b2, eps, 1);
   assert_float_equal(p1, lr, 1e-8);
 
-  // EMA.
-  float *ema = fnew(n);
-  fill(ema, n, &rg, 1, 0);
-  double *ed = widen(ema, n);
-  const float beta = 0.999f;
-  ema_update_cpu(ctx, (size_t)n, ema, p, beta);
-  for (int64_t i = 0; i < n; i++)
-    ed[i] = beta * ed[i] + (1.0 - beta) * p[i];
-  EXPECT_NERR("EMA", nerr(ema, ed, n), 1e-6);
+  // EMA: the values, and (at a beta where the step is visible above ema's own rounding) the step.
+  float *ema = fnew(n), *e0 = fnew(n), *de = fnew(n);
+  double *ed = dnew(n), *ded = dnew(n);
+  const float betas[] = {0.999f, 0.9f};
+  for (int b = 0; b < 2; b++) {
+    fill(ema, n, &rg, 1, 0);
+    memcpy(e0, ema, n * sizeof(float));
+    ema_update_cpu(ctx, (size_t)n, ema, p, betas[b]);
+    for (int64_t i = 0; i < n; i++) {
+      ed[i] = betas[b] * (double)e0[i] + (1.0 - betas[b]) * p[i];
+      ded[i] = ed[i] - e0[i];
+      de[i] = ema[i] - e0[i];
+    }
+    EXPECT_NERR("EMA", nerr(ema, ed, n), 1e-6);
+    if (b == 1) EXPECT_NERR("EMA step", nerr(de, ded, n), 1e-5);
+  }
 
-  float *bufs[] = {p, g, m, v, p0, dp, ema};
+  float *bufs[] = {p, g, m, v, p0, dp, ema, e0, de};
   for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
     free(bufs[i]);
-  double *dbufs[] = {pd, md, vd, dpd, ed};
+  double *dbufs[] = {pd, md, vd, dpd, ed, ded};
   for (size_t i = 0; i < sizeof dbufs / sizeof *dbufs; i++)
     free(dbufs[i]);
 }
@@ -895,8 +912,19 @@ static void test_adam_ema(void **state) {
 static void test_pixels(void **state) {
   ganc_ctx *ctx = *state;
   // Exact bytes: the ends, the middle (127.5 rounds half away from zero), NaN, clamping.
-  const float in[] = {-1.0f, 1.0f, 0.0f, NAN, 2.0f, -2.0f, INFINITY, -INFINITY, 0.5f, -0.5f,
-                      -0.999f, 1e-30f, 1.0f / 127.5f - 1.0f};
+  const float in[] = {-1.0f,
+                      1.0f,
+                      0.0f,
+                      NAN,
+                      2.0f,
+                      -2.0f,
+                      INFINITY,
+                      -INFINITY,
+                      0.5f,
+                      -0.5f,
+                      -0.999f,
+                      1e-30f,
+                      1.0f / 127.5f - 1.0f};
   const uint8_t want[] = {0, 255, 128, 0, 255, 0, 255, 0, 191, 64, 0, 128, 1};
   const int n = sizeof in / sizeof *in;
   uint8_t out[sizeof in / sizeof *in];
@@ -943,10 +971,10 @@ static void test_pixels(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_ctx_scratch),  cmocka_unit_test(test_conv_shape_make),
-      cmocka_unit_test(test_conv_cases),   cmocka_unit_test(test_conv_batching),
-      cmocka_unit_test(test_batchnorm),    cmocka_unit_test(test_activations),
-      cmocka_unit_test(test_losses),       cmocka_unit_test(test_adam_ema),
+      cmocka_unit_test(test_ctx_scratch), cmocka_unit_test(test_conv_shape_make),
+      cmocka_unit_test(test_conv_cases),  cmocka_unit_test(test_conv_batching),
+      cmocka_unit_test(test_batchnorm),   cmocka_unit_test(test_activations),
+      cmocka_unit_test(test_losses),      cmocka_unit_test(test_adam_ema),
       cmocka_unit_test(test_pixels),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);

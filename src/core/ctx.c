@@ -16,7 +16,8 @@
 enum { SCRATCH_ALIGN = 64 };
 
 void ganc_ctx_init_cpu(ganc_ctx *ctx, int threads) {
-  if (threads < 0) ganc_die(GANC_EXIT_USAGE, "thread count %d is negative (0 = all cores)", threads);
+  if (threads < 0)
+    ganc_die(GANC_EXIT_USAGE, "thread count %d is negative (0 = all cores)", threads);
   if (threads == 0) {
     long online = sysconf(_SC_NPROCESSORS_ONLN);
     threads = online > 0 ? (int)online : 1;

@@ -15,7 +15,8 @@
 // float pow would already lose digits.
 void adam_update_cpu(ganc_ctx *ctx, size_t n, float *p, const float *g, float *m, float *v,
                      float lr, float b1, float b2, float eps, int64_t t) {
-  if (t < 1) ganc_die(GANC_EXIT_RUNTIME, "adam_update_cpu: step t = %lld, must be >= 1", (long long)t);
+  if (t < 1)
+    ganc_die(GANC_EXIT_RUNTIME, "adam_update_cpu: step t = %lld, must be >= 1", (long long)t);
   const double bc1 = 1.0 - pow((double)b1, (double)t);
   const double bc2 = 1.0 - pow((double)b2, (double)t);
   const float step = (float)((double)lr / bc1);

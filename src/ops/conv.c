@@ -44,12 +44,22 @@ int conv_shape_make(conv_shape *s, int N, int H, int W, int C, int K, int R, int
   int64_t P = (hp - R) / stride + 1, Q = (wp - S) / stride + 1;
   if (P > INT_MAX || Q > INT_MAX) return -1;
   // Every tensor and one sample's column buffer must be indexable by cblas's int sizes.
-  int64_t x_n[] = {N, H, W, C}, y_n[] = {N, P, Q, K}, w_n[] = {R, S, C, K}, col_n[] = {P, Q, R, S, C};
+  int64_t x_n[] = {N, H, W, C}, y_n[] = {N, P, Q, K}, w_n[] = {R, S, C, K},
+          col_n[] = {P, Q, R, S, C};
   if (!product_fits_int(x_n, 4) || !product_fits_int(y_n, 4) || !product_fits_int(w_n, 4) ||
       !product_fits_int(col_n, 5))
     return -1;
-  *s = (conv_shape){.N = N, .H = H, .W = W, .C = C, .K = K, .R = R, .S = S, .stride = stride,
-                    .pad = pad, .P = (int)P, .Q = (int)Q};
+  *s = (conv_shape){.N = N,
+                    .H = H,
+                    .W = W,
+                    .C = C,
+                    .K = K,
+                    .R = R,
+                    .S = S,
+                    .stride = stride,
+                    .pad = pad,
+                    .P = (int)P,
+                    .Q = (int)Q};
   return 0;
 }
 
@@ -181,8 +191,8 @@ void conv2d_backward_data_cpu(ganc_ctx *ctx, const conv_shape *s, const float *d
   conv_check(s, "conv2d_backward_data_cpu");
   const int PQ = s->P * s->Q, RSC = s->R * s->S * s->C, K = s->K;
   if (col_is_x(s)) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->N * PQ, RSC, K, 1.0f, dy, K, w, K,
-                0.0f, dx, RSC);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->N * PQ, RSC, K, 1.0f, dy, K, w, K, 0.0f,
+                dx, RSC);
     return;
   }
   const int nb = conv_chunk(s);
@@ -197,8 +207,8 @@ void conv2d_backward_data_cpu(ganc_ctx *ctx, const conv_shape *s, const float *d
   }
 }
 
-void conv2d_backward_weight_cpu(ganc_ctx *ctx, const conv_shape *s, const float *x,
-                                const float *dy, float *dw) {
+void conv2d_backward_weight_cpu(ganc_ctx *ctx, const conv_shape *s, const float *x, const float *dy,
+                                float *dw) {
   conv_check(s, "conv2d_backward_weight_cpu");
   const int PQ = s->P * s->Q, RSC = s->R * s->S * s->C, K = s->K;
   if (col_is_x(s)) {

@@ -17,8 +17,8 @@
 enum { BN_BLOCK_ROWS = 256 };
 
 static void bn_check(int64_t M, int C, const char *op) {
-  if (M < 1 || C < 1) ganc_die(GANC_EXIT_RUNTIME, "%s: empty input (M = %lld, C = %d)", op,
-                               (long long)M, C);
+  if (M < 1 || C < 1)
+    ganc_die(GANC_EXIT_RUNTIME, "%s: empty input (M = %lld, C = %d)", op, (long long)M, C);
 }
 
 // Scratch for `nblk` partial rows plus `extra` rows of C doubles (double-aligned: scratch is
@@ -65,7 +65,7 @@ void batchnorm_forward_train_cpu(ganc_ctx *ctx, int64_t M, int C, const float *x
   for (int c = 0; c < C; c++)
     mu[c] /= (double)M;
 
-  // Pass 2: the biased variance, from deviations to the exact mean.
+    // Pass 2: the biased variance, from deviations to the exact mean.
 #pragma omp parallel for num_threads(ctx->threads) schedule(static)
   for (int64_t b = 0; b < nblk; b++) {
     double *acc = part + b * C;
@@ -100,9 +100,9 @@ void batchnorm_forward_train_cpu(ganc_ctx *ctx, int64_t M, int C, const float *x
       y[i * C + c] = (float)((x[i * C + c] - mu[c]) * rs[c] * gamma[c] + beta[c]);
 }
 
-void batchnorm_forward_eval_cpu(ganc_ctx *ctx, int64_t M, int C, const float *x,
-                                const float *gamma, const float *beta, const float *run_mean,
-                                const float *run_var, float eps, float *y) {
+void batchnorm_forward_eval_cpu(ganc_ctx *ctx, int64_t M, int C, const float *x, const float *gamma,
+                                const float *beta, const float *run_mean, const float *run_var,
+                                float eps, float *y) {
   bn_check(M, C, "batchnorm_forward_eval_cpu");
   double *scale = bn_scratch(ctx, 0, 1, C);
   for (int c = 0; c < C; c++)

@@ -19,7 +19,8 @@ void pixels_to_float_cpu(ganc_ctx *ctx, int N, int H, int W, int C, const uint8_
   pixel_table(lut);
   const int64_t rows = (int64_t)N * H;
   const size_t row = (size_t)W * C;
-#pragma omp parallel for num_threads(ctx->threads) schedule(static) if (rows * (int64_t)row >= PIXELS_PARALLEL_MIN)
+#pragma omp parallel for num_threads(ctx->threads)                                                 \
+    schedule(static) if (rows * (int64_t)row >= PIXELS_PARALLEL_MIN)
   for (int64_t nh = 0; nh < rows; nh++) {
     const uint8_t *s = src + (size_t)nh * row;
     float *d = dst + (size_t)nh * row;

@@ -70,6 +70,7 @@ static void usage(FILE *f) {
         "  --device auto|cpu|cuda    where to train (default: the config's train.device)\n"
         "  --force             resume even with another dataset or an incompatible config\n"
         "  --print-config      print the reference config (every key, documented) and exit\n"
+        "  --has-gpu-backend   exit 0 when training would run on a GPU here, else 1 (for scripts)\n"
         "  -h, --help          this text\n"
         "\n"
         "Ctrl-C (SIGINT) or SIGTERM: finish the current step, write a checkpoint, exit 0.\n",
@@ -409,6 +410,13 @@ int ganc_train_main(int argc, char **argv) {
       fputs(t, stdout);
       free(t);
       return GANC_EXIT_OK;
+    }
+    if (!strcmp(a, "--has-gpu-backend")) {
+      // For scripts choosing a recipe: exit 0 only when training would run on a GPU here.
+      char why[512];
+      int n = ganc_device_count(why, sizeof why);
+      printf("%s\n", n > 0 ? "no: this version's CUDA backend has no training kernels yet" : why);
+      return GANC_EXIT_RUNTIME;
     }
     if (!strcmp(a, "--resume")) {
       resume = 1;

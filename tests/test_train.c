@@ -1,0 +1,463 @@
+// test_train.c — ganc-train and ganc-sample end to end, through their command lines:
+// exact resume after a SIGKILL, SIGINT writes a checkpoint, refusals (an existing run, another
+// dataset, another architecture, a bad config), a NaN stops training without touching the last
+// good checkpoint, and the sampler's promises (same seed same bytes, grid cell k = seed k alone,
+// provenance chunks, truncation, walks). The learning test lives in test_learning.c.
+// cmocka.h needs these three first, so the block is kept out of include sorting.
+// clang-format off
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+// clang-format on
+
+#include "core/check.h"
+#include "core/util.h"
+#include "data/image.h"
+#include "io/imgio.h"
+#include "model/dcgan.h"
+#include "testutil.h"
+#include "train/checkpoint.h"
+#include "train/config.h"
+
+#include <hdf5.h>
+#include <math.h>
+#include <png.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char *g_root, g_data[4300], g_data2[4300], g_cfg[4300];
+static ganc_ctx g_ctx;
+
+// A tiny recipe: 32x32x1, widths 4, batch 16; 60 steps, a checkpoint every 10.
+static const char *TINY = "[model]\nresolution = 32\nchannels = 1\nz_dim = 16\ng_base = 4\n"
+                          "d_base = 4\n[train]\nbatch = 16\nkimg = 0.96\nema_kimg = 0.1\n"
+                          "mirror = true\nthreads = 2\n[log]\nreport_kimg = 0.16\n"
+                          "snapshot_kimg = 0.16\nkeep = 3\ngrid = 4\n";
+
+static int setup(void **state) {
+  (void)state;
+  g_root = tu_tmpdir("train");
+  snprintf(g_data, sizeof g_data, "%s/data", g_root);
+  snprintf(g_data2, sizeof g_data2, "%s/data2", g_root);
+  ganc_mkdir_p(g_data);
+  ganc_mkdir_p(g_data2);
+  tu_write_dataset(g_data, 32, 1, 300, 0, 0);
+  tu_write_dataset(g_data2, 32, 1, 301, 0, 0);
+  snprintf(g_cfg, sizeof g_cfg, "%s/tiny.ini", g_root);
+  FILE *f = fopen(g_cfg, "w");
+  fputs(TINY, f);
+  fclose(f);
+  ganc_ctx_init_cpu(&g_ctx, 2);
+  return 0;
+}
+static int teardown(void **state) {
+  (void)state;
+  tu_rmdir(g_root);
+  ganc_ctx_free(&g_ctx);
+  return 0;
+}
+
+static char *slurp(const char *path) {
+  uint8_t *b;
+  size_t n;
+  if (ganc_read_file(path, 1 << 26, &b, &n) != 0) return xstrdup("");
+  return (char *)b;
+}
+
+// Runs a command line with output to <g_root>/log.txt; returns the exit status, *out the output.
+static int run(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int run(char **out, const char *fmt, ...) {
+  char cmd[8192];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(cmd, sizeof cmd, fmt, ap);
+  va_end(ap);
+  int rc = tu_system("%s >%s/log.txt 2>&1", cmd, g_root);
+  char p[9000];
+  snprintf(p, sizeof p, "%s/log.txt", g_root);
+  char *o = slurp(p);
+  if (out)
+    *out = o;
+  else
+    free(o);
+  return rc;
+}
+
+static void must_contain(const char *text, const char *what) {
+  if (!strstr(text, what)) fail_msg("expected '%s' in:\n%s", what, text);
+}
+
+static char *latest(const char *run) {
+  char p[9000];
+  snprintf(p, sizeof p, "%s/latest", run);
+  char *name = slurp(p);
+  name[strcspn(name, "\n")] = 0;
+  snprintf(p, sizeof p, "%s/%s", run, name);
+  free(name);
+  return xstrdup(p);
+}
+
+// Loads G, G_ema and D (with Adam state) of a checkpoint into freshly built nets.
+static void load_all(const char *ckpt, ganc_net nets[3]) {
+  ganc_ckpt_meta meta;
+  ganc_err err = {0};
+  if (ganc_ckpt_read_meta(ckpt, &meta, &err)) fail_msg("%s", err.msg);
+  ganc_config c;
+  ganc_config_defaults(&c);
+  assert_int_equal(ganc_config_load_string(&c, meta.config, ckpt, &err), 0);
+  dcgan_build_g(&nets[0], &c, "G");
+  dcgan_build_g(&nets[1], &c, "G_ema");
+  dcgan_build_d(&nets[2], &c);
+  const char *groups[3] = {"G", "G_ema", "D"};
+  for (int i = 0; i < 3; i++) {
+    net_finalize(&g_ctx, &nets[i], 1, 1);
+    if (ganc_ckpt_load_net(ckpt, &g_ctx, &nets[i], groups[i], i != 1, &err))
+      fail_msg("%s", err.msg);
+  }
+  ganc_ckpt_meta_free(&meta);
+}
+
+static void assert_same_state(const char *a, const char *b) {
+  ganc_net na[3], nb[3];
+  load_all(a, na);
+  load_all(b, nb);
+  for (int i = 0; i < 3; i++) {
+    size_t n = na[i].nparam_floats * sizeof(float);
+    if (memcmp(na[i].p, nb[i].p, n)) fail_msg("%s parameters differ", na[i].name);
+    if (memcmp(na[i].buf, nb[i].buf, na[i].nbuffer_floats * sizeof(float)))
+      fail_msg("%s buffers differ", na[i].name);
+    if (i != 1 && (memcmp(na[i].m, nb[i].m, n) || memcmp(na[i].v, nb[i].v, n) ||
+                   na[i].adam_t != nb[i].adam_t))
+      fail_msg("%s Adam state differs", na[i].name);
+    net_free(&g_ctx, &na[i]);
+    net_free(&g_ctx, &nb[i]);
+  }
+}
+
+// ---- training ----------------------------------------------------------------------------------
+static void test_exact_resume_after_sigkill(void **state) {
+  (void)state;
+  char a[4400], b[4400];
+  snprintf(a, sizeof a, "%s/run-a", g_root);
+  snprintf(b, sizeof b, "%s/run-b", g_root);
+  char *o;
+  int rc = run(&o, "%s --data %s --config %s --out %s", GANC_TRAIN_BIN, g_data, g_cfg, a);
+  if (rc != 0) fail_msg("training failed (%d):\n%s", rc, o);
+  must_contain(o, "finished at kimg 0.960 (step 60)");
+  free(o);
+  char p[9000];
+  const char *files[] = {"config.ini", "log.jsonl", "reals.png", "latest"};
+  for (int i = 0; i < 4; i++) {
+    snprintf(p, sizeof p, "%s/%s", a, files[i]);
+    assert_true(ganc_is_file(p));
+  }
+  snprintf(p, sizeof p, "%s/fakes-000000.960.png", a);
+  assert_true(ganc_is_file(p));
+  snprintf(p, sizeof p, "%s/ckpt-000000.160.h5", a); // pruned: keep = 3
+  assert_false(ganc_is_file(p));
+  snprintf(p, sizeof p, "%s/ckpt-000000.640.h5", a);
+  assert_true(ganc_is_file(p));
+  snprintf(p, sizeof p, "%s/log.jsonl", a);
+  char *log = slurp(p);
+  must_contain(log, "\"kimg\": 0.960, \"step\": 60, \"loss_D\": ");
+  free(log);
+
+  // Run B is killed (SIGKILL) after its first checkpoint, then resumed.
+  pid_t pid = fork();
+  if (pid == 0) {
+    freopen("/dev/null", "w", stdout);
+    freopen("/dev/null", "w", stderr);
+    execl(GANC_TRAIN_BIN, GANC_TRAIN_BIN, "--data", g_data, "--config", g_cfg, "--out", b,
+          (char *)NULL);
+    _exit(127);
+  }
+  snprintf(p, sizeof p, "%s/latest", b);
+  for (int i = 0; i < 20000 && !ganc_is_file(p); i++)
+    usleep(500);
+  kill(pid, SIGKILL);
+  int st;
+  waitpid(pid, &st, 0);
+  assert_true(WIFSIGNALED(st)); // killed mid-run, not finished
+  rc = run(&o, "%s --out %s --resume", GANC_TRAIN_BIN, b);
+  if (rc != 0) fail_msg("resume failed (%d):\n%s", rc, o);
+  must_contain(o, "resuming from");
+  must_contain(o, "finished at kimg 0.960 (step 60)");
+  free(o);
+  char *la = latest(a), *lb = latest(b);
+  assert_same_state(la, lb); // bit-identical parameters, moments and statistics
+  // The log has one line per report, none repeated by the resume.
+  snprintf(p, sizeof p, "%s/log.jsonl", b);
+  log = slurp(p);
+  int lines = 0;
+  for (char *c = log; *c; c++)
+    lines += *c == '\n';
+  assert_int_equal(lines, 6);
+  free(log);
+  free(la);
+  free(lb);
+}
+
+static void test_sigint_writes_checkpoint(void **state) {
+  (void)state;
+  char r[4400], p[9000];
+  snprintf(r, sizeof r, "%s/run-int", g_root);
+  pid_t pid = fork();
+  if (pid == 0) {
+    freopen("/dev/null", "w", stdout);
+    freopen("/dev/null", "w", stderr);
+    execl(GANC_TRAIN_BIN, GANC_TRAIN_BIN, "--data", g_data, "--config", g_cfg, "--out", r, "--set",
+          "train.kimg=1000", "--set", "log.snapshot_kimg=1000", (char *)NULL);
+    _exit(127);
+  }
+  snprintf(p, sizeof p, "%s/log.jsonl", r);
+  for (int i = 0; i < 20000; i++) { // wait for the first report line
+    char *log = ganc_is_file(p) ? slurp(p) : NULL;
+    int has = log && strchr(log, '\n');
+    free(log);
+    if (has) break;
+    usleep(1000);
+  }
+  kill(pid, SIGINT);
+  int st;
+  waitpid(pid, &st, 0);
+  assert_true(WIFEXITED(st));
+  assert_int_equal(WEXITSTATUS(st), 0);
+  char *l = latest(r);
+  ganc_ckpt_meta meta;
+  ganc_err err = {0};
+  assert_int_equal(ganc_ckpt_read_meta(l, &meta, &err), 0);
+  assert_true(meta.step >= 10);
+  ganc_ckpt_meta_free(&meta);
+  free(l);
+}
+
+static void test_refusals(void **state) {
+  (void)state;
+  char a[4400], x[4400];
+  snprintf(a, sizeof a, "%s/run-a", g_root); // made by the resume test
+  snprintf(x, sizeof x, "%s/run-x", g_root);
+  char *o;
+  // An existing run without --resume.
+  assert_int_equal(run(&o, "%s --data %s --config %s --out %s", GANC_TRAIN_BIN, g_data, g_cfg, a),
+                   2);
+  must_contain(o, "already holds a run");
+  must_contain(o, "--resume");
+  free(o);
+  // Resuming on another dataset, with another architecture, or another batch.
+  assert_int_equal(run(&o, "%s --out %s --resume --data %s", GANC_TRAIN_BIN, a, g_data2), 2);
+  must_contain(o, "not the one this run was trained on");
+  free(o);
+  assert_int_equal(run(&o, "%s --out %s --resume --set model.g_base=8", GANC_TRAIN_BIN, a), 2);
+  must_contain(o, "the model section differs");
+  free(o);
+  assert_int_equal(run(&o, "%s --out %s --resume --set model.g_base=8 --force", GANC_TRAIN_BIN, a),
+                   2);
+  must_contain(o, "different architecture");
+  free(o);
+  // A typo in a config key, a bad value, a resolution the data does not have.
+  assert_int_equal(run(&o, "%s --data %s --config %s --out %s --set train.bacth=3", GANC_TRAIN_BIN,
+                       g_data, g_cfg, x),
+                   2);
+  must_contain(o, "did you mean batch");
+  free(o);
+  assert_int_equal(run(&o, "%s --data %s --config %s --out %s --set train.loss=hinj",
+                       GANC_TRAIN_BIN, g_data, g_cfg, x),
+                   2);
+  must_contain(o, "logistic, hinge");
+  free(o);
+  assert_int_equal(run(&o, "%s --data %s --config %s --out %s --set model.resolution=64",
+                       GANC_TRAIN_BIN, g_data, g_cfg, x),
+                   2);
+  must_contain(o, "ganc-prep");
+  free(o);
+  assert_int_equal(
+      run(&o, "%s --data %s/nothing --config %s --out %s", GANC_TRAIN_BIN, g_root, g_cfg, x), 2);
+  free(o);
+  assert_false(ganc_is_dir(x)); // nothing created by refused runs
+}
+
+// Writes NaN into one tensor of a checkpoint (as a diverged run would have produced).
+static void poison(const char *path, const char *tensor) {
+  hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+  hid_t d = H5Dopen2(f, tensor, H5P_DEFAULT);
+  hid_t s = H5Dget_space(d);
+  hssize_t n = H5Sget_simple_extent_npoints(s);
+  float *v = xmalloc(sizeof(float) * (size_t)n);
+  H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
+  for (hssize_t i = 0; i < n; i++)
+    v[i] = NAN;
+  H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
+  free(v);
+  H5Sclose(s);
+  H5Dclose(d);
+  H5Fclose(f);
+}
+
+static void test_nan_stops_training(void **state) {
+  (void)state;
+  char r[4400];
+  snprintf(r, sizeof r, "%s/run-nan", g_root);
+  assert_int_equal(run(NULL, "%s --data %s --config %s --out %s --set train.kimg=0.32",
+                       GANC_TRAIN_BIN, g_data, g_cfg, r),
+                   0);
+  char *l = latest(r);
+  poison(l, "D/params/head.conv.weight");
+  char before[65], after[65];
+  ganc_err err = {0};
+  assert_int_equal(ganc_sha256_file(l, before, &err), 0);
+  char *o;
+  assert_int_equal(run(&o, "%s --out %s --resume --set train.kimg=0.64", GANC_TRAIN_BIN, r), 1);
+  must_contain(o, "diverged at step");
+  must_contain(o, "untouched");
+  free(o);
+  assert_int_equal(ganc_sha256_file(l, after, &err), 0);
+  assert_string_equal(before, after);
+  char *l2 = latest(r);
+  assert_string_equal(l, l2); // no new checkpoint
+  free(l);
+  free(l2);
+}
+
+// ---- sampling
+// ------------------------------------------------------------------------------------
+static ganc_image read_png(const char *path) {
+  uint8_t *buf;
+  size_t n;
+  assert_int_equal(ganc_read_file(path, 1 << 26, &buf, &n), 0);
+  ganc_image img = {0};
+  char why[256];
+  if (ganc_image_decode(buf, n, NULL, &img, why, sizeof why)) fail_msg("%s: %s", path, why);
+  free(buf);
+  return img;
+}
+
+// The text chunks of a PNG as "key=value\n" lines.
+static char *png_texts(const char *path) {
+  FILE *f = fopen(path, "rb");
+  png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+  png_infop info = png_create_info_struct(png);
+  if (setjmp(png_jmpbuf(png))) fail_msg("cannot read %s", path);
+  png_init_io(png, f);
+  png_read_png(png, info, PNG_TRANSFORM_IDENTITY, NULL);
+  png_textp t;
+  int n = png_get_text(png, info, &t, NULL);
+  size_t cap = 1 << 16, len = 0;
+  char *out = xcalloc(cap, 1);
+  for (int i = 0; i < n; i++)
+    len += (size_t)snprintf(out + len, cap - len, "%s=%s\n", t[i].key, t[i].text);
+  png_destroy_read_struct(&png, &info, NULL);
+  fclose(f);
+  return out;
+}
+
+static void test_sampler(void **state) {
+  (void)state;
+  char a[4400], p[9000], q[9400];
+  snprintf(a, sizeof a, "%s/run-a", g_root);
+  char *ckpt = latest(a), *o;
+  // Same seeds, same bytes.
+  snprintf(p, sizeof p, "%s/s1.png", g_root);
+  snprintf(q, sizeof q, "%s/s2.png", g_root);
+  assert_int_equal(run(&o, "%s --ckpt %s --seeds 0-7 --grid 2x4 --out %s", GANC_SAMPLE_BIN, a, p),
+                   0);
+  free(o);
+  assert_int_equal(
+      run(NULL, "%s --ckpt %s --n 8 --seed 0 --grid 2x4 --out %s", GANC_SAMPLE_BIN, ckpt, q), 0);
+  char *x = slurp(p), *y = slurp(q);
+  ganc_image gi = read_png(p), gj = read_png(q);
+  assert_int_equal(gi.w, 4 * 32);
+  assert_int_equal(gi.h, 2 * 32);
+  assert_memory_equal(gi.px, gj.px, (size_t)gi.w * gi.h);
+  free(x);
+  free(y);
+  // Grid cell k equals seed k alone.
+  char dir[4400];
+  snprintf(dir, sizeof dir, "%.4000s/singles", g_root);
+  assert_int_equal(run(NULL, "%s --ckpt %s --seeds 3,5 --outdir %s", GANC_SAMPLE_BIN, a, dir), 0);
+  int ks[2] = {3, 5};
+  for (int t = 0; t < 2; t++) {
+    snprintf(q, sizeof q, "%s/seed%04d.png", dir, ks[t]);
+    ganc_image one = read_png(q);
+    assert_int_equal(one.w, 32);
+    int r0 = ks[t] / 4, c0 = ks[t] % 4;
+    for (int yy = 0; yy < 32; yy++)
+      assert_memory_equal(one.px + yy * 32, gi.px + (size_t)(r0 * 32 + yy) * gi.w + c0 * 32, 32);
+    ganc_image_free(&one);
+    // Provenance: machine-generated, the checkpoint's hash, the seed.
+    char *txt = png_texts(q);
+    char sha[65], want[128];
+    ganc_err err = {0};
+    assert_int_equal(ganc_sha256_file(ckpt, sha, &err), 0);
+    snprintf(want, sizeof want, "ganc:checkpoint-sha256=%s", sha);
+    must_contain(txt, want);
+    snprintf(want, sizeof want, "ganc:seed=%d\n", ks[t]);
+    must_contain(txt, want);
+    must_contain(txt, "trainedAlgorithmicMedia");
+    must_contain(txt, "Software=ganc");
+    must_contain(txt, "ganc:truncation=1");
+    free(txt);
+  }
+  ganc_image_free(&gi);
+  ganc_image_free(&gj);
+  // Truncation 0: every latent is the mean, so every cell is the same image.
+  assert_int_equal(run(NULL, "%s --ckpt %s --seeds 0-3 --grid 1x4 --truncation 0 --out %s",
+                       GANC_SAMPLE_BIN, a, p),
+                   0);
+  gi = read_png(p);
+  for (int yy = 0; yy < 32; yy++)
+    for (int c = 1; c < 4; c++)
+      assert_memory_equal(gi.px + yy * gi.w, gi.px + yy * gi.w + c * 32, 32);
+  ganc_image_free(&gi);
+  char *txt = png_texts(p);
+  must_contain(txt, "ganc:truncation=0");
+  free(txt);
+  // The raw generator, a walk as GIF and as frames.
+  assert_int_equal(run(NULL, "%s --ckpt %s --no-ema --seeds 0-3 --out %s", GANC_SAMPLE_BIN, a, p),
+                   0);
+  txt = png_texts(p);
+  must_contain(txt, "ganc:network=G\n");
+  free(txt);
+  snprintf(q, sizeof q, "%s/walk.gif", g_root);
+  assert_int_equal(
+      run(&o, "%s --ckpt %s --interp 1,7,42 --frames 5 --out %s", GANC_SAMPLE_BIN, a, q), 0);
+  must_contain(o, "11 frames");
+  free(o);
+  assert_true(ganc_is_file(q));
+  snprintf(dir, sizeof dir, "%.4000s/frames", g_root);
+  assert_int_equal(
+      run(NULL, "%s --ckpt %s --interp 1,7 --frames 4 --outdir %s", GANC_SAMPLE_BIN, a, dir), 0);
+  snprintf(q, sizeof q, "%s/frame0004.png", dir);
+  assert_true(ganc_is_file(q));
+  // A damaged checkpoint is refused with a message; so is a missing one; bad options exit 2.
+  snprintf(q, sizeof q, "%s/damaged.h5", g_root);
+  assert_int_equal(tu_system("cp %s %s", ckpt, q), 0);
+  tu_corrupt_chunk(q, "G_ema/params/b0.conv.weight", 0);
+  assert_int_equal(run(&o, "%s --ckpt %s --seeds 0 --out %s", GANC_SAMPLE_BIN, q, p), 2);
+  must_contain(o, "damaged");
+  free(o);
+  tu_truncate(q, 4000);
+  assert_int_equal(run(&o, "%s --ckpt %s --seeds 0 --out %s", GANC_SAMPLE_BIN, q, p), 2);
+  must_contain(o, "damaged");
+  free(o);
+  assert_int_equal(run(NULL, "%s --ckpt %s/none.h5 --out %s", GANC_SAMPLE_BIN, g_root, p), 2);
+  assert_int_equal(run(NULL, "%s --ckpt %s --seeds 5-2 --out %s", GANC_SAMPLE_BIN, a, p), 2);
+  assert_int_equal(run(NULL, "%s --ckpt %s --truncation x --out %s", GANC_SAMPLE_BIN, a, p), 2);
+  free(ckpt);
+}
+
+int main(void) {
+  ganc_h5_quiet();
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_exact_resume_after_sigkill),
+      cmocka_unit_test(test_sigint_writes_checkpoint),
+      cmocka_unit_test(test_refusals),
+      cmocka_unit_test(test_nan_stops_training),
+      cmocka_unit_test(test_sampler),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -251,6 +251,8 @@ static const conv_case conv_cases[] = {
     {"5x3 s3 p2 5x5x3->2", 2, 5, 5, 3, 2, 5, 3, 3, 2},
     {"1x1 s2 6x5x3->4", 3, 6, 5, 3, 4, 1, 1, 2, 0},
     {"2x2 s2 p3 (pad > kernel) 3x4x2->3", 2, 3, 4, 2, 3, 2, 2, 2, 3},
+    // 4·8·8 rows × 4·4·64 columns = 2^18 floats: im2col and col2im run on a thread team.
+    {"D 16x16x64->8x8x8 s2 p1 batch 4 (threaded)", 4, 16, 16, 64, 8, 4, 4, 2, 1},
 };
 
 // One shape through all three roles, as a convolution and as a transposed convolution.

@@ -1,9 +1,14 @@
-// main.c — ganc-bench. This first version measures the data side: `--loader DIR` streams batches
-// from a shard folder and reports images/s (median of several timed passes after a warm-up).
-// Kernel timings against cuDNN/cuBLAS and `--step` join it with the CUDA backend.
+// main.c — ganc-bench: how fast each part of ganc is.
+//   --layers       every convolution role of every G and D layer of the shipped configs, ours
+//                  against cuDNN's fastest algorithm and cuBLAS where the layer is a GEMM (GPU)
+//   --op NAME      one kernel at one shape (GPU)
+//   --step CONFIG  whole training iterations (CPU or GPU), median ms, img/s, peak memory
+//   --loader DIR   the shard loader's images/s
+#include "bench/bench.h"
 #include "core/check.h"
 #include "core/util.h"
 #include "data/loader.h"
+#include "train/train.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,7 +69,10 @@ static int bench_loader(const char *dir, int batch, int64_t images, int repeats,
 }
 
 int main(int argc, char **argv) {
-  const char *loader = NULL;
+  const char *loader = NULL, *step = NULL, *device = "auto", *backend = NULL, *op = NULL;
+  const char *shape = NULL, *configs[16], *sets[64];
+  int nconfigs = 0, nsets = 0, layers = 0, csv = 0, steps = 20, warmup = 5, reps = 50;
+  int batch_set = 0;
   int batch = 128, repeats = 5;
   int64_t images = 0;
   uint64_t seed = 0;
@@ -75,12 +83,40 @@ int main(int argc, char **argv) {
       usage(stdout);
       return 0;
     }
+    if (!strcmp(a, "--layers")) {
+      layers = 1;
+      continue;
+    }
+    if (!strcmp(a, "--csv")) {
+      csv = 1;
+      continue;
+    }
     if (i + 1 >= argc) ganc_die(GANC_EXIT_USAGE, "%s needs a value (see ganc-bench --help)", a);
     const char *v = argv[++i];
     if (!strcmp(a, "--loader"))
       loader = v;
+    else if (!strcmp(a, "--step"))
+      step = v;
+    else if (!strcmp(a, "--device"))
+      device = v;
+    else if (!strcmp(a, "--backend"))
+      backend = v;
+    else if (!strcmp(a, "--op"))
+      op = v;
+    else if (!strcmp(a, "--shape"))
+      shape = v;
+    else if (!strcmp(a, "--config") && nconfigs < 16)
+      configs[nconfigs++] = v;
+    else if (!strcmp(a, "--set") && nsets < 60)
+      sets[nsets++] = v;
+    else if (!strcmp(a, "--steps"))
+      steps = atoi(v);
+    else if (!strcmp(a, "--warmup"))
+      warmup = atoi(v);
+    else if (!strcmp(a, "--reps"))
+      reps = atoi(v);
     else if (!strcmp(a, "--batch"))
-      batch = atoi(v);
+      batch = atoi(v), batch_set = 1;
     else if (!strcmp(a, "--images"))
       images = atoll(v);
     else if (!strcmp(a, "--repeats"))
@@ -92,10 +128,41 @@ int main(int argc, char **argv) {
     else
       ganc_die(GANC_EXIT_USAGE, "unknown option %s (see ganc-bench --help)", a);
   }
-  if (batch < 1 || repeats < 1) ganc_die(GANC_EXIT_USAGE, "--batch and --repeats must be >= 1");
-  if (!loader) {
-    usage(stderr);
-    return GANC_EXIT_USAGE;
+  if (batch < 1 || repeats < 1 || steps < 1 || warmup < 0 || reps < 1)
+    ganc_die(GANC_EXIT_USAGE, "--batch, --repeats, --steps and --reps must be >= 1");
+  if (loader) return bench_loader(loader, batch, images, repeats, seed, window_mb);
+  if (step) {
+    char bset[64], beset[64];
+    if (batch_set && nsets < 62) {
+      snprintf(bset, sizeof bset, "train.batch=%d", batch);
+      sets[nsets++] = bset;
+    }
+    if (backend && nsets < 62) {
+      snprintf(beset, sizeof beset, "train.backend=%s", backend);
+      sets[nsets++] = beset;
+    }
+    ganc_step_timing t;
+    ganc_err err = {0};
+    if (ganc_train_benchmark(step, sets, nsets, device, warmup, steps, &t, &err))
+      ganc_die_err(&err);
+    printf("step: %s on %s: batch %d, median %.2f ms per iteration (min %.2f, %d steps after %d "
+           "warm-up), %.1f img/s",
+           step, t.device, t.batch, t.median_ms, t.min_ms, steps, warmup, t.img_per_s);
+    if (t.peak_bytes) printf(", peak device memory %.1f MiB", t.peak_bytes / 1048576.0);
+    printf("\n");
+    return 0;
   }
-  return bench_loader(loader, batch, images, repeats, seed, window_mb);
+  if (layers || op) {
+    const char *defaults[2] = {GANC_SOURCE_DIR "/configs/dcgan64.ini",
+                               GANC_SOURCE_DIR "/configs/fmnist32.ini"};
+    if (!nconfigs) {
+      configs[0] = defaults[0];
+      configs[1] = defaults[1];
+      nconfigs = 2;
+    }
+    return layers ? ganc_bench_layers(configs, nconfigs, batch_set ? batch : 0, reps, csv)
+                  : ganc_bench_op(op, shape, reps, csv);
+  }
+  usage(stderr);
+  return GANC_EXIT_USAGE;
 }

@@ -29,12 +29,12 @@ void ganc_err_prefix(ganc_err *err, const char *fmt, ...) {
   memcpy(err->msg, both, sizeof err->msg);
 }
 
-_Noreturn void ganc_die_err(const ganc_err *err) {
+GANC_NORETURN void ganc_die_err(const ganc_err *err) {
   fprintf(stderr, "error: %s\n", err && err->code ? err->msg : "unknown error");
   exit(err && err->code ? err->code : GANC_EXIT_RUNTIME);
 }
 
-_Noreturn void ganc_die(int code, const char *fmt, ...) {
+GANC_NORETURN void ganc_die(int code, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   fputs("error: ", stderr);
@@ -44,7 +44,7 @@ _Noreturn void ganc_die(int code, const char *fmt, ...) {
   exit(code);
 }
 
-_Noreturn void ganc_fail_call(const char *call, const char *file, int line, const char *why) {
+GANC_NORETURN void ganc_fail_call(const char *call, const char *file, int line, const char *why) {
   fprintf(stderr, "error: %s failed at %s:%d: %s\n", call, file, line, why ? why : "");
   exit(GANC_EXIT_RUNTIME);
 }
@@ -79,7 +79,7 @@ const char *ganc_h5_last_error(char *buf, size_t n) {
 
 void ganc_h5_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 
-static _Noreturn void oom(size_t n, const char *file, int line) {
+static GANC_NORETURN void oom(size_t n, const char *file, int line) {
   fprintf(stderr,
           "error: out of host memory asking for %zu bytes at %s:%d\n"
           "---> HINT: close other programs, or use smaller batches / fewer --jobs\n",

@@ -17,6 +17,13 @@
 #include <stddef.h>
 #include <string.h>
 
+#ifdef __cplusplus
+#define GANC_NORETURN [[noreturn]]
+extern "C" {
+#else
+#define GANC_NORETURN _Noreturn
+#endif
+
 // Exit codes of every ganc program.
 enum { GANC_EXIT_OK = 0, GANC_EXIT_RUNTIME = 1, GANC_EXIT_USAGE = 2 };
 
@@ -34,11 +41,11 @@ void ganc_err_set(ganc_err *err, int code, const char *fmt, ...)
 void ganc_err_prefix(ganc_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 // Prints "error: <msg>" to stderr and exits with the error's code (or 1).
-_Noreturn void ganc_die_err(const ganc_err *err);
+GANC_NORETURN void ganc_die_err(const ganc_err *err);
 // Prints "error: <formatted>" to stderr and exits with `code`.
-_Noreturn void ganc_die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+GANC_NORETURN void ganc_die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 // Prints the fatal message for a failed call and exits 1.
-_Noreturn void ganc_fail_call(const char *call, const char *file, int line, const char *why);
+GANC_NORETURN void ganc_fail_call(const char *call, const char *file, int line, const char *why);
 
 // The innermost HDF5 error message on the current thread's error stack ("" if none); HDF5's
 // own stack printing is switched off by ganc_h5_quiet() so users see one line, not fifty.
@@ -50,6 +57,10 @@ void *ganc_xmalloc(size_t n, const char *file, int line);
 void *ganc_xcalloc(size_t n, size_t size, const char *file, int line);
 void *ganc_xrealloc(void *p, size_t n, const char *file, int line);
 char *ganc_xstrdup(const char *s, const char *file, int line);
+#ifdef __cplusplus
+}
+#endif
+
 #define xmalloc(n) ganc_xmalloc((n), __FILE__, __LINE__)
 #define xcalloc(n, s) ganc_xcalloc((n), (s), __FILE__, __LINE__)
 #define xrealloc(p, n) ganc_xrealloc((p), (n), __FILE__, __LINE__)

@@ -5,6 +5,10 @@
 
 #include <stddef.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum { GANC_BACKEND_CPU = 0, GANC_BACKEND_CUDA = 1 } ganc_backend;
 
 typedef struct ganc_ctx {
@@ -14,7 +18,9 @@ typedef struct ganc_ctx {
   // Host memory on the CPU backend; device memory on CUDA.
   float *scratch;
   size_t scratch_floats;
-  void *cuda; // the CUDA backend's own state (streams, handles), NULL on the CPU
+  void *cuda;     // the CUDA backend's own state (streams, handles), NULL on the CPU
+  int cudnn_conv; // CUDA only: convolutions through cuDNN instead of ganc's kernels (config
+                  // train.backend = cudnn), to compare whole runs
 } ganc_ctx;
 
 // A CPU context with `threads` threads (0 = all cores). Sets OpenBLAS/OpenMP thread counts.
@@ -22,5 +28,9 @@ void ganc_ctx_init_cpu(ganc_ctx *ctx, int threads);
 void ganc_ctx_free(ganc_ctx *ctx);
 // Scratch of at least n floats, valid until the next call (contents not preserved).
 float *ganc_scratch(ganc_ctx *ctx, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

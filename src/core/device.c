@@ -5,13 +5,29 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #ifdef GANC_HAVE_CUDA
+#include "kernels/kernels.h"
 // Launcher-side API of kernels/device.cu (C linkage).
 int ganc_cuda_device_count(char *why, size_t why_len);
 void *ganc_cuda_host_alloc(size_t n);
 void ganc_cuda_host_free(void *p);
 #else
+static int ganc_cuda_ctx_init(ganc_ctx *ctx, int device, char *why, size_t why_len) {
+  (void)ctx, (void)device;
+  snprintf(why, why_len, "this build of ganc has no CUDA backend");
+  return -1;
+}
+static void ganc_cuda_ctx_free(ganc_ctx *ctx) { (void)ctx; }
+static size_t ganc_cuda_peak_bytes(ganc_ctx *ctx) {
+  (void)ctx;
+  return 0;
+}
+static void ganc_cuda_describe(ganc_ctx *ctx, char *buf, size_t n) {
+  (void)ctx;
+  snprintf(buf, n, "none");
+}
 static int ganc_cuda_device_count(char *why, size_t why_len) {
   snprintf(why, why_len, "this build of ganc has no CUDA backend (no CUDA toolkit at build time)");
   return 0;
@@ -24,6 +40,47 @@ static void ganc_cuda_host_free(void *p) { (void)p; }
 #endif
 
 int ganc_device_count(char *why, size_t why_len) { return ganc_cuda_device_count(why, why_len); }
+
+int ganc_ctx_init_device(ganc_ctx *ctx, const char *device, int threads, int cudnn_conv, FILE *note,
+                         ganc_err *err) {
+  char why[512] = "";
+  int want_cuda = !strcmp(device, "cuda"), is_auto = !strcmp(device, "auto");
+  if (!want_cuda && !is_auto && strcmp(device, "cpu")) {
+    ganc_err_set(err, GANC_EXIT_USAGE, "device must be auto, cpu or cuda, not '%s'", device);
+    return -1;
+  }
+  ganc_ctx_init_cpu(ctx, threads); // CPU threads serve the host side on every backend
+  if (want_cuda || is_auto) {
+    int n = ganc_device_count(why, sizeof why);
+    if (n > 0 && ganc_cuda_ctx_init(ctx, 0, why, sizeof why) == 0) {
+      ctx->cudnn_conv = cudnn_conv;
+      return 0;
+    }
+    if (want_cuda) {
+      ganc_err_set(err, GANC_EXIT_USAGE, "--device cuda: %s\n---> HINT: use --device cpu", why);
+      return -1;
+    }
+    if (note) fprintf(note, "device: CPU (%s)\n", why);
+  }
+  return 0;
+}
+
+void ganc_device_describe(ganc_ctx *ctx, char *buf, size_t n) {
+  if (ctx->backend == GANC_BACKEND_CUDA)
+    ganc_cuda_describe(ctx, buf, n);
+  else
+    snprintf(buf, n, "CPU, %d threads", ctx->threads);
+}
+
+size_t ganc_backend_peak_bytes(ganc_ctx *ctx) {
+  return ctx->backend == GANC_BACKEND_CUDA ? ganc_cuda_peak_bytes(ctx) : 0;
+}
+
+void ganc_ctx_release(ganc_ctx *ctx) {
+  if (ctx->backend == GANC_BACKEND_CUDA) ganc_cuda_ctx_free(ctx);
+  ctx->backend = GANC_BACKEND_CPU;
+  ganc_ctx_free(ctx);
+}
 
 void *ganc_host_alloc(size_t n, int pinned, int *is_pinned) {
   void *p = NULL;

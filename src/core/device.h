@@ -3,16 +3,41 @@
 #ifndef GANC_DEVICE_H
 #define GANC_DEVICE_H
 
+#include "core/check.h"
+#include "core/ctx.h"
+
 #include <stddef.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 // Number of usable CUDA devices; 0 with `why` set ("built without CUDA", "no CUDA device found",
 // "driver too old: ...") when there is none.
 int ganc_device_count(char *why, size_t why_len);
+
+// Makes ctx the backend `device` names: "cpu"; "cuda" (exit-2 error with the reason when this
+// build or machine cannot); "auto" (CUDA when usable, else the CPU, with one line on `note`
+// saying why). threads: CPU threads (0 = all cores). cudnn_conv: CUDA convolutions via cuDNN.
+int ganc_ctx_init_device(ganc_ctx *ctx, const char *device, int threads, int cudnn_conv, FILE *note,
+                         ganc_err *err);
+// One line naming the device ("CPU, 2 threads" or the GPU's name, memory, driver).
+void ganc_device_describe(ganc_ctx *ctx, char *buf, size_t n);
+// The most backend memory held at once, in bytes (device memory on CUDA; 0 on the CPU, where
+// it is not tracked).
+size_t ganc_backend_peak_bytes(ganc_ctx *ctx);
+// Frees what ganc_ctx_init_device made, whichever backend.
+void ganc_ctx_release(ganc_ctx *ctx);
 
 // Host buffers for batches. pinned = 1 asks for page-locked memory (faster, asynchronous uploads)
 // and falls back to ordinary memory when CUDA is absent or pinning fails; *is_pinned says which.
 // Out of memory is fatal with the size asked for.
 void *ganc_host_alloc(size_t n, int pinned, int *is_pinned);
 void ganc_host_free(void *p, int is_pinned);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

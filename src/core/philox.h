@@ -6,6 +6,10 @@
 
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 // Streams: what the numbers are for, so that two uses of one seed never share numbers.
 enum {
   GANC_RNG_LATENT = 0x4c41544e, // 'LATN' latents: row = latent index, column = element
@@ -27,5 +31,9 @@ void ganc_rng_normals(uint64_t seed, uint32_t stream, uint64_t row, int n, float
 static inline void ganc_latent(uint64_t seed, uint64_t k, int z_dim, float *z) {
   ganc_rng_normals(seed, GANC_RNG_LATENT, k, z_dim, z);
 }
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

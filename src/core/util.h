@@ -6,6 +6,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 // Monotonic seconds, for rates and ETAs.
 double ganc_now(void);
 // Current UTC time as ISO 8601 ("2026-11-22T10:04:05Z") into buf.
@@ -46,5 +50,9 @@ void ganc_progress_update(ganc_progress *p, int64_t done, const char *extra);
 void ganc_progress_finish(ganc_progress *p, int64_t done, const char *extra);
 // Call before printing other lines so a terminal bar does not get mixed into them.
 void ganc_progress_clear(ganc_progress *p);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -18,6 +18,10 @@
 
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct ganc_loader_opts {
   int batch;           // images per batch (>= 1)
   uint64_t seed;       // shuffle seed
@@ -56,5 +60,9 @@ int ganc_loader_next(ganc_loader *L, const ganc_batch **batch, ganc_err *err);
 ganc_loader_state ganc_loader_position(const ganc_loader *L);
 
 void ganc_loader_close(ganc_loader *L);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -18,6 +18,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define GANC_SHARD_FORMAT "ganc-shards"
 #define GANC_SHARD_VERSION 1
 
@@ -93,5 +97,9 @@ int ganc_dataset_verify(const ganc_dataset *ds, int64_t *class_counts, FILE *pro
 // A fingerprint of the dataset's content identity (shape, count, classes, and a hash of a sample of
 // its pixels), so a checkpoint can tell whether it is resumed on the same data.
 uint64_t ganc_dataset_fingerprint(const ganc_dataset *ds, ganc_err *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

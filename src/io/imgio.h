@@ -8,6 +8,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 // Text attached to a PNG (tEXt/iTXt chunks). A generated image carries:
 //  - "Software" = "ganc <version>" (always),
 //  - when machine_generated: an XMP packet (iTXt "XML:com.adobe.xmp") whose
@@ -46,5 +50,9 @@ int ganc_gif_write(const char *path, int F, int w, int h, int c, const uint8_t *
 // SHA-256 of a buffer (out: 32 bytes) and of a whole file (hex: 64 lowercase digits + NUL).
 void ganc_sha256(const void *data, size_t n, uint8_t out[32]);
 int ganc_sha256_file(const char *path, char hex[65], ganc_err *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -11,6 +11,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum { LAYER_CONV, LAYER_CONVT, LAYER_BN, LAYER_RELU, LAYER_LRELU, LAYER_TANH } layer_kind;
 
 // One named tensor in a block: its name ("b1.conv.weight"), shape and place.
@@ -99,5 +103,9 @@ void net_adam(ganc_ctx *ctx, ganc_net *net, float lr, float b1, float b2, float 
 int net_find(const ganc_net *net, int buffers, const char *name);
 // A one-line description of the architecture, e.g. "G: 1x1x100 -> 32x32x1, 8 tensors, 1.2M params".
 void net_describe(const ganc_net *net, char *buf, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

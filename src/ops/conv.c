@@ -15,12 +15,27 @@
 
 #include <cblas.h>
 #include <limits.h>
+#include <omp.h>
 #include <stdint.h>
 #include <string.h>
 
 // Columns are built for a chunk of samples at a time, at most this many floats (32 MB), so memory
 // stays flat as the batch grows and the buffer stays near the caches; one sample is the minimum.
 #define CONV_COL_MAX_FLOATS ((size_t)8 << 20)
+// Below this many column floats (1 MB) starting a thread team costs more than the copy saves.
+#define CONV_PARALLEL_MIN_FLOATS ((size_t)1 << 18)
+
+// Threads for an im2col/col2im pass over `floats` column entries.
+static int col_team(size_t floats, int threads) {
+  return floats >= CONV_PARALLEL_MIN_FLOATS ? threads : 1;
+}
+
+// After a parallel pass, libgomp's idle workers spin-wait (GOMP_SPINCOUNT) on the very cores that
+// OpenBLAS's own pthreads need for the sgemm that follows; releasing the team lets them sleep
+// at once. On 2 cores, a DCGAN layer at batch 64, the three roles went from 105 to 124 GFLOP/s.
+static void col_team_release(int team) {
+  if (team > 1) omp_pause_resource_all(omp_pause_soft);
+}
 
 // Multiplies the factors, failing once the running product leaves int: cblas takes int sizes.
 static int product_fits_int(const int64_t *f, int nf) {
@@ -96,7 +111,8 @@ static void im2col(const conv_shape *s, int nb, const float *x, float *col, int 
   const int stride = s->stride, pad = s->pad;
   const size_t sc = (size_t)S * C, rsc = (size_t)R * sc;
   const int64_t rows = (int64_t)nb * P;
-#pragma omp parallel for num_threads(threads) schedule(static)
+  const int team = col_team((size_t)rows * Q * rsc, threads);
+#pragma omp parallel for num_threads(team) schedule(static) if (team > 1)
   for (int64_t np = 0; np < rows; np++) {
     const int64_t n = np / P;
     const int p = (int)(np % P);
@@ -125,6 +141,7 @@ static void im2col(const conv_shape *s, int nb, const float *x, float *col, int 
       }
     }
   }
+  col_team_release(team);
 }
 
 // dx [nb, H, W, C] = the adjoint of im2col applied to dcol [nb·P·Q, R·S·C] (overwrites dx).
@@ -136,7 +153,8 @@ static void col2im(const conv_shape *s, int nb, const float *dcol, float *dx, in
   const int stride = s->stride, pad = s->pad;
   const size_t rsc = (size_t)R * S * C;
   const int64_t rows = (int64_t)nb * H;
-#pragma omp parallel for num_threads(threads) schedule(static)
+  const int team = col_team((size_t)nb * P * Q * rsc, threads);
+#pragma omp parallel for num_threads(team) schedule(static) if (team > 1)
   for (int64_t nh = 0; nh < rows; nh++) {
     const int64_t n = nh / H;
     const int h = (int)(nh % H);
@@ -163,6 +181,7 @@ static void col2im(const conv_shape *s, int nb, const float *dcol, float *dx, in
       }
     }
   }
+  col_team_release(team);
 }
 
 void conv2d_forward_cpu(ganc_ctx *ctx, const conv_shape *s, const float *x, const float *w,

@@ -1,7 +1,7 @@
 // dispatch.c — the one place that chooses the backend for every op and for backend memory.
-// The CUDA backend plugs in here with its *_cuda launchers (same arguments plus a stream); until
-// a context can be CUDA, every op goes to its CPU twin, and a CUDA context reaching an op is a
-// programming error reported as such.
+// A CPU context runs the CPU twins (src/ops/*.c); a CUDA context runs the launchers of
+// kernels/*.cu on its stream (and, for convolutions with ctx->cudnn_conv, cuDNN). A build without
+// CUDA has no CUDA contexts, and says so if asked for one.
 #include "ops/dispatch.h"
 
 #include "core/check.h"
@@ -9,57 +9,109 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void cpu_only(const ganc_ctx *ctx, const char *what) {
-  if (ctx->backend != GANC_BACKEND_CPU)
-    ganc_die(GANC_EXIT_RUNTIME, "internal error: %s has no CUDA implementation in this build",
-             what);
-}
-
-// Forwards an op to its CPU twin (the CUDA branch joins here with the CUDA backend).
+#ifdef GANC_HAVE_CUDA
+#include "kernels/kernels.h"
+#define IS_CUDA(ctx) ((ctx)->backend == GANC_BACKEND_CUDA)
 #define GANC_DISPATCH(op, ...)                                                                     \
   do {                                                                                             \
-    cpu_only(ctx, #op);                                                                            \
-    op##_cpu(ctx, __VA_ARGS__);                                                                    \
+    if (IS_CUDA(ctx))                                                                              \
+      op##_cuda(ctx, ganc_cuda_stream(ctx), __VA_ARGS__);                                          \
+    else                                                                                           \
+      op##_cpu(ctx, __VA_ARGS__);                                                                  \
   } while (0)
+// Convolutions may go to cuDNN instead (train.backend = cudnn).
+#define GANC_DISPATCH_CONV(op, ...)                                                                \
+  do {                                                                                             \
+    if (IS_CUDA(ctx) && ctx->cudnn_conv)                                                           \
+      op##_cudnn(ctx, ganc_cuda_stream(ctx), __VA_ARGS__);                                         \
+    else                                                                                           \
+      GANC_DISPATCH(op, __VA_ARGS__);                                                              \
+  } while (0)
+#else
+#define IS_CUDA(ctx) 0
+// Stand-ins that are never reached: a CPU-only build never makes a CUDA context.
+static void *ganc_cuda_malloc(ganc_ctx *ctx, size_t n) {
+  (void)ctx;
+  (void)n;
+  return NULL;
+}
+static void ganc_cuda_free(ganc_ctx *ctx, void *p) { (void)ctx, (void)p; }
+static void ganc_cuda_memset0(ganc_ctx *ctx, void *p, size_t n) { (void)ctx, (void)p, (void)n; }
+static void ganc_cuda_h2d(ganc_ctx *c, void *d, const void *s, size_t n) {
+  (void)c, (void)d, (void)s, (void)n;
+}
+static void ganc_cuda_d2h(ganc_ctx *c, void *d, const void *s, size_t n) {
+  (void)c, (void)d, (void)s, (void)n;
+}
+static void ganc_cuda_d2d(ganc_ctx *c, void *d, const void *s, size_t n) {
+  (void)c, (void)d, (void)s, (void)n;
+}
+static void ganc_cuda_sync(ganc_ctx *ctx) { (void)ctx; }
+#define GANC_DISPATCH(op, ...) op##_cpu(ctx, __VA_ARGS__)
+#define GANC_DISPATCH_CONV(op, ...) op##_cpu(ctx, __VA_ARGS__)
+#endif
 
 // ---- memory -------------------------------------------------------------------------------------
-float *ganc_alloc(ganc_ctx *ctx, size_t n) {
-  cpu_only(ctx, "ganc_alloc");
-  return xcalloc(n ? n : 1, sizeof(float));
+void *ganc_alloc_bytes(ganc_ctx *ctx, size_t n) {
+  if (IS_CUDA(ctx)) {
+    void *p = ganc_cuda_malloc(ctx, n ? n : 1);
+    ganc_cuda_memset0(ctx, p, n ? n : 1);
+    return p;
+  }
+  return xcalloc(n ? n : 1, 1);
 }
+float *ganc_alloc(ganc_ctx *ctx, size_t n) { return ganc_alloc_bytes(ctx, n * sizeof(float)); }
 void ganc_free(ganc_ctx *ctx, void *p) {
-  cpu_only(ctx, "ganc_free");
-  free(p);
+  if (IS_CUDA(ctx))
+    ganc_cuda_free(ctx, p);
+  else
+    free(p);
 }
 void ganc_zero(ganc_ctx *ctx, float *p, size_t n) {
-  cpu_only(ctx, "ganc_zero");
-  memset(p, 0, n * sizeof(float));
+  if (IS_CUDA(ctx))
+    ganc_cuda_memset0(ctx, p, n * sizeof(float));
+  else
+    memset(p, 0, n * sizeof(float));
+}
+void ganc_upload_bytes(ganc_ctx *ctx, void *dst, const void *host, size_t n) {
+  if (IS_CUDA(ctx))
+    ganc_cuda_h2d(ctx, dst, host, n);
+  else if (dst != host)
+    memcpy(dst, host, n);
+}
+void ganc_download_bytes(ganc_ctx *ctx, void *host, const void *src, size_t n) {
+  if (IS_CUDA(ctx))
+    ganc_cuda_d2h(ctx, host, src, n);
+  else if (host != src)
+    memcpy(host, src, n);
 }
 void ganc_upload(ganc_ctx *ctx, float *dst, const float *host, size_t n) {
-  cpu_only(ctx, "ganc_upload");
-  if (dst != host) memcpy(dst, host, n * sizeof(float));
+  ganc_upload_bytes(ctx, dst, host, n * sizeof(float));
 }
 void ganc_download(ganc_ctx *ctx, float *host, const float *src, size_t n) {
-  cpu_only(ctx, "ganc_download");
-  if (host != src) memcpy(host, src, n * sizeof(float));
+  ganc_download_bytes(ctx, host, src, n * sizeof(float));
 }
 void ganc_copy(ganc_ctx *ctx, float *dst, const float *src, size_t n) {
-  cpu_only(ctx, "ganc_copy");
-  if (dst != src) memmove(dst, src, n * sizeof(float));
+  if (IS_CUDA(ctx))
+    ganc_cuda_d2d(ctx, dst, src, n * sizeof(float));
+  else if (dst != src)
+    memmove(dst, src, n * sizeof(float));
 }
-void ganc_sync(ganc_ctx *ctx) { (void)ctx; }
+void ganc_sync(ganc_ctx *ctx) {
+  if (IS_CUDA(ctx)) ganc_cuda_sync(ctx);
+}
 
 // ---- ops ----------------------------------------------------------------------------------------
 void conv2d_forward(ganc_ctx *ctx, const conv_shape *s, const float *x, const float *w, float *y) {
-  GANC_DISPATCH(conv2d_forward, s, x, w, y);
+  GANC_DISPATCH_CONV(conv2d_forward, s, x, w, y);
 }
 void conv2d_backward_data(ganc_ctx *ctx, const conv_shape *s, const float *dy, const float *w,
                           float *dx) {
-  GANC_DISPATCH(conv2d_backward_data, s, dy, w, dx);
+  GANC_DISPATCH_CONV(conv2d_backward_data, s, dy, w, dx);
 }
 void conv2d_backward_weight(ganc_ctx *ctx, const conv_shape *s, const float *x, const float *dy,
                             float *dw) {
-  GANC_DISPATCH(conv2d_backward_weight, s, x, dy, dw);
+  GANC_DISPATCH_CONV(conv2d_backward_weight, s, x, dy, dw);
 }
 void batchnorm_forward_train(ganc_ctx *ctx, int64_t M, int C, const float *x, const float *gamma,
                              const float *beta, float eps, float momentum, float *y, float *mean,

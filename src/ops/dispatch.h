@@ -6,8 +6,15 @@
 
 #include "ops/ops.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 // ---- backend memory (host on CPU, device on CUDA) -------------------------------------------
-float *ganc_alloc(ganc_ctx *ctx, size_t n); // n floats, zeroed; fatal when out of memory
+float *ganc_alloc(ganc_ctx *ctx, size_t n);      // n floats, zeroed; fatal when out of memory
+void *ganc_alloc_bytes(ganc_ctx *ctx, size_t n); // n bytes, zeroed
+void ganc_upload_bytes(ganc_ctx *ctx, void *dst, const void *host, size_t n);
+void ganc_download_bytes(ganc_ctx *ctx, void *host, const void *src, size_t n);
 void ganc_free(ganc_ctx *ctx, void *p);
 void ganc_zero(ganc_ctx *ctx, float *p, size_t n);
 void ganc_upload(ganc_ctx *ctx, float *dst, const float *host, size_t n);
@@ -48,5 +55,9 @@ void ema_update(ganc_ctx *ctx, size_t n, float *ema, const float *p, float beta)
 void pixels_to_float(ganc_ctx *ctx, int N, int H, int W, int C, const uint8_t *src,
                      const uint8_t *flip, float *dst);
 void pixels_to_uint8(ganc_ctx *ctx, int64_t n, const float *src, uint8_t *dst);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

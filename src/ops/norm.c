@@ -48,8 +48,8 @@ void batchnorm_forward_train_cpu(ganc_ctx *ctx, int64_t M, int C, const float *x
              "---> HINT: use a batch size above 1",
              (long long)M);
   const int64_t nblk = (M + BN_BLOCK_ROWS - 1) / BN_BLOCK_ROWS;
-  double *part = bn_scratch(ctx, nblk, 2, C);
-  double *mu = part + nblk * C, *var = mu + C;
+  double *part = bn_scratch(ctx, nblk, 3, C);
+  double *mu = part + nblk * C, *ss = mu + C, *rs = ss + C; // mean, Σ (x − mean)², rstd
 
   // Pass 1: the mean.
 #pragma omp parallel for num_threads(ctx->threads) schedule(static)
@@ -77,22 +77,19 @@ void batchnorm_forward_train_cpu(ganc_ctx *ctx, int64_t M, int C, const float *x
         acc[c] += d * d;
       }
   }
-  bn_combine(part, nblk, C, var);
+  bn_combine(part, nblk, C, ss);
 
-  // var now holds the per-channel sum of squares; turn it into the variance and save the stats.
-  // The y loop reuses `var` for rstd in double.
   for (int c = 0; c < C; c++) {
-    double v = var[c] / (double)M;
+    double v = ss[c] / (double)M;
     if (run_mean) run_mean[c] = (float)((1.0 - momentum) * run_mean[c] + momentum * mu[c]);
     if (run_var) {
       double unbiased = v * (double)M / (double)(M - 1);
       run_var[c] = (float)((1.0 - momentum) * run_var[c] + momentum * unbiased);
     }
-    var[c] = 1.0 / sqrt(v + eps);
+    rs[c] = 1.0 / sqrt(v + eps);
     mean[c] = (float)mu[c];
-    rstd[c] = (float)var[c];
+    rstd[c] = (float)rs[c];
   }
-  const double *rs = var;
 
 #pragma omp parallel for num_threads(ctx->threads) schedule(static)
   for (int64_t i = 0; i < M; i++)

@@ -18,6 +18,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 // ---- convolution -------------------------------------------------------------------------------
 // One shape describes a convolution x [N,H,W,C] → y [N,P,Q,K] with weights [R,S,C,K], stride and
 // symmetric zero padding; P = (H + 2 pad − R) / stride + 1, Q likewise.
@@ -33,7 +37,7 @@ typedef struct conv_shape {
   int K;          // output channels
   int R, S;       // kernel rows, cols
   int stride, pad;
-  int P, Q;       // output rows, cols (filled by conv_shape_make)
+  int P, Q; // output rows, cols (filled by conv_shape_make)
 } conv_shape;
 
 // Fills s; returns 0, or -1 when the shape is impossible (P or Q < 1, non-positive sizes).
@@ -47,8 +51,8 @@ void conv2d_forward_cpu(ganc_ctx *ctx, const conv_shape *s, const float *x, cons
 void conv2d_backward_data_cpu(ganc_ctx *ctx, const conv_shape *s, const float *dy, const float *w,
                               float *dx);
 // dw [R,S,C,K] += ∂L/∂w given x and dy                                          (accumulates dw)
-void conv2d_backward_weight_cpu(ganc_ctx *ctx, const conv_shape *s, const float *x,
-                                const float *dy, float *dw);
+void conv2d_backward_weight_cpu(ganc_ctx *ctx, const conv_shape *s, const float *x, const float *dy,
+                                float *dw);
 
 // ---- batch normalization over M = N·H·W rows of C channels ----------------------------------
 // Training: y = gamma · (x − mean) · rstd + beta with the batch's mean and biased variance;
@@ -60,9 +64,9 @@ void batchnorm_forward_train_cpu(ganc_ctx *ctx, int64_t M, int C, const float *x
                                  float *y, float *mean, float *rstd, float *run_mean,
                                  float *run_var);
 // Eval: the running statistics instead of the batch's.
-void batchnorm_forward_eval_cpu(ganc_ctx *ctx, int64_t M, int C, const float *x,
-                                const float *gamma, const float *beta, const float *run_mean,
-                                const float *run_var, float eps, float *y);
+void batchnorm_forward_eval_cpu(ganc_ctx *ctx, int64_t M, int C, const float *x, const float *gamma,
+                                const float *beta, const float *run_mean, const float *run_var,
+                                float eps, float *y);
 // dx = ∂L/∂x (overwrites); dgamma, dbeta += (accumulate). x, mean, rstd as in training forward.
 void batchnorm_backward_cpu(ganc_ctx *ctx, int64_t M, int C, const float *x, const float *dy,
                             const float *gamma, const float *mean, const float *rstd, float *dx,
@@ -96,12 +100,17 @@ void adam_update_cpu(ganc_ctx *ctx, size_t n, float *p, const float *g, float *m
 // ema = beta · ema + (1 − beta) · p
 void ema_update_cpu(ganc_ctx *ctx, size_t n, float *ema, const float *p, float beta);
 
-// ---- pixels ---------------------------------------------------------------------------------------
-// uint8 [N,H,W,C] → float [N,H,W,C] in [−1, 1] (v / 127.5 − 1); flip [N] (may be NULL): 1 mirrors
-// that image left-right.
+// ---- pixels
+// --------------------------------------------------------------------------------------- uint8
+// [N,H,W,C] → float [N,H,W,C] in [−1, 1] (v / 127.5 − 1); flip [N] (may be NULL): 1 mirrors that
+// image left-right.
 void pixels_to_float_cpu(ganc_ctx *ctx, int N, int H, int W, int C, const uint8_t *src,
                          const uint8_t *flip, float *dst);
 // float [n] in [−1, 1] → uint8 [n]: round((v + 1) · 127.5), clamped to 0..255; NaN → 0.
 void pixels_to_uint8_cpu(ganc_ctx *ctx, int64_t n, const float *src, uint8_t *dst);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

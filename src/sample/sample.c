@@ -117,7 +117,7 @@ typedef struct sampler {
   ganc_net G;
   int batch, R, C, nz;
   float *z;    // backend [batch, nz]
-  uint8_t *u8; // [batch, R, R, C]
+  uint8_t *u8; // backend [batch, R, R, C]
 } sampler;
 
 // Renders n latents zs [n, nz] into imgs [n, R, R, C].
@@ -128,7 +128,7 @@ static void render(sampler *S, const float *zs, int n, uint8_t *imgs) {
     ganc_upload(&S->ctx, S->z, zs + (size_t)at * S->nz, (size_t)m * S->nz);
     const float *y = net_forward(&S->ctx, &S->G, S->z, m, 0, -1);
     pixels_to_uint8(&S->ctx, (int64_t)m * ib, y, S->u8);
-    memcpy(imgs + (size_t)at * ib, S->u8, (size_t)m * ib); // CPU backend: u8 is host memory
+    ganc_download_bytes(&S->ctx, imgs + (size_t)at * ib, S->u8, (size_t)m * ib);
   }
 }
 
@@ -202,15 +202,6 @@ int ganc_sample_main(int argc, char **argv) {
   if (interp && (seeds_arg || n_arg >= 0 || grid))
     ganc_die(GANC_EXIT_USAGE, "--interp takes its own seed list; drop --seeds/--n/--grid");
 
-  // ---- device ----
-  char why[512];
-  int gpus = ganc_device_count(why, sizeof why);
-  if (!strcmp(device, "cuda"))
-    ganc_die(GANC_EXIT_USAGE, "--device cuda: %s\n---> HINT: use --device cpu",
-             gpus > 0 ? "this version of ganc has no CUDA sampling kernels yet" : why);
-  if (strcmp(device, "auto") && strcmp(device, "cpu"))
-    ganc_die(GANC_EXIT_USAGE, "--device must be auto, cpu or cuda, got '%s'", device);
-
   // ---- the generator, from the checkpoint's own config ----
   char *ckpt = resolve_ckpt(ckpt_arg);
   ganc_err err = {0};
@@ -224,7 +215,7 @@ int ganc_sample_main(int argc, char **argv) {
     ganc_die_err(&err);
   if (S.cfg.resolution == 0 || S.cfg.channels == 0)
     ganc_die(GANC_EXIT_USAGE, "checkpoint %s has an unresolved model shape in its config", ckpt);
-  ganc_ctx_init_cpu(&S.ctx, S.cfg.threads);
+  if (ganc_ctx_init_device(&S.ctx, device, S.cfg.threads, 0, stderr, &err)) ganc_die_err(&err);
   S.batch = batch;
   S.R = S.cfg.resolution;
   S.C = S.cfg.channels;
@@ -234,7 +225,7 @@ int ganc_sample_main(int argc, char **argv) {
   net_finalize(&S.ctx, &S.G, batch, 0);
   if (ganc_ckpt_load_net(ckpt, &S.ctx, &S.G, group, 0, &err)) ganc_die_err(&err);
   S.z = ganc_alloc(&S.ctx, (size_t)batch * S.nz);
-  S.u8 = xmalloc((size_t)batch * S.R * S.R * S.C);
+  S.u8 = ganc_alloc_bytes(&S.ctx, (size_t)batch * S.R * S.R * S.C);
   char sha[65];
   if (ganc_sha256_file(ckpt, sha, &err)) ganc_die_err(&err);
   char kimg[32], psis[32];
@@ -358,10 +349,10 @@ int ganc_sample_main(int argc, char **argv) {
   }
   free(zs);
   free(seeds);
-  free(S.u8);
+  ganc_free(&S.ctx, S.u8);
   ganc_free(&S.ctx, S.z);
   net_free(&S.ctx, &S.G);
-  ganc_ctx_free(&S.ctx);
+  ganc_ctx_release(&S.ctx);
   ganc_ckpt_meta_free(&meta);
   free(ckpt);
   return rc;

@@ -19,6 +19,10 @@
 
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define GANC_CKPT_FORMAT "ganc-checkpoint"
 #define GANC_CKPT_VERSION 1
 
@@ -46,5 +50,9 @@ int ganc_ckpt_read_meta(const char *path, ganc_ckpt_meta *meta, ganc_err *err);
 // with_optimizer also loads Adam moments and the step count. Checksums are verified.
 int ganc_ckpt_load_net(const char *path, ganc_ctx *ctx, ganc_net *net, const char *group,
                        int with_optimizer, ganc_err *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

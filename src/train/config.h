@@ -11,6 +11,10 @@
 
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct ganc_config {
   // [model]
   char arch[16];      // "dcgan"
@@ -59,5 +63,9 @@ int ganc_config_validate(const ganc_config *c, ganc_err *err);
 // The whole config as INI text, every key with its value and its one-line description as a
 // comment; loading it back gives the same config. malloc'd.
 char *ganc_config_to_ini(const ganc_config *c);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

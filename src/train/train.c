@@ -47,7 +47,8 @@ typedef struct trainer {
   int B, R, C;
   float *x, *z, *dlogit, *loss; // backend: reals [B,R,R,C], latents [B,1,1,nz], [B], [1]
   float *host_z, *host_logit;
-  uint8_t *flip, *u8; // [B], [B·R·R·C]
+  uint8_t *flip, *u8;         // host [B], [B·R·R·C]
+  uint8_t *flip_dev, *u8_dev; // backend copies (the same buffers' size)
   int64_t step, nimg;
   uint64_t fingerprint;
   ganc_loader_state start_pos;
@@ -190,8 +191,8 @@ static void write_fakes(trainer *T) {
       ganc_latent(T->cfg.seed + 1, (uint64_t)(at + i), nz, T->host_z + (size_t)i * nz);
     ganc_upload(&T->ctx, T->z, T->host_z, (size_t)m * nz);
     const float *y = net_forward(&T->ctx, &T->G_ema, T->z, m, 0, -1);
-    pixels_to_uint8(&T->ctx, (int64_t)m * ib, y, T->u8);
-    memcpy(imgs + (size_t)at * ib, T->u8, (size_t)m * ib); // CPU backend: u8 is host memory
+    pixels_to_uint8(&T->ctx, (int64_t)m * ib, y, T->u8_dev);
+    ganc_download_bytes(&T->ctx, imgs + (size_t)at * ib, T->u8_dev, (size_t)m * ib);
   }
   char name[64];
   snprintf(name, sizeof name, "fakes-%010.3f.png", (double)T->nimg / 1000.0);
@@ -255,19 +256,20 @@ static float loss(trainer *T, const float *logit, float target, int generator) {
   return v;
 }
 
-static int train_step(trainer *T, step_stats *st) {
+// One step on real images [B, R, R, C] (host uint8).
+static int train_step(trainer *T, const uint8_t *images, step_stats *st) {
   ganc_ctx *ctx = &T->ctx;
   const ganc_config *c = &T->cfg;
   int B = T->B, nz = c->z_dim;
-  ganc_err err = {0};
-  const ganc_batch *b;
-  if (ganc_loader_next(T->loader, &b, &err)) ganc_die_err(&err);
   for (int i = 0; i < B; i++)
     T->flip[i] =
         c->mirror
             ? (uint8_t)(ganc_rng_u32(c->seed, GANC_RNG_FLIP, (uint64_t)T->step, (uint32_t)i) & 1)
             : 0;
-  pixels_to_float(ctx, B, T->R, T->R, T->C, b->images, T->flip, T->x);
+  size_t ib = (size_t)B * T->R * T->R * T->C;
+  ganc_upload_bytes(ctx, T->u8_dev, images, ib);
+  ganc_upload_bytes(ctx, T->flip_dev, T->flip, (size_t)B);
+  pixels_to_float(ctx, B, T->R, T->R, T->C, T->u8_dev, T->flip_dev, T->x);
   for (int i = 0; i < B; i++)
     ganc_latent(c->seed, (uint64_t)T->step * B + i, nz, T->host_z + (size_t)i * nz);
   ganc_upload(ctx, T->z, T->host_z, (size_t)B * nz);
@@ -306,6 +308,46 @@ static int train_step(trainer *T, step_stats *st) {
   // G_ema's batch-norm statistics are recomputed from its own weights at each snapshot.
 
   return isfinite(st->loss_d) && isfinite(st->loss_g) ? 0 : -1;
+}
+
+// The networks and step buffers for T->cfg (resolution and channels resolved).
+static void trainer_alloc(trainer *T) {
+  T->B = T->cfg.batch;
+  T->R = T->cfg.resolution;
+  T->C = T->cfg.channels;
+  dcgan_build_g(&T->G, &T->cfg, "G");
+  dcgan_build_g(&T->G_ema, &T->cfg, "G_ema");
+  dcgan_build_d(&T->D, &T->cfg);
+  net_finalize(&T->ctx, &T->G, T->B, 1);
+  net_finalize(&T->ctx, &T->G_ema, T->B, 0);
+  net_finalize(&T->ctx, &T->D, T->B, 1);
+  size_t ib = (size_t)T->B * T->R * T->R * T->C;
+  T->x = ganc_alloc(&T->ctx, ib);
+  T->z = ganc_alloc(&T->ctx, (size_t)T->B * T->cfg.z_dim);
+  T->dlogit = ganc_alloc(&T->ctx, (size_t)T->B);
+  T->loss = ganc_alloc(&T->ctx, 1);
+  T->host_z = xmalloc(sizeof(float) * (size_t)T->B * T->cfg.z_dim);
+  T->host_logit = xmalloc(sizeof(float) * (size_t)T->B);
+  T->flip = xcalloc((size_t)T->B, 1);
+  T->u8 = xmalloc(ib);
+  T->u8_dev = ganc_alloc_bytes(&T->ctx, ib);
+  T->flip_dev = ganc_alloc_bytes(&T->ctx, (size_t)T->B);
+}
+
+static void trainer_free(trainer *T) {
+  net_free(&T->ctx, &T->G);
+  net_free(&T->ctx, &T->G_ema);
+  net_free(&T->ctx, &T->D);
+  ganc_free(&T->ctx, T->x);
+  ganc_free(&T->ctx, T->z);
+  ganc_free(&T->ctx, T->dlogit);
+  ganc_free(&T->ctx, T->loss);
+  ganc_free(&T->ctx, T->u8_dev);
+  ganc_free(&T->ctx, T->flip_dev);
+  free(T->host_z);
+  free(T->host_logit);
+  free(T->flip);
+  free(T->u8);
 }
 
 // ---- run setup
@@ -413,10 +455,17 @@ int ganc_train_main(int argc, char **argv) {
     }
     if (!strcmp(a, "--has-gpu-backend")) {
       // For scripts choosing a recipe: exit 0 only when training would run on a GPU here.
-      char why[512];
-      int n = ganc_device_count(why, sizeof why);
-      printf("%s\n", n > 0 ? "no: this version's CUDA backend has no training kernels yet" : why);
-      return GANC_EXIT_RUNTIME;
+      ganc_ctx probe;
+      ganc_err e = {0};
+      if (ganc_ctx_init_device(&probe, "cuda", 1, 0, NULL, &e)) {
+        printf("no: %s\n", e.msg);
+        return GANC_EXIT_RUNTIME;
+      }
+      char d[512];
+      ganc_device_describe(&probe, d, sizeof d);
+      printf("yes: %s\n", d);
+      ganc_ctx_release(&probe);
+      return GANC_EXIT_OK;
     }
     if (!strcmp(a, "--resume")) {
       resume = 1;
@@ -508,17 +557,14 @@ int ganc_train_main(int argc, char **argv) {
   if (ganc_config_validate(&T.cfg, &err)) ganc_die_err(&err);
 
   // ---- device ----
-  char why[512] = "";
-  int gpus = ganc_device_count(why, sizeof why);
-  if (!strcmp(T.cfg.device, "cuda"))
-    ganc_die(GANC_EXIT_USAGE,
-             "--device cuda: %s\n---> HINT: this version trains on the CPU (--device cpu)",
-             gpus > 0 ? "this version of ganc has no CUDA training kernels yet" : why);
-  if (!strcmp(T.cfg.device, "auto"))
-    fprintf(stderr, "device: CPU (%s)\n",
-            gpus > 0 ? "a GPU is present, but this version's CUDA backend has no training kernels"
-                     : why);
-  ganc_ctx_init_cpu(&T.ctx, T.cfg.threads);
+  if (ganc_ctx_init_device(&T.ctx, T.cfg.device, T.cfg.threads, !strcmp(T.cfg.backend, "cudnn"),
+                           stderr, &err))
+    ganc_die_err(&err);
+  if (T.ctx.backend == GANC_BACKEND_CUDA) {
+    char d[512];
+    ganc_device_describe(&T.ctx, d, sizeof d);
+    fprintf(stderr, "device: %s%s\n", d, T.ctx.cudnn_conv ? " (convolutions: cuDNN)" : "");
+  }
 
   // ---- data ----
   T.data_dir = xstrdup(data);
@@ -551,15 +597,7 @@ int ganc_train_main(int argc, char **argv) {
   T.cfg_text = ganc_config_to_ini(&T.cfg);
 
   // ---- model ----
-  T.B = T.cfg.batch;
-  T.R = T.cfg.resolution;
-  T.C = T.cfg.channels;
-  dcgan_build_g(&T.G, &T.cfg, "G");
-  dcgan_build_g(&T.G_ema, &T.cfg, "G_ema");
-  dcgan_build_d(&T.D, &T.cfg);
-  net_finalize(&T.ctx, &T.G, T.B, 1);
-  net_finalize(&T.ctx, &T.G_ema, T.B, 0);
-  net_finalize(&T.ctx, &T.D, T.B, 1);
+  trainer_alloc(&T);
   if (resume) {
     if (ganc_ckpt_load_net(resume_path, &T.ctx, &T.G, "G", 1, &err) ||
         ganc_ckpt_load_net(resume_path, &T.ctx, &T.G_ema, "G_ema", 0, &err) ||
@@ -573,15 +611,6 @@ int ganc_train_main(int argc, char **argv) {
     ganc_copy(&T.ctx, T.G_ema.p, T.G.p, T.G.nparam_floats);
     ganc_copy(&T.ctx, T.G_ema.buf, T.G.buf, T.G.nbuffer_floats);
   }
-  T.x = ganc_alloc(&T.ctx, (size_t)T.B * T.R * T.R * T.C);
-  T.z = ganc_alloc(&T.ctx, (size_t)T.B * T.cfg.z_dim);
-  T.dlogit = ganc_alloc(&T.ctx, (size_t)T.B);
-  T.loss = ganc_alloc(&T.ctx, 1);
-  T.host_z = xmalloc(sizeof(float) * (size_t)T.B * T.cfg.z_dim);
-  T.host_logit = xmalloc(sizeof(float) * (size_t)T.B);
-  T.flip = xcalloc((size_t)T.B, 1);
-  T.u8 = xmalloc((size_t)T.B * T.R * T.R * T.C);
-
   // ---- run folder ----
   if (ganc_mkdir_p(out) != 0)
     ganc_die(GANC_EXIT_RUNTIME, "cannot create %s: %s", out, strerror(errno));
@@ -624,7 +653,9 @@ int ganc_train_main(int argc, char **argv) {
   pg.plain_every = 1e30; // plain lines come from the report interval below
   while (T.nimg < total && !g_stop) {
     step_stats st;
-    if (train_step(&T, &st) != 0) {
+    const ganc_batch *b;
+    if (ganc_loader_next(T.loader, &b, &err)) ganc_die_err(&err);
+    if (train_step(&T, b->images, &st) != 0) {
       ganc_progress_clear(&pg);
       ganc_die(GANC_EXIT_RUNTIME,
                "training diverged at step %lld (kimg %.3f): loss_D = %g, loss_G = %g\n---> HINT: "
@@ -686,21 +717,63 @@ int ganc_train_main(int argc, char **argv) {
 
   fclose(T.log);
   ganc_loader_close(T.loader);
-  net_free(&T.ctx, &T.G);
-  net_free(&T.ctx, &T.G_ema);
-  net_free(&T.ctx, &T.D);
-  ganc_free(&T.ctx, T.x);
-  ganc_free(&T.ctx, T.z);
-  ganc_free(&T.ctx, T.dlogit);
-  ganc_free(&T.ctx, T.loss);
-  free(T.host_z);
-  free(T.host_logit);
-  free(T.flip);
-  free(T.u8);
+  trainer_free(&T);
   free(T.cfg_text);
   free(T.data_dir);
   free(resume_path);
   ganc_ckpt_meta_free(&meta);
-  ganc_ctx_free(&T.ctx);
+  ganc_ctx_release(&T.ctx);
   return GANC_EXIT_OK;
+}
+
+// ---- benchmark: whole iterations on synthetic batches
+// ---------------------------------------------
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+int ganc_train_benchmark(const char *config, const char *const *sets, int nsets, const char *device,
+                         int warmup, int steps, ganc_step_timing *out, ganc_err *err) {
+  trainer T;
+  memset(&T, 0, sizeof T);
+  ganc_config_defaults(&T.cfg);
+  if (ganc_config_load_file(&T.cfg, config, err)) return -1;
+  for (int i = 0; i < nsets; i++)
+    if (ganc_config_set(&T.cfg, sets[i], err)) return -1;
+  if (!T.cfg.resolution) T.cfg.resolution = 64;
+  if (!T.cfg.channels) T.cfg.channels = 3;
+  if (ganc_config_validate(&T.cfg, err)) return -1;
+  if (ganc_ctx_init_device(&T.ctx, device, T.cfg.threads, !strcmp(T.cfg.backend, "cudnn"), NULL,
+                           err))
+    return -1;
+  trainer_alloc(&T);
+  net_init_weights(&T.ctx, &T.G, T.cfg.seed, GANC_RNG_INIT_G);
+  net_init_weights(&T.ctx, &T.D, T.cfg.seed, GANC_RNG_INIT_D);
+  ganc_copy(&T.ctx, T.G_ema.p, T.G.p, T.G.nparam_floats);
+  // Synthetic real images: the loader's speed is measured on its own (ganc-bench --loader).
+  size_t ib = (size_t)T.B * T.R * T.R * T.C;
+  uint8_t *images = xmalloc(ib);
+  for (size_t i = 0; i < ib; i++)
+    images[i] = (uint8_t)(ganc_rng_u32(1, 7, i / 4096, (uint32_t)(i % 4096)));
+  double *ms = xmalloc(sizeof(double) * (size_t)(steps > 0 ? steps : 1));
+  step_stats st;
+  for (int i = 0; i < warmup + steps; i++) {
+    double t0 = ganc_now();
+    train_step(&T, images, &st);
+    ganc_sync(&T.ctx);
+    if (i >= warmup) ms[i - warmup] = 1e3 * (ganc_now() - t0);
+  }
+  qsort(ms, (size_t)steps, sizeof(double), cmp_double);
+  out->median_ms = ms[steps / 2];
+  out->min_ms = ms[0];
+  out->img_per_s = 1e3 * T.B / out->median_ms;
+  out->batch = T.B;
+  out->peak_bytes = ganc_backend_peak_bytes(&T.ctx);
+  ganc_device_describe(&T.ctx, out->device, sizeof out->device);
+  free(ms);
+  free(images);
+  trainer_free(&T);
+  ganc_ctx_release(&T.ctx);
+  return 0;
 }

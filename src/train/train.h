@@ -2,7 +2,33 @@
 #ifndef GANC_TRAIN_H
 #define GANC_TRAIN_H
 
+#include "core/check.h"
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 // Runs ganc-train with the given command line; returns the exit status (see --help).
 int ganc_train_main(int argc, char **argv);
+
+typedef struct ganc_step_timing {
+  double median_ms, min_ms; // per whole iteration (D step + G step + EMA), after warm-up
+  double img_per_s;         // batch / median
+  int batch;
+  size_t peak_bytes; // most backend memory held (device bytes on CUDA; 0 on the CPU)
+  char device[256];
+} ganc_step_timing;
+
+// Times `steps` training iterations of `config` (plus --set style overrides) on synthetic batches
+// after `warmup` untimed ones, on `device` ("auto", "cpu", "cuda"). The iteration is exactly
+// ganc-train's. Returns 0, or -1 with err set.
+int ganc_train_benchmark(const char *config, const char *const *sets, int nsets, const char *device,
+                         int warmup, int steps, ganc_step_timing *out, ganc_err *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

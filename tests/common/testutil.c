@@ -12,9 +12,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+const char *tu_path(const char *env, const char *compiled) {
+  const char *v = getenv(env);
+  return v && *v ? v : compiled;
+}
+
 char *tu_tmpdir(const char *name) {
   char buf[4096];
-  snprintf(buf, sizeof buf, "%s/%s-%ld", GANC_TEST_TMP, name, (long)getpid());
+  snprintf(buf, sizeof buf, "%s/%s-%ld", tu_path("GANC_TEST_TMP", GANC_TEST_TMP), name,
+           (long)getpid());
   ganc_rm_rf(buf);
   if (ganc_mkdir_p(buf) != 0) {
     perror(buf);

@@ -20,6 +20,10 @@ void tu_write_dataset(const char *dir, int R, int C, int64_t n, int64_t shard_si
 void tu_corrupt_chunk(const char *path, const char *dset, int chunk);
 // Cuts a file to `keep` bytes.
 void tu_truncate(const char *path, long keep);
+// A path the tests need, from the environment variable `env` when it is set (the device machine
+// runs tests from a bundle, away from the build tree), else the compiled-in default. Used with
+// GANC_BIN_DIR (the programs), GANC_FMNIST_DIR, GANC_SOURCE_DIR and GANC_TEST_TMP.
+const char *tu_path(const char *env, const char *compiled);
 // Runs a shell command, returns its exit status (-1 if it did not exit normally).
 int tu_system(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -1,0 +1,227 @@
+// act.cu — elementwise activations on the GPU: ReLU, leaky ReLU, tanh, forward and backward; the
+// CUDA twins of src/ops/act.c, same arguments plus the stream.
+//
+// Gradient rule (ops.h): dx OVERWRITES. y may alias x and dx may alias dy (or y): every element
+// is read and written by one thread in one step (a float4 is loaded whole before it is stored), so
+// in-place calls are safe; partially overlapping buffers are not.
+//
+// Layout of the work: grid-stride loops over float4s when every pointer is 16-byte aligned, then a
+// scalar tail for the last n mod 4 elements (all scalar when a pointer is not aligned).
+//
+// Agreement with the CPU twin:
+//   relu, lrelu, the backward passes: bit-identical. Products are written with __fmul_rn /
+//     __fsub_rn, which nvcc never fuses into an FMA, so they round exactly as the CPU's separate
+//     SSE multiply and subtract do (x86-64 without -mfma has no FMA to contract into).
+//   tanh forward: tanh in DOUBLE, rounded once to float — the correctly rounded result in all but
+//     ~2^-29 of inputs. glibc 2.36's tanhf (the CPU twin) is itself up to 2 ulp away from that
+//     (measured over 6e8 floats), so the two agree to 2 ulp; CUDA's own tanhf would add up to 2
+//     more. The double costs nothing that matters: tanh runs once per step on G's output image.
+//
+// The bodies are __host__ __device__; act_cuda_hostsim runs them serially on the host, thread by
+// simulated thread, so tests/gpu/test_gpu_ops.c checks the vector/tail split and the arithmetic
+// against the CPU twin on machines without a GPU.
+#include "kernels/cuda_check.h" // CUDA_CHECK_LAUNCH, KERNEL_REQUIRE
+#include "kernels/kernels.h"    // the launchers' declarations
+
+#include <math.h>
+#include <stdint.h>
+
+enum {
+  EW_THREADS = 256,     // threads per block
+  EW_MAX_BLOCKS = 4096, // grid-stride beyond this: ~4 waves of resident blocks on an H100
+};
+
+static int ew_blocks(int64_t work) {
+  int64_t b = (work + EW_THREADS - 1) / EW_THREADS;
+  return b < 1 ? 1 : b > EW_MAX_BLOCKS ? EW_MAX_BLOCKS : (int)b;
+}
+
+static int aligned16(const void *p) { return ((uintptr_t)p & 15u) == 0; }
+
+// Float arithmetic that nvcc may not contract into an FMA, rounded as the CPU twin rounds it.
+__host__ __device__ static inline float mul_rn(float a, float b) {
+#ifdef __CUDA_ARCH__
+  return __fmul_rn(a, b);
+#else
+  return a * b;
+#endif
+}
+__host__ __device__ static inline float sub_rn(float a, float b) {
+#ifdef __CUDA_ARCH__
+  return __fsub_rn(a, b);
+#else
+  return a - b;
+#endif
+}
+
+// ---------------------------------------------------------------------------------------------
+// the activations, one element each (same expressions as act.c)
+
+struct relu_fwd {
+  // Written this way round so a NaN passes through, visibly (as act.c).
+  __host__ __device__ float operator()(float x) const { return x < 0.0f ? 0.0f : x; }
+};
+struct lrelu_fwd {
+  float slope;
+  __host__ __device__ float operator()(float x) const { return x > 0.0f ? x : mul_rn(slope, x); }
+};
+struct tanh_fwd {
+  __host__ __device__ float operator()(float x) const { return (float)tanh((double)x); }
+};
+struct relu_bwd {
+  __host__ __device__ float operator()(float y, float dy) const { return y > 0.0f ? dy : 0.0f; }
+};
+struct lrelu_bwd { // y's sign: the same as x's for slope > 0
+  float slope;
+  __host__ __device__ float operator()(float y, float dy) const {
+    return y > 0.0f ? dy : mul_rn(slope, dy);
+  }
+};
+struct tanh_bwd { // d tanh(x)/dx = 1 − tanh(x)², from the saved output
+  __host__ __device__ float operator()(float y, float dy) const {
+    return mul_rn(dy, sub_rn(1.0f, mul_rn(y, y)));
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+// bodies: thread `tid` of T; vec = 1 when every pointer is 16-byte aligned
+
+template <class F>
+__host__ __device__ static void unary_body(int64_t tid, int64_t T, int64_t n, int vec,
+                                           const float *x, float *y, F f) {
+  const int64_t nv = vec ? n / 4 : 0;
+  const float4 *x4 = (const float4 *)x;
+  float4 *y4 = (float4 *)y;
+  for (int64_t i = tid; i < nv; i += T) {
+    float4 v = x4[i];
+    v.x = f(v.x);
+    v.y = f(v.y);
+    v.z = f(v.z);
+    v.w = f(v.w);
+    y4[i] = v;
+  }
+  for (int64_t i = 4 * nv + tid; i < n; i += T)
+    y[i] = f(x[i]);
+}
+
+template <class F>
+__host__ __device__ static void binary_body(int64_t tid, int64_t T, int64_t n, int vec,
+                                            const float *y, const float *dy, float *dx, F f) {
+  const int64_t nv = vec ? n / 4 : 0;
+  const float4 *y4 = (const float4 *)y, *dy4 = (const float4 *)dy;
+  float4 *dx4 = (float4 *)dx;
+  for (int64_t i = tid; i < nv; i += T) {
+    const float4 a = y4[i], g = dy4[i];
+    float4 r;
+    r.x = f(a.x, g.x);
+    r.y = f(a.y, g.y);
+    r.z = f(a.z, g.z);
+    r.w = f(a.w, g.w);
+    dx4[i] = r;
+  }
+  for (int64_t i = 4 * nv + tid; i < n; i += T)
+    dx[i] = f(y[i], dy[i]);
+}
+
+template <class F>
+__global__ static void unary_kernel(int64_t n, int vec, const float *x, float *y, F f) {
+  unary_body((int64_t)blockIdx.x * blockDim.x + threadIdx.x, (int64_t)gridDim.x * blockDim.x, n,
+             vec, x, y, f);
+}
+
+template <class F>
+__global__ static void binary_kernel(int64_t n, int vec, const float *y, const float *dy, float *dx,
+                                     F f) {
+  binary_body((int64_t)blockIdx.x * blockDim.x + threadIdx.x, (int64_t)gridDim.x * blockDim.x, n,
+              vec, y, dy, dx, f);
+}
+
+// Threads for n elements: one per float4 (plus the tail) or one per element.
+static int64_t act_work(int64_t n, int vec) { return vec ? n / 4 + n % 4 : n; }
+
+template <class F>
+static void launch_unary(ganc_stream st, int64_t n, const float *x, float *y, F f) {
+  if (n == 0) return;
+  const int vec = aligned16(x) && aligned16(y);
+  unary_kernel<<<ew_blocks(act_work(n, vec)), EW_THREADS, 0, st>>>(n, vec, x, y, f);
+  CUDA_CHECK_LAUNCH();
+}
+
+template <class F>
+static void launch_binary(ganc_stream st, int64_t n, const float *y, const float *dy, float *dx,
+                          F f) {
+  if (n == 0) return;
+  const int vec = aligned16(y) && aligned16(dy) && aligned16(dx);
+  binary_kernel<<<ew_blocks(act_work(n, vec)), EW_THREADS, 0, st>>>(n, vec, y, dy, dx, f);
+  CUDA_CHECK_LAUNCH();
+}
+
+// ---------------------------------------------------------------------------------------------
+// launchers: x, y, dy, dx [n] device memory
+
+extern "C" void relu_forward_cuda(ganc_ctx *ctx, ganc_stream st, int64_t n, const float *x,
+                                  float *y) {
+  (void)ctx;
+  KERNEL_REQUIRE(n >= 0, "relu_forward_cuda", "n = %lld", (long long)n);
+  launch_unary(st, n, x, y, relu_fwd{});
+}
+
+extern "C" void relu_backward_cuda(ganc_ctx *ctx, ganc_stream st, int64_t n, const float *y,
+                                   const float *dy, float *dx) {
+  (void)ctx;
+  KERNEL_REQUIRE(n >= 0, "relu_backward_cuda", "n = %lld", (long long)n);
+  launch_binary(st, n, y, dy, dx, relu_bwd{});
+}
+
+extern "C" void lrelu_forward_cuda(ganc_ctx *ctx, ganc_stream st, int64_t n, float slope,
+                                   const float *x, float *y) {
+  (void)ctx;
+  KERNEL_REQUIRE(n >= 0, "lrelu_forward_cuda", "n = %lld", (long long)n);
+  launch_unary(st, n, x, y, lrelu_fwd{slope});
+}
+
+extern "C" void lrelu_backward_cuda(ganc_ctx *ctx, ganc_stream st, int64_t n, float slope,
+                                    const float *y, const float *dy, float *dx) {
+  (void)ctx;
+  KERNEL_REQUIRE(n >= 0, "lrelu_backward_cuda", "n = %lld", (long long)n);
+  launch_binary(st, n, y, dy, dx, lrelu_bwd{slope});
+}
+
+extern "C" void tanh_forward_cuda(ganc_ctx *ctx, ganc_stream st, int64_t n, const float *x,
+                                  float *y) {
+  (void)ctx;
+  KERNEL_REQUIRE(n >= 0, "tanh_forward_cuda", "n = %lld", (long long)n);
+  launch_unary(st, n, x, y, tanh_fwd{});
+}
+
+extern "C" void tanh_backward_cuda(ganc_ctx *ctx, ganc_stream st, int64_t n, const float *y,
+                                   const float *dy, float *dx) {
+  (void)ctx;
+  KERNEL_REQUIRE(n >= 0, "tanh_backward_cuda", "n = %lld", (long long)n);
+  launch_binary(st, n, y, dy, dx, tanh_bwd{});
+}
+
+// ---------------------------------------------------------------------------------------------
+// host simulation (host pointers): the launcher's vec decision and grid, every simulated thread
+// run in turn. op: 0 relu, 1 lrelu, 2 tanh; backward = 0 computes out = f(a), backward = 1
+// computes out = f'(y = a, dy = b).
+
+extern "C" void act_cuda_hostsim(int op, int backward, int64_t n, float slope, const float *a,
+                                 const float *b, float *out) {
+  KERNEL_REQUIRE(n >= 0 && op >= 0 && op <= 2, "act_cuda_hostsim", "op %d, n = %lld", op,
+                 (long long)n);
+  if (n == 0) return;
+  const int vec = aligned16(a) && aligned16(out) && (!backward || aligned16(b));
+  const int64_t T = (int64_t)ew_blocks(act_work(n, vec)) * EW_THREADS;
+  for (int64_t tid = 0; tid < T; tid++) {
+    if (!backward) {
+      if (op == 0) unary_body(tid, T, n, vec, a, out, relu_fwd{});
+      if (op == 1) unary_body(tid, T, n, vec, a, out, lrelu_fwd{slope});
+      if (op == 2) unary_body(tid, T, n, vec, a, out, tanh_fwd{});
+    } else {
+      if (op == 0) binary_body(tid, T, n, vec, a, b, out, relu_bwd{});
+      if (op == 1) binary_body(tid, T, n, vec, a, b, out, lrelu_bwd{slope});
+      if (op == 2) binary_body(tid, T, n, vec, a, b, out, tanh_bwd{});
+    }
+  }
+}

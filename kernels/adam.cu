@@ -1,0 +1,220 @@
+// adam.cu — the optimizer step and the weight average over a whole parameter block on the GPU, one
+// launch each; the CUDA twins of src/ops/adam.c, same arguments plus the stream.
+//
+// p, g, m, v, ema [n] are whole blocks (the network's parameters, their gradients and moments,
+// mirrored tables), so one grid-stride launch covers every tensor of a network.
+//
+// Agreement with the CPU twin: bit-identical, by construction.
+//   - The bias corrections are computed on the host exactly as adam.c does (pow and sqrt in
+//     double, rounded to float) and passed in as floats.
+//   - Per element, every float operation is written with the _rn intrinsics (__fmul_rn, __fadd_rn,
+//     __fdiv_rn, __fsqrt_rn) in adam.c's order of evaluation: nvcc never fuses those into an FMA
+//     and they stay IEEE-rounded under -use_fast_math, so each rounds exactly as the CPU's SSE
+//     instructions do (x86-64 without -mfma has no FMA for gcc to contract into).
+// The test (tests/gpu/test_gpu_ops.c) still allows 1e-6 relative, and prints the ulps it sees.
+//
+// Layout of the work: float4s when all four pointers are 16-byte aligned, then a scalar tail.
+// The bodies are __host__ __device__; *_hostsim run them on the host for tests without a GPU.
+#include "kernels/cuda_check.h" // CUDA_CHECK_LAUNCH, KERNEL_REQUIRE
+#include "kernels/kernels.h"    // the launchers' declarations
+
+#include <math.h>
+#include <stdint.h>
+
+enum {
+  EW_THREADS = 256,     // threads per block
+  EW_MAX_BLOCKS = 4096, // grid-stride beyond this: ~4 waves of resident blocks on an H100
+};
+
+static int ew_blocks(int64_t work) {
+  int64_t b = (work + EW_THREADS - 1) / EW_THREADS;
+  return b < 1 ? 1 : b > EW_MAX_BLOCKS ? EW_MAX_BLOCKS : (int)b;
+}
+
+static int aligned16(const void *p) { return ((uintptr_t)p & 15u) == 0; }
+
+// IEEE round-to-nearest float arithmetic that the compiler may neither fuse nor approximate.
+__host__ __device__ static inline float fmul(float a, float b) {
+#ifdef __CUDA_ARCH__
+  return __fmul_rn(a, b);
+#else
+  return a * b;
+#endif
+}
+__host__ __device__ static inline float fadd(float a, float b) {
+#ifdef __CUDA_ARCH__
+  return __fadd_rn(a, b);
+#else
+  return a + b;
+#endif
+}
+__host__ __device__ static inline float fsub(float a, float b) {
+#ifdef __CUDA_ARCH__
+  return __fsub_rn(a, b);
+#else
+  return a - b;
+#endif
+}
+__host__ __device__ static inline float fdiv(float a, float b) {
+#ifdef __CUDA_ARCH__
+  return __fdiv_rn(a, b);
+#else
+  return a / b;
+#endif
+}
+__host__ __device__ static inline float fsqrt(float a) {
+#ifdef __CUDA_ARCH__
+  return __fsqrt_rn(a);
+#else
+  return sqrtf(a);
+#endif
+}
+
+// ---------------------------------------------------------------------------------------------
+// Adam
+
+// The step's constants, computed on the host as adam.c computes them.
+typedef struct adam_consts {
+  float b1, b2;   // decays
+  float c1, c2;   // 1 − b1, 1 − b2
+  float step;     // lr / (1 − b1^t)
+  float bc2_sqrt; // sqrt(1 − b2^t)
+  float eps;
+} adam_consts;
+
+// PyTorch's single-tensor Adam, term for term:
+//   step = lr / (1 − b1^t);  denom = sqrt(v) / sqrt(1 − b2^t) + eps;  p −= step · m / denom.
+// The corrections in double: 1 − b2^t with b2 = 0.999 is 1e-3 at t = 1, where a float pow would
+// already lose digits.
+static adam_consts adam_make(float lr, float b1, float b2, float eps, int64_t t) {
+  adam_consts k;
+  const double bc1 = 1.0 - pow((double)b1, (double)t);
+  const double bc2 = 1.0 - pow((double)b2, (double)t);
+  k.b1 = b1;
+  k.b2 = b2;
+  k.c1 = 1.0f - b1;
+  k.c2 = 1.0f - b2;
+  k.step = (float)((double)lr / bc1);
+  k.bc2_sqrt = (float)sqrt(bc2);
+  k.eps = eps;
+  return k;
+}
+
+// One element, in adam.c's order: m = b1 m + c1 g; v = b2 v + (c2 g) g; p −= (step m) / (√v / bc +
+// eps).
+__host__ __device__ static inline void adam_elem(float &p, float g, float &m, float &v,
+                                                 const adam_consts &k) {
+  const float mi = fadd(fmul(k.b1, m), fmul(k.c1, g));
+  const float vi = fadd(fmul(k.b2, v), fmul(fmul(k.c2, g), g));
+  m = mi;
+  v = vi;
+  p = fsub(p, fdiv(fmul(k.step, mi), fadd(fdiv(fsqrt(vi), k.bc2_sqrt), k.eps)));
+}
+
+__host__ __device__ static void adam_body(int64_t tid, int64_t T, int64_t n, int vec, float *p,
+                                          const float *g, float *m, float *v, adam_consts k) {
+  const int64_t nv = vec ? n / 4 : 0;
+  float4 *p4 = (float4 *)p, *m4 = (float4 *)m, *v4 = (float4 *)v;
+  const float4 *g4 = (const float4 *)g;
+  for (int64_t i = tid; i < nv; i += T) {
+    float4 pp = p4[i], mm = m4[i], vv = v4[i];
+    const float4 gg = g4[i];
+    adam_elem(pp.x, gg.x, mm.x, vv.x, k);
+    adam_elem(pp.y, gg.y, mm.y, vv.y, k);
+    adam_elem(pp.z, gg.z, mm.z, vv.z, k);
+    adam_elem(pp.w, gg.w, mm.w, vv.w, k);
+    p4[i] = pp;
+    m4[i] = mm;
+    v4[i] = vv;
+  }
+  for (int64_t i = 4 * nv + tid; i < n; i += T)
+    adam_elem(p[i], g[i], m[i], v[i], k);
+}
+
+__global__ static void adam_kernel(int64_t n, int vec, float *p, const float *g, float *m, float *v,
+                                   adam_consts k) {
+  adam_body((int64_t)blockIdx.x * blockDim.x + threadIdx.x, (int64_t)gridDim.x * blockDim.x, n, vec,
+            p, g, m, v, k);
+}
+
+// ---------------------------------------------------------------------------------------------
+// EMA: ema = beta · ema + (1 − beta) · p
+
+__host__ __device__ static void ema_body(int64_t tid, int64_t T, int64_t n, int vec, float *ema,
+                                         const float *p, float beta) {
+  const float c = 1.0f - beta;
+  const int64_t nv = vec ? n / 4 : 0;
+  float4 *e4 = (float4 *)ema;
+  const float4 *p4 = (const float4 *)p;
+  for (int64_t i = tid; i < nv; i += T) {
+    float4 e = e4[i];
+    const float4 q = p4[i];
+    e.x = fadd(fmul(beta, e.x), fmul(c, q.x));
+    e.y = fadd(fmul(beta, e.y), fmul(c, q.y));
+    e.z = fadd(fmul(beta, e.z), fmul(c, q.z));
+    e.w = fadd(fmul(beta, e.w), fmul(c, q.w));
+    e4[i] = e;
+  }
+  for (int64_t i = 4 * nv + tid; i < n; i += T)
+    ema[i] = fadd(fmul(beta, ema[i]), fmul(c, p[i]));
+}
+
+__global__ static void ema_kernel(int64_t n, int vec, float *ema, const float *p, float beta) {
+  ema_body((int64_t)blockIdx.x * blockDim.x + threadIdx.x, (int64_t)gridDim.x * blockDim.x, n, vec,
+           ema, p, beta);
+}
+
+// ---------------------------------------------------------------------------------------------
+// launchers: p, g, m, v, ema [n] device memory
+
+static void adam_check(size_t n, int64_t t, const char *op) {
+  if (t < 1) ganc_die(GANC_EXIT_RUNTIME, "%s: step t = %lld, must be >= 1", op, (long long)t);
+  KERNEL_REQUIRE(n <= (size_t)INT64_MAX, "adam", "n = %zu floats", n);
+}
+
+extern "C" void adam_update_cuda(ganc_ctx *ctx, ganc_stream st, size_t n, float *p, const float *g,
+                                 float *m, float *v, float lr, float b1, float b2, float eps,
+                                 int64_t t) {
+  (void)ctx;
+  adam_check(n, t, "adam_update_cuda");
+  if (n == 0) return;
+  const adam_consts k = adam_make(lr, b1, b2, eps, t);
+  const int vec = aligned16(p) && aligned16(g) && aligned16(m) && aligned16(v);
+  const int64_t work = vec ? (int64_t)(n / 4 + n % 4) : (int64_t)n;
+  adam_kernel<<<ew_blocks(work), EW_THREADS, 0, st>>>((int64_t)n, vec, p, g, m, v, k);
+  CUDA_CHECK_LAUNCH();
+}
+
+extern "C" void ema_update_cuda(ganc_ctx *ctx, ganc_stream st, size_t n, float *ema, const float *p,
+                                float beta) {
+  (void)ctx;
+  KERNEL_REQUIRE(n <= (size_t)INT64_MAX, "ema_update_cuda", "n = %zu floats", n);
+  if (n == 0) return;
+  const int vec = aligned16(ema) && aligned16(p);
+  const int64_t work = vec ? (int64_t)(n / 4 + n % 4) : (int64_t)n;
+  ema_kernel<<<ew_blocks(work), EW_THREADS, 0, st>>>((int64_t)n, vec, ema, p, beta);
+  CUDA_CHECK_LAUNCH();
+}
+
+// ---------------------------------------------------------------------------------------------
+// host simulation (host pointers): the launchers' constants, vec decision and grid, every
+// simulated thread run in turn
+
+extern "C" void adam_update_cuda_hostsim(size_t n, float *p, const float *g, float *m, float *v,
+                                         float lr, float b1, float b2, float eps, int64_t t) {
+  adam_check(n, t, "adam_update_cuda_hostsim");
+  if (n == 0) return;
+  const adam_consts k = adam_make(lr, b1, b2, eps, t);
+  const int vec = aligned16(p) && aligned16(g) && aligned16(m) && aligned16(v);
+  const int64_t T = (int64_t)ew_blocks(vec ? (int64_t)(n / 4 + n % 4) : (int64_t)n) * EW_THREADS;
+  for (int64_t tid = 0; tid < T; tid++)
+    adam_body(tid, T, (int64_t)n, vec, p, g, m, v, k);
+}
+
+extern "C" void ema_update_cuda_hostsim(size_t n, float *ema, const float *p, float beta) {
+  if (n == 0) return;
+  const int vec = aligned16(ema) && aligned16(p);
+  const int64_t T = (int64_t)ew_blocks(vec ? (int64_t)(n / 4 + n % 4) : (int64_t)n) * EW_THREADS;
+  for (int64_t tid = 0; tid < T; tid++)
+    ema_body(tid, T, (int64_t)n, vec, ema, p, beta);
+}

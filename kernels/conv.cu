@@ -1,0 +1,631 @@
+// conv.cu — convolution on the GPU: the three roles of ops.h as tiled implicit GEMMs, FP32, NHWC.
+//
+//   role             GEMM                                             A gathered from
+//   forward          y  [NPQ, K]  = A [NPQ, RSC] · w  [RSC, K]        x  (im2col, zero padding)
+//   backward_data    dx [NHW, C]  = A [NHW, RSK] · B  [RSK, C]        dy (taps that reach h, w)
+//   backward_weight  dw [RSC, K] += A [RSC, NPQ] · dy [NPQ, K]        x  (im2col transposed)
+// (NPQ = N·P·Q, RSC = R·S·C, ...)
+//
+// No column matrix is ever built: every block gathers its A and B tiles straight from the NHWC
+// tensors and the [R,S,C,K] weights (B of backward_data is w read with C and K exchanged per tap).
+// These are the same functions as the CPU twins in src/ops/conv.c (im2col + sgemm, col2im), up to
+// the order of the float sums.
+//
+// Gradient rule (ops.h): y and dx are overwritten, dw accumulates (dw += ...).
+// Determinism: no atomics. Every output element is summed by one thread in a fixed k order; the
+// split-K partial sums of backward_weight are added in split order by one thread per element,
+// and the number of splits depends only on the shape (not on the GPU), so a result is the same
+// bit for bit from run to run and from one GPU model to another.
+//
+// Tiling, the same for all three roles (one kernel template, three "role" structs that say how
+// to gather the tiles and where the result goes):
+//   a block of 256 threads computes a 64x64 tile of the GEMM result, walking the reduction in
+//   slices of 16: each slice, every thread fetches 4 elements of the 64x16 A tile and 4 of the
+//   16x64 B tile into registers, while the block multiplies the previous slice out of shared
+//   memory (double-buffered: one __syncthreads per slice); each thread owns a 4x4 register block
+//   of the result (rows ty·4.., columns tx·4.. with ty, tx = tid / 16, tid % 16).
+// Fetch patterns follow memory order: where the A tile's contiguous direction is k (channels of x
+// or dy under one tap) the 16 threads of a half-warp fetch 16 consecutive k; where it is m (the
+// channels c of backward_weight's rows) a warp fetches 32 consecutive m.
+//
+// The per-thread steps (begin, load, stash, tile_fma, store) are __host__ __device__ so that a host
+// harness can run the same index arithmetic block by block on a machine without a GPU; only the
+// kernel's loop below (and its __syncthreads) is device-only.
+#include "kernels/cuda_check.h" // CUDA_CHECK, CUDA_CHECK_LAUNCH, KERNEL_REQUIRE
+#include "kernels/kernels.h"    // the launchers' declarations, ganc_cuda_scratch
+#include "ops/ops.h"            // conv_shape, conv_shape_make
+
+#include <cuda_runtime.h>
+#include <limits.h>
+#include <stdint.h>
+
+// ---- tiling -------------------------------------------------------------------------------------
+namespace {
+
+constexpr int BM = 64;       // rows of the result tile (M)
+constexpr int BN = 64;       // columns of the result tile (the GEMM's N: K or C)
+constexpr int BK = 16;       // depth of one reduction slice
+constexpr int TM = 4;        // rows per thread
+constexpr int TN = 4;        // columns per thread
+constexpr int THREADS = 256; // (BM / TM) · (BN / TN)
+// Shared rows are padded by 4 floats: stores with k fastest across a half-warp (A of forward and
+// backward_data, B of backward_data) would otherwise all hit one bank (row stride 64 floats); with
+// 68 they spread over 16 banks (2-way at worst), and rows stay 16-byte aligned for float4 reads.
+constexpr int SPAD = 4;
+
+static_assert((BM / TM) * (BN / TN) == THREADS, "one thread per TMxTN block of the result");
+static_assert(BM * BK == 4 * THREADS && BN * BK == 4 * THREADS, "4 A and 4 B fetches per thread");
+static_assert(THREADS / BK == 16 && THREADS / BM == 4 && BM == BN, "the fetch maps below");
+
+// Two slices of A (k-major: a[buf][k][m]) and of B (b[buf][k][n]).
+struct Smem {
+  float a[2][BK][BM + SPAD];
+  float b[2][BK][BN + SPAD];
+};
+
+// Above this, the index arithmetic (int) of a tile could wrap: m0 + 63, k + 16 + 12, ... must stay
+// inside int. conv_shape_make keeps every tensor's element count within INT_MAX already, so only
+// shapes within a few hundred of that limit are refused.
+constexpr int64_t DIM_MAX = (int64_t)INT_MAX - 4 * (BM + BK);
+
+// A mixed-radix counter v = (hi·B + mid)·L + lo (0 <= mid < B, 0 <= lo < L) and a fixed step in the
+// same digits: advancing by BK costs two compares instead of two divisions per slice.
+struct Digits {
+  int hi, mid, lo;
+};
+struct Step {
+  int hi, mid, lo; // the step's digits: step = (hi·B + mid)·L + lo
+  int B, L;        // the radices of mid and lo
+};
+
+static Step make_step(int step, int B, int L) {
+  return Step{step / L / B, (step / L) % B, step % L, B, L};
+}
+
+__host__ __device__ __forceinline__ Digits digits_of(int v, int B, int L) {
+  const int hm = v / L;
+  return Digits{hm / B, hm - (hm / B) * B, v - hm * L};
+}
+
+// v += step. Each digit sum is below twice its radix (lo + step.lo <= 2L − 2, mid + step.mid +
+// carry <= 2B − 1), so one conditional subtraction per digit normalizes it.
+__host__ __device__ __forceinline__ void digits_add(Digits &v, const Step &s) {
+  v.lo += s.lo;
+  int carry = v.lo >= s.L;
+  if (carry) v.lo -= s.L;
+  v.mid += s.mid + carry;
+  carry = v.mid >= s.B;
+  if (carry) v.mid -= s.B;
+  v.hi += s.hi + carry;
+}
+
+// 4 consecutive floats of a shared row (16-byte aligned). The host branch serves the emulation
+// harness, where casting a float array to float4 would break strict aliasing.
+__host__ __device__ __forceinline__ float4 lds4(const float *p) {
+#ifdef __CUDA_ARCH__
+  return *reinterpret_cast<const float4 *>(p);
+#else
+  return make_float4(p[0], p[1], p[2], p[3]);
+#endif
+}
+
+// acc [TM][TN] += A slice [16, rows ty·4..+3] ⊗ B slice [16, columns tx·4..+3]. The k order is
+// fixed (0..15 within a slice, slices in order), which is what makes results deterministic.
+__host__ __device__ __forceinline__ void tile_fma(const Smem &sm, int buf, int tid,
+                                                  float acc[TM][TN]) {
+  const int ty = tid / (BN / TN), tx = tid % (BN / TN);
+#pragma unroll
+  for (int k = 0; k < BK; k++) {
+    const float4 a4 = lds4(&sm.a[buf][k][ty * TM]);
+    const float4 b4 = lds4(&sm.b[buf][k][tx * TN]);
+    const float a[TM] = {a4.x, a4.y, a4.z, a4.w};
+    const float b[TN] = {b4.x, b4.y, b4.z, b4.w};
+#pragma unroll
+    for (int i = 0; i < TM; i++)
+#pragma unroll
+      for (int j = 0; j < TN; j++)
+        acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
+  }
+}
+
+__host__ __device__ __forceinline__ void acc_zero(float acc[TM][TN]) {
+#pragma unroll
+  for (int i = 0; i < TM; i++)
+#pragma unroll
+    for (int j = 0; j < TN; j++)
+      acc[i][j] = 0.0f;
+}
+
+// Geometry shared by the roles (a copy of the conv_shape the kernels read).
+struct Geom {
+  int H, W, C, K, R, S, stride, pad, P, Q;
+};
+
+static Geom geom_of(const conv_shape *s) {
+  return Geom{s->H, s->W, s->C, s->K, s->R, s->S, s->stride, s->pad, s->P, s->Q};
+}
+
+// ---- forward: y [NPQ, K] = A [NPQ, RSC] · w [RSC, K] -----------------------------------
+// Row m = (n·P + p)·Q + q is output pixel (n, p, q); column k = (r·S + s)·C + c is tap (r, s) of
+// input channel c, the weights' own row order, so B is w as stored. A[m, k] is the input pixel
+// under that tap, x[n, h, w, c] with h = p·stride − pad + r, w = q·stride − pad + s, or 0
+// (padding) when h or w falls outside the image.
+// Fetch maps: A — k = k0 + tid % 16 (consecutive c: coalesced), rows tid / 16 + 16 i;
+//             B — n = n0 + tid % 64 (consecutive K: coalesced), rows k0 + tid / 64 + 4 i.
+struct Fwd {
+  struct Args {
+    const float *x; // [N, H, W, C]
+    const float *w; // [R, S, C, K]
+    float *y;       // [N, P, Q, K]
+    Geom g;
+    int M, Kd;  // M = N·P·Q, Kd = R·S·C
+    Step kstep; // BK in (r, s, c) digits
+  };
+  struct Thread {
+    int m0, n0;
+    int64_t xn[4]; // A rows: offset of sample n in x, n·H·W·C
+    int h0[4];     // p·stride − pad: input row under kernel row 0
+    int w0[4];     // q·stride − pad
+    int amask;     // bit i: A row i is inside M
+    int k;         // the k of this thread's next A fetch ...
+    Digits kd;     // ... as (r, s, c)
+    int bk;        // first of this thread's next B rows (bk + 4 i)
+    float ra[4], rb[4];
+    float acc[TM][TN];
+  };
+
+  static Args args(const conv_shape *s, const float *x, const float *w, float *y) {
+    Args a;
+    a.x = x, a.w = w, a.y = y, a.g = geom_of(s);
+    a.M = s->N * s->P * s->Q;
+    a.Kd = s->R * s->S * s->C;
+    a.kstep = make_step(BK, s->S, s->C);
+    return a;
+  }
+  static dim3 grid(const Args &a) { return dim3((a.M + BM - 1) / BM, (a.g.K + BN - 1) / BN, 1); }
+
+  // Returns the number of reduction slices (the same for every thread of the block).
+  __host__ __device__ __forceinline__ static int begin(const Args &a, int bx, int by, int bz,
+                                                       int tid, Thread &t) {
+    (void)bz;
+    const Geom &g = a.g;
+    t.m0 = bx * BM, t.n0 = by * BN;
+    const int PQ = g.P * g.Q;
+    t.amask = 0;
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+      const int m = t.m0 + tid / BK + 16 * i;
+      t.xn[i] = 0, t.h0[i] = 0, t.w0[i] = 0;
+      if (m < a.M) {
+        const int n = m / PQ, pq = m - n * PQ, p = pq / g.Q, q = pq - p * g.Q;
+        t.xn[i] = (int64_t)n * g.H * g.W * g.C;
+        t.h0[i] = p * g.stride - g.pad;
+        t.w0[i] = q * g.stride - g.pad;
+        t.amask |= 1 << i;
+      }
+    }
+    t.k = tid % BK;
+    t.kd = digits_of(t.k, g.S, g.C);
+    t.bk = tid / BN;
+    acc_zero(t.acc);
+    return (a.Kd + BK - 1) / BK;
+  }
+
+  // Fetches the next slice into registers.
+  __host__ __device__ __forceinline__ static void load(const Args &a, int tid, Thread &t) {
+    const Geom &g = a.g;
+    const int r = t.kd.hi, s = t.kd.mid, c = t.kd.lo;
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+      const int h = t.h0[i] + r, w = t.w0[i] + s;
+      // unsigned compares reject negative h, w (padding above and left) with the same test
+      const bool ok = t.k < a.Kd && ((t.amask >> i) & 1) && (unsigned)h < (unsigned)g.H &&
+                      (unsigned)w < (unsigned)g.W;
+      t.ra[i] = ok ? a.x[t.xn[i] + ((int64_t)h * g.W + w) * g.C + c] : 0.0f;
+    }
+    t.k += BK;
+    digits_add(t.kd, a.kstep);
+    const int n = t.n0 + tid % BN;
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+      const int k = t.bk + 4 * i;
+      t.rb[i] = k < a.Kd && n < g.K ? a.w[(int64_t)k * g.K + n] : 0.0f;
+    }
+    t.bk += BK;
+  }
+
+  __host__ __device__ __forceinline__ static void stash(const Thread &t, Smem &sm, int buf,
+                                                        int tid) {
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+      sm.a[buf][tid % BK][tid / BK + 16 * i] = t.ra[i];
+      sm.b[buf][tid / BN + 4 * i][tid % BN] = t.rb[i];
+    }
+  }
+
+  // y [m, n] = acc (overwrites).
+  __host__ __device__ __forceinline__ static void store(const Args &a, int bz, int tid,
+                                                        const Thread &t) {
+    (void)bz;
+    const int ty = tid / (BN / TN), tx = tid % (BN / TN);
+#pragma unroll
+    for (int i = 0; i < TM; i++) {
+      const int m = t.m0 + ty * TM + i;
+      if (m >= a.M) break;
+#pragma unroll
+      for (int j = 0; j < TN; j++) {
+        const int n = t.n0 + tx * TN + j;
+        if (n < a.g.K) a.y[(int64_t)m * a.g.K + n] = t.acc[i][j];
+      }
+    }
+  }
+};
+
+// ---- backward_data: dx [NHW, C] = A [NHW, RSK] · B [RSK, C] ----------------------------
+// Row m = (n·H + h)·W + w is input pixel (n, h, w); column kk = (r·S + s)·K + k is tap (r, s) of
+// output channel k. The forward pass read x[n, h, w] through tap (r, s) at output (p, q) exactly
+// when h = p·stride − pad + r, i.e. p = (h + pad − r) / stride where that division is exact and
+// 0 <= p < P (q likewise), so
+//   A[m, kk] = dy[n, p, q, k] for such (p, q), else 0;    B[kk, c] = w[r, s, c, k].
+// Summing over kk is col2im's gather (conv.c): dx[n,h,w,c] = Σ_{r,s,k} dy[n,p,q,k] · w[r,s,c,k].
+// Fetch maps: A — kk = k0 + tid % 16 (consecutive k of dy: coalesced), rows tid / 16 + 16 i;
+//             B — kk = k0 + tid % 16 (consecutive k of w: coalesced), columns tid / 16 + 16 i.
+struct BwdData {
+  struct Args {
+    const float *dy; // [N, P, Q, K]
+    const float *w;  // [R, S, C, K]
+    float *dx;       // [N, H, W, C]
+    Geom g;
+    int M, Kd;  // M = N·H·W, Kd = R·S·K
+    Step kstep; // BK in (r, s, k) digits
+  };
+  struct Thread {
+    int m0, n0;
+    int64_t dyn[4]; // A rows: offset of sample n in dy, n·P·Q·K
+    int hp[4];      // h + pad
+    int wp[4];      // w + pad
+    int amask;
+    int kk;    // next column of this thread's fetches ...
+    Digits kd; // ... as (r, s, k)
+    float ra[4], rb[4];
+    float acc[TM][TN];
+  };
+
+  static Args args(const conv_shape *s, const float *dy, const float *w, float *dx) {
+    Args a;
+    a.dy = dy, a.w = w, a.dx = dx, a.g = geom_of(s);
+    a.M = s->N * s->H * s->W;
+    a.Kd = s->R * s->S * s->K;
+    a.kstep = make_step(BK, s->S, s->K);
+    return a;
+  }
+  static dim3 grid(const Args &a) { return dim3((a.M + BM - 1) / BM, (a.g.C + BN - 1) / BN, 1); }
+
+  __host__ __device__ __forceinline__ static int begin(const Args &a, int bx, int by, int bz,
+                                                       int tid, Thread &t) {
+    (void)bz;
+    const Geom &g = a.g;
+    t.m0 = bx * BM, t.n0 = by * BN;
+    const int HW = g.H * g.W;
+    t.amask = 0;
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+      const int m = t.m0 + tid / BK + 16 * i;
+      t.dyn[i] = 0, t.hp[i] = 0, t.wp[i] = 0;
+      if (m < a.M) {
+        const int n = m / HW, hw = m - n * HW, h = hw / g.W, w = hw - h * g.W;
+        t.dyn[i] = (int64_t)n * g.P * g.Q * g.K;
+        t.hp[i] = h + g.pad;
+        t.wp[i] = w + g.pad;
+        t.amask |= 1 << i;
+      }
+    }
+    t.kk = tid % BK;
+    t.kd = digits_of(t.kk, g.S, g.K);
+    acc_zero(t.acc);
+    return (a.Kd + BK - 1) / BK;
+  }
+
+  __host__ __device__ __forceinline__ static void load(const Args &a, int tid, Thread &t) {
+    const Geom &g = a.g;
+    const int r = t.kd.hi, s = t.kd.mid, k = t.kd.lo;
+    const bool kin = t.kk < a.Kd;
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+      // th = p·stride for the output row p whose kernel row r covers input row h (if any)
+      const int th = t.hp[i] - r, tw = t.wp[i] - s;
+      float v = 0.0f;
+      if (kin && ((t.amask >> i) & 1) && th >= 0 && tw >= 0) {
+        const int p = th / g.stride, q = tw / g.stride; // both non-negative: plain division
+        if (p * g.stride == th && q * g.stride == tw && p < g.P && q < g.Q)
+          v = a.dy[t.dyn[i] + ((int64_t)p * g.Q + q) * g.K + k];
+      }
+      t.ra[i] = v;
+    }
+    const int64_t wrs = (int64_t)(r * g.S + s) * g.C; // w row of (r, s, c = 0), in units of K
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+      const int c = t.n0 + tid / BK + 16 * i;
+      t.rb[i] = kin && c < g.C ? a.w[(wrs + c) * g.K + k] : 0.0f;
+    }
+    t.kk += BK;
+    digits_add(t.kd, a.kstep);
+  }
+
+  __host__ __device__ __forceinline__ static void stash(const Thread &t, Smem &sm, int buf,
+                                                        int tid) {
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+      sm.a[buf][tid % BK][tid / BK + 16 * i] = t.ra[i];
+      sm.b[buf][tid % BK][tid / BK + 16 * i] = t.rb[i];
+    }
+  }
+
+  // dx [m, c] = acc (overwrites).
+  __host__ __device__ __forceinline__ static void store(const Args &a, int bz, int tid,
+                                                        const Thread &t) {
+    (void)bz;
+    const int ty = tid / (BN / TN), tx = tid % (BN / TN);
+#pragma unroll
+    for (int i = 0; i < TM; i++) {
+      const int m = t.m0 + ty * TM + i;
+      if (m >= a.M) break;
+#pragma unroll
+      for (int j = 0; j < TN; j++) {
+        const int c = t.n0 + tx * TN + j;
+        if (c < a.g.C) a.dx[(int64_t)m * a.g.C + c] = t.acc[i][j];
+      }
+    }
+  }
+};
+
+// ---- backward_weight: dw [RSC, K] += A [RSC, NPQ] · dy [NPQ, K] -----------------------
+// Row m = (r·S + s)·C + c is weight row (r, s, c); column j = (n·P + p)·Q + q is output pixel
+// (n, p, q), so A[m, j] = x[n, p·stride − pad + r, q·stride − pad + s, c] (0 outside the
+// image) — forward's A transposed — and B = dy as stored, [N·P·Q, K].
+// The reduction N·P·Q is long (batch × pixels) while M·K can be one tile (the first D layer:
+// 4·4·3 rows), so it is split: block z of the grid's z sums columns [z·chunk, (z+1)·chunk) into
+// its own partial result part[z] [R·S·C, K] in device scratch, and wgrad_reduce then adds
+// dw += Σ_z part[z] in z order. With one split the GEMM adds into dw directly.
+// Fetch maps: A — m = m0 + tid % 64 (consecutive c of one pixel: coalesced), columns
+//             j0 + tid / 64 + 4 i; B — n = n0 + tid % 64 (consecutive K), the same rows j.
+struct BwdWeight {
+  struct Args {
+    const float *x;  // [N, H, W, C]
+    const float *dy; // [N, P, Q, K]
+    float *out;      // dw [R,S,C,K] (one split) or part [splits, R·S·C, K]
+    Geom g;
+    int M, Kd;  // M = R·S·C, Kd = N·P·Q
+    int chunk;  // columns per split, a multiple of BK
+    int direct; // 1: out is dw and the result is added to it; 0: out[z] = partial (overwrites)
+    Step jstep; // BK in (n, p, q) digits
+  };
+  struct Thread {
+    int m0, n0;
+    int j, jend;  // this thread's next columns are j + 4 i; this split ends at jend
+    Digits jd[4]; // (n, p, q) of j + 4 i
+    int roff;     // r − pad of this thread's A row, so h = p·stride + roff
+    int soff;     // s − pad
+    int c;        // c of this thread's A row
+    bool arow;    // the A row is inside M
+    float ra[4], rb[4];
+    float acc[TM][TN];
+  };
+
+  static Args args(const conv_shape *s, const float *x, const float *dy, float *out, int chunk,
+                   int direct) {
+    Args a;
+    a.x = x, a.dy = dy, a.out = out, a.g = geom_of(s);
+    a.M = s->R * s->S * s->C;
+    a.Kd = s->N * s->P * s->Q;
+    a.chunk = chunk, a.direct = direct;
+    a.jstep = make_step(BK, s->P, s->Q);
+    return a;
+  }
+  static dim3 grid(const Args &a) {
+    return dim3((a.M + BM - 1) / BM, (a.g.K + BN - 1) / BN, (a.Kd + a.chunk - 1) / a.chunk);
+  }
+
+  __host__ __device__ __forceinline__ static int begin(const Args &a, int bx, int by, int bz,
+                                                       int tid, Thread &t) {
+    const Geom &g = a.g;
+    t.m0 = bx * BM, t.n0 = by * BN;
+    const int64_t jbeg = (int64_t)bz * a.chunk, jend = jbeg + a.chunk;
+    t.jend = (int)(jend < a.Kd ? jend : a.Kd);
+    t.j = (int)jbeg + tid / BM;
+#pragma unroll
+    for (int i = 0; i < 4; i++)
+      t.jd[i] = digits_of(t.j + 4 * i, g.P, g.Q);
+    const int m = t.m0 + tid % BM;
+    t.arow = m < a.M;
+    const Digits rsc = digits_of(t.arow ? m : 0, g.S, g.C);
+    t.roff = rsc.hi - g.pad, t.soff = rsc.mid - g.pad, t.c = rsc.lo;
+    acc_zero(t.acc);
+    return t.jend > jbeg ? (int)((t.jend - jbeg + BK - 1) / BK) : 0;
+  }
+
+  __host__ __device__ __forceinline__ static void load(const Args &a, int tid, Thread &t) {
+    const Geom &g = a.g;
+    const int n = t.n0 + tid % BN;
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+      const int j = t.j + 4 * i;
+      const bool jin = j < t.jend;
+      const int h = t.jd[i].mid * g.stride + t.roff, w = t.jd[i].lo * g.stride + t.soff;
+      const bool ok = jin && t.arow && (unsigned)h < (unsigned)g.H && (unsigned)w < (unsigned)g.W;
+      t.ra[i] = ok ? a.x[(((int64_t)t.jd[i].hi * g.H + h) * g.W + w) * g.C + t.c] : 0.0f;
+      t.rb[i] = jin && n < g.K ? a.dy[(int64_t)j * g.K + n] : 0.0f;
+      digits_add(t.jd[i], a.jstep);
+    }
+    t.j += BK;
+  }
+
+  __host__ __device__ __forceinline__ static void stash(const Thread &t, Smem &sm, int buf,
+                                                        int tid) {
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+      sm.a[buf][tid / BM + 4 * i][tid % BM] = t.ra[i];
+      sm.b[buf][tid / BN + 4 * i][tid % BN] = t.rb[i];
+    }
+  }
+
+  // direct: dw [m, n] += acc; else part[z] [m, n] = acc. Every element of part[z] is written, even
+  // by a split with no columns (acc = 0), so the reduction never reads stale scratch.
+  __host__ __device__ __forceinline__ static void store(const Args &a, int bz, int tid,
+                                                        const Thread &t) {
+    const int ty = tid / (BN / TN), tx = tid % (BN / TN);
+    float *out = a.out + (a.direct ? 0 : (int64_t)bz * a.M * a.g.K);
+#pragma unroll
+    for (int i = 0; i < TM; i++) {
+      const int m = t.m0 + ty * TM + i;
+      if (m >= a.M) break;
+#pragma unroll
+      for (int j = 0; j < TN; j++) {
+        const int n = t.n0 + tx * TN + j;
+        if (n >= a.g.K) continue;
+        float *o = out + (int64_t)m * a.g.K + n;
+        *o = a.direct ? *o + t.acc[i][j] : t.acc[i][j];
+      }
+    }
+  }
+};
+
+// ---- split-K plan and reduction of backward_weight --------------------------------------
+// Splits are chosen from the shape alone (see the determinism note at the top): enough blocks to
+// fill a large GPU twice over (H100: 132 SMs, 2 blocks each at 256 threads), but at least
+// WGRAD_MIN_COLS columns per split so each block's slices amortize its start and partial store.
+constexpr int WGRAD_TARGET_BLOCKS = 512;
+constexpr int WGRAD_MIN_COLS = 512;
+constexpr int WGRAD_MAX_SPLITS = 256;
+
+struct WgradPlan {
+  int splits, chunk;
+};
+
+static WgradPlan wgrad_plan(const conv_shape *s) {
+  const int64_t M = (int64_t)s->R * s->S * s->C, Kd = (int64_t)s->N * s->P * s->Q;
+  const int64_t tiles = ((M + BM - 1) / BM) * ((s->K + BN - 1) / BN);
+  int64_t splits = 1;
+  if (tiles < WGRAD_TARGET_BLOCKS) {
+    splits = (WGRAD_TARGET_BLOCKS + tiles - 1) / tiles;
+    const int64_t by_cols = Kd / WGRAD_MIN_COLS;
+    if (splits > by_cols) splits = by_cols;
+    if (splits > WGRAD_MAX_SPLITS) splits = WGRAD_MAX_SPLITS;
+    if (splits < 1) splits = 1;
+  }
+  // Whole slices per split; recount so that no split is left without columns.
+  int64_t chunk = (Kd + splits - 1) / splits;
+  chunk = (chunk + BK - 1) / BK * BK;
+  splits = (Kd + chunk - 1) / chunk;
+  return WgradPlan{(int)splits, (int)chunk};
+}
+
+// dw[i] += part[0][i] + part[1][i] + ... in split order, for one element i of [R·S·C·K].
+__host__ __device__ __forceinline__ void wgrad_reduce_one(const float *part, int splits, int64_t n,
+                                                          int64_t i, float *dw) {
+  float sum = 0.0f;
+  for (int z = 0; z < splits; z++)
+    sum += part[(int64_t)z * n + i];
+  dw[i] += sum;
+}
+
+} // namespace
+
+// ---- kernels ------------------------------------------------------------------------------------
+
+// One 64x64 tile of a role's GEMM per block. The slice loop is double-buffered: while the block
+// multiplies slice `it` out of buffer cur, each thread already holds slice it+1 in registers and
+// writes it to buffer cur^1 (last read during slice it−1, before the previous barrier), so one
+// __syncthreads per slice separates every write from every read of the same buffer.
+template <class Role>
+__global__ void __launch_bounds__(THREADS, 2) conv_igemm_kernel(const typename Role::Args a) {
+  __shared__ __align__(16) Smem sm;
+  typename Role::Thread t;
+  const int tid = threadIdx.x;
+  const int nk = Role::begin(a, blockIdx.x, blockIdx.y, blockIdx.z, tid, t);
+  if (nk > 0) {
+    Role::load(a, tid, t);
+    Role::stash(t, sm, 0, tid);
+  }
+  __syncthreads();
+  for (int it = 0; it < nk; it++) {
+    const int cur = it & 1;
+    const bool more = it + 1 < nk;
+    if (more) Role::load(a, tid, t); // global → registers, overlapping the math below
+    tile_fma(sm, cur, tid, t.acc);
+    if (more) Role::stash(t, sm, cur ^ 1, tid);
+    __syncthreads();
+  }
+  Role::store(a, blockIdx.z, tid, t);
+}
+
+static __global__ void wgrad_reduce_kernel(const float *part, int splits, int64_t n, float *dw) {
+  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+       i += (int64_t)gridDim.x * blockDim.x)
+    wgrad_reduce_one(part, splits, n, i, dw);
+}
+
+// ---- launchers ----------------------------------------------------------------------------------
+
+// The shape came from conv_shape_make and was not edited since (the kernels index by it).
+static bool shape_ok(const conv_shape *s) {
+  conv_shape t;
+  return s &&
+         conv_shape_make(&t, s->N, s->H, s->W, s->C, s->K, s->R, s->S, s->stride, s->pad) == 0 &&
+         t.P == s->P && t.Q == s->Q;
+}
+
+static bool dims_ok(int64_t M, int64_t Ncols, int64_t Kd) {
+  return M <= DIM_MAX && Ncols <= DIM_MAX && Kd <= DIM_MAX;
+}
+
+template <class Role> static void launch(const typename Role::Args &a, cudaStream_t st) {
+  conv_igemm_kernel<Role><<<Role::grid(a), THREADS, 0, st>>>(a);
+  CUDA_CHECK_LAUNCH();
+}
+
+extern "C" void conv2d_forward_cuda(ganc_ctx *ctx, ganc_stream st, const conv_shape *s,
+                                    const float *x, const float *w, float *y) {
+  (void)ctx;
+  KERNEL_REQUIRE(shape_ok(s), "conv2d_forward_cuda", "invalid conv_shape (use conv_shape_make)");
+  const Fwd::Args a = Fwd::args(s, x, w, y);
+  KERNEL_REQUIRE(dims_ok(a.M, s->K, a.Kd), "conv2d_forward_cuda", "GEMM sizes near INT_MAX");
+  KERNEL_REQUIRE(Fwd::grid(a).y <= 65535, "conv2d_forward_cuda", "K = %d > 65535·64", s->K);
+  launch<Fwd>(a, st);
+}
+
+extern "C" void conv2d_backward_data_cuda(ganc_ctx *ctx, ganc_stream st, const conv_shape *s,
+                                          const float *dy, const float *w, float *dx) {
+  (void)ctx;
+  KERNEL_REQUIRE(shape_ok(s), "conv2d_backward_data_cuda",
+                 "invalid conv_shape (use conv_shape_make)");
+  const BwdData::Args a = BwdData::args(s, dy, w, dx);
+  KERNEL_REQUIRE(dims_ok(a.M, s->C, a.Kd), "conv2d_backward_data_cuda", "GEMM sizes near INT_MAX");
+  KERNEL_REQUIRE(BwdData::grid(a).y <= 65535, "conv2d_backward_data_cuda", "C = %d > 65535·64",
+                 s->C);
+  launch<BwdData>(a, st);
+}
+
+extern "C" void conv2d_backward_weight_cuda(ganc_ctx *ctx, ganc_stream st, const conv_shape *s,
+                                            const float *x, const float *dy, float *dw) {
+  KERNEL_REQUIRE(shape_ok(s), "conv2d_backward_weight_cuda",
+                 "invalid conv_shape (use conv_shape_make)");
+  const int64_t M = (int64_t)s->R * s->S * s->C, Kd = (int64_t)s->N * s->P * s->Q;
+  KERNEL_REQUIRE(dims_ok(M, s->K, Kd), "conv2d_backward_weight_cuda", "GEMM sizes near INT_MAX");
+  KERNEL_REQUIRE((s->K + BN - 1) / BN <= 65535, "conv2d_backward_weight_cuda", "K = %d > 65535·64",
+                 s->K);
+  const WgradPlan plan = wgrad_plan(s);
+  if (plan.splits == 1) {
+    launch<BwdWeight>(BwdWeight::args(s, x, dy, dw, plan.chunk, 1), st);
+    return;
+  }
+  // The scratch is the context's; ops on one context run one at a time, in stream order.
+  const int64_t n = M * s->K;
+  float *part = ganc_cuda_scratch(ctx, (size_t)plan.splits * (size_t)n);
+  launch<BwdWeight>(BwdWeight::args(s, x, dy, part, plan.chunk, 0), st);
+  const int threads = 256;
+  const int64_t blocks64 = (n + threads - 1) / threads;
+  const int blocks = (int)(blocks64 < 65536 ? blocks64 : 65536); // grid-stride beyond that
+  wgrad_reduce_kernel<<<blocks, threads, 0, st>>>(part, plan.splits, n, dw);
+  CUDA_CHECK_LAUNCH();
+}

@@ -1,0 +1,175 @@
+// ctx.cu — the CUDA side of ganc_ctx: device, stream, cuBLAS/cuDNN handles, device memory with
+// out-of-memory messages a user can act on, and the device scratch arena.
+#include <cudnn.h>
+
+#include "kernels/cuda_check.h"
+#include "kernels/kernels.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+// What ctx->cuda points to. Private to the CUDA backend; kernels/cudnn.cu reads the cuDNN handle.
+// cuBLAS is not here: only ganc-bench uses it (as a baseline), so training and sampling need no
+// cuBLAS library at run time.
+struct ganc_cuda_state {
+  int device;
+  cudaStream_t stream;
+  cudnnHandle_t cudnn;
+  float *scratch;
+  size_t scratch_floats;
+  cudaDeviceProp prop;
+  // Live allocations, for the peak-memory figure ganc-bench reports (a few hundred at most).
+  void **ptrs;
+  size_t *sizes;
+  int nallocs, cap;
+  size_t in_use, peak;
+};
+
+static ganc_cuda_state *state(ganc_ctx *ctx) {
+  if (ctx->backend != GANC_BACKEND_CUDA || !ctx->cuda)
+    ganc_die(GANC_EXIT_RUNTIME, "internal error: a CUDA call on a context that is not CUDA");
+  return (ganc_cuda_state *)ctx->cuda;
+}
+
+extern "C" int ganc_cuda_ctx_init(ganc_ctx *ctx, int device, char *why, size_t why_len) {
+  int n = 0;
+  cudaError_t e = cudaGetDeviceCount(&n);
+  if (e != cudaSuccess || n == 0) {
+    snprintf(why, why_len, "no CUDA device (%s)", cudaGetErrorString(e));
+    (void)cudaGetLastError();
+    return -1;
+  }
+  if (device < 0 || device >= n) {
+    snprintf(why, why_len, "CUDA device %d does not exist (%d present)", device, n);
+    return -1;
+  }
+  ganc_cuda_state *s = (ganc_cuda_state *)calloc(1, sizeof *s);
+  if (!s) ganc_die(GANC_EXIT_RUNTIME, "out of host memory");
+  s->device = device;
+  e = cudaSetDevice(device);
+  if (e == cudaSuccess) e = cudaGetDeviceProperties(&s->prop, device);
+  if (e == cudaSuccess) e = cudaStreamCreateWithFlags(&s->stream, cudaStreamNonBlocking);
+  if (e != cudaSuccess) {
+    snprintf(why, why_len, "cannot use CUDA device %d: %s", device, cudaGetErrorString(e));
+    free(s);
+    (void)cudaGetLastError();
+    return -1;
+  }
+  CUDNN_CHECK(cudnnCreate(&s->cudnn));
+  CUDNN_CHECK(cudnnSetStream(s->cudnn, s->stream));
+  ctx->backend = GANC_BACKEND_CUDA;
+  ctx->cuda = s;
+  if (ctx->threads < 1) ctx->threads = 1;
+  return 0;
+}
+
+extern "C" void ganc_cuda_ctx_free(ganc_ctx *ctx) {
+  if (!ctx->cuda) return;
+  ganc_cuda_state *s = (ganc_cuda_state *)ctx->cuda;
+  cudaStreamSynchronize(s->stream);
+  if (s->scratch) cudaFree(s->scratch);
+  free(s->ptrs);
+  free(s->sizes);
+  cudnnDestroy(s->cudnn);
+  cudaStreamDestroy(s->stream);
+  free(s);
+  ctx->cuda = NULL;
+}
+
+extern "C" ganc_stream ganc_cuda_stream(ganc_ctx *ctx) { return state(ctx)->stream; }
+
+// Accessor for kernels/cudnn.cu.
+extern "C" void *ganc_cuda_cudnn_handle(ganc_ctx *ctx) { return state(ctx)->cudnn; }
+
+extern "C" void *ganc_cuda_malloc(ganc_ctx *ctx, size_t bytes) {
+  (void)state(ctx);
+  void *p = NULL;
+  cudaError_t e = cudaMalloc(&p, bytes ? bytes : 1);
+  if (e == cudaErrorMemoryAllocation) {
+    (void)cudaGetLastError();
+    size_t free_b = 0, total_b = 0;
+    cudaMemGetInfo(&free_b, &total_b);
+    ganc_die(GANC_EXIT_RUNTIME,
+             "out of GPU memory: asked for %.1f MiB with %.1f MiB free of %.1f MiB\n"
+             "---> HINT: use a smaller batch (--set train.batch=...) or a smaller model "
+             "(model.g_base / model.d_base), or close other programs using the GPU",
+             bytes / 1048576.0, free_b / 1048576.0, total_b / 1048576.0);
+  }
+  CUDA_CHECK(e);
+  ganc_cuda_state *s = state(ctx);
+  if (s->nallocs == s->cap) {
+    s->cap = s->cap ? 2 * s->cap : 256;
+    s->ptrs = (void **)realloc(s->ptrs, sizeof(void *) * s->cap);
+    s->sizes = (size_t *)realloc(s->sizes, sizeof(size_t) * s->cap);
+    if (!s->ptrs || !s->sizes) ganc_die(GANC_EXIT_RUNTIME, "out of host memory");
+  }
+  s->ptrs[s->nallocs] = p;
+  s->sizes[s->nallocs++] = bytes;
+  s->in_use += bytes;
+  if (s->in_use > s->peak) s->peak = s->in_use;
+  return p;
+}
+
+extern "C" void ganc_cuda_free(ganc_ctx *ctx, void *p) {
+  if (!p) return;
+  ganc_cuda_state *s = state(ctx);
+  for (int i = s->nallocs - 1; i >= 0; i--)
+    if (s->ptrs[i] == p) {
+      s->in_use -= s->sizes[i];
+      s->ptrs[i] = s->ptrs[--s->nallocs];
+      s->sizes[i] = s->sizes[s->nallocs];
+      break;
+    }
+  CUDA_CHECK(cudaFree(p));
+}
+
+extern "C" size_t ganc_cuda_peak_bytes(ganc_ctx *ctx) { return state(ctx)->peak; }
+
+extern "C" void ganc_cuda_memset0(ganc_ctx *ctx, void *p, size_t bytes) {
+  CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, state(ctx)->stream));
+}
+
+extern "C" void ganc_cuda_h2d(ganc_ctx *ctx, void *dst, const void *src, size_t bytes) {
+  cudaStream_t st = state(ctx)->stream;
+  CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, st));
+  // The host buffer may be reused as soon as we return (it is pageable in general).
+  CUDA_CHECK(cudaStreamSynchronize(st));
+}
+
+extern "C" void ganc_cuda_d2h(ganc_ctx *ctx, void *dst, const void *src, size_t bytes) {
+  cudaStream_t st = state(ctx)->stream;
+  CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, st));
+  CUDA_CHECK(cudaStreamSynchronize(st));
+}
+
+extern "C" void ganc_cuda_d2d(ganc_ctx *ctx, void *dst, const void *src, size_t bytes) {
+  CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, state(ctx)->stream));
+}
+
+extern "C" void ganc_cuda_sync(ganc_ctx *ctx) {
+  CUDA_CHECK(cudaStreamSynchronize(state(ctx)->stream));
+}
+
+extern "C" float *ganc_cuda_scratch(ganc_ctx *ctx, size_t n) {
+  ganc_cuda_state *s = state(ctx);
+  if (n > s->scratch_floats) {
+    // The stream may still be using the old buffer.
+    CUDA_CHECK(cudaStreamSynchronize(s->stream));
+    if (s->scratch) ganc_cuda_free(ctx, s->scratch);
+    s->scratch = NULL;
+    s->scratch = (float *)ganc_cuda_malloc(ctx, n * sizeof(float));
+    s->scratch_floats = n;
+  }
+  return s->scratch;
+}
+
+extern "C" void ganc_cuda_describe(ganc_ctx *ctx, char *buf, size_t n) {
+  ganc_cuda_state *s = state(ctx);
+  int drv = 0, rt = 0;
+  cudaDriverGetVersion(&drv);
+  cudaRuntimeGetVersion(&rt);
+  snprintf(buf, n, "%s (sm_%d%d, %d SMs, %.1f GiB), driver %d.%d, runtime %d.%d, cuDNN %zu",
+           s->prop.name, s->prop.major, s->prop.minor, s->prop.multiProcessorCount,
+           s->prop.totalGlobalMem / 1073741824.0, drv / 1000, (drv % 1000) / 10, rt / 1000,
+           (rt % 1000) / 10, cudnnGetVersion());
+}

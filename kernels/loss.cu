@@ -1,0 +1,154 @@
+// loss.cu — GAN losses on the GPU from logits [n]: the logistic (non-saturating, DCGAN's BCE) and
+// hinge losses with their gradients; the CUDA twins of src/ops/loss.c, same arguments plus the
+// stream.
+//
+// Gradient rule (ops.h): dlogit OVERWRITES. *loss is one float in device memory (the mean).
+//
+// n is a batch size (at most 65536), so one block does it all: thread t takes logits t, t + 256,
+// ..., writes their gradients and sums their losses in double; a fixed shared-memory tree adds the
+// 256 partial sums and thread 0 writes the mean. No atomics, so the value is the same on every
+// run. Per-element arithmetic is the CPU twin's, in double (stable softplus and sigmoid); only the
+// order of the sum differs from the CPU's serial loop, far below float resolution.
+//
+// The bodies are __host__ __device__; loss_*_cuda_hostsim run them on the host for tests without
+// a GPU.
+#include "kernels/cuda_check.h" // CUDA_CHECK_LAUNCH, KERNEL_REQUIRE
+#include "kernels/kernels.h"    // the launchers' declarations
+
+#include <math.h>
+
+enum { LOSS_THREADS = 256 }; // one block; a power of two for the tree
+
+// softplus(a) = log(1 + e^a) without overflow: e^−|a| ≤ 1 always.
+__host__ __device__ static inline double softplus(double a) {
+  return (a > 0.0 ? a : 0.0) + log1p(exp(-fabs(a)));
+}
+
+// σ(a) = 1 / (1 + e^−a), with the exponent never positive, for both signs of a.
+__host__ __device__ static inline double sigmoid(double a) {
+  if (a >= 0.0) return 1.0 / (1.0 + exp(-a));
+  const double e = exp(a);
+  return e / (1.0 + e);
+}
+
+// ---------------------------------------------------------------------------------------------
+// per-thread bodies: thread tid's share of the sum; its gradients written
+
+// loss = mean softplus(−t·l); ∂loss/∂l = −t·σ(−t·l) / n.
+__host__ __device__ static double logistic_body(int tid, int n, const float *logit, float target,
+                                                float *dlogit) {
+  double sum = 0.0;
+  for (int i = tid; i < n; i += LOSS_THREADS) {
+    const double a = -(double)target * logit[i];
+    sum += softplus(a);
+    dlogit[i] = (float)(-(double)target * sigmoid(a) / n);
+  }
+  return sum;
+}
+
+// D: loss = mean relu(1 − t·l); ∂/∂l = −t/n where 1 − t·l > 0, else 0 (relu'(0) = 0, as PyTorch).
+// G: loss = −mean l; ∂/∂l = −1/n (target unused).
+__host__ __device__ static double hinge_body(int tid, int n, const float *logit, float target,
+                                             int generator, float *dlogit) {
+  double sum = 0.0;
+  for (int i = tid; i < n; i += LOSS_THREADS) {
+    if (generator) {
+      sum -= logit[i];
+      dlogit[i] = (float)(-1.0 / n);
+      continue;
+    }
+    const double margin = 1.0 - (double)target * logit[i];
+    sum += margin > 0.0 ? margin : 0.0;
+    dlogit[i] = margin > 0.0 ? (float)(-(double)target / n) : 0.0f;
+  }
+  return sum;
+}
+
+// One level of the tree over s [LOSS_THREADS]; the kernel runs half = 128 .. 1 with barriers, the
+// host simulation loops the same levels, so both add the same pairs.
+__host__ __device__ static inline void tree_level(double *s, int tid, int half) {
+  if (tid < half) s[tid] += s[tid + half];
+}
+
+// ---------------------------------------------------------------------------------------------
+// kernels: one block of LOSS_THREADS
+
+__device__ static void finish(double *s, double part, int n, float *loss) {
+  const int tid = threadIdx.x;
+  s[tid] = part;
+  __syncthreads();
+  for (int half = LOSS_THREADS / 2; half > 0; half >>= 1) {
+    tree_level(s, tid, half);
+    __syncthreads();
+  }
+  if (tid == 0) *loss = (float)(s[0] / n);
+}
+
+__global__ static void __launch_bounds__(LOSS_THREADS)
+    logistic_kernel(int n, const float *logit, float target, float *dlogit, float *loss) {
+  __shared__ double s[LOSS_THREADS];
+  finish(s, logistic_body(threadIdx.x, n, logit, target, dlogit), n, loss);
+}
+
+__global__ static void __launch_bounds__(LOSS_THREADS)
+    hinge_kernel(int n, const float *logit, float target, int generator, float *dlogit,
+                 float *loss) {
+  __shared__ double s[LOSS_THREADS];
+  finish(s, hinge_body(threadIdx.x, n, logit, target, generator, dlogit), n, loss);
+}
+
+// ---------------------------------------------------------------------------------------------
+// launchers: logit, dlogit [n], loss [1] device memory
+
+static void loss_check(int n, float target, const char *op) {
+  if (n < 1) ganc_die(GANC_EXIT_RUNTIME, "%s: no logits (n = %d)", op, n);
+  if (target != 1.0f && target != -1.0f)
+    ganc_die(GANC_EXIT_RUNTIME, "%s: target must be +1 (real) or -1 (fake), got %g", op,
+             (double)target);
+}
+
+extern "C" void loss_logistic_cuda(ganc_ctx *ctx, ganc_stream st, int n, const float *logit,
+                                   float target, float *dlogit, float *loss) {
+  (void)ctx;
+  loss_check(n, target, "loss_logistic_cuda");
+  logistic_kernel<<<1, LOSS_THREADS, 0, st>>>(n, logit, target, dlogit, loss);
+  CUDA_CHECK_LAUNCH();
+}
+
+extern "C" void loss_hinge_cuda(ganc_ctx *ctx, ganc_stream st, int n, const float *logit,
+                                float target, int generator, float *dlogit, float *loss) {
+  (void)ctx;
+  if (generator) target = 1.0f; // unused by the generator's loss; any value passes the check
+  loss_check(n, target, "loss_hinge_cuda");
+  hinge_kernel<<<1, LOSS_THREADS, 0, st>>>(n, logit, target, generator, dlogit, loss);
+  CUDA_CHECK_LAUNCH();
+}
+
+// ---------------------------------------------------------------------------------------------
+// host simulation (host pointers): the same bodies and tree, thread by simulated thread
+
+static void sim_finish(double *s, int n, float *loss) {
+  for (int half = LOSS_THREADS / 2; half > 0; half >>= 1)
+    for (int tid = 0; tid < LOSS_THREADS; tid++)
+      tree_level(s, tid, half);
+  *loss = (float)(s[0] / n);
+}
+
+extern "C" void loss_logistic_cuda_hostsim(int n, const float *logit, float target, float *dlogit,
+                                           float *loss) {
+  loss_check(n, target, "loss_logistic_cuda_hostsim");
+  double s[LOSS_THREADS];
+  for (int tid = 0; tid < LOSS_THREADS; tid++)
+    s[tid] = logistic_body(tid, n, logit, target, dlogit);
+  sim_finish(s, n, loss);
+}
+
+extern "C" void loss_hinge_cuda_hostsim(int n, const float *logit, float target, int generator,
+                                        float *dlogit, float *loss) {
+  if (generator) target = 1.0f;
+  loss_check(n, target, "loss_hinge_cuda_hostsim");
+  double s[LOSS_THREADS];
+  for (int tid = 0; tid < LOSS_THREADS; tid++)
+    s[tid] = hinge_body(tid, n, logit, target, generator, dlogit);
+  sim_finish(s, n, loss);
+}

@@ -1,0 +1,543 @@
+// norm.cu — batch normalization on the GPU over x [M, C] (M = N·H·W rows, C channels fastest);
+// the CUDA twin of src/ops/norm.c, same arguments plus the stream.
+//
+// Gradient rule (ops.h): dgamma, dbeta ACCUMULATE (+=); dx OVERWRITES (=).
+//
+// Statistics: two passes like the CPU twin (the mean, then Σ (x − mean)² from the exact mean), so
+// a channel whose mean is large next to its spread keeps its variance. Accumulators are DOUBLE,
+// per thread and in every combine: this is what the CPU twin does, it leaves the split of the rows
+// (ours vs the CPU's blocks of 256) a difference far below float resolution, and it costs
+// nothing we can see — each element brings 4 bytes and a few FP64 operations, well under the
+// FP64 rate of the sm_80/sm_90 parts we build for (1/2 of FP32). (Kahan-compensated float would
+// be the choice for 1/64-rate consumer parts.)
+//
+// Determinism: no atomics. A reduction is two fixed-shape stages, both a function of (M, C) only,
+// never of the device or the launch:
+//   1. partial: block (32 channels × 8 lanes) per (chunk of rows, tile of 32 channels). A warp
+//      reads 32 consecutive channels of one row (128 coalesced bytes); lane y sums rows
+//      y, y + 8, ... of its chunk; the 8 lanes are added by a fixed shared-memory tree. The
+//      chunk's sums go to scratch part [nchunk, C] (double).
+//   2. combine: block (32 channels × 32 lanes) per tile; lane y sums chunks y, y + 32, ...; a
+//      fixed tree adds the lanes; thread y = 0 finalises its channel (mean; or variance, rstd,
+//      running statistics; or the backward's coefficients and dgamma/dbeta).
+// Then one elementwise pass (normalise, or dx), grid-stride, the channel tracked incrementally.
+//
+// The per-thread bodies are __host__ __device__, so *_hostsim below runs the same code serially on
+// the host: tests/gpu/test_gpu_ops.c compares it with the CPU twin on machines without a GPU
+// (chunking, tails, tree order, finalisation). Only the device's own FMA contraction in double
+// differs there, which is below float resolution.
+#include "kernels/cuda_check.h" // CUDA_CHECK, CUDA_CHECK_LAUNCH, KERNEL_REQUIRE
+#include "kernels/kernels.h"    // the launchers' declarations, ganc_cuda_scratch
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+// "#pragma unroll" for the device pass only (the host compiler of the shared bodies ignores it).
+#ifdef __CUDA_ARCH__
+#define UNROLL4 _Pragma("unroll 4")
+#else
+#define UNROLL4
+#endif
+
+// ---------------------------------------------------------------------------------------------
+// plan: how the rows are split (a function of M only)
+
+enum {
+  BN_TILE_C = 32,         // channels per block: one warp = one 128-byte row segment
+  BN_LANES = 8,           // rows in flight per block in the partial stage (blockDim.y)
+  BN_MIN_CHUNK_ROWS = 64, // at least 8 rows per lane, so a lane's loads overlap
+  BN_MAX_CHUNKS = 4096,   // bounds the scratch (nchunk·C doubles) and the combine's length
+  BN_COMBINE_LANES = 32,  // chunks in flight per block in the combine stage (blockDim.y)
+  EW_THREADS = 256,       // elementwise passes
+  EW_MAX_BLOCKS = 4096,   // grid-stride beyond this: ~4 waves of resident blocks on an H100
+};
+
+typedef struct bn_plan {
+  int64_t M;          // rows
+  int C;              // channels
+  int64_t chunk_rows; // rows per chunk, a multiple of BN_LANES
+  int64_t nchunk;     // chunks (the last may be short)
+} bn_plan;
+
+static bn_plan bn_make_plan(int64_t M, int C) {
+  bn_plan p;
+  p.M = M;
+  p.C = C;
+  int64_t rows = (M + BN_MAX_CHUNKS - 1) / BN_MAX_CHUNKS;
+  rows = (rows + BN_LANES - 1) / BN_LANES * BN_LANES;
+  p.chunk_rows = rows < BN_MIN_CHUNK_ROWS ? (int64_t)BN_MIN_CHUNK_ROWS : rows;
+  p.nchunk = (M + p.chunk_rows - 1) / p.chunk_rows;
+  return p;
+}
+
+static int ew_blocks(int64_t n) {
+  int64_t b = (n + EW_THREADS - 1) / EW_THREADS;
+  return b < 1 ? 1 : b > EW_MAX_BLOCKS ? EW_MAX_BLOCKS : (int)b;
+}
+
+// ---------------------------------------------------------------------------------------------
+// per-thread bodies, shared by the kernels and the host simulation
+
+enum { BN_PASS_SUM = 0, BN_PASS_SQDEV = 1 };
+
+// Lane `lane` of chunk `chunk`, channel c: Σ x (PASS_SUM) or Σ (x − mu)² (PASS_SQDEV) over rows
+// lane, lane + BN_LANES, ... of the chunk. Channels past C sum nothing (they still join the tree).
+template <int PASS>
+__host__ __device__ static double bn_lane_sum(const float *__restrict__ x,
+                                              const double *__restrict__ mu, bn_plan p,
+                                              int64_t chunk, int c, int lane) {
+  double acc = 0.0;
+  if (c >= p.C) return acc;
+  const int64_t end = (chunk + 1) * p.chunk_rows < p.M ? (chunk + 1) * p.chunk_rows : p.M;
+  const double m = PASS == BN_PASS_SQDEV ? mu[c] : 0.0;
+  UNROLL4
+  for (int64_t r = chunk * p.chunk_rows + lane; r < end; r += BN_LANES) {
+    double v = x[r * p.C + c];
+    if (PASS == BN_PASS_SQDEV) {
+      v -= m;
+      v *= v;
+    }
+    acc += v;
+  }
+  return acc;
+}
+
+// Backward: Σ dy and Σ dy·(x − mean) over the same rows.
+__host__ __device__ static void bn_lane_sum_bwd(const float *__restrict__ x,
+                                                const float *__restrict__ dy,
+                                                const float *__restrict__ mean, bn_plan p,
+                                                int64_t chunk, int c, int lane, double *s_dy,
+                                                double *s_dyx) {
+  double a = 0.0, b = 0.0;
+  if (c < p.C) {
+    const int64_t end = (chunk + 1) * p.chunk_rows < p.M ? (chunk + 1) * p.chunk_rows : p.M;
+    const double m = mean[c];
+    UNROLL4
+    for (int64_t r = chunk * p.chunk_rows + lane; r < end; r += BN_LANES) {
+      const double g = dy[r * p.C + c];
+      a += g;
+      b += g * ((double)x[r * p.C + c] - m);
+    }
+  }
+  *s_dy = a;
+  *s_dyx = b;
+}
+
+// Lane `lane` of the combine: Σ part[k·C + c] over chunks k = lane, lane + BN_COMBINE_LANES, ...
+__host__ __device__ static double bn_combine_lane(const double *__restrict__ part, int64_t nchunk,
+                                                  int C, int c, int lane) {
+  double acc = 0.0;
+  if (c >= C) return acc;
+  UNROLL4
+  for (int64_t k = lane; k < nchunk; k += BN_COMBINE_LANES)
+    acc += part[k * C + c];
+  return acc;
+}
+
+// One level of the lane tree on sm [lanes][BN_TILE_C]: lane y < half takes lane y + half. The
+// kernels run the levels half = lanes/2 .. 1 with a barrier between; the host loops them in the
+// same order, so both add the same pairs.
+__host__ __device__ static inline void bn_tree_level(double *sm, int lane, int tx, int half) {
+  if (lane < half) sm[lane * BN_TILE_C + tx] += sm[(lane + half) * BN_TILE_C + tx];
+}
+
+// Channel c's statistics from its sum of squared deviations, exactly as norm.c orders them.
+__host__ __device__ static void bn_var_finalize(int c, double ss, int64_t M,
+                                                const double *__restrict__ mu,
+                                                const float *__restrict__ gamma, float eps,
+                                                float momentum, float *mean, float *rstd,
+                                                float *run_mean, float *run_var, double *k) {
+  const double v = ss / (double)M;
+  if (run_mean) run_mean[c] = (float)((1.0 - momentum) * run_mean[c] + momentum * mu[c]);
+  if (run_var) {
+    const double unbiased = v * (double)M / (double)(M - 1);
+    run_var[c] = (float)((1.0 - momentum) * run_var[c] + momentum * unbiased);
+  }
+  const double rs = 1.0 / sqrt(v + eps);
+  mean[c] = (float)mu[c];
+  rstd[c] = (float)rs;
+  k[c] = rs * gamma[c]; // the normalise pass's scale: (x − mean)·rstd·gamma
+}
+
+// Backward, channel c: accumulate dgamma/dbeta; coef [3, C] = (Σdy/M, Σdy·x̂/M, gamma·rstd).
+__host__ __device__ static void bn_bwd_finalize(int c, int C, double sdy, double sdyx, int64_t M,
+                                                const float *__restrict__ gamma,
+                                                const float *__restrict__ rstd, float *dgamma,
+                                                float *dbeta, double *coef) {
+  sdyx *= rstd[c]; // Σ dy·x̂
+  dgamma[c] += (float)sdyx;
+  dbeta[c] += (float)sdy;
+  coef[c] = sdy / (double)M;
+  coef[C + c] = sdyx / (double)M;
+  coef[2 * C + c] = (double)gamma[c] * rstd[c];
+}
+
+// Elementwise passes over n = M·C: thread `tid` of T takes i = tid, tid + T, ...; its channel
+// advances by T mod C per step, so there is one 64-bit modulo per thread, not per element.
+__host__ __device__ static void bn_normalize_body(int64_t tid, int64_t T, int64_t n, int C,
+                                                  const float *x, const double *__restrict__ mu,
+                                                  const double *__restrict__ k,
+                                                  const float *__restrict__ beta, float *y) {
+  int c = (int)(tid % C);
+  const int step = (int)(T % C);
+  for (int64_t i = tid; i < n; i += T) {
+    y[i] = (float)(((double)x[i] - mu[c]) * k[c] + (double)beta[c]);
+    c += step;
+    if (c >= C) c -= C;
+  }
+}
+
+__host__ __device__ static void bn_eval_body(int64_t tid, int64_t T, int64_t n, int C,
+                                             const float *x, const float *__restrict__ run_mean,
+                                             const double *__restrict__ scale,
+                                             const float *__restrict__ beta, float *y) {
+  int c = (int)(tid % C);
+  const int step = (int)(T % C);
+  for (int64_t i = tid; i < n; i += T) {
+    y[i] = (float)(((double)x[i] - run_mean[c]) * scale[c] + (double)beta[c]);
+    c += step;
+    if (c >= C) c -= C;
+  }
+}
+
+// dx = gamma·rstd·(dy − mean(dy) − x̂·mean(dy·x̂)), x̂ = (x − mean)·rstd.
+__host__ __device__ static void bn_dx_body(int64_t tid, int64_t T, int64_t n, int C, const float *x,
+                                           const float *dy, const float *__restrict__ mean,
+                                           const float *__restrict__ rstd,
+                                           const double *__restrict__ coef, float *dx) {
+  int c = (int)(tid % C);
+  const int step = (int)(T % C);
+  for (int64_t i = tid; i < n; i += T) {
+    const double xh = ((double)x[i] - mean[c]) * rstd[c];
+    const double g = dy[i] - coef[c] - xh * coef[C + c];
+    dx[i] = (float)(coef[2 * C + c] * g);
+    c += step;
+    if (c >= C) c -= C;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// kernels
+
+// grid (nchunk, ceil(C/32)), block (32, BN_LANES): part [nchunk, C] = per-chunk sums.
+template <int PASS>
+__global__ static void bn_partial_kernel(const float *__restrict__ x, const double *__restrict__ mu,
+                                         bn_plan p, double *__restrict__ part) {
+  __shared__ double sm[BN_LANES * BN_TILE_C];
+  const int tx = threadIdx.x, ty = threadIdx.y, c = blockIdx.y * BN_TILE_C + tx;
+  const int64_t chunk = blockIdx.x;
+  sm[ty * BN_TILE_C + tx] = bn_lane_sum<PASS>(x, mu, p, chunk, c, ty);
+  __syncthreads();
+  for (int half = BN_LANES / 2; half > 0; half >>= 1) {
+    bn_tree_level(sm, ty, tx, half);
+    __syncthreads();
+  }
+  if (ty == 0 && c < p.C) part[chunk * p.C + c] = sm[tx];
+}
+
+// As bn_partial_kernel for the backward's two sums: part [2, nchunk, C] (Σ dy, then Σ dy·(x −
+// mean)).
+__global__ static void bn_partial_bwd_kernel(const float *__restrict__ x,
+                                             const float *__restrict__ dy,
+                                             const float *__restrict__ mean, bn_plan p,
+                                             double *__restrict__ part) {
+  __shared__ double sa[BN_LANES * BN_TILE_C], sb[BN_LANES * BN_TILE_C];
+  const int tx = threadIdx.x, ty = threadIdx.y, c = blockIdx.y * BN_TILE_C + tx;
+  const int64_t chunk = blockIdx.x;
+  bn_lane_sum_bwd(x, dy, mean, p, chunk, c, ty, &sa[ty * BN_TILE_C + tx], &sb[ty * BN_TILE_C + tx]);
+  __syncthreads();
+  for (int half = BN_LANES / 2; half > 0; half >>= 1) {
+    bn_tree_level(sa, ty, tx, half);
+    bn_tree_level(sb, ty, tx, half);
+    __syncthreads();
+  }
+  if (ty == 0 && c < p.C) {
+    part[chunk * p.C + c] = sa[tx];
+    part[(p.nchunk + chunk) * p.C + c] = sb[tx];
+  }
+}
+
+// The combine stage's tree: returns the column total in lane 0 (other lanes: unspecified).
+__device__ static double bn_combine_block(double *sm, const double *part, int64_t nchunk, int C,
+                                          int c) {
+  const int tx = threadIdx.x, ty = threadIdx.y;
+  sm[ty * BN_TILE_C + tx] = bn_combine_lane(part, nchunk, C, c, ty);
+  __syncthreads();
+  for (int half = BN_COMBINE_LANES / 2; half > 0; half >>= 1) {
+    bn_tree_level(sm, ty, tx, half);
+    __syncthreads();
+  }
+  return sm[tx];
+}
+
+// grid ceil(C/32), block (32, BN_COMBINE_LANES): mu [C] = Σ x / M.
+__global__ static void bn_mean_kernel(const double *__restrict__ part, bn_plan p,
+                                      double *__restrict__ mu) {
+  __shared__ double sm[BN_COMBINE_LANES * BN_TILE_C];
+  const int c = blockIdx.x * BN_TILE_C + threadIdx.x;
+  const double s = bn_combine_block(sm, part, p.nchunk, p.C, c);
+  if (threadIdx.y == 0 && c < p.C) mu[c] = s / (double)p.M;
+}
+
+// grid ceil(C/32), block (32, BN_COMBINE_LANES): variance → mean, rstd, running stats, k.
+__global__ static void bn_var_kernel(const double *__restrict__ part, bn_plan p,
+                                     const double *__restrict__ mu, const float *__restrict__ gamma,
+                                     float eps, float momentum, float *mean, float *rstd,
+                                     float *run_mean, float *run_var, double *k) {
+  __shared__ double sm[BN_COMBINE_LANES * BN_TILE_C];
+  const int c = blockIdx.x * BN_TILE_C + threadIdx.x;
+  const double ss = bn_combine_block(sm, part, p.nchunk, p.C, c);
+  if (threadIdx.y == 0 && c < p.C)
+    bn_var_finalize(c, ss, p.M, mu, gamma, eps, momentum, mean, rstd, run_mean, run_var, k);
+}
+
+// grid ceil(C/32), block (32, BN_COMBINE_LANES): the backward's sums → dgamma, dbeta, coef.
+__global__ static void bn_bwd_stats_kernel(const double *__restrict__ part, bn_plan p,
+                                           const float *__restrict__ gamma,
+                                           const float *__restrict__ rstd, float *dgamma,
+                                           float *dbeta, double *coef) {
+  __shared__ double sm[BN_COMBINE_LANES * BN_TILE_C];
+  const int c = blockIdx.x * BN_TILE_C + threadIdx.x;
+  const double sdy = bn_combine_block(sm, part, p.nchunk, p.C, c);
+  __syncthreads(); // lane 0 has read its total before the second sum reuses sm
+  const double sdyx = bn_combine_block(sm, part + p.nchunk * p.C, p.nchunk, p.C, c);
+  if (threadIdx.y == 0 && c < p.C)
+    bn_bwd_finalize(c, p.C, sdy, sdyx, p.M, gamma, rstd, dgamma, dbeta, coef);
+}
+
+__global__ static void bn_normalize_kernel(int64_t n, int C, const float *x,
+                                           const double *__restrict__ mu,
+                                           const double *__restrict__ k,
+                                           const float *__restrict__ beta, float *y) {
+  bn_normalize_body((int64_t)blockIdx.x * blockDim.x + threadIdx.x, (int64_t)gridDim.x * blockDim.x,
+                    n, C, x, mu, k, beta, y);
+}
+
+// scale [C] = gamma / sqrt(run_var + eps), in double as the CPU twin.
+__global__ static void bn_eval_scale_kernel(int C, const float *__restrict__ gamma,
+                                            const float *__restrict__ run_var, float eps,
+                                            double *__restrict__ scale) {
+  const int c = blockIdx.x * blockDim.x + threadIdx.x;
+  if (c < C) scale[c] = gamma[c] / sqrt((double)run_var[c] + eps);
+}
+
+__global__ static void bn_eval_kernel(int64_t n, int C, const float *x,
+                                      const float *__restrict__ run_mean,
+                                      const double *__restrict__ scale,
+                                      const float *__restrict__ beta, float *y) {
+  bn_eval_body((int64_t)blockIdx.x * blockDim.x + threadIdx.x, (int64_t)gridDim.x * blockDim.x, n,
+               C, x, run_mean, scale, beta, y);
+}
+
+__global__ static void bn_dx_kernel(int64_t n, int C, const float *x, const float *dy,
+                                    const float *__restrict__ mean, const float *__restrict__ rstd,
+                                    const double *__restrict__ coef, float *dx) {
+  bn_dx_body((int64_t)blockIdx.x * blockDim.x + threadIdx.x, (int64_t)gridDim.x * blockDim.x, n, C,
+             x, dy, mean, rstd, coef, dx);
+}
+
+// ---------------------------------------------------------------------------------------------
+// launchers
+
+static void bn_require(int64_t M, int C, const char *op) {
+  if (M < 1 || C < 1)
+    ganc_die(GANC_EXIT_RUNTIME, "%s: empty input (M = %lld, C = %d)", op, (long long)M, C);
+  // Channel tiles ride on gridDim.y (at most 65535).
+  KERNEL_REQUIRE((C + BN_TILE_C - 1) / BN_TILE_C <= 65535, "batch norm",
+                 "C = %d channels is more than a grid can tile", C);
+}
+
+// Device scratch of `doubles` doubles (the arena is cudaMalloc'd: 256-byte aligned).
+static double *bn_scratch(ganc_ctx *ctx, size_t doubles) {
+  return (double *)ganc_cuda_scratch(ctx, doubles * (sizeof(double) / sizeof(float)));
+}
+
+extern "C" void batchnorm_forward_train_cuda(ganc_ctx *ctx, ganc_stream st, int64_t M, int C,
+                                             const float *x, const float *gamma, const float *beta,
+                                             float eps, float momentum, float *y, float *mean,
+                                             float *rstd, float *run_mean, float *run_var) {
+  bn_require(M, C, "batchnorm_forward_train_cuda");
+  // As PyTorch and the CPU twin: one value per channel has no variance to normalize by.
+  if (M < 2)
+    ganc_die(GANC_EXIT_USAGE,
+             "batch norm in training needs more than one value per channel (M = %lld)\n"
+             "---> HINT: use a batch size above 1",
+             (long long)M);
+  const bn_plan p = bn_make_plan(M, C);
+  // Scratch (doubles): part [nchunk, C] (reused by both passes), mu [C], k [C].
+  double *part = bn_scratch(ctx, (size_t)(p.nchunk + 2) * (size_t)C);
+  double *mu = part + p.nchunk * C, *k = mu + C;
+  const int tiles = (C + BN_TILE_C - 1) / BN_TILE_C;
+  const dim3 pgrid((unsigned)p.nchunk, (unsigned)tiles), pblock(BN_TILE_C, BN_LANES);
+  const dim3 cblock(BN_TILE_C, BN_COMBINE_LANES);
+
+  bn_partial_kernel<BN_PASS_SUM><<<pgrid, pblock, 0, st>>>(x, NULL, p, part);
+  CUDA_CHECK_LAUNCH();
+  bn_mean_kernel<<<tiles, cblock, 0, st>>>(part, p, mu);
+  CUDA_CHECK_LAUNCH();
+  bn_partial_kernel<BN_PASS_SQDEV><<<pgrid, pblock, 0, st>>>(x, mu, p, part);
+  CUDA_CHECK_LAUNCH();
+  bn_var_kernel<<<tiles, cblock, 0, st>>>(part, p, mu, gamma, eps, momentum, mean, rstd, run_mean,
+                                          run_var, k);
+  CUDA_CHECK_LAUNCH();
+  const int64_t n = M * C;
+  bn_normalize_kernel<<<ew_blocks(n), EW_THREADS, 0, st>>>(n, C, x, mu, k, beta, y);
+  CUDA_CHECK_LAUNCH();
+}
+
+extern "C" void batchnorm_forward_eval_cuda(ganc_ctx *ctx, ganc_stream st, int64_t M, int C,
+                                            const float *x, const float *gamma, const float *beta,
+                                            const float *run_mean, const float *run_var, float eps,
+                                            float *y) {
+  bn_require(M, C, "batchnorm_forward_eval_cuda");
+  double *scale = bn_scratch(ctx, (size_t)C);
+  bn_eval_scale_kernel<<<(C + 255) / 256, 256, 0, st>>>(C, gamma, run_var, eps, scale);
+  CUDA_CHECK_LAUNCH();
+  const int64_t n = M * C;
+  bn_eval_kernel<<<ew_blocks(n), EW_THREADS, 0, st>>>(n, C, x, run_mean, scale, beta, y);
+  CUDA_CHECK_LAUNCH();
+}
+
+extern "C" void batchnorm_backward_cuda(ganc_ctx *ctx, ganc_stream st, int64_t M, int C,
+                                        const float *x, const float *dy, const float *gamma,
+                                        const float *mean, const float *rstd, float *dx,
+                                        float *dgamma, float *dbeta) {
+  bn_require(M, C, "batchnorm_backward_cuda");
+  const bn_plan p = bn_make_plan(M, C);
+  // Scratch (doubles): part [2, nchunk, C], coef [3, C].
+  double *part = bn_scratch(ctx, (size_t)(2 * p.nchunk + 3) * (size_t)C);
+  double *coef = part + 2 * p.nchunk * C;
+  const int tiles = (C + BN_TILE_C - 1) / BN_TILE_C;
+  bn_partial_bwd_kernel<<<dim3((unsigned)p.nchunk, (unsigned)tiles), dim3(BN_TILE_C, BN_LANES), 0,
+                          st>>>(x, dy, mean, p, part);
+  CUDA_CHECK_LAUNCH();
+  bn_bwd_stats_kernel<<<tiles, dim3(BN_TILE_C, BN_COMBINE_LANES), 0, st>>>(part, p, gamma, rstd,
+                                                                           dgamma, dbeta, coef);
+  CUDA_CHECK_LAUNCH();
+  const int64_t n = M * C;
+  bn_dx_kernel<<<ew_blocks(n), EW_THREADS, 0, st>>>(n, C, x, dy, mean, rstd, coef, dx);
+  CUDA_CHECK_LAUNCH();
+}
+
+// ---------------------------------------------------------------------------------------------
+// host simulation: the launchers' plans and bodies run serially on the host, block by block and
+// lane by lane in the kernels' order. For tests on machines without a GPU (host pointers).
+
+// Runs `nblocks` × ceil(C/32) blocks of `lanes` lanes the way the kernels do: `fill` gives each
+// thread's one or two values, the tree runs level by level, and `store` gets lane 0's totals.
+template <class Fill, class Store>
+static void bn_sim_blocks(int64_t nblocks, int C, int lanes, Fill fill, Store store) {
+  double *sa = (double *)malloc(sizeof(double) * BN_COMBINE_LANES * BN_TILE_C * 2);
+  if (!sa) ganc_die(GANC_EXIT_RUNTIME, "out of host memory");
+  double *sb = sa + BN_COMBINE_LANES * BN_TILE_C;
+  const int tiles = (C + BN_TILE_C - 1) / BN_TILE_C;
+  for (int64_t blk = 0; blk < nblocks; blk++)
+    for (int tile = 0; tile < tiles; tile++) {
+      for (int ty = 0; ty < lanes; ty++)
+        for (int tx = 0; tx < BN_TILE_C; tx++)
+          fill(blk, tile * BN_TILE_C + tx, ty, &sa[ty * BN_TILE_C + tx], &sb[ty * BN_TILE_C + tx]);
+      for (int half = lanes / 2; half > 0; half >>= 1)
+        for (int ty = 0; ty < lanes; ty++)
+          for (int tx = 0; tx < BN_TILE_C; tx++) {
+            bn_tree_level(sa, ty, tx, half);
+            bn_tree_level(sb, ty, tx, half);
+          }
+      for (int tx = 0; tx < BN_TILE_C; tx++)
+        if (tile * BN_TILE_C + tx < C) store(blk, tile * BN_TILE_C + tx, sa[tx], sb[tx]);
+    }
+  free(sa);
+}
+
+// The combine stage (one block row) over one plane part [nchunk, C] → tot [C].
+static void bn_sim_combine(bn_plan p, const double *part, double *tot) {
+  bn_sim_blocks(
+      1, p.C, BN_COMBINE_LANES,
+      [&](int64_t, int c, int ty, double *a, double *b) {
+        *a = bn_combine_lane(part, p.nchunk, p.C, c, ty);
+        *b = 0.0;
+      },
+      [&](int64_t, int c, double a, double) { tot[c] = a; });
+}
+
+static double *sim_alloc(size_t doubles) {
+  double *d = (double *)calloc(doubles ? doubles : 1, sizeof(double));
+  if (!d) ganc_die(GANC_EXIT_RUNTIME, "out of host memory");
+  return d;
+}
+
+extern "C" void batchnorm_forward_train_cuda_hostsim(int64_t M, int C, const float *x,
+                                                     const float *gamma, const float *beta,
+                                                     float eps, float momentum, float *y,
+                                                     float *mean, float *rstd, float *run_mean,
+                                                     float *run_var) {
+  bn_require(M, C, "batchnorm_forward_train_cuda_hostsim");
+  const bn_plan p = bn_make_plan(M, C);
+  double *part = sim_alloc((size_t)(p.nchunk + 3) * C);
+  double *mu = part + p.nchunk * C, *k = mu + C, *tot = k + C;
+  bn_sim_blocks(
+      p.nchunk, C, BN_LANES,
+      [&](int64_t chunk, int c, int ty, double *a, double *b) {
+        *a = bn_lane_sum<BN_PASS_SUM>(x, NULL, p, chunk, c, ty);
+        *b = 0.0;
+      },
+      [&](int64_t chunk, int c, double a, double) { part[chunk * C + c] = a; });
+  bn_sim_combine(p, part, tot);
+  for (int c = 0; c < C; c++)
+    mu[c] = tot[c] / (double)M;
+  bn_sim_blocks(
+      p.nchunk, C, BN_LANES,
+      [&](int64_t chunk, int c, int ty, double *a, double *b) {
+        *a = bn_lane_sum<BN_PASS_SQDEV>(x, mu, p, chunk, c, ty);
+        *b = 0.0;
+      },
+      [&](int64_t chunk, int c, double a, double) { part[chunk * C + c] = a; });
+  bn_sim_combine(p, part, tot);
+  for (int c = 0; c < C; c++)
+    bn_var_finalize(c, tot[c], M, mu, gamma, eps, momentum, mean, rstd, run_mean, run_var, k);
+  const int64_t n = M * C, T = (int64_t)ew_blocks(n) * EW_THREADS;
+  for (int64_t tid = 0; tid < T; tid++)
+    bn_normalize_body(tid, T, n, C, x, mu, k, beta, y);
+  free(part);
+}
+
+extern "C" void batchnorm_forward_eval_cuda_hostsim(int64_t M, int C, const float *x,
+                                                    const float *gamma, const float *beta,
+                                                    const float *run_mean, const float *run_var,
+                                                    float eps, float *y) {
+  bn_require(M, C, "batchnorm_forward_eval_cuda_hostsim");
+  double *scale = sim_alloc((size_t)C);
+  for (int c = 0; c < C; c++)
+    scale[c] = gamma[c] / sqrt((double)run_var[c] + eps);
+  const int64_t n = M * C, T = (int64_t)ew_blocks(n) * EW_THREADS;
+  for (int64_t tid = 0; tid < T; tid++)
+    bn_eval_body(tid, T, n, C, x, run_mean, scale, beta, y);
+  free(scale);
+}
+
+extern "C" void batchnorm_backward_cuda_hostsim(int64_t M, int C, const float *x, const float *dy,
+                                                const float *gamma, const float *mean,
+                                                const float *rstd, float *dx, float *dgamma,
+                                                float *dbeta) {
+  bn_require(M, C, "batchnorm_backward_cuda_hostsim");
+  const bn_plan p = bn_make_plan(M, C);
+  double *part = sim_alloc((size_t)(2 * p.nchunk + 5) * C);
+  double *coef = part + 2 * p.nchunk * C, *t0 = coef + 3 * C, *t1 = t0 + C;
+  bn_sim_blocks(
+      p.nchunk, C, BN_LANES,
+      [&](int64_t chunk, int c, int ty, double *a, double *b) {
+        bn_lane_sum_bwd(x, dy, mean, p, chunk, c, ty, a, b);
+      },
+      [&](int64_t chunk, int c, double a, double b) {
+        part[chunk * C + c] = a;
+        part[(p.nchunk + chunk) * C + c] = b;
+      });
+  bn_sim_combine(p, part, t0);
+  bn_sim_combine(p, part + p.nchunk * C, t1);
+  for (int c = 0; c < C; c++)
+    bn_bwd_finalize(c, C, t0[c], t1[c], M, gamma, rstd, dgamma, dbeta, coef);
+  const int64_t n = M * C, T = (int64_t)ew_blocks(n) * EW_THREADS;
+  for (int64_t tid = 0; tid < T; tid++)
+    bn_dx_body(tid, T, n, C, x, dy, mean, rstd, coef, dx);
+  free(part);
+}

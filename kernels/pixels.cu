@@ -1,0 +1,217 @@
+// pixels.cu — images and latents on the GPU: uint8 pixels ↔ floats in [−1, 1] (with the optional
+// horizontal flip of augmentation), and the latents z of core/philox.h; the CUDA twins of
+// src/ops/pixels.c and of ganc_latent in src/core/philox.c.
+//
+// Agreement with the CPU:
+//   pixels_to_float: exact. Each byte's float is (float)(v / 127.5 − 1) from double, as pixels.c's
+//     table; each block builds the same 256-entry table in shared memory.
+//   pixels_to_uint8: exact. round((v + 1)·127.5) half away from zero, in double, NaN → 0,
+//     clamped, in pixels.c's expression.
+//   latents: Philox4x32-10 with the same counter (block of 4 columns, row lo, row hi, stream) and
+//     key (seed lo, seed hi), and Box-Muller in DOUBLE with philox.c's formulas in its order. The
+//     integers are identical; the doubles differ from glibc's only where CUDA's log/sin/cos
+//     (≤ 1–2 ulp in double) differ from glibc's, and the float rounded from them changes only when
+//     the double lies within those ulps of a float rounding boundary: ~1e-8 per number.
+//
+// The Philox rounds and every body are __host__ __device__, so *_hostsim run them on the host:
+// tests/gpu/test_gpu_ops.c checks them bit for bit against philox.c and pixels.c on machines
+// without a GPU (the counter/key layout, rounds, column blocking, index and flip math).
+#include "kernels/cuda_check.h" // CUDA_CHECK_LAUNCH, KERNEL_REQUIRE
+#include "kernels/kernels.h"    // the launchers' declarations
+
+extern "C" {
+#include "core/philox.h" // GANC_RNG_LATENT, the stream of latents
+}
+
+#include <math.h>
+#include <stdint.h>
+
+enum {
+  EW_THREADS = 256,     // threads per block; pixels_to_float needs exactly 256 (its table)
+  EW_MAX_BLOCKS = 4096, // grid-stride beyond this: ~4 waves of resident blocks on an H100
+};
+
+static int ew_blocks(int64_t work) {
+  int64_t b = (work + EW_THREADS - 1) / EW_THREADS;
+  return b < 1 ? 1 : b > EW_MAX_BLOCKS ? EW_MAX_BLOCKS : (int)b;
+}
+
+// ---------------------------------------------------------------------------------------------
+// pixels → floats
+
+// Table entry v: 0 → −1 and 255 → 1 exactly, rounded once from double.
+__host__ __device__ static inline float pixel_value(int v) { return (float)(v / 127.5 - 1.0); }
+
+// Element i of dst [N, H, W, C]: its source byte, mirrored within the row when the image flips
+// (pixels reverse, channels keep their order).
+__host__ __device__ static inline int64_t pixel_src_index(int64_t i, int H, int W, int C,
+                                                          const uint8_t *flip) {
+  if (!flip) return i;
+  const int64_t WC = (int64_t)W * C, nh = i / WC;
+  if (!flip[nh / H]) return i;
+  const int j = (int)(i - nh * WC), w = j / C, c = j - w * C;
+  return nh * WC + (int64_t)(W - 1 - w) * C + c;
+}
+
+__host__ __device__ static void to_float_body(int64_t tid, int64_t T, int64_t n, int H, int W,
+                                              int C, const uint8_t *src, const uint8_t *flip,
+                                              const float *lut, float *dst) {
+  for (int64_t i = tid; i < n; i += T)
+    dst[i] = lut[src[pixel_src_index(i, H, W, C, flip)]];
+}
+
+__global__ static void __launch_bounds__(EW_THREADS)
+    to_float_kernel(int64_t n, int H, int W, int C, const uint8_t *__restrict__ src,
+                    const uint8_t *__restrict__ flip, float *__restrict__ dst) {
+  __shared__ float lut[256];
+  lut[threadIdx.x] = pixel_value(threadIdx.x); // blockDim.x == 256
+  __syncthreads();
+  to_float_body((int64_t)blockIdx.x * blockDim.x + threadIdx.x, (int64_t)gridDim.x * blockDim.x, n,
+                H, W, C, src, flip, lut, dst);
+}
+
+// ---------------------------------------------------------------------------------------------
+// floats → pixels
+
+// round((v + 1)·127.5) half away from zero, in double so that 0 gives exactly 127.5 → 128 and no
+// float rounding of the product moves a value across a half. !(t > 0) sends NaN (and −inf) to
+// 0; +inf and anything above 1 clamp to 255.
+__host__ __device__ static inline uint8_t pixel_byte(float v) {
+  const double t = ((double)v + 1.0) * 127.5;
+  return !(t > 0.0) ? 0 : t >= 255.0 ? 255 : (uint8_t)round(t);
+}
+
+__host__ __device__ static void to_uint8_body(int64_t tid, int64_t T, int64_t n, const float *src,
+                                              uint8_t *dst) {
+  for (int64_t i = tid; i < n; i += T)
+    dst[i] = pixel_byte(src[i]);
+}
+
+__global__ static void to_uint8_kernel(int64_t n, const float *__restrict__ src,
+                                       uint8_t *__restrict__ dst) {
+  to_uint8_body((int64_t)blockIdx.x * blockDim.x + threadIdx.x, (int64_t)gridDim.x * blockDim.x, n,
+                src, dst);
+}
+
+// ---------------------------------------------------------------------------------------------
+// latents: Philox4x32-10 and Box-Muller, as src/core/philox.c
+
+// One Philox4x32-10 block in place: c = philox(c, key (k0, k1)). The 32×32 → 64-bit products
+// are one IMAD.WIDE on the device and the same arithmetic as philox.c on the host.
+__host__ __device__ static inline void philox4x32_10(uint32_t c[4], uint32_t k0, uint32_t k1) {
+  uint32_t c0 = c[0], c1 = c[1], c2 = c[2], c3 = c[3];
+#ifdef __CUDA_ARCH__
+#pragma unroll
+#endif
+  for (int r = 0; r < 10; r++) {
+    const uint64_t p0 = (uint64_t)0xD2511F53u * c0, p1 = (uint64_t)0xCD9E8D57u * c2;
+    const uint32_t hi0 = (uint32_t)(p0 >> 32), lo0 = (uint32_t)p0;
+    const uint32_t hi1 = (uint32_t)(p1 >> 32), lo1 = (uint32_t)p1;
+    c0 = hi1 ^ c1 ^ k0;
+    c1 = lo1;
+    c2 = hi0 ^ c3 ^ k1;
+    c3 = lo0;
+    k0 += 0x9E3779B9u; // the Weyl sequence bumps the key between rounds
+    k1 += 0xBB67AE85u;
+  }
+  c[0] = c0;
+  c[1] = c1;
+  c[2] = c2;
+  c[3] = c3;
+}
+
+// Work item `item` of z [n, z_dim]: row item / nb (latent index first + row), columns
+// 4·blk .. 4·blk + 3 with blk = item mod nb, nb = ceil(z_dim / 4) — one Philox block, two
+// Box-Muller pairs, exactly ganc_rng_normals's iteration i = 4·blk.
+__host__ __device__ static void latent_item(int64_t item, uint64_t seed, uint64_t first, int z_dim,
+                                            float *z) {
+  const int nb = (z_dim + 3) / 4;
+  const int64_t row = item / nb;
+  const int blk = (int)(item - row * nb);
+  const uint64_t k = first + (uint64_t)row;
+  uint32_t o[4] = {(uint32_t)blk, (uint32_t)k, (uint32_t)(k >> 32), (uint32_t)GANC_RNG_LATENT};
+  philox4x32_10(o, (uint32_t)seed, (uint32_t)(seed >> 32));
+  float *out = z + row * z_dim;
+  const int i = 4 * blk;
+  // u1 in (0, 1] so log never sees 0.
+  for (int p = 0; p < 2; p++) {
+    const double u1 = ((double)o[2 * p] + 1.0) / 4294967296.0;
+    const double u2 = (double)o[2 * p + 1] / 4294967296.0;
+    const double r = sqrt(-2.0 * log(u1)), t = 6.283185307179586 * u2;
+    if (i + 2 * p < z_dim) out[i + 2 * p] = (float)(r * cos(t));
+    if (i + 2 * p + 1 < z_dim) out[i + 2 * p + 1] = (float)(r * sin(t));
+  }
+}
+
+__global__ static void latents_kernel(uint64_t seed, uint64_t first, int64_t items, int z_dim,
+                                      float *__restrict__ z) {
+  for (int64_t it = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; it < items;
+       it += (int64_t)gridDim.x * blockDim.x)
+    latent_item(it, seed, first, z_dim, z);
+}
+
+// ---------------------------------------------------------------------------------------------
+// launchers: device memory; src/dst [N, H, W, C], flip [N] (NULL: no flips), z [n, z_dim]
+
+static void pixels_check(int N, int H, int W, int C, const char *op) {
+  if (N < 0 || H < 1 || W < 1 || C < 1)
+    ganc_die(GANC_EXIT_RUNTIME, "%s: impossible image shape [%d, %d, %d, %d]", op, N, H, W, C);
+}
+
+extern "C" void pixels_to_float_cuda(ganc_ctx *ctx, ganc_stream st, int N, int H, int W, int C,
+                                     const uint8_t *src, const uint8_t *flip, float *dst) {
+  (void)ctx;
+  pixels_check(N, H, W, C, "pixels_to_float_cuda");
+  const int64_t n = (int64_t)N * H * W * C;
+  if (n == 0) return;
+  to_float_kernel<<<ew_blocks(n), EW_THREADS, 0, st>>>(n, H, W, C, src, flip, dst);
+  CUDA_CHECK_LAUNCH();
+}
+
+extern "C" void pixels_to_uint8_cuda(ganc_ctx *ctx, ganc_stream st, int64_t n, const float *src,
+                                     uint8_t *dst) {
+  (void)ctx;
+  KERNEL_REQUIRE(n >= 0, "pixels_to_uint8_cuda", "n = %lld", (long long)n);
+  if (n == 0) return;
+  to_uint8_kernel<<<ew_blocks(n), EW_THREADS, 0, st>>>(n, src, dst);
+  CUDA_CHECK_LAUNCH();
+}
+
+extern "C" void latents_cuda(ganc_ctx *ctx, ganc_stream st, uint64_t seed, uint64_t first, int n,
+                             int z_dim, float *z) {
+  (void)ctx;
+  KERNEL_REQUIRE(n >= 0 && z_dim >= 1, "latents_cuda", "n = %d, z_dim = %d", n, z_dim);
+  const int64_t items = (int64_t)n * ((z_dim + 3) / 4);
+  if (items == 0) return;
+  latents_kernel<<<ew_blocks(items), EW_THREADS, 0, st>>>(seed, first, items, z_dim, z);
+  CUDA_CHECK_LAUNCH();
+}
+
+// ---------------------------------------------------------------------------------------------
+// host simulation (host pointers): the launchers' grids and bodies, thread by simulated thread
+
+extern "C" void pixels_to_float_cuda_hostsim(int N, int H, int W, int C, const uint8_t *src,
+                                             const uint8_t *flip, float *dst) {
+  pixels_check(N, H, W, C, "pixels_to_float_cuda_hostsim");
+  const int64_t n = (int64_t)N * H * W * C;
+  if (n == 0) return;
+  float lut[256];
+  for (int v = 0; v < 256; v++)
+    lut[v] = pixel_value(v);
+  const int64_t T = (int64_t)ew_blocks(n) * EW_THREADS;
+  for (int64_t tid = 0; tid < T; tid++)
+    to_float_body(tid, T, n, H, W, C, src, flip, lut, dst);
+}
+
+extern "C" void pixels_to_uint8_cuda_hostsim(int64_t n, const float *src, uint8_t *dst) {
+  const int64_t T = (int64_t)ew_blocks(n) * EW_THREADS;
+  for (int64_t tid = 0; tid < T; tid++)
+    to_uint8_body(tid, T, n, src, dst);
+}
+
+extern "C" void latents_cuda_hostsim(uint64_t seed, uint64_t first, int n, int z_dim, float *z) {
+  KERNEL_REQUIRE(n >= 0 && z_dim >= 1, "latents_cuda_hostsim", "n = %d, z_dim = %d", n, z_dim);
+  const int64_t items = (int64_t)n * ((z_dim + 3) / 4);
+  for (int64_t it = 0; it < items; it++)
+    latent_item(it, seed, first, z_dim, z);
+}

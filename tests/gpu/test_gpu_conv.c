@@ -1,0 +1,340 @@
+// test_gpu_conv.c — the CUDA convolutions (kernels/conv.cu) against their CPU twins
+// (src/ops/conv.c) and against cuDNN (kernels/cudnn.cu), role by role, on every conv layer shape
+// of the shipped DCGAN configs and on awkward shapes. Needs a GPU: without one it prints
+// "SKIP: <reason>" and exits 77, which ctest reports as skipped (label "gpu").
+//
+// Per case: fresh random inputs (a fixed seed), every output POISONED with NaN before each call
+// (an element a kernel forgets to write, or reads before writing, fails the comparison), then
+//   ours vs CPU      the CPU twin on host copies (a CPU context), the independent reference;
+//   ours vs cuDNN    cuDNN's fastest FP32 algorithm (kernels/cudnn.cu forces FMA math, no TF32);
+//   cuDNN vs CPU     printed for information, so that a failure can be pinned on the right side;
+//   determinism      our kernel twice on the same inputs gives the same bits.
+// backward_weight checks the accumulate rule: dw starts at a known nonzero pattern and must end
+// at pattern + gradient; the comparison is on the increment dw_after − pattern against the
+// gradient (the CPU twin from dw = 0), so a kernel that overwrote dw would be off by the pattern.
+//
+// Thresholds on the normalized error max |a − b| / max |b|:
+//   role              ours vs CPU   ours vs cuDNN   compared tensor
+//   forward           1e-5          1e-5            y  [N,P,Q,K]
+//   backward_data     1e-5          1e-5            dx [N,H,W,C]
+//   backward_weight   1e-5          1e-5            dw − pattern [R,S,C,K]
+// FP32 sums of up to R·S·C = 8192 terms (the 64x64 D head) in different orders differ by a few
+// 1e-7 to 1e-6 of the largest output; 1e-5 leaves room for that and none for an indexing error,
+// which moves whole products.
+//
+// Usage: test_gpu_conv [--list]   (--list prints the cases and exits; needs no GPU)
+// Exit: 0 all passed, 1 a case failed, 2 bad usage, 77 no usable GPU.
+#include "core/check.h"      // xmalloc
+#include "core/ctx.h"        // ganc_ctx, ganc_ctx_init_cpu
+#include "kernels/kernels.h" // the CUDA and cuDNN launchers, device memory, ganc_cuda_ctx_init
+#include "ops/ops.h"         // conv_shape, the CPU twins
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { SKIP = 77 };
+
+// Thresholds of the table above, indexed by role.
+enum { FWD = 0, BWD_DATA = 1, BWD_WEIGHT = 2, NROLES = 3 };
+static const char *const role_name[NROLES] = {"fwd", "bwd_data", "bwd_weight"};
+static const double tol_cpu[NROLES] = {1e-5, 1e-5, 1e-5};
+static const double tol_cudnn[NROLES] = {1e-5, 1e-5, 1e-5};
+
+// ---- the cases ----------------------------------------------------------------------------------
+
+typedef struct {
+  char name[64]; // where the shape comes from: "fmnist32 D b1.conv", "odd 3x3 s1 p1"
+  conv_shape s;
+} conv_case;
+
+typedef struct {
+  conv_case *v;
+  int n, cap;
+} case_list;
+
+static void add_case(case_list *l, const char *name, int N, int H, int W, int C, int K, int R,
+                     int S, int stride, int pad) {
+  if (l->n == l->cap) {
+    l->cap = l->cap ? 2 * l->cap : 64;
+    l->v = xrealloc(l->v, (size_t)l->cap * sizeof *l->v);
+  }
+  conv_case *c = &l->v[l->n];
+  snprintf(c->name, sizeof c->name, "%s", name);
+  if (conv_shape_make(&c->s, N, H, W, C, K, R, S, stride, pad) != 0)
+    ganc_die(GANC_EXIT_RUNTIME, "test table: impossible shape for %s", name);
+  l->n++;
+}
+
+static int imin(int a, int b) { return a < b ? a : b; }
+
+// The conv layers of one DCGAN config at batch N, as src/model/dcgan.c builds them (z_dim 100,
+// g_max = d_max = 512: the defaults, unchanged by the shipped recipes) and as net.c runs them:
+// a generator layer, the transposed conv in [h,h,c_in] → out [2h,2h,c_out] (or 1x1 → 4x4 for the
+// first), is run as its adjoint, the ordinary conv out [N,2h,2h,c_out] → in [N,h,h,c_in]
+// (ops.h); the discriminator's are 4x4 stride-2 pad-1 convs down to 4x4 and the 4x4 stride-1
+// pad-0 head to one logit.
+static void add_dcgan(case_list *l, const char *cfg, int res, int channels, int base, int N) {
+  const int z_dim = 100, g_max = 512, d_max = 512;
+  int L = 0; // upsamplings from 4x4 = downsamplings to 4x4
+  while ((4 << L) < res)
+    L++;
+  char nm[64];
+  int in_c = z_dim, hw = 1; // the generator's input: z as [1, 1, z_dim]
+  for (int j = 0; j < L; j++) {
+    const int ch = imin(base << (L - 1 - j), g_max);
+    snprintf(nm, sizeof nm, "%s G b%d.conv", cfg, j);
+    if (j == 0) {
+      add_case(l, nm, N, 4, 4, ch, in_c, 4, 4, 1, 0); // convT 1x1 → 4x4
+      hw = 4;
+    } else {
+      add_case(l, nm, N, 2 * hw, 2 * hw, ch, in_c, 4, 4, 2, 1); // convT h → 2h
+      hw *= 2;
+    }
+    in_c = ch;
+  }
+  snprintf(nm, sizeof nm, "%s G out.conv", cfg);
+  add_case(l, nm, N, 2 * hw, 2 * hw, channels, in_c, 4, 4, 2, 1);
+  int c = channels;
+  hw = res;
+  for (int i = 0; i < L; i++) {
+    const int k = imin(base << i, d_max);
+    snprintf(nm, sizeof nm, "%s D b%d.conv", cfg, i);
+    add_case(l, nm, N, hw, hw, c, k, 4, 4, 2, 1);
+    c = k;
+    hw /= 2;
+  }
+  snprintf(nm, sizeof nm, "%s D head.conv", cfg);
+  add_case(l, nm, N, hw, hw, c, 1, 4, 4, 1, 0);
+}
+
+static void build_cases(case_list *l) {
+  // configs/fmnist32.ini (and the defaults at 32x32x1), configs/cpu-demo.ini, configs/dcgan64.ini
+  add_dcgan(l, "fmnist32", 32, 1, 64, 4);
+  add_dcgan(l, "cpu-demo", 32, 1, 32, 4);
+  add_dcgan(l, "dcgan64", 64, 3, 64, 4);
+  // Batches 1 and 3 (odd, below a tile of rows at the small layers) on the default family.
+  add_dcgan(l, "fmnist32/N1", 32, 1, 64, 1);
+  add_dcgan(l, "fmnist32/N3", 32, 1, 64, 3);
+  // Awkward shapes: channel counts 1, 3, 5, 7, 13 and just over a tile (65, 67, 70, 130), H != W,
+  // 1x1 outputs, 3x3 stride 1 pad 1, stride 2 and 3, pad 0/1/2, a non-square kernel.
+  add_case(l, "odd 3x3 s1 p1", 3, 7, 5, 3, 5, 3, 3, 1, 1);
+  add_case(l, "odd 3x3 s2 p1", 2, 9, 13, 7, 13, 3, 3, 2, 1);
+  add_case(l, "odd 4x4 s2 p1", 1, 5, 6, 13, 7, 4, 4, 2, 1);
+  add_case(l, "odd 4x4 s1 p0 to 1x1", 3, 4, 4, 5, 3, 4, 4, 1, 0);
+  add_case(l, "odd 3x3 s1 p1 K>tile", 2, 2, 3, 13, 67, 3, 3, 1, 1);
+  add_case(l, "odd 4x4 s2 p1 K=130", 2, 11, 6, 5, 130, 4, 4, 2, 1);
+  add_case(l, "odd 3x3 s1 p0 C=70", 3, 17, 9, 70, 3, 3, 3, 1, 0);
+  add_case(l, "odd 4x4 s2 p0", 1, 6, 10, 3, 7, 4, 4, 2, 0);
+  add_case(l, "odd 3x3 s1 p1 C=K=1", 2, 8, 8, 1, 1, 3, 3, 1, 1);
+  add_case(l, "odd 3x3 s1 p1 C=67 K=65", 2, 5, 5, 67, 65, 3, 3, 1, 1);
+  add_case(l, "odd 3x4 s2 p1", 2, 6, 9, 5, 6, 3, 4, 2, 1);
+  add_case(l, "odd 5x3 s3 p2", 1, 5, 12, 9, 8, 5, 3, 3, 2);
+  // Long reductions for backward_weight's split-K: 3 uneven splits; 8 splits of a DCGAN-like layer.
+  add_case(l, "split-K 3x3 s1 p1", 5, 15, 15, 3, 9, 3, 3, 1, 1);
+  add_case(l, "split-K 4x4 s2 p1 N64", 64, 16, 16, 3, 5, 4, 4, 2, 1);
+}
+
+static void shape_str(const conv_shape *s, char *buf, size_t n) {
+  snprintf(buf, n, "N%d %dx%dx%d -> %dx%dx%d k%dx%d s%d p%d", s->N, s->H, s->W, s->C, s->P, s->Q,
+           s->K, s->R, s->S, s->stride, s->pad);
+}
+
+// ---- helpers ------------------------------------------------------------------------------------
+
+// splitmix64: a fixed seed gives the same inputs on every run and machine.
+static uint64_t rng_next(uint64_t *s) {
+  uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+// Uniform in [−1, 1).
+static void fill_uniform(float *a, size_t n, uint64_t *s) {
+  for (size_t i = 0; i < n; i++)
+    a[i] = (float)((double)(rng_next(s) >> 11) * 0x1.0p-52 - 1.0);
+}
+
+// The accumulate rule's starting point: nonzero, exact in float, not constant.
+static float pattern(size_t i) { return 0.5f + 0.125f * (float)(i % 7); }
+
+static float *fnew(size_t n) { return xmalloc((n ? n : 1) * sizeof(float)); }
+
+// max |a − b| / (max |b| + tiny); a non-finite element on either side (an unwritten, poisoned
+// element) gives +inf, so a NaN can never hide behind fmax.
+static double nerr(const float *a, const float *b, size_t n) {
+  double num = 0.0, den = 0.0;
+  for (size_t i = 0; i < n; i++) {
+    if (!isfinite(a[i]) || !isfinite(b[i])) return INFINITY;
+    num = fmax(num, fabs((double)a[i] - (double)b[i]));
+    den = fmax(den, fabs((double)b[i]));
+  }
+  return num / (den + 1e-30);
+}
+
+// dst = a − pattern, the increment backward_weight added to the pattern (exact in double, then
+// rounded once).
+static void minus_pattern(const float *a, float *dst, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    dst[i] = (float)((double)a[i] - (double)pattern(i));
+}
+
+// ---- one shape, three roles ---------------------------------------------------------------------
+
+typedef struct {
+  ganc_ctx *gpu, *cpu;
+  ganc_stream st;
+  int passed, failed;
+} run_state;
+
+typedef enum { OURS, CUDNN } impl;
+
+// Runs one role with one implementation on device buffers: out is poisoned (or set to the
+// pattern for backward_weight) first and copied back to host `got` after.
+static void run_role(run_state *r, const conv_shape *s, int role, impl which, const float *d_x,
+                     const float *d_w, const float *d_dy, float *d_out, const float *host_init,
+                     float *got, size_t n_out) {
+  ganc_cuda_h2d(r->gpu, d_out, host_init, n_out * sizeof(float));
+  switch (role) {
+  case FWD:
+    if (which == OURS)
+      conv2d_forward_cuda(r->gpu, r->st, s, d_x, d_w, d_out);
+    else
+      conv2d_forward_cudnn(r->gpu, r->st, s, d_x, d_w, d_out);
+    break;
+  case BWD_DATA:
+    if (which == OURS)
+      conv2d_backward_data_cuda(r->gpu, r->st, s, d_dy, d_w, d_out);
+    else
+      conv2d_backward_data_cudnn(r->gpu, r->st, s, d_dy, d_w, d_out);
+    break;
+  default:
+    if (which == OURS)
+      conv2d_backward_weight_cuda(r->gpu, r->st, s, d_x, d_dy, d_out);
+    else
+      conv2d_backward_weight_cudnn(r->gpu, r->st, s, d_x, d_dy, d_out);
+    break;
+  }
+  ganc_cuda_d2h(r->gpu, got, d_out, n_out * sizeof(float)); // synchronizes the stream
+}
+
+static void run_case(run_state *r, const conv_case *cc, uint64_t seed) {
+  const conv_shape *s = &cc->s;
+  const size_t nx = (size_t)s->N * s->H * s->W * s->C, ny = (size_t)s->N * s->P * s->Q * s->K,
+               nw = (size_t)s->R * s->S * s->C * s->K;
+  size_t nmax = nx > ny ? nx : ny;
+  if (nw > nmax) nmax = nw;
+
+  float *x = fnew(nx), *w = fnew(nw), *dy = fnew(ny);
+  fill_uniform(x, nx, &seed);
+  fill_uniform(w, nw, &seed);
+  fill_uniform(dy, ny, &seed);
+  float *nan = fnew(nmax), *pat = fnew(nw);
+  for (size_t i = 0; i < nmax; i++)
+    nan[i] = NAN;
+  for (size_t i = 0; i < nw; i++)
+    pat[i] = pattern(i);
+
+  // CPU references: y, dx (poisoned first, like ours), and the plain gradient from dw = 0.
+  float *ref[NROLES] = {fnew(ny), fnew(nx), fnew(nw)};
+  memcpy(ref[FWD], nan, ny * sizeof(float));
+  memcpy(ref[BWD_DATA], nan, nx * sizeof(float));
+  memset(ref[BWD_WEIGHT], 0, nw * sizeof(float));
+  conv2d_forward_cpu(r->cpu, s, x, w, ref[FWD]);
+  conv2d_backward_data_cpu(r->cpu, s, dy, w, ref[BWD_DATA]);
+  conv2d_backward_weight_cpu(r->cpu, s, x, dy, ref[BWD_WEIGHT]);
+
+  float *d_x = ganc_cuda_malloc(r->gpu, nx * sizeof(float));
+  float *d_w = ganc_cuda_malloc(r->gpu, nw * sizeof(float));
+  float *d_dy = ganc_cuda_malloc(r->gpu, ny * sizeof(float));
+  float *d_out = ganc_cuda_malloc(r->gpu, nmax * sizeof(float));
+  ganc_cuda_h2d(r->gpu, d_x, x, nx * sizeof(float));
+  ganc_cuda_h2d(r->gpu, d_w, w, nw * sizeof(float));
+  ganc_cuda_h2d(r->gpu, d_dy, dy, ny * sizeof(float));
+
+  float *ours = fnew(nmax), *again = fnew(nmax), *dnn = fnew(nmax);
+  char shp[96];
+  shape_str(s, shp, sizeof shp);
+  for (int role = 0; role < NROLES; role++) {
+    const size_t n = role == FWD ? ny : role == BWD_DATA ? nx : nw;
+    const float *init = role == BWD_WEIGHT ? pat : nan; // dw accumulates; y and dx overwrite
+    run_role(r, s, role, OURS, d_x, d_w, d_dy, d_out, init, ours, n);
+    run_role(r, s, role, OURS, d_x, d_w, d_dy, d_out, init, again, n);
+    const int deterministic = memcmp(ours, again, n * sizeof(float)) == 0;
+    run_role(r, s, role, CUDNN, d_x, d_w, d_dy, d_out, init, dnn, n);
+    if (role == BWD_WEIGHT) { // compare the increments over the pattern
+      minus_pattern(ours, ours, n);
+      minus_pattern(dnn, dnn, n);
+    }
+    const double e_cpu = nerr(ours, ref[role], n), e_dnn = nerr(ours, dnn, n),
+                 e_info = nerr(dnn, ref[role], n);
+    const int ok = e_cpu < tol_cpu[role] && e_dnn < tol_cudnn[role] && deterministic;
+    printf("%s %-10s %-26s %-40s cpu %.1e  cudnn %.1e  (cudnn vs cpu %.1e)%s\n",
+           ok ? "ok  " : "FAIL", role_name[role], cc->name, shp, e_cpu, e_dnn, e_info,
+           deterministic ? "" : "  NOT DETERMINISTIC");
+    fflush(stdout);
+    if (ok)
+      r->passed++;
+    else
+      r->failed++;
+  }
+
+  ganc_cuda_free(r->gpu, d_x);
+  ganc_cuda_free(r->gpu, d_w);
+  ganc_cuda_free(r->gpu, d_dy);
+  ganc_cuda_free(r->gpu, d_out);
+  for (int i = 0; i < NROLES; i++)
+    free(ref[i]);
+  free(x), free(w), free(dy), free(nan), free(pat), free(ours), free(again), free(dnn);
+}
+
+int main(int argc, char **argv) {
+  int list = 0;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--list") == 0) {
+      list = 1;
+    } else {
+      fprintf(stderr, "usage: %s [--list]\n", argv[0]);
+      return GANC_EXIT_USAGE;
+    }
+  }
+  case_list cases = {0};
+  build_cases(&cases);
+  if (list) {
+    char shp[96];
+    for (int i = 0; i < cases.n; i++) {
+      shape_str(&cases.v[i].s, shp, sizeof shp);
+      printf("%-26s %s\n", cases.v[i].name, shp);
+    }
+    printf("%d shapes, %d cases\n", cases.n, NROLES * cases.n);
+    free(cases.v);
+    return 0;
+  }
+
+  ganc_ctx gpu;
+  memset(&gpu, 0, sizeof gpu);
+  char why[256] = "";
+  if (ganc_cuda_ctx_init(&gpu, 0, why, sizeof why) != 0) {
+    printf("SKIP: %s\n", why);
+    free(cases.v);
+    return SKIP;
+  }
+  char desc[256];
+  ganc_cuda_describe(&gpu, desc, sizeof desc);
+  printf("device: %s\n", desc);
+  ganc_ctx cpu;
+  ganc_ctx_init_cpu(&cpu, 0);
+
+  run_state r = {.gpu = &gpu, .cpu = &cpu, .st = ganc_cuda_stream(&gpu)};
+  for (int i = 0; i < cases.n; i++)
+    run_case(&r, &cases.v[i], 0x5EED0000ull + (uint64_t)i);
+  printf("%d passed, %d failed\n", r.passed, r.failed);
+
+  ganc_cuda_ctx_free(&gpu);
+  ganc_ctx_free(&cpu);
+  free(cases.v);
+  return r.failed ? GANC_EXIT_RUNTIME : 0;
+}

@@ -1,0 +1,900 @@
+// test_gpu_ops.c — every CUDA launcher of kernels/kernels.h (batch norm, activations, losses, Adam
+// and EMA, pixels, latents) against its CPU twin of src/ops/*.c and src/core/philox.c.
+//
+// Two parts:
+//   1. HOST (runs everywhere, before any CUDA call): the kernels' own per-thread bodies, compiled
+//      __host__ __device__ and exported by kernels/*.cu as *_cuda_hostsim, run serially on the
+//      host with the launchers' real grids, chunking and reduction trees, against the CPU twins:
+//      Philox and Box-Muller bit for bit, index and flip math, vector/tail splits, BN chunking.
+//   2. DEVICE: the launchers on the GPU. Fresh random inputs from a fixed-seed generator; every
+//      output buffer POISONED (0xFF bytes: NaN floats, 255 bytes) before each call so an element
+//      a kernel fails to write shows; the CPU twin on host copies; parameter gradients start from
+//      non-zero values (they must accumulate), activation gradients are poisoned (overwritten);
+//      in-place calls (y == x, dx == dy); reductions re-run for bit-identical results.
+// Without a CUDA device, part 2 is skipped: "SKIP: <reason>" and exit 77 (ctest's skip code),
+// unless part 1 failed (exit 1). One line per case; a final "N passed, M failed".
+//
+// ---- thresholds
+// ---------------------------------------------------------------------------------- err = max |got
+// − want| / max |want| over the tensor (max-norm normalized error; absolute when want is all zero).
+// ulp = largest distance in units in the last place.
+//
+//   op                                 compared                        threshold   (expect)
+//   batchnorm_forward_train / _eval    y, mean, rstd, run_mean/var     err 1e-5    (~1e-7)
+//   batchnorm_backward                 dx, dgamma, dbeta               err 1e-4    (~1e-7)
+//   relu, lrelu forward and backward   out                             0 ulp       (exact)
+//   tanh_forward                       vs glibc tanhf (CPU twin)       2 ulp       glibc 2.36's
+//                                      vs (float)tanh((double)x)       1 ulp       tanhf is 2 ulp
+//   tanh_backward                      dx                              0 ulp       (exact)
+//   loss_logistic, loss_hinge          loss, dlogit                    err 1e-6    (~1e-8)
+//   adam_update, ema_update            p, m, v / ema                   err 1e-6    (0 ulp)
+//   pixels_to_float, pixels_to_uint8   dst                             exact
+//   latents                            z                               bit-exact
+// The host simulations (part 1) share these thresholds, except Adam/EMA, which must be exact
+// there (the same float operations in the same order as adam.c).
+#include "core/check.h"      // xmalloc
+#include "core/ctx.h"        // ganc_ctx, ganc_ctx_init_cpu
+#include "core/philox.h"     // ganc_latent: the CPU latents
+#include "kernels/kernels.h" // the CUDA launchers, device memory
+#include "ops/ops.h"         // the CPU twins
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TOL_BN_FWD 1e-5
+#define TOL_BN_BWD 1e-4
+#define ULP_TANH_VS_CPU 2
+#define ULP_TANH_VS_DOUBLE 1
+#define TOL_LOSS 1e-6
+#define TOL_ADAM 1e-6
+
+// ---- host simulations, exported by kernels/*.cu for this test (host pointers) ------------------
+void batchnorm_forward_train_cuda_hostsim(int64_t M, int C, const float *x, const float *gamma,
+                                          const float *beta, float eps, float momentum, float *y,
+                                          float *mean, float *rstd, float *run_mean,
+                                          float *run_var);
+void batchnorm_forward_eval_cuda_hostsim(int64_t M, int C, const float *x, const float *gamma,
+                                         const float *beta, const float *run_mean,
+                                         const float *run_var, float eps, float *y);
+void batchnorm_backward_cuda_hostsim(int64_t M, int C, const float *x, const float *dy,
+                                     const float *gamma, const float *mean, const float *rstd,
+                                     float *dx, float *dgamma, float *dbeta);
+// op: 0 relu, 1 lrelu, 2 tanh; backward 0: out = f(a); 1: out = f'(y = a, dy = b)
+void act_cuda_hostsim(int op, int backward, int64_t n, float slope, const float *a, const float *b,
+                      float *out);
+void loss_logistic_cuda_hostsim(int n, const float *logit, float target, float *dlogit,
+                                float *loss);
+void loss_hinge_cuda_hostsim(int n, const float *logit, float target, int generator, float *dlogit,
+                             float *loss);
+void adam_update_cuda_hostsim(size_t n, float *p, const float *g, float *m, float *v, float lr,
+                              float b1, float b2, float eps, int64_t t);
+void ema_update_cuda_hostsim(size_t n, float *ema, const float *p, float beta);
+void pixels_to_float_cuda_hostsim(int N, int H, int W, int C, const uint8_t *src,
+                                  const uint8_t *flip, float *dst);
+void pixels_to_uint8_cuda_hostsim(int64_t n, const float *src, uint8_t *dst);
+void latents_cuda_hostsim(uint64_t seed, uint64_t first, int n, int z_dim, float *z);
+
+// ---- shapes ----------------------------------------------------------------------------------
+// Every batch-norm layer of the shipped DCGAN recipes (configs/*.ini): [H·W, C].
+typedef struct bn_layer {
+  int hw, c;
+  const char *where;
+} bn_layer;
+static const bn_layer BN_LAYERS[] = {
+    {4 * 4, 256, "fmnist32 G.b0 D.b2"},  {8 * 8, 128, "fmnist32 G.b1 D.b1"},
+    {16 * 16, 64, "fmnist32 G.b2"},      {4 * 4, 128, "cpu-demo G.b0 D.b2"},
+    {8 * 8, 64, "cpu-demo G.b1 D.b1"},   {16 * 16, 32, "cpu-demo G.b2"},
+    {4 * 4, 512, "dcgan64 G.b0 D.b3"},   {8 * 8, 256, "dcgan64 G.b1 D.b2"},
+    {16 * 16, 128, "dcgan64 G.b2 D.b1"}, {32 * 32, 64, "dcgan64 G.b3"},
+};
+static const int BN_BATCHES[] = {1, 3, 64, 128};
+// Channel counts no layer has (tails of the 32-channel tiles) and row counts around the chunks.
+static const int BN_ODD_C[] = {3, 5, 13};
+static const int64_t BN_ODD_M[] = {2, 48, 1001, 3072, 131072};
+static const float BN_EPS = 1e-5f, BN_MOMENTUM = 0.1f;
+
+// ---- the test's own random numbers (splitmix64) ------------------------------------------------
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+
+static uint64_t rnd64(void) {
+  uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+static float unif(float lo, float hi) {
+  return lo + (hi - lo) * (float)((rnd64() >> 40) * 0x1p-24);
+}
+static void fill(float *a, size_t n, float lo, float hi) {
+  for (size_t i = 0; i < n; i++)
+    a[i] = unif(lo, hi);
+}
+
+static float *fnew(size_t n) { return xmalloc((n ? n : 1) * sizeof(float)); }
+static float *fdup(const float *a, size_t n) {
+  float *b = fnew(n);
+  memcpy(b, a, n * sizeof(float));
+  return b;
+}
+
+// ---- comparisons -------------------------------------------------------------------------------
+// Max-norm normalized error; a NaN or infinity where `want` has none counts as infinite.
+static double nerr(const float *got, const float *want, size_t n) {
+  double dmax = 0.0, wmax = 0.0;
+  for (size_t i = 0; i < n; i++) {
+    if (isnan(want[i]) && isnan(got[i])) continue;
+    const double d = fabs((double)got[i] - (double)want[i]);
+    if (!(d <= dmax)) dmax = isnan(d) || isinf(d) ? INFINITY : d;
+    if (fabs((double)want[i]) > wmax) wmax = fabs((double)want[i]);
+  }
+  return wmax > 0.0 ? dmax / wmax : dmax;
+}
+
+// Floats as integers in the order of their values, for distances in ulps. −0 sits one below +0,
+// so "0 ulp" means bit-identical (relu must keep x = −0 as −0, as its CPU twin does).
+static int64_t ordered(float f) {
+  int32_t i;
+  memcpy(&i, &f, sizeof i);
+  return i < 0 ? (int64_t)INT32_MIN - i - 1 : (int64_t)i;
+}
+// Largest ulp distance; a NaN on one side only counts as INT64_MAX.
+static int64_t max_ulp(const float *got, const float *want, size_t n) {
+  int64_t worst = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (isnan(got[i]) || isnan(want[i])) {
+      if (!(isnan(got[i]) && isnan(want[i]))) return INT64_MAX;
+      continue;
+    }
+    int64_t d = ordered(got[i]) - ordered(want[i]);
+    if (d < 0) d = -d;
+    if (d > worst) worst = d;
+  }
+  return worst;
+}
+static size_t count_diff_bytes(const void *a, const void *b, size_t n) {
+  const uint8_t *x = a, *y = b;
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++)
+    k += x[i] != y[i];
+  return k;
+}
+
+// ---- reporting ---------------------------------------------------------------------------------
+static int n_pass, n_fail;
+
+__attribute__((format(printf, 2, 3))) static void report(int ok, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  printf("%s  ", ok ? "PASS" : "FAIL");
+  vprintf(fmt, ap);
+  printf("\n");
+  va_end(ap);
+  fflush(stdout);
+  if (ok)
+    n_pass++;
+  else
+    n_fail++;
+}
+
+static ganc_ctx CPU; // the CPU twins' context
+
+// ---- batch-norm inputs
+// ---------------------------------------------------------------------------
+typedef struct bn_case {
+  int64_t M;
+  int C;
+  float *x, *gamma, *beta, *rm0, *rv0, *dy, *dg0, *db0; // inputs
+  // CPU twin's results
+  float *y, *mean, *rstd, *rm, *rv, *y_eval, *dx, *dg, *db;
+} bn_case;
+
+// x: per-channel offsets up to ±4 and spreads 0.05..2, so a channel's mean can be large next to
+// its spread; gamma, beta, running statistics and upstream gradients random; dgamma/dbeta start
+// non-zero (they accumulate).
+static void bn_case_make(bn_case *b, int64_t M, int C) {
+  memset(b, 0, sizeof *b);
+  b->M = M;
+  b->C = C;
+  const size_t n = (size_t)M * C;
+  b->x = fnew(n);
+  b->dy = fnew(n);
+  float *off = fnew(C), *spread = fnew(C);
+  fill(off, C, -4.0f, 4.0f);
+  fill(spread, C, 0.05f, 2.0f);
+  for (size_t i = 0; i < n; i++) {
+    b->x[i] = off[i % C] + spread[i % C] * unif(-1.0f, 1.0f);
+    b->dy[i] = unif(-1.0f, 1.0f);
+  }
+  free(off);
+  free(spread);
+  b->gamma = fnew(C);
+  b->beta = fnew(C);
+  b->rm0 = fnew(C);
+  b->rv0 = fnew(C);
+  b->dg0 = fnew(C);
+  b->db0 = fnew(C);
+  fill(b->gamma, C, 0.5f, 1.5f);
+  fill(b->beta, C, -0.5f, 0.5f);
+  fill(b->rm0, C, -1.0f, 1.0f);
+  fill(b->rv0, C, 0.5f, 2.0f);
+  fill(b->dg0, C, -1.0f, 1.0f);
+  fill(b->db0, C, -1.0f, 1.0f);
+
+  // The CPU twin's answers: training forward, eval forward (with the updated running
+  // statistics), backward (from the twin's saved mean and rstd).
+  b->y = fnew(n);
+  b->mean = fnew(C);
+  b->rstd = fnew(C);
+  b->rm = fdup(b->rm0, C);
+  b->rv = fdup(b->rv0, C);
+  batchnorm_forward_train_cpu(&CPU, M, C, b->x, b->gamma, b->beta, BN_EPS, BN_MOMENTUM, b->y,
+                              b->mean, b->rstd, b->rm, b->rv);
+  b->y_eval = fnew(n);
+  batchnorm_forward_eval_cpu(&CPU, M, C, b->x, b->gamma, b->beta, b->rm, b->rv, BN_EPS, b->y_eval);
+  b->dx = fnew(n);
+  b->dg = fdup(b->dg0, C);
+  b->db = fdup(b->db0, C);
+  batchnorm_backward_cpu(&CPU, M, C, b->x, b->dy, b->gamma, b->mean, b->rstd, b->dx, b->dg, b->db);
+}
+
+static void bn_case_free(bn_case *b) {
+  float *all[] = {b->x,    b->gamma, b->beta, b->rm0, b->rv0,    b->dy, b->dg0, b->db0, b->y,
+                  b->mean, b->rstd,  b->rm,   b->rv,  b->y_eval, b->dx, b->dg,  b->db};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+    free(all[i]);
+}
+
+static double max5(double a, double b, double c, double d, double e) {
+  double m = a > b ? a : b;
+  m = m > c ? m : c;
+  m = m > d ? m : d;
+  return m > e ? m : e;
+}
+
+// =================================================================================================
+// Part 1: the kernels' bodies on the host against the CPU twins
+// =================================================================================================
+
+static void host_bn(int64_t M, int C) {
+  bn_case b;
+  bn_case_make(&b, M, C);
+  const size_t n = (size_t)M * C;
+  float *y = fnew(n), *mean = fnew(C), *rstd = fnew(C), *rm = fdup(b.rm0, C), *rv = fdup(b.rv0, C);
+  batchnorm_forward_train_cuda_hostsim(M, C, b.x, b.gamma, b.beta, BN_EPS, BN_MOMENTUM, y, mean,
+                                       rstd, rm, rv);
+  double e = max5(nerr(y, b.y, n), nerr(mean, b.mean, C), nerr(rstd, b.rstd, C), nerr(rm, b.rm, C),
+                  nerr(rv, b.rv, C));
+  report(e <= TOL_BN_FWD, "host  bn_forward_train   M=%-7lld C=%-4d err %.2e (tol %.0e)",
+         (long long)M, C, e, TOL_BN_FWD);
+
+  batchnorm_forward_eval_cuda_hostsim(M, C, b.x, b.gamma, b.beta, b.rm, b.rv, BN_EPS, y);
+  e = nerr(y, b.y_eval, n);
+  report(e <= TOL_BN_FWD, "host  bn_forward_eval    M=%-7lld C=%-4d err %.2e (tol %.0e)",
+         (long long)M, C, e, TOL_BN_FWD);
+
+  float *dx = fnew(n), *dg = fdup(b.dg0, C), *db = fdup(b.db0, C);
+  batchnorm_backward_cuda_hostsim(M, C, b.x, b.dy, b.gamma, b.mean, b.rstd, dx, dg, db);
+  e = nerr(dx, b.dx, n);
+  const double eg = nerr(dg, b.dg, C), eb = nerr(db, b.db, C);
+  e = max5(e, eg, eb, 0, 0);
+  report(e <= TOL_BN_BWD, "host  bn_backward        M=%-7lld C=%-4d err %.2e (tol %.0e)",
+         (long long)M, C, e, TOL_BN_BWD);
+  free(y), free(mean), free(rstd), free(rm), free(rv), free(dx), free(dg), free(db);
+  bn_case_free(&b);
+}
+
+static const char *ACT_NAMES[3][2] = {{"relu_forward", "relu_backward"},
+                                      {"lrelu_forward", "lrelu_backward"},
+                                      {"tanh_forward", "tanh_backward"}};
+
+// The CPU twin of act op (op, backward): out = f(a) or f'(y = a, dy = b).
+static void act_cpu(int op, int backward, int64_t n, float slope, const float *a, const float *b,
+                    float *out) {
+  if (!backward) {
+    if (op == 0) relu_forward_cpu(&CPU, n, a, out);
+    if (op == 1) lrelu_forward_cpu(&CPU, n, slope, a, out);
+    if (op == 2) tanh_forward_cpu(&CPU, n, a, out);
+  } else {
+    if (op == 0) relu_backward_cpu(&CPU, n, a, b, out);
+    if (op == 1) lrelu_backward_cpu(&CPU, n, slope, a, b, out);
+    if (op == 2) tanh_backward_cpu(&CPU, n, a, b, out);
+  }
+}
+
+// Activation inputs: a in [−4, 4] with exact zeros and −0 sprinkled in; b in [−1, 1].
+static void act_inputs(float *a, float *b, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    a[i] = unif(-4.0f, 4.0f);
+    b[i] = unif(-1.0f, 1.0f);
+    if (i % 97 == 5) a[i] = 0.0f;
+    if (i % 89 == 7) a[i] = -0.0f;
+    if (i % 83 == 3) a[i] = unif(-1e-6f, 1e-6f);
+  }
+}
+
+static void host_act(int64_t n, int misalign) {
+  const size_t cap = (size_t)n + 4;
+  float *a0 = fnew(cap), *b0 = fnew(cap), *out0 = fnew(cap), *want = fnew(cap);
+  float *a = a0 + misalign, *b = b0 + misalign, *out = out0 + misalign;
+  act_inputs(a, b, (size_t)n);
+  for (int op = 0; op < 3; op++)
+    for (int bw = 0; bw < 2; bw++) {
+      act_cpu(op, bw, n, 0.2f, a, b, want);
+      memset(out, 0xFF, (size_t)n * sizeof(float));
+      act_cuda_hostsim(op, bw, n, 0.2f, a, b, out);
+      const int64_t u = max_ulp(out, want, (size_t)n);
+      const int64_t tol = op == 2 && !bw ? ULP_TANH_VS_CPU : 0;
+      report(u <= tol, "host  %-16s n=%-8lld%s %lld ulp (tol %lld)", ACT_NAMES[op][bw],
+             (long long)n, misalign ? " misaligned" : "", (long long)u, (long long)tol);
+    }
+  free(a0), free(b0), free(out0), free(want);
+}
+
+// Logits: random with large magnitudes (±80, ±1e4) planted, as a saturated D produces.
+static void loss_inputs(float *l, int n) {
+  static const float big[] = {80.0f, -80.0f, 1e4f, -1e4f};
+  for (int i = 0; i < n; i++)
+    l[i] = i % 3 == 1 ? big[(i / 3) % 4] : unif(-6.0f, 6.0f);
+  if (n == 1) l[0] = -80.0f; // a lone logit: saturated
+}
+
+static void host_loss(int n) {
+  float *l = fnew(n), *d = fnew(n), *dw = fnew(n), loss, lossw;
+  loss_inputs(l, n);
+  for (int kind = 0; kind < 3; kind++)
+    for (int ti = 0; ti < 2; ti++) {
+      if (kind == 2 && ti == 1) continue; // hinge G has no target
+      const float t = ti ? -1.0f : 1.0f;
+      if (kind == 0) {
+        loss_logistic_cpu(&CPU, n, l, t, dw, &lossw);
+        loss_logistic_cuda_hostsim(n, l, t, d, &loss);
+      } else {
+        loss_hinge_cpu(&CPU, n, l, t, kind == 2, dw, &lossw);
+        loss_hinge_cuda_hostsim(n, l, t, kind == 2, d, &loss);
+      }
+      const double e = max5(nerr(&loss, &lossw, 1), nerr(d, dw, n), 0, 0, 0);
+      report(e <= TOL_LOSS, "host  %-16s n=%-6d target %+g: err %.2e (tol %.0e)",
+             kind == 0   ? "loss_logistic"
+             : kind == 1 ? "loss_hinge D"
+                         : "loss_hinge G",
+             n, t, e, TOL_LOSS);
+    }
+  free(l), free(d), free(dw);
+}
+
+static void host_adam(size_t n, int misalign) {
+  float *p0 = fnew(n + 1), *g0 = fnew(n + 1), *m0 = fnew(n + 1), *v0 = fnew(n + 1);
+  float *p = p0 + misalign, *g = g0 + misalign, *m = m0 + misalign, *v = v0 + misalign;
+  fill(p, n, -0.1f, 0.1f);
+  fill(m, n, -0.01f, 0.01f);
+  fill(v, n, 0.0f, 1e-4f);
+  float *pw = fdup(p, n), *mw = fdup(m, n), *vw = fdup(v, n);
+  for (int64_t t = 1; t <= 3; t++) {
+    fill(g, n, -0.05f, 0.05f);
+    adam_update_cpu(&CPU, n, pw, g, mw, vw, 2e-4f, 0.5f, 0.999f, 1e-8f, t);
+    adam_update_cuda_hostsim(n, p, g, m, v, 2e-4f, 0.5f, 0.999f, 1e-8f, t);
+    const int64_t u = max_ulp(p, pw, n) + max_ulp(m, mw, n) + max_ulp(v, vw, n);
+    report(u == 0, "host  adam_update      n=%-8zu%s t=%lld: %lld ulp (tol 0: same float ops)", n,
+           misalign ? " misaligned" : "", (long long)t, (long long)u);
+  }
+  float *e = fnew(n), *ew = fnew(n);
+  fill(e, n, -0.1f, 0.1f);
+  memcpy(ew, e, n * sizeof(float));
+  ema_update_cpu(&CPU, n, ew, p, 0.999f);
+  ema_update_cuda_hostsim(n, e, p, 0.999f);
+  const int64_t u = max_ulp(e, ew, n);
+  report(u == 0, "host  ema_update       n=%-8zu%s: %lld ulp (tol 0)", n,
+         misalign ? " misaligned" : "", (long long)u);
+  free(p0), free(g0), free(m0), free(v0), free(pw), free(mw), free(vw), free(e), free(ew);
+}
+
+// uint8 images, and floats to bytes with the awkward values first: NaN, ±inf, ±0, the ends of
+// [−1, 1], just outside, and values whose (v + 1)·127.5 is a half.
+static void pixel_floats(float *f, size_t n) {
+  static const float special[] = {NAN,         INFINITY,   -INFINITY, 0.0f,  -0.0f, -1.0f, 1.0f,
+                                  -1.0000001f, 1.0000001f, 2.0f,      -2.0f, 1e-8f, -1e-8f};
+  const size_t ns = sizeof special / sizeof special[0];
+  for (size_t i = 0; i < n; i++) {
+    if (i < ns)
+      f[i] = special[i];
+    else if (i < ns + 256)
+      f[i] = (float)(((double)(i - ns) + 0.5) / 127.5 - 1.0); // near the halves
+    else
+      f[i] = unif(-1.2f, 1.2f);
+  }
+}
+
+static void host_pixels(int N, int H, int W, int C, const uint8_t *flip) {
+  const size_t n = (size_t)N * H * W * C;
+  uint8_t *src = xmalloc(n), *b = xmalloc(n), *bw = xmalloc(n);
+  for (size_t i = 0; i < n; i++)
+    src[i] = (uint8_t)rnd64();
+  float *d = fnew(n), *dw = fnew(n);
+  pixels_to_float_cpu(&CPU, N, H, W, C, src, flip, dw);
+  memset(d, 0xFF, n * sizeof(float));
+  pixels_to_float_cuda_hostsim(N, H, W, C, src, flip, d);
+  size_t k = count_diff_bytes(d, dw, n * sizeof(float));
+  report(k == 0, "host  pixels_to_float  [%d,%d,%d,%d] flip %s: %zu bytes differ", N, H, W, C,
+         flip ? "yes" : "none", k);
+  pixel_floats(d, n);
+  pixels_to_uint8_cpu(&CPU, (int64_t)n, d, bw);
+  memset(b, 0xFF, n);
+  pixels_to_uint8_cuda_hostsim((int64_t)n, d, b);
+  k = count_diff_bytes(b, bw, n);
+  report(k == 0, "host  pixels_to_uint8  n=%zu: %zu bytes differ", n, k);
+  free(src), free(b), free(bw), free(d), free(dw);
+}
+
+static void host_latents(uint64_t seed, uint64_t first, int n, int z_dim) {
+  const size_t cnt = (size_t)n * z_dim;
+  float *z = fnew(cnt), *zw = fnew(cnt);
+  for (int i = 0; i < n; i++)
+    ganc_latent(seed, first + (uint64_t)i, z_dim, zw + (size_t)i * z_dim);
+  memset(z, 0xFF, cnt * sizeof(float));
+  latents_cuda_hostsim(seed, first, n, z_dim, z);
+  const size_t k = count_diff_bytes(z, zw, cnt * sizeof(float));
+  report(k == 0, "host  latents          seed %#llx rows %llu..%llu z %d: %zu bytes differ",
+         (unsigned long long)seed, (unsigned long long)first,
+         (unsigned long long)(first + (uint64_t)n - 1), z_dim, k);
+  free(z), free(zw);
+}
+
+static void host_part(void) {
+  printf("-- part 1: the kernels' bodies on the host (no GPU needed) --\n");
+  static const uint64_t seeds[] = {0, 0x0123456789ABCDEFull};
+  static const int zdims[] = {100, 7, 1, 4};
+  for (int s = 0; s < 2; s++)
+    for (int zi = 0; zi < 4; zi++)
+      host_latents(seeds[s], 0, 256, zdims[zi]);
+  host_latents(seeds[1], 0xFFFFFF80ull, 256, 100); // rows across the counter's 32-bit boundary
+  host_latents(42, 0xFFFFFFFFFFFFFF00ull, 256, 3);
+
+  static const uint8_t flips[] = {1, 0, 1};
+  host_pixels(3, 64, 64, 3, NULL);
+  host_pixels(3, 64, 64, 3, flips);
+  host_pixels(3, 32, 32, 1, flips);
+  host_pixels(2, 5, 7, 3, flips + 1);
+
+  static const int64_t act_n[] = {1, 3, 4096, 1000003};
+  for (int i = 0; i < 4; i++)
+    host_act(act_n[i], 0);
+  host_act(1000002, 1);
+
+  static const int loss_n[] = {1, 3, 128, 1000};
+  for (int i = 0; i < 4; i++)
+    host_loss(loss_n[i]);
+
+  host_adam(3600003, 0);
+  host_adam(1001, 1);
+
+  // Batch norm: chunk tails, channel-tile tails, many chunks, the largest real layer.
+  host_bn(2, 3);
+  host_bn(48, 13);
+  host_bn(1001, 5);
+  host_bn(16, 512);
+  host_bn(3 * 64, 256);
+  host_bn(300000, 3); // past 4096 chunks of 64 rows: longer chunks, the last one short
+  host_bn(128 * 1024, 64);
+}
+
+// =================================================================================================
+// Part 2: the launchers on the GPU against the CPU twins
+// =================================================================================================
+
+static ganc_ctx G; // the CUDA context
+static ganc_stream ST;
+
+static void *dnew(size_t bytes) { return ganc_cuda_malloc(&G, bytes); }
+static float *dup_to_device(const float *h, size_t n) {
+  float *d = dnew(n * sizeof(float));
+  ganc_cuda_h2d(&G, d, h, n * sizeof(float));
+  return d;
+}
+static void up(void *d, const void *h, size_t bytes) { ganc_cuda_h2d(&G, d, h, bytes); }
+static void down(void *h, const void *d, size_t bytes) { ganc_cuda_d2h(&G, h, d, bytes); }
+
+// 0xFF in every byte: NaN as float, 255 as uint8.
+static void poison(void *d, size_t bytes) {
+  static uint8_t ff[1 << 20];
+  if (ff[0] != 0xFF) memset(ff, 0xFF, sizeof ff);
+  for (size_t off = 0; off < bytes; off += sizeof ff) {
+    const size_t k = bytes - off < sizeof ff ? bytes - off : sizeof ff;
+    ganc_cuda_h2d(&G, (uint8_t *)d + off, ff, k);
+  }
+}
+
+static void gpu_bn(int64_t M, int C, const char *where) {
+  bn_case b;
+  bn_case_make(&b, M, C);
+  const size_t n = (size_t)M * C, fb = n * sizeof(float), cb = (size_t)C * sizeof(float);
+  float *x = dup_to_device(b.x, n), *dy = dup_to_device(b.dy, n),
+        *gamma = dup_to_device(b.gamma, C), *beta = dup_to_device(b.beta, C), *rm = dnew(cb),
+        *rv = dnew(cb), *y = dnew(fb), *mean = dnew(cb), *rstd = dnew(cb), *dx = dnew(fb),
+        *dg = dnew(cb), *db = dnew(cb);
+  float *hy = fnew(n), *hy2 = fnew(n), *hm = fnew(C), *hr = fnew(C), *hrm = fnew(C), *hrv = fnew(C),
+        *hg = fnew(C), *hb = fnew(C), *hg2 = fnew(C), *hb2 = fnew(C);
+
+  // Training forward, twice: the second run must be bit-identical (no atomics anywhere).
+  double e = 0.0;
+  int same = 1;
+  for (int run = 0; run < 2; run++) {
+    up(rm, b.rm0, cb);
+    up(rv, b.rv0, cb);
+    poison(y, fb);
+    poison(mean, cb);
+    poison(rstd, cb);
+    batchnorm_forward_train_cuda(&G, ST, M, C, x, gamma, beta, BN_EPS, BN_MOMENTUM, y, mean, rstd,
+                                 rm, rv);
+    down(run ? hy2 : hy, y, fb);
+    if (run == 0) {
+      down(hm, mean, cb);
+      down(hr, rstd, cb);
+      down(hrm, rm, cb);
+      down(hrv, rv, cb);
+      e = max5(nerr(hy, b.y, n), nerr(hm, b.mean, C), nerr(hr, b.rstd, C), nerr(hrm, b.rm, C),
+               nerr(hrv, b.rv, C));
+    }
+  }
+  same = memcmp(hy, hy2, fb) == 0;
+  report(e <= TOL_BN_FWD && same,
+         "gpu   bn_forward_train   M=%-7lld C=%-4d %-20s err %.2e (tol %.0e)%s", (long long)M, C,
+         where, e, TOL_BN_FWD, same ? ", rerun identical" : ", RERUN DIFFERS");
+
+  // Eval forward with the CPU's updated running statistics.
+  up(rm, b.rm, cb);
+  up(rv, b.rv, cb);
+  poison(y, fb);
+  batchnorm_forward_eval_cuda(&G, ST, M, C, x, gamma, beta, rm, rv, BN_EPS, y);
+  down(hy, y, fb);
+  e = nerr(hy, b.y_eval, n);
+  report(e <= TOL_BN_FWD, "gpu   bn_forward_eval    M=%-7lld C=%-4d %-20s err %.2e (tol %.0e)",
+         (long long)M, C, where, e, TOL_BN_FWD);
+
+  // Backward from the CPU's mean and rstd; dgamma/dbeta start non-zero (accumulate), dx poisoned
+  // (overwritten). Twice, for bit-identical reruns.
+  float *dmean = dup_to_device(b.mean, C), *drstd = dup_to_device(b.rstd, C);
+  for (int run = 0; run < 2; run++) {
+    up(dg, b.dg0, cb);
+    up(db, b.db0, cb);
+    poison(dx, fb);
+    batchnorm_backward_cuda(&G, ST, M, C, x, dy, gamma, dmean, drstd, dx, dg, db);
+    down(run ? hy2 : hy, dx, fb);
+    down(run ? hg2 : hg, dg, cb);
+    down(run ? hb2 : hb, db, cb);
+  }
+  e = max5(nerr(hy, b.dx, n), nerr(hg, b.dg, C), nerr(hb, b.db, C), 0, 0);
+  same = !memcmp(hy, hy2, fb) && !memcmp(hg, hg2, cb) && !memcmp(hb, hb2, cb);
+  report(e <= TOL_BN_BWD && same,
+         "gpu   bn_backward        M=%-7lld C=%-4d %-20s err %.2e (tol %.0e)%s", (long long)M, C,
+         where, e, TOL_BN_BWD, same ? ", rerun identical" : ", RERUN DIFFERS");
+
+  float *dev[] = {x, dy, gamma, beta, rm, rv, y, mean, rstd, dx, dg, db, dmean, drstd};
+  for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++)
+    ganc_cuda_free(&G, dev[i]);
+  free(hy), free(hy2), free(hm), free(hr), free(hrm), free(hrv), free(hg), free(hb), free(hg2),
+      free(hb2);
+  bn_case_free(&b);
+}
+
+// Batch norm's optional arguments and in-place use on one real shape.
+static void gpu_bn_special(void) {
+  const int64_t M = 64 * 64;
+  const int C = 128;
+  bn_case b;
+  bn_case_make(&b, M, C);
+  const size_t n = (size_t)M * C, fb = n * sizeof(float), cb = (size_t)C * sizeof(float);
+  float *x = dup_to_device(b.x, n), *gamma = dup_to_device(b.gamma, C),
+        *beta = dup_to_device(b.beta, C), *y = dnew(fb), *mean = dnew(cb), *rstd = dnew(cb),
+        *rv = dnew(cb);
+  float *hy = fnew(n), *hm = fnew(C), *hr = fnew(C), *hrv = fnew(C);
+
+  // No running statistics at all.
+  poison(y, fb);
+  poison(mean, cb);
+  poison(rstd, cb);
+  batchnorm_forward_train_cuda(&G, ST, M, C, x, gamma, beta, BN_EPS, BN_MOMENTUM, y, mean, rstd,
+                               NULL, NULL);
+  down(hy, y, fb);
+  down(hm, mean, cb);
+  down(hr, rstd, cb);
+  double e = max5(nerr(hy, b.y, n), nerr(hm, b.mean, C), nerr(hr, b.rstd, C), 0, 0);
+  report(e <= TOL_BN_FWD,
+         "gpu   bn_forward_train   M=%lld C=%d run_mean = run_var = NULL: err %.2e", (long long)M,
+         C, e);
+
+  // Only the running variance.
+  up(rv, b.rv0, cb);
+  batchnorm_forward_train_cuda(&G, ST, M, C, x, gamma, beta, BN_EPS, BN_MOMENTUM, y, mean, rstd,
+                               NULL, rv);
+  down(hrv, rv, cb);
+  e = nerr(hrv, b.rv, C);
+  report(e <= TOL_BN_FWD,
+         "gpu   bn_forward_train   M=%lld C=%d run_mean = NULL only: run_var err %.2e",
+         (long long)M, C, e);
+
+  // In place, y == x (the kernels read every statistic before the normalise pass writes).
+  float *xy = dup_to_device(b.x, n);
+  batchnorm_forward_train_cuda(&G, ST, M, C, xy, gamma, beta, BN_EPS, BN_MOMENTUM, xy, mean, rstd,
+                               NULL, NULL);
+  down(hy, xy, fb);
+  e = nerr(hy, b.y, n);
+  report(e <= TOL_BN_FWD, "gpu   bn_forward_train   M=%lld C=%d in place (y == x): err %.2e",
+         (long long)M, C, e);
+
+  float *dev[] = {x, gamma, beta, y, mean, rstd, rv, xy};
+  for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++)
+    ganc_cuda_free(&G, dev[i]);
+  free(hy), free(hm), free(hr), free(hrv);
+  bn_case_free(&b);
+}
+
+static void act_gpu(int op, int bw, int64_t n, float slope, const float *a, const float *b,
+                    float *out) {
+  if (!bw) {
+    if (op == 0) relu_forward_cuda(&G, ST, n, a, out);
+    if (op == 1) lrelu_forward_cuda(&G, ST, n, slope, a, out);
+    if (op == 2) tanh_forward_cuda(&G, ST, n, a, out);
+  } else {
+    if (op == 0) relu_backward_cuda(&G, ST, n, a, b, out);
+    if (op == 1) lrelu_backward_cuda(&G, ST, n, slope, a, b, out);
+    if (op == 2) tanh_backward_cuda(&G, ST, n, a, b, out);
+  }
+}
+
+// Each op out of place (poisoned output) and in place (y == x forward, dx == dy backward).
+static void gpu_act(int64_t n, int misalign) {
+  const size_t N = (size_t)n, bytes = N * sizeof(float);
+  float *ha = fnew(N), *hb = fnew(N), *want = fnew(N), *got = fnew(N), *ref = fnew(N);
+  act_inputs(ha, hb, N);
+  float *da0 = dnew(bytes + 16), *db0 = dnew(bytes + 16), *dout0 = dnew(bytes + 16);
+  float *da = da0 + misalign, *db = db0 + misalign, *dout = dout0 + misalign;
+  for (int op = 0; op < 3; op++)
+    for (int bw = 0; bw < 2; bw++) {
+      act_cpu(op, bw, n, 0.2f, ha, hb, want);
+      up(da, ha, bytes);
+      up(db, hb, bytes);
+      poison(dout, bytes);
+      act_gpu(op, bw, n, 0.2f, da, db, dout);
+      down(got, dout, bytes);
+      const int64_t u = max_ulp(got, want, N);
+      // In place: the input that the output may alias is overwritten.
+      float *alias = bw ? db : da;
+      act_gpu(op, bw, n, 0.2f, da, db, alias);
+      down(got, alias, bytes);
+      const int64_t ui = max_ulp(got, want, N);
+      const int64_t tol = op == 2 && !bw ? ULP_TANH_VS_CPU : 0;
+      int ok = u <= tol && ui <= tol;
+      if (op == 2 && !bw) { // and against the correctly rounded tanh
+        for (size_t i = 0; i < N; i++)
+          ref[i] = (float)tanh((double)ha[i]);
+        const int64_t ur = max_ulp(got, ref, N);
+        ok = ok && ur <= ULP_TANH_VS_DOUBLE;
+        report(ok,
+               "gpu   %-16s n=%-8lld%s %lld ulp, in place %lld ulp (tol %d); vs tanh(double) "
+               "%lld ulp (tol %d)",
+               ACT_NAMES[op][bw], (long long)n, misalign ? " misaligned" : "", (long long)u,
+               (long long)ui, ULP_TANH_VS_CPU, (long long)ur, ULP_TANH_VS_DOUBLE);
+        continue;
+      }
+      report(ok, "gpu   %-16s n=%-8lld%s %lld ulp, in place %lld ulp (tol %lld)", ACT_NAMES[op][bw],
+             (long long)n, misalign ? " misaligned" : "", (long long)u, (long long)ui,
+             (long long)tol);
+    }
+  ganc_cuda_free(&G, da0);
+  ganc_cuda_free(&G, db0);
+  ganc_cuda_free(&G, dout0);
+  free(ha), free(hb), free(want), free(got), free(ref);
+}
+
+static void gpu_loss(int n) {
+  const size_t bytes = (size_t)n * sizeof(float);
+  float *l = fnew(n), *dw = fnew(n), *d = fnew(n), *d2 = fnew(n), lossw, loss, loss2;
+  loss_inputs(l, n);
+  float *dl = dup_to_device(l, n), *dd = dnew(bytes), *dloss = dnew(sizeof(float));
+  for (int kind = 0; kind < 3; kind++)
+    for (int ti = 0; ti < 2; ti++) {
+      if (kind == 2 && ti == 1) continue;
+      const float t = ti ? -1.0f : 1.0f;
+      if (kind == 0)
+        loss_logistic_cpu(&CPU, n, l, t, dw, &lossw);
+      else
+        loss_hinge_cpu(&CPU, n, l, t, kind == 2, dw, &lossw);
+      for (int run = 0; run < 2; run++) {
+        poison(dd, bytes);
+        poison(dloss, sizeof(float));
+        if (kind == 0)
+          loss_logistic_cuda(&G, ST, n, dl, t, dd, dloss);
+        else
+          loss_hinge_cuda(&G, ST, n, dl, t, kind == 2, dd, dloss);
+        down(run ? d2 : d, dd, bytes);
+        down(run ? &loss2 : &loss, dloss, sizeof(float));
+      }
+      const double e = max5(nerr(&loss, &lossw, 1), nerr(d, dw, n), 0, 0, 0);
+      const int same = !memcmp(d, d2, bytes) && !memcmp(&loss, &loss2, sizeof loss);
+      report(e <= TOL_LOSS && same,
+             "gpu   %-16s n=%-6d target %+g: loss %.7g (cpu %.7g), err %.2e (tol %.0e)%s",
+             kind == 0   ? "loss_logistic"
+             : kind == 1 ? "loss_hinge D"
+                         : "loss_hinge G",
+             n, t, (double)loss, (double)lossw, e, TOL_LOSS, same ? "" : ", RERUN DIFFERS");
+    }
+  ganc_cuda_free(&G, dl);
+  ganc_cuda_free(&G, dd);
+  ganc_cuda_free(&G, dloss);
+  free(l), free(dw), free(d), free(d2);
+}
+
+static void gpu_adam(size_t n, int misalign) {
+  const size_t bytes = n * sizeof(float);
+  float *p = fnew(n), *g = fnew(n), *m = fnew(n), *v = fnew(n), *got = fnew(n);
+  fill(p, n, -0.1f, 0.1f);
+  fill(m, n, -0.01f, 0.01f);
+  fill(v, n, 0.0f, 1e-4f);
+  float *dp0 = dnew(bytes + 16), *dg0 = dnew(bytes + 16), *dm0 = dnew(bytes + 16),
+        *dv0 = dnew(bytes + 16);
+  float *dp = dp0 + misalign, *dg = dg0 + misalign, *dm = dm0 + misalign, *dv = dv0 + misalign;
+  up(dp, p, bytes);
+  up(dm, m, bytes);
+  up(dv, v, bytes);
+  for (int64_t t = 1; t <= 3; t++) {
+    fill(g, n, -0.05f, 0.05f);
+    up(dg, g, bytes);
+    adam_update_cpu(&CPU, n, p, g, m, v, 2e-4f, 0.5f, 0.999f, 1e-8f, t);
+    adam_update_cuda(&G, ST, n, dp, dg, dm, dv, 2e-4f, 0.5f, 0.999f, 1e-8f, t);
+    double e = 0.0;
+    int64_t u = 0;
+    const float *want[] = {p, m, v};
+    const float *dev[] = {dp, dm, dv};
+    for (int k = 0; k < 3; k++) {
+      down(got, dev[k], bytes);
+      const double ek = nerr(got, want[k], n);
+      const int64_t uk = max_ulp(got, want[k], n);
+      e = ek > e ? ek : e;
+      u = uk > u ? uk : u;
+    }
+    report(e <= TOL_ADAM, "gpu   adam_update      n=%-8zu%s t=%lld: err %.2e (tol %.0e), %lld ulp",
+           n, misalign ? " misaligned" : "", (long long)t, e, TOL_ADAM, (long long)u);
+  }
+  // EMA of the updated parameters.
+  float *ema = fnew(n);
+  fill(ema, n, -0.1f, 0.1f);
+  up(dm, ema, bytes); // dm as the EMA buffer
+  ema_update_cpu(&CPU, n, ema, p, 0.999f);
+  ema_update_cuda(&G, ST, n, dm, dp, 0.999f);
+  down(got, dm, bytes);
+  const double e = nerr(got, ema, n);
+  report(e <= TOL_ADAM, "gpu   ema_update       n=%-8zu%s: err %.2e (tol %.0e), %lld ulp", n,
+         misalign ? " misaligned" : "", e, TOL_ADAM, (long long)max_ulp(got, ema, n));
+  ganc_cuda_free(&G, dp0);
+  ganc_cuda_free(&G, dg0);
+  ganc_cuda_free(&G, dm0);
+  ganc_cuda_free(&G, dv0);
+  free(p), free(g), free(m), free(v), free(got), free(ema);
+}
+
+static void gpu_pixels(int N, int H, int W, int C, const uint8_t *flip) {
+  const size_t n = (size_t)N * H * W * C;
+  uint8_t *src = xmalloc(n), *b = xmalloc(n), *bw = xmalloc(n);
+  for (size_t i = 0; i < n; i++)
+    src[i] = (uint8_t)rnd64();
+  float *f = fnew(n), *fw = fnew(n);
+  uint8_t *dsrc = dnew(n), *dflip = NULL, *db = dnew(n);
+  float *df = dnew(n * sizeof(float));
+  up(dsrc, src, n);
+  if (flip) {
+    dflip = dnew((size_t)N);
+    up(dflip, flip, (size_t)N);
+  }
+  pixels_to_float_cpu(&CPU, N, H, W, C, src, flip, fw);
+  poison(df, n * sizeof(float));
+  pixels_to_float_cuda(&G, ST, N, H, W, C, dsrc, dflip, df);
+  down(f, df, n * sizeof(float));
+  size_t k = count_diff_bytes(f, fw, n * sizeof(float));
+  report(k == 0, "gpu   pixels_to_float  [%d,%d,%d,%d] flip %s: %zu bytes differ", N, H, W, C,
+         flip ? "yes" : "none", k);
+
+  pixel_floats(f, n);
+  up(df, f, n * sizeof(float));
+  pixels_to_uint8_cpu(&CPU, (int64_t)n, f, bw);
+  poison(db, n);
+  pixels_to_uint8_cuda(&G, ST, (int64_t)n, df, db);
+  down(b, db, n);
+  k = count_diff_bytes(b, bw, n);
+  report(k == 0, "gpu   pixels_to_uint8  n=%zu (NaN, inf, halves): %zu bytes differ", n, k);
+  ganc_cuda_free(&G, dsrc);
+  ganc_cuda_free(&G, dflip);
+  ganc_cuda_free(&G, db);
+  ganc_cuda_free(&G, df);
+  free(src), free(b), free(bw), free(f), free(fw);
+}
+
+static void gpu_latents(uint64_t seed, uint64_t first, int n, int z_dim) {
+  const size_t cnt = (size_t)n * z_dim, bytes = cnt * sizeof(float);
+  float *z = fnew(cnt), *zw = fnew(cnt), *dz = dnew(bytes);
+  for (int i = 0; i < n; i++)
+    ganc_latent(seed, first + (uint64_t)i, z_dim, zw + (size_t)i * z_dim);
+  poison(dz, bytes);
+  latents_cuda(&G, ST, seed, first, n, z_dim, dz);
+  down(z, dz, bytes);
+  size_t k = 0;
+  for (size_t i = 0; i < cnt; i++)
+    k += memcmp(&z[i], &zw[i], sizeof(float)) != 0;
+  report(k == 0, "gpu   latents          seed %#llx rows %llu..%llu z %d: %zu of %zu differ",
+         (unsigned long long)seed, (unsigned long long)first,
+         (unsigned long long)(first + (uint64_t)n - 1), z_dim, k, cnt);
+  ganc_cuda_free(&G, dz);
+  free(z), free(zw);
+}
+
+static void gpu_part(void) {
+  printf("-- part 2: the launchers on the GPU --\n");
+  static const uint64_t seeds[] = {0, 0x0123456789ABCDEFull};
+  for (int s = 0; s < 2; s++) {
+    gpu_latents(seeds[s], 0, 256, 100);
+    gpu_latents(seeds[s], 0, 256, 7);
+  }
+  gpu_latents(seeds[1], 0xFFFFFF80ull, 256, 100);
+
+  static const uint8_t flips[] = {1, 0, 1};
+  gpu_pixels(3, 64, 64, 3, NULL);
+  gpu_pixels(3, 64, 64, 3, flips);
+  gpu_pixels(3, 32, 32, 1, flips);
+  gpu_pixels(2, 5, 7, 3, flips + 1);
+
+  // n = 0 launches nothing and touches no pointer.
+  relu_forward_cuda(&G, ST, 0, NULL, NULL);
+  tanh_backward_cuda(&G, ST, 0, NULL, NULL, NULL);
+  ganc_cuda_sync(&G);
+  report(1, "gpu   activations      n=0: no launch, no fault");
+  // Odd lengths, and the sizes of the real layers' activations.
+  static const int64_t act_n[] = {
+      1, 3, 1000003, 3 * 16 * 512, 64 * 256 * 32, 128 * 64 * 256, 128 * 1024 * 64};
+  for (size_t i = 0; i < sizeof act_n / sizeof act_n[0]; i++)
+    gpu_act(act_n[i], 0);
+  gpu_act(1000002, 1);
+
+  static const int loss_n[] = {1, 3, 128, 1000, 65536};
+  for (size_t i = 0; i < sizeof loss_n / sizeof loss_n[0]; i++)
+    gpu_loss(loss_n[i]);
+
+  gpu_adam(3600003, 0);
+  gpu_adam(1001, 1);
+
+  for (size_t l = 0; l < sizeof BN_LAYERS / sizeof BN_LAYERS[0]; l++)
+    for (size_t bi = 0; bi < sizeof BN_BATCHES / sizeof BN_BATCHES[0]; bi++) {
+      char where[64];
+      snprintf(where, sizeof where, "%s b%d", BN_LAYERS[l].where, BN_BATCHES[bi]);
+      gpu_bn((int64_t)BN_BATCHES[bi] * BN_LAYERS[l].hw, BN_LAYERS[l].c, where);
+    }
+  for (size_t ci = 0; ci < sizeof BN_ODD_C / sizeof BN_ODD_C[0]; ci++)
+    for (size_t mi = 0; mi < sizeof BN_ODD_M / sizeof BN_ODD_M[0]; mi++)
+      gpu_bn(BN_ODD_M[mi], BN_ODD_C[ci], "odd");
+  gpu_bn_special();
+}
+
+int main(void) {
+  ganc_ctx_init_cpu(&CPU, 0);
+  host_part();
+
+  char why[256] = "";
+  memset(&G, 0, sizeof G);
+  if (ganc_cuda_ctx_init(&G, 0, why, sizeof why) != 0) {
+    printf("%d passed, %d failed (host part only)\n", n_pass, n_fail);
+    if (n_fail) return 1;
+    printf("SKIP: %s\n", why);
+    return 77;
+  }
+  ST = ganc_cuda_stream(&G);
+  char desc[256];
+  ganc_cuda_describe(&G, desc, sizeof desc);
+  printf("device: %s\n", desc);
+  gpu_part();
+  ganc_cuda_ctx_free(&G);
+  ganc_ctx_free(&CPU);
+  printf("%d passed, %d failed\n", n_pass, n_fail);
+  return n_fail ? 1 : 0;
+}

@@ -20,39 +20,12 @@
 // The bodies are __host__ __device__; act_cuda_hostsim runs them serially on the host, thread by
 // simulated thread, so tests/gpu/test_gpu_ops.c checks the vector/tail split and the arithmetic
 // against the CPU twin on machines without a GPU.
-#include "kernels/cuda_check.h" // CUDA_CHECK_LAUNCH, KERNEL_REQUIRE
-#include "kernels/kernels.h"    // the launchers' declarations
+#include "kernels/cuda_check.h"    // CUDA_CHECK_LAUNCH, KERNEL_REQUIRE
+#include "kernels/elementwise.cuh" // launch shape, unfused float arithmetic
+#include "kernels/kernels.h"       // the launchers' declarations
 
 #include <math.h>
 #include <stdint.h>
-
-enum {
-  EW_THREADS = 256,     // threads per block
-  EW_MAX_BLOCKS = 4096, // grid-stride beyond this: ~4 waves of resident blocks on an H100
-};
-
-static int ew_blocks(int64_t work) {
-  int64_t b = (work + EW_THREADS - 1) / EW_THREADS;
-  return b < 1 ? 1 : b > EW_MAX_BLOCKS ? EW_MAX_BLOCKS : (int)b;
-}
-
-static int aligned16(const void *p) { return ((uintptr_t)p & 15u) == 0; }
-
-// Float arithmetic that nvcc may not contract into an FMA, rounded as the CPU twin rounds it.
-__host__ __device__ static inline float mul_rn(float a, float b) {
-#ifdef __CUDA_ARCH__
-  return __fmul_rn(a, b);
-#else
-  return a * b;
-#endif
-}
-__host__ __device__ static inline float sub_rn(float a, float b) {
-#ifdef __CUDA_ARCH__
-  return __fsub_rn(a, b);
-#else
-  return a - b;
-#endif
-}
 
 // ---------------------------------------------------------------------------------------------
 // the activations, one element each (same expressions as act.c)
@@ -63,7 +36,7 @@ struct relu_fwd {
 };
 struct lrelu_fwd {
   float slope;
-  __host__ __device__ float operator()(float x) const { return x > 0.0f ? x : mul_rn(slope, x); }
+  __host__ __device__ float operator()(float x) const { return x > 0.0f ? x : rn_mul(slope, x); }
 };
 struct tanh_fwd {
   __host__ __device__ float operator()(float x) const { return (float)tanh((double)x); }
@@ -74,12 +47,12 @@ struct relu_bwd {
 struct lrelu_bwd { // y's sign: the same as x's for slope > 0
   float slope;
   __host__ __device__ float operator()(float y, float dy) const {
-    return y > 0.0f ? dy : mul_rn(slope, dy);
+    return y > 0.0f ? dy : rn_mul(slope, dy);
   }
 };
 struct tanh_bwd { // d tanh(x)/dx = 1 − tanh(x)², from the saved output
   __host__ __device__ float operator()(float y, float dy) const {
-    return mul_rn(dy, sub_rn(1.0f, mul_rn(y, y)));
+    return rn_mul(dy, rn_sub(1.0f, rn_mul(y, y)));
   }
 };
 

@@ -15,60 +15,12 @@
 //
 // Layout of the work: float4s when all four pointers are 16-byte aligned, then a scalar tail.
 // The bodies are __host__ __device__; *_hostsim run them on the host for tests without a GPU.
-#include "kernels/cuda_check.h" // CUDA_CHECK_LAUNCH, KERNEL_REQUIRE
-#include "kernels/kernels.h"    // the launchers' declarations
+#include "kernels/cuda_check.h"    // CUDA_CHECK_LAUNCH, KERNEL_REQUIRE
+#include "kernels/elementwise.cuh" // launch shape, unfused float arithmetic
+#include "kernels/kernels.h"       // the launchers' declarations
 
 #include <math.h>
 #include <stdint.h>
-
-enum {
-  EW_THREADS = 256,     // threads per block
-  EW_MAX_BLOCKS = 4096, // grid-stride beyond this: ~4 waves of resident blocks on an H100
-};
-
-static int ew_blocks(int64_t work) {
-  int64_t b = (work + EW_THREADS - 1) / EW_THREADS;
-  return b < 1 ? 1 : b > EW_MAX_BLOCKS ? EW_MAX_BLOCKS : (int)b;
-}
-
-static int aligned16(const void *p) { return ((uintptr_t)p & 15u) == 0; }
-
-// IEEE round-to-nearest float arithmetic that the compiler may neither fuse nor approximate.
-__host__ __device__ static inline float fmul(float a, float b) {
-#ifdef __CUDA_ARCH__
-  return __fmul_rn(a, b);
-#else
-  return a * b;
-#endif
-}
-__host__ __device__ static inline float fadd(float a, float b) {
-#ifdef __CUDA_ARCH__
-  return __fadd_rn(a, b);
-#else
-  return a + b;
-#endif
-}
-__host__ __device__ static inline float fsub(float a, float b) {
-#ifdef __CUDA_ARCH__
-  return __fsub_rn(a, b);
-#else
-  return a - b;
-#endif
-}
-__host__ __device__ static inline float fdiv(float a, float b) {
-#ifdef __CUDA_ARCH__
-  return __fdiv_rn(a, b);
-#else
-  return a / b;
-#endif
-}
-__host__ __device__ static inline float fsqrt(float a) {
-#ifdef __CUDA_ARCH__
-  return __fsqrt_rn(a);
-#else
-  return sqrtf(a);
-#endif
-}
 
 // ---------------------------------------------------------------------------------------------
 // Adam
@@ -104,11 +56,11 @@ static adam_consts adam_make(float lr, float b1, float b2, float eps, int64_t t)
 // eps).
 __host__ __device__ static inline void adam_elem(float &p, float g, float &m, float &v,
                                                  const adam_consts &k) {
-  const float mi = fadd(fmul(k.b1, m), fmul(k.c1, g));
-  const float vi = fadd(fmul(k.b2, v), fmul(fmul(k.c2, g), g));
+  const float mi = rn_add(rn_mul(k.b1, m), rn_mul(k.c1, g));
+  const float vi = rn_add(rn_mul(k.b2, v), rn_mul(rn_mul(k.c2, g), g));
   m = mi;
   v = vi;
-  p = fsub(p, fdiv(fmul(k.step, mi), fadd(fdiv(fsqrt(vi), k.bc2_sqrt), k.eps)));
+  p = rn_sub(p, rn_div(rn_mul(k.step, mi), rn_add(rn_div(rn_sqrt(vi), k.bc2_sqrt), k.eps)));
 }
 
 __host__ __device__ static void adam_body(int64_t tid, int64_t T, int64_t n, int vec, float *p,
@@ -149,14 +101,14 @@ __host__ __device__ static void ema_body(int64_t tid, int64_t T, int64_t n, int 
   for (int64_t i = tid; i < nv; i += T) {
     float4 e = e4[i];
     const float4 q = p4[i];
-    e.x = fadd(fmul(beta, e.x), fmul(c, q.x));
-    e.y = fadd(fmul(beta, e.y), fmul(c, q.y));
-    e.z = fadd(fmul(beta, e.z), fmul(c, q.z));
-    e.w = fadd(fmul(beta, e.w), fmul(c, q.w));
+    e.x = rn_add(rn_mul(beta, e.x), rn_mul(c, q.x));
+    e.y = rn_add(rn_mul(beta, e.y), rn_mul(c, q.y));
+    e.z = rn_add(rn_mul(beta, e.z), rn_mul(c, q.z));
+    e.w = rn_add(rn_mul(beta, e.w), rn_mul(c, q.w));
     e4[i] = e;
   }
   for (int64_t i = 4 * nv + tid; i < n; i += T)
-    ema[i] = fadd(fmul(beta, ema[i]), fmul(c, p[i]));
+    ema[i] = rn_add(rn_mul(beta, ema[i]), rn_mul(c, p[i]));
 }
 
 __global__ static void ema_kernel(int64_t n, int vec, float *ema, const float *p, float beta) {

@@ -16,25 +16,17 @@
 // The Philox rounds and every body are __host__ __device__, so *_hostsim run them on the host:
 // tests/gpu/test_gpu_ops.c checks them bit for bit against philox.c and pixels.c on machines
 // without a GPU (the counter/key layout, rounds, column blocking, index and flip math).
-#include "kernels/cuda_check.h" // CUDA_CHECK_LAUNCH, KERNEL_REQUIRE
-#include "kernels/kernels.h"    // the launchers' declarations
+#include "kernels/cuda_check.h"    // CUDA_CHECK_LAUNCH, KERNEL_REQUIRE
+#include "kernels/elementwise.cuh" // launch shape
+#include "kernels/kernels.h"       // the launchers' declarations
 
 extern "C" {
-#include "core/philox.h" // GANC_RNG_LATENT, the stream of latents
+#include "core/philox.h"      // GANC_RNG_LATENT, the stream of latents
+#include "core/philox_core.h" // the Philox rounds and Box-Muller step, shared with the CPU
 }
 
 #include <math.h>
 #include <stdint.h>
-
-enum {
-  EW_THREADS = 256,     // threads per block; pixels_to_float needs exactly 256 (its table)
-  EW_MAX_BLOCKS = 4096, // grid-stride beyond this: ~4 waves of resident blocks on an H100
-};
-
-static int ew_blocks(int64_t work) {
-  int64_t b = (work + EW_THREADS - 1) / EW_THREADS;
-  return b < 1 ? 1 : b > EW_MAX_BLOCKS ? EW_MAX_BLOCKS : (int)b;
-}
 
 // ---------------------------------------------------------------------------------------------
 // pixels → floats
@@ -96,30 +88,6 @@ __global__ static void to_uint8_kernel(int64_t n, const float *__restrict__ src,
 // ---------------------------------------------------------------------------------------------
 // latents: Philox4x32-10 and Box-Muller, as src/core/philox.c
 
-// One Philox4x32-10 block in place: c = philox(c, key (k0, k1)). The 32×32 → 64-bit products
-// are one IMAD.WIDE on the device and the same arithmetic as philox.c on the host.
-__host__ __device__ static inline void philox4x32_10(uint32_t c[4], uint32_t k0, uint32_t k1) {
-  uint32_t c0 = c[0], c1 = c[1], c2 = c[2], c3 = c[3];
-#ifdef __CUDA_ARCH__
-#pragma unroll
-#endif
-  for (int r = 0; r < 10; r++) {
-    const uint64_t p0 = (uint64_t)0xD2511F53u * c0, p1 = (uint64_t)0xCD9E8D57u * c2;
-    const uint32_t hi0 = (uint32_t)(p0 >> 32), lo0 = (uint32_t)p0;
-    const uint32_t hi1 = (uint32_t)(p1 >> 32), lo1 = (uint32_t)p1;
-    c0 = hi1 ^ c1 ^ k0;
-    c1 = lo1;
-    c2 = hi0 ^ c3 ^ k1;
-    c3 = lo0;
-    k0 += 0x9E3779B9u; // the Weyl sequence bumps the key between rounds
-    k1 += 0xBB67AE85u;
-  }
-  c[0] = c0;
-  c[1] = c1;
-  c[2] = c2;
-  c[3] = c3;
-}
-
 // Work item `item` of z [n, z_dim]: row item / nb (latent index first + row), columns
 // 4·blk .. 4·blk + 3 with blk = item mod nb, nb = ceil(z_dim / 4) — one Philox block, two
 // Box-Muller pairs, exactly ganc_rng_normals's iteration i = 4·blk.
@@ -130,16 +98,14 @@ __host__ __device__ static void latent_item(int64_t item, uint64_t seed, uint64_
   const int blk = (int)(item - row * nb);
   const uint64_t k = first + (uint64_t)row;
   uint32_t o[4] = {(uint32_t)blk, (uint32_t)k, (uint32_t)(k >> 32), (uint32_t)GANC_RNG_LATENT};
-  philox4x32_10(o, (uint32_t)seed, (uint32_t)(seed >> 32));
+  ganc_philox_rounds(o, (uint32_t)seed, (uint32_t)(seed >> 32));
   float *out = z + row * z_dim;
   const int i = 4 * blk;
-  // u1 in (0, 1] so log never sees 0.
   for (int p = 0; p < 2; p++) {
-    const double u1 = ((double)o[2 * p] + 1.0) / 4294967296.0;
-    const double u2 = (double)o[2 * p + 1] / 4294967296.0;
-    const double r = sqrt(-2.0 * log(u1)), t = 6.283185307179586 * u2;
-    if (i + 2 * p < z_dim) out[i + 2 * p] = (float)(r * cos(t));
-    if (i + 2 * p + 1 < z_dim) out[i + 2 * p + 1] = (float)(r * sin(t));
+    float n0, n1;
+    ganc_box_muller(o[2 * p], o[2 * p + 1], &n0, &n1);
+    if (i + 2 * p < z_dim) out[i + 2 * p] = n0;
+    if (i + 2 * p + 1 < z_dim) out[i + 2 * p + 1] = n1;
   }
 }
 

@@ -2,6 +2,7 @@
 #include "data/shard.h"
 
 #include "core/util.h"
+#include "io/h5attr.h"
 
 #include <dirent.h>
 #include <stdlib.h>
@@ -29,118 +30,9 @@ int64_t ganc_shard_default_size(size_t image_bytes) {
   return (chunks < 1 ? 1 : chunks) * chunk;
 }
 
-// ---- small attribute helpers ------------------------------------------------------------------
-static hid_t vlstr_type(void) {
-  hid_t t = H5Tcopy(H5T_C_S1);
-  CHECK_H5(t);
-  CHECK_H5(H5Tset_size(t, H5T_VARIABLE));
-  CHECK_H5(H5Tset_cset(t, H5T_CSET_UTF8));
-  return t;
-}
-
-static void attr_write_str(hid_t obj, const char *name, const char *value) {
-  hid_t t = vlstr_type(), s = H5Screate(H5S_SCALAR);
-  CHECK_H5(s);
-  hid_t a = H5Acreate2(obj, name, t, s, H5P_DEFAULT, H5P_DEFAULT);
-  CHECK_H5(a);
-  const char *v = value ? value : "";
-  CHECK_H5(H5Awrite(a, t, &v));
-  H5Aclose(a);
-  H5Sclose(s);
-  H5Tclose(t);
-}
-
-static void attr_write_i64(hid_t obj, const char *name, int64_t value) {
-  hid_t s = H5Screate(H5S_SCALAR);
-  CHECK_H5(s);
-  hid_t a = H5Acreate2(obj, name, H5T_STD_I64LE, s, H5P_DEFAULT, H5P_DEFAULT);
-  CHECK_H5(a);
-  CHECK_H5(H5Awrite(a, H5T_NATIVE_INT64, &value));
-  H5Aclose(a);
-  H5Sclose(s);
-}
-
-static void attr_write_strs(hid_t obj, const char *name, char **values, int n) {
-  hsize_t dim = (hsize_t)n;
-  hid_t t = vlstr_type(), s = H5Screate_simple(1, &dim, NULL);
-  CHECK_H5(s);
-  hid_t a = H5Acreate2(obj, name, t, s, H5P_DEFAULT, H5P_DEFAULT);
-  CHECK_H5(a);
-  CHECK_H5(H5Awrite(a, t, values));
-  H5Aclose(a);
-  H5Sclose(s);
-  H5Tclose(t);
-}
-
-// Reading attributes of a user's file: every failure is recoverable and names the attribute.
-static int attr_read_i64(hid_t obj, const char *name, int64_t *v, ganc_err *err) {
-  hid_t a = -1;
-  TRY_H5(a = H5Aopen(obj, name, H5P_DEFAULT), err, fail);
-  TRY_H5(H5Aread(a, H5T_NATIVE_INT64, v), err, fail);
-  H5Aclose(a);
-  return 0;
-fail:
-  if (a >= 0) H5Aclose(a);
-  ganc_err_prefix(err, "attribute '%s': ", name);
-  return -1;
-}
-
-static int attr_read_str(hid_t obj, const char *name, char **out, ganc_err *err) {
-  hid_t a = -1, t = -1, mt = vlstr_type();
-  char *v = NULL;
-  *out = NULL;
-  TRY_H5(a = H5Aopen(obj, name, H5P_DEFAULT), err, fail);
-  TRY_H5(t = H5Aget_type(a), err, fail);
-  if (H5Tget_class(t) != H5T_STRING || !H5Tis_variable_str(t)) {
-    ganc_err_set(err, GANC_EXIT_USAGE, "not a variable-length string");
-    goto fail;
-  }
-  TRY_H5(H5Aread(a, mt, &v), err, fail);
-  *out = xstrdup(v ? v : "");
-  H5free_memory(v);
-  H5Tclose(t);
-  H5Aclose(a);
-  H5Tclose(mt);
-  return 0;
-fail:
-  if (t >= 0) H5Tclose(t);
-  if (a >= 0) H5Aclose(a);
-  H5Tclose(mt);
-  ganc_err_prefix(err, "attribute '%s': ", name);
-  return -1;
-}
-
-static int attr_read_strs(hid_t obj, const char *name, char ***out, int *n, ganc_err *err) {
-  hid_t a = -1, s = -1, mt = vlstr_type();
-  char **v = NULL;
-  *out = NULL;
-  *n = 0;
-  TRY_H5(a = H5Aopen(obj, name, H5P_DEFAULT), err, fail);
-  TRY_H5(s = H5Aget_space(a), err, fail);
-  hssize_t cnt = H5Sget_simple_extent_npoints(s);
-  if (cnt <= 0 || cnt > 1000000) {
-    ganc_err_set(err, GANC_EXIT_USAGE, "implausible class count %lld", (long long)cnt);
-    goto fail;
-  }
-  v = xcalloc((size_t)cnt, sizeof *v);
-  TRY_H5(H5Aread(a, mt, v), err, fail);
-  *out = xcalloc((size_t)cnt, sizeof **out);
-  for (hssize_t i = 0; i < cnt; i++)
-    (*out)[i] = xstrdup(v[i] ? v[i] : "");
-  *n = (int)cnt;
-  H5Dvlen_reclaim(mt, s, H5P_DEFAULT, v);
-  free(v);
-  H5Sclose(s);
-  H5Aclose(a);
-  H5Tclose(mt);
-  return 0;
-fail:
-  free(v);
-  if (s >= 0) H5Sclose(s);
-  if (a >= 0) H5Aclose(a);
-  H5Tclose(mt);
-  ganc_err_prefix(err, "attribute '%s': ", name);
-  return -1;
+// Scalar integer attributes of our own files: a failure to write one is fatal.
+static void put_i64(hid_t obj, const char *name, int64_t v) {
+  CHECK_H5(ganc_h5_attr_write_num(obj, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &v));
 }
 
 // ---- writer -----------------------------------------------------------------------------------
@@ -201,7 +93,7 @@ static int writer_open_shard(ganc_shard_writer *w, ganc_err *err) {
     hsize_t lc = (hsize_t)(w->chunk < 4096 ? 4096 : w->chunk);
     w->labels = create_chunked(w->file, "labels", H5T_STD_I32LE, 1, &lc, 1);
   }
-  hid_t st = vlstr_type();
+  hid_t st = ganc_h5_str_type();
   hsize_t sc = (hsize_t)(w->chunk < 1024 ? 1024 : w->chunk);
   w->sources = create_chunked(w->file, "sources", st, 1, &sc, 0);
   H5Tclose(st);
@@ -235,7 +127,7 @@ static void writer_flush(ganc_shard_writer *w) {
   append_rows(w->images, H5T_NATIVE_UINT8, w->in_shard, w->buffered, w->buf_images);
   if (w->labels >= 0)
     append_rows(w->labels, H5T_NATIVE_INT32, w->in_shard, w->buffered, w->buf_labels);
-  hid_t st = vlstr_type();
+  hid_t st = ganc_h5_str_type();
   append_rows(w->sources, st, w->in_shard, w->buffered, w->buf_sources);
   H5Tclose(st);
   for (int64_t i = 0; i < w->buffered; i++)
@@ -247,17 +139,17 @@ static void writer_flush(ganc_shard_writer *w) {
 static void writer_close_shard(ganc_shard_writer *w) {
   writer_flush(w);
   hid_t f = w->file;
-  attr_write_str(f, "format", GANC_SHARD_FORMAT);
-  attr_write_i64(f, "format_version", GANC_SHARD_VERSION);
-  attr_write_i64(f, "resolution", w->meta.resolution);
-  attr_write_i64(f, "channels", w->meta.channels);
-  attr_write_i64(f, "image_count", w->in_shard);
-  attr_write_i64(f, "shard_index", w->shard_index);
+  CHECK_H5(ganc_h5_attr_write_str(f, "format", GANC_SHARD_FORMAT));
+  put_i64(f, "format_version", GANC_SHARD_VERSION);
+  put_i64(f, "resolution", w->meta.resolution);
+  put_i64(f, "channels", w->meta.channels);
+  put_i64(f, "image_count", w->in_shard);
+  put_i64(f, "shard_index", w->shard_index);
   if (w->meta.nclasses > 0)
-    attr_write_strs(f, "class_names", w->meta.class_names, w->meta.nclasses);
-  attr_write_str(f, "source_root", w->meta.source_root);
-  attr_write_str(f, "created", w->meta.created);
-  attr_write_str(f, "options", w->meta.options);
+    CHECK_H5(ganc_h5_attr_write_strs(f, "class_names", w->meta.class_names, w->meta.nclasses));
+  CHECK_H5(ganc_h5_attr_write_str(f, "source_root", w->meta.source_root));
+  CHECK_H5(ganc_h5_attr_write_str(f, "created", w->meta.created));
+  CHECK_H5(ganc_h5_attr_write_str(f, "options", w->meta.options));
   H5Dclose(w->images);
   if (w->labels >= 0) H5Dclose(w->labels);
   H5Dclose(w->sources);
@@ -373,12 +265,12 @@ static int shard_open(const char *path, ganc_shard *s, ganc_shard_meta *m, ganc_
     goto fail;
   }
   TRY_H5(s->file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT), err, fail);
-  if (attr_read_str(s->file, "format", &fmt, err)) goto fail;
+  if (ganc_h5_attr_read_str(s->file, "format", &fmt, err)) goto fail;
   if (strcmp(fmt, GANC_SHARD_FORMAT) != 0) {
     ganc_err_set(err, GANC_EXIT_USAGE, "format is '%s', not '%s'", fmt, GANC_SHARD_FORMAT);
     goto fail;
   }
-  if (attr_read_i64(s->file, "format_version", &v, err)) goto fail;
+  if (ganc_h5_attr_read_num(s->file, "format_version", H5T_NATIVE_INT64, &v, err)) goto fail;
   m->version = (int)v;
   if (v < 1 || v > GANC_SHARD_VERSION) {
     ganc_err_set(err, GANC_EXIT_USAGE,
@@ -386,9 +278,9 @@ static int shard_open(const char *path, ganc_shard *s, ganc_shard_meta *m, ganc_
                  (long long)v, GANC_SHARD_VERSION);
     goto fail;
   }
-  if (attr_read_i64(s->file, "resolution", &v, err)) goto fail;
+  if (ganc_h5_attr_read_num(s->file, "resolution", H5T_NATIVE_INT64, &v, err)) goto fail;
   m->resolution = (int)v;
-  if (attr_read_i64(s->file, "channels", &v, err)) goto fail;
+  if (ganc_h5_attr_read_num(s->file, "channels", H5T_NATIVE_INT64, &v, err)) goto fail;
   m->channels = (int)v;
   if (m->resolution < 1 || m->resolution > 65536 || m->channels < 1 || m->channels > 4) {
     ganc_err_set(err, GANC_EXIT_USAGE, "implausible shape %dx%dx%d", m->resolution, m->resolution,
@@ -396,13 +288,13 @@ static int shard_open(const char *path, ganc_shard *s, ganc_shard_meta *m, ganc_
     goto fail;
   }
   int64_t declared = 0;
-  if (attr_read_i64(s->file, "image_count", &declared, err)) goto fail;
+  if (ganc_h5_attr_read_num(s->file, "image_count", H5T_NATIVE_INT64, &declared, err)) goto fail;
   if (H5Aexists(s->file, "class_names") > 0 &&
-      attr_read_strs(s->file, "class_names", &m->class_names, &m->nclasses, err))
+      ganc_h5_attr_read_strs(s->file, "class_names", &m->class_names, &m->nclasses, err))
     goto fail;
-  if (attr_read_str(s->file, "source_root", &m->source_root, err) ||
-      attr_read_str(s->file, "created", &m->created, err) ||
-      attr_read_str(s->file, "options", &m->options, err))
+  if (ganc_h5_attr_read_str(s->file, "source_root", &m->source_root, err) ||
+      ganc_h5_attr_read_str(s->file, "created", &m->created, err) ||
+      ganc_h5_attr_read_str(s->file, "options", &m->options, err))
     goto fail;
 
   hsize_t dims[4];
@@ -621,7 +513,7 @@ int ganc_dataset_read_image(const ganc_dataset *ds, int64_t i, uint8_t *image, i
 int ganc_dataset_source(const ganc_dataset *ds, int64_t i, char *buf, size_t n, ganc_err *err) {
   int k = shard_of(ds, i);
   const ganc_shard *s = &ds->shards[k];
-  hid_t st = vlstr_type();
+  hid_t st = ganc_h5_str_type();
   char *v = NULL;
   int rc = read_rows(s->sources, st, 1, i - s->first, 1, &v, err);
   H5Tclose(st);
@@ -671,7 +563,7 @@ int ganc_dataset_verify(const ganc_dataset *ds, int64_t *class_counts, FILE *pro
     free(img);
     free(lab);
     // Every source path must read back (VL strings live in the global heap, outside the chunks).
-    hid_t st = vlstr_type();
+    hid_t st = ganc_h5_str_type();
     char **src = xcalloc((size_t)s->count, sizeof(char *));
     int rc = read_rows(s->sources, st, 1, 0, s->count, src, err);
     if (rc == 0) {

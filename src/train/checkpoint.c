@@ -2,6 +2,7 @@
 #include "train/checkpoint.h"
 
 #include "core/util.h"
+#include "io/h5attr.h"
 #include "ops/dispatch.h"
 
 #include <fcntl.h>
@@ -21,38 +22,6 @@ void ganc_ckpt_meta_free(ganc_ckpt_meta *m) {
 
 // ---- writing
 // -------------------------------------------------------------------------------------
-static hid_t str_type(void) {
-  hid_t t = H5Tcopy(H5T_C_S1);
-  H5Tset_size(t, H5T_VARIABLE);
-  H5Tset_cset(t, H5T_CSET_UTF8);
-  return t;
-}
-
-static int attr_str(hid_t obj, const char *name, const char *v) {
-  hid_t t = str_type(), s = H5Screate(H5S_SCALAR), a = -1;
-  int rc = -1;
-  if (t < 0 || s < 0) goto done;
-  if ((a = H5Acreate2(obj, name, t, s, H5P_DEFAULT, H5P_DEFAULT)) < 0) goto done;
-  const char *p = v ? v : "";
-  rc = H5Awrite(a, t, &p) < 0 ? -1 : 0;
-done:
-  if (a >= 0) H5Aclose(a);
-  if (s >= 0) H5Sclose(s);
-  if (t >= 0) H5Tclose(t);
-  return rc;
-}
-
-static int attr_num(hid_t obj, const char *name, hid_t file_type, hid_t mem_type, const void *v) {
-  hid_t s = H5Screate(H5S_SCALAR), a = -1;
-  int rc = -1;
-  if (s < 0) return -1;
-  if ((a = H5Acreate2(obj, name, file_type, s, H5P_DEFAULT, H5P_DEFAULT)) >= 0)
-    rc = H5Awrite(a, mem_type, v) < 0 ? -1 : 0;
-  if (a >= 0) H5Aclose(a);
-  H5Sclose(s);
-  return rc;
-}
-
 static int write_tensor(hid_t group, const ganc_tensor *t, const float *host) {
   hsize_t dims[4];
   for (int i = 0; i < t->ndim; i++)
@@ -95,11 +64,12 @@ static int write_net(ganc_ctx *ctx, hid_t file, ganc_net *net) {
     rc = write_block(ctx, g, "adam_m", net->params, net->nparams, net->nparam_floats, net->m);
     if (!rc)
       rc = write_block(ctx, g, "adam_v", net->params, net->nparams, net->nparam_floats, net->v);
-    if (!rc) rc = attr_num(g, "adam_t", H5T_STD_I64LE, H5T_NATIVE_INT64, &net->adam_t);
+    if (!rc)
+      rc = ganc_h5_attr_write_num(g, "adam_t", H5T_STD_I64LE, H5T_NATIVE_INT64, &net->adam_t);
   }
   char desc[256];
   net_describe(net, desc, sizeof desc);
-  if (!rc) rc = attr_str(g, "arch", desc);
+  if (!rc) rc = ganc_h5_attr_write_str(g, "arch", desc);
   H5Gclose(g);
   return rc;
 }
@@ -129,19 +99,23 @@ int ganc_ckpt_save(const char *path, ganc_ctx *ctx, const ganc_ckpt_meta *meta,
   char created[64];
   ganc_utc_iso(created, sizeof created);
   int rc = 0;
-  rc |= attr_str(f, "format", GANC_CKPT_FORMAT);
-  rc |= attr_num(f, "format_version", H5T_STD_I32LE, H5T_NATIVE_INT, &version);
-  rc |= attr_str(f, "ganc_version", GANC_VERSION);
-  rc |= attr_str(f, "created", created);
-  rc |= attr_num(f, "step", H5T_STD_I64LE, H5T_NATIVE_INT64, &meta->step);
-  rc |= attr_num(f, "nimg", H5T_STD_I64LE, H5T_NATIVE_INT64, &meta->nimg);
-  rc |= attr_num(f, "kimg", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &kimg);
-  rc |= attr_num(f, "dataset_fingerprint", H5T_STD_U64LE, H5T_NATIVE_UINT64, &meta->fingerprint);
-  rc |= attr_str(f, "data_dir", meta->data_dir);
-  rc |= attr_num(f, "loader_seed", H5T_STD_U64LE, H5T_NATIVE_UINT64, &meta->loader.seed);
-  rc |= attr_num(f, "loader_epoch", H5T_STD_I64LE, H5T_NATIVE_INT64, &meta->loader.epoch);
-  rc |= attr_num(f, "loader_cursor", H5T_STD_I64LE, H5T_NATIVE_INT64, &meta->loader.cursor);
-  rc |= attr_str(f, "config", meta->config);
+  rc |= ganc_h5_attr_write_str(f, "format", GANC_CKPT_FORMAT);
+  rc |= ganc_h5_attr_write_num(f, "format_version", H5T_STD_I32LE, H5T_NATIVE_INT, &version);
+  rc |= ganc_h5_attr_write_str(f, "ganc_version", GANC_VERSION);
+  rc |= ganc_h5_attr_write_str(f, "created", created);
+  rc |= ganc_h5_attr_write_num(f, "step", H5T_STD_I64LE, H5T_NATIVE_INT64, &meta->step);
+  rc |= ganc_h5_attr_write_num(f, "nimg", H5T_STD_I64LE, H5T_NATIVE_INT64, &meta->nimg);
+  rc |= ganc_h5_attr_write_num(f, "kimg", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &kimg);
+  rc |= ganc_h5_attr_write_num(f, "dataset_fingerprint", H5T_STD_U64LE, H5T_NATIVE_UINT64,
+                               &meta->fingerprint);
+  rc |= ganc_h5_attr_write_str(f, "data_dir", meta->data_dir);
+  rc |= ganc_h5_attr_write_num(f, "loader_seed", H5T_STD_U64LE, H5T_NATIVE_UINT64,
+                               &meta->loader.seed);
+  rc |= ganc_h5_attr_write_num(f, "loader_epoch", H5T_STD_I64LE, H5T_NATIVE_INT64,
+                               &meta->loader.epoch);
+  rc |= ganc_h5_attr_write_num(f, "loader_cursor", H5T_STD_I64LE, H5T_NATIVE_INT64,
+                               &meta->loader.cursor);
+  rc |= ganc_h5_attr_write_str(f, "config", meta->config);
   for (int i = 0; i < nnets && !rc; i++)
     rc = write_net(ctx, f, nets[i]);
   if (H5Fclose(f) < 0) rc = -1;
@@ -168,29 +142,6 @@ int ganc_ckpt_save(const char *path, ganc_ctx *ctx, const ganc_ckpt_meta *meta,
 
 // ---- reading
 // -------------------------------------------------------------------------------------
-static int read_attr(hid_t f, const char *name, hid_t mem_type, void *v, ganc_err *err) {
-  hid_t a = -1;
-  TRY_H5(a = H5Aopen(f, name, H5P_DEFAULT), err, fail);
-  TRY_H5(H5Aread(a, mem_type, v), err, fail);
-  H5Aclose(a);
-  return 0;
-fail:
-  if (a >= 0) H5Aclose(a);
-  ganc_err_prefix(err, "attribute '%s': ", name);
-  return -1;
-}
-
-static int read_attr_str(hid_t f, const char *name, char **out, ganc_err *err) {
-  hid_t t = str_type();
-  char *v = NULL;
-  int rc = read_attr(f, name, t, &v, err);
-  H5Tclose(t);
-  if (rc) return -1;
-  *out = xstrdup(v ? v : "");
-  H5free_memory(v);
-  return 0;
-}
-
 static hid_t open_ckpt(const char *path, ganc_err *err) {
   ganc_h5_quiet();
   if (!ganc_is_file(path)) {
@@ -219,29 +170,29 @@ int ganc_ckpt_read_meta(const char *path, ganc_ckpt_meta *m, ganc_err *err) {
   if (f < 0) return -1;
   char *fmt = NULL;
   ganc_err ignore = {0};
-  if (H5Aexists(f, "format") <= 0 || read_attr_str(f, "format", &fmt, &ignore) ||
+  if (H5Aexists(f, "format") <= 0 || ganc_h5_attr_read_str(f, "format", &fmt, &ignore) ||
       strcmp(fmt, GANC_CKPT_FORMAT) != 0) {
     ganc_err_set(err, GANC_EXIT_USAGE, "%s is an HDF5 file but not a ganc checkpoint", path);
     free(fmt);
     H5Fclose(f);
     return -1;
   }
-  if (read_attr(f, "format_version", H5T_NATIVE_INT, &m->version, err)) goto fail;
+  if (ganc_h5_attr_read_num(f, "format_version", H5T_NATIVE_INT, &m->version, err)) goto fail;
   if (m->version < 1 || m->version > GANC_CKPT_VERSION) {
     ganc_err_set(err, GANC_EXIT_USAGE,
                  "checkpoint %s has format version %d; this ganc reads up to %d: update ganc", path,
                  m->version, GANC_CKPT_VERSION);
     goto fail;
   }
-  if (read_attr(f, "step", H5T_NATIVE_INT64, &m->step, err) ||
-      read_attr(f, "nimg", H5T_NATIVE_INT64, &m->nimg, err) ||
-      read_attr(f, "dataset_fingerprint", H5T_NATIVE_UINT64, &m->fingerprint, err) ||
-      read_attr(f, "loader_seed", H5T_NATIVE_UINT64, &m->loader.seed, err) ||
-      read_attr(f, "loader_epoch", H5T_NATIVE_INT64, &m->loader.epoch, err) ||
-      read_attr(f, "loader_cursor", H5T_NATIVE_INT64, &m->loader.cursor, err) ||
-      read_attr_str(f, "config", &m->config, err) ||
-      read_attr_str(f, "data_dir", &m->data_dir, err) ||
-      read_attr_str(f, "created", &m->created, err))
+  if (ganc_h5_attr_read_num(f, "step", H5T_NATIVE_INT64, &m->step, err) ||
+      ganc_h5_attr_read_num(f, "nimg", H5T_NATIVE_INT64, &m->nimg, err) ||
+      ganc_h5_attr_read_num(f, "dataset_fingerprint", H5T_NATIVE_UINT64, &m->fingerprint, err) ||
+      ganc_h5_attr_read_num(f, "loader_seed", H5T_NATIVE_UINT64, &m->loader.seed, err) ||
+      ganc_h5_attr_read_num(f, "loader_epoch", H5T_NATIVE_INT64, &m->loader.epoch, err) ||
+      ganc_h5_attr_read_num(f, "loader_cursor", H5T_NATIVE_INT64, &m->loader.cursor, err) ||
+      ganc_h5_attr_read_str(f, "config", &m->config, err) ||
+      ganc_h5_attr_read_str(f, "data_dir", &m->data_dir, err) ||
+      ganc_h5_attr_read_str(f, "created", &m->created, err))
     goto fail;
   free(fmt);
   H5Fclose(f);
@@ -343,7 +294,7 @@ int ganc_ckpt_load_net(const char *path, ganc_ctx *ctx, ganc_net *net, const cha
     ganc_upload(ctx, net->m, host, net->nparam_floats);
     if (read_block(g, "adam_v", net->params, net->nparams, host, path, group, err)) goto done;
     ganc_upload(ctx, net->v, host, net->nparam_floats);
-    if (read_attr(g, "adam_t", H5T_NATIVE_INT64, &net->adam_t, err)) goto done;
+    if (ganc_h5_attr_read_num(g, "adam_t", H5T_NATIVE_INT64, &net->adam_t, err)) goto done;
   }
   rc = 0;
 done:

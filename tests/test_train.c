@@ -236,6 +236,44 @@ static void test_sigint_writes_checkpoint(void **state) {
   free(l);
 }
 
+// SIGKILL at random moments of a run that checkpoints every step: whenever the kill lands,
+// `latest` names a checkpoint that loads completely, and the run resumes from it.
+static void test_kill_during_checkpoint_writes(void **state) {
+  (void)state;
+  char r[4400], p[9000];
+  snprintf(r, sizeof r, "%s/run-kills", g_root);
+  int delays_ms[6] = {150, 40, 260, 90, 330, 10};
+  for (int trial = 0; trial < 6; trial++) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      freopen("/dev/null", "w", stdout);
+      freopen("/dev/null", "w", stderr);
+      if (trial == 0)
+        execl(GANC_TRAIN_BIN, GANC_TRAIN_BIN, "--data", g_data, "--config", g_cfg, "--out", r,
+              "--set", "train.kimg=1000", "--set", "log.snapshot_kimg=0.016", (char *)NULL);
+      else
+        execl(GANC_TRAIN_BIN, GANC_TRAIN_BIN, "--out", r, "--resume", (char *)NULL);
+      _exit(127);
+    }
+    snprintf(p, sizeof p, "%s/latest", r);
+    for (int i = 0; i < 20000 && !ganc_is_file(p); i++)
+      usleep(500);
+    usleep((useconds_t)delays_ms[trial] * 1000);
+    kill(pid, SIGKILL);
+    int st;
+    waitpid(pid, &st, 0);
+    char *l = latest(r);
+    ganc_net nets[3];
+    load_all(l, nets); // fails the test if the checkpoint is incomplete or damaged
+    for (int i = 0; i < 3; i++)
+      net_free(&g_ctx, &nets[i]);
+    free(l);
+  }
+  char *o;
+  assert_int_equal(run(&o, "%s --out %s --resume --set train.kimg=0.5", GANC_TRAIN_BIN, r), 0);
+  free(o);
+}
+
 static void test_refusals(void **state) {
   (void)state;
   char a[4400], x[4400];
@@ -455,6 +493,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_exact_resume_after_sigkill),
       cmocka_unit_test(test_sigint_writes_checkpoint),
+      cmocka_unit_test(test_kill_during_checkpoint_writes),
       cmocka_unit_test(test_refusals),
       cmocka_unit_test(test_nan_stops_training),
       cmocka_unit_test(test_sampler),

@@ -396,6 +396,24 @@ static char *find_resume_ckpt(const char *run_dir, ganc_ckpt_meta *meta) {
   return NULL;
 }
 
+// Removes temporary files a killed run left mid-write (ckpt-*.h5.tmp-<pid> of a dead process,
+// latest.tmp): they never replaced anything, so nothing is lost by removing them.
+static void remove_stale_tmp(const char *run_dir) {
+  DIR *d = opendir(run_dir);
+  if (!d) return;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    const char *t = strstr(e->d_name, ".tmp");
+    if (!t) continue;
+    long pid = t[4] == '-' ? strtol(t + 5, NULL, 10) : 0;
+    if (pid > 0 && (pid == (long)getpid() || kill((pid_t)pid, 0) == 0)) continue; // alive
+    char p[4200];
+    snprintf(p, sizeof p, "%s/%s", run_dir, e->d_name);
+    if (unlink(p) == 0) fprintf(stderr, "note: removed %s, left by an interrupted write\n", p);
+  }
+  closedir(d);
+}
+
 // Keeps only the log lines of steps up to `step` (a killed run may have logged past its last
 // checkpoint; the resumed run logs those steps again).
 static void trim_log(const char *path, int64_t step) {
@@ -510,6 +528,7 @@ int ganc_train_main(int argc, char **argv) {
   if (resume) {
     if (!ganc_is_dir(out))
       ganc_die(GANC_EXIT_USAGE, "--resume: %s does not exist (start a run without --resume)", out);
+    remove_stale_tmp(out);
     resume_path = find_resume_ckpt(out, &meta);
     if (!resume_path)
       ganc_die(GANC_EXIT_USAGE,

@@ -4,7 +4,7 @@
 #
 #   ./sample.sh                                   64 images (seeds 0-63) → <run>/samples.png
 #   ./sample.sh --seeds 0-15 --truncation 0.7     other seeds, pulled toward the mean
-#   ./sample.sh --interp 1,7,42 --out walk.gif    a latent walk
+#   ./sample.sh --interp 1,7,42                   a latent walk → <run>/walk.gif
 #   ./sample.sh --outdir out/ --seeds 0-99        one PNG per seed
 # Every flag is ganc-sample's (build/ganc-sample --help).
 set -euo pipefail
@@ -14,11 +14,12 @@ if [[ ! -x build/ganc-sample ]]; then
   scripts/deps.sh
   scripts/build.sh >/dev/null
 fi
-has_ckpt=0 has_out=0
+has_ckpt=0 has_out=0 interp=0
 for a in "$@"; do
   case "$a" in
     --ckpt|--ckpt=*) has_ckpt=1 ;;
     --out|--out=*|--outdir|--outdir=*) has_out=1 ;;
+    --interp|--interp=*) interp=1 ;;
   esac
 done
 extra=()
@@ -32,6 +33,6 @@ if [[ $has_ckpt -eq 0 ]]; then
   extra+=(--ckpt "$run")
 fi
 if [[ $has_out -eq 0 ]]; then
-  extra+=(--out "${run:-.}/samples.png")
+  if [[ $interp -eq 1 ]]; then extra+=(--out "${run:-.}/walk.gif"); else extra+=(--out "${run:-.}/samples.png"); fi
 fi
 exec build/ganc-sample ${extra[@]+"${extra[@]}"} "$@"

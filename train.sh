@@ -4,7 +4,8 @@
 #
 #   ./train.sh                          a new run on the default dataset
 #   ./train.sh --data DIR [flags...]    DIR is a shard folder, or an image folder that is first
-#                                       turned into shards under datasets/<name>/ by ganc-prep
+#                                       turned into shards under datasets/<name>-<hash>-<res>/
+#                                       by ganc-prep (resolution: $GANC_RESOLUTION, default 64)
 #   ./train.sh --resume [flags...]      continue the newest run in checkpoints/
 #   ./train.sh --config FILE ...        another recipe (default: configs/cpu-demo.ini without a
 #                                       usable GPU backend, configs/fmnist32.ini with one)
@@ -36,7 +37,8 @@ if [[ $resume -eq 1 ]]; then
     exit 2
   fi
   echo "ganc: resuming $run"
-  exec build/ganc-train --out "$run" --resume ${data:+--data "$data"} ${args[@]+"${args[@]}"}
+  exec build/ganc-train --out "$run" --resume ${data:+--data "$data"} ${config:+--config "$config"} \
+    ${args[@]+"${args[@]}"}
 fi
 
 # The recipe: the CPU demo unless this build can train on a GPU.
@@ -57,11 +59,14 @@ elif ! compgen -G "$data/shard-*.h5" >/dev/null; then
     echo "error: --data $data is not a folder" >&2
     exit 2
   fi
-  name="$(basename "$(cd "$data" && pwd)")"
-  shards="$root/datasets/$name"
+  # One shard folder per source folder (its real path) and resolution, so two folders that share
+  # a name never share shards.
+  src="$(cd "$data" && pwd -P)"
+  res="${GANC_RESOLUTION:-64}"
+  shards="$root/datasets/$(basename "$src")-$(printf '%s' "$src" | sha256sum | cut -c1-8)-$res"
   if ! build/ganc-prep --info "$shards" >/dev/null 2>&1; then
     echo "ganc: preparing $data into $shards"
-    build/ganc-prep "$data" "$shards" --force --resolution "${GANC_RESOLUTION:-64}"
+    build/ganc-prep "$data" "$shards" --force --resolution "$res"
   fi
   data="$shards"
   user_data=1

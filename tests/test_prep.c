@@ -360,6 +360,9 @@ static void test_outdir_jobs_usage(void **state) {
   snprintf(shard, sizeof shard, "%s/shard-00008.h5", a); // 60 / 7 → 9 shards
   assert_true(ganc_is_file(shard));
 
+  // Trailing slashes name the same folders (and --force replaces the old output).
+  snprintf(args, sizeof args, "%s/ %s/ --resolution 32 --shard-size 7 --force", src, a);
+  assert_int_equal(prep(root, args, NULL, NULL), 0);
   // An existing OUT_DIR is refused without --force.
   snprintf(args, sizeof args, "%s %s --resolution 32", src, a);
   assert_int_equal(prep(root, args, NULL, &e), 2);

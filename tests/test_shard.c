@@ -133,6 +133,21 @@ static void test_mixed_and_foreign(void **state) {
   H5Fclose(h);
   expect_open_error(dir, "shard-00001.h5", "format");
   assert_int_equal(unlink(b), 0);
+  // A crafted shard whose image_count is an array (reading it into one number would overrun).
+  tu_write_dataset(other, 8, 3, 10, 0, 0);
+  assert_int_equal(rename(a, b), 0);
+  h = H5Fopen(b, H5F_ACC_RDWR, H5P_DEFAULT);
+  H5Adelete(h, "image_count");
+  hsize_t dim = 64;
+  hid_t sp = H5Screate_simple(1, &dim, NULL);
+  hid_t at = H5Acreate2(h, "image_count", H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
+  int64_t many[64] = {0};
+  H5Awrite(at, H5T_NATIVE_INT64, many);
+  H5Aclose(at);
+  H5Sclose(sp);
+  H5Fclose(h);
+  expect_open_error(dir, "shard-00001.h5", "holds 64 values");
+  assert_int_equal(unlink(b), 0);
   // An empty folder, and a missing one.
   char *empty = tu_tmpdir("shard-empty");
   expect_open_error(empty, "no shard", "ganc-prep");

@@ -274,6 +274,53 @@ static void test_kill_during_checkpoint_writes(void **state) {
   free(o);
 }
 
+// A damaged newest checkpoint: --resume says so and continues from the newest intact one.
+// A second trainer on a run folder in use is refused.
+static void test_damaged_latest_and_lock(void **state) {
+  (void)state;
+  char a[4400], r[4400];
+  snprintf(a, sizeof a, "%s/run-a", g_root); // made by the resume test
+  snprintf(r, sizeof r, "%s/run-fb", g_root);
+  assert_int_equal(tu_system("rm -rf %s && cp -r %s %s", r, a, r), 0);
+  char *l = latest(r);
+  tu_corrupt_chunk(l, "G_ema/params/b1.conv.weight", 0);
+  char *o;
+  int rc = run(&o, "%s --out %s --resume --set train.kimg=1.12", GANC_TRAIN_BIN, r);
+  if (rc != 0) fail_msg("resume past a damaged checkpoint failed (%d):\n%s", rc, o);
+  must_contain(o, "damaged");
+  must_contain(o, "resuming from");
+  must_contain(o, "ckpt-000000.800.h5");
+  free(o);
+  free(l);
+
+  pid_t pid = fork();
+  if (pid == 0) {
+    freopen("/dev/null", "w", stdout);
+    freopen("/dev/null", "w", stderr);
+    execl(GANC_TRAIN_BIN, GANC_TRAIN_BIN, "--out", r, "--resume", "--set", "train.kimg=1000",
+          (char *)NULL);
+    _exit(127);
+  }
+  char p[9000];
+  snprintf(p, sizeof p, "%s/.lock", r);
+  char want[32];
+  snprintf(want, sizeof want, "%ld\n", (long)pid);
+  for (int i = 0; i < 10000; i++) { // the first trainer writes its pid once it holds the lock
+    char *txt = slurp(p);
+    int held = !strcmp(txt, want);
+    free(txt);
+    if (held) break;
+    usleep(1000);
+  }
+  assert_int_equal(run(&o, "%s --out %s --resume", GANC_TRAIN_BIN, r), 2);
+  must_contain(o, "in use by another ganc-train");
+  free(o);
+  kill(pid, SIGINT);
+  int st;
+  waitpid(pid, &st, 0);
+  assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
 static void test_refusals(void **state) {
   (void)state;
   char a[4400], x[4400];
@@ -494,6 +541,7 @@ int main(void) {
       cmocka_unit_test(test_exact_resume_after_sigkill),
       cmocka_unit_test(test_sigint_writes_checkpoint),
       cmocka_unit_test(test_kill_during_checkpoint_writes),
+      cmocka_unit_test(test_damaged_latest_and_lock),
       cmocka_unit_test(test_refusals),
       cmocka_unit_test(test_nan_stops_training),
       cmocka_unit_test(test_sampler),

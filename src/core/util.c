@@ -115,6 +115,20 @@ fail:;
   return -1;
 }
 
+void ganc_opt_split(const char *arg, char *key, size_t n, const char **inline_value) {
+  const char *eq = strncmp(arg, "--", 2) == 0 ? strchr(arg, '=') : NULL;
+  size_t kl = eq ? (size_t)(eq - arg) : strlen(arg);
+  snprintf(key, n, "%.*s", (int)kl, arg);
+  *inline_value = eq ? eq + 1 : NULL;
+}
+
+const char *ganc_opt_value(int argc, char **argv, int *i, const char *key, const char *inline_value,
+                           const char *prog) {
+  if (inline_value) return inline_value;
+  if (*i + 1 >= argc) ganc_die(GANC_EXIT_USAGE, "%s needs a value (see %s --help)", key, prog);
+  return argv[++*i];
+}
+
 // ---- hashing: a 64-bit multiply-xorshift mix over 8-byte words, two lanes with different keys
 // ----
 static inline uint64_t mix64(uint64_t x) {

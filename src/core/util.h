@@ -27,6 +27,14 @@ int ganc_rm_rf(const char *path);
 // files larger than max_bytes fail with EFBIG (so a huge file is refused, not read).
 int ganc_read_file(const char *path, size_t max_bytes, uint8_t **out, size_t *n);
 
+// Command-line options as "--key value" or "--key=value". ganc_opt_split copies the key part of
+// arg into key[n] and points *inline_value at the text after '=' (NULL without one);
+// ganc_opt_value returns that inline value or consumes the next argument, and exits 2 naming
+// `prog` when there is none.
+void ganc_opt_split(const char *arg, char *key, size_t n, const char **inline_value);
+const char *ganc_opt_value(int argc, char **argv, int *i, const char *key, const char *inline_value,
+                           const char *prog);
+
 // A 128-bit non-cryptographic hash (two independent 64-bit lanes): equal pixels ⇒ equal hash, and
 // a collision between different images is ~2^-128, so equal hashes are treated as duplicates.
 void ganc_hash128(const void *data, size_t n, uint64_t seed, uint64_t out[2]);

@@ -47,13 +47,33 @@ int ganc_h5_attr_write_num(hid_t obj, const char *name, hid_t file_type, hid_t m
   return write_attr(obj, name, file_type, H5Screate(H5S_SCALAR), mem_type, value);
 }
 
+// A foreign or crafted file may hold an array where we expect one value: reading it into one
+// scalar would overrun it, so anything but a single element is refused.
+static int is_scalar(hid_t a, ganc_err *err) {
+  hid_t s = H5Aget_space(a);
+  hssize_t n = s >= 0 ? H5Sget_simple_extent_npoints(s) : -1;
+  if (s >= 0) H5Sclose(s);
+  if (n != 1)
+    ganc_err_set(err, GANC_EXIT_USAGE, "holds %lld values where one is expected", (long long)n);
+  return n == 1;
+}
+
 int ganc_h5_attr_read_num(hid_t obj, const char *name, hid_t mem_type, void *value, ganc_err *err) {
-  hid_t a = -1;
+  hid_t a = -1, t = -1;
   TRY_H5(a = H5Aopen(obj, name, H5P_DEFAULT), err, fail);
+  if (!is_scalar(a, err)) goto fail;
+  TRY_H5(t = H5Aget_type(a), err, fail);
+  if (H5Tget_class(t) != H5T_INTEGER && H5Tget_class(t) != H5T_FLOAT) {
+    ganc_err_set(err, GANC_EXIT_USAGE, "is not a number");
+    goto fail;
+  }
+  H5Tclose(t);
+  t = -1;
   TRY_H5(H5Aread(a, mem_type, value), err, fail);
   H5Aclose(a);
   return 0;
 fail:
+  if (t >= 0) H5Tclose(t);
   if (a >= 0) H5Aclose(a);
   ganc_err_prefix(err, "attribute '%s': ", name);
   return -1;
@@ -64,6 +84,7 @@ int ganc_h5_attr_read_str(hid_t obj, const char *name, char **out, ganc_err *err
   char *v = NULL;
   *out = NULL;
   TRY_H5(a = H5Aopen(obj, name, H5P_DEFAULT), err, fail);
+  if (!is_scalar(a, err)) goto fail;
   TRY_H5(t = H5Aget_type(a), err, fail);
   if (H5Tget_class(t) != H5T_STRING || !H5Tis_variable_str(t)) {
     ganc_err_set(err, GANC_EXIT_USAGE, "not a variable-length string");
@@ -91,6 +112,13 @@ int ganc_h5_attr_read_strs(hid_t obj, const char *name, char ***out, int *n, gan
   *n = 0;
   TRY_H5(a = H5Aopen(obj, name, H5P_DEFAULT), err, fail);
   TRY_H5(s = H5Aget_space(a), err, fail);
+  hid_t t = H5Aget_type(a);
+  int is_str = t >= 0 && H5Tget_class(t) == H5T_STRING && H5Tis_variable_str(t) > 0;
+  if (t >= 0) H5Tclose(t);
+  if (!is_str) {
+    ganc_err_set(err, GANC_EXIT_USAGE, "is not a list of variable-length strings");
+    goto fail;
+  }
   hssize_t cnt = H5Sget_simple_extent_npoints(s);
   if (cnt <= 0 || cnt > 1000000) {
     ganc_err_set(err, GANC_EXIT_USAGE, "implausible count %lld", (long long)cnt);

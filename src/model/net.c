@@ -112,6 +112,25 @@ int net_out_size(const ganc_net *net) {
 
 void net_finalize(ganc_ctx *ctx, ganc_net *net, int max_batch, int train) {
   net->max_batch = max_batch;
+  // Every tensor's element count must fit the ops' int sizes: say so before any allocation.
+  for (int i = 0; i < net->nlayers; i++) {
+    const layer *L = &net->layers[i];
+    conv_shape s;
+    int64_t n = (int64_t)max_batch * L->H * L->W * L->C,
+            m = (int64_t)max_batch * L->iH * L->iW * L->iC;
+    int bad = n >= (1ll << 31) || m >= (1ll << 31);
+    if (!bad && L->kind == LAYER_CONV)
+      bad = conv_shape_make(&s, max_batch, L->iH, L->iW, L->iC, L->C, L->R, L->R, L->stride,
+                            L->pad) != 0;
+    if (!bad && L->kind == LAYER_CONVT)
+      bad = conv_shape_make(&s, max_batch, L->H, L->W, L->C, L->iC, L->R, L->R, L->stride,
+                            L->pad) != 0;
+    if (bad)
+      ganc_die(GANC_EXIT_USAGE,
+               "batch %d is too large for %s at this size: layer %s would hold more than 2^31 "
+               "values\n---> HINT: use a smaller batch (--set train.batch=...)",
+               max_batch, net->name, L->name);
+  }
   net->p = ganc_alloc(ctx, net->nparam_floats);
   net->buf = ganc_alloc(ctx, net->nbuffer_floats ? net->nbuffer_floats : 1);
   if (train) {

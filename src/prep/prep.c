@@ -872,7 +872,17 @@ int ganc_prep_main(int argc, char **argv) {
     usage(stderr);
     return GANC_EXIT_USAGE;
   }
-  o.src = pos[0];
-  o.out = pos[1];
-  return run_prep(&o, argc, argv);
+  // "photos/" and "photos" are the same folder: trailing slashes would put OUT_DIR.tmp-<pid>
+  // inside OUT_DIR and make the final rename fail.
+  char *src = xstrdup(pos[0]), *out = xstrdup(pos[1]);
+  for (char *p = src + strlen(src) - 1; p > src && *p == '/'; p--)
+    *p = 0;
+  for (char *p = out + strlen(out) - 1; p > out && *p == '/'; p--)
+    *p = 0;
+  o.src = src;
+  o.out = out;
+  int rc = run_prep(&o, argc, argv);
+  free(src);
+  free(out);
+  return rc;
 }

@@ -41,6 +41,9 @@ static void usage(FILE *f) {
         f);
 }
 
+// Limits that keep every size below int and memory reasonable.
+enum { MAX_IMAGES = 100000, MAX_FRAMES = 100000 };
+
 // Parses "0-63", "1,7,42", "0-3,10" into a malloc'd list.
 static int64_t *parse_seeds(const char *s, int *n) {
   int cap = 16;
@@ -58,10 +61,12 @@ static int64_t *parse_seeds(const char *s, int *n) {
       if (end == p + 1 || b < a || errno) goto bad;
       p = end;
     }
-    if (b - a > 100000) ganc_die(GANC_EXIT_USAGE, "--seeds: %lld-%lld is too many images", a, b);
-    for (long long k = a; k <= b; k++) {
+    // Counted, so a range ending at the largest seed cannot overflow the loop variable.
+    if (b - a >= MAX_IMAGES || *n + (b - a) >= MAX_IMAGES)
+      ganc_die(GANC_EXIT_USAGE, "--seeds %s asks for more than %d images", s, MAX_IMAGES);
+    for (long long c = 0; c <= b - a; c++) {
       if (*n == cap) v = xrealloc(v, sizeof(int64_t) * (size_t)(cap *= 2));
-      v[(*n)++] = k;
+      v[(*n)++] = a + c;
     }
     if (*p == ',')
       p++;
@@ -140,7 +145,9 @@ int ganc_sample_main(int argc, char **argv) {
   long long n_arg = -1, seed_arg = -1;
   ganc_h5_quiet();
   for (int i = 1; i < argc; i++) {
-    const char *a = argv[i];
+    char a[64];
+    const char *inl;
+    ganc_opt_split(argv[i], a, sizeof a, &inl);
     if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
       usage(stdout);
       return GANC_EXIT_OK;
@@ -149,8 +156,7 @@ int ganc_sample_main(int argc, char **argv) {
       no_ema = 1;
       continue;
     }
-    if (i + 1 >= argc) ganc_die(GANC_EXIT_USAGE, "%s needs a value (see ganc-sample --help)", a);
-    const char *v = argv[++i];
+    const char *v = ganc_opt_value(argc, argv, &i, a, inl, "ganc-sample");
     char *end = NULL;
     if (!strcmp(a, "--ckpt"))
       ckpt_arg = v;
@@ -166,18 +172,23 @@ int ganc_sample_main(int argc, char **argv) {
       interp = v;
     else if (!strcmp(a, "--device"))
       device = v;
-    else if (!strcmp(a, "--no-ema"))
-      no_ema = 1;
     else if (!strcmp(a, "--truncation")) {
       psi = strtod(v, &end);
       if (*end || !(psi >= 0 && psi <= 2))
         ganc_die(GANC_EXIT_USAGE, "--truncation expects a number in 0..2, got '%s'", v);
     } else if (!strcmp(a, "--frames") || !strcmp(a, "--fps") || !strcmp(a, "--batch") ||
                !strcmp(a, "--n") || !strcmp(a, "--seed")) {
+      int is_seed = !strcmp(a, "--seed");
+      long long hi = is_seed                  ? 1000000000000LL
+                     : !strcmp(a, "--frames") ? MAX_FRAMES
+                     : !strcmp(a, "--fps")    ? 100
+                     : !strcmp(a, "--batch")  ? 4096
+                                              : MAX_IMAGES;
+      errno = 0;
       long long x = strtoll(v, &end, 10);
-      if (*end || x < (strcmp(a, "--seed") ? 1 : 0) || x > 1000000000LL)
-        ganc_die(GANC_EXIT_USAGE, "%s expects a %s whole number, got '%s'", a,
-                 strcmp(a, "--seed") ? "positive" : "non-negative", v);
+      if (*end || errno || x < (is_seed ? 0 : 1) || x > hi)
+        ganc_die(GANC_EXIT_USAGE, "%s expects a whole number in %d..%lld, got '%s'", a,
+                 is_seed ? 0 : 1, hi, v);
       if (!strcmp(a, "--frames"))
         frames = (int)x;
       else if (!strcmp(a, "--fps"))
@@ -201,6 +212,10 @@ int ganc_sample_main(int argc, char **argv) {
   if (n_arg >= 0 && seeds_arg) ganc_die(GANC_EXIT_USAGE, "give --seeds or --n/--seed, not both");
   if (interp && (seeds_arg || n_arg >= 0 || grid))
     ganc_die(GANC_EXIT_USAGE, "--interp takes its own seed list; drop --seeds/--n/--grid");
+  if (interp && out && (strlen(out) < 5 || strcasecmp(out + strlen(out) - 4, ".gif")))
+    ganc_die(GANC_EXIT_USAGE,
+             "--interp with --out writes an animated GIF: name it *.gif, or use --outdir DIR "
+             "for numbered PNG frames");
 
   // ---- the generator, from the checkpoint's own config ----
   char *ckpt = resolve_ckpt(ckpt_arg);
@@ -255,7 +270,11 @@ int ganc_sample_main(int argc, char **argv) {
   int rc = GANC_EXIT_OK;
   if (interp) {
     if (n < 2) ganc_die(GANC_EXIT_USAGE, "--interp needs at least two seeds");
-    int F = (n - 1) * frames + 1;
+    int64_t F64 = (int64_t)(n - 1) * frames + 1;
+    if (F64 > MAX_FRAMES)
+      ganc_die(GANC_EXIT_USAGE, "--interp: %d seeds x %d frames is %lld frames; at most %d", n,
+               frames, (long long)F64, MAX_FRAMES);
+    int F = (int)F64;
     float *wz = xmalloc(sizeof(float) * (size_t)F * S.nz);
     for (int s = 0; s + 1 < n; s++)
       for (int f = 0; f < frames; f++)
@@ -264,8 +283,7 @@ int ganc_sample_main(int argc, char **argv) {
     memcpy(wz + (size_t)(F - 1) * S.nz, zs + (size_t)(n - 1) * S.nz, sizeof(float) * S.nz);
     uint8_t *imgs = xmalloc((size_t)F * ib);
     render(&S, wz, F, imgs);
-    size_t ol = out ? strlen(out) : 0;
-    if (out && ol > 4 && !strcasecmp(out + ol - 4, ".gif")) {
+    if (out) { // a .gif, checked above
       char comment[512];
       snprintf(comment, sizeof comment,
                "latent walk through seeds %s; checkpoint sha256 %s; "
@@ -275,7 +293,7 @@ int ganc_sample_main(int argc, char **argv) {
         ganc_die_err(&err);
       printf("wrote %s (%d frames)\n", out, F);
     } else {
-      const char *dir = outdir ? outdir : out;
+      const char *dir = outdir;
       if (ganc_mkdir_p(dir) != 0)
         ganc_die(GANC_EXIT_RUNTIME, "cannot create %s: %s", dir, strerror(errno));
       for (int f = 0; f < F; f++) {

@@ -119,7 +119,14 @@ int ganc_ckpt_save(const char *path, ganc_ctx *ctx, const ganc_ckpt_meta *meta,
   for (int i = 0; i < nnets && !rc; i++)
     rc = write_net(ctx, f, nets[i]);
   if (H5Fclose(f) < 0) rc = -1;
-  if (!rc && sync_path(tmp) != 0) rc = -1;
+  if (!rc && sync_path(tmp) != 0) {
+    ganc_err_set(err, GANC_EXIT_RUNTIME,
+                 "writing checkpoint %s failed: %s\n---> HINT: check free disk space; the previous "
+                 "checkpoint is untouched",
+                 tmp, strerror(errno));
+    unlink(tmp);
+    return -1;
+  }
   if (rc) {
     char b[512];
     ganc_err_set(err, GANC_EXIT_RUNTIME,
@@ -302,4 +309,44 @@ done:
   if (g >= 0) H5Gclose(g);
   H5Fclose(f);
   return rc;
+}
+
+// H5Ovisit callback: read each float dataset whole.
+typedef struct verify_state {
+  ganc_err *err;
+  const char *path;
+} verify_state;
+
+static herr_t verify_one(hid_t obj, const char *name, const H5O_info_t *info, void *data) {
+  verify_state *v = data;
+  if (info->type != H5O_TYPE_DATASET) return 0;
+  hid_t d = H5Dopen2(obj, name, H5P_DEFAULT), s = d >= 0 ? H5Dget_space(d) : -1;
+  hssize_t n = s >= 0 ? H5Sget_simple_extent_npoints(s) : -1;
+  int ok = n >= 0 && n < (1ll << 32);
+  if (ok) {
+    float *buf = xmalloc(((size_t)n ? (size_t)n : 1) * sizeof(float));
+    ok = H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0;
+    free(buf);
+  }
+  if (s >= 0) H5Sclose(s);
+  if (d >= 0) H5Dclose(d);
+  if (!ok) {
+    char b[512];
+    ganc_err_set(v->err, GANC_EXIT_USAGE, "checkpoint %s is damaged: tensor %s cannot be read (%s)",
+                 v->path, name, ganc_h5_last_error(b, sizeof b));
+    return 1; // stop visiting
+  }
+  return 0;
+}
+
+int ganc_ckpt_verify(const char *path, ganc_err *err) {
+  hid_t f = open_ckpt(path, err);
+  if (f < 0) return -1;
+  verify_state v = {err, path};
+  herr_t rc = H5Ovisit2(f, H5_INDEX_NAME, H5_ITER_NATIVE, verify_one, &v, H5O_INFO_BASIC);
+  H5Fclose(f);
+  if (rc != 0 && err && !err->code)
+    ganc_err_set(err, GANC_EXIT_USAGE, "checkpoint %s is damaged (its tensors cannot be listed)",
+                 path);
+  return rc == 0 ? 0 : -1;
 }

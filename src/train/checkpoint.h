@@ -45,6 +45,9 @@ int ganc_ckpt_save(const char *path, ganc_ctx *ctx, const ganc_ckpt_meta *meta,
 // Reads the root attributes; refuses (exit-2 error) a file that is not a ganc checkpoint, is of a
 // newer format, or is damaged.
 int ganc_ckpt_read_meta(const char *path, ganc_ckpt_meta *meta, ganc_err *err);
+// Reads every tensor of every network in the file (checksums verified), so a resume can pass
+// over a damaged checkpoint to an older intact one. 0, or -1 with an error naming the tensor.
+int ganc_ckpt_verify(const char *path, ganc_err *err);
 // Loads the tensors of group `group` ("G", "G_ema", "D") into net, whose architecture must match
 // tensor for tensor (names and shapes): otherwise an error that names the first difference.
 // with_optimizer also loads Adam moments and the step count. Checksums are verified.

@@ -23,11 +23,14 @@
 #include "train/config.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 // Set by SIGINT/SIGTERM: finish the step, checkpoint, exit 0. The only file-scope state, since a
@@ -107,11 +110,13 @@ static void write_latest(const char *run_dir, const char *name) {
   CHECK_SYS(rename(tmp, path));
 }
 
-static int cmp_str(const void *a, const void *b) {
-  return strcmp(*(char *const *)a, *(char *const *)b);
+// By the kimg in the name, so the order stays right past the zero padding's width.
+static int cmp_ckpt(const void *a, const void *b) {
+  double x = atof(*(char *const *)a + 5), y = atof(*(char *const *)b + 5);
+  return (x > y) - (x < y);
 }
 
-// ckpt-*.h5 names in run_dir, oldest first (the zero-padded kimg sorts as text).
+// ckpt-*.h5 names in run_dir, oldest first.
 static char **list_ckpts(const char *run_dir, int *n) {
   *n = 0;
   DIR *d = opendir(run_dir);
@@ -122,11 +127,12 @@ static char **list_ckpts(const char *run_dir, int *n) {
   while ((e = readdir(d))) {
     size_t l = strlen(e->d_name);
     if (strncmp(e->d_name, "ckpt-", 5) || l < 9 || strcmp(e->d_name + l - 3, ".h5")) continue;
+    if (strstr(e->d_name, ".tmp-")) continue;
     if (*n == cap) v = xrealloc(v, sizeof(char *) * (size_t)(cap = cap ? cap * 2 : 16));
     v[(*n)++] = xstrdup(e->d_name);
   }
   closedir(d);
-  if (*n) qsort(v, (size_t)*n, sizeof(char *), cmp_str);
+  if (*n) qsort(v, (size_t)*n, sizeof(char *), cmp_ckpt);
   return v;
 }
 
@@ -352,17 +358,40 @@ static void trainer_free(trainer *T) {
 
 // ---- run setup
 // -----------------------------------------------------------------------------------
+// A folder "holds a run" once it has a checkpoint: a run that failed before its first one left
+// nothing worth keeping, and may simply be started again.
 static int run_has_content(const char *dir) {
   char p[4200];
-  const char *marks[] = {"config.ini", "latest", "log.jsonl"};
-  for (int i = 0; i < 3; i++) {
-    snprintf(p, sizeof p, "%s/%s", dir, marks[i]);
-    if (ganc_is_file(p)) return 1;
-  }
+  snprintf(p, sizeof p, "%s/latest", dir);
+  if (ganc_is_file(p)) return 1;
   int n;
   char **v = list_ckpts(dir, &n);
   free_list(v, n);
   return n > 0;
+}
+
+// One trainer per run folder: an exclusive lock on RUN_DIR/.lock, held until exit.
+static void lock_run(const char *dir) {
+  char p[4200];
+  snprintf(p, sizeof p, "%s/.lock", dir);
+  int fd = open(p, O_RDWR | O_CREAT, 0644);
+  if (fd < 0) ganc_die(GANC_EXIT_RUNTIME, "cannot create %s: %s", p, strerror(errno));
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    char pid[32] = "";
+    ssize_t r = read(fd, pid, sizeof pid - 1);
+    pid[r > 0 ? r : 0] = 0;
+    pid[strcspn(pid, "\n")] = 0;
+    ganc_die(GANC_EXIT_USAGE,
+             "%s is in use by another ganc-train (pid %s)\n---> HINT: wait for it to finish or "
+             "stop it (Ctrl-C writes a checkpoint), then --resume",
+             dir, *pid ? pid : "?");
+  }
+  char pid[32];
+  int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+  if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len) {
+    // The pid is only informative; the lock itself is what counts.
+  }
+  // fd stays open (and locked) for the life of the process.
 }
 
 // The checkpoint to resume from: `latest`, or else the newest one that reads cleanly.
@@ -377,7 +406,8 @@ static char *find_resume_ckpt(const char *run_dir, ganc_ckpt_meta *meta) {
   ganc_err err = {0};
   if (*name) {
     snprintf(p, sizeof p, "%s/%s", run_dir, name);
-    if (ganc_ckpt_read_meta(p, meta, &err) == 0) return xstrdup(p);
+    if (ganc_ckpt_verify(p, &err) == 0 && ganc_ckpt_read_meta(p, meta, &err) == 0)
+      return xstrdup(p);
     fprintf(stderr, "warning: %s\n", err.msg);
   }
   int n;
@@ -385,7 +415,7 @@ static char *find_resume_ckpt(const char *run_dir, ganc_ckpt_meta *meta) {
   for (int i = n - 1; i >= 0; i--) {
     snprintf(p, sizeof p, "%s/%s", run_dir, v[i]);
     memset(&err, 0, sizeof err);
-    if (ganc_ckpt_read_meta(p, meta, &err) == 0) {
+    if (ganc_ckpt_verify(p, &err) == 0 && ganc_ckpt_read_meta(p, meta, &err) == 0) {
       if (*name) fprintf(stderr, "warning: resuming from %s instead\n", p);
       free_list(v, n);
       return xstrdup(p);
@@ -404,9 +434,13 @@ static void remove_stale_tmp(const char *run_dir) {
   struct dirent *e;
   while ((e = readdir(d))) {
     const char *t = strstr(e->d_name, ".tmp");
-    if (!t) continue;
+    if (!t || !(strncmp(e->d_name, "ckpt-", 5) == 0 || strncmp(e->d_name, "fakes-", 6) == 0 ||
+                strncmp(e->d_name, "reals.png", 9) == 0 || !strcmp(e->d_name, "latest.tmp") ||
+                !strcmp(e->d_name, "log.jsonl.tmp")))
+      continue; // only our own temporaries
     long pid = t[4] == '-' ? strtol(t + 5, NULL, 10) : 0;
-    if (pid > 0 && (pid == (long)getpid() || kill((pid_t)pid, 0) == 0)) continue; // alive
+    // The run folder is locked, so no other trainer is writing; a live pid is a recycled one.
+    if (pid == (long)getpid()) continue;
     char p[4200];
     snprintf(p, sizeof p, "%s/%s", run_dir, e->d_name);
     if (unlink(p) == 0) fprintf(stderr, "note: removed %s, left by an interrupted write\n", p);
@@ -493,13 +527,15 @@ int ganc_train_main(int argc, char **argv) {
       force = 1;
       continue;
     }
+    char key[64];
+    const char *inl;
+    ganc_opt_split(a, key, sizeof key, &inl);
     const char *opts[] = {"--data", "--config", "--out", "--set", "--device"};
     int k = 0;
-    while (k < 5 && strcmp(a, opts[k]))
+    while (k < 5 && strcmp(key, opts[k]))
       k++;
     if (k == 5) ganc_die(GANC_EXIT_USAGE, "unknown option '%s' (see ganc-train --help)", a);
-    if (i + 1 >= argc) ganc_die(GANC_EXIT_USAGE, "%s needs a value (see ganc-train --help)", a);
-    const char *v = argv[++i];
+    const char *v = ganc_opt_value(argc, argv, &i, key, inl, "ganc-train");
     if (k == 0)
       data = v;
     else if (k == 1)
@@ -528,6 +564,7 @@ int ganc_train_main(int argc, char **argv) {
   if (resume) {
     if (!ganc_is_dir(out))
       ganc_die(GANC_EXIT_USAGE, "--resume: %s does not exist (start a run without --resume)", out);
+    lock_run(out);
     remove_stale_tmp(out);
     resume_path = find_resume_ckpt(out, &meta);
     if (!resume_path)
@@ -586,7 +623,8 @@ int ganc_train_main(int argc, char **argv) {
   }
 
   // ---- data ----
-  T.data_dir = xstrdup(data);
+  char absdata[PATH_MAX];
+  T.data_dir = xstrdup(realpath(data, absdata) ? absdata : data); // resumable from anywhere
   ganc_loader_opts lo = {.batch = T.cfg.batch,
                          .seed = T.cfg.seed,
                          .prefetch = 4,
@@ -633,6 +671,11 @@ int ganc_train_main(int argc, char **argv) {
   // ---- run folder ----
   if (ganc_mkdir_p(out) != 0)
     ganc_die(GANC_EXIT_RUNTIME, "cannot create %s: %s", out, strerror(errno));
+  if (!resume) {
+    lock_run(out);
+    if (run_has_content(out)) // another trainer started it meanwhile
+      ganc_die(GANC_EXIT_USAGE, "%s already holds a run\n---> HINT: add --resume", out);
+  }
   char path[4200];
   snprintf(path, sizeof path, "%s/config.ini", out);
   FILE *cf = fopen(path, "w");
@@ -640,7 +683,7 @@ int ganc_train_main(int argc, char **argv) {
     ganc_die(GANC_EXIT_RUNTIME, "cannot write %s: %s", path, strerror(errno));
   snprintf(path, sizeof path, "%s/log.jsonl", out);
   if (resume) trim_log(path, T.step);
-  T.log = fopen(path, "a");
+  T.log = fopen(path, resume ? "a" : "w");
   if (!T.log) ganc_die(GANC_EXIT_RUNTIME, "cannot write %s: %s", path, strerror(errno));
   if (!resume) write_reals(&T);
 
@@ -679,7 +722,7 @@ int ganc_train_main(int argc, char **argv) {
       ganc_die(GANC_EXIT_RUNTIME,
                "training diverged at step %lld (kimg %.3f): loss_D = %g, loss_G = %g\n---> HINT: "
                "the last good checkpoint in %s is untouched; resume from it with lower learning "
-               "rates (--resume --force --set train.g_lr=... --set train.d_lr=...)",
+               "rates (--resume --set train.g_lr=... --set train.d_lr=...)",
                (long long)T.step, (double)T.nimg / 1000.0, st.loss_d, st.loss_g, out);
     }
     acc.loss_d += st.loss_d;

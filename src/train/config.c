@@ -110,7 +110,8 @@ static const key_def KEYS[] = {
   ENUM("train", device,      "auto",    "auto|cpu|cuda",
        "where to train: auto = CUDA when a GPU is present, else the CPU"),
   ENUM("train", backend,     "ganc",    "ganc|cudnn",
-       "CUDA convolutions: ganc = our kernels, cudnn = NVIDIA's cuDNN"),
+       "CUDA convolutions: ganc = our kernels; cudnn = NVIDIA's cuDNN, to compare runs (its "
+       "algorithms are chosen by timing, so cudnn runs are not bit-reproducible)"),
   INT("train", threads,      "0",       0, 1024,                  0,
       "CPU threads; 0 = all cores"),
 

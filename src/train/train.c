@@ -745,7 +745,8 @@ int ganc_train_main(int argc, char **argv) {
           (double)T.nimg / 1000.0, (long long)T.step, acc.loss_d / nacc, acc.loss_g / nacc,
           acc.d_real / nacc, acc.d_fake / nacc, ips, ips > 0 ? 1000.0 / ips : 0.0, now - t0);
       fflush(T.log);
-      if (!pg.tty) {
+      { // one fixed-width line per report; on a terminal above the progress bar
+        ganc_progress_clear(&pg);
         double eta = ips > 0 ? (double)(total - T.nimg) / ips : 0;
         fprintf(stderr,
                 "kimg %9.3f | loss_D %6.3f | loss_G %6.3f | D(x) %5.3f | D(G(z)) %5.3f | "

@@ -16,7 +16,7 @@ pkgs=(
   libhdf5-dev                       # shards and checkpoints
   libstb-dev                        # stb_image_resize: antialiased resizing
   libinih-dev                       # INI configs
-  libopenblas-dev                   # CPU BLAS for the CPU backend
+  libopenblas-openmp-dev            # CPU BLAS, OpenMP build: one thread pool with ganc's loops
   libgif-dev                        # animated GIF latent walks (ganc-sample)
   dataset-fashion-mnist             # the default dataset
 )

@@ -30,9 +30,10 @@ static int col_team(size_t floats, int threads) {
   return floats >= CONV_PARALLEL_MIN_FLOATS ? threads : 1;
 }
 
-// After a parallel pass, libgomp's idle workers spin-wait (GOMP_SPINCOUNT) on the very cores that
-// OpenBLAS's own pthreads need for the sgemm that follows; releasing the team lets them sleep
-// at once. On 2 cores, a DCGAN layer at batch 64, the three roles went from 105 to 124 GFLOP/s.
+// After a parallel pass, libgomp's idle workers spin-wait (GOMP_SPINCOUNT) on the cores the sgemm
+// that follows needs; releasing the team lets them sleep at once. With the pthread OpenBLAS this
+// took a DCGAN layer's three roles from 105 to 124 GFLOP/s on 2 cores; with the OpenMP OpenBLAS
+// (one pool, now the default) it is still slightly ahead: fmnist32 270-278 vs 243-251 img/s.
 static void col_team_release(int team) {
   if (team > 1) omp_pause_resource_all(omp_pause_soft);
 }

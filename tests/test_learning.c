@@ -119,14 +119,9 @@ static void test_learns_fashion_mnist(void **state) {
                              data, cfgp, run, root),
                    0);
   double secs = ganc_now() - t0;
-  char ckpt[4500], name[128] = "";
-  snprintf(ckpt, sizeof ckpt, "%s/latest", run);
-  f = fopen(ckpt, "r");
-  assert_non_null(fgets(name, sizeof name, f));
-  fclose(f);
-  name[strcspn(name, "\n")] = 0;
-  snprintf(ckpt, sizeof ckpt, "%s/%s", run, name);
+  char *ckpt = tu_latest_ckpt(run);
   assert_int_equal(ganc_ckpt_load_net(ckpt, &ctx, &G, "G_ema", 0, &err), 0);
+  free(ckpt);
   gen_stats(&ctx, &G, &c, gmean, &spread1);
   double c1 = corr(gmean, dmean, P);
   printf("learning: %.1f s of training; mean-image correlation %.3f at init -> %.3f; "

@@ -92,16 +92,6 @@ static void must_contain(const char *text, const char *what) {
   if (!strstr(text, what)) fail_msg("expected '%s' in:\n%s", what, text);
 }
 
-static char *latest(const char *run) {
-  char p[9000];
-  snprintf(p, sizeof p, "%s/latest", run);
-  char *name = slurp(p);
-  name[strcspn(name, "\n")] = 0;
-  snprintf(p, sizeof p, "%s/%s", run, name);
-  free(name);
-  return xstrdup(p);
-}
-
 // Loads G, G_ema and D (with Adam state) of a checkpoint into freshly built nets.
 static void load_all(const char *ckpt, ganc_net nets[3]) {
   ganc_ckpt_meta meta;
@@ -188,7 +178,7 @@ static void test_exact_resume_after_sigkill(void **state) {
   must_contain(o, "resuming from");
   must_contain(o, "finished at kimg 0.960 (step 60)");
   free(o);
-  char *la = latest(a), *lb = latest(b);
+  char *la = tu_latest_ckpt(a), *lb = tu_latest_ckpt(b);
   assert_same_state(la, lb); // bit-identical parameters, moments and statistics
   // The log has one line per report, none repeated by the resume.
   snprintf(p, sizeof p, "%s/log.jsonl", b);
@@ -227,7 +217,7 @@ static void test_sigint_writes_checkpoint(void **state) {
   waitpid(pid, &st, 0);
   assert_true(WIFEXITED(st));
   assert_int_equal(WEXITSTATUS(st), 0);
-  char *l = latest(r);
+  char *l = tu_latest_ckpt(r);
   ganc_ckpt_meta meta;
   ganc_err err = {0};
   assert_int_equal(ganc_ckpt_read_meta(l, &meta, &err), 0);
@@ -262,7 +252,7 @@ static void test_kill_during_checkpoint_writes(void **state) {
     kill(pid, SIGKILL);
     int st;
     waitpid(pid, &st, 0);
-    char *l = latest(r);
+    char *l = tu_latest_ckpt(r);
     ganc_net nets[3];
     load_all(l, nets); // fails the test if the checkpoint is incomplete or damaged
     for (int i = 0; i < 3; i++)
@@ -282,7 +272,7 @@ static void test_damaged_latest_and_lock(void **state) {
   snprintf(a, sizeof a, "%s/run-a", g_root); // made by the resume test
   snprintf(r, sizeof r, "%s/run-fb", g_root);
   assert_int_equal(tu_system("rm -rf %s && cp -r %s %s", r, a, r), 0);
-  char *l = latest(r);
+  char *l = tu_latest_ckpt(r);
   tu_corrupt_chunk(l, "G_ema/params/b1.conv.weight", 0);
   char *o;
   int rc = run(&o, "%s --out %s --resume --set train.kimg=1.12", GANC_TRAIN_BIN, r);
@@ -390,7 +380,7 @@ static void test_nan_stops_training(void **state) {
   assert_int_equal(run(NULL, "%s --data %s --config %s --out %s --set train.kimg=0.32",
                        GANC_TRAIN_BIN, g_data, g_cfg, r),
                    0);
-  char *l = latest(r);
+  char *l = tu_latest_ckpt(r);
   poison(l, "D/params/head.conv.weight");
   char before[65], after[65];
   ganc_err err = {0};
@@ -402,7 +392,7 @@ static void test_nan_stops_training(void **state) {
   free(o);
   assert_int_equal(ganc_sha256_file(l, after, &err), 0);
   assert_string_equal(before, after);
-  char *l2 = latest(r);
+  char *l2 = tu_latest_ckpt(r);
   assert_string_equal(l, l2); // no new checkpoint
   free(l);
   free(l2);
@@ -444,7 +434,7 @@ static void test_sampler(void **state) {
   (void)state;
   char a[4400], p[9000], q[9400];
   snprintf(a, sizeof a, "%s/run-a", g_root);
-  char *ckpt = latest(a), *o;
+  char *ckpt = tu_latest_ckpt(a), *o;
   // Same seeds, same bytes.
   snprintf(p, sizeof p, "%s/s1.png", g_root);
   snprintf(q, sizeof q, "%s/s2.png", g_root);

@@ -105,11 +105,6 @@ static int is_activation(layer_kind k) {
   return k == LAYER_RELU || k == LAYER_LRELU || k == LAYER_TANH;
 }
 
-int net_out_size(const ganc_net *net) {
-  const layer *L = &net->layers[net->nlayers - 1];
-  return L->H * L->W * L->C;
-}
-
 void net_finalize(ganc_ctx *ctx, ganc_net *net, int max_batch, int train) {
   net->max_batch = max_batch;
   // Every tensor's element count must fit the ops' int sizes: say so before any allocation.
@@ -334,14 +329,6 @@ void net_adam(ganc_ctx *ctx, ganc_net *net, float lr, float b1, float b2, float 
   net->adam_t++;
   adam_update(ctx, net->nparam_floats, net->p, net->g, net->m, net->v, lr, b1, b2, eps,
               net->adam_t);
-}
-
-int net_find(const ganc_net *net, int buffers, const char *name) {
-  const ganc_tensor *t = buffers ? net->buffers : net->params;
-  int n = buffers ? net->nbuffers : net->nparams;
-  for (int i = 0; i < n; i++)
-    if (!strcmp(t[i].name, name)) return i;
-  return -1;
 }
 
 void net_describe(const ganc_net *net, char *buf, size_t n) {

@@ -81,9 +81,6 @@ void net_free(ganc_ctx *ctx, ganc_net *net);
 // var 1; numbers from Philox (seed, stream, row = tensor index), the same on every backend.
 void net_init_weights(ganc_ctx *ctx, ganc_net *net, uint64_t seed, uint32_t stream);
 
-// Output shape per image and the largest per-image activation.
-int net_out_size(const ganc_net *net);
-
 // ---- running
 // ------------------------------------------------------------------------------------- Forward of
 // N images x [N, iH, iW, iC]; returns the output [N, H, W, C] (backend memory owned by the net,
@@ -99,8 +96,6 @@ void net_zero_grad(ganc_ctx *ctx, ganc_net *net);
 // One Adam step over the whole parameter block.
 void net_adam(ganc_ctx *ctx, ganc_net *net, float lr, float b1, float b2, float eps);
 
-// Finds a tensor by name in params (buffers = 0) or buffers (1); -1 when absent.
-int net_find(const ganc_net *net, int buffers, const char *name);
 // A one-line description of the architecture, e.g. "G: 1x1x100 -> 32x32x1, 8 tensors, 1.2M params".
 void net_describe(const ganc_net *net, char *buf, size_t n);
 

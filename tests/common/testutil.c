@@ -108,6 +108,20 @@ void tu_truncate(const char *path, long keep) {
   }
 }
 
+char *tu_latest_ckpt(const char *run) {
+  char p[4400], name[256] = "";
+  snprintf(p, sizeof p, "%s/latest", run);
+  FILE *f = fopen(p, "r");
+  if (!f || !fgets(name, sizeof name, f)) {
+    fprintf(stderr, "no checkpoint pointer %s\n", p);
+    exit(1);
+  }
+  fclose(f);
+  name[strcspn(name, "\n")] = 0;
+  snprintf(p, sizeof p, "%s/%s", run, name);
+  return xstrdup(p);
+}
+
 int tu_system(const char *fmt, ...) {
   char cmd[8192];
   va_list ap;

@@ -24,6 +24,9 @@ void tu_truncate(const char *path, long keep);
 // runs tests from a bundle, away from the build tree), else the compiled-in default. Used with
 // GANC_BIN_DIR (the programs), GANC_FMNIST_DIR, GANC_SOURCE_DIR and GANC_TEST_TMP.
 const char *tu_path(const char *env, const char *compiled);
+// The checkpoint a run folder's `latest` names, as a malloc'd path; exits 1 (failing the test)
+// when the run has none.
+char *tu_latest_ckpt(const char *run);
 // Runs a shell command, returns its exit status (-1 if it did not exit normally).
 int tu_system(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -22,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #define LOSS_TOL 2e-3
@@ -42,27 +41,6 @@ static void check(int ok, const char *fmt, ...) {
     passes++;
   else
     failures++;
-}
-
-static int sh(const char *fmt, ...) {
-  char cmd[8192];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(cmd, sizeof cmd, fmt, ap);
-  va_end(ap);
-  int st = system(cmd);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static char *latest(const char *run) {
-  char p[4300], name[256] = "";
-  snprintf(p, sizeof p, "%s/latest", run);
-  FILE *f = fopen(p, "r");
-  if (!f || !fgets(name, sizeof name, f)) ganc_die(1, "no latest in %s", run);
-  fclose(f);
-  name[strcspn(name, "\n")] = 0;
-  snprintf(p, sizeof p, "%s/%s", run, name);
-  return xstrdup(p);
 }
 
 // Per-step losses from log.jsonl (one report per step).
@@ -188,17 +166,17 @@ int main(void) {
   snprintf(gpu, sizeof gpu, "%s/gpu", root);
   ganc_rm_rf(root);
   ganc_mkdir_p(root);
-  if (sh("%s %s %s --resolution 32 --transform pad --background black --max-images 10000 "
-         ">/dev/null",
-         prep, idx, data))
+  if (tu_system("%s %s %s --resolution 32 --transform pad --background black --max-images 10000 "
+                ">/dev/null",
+                prep, idx, data))
     ganc_die(1, "ganc-prep failed");
   // 20 steps at batch 128 = 2.56 kimg; one report per step, one checkpoint at the end.
   const char *common = "--set train.kimg=2.56 --set log.report_kimg=0.128 "
                        "--set log.snapshot_kimg=1000 --set train.threads=0";
-  int rc1 = sh("%s --data %s --config %s --out %s --device cpu %s >%s.log 2>&1", train, data, cfg,
-               cpu, common, cpu);
-  int rc2 = sh("%s --data %s --config %s --out %s --device cuda %s >%s.log 2>&1", train, data, cfg,
-               gpu, common, gpu);
+  int rc1 = tu_system("%s --data %s --config %s --out %s --device cpu %s >%s.log 2>&1", train, data,
+                      cfg, cpu, common, cpu);
+  int rc2 = tu_system("%s --data %s --config %s --out %s --device cuda %s >%s.log 2>&1", train,
+                      data, cfg, gpu, common, gpu);
   check(rc1 == 0 && rc2 == 0, "20 steps of fmnist32.ini on CPU (exit %d) and GPU (exit %d)", rc1,
         rc2);
   if (rc1 == 0 && rc2 == 0) {
@@ -212,13 +190,15 @@ int main(void) {
             "step %2d loss_D %.6f vs %.6f, loss_G %.6f vs %.6f (tolerance %.0e)", i + 1, dc[i],
             dg[i], gc[i], gg[i], LOSS_TOL);
     }
-    char *ca = latest(cpu), *cb = latest(gpu);
+    char *ca = tu_latest_ckpt(cpu), *cb = tu_latest_ckpt(gpu);
     compare_nets(ca, cb);
     char pa[4500], pb[4500];
     snprintf(pa, sizeof pa, "%s/cpu.png", root);
     snprintf(pb, sizeof pb, "%s/gpu.png", root);
-    int s1 = sh("%s --ckpt %s --seeds 0-63 --device cpu --out %s >/dev/null", sample, ca, pa);
-    int s2 = sh("%s --ckpt %s --seeds 0-63 --device cuda --out %s >/dev/null", sample, ca, pb);
+    int s1 =
+        tu_system("%s --ckpt %s --seeds 0-63 --device cpu --out %s >/dev/null", sample, ca, pa);
+    int s2 =
+        tu_system("%s --ckpt %s --seeds 0-63 --device cuda --out %s >/dev/null", sample, ca, pb);
     check(s1 == 0 && s2 == 0, "ganc-sample on CPU (exit %d) and GPU (exit %d)", s1, s2);
     if (s1 == 0 && s2 == 0) compare_pngs(pa, pb);
     free(ca);

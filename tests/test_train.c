@@ -283,6 +283,11 @@ static void test_damaged_latest_and_lock(void **state) {
   free(o);
   free(l);
 
+  char logp[9000];
+  snprintf(logp, sizeof logp, "%s/log.jsonl", r);
+  char *log0 = slurp(logp);
+  size_t log_before = strlen(log0);
+  free(log0);
   pid_t pid = fork();
   if (pid == 0) {
     freopen("/dev/null", "w", stdout);
@@ -305,6 +310,15 @@ static void test_damaged_latest_and_lock(void **state) {
   assert_int_equal(run(&o, "%s --out %s --resume", GANC_TRAIN_BIN, r), 2);
   must_contain(o, "in use by another ganc-train");
   free(o);
+  // SIGINT's promise (finish the step, checkpoint, exit 0) holds once training runs: wait for the
+  // first trainer's next log line, since a loaded machine may still be in its start-up.
+  for (int i = 0; i < 30000; i++) {
+    char *txt = slurp(logp);
+    int grew = strlen(txt) > log_before;
+    free(txt);
+    if (grew) break;
+    usleep(1000);
+  }
   kill(pid, SIGINT);
   int st;
   waitpid(pid, &st, 0);

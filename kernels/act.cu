@@ -116,7 +116,7 @@ template <class F>
 static void launch_unary(ganc_stream st, int64_t n, const float *x, float *y, F f) {
   if (n == 0) return;
   const int vec = aligned16(x) && aligned16(y);
-  unary_kernel<<<ew_blocks(act_work(n, vec)), EW_THREADS, 0, st>>>(n, vec, x, y, f);
+  GANC_LAUNCH(unary_kernel<F>, ew_blocks(act_work(n, vec)), EW_THREADS, st)(n, vec, x, y, f);
   CUDA_CHECK_LAUNCH();
 }
 
@@ -125,7 +125,7 @@ static void launch_binary(ganc_stream st, int64_t n, const float *y, const float
                           F f) {
   if (n == 0) return;
   const int vec = aligned16(y) && aligned16(dy) && aligned16(dx);
-  binary_kernel<<<ew_blocks(act_work(n, vec)), EW_THREADS, 0, st>>>(n, vec, y, dy, dx, f);
+  GANC_LAUNCH(binary_kernel<F>, ew_blocks(act_work(n, vec)), EW_THREADS, st)(n, vec, y, dy, dx, f);
   CUDA_CHECK_LAUNCH();
 }
 

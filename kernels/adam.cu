@@ -133,7 +133,7 @@ extern "C" void adam_update_cuda(ganc_ctx *ctx, ganc_stream st, size_t n, float 
   const adam_consts k = adam_make(lr, b1, b2, eps, t);
   const int vec = aligned16(p) && aligned16(g) && aligned16(m) && aligned16(v);
   const int64_t work = vec ? (int64_t)(n / 4 + n % 4) : (int64_t)n;
-  adam_kernel<<<ew_blocks(work), EW_THREADS, 0, st>>>((int64_t)n, vec, p, g, m, v, k);
+  GANC_LAUNCH(adam_kernel, ew_blocks(work), EW_THREADS, st)((int64_t)n, vec, p, g, m, v, k);
   CUDA_CHECK_LAUNCH();
 }
 
@@ -144,7 +144,7 @@ extern "C" void ema_update_cuda(ganc_ctx *ctx, ganc_stream st, size_t n, float *
   if (n == 0) return;
   const int vec = aligned16(ema) && aligned16(p);
   const int64_t work = vec ? (int64_t)(n / 4 + n % 4) : (int64_t)n;
-  ema_kernel<<<ew_blocks(work), EW_THREADS, 0, st>>>((int64_t)n, vec, ema, p, beta);
+  GANC_LAUNCH(ema_kernel, ew_blocks(work), EW_THREADS, st)((int64_t)n, vec, ema, p, beta);
   CUDA_CHECK_LAUNCH();
 }
 

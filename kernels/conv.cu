@@ -28,9 +28,8 @@
 // or dy under one tap) the 16 threads of a half-warp fetch 16 consecutive k; where it is m (the
 // channels c of backward_weight's rows) a warp fetches 32 consecutive m.
 //
-// The per-thread steps (begin, load, stash, tile_fma, store) are __host__ __device__ so that a host
-// harness can run the same index arithmetic block by block on a machine without a GPU; only the
-// kernel's loop below (and its __syncthreads) is device-only.
+// Without a GPU, tests/gpu/cudemu (the CUDA emulator of the tests) runs this file, kernel and
+// launchers, on the CPU: test_gpu_conv_emu in CI.
 #include "kernels/cuda_check.h" // CUDA_CHECK, CUDA_CHECK_LAUNCH, KERNEL_REQUIRE
 #include "kernels/kernels.h"    // the launchers' declarations, ganc_cuda_scratch
 #include "ops/ops.h"            // conv_shape, conv_shape_make
@@ -99,8 +98,8 @@ __host__ __device__ __forceinline__ void digits_add(Digits &v, const Step &s) {
   v.hi += s.hi + carry;
 }
 
-// 4 consecutive floats of a shared row (16-byte aligned). The host branch serves the emulation
-// harness, where casting a float array to float4 would break strict aliasing.
+// 4 consecutive floats of a shared row (16-byte aligned). The host branch serves cudemu (the tests'
+// CUDA emulator), where casting a float array to float4 would break strict aliasing.
 __host__ __device__ __forceinline__ float4 lds4(const float *p) {
 #ifdef __CUDA_ARCH__
   return *reinterpret_cast<const float4 *>(p);
@@ -580,7 +579,7 @@ static bool dims_ok(int64_t M, int64_t Ncols, int64_t Kd) {
 }
 
 template <class Role> static void launch(const typename Role::Args &a, cudaStream_t st) {
-  conv_igemm_kernel<Role><<<Role::grid(a), THREADS, 0, st>>>(a);
+  GANC_LAUNCH(conv_igemm_kernel<Role>, Role::grid(a), THREADS, st)(a);
   CUDA_CHECK_LAUNCH();
 }
 
@@ -626,6 +625,6 @@ extern "C" void conv2d_backward_weight_cuda(ganc_ctx *ctx, ganc_stream st, const
   const int threads = 256;
   const int64_t blocks64 = (n + threads - 1) / threads;
   const int blocks = (int)(blocks64 < 65536 ? blocks64 : 65536); // grid-stride beyond that
-  wgrad_reduce_kernel<<<blocks, threads, 0, st>>>(part, plan.splits, n, dw);
+  GANC_LAUNCH(wgrad_reduce_kernel, blocks, threads, st)(part, plan.splits, n, dw);
   CUDA_CHECK_LAUNCH();
 }

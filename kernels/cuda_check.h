@@ -17,6 +17,14 @@
 
 #define CUDA_CHECK_LAUNCH() CUDA_CHECK(cudaGetLastError())
 
+// A launch: GANC_LAUNCH(kernel, grid, block, stream)(args...) is kernel<<<grid, block, 0,
+// stream>>>(args...). A macro rather than the chevrons at the call site so that the same
+// launchers also build with the host C++ compiler under tests/gpu/cudemu (the CUDA emulator of the
+// tests), whose cuda_runtime.h defines GANC_LAUNCH first.
+#ifndef GANC_LAUNCH
+#define GANC_LAUNCH(kernel, grid, block, stream) kernel<<<(grid), (block), 0, (stream)>>>
+#endif
+
 #define CUBLAS_CHECK(call)                                                                         \
   do {                                                                                             \
     int ganc_s_ = (int)(call);                                                                     \

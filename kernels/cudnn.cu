@@ -239,7 +239,7 @@ static __global__ void transpose_kernel(const float *in, int rows, int cols, flo
 static void transpose(cudaStream_t st, const float *in, int rows, int cols, float *out, int acc) {
   KERNEL_REQUIRE((rows + 31) / 32 <= 65535, "cudnn weight transpose", "%d rows > 65535·32", rows);
   const dim3 grid((cols + 31) / 32, (rows + 31) / 32), block(32, 8);
-  transpose_kernel<<<grid, block, 0, st>>>(in, rows, cols, out, acc);
+  GANC_LAUNCH(transpose_kernel, grid, block, st)(in, rows, cols, out, acc);
   CUDA_CHECK_LAUNCH();
 }
 

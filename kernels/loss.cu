@@ -111,7 +111,7 @@ extern "C" void loss_logistic_cuda(ganc_ctx *ctx, ganc_stream st, int n, const f
                                    float target, float *dlogit, float *loss) {
   (void)ctx;
   loss_check(n, target, "loss_logistic_cuda");
-  logistic_kernel<<<1, LOSS_THREADS, 0, st>>>(n, logit, target, dlogit, loss);
+  GANC_LAUNCH(logistic_kernel, 1, LOSS_THREADS, st)(n, logit, target, dlogit, loss);
   CUDA_CHECK_LAUNCH();
 }
 
@@ -120,7 +120,7 @@ extern "C" void loss_hinge_cuda(ganc_ctx *ctx, ganc_stream st, int n, const floa
   (void)ctx;
   if (generator) target = 1.0f; // unused by the generator's loss; any value passes the check
   loss_check(n, target, "loss_hinge_cuda");
-  hinge_kernel<<<1, LOSS_THREADS, 0, st>>>(n, logit, target, generator, dlogit, loss);
+  GANC_LAUNCH(hinge_kernel, 1, LOSS_THREADS, st)(n, logit, target, generator, dlogit, loss);
   CUDA_CHECK_LAUNCH();
 }
 

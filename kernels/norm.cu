@@ -372,17 +372,17 @@ extern "C" void batchnorm_forward_train_cuda(ganc_ctx *ctx, ganc_stream st, int6
   const dim3 pgrid((unsigned)p.nchunk, (unsigned)tiles), pblock(BN_TILE_C, BN_LANES);
   const dim3 cblock(BN_TILE_C, BN_COMBINE_LANES);
 
-  bn_partial_kernel<BN_PASS_SUM><<<pgrid, pblock, 0, st>>>(x, NULL, p, part);
+  GANC_LAUNCH(bn_partial_kernel<BN_PASS_SUM>, pgrid, pblock, st)(x, NULL, p, part);
   CUDA_CHECK_LAUNCH();
-  bn_mean_kernel<<<tiles, cblock, 0, st>>>(part, p, mu);
+  GANC_LAUNCH(bn_mean_kernel, tiles, cblock, st)(part, p, mu);
   CUDA_CHECK_LAUNCH();
-  bn_partial_kernel<BN_PASS_SQDEV><<<pgrid, pblock, 0, st>>>(x, mu, p, part);
+  GANC_LAUNCH(bn_partial_kernel<BN_PASS_SQDEV>, pgrid, pblock, st)(x, mu, p, part);
   CUDA_CHECK_LAUNCH();
-  bn_var_kernel<<<tiles, cblock, 0, st>>>(part, p, mu, gamma, eps, momentum, mean, rstd, run_mean,
-                                          run_var, k);
+  GANC_LAUNCH(bn_var_kernel, tiles, cblock, st)
+  (part, p, mu, gamma, eps, momentum, mean, rstd, run_mean, run_var, k);
   CUDA_CHECK_LAUNCH();
   const int64_t n = M * C;
-  bn_normalize_kernel<<<ew_blocks(n), EW_THREADS, 0, st>>>(n, C, x, mu, k, beta, y);
+  GANC_LAUNCH(bn_normalize_kernel, ew_blocks(n), EW_THREADS, st)(n, C, x, mu, k, beta, y);
   CUDA_CHECK_LAUNCH();
 }
 
@@ -392,10 +392,10 @@ extern "C" void batchnorm_forward_eval_cuda(ganc_ctx *ctx, ganc_stream st, int64
                                             float *y) {
   bn_require(M, C, "batchnorm_forward_eval_cuda");
   double *scale = bn_scratch(ctx, (size_t)C);
-  bn_eval_scale_kernel<<<(C + 255) / 256, 256, 0, st>>>(C, gamma, run_var, eps, scale);
+  GANC_LAUNCH(bn_eval_scale_kernel, (C + 255) / 256, 256, st)(C, gamma, run_var, eps, scale);
   CUDA_CHECK_LAUNCH();
   const int64_t n = M * C;
-  bn_eval_kernel<<<ew_blocks(n), EW_THREADS, 0, st>>>(n, C, x, run_mean, scale, beta, y);
+  GANC_LAUNCH(bn_eval_kernel, ew_blocks(n), EW_THREADS, st)(n, C, x, run_mean, scale, beta, y);
   CUDA_CHECK_LAUNCH();
 }
 
@@ -409,14 +409,15 @@ extern "C" void batchnorm_backward_cuda(ganc_ctx *ctx, ganc_stream st, int64_t M
   double *part = bn_scratch(ctx, (size_t)(2 * p.nchunk + 3) * (size_t)C);
   double *coef = part + 2 * p.nchunk * C;
   const int tiles = (C + BN_TILE_C - 1) / BN_TILE_C;
-  bn_partial_bwd_kernel<<<dim3((unsigned)p.nchunk, (unsigned)tiles), dim3(BN_TILE_C, BN_LANES), 0,
-                          st>>>(x, dy, mean, p, part);
+  GANC_LAUNCH(bn_partial_bwd_kernel, dim3((unsigned)p.nchunk, (unsigned)tiles),
+              dim3(BN_TILE_C, BN_LANES), st)
+  (x, dy, mean, p, part);
   CUDA_CHECK_LAUNCH();
-  bn_bwd_stats_kernel<<<tiles, dim3(BN_TILE_C, BN_COMBINE_LANES), 0, st>>>(part, p, gamma, rstd,
-                                                                           dgamma, dbeta, coef);
+  GANC_LAUNCH(bn_bwd_stats_kernel, tiles, dim3(BN_TILE_C, BN_COMBINE_LANES), st)
+  (part, p, gamma, rstd, dgamma, dbeta, coef);
   CUDA_CHECK_LAUNCH();
   const int64_t n = M * C;
-  bn_dx_kernel<<<ew_blocks(n), EW_THREADS, 0, st>>>(n, C, x, dy, mean, rstd, coef, dx);
+  GANC_LAUNCH(bn_dx_kernel, ew_blocks(n), EW_THREADS, st)(n, C, x, dy, mean, rstd, coef, dx);
   CUDA_CHECK_LAUNCH();
 }
 

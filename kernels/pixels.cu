@@ -130,7 +130,7 @@ extern "C" void pixels_to_float_cuda(ganc_ctx *ctx, ganc_stream st, int N, int H
   pixels_check(N, H, W, C, "pixels_to_float_cuda");
   const int64_t n = (int64_t)N * H * W * C;
   if (n == 0) return;
-  to_float_kernel<<<ew_blocks(n), EW_THREADS, 0, st>>>(n, H, W, C, src, flip, dst);
+  GANC_LAUNCH(to_float_kernel, ew_blocks(n), EW_THREADS, st)(n, H, W, C, src, flip, dst);
   CUDA_CHECK_LAUNCH();
 }
 
@@ -139,7 +139,7 @@ extern "C" void pixels_to_uint8_cuda(ganc_ctx *ctx, ganc_stream st, int64_t n, c
   (void)ctx;
   KERNEL_REQUIRE(n >= 0, "pixels_to_uint8_cuda", "n = %lld", (long long)n);
   if (n == 0) return;
-  to_uint8_kernel<<<ew_blocks(n), EW_THREADS, 0, st>>>(n, src, dst);
+  GANC_LAUNCH(to_uint8_kernel, ew_blocks(n), EW_THREADS, st)(n, src, dst);
   CUDA_CHECK_LAUNCH();
 }
 
@@ -149,7 +149,7 @@ extern "C" void latents_cuda(ganc_ctx *ctx, ganc_stream st, uint64_t seed, uint6
   KERNEL_REQUIRE(n >= 0 && z_dim >= 1, "latents_cuda", "n = %d, z_dim = %d", n, z_dim);
   const int64_t items = (int64_t)n * ((z_dim + 3) / 4);
   if (items == 0) return;
-  latents_kernel<<<ew_blocks(items), EW_THREADS, 0, st>>>(seed, first, items, z_dim, z);
+  GANC_LAUNCH(latents_kernel, ew_blocks(items), EW_THREADS, st)(seed, first, items, z_dim, z);
   CUDA_CHECK_LAUNCH();
 }
 

@@ -11,6 +11,8 @@
 //      a kernel fails to write shows; the CPU twin on host copies; parameter gradients start from
 //      non-zero values (they must accumulate), activation gradients are poisoned (overwritten);
 //      in-place calls (y == x, dx == dy); reductions re-run for bit-identical results.
+// Built as test_gpu_ops_emu (GANC_CUDEMU), part 2 runs the same launchers under tests/gpu/cudemu,
+// the CUDA emulator of the tests, in CI; its lines say "emu", and only a GPU run says "gpu".
 // Without a CUDA device, part 2 is skipped: "SKIP: <reason>" and exit 77 (ctest's skip code),
 // unless part 1 failed (exit 1). One line per case; a final "N passed, M failed".
 //
@@ -169,9 +171,13 @@ static int n_pass, n_fail;
 __attribute__((format(printf, 2, 3))) static void report(int ok, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  printf("%s  ", ok ? "PASS" : "FAIL");
-  vprintf(fmt, ap);
-  printf("\n");
+  char line[512];
+  vsnprintf(line, sizeof line, fmt, ap);
+#ifdef GANC_CUDEMU
+  // test_gpu_ops_emu: the "device" is cudemu, the CUDA emulator of the tests; say so on each line.
+  if (!strncmp(line, "gpu ", 4)) memcpy(line, "emu ", 4);
+#endif
+  printf("%s  %s\n", ok ? "PASS" : "FAIL", line);
   va_end(ap);
   fflush(stdout);
   if (ok)
@@ -507,6 +513,19 @@ static void poison(void *d, size_t bytes) {
   }
 }
 
+// The allocation d0 [total bytes] holds an output at byte offset `off`, `bytes` long, and was
+// poisoned whole before the call: are the bytes outside the output still 0xFF (nothing written
+// past either end of the output inside the allocation, where no memory checker looks)?
+static int untouched_around(const void *d0, size_t total, size_t off, size_t bytes) {
+  uint8_t *h = xmalloc(total);
+  down(h, d0, total);
+  int ok = 1;
+  for (size_t i = 0; i < total && ok; i++)
+    if ((i < off || i >= off + bytes) && h[i] != 0xFF) ok = 0;
+  free(h);
+  return ok;
+}
+
 static void gpu_bn(int64_t M, int C, const char *where) {
   bn_case b;
   bn_case_make(&b, M, C);
@@ -657,17 +676,20 @@ static void gpu_act(int64_t n, int misalign) {
       act_cpu(op, bw, n, 0.2f, ha, hb, want);
       up(da, ha, bytes);
       up(db, hb, bytes);
-      poison(dout, bytes);
+      poison(dout0, bytes + 16);
       act_gpu(op, bw, n, 0.2f, da, db, dout);
       down(got, dout, bytes);
       const int64_t u = max_ulp(got, want, N);
+      const int fenced =
+          untouched_around(dout0, bytes + 16, (size_t)misalign * sizeof(float), bytes);
       // In place: the input that the output may alias is overwritten.
       float *alias = bw ? db : da;
       act_gpu(op, bw, n, 0.2f, da, db, alias);
       down(got, alias, bytes);
       const int64_t ui = max_ulp(got, want, N);
       const int64_t tol = op == 2 && !bw ? ULP_TANH_VS_CPU : 0;
-      int ok = u <= tol && ui <= tol;
+      int ok = u <= tol && ui <= tol && fenced;
+      if (!fenced) printf("      (%s wrote outside its output)\n", ACT_NAMES[op][bw]);
       if (op == 2 && !bw) { // and against the correctly rounded tanh
         for (size_t i = 0; i < N; i++)
           ref[i] = (float)tanh((double)ha[i]);

@@ -1,0 +1,156 @@
+// cuda_runtime.h — cudemu's stand-in for the CUDA runtime header, so that ganc's kernels/*.cu
+// compile with the host C++ compiler and run on the CPU, for tests on machines without a GPU.
+//
+// cudemu is a test instrument, not a backend: it runs the real kernels and launchers (the same
+// source files nvcc compiles) with one fiber per CUDA thread, so that what the GPU tests check
+// (every launcher against its CPU twin, poisoned outputs, determinism) also runs in CI. What it
+// checks beyond the kernels' results, and what only a GPU can show, is listed in cudemu.cc.
+//
+// It is found instead of the toolkit's header because tests/gpu/cudemu comes first on the include
+// path of the emulated build (tests/CMakeLists.txt); nothing of the CUDA toolkit is included.
+#ifndef CUDEMU_CUDA_RUNTIME_H
+#define CUDEMU_CUDA_RUNTIME_H
+
+#ifndef __cplusplus
+#error "cudemu's cuda_runtime.h is for C++ (the kernels/*.cu files compiled as C++)"
+#endif
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+#define GANC_CUDEMU 1
+
+// ---- the language: qualifiers become host C++
+// -----------------------------------------------------
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline
+#define __launch_bounds__(...)
+#define __align__(n) __attribute__((aligned(n)))
+// Blocks run one after another on one host thread (cudemu.cc), so a function-local static is
+// exactly one block's shared memory. All of them live in one linker section, which cudemu fills
+// with poison (signalling NaNs, cudemu.cc) before every block: shared memory starts as garbage on
+// a GPU, and a kernel that reads what it did not write this block must not get the last block's
+// values.
+#define __shared__ static __attribute__((section("cudemu_shared")))
+
+struct uint3 {
+  unsigned x, y, z;
+};
+struct dim3 {
+  unsigned x, y, z;
+  constexpr dim3(unsigned x_ = 1, unsigned y_ = 1, unsigned z_ = 1) : x(x_), y(y_), z(z_) {}
+};
+struct __align__(16) float4 {
+  float x, y, z, w;
+};
+static inline float4 make_float4(float x, float y, float z, float w) { return float4{x, y, z, w}; }
+
+// ---- runtime API: the subset ganc uses, with CUDA's names and meanings
+// ---------------------------
+typedef enum cudaError {
+  cudaSuccess = 0,
+  cudaErrorInvalidValue = 1,
+  cudaErrorMemoryAllocation = 2,
+  cudaErrorInvalidConfiguration = 9,
+  cudaErrorInsufficientDriver = 35,
+  cudaErrorNoDevice = 100,
+  cudaErrorInvalidDevice = 101,
+  cudaErrorLaunchFailure = 719,
+} cudaError_t;
+
+enum cudaMemcpyKind {
+  cudaMemcpyHostToHost = 0,
+  cudaMemcpyHostToDevice = 1,
+  cudaMemcpyDeviceToHost = 2,
+  cudaMemcpyDeviceToDevice = 3,
+  cudaMemcpyDefault = 4,
+};
+
+typedef struct CUstream_st *cudaStream_t;
+
+struct cudaDeviceProp {
+  char name[256];
+  size_t totalGlobalMem;
+  size_t sharedMemPerBlock;
+  int maxThreadsPerBlock;
+  int major, minor;
+  int multiProcessorCount;
+};
+
+#define cudaStreamNonBlocking 0x01
+#define cudaHostAllocDefault 0x00
+
+const char *cudaGetErrorString(cudaError_t e);
+cudaError_t cudaGetLastError(void);
+cudaError_t cudaGetDeviceCount(int *n);
+cudaError_t cudaSetDevice(int d);
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int d);
+cudaError_t cudaDriverGetVersion(int *v);
+cudaError_t cudaRuntimeGetVersion(int *v);
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned flags);
+cudaError_t cudaStreamDestroy(cudaStream_t s);
+cudaError_t cudaStreamSynchronize(cudaStream_t s);
+cudaError_t cudaMalloc(void **p, size_t bytes);
+cudaError_t cudaFree(void *p);
+cudaError_t cudaMemGetInfo(size_t *free_b, size_t *total_b);
+cudaError_t cudaMemsetAsync(void *p, int value, size_t bytes, cudaStream_t s);
+cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind,
+                            cudaStream_t s);
+cudaError_t cudaHostAlloc(void **p, size_t bytes, unsigned flags);
+cudaError_t cudaFreeHost(void *p);
+
+// ---- threads, blocks, barriers, launches (cudemu.cc)
+// ----------------------------------------------
+namespace cudemu {
+uint3 thread_idx();
+uint3 block_idx();
+dim3 block_dim();
+dim3 grid_dim();
+void syncthreads(const char *file, int line);
+
+struct Config {
+  dim3 grid, block;
+  cudaStream_t stream;
+  const char *kernel; // its name as written at the launch, for messages
+};
+// Runs body(arg) as every thread of every block of c (blocks in turn, threads as fibers), then
+// checks device memory for writes outside allocations. A bad configuration is recorded for
+// cudaGetLastError, as the CUDA runtime does.
+void run(const Config &c, void (*body)(void *), void *arg);
+
+template <class... P> struct Launch {
+  void (*kernel)(P...);
+  Config cfg;
+  // The arguments convert to the kernel's parameter types here, as at a launch; every thread then
+  // gets its own copies (kernel parameters are per-thread values).
+  void operator()(P... a) const {
+    std::tuple<typename std::decay<P>::type...> args(a...);
+    void (*k)(P...) = kernel;
+    auto call = [&args, k] { std::apply(k, args); };
+    run(
+        cfg, [](void *f) { (*static_cast<decltype(call) *>(f))(); }, &call);
+  }
+};
+template <class... P>
+Launch<P...> launch(void (*kernel)(P...), dim3 grid, dim3 block, cudaStream_t st,
+                    const char *name) {
+  return Launch<P...>{kernel, Config{grid, block, st, name}};
+}
+} // namespace cudemu
+
+#define threadIdx (::cudemu::thread_idx())
+#define blockIdx (::cudemu::block_idx())
+#define blockDim (::cudemu::block_dim())
+#define gridDim (::cudemu::grid_dim())
+#define __syncthreads() ::cudemu::syncthreads(__FILE__, __LINE__)
+// kernels/cuda_check.h: kernel<<<grid, block, 0, stream>>>(args) on nvcc.
+#define GANC_LAUNCH(kernel, grid, block, stream)                                                   \
+  ::cudemu::launch(kernel, grid, block, stream, #kernel)
+
+#endif

@@ -1,0 +1,602 @@
+// cudemu.cc — a CUDA emulator for ganc's tests: the runtime calls of cuda_runtime.h (this folder)
+// on host memory, and kernel launches run on the CPU with one fiber per CUDA thread.
+//
+// Why: most of ganc's CI machines have no GPU. With cudemu, the real kernels/*.cu (the files nvcc
+// builds, compiled here by the host C++ compiler) and the unchanged GPU tests run in CI, so the
+// launchers' grids, the kernels' thread indexing, barriers, shared-memory trees, split-K plans and
+// scratch use are all exercised against the CPU twins on every change, not only when a GPU is lent.
+//
+// How a launch runs: blocks one at a time; inside a block every thread is a fiber that runs until
+// it reaches __syncthreads() or returns, then the next thread runs. When all threads have stopped,
+// they must all be waiting at the same __syncthreads (file and line) — then they are released into
+// the next phase — or all be done.
+//
+// What it checks besides the results the tests compare:
+//   - launch configuration as the CUDA runtime does (block ≤ 1024 threads and (1024, 1024, 64),
+//     grid x < 2^31, y and z ≤ 65535, nothing zero): cudaErrorInvalidConfiguration from
+//     cudaGetLastError, which the launchers' CUDA_CHECK_LAUNCH turns into an error;
+//   - barriers: a thread that returns while others wait at a __syncthreads, or threads waiting at
+//     different __syncthreads, stop the program with the kernel's name, block and threads;
+//   - order: the threads of a phase run forward, backward or shuffled, and blocks likewise, the
+//     choice changing from launch to launch (CUDEMU_ORDER=fwd|rev|shuffle|mix, default mix). A
+//     kernel whose result depends on thread or block order — a race on shared or global memory,
+//     a missing barrier — then differs from run to run (the tests run reductions twice and compare
+//     bits) or from the CPU twin;
+//   - memory: every cudaMalloc ends 0..255 bytes before an inaccessible page (a read or write far
+//     enough past the end faults at once); the bytes around it on its own pages are poison (the
+//     signalling NaN 0x7FA5A5A5: a read just outside poisons results) and are checked after every
+//     launch, so a write outside an allocation names the kernel, even one that adds 0 to poison;
+//     new allocations and every block's shared memory are poison too; copies and memsets must lie
+//     inside one allocation and go in the direction their kind says;
+//   - out of memory: CUDEMU_MEM_LIMIT=<bytes> makes cudaMalloc fail past that many bytes in use,
+//     so the out-of-memory message can be tested.
+// What only a GPU shows: speed, memory ordering and visibility between threads (a fiber runs to its
+// barrier alone, so a missing __syncthreads shows only where order matters — likely with the
+// varying orders, not certain), warp-level behaviour, the device's own float rounding (nvcc
+// contracts a·b + c into FMAs where the host build does not), register and shared-memory limits
+// (tests/gpu/resources.sh), and cuDNN (absent: conv2d_*_cudnn exit with a message here).
+#include <cuda_runtime.h>
+#include <cudnn.h>
+
+#include <map>
+#include <mutex>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <vector>
+
+#if !defined(__x86_64__)
+#include <ucontext.h>
+#endif
+
+namespace {
+
+[[noreturn]] void fail(const char *fmt, ...) {
+  fflush(stdout);
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stderr, "cudemu: ");
+  vfprintf(stderr, fmt, ap);
+  fprintf(stderr, "\n");
+  va_end(ap);
+  fflush(stderr);
+  _exit(1);
+}
+
+size_t page_size() {
+  static const size_t p = (size_t)sysconf(_SC_PAGESIZE);
+  return p;
+}
+
+size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
+
+// ---- device memory ------------------------------------------------------------------------------
+
+struct Alloc {
+  char *region;      // mapping: [guard page][data pages][guard page]
+  size_t region_len; //
+  char *data, *end;  // the data pages
+  char *p;           // what cudaMalloc returned: 256-byte aligned, p + bytes <= end
+  size_t bytes;
+};
+
+struct Memory {
+  std::mutex mu;
+  std::map<uintptr_t, Alloc> allocs; // by p
+  size_t in_use = 0, limit = 0;
+  int last_error = cudaSuccess;
+} mem;
+
+// The allocation holding [p, p + n) (n may be 0), or NULL.
+const Alloc *find_alloc(const void *p, size_t n) {
+  auto it = mem.allocs.upper_bound((uintptr_t)p);
+  if (it == mem.allocs.begin()) return NULL;
+  --it;
+  const Alloc &a = it->second;
+  const char *c = (const char *)p;
+  if (c < a.p || c > a.p + a.bytes || n > (size_t)(a.p + a.bytes - c)) return NULL;
+  return &a;
+}
+
+bool inside_any(const void *p) {
+  auto it = mem.allocs.upper_bound((uintptr_t)p);
+  if (it == mem.allocs.begin()) return false;
+  --it;
+  const char *c = (const char *)p;
+  return c >= it->second.p && c < it->second.p + it->second.bytes;
+}
+
+// The poison of cudemu: every float of it is the signalling NaN 0x7FA5A5A5 (a double of it is
+// about 1e305). Any arithmetic on it gives a quiet NaN with other bits, so even `*p += 0.0f` on a
+// poisoned float changes its bytes, and a kernel that reads poison poisons its result.
+const unsigned char POISON[4] = {0xA5, 0xA5, 0xA5, 0x7F}; // little-endian 0x7FA5A5A5
+
+void poison(void *p, size_t n) {
+  unsigned char *c = (unsigned char *)p;
+  for (size_t i = 0; i < n; i++)
+    c[i] = POISON[((uintptr_t)(c + i)) & 3];
+}
+
+bool poisoned(const char *p, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if ((unsigned char)p[i] != POISON[((uintptr_t)(p + i)) & 3]) return false;
+  return true;
+}
+
+// After every launch: the poison around each allocation is intact.
+void check_guards(const char *kernel) {
+  std::lock_guard<std::mutex> g(mem.mu);
+  for (auto &kv : mem.allocs) {
+    const Alloc &a = kv.second;
+    if (!poisoned(a.data, (size_t)(a.p - a.data)))
+      fail("kernel %s wrote before the start of a %zu-byte allocation", kernel, a.bytes);
+    if (!poisoned(a.p + a.bytes, (size_t)(a.end - (a.p + a.bytes))))
+      fail("kernel %s wrote past the end of a %zu-byte allocation", kernel, a.bytes);
+  }
+}
+
+// ---- fibers
+// ---------------------------------------------------------------------------------------
+
+enum { T_NEW, T_RUN, T_WAIT, T_DONE };
+
+struct Thread {
+  void *sp; // saved stack pointer (x86-64 switch)
+#if !defined(__x86_64__)
+  ucontext_t uc;
+#endif
+  int state;
+  const char *file;
+  int line;
+};
+
+constexpr size_t STACK_BYTES = 256 * 1024;
+
+struct Sched {
+  std::mutex mu; // one launch at a time: shared memory is one set of statics
+  const cudemu::Config *cfg = nullptr;
+  void (*body)(void *) = nullptr;
+  void *arg = nullptr;
+  uint3 bidx{0, 0, 0}, tidx{0, 0, 0};
+  unsigned cur = 0;
+  std::vector<Thread> th;
+  std::vector<char *> stacks; // [guard page][STACK_BYTES], lowest address first
+  void *main_sp = nullptr;
+#if !defined(__x86_64__)
+  ucontext_t main_uc;
+#endif
+  unsigned long launches = 0;
+  int order_env = -2; // -2 not read yet, -1 mix, else the fixed order
+} S;
+
+} // namespace
+
+#if defined(__x86_64__)
+// cudemu_switch(save, to): saves the callee-saved registers on the current stack, stores the stack
+// pointer in *save, and continues on the stack `to` (made by fiber_init or saved by an earlier
+// switch). The System V ABI leaves every other register to the caller.
+asm(R"(
+  .text
+  .globl cudemu_switch
+  .type cudemu_switch, @function
+cudemu_switch:
+  pushq %rbp
+  pushq %rbx
+  pushq %r12
+  pushq %r13
+  pushq %r14
+  pushq %r15
+  movq %rsp, (%rdi)
+  movq %rsi, %rsp
+  popq %r15
+  popq %r14
+  popq %r13
+  popq %r12
+  popq %rbx
+  popq %rbp
+  ret
+  .size cudemu_switch, .-cudemu_switch
+)");
+extern "C" void cudemu_switch(void **save, void *to);
+#endif
+
+namespace {
+
+void fiber_main() {
+  S.body(S.arg);
+  Thread &t = S.th[S.cur];
+  t.state = T_DONE;
+#if defined(__x86_64__)
+  cudemu_switch(&t.sp, S.main_sp);
+#else
+  swapcontext(&t.uc, &S.main_uc);
+#endif
+  fail("a finished thread was resumed");
+}
+
+char *stack_of(unsigned t) {
+  while (S.stacks.size() <= t) {
+    const size_t g = page_size();
+    char *m = (char *)mmap(NULL, g + STACK_BYTES, PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) fail("cannot map a fiber stack");
+    if (mprotect(m, g, PROT_NONE) != 0) fail("mprotect of a stack guard failed");
+    S.stacks.push_back(m + g);
+  }
+  return S.stacks[t];
+}
+
+void resume(unsigned t) {
+  const dim3 b = S.cfg->block;
+  S.cur = t;
+  S.tidx = uint3{t % b.x, (t / b.x) % b.y, t / (b.x * b.y)};
+  Thread &f = S.th[t];
+  const bool fresh = f.state == T_NEW;
+  f.state = T_RUN;
+#if defined(__x86_64__)
+  if (fresh) {
+    uintptr_t *sp = (uintptr_t *)(((uintptr_t)(stack_of(t) + STACK_BYTES)) & ~(uintptr_t)15);
+    *--sp = 0;                      // fiber_main's return address: it never returns
+    *--sp = (uintptr_t)&fiber_main; // where the first switch's ret goes
+    for (int i = 0; i < 6; i++)     // rbp, rbx, r12-r15
+      *--sp = 0;
+    f.sp = sp;
+  }
+  cudemu_switch(&S.main_sp, f.sp);
+#else
+  if (fresh) {
+    getcontext(&f.uc);
+    f.uc.uc_stack.ss_sp = stack_of(t);
+    f.uc.uc_stack.ss_size = STACK_BYTES;
+    f.uc.uc_link = NULL;
+    makecontext(&f.uc, fiber_main, 0);
+  }
+  swapcontext(&S.main_uc, &f.uc);
+#endif
+}
+
+extern "C" char __start_cudemu_shared[] __attribute__((weak));
+extern "C" char __stop_cudemu_shared[] __attribute__((weak));
+
+void poison_shared() {
+  const uintptr_t a = (uintptr_t)__start_cudemu_shared, b = (uintptr_t)__stop_cudemu_shared;
+  if (a && b > a) poison(__start_cudemu_shared, (size_t)(b - a));
+}
+
+uint64_t mix64(uint64_t z) {
+  z += 0x9E3779B97F4A7C15ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+enum { ORDER_FWD, ORDER_REV, ORDER_SHUFFLE };
+
+// order [0, n) as `kind` says; `salt` varies the shuffle.
+void make_order(std::vector<unsigned> &o, unsigned n, int kind, uint64_t salt) {
+  o.resize(n);
+  for (unsigned i = 0; i < n; i++)
+    o[i] = kind == ORDER_REV ? n - 1 - i : i;
+  if (kind == ORDER_SHUFFLE)
+    for (unsigned i = n; i > 1; i--) {
+      const unsigned j = (unsigned)(mix64(salt + i) % i);
+      const unsigned t = o[i - 1];
+      o[i - 1] = o[j];
+      o[j] = t;
+    }
+}
+
+int order_from_env() {
+  const char *e = getenv("CUDEMU_ORDER");
+  if (!e || !*e || !strcmp(e, "mix")) return -1;
+  if (!strcmp(e, "fwd")) return ORDER_FWD;
+  if (!strcmp(e, "rev")) return ORDER_REV;
+  if (!strcmp(e, "shuffle")) return ORDER_SHUFFLE;
+  fail("CUDEMU_ORDER must be fwd, rev, shuffle or mix, not '%s'", e);
+}
+
+void run_block(const cudemu::Config &c, int order, uint64_t salt, std::vector<unsigned> &o) {
+  const unsigned nt = c.block.x * c.block.y * c.block.z;
+  poison_shared();
+  for (unsigned t = 0; t < nt; t++)
+    S.th[t].state = T_NEW;
+  for (int phase = 0;; phase++) {
+    make_order(o, nt, order, salt + 0x1000003ull * (uint64_t)phase);
+    for (unsigned i = 0; i < nt; i++)
+      if (S.th[o[i]].state != T_DONE) resume(o[i]);
+    int waiting = -1, done = -1;
+    for (unsigned t = 0; t < nt; t++) {
+      if (S.th[t].state == T_WAIT && waiting < 0) waiting = (int)t;
+      if (S.th[t].state == T_DONE && done < 0) done = (int)t;
+    }
+    if (waiting < 0) return; // every thread returned
+    const Thread &w = S.th[waiting];
+    const dim3 b = c.block;
+    if (done >= 0)
+      fail("kernel %s, block (%u,%u,%u): thread %d returned while thread %d waits at "
+           "__syncthreads (%s:%d); a barrier must be reached by every thread of the block",
+           c.kernel, S.bidx.x, S.bidx.y, S.bidx.z, done, waiting, w.file, w.line);
+    for (unsigned t = 0; t < nt; t++)
+      if (S.th[t].line != w.line || strcmp(S.th[t].file, w.file) != 0)
+        fail("kernel %s, block (%u,%u,%u): threads wait at different barriers: thread %d at "
+             "%s:%d, thread %u (%u,%u,%u) at %s:%d",
+             c.kernel, S.bidx.x, S.bidx.y, S.bidx.z, waiting, w.file, w.line, t, t % b.x,
+             (t / b.x) % b.y, t / (b.x * b.y), S.th[t].file, S.th[t].line);
+  }
+}
+
+} // namespace
+
+// ---- the emulated language
+// -------------------------------------------------------------------------
+
+namespace cudemu {
+
+uint3 thread_idx() {
+  if (!S.cfg) fail("threadIdx read outside a kernel");
+  return S.tidx;
+}
+uint3 block_idx() {
+  if (!S.cfg) fail("blockIdx read outside a kernel");
+  return S.bidx;
+}
+dim3 block_dim() {
+  if (!S.cfg) fail("blockDim read outside a kernel");
+  return S.cfg->block;
+}
+dim3 grid_dim() {
+  if (!S.cfg) fail("gridDim read outside a kernel");
+  return S.cfg->grid;
+}
+
+void syncthreads(const char *file, int line) {
+  if (!S.cfg) fail("__syncthreads outside a kernel (%s:%d)", file, line);
+  Thread &t = S.th[S.cur];
+  t.state = T_WAIT;
+  t.file = file;
+  t.line = line;
+#if defined(__x86_64__)
+  cudemu_switch(&t.sp, S.main_sp);
+#else
+  swapcontext(&t.uc, &S.main_uc);
+#endif
+  t.state = T_RUN;
+}
+
+void run(const Config &c, void (*body)(void *), void *arg) {
+  std::lock_guard<std::mutex> g(S.mu);
+  const dim3 gr = c.grid, bl = c.block;
+  const uint64_t nt = (uint64_t)bl.x * bl.y * bl.z;
+  if (!gr.x || !gr.y || !gr.z || !bl.x || !bl.y || !bl.z || nt > 1024 || bl.x > 1024 ||
+      bl.y > 1024 || bl.z > 64 || gr.x > 2147483647u || gr.y > 65535 || gr.z > 65535) {
+    std::lock_guard<std::mutex> m(mem.mu);
+    mem.last_error = cudaErrorInvalidConfiguration;
+    return;
+  }
+  if (S.order_env == -2) S.order_env = order_from_env();
+  const unsigned long id = S.launches++;
+  const int order = S.order_env >= 0 ? S.order_env : (int)(id % 3);
+  S.cfg = &c;
+  S.body = body;
+  S.arg = arg;
+  if (S.th.size() < nt) S.th.resize(nt);
+  std::vector<unsigned> o, blocks;
+  const uint64_t nb = (uint64_t)gr.x * gr.y * gr.z;
+  // Block order: as the thread order, for grids of a size a test uses (else forward).
+  const bool permute = nb <= (1u << 22);
+  if (permute) make_order(blocks, (unsigned)nb, order, mix64(id));
+  for (uint64_t i = 0; i < nb; i++) {
+    const uint64_t b = permute ? blocks[i] : i;
+    S.bidx = uint3{(unsigned)(b % gr.x), (unsigned)((b / gr.x) % gr.y),
+                   (unsigned)(b / ((uint64_t)gr.x * gr.y))};
+    run_block(c, order, mix64(id * 0x9E37ull + b), o);
+  }
+  S.cfg = nullptr;
+  check_guards(c.kernel);
+}
+
+} // namespace cudemu
+
+// ---- runtime API
+// ----------------------------------------------------------------------------------
+
+static cudaError_t set_error(cudaError_t e) {
+  std::lock_guard<std::mutex> g(mem.mu);
+  mem.last_error = e;
+  return e;
+}
+
+const char *cudaGetErrorString(cudaError_t e) {
+  switch (e) {
+  case cudaSuccess:
+    return "no error";
+  case cudaErrorInvalidValue:
+    return "invalid argument";
+  case cudaErrorMemoryAllocation:
+    return "out of memory";
+  case cudaErrorInvalidConfiguration:
+    return "invalid configuration argument";
+  case cudaErrorInsufficientDriver:
+    return "CUDA driver version is insufficient for CUDA runtime version";
+  case cudaErrorNoDevice:
+    return "no CUDA-capable device is detected";
+  case cudaErrorInvalidDevice:
+    return "invalid device ordinal";
+  case cudaErrorLaunchFailure:
+    return "unspecified launch failure";
+  }
+  return "unknown error";
+}
+
+cudaError_t cudaGetLastError(void) {
+  std::lock_guard<std::mutex> g(mem.mu);
+  const cudaError_t e = (cudaError_t)mem.last_error;
+  mem.last_error = cudaSuccess;
+  return e;
+}
+
+cudaError_t cudaGetDeviceCount(int *n) {
+  *n = 1;
+  return cudaSuccess;
+}
+
+cudaError_t cudaSetDevice(int d) {
+  return d == 0 ? cudaSuccess : set_error(cudaErrorInvalidDevice);
+}
+
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int d) {
+  if (d != 0) return set_error(cudaErrorInvalidDevice);
+  memset(p, 0, sizeof *p);
+  snprintf(p->name, sizeof p->name, "cudemu (CUDA emulated on the CPU for tests; not a GPU)");
+  p->totalGlobalMem = (size_t)16 << 30;
+  p->sharedMemPerBlock = 48 * 1024;
+  p->maxThreadsPerBlock = 1024;
+  p->major = 9;
+  p->minor = 0;
+  p->multiProcessorCount = 1;
+  return cudaSuccess;
+}
+
+cudaError_t cudaDriverGetVersion(int *v) {
+  *v = 13000;
+  return cudaSuccess;
+}
+cudaError_t cudaRuntimeGetVersion(int *v) {
+  *v = 13000;
+  return cudaSuccess;
+}
+
+struct CUstream_st {
+  unsigned flags;
+};
+
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned flags) {
+  *s = new CUstream_st{flags};
+  return cudaSuccess;
+}
+cudaError_t cudaStreamDestroy(cudaStream_t s) {
+  delete s;
+  return cudaSuccess;
+}
+// Launches and copies run when they are called: a stream is always idle.
+cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
+
+cudaError_t cudaMalloc(void **out, size_t bytes) {
+  std::lock_guard<std::mutex> g(mem.mu);
+  if (!mem.limit) {
+    const char *e = getenv("CUDEMU_MEM_LIMIT");
+    mem.limit = e && *e ? strtoull(e, NULL, 10) : (size_t)16 << 30;
+  }
+  if (bytes > mem.limit || mem.in_use > mem.limit - bytes) {
+    mem.last_error = cudaErrorMemoryAllocation;
+    return cudaErrorMemoryAllocation;
+  }
+  const size_t pg = page_size(), data_len = round_up(bytes + 256, pg);
+  const size_t len = data_len + 2 * pg;
+  char *r = (char *)mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (r == MAP_FAILED) {
+    mem.last_error = cudaErrorMemoryAllocation;
+    return cudaErrorMemoryAllocation;
+  }
+  if (mprotect(r, pg, PROT_NONE) || mprotect(r + pg + data_len, pg, PROT_NONE))
+    fail("mprotect of a guard page failed");
+  Alloc a;
+  a.region = r;
+  a.region_len = len;
+  a.data = r + pg;
+  a.end = a.data + data_len;
+  a.p = (char *)(((uintptr_t)(a.end - bytes)) & ~(uintptr_t)255);
+  a.bytes = bytes;
+  poison(a.data, data_len); // uninitialised device memory
+  mem.allocs[(uintptr_t)a.p] = a;
+  mem.in_use += bytes;
+  *out = a.p;
+  return cudaSuccess;
+}
+
+cudaError_t cudaFree(void *p) {
+  if (!p) return cudaSuccess;
+  std::lock_guard<std::mutex> g(mem.mu);
+  auto it = mem.allocs.find((uintptr_t)p);
+  if (it == mem.allocs.end()) fail("cudaFree of %p, which cudaMalloc did not return", p);
+  const Alloc a = it->second;
+  if (!poisoned(a.data, (size_t)(a.p - a.data)) ||
+      !poisoned(a.p + a.bytes, (size_t)(a.end - (a.p + a.bytes))))
+    fail("cudaFree: bytes around a %zu-byte allocation were overwritten", a.bytes);
+  mem.allocs.erase(it);
+  mem.in_use -= a.bytes;
+  munmap(a.region, a.region_len);
+  return cudaSuccess;
+}
+
+cudaError_t cudaMemGetInfo(size_t *free_b, size_t *total_b) {
+  std::lock_guard<std::mutex> g(mem.mu);
+  const size_t total = mem.limit ? mem.limit : (size_t)16 << 30;
+  *total_b = total;
+  *free_b = total - mem.in_use;
+  return cudaSuccess;
+}
+
+cudaError_t cudaMemsetAsync(void *p, int value, size_t bytes, cudaStream_t) {
+  std::lock_guard<std::mutex> g(mem.mu);
+  if (!find_alloc(p, bytes))
+    fail("cudaMemsetAsync of %zu bytes at %p is not inside one device allocation", bytes, p);
+  memset(p, value, bytes);
+  return cudaSuccess;
+}
+
+cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind,
+                            cudaStream_t) {
+  std::lock_guard<std::mutex> g(mem.mu);
+  if (!bytes) return cudaSuccess;
+  const bool dst_dev = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
+  const bool src_dev = kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
+  if (kind == cudaMemcpyHostToHost || kind == cudaMemcpyDefault)
+    fail("cudaMemcpyAsync kind %d: ganc names the direction of every copy", (int)kind);
+  if (dst_dev ? !find_alloc(dst, bytes) : inside_any(dst))
+    fail("cudaMemcpyAsync (kind %d) of %zu bytes: the destination %p is %s", (int)kind, bytes, dst,
+         dst_dev ? "not inside one device allocation" : "device memory, not host memory");
+  if (src_dev ? !find_alloc(src, bytes) : inside_any(src))
+    fail("cudaMemcpyAsync (kind %d) of %zu bytes: the source %p is %s", (int)kind, bytes, src,
+         src_dev ? "not inside one device allocation" : "device memory, not host memory");
+  memmove(dst, src, bytes);
+  return cudaSuccess;
+}
+
+cudaError_t cudaHostAlloc(void **p, size_t bytes, unsigned) {
+  *p = NULL;
+  if (posix_memalign(p, 64, bytes ? bytes : 1) != 0) return set_error(cudaErrorMemoryAllocation);
+  return cudaSuccess;
+}
+
+cudaError_t cudaFreeHost(void *p) {
+  free(p);
+  return cudaSuccess;
+}
+
+// ---- cuDNN handles (kernels/ctx.cu creates one per context)
+// -----------------------------------------
+
+struct cudnnContext {
+  cudaStream_t stream;
+};
+
+cudnnStatus_t cudnnCreate(cudnnHandle_t *h) {
+  *h = new cudnnContext{nullptr};
+  return CUDNN_STATUS_SUCCESS;
+}
+cudnnStatus_t cudnnDestroy(cudnnHandle_t h) {
+  delete h;
+  return CUDNN_STATUS_SUCCESS;
+}
+cudnnStatus_t cudnnSetStream(cudnnHandle_t h, cudaStream_t s) {
+  h->stream = s;
+  return CUDNN_STATUS_SUCCESS;
+}
+size_t cudnnGetVersion(void) { return 0; }
+const char *cudnnGetErrorString(cudnnStatus_t s) {
+  return s == CUDNN_STATUS_SUCCESS ? "CUDNN_STATUS_SUCCESS" : "CUDNN_STATUS_NOT_SUPPORTED";
+}

@@ -4,10 +4,17 @@
 //   - the per-step losses agree (|a − b| ≤ LOSS_TOL · max(1, |b|)),
 //   - every parameter block agrees (max|a − b| / max|b| ≤ PARAM_TOL),
 //   - ganc-sample gives the same images from the same checkpoint and seeds on both devices
-//     (max pixel difference ≤ PIXEL_TOL levels of 255).
+//     (max pixel difference ≤ PIXEL_TOL levels of 255),
+//   - checkpoints are backend-neutral: the CPU run resumed on the GPU and the GPU run resumed on
+//     the CPU each train 5 more steps, with the same losses as resuming on their own device.
 // Floating-point sums run in a different order on the GPU, so equality is within tolerance, and
 // the tolerances grow with the steps: 20 steps keep GAN dynamics from amplifying rounding.
 // Exits 77 (skipped) without a usable GPU or without the Fashion-MNIST package.
+//
+// Built as test_gpu_train_emu (GANC_CUDEMU), the same run goes through ganc-train-emu and
+// ganc-sample-emu, the programs linked with tests/gpu/cudemu (the CUDA emulator of the tests), in
+// CI: a model 8x narrower, batches of 8, 3 steps after each resume and 16 sampled seeds, so that
+// the emulated steps take about a minute.
 #include "core/check.h"
 #include "core/device.h"
 #include "core/util.h"
@@ -60,6 +67,18 @@ static int read_losses(const char *run, double *ld, double *lg, int max) {
   }
   fclose(f);
   return n;
+}
+
+// Steps [from, to) of two runs' losses (a: CPU, b: GPU).
+static void compare_losses(const char *what, const double *da, const double *ga, const double *db,
+                           const double *gb, int from, int to) {
+  for (int i = from; i < to; i++) {
+    double e1 = fabs(db[i] - da[i]) / fmax(1, fabs(da[i]));
+    double e2 = fabs(gb[i] - ga[i]) / fmax(1, fabs(ga[i]));
+    check(e1 <= LOSS_TOL && e2 <= LOSS_TOL,
+          "%sstep %2d loss_D %.6f vs %.6f, loss_G %.6f vs %.6f (tolerance %.0e)", what, i + 1,
+          da[i], db[i], ga[i], gb[i], LOSS_TOL);
+  }
 }
 
 static void compare_nets(const char *ca, const char *cb) {
@@ -170,9 +189,19 @@ int main(void) {
                 ">/dev/null",
                 prep, idx, data))
     ganc_die(1, "ganc-prep failed");
-  // 20 steps at batch 128 = 2.56 kimg; one report per step, one checkpoint at the end.
-  const char *common = "--set train.kimg=2.56 --set log.report_kimg=0.128 "
-                       "--set log.snapshot_kimg=1000 --set train.threads=0";
+    // 20 steps, one report per step, one checkpoint at the end.
+#ifdef GANC_CUDEMU
+  const int batch = 16, more = 3, seeds = 15;
+  const char *model = "--set model.g_base=4 --set model.d_base=4";
+#else
+  const int batch = 128, more = 5, seeds = 63;
+  const char *model = "";
+#endif
+  char common[512];
+  snprintf(common, sizeof common,
+           "--set train.batch=%d --set train.kimg=%g --set log.report_kimg=%g "
+           "--set log.snapshot_kimg=1000 --set train.threads=0 %s",
+           batch, 20 * batch / 1000.0, batch / 1000.0, model);
   int rc1 = tu_system("%s --data %s --config %s --out %s --device cpu %s >%s.log 2>&1", train, data,
                       cfg, cpu, common, cpu);
   int rc2 = tu_system("%s --data %s --config %s --out %s --device cuda %s >%s.log 2>&1", train,
@@ -183,27 +212,62 @@ int main(void) {
     double dc[32], gc[32], dg[32], gg[32];
     int n1 = read_losses(cpu, dc, gc, 32), n2 = read_losses(gpu, dg, gg, 32);
     check(n1 == 20 && n2 == 20, "one log line per step (%d and %d)", n1, n2);
-    for (int i = 0; i < n1 && i < n2; i++) {
-      double e1 = fabs(dg[i] - dc[i]) / fmax(1, fabs(dc[i]));
-      double e2 = fabs(gg[i] - gc[i]) / fmax(1, fabs(gc[i]));
-      check(e1 <= LOSS_TOL && e2 <= LOSS_TOL,
-            "step %2d loss_D %.6f vs %.6f, loss_G %.6f vs %.6f (tolerance %.0e)", i + 1, dc[i],
-            dg[i], gc[i], gg[i], LOSS_TOL);
-    }
+    compare_losses("", dc, gc, dg, gg, 0, n1 < n2 ? n1 : n2);
     char *ca = tu_latest_ckpt(cpu), *cb = tu_latest_ckpt(gpu);
     compare_nets(ca, cb);
     char pa[4500], pb[4500];
     snprintf(pa, sizeof pa, "%s/cpu.png", root);
     snprintf(pb, sizeof pb, "%s/gpu.png", root);
-    int s1 =
-        tu_system("%s --ckpt %s --seeds 0-63 --device cpu --out %s >/dev/null", sample, ca, pa);
-    int s2 =
-        tu_system("%s --ckpt %s --seeds 0-63 --device cuda --out %s >/dev/null", sample, ca, pb);
+    int s1 = tu_system("%s --ckpt %s --seeds 0-%d --device cpu --out %s >/dev/null", sample, ca,
+                       seeds, pa);
+    int s2 = tu_system("%s --ckpt %s --seeds 0-%d --device cuda --out %s >/dev/null", sample, ca,
+                       seeds, pb);
     check(s1 == 0 && s2 == 0, "ganc-sample on CPU (exit %d) and GPU (exit %d)", s1, s2);
     if (s1 == 0 && s2 == 0) compare_pngs(pa, pb);
     free(ca);
     free(cb);
+
+    // Backend-neutral checkpoints: each run resumed on the other device and on its own for a few
+    // more steps (copies of the run folders, so each resume starts from the same checkpoint).
+    static const char *const dev[2] = {"cpu", "cuda"};
+    const char *const runs[2] = {cpu, gpu};
+    for (int r = 0; r < 2; r++) {
+      double d[2][32], g[2][32];
+      int n[2] = {0, 0}, rc[2];
+      for (int k = 0; k < 2; k++) {
+        char copy[4500];
+        snprintf(copy, sizeof copy, "%s-on-%s", runs[r], dev[k]);
+        rc[k] = tu_system("cp -r %s %s && %s --out %s --resume --device %s "
+                          "--set train.kimg=%g >%s.log 2>&1",
+                          runs[r], copy, train, copy, dev[k], (20 + more) * batch / 1000.0, copy);
+        n[k] = rc[k] ? 0 : read_losses(copy, d[k], g[k], 32);
+      }
+      check(rc[0] == 0 && rc[1] == 0 && n[0] == 20 + more && n[1] == 20 + more,
+            "the %s run resumed on CPU (exit %d, %d steps logged) and on GPU (exit %d, %d steps)",
+            r ? "GPU" : "CPU", rc[0], n[0], rc[1], n[1]);
+      if (n[0] == 20 + more && n[1] == 20 + more)
+        compare_losses(r ? "GPU run resumed, " : "CPU run resumed, ", d[0], g[0], d[1], g[1], 20,
+                       20 + more);
+    }
   }
+#ifdef GANC_CUDEMU
+  // Out of GPU memory (cudemu's CUDEMU_MEM_LIMIT: 8 MB, below what fmnist32 at batch 128 needs):
+  // the message names the size and suggests a smaller batch, and the exit is an error.
+  char oom[4500], log[4600];
+  snprintf(oom, sizeof oom, "%s/oom", root);
+  snprintf(log, sizeof log, "%s.log", oom);
+  int rc = tu_system("CUDEMU_MEM_LIMIT=8000000 %s --data %s --config %s --out %s --device cuda "
+                     "--set train.kimg=1 >%s 2>&1",
+                     train, data, cfg, oom, log);
+  uint8_t *text = NULL;
+  size_t tn = 0;
+  int have = ganc_read_file(log, 1 << 20, &text, &tn) == 0;
+  const char *t = have ? (const char *)text : "";
+  check(rc != 0 && have && strstr(t, "out of GPU memory: asked for") && strstr(t, "smaller batch"),
+        "out of GPU memory: exit %d, a message with the size and a hint (%s)", rc,
+        have && strstr(t, "out of GPU memory") ? "present" : "missing");
+  free(text);
+#endif
   printf("%d passed, %d failed\n", passes, failures);
   if (!failures) ganc_rm_rf(root);
   return failures ? 1 : 0;

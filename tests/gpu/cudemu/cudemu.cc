@@ -30,6 +30,7 @@
 //     inside one allocation and go in the direction their kind says;
 //   - out of memory: CUDEMU_MEM_LIMIT=<bytes> makes cudaMalloc fail past that many bytes in use,
 //     so the out-of-memory message can be tested.
+// CUDEMU_PROFILE=1 prints, at exit, the launches that took the most emulated time.
 // What only a GPU shows: speed, memory ordering and visibility between threads (a fiber runs to its
 // barrier alone, so a missing __syncthreads shows only where order matters — likely with the
 // varying orders, not certain), warp-level behaviour, the device's own float rounding (nvcc
@@ -38,13 +39,16 @@
 #include <cuda_runtime.h>
 #include <cudnn.h>
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <string>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 #include <vector>
 
@@ -114,10 +118,24 @@ bool inside_any(const void *p) {
 // poisoned float changes its bytes, and a kernel that reads poison poisons its result.
 const unsigned char POISON[4] = {0xA5, 0xA5, 0xA5, 0x7F}; // little-endian 0x7FA5A5A5
 
+// poison() copies from a pattern buffer at the same address phase (mod 4) as the destination.
+struct PoisonBuf {
+  alignas(16) unsigned char b[65536 + 4];
+  PoisonBuf() {
+    for (size_t i = 0; i < sizeof b; i++)
+      b[i] = POISON[i & 3];
+  }
+};
+
 void poison(void *p, size_t n) {
+  static const PoisonBuf pb;
   unsigned char *c = (unsigned char *)p;
-  for (size_t i = 0; i < n; i++)
-    c[i] = POISON[((uintptr_t)(c + i)) & 3];
+  while (n) {
+    const size_t k = n < 65536 ? n : 65536;
+    memcpy(c, pb.b + ((uintptr_t)c & 3), k);
+    c += k;
+    n -= k;
+  }
 }
 
 bool poisoned(const char *p, size_t n) {
@@ -328,6 +346,49 @@ void run_block(const cudemu::Config &c, int order, uint64_t salt, std::vector<un
   }
 }
 
+// CUDEMU_PROFILE=1: at exit, the launch configurations that took the most emulated time (to see
+// what makes an emulated test slow; the numbers say nothing about a GPU).
+bool profile_on() {
+  static const int on = getenv("CUDEMU_PROFILE") && *getenv("CUDEMU_PROFILE") != '0';
+  return on;
+}
+
+double now_s() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+struct ProfileEntry {
+  double seconds = 0;
+  long launches = 0;
+};
+std::map<std::string, ProfileEntry> *profile;
+
+void profile_print() {
+  std::vector<std::pair<double, std::string>> v;
+  for (auto &kv : *profile)
+    v.push_back({kv.second.seconds, kv.first});
+  std::sort(v.rbegin(), v.rend());
+  fprintf(stderr, "cudemu profile (emulated seconds, launches, kernel grid block):\n");
+  for (size_t i = 0; i < v.size() && i < 15; i++)
+    fprintf(stderr, "  %8.2f s %6ld  %s\n", v[i].first, (*profile)[v[i].second].launches,
+            v[i].second.c_str());
+}
+
+void profile_add(const cudemu::Config &c, double t0) {
+  if (!profile) {
+    profile = new std::map<std::string, ProfileEntry>;
+    atexit(profile_print);
+  }
+  char key[256];
+  snprintf(key, sizeof key, "%s (%u,%u,%u) (%u,%u,%u)", c.kernel, c.grid.x, c.grid.y, c.grid.z,
+           c.block.x, c.block.y, c.block.z);
+  ProfileEntry &e = (*profile)[key];
+  e.seconds += now_s() - t0;
+  e.launches++;
+}
+
 } // namespace
 
 // ---- the emulated language
@@ -376,6 +437,7 @@ void run(const Config &c, void (*body)(void *), void *arg) {
     mem.last_error = cudaErrorInvalidConfiguration;
     return;
   }
+  const double t0 = profile_on() ? now_s() : 0.0;
   if (S.order_env == -2) S.order_env = order_from_env();
   const unsigned long id = S.launches++;
   const int order = S.order_env >= 0 ? S.order_env : (int)(id % 3);
@@ -396,6 +458,7 @@ void run(const Config &c, void (*body)(void *), void *arg) {
   }
   S.cfg = nullptr;
   check_guards(c.kernel);
+  if (profile_on()) profile_add(c, t0);
 }
 
 } // namespace cudemu

@@ -49,8 +49,12 @@ enum {
   BN_MIN_CHUNK_ROWS = 64, // at least 8 rows per lane, so a lane's loads overlap
   BN_MAX_CHUNKS = 4096,   // bounds the scratch (nchunk·C doubles) and the combine's length
   BN_COMBINE_LANES = 32,  // chunks in flight per block in the combine stage (blockDim.y)
-  EW_THREADS = 256,       // elementwise passes
-  EW_MAX_BLOCKS = 4096,   // grid-stride beyond this: ~4 waves of resident blocks on an H100
+  // Threads per block of the two stages. __launch_bounds__ holds the compiler to them: 1024
+  // threads leave 64 registers each (ptxas uses 32 today; docs/PERF.md has the table).
+  BN_PARTIAL_THREADS = BN_TILE_C * BN_LANES,
+  BN_COMBINE_THREADS = BN_TILE_C * BN_COMBINE_LANES,
+  EW_THREADS = 256,     // elementwise passes
+  EW_MAX_BLOCKS = 4096, // grid-stride beyond this: ~4 waves of resident blocks on an H100
 };
 
 typedef struct bn_plan {
@@ -222,8 +226,9 @@ __host__ __device__ static void bn_dx_body(int64_t tid, int64_t T, int64_t n, in
 
 // grid (nchunk, ceil(C/32)), block (32, BN_LANES): part [nchunk, C] = per-chunk sums.
 template <int PASS>
-__global__ static void bn_partial_kernel(const float *__restrict__ x, const double *__restrict__ mu,
-                                         bn_plan p, double *__restrict__ part) {
+__global__ static void __launch_bounds__(BN_PARTIAL_THREADS)
+    bn_partial_kernel(const float *__restrict__ x, const double *__restrict__ mu, bn_plan p,
+                      double *__restrict__ part) {
   __shared__ double sm[BN_LANES * BN_TILE_C];
   const int tx = threadIdx.x, ty = threadIdx.y, c = blockIdx.y * BN_TILE_C + tx;
   const int64_t chunk = blockIdx.x;
@@ -238,10 +243,9 @@ __global__ static void bn_partial_kernel(const float *__restrict__ x, const doub
 
 // As bn_partial_kernel for the backward's two sums: part [2, nchunk, C] (Σ dy, then Σ dy·(x −
 // mean)).
-__global__ static void bn_partial_bwd_kernel(const float *__restrict__ x,
-                                             const float *__restrict__ dy,
-                                             const float *__restrict__ mean, bn_plan p,
-                                             double *__restrict__ part) {
+__global__ static void __launch_bounds__(BN_PARTIAL_THREADS)
+    bn_partial_bwd_kernel(const float *__restrict__ x, const float *__restrict__ dy,
+                          const float *__restrict__ mean, bn_plan p, double *__restrict__ part) {
   __shared__ double sa[BN_LANES * BN_TILE_C], sb[BN_LANES * BN_TILE_C];
   const int tx = threadIdx.x, ty = threadIdx.y, c = blockIdx.y * BN_TILE_C + tx;
   const int64_t chunk = blockIdx.x;
@@ -272,8 +276,8 @@ __device__ static double bn_combine_block(double *sm, const double *part, int64_
 }
 
 // grid ceil(C/32), block (32, BN_COMBINE_LANES): mu [C] = Σ x / M.
-__global__ static void bn_mean_kernel(const double *__restrict__ part, bn_plan p,
-                                      double *__restrict__ mu) {
+__global__ static void __launch_bounds__(BN_COMBINE_THREADS)
+    bn_mean_kernel(const double *__restrict__ part, bn_plan p, double *__restrict__ mu) {
   __shared__ double sm[BN_COMBINE_LANES * BN_TILE_C];
   const int c = blockIdx.x * BN_TILE_C + threadIdx.x;
   const double s = bn_combine_block(sm, part, p.nchunk, p.C, c);
@@ -281,10 +285,10 @@ __global__ static void bn_mean_kernel(const double *__restrict__ part, bn_plan p
 }
 
 // grid ceil(C/32), block (32, BN_COMBINE_LANES): variance → mean, rstd, running stats, k.
-__global__ static void bn_var_kernel(const double *__restrict__ part, bn_plan p,
-                                     const double *__restrict__ mu, const float *__restrict__ gamma,
-                                     float eps, float momentum, float *mean, float *rstd,
-                                     float *run_mean, float *run_var, double *k) {
+__global__ static void __launch_bounds__(BN_COMBINE_THREADS)
+    bn_var_kernel(const double *__restrict__ part, bn_plan p, const double *__restrict__ mu,
+                  const float *__restrict__ gamma, float eps, float momentum, float *mean,
+                  float *rstd, float *run_mean, float *run_var, double *k) {
   __shared__ double sm[BN_COMBINE_LANES * BN_TILE_C];
   const int c = blockIdx.x * BN_TILE_C + threadIdx.x;
   const double ss = bn_combine_block(sm, part, p.nchunk, p.C, c);
@@ -293,10 +297,9 @@ __global__ static void bn_var_kernel(const double *__restrict__ part, bn_plan p,
 }
 
 // grid ceil(C/32), block (32, BN_COMBINE_LANES): the backward's sums → dgamma, dbeta, coef.
-__global__ static void bn_bwd_stats_kernel(const double *__restrict__ part, bn_plan p,
-                                           const float *__restrict__ gamma,
-                                           const float *__restrict__ rstd, float *dgamma,
-                                           float *dbeta, double *coef) {
+__global__ static void __launch_bounds__(BN_COMBINE_THREADS)
+    bn_bwd_stats_kernel(const double *__restrict__ part, bn_plan p, const float *__restrict__ gamma,
+                        const float *__restrict__ rstd, float *dgamma, float *dbeta, double *coef) {
   __shared__ double sm[BN_COMBINE_LANES * BN_TILE_C];
   const int c = blockIdx.x * BN_TILE_C + threadIdx.x;
   const double sdy = bn_combine_block(sm, part, p.nchunk, p.C, c);

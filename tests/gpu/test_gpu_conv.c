@@ -30,8 +30,8 @@
 // emulator of the tests, in CI: against the CPU twin only (no cuDNN there), every output buffer of
 // exactly its size so that a write past it is caught.
 //
-// Usage: test_gpu_conv [--list] [--match TEXT]   (--list prints the cases and exits, needs no GPU;
-// --match runs only the cases whose name contains TEXT)
+// Usage: test_gpu_conv [--list] [--match TEXT]...   (--list prints the cases and exits, needs no
+// GPU; --match, up to 16 times, runs only the cases whose name contains one of the TEXTs)
 // Exit: 0 all passed, 1 a case failed, 2 bad usage, 77 no usable GPU.
 #include "core/check.h"      // xmalloc
 #include "core/ctx.h"        // ganc_ctx, ganc_ctx_init_cpu
@@ -358,12 +358,13 @@ static void run_case(run_state *r, const conv_case *cc, uint64_t seed) {
 
 int main(int argc, char **argv) {
   int list = 0;
-  const char *match = NULL;
+  const char *match[16];
+  int nmatch = 0;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--list") == 0) {
       list = 1;
-    } else if (strcmp(argv[i], "--match") == 0 && i + 1 < argc) {
-      match = argv[++i];
+    } else if (strcmp(argv[i], "--match") == 0 && i + 1 < argc && nmatch < 16) {
+      match[nmatch++] = argv[++i];
     } else {
       fprintf(stderr, "usage: %s [--list] [--match TEXT]\n", argv[0]);
       return GANC_EXIT_USAGE;
@@ -371,10 +372,14 @@ int main(int argc, char **argv) {
   }
   case_list cases = {0};
   build_cases(&cases);
-  if (match) { // keep the cases whose name contains TEXT
+  if (nmatch) { // keep the cases whose name contains one of the TEXTs
     int k = 0;
     for (int i = 0; i < cases.n; i++)
-      if (strstr(cases.v[i].name, match)) cases.v[k++] = cases.v[i];
+      for (int j = 0; j < nmatch; j++)
+        if (strstr(cases.v[i].name, match[j])) {
+          cases.v[k++] = cases.v[i];
+          break;
+        }
     cases.n = k;
   }
   if (list) {

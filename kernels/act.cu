@@ -17,9 +17,8 @@
 //     (measured over 6e8 floats), so the two agree to 2 ulp; CUDA's own tanhf would add up to 2
 //     more. The double costs nothing that matters: tanh runs once per step on G's output image.
 //
-// The bodies are __host__ __device__; act_cuda_hostsim runs them serially on the host, thread by
-// simulated thread, so tests/gpu/test_gpu_ops.c checks the vector/tail split and the arithmetic
-// against the CPU twin on machines without a GPU.
+// Without a GPU, tests/gpu/cudemu (the tests' CUDA emulator) runs this file, kernels and
+// launchers, on the CPU: test_gpu_ops_emu checks it against the CPU twin in CI.
 #include "kernels/cuda_check.h"    // CUDA_CHECK_LAUNCH, KERNEL_REQUIRE
 #include "kernels/elementwise.cuh" // launch shape, unfused float arithmetic
 #include "kernels/kernels.h"       // the launchers' declarations
@@ -172,29 +171,4 @@ extern "C" void tanh_backward_cuda(ganc_ctx *ctx, ganc_stream st, int64_t n, con
   (void)ctx;
   KERNEL_REQUIRE(n >= 0, "tanh_backward_cuda", "n = %lld", (long long)n);
   launch_binary(st, n, y, dy, dx, tanh_bwd{});
-}
-
-// ---------------------------------------------------------------------------------------------
-// host simulation (host pointers): the launcher's vec decision and grid, every simulated thread
-// run in turn. op: 0 relu, 1 lrelu, 2 tanh; backward = 0 computes out = f(a), backward = 1
-// computes out = f'(y = a, dy = b).
-
-extern "C" void act_cuda_hostsim(int op, int backward, int64_t n, float slope, const float *a,
-                                 const float *b, float *out) {
-  KERNEL_REQUIRE(n >= 0 && op >= 0 && op <= 2, "act_cuda_hostsim", "op %d, n = %lld", op,
-                 (long long)n);
-  if (n == 0) return;
-  const int vec = aligned16(a) && aligned16(out) && (!backward || aligned16(b));
-  const int64_t T = (int64_t)ew_blocks(act_work(n, vec)) * EW_THREADS;
-  for (int64_t tid = 0; tid < T; tid++) {
-    if (!backward) {
-      if (op == 0) unary_body(tid, T, n, vec, a, out, relu_fwd{});
-      if (op == 1) unary_body(tid, T, n, vec, a, out, lrelu_fwd{slope});
-      if (op == 2) unary_body(tid, T, n, vec, a, out, tanh_fwd{});
-    } else {
-      if (op == 0) binary_body(tid, T, n, vec, a, b, out, relu_bwd{});
-      if (op == 1) binary_body(tid, T, n, vec, a, b, out, lrelu_bwd{slope});
-      if (op == 2) binary_body(tid, T, n, vec, a, b, out, tanh_bwd{});
-    }
-  }
 }

@@ -14,7 +14,8 @@
 // The test (tests/gpu/test_gpu_ops.c) still allows 1e-6 relative, and prints the ulps it sees.
 //
 // Layout of the work: float4s when all four pointers are 16-byte aligned, then a scalar tail.
-// The bodies are __host__ __device__; *_hostsim run them on the host for tests without a GPU.
+// Without a GPU, tests/gpu/cudemu (the tests' CUDA emulator) runs this file, kernels and
+// launchers, on the CPU: test_gpu_ops_emu checks it against the CPU twin in CI.
 #include "kernels/cuda_check.h"    // CUDA_CHECK_LAUNCH, KERNEL_REQUIRE
 #include "kernels/elementwise.cuh" // launch shape, unfused float arithmetic
 #include "kernels/kernels.h"       // the launchers' declarations
@@ -146,27 +147,4 @@ extern "C" void ema_update_cuda(ganc_ctx *ctx, ganc_stream st, size_t n, float *
   const int64_t work = vec ? (int64_t)(n / 4 + n % 4) : (int64_t)n;
   GANC_LAUNCH(ema_kernel, ew_blocks(work), EW_THREADS, st)((int64_t)n, vec, ema, p, beta);
   CUDA_CHECK_LAUNCH();
-}
-
-// ---------------------------------------------------------------------------------------------
-// host simulation (host pointers): the launchers' constants, vec decision and grid, every
-// simulated thread run in turn
-
-extern "C" void adam_update_cuda_hostsim(size_t n, float *p, const float *g, float *m, float *v,
-                                         float lr, float b1, float b2, float eps, int64_t t) {
-  adam_check(n, t, "adam_update_cuda_hostsim");
-  if (n == 0) return;
-  const adam_consts k = adam_make(lr, b1, b2, eps, t);
-  const int vec = aligned16(p) && aligned16(g) && aligned16(m) && aligned16(v);
-  const int64_t T = (int64_t)ew_blocks(vec ? (int64_t)(n / 4 + n % 4) : (int64_t)n) * EW_THREADS;
-  for (int64_t tid = 0; tid < T; tid++)
-    adam_body(tid, T, (int64_t)n, vec, p, g, m, v, k);
-}
-
-extern "C" void ema_update_cuda_hostsim(size_t n, float *ema, const float *p, float beta) {
-  if (n == 0) return;
-  const int vec = aligned16(ema) && aligned16(p);
-  const int64_t T = (int64_t)ew_blocks(vec ? (int64_t)(n / 4 + n % 4) : (int64_t)n) * EW_THREADS;
-  for (int64_t tid = 0; tid < T; tid++)
-    ema_body(tid, T, (int64_t)n, vec, ema, p, beta);
 }

@@ -10,8 +10,8 @@
 // run. Per-element arithmetic is the CPU twin's, in double (stable softplus and sigmoid); only the
 // order of the sum differs from the CPU's serial loop, far below float resolution.
 //
-// The bodies are __host__ __device__; loss_*_cuda_hostsim run them on the host for tests without
-// a GPU.
+// Without a GPU, tests/gpu/cudemu (the tests' CUDA emulator) runs this file, kernels and
+// launchers, on the CPU: test_gpu_ops_emu checks it against the CPU twin in CI.
 #include "kernels/cuda_check.h" // CUDA_CHECK_LAUNCH, KERNEL_REQUIRE
 #include "kernels/kernels.h"    // the launchers' declarations
 
@@ -64,8 +64,7 @@ __host__ __device__ static double hinge_body(int tid, int n, const float *logit,
   return sum;
 }
 
-// One level of the tree over s [LOSS_THREADS]; the kernel runs half = 128 .. 1 with barriers, the
-// host simulation loops the same levels, so both add the same pairs.
+// One level of the tree over s [LOSS_THREADS]; the kernel runs half = 128 .. 1 with barriers.
 __host__ __device__ static inline void tree_level(double *s, int tid, int half) {
   if (tid < half) s[tid] += s[tid + half];
 }
@@ -122,33 +121,4 @@ extern "C" void loss_hinge_cuda(ganc_ctx *ctx, ganc_stream st, int n, const floa
   loss_check(n, target, "loss_hinge_cuda");
   GANC_LAUNCH(hinge_kernel, 1, LOSS_THREADS, st)(n, logit, target, generator, dlogit, loss);
   CUDA_CHECK_LAUNCH();
-}
-
-// ---------------------------------------------------------------------------------------------
-// host simulation (host pointers): the same bodies and tree, thread by simulated thread
-
-static void sim_finish(double *s, int n, float *loss) {
-  for (int half = LOSS_THREADS / 2; half > 0; half >>= 1)
-    for (int tid = 0; tid < LOSS_THREADS; tid++)
-      tree_level(s, tid, half);
-  *loss = (float)(s[0] / n);
-}
-
-extern "C" void loss_logistic_cuda_hostsim(int n, const float *logit, float target, float *dlogit,
-                                           float *loss) {
-  loss_check(n, target, "loss_logistic_cuda_hostsim");
-  double s[LOSS_THREADS];
-  for (int tid = 0; tid < LOSS_THREADS; tid++)
-    s[tid] = logistic_body(tid, n, logit, target, dlogit);
-  sim_finish(s, n, loss);
-}
-
-extern "C" void loss_hinge_cuda_hostsim(int n, const float *logit, float target, int generator,
-                                        float *dlogit, float *loss) {
-  if (generator) target = 1.0f;
-  loss_check(n, target, "loss_hinge_cuda_hostsim");
-  double s[LOSS_THREADS];
-  for (int tid = 0; tid < LOSS_THREADS; tid++)
-    s[tid] = hinge_body(tid, n, logit, target, generator, dlogit);
-  sim_finish(s, n, loss);
 }

@@ -22,10 +22,10 @@
 //      running statistics; or the backward's coefficients and dgamma/dbeta).
 // Then one elementwise pass (normalise, or dx), grid-stride, the channel tracked incrementally.
 //
-// The per-thread bodies are __host__ __device__, so *_hostsim below runs the same code serially on
-// the host: tests/gpu/test_gpu_ops.c compares it with the CPU twin on machines without a GPU
-// (chunking, tails, tree order, finalisation). Only the device's own FMA contraction in double
-// differs there, which is below float resolution.
+// Without a GPU, tests/gpu/cudemu (the tests' CUDA emulator) runs this file, kernels and
+// launchers, on the CPU: test_gpu_ops_emu compares it with the CPU twin in CI (chunking, tails,
+// tree order, finalisation). Only the device's own FMA contraction in double differs there, which
+// is below float resolution.
 #include "kernels/cuda_check.h" // CUDA_CHECK, CUDA_CHECK_LAUNCH, KERNEL_REQUIRE
 #include "kernels/kernels.h"    // the launchers' declarations, ganc_cuda_scratch
 
@@ -81,7 +81,7 @@ static int ew_blocks(int64_t n) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// per-thread bodies, shared by the kernels and the host simulation
+// per-thread bodies
 
 enum { BN_PASS_SUM = 0, BN_PASS_SQDEV = 1 };
 
@@ -422,126 +422,4 @@ extern "C" void batchnorm_backward_cuda(ganc_ctx *ctx, ganc_stream st, int64_t M
   const int64_t n = M * C;
   GANC_LAUNCH(bn_dx_kernel, ew_blocks(n), EW_THREADS, st)(n, C, x, dy, mean, rstd, coef, dx);
   CUDA_CHECK_LAUNCH();
-}
-
-// ---------------------------------------------------------------------------------------------
-// host simulation: the launchers' plans and bodies run serially on the host, block by block and
-// lane by lane in the kernels' order. For tests on machines without a GPU (host pointers).
-
-// Runs `nblocks` × ceil(C/32) blocks of `lanes` lanes the way the kernels do: `fill` gives each
-// thread's one or two values, the tree runs level by level, and `store` gets lane 0's totals.
-template <class Fill, class Store>
-static void bn_sim_blocks(int64_t nblocks, int C, int lanes, Fill fill, Store store) {
-  double *sa = (double *)malloc(sizeof(double) * BN_COMBINE_LANES * BN_TILE_C * 2);
-  if (!sa) ganc_die(GANC_EXIT_RUNTIME, "out of host memory");
-  double *sb = sa + BN_COMBINE_LANES * BN_TILE_C;
-  const int tiles = (C + BN_TILE_C - 1) / BN_TILE_C;
-  for (int64_t blk = 0; blk < nblocks; blk++)
-    for (int tile = 0; tile < tiles; tile++) {
-      for (int ty = 0; ty < lanes; ty++)
-        for (int tx = 0; tx < BN_TILE_C; tx++)
-          fill(blk, tile * BN_TILE_C + tx, ty, &sa[ty * BN_TILE_C + tx], &sb[ty * BN_TILE_C + tx]);
-      for (int half = lanes / 2; half > 0; half >>= 1)
-        for (int ty = 0; ty < lanes; ty++)
-          for (int tx = 0; tx < BN_TILE_C; tx++) {
-            bn_tree_level(sa, ty, tx, half);
-            bn_tree_level(sb, ty, tx, half);
-          }
-      for (int tx = 0; tx < BN_TILE_C; tx++)
-        if (tile * BN_TILE_C + tx < C) store(blk, tile * BN_TILE_C + tx, sa[tx], sb[tx]);
-    }
-  free(sa);
-}
-
-// The combine stage (one block row) over one plane part [nchunk, C] → tot [C].
-static void bn_sim_combine(bn_plan p, const double *part, double *tot) {
-  bn_sim_blocks(
-      1, p.C, BN_COMBINE_LANES,
-      [&](int64_t, int c, int ty, double *a, double *b) {
-        *a = bn_combine_lane(part, p.nchunk, p.C, c, ty);
-        *b = 0.0;
-      },
-      [&](int64_t, int c, double a, double) { tot[c] = a; });
-}
-
-static double *sim_alloc(size_t doubles) {
-  double *d = (double *)calloc(doubles ? doubles : 1, sizeof(double));
-  if (!d) ganc_die(GANC_EXIT_RUNTIME, "out of host memory");
-  return d;
-}
-
-extern "C" void batchnorm_forward_train_cuda_hostsim(int64_t M, int C, const float *x,
-                                                     const float *gamma, const float *beta,
-                                                     float eps, float momentum, float *y,
-                                                     float *mean, float *rstd, float *run_mean,
-                                                     float *run_var) {
-  bn_require(M, C, "batchnorm_forward_train_cuda_hostsim");
-  const bn_plan p = bn_make_plan(M, C);
-  double *part = sim_alloc((size_t)(p.nchunk + 3) * C);
-  double *mu = part + p.nchunk * C, *k = mu + C, *tot = k + C;
-  bn_sim_blocks(
-      p.nchunk, C, BN_LANES,
-      [&](int64_t chunk, int c, int ty, double *a, double *b) {
-        *a = bn_lane_sum<BN_PASS_SUM>(x, NULL, p, chunk, c, ty);
-        *b = 0.0;
-      },
-      [&](int64_t chunk, int c, double a, double) { part[chunk * C + c] = a; });
-  bn_sim_combine(p, part, tot);
-  for (int c = 0; c < C; c++)
-    mu[c] = tot[c] / (double)M;
-  bn_sim_blocks(
-      p.nchunk, C, BN_LANES,
-      [&](int64_t chunk, int c, int ty, double *a, double *b) {
-        *a = bn_lane_sum<BN_PASS_SQDEV>(x, mu, p, chunk, c, ty);
-        *b = 0.0;
-      },
-      [&](int64_t chunk, int c, double a, double) { part[chunk * C + c] = a; });
-  bn_sim_combine(p, part, tot);
-  for (int c = 0; c < C; c++)
-    bn_var_finalize(c, tot[c], M, mu, gamma, eps, momentum, mean, rstd, run_mean, run_var, k);
-  const int64_t n = M * C, T = (int64_t)ew_blocks(n) * EW_THREADS;
-  for (int64_t tid = 0; tid < T; tid++)
-    bn_normalize_body(tid, T, n, C, x, mu, k, beta, y);
-  free(part);
-}
-
-extern "C" void batchnorm_forward_eval_cuda_hostsim(int64_t M, int C, const float *x,
-                                                    const float *gamma, const float *beta,
-                                                    const float *run_mean, const float *run_var,
-                                                    float eps, float *y) {
-  bn_require(M, C, "batchnorm_forward_eval_cuda_hostsim");
-  double *scale = sim_alloc((size_t)C);
-  for (int c = 0; c < C; c++)
-    scale[c] = gamma[c] / sqrt((double)run_var[c] + eps);
-  const int64_t n = M * C, T = (int64_t)ew_blocks(n) * EW_THREADS;
-  for (int64_t tid = 0; tid < T; tid++)
-    bn_eval_body(tid, T, n, C, x, run_mean, scale, beta, y);
-  free(scale);
-}
-
-extern "C" void batchnorm_backward_cuda_hostsim(int64_t M, int C, const float *x, const float *dy,
-                                                const float *gamma, const float *mean,
-                                                const float *rstd, float *dx, float *dgamma,
-                                                float *dbeta) {
-  bn_require(M, C, "batchnorm_backward_cuda_hostsim");
-  const bn_plan p = bn_make_plan(M, C);
-  double *part = sim_alloc((size_t)(2 * p.nchunk + 5) * C);
-  double *coef = part + 2 * p.nchunk * C, *t0 = coef + 3 * C, *t1 = t0 + C;
-  bn_sim_blocks(
-      p.nchunk, C, BN_LANES,
-      [&](int64_t chunk, int c, int ty, double *a, double *b) {
-        bn_lane_sum_bwd(x, dy, mean, p, chunk, c, ty, a, b);
-      },
-      [&](int64_t chunk, int c, double a, double b) {
-        part[chunk * C + c] = a;
-        part[(p.nchunk + chunk) * C + c] = b;
-      });
-  bn_sim_combine(p, part, t0);
-  bn_sim_combine(p, part + p.nchunk * C, t1);
-  for (int c = 0; c < C; c++)
-    bn_bwd_finalize(c, C, t0[c], t1[c], M, gamma, rstd, dgamma, dbeta, coef);
-  const int64_t n = M * C, T = (int64_t)ew_blocks(n) * EW_THREADS;
-  for (int64_t tid = 0; tid < T; tid++)
-    bn_dx_body(tid, T, n, C, x, dy, mean, rstd, coef, dx);
-  free(part);
 }

@@ -13,9 +13,9 @@
 //     (≤ 1–2 ulp in double) differ from glibc's, and the float rounded from them changes only when
 //     the double lies within those ulps of a float rounding boundary: ~1e-8 per number.
 //
-// The Philox rounds and every body are __host__ __device__, so *_hostsim run them on the host:
-// tests/gpu/test_gpu_ops.c checks them bit for bit against philox.c and pixels.c on machines
-// without a GPU (the counter/key layout, rounds, column blocking, index and flip math).
+// Without a GPU, tests/gpu/cudemu (the tests' CUDA emulator) runs this file, kernels and
+// launchers, on the CPU: test_gpu_ops_emu checks it bit for bit against philox.c and pixels.c in
+// CI (the counter/key layout, rounds, column blocking, index and flip math).
 #include "kernels/cuda_check.h"    // CUDA_CHECK_LAUNCH, KERNEL_REQUIRE
 #include "kernels/elementwise.cuh" // launch shape
 #include "kernels/kernels.h"       // the launchers' declarations
@@ -151,33 +151,4 @@ extern "C" void latents_cuda(ganc_ctx *ctx, ganc_stream st, uint64_t seed, uint6
   if (items == 0) return;
   GANC_LAUNCH(latents_kernel, ew_blocks(items), EW_THREADS, st)(seed, first, items, z_dim, z);
   CUDA_CHECK_LAUNCH();
-}
-
-// ---------------------------------------------------------------------------------------------
-// host simulation (host pointers): the launchers' grids and bodies, thread by simulated thread
-
-extern "C" void pixels_to_float_cuda_hostsim(int N, int H, int W, int C, const uint8_t *src,
-                                             const uint8_t *flip, float *dst) {
-  pixels_check(N, H, W, C, "pixels_to_float_cuda_hostsim");
-  const int64_t n = (int64_t)N * H * W * C;
-  if (n == 0) return;
-  float lut[256];
-  for (int v = 0; v < 256; v++)
-    lut[v] = pixel_value(v);
-  const int64_t T = (int64_t)ew_blocks(n) * EW_THREADS;
-  for (int64_t tid = 0; tid < T; tid++)
-    to_float_body(tid, T, n, H, W, C, src, flip, lut, dst);
-}
-
-extern "C" void pixels_to_uint8_cuda_hostsim(int64_t n, const float *src, uint8_t *dst) {
-  const int64_t T = (int64_t)ew_blocks(n) * EW_THREADS;
-  for (int64_t tid = 0; tid < T; tid++)
-    to_uint8_body(tid, T, n, src, dst);
-}
-
-extern "C" void latents_cuda_hostsim(uint64_t seed, uint64_t first, int n, int z_dim, float *z) {
-  KERNEL_REQUIRE(n >= 0 && z_dim >= 1, "latents_cuda_hostsim", "n = %d, z_dim = %d", n, z_dim);
-  const int64_t items = (int64_t)n * ((z_dim + 3) / 4);
-  for (int64_t it = 0; it < items; it++)
-    latent_item(it, seed, first, z_dim, z);
 }

@@ -33,7 +33,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-// "#pragma unroll" for the device pass only (the host compiler of the shared bodies ignores it).
+// "#pragma unroll" for the device pass only (the host compiler of cudemu, the tests' emulator,
+// would warn about it).
 #ifdef __CUDA_ARCH__
 #define UNROLL4 _Pragma("unroll 4")
 #else
@@ -140,8 +141,7 @@ __host__ __device__ static double bn_combine_lane(const double *__restrict__ par
 }
 
 // One level of the lane tree on sm [lanes][BN_TILE_C]: lane y < half takes lane y + half. The
-// kernels run the levels half = lanes/2 .. 1 with a barrier between; the host loops them in the
-// same order, so both add the same pairs.
+// kernels run the levels half = lanes/2 .. 1 with a barrier between: a fixed order of additions.
 __host__ __device__ static inline void bn_tree_level(double *sm, int lane, int tx, int half) {
   if (lane < half) sm[lane * BN_TILE_C + tx] += sm[(lane + half) * BN_TILE_C + tx];
 }

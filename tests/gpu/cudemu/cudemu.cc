@@ -149,14 +149,20 @@ bool poisoned(const char *p, size_t n) {
   return true;
 }
 
+// The poison before and after an allocation, on its own pages, is intact.
+bool head_intact(const Alloc &a) { return poisoned(a.data, (size_t)(a.p - a.data)); }
+bool tail_intact(const Alloc &a) {
+  return poisoned(a.p + a.bytes, (size_t)(a.end - (a.p + a.bytes)));
+}
+
 // After every launch: the poison around each allocation is intact.
 void check_guards(const char *kernel) {
   std::lock_guard<std::mutex> g(mem.mu);
   for (auto &kv : mem.allocs) {
     const Alloc &a = kv.second;
-    if (!poisoned(a.data, (size_t)(a.p - a.data)))
+    if (!head_intact(a))
       fail("kernel %s wrote before the start of a %zu-byte allocation", kernel, a.bytes);
-    if (!poisoned(a.p + a.bytes, (size_t)(a.end - (a.p + a.bytes))))
+    if (!tail_intact(a))
       fail("kernel %s wrote past the end of a %zu-byte allocation", kernel, a.bytes);
   }
 }
@@ -591,8 +597,7 @@ cudaError_t cudaFree(void *p) {
   auto it = mem.allocs.find((uintptr_t)p);
   if (it == mem.allocs.end()) fail("cudaFree of %p, which cudaMalloc did not return", p);
   const Alloc a = it->second;
-  if (!poisoned(a.data, (size_t)(a.p - a.data)) ||
-      !poisoned(a.p + a.bytes, (size_t)(a.end - (a.p + a.bytes))))
+  if (!head_intact(a) || !tail_intact(a))
     fail("cudaFree: bytes around a %zu-byte allocation were overwritten", a.bytes);
   mem.allocs.erase(it);
   mem.in_use -= a.bytes;

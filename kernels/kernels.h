@@ -23,8 +23,8 @@ extern "C" {
 typedef struct CUstream_st *ganc_stream;
 
 // ---- context and memory (kernels/ctx.cu) ------------------------------------------------------
-// Makes ctx a CUDA context on `device`: a stream and a cuDNN handle (oracle, baseline and the
-// optional cuDNN convolution backend). Returns 0, or -1 with `why` set.
+// Makes ctx a CUDA context on `device`: a stream, and a cuDNN handle (oracle, baseline and the
+// optional cuDNN convolution backend) made when first asked for. Returns 0, or -1 with `why` set.
 int ganc_cuda_ctx_init(ganc_ctx *ctx, int device, char *why, size_t why_len);
 void ganc_cuda_ctx_free(ganc_ctx *ctx);
 void *ganc_cuda_cudnn_handle(ganc_ctx *ctx); // cudnnHandle_t
@@ -40,74 +40,30 @@ void ganc_cuda_d2d(ganc_ctx *ctx, void *dst, const void *src, size_t bytes);
 void ganc_cuda_sync(ganc_ctx *ctx);
 // The most device memory ganc_cuda_malloc has held at once (bytes), for ganc-bench.
 size_t ganc_cuda_peak_bytes(ganc_ctx *ctx);
+// A stopwatch of CUDA events on the context's stream (ganc-bench --step): _ms records the end,
+// waits for it and returns the milliseconds since _start.
+void ganc_cuda_stopwatch_start(ganc_ctx *ctx);
+double ganc_cuda_stopwatch_ms(ganc_ctx *ctx);
 // Device scratch of at least n floats (grows; contents not kept).
 float *ganc_cuda_scratch(ganc_ctx *ctx, size_t n);
 // Name, SM count, memory, measured-peak hints for reports.
 void ganc_cuda_describe(ganc_ctx *ctx, char *buf, size_t n);
 
-// ---- convolution (kernels/conv.cu): tiled implicit GEMM on NHWC ---------------------------------
-void conv2d_forward_cuda(ganc_ctx *ctx, ganc_stream st, const conv_shape *s, const float *x,
-                         const float *w, float *y);
-void conv2d_backward_data_cuda(ganc_ctx *ctx, ganc_stream st, const conv_shape *s, const float *dy,
-                               const float *w, float *dx);
-void conv2d_backward_weight_cuda(ganc_ctx *ctx, ganc_stream st, const conv_shape *s, const float *x,
-                                 const float *dy, float *dw);
+// ---- the launchers of every op of src/ops/ops.def (what each computes is written there) ---------
+// <name>_cuda(ctx, stream, parameters) in kernels/<file>.cu; for the convolutions (dispatch CONV)
+// also <name>_cudnn(ctx, stream, parameters) in kernels/cudnn.cu: the same roles through cuDNN with
+// NHWC tensors and KRSC↔RSCK handled by a weight transpose, cuDNN's fastest true-FP32 algorithm
+// (cudnnFind*, cached per shape): oracle for tests, baseline for ganc-bench, `backend = cudnn`.
+#define GANC_OP_PARAMS_CUDA(...) (ganc_ctx * ctx, ganc_stream st, __VA_ARGS__)
+#define GANC_OP_CUDNN_PLAIN(name, params)
+#define GANC_OP_CUDNN_CONV(name, params) void name##_cudnn GANC_OP_PARAMS_CUDA params;
+#define GANC_OP(name, dispatch, params, args)                                                      \
+  void name##_cuda GANC_OP_PARAMS_CUDA params;                                                     \
+  GANC_OP_CUDNN_##dispatch(name, params)
+#include "ops/ops.def"
+#undef GANC_OP
 
-// ---- cuDNN (kernels/cudnn.cu): oracle for tests, baseline for ganc-bench, `backend = cudnn`
-// -------- The three roles through cuDNN with NHWC tensors and KRSC↔RSCK handled by a weight
-// transpose. The algorithm is cuDNN's fastest true-FP32 one (cudnnFind*, cached per shape).
-void conv2d_forward_cudnn(ganc_ctx *ctx, ganc_stream st, const conv_shape *s, const float *x,
-                          const float *w, float *y);
-void conv2d_backward_data_cudnn(ganc_ctx *ctx, ganc_stream st, const conv_shape *s, const float *dy,
-                                const float *w, float *dx);
-void conv2d_backward_weight_cudnn(ganc_ctx *ctx, ganc_stream st, const conv_shape *s,
-                                  const float *x, const float *dy, float *dw);
-
-// ---- batch norm (kernels/norm.cu)
-// -------------------------------------------------------------------
-void batchnorm_forward_train_cuda(ganc_ctx *ctx, ganc_stream st, int64_t M, int C, const float *x,
-                                  const float *gamma, const float *beta, float eps, float momentum,
-                                  float *y, float *mean, float *rstd, float *run_mean,
-                                  float *run_var);
-void batchnorm_forward_eval_cuda(ganc_ctx *ctx, ganc_stream st, int64_t M, int C, const float *x,
-                                 const float *gamma, const float *beta, const float *run_mean,
-                                 const float *run_var, float eps, float *y);
-void batchnorm_backward_cuda(ganc_ctx *ctx, ganc_stream st, int64_t M, int C, const float *x,
-                             const float *dy, const float *gamma, const float *mean,
-                             const float *rstd, float *dx, float *dgamma, float *dbeta);
-
-// ---- activations (kernels/act.cu)
-// -------------------------------------------------------------------
-void relu_forward_cuda(ganc_ctx *ctx, ganc_stream st, int64_t n, const float *x, float *y);
-void relu_backward_cuda(ganc_ctx *ctx, ganc_stream st, int64_t n, const float *y, const float *dy,
-                        float *dx);
-void lrelu_forward_cuda(ganc_ctx *ctx, ganc_stream st, int64_t n, float slope, const float *x,
-                        float *y);
-void lrelu_backward_cuda(ganc_ctx *ctx, ganc_stream st, int64_t n, float slope, const float *y,
-                         const float *dy, float *dx);
-void tanh_forward_cuda(ganc_ctx *ctx, ganc_stream st, int64_t n, const float *x, float *y);
-void tanh_backward_cuda(ganc_ctx *ctx, ganc_stream st, int64_t n, const float *y, const float *dy,
-                        float *dx);
-
-// ---- losses (kernels/loss.cu)
-// -----------------------------------------------------------------------
-void loss_logistic_cuda(ganc_ctx *ctx, ganc_stream st, int n, const float *logit, float target,
-                        float *dlogit, float *loss);
-void loss_hinge_cuda(ganc_ctx *ctx, ganc_stream st, int n, const float *logit, float target,
-                     int generator, float *dlogit, float *loss);
-
-// ---- optimizer (kernels/adam.cu): one launch per whole parameter block
-// ----------------------------
-void adam_update_cuda(ganc_ctx *ctx, ganc_stream st, size_t n, float *p, const float *g, float *m,
-                      float *v, float lr, float b1, float b2, float eps, int64_t t);
-void ema_update_cuda(ganc_ctx *ctx, ganc_stream st, size_t n, float *ema, const float *p,
-                     float beta);
-
-// ---- pixels and latents (kernels/pixels.cu)
-// ----------------------------------------------------------
-void pixels_to_float_cuda(ganc_ctx *ctx, ganc_stream st, int N, int H, int W, int C,
-                          const uint8_t *src, const uint8_t *flip, float *dst);
-void pixels_to_uint8_cuda(ganc_ctx *ctx, ganc_stream st, int64_t n, const float *src, uint8_t *dst);
+// ---- latents (kernels/pixels.cu): the GPU side of core/philox.h ---------------------------------
 // z [n, z_dim]: row i is ganc_latent(seed, first + i) of core/philox.h, bit-identical to the CPU.
 void latents_cuda(ganc_ctx *ctx, ganc_stream st, uint64_t seed, uint64_t first, int n, int z_dim,
                   float *z);

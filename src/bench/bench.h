@@ -3,16 +3,23 @@
 #ifndef GANC_BENCH_H
 #define GANC_BENCH_H
 
+#include <stdio.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
+// 1 when this build has the GPU modes (--layers, --op), 0 when they only say they need CUDA.
+int ganc_bench_has_gpu_modes(void);
+
 // Every conv role of every G and D layer of the configs at their batch (or batch_override > 0):
-// ours, cuDNN's fastest, cuBLAS where GEMM-shaped. Medians of `reps` runs. Returns an exit code.
+// ours, cuDNN's fastest, cuBLAS where GEMM-shaped. Medians of `reps` runs. A table on stdout and,
+// when csv is not NULL, the same rows as CSV there (csv == stdout: the CSV instead of the table).
+// Returns an exit code.
 int ganc_bench_layers(const char *const *configs, int nconfigs, int batch_override, int reps,
-                      int csv);
+                      FILE *csv);
 // One role ("conv-fwd", "conv-bwd-data", "conv-bwd-weight") at "N,H,W,C,K,R,S,stride,pad".
-int ganc_bench_op(const char *op, const char *shape, int reps, int csv);
+int ganc_bench_op(const char *op, const char *shape, int reps, FILE *csv);
 
 #ifdef __cplusplus
 }

@@ -216,25 +216,29 @@ struct Row {
   double ours, cudnn, cublas; // ms (cublas < 0: not GEMM-shaped)
 };
 
-void print_header(int csv) {
+// The table goes to stdout unless the CSV does; the CSV rows to csv when it is not NULL.
+void print_header(FILE *csv) {
   if (csv)
-    printf("config,net,layer,role,N,H,W,C,K,R,S,stride,pad,gflop,ours_ms,cudnn_ms,cublas_ms,"
-           "ours_tflops,ours_pct_peak,cudnn_over_ours\n");
-  else
+    fprintf(csv, "config,net,layer,role,N,H,W,C,K,R,S,stride,pad,gflop,ours_ms,cudnn_ms,cublas_ms,"
+                 "ours_tflops,ours_pct_peak,cudnn_over_ours\n");
+  if (csv != stdout)
     printf("%-10s %-3s %-10s %-10s %-26s %8s %9s %9s %9s %8s %6s %9s\n", "config", "net", "layer",
            "role", "shape N,H,W,C->K RxS/s/p", "GFLOP", "ours ms", "cuDNN ms", "cuBLAS ms",
            "TFLOP/s", "%peak", "cuDNN/us");
 }
 
-void print_row(const Row &r, double peak, int csv) {
+void print_row(const Row &r, double peak, FILE *csv) {
   const conv_shape *s = &r.s;
   double gflop = 2.0 * s->N * s->P * s->Q * (double)s->K * s->R * s->S * s->C / 1e9;
   double tf = gflop / r.ours; // GFLOP / ms = TFLOP/s
   if (csv) {
-    printf("%s,%s,%s,%s,%d,%d,%d,%d,%d,%d,%d,%d,%d,%.4f,%.4f,%.4f,%.4f,%.3f,%.1f,%.3f\n", r.config,
-           r.net, r.layer, role_name[r.role], s->N, s->H, s->W, s->C, s->K, s->R, s->S, s->stride,
-           s->pad, gflop, r.ours, r.cudnn, r.cublas, tf, 100 * tf / peak, r.cudnn / r.ours);
-  } else {
+    fprintf(csv, "%s,%s,%s,%s,%d,%d,%d,%d,%d,%d,%d,%d,%d,%.4f,%.4f,%.4f,%.4f,%.3f,%.1f,%.3f\n",
+            r.config, r.net, r.layer, role_name[r.role], s->N, s->H, s->W, s->C, s->K, s->R, s->S,
+            s->stride, s->pad, gflop, r.ours, r.cudnn, r.cublas, tf, 100 * tf / peak,
+            r.cudnn / r.ours);
+    fflush(csv);
+  }
+  if (csv != stdout) {
     char shape[64], cubs[16];
     snprintf(shape, sizeof shape, "%d,%d,%d,%d->%d %dx%d/%d/%d", s->N, s->H, s->W, s->C, s->K, s->R,
              s->S, s->stride, s->pad);
@@ -273,8 +277,10 @@ Row bench_shape(Bench &b, const conv_shape *s, int transposed, Role role, int re
 
 } // namespace
 
+extern "C" int ganc_bench_has_gpu_modes(void) { return 1; }
+
 extern "C" int ganc_bench_layers(const char *const *configs, int nconfigs, int batch_override,
-                                 int reps, int csv) {
+                                 int reps, FILE *csv) {
   Bench b;
   bench_init(b);
   print_header(csv);
@@ -317,7 +323,7 @@ extern "C" int ganc_bench_layers(const char *const *configs, int nconfigs, int b
   return 0;
 }
 
-extern "C" int ganc_bench_op(const char *op, const char *shape, int reps, int csv) {
+extern "C" int ganc_bench_op(const char *op, const char *shape, int reps, FILE *csv) {
   Role r;
   if (!op) ganc_die(GANC_EXIT_USAGE, "--op needs a name");
   if (!strcmp(op, "conv-fwd"))

@@ -1,31 +1,69 @@
 // main.c — ganc-bench: how fast each part of ganc is.
-//   --layers       every convolution role of every G and D layer of the shipped configs, ours
-//                  against cuDNN's fastest algorithm and cuBLAS where the layer is a GEMM (GPU)
-//   --op NAME      one kernel at one shape (GPU)
-//   --step CONFIG  whole training iterations (CPU or GPU), median ms, img/s, peak memory
-//   --loader DIR   the shard loader's images/s
+//   --layers        every convolution role of every G and D layer of the recipes, ours against
+//                   cuDNN's fastest algorithm and cuBLAS where the layer is a GEMM (GPU)
+//   --op NAME       one kernel at one shape (GPU)
+//   --step CONFIG   whole training iterations (CPU or GPU), median ms, img/s, peak memory
+//   --loader DIR    the shard loader's images/s
+//   --device-info   the GPU ganc would use; exit 77 ("SKIP: why") when there is none
+// Recipes are found like every other path a user gives: relative to the working directory. No
+// path of the machine ganc was built on is compiled in (the programs run from a bundle elsewhere).
 #include "bench/bench.h"
 #include "core/check.h"
+#include "core/device.h"
 #include "core/util.h"
 #include "data/loader.h"
 #include "train/train.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+enum { EXIT_SKIP = 77 }; // ctest's skip code: --device-info without a usable GPU
+
+// The recipes --layers and --op read without --config: the shipped DCGAN ones, from the ganc
+// folder (tests/gpu/run.sh runs there).
+static const char *const DEFAULT_CONFIGS[] = {"configs/dcgan64.ini", "configs/fmnist32.ini"};
+
 static void usage(FILE *f) {
-  fputs("usage: ganc-bench --loader DIR [--batch N] [--images N] [--repeats N] [--seed S] "
-        "[--window-mb M]\n"
-        "\n"
-        "  --loader DIR   time the shard loader over DIR: images/s delivered to the consumer,\n"
-        "                 median of --repeats passes of --images images (after one warm-up pass)\n"
-        "  --batch N      batch size (default 128)\n"
-        "  --images N     images per timed pass (default: 4 epochs' worth, at least 100000)\n"
-        "  --repeats N    timed passes (default 5)\n"
-        "  --window-mb M  shuffle window in MiB (default 256); smaller than the dataset makes\n"
-        "                 every epoch stream its chunks from the shards again\n",
-        f);
+  const int gpu = ganc_bench_has_gpu_modes();
+  fprintf(
+      f,
+      "usage: ganc-bench MODE [options]\n"
+      "\n"
+      "modes:\n"
+      "  --step CONFIG   whole training iterations of recipe CONFIG on synthetic batches:\n"
+      "                  median ms per iteration (CUDA events on a GPU), img/s, peak memory\n"
+      "                  [--device auto|cpu|cuda] [--backend ours|cudnn] [--batch N]\n"
+      "                  [--steps N (20)] [--warmup N (5)] [--set section.key=value]...\n"
+      "  --loader DIR    the shard loader over DIR: images/s delivered to the consumer,\n"
+      "                  median of --repeats passes of --images images after a warm-up pass\n"
+      "                  [--batch N (128)] [--images N (4 epochs, >= 100000)] [--repeats N (5)]\n"
+      "                  [--seed S] [--window-mb M (256; smaller than the dataset makes every\n"
+      "                  epoch stream its chunks from the shards again)]\n"
+      "  --layers        every convolution role of every G and D layer of the recipes, ours\n"
+      "                  against cuDNN's fastest algorithm and cuBLAS where GEMM-shaped%s\n"
+      "                  [--config FILE]... (default: %s and %s, from the ganc folder)\n"
+      "                  [--batch N (each recipe's)] [--reps N (50)] [--csv FILE (also write\n"
+      "                  the table as CSV; '-': CSV on stdout instead of the table)]\n"
+      "  --op NAME       one convolution role (conv-fwd, conv-bwd-data, conv-bwd-weight) at\n"
+      "                  --shape N,H,W,C,K,R,S,stride,pad%s [--reps N] [--csv FILE]\n"
+      "  --device-info   the GPU ganc would use, one line; exit 77 with \"SKIP: <why>\" when\n"
+      "                  there is none (tests/gpu/run.sh asks this first)\n"
+      "  -h, --help      this text\n",
+      gpu ? "" : " (GPU: not in this build)", DEFAULT_CONFIGS[0], DEFAULT_CONFIGS[1],
+      gpu ? "" : " (GPU: not in this build)");
+}
+
+// A whole number in [lo, hi] for option `opt`, or a usage error naming it.
+static long long parse_num(const char *opt, const char *v, long long lo, long long hi) {
+  char *end;
+  errno = 0;
+  long long x = strtoll(v, &end, 10);
+  if (errno || end == v || *end || x < lo || x > hi)
+    ganc_die(GANC_EXIT_USAGE, "%s must be a whole number from %lld to %lld, not '%s'", opt, lo, hi,
+             v);
+  return x;
 }
 
 static int cmp_d(const void *a, const void *b) {
@@ -68,12 +106,43 @@ static int bench_loader(const char *dir, int batch, int64_t images, int repeats,
   return 0;
 }
 
+static int bench_step(const char *config, const char **sets, int nsets, const char *device,
+                      int warmup, int steps) {
+  ganc_step_timing t;
+  ganc_err err = {0};
+  if (ganc_train_benchmark(config, sets, nsets, device, warmup, steps, &t, &err))
+    ganc_die_err(&err);
+  printf("step: %s on %s: batch %d, median %.2f ms per iteration (min %.2f, %d steps after %d "
+         "warm-up), %.1f img/s",
+         config, t.device, t.batch, t.median_ms, t.min_ms, steps, warmup, t.img_per_s);
+  if (t.peak_bytes) printf(", peak device memory %.1f MiB", t.peak_bytes / 1048576.0);
+  printf("\n");
+  return 0;
+}
+
+static int device_info(void) {
+  ganc_ctx ctx;
+  ganc_err err = {0};
+  char d[512];
+  if (ganc_ctx_init_device(&ctx, "cuda", 1, 0, NULL, &err)) {
+    // The reason only, without the --device prefix and hint: a question, not a failed request.
+    char *why = err.msg, *nl = strchr(why, '\n');
+    if (nl) *nl = 0;
+    if (!strncmp(why, "--device cuda: ", 15)) why += 15;
+    printf("SKIP: %s\n", why);
+    return EXIT_SKIP;
+  }
+  ganc_device_describe(&ctx, d, sizeof d);
+  printf("device: %s\n", d);
+  ganc_ctx_release(&ctx);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   const char *loader = NULL, *step = NULL, *device = "auto", *backend = NULL, *op = NULL;
-  const char *shape = NULL, *configs[16], *sets[64];
-  int nconfigs = 0, nsets = 0, layers = 0, csv = 0, steps = 20, warmup = 5, reps = 50;
-  int batch_set = 0;
-  int batch = 128, repeats = 5;
+  const char *shape = NULL, *csv = NULL, *configs[16], *sets[64];
+  int nconfigs = 0, nsets = 0, layers = 0, info = 0, steps = 20, warmup = 5, reps = 50;
+  int batch = 0, repeats = 5;
   int64_t images = 0;
   uint64_t seed = 0;
   size_t window_mb = 0;
@@ -87,10 +156,18 @@ int main(int argc, char **argv) {
       layers = 1;
       continue;
     }
-    if (!strcmp(a, "--csv")) {
-      csv = 1;
+    if (!strcmp(a, "--device-info")) {
+      info = 1;
       continue;
     }
+    static const char *const valued[] = {
+        "--loader", "--step",   "--device",  "--backend", "--op",       "--shape",
+        "--config", "--set",    "--csv",     "--steps",   "--warmup",   "--reps",
+        "--batch",  "--images", "--repeats", "--seed",    "--window-mb"};
+    int known = 0;
+    for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++)
+      known |= !strcmp(a, valued[k]);
+    if (!known) ganc_die(GANC_EXIT_USAGE, "unknown option '%s' (see ganc-bench --help)", a);
     if (i + 1 >= argc) ganc_die(GANC_EXIT_USAGE, "%s needs a value (see ganc-bench --help)", a);
     const char *v = argv[++i];
     if (!strcmp(a, "--loader"))
@@ -105,64 +182,75 @@ int main(int argc, char **argv) {
       op = v;
     else if (!strcmp(a, "--shape"))
       shape = v;
-    else if (!strcmp(a, "--config") && nconfigs < 16)
+    else if (!strcmp(a, "--csv"))
+      csv = v;
+    else if (!strcmp(a, "--config")) {
+      if (nconfigs == 16) ganc_die(GANC_EXIT_USAGE, "at most 16 --config recipes");
       configs[nconfigs++] = v;
-    else if (!strcmp(a, "--set") && nsets < 60)
+    } else if (!strcmp(a, "--set")) {
+      if (nsets == 60) ganc_die(GANC_EXIT_USAGE, "at most 60 --set overrides");
       sets[nsets++] = v;
-    else if (!strcmp(a, "--steps"))
-      steps = atoi(v);
+    } else if (!strcmp(a, "--steps"))
+      steps = (int)parse_num(a, v, 1, 1000000);
     else if (!strcmp(a, "--warmup"))
-      warmup = atoi(v);
+      warmup = (int)parse_num(a, v, 0, 1000000);
     else if (!strcmp(a, "--reps"))
-      reps = atoi(v);
+      reps = (int)parse_num(a, v, 1, 1000000);
     else if (!strcmp(a, "--batch"))
-      batch = atoi(v), batch_set = 1;
+      batch = (int)parse_num(a, v, 1, 1 << 20);
     else if (!strcmp(a, "--images"))
-      images = atoll(v);
+      images = parse_num(a, v, 1, (long long)1 << 40);
     else if (!strcmp(a, "--repeats"))
-      repeats = atoi(v);
+      repeats = (int)parse_num(a, v, 1, 1000000);
     else if (!strcmp(a, "--seed"))
-      seed = strtoull(v, NULL, 10);
-    else if (!strcmp(a, "--window-mb"))
-      window_mb = (size_t)atoll(v);
-    else
-      ganc_die(GANC_EXIT_USAGE, "unknown option %s (see ganc-bench --help)", a);
+      seed = (uint64_t)parse_num(a, v, 0, INT64_MAX);
+    else // --window-mb
+      window_mb = (size_t)parse_num(a, v, 1, 1 << 20);
   }
-  if (batch < 1 || repeats < 1 || steps < 1 || warmup < 0 || reps < 1)
-    ganc_die(GANC_EXIT_USAGE, "--batch, --repeats, --steps and --reps must be >= 1");
-  if (loader) return bench_loader(loader, batch, images, repeats, seed, window_mb);
+  const int modes = (loader != NULL) + (step != NULL) + layers + (op != NULL) + info;
+  if (modes != 1) {
+    if (modes > 1)
+      ganc_die(GANC_EXIT_USAGE, "one mode at a time: --step, --loader, --layers, --op or "
+                                "--device-info (see ganc-bench --help)");
+    usage(stderr);
+    return GANC_EXIT_USAGE;
+  }
+  if (info) return device_info();
+  if (loader) return bench_loader(loader, batch ? batch : 128, images, repeats, seed, window_mb);
   if (step) {
     char bset[64], beset[64];
-    if (batch_set && nsets < 62) {
+    if (batch) {
       snprintf(bset, sizeof bset, "train.batch=%d", batch);
       sets[nsets++] = bset;
     }
-    if (backend && nsets < 62) {
+    if (backend) {
       snprintf(beset, sizeof beset, "train.backend=%s", backend);
       sets[nsets++] = beset;
     }
-    ganc_step_timing t;
-    ganc_err err = {0};
-    if (ganc_train_benchmark(step, sets, nsets, device, warmup, steps, &t, &err))
-      ganc_die_err(&err);
-    printf("step: %s on %s: batch %d, median %.2f ms per iteration (min %.2f, %d steps after %d "
-           "warm-up), %.1f img/s",
-           step, t.device, t.batch, t.median_ms, t.min_ms, steps, warmup, t.img_per_s);
-    if (t.peak_bytes) printf(", peak device memory %.1f MiB", t.peak_bytes / 1048576.0);
-    printf("\n");
-    return 0;
+    return bench_step(step, sets, nsets, device, warmup, steps);
   }
-  if (layers || op) {
-    const char *defaults[2] = {GANC_SOURCE_DIR "/configs/dcgan64.ini",
-                               GANC_SOURCE_DIR "/configs/fmnist32.ini"};
+  FILE *csv_file = NULL; // the CSV copy of the table, when asked for
+  if (csv && !strcmp(csv, "-"))
+    csv_file = stdout;
+  else if (csv && !(csv_file = fopen(csv, "w")))
+    ganc_die(GANC_EXIT_USAGE, "cannot write --csv %s: %s", csv, strerror(errno));
+  int rc;
+  if (layers) {
     if (!nconfigs) {
-      configs[0] = defaults[0];
-      configs[1] = defaults[1];
-      nconfigs = 2;
+      for (int k = 0; k < 2; k++) {
+        if (!ganc_is_file(DEFAULT_CONFIGS[k]))
+          ganc_die(GANC_EXIT_USAGE,
+                   "--layers: %s not found from here\n---> HINT: run ganc-bench from the ganc "
+                   "folder, or name the recipes with --config FILE",
+                   DEFAULT_CONFIGS[k]);
+        configs[nconfigs++] = DEFAULT_CONFIGS[k];
+      }
     }
-    return layers ? ganc_bench_layers(configs, nconfigs, batch_set ? batch : 0, reps, csv)
-                  : ganc_bench_op(op, shape, reps, csv);
+    rc = ganc_bench_layers(configs, nconfigs, batch, reps, csv_file);
+  } else {
+    rc = ganc_bench_op(op, shape, reps, csv_file);
   }
-  usage(stderr);
-  return GANC_EXIT_USAGE;
+  if (csv_file && csv_file != stdout && fclose(csv_file))
+    ganc_die(GANC_EXIT_RUNTIME, "cannot write --csv %s: %s", csv, strerror(errno));
+  return rc;
 }

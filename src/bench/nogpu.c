@@ -3,13 +3,15 @@
 
 #include "core/check.h"
 
+int ganc_bench_has_gpu_modes(void) { return 0; }
+
 int ganc_bench_layers(const char *const *configs, int nconfigs, int batch_override, int reps,
-                      int csv) {
+                      FILE *csv) {
   (void)configs, (void)nconfigs, (void)batch_override, (void)reps, (void)csv;
   ganc_die(GANC_EXIT_USAGE, "--layers times GPU kernels: this build of ganc has no CUDA backend");
 }
 
-int ganc_bench_op(const char *op, const char *shape, int reps, int csv) {
+int ganc_bench_op(const char *op, const char *shape, int reps, FILE *csv) {
   (void)op, (void)shape, (void)reps, (void)csv;
   ganc_die(GANC_EXIT_USAGE, "--op times GPU kernels: this build of ganc has no CUDA backend");
 }

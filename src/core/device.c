@@ -2,6 +2,7 @@
 #include "core/device.h"
 
 #include "core/check.h"
+#include "core/util.h" // ganc_now
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,11 @@ static int ganc_cuda_ctx_init(ganc_ctx *ctx, int device, char *why, size_t why_l
 }
 static void ganc_cuda_ctx_free(ganc_ctx *ctx) { (void)ctx; }
 static size_t ganc_cuda_peak_bytes(ganc_ctx *ctx) {
+  (void)ctx;
+  return 0;
+}
+static void ganc_cuda_stopwatch_start(ganc_ctx *ctx) { (void)ctx; }
+static double ganc_cuda_stopwatch_ms(ganc_ctx *ctx) {
   (void)ctx;
   return 0;
 }
@@ -74,6 +80,16 @@ void ganc_device_describe(ganc_ctx *ctx, char *buf, size_t n) {
 
 size_t ganc_backend_peak_bytes(ganc_ctx *ctx) {
   return ctx->backend == GANC_BACKEND_CUDA ? ganc_cuda_peak_bytes(ctx) : 0;
+}
+
+void ganc_stopwatch_start(ganc_ctx *ctx, double *t0) {
+  *t0 = ganc_now();
+  if (ctx->backend == GANC_BACKEND_CUDA) ganc_cuda_stopwatch_start(ctx);
+}
+
+double ganc_stopwatch_ms(ganc_ctx *ctx, double t0) {
+  if (ctx->backend == GANC_BACKEND_CUDA) return ganc_cuda_stopwatch_ms(ctx);
+  return 1e3 * (ganc_now() - t0);
 }
 
 void ganc_ctx_release(ganc_ctx *ctx) {

@@ -27,6 +27,11 @@ void ganc_device_describe(ganc_ctx *ctx, char *buf, size_t n);
 // The most backend memory held at once, in bytes (device memory on CUDA; 0 on the CPU, where
 // it is not tracked).
 size_t ganc_backend_peak_bytes(ganc_ctx *ctx);
+// A stopwatch for benchmarks, the same on every backend's terms: on CUDA, events on ctx's stream
+// around the work issued between the two calls (ganc_stopwatch_ms waits for it); on the CPU, the
+// wall clock. t0 is the CPU's start time (unused on CUDA).
+void ganc_stopwatch_start(ganc_ctx *ctx, double *t0);
+double ganc_stopwatch_ms(ganc_ctx *ctx, double t0);
 // Frees what ganc_ctx_init_device made, whichever backend.
 void ganc_ctx_release(ganc_ctx *ctx);
 

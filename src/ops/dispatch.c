@@ -12,20 +12,22 @@
 #ifdef GANC_HAVE_CUDA
 #include "kernels/kernels.h"
 #define IS_CUDA(ctx) ((ctx)->backend == GANC_BACKEND_CUDA)
-#define GANC_DISPATCH(op, ...)                                                                     \
+// args is an entry's parenthesised argument list: `op##_cpu GANC_OP_ARGS args` calls the twin.
+#define GANC_OP_ARGS_CUDA(...) (ctx, ganc_cuda_stream(ctx), __VA_ARGS__)
+#define GANC_DISPATCH_PLAIN(op, args)                                                              \
   do {                                                                                             \
     if (IS_CUDA(ctx))                                                                              \
-      op##_cuda(ctx, ganc_cuda_stream(ctx), __VA_ARGS__);                                          \
+      op##_cuda GANC_OP_ARGS_CUDA args;                                                            \
     else                                                                                           \
-      op##_cpu(ctx, __VA_ARGS__);                                                                  \
+      op##_cpu GANC_OP_ARGS args;                                                                  \
   } while (0)
 // Convolutions may go to cuDNN instead (train.backend = cudnn).
-#define GANC_DISPATCH_CONV(op, ...)                                                                \
+#define GANC_DISPATCH_CONV(op, args)                                                               \
   do {                                                                                             \
     if (IS_CUDA(ctx) && ctx->cudnn_conv)                                                           \
-      op##_cudnn(ctx, ganc_cuda_stream(ctx), __VA_ARGS__);                                         \
+      op##_cudnn GANC_OP_ARGS_CUDA args;                                                           \
     else                                                                                           \
-      GANC_DISPATCH(op, __VA_ARGS__);                                                              \
+      GANC_DISPATCH_PLAIN(op, args);                                                               \
   } while (0)
 #else
 #define IS_CUDA(ctx) 0
@@ -47,8 +49,8 @@ static void ganc_cuda_d2d(ganc_ctx *c, void *d, const void *s, size_t n) {
   (void)c, (void)d, (void)s, (void)n;
 }
 static void ganc_cuda_sync(ganc_ctx *ctx) { (void)ctx; }
-#define GANC_DISPATCH(op, ...) op##_cpu(ctx, __VA_ARGS__)
-#define GANC_DISPATCH_CONV(op, ...) op##_cpu(ctx, __VA_ARGS__)
+#define GANC_DISPATCH_PLAIN(op, args) op##_cpu GANC_OP_ARGS args
+#define GANC_DISPATCH_CONV(op, args) op##_cpu GANC_OP_ARGS args
 #endif
 
 // ---- memory -------------------------------------------------------------------------------------
@@ -101,72 +103,9 @@ void ganc_sync(ganc_ctx *ctx) {
   if (IS_CUDA(ctx)) ganc_cuda_sync(ctx);
 }
 
-// ---- ops ----------------------------------------------------------------------------------------
-void conv2d_forward(ganc_ctx *ctx, const conv_shape *s, const float *x, const float *w, float *y) {
-  GANC_DISPATCH_CONV(conv2d_forward, s, x, w, y);
-}
-void conv2d_backward_data(ganc_ctx *ctx, const conv_shape *s, const float *dy, const float *w,
-                          float *dx) {
-  GANC_DISPATCH_CONV(conv2d_backward_data, s, dy, w, dx);
-}
-void conv2d_backward_weight(ganc_ctx *ctx, const conv_shape *s, const float *x, const float *dy,
-                            float *dw) {
-  GANC_DISPATCH_CONV(conv2d_backward_weight, s, x, dy, dw);
-}
-void batchnorm_forward_train(ganc_ctx *ctx, int64_t M, int C, const float *x, const float *gamma,
-                             const float *beta, float eps, float momentum, float *y, float *mean,
-                             float *rstd, float *run_mean, float *run_var) {
-  GANC_DISPATCH(batchnorm_forward_train, M, C, x, gamma, beta, eps, momentum, y, mean, rstd,
-                run_mean, run_var);
-}
-void batchnorm_forward_eval(ganc_ctx *ctx, int64_t M, int C, const float *x, const float *gamma,
-                            const float *beta, const float *run_mean, const float *run_var,
-                            float eps, float *y) {
-  GANC_DISPATCH(batchnorm_forward_eval, M, C, x, gamma, beta, run_mean, run_var, eps, y);
-}
-void batchnorm_backward(ganc_ctx *ctx, int64_t M, int C, const float *x, const float *dy,
-                        const float *gamma, const float *mean, const float *rstd, float *dx,
-                        float *dgamma, float *dbeta) {
-  GANC_DISPATCH(batchnorm_backward, M, C, x, dy, gamma, mean, rstd, dx, dgamma, dbeta);
-}
-void relu_forward(ganc_ctx *ctx, int64_t n, const float *x, float *y) {
-  GANC_DISPATCH(relu_forward, n, x, y);
-}
-void relu_backward(ganc_ctx *ctx, int64_t n, const float *y, const float *dy, float *dx) {
-  GANC_DISPATCH(relu_backward, n, y, dy, dx);
-}
-void lrelu_forward(ganc_ctx *ctx, int64_t n, float slope, const float *x, float *y) {
-  GANC_DISPATCH(lrelu_forward, n, slope, x, y);
-}
-void lrelu_backward(ganc_ctx *ctx, int64_t n, float slope, const float *y, const float *dy,
-                    float *dx) {
-  GANC_DISPATCH(lrelu_backward, n, slope, y, dy, dx);
-}
-void tanh_forward(ganc_ctx *ctx, int64_t n, const float *x, float *y) {
-  GANC_DISPATCH(tanh_forward, n, x, y);
-}
-void tanh_backward(ganc_ctx *ctx, int64_t n, const float *y, const float *dy, float *dx) {
-  GANC_DISPATCH(tanh_backward, n, y, dy, dx);
-}
-void loss_logistic(ganc_ctx *ctx, int n, const float *logit, float target, float *dlogit,
-                   float *loss) {
-  GANC_DISPATCH(loss_logistic, n, logit, target, dlogit, loss);
-}
-void loss_hinge(ganc_ctx *ctx, int n, const float *logit, float target, int generator,
-                float *dlogit, float *loss) {
-  GANC_DISPATCH(loss_hinge, n, logit, target, generator, dlogit, loss);
-}
-void adam_update(ganc_ctx *ctx, size_t n, float *p, const float *g, float *m, float *v, float lr,
-                 float b1, float b2, float eps, int64_t t) {
-  GANC_DISPATCH(adam_update, n, p, g, m, v, lr, b1, b2, eps, t);
-}
-void ema_update(ganc_ctx *ctx, size_t n, float *ema, const float *p, float beta) {
-  GANC_DISPATCH(ema_update, n, ema, p, beta);
-}
-void pixels_to_float(ganc_ctx *ctx, int N, int H, int W, int C, const uint8_t *src,
-                     const uint8_t *flip, float *dst) {
-  GANC_DISPATCH(pixels_to_float, N, H, W, C, src, flip, dst);
-}
-void pixels_to_uint8(ganc_ctx *ctx, int64_t n, const float *src, uint8_t *dst) {
-  GANC_DISPATCH(pixels_to_uint8, n, src, dst);
-}
+// ---- ops: one definition per entry of ops.def ---------------------------------------------------
+#define GANC_OP_ARGS(...) (ctx, __VA_ARGS__)
+#define GANC_OP(name, dispatch, params, args)                                                      \
+  void name GANC_OP_PARAMS params { GANC_DISPATCH_##dispatch(name, args); }
+#include "ops/ops.def"
+#undef GANC_OP

@@ -23,38 +23,10 @@ void ganc_copy(ganc_ctx *ctx, float *dst, const float *src, size_t n); // within
 // Waits until every op issued so far has finished (a no-op on the CPU).
 void ganc_sync(ganc_ctx *ctx);
 
-// ---- ops: the same arguments as the *_cpu functions of ops.h ---------------------------------
-void conv2d_forward(ganc_ctx *ctx, const conv_shape *s, const float *x, const float *w, float *y);
-void conv2d_backward_data(ganc_ctx *ctx, const conv_shape *s, const float *dy, const float *w,
-                          float *dx);
-void conv2d_backward_weight(ganc_ctx *ctx, const conv_shape *s, const float *x, const float *dy,
-                            float *dw);
-void batchnorm_forward_train(ganc_ctx *ctx, int64_t M, int C, const float *x, const float *gamma,
-                             const float *beta, float eps, float momentum, float *y, float *mean,
-                             float *rstd, float *run_mean, float *run_var);
-void batchnorm_forward_eval(ganc_ctx *ctx, int64_t M, int C, const float *x, const float *gamma,
-                            const float *beta, const float *run_mean, const float *run_var,
-                            float eps, float *y);
-void batchnorm_backward(ganc_ctx *ctx, int64_t M, int C, const float *x, const float *dy,
-                        const float *gamma, const float *mean, const float *rstd, float *dx,
-                        float *dgamma, float *dbeta);
-void relu_forward(ganc_ctx *ctx, int64_t n, const float *x, float *y);
-void relu_backward(ganc_ctx *ctx, int64_t n, const float *y, const float *dy, float *dx);
-void lrelu_forward(ganc_ctx *ctx, int64_t n, float slope, const float *x, float *y);
-void lrelu_backward(ganc_ctx *ctx, int64_t n, float slope, const float *y, const float *dy,
-                    float *dx);
-void tanh_forward(ganc_ctx *ctx, int64_t n, const float *x, float *y);
-void tanh_backward(ganc_ctx *ctx, int64_t n, const float *y, const float *dy, float *dx);
-void loss_logistic(ganc_ctx *ctx, int n, const float *logit, float target, float *dlogit,
-                   float *loss);
-void loss_hinge(ganc_ctx *ctx, int n, const float *logit, float target, int generator,
-                float *dlogit, float *loss);
-void adam_update(ganc_ctx *ctx, size_t n, float *p, const float *g, float *m, float *v, float lr,
-                 float b1, float b2, float eps, int64_t t);
-void ema_update(ganc_ctx *ctx, size_t n, float *ema, const float *p, float beta);
-void pixels_to_float(ganc_ctx *ctx, int N, int H, int W, int C, const uint8_t *src,
-                     const uint8_t *flip, float *dst);
-void pixels_to_uint8(ganc_ctx *ctx, int64_t n, const float *src, uint8_t *dst);
+// ---- ops: <name>(ctx, parameters) for each entry of ops.def, on the context's backend -----------
+#define GANC_OP(name, dispatch, params, args) void name GANC_OP_PARAMS params;
+#include "ops/ops.def"
+#undef GANC_OP
 
 #ifdef __cplusplus
 }

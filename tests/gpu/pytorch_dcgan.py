@@ -2,13 +2,24 @@
 """PyTorch baseline for `ganc-bench --step configs/dcgan64.ini`: the same DCGAN (the PyTorch DCGAN
 example's architecture: nz 100, ngf = ndf = 64, 64x64x3, batch norm, no biases), the same
 iteration (D on a real and a fake batch, then G through the updated D with the same fakes, Adam
-2e-4 / 0.5 / 0.999, non-saturating logistic loss), on synthetic batches already on the GPU, timed
-with CUDA events after warm-up (median of many iterations), with peak memory from PyTorch's
-allocator. Variants: eager FP32 with cudnn.benchmark (the issue's baseline), and for the speed work
-bf16 autocast, channels_last, and torch.compile.
+2e-4 / 0.5 / 0.999, non-saturating logistic loss), on synthetic batches already on the GPU, timed as
+ganc-bench --step times ours: CUDA events around each iteration after warm-up, the median of many
+iterations; peak memory from PyTorch's allocator (ganc-bench: the most its allocator held).
 
-Usage: python3 tests/gpu/pytorch_dcgan.py [--batch 128] [--steps 50] [--variants eager,bf16,...]
+Variants (an unknown name is an error):
+  strict-fp32         TF32 off for cuDNN and matmuls: the fair match for ganc's FP32 kernels
+  default             what a PyTorch user gets: PyTorch's own precision defaults (TF32 on for
+                      cuDNN convolutions), cudnn.benchmark = True
+  bf16-channels-last  autocast BF16, channels_last tensors (the usual "make it fast" lines)
+  cuda-graphs         default precision, the whole iteration captured once as a CUDA graph and
+                      replayed (Adam with capturable=True)
+  compile             default precision, G and D through torch.compile (slow to start)
+Every variant sets cudnn.benchmark = True (cuDNN's fastest algorithm, as ganc's cudnn backend).
+
+Usage: python3 tests/gpu/pytorch_dcgan.py [--batch 128] [--steps 50] [--warmup 10]
+                                          [--variants strict-fp32,default,bf16-channels-last]
 Prints one line per variant: "pytorch <variant>: median <ms> ms, <img/s> img/s, peak <MiB> MiB".
+Exit: 0, 2 on bad usage, 77 (skip) without torch or without a CUDA device.
 """
 import argparse
 import statistics
@@ -18,9 +29,10 @@ try:
     import torch
     import torch.nn as nn
     import torch.nn.functional as F
-except ImportError as e:
-    print(f"SKIP: {e}")
-    sys.exit(77)
+    IMPORT_ERROR = None
+except ImportError as e:  # reported as SKIP after the arguments are checked
+    torch = nn = F = None
+    IMPORT_ERROR = e
 
 
 def generator(nz=100, ngf=64, nc=3):
@@ -49,39 +61,59 @@ def init(m):
         nn.init.zeros_(m.bias)
 
 
+VARIANTS = ("strict-fp32", "default", "bf16-channels-last", "cuda-graphs", "compile")
+
+
 def run(variant, batch, steps, warmup):
     torch.manual_seed(0)
     dev = torch.device("cuda")
+    # The precision switches are global: set every one, each variant, to what it asks for.
     torch.backends.cudnn.benchmark = True
-    # "FP32" means FP32: no TF32 for the eager baseline (ganc's FP32 kernels do not use it).
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
+    strict = variant == "strict-fp32"
+    torch.backends.cudnn.allow_tf32 = not strict  # PyTorch's default is True
+    torch.backends.cuda.matmul.allow_tf32 = False  # PyTorch's default is False
     G, D = generator().to(dev), discriminator().to(dev)
     G.apply(init)
     D.apply(init)
-    fmt = torch.channels_last if variant in ("channels_last", "bf16_channels_last", "compile") else torch.contiguous_format
+    fmt = torch.channels_last if variant == "bf16-channels-last" else torch.contiguous_format
     G, D = G.to(memory_format=fmt), D.to(memory_format=fmt)
-    optG = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    optD = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    graphs = variant == "cuda-graphs"
+    optG = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999), capturable=graphs)
+    optD = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999), capturable=graphs)
     real = (torch.rand(batch, 3, 64, 64, device=dev) * 2 - 1).to(memory_format=fmt)
-    use_bf16 = variant.startswith("bf16") or variant == "compile"
+    use_bf16 = variant == "bf16-channels-last"
+    Gc, Dc = (torch.compile(G), torch.compile(D)) if variant == "compile" else (G, D)
 
     def iteration():
         z = torch.randn(batch, 100, 1, 1, device=dev)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_bf16):
             D.zero_grad(set_to_none=True)
-            lr = D(real).float()
+            lr = Dc(real).float()
             (F.softplus(-lr).mean()).backward()
-            fake = G(z)
-            lf = D(fake.detach()).float()
+            fake = Gc(z)
+            lf = Dc(fake.detach()).float()
             (F.softplus(lf).mean()).backward()
             optD.step()
             G.zero_grad(set_to_none=True)
-            lg = D(fake).float()
+            lg = Dc(fake).float()
             (F.softplus(-lg).mean()).backward()
             optG.step()
 
-    step = torch.compile(iteration) if variant == "compile" else iteration
+    step = iteration
+    if graphs:
+        # Warm-up on a side stream (cuDNN's algorithm search, Adam's state), then one capture.
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(3):
+                iteration()
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        D.zero_grad(set_to_none=True)
+        G.zero_grad(set_to_none=True)
+        with torch.cuda.graph(graph):
+            iteration()
+        step = graph.replay
     for _ in range(warmup):
         step()
     torch.cuda.synchronize()
@@ -97,20 +129,37 @@ def run(variant, batch, steps, warmup):
     ms = statistics.median(times)
     peak = torch.cuda.max_memory_allocated() / 2**20
     print(f"pytorch {variant}: median {ms:.3f} ms, {batch / ms * 1e3:.1f} img/s, peak {peak:.1f} MiB "
-          f"(batch {batch}, {steps} steps after {warmup} warm-up, torch {torch.__version__})", flush=True)
+          f"(batch {batch}, {steps} steps after {warmup} warm-up, min {min(times):.3f} ms, "
+          f"torch {torch.__version__}, cuDNN {torch.backends.cudnn.version()})", flush=True)
+
+
+def variant_list(text):
+    names = [v.strip() for v in text.split(",") if v.strip()]
+    bad = [v for v in names if v not in VARIANTS]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown variant {', '.join(bad) or repr(text)}: choose from {', '.join(VARIANTS)}")
+    return names
 
 
 def main():
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description="PyTorch DCGAN-64 baseline for ganc-bench --step")
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--steps", type=int, default=50)
     ap.add_argument("--warmup", type=int, default=10)
-    ap.add_argument("--variants", default="eager")
+    ap.add_argument("--variants", type=variant_list, default=["strict-fp32", "default", "bf16-channels-last"],
+                    help="comma-separated, from: " + ", ".join(VARIANTS))
     a = ap.parse_args()
-    if not torch.cuda.is_available():
-        print("SKIP: no CUDA device for PyTorch")
+    if a.batch < 1 or a.steps < 1 or a.warmup < 0:
+        ap.error("--batch and --steps must be >= 1, --warmup >= 0")
+    if torch is None:
+        print(f"SKIP: PyTorch is not installed ({IMPORT_ERROR})")
         sys.exit(77)
-    for v in a.variants.split(","):
+    if not torch.cuda.is_available():
+        print("SKIP: PyTorch sees no CUDA device")
+        sys.exit(77)
+    print(f"device: {torch.cuda.get_device_name(0)}", flush=True)
+    for v in a.variants:
         run(v, a.batch, a.steps, a.warmup)
 
 

@@ -558,6 +558,34 @@ cudaError_t cudaStreamDestroy(cudaStream_t s) {
 // Launches and copies run when they are called: a stream is always idle.
 cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
 
+struct CUevent_st {
+  double t;      // host seconds when recorded
+  bool recorded; // cudaEventElapsedTime on an unrecorded event is an error, as in CUDA
+};
+cudaError_t cudaEventCreate(cudaEvent_t *e) {
+  if (!e) return cudaErrorInvalidValue;
+  *e = new CUevent_st{0, false};
+  return cudaSuccess;
+}
+cudaError_t cudaEventDestroy(cudaEvent_t e) {
+  delete e;
+  return cudaSuccess;
+}
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t) {
+  if (!e) return cudaErrorInvalidValue;
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  e->t = ts.tv_sec + ts.tv_nsec * 1e-9;
+  e->recorded = true;
+  return cudaSuccess;
+}
+cudaError_t cudaEventSynchronize(cudaEvent_t e) { return e ? cudaSuccess : cudaErrorInvalidValue; }
+cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t a, cudaEvent_t b) {
+  if (!ms || !a || !b || !a->recorded || !b->recorded) return cudaErrorInvalidValue;
+  *ms = (float)((b->t - a->t) * 1e3);
+  return cudaSuccess;
+}
+
 cudaError_t cudaMalloc(void **out, size_t bytes) {
   std::lock_guard<std::mutex> g(mem.mu);
   if (!mem.limit) {

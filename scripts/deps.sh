@@ -21,7 +21,8 @@ pkgs=(
   dataset-fashion-mnist             # the default dataset
 )
 if [[ "${1:-}" == "--test" ]]; then
-  pkgs+=(libcmocka-dev python3 python3-h5py python3-numpy)
+  pkgs+=(libcmocka-dev python3 python3-h5py python3-numpy
+        xz-utils)                     # test_gpu_dryrun packs the GPU bundle (.tar.xz)
 fi
 
 missing=()

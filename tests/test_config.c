@@ -1,5 +1,7 @@
 // test_config.c — training configs (src/train/config.c): defaults, INI round trips, the shipped
-// recipes in configs/, and the messages for every kind of mistake.
+// recipes in configs/, and the messages for every kind of mistake; and the command lines of
+// ganc-train and ganc-sample (usage errors, empty values, a checkpoint with an empty data_dir)
+// and the training line's ETA.
 //
 // The round trips compare every field of ganc_config by name (doubles with ==), written out here
 // rather than taken from config.c's table, so a key the table prints wrongly or not at all fails.
@@ -11,11 +13,17 @@
 #include <stddef.h>
 #include <cmocka.h>
 // clang-format on
+#include <hdf5.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/check.h"
+#include "core/util.h" // ganc_format_duration
+#include "io/h5attr.h" // to damage a checkpoint's data_dir
+#include "testutil.h"
 #include "train/config.h" // what is tested
 
 #ifndef GANC_SOURCE_DIR
@@ -508,6 +516,150 @@ static void test_validate(void **state) {
   assert_int_equal(ganc_config_validate(&c, &err), 0);
 }
 
+// ---- the programs' command lines, and the training line's ETA -----------------------------------
+// Every mistake on a command line is exit 2 with a message that names the option; --help is exit
+// 0. (Under a LeakSanitizer build a leak on these paths turns the exit status into 1, so these
+// checks also guard the early returns.)
+
+// Runs `cmd` (a shell command line) with stdout and stderr into <dir>/cli.txt; returns the exit
+// status, and the output in *text (malloc'd) when text is not NULL.
+static int cli(const char *dir, char **text, const char *cmd) {
+  int rc = tu_system("%s >%s/cli.txt 2>&1", cmd, dir);
+  char p[4400];
+  snprintf(p, sizeof p, "%s/cli.txt", dir);
+  char *t = read_text(p);
+  if (text)
+    *text = t;
+  else
+    free(t);
+  return rc;
+}
+
+static void expect_cli(const char *dir, int want_rc, const char *cmd, const char *want_text) {
+  char *t;
+  int rc = cli(dir, &t, cmd);
+  if (rc != want_rc) fail_msg("`%s`: exit %d, expected %d:\n%s", cmd, rc, want_rc, t);
+  if (want_text && !strstr(t, want_text))
+    fail_msg("`%s`: expected '%s' in:\n%s", cmd, want_text, t);
+  free(t);
+}
+
+static void test_cli_usage(void **state) {
+  (void)state;
+  char *dir = tu_tmpdir("cli-usage");
+  char cmd[8192];
+  const char *T = GANC_TRAIN_BIN, *S = GANC_SAMPLE_BIN;
+  const char *progs[2] = {T, S};
+  for (int p = 0; p < 2; p++) {
+    snprintf(cmd, sizeof cmd, "%s --help", progs[p]);
+    expect_cli(dir, 0, cmd, "usage:");
+    snprintf(cmd, sizeof cmd, "%s", progs[p]);
+    expect_cli(dir, 2, cmd, "usage:");
+    // An unknown option is called unknown, wherever it stands (it was "needs a value" when last).
+    const char *unknown[] = {"--bogus", "--bogus 1", "--bogus=1", "-x"};
+    for (int k = 0; k < 4; k++) {
+      snprintf(cmd, sizeof cmd, "%s --out %s/x.png %s", progs[p], dir, unknown[k]);
+      expect_cli(dir, 2, cmd, "unknown option");
+    }
+    // A missing value, the next option taken for a value, an empty value.
+    snprintf(cmd, sizeof cmd, "%s --out", progs[p]);
+    expect_cli(dir, 2, cmd, "--out needs a value");
+    snprintf(cmd, sizeof cmd, "%s --out --device cpu", progs[p]);
+    expect_cli(dir, 2, cmd, "--out needs a value");
+    snprintf(cmd, sizeof cmd, "%s --out ''", progs[p]);
+    expect_cli(dir, 2, cmd, "--out is given an empty value");
+    snprintf(cmd, sizeof cmd, "%s --out= --device cpu", progs[p]);
+    expect_cli(dir, 2, cmd, "--out is given an empty value");
+  }
+  // ganc-train: an empty --data (it used to reach "error:  is not a readable folder").
+  snprintf(cmd, sizeof cmd, "%s --data '' --config %sfmnist32.ini --out %s/run", T, CONFIGS, dir);
+  expect_cli(dir, 2, cmd, "--data is given an empty value");
+  snprintf(cmd, sizeof cmd, "%s --data= --config %sfmnist32.ini --out %s/run", T, CONFIGS, dir);
+  expect_cli(dir, 2, cmd, "--data is given an empty value");
+  snprintf(cmd, sizeof cmd, "%s --print-config", T);
+  expect_cli(dir, 0, cmd, "[train]");
+  // ganc-sample: numbers and lists are checked before any checkpoint is read.
+  const char *bad[][2] = {{"--seeds abc", "seed list 'abc'"},
+                          {"--seeds 5-3", "seed list '5-3'"},
+                          {"--seeds 0-99999999999999999999", "is not like"},
+                          {"--seeds 0-9223372036854775807", "more than 100000 images"},
+                          {"--n -1 --seed 0", "--n expects a whole number"},
+                          {"--n 4 --seed 1e3", "--seed expects a whole number"},
+                          {"--batch 99999999999999999999", "--batch expects"},
+                          {"--truncation nan", "--truncation expects"},
+                          {"--grid 4294967297x8", "--grid expects RxC"},
+                          {"--grid 8", "--grid expects RxC"},
+                          {"--no-ema=1", "--no-ema takes no value"}};
+  for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+    snprintf(cmd, sizeof cmd, "%s --ckpt %s/none.h5 --out %s/x.png %s", S, dir, dir, bad[k][0]);
+    expect_cli(dir, 2, cmd, bad[k][1]);
+  }
+  tu_rmdir(dir);
+}
+
+// A checkpoint whose data_dir is empty: refused naming the checkpoint, never "error:  is ...".
+static void test_cli_empty_data_dir(void **state) {
+  (void)state;
+  char *dir = tu_tmpdir("cli-datadir");
+  char data[4400], cfg[4400], run[4400], cmd[16384];
+  snprintf(data, sizeof data, "%s/data", dir);
+  snprintf(cfg, sizeof cfg, "%s/tiny.ini", dir);
+  snprintf(run, sizeof run, "%s/run", dir);
+  assert_int_equal(ganc_mkdir_p(data), 0);
+  tu_write_dataset(data, 32, 1, 64, 0, 0);
+  FILE *f = fopen(cfg, "w");
+  assert_non_null(f);
+  fputs("[model]\nresolution = 32\nchannels = 1\nz_dim = 8\ng_base = 4\nd_base = 4\n[train]\n"
+        "batch = 8\nkimg = 0.016\nthreads = 1\n[log]\nreport_kimg = 0.016\n"
+        "snapshot_kimg = 0.016\ngrid = 2\n",
+        f);
+  fclose(f);
+  snprintf(cmd, sizeof cmd, "%s --data %s --config %s --out %s --device cpu", GANC_TRAIN_BIN, data,
+           cfg, run);
+  expect_cli(dir, 0, cmd, NULL);
+  char *ckpt = tu_latest_ckpt(run);
+  hid_t h = H5Fopen(ckpt, H5F_ACC_RDWR, H5P_DEFAULT);
+  assert_true(h >= 0);
+  assert_true(H5Adelete(h, "data_dir") >= 0);
+  assert_true(ganc_h5_attr_write_str(h, "data_dir", "") >= 0);
+  H5Fclose(h);
+  char *t;
+  snprintf(cmd, sizeof cmd, "%s --out %s --resume --set train.kimg=0.032", GANC_TRAIN_BIN, run);
+  assert_int_equal(cli(dir, &t, cmd), 2);
+  if (strstr(t, "error:  is") || !strstr(t, ckpt))
+    fail_msg("a message naming %s, got:\n%s", ckpt, t);
+  free(t);
+  free(ckpt);
+  tu_rmdir(dir);
+}
+
+static void test_eta_format(void **state) {
+  (void)state;
+  struct {
+    double s;
+    const char *want;
+  } cases[] = {{0, "00:00"},
+               {59.4, "00:59"},
+               {3599.4, "59:59"},
+               {3600, "1:00:00"},
+               {86399, "23:59:59"},
+               {86400, "1d 00:00:00"},
+               {90061, "1d 01:01:01"},
+               {2.2e9, "25462d 23:06:40"}, // past INT_MAX seconds: was negative
+               {8639999999.0, "99999d 23:59:59"},
+               {8640000000.0, ">99999d"},
+               {1e300, ">99999d"},
+               {INFINITY, ">99999d"},
+               {-1, "--:--"},
+               {NAN, "--:--"}};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char buf[24];
+    ganc_format_duration(cases[i].s, buf, sizeof buf);
+    if (strcmp(buf, cases[i].want))
+      fail_msg("%g s: '%s', expected '%s'", cases[i].s, buf, cases[i].want);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_defaults_round_trip),
@@ -523,6 +675,9 @@ int main(void) {
       cmocka_unit_test(test_missing_file),
       cmocka_unit_test(test_set),
       cmocka_unit_test(test_validate),
+      cmocka_unit_test(test_cli_usage),
+      cmocka_unit_test(test_cli_empty_data_dir),
+      cmocka_unit_test(test_eta_format),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

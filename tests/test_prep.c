@@ -327,6 +327,8 @@ static void read_all(const char *dir, uint8_t **px, int64_t *n) {
   ganc_dataset_close(&ds);
 }
 
+// SRC here has files and no sub-folders: the path that sorted a NULL list of sub-folders
+// (qsort(NULL, 0, ...), undefined behaviour that UBSan reports); an empty folder sorts no files.
 static void test_outdir_jobs_usage(void **state) {
   (void)state;
   char *root = tu_tmpdir("prep-out");
@@ -388,7 +390,23 @@ static void test_outdir_jobs_usage(void **state) {
                           {"--channels 2", "1 or 3"},
                           {"--background grey", "white or black"},
                           {"--labels maybe", "auto or none"},
-                          {"--frobnicate 1", "unknown option --frobnicate"}};
+                          {"--frobnicate 1", "unknown option --frobnicate"},
+                          // Unknown, even when last or single-dash (was "needs a value").
+                          {"--frobnicate", "unknown option --frobnicate"},
+                          {"-x", "unknown option -x"},
+                          {"--resolution", "--resolution needs a value"},
+                          {"--resolution --force", "--resolution needs a value"},
+                          {"--resolution ''", "--resolution is given an empty value"},
+                          {"--resolution=", "--resolution is given an empty value"},
+                          // Numbers out of range, NaN, huge: no undefined float-to-int cast.
+                          {"--resolution nan", "whole number in 4..1024"},
+                          {"--resolution 1e30", "whole number in 4..1024"},
+                          {"--max-images -1", "whole number in 1.."},
+                          {"--max-images 1e300", "whole number in 1.."},
+                          {"--jobs 0", "whole number in 1..1024"},
+                          {"--shard-size 2.5", "whole number in 1.."},
+                          {"--force=yes", "--force takes no value"},
+                          {"--class-names a,b", "IDX files only"}};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     snprintf(args, sizeof args, "%s %s/x %s", src, root, bad[i][0]);
     assert_int_equal(prep(root, args, NULL, &e), 2);
@@ -397,6 +415,20 @@ static void test_outdir_jobs_usage(void **state) {
   }
   snprintf(args, sizeof args, "%s/does-not-exist %s/x", root, root);
   assert_int_equal(prep(root, args, NULL, &e), 2);
+  free(e);
+  snprintf(args, sizeof args, "'' %s/x", root);
+  assert_int_equal(prep(root, args, NULL, &e), 2);
+  must_contain(e, "an empty argument");
+  free(e);
+  assert_int_equal(prep(root, "--info ''", NULL, &e), 2);
+  must_contain(e, "--info is given an empty value");
+  free(e);
+  char *o;
+  assert_int_equal(prep(root, "--help", &o, NULL), 0);
+  must_contain(o, "usage: ganc-prep");
+  free(o);
+  assert_int_equal(prep(root, "", NULL, &e), 2);
+  must_contain(e, "usage: ganc-prep");
   free(e);
   tu_rmdir(root);
 }

@@ -124,9 +124,17 @@ void ganc_opt_split(const char *arg, char *key, size_t n, const char **inline_va
 
 const char *ganc_opt_value(int argc, char **argv, int *i, const char *key, const char *inline_value,
                            const char *prog) {
-  if (inline_value) return inline_value;
-  if (*i + 1 >= argc) ganc_die(GANC_EXIT_USAGE, "%s needs a value (see %s --help)", key, prog);
-  return argv[++*i];
+  const char *v = inline_value;
+  if (!v) {
+    // "--out --seeds 1": the next word is another option, not this one's value.
+    if (*i + 1 >= argc || strncmp(argv[*i + 1], "--", 2) == 0)
+      ganc_die(GANC_EXIT_USAGE, "%s needs a value (see %s --help)", key, prog);
+    v = argv[++*i];
+  }
+  // An empty value is never meant (an unset shell variable, `--data=`): say so here rather than
+  // fail later on "" as a path, a number or a name.
+  if (!*v) ganc_die(GANC_EXIT_USAGE, "%s is given an empty value (see %s --help)", key, prog);
+  return v;
 }
 
 // ---- hashing: a 64-bit multiply-xorshift mix over 8-byte words, two lanes with different keys
@@ -161,16 +169,26 @@ void ganc_hash128(const void *data, size_t n, uint64_t seed, uint64_t out[2]) {
 }
 
 // ---- progress ---------------------------------------------------------------------------------
-static void fmt_duration(double s, char *buf, size_t n) {
-  if (s < 0 || s > 1e7) {
+void ganc_format_duration(double s, char *buf, size_t n) {
+  // Unknown (no rate yet), or past any run anyone waits for, before any integer conversion: a
+  // 1e9-kimg run at a few img/s has an ETA of ~1e10 s, which the training line's ints turned
+  // negative.
+  if (!(s >= 0)) { // also NaN
     snprintf(buf, n, "--:--");
     return;
   }
-  long t = (long)(s + 0.5);
-  if (t >= 3600)
-    snprintf(buf, n, "%ld:%02ld:%02ld", t / 3600, (t / 60) % 60, t % 60);
+  if (s >= 100000.0 * 86400) {
+    snprintf(buf, n, ">99999d");
+    return;
+  }
+  long long t = (long long)(s + 0.5);
+  long long d = t / 86400, h = t / 3600 % 24, m = t / 60 % 60, sec = t % 60;
+  if (d > 0)
+    snprintf(buf, n, "%lldd %02lld:%02lld:%02lld", d, h, m, sec);
+  else if (h > 0)
+    snprintf(buf, n, "%lld:%02lld:%02lld", h, m, sec);
   else
-    snprintf(buf, n, "%02ld:%02ld", t / 60, t % 60);
+    snprintf(buf, n, "%02lld:%02lld", m, sec);
 }
 
 void ganc_progress_start(ganc_progress *p, FILE *f, const char *what, int64_t total) {
@@ -187,8 +205,9 @@ static void draw(ganc_progress *p, int64_t done, const char *extra, int final) {
   double now = ganc_now(), el = now - p->start;
   double rate = el > 0 ? (double)done / el : 0;
   char eta[32], elapsed[32];
-  fmt_duration(p->total > 0 && rate > 0 ? (double)(p->total - done) / rate : -1, eta, sizeof eta);
-  fmt_duration(el, elapsed, sizeof elapsed);
+  ganc_format_duration(p->total > 0 && rate > 0 ? (double)(p->total - done) / rate : -1, eta,
+                       sizeof eta);
+  ganc_format_duration(el, elapsed, sizeof elapsed);
   if (p->tty) {
     char bar[31];
     int width = 30, fill = p->total > 0 ? (int)(width * (double)done / (double)p->total) : 0;

@@ -30,7 +30,8 @@ int ganc_read_file(const char *path, size_t max_bytes, uint8_t **out, size_t *n)
 // Command-line options as "--key value" or "--key=value". ganc_opt_split copies the key part of
 // arg into key[n] and points *inline_value at the text after '=' (NULL without one);
 // ganc_opt_value returns that inline value or consumes the next argument, and exits 2 naming
-// `prog` when there is none.
+// `prog` when there is none, when the next argument is itself an option ("--..."), or when the
+// value is empty.
 void ganc_opt_split(const char *arg, char *key, size_t n, const char **inline_value);
 const char *ganc_opt_value(int argc, char **argv, int *i, const char *key, const char *inline_value,
                            const char *prog);
@@ -38,6 +39,10 @@ const char *ganc_opt_value(int argc, char **argv, int *i, const char *key, const
 // A 128-bit non-cryptographic hash (two independent 64-bit lanes): equal pixels ⇒ equal hash, and
 // a collision between different images is ~2^-128, so equal hashes are treated as duplicates.
 void ganc_hash128(const void *data, size_t n, uint64_t seed, uint64_t out[2]);
+
+// A duration for people: "MM:SS" under an hour, "H:MM:SS" under a day, then "Dd HH:MM:SS";
+// ">99999d" past that and "--:--" when unknown (negative or NaN). Never overflows. buf: 24 bytes.
+void ganc_format_duration(double seconds, char *buf, size_t n);
 
 // Progress on a terminal: one redrawn line with a bar, rate and ETA. Elsewhere (a log, CI): a plain
 // line every `plain_every` seconds. Writes to `f` (stderr for the programs).

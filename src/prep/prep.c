@@ -17,6 +17,7 @@
 #include <dirent.h>
 #include <libgen.h>
 #include <limits.h>
+#include <math.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -39,9 +40,54 @@ typedef struct prep_opts {
   int jobs;
   int force;
   uint64_t max_pixels;
-  int min_side;            // -1 = default (min(8, R))
-  const char *class_names; // IDX: comma-separated override
+  int min_side;       // -1 = default (min(8, R))
+  char **class_names; // IDX: --class-names, split and checked (NULL: the default names)
+  int n_class_names;
 } prep_opts;
+
+static void free_names(char **v, int n) {
+  for (int i = 0; i < n; i++)
+    free(v[i]);
+  free(v);
+}
+
+// --class-names "a,b,c": one name per class, in label order. Spaces around a name are dropped;
+// an empty name (",", "a,,b", a trailing comma), a control character or a name given twice is a
+// usage error, so that no list is half used or silently mixed with the default names.
+static char **split_class_names(const char *list, int *n) {
+  char **v = NULL;
+  int cnt = 0;
+  for (const char *p = list;;) {
+    const char *end = strchr(p, ',');
+    if (!end) end = p + strlen(p);
+    const char *a = p, *b = end;
+    while (a < b && isspace((unsigned char)*a))
+      a++;
+    while (b > a && isspace((unsigned char)b[-1]))
+      b--;
+    if (a == b)
+      ganc_die(GANC_EXIT_USAGE,
+               "--class-names '%s': name %d is empty\n---> HINT: give one name per class, "
+               "separated by commas, e.g. --class-names cat,dog",
+               list, cnt + 1);
+    for (const char *c = a; c < b; c++)
+      if ((unsigned char)*c < 0x20 || *c == 0x7f)
+        ganc_die(GANC_EXIT_USAGE, "--class-names: name %d holds a control character", cnt + 1);
+    char *name = xmalloc((size_t)(b - a) + 1);
+    memcpy(name, a, (size_t)(b - a));
+    name[b - a] = 0;
+    for (int i = 0; i < cnt; i++)
+      if (!strcmp(v[i], name))
+        ganc_die(GANC_EXIT_USAGE, "--class-names names '%s' twice (names %d and %d)", name, i + 1,
+                 cnt + 1);
+    v = xrealloc(v, sizeof(char *) * (size_t)(cnt + 1));
+    v[cnt++] = name;
+    if (!*end) break;
+    p = end + 1;
+  }
+  *n = cnt;
+  return v;
+}
 
 static void usage(FILE *f) {
   fputs(
@@ -63,7 +109,8 @@ static void usage(FILE *f) {
       "  --labels auto|none    auto: first-level sub-folder names are classes when there are two\n"
       "                        or more (default); none: no labels. IDX labels are always kept\n"
       "                        unless none.\n"
-      "  --class-names a,b,..  IDX only: names for the label values (default: Fashion-MNIST's\n"
+      "  --class-names a,b,..  IDX only: one name per label value 0, 1, ..., exactly as many\n"
+      "                        as there are classes, comma-separated (default: Fashion-MNIST's\n"
       "                        names when the path says fashion, else the digits)\n"
       "  --max-images N        stop after N images have been written\n"
       "  --shard-size N        images per shard (default: about 256 MB of pixels per shard)\n"
@@ -83,7 +130,8 @@ static int64_t parse_int(const char *opt, const char *v, int64_t lo, int64_t hi)
   char *end;
   errno = 0;
   double d = strtod(v, &end); // accepts 1e8 as well as 100000000
-  if (errno || end == v || *end || d != (double)(int64_t)d || d < (double)lo || d > (double)hi)
+  // The range first: converting NaN or 1e30 to an integer is undefined behaviour.
+  if (errno || end == v || *end || !(d >= (double)lo && d <= (double)hi) || d != floor(d))
     ganc_die(GANC_EXIT_USAGE, "%s expects a whole number in %lld..%lld, got '%s'", opt,
              (long long)lo, (long long)hi, v);
   return (int64_t)d;
@@ -178,7 +226,8 @@ static void list_folder(const char *src, int want_labels, file_list *L) {
     free(full);
   }
   closedir(d);
-  qsort(subs, (size_t)nsub, sizeof(char *), cmp_cstr);
+  // qsort needs a valid pointer even for 0 elements (C11 7.22.5); subs is NULL without folders.
+  if (nsub > 0) qsort(subs, (size_t)nsub, sizeof(char *), cmp_cstr);
   if (want_labels && nsub >= 2) {
     L->classes = subs;
     L->nclasses = nsub;
@@ -201,7 +250,7 @@ static void list_folder(const char *src, int want_labels, file_list *L) {
     free(subs);
     walk(src, "", L, -1);
   }
-  qsort(L->items, (size_t)L->n, sizeof(item), cmp_item);
+  if (L->n > 0) qsort(L->items, (size_t)L->n, sizeof(item), cmp_item);
 }
 
 // ---- per-image work -------------------------------------------------------------------------
@@ -454,11 +503,17 @@ static int run_prep(const prep_opts *o, int argc, char **argv) {
   if (stat(o->src, &st) != 0)
     ganc_die(GANC_EXIT_USAGE, "cannot read %s: %s", o->src, strerror(errno));
   int is_idx = S_ISREG(st.st_mode);
-  if (is_idx && !ganc_idx_is_images(o->src))
-    ganc_die(GANC_EXIT_USAGE,
-             "%s is a file but not an IDX images file\n---> HINT: SRC is either a folder of images "
-             "or an MNIST/Fashion-MNIST *-images-idx3-ubyte[.gz] file",
-             o->src);
+  if (is_idx && !ganc_idx_is_images(o->src)) {
+    // The reader says why (not IDX, or a damaged gzip stream before the magic number).
+    ganc_idx none;
+    ganc_err why = {0};
+    ganc_idx_load(o->src, &none, &why);
+    ganc_die(GANC_EXIT_USAGE, "%s%s", why.msg,
+             strstr(why.msg, "HINT")
+                 ? ""
+                 : "\n---> HINT: SRC is either a folder of images or an MNIST/Fashion-MNIST "
+                   "*-images-idx3-ubyte[.gz] file");
+  }
   if (!is_idx && !S_ISDIR(st.st_mode))
     ganc_die(GANC_EXIT_USAGE, "%s is neither a folder nor an IDX file", o->src);
   if (ganc_is_dir(o->out) || ganc_is_file(o->out)) {
@@ -498,18 +553,30 @@ static int run_prep(const prep_opts *o, int argc, char **argv) {
       nclasses = maxl + 1;
       class_names = xcalloc((size_t)nclasses, sizeof(char *));
       owned_names = 1;
-      char *given = o->class_names ? xstrdup(o->class_names) : NULL, *save = NULL;
-      char *tok = given ? strtok_r(given, ",", &save) : NULL;
+      // Given names replace the defaults as a whole, never a mix of the two.
+      if (o->class_names && o->n_class_names != nclasses)
+        ganc_die(GANC_EXIT_USAGE,
+                 "--class-names gives %d name%s but the labels in %s have %d classes (values "
+                 "0..%d)\n---> HINT: give exactly %d names, in label order, separated by commas",
+                 o->n_class_names, o->n_class_names == 1 ? "" : "s", idx.labels_path, nclasses,
+                 nclasses - 1, nclasses);
       int fashion = strcasestr(absrc, "fashion") != NULL && nclasses <= 10;
       for (int k = 0; k < nclasses; k++) {
         char num[16];
         snprintf(num, sizeof num, "%d", k);
-        class_names[k] = xstrdup(tok ? tok : fashion ? fashion_names[k] : num);
-        if (tok) tok = strtok_r(NULL, ",", &save);
+        class_names[k] = xstrdup(o->class_names ? o->class_names[k]
+                                 : fashion      ? fashion_names[k]
+                                                : num);
       }
-      if (given && (tok || o->class_names[strlen(o->class_names) - 1] == ','))
-        ganc_die(GANC_EXIT_USAGE, "--class-names gives more names than the %d classes", nclasses);
-      free(given);
+    } else if (o->class_names) {
+      if (!o->labels)
+        ganc_die(GANC_EXIT_USAGE, "--class-names names the labels' classes, but --labels none "
+                                  "drops the labels; give one or the other");
+      ganc_die(GANC_EXIT_USAGE,
+               "--class-names: %s has no labels file beside it, so there are no classes to "
+               "name\n---> HINT: put the matching *-labels-idx1-ubyte[.gz] file in the same "
+               "folder, or drop --class-names",
+               o->src);
     }
   } else {
     if (o->class_names) ganc_die(GANC_EXIT_USAGE, "--class-names applies to IDX files only");
@@ -660,10 +727,12 @@ static int run_prep(const prep_opts *o, int argc, char **argv) {
   int64_t n_written = 0;
   int n_shards = 0;
   ganc_shard_writer_close(w, &n_written, &n_shards, &err);
+  int rc = GANC_EXIT_OK;
   if (g_interrupted) {
     ganc_rm_rf(tmp);
     fprintf(stderr, "interrupted: nothing was written (%s removed)\n", tmp);
-    return 130;
+    rc = 130;
+    goto cleanup; // the early exits free as the normal one does (LeakSanitizer builds check)
   }
   if (written == 0) {
     ganc_rm_rf(tmp);
@@ -671,7 +740,8 @@ static int run_prep(const prep_opts *o, int argc, char **argv) {
             "error: no image could be used from %s (%lld files skipped, %lld duplicates)\n"
             "---> HINT: the lines above give each file's reason\n",
             o->src, (long long)nskipped, (long long)dups);
-    return GANC_EXIT_USAGE;
+    rc = GANC_EXIT_USAGE;
+    goto cleanup;
   }
   // Swap the finished folder into place; an old one is moved aside first and removed last, so at
   // no moment is there an OUT_DIR that is incomplete.
@@ -718,6 +788,7 @@ static int run_prep(const prep_opts *o, int argc, char **argv) {
   if (files.hidden) printf("ignored: %lld hidden files or folders\n", (long long)files.hidden);
   printf("took %.1f s (%.0f images/s)\n", el, el > 0 ? (double)i / el : 0.0);
 
+cleanup:
   free(class_counts);
   free(seen.keys);
   free(J.ring);
@@ -738,7 +809,7 @@ static int run_prep(const prep_opts *o, int argc, char **argv) {
   ganc_idx_free(&idx);
   pthread_cond_destroy(&J.cv);
   pthread_mutex_destroy(&J.mu);
-  return GANC_EXIT_OK;
+  return rc;
 }
 
 // ---- --info
@@ -793,24 +864,27 @@ int ganc_prep_main(int argc, char **argv) {
     const char *a = argv[i];
     if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
       usage(stdout);
+      free_names(o.class_names, o.n_class_names); // every return frees: LeakSanitizer builds
       return GANC_EXIT_OK;
     }
-    if (!strcmp(a, "--force")) {
+    char key[64];
+    const char *inl;
+    ganc_opt_split(a, key, sizeof key, &inl);
+    if (!strcmp(key, "--force")) {
+      if (inl) ganc_die(GANC_EXIT_USAGE, "--force takes no value (see ganc-prep --help)");
       o.force = 1;
       continue;
     }
-    if (a[0] == '-' && a[1] == '-') {
-      // --key value or --key=value
-      char key[64];
-      const char *val = strchr(a, '=');
-      size_t kl = val ? (size_t)(val - a) : strlen(a);
-      snprintf(key, sizeof key, "%.*s", (int)kl, a);
-      if (val)
-        val++;
-      else if (i + 1 < argc)
-        val = argv[++i];
-      else
-        ganc_die(GANC_EXIT_USAGE, "%s needs a value (see ganc-prep --help)", key);
+    if (a[0] == '-' && a[1]) { // an option: known ones take a value, "--key value" or "--key=value"
+      static const char *const with_value[] = {"--resolution", "--channels",   "--transform",
+                                               "--background", "--labels",     "--class-names",
+                                               "--max-images", "--shard-size", "--jobs",
+                                               "--max-pixels", "--min-size",   "--info"};
+      size_t k = 0, nk = sizeof with_value / sizeof with_value[0];
+      while (k < nk && strcmp(key, with_value[k]))
+        k++;
+      if (k == nk) ganc_die(GANC_EXIT_USAGE, "unknown option %s (see ganc-prep --help)", key);
+      const char *val = ganc_opt_value(argc, argv, &i, key, inl, "ganc-prep");
       if (!strcmp(key, "--resolution")) {
         o.resolution = (int)parse_int(key, val, 4, 1024);
         if (o.resolution & (o.resolution - 1))
@@ -843,7 +917,8 @@ int ganc_prep_main(int argc, char **argv) {
         else
           ganc_die(GANC_EXIT_USAGE, "--labels must be auto or none, got '%s'", val);
       } else if (!strcmp(key, "--class-names")) {
-        o.class_names = val;
+        free_names(o.class_names, o.n_class_names); // the last --class-names counts
+        o.class_names = split_class_names(val, &o.n_class_names);
       } else if (!strcmp(key, "--max-images")) {
         o.max_images = parse_int(key, val, 1, INT64_MAX / 2);
       } else if (!strcmp(key, "--shard-size")) {
@@ -854,22 +929,23 @@ int ganc_prep_main(int argc, char **argv) {
         o.max_pixels = (uint64_t)parse_int(key, val, 1, INT64_MAX / 2);
       } else if (!strcmp(key, "--min-size")) {
         o.min_side = (int)parse_int(key, val, 1, 65536);
-      } else if (!strcmp(key, "--info")) {
+      } else { // --info
         info = val;
-      } else {
-        ganc_die(GANC_EXIT_USAGE, "unknown option %s (see ganc-prep --help)", key);
       }
       continue;
     }
     if (npos == 2) ganc_die(GANC_EXIT_USAGE, "unexpected argument '%s' (see ganc-prep --help)", a);
+    if (!*a) ganc_die(GANC_EXIT_USAGE, "an empty argument where SRC or OUT_DIR was expected");
     pos[npos++] = a;
   }
   if (info) {
     if (npos) ganc_die(GANC_EXIT_USAGE, "--info takes only the shard folder");
+    free_names(o.class_names, o.n_class_names);
     return run_info(info);
   }
   if (npos != 2) {
     usage(stderr);
+    free_names(o.class_names, o.n_class_names);
     return GANC_EXIT_USAGE;
   }
   // "photos/" and "photos" are the same folder: trailing slashes would put OUT_DIR.tmp-<pid>
@@ -884,5 +960,6 @@ int ganc_prep_main(int argc, char **argv) {
   int rc = run_prep(&o, argc, argv);
   free(src);
   free(out);
+  free_names(o.class_names, o.n_class_names);
   return rc;
 }

@@ -79,6 +79,18 @@ bad:
   ganc_die(GANC_EXIT_USAGE, "seed list '%s' is not like 0-63, 1,7,42 or 0-3,10", s);
 }
 
+// Parses --grid "RxC" (each 1..1000), or exits 2.
+static void parse_grid(const char *grid, int *rows, int *cols) {
+  char *end;
+  errno = 0;
+  long r = strtol(grid, &end, 10), c = 0;
+  if (*end == 'x') c = strtol(end + 1, &end, 10);
+  if (*end || errno || r < 1 || c < 1 || r > 1000 || c > 1000) // range before the int casts
+    ganc_die(GANC_EXIT_USAGE, "--grid expects RxC like 8x8 (each 1..1000), got '%s'", grid);
+  *rows = (int)r;
+  *cols = (int)c;
+}
+
 // Resolves a run folder to its latest checkpoint.
 static char *resolve_ckpt(const char *arg) {
   if (!ganc_is_dir(arg)) return xstrdup(arg);
@@ -153,9 +165,18 @@ int ganc_sample_main(int argc, char **argv) {
       return GANC_EXIT_OK;
     }
     if (!strcmp(a, "--no-ema")) {
+      if (inl) ganc_die(GANC_EXIT_USAGE, "--no-ema takes no value (see ganc-sample --help)");
       no_ema = 1;
       continue;
     }
+    // Unknown options are named as such before any value is looked for.
+    static const char *const with_value[] = {
+        "--ckpt",       "--out",    "--outdir", "--seeds", "--grid", "--interp", "--device",
+        "--truncation", "--frames", "--fps",    "--batch", "--n",    "--seed"};
+    size_t k = 0, nk = sizeof with_value / sizeof with_value[0];
+    while (k < nk && strcmp(a, with_value[k]))
+      k++;
+    if (k == nk) ganc_die(GANC_EXIT_USAGE, "unknown option '%s' (see ganc-sample --help)", a);
     const char *v = ganc_opt_value(argc, argv, &i, a, inl, "ganc-sample");
     char *end = NULL;
     if (!strcmp(a, "--ckpt"))
@@ -216,6 +237,12 @@ int ganc_sample_main(int argc, char **argv) {
     ganc_die(GANC_EXIT_USAGE,
              "--interp with --out writes an animated GIF: name it *.gif, or use --outdir DIR "
              "for numbered PNG frames");
+
+  { // Seed lists and the grid are checked before the checkpoint is read: a typo costs no load.
+    int m, r, c;
+    if (seeds_arg || interp) free(parse_seeds(interp ? interp : seeds_arg, &m));
+    if (grid) parse_grid(grid, &r, &c);
+  }
 
   // ---- the generator, from the checkpoint's own config ----
   char *ckpt = resolve_ckpt(ckpt_arg);
@@ -334,11 +361,7 @@ int ganc_sample_main(int argc, char **argv) {
     } else {
       int rows, cols;
       if (grid) {
-        char *end;
-        rows = (int)strtol(grid, &end, 10);
-        cols = *end == 'x' ? (int)strtol(end + 1, &end, 10) : 0;
-        if (*end || rows < 1 || cols < 1 || rows > 1000 || cols > 1000)
-          ganc_die(GANC_EXIT_USAGE, "--grid expects RxC like 8x8, got '%s'", grid);
+        parse_grid(grid, &rows, &cols);
         if (rows * cols < n)
           ganc_die(GANC_EXIT_USAGE, "--grid %s has %d cells for %d images", grid, rows * cols, n);
       } else {

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h> // mkfifo
 
 #include "core/check.h"
 #include "core/util.h" // ganc_format_duration
@@ -435,7 +436,15 @@ static void test_missing_file(void **state) {
   // A folder is not a config either.
   memset(&err, 0, sizeof err);
   rc = ganc_config_load_file(&c, CONFIGS, &err); // a folder, not a file
-  expect_fail(rc, &err, &c, "a folder", CONFIGS, (const char *)NULL);
+  expect_fail(rc, &err, &c, "a folder", CONFIGS, "not a regular file", (const char *)NULL);
+  // A FIFO is refused at once: opening it for reading would wait for a writer forever.
+  char *dir = tu_tmpdir("config-fifo"), fifo[4200];
+  snprintf(fifo, sizeof fifo, "%s/recipe.ini", dir);
+  assert_int_equal(mkfifo(fifo, 0600), 0);
+  memset(&err, 0, sizeof err);
+  rc = ganc_config_load_file(&c, fifo, &err);
+  expect_fail(rc, &err, &c, "a FIFO", fifo, "not a regular file", (const char *)NULL);
+  tu_rmdir(dir);
 }
 
 static void test_set(void **state) {

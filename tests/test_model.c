@@ -49,7 +49,7 @@ static void test_shapes_every_resolution(void **state) {
       net_finalize(&g_ctx, &D, 2, 0);
       net_init_weights(&g_ctx, &G, 1, GANC_RNG_INIT_G);
       net_init_weights(&g_ctx, &D, 1, GANC_RNG_INIT_D);
-      const layer *gl = &G.layers[G.nlayers - 1], *dl = &D.layers[D.nlayers - 1];
+      const ganc_node *gl = &G.nodes[G.nnodes - 1], *dl = &D.nodes[D.nnodes - 1];
       assert_int_equal(gl->H, res[r]);
       assert_int_equal(gl->W, res[r]);
       assert_int_equal(gl->C, ch);

@@ -23,6 +23,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 // ---- helpers ----------------------------------------------------------------------------------
 
@@ -971,13 +973,757 @@ static void test_pixels(void **state) {
   free(dst);
 }
 
+// A fresh copy of a [n].
+static float *fcopy(const float *a, int64_t n) {
+  float *b = fnew(n);
+  memcpy(b, a, (size_t)n * sizeof(float));
+  return b;
+}
+
+// ---- death checks -----------------------------------------------------------------------------
+
+// Runs fn(arg) in a child process with stderr captured: returns its exit status (-1 when it did
+// not exit) and the start of what it wrote to stderr in msg. (The child dies before any OpenMP
+// region, so forking under a live thread team is safe here.)
+static int exit_status_of(void (*fn)(void *), void *arg, char *msg, size_t len) {
+  int fds[2];
+  assert_int_equal(pipe(fds), 0);
+  fflush(stdout);
+  fflush(stderr);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    close(fds[0]);
+    dup2(fds[1], 2);
+    fn(arg);
+    _exit(0);
+  }
+  close(fds[1]);
+  size_t got = 0;
+  ssize_t k;
+  while (got + 1 < len && (k = read(fds[0], msg + got, len - 1 - got)) > 0)
+    got += (size_t)k;
+  msg[got] = '\0';
+  close(fds[0]);
+  int st;
+  assert_int_equal(waitpid(pid, &st, 0), pid);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+// ---- resampling: nearest 2x upsample, 2x2 average pool ---------------------------------------
+
+// y [N,2H,2W,C] = x [N,H,W,C] at each window position, from the definition.
+static void ref_upsample(int N, int H, int W, int C, const double *x, double *y) {
+  for (int n = 0; n < N; n++)
+    for (int i = 0; i < 2 * H; i++)
+      for (int j = 0; j < 2 * W; j++)
+        for (int c = 0; c < C; c++)
+          y[(((int64_t)n * 2 * H + i) * 2 * W + j) * C + c] =
+              x[(((int64_t)n * H + i / 2) * W + j / 2) * C + c];
+}
+
+// y [N,H/2,W/2,C] = the mean of each 2x2 window of x [N,H,W,C].
+static void ref_avgpool(int N, int H, int W, int C, const double *x, double *y) {
+  for (int n = 0; n < N; n++)
+    for (int i = 0; i < H / 2; i++)
+      for (int j = 0; j < W / 2; j++)
+        for (int c = 0; c < C; c++) {
+          double s = 0.0;
+          for (int a = 0; a < 2; a++)
+            for (int b = 0; b < 2; b++)
+              s += x[(((int64_t)n * H + 2 * i + a) * W + 2 * j + b) * C + c];
+          y[(((int64_t)n * (H / 2) + i) * (W / 2) + j) * C + c] = s / 4.0;
+        }
+}
+
+// L = Σ r ⊙ op(x) for op = upsample (pool = 0) or average pool (pool = 1).
+typedef struct {
+  int N, H, W, C, pool;
+  double *x, *r, *tmp;
+  int64_t ny;
+} rs_env;
+
+static double rs_L(void *e) {
+  rs_env *v = e;
+  if (v->pool)
+    ref_avgpool(v->N, v->H, v->W, v->C, v->x, v->tmp);
+  else
+    ref_upsample(v->N, v->H, v->W, v->C, v->x, v->tmp);
+  return dot(v->r, v->tmp, v->ny);
+}
+
+static void check_window_case(ganc_ctx *ctx, int pool, int N, int H, int W, int C, rng *rg) {
+  const int64_t nx = (int64_t)N * H * W * C, ny = pool ? nx / 4 : 4 * nx;
+  float *x = fnew(nx), *y = fnew(ny), *r = fnew(ny), *dx = fnew(nx), *dx2 = fnew(nx);
+  fill(x, nx, rg, 1, 0);
+  fill(r, ny, rg, 1, 0);
+  double *xd = widen(x, nx), *rd = widen(r, ny), *yd = dnew(ny), *want = dnew(nx);
+  rs_env env = {N, H, W, C, pool, xd, rd, dnew(ny), ny};
+  char what[160];
+  const char *op = pool ? "avgpool2x" : "upsample2x";
+
+  // Forward against the definition: upsampling copies (exact); pooling sums 4 floats in float.
+  poison(y, ny);
+  if (pool)
+    avgpool2x_forward_cpu(ctx, N, H, W, C, x, y);
+  else
+    upsample2x_forward_cpu(ctx, N, H, W, C, x, y);
+  if (pool)
+    ref_avgpool(N, H, W, C, xd, yd);
+  else
+    ref_upsample(N, H, W, C, xd, yd);
+  snprintf(what, sizeof what, "%s [%d,%d,%d,%d]: forward", op, N, H, W, C);
+  EXPECT_NERR(what, nerr(y, yd, ny), pool ? 1e-6 : 0.0);
+
+  // Backward (dy = r) against finite differences of L = Σ r ⊙ op(x), and against the adjoint
+  // written out: the window's sum of dy (upsampling), dy / 4 at each position (pooling, exact).
+  poison(dx, nx);
+  if (pool)
+    avgpool2x_backward_cpu(ctx, N, H, W, C, r, dx);
+  else
+    upsample2x_backward_cpu(ctx, N, H, W, C, r, dx);
+  int64_t idx[FD_MAX];
+  double fd[FD_MAX];
+  const int k = pick(nx, FD_MAX, rg, idx);
+  finite_diff(rs_L, &env, xd, idx, k, 1e-3, fd);
+  snprintf(what, sizeof what, "%s [%d,%d,%d,%d]: dx vs finite differences", op, N, H, W, C);
+  EXPECT_NERR(what, nerr_at(dx, idx, k, fd), 1e-6);
+  for (int n = 0; n < N; n++)
+    for (int i = 0; i < (pool ? H : 2 * H); i++)
+      for (int j = 0; j < (pool ? W : 2 * W); j++)
+        for (int c = 0; c < C; c++) {
+          // (i, j) on the big side; its window's small position (i/2, j/2).
+          const int h = pool ? H / 2 : H, w = pool ? W / 2 : W;
+          const int64_t big = (((int64_t)n * 2 * h + i) * 2 * w + j) * C + c;
+          const int64_t small = (((int64_t)n * h + i / 2) * w + j / 2) * C + c;
+          if (pool)
+            want[big] = rd[small] / 4.0;
+          else if (i % 2 == 0 && j % 2 == 0)
+            want[small] = rd[big] + rd[big + C] + rd[big + 2 * w * C] + rd[big + 2 * w * C + C];
+        }
+  snprintf(what, sizeof what, "%s [%d,%d,%d,%d]: dx", op, N, H, W, C);
+  EXPECT_NERR(what, nerr(dx, want, nx), pool ? 0.0 : 1e-6);
+  // dx is overwritten: old values never show through.
+  fill_value(dx2, nx, 1e30f);
+  if (pool)
+    avgpool2x_backward_cpu(ctx, N, H, W, C, r, dx2);
+  else
+    upsample2x_backward_cpu(ctx, N, H, W, C, r, dx2);
+  assert_memory_equal(dx, dx2, nx * sizeof(float));
+
+  free(x), free(y), free(r), free(dx), free(dx2);
+  free(xd), free(rd), free(yd), free(want), free(env.tmp);
+}
+
+static void call_avgpool_odd(void *arg) {
+  ganc_ctx *ctx = arg;
+  float x[3 * 4], y[4];
+  fill_value(x, 12, 0.0f);
+  avgpool2x_forward_cpu(ctx, 1, 3, 4, 1, x, y); // 3 rows: no whole windows
+}
+
+static void test_resample(void **state) {
+  ganc_ctx *ctx = *state;
+  rng rg = {9};
+  static const int up[][4] = {
+      {1, 1, 1, 1},  {2, 3, 5, 3},    {3, 4, 4, 8},
+      {1, 2, 7, 13}, {2, 16, 16, 64}, // 32768 inputs: the parallel path
+  };
+  for (size_t i = 0; i < sizeof up / sizeof *up; i++)
+    check_window_case(ctx, 0, up[i][0], up[i][1], up[i][2], up[i][3], &rg);
+  static const int pool[][4] = {
+      {1, 2, 2, 1},  {2, 6, 4, 5},    {3, 8, 8, 8},
+      {1, 2, 10, 3}, {2, 32, 32, 32}, // 65536 inputs: the parallel path
+  };
+  for (size_t i = 0; i < sizeof pool / sizeof *pool; i++)
+    check_window_case(ctx, 1, pool[i][0], pool[i][1], pool[i][2], pool[i][3], &rg);
+
+  // An odd size is a checked error, not a silent half window.
+  char msg[512];
+  assert_int_equal(exit_status_of(call_avgpool_odd, ctx, msg, sizeof msg), 1);
+  if (!strstr(msg, "must be even")) fail_msg("avgpool2x of a 3x4 input said: %s", msg);
+}
+
+// ---- tensor_add -------------------------------------------------------------------------------
+
+static void test_tensor_add(void **state) {
+  ganc_ctx *ctx = *state;
+  rng rg = {10};
+  const int64_t n = 40001; // over the parallel threshold, and odd
+  float *a = fnew(n), *b = fnew(n), *y = fnew(n), *want = fnew(n), *buf = fnew(n);
+  fill(a, n, &rg, 3, 0);
+  fill(b, n, &rg, 3, 0);
+  for (int64_t i = 0; i < n; i++)
+    want[i] = a[i] + b[i];
+  poison(y, n);
+  tensor_add_cpu(ctx, n, a, b, y);
+  assert_memory_equal(y, want, n * sizeof(float));
+  // In place over either input.
+  memcpy(buf, a, n * sizeof(float));
+  tensor_add_cpu(ctx, n, buf, b, buf);
+  assert_memory_equal(buf, want, n * sizeof(float));
+  memcpy(buf, b, n * sizeof(float));
+  tensor_add_cpu(ctx, n, a, buf, buf);
+  assert_memory_equal(buf, want, n * sizeof(float));
+  tensor_add_cpu(ctx, 0, NULL, NULL, NULL); // nothing to do, nothing touched
+  free(a), free(b), free(y), free(want), free(buf);
+}
+
+// ---- global sum pooling -------------------------------------------------------------------------
+
+typedef struct {
+  int N, HW, C;
+  double *x, *r;
+} sp_env;
+
+// L = Σ_{n,c} r[n,c] · Σ_hw x[n,hw,c].
+static double sp_L(void *e) {
+  sp_env *v = e;
+  double L = 0.0;
+  for (int n = 0; n < v->N; n++)
+    for (int hw = 0; hw < v->HW; hw++)
+      for (int c = 0; c < v->C; c++)
+        L += v->r[(int64_t)n * v->C + c] * v->x[((int64_t)n * v->HW + hw) * v->C + c];
+  return L;
+}
+
+static void test_sum_pool(void **state) {
+  ganc_ctx *ctx = *state;
+  rng rg = {11};
+  // One chunk of 64 rows, several with a short last one, exactly whole chunks, the parallel path.
+  static const int cases[][3] = {{1, 1, 1}, {3, 16, 7}, {2, 300, 5}, {4, 128, 9}, {64, 16, 32}};
+  for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
+    const int N = cases[ci][0], HW = cases[ci][1], C = cases[ci][2];
+    const int64_t nx = (int64_t)N * HW * C, ny = (int64_t)N * C;
+    float *x = fnew(nx), *y = fnew(ny), *y1 = fnew(ny), *r = fnew(ny), *dx = fnew(nx);
+    fill(x, nx, &rg, 1, 0.5);
+    fill(r, ny, &rg, 1, 0);
+    double *xd = widen(x, nx), *rd = widen(r, ny), *yd = dnew(ny), *dxd = dnew(nx);
+    char what[120];
+    poison(y, ny);
+    sum_pool_forward_cpu(ctx, N, HW, C, x, y);
+    for (int n = 0; n < N; n++)
+      for (int c = 0; c < C; c++) {
+        double s = 0.0;
+        for (int hw = 0; hw < HW; hw++)
+          s += xd[((int64_t)n * HW + hw) * C + c];
+        yd[(int64_t)n * C + c] = s;
+      }
+    snprintf(what, sizeof what, "sum_pool [%d,%d,%d]: forward", N, HW, C);
+    EXPECT_NERR(what, nerr(y, yd, ny), 1e-7);
+    // The order of the sum is fixed: one thread gives the same bits.
+    ganc_ctx one = *ctx;
+    one.threads = 1;
+    one.scratch = NULL;
+    one.scratch_floats = 0;
+    sum_pool_forward_cpu(&one, N, HW, C, x, y1);
+    ganc_ctx_free(&one);
+    assert_memory_equal(y, y1, ny * sizeof(float));
+
+    // Backward: dy broadcast to every position (exact), against finite differences too.
+    poison(dx, nx);
+    sum_pool_backward_cpu(ctx, N, HW, C, r, dx);
+    for (int64_t i = 0; i < nx; i++)
+      dxd[i] = rd[(i / ((int64_t)HW * C)) * C + i % C];
+    snprintf(what, sizeof what, "sum_pool [%d,%d,%d]: dx", N, HW, C);
+    EXPECT_NERR(what, nerr(dx, dxd, nx), 0.0);
+    sp_env env = {N, HW, C, xd, rd};
+    int64_t idx[FD_MAX];
+    double fd[FD_MAX];
+    const int k = pick(nx, FD_MAX, &rg, idx);
+    finite_diff(sp_L, &env, xd, idx, k, 1e-3, fd);
+    snprintf(what, sizeof what, "sum_pool [%d,%d,%d]: dx vs finite differences", N, HW, C);
+    EXPECT_NERR(what, nerr_at(dx, idx, k, fd), 1e-6);
+    free(x), free(y), free(y1), free(r), free(dx), free(xd), free(rd), free(yd), free(dxd);
+  }
+}
+
+// ---- spectral normalization -----------------------------------------------------------------
+
+// a [n] / max(‖a‖, eps), in double.
+static void ref_normalize(double *a, int64_t n, double eps) {
+  double s = 0.0;
+  for (int64_t i = 0; i < n; i++)
+    s += a[i] * a[i];
+  const double d = fmax(sqrt(s), eps);
+  for (int64_t i = 0; i < n; i++)
+    a[i] /= d;
+}
+
+// vᵀ W u for W [M,K], in double.
+static double ref_vwu(int M, int K, const double *w, const double *u, const double *v) {
+  double s = 0.0;
+  for (int m = 0; m < M; m++)
+    for (int k = 0; k < K; k++)
+      s += v[m] * w[(int64_t)m * K + k] * u[k];
+  return s;
+}
+
+// L = Σ r ⊙ W / (vᵀ W u) with u, v held fixed (what spectral_norm_backward differentiates).
+typedef struct {
+  int M, K;
+  double *w, *u, *v, *r;
+} sn_env;
+
+static double sn_L(void *e) {
+  sn_env *s = e;
+  const double sigma = ref_vwu(s->M, s->K, s->w, s->u, s->v);
+  return dot(s->r, s->w, (int64_t)s->M * s->K) / sigma;
+}
+
+// Random unit vector of n floats.
+static void unit_vector(float *a, int64_t n, rng *rg) {
+  double *d = dnew(n);
+  for (int64_t i = 0; i < n; i++)
+    d[i] = rng_uniform(rg);
+  ref_normalize(d, n, 1e-12);
+  for (int64_t i = 0; i < n; i++)
+    a[i] = (float)d[i];
+  free(d);
+}
+
+static void check_sn_case(ganc_ctx *ctx, int M, int K, rng *rg) {
+  const int64_t n = (int64_t)M * K;
+  const float eps = 1e-12f;
+  float *w = fnew(n), *u = fnew(K), *v = fnew(M), *u0 = fnew(K), *v0 = fnew(M), *wsn = fnew(n);
+  float *r = fnew(n), *dw = fnew(n), *dw0 = fnew(n), *inc = fnew(n), sigma = NAN;
+  fill(w, n, rg, 0.1, 0);
+  fill(r, n, rg, 1, 0);
+  unit_vector(u0, K, rg);
+  unit_vector(v0, M, rg);
+  double *wd = widen(w, n), *ud = dnew(K), *vd = dnew(M), *want = dnew(n);
+  char what[120];
+
+  // One training iteration against its formula, step by step (torch.nn.utils.spectral_norm's
+  // order): v = normalize(W u0) from the stored u0; u = normalize(Wᵀ v) from the float v the op
+  // stores; sigma = vᵀ W u from both.
+  memcpy(u, u0, K * sizeof(float));
+  memcpy(v, v0, M * sizeof(float));
+  poison(wsn, n);
+  spectral_norm_forward_cpu(ctx, M, K, w, u, v, 1, eps, &sigma, wsn);
+  for (int m = 0; m < M; m++) {
+    vd[m] = 0.0;
+    for (int k = 0; k < K; k++)
+      vd[m] += wd[(int64_t)m * K + k] * u0[k];
+  }
+  ref_normalize(vd, M, eps);
+  snprintf(what, sizeof what, "spectral [%d,%d]: v after one iteration", M, K);
+  EXPECT_NERR(what, nerr(v, vd, M), 1e-6);
+  for (int k = 0; k < K; k++) {
+    ud[k] = 0.0;
+    for (int m = 0; m < M; m++)
+      ud[k] += wd[(int64_t)m * K + k] * v[m];
+  }
+  ref_normalize(ud, K, eps);
+  snprintf(what, sizeof what, "spectral [%d,%d]: u after one iteration", M, K);
+  EXPECT_NERR(what, nerr(u, ud, K), 1e-6);
+  double *uf = widen(u, K), *vf = widen(v, M);
+  const double sg = ref_vwu(M, K, wd, uf, vf);
+  snprintf(what, sizeof what, "spectral [%d,%d]: sigma", M, K);
+  EXPECT_NERR(what, nerr(&sigma, &sg, 1), 1e-6);
+  for (int64_t i = 0; i < n; i++)
+    want[i] = wd[i] / sigma;
+  snprintf(what, sizeof what, "spectral [%d,%d]: W / sigma", M, K);
+  EXPECT_NERR(what, nerr(wsn, want, n), 1e-7);
+
+  // The thread count changes no bit.
+  ganc_ctx one = *ctx;
+  one.threads = 1;
+  one.scratch = NULL;
+  one.scratch_floats = 0;
+  float *u1 = fcopy(u0, K), *v1 = fcopy(v0, M), *wsn1 = fnew(n), sigma1 = NAN;
+  spectral_norm_forward_cpu(&one, M, K, w, u1, v1, 1, eps, &sigma1, wsn1);
+  assert_memory_equal(u, u1, K * sizeof(float));
+  assert_memory_equal(v, v1, M * sizeof(float));
+  assert_memory_equal(&sigma, &sigma1, sizeof(float));
+  assert_memory_equal(wsn, wsn1, n * sizeof(float));
+
+  // Eval (iters = 0): u and v stay as they are; sigma = vᵀ W u from them.
+  memcpy(u1, u, K * sizeof(float));
+  memcpy(v1, v, M * sizeof(float));
+  poison(wsn1, n);
+  spectral_norm_forward_cpu(ctx, M, K, w, u1, v1, 0, eps, &sigma1, wsn1);
+  assert_memory_equal(u1, u, K * sizeof(float));
+  assert_memory_equal(v1, v, M * sizeof(float));
+  snprintf(what, sizeof what, "spectral [%d,%d]: eval sigma", M, K);
+  EXPECT_NERR(what, nerr(&sigma1, &sg, 1), 1e-6);
+  EXPECT_NERR("spectral eval W / sigma", nerr(wsn1, want, n), 1e-6);
+
+  // Backward (dw_sn = r) from the eval forward: against finite differences of L(W) with u, v
+  // fixed; dw accumulates onto dw0.
+  fill(dw0, n, rg, 1, 0);
+  memcpy(dw, dw0, n * sizeof(float));
+  spectral_norm_backward_cpu(ctx, M, K, wsn1, r, u, v, &sigma1, dw);
+  for (int64_t i = 0; i < n; i++)
+    inc[i] = dw[i] - dw0[i];
+  sn_env env = {M, K, wd, uf, vf, widen(r, n)};
+  int64_t idx[FD_MAX];
+  double fd[FD_MAX];
+  const int k = pick(n, FD_MAX, rg, idx);
+  finite_diff(sn_L, &env, wd, idx, k, 1e-4, fd);
+  snprintf(what, sizeof what, "spectral [%d,%d]: dW vs finite differences", M, K);
+  EXPECT_NERR(what, nerr_at(inc, idx, k, fd), 1e-4);
+  // A second call adds the same again: d0 + 2·inc; and with one thread, the same bits.
+  float *dw2 = fcopy(dw, n);
+  spectral_norm_backward_cpu(ctx, M, K, wsn1, r, u, v, &sigma1, dw2);
+  for (int64_t i = 0; i < n; i++)
+    want[i] = (double)dw0[i] + 2.0 * ((double)dw[i] - dw0[i]);
+  snprintf(what, sizeof what, "spectral [%d,%d]: dW accumulates", M, K);
+  EXPECT_NERR(what, nerr(dw2, want, n), 1e-5);
+  memcpy(dw2, dw0, n * sizeof(float));
+  spectral_norm_backward_cpu(&one, M, K, wsn1, r, u, v, &sigma1, dw2);
+  assert_memory_equal(dw2, dw, n * sizeof(float));
+  ganc_ctx_free(&one);
+
+  free(w), free(u), free(v), free(u0), free(v0), free(wsn), free(r), free(dw), free(dw0), free(inc),
+      free(u1), free(v1), free(wsn1), free(dw2);
+  free(wd), free(ud), free(vd), free(want), free(uf), free(vf), free(env.r);
+}
+
+// A Householder reflection I − 2 h hᵀ / ‖h‖² applied to the columns of a [n, cols] in place.
+static void householder(double *a, int n, int cols, rng *rg) {
+  double *h = dnew(n), hh = 0.0;
+  for (int i = 0; i < n; i++) {
+    h[i] = rng_uniform(rg);
+    hh += h[i] * h[i];
+  }
+  for (int c = 0; c < cols; c++) {
+    double d = 0.0;
+    for (int i = 0; i < n; i++)
+      d += h[i] * a[(int64_t)i * cols + c];
+    for (int i = 0; i < n; i++)
+      a[(int64_t)i * cols + c] -= 2.0 * d / hh * h[i];
+  }
+  free(h);
+}
+
+// The power iteration converges to the top singular value of a matrix built with a known one:
+// W = P diag(s) Qᵀ with P [M,K] and Q [K,K] orthonormal (products of reflections), s = 3, 1.5,
+// 1, 0.9, ...; and many calls of one iteration are the same bits as one call of many.
+static void check_spectral_converges(ganc_ctx *ctx, int M, int K, rng *rg) {
+  double *P = dnew((int64_t)M * K), *Q = dnew((int64_t)K * K), *s = dnew(K);
+  memset(P, 0, sizeof(double) * (size_t)M * K);
+  memset(Q, 0, sizeof(double) * (size_t)K * K);
+  for (int k = 0; k < K; k++) {
+    P[(int64_t)k * K + k] = 1.0; // the first K rows of the identity
+    Q[(int64_t)k * K + k] = 1.0;
+    s[k] = k == 0 ? 3.0 : k == 1 ? 1.5 : 1.0 - 0.1 * (k % 5);
+  }
+  for (int t = 0; t < 3; t++) {
+    householder(P, M, K, rg);
+    householder(Q, K, K, rg);
+  }
+  const int64_t n = (int64_t)M * K;
+  float *w = fnew(n), *u = fnew(K), *v = fnew(M), *u2 = fnew(K), *v2 = fnew(M), *wsn = fnew(n);
+  for (int m = 0; m < M; m++)
+    for (int k = 0; k < K; k++) {
+      double a = 0.0;
+      for (int j = 0; j < K; j++)
+        a += P[(int64_t)m * K + j] * s[j] * Q[(int64_t)k * K + j];
+      w[(int64_t)m * K + k] = (float)a;
+    }
+  unit_vector(u, K, rg);
+  unit_vector(v, M, rg);
+  memcpy(u2, u, K * sizeof(float));
+  memcpy(v2, v, M * sizeof(float));
+  float sigma = NAN, sigma2 = NAN;
+  spectral_norm_forward_cpu(ctx, M, K, w, u, v, 40, 1e-12f, &sigma, wsn);
+  // Error ~ (1.5/3)^80 from the iteration, ~1e-7 from W's rounding to float.
+  if (!(fabs(sigma - 3.0) <= 3e-6))
+    fail_msg("spectral [%d,%d]: sigma %.9g after 40 iterations, want 3", M, K, (double)sigma);
+  // u and v are the top singular vectors: ±Q's and ±P's first column.
+  double du = 0.0, dv = 0.0;
+  for (int k = 0; k < K; k++)
+    du += u[k] * Q[(int64_t)k * K];
+  for (int m = 0; m < M; m++)
+    dv += v[m] * P[(int64_t)m * K];
+  if (!(fabs(fabs(du) - 1.0) <= 1e-6 && fabs(fabs(dv) - 1.0) <= 1e-6))
+    fail_msg("spectral [%d,%d]: |u·q1| = %.9f, |v·p1| = %.9f, want 1", M, K, fabs(du), fabs(dv));
+  // Resume-exactness: the state between calls is what the loop keeps between iterations.
+  for (int t = 0; t < 40; t++)
+    spectral_norm_forward_cpu(ctx, M, K, w, u2, v2, 1, 1e-12f, &sigma2, wsn);
+  assert_memory_equal(u, u2, K * sizeof(float));
+  assert_memory_equal(v, v2, M * sizeof(float));
+  assert_memory_equal(&sigma, &sigma2, sizeof(float));
+  free(P), free(Q), free(s), free(w), free(u), free(v), free(u2), free(v2), free(wsn);
+}
+
+static void test_spectral(void **state) {
+  ganc_ctx *ctx = *state;
+  rng rg = {12};
+  static const int cases[][2] = {
+      {27, 16},  // a first D conv, 3x3x3 → 16
+      {72, 5},   // 3x3x8 → 5 (K below a lane's 32)
+      {37, 1},   // a dense layer C → 1 (D's head)
+      {1, 7},    // a single row
+      {130, 40}, // three chunks of rows, the last short
+      {576, 64}, // 3x3x64 → 64: threaded, 9 chunks, 9 flat chunks
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+    check_sn_case(ctx, cases[i][0], cases[i][1], &rg);
+  check_spectral_converges(ctx, 20, 6, &rg);
+  check_spectral_converges(ctx, 300, 9, &rg);
+}
+
+// ---- class-conditional affine and projection head ------------------------------------------
+
+// L = Σ r ⊙ (x · gamma[label] + beta[label]).
+typedef struct {
+  int N, HW, C;
+  const int32_t *labels;
+  double *x, *g, *b, *r;
+} ca_env;
+
+static double ca_L(void *e) {
+  ca_env *v = e;
+  double L = 0.0;
+  for (int n = 0; n < v->N; n++)
+    for (int hw = 0; hw < v->HW; hw++)
+      for (int c = 0; c < v->C; c++) {
+        const int64_t i = ((int64_t)n * v->HW + hw) * v->C + c,
+                      p = (int64_t)v->labels[n] * v->C + c;
+        L += v->r[i] * (v->x[i] * v->g[p] + v->b[p]);
+      }
+  return L;
+}
+
+static void check_cond_affine(ganc_ctx *ctx, int N, int HW, int C, int ncls, const int32_t *labels,
+                              rng *rg) {
+  const int64_t n = (int64_t)N * HW * C, np = (int64_t)ncls * C;
+  float *x = fnew(n), *y = fnew(n), *r = fnew(n), *dx = fnew(n), *buf = fnew(n);
+  float *g = fnew(np), *b = fnew(np), *dg = fnew(np), *db = fnew(np), *dg0 = fnew(np),
+        *db0 = fnew(np), *ig = fnew(np), *ib = fnew(np);
+  fill(x, n, rg, 2, 0);
+  fill(r, n, rg, 1, 0);
+  fill(g, np, rg, 0.5, 1);
+  fill(b, np, rg, 0.5, 0);
+  fill(dg0, np, rg, 1, 0);
+  fill(db0, np, rg, 1, 0);
+  double *xd = widen(x, n), *gd = widen(g, np), *bd = widen(b, np), *rd = widen(r, n);
+  double *want = dnew(n > 2 * np ? n : 2 * np);
+  char what[120];
+
+  poison(y, n);
+  cond_affine_forward_cpu(ctx, N, HW, C, ncls, x, labels, g, b, y);
+  for (int64_t i = 0; i < n; i++) {
+    const int64_t p = (int64_t)labels[i / ((int64_t)HW * C)] * C + i % C;
+    want[i] = xd[i] * gd[p] + bd[p];
+  }
+  snprintf(what, sizeof what, "cond_affine [%d,%d,%d] ncls %d: forward", N, HW, C, ncls);
+  EXPECT_NERR(what, nerr(y, want, n), 1e-6);
+  memcpy(buf, x, n * sizeof(float)); // in place: y aliases x
+  cond_affine_forward_cpu(ctx, N, HW, C, ncls, buf, labels, g, b, buf);
+  assert_memory_equal(buf, y, n * sizeof(float));
+
+  // Backward (dy = r): dx overwrites; dgamma/dbeta accumulate per class.
+  memcpy(dg, dg0, np * sizeof(float));
+  memcpy(db, db0, np * sizeof(float));
+  poison(dx, n);
+  cond_affine_backward_cpu(ctx, N, HW, C, ncls, x, r, labels, g, dx, dg, db);
+  for (int64_t i = 0; i < n; i++)
+    want[i] = rd[i] * gd[(int64_t)labels[i / ((int64_t)HW * C)] * C + i % C];
+  snprintf(what, sizeof what, "cond_affine [%d,%d,%d]: dx", N, HW, C);
+  EXPECT_NERR(what, nerr(dx, want, n), 1e-6);
+  memset(want, 0, sizeof(double) * 2 * np);
+  for (int64_t i = 0; i < n; i++) {
+    const int64_t p = (int64_t)labels[i / ((int64_t)HW * C)] * C + i % C;
+    want[p] += rd[i] * xd[i];
+    want[np + p] += rd[i];
+  }
+  for (int64_t p = 0; p < np; p++) {
+    ig[p] = dg[p] - dg0[p];
+    ib[p] = db[p] - db0[p];
+  }
+  snprintf(what, sizeof what, "cond_affine [%d,%d,%d]: dgamma increment", N, HW, C);
+  EXPECT_NERR(what, nerr(ig, want, np), 1e-5);
+  snprintf(what, sizeof what, "cond_affine [%d,%d,%d]: dbeta increment", N, HW, C);
+  EXPECT_NERR(what, nerr(ib, want + np, np), 1e-5);
+  // Classes absent from the batch: their rows untouched, bit for bit.
+  for (int k = 0; k < ncls; k++) {
+    int present = 0;
+    for (int i = 0; i < N; i++)
+      present |= labels[i] == k;
+    if (!present) {
+      assert_memory_equal(dg + (int64_t)k * C, dg0 + (int64_t)k * C, C * sizeof(float));
+      assert_memory_equal(db + (int64_t)k * C, db0 + (int64_t)k * C, C * sizeof(float));
+    }
+  }
+  // Finite differences of L for x, gamma and beta.
+  ca_env env = {N, HW, C, labels, xd, gd, bd, rd};
+  int64_t idx[FD_MAX];
+  double fd[FD_MAX];
+  int k = pick(n, FD_MAX, rg, idx);
+  finite_diff(ca_L, &env, xd, idx, k, 1e-3, fd);
+  snprintf(what, sizeof what, "cond_affine [%d,%d,%d]: dx vs finite differences", N, HW, C);
+  EXPECT_NERR(what, nerr_at(dx, idx, k, fd), 1e-5);
+  k = pick(np, FD_MAX, rg, idx);
+  finite_diff(ca_L, &env, gd, idx, k, 1e-3, fd);
+  EXPECT_NERR("cond_affine dgamma vs finite differences", nerr_at(ig, idx, k, fd), 1e-5);
+  finite_diff(ca_L, &env, bd, idx, k, 1e-3, fd);
+  EXPECT_NERR("cond_affine dbeta vs finite differences", nerr_at(ib, idx, k, fd), 1e-5);
+
+  // In place (dx aliases dy): the same dx; a second call adds the same increments again.
+  float *dg1 = fcopy(dg, np), *db1 = fcopy(db, np);
+  memcpy(buf, r, n * sizeof(float));
+  cond_affine_backward_cpu(ctx, N, HW, C, ncls, x, buf, labels, g, buf, dg1, db1);
+  assert_memory_equal(buf, dx, n * sizeof(float));
+  for (int64_t p = 0; p < np; p++) {
+    want[p] = dg0[p] + 2.0 * ig[p];
+    want[np + p] = db0[p] + 2.0 * ib[p];
+  }
+  EXPECT_NERR("cond_affine dgamma accumulates", nerr(dg1, want, np), 1e-5);
+  EXPECT_NERR("cond_affine dbeta accumulates", nerr(db1, want + np, np), 1e-5);
+  // One thread: the same bits.
+  ganc_ctx one = *ctx;
+  one.threads = 1;
+  one.scratch = NULL;
+  one.scratch_floats = 0;
+  memcpy(dg1, dg0, np * sizeof(float));
+  memcpy(db1, db0, np * sizeof(float));
+  cond_affine_backward_cpu(&one, N, HW, C, ncls, x, r, labels, g, buf, dg1, db1);
+  ganc_ctx_free(&one);
+  assert_memory_equal(buf, dx, n * sizeof(float));
+  assert_memory_equal(dg1, dg, np * sizeof(float));
+  assert_memory_equal(db1, db, np * sizeof(float));
+
+  float *bufs[] = {x, y, r, dx, buf, g, b, dg, db, dg0, db0, ig, ib, dg1, db1};
+  for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
+    free(bufs[i]);
+  free(xd), free(gd), free(bd), free(rd), free(want);
+}
+
+// L = Σ_n r[n] · Σ_c h[n,c] · embed[label[n], c].
+typedef struct {
+  int N, C;
+  const int32_t *labels;
+  double *h, *e, *r;
+} ed_env;
+
+static double ed_L(void *p) {
+  ed_env *v = p;
+  double L = 0.0;
+  for (int n = 0; n < v->N; n++)
+    for (int c = 0; c < v->C; c++)
+      L += v->r[n] * v->h[(int64_t)n * v->C + c] * v->e[(int64_t)v->labels[n] * v->C + c];
+  return L;
+}
+
+static void check_embed_dot(ganc_ctx *ctx, int N, int C, int ncls, const int32_t *labels, rng *rg) {
+  const int64_t nh = (int64_t)N * C, ne = (int64_t)ncls * C;
+  float *h = fnew(nh), *e = fnew(ne), *y = fnew(N), *r = fnew(N), *dh = fnew(nh), *de = fnew(ne),
+        *de0 = fnew(ne), *inc = fnew(ne);
+  fill(h, nh, rg, 1, 0);
+  fill(e, ne, rg, 1, 0);
+  fill(r, N, rg, 1, 0);
+  fill(de0, ne, rg, 1, 0);
+  double *hd = widen(h, nh), *ed = widen(e, ne), *rd = widen(r, N);
+  double *want = dnew(nh > ne ? nh : ne);
+  char what[120];
+
+  poison(y, N);
+  embed_dot_forward_cpu(ctx, N, C, ncls, h, labels, e, y);
+  for (int n = 0; n < N; n++)
+    want[n] = dot(hd + (int64_t)n * C, ed + (int64_t)labels[n] * C, C);
+  snprintf(what, sizeof what, "embed_dot [%d,%d] ncls %d: forward", N, C, ncls);
+  EXPECT_NERR(what, nerr(y, want, N), 1e-6);
+
+  memcpy(de, de0, ne * sizeof(float));
+  poison(dh, nh);
+  embed_dot_backward_cpu(ctx, N, C, ncls, h, r, labels, e, dh, de);
+  for (int64_t i = 0; i < nh; i++)
+    want[i] = rd[i / C] * ed[(int64_t)labels[i / C] * C + i % C];
+  snprintf(what, sizeof what, "embed_dot [%d,%d]: dh", N, C);
+  EXPECT_NERR(what, nerr(dh, want, nh), 1e-6);
+  memset(want, 0, sizeof(double) * ne);
+  for (int64_t i = 0; i < nh; i++)
+    want[(int64_t)labels[i / C] * C + i % C] += rd[i / C] * hd[i];
+  for (int64_t p = 0; p < ne; p++)
+    inc[p] = de[p] - de0[p];
+  snprintf(what, sizeof what, "embed_dot [%d,%d]: dembed increment", N, C);
+  EXPECT_NERR(what, nerr(inc, want, ne), 1e-5);
+  ed_env env = {N, C, labels, hd, ed, rd};
+  int64_t idx[FD_MAX];
+  double fd[FD_MAX];
+  int k = pick(nh, FD_MAX, rg, idx);
+  finite_diff(ed_L, &env, hd, idx, k, 1e-3, fd);
+  snprintf(what, sizeof what, "embed_dot [%d,%d]: dh vs finite differences", N, C);
+  EXPECT_NERR(what, nerr_at(dh, idx, k, fd), 1e-5);
+  k = pick(ne, FD_MAX, rg, idx);
+  finite_diff(ed_L, &env, ed, idx, k, 1e-3, fd);
+  snprintf(what, sizeof what, "embed_dot [%d,%d]: dembed vs finite differences", N, C);
+  EXPECT_NERR(what, nerr_at(inc, idx, k, fd), 1e-5);
+  for (int c = 0; c < ncls; c++) { // absent classes untouched
+    int present = 0;
+    for (int i = 0; i < N; i++)
+      present |= labels[i] == c;
+    if (!present) assert_memory_equal(de + (int64_t)c * C, de0 + (int64_t)c * C, C * sizeof(float));
+  }
+  // dh overwrites; dembed accumulates.
+  float *de2 = fcopy(de, ne), *dh2 = fnew(nh);
+  fill_value(dh2, nh, 1e30f);
+  embed_dot_backward_cpu(ctx, N, C, ncls, h, r, labels, e, dh2, de2);
+  assert_memory_equal(dh2, dh, nh * sizeof(float));
+  for (int64_t p = 0; p < ne; p++)
+    want[p] = de0[p] + 2.0 * inc[p];
+  EXPECT_NERR("embed_dot dembed accumulates", nerr(de2, want, ne), 1e-5);
+
+  free(h), free(e), free(y), free(r), free(dh), free(de), free(de0), free(inc), free(de2),
+      free(dh2);
+  free(hd), free(ed), free(rd), free(want);
+}
+
+typedef struct {
+  ganc_ctx *ctx;
+  int op;
+} bad_label_arg;
+
+static void call_bad_label(void *p) {
+  bad_label_arg *a = p;
+  const int32_t labels[2] = {1, 3}; // 3 is outside [0, 3)
+  float x[2 * 4] = {0}, y[2 * 4], g[3 * 4] = {0}, h[2 * 4] = {0}, e[3 * 4] = {0};
+  if (a->op == 0) cond_affine_forward_cpu(a->ctx, 2, 1, 4, 3, x, labels, g, g, y);
+  if (a->op == 1) embed_dot_forward_cpu(a->ctx, 2, 4, 3, h, labels, e, y);
+}
+
+static void test_cond(void **state) {
+  ganc_ctx *ctx = *state;
+  rng rg = {13};
+  // 7 samples of classes {2,0,2,3,0,2,1} out of 5: repeats, out of order, class 4 absent.
+  static const int32_t lab7[] = {2, 0, 2, 3, 0, 2, 1};
+  check_cond_affine(ctx, 7, 1, 5, 5, lab7, &rg);
+  check_cond_affine(ctx, 7, 5, 3, 5, lab7, &rg);
+  check_cond_affine(ctx, 7, 130, 4, 5, lab7, &rg); // three chunks of rows, the last short
+  static const int32_t lab1[] = {0};
+  check_cond_affine(ctx, 1, 16, 8, 1, lab1, &rg);
+  int32_t lab64[64]; // the parallel path: 64·16·32 elements, 10 classes
+  for (int i = 0; i < 64; i++)
+    lab64[i] = (int32_t)(rng_next(&rg) % 10);
+  check_cond_affine(ctx, 64, 16, 32, 10, lab64, &rg);
+
+  check_embed_dot(ctx, 7, 5, 5, lab7, &rg);
+  check_embed_dot(ctx, 7, 70, 5, lab7, &rg); // C past two lanes' worth of 32
+  check_embed_dot(ctx, 1, 3, 1, lab1, &rg);
+  check_embed_dot(ctx, 64, 128, 10, lab64, &rg);
+
+  // A label outside [0, ncls) stops the CPU twin with an error that says so.
+  char msg[512];
+  for (int op = 0; op < 2; op++) {
+    bad_label_arg a = {ctx, op};
+    assert_int_equal(exit_status_of(call_bad_label, &a, msg, sizeof msg), 1);
+    if (!strstr(msg, "label 3 of sample 1 is outside [0, 3)"))
+      fail_msg("a bad label said: %s", msg);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_ctx_scratch), cmocka_unit_test(test_conv_shape_make),
       cmocka_unit_test(test_conv_cases),  cmocka_unit_test(test_conv_batching),
       cmocka_unit_test(test_batchnorm),   cmocka_unit_test(test_activations),
       cmocka_unit_test(test_losses),      cmocka_unit_test(test_adam_ema),
-      cmocka_unit_test(test_pixels),
+      cmocka_unit_test(test_pixels),      cmocka_unit_test(test_resample),
+      cmocka_unit_test(test_tensor_add),  cmocka_unit_test(test_sum_pool),
+      cmocka_unit_test(test_spectral),    cmocka_unit_test(test_cond),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

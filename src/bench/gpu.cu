@@ -8,7 +8,7 @@
 #include "bench/bench.h"
 #include "kernels/cuda_check.h"
 #include "kernels/kernels.h"
-#include "model/dcgan.h"
+#include "model/arch.h"
 #include "train/config.h"
 
 #include <algorithm>
@@ -295,18 +295,14 @@ extern "C" int ganc_bench_layers(const char *const *configs, int nconfigs, int b
     const char *base = strrchr(configs[k], '/');
     base = base ? base + 1 : configs[k];
     ganc_net nets[2];
-    dcgan_build_g(&nets[0], &c, "G");
-    dcgan_build_d(&nets[1], &c);
+    ganc_build_g(&nets[0], &c, "G");
+    ganc_build_d(&nets[1], &c);
     for (int n = 0; n < 2; n++) {
-      for (int i = 0; i < nets[n].nlayers; i++) {
-        const layer *L = &nets[n].layers[i];
-        if (L->kind != LAYER_CONV && L->kind != LAYER_CONVT) continue;
-        int t = L->kind == LAYER_CONVT;
+      for (int i = 0; i < nets[n].nnodes; i++) {
+        const ganc_node *L = &nets[n].nodes[i];
+        int t;
         conv_shape s;
-        if (t)
-          conv_shape_make(&s, N, L->H, L->W, L->C, L->iC, L->R, L->R, L->stride, L->pad);
-        else
-          conv_shape_make(&s, N, L->iH, L->iW, L->iC, L->C, L->R, L->R, L->stride, L->pad);
+        if (!net_node_conv_shape(L, N, &s, &t)) continue;
         for (int r = 0; r < 3; r++) {
           Row row = bench_shape(b, &s, t, (Role)r, reps);
           snprintf(row.config, sizeof row.config, "%.*s", (int)(strlen(base) - 4), base);

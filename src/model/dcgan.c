@@ -2,6 +2,7 @@
 #include "model/dcgan.h"
 
 #include <stdio.h>
+#include <string.h>
 
 static int log2i(int v) {
   int l = 0;
@@ -14,39 +15,41 @@ static int cap(long v, int max) { return v > max ? max : (int)v; }
 
 void dcgan_build_g(ganc_net *g, const ganc_config *c, const char *name) {
   int L = log2i(c->resolution / 4); // upsamplings from 4x4: the last one makes the image
+  const int sn = !strcmp(c->spectral_norm, "gd");
   net_init(g, name, 1, 1, c->z_dim);
   g->bn_eps = (float)c->bn_eps;
   g->bn_momentum = (float)c->bn_momentum;
   char nm[32];
+  int h = GANC_NET_INPUT;
   for (int j = 0; j < L; j++) {
     int ch = cap((long)c->g_base << (L - 1 - j), c->g_max);
     snprintf(nm, sizeof nm, "b%d.conv", j);
     if (j == 0)
-      net_convt(g, nm, ch, 4, 1, 0); // 1x1 → 4x4
+      h = net_convt(g, nm, h, ch, 4, 1, 0, sn, 0); // 1x1 → 4x4
     else
-      net_convt(g, nm, ch, 4, 2, 1);
+      h = net_convt(g, nm, h, ch, 4, 2, 1, sn, 0);
     snprintf(nm, sizeof nm, "b%d.bn", j);
-    net_bn(g, nm);
-    net_relu(g);
+    h = net_relu(g, net_bn(g, nm, h, 0));
   }
-  net_convt(g, "out.conv", c->channels, 4, 2, 1);
-  net_tanh(g);
+  net_tanh(g, net_convt(g, "out.conv", h, c->channels, 4, 2, 1, sn, 0));
 }
 
 void dcgan_build_d(ganc_net *d, const ganc_config *c) {
   int M = log2i(c->resolution / 4); // downsamplings to 4x4
+  const int sn = strcmp(c->spectral_norm, "none") != 0;
   net_init(d, "D", c->resolution, c->resolution, c->channels);
   d->bn_eps = (float)c->bn_eps;
   d->bn_momentum = (float)c->bn_momentum;
   char nm[32];
+  int h = GANC_NET_INPUT;
   for (int i = 0; i < M; i++) {
     snprintf(nm, sizeof nm, "b%d.conv", i);
-    net_conv(d, nm, cap((long)c->d_base << i, c->d_max), 4, 2, 1);
+    h = net_conv(d, nm, h, cap((long)c->d_base << i, c->d_max), 4, 2, 1, sn, 0);
     if (i > 0) { // DCGAN: no batch norm on the first block
       snprintf(nm, sizeof nm, "b%d.bn", i);
-      net_bn(d, nm);
+      h = net_bn(d, nm, h, 0);
     }
-    net_lrelu(d, (float)c->lrelu_slope);
+    h = net_lrelu(d, h, (float)c->lrelu_slope);
   }
-  net_conv(d, "head.conv", 1, 4, 1, 0); // 4x4 → 1x1: the logit
+  net_conv(d, "head.conv", h, 1, 4, 1, 0, sn, 0); // 4x4 → 1x1: the logit
 }

@@ -1,14 +1,242 @@
-// net.c — building and running a layer list (see net.h).
+// net.c — networks as graphs of nodes (see net.h): the node kinds, building, the gradient-buffer
+// plan, and the forward and backward loops.
 #include "model/net.h"
 
 #include "core/check.h"
 #include "core/philox.h"
 #include "ops/dispatch.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+// ---- node kinds
+// ---------------------------------------------------------------------------------- What a kind
+// does, as data. `in` are the node's inputs' outputs (the net's x for GANC_NET_INPUT). backward
+// writes the gradient of input k into dx[k] (overwrite) when dx[k] is not NULL, and accumulates
+// parameter gradients into gw (net->g, or a scratch block when they are not wanted).
+struct ganc_node_kind {
+  const char *name;
+  void (*forward)(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *const *in, int N,
+                  int train, float momentum);
+  void (*backward)(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *const *in,
+                   const float *dy, float *const *dx, int N, float *gw, int need_wgrad);
+  int elementwise;  // forward may run in place (out = in[0]'s buffer) ...
+  int needs_out;    // ... and backward reads out, so its input may not run in place on it
+  int bwd_in_place; // backward may write dx[0] into dy's buffer
+};
+
+static int64_t out_count(const ganc_node *nd, int N) { return (int64_t)N * nd->H * nd->W * nd->C; }
+static int64_t in_count(const ganc_node *nd, int N) {
+  return (int64_t)N * nd->iH * nd->iW * nd->iC;
+}
+static float *param(ganc_net *net, int t) { return net->p + net->params[t].offset; }
+static float *buffer(ganc_net *net, int t) { return net->buf + net->buffers[t].offset; }
+
+int net_node_conv_shape(const ganc_node *nd, int N, conv_shape *s, int *transposed);
+
+// The weight a conv node computes with: W, or W / sigma under spectral norm (made by forward).
+static const float *conv_weight(ganc_net *net, ganc_node *nd) {
+  return nd->sn ? nd->w_sn : param(net, nd->w);
+}
+
+// Spectral norm: `iters` power-iteration steps, then W / sigma (before the node's forward).
+enum { SN_INIT_ITERS = 10 };
+static void sn_transform_iters(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, int iters) {
+  const ganc_tensor *t = &net->params[nd->w];
+  int K = t->shape[3], M = (int)(t->count / (size_t)K);
+  spectral_norm_forward(ctx, M, K, param(net, nd->w), buffer(net, nd->su), buffer(net, nd->sv),
+                        iters, 1e-12f, nd->sigma, nd->w_sn);
+}
+static void sn_transform(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, int train) {
+  sn_transform_iters(ctx, net, nd, train ? net->sn_iters : 0);
+}
+
+// The weight gradient of a conv node into gw: directly, or through spectral norm's backward.
+static float *conv_wgrad_target(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, float *gw) {
+  if (!nd->sn) return gw + net->params[nd->w].offset;
+  ganc_zero(ctx, net->dw_sn, net->params[nd->w].count);
+  return net->dw_sn;
+}
+static void conv_wgrad_finish(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, float *gw) {
+  if (!nd->sn) return;
+  const ganc_tensor *t = &net->params[nd->w];
+  int K = t->shape[3], M = (int)(t->count / (size_t)K);
+  spectral_norm_backward(ctx, M, K, nd->w_sn, net->dw_sn, buffer(net, nd->su), buffer(net, nd->sv),
+                         nd->sigma, gw + t->offset);
+}
+
+static void conv_fwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *const *in, int N,
+                     int train, float momentum) {
+  (void)momentum;
+  conv_shape s;
+  int tr;
+  net_node_conv_shape(nd, N, &s, &tr);
+  if (nd->sn) sn_transform(ctx, net, nd, train);
+  if (tr)
+    conv2d_backward_data(ctx, &s, in[0], conv_weight(net, nd), nd->out);
+  else
+    conv2d_forward(ctx, &s, in[0], conv_weight(net, nd), nd->out);
+}
+static void conv_bwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *const *in,
+                     const float *dy, float *const *dx, int N, float *gw, int need_wgrad) {
+  conv_shape s;
+  int tr;
+  net_node_conv_shape(nd, N, &s, &tr);
+  if (need_wgrad) {
+    float *dw = conv_wgrad_target(ctx, net, nd, gw);
+    if (tr)
+      conv2d_backward_weight(ctx, &s, dy, in[0], dw);
+    else
+      conv2d_backward_weight(ctx, &s, in[0], dy, dw);
+    conv_wgrad_finish(ctx, net, nd, gw);
+  }
+  if (dx[0]) {
+    if (tr)
+      conv2d_forward(ctx, &s, dy, conv_weight(net, nd), dx[0]);
+    else
+      conv2d_backward_data(ctx, &s, dy, conv_weight(net, nd), dx[0]);
+  }
+}
+
+static void bn_fwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *const *in, int N,
+                   int train, float momentum) {
+  int64_t M = (int64_t)N * nd->H * nd->W;
+  float *rm = buffer(net, nd->rm), *rv = buffer(net, nd->rv);
+  // Conditional: normalise only (gamma 1, beta 0) into xhat, then the class affine.
+  const float *gamma = nd->cond ? net->ones : param(net, nd->w);
+  const float *beta = nd->cond ? net->zeros : param(net, nd->b);
+  float *y = nd->cond ? nd->xhat : nd->out;
+  if (train)
+    batchnorm_forward_train(ctx, M, nd->C, in[0], gamma, beta, net->bn_eps, momentum, y, nd->mean,
+                            nd->rstd, rm, rv);
+  else
+    batchnorm_forward_eval(ctx, M, nd->C, in[0], gamma, beta, rm, rv, net->bn_eps, y);
+  if (nd->cond)
+    cond_affine_forward(ctx, N, nd->H * nd->W, nd->C, net->ncls, nd->xhat, net->labels,
+                        param(net, nd->w), param(net, nd->b), nd->out);
+}
+static void bn_bwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *const *in,
+                   const float *dy, float *const *dx, int N, float *gw, int need_wgrad) {
+  (void)need_wgrad; // without weight gradients, gw is a scratch block nobody reads
+  int64_t M = (int64_t)N * nd->H * nd->W;
+  if (!nd->cond) { // the op always writes dx: when nobody wants it, into dtmp (free here)
+    batchnorm_backward(ctx, M, nd->C, in[0], dy, param(net, nd->w), nd->mean, nd->rstd,
+                       dx[0] ? dx[0] : net->dtmp, gw + net->params[nd->w].offset,
+                       gw + net->params[nd->b].offset);
+    return;
+  }
+  // Conditional: the class affine's input gradient in place over dy (this node's own gradient
+  // buffer, dead after this), then through the normalisation (gamma 1; its dgamma/dbeta land in
+  // the scratch block). An unwanted dx goes over xhat, which nothing reads after this.
+  if (dy != nd->dout)
+    ganc_die(GANC_EXIT_RUNTIME, "internal error: conditional batch norm %s is an output", nd->name);
+  cond_affine_backward(ctx, N, nd->H * nd->W, nd->C, net->ncls, nd->xhat, dy, net->labels,
+                       param(net, nd->w), nd->dout, gw + net->params[nd->w].offset,
+                       gw + net->params[nd->b].offset);
+  batchnorm_backward(ctx, M, nd->C, in[0], nd->dout, net->ones, nd->mean, nd->rstd,
+                     dx[0] ? dx[0] : nd->xhat, net->dscratch, net->dscratch + nd->C);
+}
+
+static void relu_fwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *const *in, int N,
+                     int train, float momentum) {
+  (void)net, (void)train, (void)momentum;
+  relu_forward(ctx, out_count(nd, N), in[0], nd->out);
+}
+static void relu_bwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *const *in,
+                     const float *dy, float *const *dx, int N, float *gw, int need_wgrad) {
+  (void)net, (void)in, (void)gw, (void)need_wgrad;
+  if (dx[0]) relu_backward(ctx, out_count(nd, N), nd->out, dy, dx[0]);
+}
+static void lrelu_fwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *const *in, int N,
+                      int train, float momentum) {
+  (void)net, (void)train, (void)momentum;
+  lrelu_forward(ctx, out_count(nd, N), nd->slope, in[0], nd->out);
+}
+static void lrelu_bwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *const *in,
+                      const float *dy, float *const *dx, int N, float *gw, int need_wgrad) {
+  (void)net, (void)in, (void)gw, (void)need_wgrad;
+  if (dx[0]) lrelu_backward(ctx, out_count(nd, N), nd->slope, nd->out, dy, dx[0]);
+}
+static void tanh_fwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *const *in, int N,
+                     int train, float momentum) {
+  (void)net, (void)train, (void)momentum;
+  tanh_forward(ctx, out_count(nd, N), in[0], nd->out);
+}
+static void tanh_bwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *const *in,
+                     const float *dy, float *const *dx, int N, float *gw, int need_wgrad) {
+  (void)net, (void)in, (void)gw, (void)need_wgrad;
+  if (dx[0]) tanh_backward(ctx, out_count(nd, N), nd->out, dy, dx[0]);
+}
+
+static void up_fwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *const *in, int N,
+                   int train, float momentum) {
+  (void)net, (void)train, (void)momentum;
+  upsample2x_forward(ctx, N, nd->iH, nd->iW, nd->iC, in[0], nd->out);
+}
+static void up_bwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *const *in,
+                   const float *dy, float *const *dx, int N, float *gw, int need_wgrad) {
+  (void)net, (void)in, (void)gw, (void)need_wgrad;
+  if (dx[0]) upsample2x_backward(ctx, N, nd->iH, nd->iW, nd->iC, dy, dx[0]);
+}
+static void pool_fwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *const *in, int N,
+                     int train, float momentum) {
+  (void)net, (void)train, (void)momentum;
+  avgpool2x_forward(ctx, N, nd->iH, nd->iW, nd->iC, in[0], nd->out);
+}
+static void pool_bwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *const *in,
+                     const float *dy, float *const *dx, int N, float *gw, int need_wgrad) {
+  (void)net, (void)in, (void)gw, (void)need_wgrad;
+  if (dx[0]) avgpool2x_backward(ctx, N, nd->iH, nd->iW, nd->iC, dy, dx[0]);
+}
+static void add_fwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *const *in, int N,
+                    int train, float momentum) {
+  (void)net, (void)train, (void)momentum;
+  tensor_add(ctx, out_count(nd, N), in[0], in[1], nd->out);
+}
+static void add_bwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *const *in,
+                    const float *dy, float *const *dx, int N, float *gw, int need_wgrad) {
+  (void)net, (void)in, (void)gw, (void)need_wgrad;
+  for (int k = 0; k < 2; k++)
+    if (dx[k] && dx[k] != dy) ganc_copy(ctx, dx[k], dy, (size_t)out_count(nd, N));
+}
+static void sumpool_fwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *const *in, int N,
+                        int train, float momentum) {
+  (void)net, (void)train, (void)momentum;
+  sum_pool_forward(ctx, N, nd->iH * nd->iW, nd->iC, in[0], nd->out);
+}
+static void sumpool_bwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *const *in,
+                        const float *dy, float *const *dx, int N, float *gw, int need_wgrad) {
+  (void)net, (void)in, (void)gw, (void)need_wgrad;
+  if (dx[0]) sum_pool_backward(ctx, N, nd->iH * nd->iW, nd->iC, dy, dx[0]);
+}
+static void embed_fwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *const *in, int N,
+                      int train, float momentum) {
+  (void)train, (void)momentum;
+  embed_dot_forward(ctx, N, nd->iC, net->ncls, in[0], net->labels, param(net, nd->w), nd->out);
+}
+static void embed_bwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *const *in,
+                      const float *dy, float *const *dx, int N, float *gw, int need_wgrad) {
+  (void)need_wgrad;
+  // dh is always computed by the op: without dx[0], into dtmp, which nobody reads.
+  embed_dot_backward(ctx, N, nd->iC, net->ncls, in[0], dy, net->labels, param(net, nd->w),
+                     dx[0] ? dx[0] : net->dtmp, gw + net->params[nd->w].offset);
+}
+
+static const ganc_node_kind KIND_CONV = {"conv", conv_fwd, conv_bwd, 0, 0, 0};
+static const ganc_node_kind KIND_CONVT = {"convt", conv_fwd, conv_bwd, 0, 0, 0};
+static const ganc_node_kind KIND_BN = {"bn", bn_fwd, bn_bwd, 0, 0, 0};
+static const ganc_node_kind KIND_RELU = {"relu", relu_fwd, relu_bwd, 1, 1, 1};
+static const ganc_node_kind KIND_LRELU = {"lrelu", lrelu_fwd, lrelu_bwd, 1, 1, 1};
+static const ganc_node_kind KIND_TANH = {"tanh", tanh_fwd, tanh_bwd, 1, 1, 1};
+static const ganc_node_kind KIND_UP = {"upsample", up_fwd, up_bwd, 0, 0, 0};
+static const ganc_node_kind KIND_POOL = {"avgpool", pool_fwd, pool_bwd, 0, 0, 0};
+static const ganc_node_kind KIND_ADD = {"add", add_fwd, add_bwd, 0, 0, 1};
+static const ganc_node_kind KIND_SUMPOOL = {"sumpool", sumpool_fwd, sumpool_bwd, 0, 0, 0};
+static const ganc_node_kind KIND_EMBED = {"embed", embed_fwd, embed_bwd, 0, 0, 0};
+
+// ---- building ----------------------------------------------------------------------------------
 void net_init(ganc_net *net, const char *name, int H, int W, int C) {
   memset(net, 0, sizeof *net);
   snprintf(net->name, sizeof net->name, "%s", name);
@@ -17,34 +245,50 @@ void net_init(ganc_net *net, const char *name, int H, int W, int C) {
   net->iC = C;
   net->bn_eps = 1e-5f;
   net->bn_momentum = 0.1f;
+  net->sn_iters = 1;
 }
 
-static layer *push(ganc_net *net, layer_kind kind, const char *name) {
-  if (net->nlayers == net->cap)
-    net->layers =
-        xrealloc(net->layers, sizeof(layer) * (size_t)(net->cap = net->cap ? net->cap * 2 : 16));
-  layer *L = &net->layers[net->nlayers];
-  memset(L, 0, sizeof *L);
-  L->kind = kind;
-  snprintf(L->name, sizeof L->name, "%s", name ? name : "");
-  const layer *prev = net->nlayers ? &net->layers[net->nlayers - 1] : NULL;
-  L->iH = prev ? prev->H : net->iH;
-  L->iW = prev ? prev->W : net->iW;
-  L->iC = prev ? prev->C : net->iC;
-  L->H = L->iH;
-  L->W = L->iW;
-  L->C = L->iC;
-  L->w = L->b = L->rm = L->rv = -1;
-  net->nlayers++;
-  return L;
+int net_last(const ganc_net *net) { return net->nnodes - 1; }
+
+static const ganc_node *node_at(const ganc_net *net, int i) {
+  return i == GANC_NET_INPUT ? NULL : &net->nodes[i];
 }
 
-static int add_tensor(ganc_tensor *table, int *n, size_t *total, const char *layer_name,
-                      const char *what, int ndim, const int *shape, int init) {
-  if (*n >= 64) ganc_die(GANC_EXIT_RUNTIME, "internal error: more than 64 tensors in one network");
-  ganc_tensor *t = &table[*n];
+static ganc_node *push(ganc_net *net, const ganc_node_kind *kind, const char *name, int in0,
+                       int in1) {
+  if (in0 < GANC_NET_INPUT || in0 >= net->nnodes || in1 < -2 || in1 >= net->nnodes)
+    ganc_die(GANC_EXIT_RUNTIME, "internal error: node %s of %s reads a node that does not exist",
+             name, net->name);
+  if (net->nnodes == net->cap)
+    net->nodes =
+        xrealloc(net->nodes, sizeof(ganc_node) * (size_t)(net->cap = net->cap ? net->cap * 2 : 16));
+  ganc_node *nd = &net->nodes[net->nnodes];
+  memset(nd, 0, sizeof *nd);
+  nd->kind = kind;
+  snprintf(nd->name, sizeof nd->name, "%s", name);
+  nd->in[0] = in0;
+  nd->in[1] = in1;
+  nd->nin = in1 == -2 ? 1 : 2;
+  const ganc_node *p = node_at(net, in0);
+  nd->iH = p ? p->H : net->iH;
+  nd->iW = p ? p->W : net->iW;
+  nd->iC = p ? p->C : net->iC;
+  nd->H = nd->iH;
+  nd->W = nd->iW;
+  nd->C = nd->iC;
+  nd->w = nd->b = nd->rm = nd->rv = nd->su = nd->sv = -1;
+  net->nnodes++;
+  return nd;
+}
+
+static int add_tensor(ganc_tensor **table, int *n, int *cap, size_t *total, const char *node,
+                      const char *what, int ndim, const int *shape, int init, float std) {
+  if (*n == *cap)
+    *table = xrealloc(*table, sizeof(ganc_tensor) * (size_t)(*cap = *cap ? *cap * 2 : 32));
+  ganc_tensor *t = &(*table)[*n];
   memset(t, 0, sizeof *t);
-  snprintf(t->name, sizeof t->name, "%s.%s", layer_name, what);
+  if ((size_t)snprintf(t->name, sizeof t->name, "%s.%s", node, what) >= sizeof t->name)
+    ganc_die(GANC_EXIT_RUNTIME, "internal error: tensor name %s.%s is too long", node, what);
   t->ndim = ndim;
   t->count = 1;
   for (int i = 0; i < ndim; i++) {
@@ -53,132 +297,308 @@ static int add_tensor(ganc_tensor *table, int *n, size_t *total, const char *lay
   }
   t->offset = *total;
   t->init = init;
+  t->init_std = std;
   *total += t->count;
   return (*n)++;
 }
+static int add_param(ganc_net *net, const char *node, const char *what, int ndim, const int *shape,
+                     int init, float std) {
+  return add_tensor(&net->params, &net->nparams, &net->cap_params, &net->nparam_floats, node, what,
+                    ndim, shape, init, std);
+}
+static int add_buffer(ganc_net *net, const char *node, const char *what, int ndim, const int *shape,
+                      int init) {
+  return add_tensor(&net->buffers, &net->nbuffers, &net->cap_buffers, &net->nbuffer_floats, node,
+                    what, ndim, shape, init, 0);
+}
 
-static void conv_common(ganc_net *net, layer *L, int K, int R, int stride, int pad,
-                        int transposed) {
-  L->R = R;
-  L->stride = stride;
-  L->pad = pad;
-  L->C = K;
+static int conv_common(ganc_net *net, const ganc_node_kind *kind, const char *name, int in, int K,
+                       int R, int stride, int pad, int sn, float std) {
+  ganc_node *nd = push(net, kind, name, in, -2);
+  int transposed = kind == &KIND_CONVT;
+  nd->R = R;
+  nd->stride = stride;
+  nd->pad = pad;
+  nd->sn = sn;
+  nd->C = K;
   if (transposed) {
-    L->H = (L->iH - 1) * stride - 2 * pad + R;
-    L->W = (L->iW - 1) * stride - 2 * pad + R;
+    nd->H = (nd->iH - 1) * stride - 2 * pad + R;
+    nd->W = (nd->iW - 1) * stride - 2 * pad + R;
   } else {
-    L->H = (L->iH + 2 * pad - R) / stride + 1;
-    L->W = (L->iW + 2 * pad - R) / stride + 1;
+    nd->H = (nd->iH + 2 * pad - R) / stride + 1;
+    nd->W = (nd->iW + 2 * pad - R) / stride + 1;
   }
-  if (L->H < 1 || L->W < 1)
-    ganc_die(GANC_EXIT_RUNTIME, "internal error: layer %s of %s has no output", L->name, net->name);
+  if (nd->H < 1 || nd->W < 1)
+    ganc_die(GANC_EXIT_RUNTIME, "internal error: node %s of %s has no output", name, net->name);
   // Weights [R, S, C, K] of the ordinary convolution; for a transposed one, of its adjoint, which
   // maps the output (K channels here) back to the input (iC channels).
-  int shape[4] = {R, R, transposed ? K : L->iC, transposed ? L->iC : K};
-  L->w = add_tensor(net->params, &net->nparams, &net->nparam_floats, L->name, "weight", 4, shape,
-                    GANC_INIT_CONV);
+  int shape[4] = {R, R, transposed ? K : nd->iC, transposed ? nd->iC : K};
+  nd->w =
+      add_param(net, name, "weight", 4, shape, std > 0 ? GANC_INIT_NORMAL : GANC_INIT_CONV, std);
+  if (sn) { // the power iteration's vectors: u [K] and v [R·S·C] of the weight matrix [R·S·C, K]
+    int u[1] = {shape[3]}, v[1] = {R * R * shape[2]};
+    nd->su = add_buffer(net, name, "sn_u", 1, u, GANC_INIT_UNIT);
+    nd->sv = add_buffer(net, name, "sn_v", 1, v, GANC_INIT_UNIT);
+  }
+  return net->nnodes - 1;
 }
 
-void net_conv(ganc_net *net, const char *name, int K, int R, int stride, int pad) {
-  conv_common(net, push(net, LAYER_CONV, name), K, R, stride, pad, 0);
+int net_conv(ganc_net *net, const char *name, int in, int K, int R, int stride, int pad, int sn,
+             float std) {
+  return conv_common(net, &KIND_CONV, name, in, K, R, stride, pad, sn, std);
 }
-void net_convt(ganc_net *net, const char *name, int K, int R, int stride, int pad) {
-  conv_common(net, push(net, LAYER_CONVT, name), K, R, stride, pad, 1);
+int net_convt(ganc_net *net, const char *name, int in, int K, int R, int stride, int pad, int sn,
+              float std) {
+  return conv_common(net, &KIND_CONVT, name, in, K, R, stride, pad, sn, std);
 }
-void net_bn(ganc_net *net, const char *name) {
-  layer *L = push(net, LAYER_BN, name);
-  int shape[1] = {L->C};
-  L->w = add_tensor(net->params, &net->nparams, &net->nparam_floats, name, "gamma", 1, shape,
-                    GANC_INIT_BN_GAMMA);
-  L->b = add_tensor(net->params, &net->nparams, &net->nparam_floats, name, "beta", 1, shape,
-                    GANC_INIT_ZERO);
-  L->rm = add_tensor(net->buffers, &net->nbuffers, &net->nbuffer_floats, name, "running_mean", 1,
-                     shape, GANC_INIT_ZERO);
-  L->rv = add_tensor(net->buffers, &net->nbuffers, &net->nbuffer_floats, name, "running_var", 1,
-                     shape, GANC_INIT_ONE);
+int net_bn(ganc_net *net, const char *name, int in, int cond) {
+  ganc_node *nd = push(net, &KIND_BN, name, in, -2);
+  if (cond && net->ncls < 1)
+    ganc_die(GANC_EXIT_RUNTIME, "internal error: conditional batch norm in %s without classes",
+             net->name);
+  nd->cond = cond;
+  int C = nd->C, shape[2] = {cond ? net->ncls : C, C};
+  // Unconditional: [C] (DCGAN's N(1, 0.02) scales); conditional: [ncls, C] tables starting at the
+  // identity affine (gamma 1, beta 0), as BigGAN's class-conditional batch norm.
+  nd->w = add_param(net, name, "gamma", cond ? 2 : 1, cond ? shape : shape + 1,
+                    cond ? GANC_INIT_ONE : GANC_INIT_BN_GAMMA, 0);
+  nd->b = add_param(net, name, "beta", cond ? 2 : 1, cond ? shape : shape + 1, GANC_INIT_ZERO, 0);
+  nd->rm = add_buffer(net, name, "running_mean", 1, shape + 1, GANC_INIT_ZERO);
+  nd->rv = add_buffer(net, name, "running_var", 1, shape + 1, GANC_INIT_ONE);
+  return net->nnodes - 1;
 }
-void net_relu(ganc_net *net) { push(net, LAYER_RELU, "relu"); }
-void net_lrelu(ganc_net *net, float slope) { push(net, LAYER_LRELU, "lrelu")->slope = slope; }
-void net_tanh(ganc_net *net) { push(net, LAYER_TANH, "tanh"); }
+int net_relu(ganc_net *net, int in) {
+  push(net, &KIND_RELU, "relu", in, -2);
+  return net->nnodes - 1;
+}
+int net_lrelu(ganc_net *net, int in, float slope) {
+  push(net, &KIND_LRELU, "lrelu", in, -2)->slope = slope;
+  return net->nnodes - 1;
+}
+int net_tanh(ganc_net *net, int in) {
+  push(net, &KIND_TANH, "tanh", in, -2);
+  return net->nnodes - 1;
+}
+int net_upsample(ganc_net *net, const char *name, int in) {
+  ganc_node *nd = push(net, &KIND_UP, name, in, -2);
+  nd->H *= 2;
+  nd->W *= 2;
+  return net->nnodes - 1;
+}
+int net_avgpool(ganc_net *net, const char *name, int in) {
+  ganc_node *nd = push(net, &KIND_POOL, name, in, -2);
+  if (nd->iH % 2 || nd->iW % 2)
+    ganc_die(GANC_EXIT_RUNTIME, "internal error: 2x2 pooling of an odd size in %s", net->name);
+  nd->H /= 2;
+  nd->W /= 2;
+  return net->nnodes - 1;
+}
+int net_add(ganc_net *net, const char *name, int a, int b) {
+  ganc_node *nd = push(net, &KIND_ADD, name, a, b);
+  const ganc_node *q = node_at(net, b);
+  int bh = q ? q->H : net->iH, bw = q ? q->W : net->iW, bc = q ? q->C : net->iC;
+  if (bh != nd->H || bw != nd->W || bc != nd->C)
+    ganc_die(GANC_EXIT_RUNTIME, "internal error: %s of %s adds %dx%dx%d to %dx%dx%d", name,
+             net->name, nd->H, nd->W, nd->C, bh, bw, bc);
+  return net->nnodes - 1;
+}
+int net_sumpool(ganc_net *net, const char *name, int in) {
+  ganc_node *nd = push(net, &KIND_SUMPOOL, name, in, -2);
+  nd->H = nd->W = 1;
+  return net->nnodes - 1;
+}
+int net_embed(ganc_net *net, const char *name, int in) {
+  ganc_node *nd = push(net, &KIND_EMBED, name, in, -2);
+  if (net->ncls < 1 || nd->iH != 1 || nd->iW != 1)
+    ganc_die(GANC_EXIT_RUNTIME, "internal error: class embedding in %s without classes or 1x1",
+             net->name);
+  int shape[2] = {net->ncls, nd->iC};
+  nd->w = add_param(net, name, "weight", 2, shape, GANC_INIT_NORMAL,
+                    1.0f / (float)nd->iC); // small: the class term starts near zero
+  nd->C = 1;
+  return net->nnodes - 1;
+}
 
-static int is_activation(layer_kind k) {
-  return k == LAYER_RELU || k == LAYER_LRELU || k == LAYER_TANH;
+int net_node_conv_shape(const ganc_node *nd, int N, conv_shape *s, int *transposed) {
+  int tr = nd->kind == &KIND_CONVT;
+  if (nd->kind != &KIND_CONV && !tr) return 0;
+  int rc =
+      tr ? conv_shape_make(s, N, nd->H, nd->W, nd->C, nd->iC, nd->R, nd->R, nd->stride, nd->pad)
+         : conv_shape_make(s, N, nd->iH, nd->iW, nd->iC, nd->C, nd->R, nd->R, nd->stride, nd->pad);
+  if (rc) ganc_die(GANC_EXIT_RUNTIME, "internal error: bad shape in node %s", nd->name);
+  if (transposed) *transposed = tr;
+  return 1;
+}
+
+// ---- the plan: outputs in place where possible, gradient buffers by lifetime
+// --------------------- In backward order, node i's backward first writes the gradients of its
+// inputs (a gradient is born at its node's first reader, the highest-index consumer) and then no
+// longer needs its own dout (it dies). Buffers are handed from dead gradients to newborn ones; a
+// node whose backward may write dx in place takes over its own buffer for its single input.
+typedef struct {
+  size_t size; // floats
+  int busy;
+} plan_buf;
+
+static int plan_take(plan_buf **v, int *n, size_t size) {
+  int best = -1;
+  for (int i = 0; i < *n; i++) // the smallest free buffer that fits, else the largest free one
+    if (!(*v)[i].busy &&
+        (best < 0 ||
+         ((*v)[i].size >= size ? (*v)[best].size < size || (*v)[i].size < (*v)[best].size
+                               : (*v)[best].size < size && (*v)[i].size > (*v)[best].size)))
+      best = i;
+  if (best < 0) {
+    *v = xrealloc(*v, sizeof(plan_buf) * (size_t)(*n + 1));
+    best = (*n)++;
+    (*v)[best].size = 0;
+  }
+  if ((*v)[best].size < size) (*v)[best].size = size;
+  (*v)[best].busy = 1;
+  return best;
+}
+
+static void plan_gradients(ganc_ctx *ctx, ganc_net *net) {
+  int n = net->nnodes, nb = 0;
+  plan_buf *bufs = NULL;
+  int *owner = xmalloc(sizeof(int) * (size_t)n); // node → plan buffer (-1: none)
+  for (int i = 0; i < n; i++)
+    owner[i] = -1;
+  for (int i = n - 1; i >= 0; i--) {
+    ganc_node *nd = &net->nodes[i];
+    int handed = 0;
+    for (int k = 0; k < nd->nin; k++) {
+      int j = nd->in[k];
+      if (j == GANC_NET_INPUT || net->nodes[j].first_reader != i || owner[j] >= 0) continue;
+      size_t size = (size_t)net->max_batch * net->nodes[j].H * net->nodes[j].W * net->nodes[j].C;
+      // Hand over this node's buffer when its backward can write in place and sizes agree.
+      if (!handed && nd->kind->bwd_in_place && owner[i] >= 0 && bufs[owner[i]].size >= size &&
+          i != n - 1) {
+        owner[j] = owner[i];
+        handed = 1;
+      } else {
+        owner[j] = plan_take(&bufs, &nb, size);
+      }
+    }
+    if (owner[i] >= 0 && !handed) bufs[owner[i]].busy = 0;
+  }
+  net->ngradbuf = nb;
+  net->gradbuf = xcalloc((size_t)(nb ? nb : 1), sizeof(void *));
+  for (int b = 0; b < nb; b++)
+    net->gradbuf[b] = ganc_alloc(ctx, bufs[b].size);
+  for (int i = 0; i < n; i++)
+    net->nodes[i].dout = owner[i] >= 0 ? net->gradbuf[owner[i]] : NULL;
+  free(bufs);
+  free(owner);
 }
 
 void net_finalize(ganc_ctx *ctx, ganc_net *net, int max_batch, int train) {
+  if (net->nnodes < 1) ganc_die(GANC_EXIT_RUNTIME, "internal error: %s has no nodes", net->name);
   net->max_batch = max_batch;
-  // Every tensor's element count must fit the ops' int sizes: say so before any allocation.
-  for (int i = 0; i < net->nlayers; i++) {
-    const layer *L = &net->layers[i];
+  size_t largest = (size_t)net->iH * net->iW * net->iC, maxc = 1, max_w = 1, in_size = largest;
+  for (int i = 0; i < net->nnodes; i++) {
+    ganc_node *nd = &net->nodes[i];
+    // Every tensor's element count must fit the ops' int sizes: say so before any allocation.
+    int64_t sz = (int64_t)max_batch * nd->H * nd->W * nd->C, isz = in_count(nd, max_batch);
     conv_shape s;
-    int64_t n = (int64_t)max_batch * L->H * L->W * L->C,
-            m = (int64_t)max_batch * L->iH * L->iW * L->iC;
-    int bad = n >= (1ll << 31) || m >= (1ll << 31);
-    if (!bad && L->kind == LAYER_CONV)
-      bad = conv_shape_make(&s, max_batch, L->iH, L->iW, L->iC, L->C, L->R, L->R, L->stride,
-                            L->pad) != 0;
-    if (!bad && L->kind == LAYER_CONVT)
-      bad = conv_shape_make(&s, max_batch, L->H, L->W, L->C, L->iC, L->R, L->R, L->stride,
-                            L->pad) != 0;
+    int bad = sz >= (1ll << 31) || isz >= (1ll << 31);
+    if (!bad && (nd->kind == &KIND_CONV || nd->kind == &KIND_CONVT)) {
+      int tr = nd->kind == &KIND_CONVT;
+      bad = (tr ? conv_shape_make(&s, max_batch, nd->H, nd->W, nd->C, nd->iC, nd->R, nd->R,
+                                  nd->stride, nd->pad)
+                : conv_shape_make(&s, max_batch, nd->iH, nd->iW, nd->iC, nd->C, nd->R, nd->R,
+                                  nd->stride, nd->pad)) != 0;
+    }
     if (bad)
       ganc_die(GANC_EXIT_USAGE,
-               "batch %d is too large for %s at this size: layer %s would hold more than 2^31 "
+               "batch %d is too large for %s at this size: node %s would hold more than 2^31 "
                "values\n---> HINT: use a smaller batch (--set train.batch=...)",
-               max_batch, net->name, L->name);
+               max_batch, net->name, nd->name);
+    for (int k = 0; k < nd->nin; k++) {
+      int j = nd->in[k];
+      if (j != GANC_NET_INPUT) {
+        net->nodes[j].consumers++;
+        net->nodes[j].first_reader = i; // the last assignment is the highest index
+      }
+    }
+    if ((size_t)(sz / max_batch) > largest) largest = (size_t)(sz / max_batch);
+    if ((size_t)nd->C > maxc) maxc = (size_t)nd->C;
+    if (nd->w >= 0 && net->params[nd->w].count > max_w) max_w = net->params[nd->w].count;
   }
-  net->p = ganc_alloc(ctx, net->nparam_floats);
+  for (int i = 0; i < net->nnodes - 1; i++)
+    if (!net->nodes[i].consumers)
+      ganc_die(GANC_EXIT_RUNTIME, "internal error: node %s of %s is never read", net->nodes[i].name,
+               net->name);
+  net->p = ganc_alloc(ctx, net->nparam_floats ? net->nparam_floats : 1);
   net->buf = ganc_alloc(ctx, net->nbuffer_floats ? net->nbuffer_floats : 1);
   if (train) {
-    net->g = ganc_alloc(ctx, net->nparam_floats);
-    net->m = ganc_alloc(ctx, net->nparam_floats);
-    net->v = ganc_alloc(ctx, net->nparam_floats);
+    net->g = ganc_alloc(ctx, net->nparam_floats ? net->nparam_floats : 1);
+    net->m = ganc_alloc(ctx, net->nparam_floats ? net->nparam_floats : 1);
+    net->v = ganc_alloc(ctx, net->nparam_floats ? net->nparam_floats : 1);
   }
-  size_t largest = (size_t)net->iH * net->iW * net->iC, maxc = 1;
-  for (int i = 0; i < net->nlayers; i++) {
-    layer *L = &net->layers[i];
-    size_t sz = (size_t)L->H * L->W * L->C;
-    if (sz > largest) largest = sz;
-    if ((size_t)L->C > maxc) maxc = (size_t)L->C;
-    // Activations run in place on their input: their backward needs only their output.
-    L->out = is_activation(L->kind) && i > 0 ? net->layers[i - 1].out
-                                             : ganc_alloc(ctx, (size_t)max_batch * sz);
-    if (L->kind == LAYER_BN) {
-      L->mean = ganc_alloc(ctx, (size_t)L->C);
-      L->rstd = ganc_alloc(ctx, (size_t)L->C);
+  int any_cond = 0, any_sn = 0;
+  for (int i = 0; i < net->nnodes; i++) {
+    ganc_node *nd = &net->nodes[i];
+    size_t sz = (size_t)nd->H * nd->W * nd->C;
+    // An elementwise node runs in place on its input's output when it is that output's only
+    // reader and the input's own backward does not need it.
+    int j = nd->in[0];
+    nd->inplace = nd->kind->elementwise && j != GANC_NET_INPUT && net->nodes[j].consumers == 1 &&
+                  !net->nodes[j].kind->needs_out;
+    nd->out = nd->inplace ? net->nodes[j].out : ganc_alloc(ctx, (size_t)max_batch * sz);
+    if (nd->kind == &KIND_BN) {
+      nd->mean = ganc_alloc(ctx, (size_t)nd->C);
+      nd->rstd = ganc_alloc(ctx, (size_t)nd->C);
+      if (nd->cond) nd->xhat = ganc_alloc(ctx, (size_t)max_batch * sz);
+      any_cond |= nd->cond;
+    }
+    if (nd->sn) {
+      nd->w_sn = ganc_alloc(ctx, net->params[nd->w].count);
+      nd->sigma = ganc_alloc(ctx, 1);
+      any_sn = 1;
     }
   }
+  if (any_cond) { // the identity affine of the normalisation inside conditional batch norm
+    float *h = xmalloc(sizeof(float) * maxc);
+    for (size_t c = 0; c < maxc; c++)
+      h[c] = 1.0f;
+    net->ones = ganc_alloc(ctx, maxc);
+    net->zeros = ganc_alloc(ctx, maxc);
+    ganc_upload(ctx, net->ones, h, maxc);
+    free(h);
+  }
   if (train) {
-    net->dbuf[0] = ganc_alloc(ctx, (size_t)max_batch * largest);
-    net->dbuf[1] = ganc_alloc(ctx, (size_t)max_batch * largest);
-    net->dscratch = ganc_alloc(ctx, net->nparam_floats);
+    net->dx = ganc_alloc(ctx, (size_t)max_batch * in_size);
+    net->dtmp = ganc_alloc(ctx, (size_t)max_batch * largest);
+    net->dscratch = ganc_alloc(ctx, net->nparam_floats > 2 * maxc ? net->nparam_floats : 2 * maxc);
+    if (any_sn) net->dw_sn = ganc_alloc(ctx, max_w);
+    plan_gradients(ctx, net);
   }
   net->finalized = 1;
 }
 
 void net_free(ganc_ctx *ctx, ganc_net *net) {
-  if (!net->finalized) {
-    free(net->layers);
-    return;
-  }
-  for (int i = 0; i < net->nlayers; i++) {
-    layer *L = &net->layers[i];
-    if (!(is_activation(L->kind) && i > 0)) ganc_free(ctx, L->out);
-    if (L->kind == LAYER_BN) {
-      ganc_free(ctx, L->mean);
-      ganc_free(ctx, L->rstd);
+  if (net->finalized) {
+    for (int i = 0; i < net->nnodes; i++) {
+      ganc_node *nd = &net->nodes[i];
+      if (!nd->inplace) ganc_free(ctx, nd->out);
+      ganc_free(ctx, nd->mean);
+      ganc_free(ctx, nd->rstd);
+      ganc_free(ctx, nd->xhat);
+      ganc_free(ctx, nd->w_sn);
+      ganc_free(ctx, nd->sigma);
     }
+    float *blocks[] = {net->p,    net->buf,      net->g,     net->m,    net->v,    net->dx,
+                       net->dtmp, net->dscratch, net->dw_sn, net->ones, net->zeros};
+    for (size_t k = 0; k < sizeof blocks / sizeof blocks[0]; k++)
+      ganc_free(ctx, blocks[k]);
+    for (int b = 0; b < net->ngradbuf; b++)
+      ganc_free(ctx, net->gradbuf[b]);
   }
-  ganc_free(ctx, net->p);
-  ganc_free(ctx, net->buf);
-  if (net->g) {
-    ganc_free(ctx, net->g);
-    ganc_free(ctx, net->m);
-    ganc_free(ctx, net->v);
-    ganc_free(ctx, net->dbuf[0]);
-    ganc_free(ctx, net->dbuf[1]);
-    ganc_free(ctx, net->dscratch);
-  }
-  free(net->layers);
+  free(net->gradbuf);
+  free(net->nodes);
+  free(net->params);
+  free(net->buffers);
   memset(net, 0, sizeof *net);
 }
 
@@ -187,17 +607,28 @@ static void fill_block(ganc_ctx *ctx, const ganc_tensor *t, int nt, size_t total
   float *host = xcalloc(total ? total : 1, sizeof(float));
   for (int i = 0; i < nt; i++) {
     float *p = host + t[i].offset;
+    size_t n = t[i].count;
     switch (t[i].init) {
     case GANC_INIT_ONE:
-      for (size_t k = 0; k < t[i].count; k++)
+      for (size_t k = 0; k < n; k++)
         p[k] = 1.0f;
       break;
     case GANC_INIT_CONV:
     case GANC_INIT_BN_GAMMA:
-      ganc_rng_normals(seed, stream, (uint64_t)i, (int)t[i].count, p);
-      for (size_t k = 0; k < t[i].count; k++)
-        p[k] = (t[i].init == GANC_INIT_BN_GAMMA ? 1.0f : 0.0f) + 0.02f * p[k];
+    case GANC_INIT_NORMAL:
+    case GANC_INIT_UNIT: {
+      ganc_rng_normals(seed, stream, (uint64_t)i, (int)n, p);
+      double norm = 0;
+      for (size_t k = 0; k < n; k++)
+        norm += (double)p[k] * p[k];
+      float scale = t[i].init == GANC_INIT_NORMAL ? t[i].init_std
+                    : t[i].init == GANC_INIT_UNIT ? (float)(1.0 / (norm > 0 ? sqrt(norm) : 1.0))
+                                                  : 0.02f;
+      float shift = t[i].init == GANC_INIT_BN_GAMMA ? 1.0f : 0.0f;
+      for (size_t k = 0; k < n; k++)
+        p[k] = shift + scale * p[k];
       break;
+    }
     default:
       break; // zero
     }
@@ -208,20 +639,26 @@ static void fill_block(ganc_ctx *ctx, const ganc_tensor *t, int nt, size_t total
 
 void net_init_weights(ganc_ctx *ctx, ganc_net *net, uint64_t seed, uint32_t stream) {
   fill_block(ctx, net->params, net->nparams, net->nparam_floats, net->p, seed, stream);
-  fill_block(ctx, net->buffers, net->nbuffers, net->nbuffer_floats, net->buf, seed, stream);
+  // Buffers draw from their own rows (after the parameters'), so adding state to an architecture
+  // does not change its parameters' initial values.
+  fill_block(ctx, net->buffers, net->nbuffers, net->nbuffer_floats, net->buf, seed,
+             stream ^ 0x80000000u);
   if (net->m) {
     ganc_zero(ctx, net->m, net->nparam_floats);
     ganc_zero(ctx, net->v, net->nparam_floats);
   }
   net->adam_t = 0;
+  // Spectral norm's u, v start as random unit vectors, for which vᵀ W u can be near zero or
+  // negative: a few power-iteration steps now give an initial sigma near the top singular value,
+  // so that even an eval-mode forward of a fresh network is sane.
+  for (int i = 0; net->finalized && i < net->nnodes; i++)
+    if (net->nodes[i].sn) sn_transform_iters(ctx, net, &net->nodes[i], SN_INIT_ITERS);
 }
 
-// The ordinary convolution a conv layer is (or, for a transposed conv, its adjoint).
-static void layer_shape(const layer *L, int N, conv_shape *s) {
-  int rc = L->kind == LAYER_CONV
-               ? conv_shape_make(s, N, L->iH, L->iW, L->iC, L->C, L->R, L->R, L->stride, L->pad)
-               : conv_shape_make(s, N, L->H, L->W, L->C, L->iC, L->R, L->R, L->stride, L->pad);
-  if (rc) ganc_die(GANC_EXIT_RUNTIME, "internal error: bad shape in layer %s", L->name);
+// ---- running
+// -------------------------------------------------------------------------------------
+static const float *input_of(const ganc_net *net, int j, const float *x) {
+  return j == GANC_NET_INPUT ? x : net->nodes[j].out;
 }
 
 const float *net_forward(ganc_ctx *ctx, ganc_net *net, const float *x, int N, int train,
@@ -229,96 +666,73 @@ const float *net_forward(ganc_ctx *ctx, ganc_net *net, const float *x, int N, in
   if (N < 1 || N > net->max_batch)
     ganc_die(GANC_EXIT_RUNTIME, "internal error: batch %d outside 1..%d for %s", N, net->max_batch,
              net->name);
-  const float *in = x;
+  if (net->ncls && !net->labels)
+    ganc_die(GANC_EXIT_RUNTIME, "internal error: conditional %s run without labels", net->name);
   float mom = momentum_override >= 0 ? momentum_override : net->bn_momentum;
-  for (int i = 0; i < net->nlayers; i++) {
-    layer *L = &net->layers[i];
-    int64_t n = (int64_t)N * L->H * L->W * L->C;
-    conv_shape s;
-    switch (L->kind) {
-    case LAYER_CONV:
-      layer_shape(L, N, &s);
-      conv2d_forward(ctx, &s, in, net->p + net->params[L->w].offset, L->out);
-      break;
-    case LAYER_CONVT:
-      layer_shape(L, N, &s);
-      conv2d_backward_data(ctx, &s, in, net->p + net->params[L->w].offset, L->out);
-      break;
-    case LAYER_BN: {
-      const float *gamma = net->p + net->params[L->w].offset,
-                  *beta = net->p + net->params[L->b].offset;
-      float *rm = net->buf + net->buffers[L->rm].offset,
-            *rv = net->buf + net->buffers[L->rv].offset;
-      if (train)
-        batchnorm_forward_train(ctx, (int64_t)N * L->H * L->W, L->C, in, gamma, beta, net->bn_eps,
-                                mom, L->out, L->mean, L->rstd, rm, rv);
-      else
-        batchnorm_forward_eval(ctx, (int64_t)N * L->H * L->W, L->C, in, gamma, beta, rm, rv,
-                               net->bn_eps, L->out);
-      break;
-    }
-    case LAYER_RELU:
-      relu_forward(ctx, n, in, L->out);
-      break;
-    case LAYER_LRELU:
-      lrelu_forward(ctx, n, L->slope, in, L->out);
-      break;
-    case LAYER_TANH:
-      tanh_forward(ctx, n, in, L->out);
-      break;
-    }
-    in = L->out;
+  for (int i = 0; i < net->nnodes; i++) {
+    ganc_node *nd = &net->nodes[i];
+    const float *in[2] = {input_of(net, nd->in[0], x),
+                          nd->nin > 1 ? input_of(net, nd->in[1], x) : NULL};
+    nd->kind->forward(ctx, net, nd, in, N, train, mom);
   }
-  return in;
+  return net->nodes[net->nnodes - 1].out;
 }
 
 const float *net_backward(ganc_ctx *ctx, ganc_net *net, const float *x, const float *dy, int N,
                           int need_dx, int need_wgrad) {
   if (!net->g) ganc_die(GANC_EXIT_RUNTIME, "internal error: %s has no gradients", net->name);
-  const float *d = dy; // gradient w.r.t. the current layer's output
-  for (int i = net->nlayers - 1; i >= 0; i--) {
-    layer *L = &net->layers[i];
-    const float *in = i > 0 ? net->layers[i - 1].out : x;
-    int want_dx = i > 0 || need_dx;
-    // The buffer for this layer's input gradient: never the one holding d.
-    float *dx = d == net->dbuf[0] ? net->dbuf[1] : net->dbuf[0];
-    float *gw = (need_wgrad ? net->g : net->dscratch);
-    int64_t n = (int64_t)N * L->H * L->W * L->C;
-    conv_shape s;
-    switch (L->kind) {
-    case LAYER_CONV:
-      layer_shape(L, N, &s);
-      if (need_wgrad) conv2d_backward_weight(ctx, &s, in, d, gw + net->params[L->w].offset);
-      if (want_dx) conv2d_backward_data(ctx, &s, d, net->p + net->params[L->w].offset, dx);
-      break;
-    case LAYER_CONVT:
-      layer_shape(L, N, &s);
-      if (need_wgrad) conv2d_backward_weight(ctx, &s, d, in, gw + net->params[L->w].offset);
-      if (want_dx) conv2d_forward(ctx, &s, d, net->p + net->params[L->w].offset, dx);
-      break;
-    case LAYER_BN:
-      // Without weight gradients, dgamma/dbeta go to a scratch block nobody reads.
-      batchnorm_backward(ctx, (int64_t)N * L->H * L->W, L->C, in, d,
-                         net->p + net->params[L->w].offset, L->mean, L->rstd, dx,
-                         gw + net->params[L->w].offset, gw + net->params[L->b].offset);
-      break;
-    case LAYER_RELU:
-    case LAYER_LRELU:
-    case LAYER_TANH:
-      // In place when d is ours to overwrite.
-      if (d == net->dbuf[0] || d == net->dbuf[1]) dx = (float *)d;
-      if (L->kind == LAYER_RELU)
-        relu_backward(ctx, n, L->out, d, dx);
-      else if (L->kind == LAYER_LRELU)
-        lrelu_backward(ctx, n, L->slope, L->out, d, dx);
-      else
-        tanh_backward(ctx, n, L->out, d, dx);
-      break;
-    }
-    if (!want_dx) return NULL;
-    d = dx;
+  int n = net->nnodes;
+  // Which node outputs need a gradient: those with parameters below them (need_wgrad) or with the
+  // net's input below them (need_dx).
+  char *need = xcalloc((size_t)n, 1), *written = xcalloc((size_t)n, 1);
+  for (int i = 0; i < n; i++) {
+    const ganc_node *nd = &net->nodes[i];
+    need[i] = need_wgrad && nd->w >= 0;
+    for (int k = 0; k < nd->nin; k++)
+      need[i] |= nd->in[k] == GANC_NET_INPUT ? need_dx : need[nd->in[k]];
   }
-  return d;
+  int x_written = 0;
+  float *gw = need_wgrad ? net->g : net->dscratch;
+  for (int i = n - 1; i >= 0; i--) {
+    ganc_node *nd = &net->nodes[i];
+    if (!need[i]) continue;
+    const float *d = i == n - 1 ? dy : nd->dout;
+    const float *in[2] = {input_of(net, nd->in[0], x),
+                          nd->nin > 1 ? input_of(net, nd->in[1], x) : NULL};
+    // Where each input's gradient goes: its buffer when this is its first writer, else dtmp, added
+    // in after (also for a node that reads the same input twice).
+    float *dx[2] = {NULL, NULL}, *target[2] = {NULL, NULL};
+    for (int k = 0; k < nd->nin; k++) {
+      int j = nd->in[k];
+      int wanted = j == GANC_NET_INPUT ? need_dx : need[j];
+      if (!wanted) continue;
+      float *buf = j == GANC_NET_INPUT ? net->dx : net->nodes[j].dout;
+      int first = j == GANC_NET_INPUT ? !x_written : !written[j];
+      dx[k] = first ? buf : net->dtmp;
+      target[k] = first ? NULL : buf;
+      if (j == GANC_NET_INPUT)
+        x_written = 1;
+      else
+        written[j] = 1;
+    }
+    // dtmp holds one pending gradient at a time: a node with two pending ones (a node adding an
+    // input to itself, or two already-written inputs) goes one input at a time.
+    if (target[0] && target[1]) {
+      float *one[2] = {dx[0], NULL};
+      nd->kind->backward(ctx, net, nd, in, d, one, N, gw, need_wgrad);
+      tensor_add(ctx, in_count(nd, N), target[0], net->dtmp, target[0]);
+      float *two[2] = {NULL, dx[1]};
+      nd->kind->backward(ctx, net, nd, in, d, two, N, net->dscratch, 0);
+      tensor_add(ctx, in_count(nd, N), target[1], net->dtmp, target[1]);
+      continue;
+    }
+    nd->kind->backward(ctx, net, nd, in, d, dx, N, gw, need_wgrad);
+    for (int k = 0; k < nd->nin; k++)
+      if (target[k]) tensor_add(ctx, in_count(nd, N), target[k], net->dtmp, target[k]);
+  }
+  free(need);
+  free(written);
+  return need_dx ? net->dx : NULL;
 }
 
 void net_zero_grad(ganc_ctx *ctx, ganc_net *net) {
@@ -332,8 +746,8 @@ void net_adam(ganc_ctx *ctx, ganc_net *net, float lr, float b1, float b2, float 
 }
 
 void net_describe(const ganc_net *net, char *buf, size_t n) {
-  const layer *L = &net->layers[net->nlayers - 1];
-  snprintf(buf, n, "%s: %dx%dx%d -> %dx%dx%d, %d layers, %d tensors, %.2fM parameters", net->name,
-           net->iH, net->iW, net->iC, L->H, L->W, L->C, net->nlayers, net->nparams,
+  const ganc_node *o = &net->nodes[net->nnodes - 1];
+  snprintf(buf, n, "%s: %dx%dx%d -> %dx%dx%d, %d nodes, %d tensors, %.2fM parameters", net->name,
+           net->iH, net->iW, net->iC, o->H, o->W, o->C, net->nnodes, net->nparams,
            (double)net->nparam_floats / 1e6);
 }

@@ -1,7 +1,17 @@
-// net.h — a network is data: a list of layers built from a config, run forward and backward by
-// one loop each. Parameters live in one contiguous block with a table of names, shapes and
-// offsets; gradients and Adam moments mirror it; batch-norm running statistics live in a second
-// block (buffers). A checkpoint is a loop over the two tables.
+// net.h — a network is data: a graph of nodes, each naming its inputs (earlier nodes, or the
+// network's input x) and its kind, a table of functions (shape and parameters, forward, backward,
+// a weight transform) in net.c. Builders (dcgan.c, resnet.c) add nodes; one loop runs them forward
+// in order and one runs them backward in reverse.
+//
+// Parameters live in one contiguous block with a table of names, shapes and offsets; gradients and
+// Adam moments mirror it. State that is not trained — batch-norm running statistics, the power
+// iteration vectors of spectral norm — lives in a second block (buffers). A checkpoint is a loop
+// over the two tables; tensor names are "<node name>.<what>" ("b1.conv.weight").
+//
+// Memory: every node's output is kept for the backward pass (an elementwise node may run in place
+// on its input's output when nothing else reads it); the gradients of node outputs share buffers
+// planned by lifetime (a gradient lives from its first writer to its node's own backward), so a
+// deep residual network needs a few activation-sized gradient buffers, not one per node.
 #ifndef GANC_NET_H
 #define GANC_NET_H
 
@@ -15,8 +25,6 @@
 extern "C" {
 #endif
 
-typedef enum { LAYER_CONV, LAYER_CONVT, LAYER_BN, LAYER_RELU, LAYER_LRELU, LAYER_TANH } layer_kind;
-
 // One named tensor in a block: its name ("b1.conv.weight"), shape and place.
 typedef struct ganc_tensor {
   char name[48];
@@ -24,68 +32,114 @@ typedef struct ganc_tensor {
   int shape[4];
   size_t offset, count; // in floats within the block
   int init;             // GANC_INIT_*: how net_init_weights fills it
+  float init_std;       // GANC_INIT_NORMAL: the standard deviation
 } ganc_tensor;
 
-enum { GANC_INIT_ZERO = 0, GANC_INIT_ONE, GANC_INIT_CONV, GANC_INIT_BN_GAMMA };
+enum {
+  GANC_INIT_ZERO = 0,
+  GANC_INIT_ONE,
+  GANC_INIT_CONV,     // N(0, 0.02): DCGAN's convolutions
+  GANC_INIT_BN_GAMMA, // N(1, 0.02): DCGAN's batch-norm scales
+  GANC_INIT_NORMAL,   // N(0, init_std²)
+  GANC_INIT_UNIT,     // N(0, 1) then scaled to unit length (spectral norm's u, v)
+};
 
-typedef struct layer {
-  layer_kind kind;
+// The network's input, as a node input.
+enum { GANC_NET_INPUT = -1 };
+
+typedef struct ganc_node_kind ganc_node_kind; // net.c: one table of functions per kind
+
+typedef struct ganc_node {
+  const ganc_node_kind *kind;
   char name[32];
+  int in[2], nin; // producers: node indices (< this node's), or GANC_NET_INPUT
   int H, W, C;    // output shape per image
-  int iH, iW, iC; // input shape per image
-  // conv / convT: R×R kernel, stride, pad, weight tensor index; the conv_shape is rebuilt per N.
-  int R, stride, pad;
-  int w;       // index into params (weight; BN gamma)
-  int b;       // index into params (BN beta)
-  int rm, rv;  // index into buffers (BN running mean / var)
-  float slope; // leaky ReLU
-  // Per-run state (backend memory): the layer's output; BN's saved statistics.
-  float *out;         // [max_batch, H, W, C]; aliases the input for in-place activations
-  float *mean, *rstd; // BN [C]
-} layer;
+  int iH, iW, iC; // shape of in[0] per image
+  // configuration
+  int R, stride, pad; // conv / convt
+  int sn;             // conv / convt: spectral normalisation of the weight
+  int cond;           // batch norm: the affine parameters are per class ([ncls, C] tables)
+  float slope;        // leaky ReLU
+  // tensors: indices into the net's params (w, b) and buffers (rm, rv, su, sv); -1 when none
+  int w, b, rm, rv, su, sv;
+  // backend memory for a run
+  float *out;          // [max_batch, H, W, C]; an in-place node shares its input's
+  float *mean, *rstd;  // batch norm [C]
+  float *xhat;         // conditional batch norm: the normalised input before the class affine
+  float *w_sn, *sigma; // spectral norm: W / sigma and sigma [1], made by each forward
+  float *dout;         // the gradient of out (a planned buffer; NULL for the output node)
+  int consumers;       // nodes reading this one's output
+  int first_reader;    // the highest-index consumer: the first to write dout in backward
+  int inplace;         // out aliases in[0]'s out
+} ganc_node;
 
 typedef struct ganc_net {
   char name[8];   // "G", "G_ema", "D"
   int iH, iW, iC; // input shape per image
-  int nlayers, cap;
-  layer *layers;
-  int nparams, nbuffers;
-  ganc_tensor params[64], buffers[64];
+  int nnodes, cap;
+  ganc_node *nodes; // in topological order; the last is the output
+  int nparams, nbuffers, cap_params, cap_buffers;
+  ganc_tensor *params, *buffers;
   size_t nparam_floats, nbuffer_floats;
   float bn_eps, bn_momentum;
+  int ncls;              // classes of the conditional layers (0: none)
+  int sn_iters;          // spectral norm: power iterations per training forward (1)
+  const int32_t *labels; // [N] backend memory: set before a forward of a conditional net
   // Backend memory.
   float *p, *g, *m,
       *v;     // parameters, gradients, Adam moments ([nparam_floats] each; g/m/v may be NULL)
-  float *buf; // running statistics [nbuffer_floats]
+  float *buf; // buffers [nbuffer_floats]
   int max_batch;
-  float *dbuf[2];  // ping-pong activation gradients [max_batch * largest activation]
-  float *dscratch; // gradients of parameters we were asked not to compute
-  int64_t adam_t;  // Adam steps taken
+  float *dx;           // the gradient of the net's input, [max_batch, iH, iW, iC] (train only)
+  float *dtmp;         // a second writer's gradient before it is added in (train only)
+  float *dscratch;     // gradients of parameters we were asked not to compute
+  float *dw_sn;        // the gradient of a spectrally normalised weight, before its transform
+  float *ones, *zeros; // [max C]: the affine of conditional batch norm's normalisation
+  void **gradbuf;      // the planned gradient buffers
+  int ngradbuf;
+  int64_t adam_t; // Adam steps taken
   int finalized;
 } ganc_net;
 
 // ---- building ----------------------------------------------------------------------------------
+// Each adder takes its input node (GANC_NET_INPUT for the net's input) and returns the new node's
+// index; shapes follow from the inputs. Parameters start at zero: net_init_weights fills them.
 void net_init(ganc_net *net, const char *name, int H, int W, int C);
-void net_conv(ganc_net *net, const char *name, int K, int R, int stride, int pad);
-void net_convt(ganc_net *net, const char *name, int K, int R, int stride, int pad);
-void net_bn(ganc_net *net, const char *name);
-void net_relu(ganc_net *net);
-void net_lrelu(ganc_net *net, float slope);
-void net_tanh(ganc_net *net);
-// Allocates backend memory for batches up to max_batch. train = 1 also allocates gradients and
-// Adam moments. Parameters start at zero: call net_init_weights or load a checkpoint.
+// The node added last (the output so far).
+int net_last(const ganc_net *net);
+// conv / transposed conv R×R, `sn` = spectral norm on the weight; weight init N(0, std²)
+// (std 0: DCGAN's 0.02 with GANC_INIT_CONV, which keeps DCGAN checkpoints' initialisation).
+int net_conv(ganc_net *net, const char *name, int in, int K, int R, int stride, int pad, int sn,
+             float std);
+int net_convt(ganc_net *net, const char *name, int in, int K, int R, int stride, int pad, int sn,
+              float std);
+// Batch norm; cond = 1: class-conditional (gamma, beta per class; needs net->ncls).
+int net_bn(ganc_net *net, const char *name, int in, int cond);
+int net_relu(ganc_net *net, int in);
+int net_lrelu(ganc_net *net, int in, float slope);
+int net_tanh(ganc_net *net, int in);
+int net_upsample(ganc_net *net, const char *name, int in);  // nearest 2x
+int net_avgpool(ganc_net *net, const char *name, int in);   // 2x2 average
+int net_add(ganc_net *net, const char *name, int a, int b); // a + b, same shapes
+int net_sumpool(ganc_net *net, const char *name, int in);   // [H,W,C] → [1,1,C], global sum
+// The projection discriminator's class term: [1,1,C] → [1,1,1], <h, embed[label]>.
+int net_embed(ganc_net *net, const char *name, int in);
+
+// Allocates backend memory for batches up to max_batch. train = 1 also allocates gradients, Adam
+// moments and the planned gradient buffers.
 void net_finalize(ganc_ctx *ctx, ganc_net *net, int max_batch, int train);
 void net_free(ganc_ctx *ctx, ganc_net *net);
 
-// DCGAN initialisation: conv weights N(0, 0.02), BN gamma N(1, 0.02), beta 0, running mean 0 and
-// var 1; numbers from Philox (seed, stream, row = tensor index), the same on every backend.
+// Initialisation: each tensor as its init says; numbers from Philox (seed, stream, row = tensor
+// index), the same on every backend.
 void net_init_weights(ganc_ctx *ctx, ganc_net *net, uint64_t seed, uint32_t stream);
 
-// ---- running
-// ------------------------------------------------------------------------------------- Forward of
-// N images x [N, iH, iW, iC]; returns the output [N, H, W, C] (backend memory owned by the net,
-// valid until the next forward). train = 1: batch-norm uses and updates batch statistics (momentum
-// as set, or `momentum_override` >= 0); train = 0: running statistics.
+// ---- running -----------------------------------------------------------------------------------
+// Forward of N images x [N, iH, iW, iC] (and net->labels when conditional); returns the output
+// [N, H, W, C] (backend memory owned by the net, valid until the next forward). train = 1:
+// batch-norm uses and updates batch statistics (momentum as set, or `momentum_override` >= 0) and
+// spectral norm takes net->sn_iters power-iteration steps; train = 0: running statistics, and the
+// stored power-iteration vectors as they are.
 const float *net_forward(ganc_ctx *ctx, ganc_net *net, const float *x, int N, int train,
                          float momentum_override);
 // Backward after a training forward with the same x: dy [N, H, W, C] → returns dx [N, iH, iW, iC]
@@ -95,6 +149,10 @@ const float *net_backward(ganc_ctx *ctx, ganc_net *net, const float *x, const fl
 void net_zero_grad(ganc_ctx *ctx, ganc_net *net);
 // One Adam step over the whole parameter block.
 void net_adam(ganc_ctx *ctx, ganc_net *net, float lr, float b1, float b2, float eps);
+
+// The ordinary convolution a conv or transposed-conv node is at batch N (for a transposed one,
+// its adjoint, as in ops.h): 1 and *s filled, *transposed set; 0 for other kinds.
+int net_node_conv_shape(const ganc_node *nd, int N, conv_shape *s, int *transposed);
 
 // A one-line description of the architecture, e.g. "G: 1x1x100 -> 32x32x1, 8 tensors, 1.2M params".
 void net_describe(const ganc_net *net, char *buf, size_t n);

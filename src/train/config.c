@@ -23,7 +23,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h> // strcasecmp
+#include <strings.h>  // strcasecmp
+#include <sys/stat.h> // stat: a config must be a regular file
 
 // ---- the table ----------------------------------------------------------------------------------
 typedef enum { T_INT, T_U64, T_DOUBLE, T_BOOL, T_ENUM } key_type;
@@ -60,8 +61,16 @@ typedef struct key_def {
 
 static const key_def KEYS[] = {
   // section  field          default    range or words            flags
-  ENUM("model", arch,        "dcgan",   "dcgan",
-       "network family; dcgan = transposed convolutions up, strided convolutions down, batch norm"),
+  ENUM("model", arch,        "dcgan",   "dcgan|resnet",
+       "network family; dcgan = transposed convolutions up, strided convolutions down, batch "
+       "norm; resnet = residual blocks (SNGAN/BigGAN), nearest upsampling and average pooling"),
+  ENUM("model", conditional, "no",      "auto|yes|no",
+       "class-conditional G and D (conditional batch norm, projection D); auto = yes when the "
+       "shards have 2+ classes"),
+  INT("model", classes,      "0",       2, 1000,                  F_ZERO,
+      "classes of a conditional model; 0 = the dataset's (set when training starts)"),
+  ENUM("model", spectral_norm, "none",  "none|d|gd",
+       "spectral normalisation of the weights: none, D's only, or both G's and D's"),
   INT("model", resolution,   "0",       32, 256,                  F_ZERO | F_POW2,
       "image size in pixels (square); 0 = the dataset's"),
   INTSET("model", channels,  "0",       "0|1|3",
@@ -609,6 +618,13 @@ static void configs_hint(char *buf, size_t n) {
 int ganc_config_load_file(ganc_config *c, const char *path, ganc_err *err) {
   enum { MAX_BYTES = 1 << 20 };
   char hint[512];
+  // A FIFO or device would block the open or the read: only regular files are configs.
+  struct stat st;
+  if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+    ganc_err_set(err, GANC_EXIT_USAGE, "config %s is not a regular file (a %s)", path,
+                 S_ISDIR(st.st_mode) ? "folder" : "FIFO, socket or device");
+    return -1;
+  }
   FILE *f = fopen(path, "rb");
   if (!f) {
     int e = errno;
@@ -698,6 +714,12 @@ int ganc_config_validate(const ganc_config *c, ganc_err *err) {
                  "model.d_max = %d is below model.d_base = %d: the cap on discriminator channels "
                  "must be at least the base width; raise d_max or lower d_base",
                  c->d_max, c->d_base);
+    return -1;
+  }
+  if (!strcmp(c->conditional, "yes") && !strcmp(c->arch, "dcgan")) {
+    ganc_err_set(err, GANC_EXIT_USAGE,
+                 "model.conditional = yes needs model.arch = resnet (DCGAN has no conditional "
+                 "form); use a resnet recipe (configs/resnet32.ini) or model.conditional = no");
     return -1;
   }
   if (!strcmp(c->device, "cpu") && !strcmp(c->backend, "cudnn")) {

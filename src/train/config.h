@@ -17,17 +17,20 @@ extern "C" {
 
 typedef struct ganc_config {
   // [model]
-  char arch[16];      // "dcgan"
-  int resolution;     // 32..256, power of two; 0 = take it from the dataset
-  int channels;       // 1 or 3; 0 = take it from the dataset
-  int z_dim;          // latent size (nz)
-  int g_base;         // generator width at the highest resolution (ngf)
-  int d_base;         // discriminator width at the highest resolution (ndf)
-  int g_max;          // cap on generator channels
-  int d_max;          // cap on discriminator channels
-  double bn_eps;      // batch-norm epsilon
-  double bn_momentum; // batch-norm running-statistics momentum (PyTorch convention)
-  double lrelu_slope; // discriminator leaky-ReLU slope
+  char arch[16];         // "dcgan" or "resnet"
+  char conditional[8];   // "auto", "yes" or "no" (resolved to yes/no when training starts)
+  int classes;           // classes of a conditional model; 0 = the dataset's
+  char spectral_norm[8]; // "none", "d" or "gd"
+  int resolution;        // 32..256, power of two; 0 = take it from the dataset
+  int channels;          // 1 or 3; 0 = take it from the dataset
+  int z_dim;             // latent size (nz)
+  int g_base;            // generator width at the highest resolution (ngf)
+  int d_base;            // discriminator width at the highest resolution (ndf)
+  int g_max;             // cap on generator channels
+  int d_max;             // cap on discriminator channels
+  double bn_eps;         // batch-norm epsilon
+  double bn_momentum;    // batch-norm running-statistics momentum (PyTorch convention)
+  double lrelu_slope;    // discriminator leaky-ReLU slope
   // [train]
   int batch;           // images per step (per D and G step)
   double kimg;         // training length in thousands of real images shown to D

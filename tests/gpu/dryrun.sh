@@ -36,9 +36,12 @@ for exe in "$B"/libexec/*; do
   n="$(basename "$exe")"
   arg=--help
   [[ $n == test_ops ]] && arg="" # a cmocka program: it runs its tests (2 s)
-  env -i PATH=/usr/bin:/bin LD_LIBRARY_PATH="$B/lib" LD_DEBUG=libs "$exe" $arg >"$tmp/ld-$n.out" 2>"$tmp/ld-$n.log"
+  # The loader's report goes to files (LD_DEBUG_OUTPUT: one per process), not to stderr, which
+  # the programs' own tests read.
+  env -i PATH=/usr/bin:/bin LD_LIBRARY_PATH="$B/lib" LD_DEBUG=libs LD_DEBUG_OUTPUT="$tmp/ld-$n" \
+    "$exe" $arg >"$tmp/ld-$n.out" 2>&1
   rc=$?
-  loaded="$(sed -n 's/.*calling init: //p' "$tmp/ld-$n.log" | sort -u)"
+  loaded="$(cat "$tmp/ld-$n".* 2>/dev/null | sed -n 's/.*calling init: //p' | sort -u)"
   outside="$(grep -v "^$B/lib/" <<<"$loaded" | grep -v -E "$allowed" | tr '\n' ' ')"
   check $((rc != 0)) "$n starts from the bundle (exit $rc)"
   check $((${#outside} != 0)) "$n loads $(wc -l <<<"$loaded") objects, none from outside the bundle but glibc/libstdc++/CUDA${outside:+: $outside}"

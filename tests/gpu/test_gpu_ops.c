@@ -1,5 +1,6 @@
 // test_gpu_ops.c — every CUDA launcher of kernels/kernels.h (batch norm, activations, losses, Adam
-// and EMA, pixels, latents) against its CPU twin of src/ops/*.c and src/core/philox.c.
+// and EMA, pixels, latents; resampling, sum pooling, tensor add, spectral norm, the
+// class-conditional ops) against its CPU twin of src/ops/*.c and src/core/philox.c.
 //
 // The launchers on the GPU: fresh random inputs from a fixed-seed generator; every output buffer
 // POISONED (0xFF bytes: NaN floats, 255 bytes) before each call so an element a kernel fails to
@@ -28,6 +29,12 @@
 //   adam_update, ema_update            p, m, v / ema                   err 1e-6    (0 ulp)
 //   pixels_to_float, pixels_to_uint8   dst                             exact
 //   latents                            z                               bit-exact
+//   upsample2x, avgpool2x (fwd, bwd)   out                             0 ulp       (exact: copies,
+//   tensor_add, sum_pool (fwd, bwd)    out                             0 ulp        one float op
+//   spectral_norm forward              u, v, sigma, w_sn               0 ulp        order, or the
+//   spectral_norm backward             dw                              0 ulp        same double
+//   cond_affine forward, backward      y; dx, dgamma, dbeta            0 ulp        trees of
+//   embed_dot forward, backward        y; dh, dembed                   0 ulp        sum_order.h)
 #include "core/check.h"      // xmalloc
 #include "core/ctx.h"        // ganc_ctx, ganc_ctx_init_cpu
 #include "core/philox.h"     // ganc_latent: the CPU latents
@@ -654,6 +661,591 @@ static void gpu_latents(uint64_t seed, uint64_t first, int n, int z_dim) {
 static int quick;
 static int big(int64_t n) { return quick && n >= 200000; }
 
+// =================================================================================================
+// Resampling, spectral norm, class-conditional ops (kernels/resample.cu, spectral.cu, cond.cu):
+// every one bit-identical to its CPU twin by construction (the same float operations in the same
+// order; the same double trees of ops/sum_order.h), so each is compared at 0 ulp, its outputs
+// poisoned, parameter gradients starting non-zero, and every one re-run for identical bits.
+// =================================================================================================
+
+// Under cudemu every CUDA thread is a fiber: the real layers at batch 1-2, the rest as on a GPU.
+#ifdef GANC_CUDEMU
+static const int EMU = 1;
+#else
+static const int EMU = 0;
+#endif
+
+static int32_t *labels_to_device(const int32_t *h, int n) {
+  int32_t *d = dnew((size_t)n * sizeof(int32_t));
+  up(d, h, (size_t)n * sizeof(int32_t));
+  return d;
+}
+
+// got vs want at 0 ulp: the largest distance, for the report.
+static int64_t ulp_of(const float *got, const float *want, size_t n) {
+  return max_ulp(got, want, n);
+}
+
+// ---- 2x2 windows
+// ---------------------------------------------------------------------------------
+
+static const char *WIN_NAMES[4] = {"upsample2x_fwd", "upsample2x_bwd", "avgpool2x_fwd",
+                                   "avgpool2x_bwd"};
+
+static void win_cpu(int op, int N, int H, int W, int C, const float *src, float *dst) {
+  if (op == 0) upsample2x_forward_cpu(&CPU, N, H, W, C, src, dst);
+  if (op == 1) upsample2x_backward_cpu(&CPU, N, H, W, C, src, dst);
+  if (op == 2) avgpool2x_forward_cpu(&CPU, N, H, W, C, src, dst);
+  if (op == 3) avgpool2x_backward_cpu(&CPU, N, H, W, C, src, dst);
+}
+static void win_gpu(int op, int N, int H, int W, int C, const float *src, float *dst) {
+  if (op == 0) upsample2x_forward_cuda(&G, ST, N, H, W, C, src, dst);
+  if (op == 1) upsample2x_backward_cuda(&G, ST, N, H, W, C, src, dst);
+  if (op == 2) avgpool2x_forward_cuda(&G, ST, N, H, W, C, src, dst);
+  if (op == 3) avgpool2x_backward_cuda(&G, ST, N, H, W, C, src, dst);
+}
+
+// The window ops of mask `ops` (bit op) on input [N,H,W,C] (H, W as the op's own arguments);
+// misalign shifts both buffers by one float (the scalar path).
+static void gpu_window_ops(int ops, int N, int H, int W, int C, int misalign, const char *where) {
+  const size_t nx = (size_t)N * H * W * C;
+  for (int op = 0; op < 4; op++) {
+    if (!(ops >> op & 1) || (op >= 2 && (H % 2 || W % 2))) continue;
+    // Element counts of the op's source and destination.
+    const size_t big = op < 2 ? 4 * nx : nx, small = op < 2 ? nx : nx / 4;
+    const size_t ns = op == 0 || op == 3 ? small : big, nd = op == 0 || op == 3 ? big : small;
+    float *hs = fnew(ns), *want = fnew(nd), *got = fnew(nd), *got2 = fnew(nd);
+    fill(hs, ns, -2.0f, 2.0f);
+    win_cpu(op, N, H, W, C, hs, want);
+    float *ds0 = dnew((ns + 4) * sizeof(float)), *dd0 = dnew((nd + 4) * sizeof(float));
+    float *ds = ds0 + misalign, *dd = dd0 + misalign;
+    up(ds, hs, ns * sizeof(float));
+    poison(dd0, (nd + 4) * sizeof(float));
+    win_gpu(op, N, H, W, C, ds, dd);
+    down(got, dd, nd * sizeof(float));
+    const int fenced = untouched_around(dd0, (nd + 4) * sizeof(float),
+                                        (size_t)misalign * sizeof(float), nd * sizeof(float));
+    poison(dd, nd * sizeof(float));
+    win_gpu(op, N, H, W, C, ds, dd);
+    down(got2, dd, nd * sizeof(float));
+    const int64_t u = ulp_of(got, want, nd);
+    const int same = !memcmp(got, got2, nd * sizeof(float));
+    report(u == 0 && fenced && same, "gpu   %-16s [%d,%d,%d,%d]%s %s: %lld ulp%s%s", WIN_NAMES[op],
+           N, H, W, C, misalign ? " misaligned" : "", where, (long long)u,
+           fenced ? "" : ", WROTE OUTSIDE", same ? "" : ", RERUN DIFFERS");
+    ganc_cuda_free(&G, ds0);
+    ganc_cuda_free(&G, dd0);
+    free(hs), free(want), free(got), free(got2);
+  }
+}
+static void gpu_window(int N, int H, int W, int C, int misalign, const char *where) {
+  gpu_window_ops(15, N, H, W, C, misalign, where);
+}
+
+// ---- tensor_add
+// ------------------------------------------------------------------------------------
+
+static void gpu_tensor_add(int64_t n, int misalign) {
+  const size_t N = (size_t)n, bytes = N * sizeof(float);
+  float *a = fnew(N), *b = fnew(N), *want = fnew(N), *got = fnew(N);
+  fill(a, N, -3.0f, 3.0f);
+  fill(b, N, -3.0f, 3.0f);
+  tensor_add_cpu(&CPU, n, a, b, want);
+  float *da0 = dnew(bytes + 16), *db0 = dnew(bytes + 16), *dy0 = dnew(bytes + 16);
+  float *da = da0 + misalign, *db = db0 + misalign, *dy = dy0 + misalign;
+  up(da, a, bytes);
+  up(db, b, bytes);
+  poison(dy0, bytes + 16);
+  tensor_add_cuda(&G, ST, n, da, db, dy);
+  down(got, dy, bytes);
+  int64_t u = ulp_of(got, want, N);
+  const int fenced = untouched_around(dy0, bytes + 16, (size_t)misalign * sizeof(float), bytes);
+  tensor_add_cuda(&G, ST, n, da, db, da); // y aliases a
+  down(got, da, bytes);
+  int64_t ua = ulp_of(got, want, N);
+  up(da, a, bytes);
+  tensor_add_cuda(&G, ST, n, da, db, db); // y aliases b
+  down(got, db, bytes);
+  const int64_t ub = ulp_of(got, want, N);
+  ua = ua > ub ? ua : ub;
+  report(u == 0 && ua == 0 && fenced,
+         "gpu   tensor_add       n=%-8lld%s %lld ulp, in place %lld ulp%s", (long long)n,
+         misalign ? " misaligned" : "", (long long)u, (long long)ua,
+         fenced ? "" : ", WROTE OUTSIDE");
+  ganc_cuda_free(&G, da0);
+  ganc_cuda_free(&G, db0);
+  ganc_cuda_free(&G, dy0);
+  free(a), free(b), free(want), free(got);
+}
+
+// ---- global sum pooling
+// --------------------------------------------------------------------------
+
+static void gpu_sum_pool(int N, int HW, int C, const char *where) {
+  const size_t nx = (size_t)N * HW * C, ny = (size_t)N * C;
+  float *x = fnew(nx), *dy = fnew(ny), *y = fnew(ny), *dx = fnew(nx), *got = fnew(nx),
+        *got2 = fnew(nx);
+  fill(x, nx, -1.0f, 1.5f);
+  fill(dy, ny, -1.0f, 1.0f);
+  sum_pool_forward_cpu(&CPU, N, HW, C, x, y);
+  sum_pool_backward_cpu(&CPU, N, HW, C, dy, dx);
+  float *dxd = dup_to_device(x, nx), *dyd = dup_to_device(dy, ny), *yd = dnew(ny * sizeof(float)),
+        *dxo = dnew(nx * sizeof(float));
+  for (int run = 0; run < 2; run++) {
+    poison(yd, ny * sizeof(float));
+    sum_pool_forward_cuda(&G, ST, N, HW, C, dxd, yd);
+    down(run ? got2 : got, yd, ny * sizeof(float));
+  }
+  int64_t u = ulp_of(got, y, ny);
+  int same = !memcmp(got, got2, ny * sizeof(float));
+  report(u == 0 && same, "gpu   sum_pool_fwd     [%d,%d,%d] %s: %lld ulp%s", N, HW, C, where,
+         (long long)u, same ? ", rerun identical" : ", RERUN DIFFERS");
+  poison(dxo, nx * sizeof(float));
+  sum_pool_backward_cuda(&G, ST, N, HW, C, dyd, dxo);
+  down(got, dxo, nx * sizeof(float));
+  u = ulp_of(got, dx, nx);
+  report(u == 0, "gpu   sum_pool_bwd     [%d,%d,%d] %s: %lld ulp", N, HW, C, where, (long long)u);
+  ganc_cuda_free(&G, dxd);
+  ganc_cuda_free(&G, dyd);
+  ganc_cuda_free(&G, yd);
+  ganc_cuda_free(&G, dxo);
+  free(x), free(dy), free(y), free(dx), free(got), free(got2);
+}
+
+// ---- spectral normalization
+// ----------------------------------------------------------------------
+
+static void unit_fill(float *a, size_t n) {
+  double s = 0.0;
+  for (size_t i = 0; i < n; i++) {
+    a[i] = unif(-1.0f, 1.0f);
+    s += (double)a[i] * a[i];
+  }
+  for (size_t i = 0; i < n; i++)
+    a[i] = (float)(a[i] / sqrt(s));
+}
+
+// Forward with `iters` iterations (and eval, iters = 0, from the result), backward; W and w_sn
+// shifted by one float when misaligned (the scalar paths).
+static void gpu_spectral(int M, int K, int iters, int misalign, const char *where) {
+  const size_t n = (size_t)M * K, nb = n * sizeof(float);
+  float *w = fnew(n), *u = fnew(K), *v = fnew(M), *wsn = fnew(n), sigma = 0.0f;
+  float *g = fnew(n), *dw = fnew(n), *hu = fnew(K), *hv = fnew(M), *hw = fnew(n), *hw2 = fnew(n),
+        hs = 0.0f, hs2 = 0.0f;
+  fill(w, n, -0.1f, 0.1f);
+  unit_fill(u, K);
+  unit_fill(v, M);
+  fill(g, n, -1.0f, 1.0f);
+  fill(dw, n, -1.0f, 1.0f);
+  float *dw0 = fdup(dw, n), *u0 = fdup(u, K), *v0 = fdup(v, M);
+  float *wd0 = dnew(nb + 16), *wsnd0 = dnew(nb + 16), *gd0 = dnew(nb + 16), *dwd0 = dnew(nb + 16);
+  float *wd = wd0 + misalign, *wsnd = wsnd0 + misalign, *gd = gd0 + misalign,
+        *dwd = dwd0 + misalign;
+  float *ud = dnew((size_t)K * sizeof(float)), *vd = dnew((size_t)M * sizeof(float)),
+        *sd = dnew(sizeof(float));
+  up(wd, w, nb);
+  up(gd, g, nb);
+
+  // Training forward (iters), twice from the same state: identical bits, and the CPU's.
+  spectral_norm_forward_cpu(&CPU, M, K, w, u, v, iters, 1e-12f, &sigma, wsn);
+  int same = 1;
+  for (int run = 0; run < 2; run++) {
+    up(ud, u0, (size_t)K * sizeof(float));
+    up(vd, v0, (size_t)M * sizeof(float));
+    poison(sd, sizeof(float));
+    poison(wsnd0, nb + 16);
+    spectral_norm_forward_cuda(&G, ST, M, K, wd, ud, vd, iters, 1e-12f, sd, wsnd);
+    down(run ? hw2 : hw, wsnd, nb);
+    down(run ? &hs2 : &hs, sd, sizeof(float));
+    if (run) same = !memcmp(hw, hw2, nb) && !memcmp(&hs, &hs2, sizeof hs);
+  }
+  down(hu, ud, (size_t)K * sizeof(float));
+  down(hv, vd, (size_t)M * sizeof(float));
+  int64_t ul = ulp_of(hu, u, K), t;
+  t = ulp_of(hv, v, M), ul = t > ul ? t : ul;
+  t = ulp_of(&hs, &sigma, 1), ul = t > ul ? t : ul;
+  t = ulp_of(hw, wsn, n), ul = t > ul ? t : ul;
+  const int fenced = untouched_around(wsnd0, nb + 16, (size_t)misalign * sizeof(float), nb);
+  report(ul == 0 && same && fenced,
+         "gpu   spectral_fwd     [%d,%d] iters %d%s %s: sigma %.6g, u v sigma w_sn %lld ulp%s%s", M,
+         K, iters, misalign ? " misaligned" : "", where, (double)hs, (long long)ul,
+         same ? ", rerun identical" : ", RERUN DIFFERS", fenced ? "" : ", WROTE OUTSIDE");
+
+  // Eval (iters = 0) from the trained state: u, v untouched.
+  spectral_norm_forward_cpu(&CPU, M, K, w, u, v, 0, 1e-12f, &sigma, wsn);
+  poison(wsnd, nb);
+  spectral_norm_forward_cuda(&G, ST, M, K, wd, ud, vd, 0, 1e-12f, sd, wsnd);
+  down(hw, wsnd, nb);
+  down(&hs, sd, sizeof(float));
+  float *hu2 = fnew(K), *hv2 = fnew(M);
+  down(hu2, ud, (size_t)K * sizeof(float));
+  down(hv2, vd, (size_t)M * sizeof(float));
+  const int kept =
+      !memcmp(hu, hu2, (size_t)K * sizeof(float)) && !memcmp(hv, hv2, (size_t)M * sizeof(float));
+  ul = ulp_of(&hs, &sigma, 1);
+  t = ulp_of(hw, wsn, n), ul = t > ul ? t : ul;
+  report(ul == 0 && kept, "gpu   spectral_fwd     [%d,%d] eval%s %s: sigma w_sn %lld ulp%s", M, K,
+         misalign ? " misaligned" : "", where, (long long)ul,
+         kept ? ", u v kept" : ", U V CHANGED");
+  free(hu2), free(hv2);
+
+  // Backward from the eval forward: dw accumulates onto dw0; twice from dw0, identical.
+  spectral_norm_backward_cpu(&CPU, M, K, wsn, g, u, v, &sigma, dw);
+  for (int run = 0; run < 2; run++) {
+    up(dwd, dw0, nb);
+    spectral_norm_backward_cuda(&G, ST, M, K, wsnd, gd, ud, vd, sd, dwd);
+    down(run ? hw2 : hw, dwd, nb);
+  }
+  ul = ulp_of(hw, dw, n);
+  same = !memcmp(hw, hw2, nb);
+  report(ul == 0 && same, "gpu   spectral_bwd     [%d,%d]%s %s: dw %lld ulp%s", M, K,
+         misalign ? " misaligned" : "", where, (long long)ul,
+         same ? ", rerun identical" : ", RERUN DIFFERS");
+
+  float *dev[] = {wd0, wsnd0, gd0, dwd0, ud, vd, sd};
+  for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++)
+    ganc_cuda_free(&G, dev[i]);
+  free(w), free(u), free(v), free(wsn), free(g), free(dw), free(hu), free(hv), free(hw), free(hw2),
+      free(dw0), free(u0), free(v0);
+}
+
+// ---- class-conditional ops
+// -----------------------------------------------------------------------
+
+// Labels: random classes of ncls, or (pattern 1) all one class.
+static void make_labels(int32_t *l, int N, int ncls, int pattern) {
+  for (int i = 0; i < N; i++)
+    l[i] = pattern == 1 ? ncls - 1 : (int32_t)(rnd64() % (uint64_t)ncls);
+}
+
+// Forward out of place and in place; backward out of place and in place (dx == dy), twice, with
+// dgamma/dbeta from non-zero values. misalign shifts x, y, dy, dx by one float (scalar path).
+static void gpu_cond_affine(int N, int HW, int C, int ncls, int pattern, int misalign,
+                            const char *where) {
+  const size_t n = (size_t)N * HW * C, np = (size_t)ncls * C, nb = n * sizeof(float),
+               pb = np * sizeof(float);
+  int32_t *lab = xmalloc((size_t)N * sizeof(int32_t));
+  make_labels(lab, N, ncls, pattern);
+  float *x = fnew(n), *dy = fnew(n), *g = fnew(np), *b = fnew(np), *dg0 = fnew(np), *db0 = fnew(np);
+  fill(x, n, -3.0f, 3.0f);
+  fill(dy, n, -1.0f, 1.0f);
+  fill(g, np, 0.5f, 1.5f);
+  fill(b, np, -0.5f, 0.5f);
+  fill(dg0, np, -1.0f, 1.0f);
+  fill(db0, np, -1.0f, 1.0f);
+  float *y = fnew(n), *dx = fnew(n), *dg = fdup(dg0, np), *db = fdup(db0, np);
+  cond_affine_forward_cpu(&CPU, N, HW, C, ncls, x, lab, g, b, y);
+  cond_affine_backward_cpu(&CPU, N, HW, C, ncls, x, dy, lab, g, dx, dg, db);
+
+  int32_t *ld = labels_to_device(lab, N);
+  float *xd0 = dnew(nb + 16), *yd0 = dnew(nb + 16), *dyd0 = dnew(nb + 16), *dxd0 = dnew(nb + 16);
+  float *xd = xd0 + misalign, *yd = yd0 + misalign, *dyd = dyd0 + misalign, *dxd = dxd0 + misalign;
+  float *gd = dup_to_device(g, np), *bd = dup_to_device(b, np), *dgd = dnew(pb), *dbd = dnew(pb);
+  float *got = fnew(n), *got2 = fnew(n), *hg = fnew(np), *hb = fnew(np), *hg2 = fnew(np),
+        *hb2 = fnew(np);
+  up(xd, x, nb);
+
+  poison(yd0, nb + 16);
+  cond_affine_forward_cuda(&G, ST, N, HW, C, ncls, xd, ld, gd, bd, yd);
+  down(got, yd, nb);
+  int64_t u = ulp_of(got, y, n);
+  const int fenced = untouched_around(yd0, nb + 16, (size_t)misalign * sizeof(float), nb);
+  up(yd, x, nb); // in place
+  cond_affine_forward_cuda(&G, ST, N, HW, C, ncls, yd, ld, gd, bd, yd);
+  down(got, yd, nb);
+  const int64_t ui = ulp_of(got, y, n);
+  report(u == 0 && ui == 0 && fenced,
+         "gpu   cond_affine_fwd  [%d,%d,%d] ncls %d%s %s: %lld ulp, in place %lld ulp%s", N, HW, C,
+         ncls, misalign ? " misaligned" : "", where, (long long)u, (long long)ui,
+         fenced ? "" : ", WROTE OUTSIDE");
+
+  // Backward: run 0 out of place, run 1 in place (dx == dy); both from dgamma0/dbeta0.
+  for (int run = 0; run < 2; run++) {
+    up(dyd, dy, nb);
+    up(dgd, dg0, pb);
+    up(dbd, db0, pb);
+    poison(dxd, nb);
+    float *out = run ? dyd : dxd;
+    cond_affine_backward_cuda(&G, ST, N, HW, C, ncls, xd, dyd, ld, gd, out, dgd, dbd);
+    down(run ? got2 : got, out, nb);
+    down(run ? hg2 : hg, dgd, pb);
+    down(run ? hb2 : hb, dbd, pb);
+  }
+  u = ulp_of(got, dx, n);
+  int64_t t = ulp_of(got2, dx, n), up_ = ulp_of(hg, dg, np);
+  u = t > u ? t : u;
+  t = ulp_of(hb, db, np), up_ = t > up_ ? t : up_;
+  const int same = !memcmp(hg, hg2, pb) && !memcmp(hb, hb2, pb);
+  report(u == 0 && up_ == 0 && same,
+         "gpu   cond_affine_bwd  [%d,%d,%d] ncls %d%s %s: dx %lld ulp (in place too), dgamma "
+         "dbeta %lld ulp%s",
+         N, HW, C, ncls, misalign ? " misaligned" : "", where, (long long)u, (long long)up_,
+         same ? ", rerun identical" : ", RERUN DIFFERS");
+
+  float *dev[] = {xd0, yd0, dyd0, dxd0, gd, bd, dgd, dbd};
+  for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++)
+    ganc_cuda_free(&G, dev[i]);
+  ganc_cuda_free(&G, ld);
+  free(lab), free(x), free(dy), free(g), free(b), free(dg0), free(db0), free(y), free(dx), free(dg),
+      free(db), free(got), free(got2), free(hg), free(hb), free(hg2), free(hb2);
+}
+
+static void gpu_embed_dot(int N, int C, int ncls, int pattern, const char *where) {
+  const size_t nh = (size_t)N * C, ne = (size_t)ncls * C;
+  int32_t *lab = xmalloc((size_t)N * sizeof(int32_t));
+  make_labels(lab, N, ncls, pattern);
+  float *h = fnew(nh), *e = fnew(ne), *dy = fnew(N), *de0 = fnew(ne), *y = fnew(N), *dh = fnew(nh);
+  fill(h, nh, -1.0f, 1.0f);
+  fill(e, ne, -1.0f, 1.0f);
+  fill(dy, N, -1.0f, 1.0f);
+  fill(de0, ne, -1.0f, 1.0f);
+  float *de = fdup(de0, ne);
+  embed_dot_forward_cpu(&CPU, N, C, ncls, h, lab, e, y);
+  embed_dot_backward_cpu(&CPU, N, C, ncls, h, dy, lab, e, dh, de);
+  int32_t *ld = labels_to_device(lab, N);
+  float *hd = dup_to_device(h, nh), *ed = dup_to_device(e, ne), *dyd = dup_to_device(dy, N),
+        *yd = dnew((size_t)N * sizeof(float)), *dhd = dnew(nh * sizeof(float)),
+        *ded = dnew(ne * sizeof(float));
+  float *gy = fnew(N), *gy2 = fnew(N), *gdh = fnew(nh), *gde = fnew(ne), *gde2 = fnew(ne);
+  for (int run = 0; run < 2; run++) {
+    poison(yd, (size_t)N * sizeof(float));
+    embed_dot_forward_cuda(&G, ST, N, C, ncls, hd, ld, ed, yd);
+    down(run ? gy2 : gy, yd, (size_t)N * sizeof(float));
+    up(ded, de0, ne * sizeof(float));
+    poison(dhd, nh * sizeof(float));
+    embed_dot_backward_cuda(&G, ST, N, C, ncls, hd, dyd, ld, ed, dhd, ded);
+    down(gdh, dhd, nh * sizeof(float));
+    down(run ? gde2 : gde, ded, ne * sizeof(float));
+  }
+  int64_t u = ulp_of(gy, y, N), t = ulp_of(gdh, dh, nh);
+  u = t > u ? t : u;
+  t = ulp_of(gde, de, ne), u = t > u ? t : u;
+  const int same =
+      !memcmp(gy, gy2, (size_t)N * sizeof(float)) && !memcmp(gde, gde2, ne * sizeof(float));
+  report(u == 0 && same, "gpu   embed_dot        [%d,%d] ncls %d %s: y dh dembed %lld ulp%s", N, C,
+         ncls, where, (long long)u, same ? ", rerun identical" : ", RERUN DIFFERS");
+  float *dev[] = {hd, ed, dyd, yd, dhd, ded};
+  for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++)
+    ganc_cuda_free(&G, dev[i]);
+  ganc_cuda_free(&G, ld);
+  free(lab), free(h), free(e), free(dy), free(de0), free(y), free(dh), free(de), free(gy),
+      free(gy2), free(gdh), free(gde), free(gde2);
+}
+
+// A label outside [0, ncls) (which the loader never lets through): the kernels read nothing
+// outside gamma/beta/embed, that sample's outputs are NaN, and every other sample and class gets
+// exactly what the CPU twin gives for the batch without it.
+static void gpu_bad_label(void) {
+  const int N = 5, HW = 3, C = 6, ncls = 3, bad = 1;
+  // Far outside: a kernel that read gamma[label] would fault (on a GPU and under cudemu).
+  const int32_t lab[5] = {1, 1 << 24, 0, 1, 2}, lab4[4] = {1, 0, 1, 2};
+  const size_t n = (size_t)N * HW * C, per = (size_t)HW * C, np = (size_t)ncls * C;
+  float *x = fnew(n), *dy = fnew(n), *g = fnew(np), *b = fnew(np), *dg = fnew(np), *db = fnew(np);
+  fill(x, n, -1.0f, 1.0f);
+  fill(dy, n, -1.0f, 1.0f);
+  fill(g, np, 0.5f, 1.5f);
+  fill(b, np, -0.5f, 0.5f);
+  fill(dg, np, -1.0f, 1.0f);
+  fill(db, np, -1.0f, 1.0f);
+  // The CPU twin on the 4 good samples.
+  float *x4 = fnew(n - per), *dy4 = fnew(n - per), *y4 = fnew(n - per), *dx4 = fnew(n - per);
+  memcpy(x4, x, per * sizeof(float));
+  memcpy(x4 + per, x + 2 * per, 3 * per * sizeof(float));
+  memcpy(dy4, dy, per * sizeof(float));
+  memcpy(dy4 + per, dy + 2 * per, 3 * per * sizeof(float));
+  float *dg4 = fdup(dg, np), *db4 = fdup(db, np);
+  cond_affine_forward_cpu(&CPU, 4, HW, C, ncls, x4, lab4, g, b, y4);
+  cond_affine_backward_cpu(&CPU, 4, HW, C, ncls, x4, dy4, lab4, g, dx4, dg4, db4);
+  // The GPU on all 5.
+  int32_t *ld = labels_to_device(lab, N);
+  float *xd = dup_to_device(x, n), *dyd = dup_to_device(dy, n), *gd = dup_to_device(g, np),
+        *bd = dup_to_device(b, np), *dgd = dup_to_device(dg, np), *dbd = dup_to_device(db, np),
+        *yd = dnew(n * sizeof(float)), *dxd = dnew(n * sizeof(float));
+  float *hy = fnew(n), *hdx = fnew(n), *hg = fnew(np), *hb = fnew(np);
+  poison(yd, n * sizeof(float));
+  cond_affine_forward_cuda(&G, ST, N, HW, C, ncls, xd, ld, gd, bd, yd);
+  poison(dxd, n * sizeof(float));
+  cond_affine_backward_cuda(&G, ST, N, HW, C, ncls, xd, dyd, ld, gd, dxd, dgd, dbd);
+  down(hy, yd, n * sizeof(float));
+  down(hdx, dxd, n * sizeof(float));
+  down(hg, dgd, np * sizeof(float));
+  down(hb, dbd, np * sizeof(float));
+  int nan_ok = 1;
+  for (size_t i = bad * per; i < (bad + 1) * per; i++)
+    nan_ok = nan_ok && isnan(hy[i]) && isnan(hdx[i]);
+  int64_t u = ulp_of(hy, y4, per), t = ulp_of(hy + 2 * per, y4 + per, 3 * per);
+  u = t > u ? t : u;
+  t = ulp_of(hdx, dx4, per), u = t > u ? t : u;
+  t = ulp_of(hdx + 2 * per, dx4 + per, 3 * per), u = t > u ? t : u;
+  t = ulp_of(hg, dg4, np), u = t > u ? t : u;
+  t = ulp_of(hb, db4, np), u = t > u ? t : u;
+  report(nan_ok && u == 0,
+         "gpu   cond_affine      label 2^24 of ncls 3: its sample NaN%s, the rest %lld ulp",
+         nan_ok ? "" : " (NOT ALL)", (long long)u);
+
+  // embed_dot likewise.
+  float *e = fnew(np), *de = fnew(np), *hy5 = fnew(N), *hdh = fnew((size_t)N * C);
+  fill(e, np, -1.0f, 1.0f);
+  fill(de, np, -1.0f, 1.0f);
+  float *de4 = fdup(de, np), *ey4 = fnew(4), *edh4 = fnew((size_t)4 * C), edy[5], edy4[4];
+  fill(edy, 5, -1.0f, 1.0f);
+  edy4[0] = edy[0], edy4[1] = edy[2], edy4[2] = edy[3], edy4[3] = edy[4];
+  float *h4 = fnew((size_t)4 * C);
+  memcpy(h4, x, (size_t)C * sizeof(float)); // h [5, C] = x's first 5·C values
+  memcpy(h4 + C, x + 2 * C, (size_t)3 * C * sizeof(float));
+  embed_dot_forward_cpu(&CPU, 4, C, ncls, h4, lab4, e, ey4);
+  embed_dot_backward_cpu(&CPU, 4, C, ncls, h4, edy4, lab4, e, edh4, de4);
+  float *edd = dup_to_device(e, np), *dedd = dup_to_device(de, np), *edyd = dup_to_device(edy, 5),
+        *ey = dnew((size_t)N * sizeof(float)), *edh = dnew((size_t)N * C * sizeof(float));
+  poison(ey, (size_t)N * sizeof(float));
+  embed_dot_forward_cuda(&G, ST, N, C, ncls, xd, ld, edd, ey);
+  poison(edh, (size_t)N * C * sizeof(float));
+  embed_dot_backward_cuda(&G, ST, N, C, ncls, xd, edyd, ld, edd, edh, dedd);
+  down(hy5, ey, (size_t)N * sizeof(float));
+  down(hdh, edh, (size_t)N * C * sizeof(float));
+  down(hg, dedd, np * sizeof(float));
+  nan_ok = isnan(hy5[bad]);
+  for (int c = 0; c < C; c++)
+    nan_ok = nan_ok && isnan(hdh[bad * C + c]);
+  const float hy5g[4] = {hy5[0], hy5[2], hy5[3], hy5[4]};
+  u = ulp_of(hy5g, ey4, 4);
+  t = ulp_of(hdh, edh4, (size_t)C), u = t > u ? t : u;
+  t = ulp_of(hdh + 2 * C, edh4 + C, (size_t)3 * C), u = t > u ? t : u;
+  t = ulp_of(hg, de4, np), u = t > u ? t : u;
+  report(nan_ok && u == 0,
+         "gpu   embed_dot        label 2^24 of ncls 3: its sample NaN%s, the rest %lld ulp",
+         nan_ok ? "" : " (NOT ALL)", (long long)u);
+
+  float *dev[] = {xd, dyd, gd, bd, dgd, dbd, yd, dxd, edd, dedd, edyd, ey, edh};
+  for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++)
+    ganc_cuda_free(&G, dev[i]);
+  ganc_cuda_free(&G, ld);
+  float *hbufs[] = {x,  dy,  g,  b,  dg, db, x4,  dy4, y4,  dx4, dg4,  db4,
+                    hy, hdx, hg, hb, e,  de, hy5, hdh, de4, ey4, edh4, h4};
+  for (size_t i = 0; i < sizeof hbufs / sizeof hbufs[0]; i++)
+    free(hbufs[i]);
+}
+
+// The layers of the ResNet recipes (src/model/resnet.c) at their widest: G upsamples [H,W,C] and
+// D pools them; D sums its last [4x4, C]; every 3x3 conv [3·3·Cin, Cout], the 1x1 skips, G's
+// linear head [4·4·C, z] and D's dense C → 1 are spectral-normalized; conditional BN runs on G's
+// every [H·W, C]; the projection head on D's [C].
+typedef struct {
+  int h, w, c, batch; // batch on a GPU
+  const char *where;
+} rs_layer;
+static const rs_layer UP_LAYERS[] = {
+    {4, 4, 256, 64, "resnet32 G.b0"},   {16, 16, 256, 64, "resnet32 G.b2"},
+    {4, 4, 1024, 64, "resnet128 G.b0"}, {32, 32, 256, 16, "resnet128 G.b3"},
+    {64, 64, 128, 8, "resnet128 G.b4"},
+};
+static const rs_layer POOL_LAYERS[] = {
+    {32, 32, 128, 64, "resnet32 D.b0"},
+    {8, 8, 128, 64, "resnet32 D.b2"},
+    {128, 128, 64, 8, "resnet128 D.b0"},
+    {16, 16, 512, 64, "resnet128 D.b3"},
+};
+typedef struct {
+  int M, K;
+  const char *where;
+} sn_layer;
+static const sn_layer SN_LAYERS[] = {
+    {3 * 3 * 3, 128, "D.b0.conv1 3x3x3->128"}, {3 * 3 * 128, 128, "resnet32 3x3x128->128"},
+    {128, 256, "1x1 skip 128->256"},           {4 * 4 * 512, 128, "G linear 4x4x512, z 128"},
+    {3 * 3 * 1024, 1024, "3x3x1024->1024"},    {1024, 1, "D dense 1024->1"},
+    {3 * 3 * 64, 3, "G out 3x3x64->3"},
+};
+
+// A case of `elems` elements is left out under cudemu past emu_max, and under --quick past
+// big()'s limit.
+static int skip_case(int64_t elems, int64_t emu_max) { return EMU ? elems > emu_max : big(elems); }
+
+static void gpu_resnet_ops_part(void) {
+  printf("-- resampling, spectral norm, class-conditional ops%s --\n", EMU ? " (emulated)" : "");
+  // Windows: odd sizes (scalar path: C not a multiple of 4), float4 path, misaligned, and the
+  // real layers.
+  gpu_window(1, 1, 1, 1, 0, "tiny");
+  gpu_window(2, 3, 5, 3, 0, "odd");
+  gpu_window(3, 6, 2, 7, 0, "odd C");
+  gpu_window(2, 4, 6, 8, 0, "float4");
+  gpu_window(2, 4, 6, 8, 1, "float4 shape");
+  gpu_window(5, 10, 14, 12, 0, "several blocks");
+  // Past EW_MAX_BLOCKS·256 threads: threads take a second element, and the step of their
+  // position carries across channels and columns (w = 5).
+  gpu_window_ops(3, 1, 820, 5, 257, 0, "grid-stride");
+  gpu_window_ops(3, 1, 820, 5, 1028, 0, "grid-stride float4");
+  gpu_window_ops(12, 1, 1640, 10, 257, 0, "grid-stride");
+  for (size_t i = 0; i < sizeof UP_LAYERS / sizeof UP_LAYERS[0]; i++) {
+    const rs_layer *l = &UP_LAYERS[i];
+    const int N = EMU ? 2 : l->batch;
+    if (skip_case((int64_t)N * l->h * l->w * l->c * 4, 600000)) continue;
+    gpu_window(N, l->h, l->w, l->c, 0, l->where);
+  }
+  for (size_t i = 0; i < sizeof POOL_LAYERS / sizeof POOL_LAYERS[0]; i++) {
+    const rs_layer *l = &POOL_LAYERS[i];
+    const int N = EMU ? 2 : l->batch;
+    if (skip_case((int64_t)N * l->h * l->w * l->c, 300000)) continue;
+    gpu_window(N, l->h, l->w, l->c, 0, l->where);
+  }
+
+  tensor_add_cuda(&G, ST, 0, NULL, NULL, NULL);
+  ganc_cuda_sync(&G);
+  report(1, "gpu   tensor_add       n=0: no launch, no fault");
+  static const int64_t add_n[] = {1, 3, 4, 1001, 64 * 16 * 16 * 256};
+  for (size_t i = 0; i < sizeof add_n / sizeof add_n[0]; i++)
+    if (!skip_case(add_n[i], 1000000)) gpu_tensor_add(add_n[i], 0);
+  gpu_tensor_add(1003, 1);
+  gpu_tensor_add(EMU || quick ? 100003 : 64 * 32 * 32 * 128 + 3, 1);
+  if (!big(4 * 1048576 + 403)) gpu_tensor_add(4 * 1048576 + 403, 0); // grid-stride float4s
+
+  // Sum pool: one chunk (fused), 4 chunks (fused), past the fused limit with a short last chunk.
+  gpu_sum_pool(1, 1, 1, "tiny");
+  gpu_sum_pool(3, 16, 7, "odd");
+  gpu_sum_pool(2, 256, 5, "4 chunks, fused");
+  gpu_sum_pool(2, 300, 33, "5 chunks, two stages");
+  gpu_sum_pool(EMU ? 4 : 64, 16, 128, "resnet32 D out 4x4x128");
+  gpu_sum_pool(EMU ? 2 : 64, 16, 1024, "resnet128 D out 4x4x1024");
+  gpu_sum_pool(2048, 7, 102, "2 blocks per sample: grid-stride");
+
+  // Spectral norm: odd shapes (tails of rows, columns, lanes, chunks), iterations, misaligned.
+  gpu_spectral(1, 1, 1, 0, "1x1");
+  gpu_spectral(1, 7, 2, 0, "one row");
+  gpu_spectral(37, 1, 1, 0, "one column");
+  gpu_spectral(130, 40, 1, 0, "3 row chunks");
+  gpu_spectral(130, 300, 3, 1, "2 column tiles");
+  gpu_spectral(EMU ? 700 : 3000, 7, 1, 0, "flat sum > 1 chunk, K < 32");
+  if (!big(8192 * 130)) gpu_spectral(8192, 130, 1, 1, "grid-stride scalars");
+  for (size_t i = 0; i < sizeof SN_LAYERS / sizeof SN_LAYERS[0]; i++) {
+    const sn_layer *l = &SN_LAYERS[i];
+    if (skip_case((int64_t)l->M * l->K, 300000)) continue;
+    gpu_spectral(l->M, l->K, 1, 0, l->where);
+  }
+
+  // Conditional affine: odd C (scalar), C % 4 == 0 (float4), misaligned, one class, several
+  // chunks of rows; the real G layers.
+  gpu_cond_affine(1, 1, 1, 1, 0, 0, "tiny");
+  gpu_cond_affine(7, 5, 3, 5, 0, 0, "odd");
+  gpu_cond_affine(6, 130, 8, 4, 0, 0, "3 row chunks, float4");
+  gpu_cond_affine(6, 130, 8, 4, 0, 1, "3 row chunks");
+  gpu_cond_affine(9, 20, 12, 3, 1, 0, "one class");
+  gpu_cond_affine(EMU ? 4 : 64, 16, 256, 10, 0, 0, "resnet32 G.b0.bn1 4x4x256");
+  gpu_cond_affine(EMU ? 2 : 64, 32 * 32, 256, 10, 0, 0, "resnet32 G 32x32x256");
+  // 2048 and 4096 samples: 2 blocks, 1 block each, so threads take several elements and their
+  // channel wraps around C.
+  if (!big(2048 * 7 * 102)) gpu_cond_affine(2048, 7, 102, 10, 0, 0, "grid-stride");
+  if (!big(4096 * 30 * 40)) gpu_cond_affine(4096, 30, 40, 10, 0, 0, "grid-stride float4");
+  if (!skip_case(16 * 64 * 64 * 128, 0))
+    gpu_cond_affine(16, 64 * 64, 128, 1000, 0, 0, "resnet128 G.b4 64x64x128, 1000 classes");
+
+  gpu_embed_dot(1, 1, 1, 0, "tiny");
+  gpu_embed_dot(7, 70, 5, 0, "odd");
+  gpu_embed_dot(9, 33, 3, 1, "one class");
+  gpu_embed_dot(EMU ? 16 : 64, 128, 10, 0, "resnet32 D 128");
+  gpu_embed_dot(EMU ? 8 : 128, 1024, EMU ? 10 : 1000, 0, "resnet128 D 1024");
+
+  gpu_bad_label();
+}
+
 static void gpu_part(void) {
   printf("-- part 2: the launchers on the GPU%s --\n", quick ? " (--quick)" : "");
   static const uint64_t seeds[] = {0, 0x0123456789ABCDEFull};
@@ -702,6 +1294,7 @@ static void gpu_part(void) {
   // Past 4096 chunks of 64 rows: longer chunks (a multiple of 8 rows), the last one short.
   if (!quick) gpu_bn(300000, 3, "> 4096 chunks");
   gpu_bn_special();
+  gpu_resnet_ops_part();
 }
 
 int main(int argc, char **argv) {

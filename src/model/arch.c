@@ -1,0 +1,31 @@
+// arch.c — the table of network families (see arch.h).
+#include "model/arch.h"
+
+#include "core/check.h"
+#include "model/dcgan.h"
+#include "model/resnet.h"
+
+#include <string.h>
+
+typedef struct arch_row {
+  const char *name;
+  void (*build_g)(ganc_net *g, const ganc_config *c, const char *name);
+  void (*build_d)(ganc_net *d, const ganc_config *c);
+} arch_row;
+
+static const arch_row ARCHS[] = {
+    {"dcgan", dcgan_build_g, dcgan_build_d},
+    {"resnet", resnet_build_g, resnet_build_d},
+};
+
+static const arch_row *find(const ganc_config *c) {
+  for (size_t i = 0; i < sizeof ARCHS / sizeof ARCHS[0]; i++)
+    if (!strcmp(ARCHS[i].name, c->arch)) return &ARCHS[i];
+  // The config table only admits the names above: reaching here is a programming error.
+  ganc_die(GANC_EXIT_RUNTIME, "internal error: no builder for model.arch = %s", c->arch);
+}
+
+void ganc_build_g(ganc_net *g, const ganc_config *c, const char *name) {
+  find(c)->build_g(g, c, name);
+}
+void ganc_build_d(ganc_net *d, const ganc_config *c) { find(c)->build_d(d, c); }

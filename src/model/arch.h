@@ -1,0 +1,23 @@
+// arch.h — the network families by name (config model.arch): one builder each for G and D.
+// A new architecture is one builder and one row here; the trainer, sampler, benchmarks and
+// tests build networks only through these two calls.
+#ifndef GANC_ARCH_H
+#define GANC_ARCH_H
+
+#include "model/net.h"
+#include "train/config.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// The generator (named `name`: "G" or "G_ema") and the discriminator of c->arch. c must be
+// resolved (resolution, channels, and classes when conditional).
+void ganc_build_g(ganc_net *g, const ganc_config *c, const char *name);
+void ganc_build_d(ganc_net *d, const ganc_config *c);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

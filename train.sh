@@ -8,7 +8,9 @@
 #                                       by ganc-prep (resolution: $GANC_RESOLUTION, default 64)
 #   ./train.sh --resume [flags...]      continue the newest run in checkpoints/
 #   ./train.sh --config FILE ...        another recipe (default: configs/cpu-demo.ini without a
-#                                       usable GPU backend, configs/fmnist32.ini with one)
+#                                       usable GPU backend, configs/fmnist32.ini with one; on a
+#                                       user's folder, by its size and resolution: small-folder.ini
+#                                       under 5,000 images, else resnet32/64/128.ini)
 # Runs are written to checkpoints/NNNNN-<data>-<recipe>/. Other flags go to ganc-train unchanged
 # (e.g. --set train.kimg=100). Ctrl-C stops after a checkpoint; --resume picks it up.
 set -euo pipefail
@@ -41,15 +43,6 @@ if [[ $resume -eq 1 ]]; then
     ${args[@]+"${args[@]}"}
 fi
 
-# The recipe: the CPU demo unless this build can train on a GPU.
-if [[ -z "$config" ]]; then
-  if build/ganc-train --has-gpu-backend >/dev/null 2>&1; then
-    config="configs/fmnist32.ini"
-  else
-    config="configs/cpu-demo.ini"
-  fi
-fi
-
 user_data=0
 if [[ -z "$data" ]]; then
   scripts/default-dataset.sh
@@ -73,6 +66,36 @@ elif ! compgen -G "$data/shard-*.h5" >/dev/null; then
 else
   user_data=1
 fi
+# The recipe. The default dataset: the CPU demo unless this build can train on a GPU. A user's
+# folder: by its size and resolution (ganc-prep --info's first line: "DIR: N images, RxRxC, ...").
+if [[ -z "$config" ]]; then
+  if [[ $user_data -eq 0 ]]; then
+    if build/ganc-train --has-gpu-backend >/dev/null 2>&1; then
+      config="configs/fmnist32.ini"
+    else
+      config="configs/cpu-demo.ini"
+    fi
+  else
+    info="$(build/ganc-prep --info "$data" 2>/dev/null | head -n 1)"
+    if [[ ! "$info" =~ :\ ([0-9]+)\ images,\ ([0-9]+)x ]]; then
+      echo "error: cannot read the shards in $data (build/ganc-prep --info $data says why)" >&2
+      exit 2
+    fi
+    n="${BASH_REMATCH[1]}" r="${BASH_REMATCH[2]}"
+    if ((n < 5000)); then
+      config="configs/small-folder.ini"
+      why="$n images is a small folder: ResNet-SN-hinge with DiffAugment against overfitting"
+    elif ((r <= 32)); then
+      config="configs/resnet32.ini" why="$n images of ${r}x${r}: ResNet-SN-hinge"
+    elif ((r <= 64)); then
+      config="configs/resnet64.ini" why="$n images of ${r}x${r}: ResNet-SN-hinge"
+    else
+      config="configs/resnet128.ini" why="$n images of ${r}x${r}: ResNet-SN-hinge"
+    fi
+    echo "ganc: recipe $config ($why; --config FILE picks another)"
+  fi
+fi
+
 # The shipped recipes name the default dataset's shape; on the user's data, follow the data.
 follow=()
 if [[ $user_data -eq 1 ]]; then

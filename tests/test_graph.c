@@ -2,8 +2,9 @@
 //   - DCGAN through the graph engine is bit-identical to the same ops written out by hand in the
 //     order the chain engine ran them (forward output, input gradient, every parameter gradient,
 //     the running statistics): the refactor keeps DCGAN's behaviour exactly;
-//   - a hand-built graph with every node kind and every kind of fan-out (an input read twice, a
-//     node added to itself, a gradient with three writers) against finite differences;
+//   - a hand-built graph with every node kind (DiffAugment's three transforms too) and every kind
+//     of fan-out (an input read twice, a node added to itself, a gradient with three writers)
+//     against finite differences;
 //   - whole ResNet G and D, unconditional with spectral norm and conditional, against finite
 //     differences (as test_model does for DCGAN);
 //   - the gradient-buffer plan: a deep ResNet needs a few buffers, not one per node;
@@ -210,13 +211,18 @@ static void test_hand_built_graph(void **state) {
   ganc_net net;
   net_init(&net, "T", 8, 8, 3);
   net.ncls = 3;
-  int a = net_conv(&net, "a", GANC_NET_INPUT, 4, 3, 1, 1, 1, 0.3f); // SN
-  int p = net_avgpool(&net, "p", GANC_NET_INPUT);                   // x's second reader
-  int b = net_conv(&net, "b", p, 4, 1, 1, 0, 0, 0.3f);              // 4x4x4
-  int u = net_upsample(&net, "u", b);                               // 8x8x4
-  int s = net_add(&net, "s", a, u);                                 // three readers follow
-  int t = net_tanh(&net, net_bn(&net, "bn", s, 1));                 // conditional BN
-  int d = net_add(&net, "dbl", s, s);                               // a node added to itself
+  net.aug_seed = 3; // DiffAugment's draws, fixed for every evaluation
+  net.aug_counter = 7;
+  int in = net_augment(&net, "aug.color", GANC_NET_INPUT, GANC_AUG_COLOR, 0);
+  in = net_augment(&net, "aug.translation", in, GANC_AUG_TRANSLATION, 0.25f);
+  in = net_augment(&net, "aug.cutout", in, GANC_AUG_CUTOUT, 0.5f);
+  int a = net_conv(&net, "a", in, 4, 3, 1, 1, 1, 0.3f); // SN
+  int p = net_avgpool(&net, "p", in);                   // the input's second reader
+  int b = net_conv(&net, "b", p, 4, 1, 1, 0, 0, 0.3f);  // 4x4x4
+  int u = net_upsample(&net, "u", b);                   // 8x8x4
+  int s = net_add(&net, "s", a, u);                     // three readers follow
+  int t = net_tanh(&net, net_bn(&net, "bn", s, 1));     // conditional BN
+  int d = net_add(&net, "dbl", s, s);                   // a node added to itself
   int e = net_add(&net, "e", net_add(&net, "e0", t, d), s);
   int q = net_avgpool(&net, "q", net_lrelu(&net, e, 0.2f));
   int h =
@@ -240,6 +246,7 @@ static void test_hand_built_graph(void **state) {
 static void whole_resnet(int conditional, const char *sn) {
   ganc_config c = small_config("resnet", 8, 3, 2); // one block each way: 8 → 4 and 4 → 8
   snprintf(c.spectral_norm, sizeof c.spectral_norm, "%s", sn);
+  c.aug_color = c.aug_translation = c.aug_cutout = conditional; // DiffAugment in front of D
   if (conditional) {
     snprintf(c.conditional, sizeof c.conditional, "yes");
     c.classes = 3;
@@ -252,6 +259,8 @@ static void whole_resnet(int conditional, const char *sn) {
   net_finalize(&g_ctx, &D, N, 1);
   net_init_weights(&g_ctx, &G, 5, GANC_RNG_INIT_G);
   net_init_weights(&g_ctx, &D, 5, GANC_RNG_INIT_D);
+  D.aug_seed = 5;
+  D.aug_counter = 11;
   int32_t labels[3];
   random_labels(&G, labels, N, 3);
   D.labels = G.labels;

@@ -13,9 +13,10 @@
 #include <cmocka.h>
 // clang-format on
 
-#include "core/check.h" // xmalloc
-#include "core/ctx.h"   // ganc_ctx, ganc_scratch
-#include "ops/ops.h"    // the ops under test
+#include "core/check.h"  // xmalloc
+#include "core/ctx.h"    // ganc_ctx, ganc_scratch
+#include "core/philox.h" // ganc_rng_u32: the augmentations' draws, independently
+#include "ops/ops.h"     // the ops under test
 
 #include <float.h>
 #include <math.h>
@@ -1715,6 +1716,367 @@ static void test_cond(void **state) {
   }
 }
 
+// ---- DiffAugment: colour, translation, cutout -----------------------------------------------
+// The draws again, from core/philox.c's ganc_rng_u32 at the columns ops/augment_core.h documents
+// (16·image + 4·transform + word of row = counter: an independent path to the same numbers), and
+// the reference's algorithms in double as DiffAugment_pytorch.py writes them: colour in its
+// three steps, translation by zero padding and clamped indices, cutout by a mask of clamped
+// indices. Gradients: translation and cutout against the gather's exact transpose (a scatter),
+// colour against finite differences and the adjoint identity <r, A x> = <Aᵀ r, x>.
+
+static uint32_t aug_u32(uint64_t seed, uint64_t counter, int n, int t, int w) {
+  return ganc_rng_u32(seed, GANC_RNG_AUGMENT, counter, (uint32_t)(16 * n + 4 * t + w));
+}
+static double aug_r(uint32_t u) { return (double)(u >> 8) / 16777216.0; } // U[0, 1)
+// torch.randint(lo, hi): an integer in [lo, hi).
+static int aug_randint(uint32_t u, int lo, int hi) {
+  return lo + (int)(((uint64_t)u * (uint64_t)(hi - lo)) >> 32);
+}
+static int aug_side(int size, float ratio) { return (int)(size * (double)ratio + 0.5); }
+static int iclamp(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+typedef enum { AUG_COLOR, AUG_TRANSLATION, AUG_CUTOUT } aug_op;
+static const char *AUG_NAMES[3] = {"augment_color", "augment_translation", "augment_cutout"};
+
+typedef struct {
+  int N, H, W, C;
+  float ratio;
+  uint64_t seed, counter;
+} aug_case;
+
+// The reference colour: brightness, saturation, contrast, each on the previous one's result.
+static void ref_aug_color(const aug_case *a, const double *x, double *y) {
+  const int64_t HW = (int64_t)a->H * a->W, per = HW * a->C;
+  for (int n = 0; n < a->N; n++) {
+    const double b = aug_r(aug_u32(a->seed, a->counter, n, 0, 0)) - 0.5;
+    const double s = aug_r(aug_u32(a->seed, a->counter, n, 0, 1)) * 2.0;
+    const double c = aug_r(aug_u32(a->seed, a->counter, n, 0, 2)) + 0.5;
+    const double *xn = x + n * per;
+    double *yn = y + n * per;
+    for (int64_t i = 0; i < per; i++)
+      yn[i] = xn[i] + b;
+    for (int64_t p = 0; p < HW; p++) {
+      double m = 0.0;
+      for (int k = 0; k < a->C; k++)
+        m += yn[p * a->C + k];
+      m /= a->C;
+      for (int k = 0; k < a->C; k++)
+        yn[p * a->C + k] = (yn[p * a->C + k] - m) * s + m;
+    }
+    double M = 0.0;
+    for (int64_t i = 0; i < per; i++)
+      M += yn[i];
+    M /= (double)per;
+    for (int64_t i = 0; i < per; i++)
+      yn[i] = (yn[i] - M) * c + M;
+  }
+}
+
+// src[q] = the index into x that output q reads (translation, cutout), or −1: a zero (the
+// translation's padding) or, for cutout, a masked element (y = x · 0).
+static void ref_aug_src(aug_op op, const aug_case *a, int64_t *src) {
+  const int H = a->H, W = a->W, C = a->C;
+  for (int n = 0; n < a->N; n++) {
+    const uint32_t w0 = aug_u32(a->seed, a->counter, n, op, 0);
+    const uint32_t w1 = aug_u32(a->seed, a->counter, n, op, 1);
+    int64_t *sn = src + (int64_t)n * H * W * C;
+    if (op == AUG_TRANSLATION) {
+      // x padded by one zero on each side; output (i, j) reads padded (clamp(i + tx + 1), ...).
+      const int sh = aug_side(H, a->ratio), sw = aug_side(W, a->ratio);
+      const int tx = aug_randint(w0, -sh, sh + 1), ty = aug_randint(w1, -sw, sw + 1);
+      for (int i = 0; i < H; i++)
+        for (int j = 0; j < W; j++) {
+          const int pi = iclamp(i + tx + 1, 0, H + 1), pj = iclamp(j + ty + 1, 0, W + 1);
+          const int inside = pi >= 1 && pi <= H && pj >= 1 && pj <= W;
+          for (int c = 0; c < C; c++)
+            sn[((int64_t)i * W + j) * C + c] =
+                inside ? (((int64_t)n * H + pi - 1) * W + pj - 1) * C + c : -1;
+        }
+    } else {
+      const int ch = aug_side(H, a->ratio), cw = aug_side(W, a->ratio);
+      const int ox = aug_randint(w0, 0, H + (1 - ch % 2)),
+                oy = aug_randint(w1, 0, W + (1 - cw % 2));
+      char *mask = xmalloc((size_t)H * W);
+      memset(mask, 1, (size_t)H * W);
+      for (int gi = 0; gi < ch; gi++)
+        for (int gj = 0; gj < cw; gj++)
+          mask[iclamp(gi + ox - ch / 2, 0, H - 1) * W + iclamp(gj + oy - cw / 2, 0, W - 1)] = 0;
+      for (int64_t q = 0; q < (int64_t)H * W * C; q++)
+        sn[q] = mask[q / C] ? (int64_t)n * H * W * C + q : -1;
+      free(mask);
+    }
+  }
+}
+
+static void aug_forward(ganc_ctx *ctx, aug_op op, const aug_case *a, const float *x, float *y) {
+  if (op == AUG_COLOR)
+    augment_color_forward_cpu(ctx, a->N, a->H, a->W, a->C, x, y, a->seed, a->counter);
+  if (op == AUG_TRANSLATION)
+    augment_translation_forward_cpu(ctx, a->N, a->H, a->W, a->C, a->ratio, x, y, a->seed,
+                                    a->counter);
+  if (op == AUG_CUTOUT)
+    augment_cutout_forward_cpu(ctx, a->N, a->H, a->W, a->C, a->ratio, x, y, a->seed, a->counter);
+}
+
+static void aug_backward(ganc_ctx *ctx, aug_op op, const aug_case *a, const float *dy, float *dx) {
+  if (op == AUG_COLOR)
+    augment_color_backward_cpu(ctx, a->N, a->H, a->W, a->C, dy, dx, a->seed, a->counter);
+  if (op == AUG_TRANSLATION)
+    augment_translation_backward_cpu(ctx, a->N, a->H, a->W, a->C, a->ratio, dy, dx, a->seed,
+                                     a->counter);
+  if (op == AUG_CUTOUT)
+    augment_cutout_backward_cpu(ctx, a->N, a->H, a->W, a->C, a->ratio, dy, dx, a->seed, a->counter);
+}
+
+// L = Σ r ⊙ colour(x) in double (finite differences).
+typedef struct {
+  const aug_case *a;
+  double *x, *r, *tmp;
+  int64_t n;
+} aug_env;
+
+static double aug_color_L(void *e) {
+  aug_env *v = e;
+  ref_aug_color(v->a, v->x, v->tmp);
+  return dot(v->r, v->tmp, v->n);
+}
+
+// One op on one case: forward against the reference, backward against the exact transpose
+// (translation, cutout) or finite differences and the adjoint identity (colour), poisoned
+// outputs, dx overwritten, the same bits on a rerun and with one thread. fd: probe finite
+// differences (colour).
+static void check_aug(ganc_ctx *ctx, aug_op op, const aug_case *a, int fd, rng *rg) {
+  const int64_t n = (int64_t)a->N * a->H * a->W * a->C;
+  float *x = fnew(n), *y = fnew(n), *y2 = fnew(n), *r = fnew(n), *dx = fnew(n), *dx2 = fnew(n);
+  fill(x, n, rg, 1.5, 0.25);
+  fill(r, n, rg, 1, 0);
+  double *xd = widen(x, n), *rd = widen(r, n), *want = dnew(n), *wdx = dnew(n);
+  char what[200];
+  snprintf(what, sizeof what, "%s [%d,%d,%d,%d] ratio %g counter %llu", AUG_NAMES[op], a->N, a->H,
+           a->W, a->C, (double)a->ratio, (unsigned long long)a->counter);
+  char msg[260];
+
+  poison(y, n);
+  aug_forward(ctx, op, a, x, y);
+  poison(dx, n);
+  aug_backward(ctx, op, a, r, dx);
+  if (op == AUG_COLOR) {
+    ref_aug_color(a, xd, want);
+    snprintf(msg, sizeof msg, "%s: forward", what);
+    EXPECT_NERR(msg, nerr(y, want, n), 1e-6);
+    // The adjoint identity over every element: <r, A x> = <dx, x>, A x = colour(x) − colour(0).
+    double *zero = dnew(n), *c0 = dnew(n);
+    memset(zero, 0, (size_t)n * sizeof(double));
+    ref_aug_color(a, zero, c0);
+    double lhs = 0.0, rhs = 0.0, scale = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+      lhs += rd[i] * (want[i] - c0[i]);
+      rhs += (double)dx[i] * xd[i];
+      scale += fabs(rd[i] * (want[i] - c0[i])) + fabs((double)dx[i] * xd[i]);
+    }
+    if (!(fabs(lhs - rhs) <= 1e-6 * scale))
+      fail_msg("%s: <r, A x> = %.17g but <Aᵀ r, x> = %.17g", what, lhs, rhs);
+    if (fd) {
+      aug_env env = {a, xd, rd, dnew(n), n};
+      int64_t idx[FD_MAX];
+      double fdv[FD_MAX];
+      const int k = pick(n, FD_MAX, rg, idx);
+      finite_diff(aug_color_L, &env, xd, idx, k, 1e-3, fdv);
+      snprintf(msg, sizeof msg, "%s: dx vs finite differences", what);
+      EXPECT_NERR(msg, nerr_at(dx, idx, k, fdv), 1e-6);
+      free(env.tmp);
+    }
+    free(zero), free(c0);
+  } else {
+    // Forward: the gather (exact); backward: its transpose, a scatter (exact: each x element is
+    // read by at most one output).
+    int64_t *src = xmalloc((size_t)n * sizeof(int64_t));
+    ref_aug_src(op, a, src);
+    for (int64_t i = 0; i < n; i++)
+      wdx[i] = 0.0;
+    for (int64_t q = 0; q < n; q++) {
+      if (op == AUG_CUTOUT && src[q] < 0) {
+        want[q] = xd[q] * 0.0; // the mask: x · 0
+        continue;
+      }
+      want[q] = src[q] < 0 ? 0.0 : xd[src[q]];
+      if (src[q] >= 0) wdx[src[q]] += rd[q];
+    }
+    snprintf(msg, sizeof msg, "%s: forward", what);
+    EXPECT_NERR(msg, nerr(y, want, n), 0.0);
+    snprintf(msg, sizeof msg, "%s: dx", what);
+    EXPECT_NERR(msg, nerr(dx, wdx, n), 0.0);
+    free(src);
+  }
+
+  // Rerun (same seed and counter: the same draws), dx over old values, one thread: same bits.
+  ganc_ctx one = *ctx;
+  one.threads = 1;
+  one.scratch = NULL;
+  one.scratch_floats = 0;
+  aug_forward(&one, op, a, x, y2);
+  if (memcmp(y, y2, (size_t)n * sizeof(float))) fail_msg("%s: rerun differs (one thread)", what);
+  fill_value(dx2, n, 1e30f);
+  aug_backward(ctx, op, a, r, dx2);
+  if (memcmp(dx, dx2, (size_t)n * sizeof(float))) fail_msg("%s: dx not overwritten", what);
+  ganc_ctx_free(&one);
+  free(x), free(y), free(y2), free(r), free(dx), free(dx2), free(xd), free(rd), free(want),
+      free(wdx);
+}
+
+static void check_aug_all(ganc_ctx *ctx, const aug_case *a, int fd, rng *rg) {
+  for (int op = 0; op < 3; op++)
+    check_aug(ctx, (aug_op)op, a, fd, rg);
+}
+
+typedef struct {
+  ganc_ctx *ctx;
+  int what; // 0: y overlaps x, 1: ratio outside [0, 1]
+} aug_bad_arg;
+
+static void call_aug_bad(void *p) {
+  aug_bad_arg *b = p;
+  float buf[2 * 4 * 4];
+  fill_value(buf, 32, 0.0f);
+  if (b->what == 0) augment_cutout_forward_cpu(b->ctx, 2, 4, 4, 1, 0.5f, buf, buf + 3, 1, 2);
+  if (b->what == 1) augment_translation_forward_cpu(b->ctx, 1, 4, 4, 1, 1.5f, buf, buf + 16, 1, 2);
+}
+
+static void test_augment(void **state) {
+  ganc_ctx *ctx = *state;
+  rng rg = {14};
+  const uint64_t seed = 0x0123456789ABCDEFull;
+
+  // Every border case of the windows and shifts: tiny and odd images, 1 and 3 channels, ratios
+  // from none to the whole image (shifts past the frame), three counters of 64 images for each
+  // channel count. Each (H, W, ratio) must have met every shift and every cutout offset its
+  // range allows (bit v: row value v, bit 32 + v: column value v; shifts counted from −s).
+  static const float ratios[] = {0.0f, 0.125f, 0.5f, 1.0f};
+  for (int H = 1; H <= 5; H++)
+    for (int W = 1; W <= 7; W++)
+      for (int ri = 0; ri < 4; ri++) {
+        const float ratio = ratios[ri];
+        uint64_t seen_t = 0, seen_c = 0;
+        for (int C = 1; C <= 3; C += 2)
+          for (uint64_t ctr = 0; ctr < 3; ctr++) {
+            const aug_case a = {64, H, W, C, ratio, seed, ((uint64_t)1 << 40) + 3 * C + ctr};
+            check_aug_all(ctx, &a, 0, &rg);
+            for (int n = 0; n < a.N; n++) {
+              const int sh = aug_side(H, ratio), sw = aug_side(W, ratio);
+              seen_t |= 1ull << (aug_randint(aug_u32(seed, a.counter, n, 1, 0), -sh, sh + 1) + sh);
+              seen_t |=
+                  1ull << (32 + aug_randint(aug_u32(seed, a.counter, n, 1, 1), -sw, sw + 1) + sw);
+              const int ch = aug_side(H, ratio), cw = aug_side(W, ratio);
+              seen_c |= 1ull << aug_randint(aug_u32(seed, a.counter, n, 2, 0), 0, H + 1 - ch % 2);
+              seen_c |=
+                  1ull << (32 + aug_randint(aug_u32(seed, a.counter, n, 2, 1), 0, W + 1 - cw % 2));
+            }
+          }
+        const int sh = aug_side(H, ratio), sw = aug_side(W, ratio);
+        const int ch = aug_side(H, ratio), cw = aug_side(W, ratio);
+        const int shifts_i = 2 * sh + 1, shifts_j = 2 * sw + 1;
+        const int offsets_i = H + 1 - ch % 2, offsets_j = W + 1 - cw % 2;
+        const uint64_t all_t = ((1ull << shifts_i) - 1) | ((1ull << shifts_j) - 1) << 32;
+        const uint64_t all_c = ((1ull << offsets_i) - 1) | ((1ull << offsets_j) - 1) << 32;
+        if (seen_t != all_t || seen_c != all_c)
+          fail_msg("%dx%d ratio %g: shifts seen %#llx of %#llx, offsets %#llx of %#llx", H, W,
+                   (double)ratio, (unsigned long long)seen_t, (unsigned long long)all_t,
+                   (unsigned long long)seen_c, (unsigned long long)all_c);
+      }
+
+  // Odd shapes with finite differences; the real sizes (the parallel path at 64x64x3).
+  static const aug_case cases[] = {
+      {3, 5, 7, 3, 0.125f, 1, 0},
+      {2, 9, 6, 1, 0.5f, 2, 7},
+      {1, 17, 3, 4, 0.3f, 3, ~0ull},
+      {8, 32, 32, 1, 0.125f, 4, 123456789},
+      {4, 64, 64, 3, 0.125f, 5, 1ull << 32},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    check_aug_all(ctx, &cases[i], 1, &rg);
+    aug_case c = cases[i];
+    c.ratio = 0.5f; // DiffAugment's cutout ratio
+    check_aug(ctx, AUG_CUTOUT, &c, 0, &rg);
+  }
+
+  // The draws: another counter, another seed, another image: other numbers. All images the
+  // same, so each output image shows its own draws.
+  {
+    const int N = 8, H = 32, W = 32, C = 3;
+    const int64_t per = (int64_t)H * W * C, n = N * per;
+    float *x = fnew(n), *y0 = fnew(n), *y1 = fnew(n);
+    fill(x, per, &rg, 1, 0);
+    for (int i = 1; i < N; i++)
+      memcpy(x + i * per, x, (size_t)per * sizeof(float));
+    for (int op = 0; op < 3; op++) {
+      const aug_case a = {N, H, W, C, op == AUG_CUTOUT ? 0.5f : 0.125f, seed, 77};
+      aug_case b = a;
+      aug_forward(ctx, (aug_op)op, &a, x, y0);
+      b.counter = 78;
+      aug_forward(ctx, (aug_op)op, &b, x, y1);
+      if (!memcmp(y0, y1, (size_t)n * sizeof(float)))
+        fail_msg("%s: counters 77 and 78 gave the same batch", AUG_NAMES[op]);
+      b.counter = 77, b.seed = seed + 1;
+      aug_forward(ctx, (aug_op)op, &b, x, y1);
+      if (!memcmp(y0, y1, (size_t)n * sizeof(float)))
+        fail_msg("%s: seeds %#llx and %#llx gave the same batch", AUG_NAMES[op],
+                 (unsigned long long)seed, (unsigned long long)b.seed);
+      int distinct = 0;
+      for (int i = 1; i < N; i++)
+        distinct += memcmp(y0, y0 + i * per, (size_t)per * sizeof(float)) != 0;
+      // Colour draws are continuous: every image differs from the first. Shifts and windows can
+      // repeat (81 and 1089 choices here), but not for all 7.
+      if (op == AUG_COLOR ? distinct != N - 1 : distinct == 0)
+        fail_msg("%s: %d of %d images differ from image 0", AUG_NAMES[op], distinct, N - 1);
+    }
+    free(x), free(y0), free(y1);
+  }
+  // Over 16384 images, each shift of [−4, 4] and each cutout offset of [0, 33) comes about
+  // equally often (images draw independently): every count within 25% of its mean.
+  {
+    int tcount[2][9] = {{0}}, ccount[2][33] = {{0}};
+    for (int n = 0; n < 16384; n++)
+      for (int w = 0; w < 2; w++) {
+        tcount[w][aug_randint(aug_u32(seed, 5, n, 1, w), -4, 5) + 4]++;
+        ccount[w][aug_randint(aug_u32(seed, 5, n, 2, w), 0, 33)]++;
+      }
+    for (int w = 0; w < 2; w++) {
+      for (int v = 0; v < 9; v++)
+        if (fabs(tcount[w][v] - 16384.0 / 9) > 0.25 * 16384.0 / 9)
+          fail_msg("shift %d of word %d drawn %d times of 16384", v - 4, w, tcount[w][v]);
+      for (int v = 0; v < 33; v++)
+        if (fabs(ccount[w][v] - 16384.0 / 33) > 0.25 * 16384.0 / 33)
+          fail_msg("cutout offset %d of word %d drawn %d times of 16384", v, w, ccount[w][v]);
+    }
+  }
+
+  // Constant images: the colour is then the brightness alone, exactly (the pixel and image means
+  // are the value itself, so saturation and contrast change nothing), for 1 and 3 channels.
+  for (int C = 1; C <= 3; C += 2) {
+    const aug_case a = {5, 6, 7, C, 0.0f, seed, 9};
+    const int64_t per = 6 * 7 * C, n = 5 * per;
+    float *x = fnew(n), *y = fnew(n);
+    for (int i = 0; i < 5; i++)
+      fill_value(x + i * per, per, 0.375f * (float)(i - 2));
+    augment_color_forward_cpu(ctx, a.N, a.H, a.W, a.C, x, y, a.seed, a.counter);
+    for (int i = 0; i < 5; i++) {
+      const float want = (float)((double)x[i * per] + aug_r(aug_u32(seed, 9, i, 0, 0)) - 0.5);
+      for (int64_t k = 0; k < per; k++)
+        if (memcmp(&y[i * per + k], &want, sizeof want))
+          fail_msg("colour of a constant image, C = %d: %.9g, want %.9g", C, y[i * per + k], want);
+    }
+    free(x), free(y);
+  }
+
+  // Overlapping input and output, and a ratio outside [0, 1], are checked errors.
+  char msg[512];
+  aug_bad_arg b0 = {ctx, 0}, b1 = {ctx, 1};
+  assert_int_equal(exit_status_of(call_aug_bad, &b0, msg, sizeof msg), 1);
+  if (!strstr(msg, "overlaps")) fail_msg("augment_cutout_forward on itself said: %s", msg);
+  assert_int_equal(exit_status_of(call_aug_bad, &b1, msg, sizeof msg), 1);
+  if (!strstr(msg, "ratio 1.5 outside [0, 1]")) fail_msg("ratio 1.5 said: %s", msg);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_ctx_scratch), cmocka_unit_test(test_conv_shape_make),
@@ -1724,6 +2086,7 @@ int main(void) {
       cmocka_unit_test(test_pixels),      cmocka_unit_test(test_resample),
       cmocka_unit_test(test_tensor_add),  cmocka_unit_test(test_sum_pool),
       cmocka_unit_test(test_spectral),    cmocka_unit_test(test_cond),
+      cmocka_unit_test(test_augment),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -16,6 +16,10 @@ enum {
   GANC_RNG_INIT_G = 0x494e4947, // 'INIG' generator initial weights: row = tensor index
   GANC_RNG_INIT_D = 0x494e4944, // 'INID' discriminator initial weights
   GANC_RNG_FLIP = 0x464c4950,   // 'FLIP' augmentation: row = step, column = image in batch
+  GANC_RNG_LABEL = 0x4c41424c,  // 'LABL' the fakes' classes: row = step, column = image in batch
+  // 'AUGM' DiffAugment (src/ops/augment_core.h): row = the caller's call counter, column =
+  // 16·image + 4·transform + word (transform 0 colour, 1 translation, 2 cutout)
+  GANC_RNG_AUGMENT = 0x4155474d,
 };
 
 // One Philox4x32-10 block: out = philox(counter, key).

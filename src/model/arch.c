@@ -29,3 +29,13 @@ void ganc_build_g(ganc_net *g, const ganc_config *c, const char *name) {
   find(c)->build_g(g, c, name);
 }
 void ganc_build_d(ganc_net *d, const ganc_config *c) { find(c)->build_d(d, c); }
+
+int ganc_d_input(ganc_net *d, const ganc_config *c) {
+  int h = GANC_NET_INPUT;
+  if (c->aug_color) h = net_augment(d, "aug.color", h, GANC_AUG_COLOR, 0);
+  if (c->aug_translation)
+    h = net_augment(d, "aug.translation", h, GANC_AUG_TRANSLATION, (float)c->aug_translation_ratio);
+  if (c->aug_cutout)
+    h = net_augment(d, "aug.cutout", h, GANC_AUG_CUTOUT, (float)c->aug_cutout_ratio);
+  return h;
+}

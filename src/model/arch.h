@@ -15,6 +15,9 @@ extern "C" {
 // resolved (resolution, channels, and classes when conditional).
 void ganc_build_g(ganc_net *g, const ganc_config *c, const char *name);
 void ganc_build_d(ganc_net *d, const ganc_config *c);
+// For the D builders: the node D's own layers read — the input, through DiffAugment's transforms
+// (colour, translation, cutout, in that order) where the config's [augment] section asks.
+int ganc_d_input(ganc_net *d, const ganc_config *c);
 
 #ifdef __cplusplus
 }

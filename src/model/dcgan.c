@@ -1,6 +1,8 @@
 // dcgan.c — the DCGAN generator and discriminator as layer lists (see dcgan.h).
 #include "model/dcgan.h"
 
+#include "model/arch.h" // ganc_d_input
+
 #include <stdio.h>
 #include <string.h>
 
@@ -41,7 +43,7 @@ void dcgan_build_d(ganc_net *d, const ganc_config *c) {
   d->bn_eps = (float)c->bn_eps;
   d->bn_momentum = (float)c->bn_momentum;
   char nm[32];
-  int h = GANC_NET_INPUT;
+  int h = ganc_d_input(d, c);
   for (int i = 0; i < M; i++) {
     snprintf(nm, sizeof nm, "b%d.conv", i);
     h = net_conv(d, nm, h, cap((long)c->d_base << i, c->d_max), 4, 2, 1, sn, 0);

@@ -224,6 +224,30 @@ static void embed_bwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *
                      dx[0] ? dx[0] : net->dtmp, gw + net->params[nd->w].offset);
 }
 
+static void aug_fwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *const *in, int N,
+                    int train, float momentum) {
+  (void)train, (void)momentum;
+  const uint64_t seed = net->aug_seed, ctr = net->aug_counter;
+  if (nd->aug == GANC_AUG_COLOR)
+    augment_color_forward(ctx, N, nd->H, nd->W, nd->C, in[0], nd->out, seed, ctr);
+  else if (nd->aug == GANC_AUG_TRANSLATION)
+    augment_translation_forward(ctx, N, nd->H, nd->W, nd->C, nd->ratio, in[0], nd->out, seed, ctr);
+  else
+    augment_cutout_forward(ctx, N, nd->H, nd->W, nd->C, nd->ratio, in[0], nd->out, seed, ctr);
+}
+static void aug_bwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *const *in,
+                    const float *dy, float *const *dx, int N, float *gw, int need_wgrad) {
+  (void)in, (void)gw, (void)need_wgrad;
+  if (!dx[0]) return;
+  const uint64_t seed = net->aug_seed, ctr = net->aug_counter;
+  if (nd->aug == GANC_AUG_COLOR)
+    augment_color_backward(ctx, N, nd->H, nd->W, nd->C, dy, dx[0], seed, ctr);
+  else if (nd->aug == GANC_AUG_TRANSLATION)
+    augment_translation_backward(ctx, N, nd->H, nd->W, nd->C, nd->ratio, dy, dx[0], seed, ctr);
+  else
+    augment_cutout_backward(ctx, N, nd->H, nd->W, nd->C, nd->ratio, dy, dx[0], seed, ctr);
+}
+
 static const ganc_node_kind KIND_CONV = {"conv", conv_fwd, conv_bwd, 0, 0, 0};
 static const ganc_node_kind KIND_CONVT = {"convt", conv_fwd, conv_bwd, 0, 0, 0};
 static const ganc_node_kind KIND_BN = {"bn", bn_fwd, bn_bwd, 0, 0, 0};
@@ -235,6 +259,7 @@ static const ganc_node_kind KIND_POOL = {"avgpool", pool_fwd, pool_bwd, 0, 0, 0}
 static const ganc_node_kind KIND_ADD = {"add", add_fwd, add_bwd, 0, 0, 1};
 static const ganc_node_kind KIND_SUMPOOL = {"sumpool", sumpool_fwd, sumpool_bwd, 0, 0, 0};
 static const ganc_node_kind KIND_EMBED = {"embed", embed_fwd, embed_bwd, 0, 0, 0};
+static const ganc_node_kind KIND_AUG = {"augment", aug_fwd, aug_bwd, 0, 0, 0};
 
 // ---- building ----------------------------------------------------------------------------------
 void net_init(ganc_net *net, const char *name, int H, int W, int C) {
@@ -416,6 +441,13 @@ int net_embed(ganc_net *net, const char *name, int in) {
   nd->w = add_param(net, name, "weight", 2, shape, GANC_INIT_NORMAL,
                     1.0f / (float)nd->iC); // small: the class term starts near zero
   nd->C = 1;
+  return net->nnodes - 1;
+}
+
+int net_augment(ganc_net *net, const char *name, int in, int aug, float ratio) {
+  ganc_node *nd = push(net, &KIND_AUG, name, in, -2);
+  nd->aug = aug;
+  nd->ratio = ratio;
   return net->nnodes - 1;
 }
 

@@ -47,6 +47,9 @@ enum {
 // The network's input, as a node input.
 enum { GANC_NET_INPUT = -1 };
 
+// DiffAugment's transforms (net_augment).
+enum { GANC_AUG_COLOR = 0, GANC_AUG_TRANSLATION = 1, GANC_AUG_CUTOUT = 2 };
+
 typedef struct ganc_node_kind ganc_node_kind; // net.c: one table of functions per kind
 
 typedef struct ganc_node {
@@ -60,6 +63,8 @@ typedef struct ganc_node {
   int sn;             // conv / convt: spectral normalisation of the weight
   int cond;           // batch norm: the affine parameters are per class ([ncls, C] tables)
   float slope;        // leaky ReLU
+  int aug;            // augment: GANC_AUG_* (DiffAugment's transforms)
+  float ratio;        // augment: translation's or cutout's ratio
   // tensors: indices into the net's params (w, b) and buffers (rm, rv, su, sv); -1 when none
   int w, b, rm, rv, su, sv;
   // backend memory for a run
@@ -85,6 +90,9 @@ typedef struct ganc_net {
   int ncls;              // classes of the conditional layers (0: none)
   int sn_iters;          // spectral norm: power iterations per training forward (1)
   const int32_t *labels; // [N] backend memory: set before a forward of a conditional net
+  // Augmentation nodes draw from Philox(aug_seed, aug_counter): set before each forward; the
+  // backward that follows uses the same draws. A forward that must differ takes a new counter.
+  uint64_t aug_seed, aug_counter;
   // Backend memory.
   float *p, *g, *m,
       *v;     // parameters, gradients, Adam moments ([nparam_floats] each; g/m/v may be NULL)
@@ -124,6 +132,8 @@ int net_add(ganc_net *net, const char *name, int a, int b); // a + b, same shape
 int net_sumpool(ganc_net *net, const char *name, int in);   // [H,W,C] → [1,1,C], global sum
 // The projection discriminator's class term: [1,1,C] → [1,1,1], <h, embed[label]>.
 int net_embed(ganc_net *net, const char *name, int in);
+// A DiffAugment transform (GANC_AUG_*; ratio for translation and cutout), differentiable.
+int net_augment(ganc_net *net, const char *name, int in, int aug, float ratio);
 
 // Allocates backend memory for batches up to max_batch. train = 1 also allocates gradients, Adam
 // moments and the planned gradient buffers.

@@ -1,6 +1,8 @@
 // resnet.c — the ResNet generator and discriminator as graphs (see resnet.h).
 #include "model/resnet.h"
 
+#include "model/arch.h" // ganc_d_input
+
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -63,7 +65,7 @@ void resnet_build_d(ganc_net *d, const ganc_config *c) {
   d->bn_eps = (float)c->bn_eps;
   d->bn_momentum = (float)c->bn_momentum;
   d->ncls = cond ? c->classes : 0;
-  int h = GANC_NET_INPUT, cin = c->channels;
+  int h = ganc_d_input(d, c), cin = c->channels;
   char blk[16], nm[32];
   for (int i = 0; i < L; i++) {
     int cout = cap((long)c->d_base << i, c->d_max);

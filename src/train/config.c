@@ -55,6 +55,9 @@ typedef struct key_def {
 #define DBL(s, f, def, lo, hi, fl, desc) {s, #f, T_DOUBLE, FIELD(f), def, lo, hi, fl, NULL, desc}
 #define BOOL(s, f, def, desc)            {s, #f, T_BOOL, FIELD(f), def, 0, 1, 0, NULL, desc}
 #define ENUM(s, f, def, words, desc)     {s, #f, T_ENUM, FIELD(f), def, 0, 0, 0, words, desc}
+// A key whose field has another name (the [augment] keys live in aug_* fields).
+#define BOOLK(s, k, f, def, desc)        {s, #k, T_BOOL, FIELD(f), def, 0, 1, 0, NULL, desc}
+#define DBLK(s, k, f, def, lo, hi, fl, desc) {s, #k, T_DOUBLE, FIELD(f), def, lo, hi, fl, NULL, desc}
 #define INF HUGE_VAL
 #define LO_OPEN F_LO_OPEN
 #define HI_OPEN F_HI_OPEN
@@ -135,6 +138,17 @@ static const key_def KEYS[] = {
 
   INT("data", window_mb,     "256",     1, 1048576,               0,
       "loader shuffle window in MiB; with the seed it fixes the data order"),
+
+  BOOLK("augment", color, aug_color, "false",
+        "DiffAugment colour (brightness, saturation, contrast) on every image D sees, real or fake"),
+  BOOLK("augment", translation, aug_translation, "false",
+        "DiffAugment translation (zero-padded shifts) on every image D sees"),
+  DBLK("augment", translation_ratio, aug_translation_ratio, "0.125", 0, 1, 0,
+       "translation: shifts of up to this fraction of the image size"),
+  BOOLK("augment", cutout, aug_cutout, "false",
+        "DiffAugment cutout (a square zeroed at a random place) on every image D sees"),
+  DBLK("augment", cutout_ratio, aug_cutout_ratio, "0.5", 0, 1, 0,
+       "cutout: the square's side as a fraction of the image size"),
 };
 // clang-format on
 #undef FIELD
@@ -144,6 +158,8 @@ static const key_def KEYS[] = {
 #undef DBL
 #undef BOOL
 #undef ENUM
+#undef BOOLK
+#undef DBLK
 #undef INF
 #undef LO_OPEN
 #undef HI_OPEN

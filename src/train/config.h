@@ -52,6 +52,10 @@ typedef struct ganc_config {
   int grid;             // snapshot grids are grid x grid images
   // [data]
   int window_mb; // loader shuffle window in MiB (fixes the data order with the seed)
+  // [augment]: DiffAugment on every image D sees
+  int aug_color, aug_translation, aug_cutout; // 1 = on
+  double aug_translation_ratio;               // shift of up to this fraction of the size
+  double aug_cutout_ratio;                    // side of the cut square, as a fraction
 } ganc_config;
 
 // The defaults: the values of configs/reference.ini.

@@ -35,6 +35,9 @@
 //   spectral_norm backward             dw                              0 ulp        same double
 //   cond_affine forward, backward      y; dx, dgamma, dbeta            0 ulp        trees of
 //   embed_dot forward, backward        y; dh, dembed                   0 ulp        sum_order.h)
+//   augment_color, _translation,       out                             bit-exact   (the same draws
+//   _cutout (fwd, bwd)                                                             and arithmetic:
+//                                                                                  augment_core.h)
 #include "core/check.h"      // xmalloc
 #include "core/ctx.h"        // ganc_ctx, ganc_ctx_init_cpu
 #include "core/philox.h"     // ganc_latent: the CPU latents
@@ -1246,6 +1249,101 @@ static void gpu_resnet_ops_part(void) {
   gpu_bad_label();
 }
 
+// ---- DiffAugment: colour, translation, cutout
+// ------------------------------------------------
+
+static const char *AUG_NAMES[3] = {"augment_color", "augment_transl", "augment_cutout"};
+
+static void aug_cpu(int op, int bw, int N, int H, int W, int C, float ratio, const float *in,
+                    float *out, uint64_t seed, uint64_t counter) {
+  if (op == 0 && !bw) augment_color_forward_cpu(&CPU, N, H, W, C, in, out, seed, counter);
+  if (op == 0 && bw) augment_color_backward_cpu(&CPU, N, H, W, C, in, out, seed, counter);
+  if (op == 1 && !bw)
+    augment_translation_forward_cpu(&CPU, N, H, W, C, ratio, in, out, seed, counter);
+  if (op == 1 && bw)
+    augment_translation_backward_cpu(&CPU, N, H, W, C, ratio, in, out, seed, counter);
+  if (op == 2 && !bw) augment_cutout_forward_cpu(&CPU, N, H, W, C, ratio, in, out, seed, counter);
+  if (op == 2 && bw) augment_cutout_backward_cpu(&CPU, N, H, W, C, ratio, in, out, seed, counter);
+}
+static void aug_gpu(int op, int bw, int N, int H, int W, int C, float ratio, const float *in,
+                    float *out, uint64_t seed, uint64_t counter) {
+  if (op == 0 && !bw) augment_color_forward_cuda(&G, ST, N, H, W, C, in, out, seed, counter);
+  if (op == 0 && bw) augment_color_backward_cuda(&G, ST, N, H, W, C, in, out, seed, counter);
+  if (op == 1 && !bw)
+    augment_translation_forward_cuda(&G, ST, N, H, W, C, ratio, in, out, seed, counter);
+  if (op == 1 && bw)
+    augment_translation_backward_cuda(&G, ST, N, H, W, C, ratio, in, out, seed, counter);
+  if (op == 2 && !bw)
+    augment_cutout_forward_cuda(&G, ST, N, H, W, C, ratio, in, out, seed, counter);
+  if (op == 2 && bw)
+    augment_cutout_backward_cuda(&G, ST, N, H, W, C, ratio, in, out, seed, counter);
+}
+
+// The ops of mask `ops` (bit 0 colour, 1 translation, 2 cutout), forward (on x) and backward (on
+// dy), against the CPU twin bit for bit; outputs
+// poisoned with a poisoned float on either side that must stay so, every call run twice.
+// ratio is the translation's; the cutout gets DiffAugment's 0.5 (ratio 1 for a tiny case: the
+// whole image).
+static void gpu_augment_ops(int ops, int N, int H, int W, int C, float ratio, uint64_t seed,
+                            uint64_t counter, int misalign, const char *where) {
+  const size_t n = (size_t)N * H * W * C, bytes = n * sizeof(float);
+  float *x = fnew(n), *want = fnew(n), *got = fnew(n), *got2 = fnew(n);
+  fill(x, n, -1.5f, 1.5f);
+  x[n / 2] = -0.0f; // a negative zero through the colour, the copies and the mask
+  float *dx0 = dnew(bytes + 16), *dy0 = dnew(bytes + 16);
+  float *dx = dx0 + misalign, *dy = dy0 + misalign + 1;
+  up(dx, x, bytes);
+  for (int op = 0; op < 3; op++)
+    for (int bw = 0; bw < 2 && (ops >> op & 1); bw++) {
+      const float r = op == 2 ? (ratio == 1.0f ? 1.0f : 0.5f) : op == 1 ? ratio : 0.0f;
+      aug_cpu(op, bw, N, H, W, C, r, x, want, seed, counter);
+      poison(dy0, bytes + 16);
+      aug_gpu(op, bw, N, H, W, C, r, dx, dy, seed, counter);
+      down(got, dy, bytes);
+      const int fenced =
+          untouched_around(dy0, bytes + 16, (size_t)(misalign + 1) * sizeof(float), bytes);
+      poison(dy, bytes);
+      aug_gpu(op, bw, N, H, W, C, r, dx, dy, seed, counter);
+      down(got2, dy, bytes);
+      const size_t k = count_diff_bytes(got, want, bytes);
+      const int same = !memcmp(got, got2, bytes);
+      report(k == 0 && fenced && same,
+             "gpu   %-14s_%s [%d,%d,%d,%d] r %g %s%s: %zu bytes differ%s%s", AUG_NAMES[op],
+             bw ? "bwd" : "fwd", N, H, W, C, (double)r, where, misalign ? " misaligned" : "", k,
+             fenced ? "" : ", WROTE OUTSIDE", same ? "" : ", RERUN DIFFERS");
+    }
+  ganc_cuda_free(&G, dx0);
+  ganc_cuda_free(&G, dy0);
+  free(x), free(want), free(got), free(got2);
+}
+static void gpu_augment(int N, int H, int W, int C, float ratio, uint64_t seed, uint64_t counter,
+                        int misalign, const char *where) {
+  gpu_augment_ops(7, N, H, W, C, ratio, seed, counter, misalign, where);
+}
+
+static void gpu_augment_part(void) {
+  printf("-- DiffAugment%s --\n", EMU ? " (emulated)" : "");
+  const uint64_t seed = 0x0123456789ABCDEFull;
+  gpu_augment(1, 1, 1, 1, 1.0f, seed, 0, 0, "tiny");
+  gpu_augment(3, 5, 7, 3, 1.0f, seed, 1, 0, "odd, shifts past the frame");
+  gpu_augment(5, 3, 2, 1, 0.5f, seed, 2, 1, "odd");
+  gpu_augment(4, 9, 13, 3, 0.125f, 7, 0xFFFFFFFFull, 0, "counter 2^32 - 1");
+  gpu_augment(4, 9, 13, 3, 0.125f, 7, 0x100000000ull, 0, "counter 2^32");
+  gpu_augment(2, 17, 9, 5, 0.3f, ~0ull, ~0ull, 0, "C = 5");
+  // Colour: images over 256 lanes with a short last round; and many images per block (grid x
+  // of 65535 blocks, a GPU only).
+  gpu_augment(3, 16, 17, 1, 0.125f, seed, 3, 0, "lanes wrap");
+  if (!EMU && !big(70000 * 4)) gpu_augment(70000, 2, 2, 1, 0.125f, seed, 4, 0, "70000 images");
+  // Translation and cutout: threads taking several elements of an image (2048 images get 2
+  // blocks each, 512 threads for 576 elements).
+  if (!big(2048 * 24 * 24)) gpu_augment_ops(6, 2048, 24, 24, 1, 0.125f, seed, 5, 0, "grid-stride");
+  // The real sizes.
+  gpu_augment(EMU ? 4 : 64, 32, 32, 1, 0.125f, seed, 6, 0, "fmnist32 / resnet32 D input");
+  gpu_augment(EMU ? 2 : 64, 64, 64, 3, 0.125f, seed, 7, 0, "dcgan64 / resnet64 D input");
+  if (!skip_case(32 * 128 * 128 * 3, 0))
+    gpu_augment(32, 128, 128, 3, 0.125f, seed, 8, 0, "resnet128 D input");
+}
+
 static void gpu_part(void) {
   printf("-- part 2: the launchers on the GPU%s --\n", quick ? " (--quick)" : "");
   static const uint64_t seeds[] = {0, 0x0123456789ABCDEFull};
@@ -1295,6 +1393,7 @@ static void gpu_part(void) {
   if (!quick) gpu_bn(300000, 3, "> 4096 chunks");
   gpu_bn_special();
   gpu_resnet_ops_part();
+  gpu_augment_part();
 }
 
 int main(int argc, char **argv) {

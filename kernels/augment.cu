@@ -1,0 +1,188 @@
+// augment.cu — DiffAugment's colour, translation and cutout (Zhao et al. 2020) on the GPU; the
+// CUDA twins of src/ops/augment.c, same arguments plus the stream. Images [N, H, W, C] (C
+// fastest). What each op computes, and the Philox draws behind it: ops/augment_core.h.
+//
+// Gradient rule (ops.h): every gradient here is an activation gradient and OVERWRITES.
+//
+// Agreement with the CPU twin: bit-identical, every op. The draws are the same function of
+// (seed, counter, image, transform) on both sides (augment_core.h, made here by each thread
+// without a host round trip); translation and cutout copy or multiply by 0; the colour is the
+// same double expression (products through ganc_dmul, never fused into an FMA) over the image
+// sum in the same tree. No atomics: every run gives the same bits.
+//
+// Layout of the work:
+//   - colour: one block of GANC_LONG_LANES (256) threads per image (grid-stride over images):
+//     lane t sums the image's elements t, t + 256, ... (coalesced), the halving tree in shared
+//     memory gives the image mean, then thread t writes pixels t, t + 256, ... (each its C
+//     channels: the pixel mean needs them together). The image is read twice.
+//   - translation, cutout: images on grid y (grid-stride past 65535), an image's elements
+//     grid-stride over grid x; each thread makes its image's draw once (one Philox block) and
+//     finds (row, column, channel) of each element by division.
+//
+// Without a GPU, tests/gpu/cudemu (the tests' CUDA emulator) runs this file, kernels and
+// launchers, on the CPU: test_gpu_ops_emu compares it with the CPU twin in CI.
+#include "kernels/cuda_check.h"    // CUDA_CHECK_LAUNCH, KERNEL_REQUIRE
+#include "kernels/elementwise.cuh" // launch shape, unfused float arithmetic
+#include "kernels/kernels.h"       // the launchers' declarations
+#include "ops/augment_core.h"      // the draws, the colour arithmetic, the argument checks
+
+#include <stdint.h>
+
+enum {
+  AUG_MAX_IMAGE_BLOCKS = 65535, // grid y (translation, cutout), grid x (colour): then grid-stride
+};
+
+// ---------------------------------------------------------------------------------------------
+// kernels
+
+// grid (images), block GANC_LONG_LANES: out = the colour transform of in (bright = 1, forward)
+// or its adjoint (bright = 0, backward on dy).
+__global__ static void __launch_bounds__(GANC_LONG_LANES)
+    color_kernel(int N, int64_t HW, int C, const float *__restrict__ in, float *__restrict__ out,
+                 uint64_t seed, uint64_t counter, int bright) {
+  __shared__ double s[GANC_LONG_LANES];
+  const int t = threadIdx.x;
+  const int64_t per = HW * C;
+  for (int n = blockIdx.x; n < N; n += gridDim.x) {
+    const float *a = in + n * per;
+    float *o = out + n * per;
+    s[t] = ganc_aug_lane_sum(a, per, t);
+    __syncthreads();
+    for (int half = GANC_LONG_LANES / 2; half > 0; half >>= 1) {
+      ganc_tree_level(s, t, half);
+      __syncthreads();
+    }
+    const double M = s[0] / (double)per;
+    const ganc_aug_color p = ganc_aug_color_draw(seed, counter, n);
+    const double b = bright ? p.b : 0.0;
+    for (int64_t q = t; q < HW; q += GANC_LONG_LANES)
+      ganc_aug_color_pixel(a + q * C, o + q * C, C, M, p.s, p.c, b);
+    __syncthreads(); // every lane has read s[0] before the next image's lanes overwrite it
+  }
+}
+
+// grid (x: an image's elements, y: images): out[n, i, j, c] = in[n, i + sign·di, j + sign·dj, c],
+// 0 outside the image.
+__global__ static void shift_kernel(int N, int H, int W, int C, float ratio,
+                                    const float *__restrict__ in, float *__restrict__ out,
+                                    uint64_t seed, uint64_t counter, int sign) {
+  const int64_t per = (int64_t)H * W * C;
+  const int64_t tid = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  const int64_t T = (int64_t)gridDim.x * blockDim.x;
+  for (int n = blockIdx.y; n < N; n += gridDim.y) {
+    const ganc_aug_shift d = ganc_aug_shift_draw(seed, counter, n, H, W, ratio);
+    const int di = sign * d.di, dj = sign * d.dj;
+    const float *a = in + n * per;
+    float *o = out + n * per;
+    for (int64_t e = tid; e < per; e += T) {
+      const int64_t pix = e / C;
+      const int c = (int)(e - pix * C), i = (int)(pix / W), j = (int)(pix - (int64_t)i * W);
+      const int si = i + di, sj = j + dj;
+      o[e] = si >= 0 && si < H && sj >= 0 && sj < W ? a[((int64_t)si * W + sj) * C + c] : 0.0f;
+    }
+  }
+}
+
+// grid (x: an image's elements, y: images): out = in, times 0 inside the image's window.
+__global__ static void cutout_kernel(int N, int H, int W, int C, float ratio,
+                                     const float *__restrict__ in, float *__restrict__ out,
+                                     uint64_t seed, uint64_t counter) {
+  const int64_t per = (int64_t)H * W * C;
+  const int64_t tid = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  const int64_t T = (int64_t)gridDim.x * blockDim.x;
+  for (int n = blockIdx.y; n < N; n += gridDim.y) {
+    const ganc_aug_window w = ganc_aug_window_draw(seed, counter, n, H, W, ratio);
+    const float *a = in + n * per;
+    float *o = out + n * per;
+    for (int64_t e = tid; e < per; e += T) {
+      const int64_t pix = e / C;
+      const int i = (int)(pix / W), j = (int)(pix - (int64_t)i * W);
+      const float v = a[e];
+      o[e] = i >= w.i0 && i < w.i1 && j >= w.j0 && j < w.j1 ? rn_mul(v, 0.0f) : v;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// launchers
+
+static void aug_require(const char *op, int N, int H, int W, int C, float ratio, const float *in,
+                        const float *out) {
+  char buf[200];
+  const char *why = ganc_aug_invalid(N, H, W, C, ratio, in, out, buf, sizeof buf);
+  if (why) ganc_die(GANC_EXIT_RUNTIME, "internal error in %s: %s", op, why);
+}
+
+static void launch_color(ganc_stream st, int N, int H, int W, int C, const float *in, float *out,
+                         uint64_t seed, uint64_t counter, int bright) {
+  const int blocks = N < AUG_MAX_IMAGE_BLOCKS ? N : AUG_MAX_IMAGE_BLOCKS;
+  GANC_LAUNCH(color_kernel, blocks, GANC_LONG_LANES, st)
+  (N, (int64_t)H * W, C, in, out, seed, counter, bright);
+  CUDA_CHECK_LAUNCH();
+}
+
+// Grid for the per-image elementwise kernels: images on y, and x enough blocks for an image but
+// about EW_MAX_BLOCKS in all.
+static dim3 image_grid(int N, int H, int W, int C) {
+  const int64_t gy = N < AUG_MAX_IMAGE_BLOCKS ? N : AUG_MAX_IMAGE_BLOCKS;
+  const int64_t per = (int64_t)H * W * C, cap = EW_MAX_BLOCKS / gy;
+  int64_t gx = (per + EW_THREADS - 1) / EW_THREADS;
+  gx = gx < cap ? gx : cap;
+  return dim3((unsigned)(gx < 1 ? 1 : gx), (unsigned)gy);
+}
+
+extern "C" void augment_color_forward_cuda(ganc_ctx *ctx, ganc_stream st, int N, int H, int W,
+                                           int C, const float *x, float *y, uint64_t seed,
+                                           uint64_t counter) {
+  (void)ctx;
+  aug_require("augment_color_forward_cuda", N, H, W, C, 0.0f, x, y);
+  launch_color(st, N, H, W, C, x, y, seed, counter, 1);
+}
+
+extern "C" void augment_color_backward_cuda(ganc_ctx *ctx, ganc_stream st, int N, int H, int W,
+                                            int C, const float *dy, float *dx, uint64_t seed,
+                                            uint64_t counter) {
+  (void)ctx;
+  aug_require("augment_color_backward_cuda", N, H, W, C, 0.0f, dy, dx);
+  launch_color(st, N, H, W, C, dy, dx, seed, counter, 0);
+}
+
+extern "C" void augment_translation_forward_cuda(ganc_ctx *ctx, ganc_stream st, int N, int H, int W,
+                                                 int C, float ratio, const float *x, float *y,
+                                                 uint64_t seed, uint64_t counter) {
+  (void)ctx;
+  aug_require("augment_translation_forward_cuda", N, H, W, C, ratio, x, y);
+  GANC_LAUNCH(shift_kernel, image_grid(N, H, W, C), EW_THREADS, st)
+  (N, H, W, C, ratio, x, y, seed, counter, 1);
+  CUDA_CHECK_LAUNCH();
+}
+
+extern "C" void augment_translation_backward_cuda(ganc_ctx *ctx, ganc_stream st, int N, int H,
+                                                  int W, int C, float ratio, const float *dy,
+                                                  float *dx, uint64_t seed, uint64_t counter) {
+  (void)ctx;
+  aug_require("augment_translation_backward_cuda", N, H, W, C, ratio, dy, dx);
+  GANC_LAUNCH(shift_kernel, image_grid(N, H, W, C), EW_THREADS, st)
+  (N, H, W, C, ratio, dy, dx, seed, counter, -1);
+  CUDA_CHECK_LAUNCH();
+}
+
+extern "C" void augment_cutout_forward_cuda(ganc_ctx *ctx, ganc_stream st, int N, int H, int W,
+                                            int C, float ratio, const float *x, float *y,
+                                            uint64_t seed, uint64_t counter) {
+  (void)ctx;
+  aug_require("augment_cutout_forward_cuda", N, H, W, C, ratio, x, y);
+  GANC_LAUNCH(cutout_kernel, image_grid(N, H, W, C), EW_THREADS, st)
+  (N, H, W, C, ratio, x, y, seed, counter);
+  CUDA_CHECK_LAUNCH();
+}
+
+extern "C" void augment_cutout_backward_cuda(ganc_ctx *ctx, ganc_stream st, int N, int H, int W,
+                                             int C, float ratio, const float *dy, float *dx,
+                                             uint64_t seed, uint64_t counter) {
+  (void)ctx;
+  aug_require("augment_cutout_backward_cuda", N, H, W, C, ratio, dy, dx);
+  GANC_LAUNCH(cutout_kernel, image_grid(N, H, W, C), EW_THREADS, st)
+  (N, H, W, C, ratio, dy, dx, seed, counter);
+  CUDA_CHECK_LAUNCH();
+}

@@ -34,9 +34,12 @@ subprocess.run([train, "--data", data, "--config", cfg, "--out", run], check=Tru
 name = open(os.path.join(run, "latest")).read().strip()
 with h5py.File(os.path.join(run, name), "r") as f:
     a = f.attrs
-    assert a["format"] == "ganc-checkpoint" and int(a["format_version"]) == 1, dict(a)
+    # Strings are fixed-length (h5py reads them as bytes), every attribute is covered by a SHA-256.
+    assert a["format"] == b"ganc-checkpoint" and int(a["format_version"]) == 2, dict(a)
+    assert len(a["attr_sha256"]) == 64 and len(f["G"].attrs["attr_sha256"]) == 64
     assert int(a["step"]) == 4 and int(a["nimg"]) == 64, (a["step"], a["nimg"])
-    assert "[model]" in a["config"] and "g_base = 8" in a["config"]
+    config = a["config"].decode()
+    assert "[model]" in config and "g_base = 8" in config
     assert int(a["loader_epoch"]) == 0 and int(a["loader_cursor"]) == 64
     assert int(a["dataset_fingerprint"]) != 0
     for net in ("G", "G_ema", "D"):

@@ -42,11 +42,14 @@ for name in shards:
         im, lb, src = f["images"], f["labels"], f["sources"]
         assert im.dtype == np.uint8 and im.shape == (1000, 32, 32, 1), (im.dtype, im.shape)
         assert lb.dtype == np.int32 and lb.shape == (1000,), (lb.dtype, lb.shape)
-        assert f.attrs["format"] == "ganc-shards", f.attrs["format"]
-        assert int(f.attrs["format_version"]) == 1
+        # Strings are fixed-length (h5py reads them as bytes): a variable-length string lives in
+        # HDF5's unchecksummed global heap.
+        assert f.attrs["format"] == b"ganc-shards", f.attrs["format"]
+        assert int(f.attrs["format_version"]) == 2
+        assert len(f.attrs["attr_sha256"]) == 64
         assert int(f.attrs["resolution"]) == 32 and int(f.attrs["channels"]) == 1
         assert int(f.attrs["image_count"]) == 1000
-        names = [str(c) for c in f.attrs["class_names"]]
+        names = [c.decode() for c in f.attrs["class_names"]]
         assert names[0] == "T-shirt/top" and names[9] == "Ankle boot", names
         px = im[...]
         # A 2-pixel black border around the unchanged 28x28 image.
@@ -54,10 +57,14 @@ for name in shards:
         assert px[:, :2].max() == 0 and px[:, 30:].max() == 0
         assert px[:, :, :2].max() == 0 and px[:, :, 30:].max() == 0
         assert np.array_equal(lb[...], lab[at:at + 1000].astype(np.int32))
-        s = src[5]
-        s = s.decode() if isinstance(s, bytes) else s
+        s = src[5].decode()
         assert s == f"train-images-idx3-ubyte.gz#{at + 5}", s
+        assert src.dtype.kind == "S" and src.fletcher32, (src.dtype, src.fletcher32)
+        assert lb.fletcher32
         assert im.chunks[0] >= 1 and im.chunks[1:] == (32, 32, 1), im.chunks
         assert im.fletcher32
+        # HDF5 1.10's layout: superblock v3, whose metadata (object headers, chunk indexes)
+        # carries checksums.
+        assert f.id.get_create_plist().get_version()[0] >= 2
     at += 1000
 print(f"h5py {h5py.__version__}: {len(shards)} shards, {at} images, pixels and labels match the IDX files")

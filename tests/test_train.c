@@ -370,23 +370,26 @@ static void test_refusals(void **state) {
   assert_false(ganc_is_dir(x)); // nothing created by refused runs
 }
 
-// Writes NaN into one tensor of a checkpoint (as a diverged run would have produced).
-static void poison(const char *path, const char *tensor) {
+// Overwrites every value of one tensor of a checkpoint with `value` (HDF5 rewrites its checksum).
+static void poison(const char *path, const char *tensor, float value) {
   hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
   hid_t d = H5Dopen2(f, tensor, H5P_DEFAULT);
   hid_t s = H5Dget_space(d);
   hssize_t n = H5Sget_simple_extent_npoints(s);
   float *v = xmalloc(sizeof(float) * (size_t)n);
-  H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
   for (hssize_t i = 0; i < n; i++)
-    v[i] = NAN;
-  H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
+    v[i] = value;
+  assert_true(H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0);
   free(v);
   H5Sclose(s);
   H5Dclose(d);
   H5Fclose(f);
 }
 
+// A run that diverges (finite but huge weights, as a too-high learning rate makes them) stops at
+// the first non-finite loss and saves nothing over the last good checkpoint. A checkpoint that
+// holds NaN, which ganc never saves, is damage: resume says so, naming the file and the tensor
+// (not "diverged"), and falls back to the newest good checkpoint without touching the bad one.
 static void test_nan_stops_training(void **state) {
   (void)state;
   char r[4400];
@@ -395,21 +398,34 @@ static void test_nan_stops_training(void **state) {
                        GANC_TRAIN_BIN, g_data, g_cfg, r),
                    0);
   char *l = tu_latest_ckpt(r);
-  poison(l, "D/params/head.conv.weight");
+  poison(l, "D/params/head.conv.weight", 1e38f);
   char before[65], after[65];
   ganc_err err = {0};
   assert_int_equal(ganc_sha256_file(l, before, &err), 0);
   char *o;
   assert_int_equal(run(&o, "%s --out %s --resume --set train.kimg=0.64", GANC_TRAIN_BIN, r), 1);
-  must_contain(o, "diverged at step");
+  must_contain(o, "diverged");
   must_contain(o, "untouched");
   free(o);
   assert_int_equal(ganc_sha256_file(l, after, &err), 0);
   assert_string_equal(before, after);
   char *l2 = tu_latest_ckpt(r);
   assert_string_equal(l, l2); // no new checkpoint
-  free(l);
   free(l2);
+
+  poison(l, "D/params/head.conv.weight", NAN);
+  assert_int_equal(ganc_sha256_file(l, before, &err), 0);
+  assert_int_equal(run(&o, "%s --out %s --resume --set train.kimg=0.24", GANC_TRAIN_BIN, r), 0);
+  must_contain(o, l);
+  must_contain(o, "is damaged: tensor D/params/head.conv.weight holds");
+  must_contain(o, "NaN or Inf");
+  must_contain(o, "resuming from");
+  must_contain(o, "ckpt-000000.160.h5 instead");
+  if (strstr(o, "diverged")) fail_msg("a damaged checkpoint is not a diverged run:\n%s", o);
+  free(o);
+  assert_int_equal(ganc_sha256_file(l, after, &err), 0);
+  assert_string_equal(before, after); // the damaged file is left as it was, for the user to see
+  free(l);
 }
 
 // ---- sampling
@@ -539,6 +555,82 @@ static void test_sampler(void **state) {
   free(ckpt);
 }
 
+// RUN_DIR/latest that is a folder or a FIFO is refused at start (before any training, which would
+// otherwise die at its first checkpoint; a FIFO must not block): by a new run, by --resume and by
+// ganc-sample. A `latest` that links to nothing is passed over to the newest good checkpoint.
+static void test_run_pointer(void **state) {
+  (void)state;
+  char a[4400], r[4400], p[9000], png[9000];
+  snprintf(a, sizeof a, "%s/run-a", g_root); // made by the resume test
+  snprintf(r, sizeof r, "%s/run-ptr", g_root);
+  snprintf(p, sizeof p, "%s/latest", r);
+  snprintf(png, sizeof png, "%s/ptr.png", g_root);
+  char *o;
+  assert_int_equal(tu_system("rm -rf %s && mkdir -p %s", r, p), 0);
+  assert_int_equal(
+      run(&o, "timeout 300 %s --data %s --config %s --out %s", GANC_TRAIN_BIN, g_data, g_cfg, r),
+      2);
+  must_contain(o, "latest is a folder");
+  free(o);
+  snprintf(png, sizeof png, "%s/log.jsonl", r);
+  assert_false(ganc_is_file(png)); // refused before anything was written
+  snprintf(png, sizeof png, "%s/ptr.png", g_root);
+  assert_int_equal(tu_system("rm -rf %s && cp -r %s %s && rm %s && mkdir %s", r, a, r, p, p), 0);
+  assert_int_equal(run(&o, "timeout 300 %s --out %s --resume", GANC_TRAIN_BIN, r), 2);
+  must_contain(o, "latest is a folder");
+  free(o);
+  assert_int_equal(tu_system("rmdir %s && mkfifo %s", p, p), 0);
+  assert_int_equal(run(&o, "timeout 300 %s --out %s --resume", GANC_TRAIN_BIN, r), 2);
+  must_contain(o, "FIFO");
+  free(o);
+  assert_int_equal(run(&o, "timeout 300 %s --ckpt %s --seeds 0 --out %s", GANC_SAMPLE_BIN, r, png),
+                   2);
+  must_contain(o, "FIFO");
+  free(o);
+  assert_int_equal(tu_system("rm %s && ln -s nothing %s", p, p), 0);
+  assert_int_equal(run(&o, "timeout 300 %s --out %s --resume", GANC_TRAIN_BIN, r), 0);
+  must_contain(o, "resuming from");
+  must_contain(o, "ckpt-000000.960.h5");
+  free(o);
+  snprintf(p, sizeof p, "%s/latest.tmp", r);
+  assert_int_equal(tu_system("mkfifo %s", p), 0);
+  // A stale temporary of ours, FIFO or not, is removed at resume (two steps, then a checkpoint).
+  assert_int_equal(
+      run(&o, "timeout 300 %s --out %s --resume --set train.kimg=0.992", GANC_TRAIN_BIN, r), 0);
+  must_contain(o, "finished at kimg 0.992");
+  free(o);
+  assert_int_equal(tu_system("rm -rf %s", r), 0);
+}
+
+// ganc-sample never writes a black image for a broken generator: NaN in G_ema is refused as a
+// damaged checkpoint (exit 2, naming it and the tensor), and finite weights whose output is not
+// finite stop it with exit 1, naming the checkpoint; no PNG is written either way.
+static void test_sampler_refuses_bad_weights(void **state) {
+  (void)state;
+  char a[4400], q[9000], png[9000];
+  snprintf(a, sizeof a, "%s/run-a", g_root);
+  snprintf(q, sizeof q, "%s/bad-weights.h5", g_root);
+  snprintf(png, sizeof png, "%s/bad-weights.png", g_root);
+  char *ckpt = tu_latest_ckpt(a), *o;
+  assert_int_equal(tu_system("cp %s %s", ckpt, q), 0);
+  poison(q, "G_ema/params/b1.conv.weight", NAN);
+  assert_int_equal(
+      run(&o, "timeout 300 %s --ckpt %s --seeds 0-3 --out %s", GANC_SAMPLE_BIN, q, png), 2);
+  must_contain(o, q);
+  must_contain(o, "damaged: tensor G_ema/params/b1.conv.weight holds");
+  free(o);
+  assert_false(ganc_is_file(png));
+  assert_int_equal(tu_system("cp %s %s", ckpt, q), 0);
+  poison(q, "G_ema/params/b1.conv.weight", 1e38f);
+  assert_int_equal(
+      run(&o, "timeout 300 %s --ckpt %s --seeds 0-3 --out %s", GANC_SAMPLE_BIN, q, png), 1);
+  must_contain(o, q);
+  must_contain(o, "produced NaN or Inf");
+  free(o);
+  assert_false(ganc_is_file(png));
+  free(ckpt);
+}
+
 int main(void) {
   ganc_h5_quiet();
   const struct CMUnitTest tests[] = {
@@ -549,6 +641,8 @@ int main(void) {
       cmocka_unit_test(test_refusals),
       cmocka_unit_test(test_nan_stops_training),
       cmocka_unit_test(test_sampler),
+      cmocka_unit_test(test_run_pointer),
+      cmocka_unit_test(test_sampler_refuses_bad_weights),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

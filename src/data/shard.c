@@ -8,6 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+// Limits that no shard of ganc-prep's comes near; a larger value is a crafted or damaged file,
+// refused before it can size an allocation.
+enum { MAX_RESOLUTION = 65536, MAX_SOURCE_BYTES = 65536 };
+#define MAX_IMAGES (1ll << 40)
+#define MAX_CHUNK_BYTES (64ll << 20)
+
 void ganc_shard_meta_free(ganc_shard_meta *m) {
   for (int i = 0; i < m->nclasses; i++)
     free(m->class_names[i]);
@@ -42,12 +48,15 @@ struct ganc_shard_writer {
   size_t image_bytes;
   int64_t shard_size, chunk;
   int shard_index; // index of the open shard
-  hid_t file, images, labels, sources;
+  hid_t file, images, labels;
   int64_t in_shard;    // images written to the open shard (flushed)
   int64_t buffered;    // images waiting in the chunk buffers
   uint8_t *buf_images; // [chunk, R, R, C]
   int32_t *buf_labels; // [chunk]
-  char **buf_sources;  // [chunk]
+  // The open shard's source paths, NUL-separated: `sources` is written when the shard closes, as
+  // wide as its longest path (a fixed width must be known when the dataset is created).
+  char *src_text;
+  size_t src_len, src_cap, src_widest; // bytes used, allocated; longest path + 1
   int64_t total;
   int shards_done;
 };
@@ -75,7 +84,12 @@ static int writer_open_shard(ganc_shard_writer *w, ganc_err *err) {
   char name[64];
   snprintf(name, sizeof name, "shard-%05d.h5", w->shard_index);
   char *path = ganc_path_join(w->dir, name);
-  w->file = H5Fcreate(path, H5F_ACC_EXCL, H5P_DEFAULT, H5P_DEFAULT);
+  hid_t fapl = ganc_h5_fapl(), fcpl = ganc_h5_fcpl();
+  CHECK_H5(fapl);
+  CHECK_H5(fcpl);
+  w->file = H5Fcreate(path, H5F_ACC_EXCL, fcpl, fapl);
+  H5Pclose(fcpl);
+  H5Pclose(fapl);
   if (w->file < 0) {
     char buf[512];
     ganc_err_set(err, GANC_EXIT_RUNTIME, "cannot create %s: %s", path,
@@ -93,11 +107,9 @@ static int writer_open_shard(ganc_shard_writer *w, ganc_err *err) {
     hsize_t lc = (hsize_t)(w->chunk < 4096 ? 4096 : w->chunk);
     w->labels = create_chunked(w->file, "labels", H5T_STD_I32LE, 1, &lc, 1);
   }
-  hid_t st = ganc_h5_str_type();
-  hsize_t sc = (hsize_t)(w->chunk < 1024 ? 1024 : w->chunk);
-  w->sources = create_chunked(w->file, "sources", st, 1, &sc, 0);
-  H5Tclose(st);
   w->in_shard = 0;
+  w->src_len = 0;
+  w->src_widest = 1;
   return 0;
 }
 
@@ -127,17 +139,47 @@ static void writer_flush(ganc_shard_writer *w) {
   append_rows(w->images, H5T_NATIVE_UINT8, w->in_shard, w->buffered, w->buf_images);
   if (w->labels >= 0)
     append_rows(w->labels, H5T_NATIVE_INT32, w->in_shard, w->buffered, w->buf_labels);
-  hid_t st = ganc_h5_str_type();
-  append_rows(w->sources, st, w->in_shard, w->buffered, w->buf_sources);
-  H5Tclose(st);
-  for (int64_t i = 0; i < w->buffered; i++)
-    free(w->buf_sources[i]);
   w->in_shard += w->buffered;
   w->buffered = 0;
 }
 
+// `sources` [n] fixed-length strings of the widest path's width: deflate keeps the padding of a
+// shard with one long path small; Fletcher32 (applied after deflate, so checked first on read)
+// covers every byte.
+static void write_sources(ganc_shard_writer *w) {
+  int64_t n = w->in_shard;
+  size_t width = w->src_widest;
+  char *rows = xcalloc((size_t)n, width);
+  const char *p = w->src_text;
+  for (int64_t i = 0; i < n; i++) {
+    size_t l = strlen(p);
+    memcpy(rows + (size_t)i * width, p, l);
+    p += l + 1;
+  }
+  hsize_t dim = (hsize_t)n;
+  int64_t per = (int64_t)((1u << 20) / width);
+  hsize_t chunk = (hsize_t)(per < 1 ? 1 : per > n ? n : per);
+  hid_t t = ganc_h5_fixed_str_type(width), space = H5Screate_simple(1, &dim, NULL);
+  hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+  CHECK_H5(t);
+  CHECK_H5(space);
+  CHECK_H5(dcpl);
+  CHECK_H5(H5Pset_chunk(dcpl, 1, &chunk));
+  CHECK_H5(H5Pset_deflate(dcpl, 1));
+  CHECK_H5(H5Pset_fletcher32(dcpl));
+  hid_t d = H5Dcreate2(w->file, "sources", t, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+  CHECK_H5(d);
+  CHECK_H5(H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, rows));
+  H5Dclose(d);
+  H5Pclose(dcpl);
+  H5Sclose(space);
+  H5Tclose(t);
+  free(rows);
+}
+
 static void writer_close_shard(ganc_shard_writer *w) {
   writer_flush(w);
+  write_sources(w);
   hid_t f = w->file;
   CHECK_H5(ganc_h5_attr_write_str(f, "format", GANC_SHARD_FORMAT));
   put_i64(f, "format_version", GANC_SHARD_VERSION);
@@ -150,9 +192,9 @@ static void writer_close_shard(ganc_shard_writer *w) {
   CHECK_H5(ganc_h5_attr_write_str(f, "source_root", w->meta.source_root));
   CHECK_H5(ganc_h5_attr_write_str(f, "created", w->meta.created));
   CHECK_H5(ganc_h5_attr_write_str(f, "options", w->meta.options));
+  CHECK_H5(ganc_h5_attrs_seal(f)); // the last attribute: a SHA-256 over all the others
   H5Dclose(w->images);
   if (w->labels >= 0) H5Dclose(w->labels);
-  H5Dclose(w->sources);
   CHECK_H5(H5Fflush(f, H5F_SCOPE_GLOBAL));
   CHECK_H5(H5Fclose(f));
   w->file = -1;
@@ -190,7 +232,6 @@ ganc_shard_writer *ganc_shard_writer_open(const char *dir, const ganc_shard_meta
   if (w->chunk > w->shard_size) w->chunk = w->shard_size;
   w->buf_images = xmalloc((size_t)w->chunk * w->image_bytes);
   w->buf_labels = xcalloc((size_t)w->chunk, sizeof(int32_t));
-  w->buf_sources = xcalloc((size_t)w->chunk, sizeof(char *));
   w->file = -1;
   ganc_h5_quiet();
   return w;
@@ -201,7 +242,17 @@ int ganc_shard_writer_add(ganc_shard_writer *w, const uint8_t *image, int label,
   if (w->file < 0 && writer_open_shard(w, err)) return -1;
   memcpy(w->buf_images + (size_t)w->buffered * w->image_bytes, image, w->image_bytes);
   w->buf_labels[w->buffered] = label;
-  w->buf_sources[w->buffered] = xstrdup(source ? source : "");
+  const char *src = source ? source : "";
+  size_t l = strnlen(src, MAX_SOURCE_BYTES - 1); // a longer path is cut (none is, in practice)
+  if (w->src_len + l + 1 > w->src_cap) {
+    while (w->src_len + l + 1 > w->src_cap)
+      w->src_cap = w->src_cap ? w->src_cap * 2 : 1 << 16;
+    w->src_text = xrealloc(w->src_text, w->src_cap);
+  }
+  memcpy(w->src_text + w->src_len, src, l);
+  w->src_text[w->src_len + l] = 0;
+  w->src_len += l + 1;
+  if (l + 1 > w->src_widest) w->src_widest = l + 1;
   w->buffered++;
   if (w->buffered == w->chunk) writer_flush(w);
   if (w->in_shard + w->buffered == w->shard_size) writer_close_shard(w);
@@ -213,11 +264,9 @@ int ganc_shard_writer_close(ganc_shard_writer *w, int64_t *images, int *shards, 
   if (w->file >= 0) writer_close_shard(w);
   if (images) *images = w->total;
   if (shards) *shards = w->shards_done;
-  for (int64_t i = 0; i < w->buffered; i++)
-    free(w->buf_sources[i]);
   free(w->buf_images);
   free(w->buf_labels);
-  free(w->buf_sources);
+  free(w->src_text);
   ganc_shard_meta_free(&w->meta);
   free(w->dir);
   free(w);
@@ -235,21 +284,62 @@ static void shard_close(ganc_shard *s) {
   s->file = s->images = s->labels = s->sources = -1;
 }
 
-// Rank and dims of a dataset; -1 on error.
-static int dset_dims(hid_t d, hsize_t *dims, int max_rank, ganc_err *err) {
-  hid_t s = -1;
-  int rank = -1;
-  TRY_H5(s = H5Dget_space(d), err, done);
-  rank = H5Sget_simple_extent_ndims(s);
-  if (rank < 1 || rank > max_rank) {
-    ganc_err_set(err, GANC_EXIT_USAGE, "unexpected rank %d", rank);
-    rank = -1;
-    goto done;
+// Opens dataset `name` of a shard and checks what the format promises of it: its element type
+// (class, size in bytes, signedness; a string must be fixed-length), its rank, that it is chunked
+// with Fletcher32 (so every byte read is checked), and a plausible row count. Returns the dataset
+// (its dims in dims[rank]), or -1 with err set.
+typedef struct dset_want {
+  const char *name, *type_words; // e.g. "uint8"
+  H5T_class_t cls;
+  size_t size; // 0 = any size up to MAX_SOURCE_BYTES (strings)
+  H5T_sign_t sign;
+  int rank;
+} dset_want;
+
+static hid_t open_dataset(hid_t file, const dset_want *w, hsize_t *dims, ganc_err *err) {
+  if (!ganc_h5_is_hard_link(file, w->name)) { // a soft or external link could lead elsewhere
+    ganc_err_set(err, GANC_EXIT_USAGE, "has no '%s' dataset", w->name);
+    return -1;
   }
-  H5Sget_simple_extent_dims(s, dims, NULL);
-done:
+  hid_t d = H5Dopen2(file, w->name, H5P_DEFAULT);
+  if (d < 0) {
+    char b[512];
+    ganc_err_set(err, GANC_EXIT_USAGE, "is damaged: '%s' cannot be opened (%s)", w->name,
+                 ganc_h5_last_error(b, sizeof b));
+    return -1;
+  }
+  hid_t t = H5Dget_type(d), s = H5Dget_space(d);
+  H5T_class_t cls = t >= 0 ? H5Tget_class(t) : H5T_NO_CLASS;
+  size_t size = t >= 0 ? H5Tget_size(t) : 0;
+  int type_ok =
+      cls == w->cls && (w->size ? size == w->size : size >= 1 && size <= MAX_SOURCE_BYTES);
+  if (type_ok && cls == H5T_INTEGER) type_ok = H5Tget_sign(t) == w->sign;
+  if (type_ok && cls == H5T_STRING) type_ok = H5Tis_variable_str(t) == 0;
+  int rank = s >= 0 ? H5Sget_simple_extent_ndims(s) : -1;
+  if (rank == w->rank) H5Sget_simple_extent_dims(s, dims, NULL);
+  if (t >= 0) H5Tclose(t);
   if (s >= 0) H5Sclose(s);
-  return rank;
+  if (!type_ok) {
+    ganc_err_set(err, GANC_EXIT_USAGE, "'%s' is not stored as %s (found a %zu-byte %s)", w->name,
+                 w->type_words, size,
+                 cls == H5T_INTEGER  ? "integer"
+                 : cls == H5T_FLOAT  ? "float"
+                 : cls == H5T_STRING ? "string (variable-length or too wide)"
+                                     : "value of another type");
+  } else if (rank != w->rank) {
+    ganc_err_set(err, GANC_EXIT_USAGE, "'%s' has %d dimensions, not %d", w->name, rank, w->rank);
+  } else if (!ganc_h5_is_checksummed(d)) {
+    ganc_err_set(err, GANC_EXIT_USAGE,
+                 "'%s' is not chunked with a Fletcher32 checksum, so its damage would go unseen",
+                 w->name);
+  } else if (dims[0] > (hsize_t)MAX_IMAGES) {
+    ganc_err_set(err, GANC_EXIT_USAGE, "'%s' claims %llu rows", w->name,
+                 (unsigned long long)dims[0]);
+  } else {
+    return d;
+  }
+  H5Dclose(d);
+  return -1;
 }
 
 static int shard_open(const char *path, ganc_shard *s, ganc_shard_meta *m, ganc_err *err) {
@@ -259,36 +349,70 @@ static int shard_open(const char *path, ganc_shard *s, ganc_shard_meta *m, ganc_
   s->path = xstrdup(path);
   int64_t v = 0;
   char *fmt = NULL;
-  htri_t is_h5 = H5Fis_hdf5(path);
-  if (is_h5 <= 0) {
-    ganc_err_set(err, GANC_EXIT_USAGE, "not an HDF5 file (damaged, truncated or foreign)");
+  // Before HDF5 sees the file: a FIFO or a device is refused unopened (opening one could block
+  // forever), and a file of the old layout is refused before HDF5 parses its unchecksummed heap.
+  int kind = ganc_h5_sniff(path, NULL, err);
+  if (kind < 0) goto fail;
+  if (kind == GANC_H5_OLD_LAYOUT) {
+    ganc_err_set(err, GANC_EXIT_USAGE,
+                 "made by an older ganc (shard format 1) or by another program: its HDF5 layout "
+                 "has no metadata checksums, so this ganc does not read it\n---> HINT: run "
+                 "ganc-prep again on the source images (./train.sh and scripts/default-dataset.sh "
+                 "do it by themselves); the rebuilt shards hold the same images, so runs trained "
+                 "on them resume");
     goto fail;
   }
-  TRY_H5(s->file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT), err, fail);
+  s->file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (s->file < 0) {
+    char b[512];
+    ganc_err_set(err, GANC_EXIT_USAGE, "is damaged or truncated: HDF5 cannot open it (%s)",
+                 ganc_h5_last_error(b, sizeof b));
+    goto fail;
+  }
   if (ganc_h5_attr_read_str(s->file, "format", &fmt, err)) goto fail;
   if (strcmp(fmt, GANC_SHARD_FORMAT) != 0) {
-    ganc_err_set(err, GANC_EXIT_USAGE, "format is '%s', not '%s'", fmt, GANC_SHARD_FORMAT);
+    ganc_err_set(err, GANC_EXIT_USAGE, "format is '%.60s', not '%s'", fmt, GANC_SHARD_FORMAT);
     goto fail;
   }
-  if (ganc_h5_attr_read_num(s->file, "format_version", H5T_NATIVE_INT64, &v, err)) goto fail;
-  m->version = (int)v;
-  if (v < 1 || v > GANC_SHARD_VERSION) {
+  // Any integer is read as 64 bits and range-checked before it is narrowed.
+  if (ganc_h5_attr_read_i64(s->file, "format_version", INT64_MIN, INT64_MAX, &v, err)) goto fail;
+  if (v < 1) {
+    ganc_err_set(err, GANC_EXIT_USAGE, "is damaged: format_version %lld is not a version",
+                 (long long)v);
+    goto fail;
+  }
+  if (v > GANC_SHARD_VERSION) {
     ganc_err_set(err, GANC_EXIT_USAGE,
-                 "format version %lld is newer than this ganc understands (%d); update ganc",
+                 "format version %lld is newer than this ganc understands (%d)\n---> HINT: "
+                 "update ganc",
                  (long long)v, GANC_SHARD_VERSION);
     goto fail;
   }
-  if (ganc_h5_attr_read_num(s->file, "resolution", H5T_NATIVE_INT64, &v, err)) goto fail;
-  m->resolution = (int)v;
-  if (ganc_h5_attr_read_num(s->file, "channels", H5T_NATIVE_INT64, &v, err)) goto fail;
-  m->channels = (int)v;
-  if (m->resolution < 1 || m->resolution > 65536 || m->channels < 1 || m->channels > 4) {
-    ganc_err_set(err, GANC_EXIT_USAGE, "implausible shape %dx%dx%d", m->resolution, m->resolution,
-                 m->channels);
+  if (v < GANC_SHARD_VERSION) {
+    ganc_err_set(err, GANC_EXIT_USAGE,
+                 "made by an older ganc (shard format %lld)\n---> HINT: run ganc-prep again on "
+                 "the source images",
+                 (long long)v);
     goto fail;
   }
+  m->version = (int)v;
+  int dig = ganc_h5_attrs_check(s->file, err);
+  if (dig != 0) {
+    if (dig > 0)
+      ganc_err_set(err, GANC_EXIT_USAGE, "is damaged: its attribute checksum (%s) is missing",
+                   GANC_H5_ATTR_DIGEST);
+    else
+      ganc_err_prefix(err, "is damaged: ");
+    goto fail;
+  }
+  if (ganc_h5_attr_read_i64(s->file, "resolution", 1, MAX_RESOLUTION, &v, err)) goto fail;
+  m->resolution = (int)v;
+  if (ganc_h5_attr_read_i64(s->file, "channels", 1, 4, &v, err)) goto fail;
+  m->channels = (int)v;
   int64_t declared = 0;
-  if (ganc_h5_attr_read_num(s->file, "image_count", H5T_NATIVE_INT64, &declared, err)) goto fail;
+  if (ganc_h5_attr_read_i64(s->file, "image_count", 0, MAX_IMAGES, &declared, err) ||
+      ganc_h5_attr_read_i64(s->file, "shard_index", 0, INT32_MAX, &v, err))
+    goto fail;
   if (H5Aexists(s->file, "class_names") > 0 &&
       ganc_h5_attr_read_strs(s->file, "class_names", &m->class_names, &m->nclasses, err))
     goto fail;
@@ -297,11 +421,14 @@ static int shard_open(const char *path, ganc_shard *s, ganc_shard_meta *m, ganc_
       ganc_h5_attr_read_str(s->file, "options", &m->options, err))
     goto fail;
 
+  const int64_t R = m->resolution, C = m->channels;
   hsize_t dims[4];
-  TRY_H5(s->images = H5Dopen2(s->file, "images", H5P_DEFAULT), err, fail);
-  if (dset_dims(s->images, dims, 4, err) != 4 || dims[1] != (hsize_t)m->resolution ||
-      dims[2] != (hsize_t)m->resolution || dims[3] != (hsize_t)m->channels) {
-    ganc_err_set(err, GANC_EXIT_USAGE, "'images' is not [N, %d, %d, %d]", m->resolution,
+  const dset_want images = {"images", "uint8", H5T_INTEGER, 1, H5T_SGN_NONE, 4};
+  if ((s->images = open_dataset(s->file, &images, dims, err)) < 0) goto fail;
+  if (dims[1] != (hsize_t)R || dims[2] != (hsize_t)R || dims[3] != (hsize_t)C) {
+    ganc_err_set(err, GANC_EXIT_USAGE, "'images' is [%llu, %llu, %llu, %llu], not [N, %d, %d, %d]",
+                 (unsigned long long)dims[0], (unsigned long long)dims[1],
+                 (unsigned long long)dims[2], (unsigned long long)dims[3], m->resolution,
                  m->resolution, m->channels);
     goto fail;
   }
@@ -312,21 +439,31 @@ static int shard_open(const char *path, ganc_shard *s, ganc_shard_meta *m, ganc_
     goto fail;
   }
   hid_t dcpl = H5Dget_create_plist(s->images);
-  hsize_t cdims[4] = {1, 0, 0, 0};
-  if (dcpl >= 0 && H5Pget_layout(dcpl) == H5D_CHUNKED) H5Pget_chunk(dcpl, 4, cdims);
+  hsize_t cdims[4] = {0, 0, 0, 0};
+  int crank = dcpl >= 0 ? H5Pget_chunk(dcpl, 4, cdims) : -1;
   if (dcpl >= 0) H5Pclose(dcpl);
-  s->chunk = (int64_t)(cdims[0] ? cdims[0] : 1);
+  // The verifier reads 8 chunks at a time: a crafted chunk size must not size its buffers.
+  if (crank != 4 || cdims[0] < 1 || cdims[0] > (hsize_t)(MAX_CHUNK_BYTES / (R * R * C)) ||
+      cdims[1] != (hsize_t)R || cdims[2] != (hsize_t)R || cdims[3] != (hsize_t)C) {
+    ganc_err_set(err, GANC_EXIT_USAGE, "'images' has an implausible chunk shape");
+    goto fail;
+  }
+  s->chunk = (int64_t)cdims[0];
 
   if (m->nclasses > 0) {
-    TRY_H5(s->labels = H5Dopen2(s->file, "labels", H5P_DEFAULT), err, fail);
-    if (dset_dims(s->labels, dims, 1, err) != 1 || (int64_t)dims[0] != s->count) {
-      ganc_err_set(err, GANC_EXIT_USAGE, "'labels' does not hold one label per image");
+    const dset_want labels = {"labels", "int32", H5T_INTEGER, 4, H5T_SGN_2, 1};
+    if ((s->labels = open_dataset(s->file, &labels, dims, err)) < 0) goto fail;
+    if ((int64_t)dims[0] != s->count) {
+      ganc_err_set(err, GANC_EXIT_USAGE, "'labels' holds %llu labels for %lld images",
+                   (unsigned long long)dims[0], (long long)s->count);
       goto fail;
     }
   }
-  TRY_H5(s->sources = H5Dopen2(s->file, "sources", H5P_DEFAULT), err, fail);
-  if (dset_dims(s->sources, dims, 1, err) != 1 || (int64_t)dims[0] != s->count) {
-    ganc_err_set(err, GANC_EXIT_USAGE, "'sources' does not hold one path per image");
+  const dset_want sources = {"sources", "fixed-length strings", H5T_STRING, 0, H5T_SGN_NONE, 1};
+  if ((s->sources = open_dataset(s->file, &sources, dims, err)) < 0) goto fail;
+  if ((int64_t)dims[0] != s->count) {
+    ganc_err_set(err, GANC_EXIT_USAGE, "'sources' holds %llu paths for %lld images",
+                 (unsigned long long)dims[0], (long long)s->count);
     goto fail;
   }
   free(fmt);
@@ -374,6 +511,10 @@ int ganc_dataset_open(const char *dir, ganc_dataset *ds, ganc_err *err) {
   ganc_h5_quiet();
   char **names = NULL;
   int n = 0;
+  if (!*dir) {
+    ganc_err_set(err, GANC_EXIT_USAGE, "no shard folder given (the path is empty)");
+    return -1;
+  }
   if (!ganc_is_dir(dir) || list_shards(dir, &names, &n) != 0) {
     ganc_err_set(err, GANC_EXIT_USAGE,
                  "%s is not a readable folder\n---> HINT: make shards with `ganc-prep IMAGES %s`",
@@ -396,6 +537,13 @@ int ganc_dataset_open(const char *dir, ganc_dataset *ds, ganc_err *err) {
     ganc_shard_meta m;
     if (shard_open(path, &ds->shards[i], &m, err)) {
       ganc_err_prefix(err, "shard %s: ", path);
+      if (err && !strstr(err->msg, "HINT")) {
+        size_t l = strlen(err->msg);
+        snprintf(err->msg + l, sizeof err->msg - l,
+                 "\n---> HINT: a damaged shard cannot be repaired: run ganc-prep again to rebuild "
+                 "%s",
+                 dir);
+      }
       free(path);
       goto fail;
     }
@@ -510,17 +658,43 @@ int ganc_dataset_read_image(const ganc_dataset *ds, int64_t i, uint8_t *image, i
   return rc;
 }
 
+// The width (bytes per path) of a shard's fixed-length `sources`; 0 on error.
+static size_t source_width(const ganc_shard *s) {
+  hid_t t = H5Dget_type(s->sources);
+  size_t w = t >= 0 ? H5Tget_size(t) : 0;
+  if (t >= 0) H5Tclose(t);
+  return w >= 1 && w <= MAX_SOURCE_BYTES ? w : 0;
+}
+
+// Reads sources [start, start + n) of shard s as raw rows [n, width] (the stored bytes).
+static int read_sources(const ganc_shard *s, int64_t start, int64_t n, char *rows, ganc_err *err) {
+  hid_t t = H5Dget_type(s->sources);
+  if (t < 0) {
+    ganc_err_set(err, GANC_EXIT_USAGE, "'sources' has no readable type");
+    return -1;
+  }
+  int rc = read_rows(s->sources, t, 1, start, n, rows, err);
+  H5Tclose(t);
+  return rc;
+}
+
 int ganc_dataset_source(const ganc_dataset *ds, int64_t i, char *buf, size_t n, ganc_err *err) {
+  if (i < 0 || i >= ds->count) {
+    ganc_err_set(err, GANC_EXIT_RUNTIME, "image %lld is outside the dataset (%lld images)",
+                 (long long)i, (long long)ds->count);
+    return -1;
+  }
   int k = shard_of(ds, i);
   const ganc_shard *s = &ds->shards[k];
-  hid_t st = ganc_h5_str_type();
-  char *v = NULL;
-  int rc = read_rows(s->sources, st, 1, i - s->first, 1, &v, err);
-  H5Tclose(st);
-  if (rc == 0) {
-    snprintf(buf, n, "%s", v ? v : "");
-    H5free_memory(v);
-  }
+  size_t w = source_width(s);
+  char *row = w ? xcalloc(1, w + 1) : NULL;
+  int rc = w ? read_sources(s, i - s->first, 1, row, err) : -1;
+  if (!w) ganc_err_set(err, GANC_EXIT_USAGE, "'sources' has an implausible width");
+  if (rc == 0)
+    snprintf(buf, n, "%.*s", (int)strnlen(row, w), row);
+  else
+    ganc_err_prefix(err, "shard %s is damaged (sources): ", s->path);
+  free(row);
   return rc;
 }
 
@@ -562,21 +736,27 @@ int ganc_dataset_verify(const ganc_dataset *ds, int64_t *class_counts, FILE *pro
     }
     free(img);
     free(lab);
-    // Every source path must read back (VL strings live in the global heap, outside the chunks).
-    hid_t st = ganc_h5_str_type();
-    char **src = xcalloc((size_t)s->count, sizeof(char *));
-    int rc = read_rows(s->sources, st, 1, 0, s->count, src, err);
-    if (rc == 0) {
-      hid_t sp = H5Dget_space(s->sources);
-      H5Dvlen_reclaim(st, sp, H5P_DEFAULT, src);
-      H5Sclose(sp);
-    }
-    free(src);
-    H5Tclose(st);
-    if (rc) {
-      ganc_err_prefix(err, "shard %s is damaged (sources): ", s->path);
+    // Every source path, in blocks of about 4 MiB: fixed-length strings in Fletcher32 chunks, so
+    // this reads checked bytes only (no heap, no pointers stored in the file).
+    size_t w = source_width(s);
+    if (!w) {
+      ganc_err_set(err, GANC_EXIT_USAGE, "shard %s is damaged: 'sources' has an implausible width",
+                   s->path);
       return -1;
     }
+    int64_t rows = (int64_t)((4u << 20) / w);
+    if (rows < 1) rows = 1;
+    char *buf = xmalloc((size_t)rows * w);
+    for (int64_t at = 0; at < s->count; at += rows) {
+      int64_t n = s->count - at < rows ? s->count - at : rows;
+      if (read_sources(s, at, n, buf, err)) {
+        free(buf);
+        ganc_err_prefix(err, "shard %s is damaged (sources %lld..%lld): ", s->path, (long long)at,
+                        (long long)(at + n));
+        return -1;
+      }
+    }
+    free(buf);
   }
   if (progress) ganc_progress_finish(&pg, done, NULL);
   return 0;

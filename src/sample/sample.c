@@ -9,7 +9,7 @@
 #include "core/philox.h"
 #include "core/util.h"
 #include "io/imgio.h"
-#include "model/dcgan.h"
+#include "model/arch.h"
 #include "ops/dispatch.h"
 #include "train/checkpoint.h"
 #include "train/config.h"
@@ -20,25 +20,31 @@
 #include <string.h>
 
 static void usage(FILE *f) {
-  fputs("usage: ganc-sample --ckpt FILE|RUN_DIR (--out FILE | --outdir DIR) [options]\n"
-        "\n"
-        "  --ckpt FILE|RUN_DIR   a checkpoint, or a run folder (its latest checkpoint)\n"
-        "  --out FILE            one grid PNG (or, with --interp and a .gif name, an animation)\n"
-        "  --outdir DIR          one PNG per seed (seed0042.png), or per frame with --interp\n"
-        "  --seeds LIST          seeds, e.g. 0-63 or 1,7,42 or 0-3,10 (default 0-63)\n"
-        "  --n N --seed S        the same as --seeds S-(S+N-1)\n"
-        "  --grid RxC            grid rows x columns (default: about square)\n"
-        "  --truncation PSI      pull latents toward the mean: z' = PSI * z (default 1 = none)\n"
-        "  --no-ema              the raw generator instead of its moving average\n"
-        "  --interp LIST         a latent walk through these seeds (spherical interpolation)\n"
-        "  --frames F            frames per segment of the walk (default 24)\n"
-        "  --fps N               GIF frame rate (default 12)\n"
-        "  --batch N             images generated at once (default 64)\n"
-        "  --device auto|cpu|cuda\n"
-        "\n"
-        "Every PNG is labelled as machine-generated (IPTC digital source type\n"
-        "trainedAlgorithmicMedia) and records the checkpoint's SHA-256, the seed and truncation.\n",
-        f);
+  fputs(
+      "usage: ganc-sample --ckpt FILE|RUN_DIR (--out FILE | --outdir DIR) [options]\n"
+      "\n"
+      "  --ckpt FILE|RUN_DIR   a checkpoint, or a run folder (its latest checkpoint)\n"
+      "  --out FILE            one grid PNG (or, with --interp and a .gif name, an animation)\n"
+      "  --outdir DIR          one PNG per seed (seed0042.png), or per frame with --interp\n"
+      "  --seeds LIST          seeds, e.g. 0-63 or 1,7,42 or 0-3,10 (default 0-63)\n"
+      "  --n N --seed S        the same as --seeds S-(S+N-1)\n"
+      "  --grid RxC            grid rows x columns (default: about square)\n"
+      "  --truncation PSI      pull latents toward the mean: z' = PSI * z (default 1 = none)\n"
+      "  --no-ema              the raw generator instead of its moving average\n"
+      "  --interp LIST         a latent walk through these seeds (spherical interpolation)\n"
+      "  --frames F            frames per segment of the walk (default 24)\n"
+      "  --fps N               GIF frame rate (default 12)\n"
+      "  --batch N             images generated at once (default 64)\n"
+      "  --device auto|cpu|cuda\n"
+      "A class-conditional checkpoint (model.conditional = yes):\n"
+      "  --class NAME|K        every image of this class (its name, as the dataset's sub-folder,\n"
+      "                        or its number 0..classes-1); default: seed s draws class s mod\n"
+      "                        the number of classes\n"
+      "  --per-class           a grid of one row per class, the seeds in every row\n"
+      "\n"
+      "Every PNG is labelled as machine-generated (IPTC digital source type\n"
+      "trainedAlgorithmicMedia) and records the checkpoint's SHA-256, the seed and truncation.\n",
+      f);
 }
 
 // Limits that keep every size below int and memory reasonable.
@@ -91,19 +97,19 @@ static void parse_grid(const char *grid, int *rows, int *cols) {
   *cols = (int)c;
 }
 
-// Resolves a run folder to its latest checkpoint.
+// Resolves a run folder to its latest checkpoint (`latest` is checked before it is opened: a FIFO
+// there must not block).
 static char *resolve_ckpt(const char *arg) {
   if (!ganc_is_dir(arg)) return xstrdup(arg);
   char p[4200], name[256] = "";
-  snprintf(p, sizeof p, "%s/latest", arg);
-  FILE *f = fopen(p, "r");
-  if (!f || !fgets(name, sizeof name, f))
+  ganc_err err = {0};
+  int rc = ganc_ckpt_read_latest(arg, name, sizeof name, &err);
+  if (rc < 0) ganc_die_err(&err);
+  if (rc > 0)
     ganc_die(GANC_EXIT_USAGE,
              "%s has no `latest` checkpoint pointer\n---> HINT: pass a "
              "ckpt-*.h5 file with --ckpt",
              arg);
-  fclose(f);
-  name[strcspn(name, "\r\n")] = 0;
   snprintf(p, sizeof p, "%s/%s", arg, name);
   return xstrdup(p);
 }
@@ -133,27 +139,69 @@ typedef struct sampler {
   ganc_config cfg;
   ganc_net G;
   int batch, R, C, nz;
-  float *z;    // backend [batch, nz]
-  uint8_t *u8; // backend [batch, R, R, C]
+  int ncls;            // classes of a conditional generator (0: unconditional)
+  float *z;            // backend [batch, nz]
+  uint8_t *u8;         // backend [batch, R, R, C]
+  int32_t *labels_dev; // backend [batch]: the classes of a conditional generator's images
 } sampler;
 
-// Renders n latents zs [n, nz] into imgs [n, R, R, C].
-static void render(sampler *S, const float *zs, int n, uint8_t *imgs) {
+// The name of class k as the checkpoint recorded it (the dataset's sub-folder), or "class k".
+static const char *class_name(const ganc_ckpt_meta *m, int k) {
+  static __thread char buf[32]; // a name for one message at a time
+  if (k >= 0 && k < m->nclasses && m->class_names && m->class_names[k] && *m->class_names[k])
+    return m->class_names[k];
+  snprintf(buf, sizeof buf, "class %d", k);
+  return buf;
+}
+
+// --class NAME|K: a class name the checkpoint recorded, or a number 0..ncls-1; else exit 2 with
+// the classes listed.
+static int parse_class(const char *arg, const ganc_ckpt_meta *m, int ncls, const char *ckpt) {
+  for (int k = 0; k < m->nclasses && k < ncls; k++)
+    if (m->class_names && m->class_names[k] && !strcmp(m->class_names[k], arg)) return k;
+  char *end;
+  errno = 0;
+  long k = strtol(arg, &end, 10);
+  if (*arg && !*end && !errno && k >= 0 && k < ncls) return (int)k;
+  char list[1024] = "";
+  for (int j = 0; j < ncls && strlen(list) < sizeof list - 64; j++)
+    snprintf(list + strlen(list), sizeof list - strlen(list), "%s%d = %s", j ? ", " : "", j,
+             class_name(m, j));
+  ganc_die(GANC_EXIT_USAGE, "--class %s: %s has %d classes: %s", arg, ckpt, ncls, list);
+}
+
+// Renders n latents zs [n, nz] into imgs [n, R, R, C]. Exits 1 naming the checkpoint when the
+// generator's output is not finite (pixels_to_uint8 would write NaN as black, and a black image
+// must never pass for a sample): the loader refuses NaN weights, but finite weights can still
+// overflow. cls [n]: each image's class (conditional generators; NULL otherwise).
+static void render(sampler *S, const char *ckpt, const float *zs, const int32_t *cls, int n,
+                   uint8_t *imgs) {
   size_t ib = (size_t)S->R * S->R * S->C;
+  float *host = xmalloc(sizeof(float) * (size_t)(n < S->batch ? n : S->batch) * ib);
   for (int at = 0; at < n; at += S->batch) {
     int m = n - at < S->batch ? n - at : S->batch;
     ganc_upload(&S->ctx, S->z, zs + (size_t)at * S->nz, (size_t)m * S->nz);
+    if (S->ncls) ganc_upload_bytes(&S->ctx, S->labels_dev, cls + at, sizeof(int32_t) * (size_t)m);
     const float *y = net_forward(&S->ctx, &S->G, S->z, m, 0, -1);
+    ganc_download(&S->ctx, host, y, (size_t)m * ib);
+    for (size_t i = 0; i < (size_t)m * ib; i++)
+      if (!isfinite(host[i]))
+        ganc_die(GANC_EXIT_RUNTIME,
+                 "the generator of %s produced NaN or Inf (image %d of this batch): its weights "
+                 "are damaged or diverged, so no image was written\n---> HINT: sample an earlier "
+                 "checkpoint of the run",
+                 ckpt, at + (int)(i / ib));
     pixels_to_uint8(&S->ctx, (int64_t)m * ib, y, S->u8);
     ganc_download_bytes(&S->ctx, imgs + (size_t)at * ib, S->u8, (size_t)m * ib);
   }
+  free(host);
 }
 
 int ganc_sample_main(int argc, char **argv) {
   const char *ckpt_arg = NULL, *out = NULL, *outdir = NULL, *seeds_arg = NULL, *grid = NULL;
-  const char *interp = NULL, *device = "auto";
+  const char *interp = NULL, *device = "auto", *class_arg = NULL;
   double psi = 1.0;
-  int no_ema = 0, frames = 24, fps = 12, batch = 64;
+  int no_ema = 0, frames = 24, fps = 12, batch = 64, per_class = 0;
   long long n_arg = -1, seed_arg = -1;
   ganc_h5_quiet();
   for (int i = 1; i < argc; i++) {
@@ -169,10 +217,15 @@ int ganc_sample_main(int argc, char **argv) {
       no_ema = 1;
       continue;
     }
+    if (!strcmp(a, "--per-class")) {
+      if (inl) ganc_die(GANC_EXIT_USAGE, "--per-class takes no value (see ganc-sample --help)");
+      per_class = 1;
+      continue;
+    }
     // Unknown options are named as such before any value is looked for.
     static const char *const with_value[] = {
         "--ckpt",       "--out",    "--outdir", "--seeds", "--grid", "--interp", "--device",
-        "--truncation", "--frames", "--fps",    "--batch", "--n",    "--seed"};
+        "--truncation", "--frames", "--fps",    "--batch", "--n",    "--seed",   "--class"};
     size_t k = 0, nk = sizeof with_value / sizeof with_value[0];
     while (k < nk && strcmp(a, with_value[k]))
       k++;
@@ -193,6 +246,8 @@ int ganc_sample_main(int argc, char **argv) {
       interp = v;
     else if (!strcmp(a, "--device"))
       device = v;
+    else if (!strcmp(a, "--class"))
+      class_arg = v;
     else if (!strcmp(a, "--truncation")) {
       psi = strtod(v, &end);
       if (*end || !(psi >= 0 && psi <= 2))
@@ -233,6 +288,9 @@ int ganc_sample_main(int argc, char **argv) {
   if (n_arg >= 0 && seeds_arg) ganc_die(GANC_EXIT_USAGE, "give --seeds or --n/--seed, not both");
   if (interp && (seeds_arg || n_arg >= 0 || grid))
     ganc_die(GANC_EXIT_USAGE, "--interp takes its own seed list; drop --seeds/--n/--grid");
+  if (per_class && (class_arg || interp || outdir || grid))
+    ganc_die(GANC_EXIT_USAGE, "--per-class makes one grid (--out) of every class: drop "
+                              "--class/--interp/--outdir/--grid");
   if (interp && out && (strlen(out) < 5 || strcasecmp(out + strlen(out) - 4, ".gif")))
     ganc_die(GANC_EXIT_USAGE,
              "--interp with --out writes an animated GIF: name it *.gif, or use --outdir DIR "
@@ -249,6 +307,11 @@ int ganc_sample_main(int argc, char **argv) {
   ganc_err err = {0};
   ganc_ckpt_meta meta;
   if (ganc_ckpt_read_meta(ckpt, &meta, &err)) ganc_die_err(&err);
+  if (meta.version < GANC_CKPT_VERSION)
+    fprintf(stderr,
+            "note: %s is a format-%d checkpoint (made by an older ganc): its tensors are "
+            "checksummed, its settings are not\n",
+            ckpt, meta.version);
   sampler S;
   memset(&S, 0, sizeof S);
   ganc_config_defaults(&S.cfg);
@@ -263,10 +326,28 @@ int ganc_sample_main(int argc, char **argv) {
   S.C = S.cfg.channels;
   S.nz = S.cfg.z_dim;
   const char *group = no_ema ? "G" : "G_ema";
-  dcgan_build_g(&S.G, &S.cfg, group);
+  S.ncls = !strcmp(S.cfg.conditional, "yes") ? S.cfg.classes : 0;
+  if (!S.ncls && (class_arg || per_class))
+    ganc_die(GANC_EXIT_USAGE,
+             "%s: --class and --per-class need a class-conditional checkpoint; this one was "
+             "trained without classes (model.conditional = %s)",
+             ckpt, S.cfg.conditional);
+  int fixed_class = -1; // --class, as a number
+  if (class_arg) fixed_class = parse_class(class_arg, &meta, S.ncls, ckpt);
+  ganc_build_g(&S.G, &S.cfg, group);
   net_finalize(&S.ctx, &S.G, batch, 0);
   if (ganc_ckpt_load_net(ckpt, &S.ctx, &S.G, group, 0, &err)) ganc_die_err(&err);
+  { // The rest of the file (D, Adam moments) is not needed here, but its damage is worth knowing.
+    ganc_err v = {0};
+    if (ganc_ckpt_verify(ckpt, &v))
+      fprintf(stderr, "warning: %s\n(the generator sampled here, %s, passed every check)\n", v.msg,
+              group);
+  }
   S.z = ganc_alloc(&S.ctx, (size_t)batch * S.nz);
+  if (S.ncls) {
+    S.labels_dev = ganc_alloc_bytes(&S.ctx, sizeof(int32_t) * (size_t)batch);
+    S.G.labels = S.labels_dev;
+  }
   S.u8 = ganc_alloc_bytes(&S.ctx, (size_t)batch * S.R * S.R * S.C);
   char sha[65];
   if (ganc_sha256_file(ckpt, sha, &err)) ganc_die_err(&err);
@@ -287,11 +368,32 @@ int ganc_sample_main(int argc, char **argv) {
       seeds[i] = seed_arg + i;
   } else
     seeds = parse_seeds(seeds_arg ? seeds_arg : "0-63", &n);
+  // --per-class: every seed once per class, row c = class c.
+  const int nseeds = n, reps = per_class ? S.ncls : 1;
+  if ((int64_t)n * reps > MAX_IMAGES)
+    ganc_die(GANC_EXIT_USAGE, "--per-class: %d classes x %d seeds is over %d images", reps, n,
+             MAX_IMAGES);
+  n *= reps;
   float *zs = xmalloc(sizeof(float) * (size_t)n * S.nz);
+  int32_t *cls = xcalloc((size_t)n, sizeof(int32_t));
   for (int i = 0; i < n; i++) {
-    ganc_latent((uint64_t)seeds[i], 0, S.nz, zs + (size_t)i * S.nz);
+    const int64_t sd = seeds[i % nseeds];
+    ganc_latent((uint64_t)sd, 0, S.nz, zs + (size_t)i * S.nz);
     for (int k = 0; k < S.nz; k++)
       zs[(size_t)i * S.nz + k] *= (float)psi; // the mean is 0
+    // A seed's class depends on the seed alone, so image k of a grid is the image of seed k.
+    if (S.ncls)
+      cls[i] = per_class ? i / nseeds : fixed_class >= 0 ? fixed_class : (int32_t)(sd % S.ncls);
+  }
+  // What the class of each image was, for the provenance text.
+  char classdesc[160] = "";
+  if (S.ncls) {
+    if (per_class)
+      snprintf(classdesc, sizeof classdesc, "one row per class, 0..%d", S.ncls - 1);
+    else if (fixed_class >= 0)
+      snprintf(classdesc, sizeof classdesc, "%d (%s)", fixed_class, class_name(&meta, fixed_class));
+    else
+      snprintf(classdesc, sizeof classdesc, "seed mod %d", S.ncls);
   }
 
   int rc = GANC_EXIT_OK;
@@ -309,13 +411,18 @@ int ganc_sample_main(int argc, char **argv) {
               wz + ((size_t)s * frames + f) * S.nz);
     memcpy(wz + (size_t)(F - 1) * S.nz, zs + (size_t)(n - 1) * S.nz, sizeof(float) * S.nz);
     uint8_t *imgs = xmalloc((size_t)F * ib);
-    render(&S, wz, F, imgs);
+    int32_t *wcls = xcalloc((size_t)F, sizeof(int32_t)); // the walk keeps the first seed's class
+    for (int f = 0; f < F; f++)
+      wcls[f] = cls[0];
+    render(&S, ckpt, wz, wcls, F, imgs);
+    free(wcls);
     if (out) { // a .gif, checked above
       char comment[512];
       snprintf(comment, sizeof comment,
                "latent walk through seeds %s; checkpoint sha256 %s; "
-               "truncation %s; network %s",
-               interp, sha, psis, group);
+               "truncation %s; network %s%s%s",
+               interp, sha, psis, group, S.ncls ? "; class " : "",
+               S.ncls ? class_name(&meta, cls[0]) : "");
       if (ganc_gif_write(out, F, S.R, S.R, S.C, imgs, (100 + fps / 2) / fps, comment, &err))
         ganc_die_err(&err);
       printf("wrote %s (%d frames)\n", out, F);
@@ -327,10 +434,14 @@ int ganc_sample_main(int argc, char **argv) {
         char path[4200], fr[32];
         snprintf(path, sizeof path, "%s/frame%04d.png", dir, f);
         snprintf(fr, sizeof fr, "%d", f);
-        ganc_png_kv kv[] = {
-            {"ganc:checkpoint-sha256", sha}, {"ganc:interp-seeds", interp}, {"ganc:frame", fr},
-            {"ganc:truncation", psis},       {"ganc:network", group},       {"ganc:kimg", kimg}};
-        ganc_png_meta pm = {1, kv, 6};
+        ganc_png_kv kv[] = {{"ganc:checkpoint-sha256", sha},
+                            {"ganc:interp-seeds", interp},
+                            {"ganc:frame", fr},
+                            {"ganc:truncation", psis},
+                            {"ganc:network", group},
+                            {"ganc:kimg", kimg},
+                            {"ganc:class", S.ncls ? class_name(&meta, cls[0]) : ""}};
+        ganc_png_meta pm = {1, kv, S.ncls ? 7 : 6};
         if (ganc_png_write(path, S.R, S.R, S.C, imgs + (size_t)f * ib, &pm, &err))
           ganc_die_err(&err);
       }
@@ -340,7 +451,7 @@ int ganc_sample_main(int argc, char **argv) {
     free(wz);
   } else {
     uint8_t *imgs = xmalloc((size_t)n * ib);
-    render(&S, zs, n, imgs);
+    render(&S, ckpt, zs, cls, n, imgs);
     if (outdir) {
       if (ganc_mkdir_p(outdir) != 0)
         ganc_die(GANC_EXIT_RUNTIME, "cannot create %s: %s", outdir, strerror(errno));
@@ -348,19 +459,22 @@ int ganc_sample_main(int argc, char **argv) {
         char path[4200], sd[32];
         snprintf(path, sizeof path, "%s/seed%04lld.png", outdir, (long long)seeds[i]);
         snprintf(sd, sizeof sd, "%lld", (long long)seeds[i]);
-        ganc_png_kv kv[] = {{"ganc:checkpoint-sha256", sha},
-                            {"ganc:seed", sd},
-                            {"ganc:truncation", psis},
-                            {"ganc:network", group},
-                            {"ganc:kimg", kimg}};
-        ganc_png_meta pm = {1, kv, 5};
+        char cl[96] = "";
+        if (S.ncls) snprintf(cl, sizeof cl, "%d (%s)", cls[i], class_name(&meta, cls[i]));
+        ganc_png_kv kv[] = {
+            {"ganc:checkpoint-sha256", sha}, {"ganc:seed", sd},   {"ganc:truncation", psis},
+            {"ganc:network", group},         {"ganc:kimg", kimg}, {"ganc:class", cl}};
+        ganc_png_meta pm = {1, kv, S.ncls ? 6 : 5};
         if (ganc_png_write(path, S.R, S.R, S.C, imgs + (size_t)i * ib, &pm, &err))
           ganc_die_err(&err);
       }
       printf("wrote %d images to %s\n", n, outdir);
     } else {
       int rows, cols;
-      if (grid) {
+      if (per_class) { // one row per class
+        rows = S.ncls;
+        cols = nseeds;
+      } else if (grid) {
         parse_grid(grid, &rows, &cols);
         if (rows * cols < n)
           ganc_die(GANC_EXIT_USAGE, "--grid %s has %d cells for %d images", grid, rows * cols, n);
@@ -377,11 +491,13 @@ int ganc_sample_main(int argc, char **argv) {
                  (long long)seeds[n - 1]);
       ganc_png_kv kv[] = {{"ganc:checkpoint-sha256", sha},
                           {"ganc:seeds", seedlist},
-                          {"ganc:grid-order", "row-major, one seed per cell"},
+                          {"ganc:grid-order", per_class ? "row-major; row = class, column = seed"
+                                                        : "row-major, one seed per cell"},
                           {"ganc:truncation", psis},
                           {"ganc:network", group},
-                          {"ganc:kimg", kimg}};
-      ganc_png_meta pm = {1, kv, 6};
+                          {"ganc:kimg", kimg},
+                          {"ganc:classes", classdesc}};
+      ganc_png_meta pm = {1, kv, S.ncls ? 7 : 6};
       if (ganc_png_write(out, cols * S.R, rows * S.R, S.C, sheet, &pm, &err)) ganc_die_err(&err);
       printf("wrote %s (%d images, %dx%d grid)\n", out, n, rows, cols);
       free(sheet);
@@ -389,9 +505,11 @@ int ganc_sample_main(int argc, char **argv) {
     free(imgs);
   }
   free(zs);
+  free(cls);
   free(seeds);
   ganc_free(&S.ctx, S.u8);
   ganc_free(&S.ctx, S.z);
+  ganc_free(&S.ctx, S.labels_dev);
   net_free(&S.ctx, &S.G);
   ganc_ctx_release(&S.ctx);
   ganc_ckpt_meta_free(&meta);

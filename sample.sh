@@ -6,6 +6,7 @@
 #   ./sample.sh --seeds 0-15 --truncation 0.7     other seeds, pulled toward the mean
 #   ./sample.sh --interp 1,7,42                   a latent walk → <run>/walk.gif
 #   ./sample.sh --outdir out/ --seeds 0-99        one PNG per seed
+#   ./sample.sh --class Trouser                   a conditional run: one class (--per-class: a row each)
 # Every flag is ganc-sample's (build/ganc-sample --help).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

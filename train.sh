@@ -38,6 +38,9 @@ if [[ $resume -eq 1 ]]; then
     echo "error: no run in checkpoints/ to resume; start one with ./train.sh" >&2
     exit 2
   fi
+  # Shards made by an older ganc are refused: the default dataset is rebuilt (same images, same
+  # fingerprint) so that its runs resume.
+  if [[ -d datasets/fashion-mnist ]]; then scripts/default-dataset.sh; fi
   echo "ganc: resuming $run"
   exec build/ganc-train --out "$run" --resume ${data:+--data "$data"} ${config:+--config "$config"} \
     ${args[@]+"${args[@]}"}
@@ -76,7 +79,8 @@ if [[ -z "$config" ]]; then
       config="configs/cpu-demo.ini"
     fi
   else
-    info="$(build/ganc-prep --info "$data" 2>/dev/null | head -n 1)"
+    info="$(build/ganc-prep --info "$data" 2>/dev/null || true)"
+    info="${info%%$'\n'*}" # the first line (no `| head`: pipefail would end the script)
     if [[ ! "$info" =~ :\ ([0-9]+)\ images,\ ([0-9]+)x ]]; then
       echo "error: cannot read the shards in $data (build/ganc-prep --info $data says why)" >&2
       exit 2

@@ -139,40 +139,9 @@ static void test_shipped_recipes_build(void **state) {
 }
 
 // ---- training and exact resume -----------------------------------------------------------------
-static void load_all(const char *ckpt, ganc_net nets[3]) {
-  ganc_ckpt_meta meta;
-  ganc_err err = {0};
-  if (ganc_ckpt_read_meta(ckpt, &meta, &err)) fail_msg("%s", err.msg);
-  ganc_config c;
-  ganc_config_defaults(&c);
-  assert_int_equal(ganc_config_load_string(&c, meta.config, ckpt, &err), 0);
-  ganc_build_g(&nets[0], &c, "G");
-  ganc_build_g(&nets[1], &c, "G_ema");
-  ganc_build_d(&nets[2], &c);
-  const char *groups[3] = {"G", "G_ema", "D"};
-  for (int i = 0; i < 3; i++) {
-    net_finalize(&g_ctx, &nets[i], 1, 1);
-    if (ganc_ckpt_load_net(ckpt, &g_ctx, &nets[i], groups[i], i != 1, &err))
-      fail_msg("%s", err.msg);
-  }
-  ganc_ckpt_meta_free(&meta);
-}
-
 static void assert_same_state(const char *a, const char *b) {
-  ganc_net na[3], nb[3];
-  load_all(a, na);
-  load_all(b, nb);
-  for (int i = 0; i < 3; i++) {
-    size_t n = na[i].nparam_floats * sizeof(float);
-    if (memcmp(na[i].p, nb[i].p, n)) fail_msg("%s parameters differ", na[i].name);
-    if (memcmp(na[i].buf, nb[i].buf, na[i].nbuffer_floats * sizeof(float)))
-      fail_msg("%s buffers (batch-norm statistics, spectral norm's u and v) differ", na[i].name);
-    if (i != 1 && (memcmp(na[i].m, nb[i].m, n) || memcmp(na[i].v, nb[i].v, n) ||
-                   na[i].adam_t != nb[i].adam_t))
-      fail_msg("%s Adam state differs", na[i].name);
-    net_free(&g_ctx, &na[i]);
-    net_free(&g_ctx, &nb[i]);
-  }
+  char *diff = tu_ckpt_state_diff(a, b);
+  if (diff) fail_msg("%s and %s: %s", a, b, diff);
 }
 
 static void test_conditional_resnet_resumes_exactly(void **state) {

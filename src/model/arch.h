@@ -15,6 +15,16 @@ extern "C" {
 // resolved (resolution, channels, and classes when conditional).
 void ganc_build_g(ganc_net *g, const ganc_config *c, const char *name);
 void ganc_build_d(ganc_net *d, const ganc_config *c);
+// For the builders: the blocks between 4x4 and R (R a power of two: log2(R/4) when called with
+// R/4), and a width capped at max.
+static inline int ganc_log2i(int v) {
+  int l = 0;
+  while ((1 << l) < v)
+    l++;
+  return l;
+}
+static inline int ganc_cap_width(long v, int max) { return v > max ? max : (int)v; }
+
 // For the D builders: the node D's own layers read — the input, through DiffAugment's transforms
 // (colour, translation, cutout, in that order) where the config's [augment] section asks.
 int ganc_d_input(ganc_net *d, const ganc_config *c);

@@ -7,14 +7,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static int log2i(int v) {
-  int l = 0;
-  while ((1 << l) < v)
-    l++;
-  return l;
-}
-static int cap(long v, int max) { return v > max ? max : (int)v; }
-
 // SNGAN's initialisation (Xavier) as a normal: std = gain · sqrt(2 / (fan_in + fan_out)), gain
 // √2 in the residual branches (ReLU follows), 1 on the skips and the heads.
 static float xavier(int R, int cin, int cout, double gain) {
@@ -29,18 +21,18 @@ static int conv(ganc_net *n, const char *blk, const char *what, int in, int cin,
 }
 
 void resnet_build_g(ganc_net *g, const ganc_config *c, const char *name) {
-  const int L = log2i(c->resolution / 4), sn = !strcmp(c->spectral_norm, "gd");
+  const int L = ganc_log2i(c->resolution / 4), sn = !strcmp(c->spectral_norm, "gd");
   const int cond = !strcmp(c->conditional, "yes");
   net_init(g, name, 1, 1, c->z_dim);
   g->bn_eps = (float)c->bn_eps;
   g->bn_momentum = (float)c->bn_momentum;
   g->ncls = cond ? c->classes : 0;
-  int cin = cap((long)c->g_base << L, c->g_max);
+  int cin = ganc_cap_width((long)c->g_base << L, c->g_max);
   int h = net_convt(g, "in.linear", GANC_NET_INPUT, cin, 4, 1, 0, sn,
                     xavier(1, c->z_dim, 16 * cin, 1.0)); // 1x1 → 4x4
   char blk[16], nm[32];
   for (int j = 0; j < L; j++) {
-    int cout = cap((long)c->g_base << (L - 1 - j), c->g_max);
+    int cout = ganc_cap_width((long)c->g_base << (L - 1 - j), c->g_max);
     snprintf(blk, sizeof blk, "b%d", j);
     snprintf(nm, sizeof nm, "%s.bn1", blk);
     int r = net_relu(g, net_bn(g, nm, h, cond));
@@ -59,7 +51,7 @@ void resnet_build_g(ganc_net *g, const ganc_config *c, const char *name) {
 }
 
 void resnet_build_d(ganc_net *d, const ganc_config *c) {
-  const int L = log2i(c->resolution / 4), sn = strcmp(c->spectral_norm, "none") != 0;
+  const int L = ganc_log2i(c->resolution / 4), sn = strcmp(c->spectral_norm, "none") != 0;
   const int cond = !strcmp(c->conditional, "yes");
   net_init(d, "D", c->resolution, c->resolution, c->channels);
   d->bn_eps = (float)c->bn_eps;
@@ -68,7 +60,7 @@ void resnet_build_d(ganc_net *d, const ganc_config *c) {
   int h = ganc_d_input(d, c), cin = c->channels;
   char blk[16], nm[32];
   for (int i = 0; i < L; i++) {
-    int cout = cap((long)c->d_base << i, c->d_max);
+    int cout = ganc_cap_width((long)c->d_base << i, c->d_max);
     snprintf(blk, sizeof blk, "b%d", i);
     int r = i == 0 ? h : net_relu(d, h);
     r = conv(d, blk, "conv1", r, cin, cout, 3, sn, sqrt(2.0));

@@ -4,6 +4,9 @@
 #include "core/check.h"
 #include "core/util.h"
 #include "data/shard.h"
+#include "model/arch.h"
+#include "train/checkpoint.h"
+#include "train/config.h"
 
 #include <hdf5.h>
 #include <stdarg.h>
@@ -120,6 +123,73 @@ char *tu_latest_ckpt(const char *run) {
   name[strcspn(name, "\n")] = 0;
   snprintf(p, sizeof p, "%s/%s", run, name);
   return xstrdup(p);
+}
+
+// G, G_ema and D of a checkpoint (with Adam state), built from its own config; 0 or -1 with why.
+static int load_state(ganc_ctx *ctx, const char *ckpt, ganc_net nets[3], char *why, size_t n) {
+  ganc_ckpt_meta meta;
+  ganc_err err = {0};
+  ganc_config c;
+  ganc_config_defaults(&c);
+  if (ganc_ckpt_read_meta(ckpt, &meta, &err)) {
+    snprintf(why, n, "%s", err.msg);
+    return -1;
+  }
+  int rc = ganc_config_load_string(&c, meta.config, ckpt, &err);
+  ganc_ckpt_meta_free(&meta);
+  if (rc) {
+    snprintf(why, n, "%s", err.msg);
+    return -1;
+  }
+  ganc_build_g(&nets[0], &c, "G");
+  ganc_build_g(&nets[1], &c, "G_ema");
+  ganc_build_d(&nets[2], &c);
+  const char *groups[3] = {"G", "G_ema", "D"};
+  for (int i = 0; i < 3; i++)
+    net_finalize(ctx, &nets[i], 1, 1);
+  for (int i = 0; i < 3; i++)
+    if (ganc_ckpt_load_net(ckpt, ctx, &nets[i], groups[i], i != 1, &err)) {
+      snprintf(why, n, "%s", err.msg);
+      rc = -1;
+      break;
+    }
+  if (rc)
+    for (int i = 0; i < 3; i++)
+      net_free(ctx, &nets[i]);
+  return rc;
+}
+
+char *tu_ckpt_state_diff(const char *a, const char *b) {
+  ganc_ctx ctx;
+  ganc_ctx_init_cpu(&ctx, 1);
+  ganc_net na[3], nb[3];
+  char why[1024] = "";
+  if (load_state(&ctx, a, na, why, sizeof why)) goto out;
+  if (load_state(&ctx, b, nb, why, sizeof why)) {
+    for (int i = 0; i < 3; i++)
+      net_free(&ctx, &na[i]);
+    goto out;
+  }
+  for (int i = 0; i < 3 && !*why; i++) {
+    size_t n = na[i].nparam_floats * sizeof(float);
+    if (na[i].nparam_floats != nb[i].nparam_floats || na[i].nbuffer_floats != nb[i].nbuffer_floats)
+      snprintf(why, sizeof why, "%s: the architectures differ", na[i].name);
+    else if (memcmp(na[i].p, nb[i].p, n))
+      snprintf(why, sizeof why, "%s parameters differ", na[i].name);
+    else if (memcmp(na[i].buf, nb[i].buf, na[i].nbuffer_floats * sizeof(float)))
+      snprintf(why, sizeof why,
+               "%s buffers (batch-norm statistics, spectral norm's u and v) differ", na[i].name);
+    else if (i != 1 && (memcmp(na[i].m, nb[i].m, n) || memcmp(na[i].v, nb[i].v, n) ||
+                        na[i].adam_t != nb[i].adam_t))
+      snprintf(why, sizeof why, "%s Adam state differs", na[i].name);
+  }
+  for (int i = 0; i < 3; i++) {
+    net_free(&ctx, &na[i]);
+    net_free(&ctx, &nb[i]);
+  }
+out:
+  ganc_ctx_free(&ctx);
+  return *why ? xstrdup(why) : NULL;
 }
 
 int tu_system(const char *fmt, ...) {

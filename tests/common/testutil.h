@@ -27,6 +27,10 @@ const char *tu_path(const char *env, const char *compiled);
 // The checkpoint a run folder's `latest` names, as a malloc'd path; exits 1 (failing the test)
 // when the run has none.
 char *tu_latest_ckpt(const char *run);
+// Compares the whole training state of two checkpoints (G, G_ema and D, each built from its
+// checkpoint's own config: parameters, buffers, Adam moments and steps): NULL when every bit is
+// the same, else a malloc'd sentence saying what differs (or why a file could not be read).
+char *tu_ckpt_state_diff(const char *a, const char *b);
 // Runs a shell command, returns its exit status (-1 if it did not exit normally).
 int tu_system(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

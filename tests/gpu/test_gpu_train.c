@@ -1,25 +1,27 @@
-// test_gpu_train.c — the CUDA backend against the CPU one on a whole run: 20 training steps of
-// configs/fmnist32.ini from the same initial weights and the same batches (everything random is a
-// function of the seed and step, and the loader of the seed), then:
+// test_gpu_train.c — the CUDA backend against the CPU one on whole runs of two recipes:
+// configs/fmnist32.ini (DCGAN) and configs/resnet32.ini made class-conditional, with spectral
+// norm in G and D and DiffAugment (every op of both families). For each, 20 training steps from
+// the same initial weights and the same batches (everything random is a function of the seed and
+// step, and the loader of the seed), then:
 //   - the per-step losses agree (|a − b| ≤ LOSS_TOL · max(1, |b|)),
 //   - every parameter block agrees (max|a − b| / max|b| ≤ PARAM_TOL),
 //   - ganc-sample gives the same images from the same checkpoint and seeds on both devices
-//     (max pixel difference ≤ PIXEL_TOL levels of 255),
+//     (max pixel difference ≤ PIXEL_TOL levels of 255; a class for the conditional one),
 //   - checkpoints are backend-neutral: the CPU run resumed on the GPU and the GPU run resumed on
 //     the CPU each train 5 more steps, with the same losses as resuming on their own device.
 // Floating-point sums run in a different order on the GPU, so equality is within tolerance, and
 // the tolerances grow with the steps: 20 steps keep GAN dynamics from amplifying rounding.
 // Exits 77 (skipped) without a usable GPU or without the Fashion-MNIST package.
 //
-// Built as test_gpu_train_emu (GANC_CUDEMU), the same run goes through ganc-train-emu and
+// Built as test_gpu_train_emu (GANC_CUDEMU), the same runs go through ganc-train-emu and
 // ganc-sample-emu, the programs linked with tests/gpu/cudemu (the CUDA emulator of the tests), in
-// CI: a model 8x narrower, batches of 8, 3 steps after each resume and 16 sampled seeds, so that
-// the emulated steps take about a minute.
+// CI: models 8x narrower, batches of 16 (DCGAN, 20 steps) and 8 (ResNet, 6 steps), 3 or 2 steps
+// after each resume and 16 sampled seeds, so that the emulated steps take a minute or two.
 #include "core/check.h"
 #include "core/device.h"
 #include "core/util.h"
 #include "data/image.h"
-#include "model/dcgan.h"
+#include "model/arch.h"
 #include "testutil.h"
 #include "train/checkpoint.h"
 #include "train/config.h"
@@ -94,11 +96,11 @@ static void compare_nets(const char *ca, const char *cb) {
   for (int g = 0; g < 3; g++) {
     ganc_net a, b;
     if (g == 2) {
-      dcgan_build_d(&a, &c);
-      dcgan_build_d(&b, &c);
+      ganc_build_d(&a, &c);
+      ganc_build_d(&b, &c);
     } else {
-      dcgan_build_g(&a, &c, groups[g]);
-      dcgan_build_g(&b, &c, groups[g]);
+      ganc_build_g(&a, &c, groups[g]);
+      ganc_build_g(&b, &c, groups[g]);
     }
     net_finalize(&ctx, &a, 1, 0);
     net_finalize(&ctx, &b, 1, 0);
@@ -149,6 +151,78 @@ static void compare_pngs(const char *pa, const char *pb) {
   free(bb);
 }
 
+// The programs, from the bundle or the build tree.
+typedef struct programs {
+  char train[4300], sample[4300];
+} programs;
+
+// One recipe on both devices from the same start: `steps` steps of `batch` (one report per
+// step, one checkpoint at the end), then the per-step losses, every parameter tensor, the
+// sampler's images (with sample_extra, e.g. a class) and resumes across devices (`more` steps).
+static void run_pair(const char *name, const programs *P, const char *data, const char *cfg,
+                     const char *root, const char *extra, int batch, int steps, int more, int seeds,
+                     const char *sample_extra) {
+  static int pair;
+  char cpu[4400], gpu[4400], common[1024];
+  pair++;
+  snprintf(cpu, sizeof cpu, "%s/cpu%d", root, pair);
+  snprintf(gpu, sizeof gpu, "%s/gpu%d", root, pair);
+  snprintf(common, sizeof common,
+           "--set train.batch=%d --set train.kimg=%g --set log.report_kimg=%g "
+           "--set log.snapshot_kimg=1000 --set train.threads=0 %s",
+           batch, steps * batch / 1000.0, batch / 1000.0, extra);
+  printf("-- %s: %d steps of %d on the CPU and the GPU\n", name, steps, batch);
+  int rc1 = tu_system("%s --data %s --config %s --out %s --device cpu %s >%s.log 2>&1", P->train,
+                      data, cfg, cpu, common, cpu);
+  int rc2 = tu_system("%s --data %s --config %s --out %s --device cuda %s >%s.log 2>&1", P->train,
+                      data, cfg, gpu, common, gpu);
+  check(rc1 == 0 && rc2 == 0, "%d steps of %s on CPU (exit %d) and GPU (exit %d)", steps, name, rc1,
+        rc2);
+  if (rc1 || rc2) return;
+  double dc[32], gc[32], dg[32], gg[32];
+  int n1 = read_losses(cpu, dc, gc, 32), n2 = read_losses(gpu, dg, gg, 32);
+  check(n1 == steps && n2 == steps, "one log line per step (%d and %d)", n1, n2);
+  compare_losses("", dc, gc, dg, gg, 0, n1 < n2 ? n1 : n2);
+  char *ca = tu_latest_ckpt(cpu), *cb = tu_latest_ckpt(gpu);
+  compare_nets(ca, cb);
+  char pa[4500], pb[4500];
+  snprintf(pa, sizeof pa, "%s/cpu%d.png", root, pair);
+  snprintf(pb, sizeof pb, "%s/gpu%d.png", root, pair);
+  int s1 = tu_system("%s --ckpt %s --seeds 0-%d %s --device cpu --out %s >/dev/null", P->sample, ca,
+                     seeds, sample_extra, pa);
+  int s2 = tu_system("%s --ckpt %s --seeds 0-%d %s --device cuda --out %s >/dev/null", P->sample,
+                     ca, seeds, sample_extra, pb);
+  check(s1 == 0 && s2 == 0, "ganc-sample %s on CPU (exit %d) and GPU (exit %d)", sample_extra, s1,
+        s2);
+  if (s1 == 0 && s2 == 0) compare_pngs(pa, pb);
+  free(ca);
+  free(cb);
+
+  // Backend-neutral checkpoints: each run resumed on the other device and on its own for a few
+  // more steps (copies of the run folders, so each resume starts from the same checkpoint).
+  static const char *const dev[2] = {"cpu", "cuda"};
+  const char *const runs[2] = {cpu, gpu};
+  for (int r = 0; r < 2; r++) {
+    double d[2][32], g[2][32];
+    int n[2] = {0, 0}, rc[2];
+    for (int k = 0; k < 2; k++) {
+      char copy[4500];
+      snprintf(copy, sizeof copy, "%s-on-%s", runs[r], dev[k]);
+      rc[k] =
+          tu_system("cp -r %s %s && %s --out %s --resume --device %s "
+                    "--set train.kimg=%g >%s.log 2>&1",
+                    runs[r], copy, P->train, copy, dev[k], (steps + more) * batch / 1000.0, copy);
+      n[k] = rc[k] ? 0 : read_losses(copy, d[k], g[k], 32);
+    }
+    check(rc[0] == 0 && rc[1] == 0 && n[0] == steps + more && n[1] == steps + more,
+          "the %s run resumed on CPU (exit %d, %d steps logged) and on GPU (exit %d, %d steps)",
+          r ? "GPU" : "CPU", rc[0], n[0], rc[1], n[1]);
+    if (n[0] == steps + more && n[1] == steps + more)
+      compare_losses(r ? "GPU run resumed, " : "CPU run resumed, ", d[0], g[0], d[1], g[1], steps,
+                     steps + more);
+  }
+}
+
 int main(int argc, char **argv) {
   if (argc > 1) { // no options: --help says so (tests/gpu/run.sh checks that every binary starts)
     FILE *f = strcmp(argv[1], "--help") ? stderr : stdout;
@@ -167,13 +241,14 @@ int main(int argc, char **argv) {
   ganc_ctx_release(&probe);
   // On the device machine the programs, data and configs come from a bundle (tests/gpu/run.sh
   // sets these); here they are the build tree's.
-  char prep[4300], train[4300], sample[4300], idx[4300], cfg[4300];
+  char prep[4300], idx[4300], cfg[4300];
+  programs bins_, *bins = &bins_;
   const char *bin = getenv("GANC_BIN_DIR");
   snprintf(prep, sizeof prep, "%s%s%s", bin ? bin : "", bin ? "/ganc-prep" : "",
            bin ? "" : GANC_PREP_BIN);
-  snprintf(train, sizeof train, "%s%s%s", bin ? bin : "", bin ? "/ganc-train" : "",
+  snprintf(bins->train, sizeof bins->train, "%s%s%s", bin ? bin : "", bin ? "/ganc-train" : "",
            bin ? "" : GANC_TRAIN_BIN);
-  snprintf(sample, sizeof sample, "%s%s%s", bin ? bin : "", bin ? "/ganc-sample" : "",
+  snprintf(bins->sample, sizeof bins->sample, "%s%s%s", bin ? bin : "", bin ? "/ganc-sample" : "",
            bin ? "" : GANC_SAMPLE_BIN);
   snprintf(idx, sizeof idx, "%s/train-images-idx3-ubyte.gz",
            tu_path("GANC_FMNIST_DIR", GANC_FMNIST_DIR));
@@ -182,79 +257,40 @@ int main(int argc, char **argv) {
     printf("SKIP: %s is missing\n", idx);
     return 77;
   }
-  char root[4300], data[4400], cpu[4400], gpu[4400];
+  char root[4300], data[4400];
   snprintf(root, sizeof root, "%s/gpu-train-%ld", tu_path("GANC_TEST_TMP", GANC_TEST_TMP),
            (long)getpid());
   snprintf(data, sizeof data, "%s/fmnist", root);
-  snprintf(cpu, sizeof cpu, "%s/cpu", root);
-  snprintf(gpu, sizeof gpu, "%s/gpu", root);
   ganc_rm_rf(root);
   ganc_mkdir_p(root);
   if (tu_system("%s %s %s --resolution 32 --transform pad --background black --max-images 10000 "
                 ">/dev/null",
                 prep, idx, data))
     ganc_die(1, "ganc-prep failed");
-    // 20 steps, one report per step, one checkpoint at the end.
+    // DCGAN (fmnist32.ini), then a class-conditional ResNet with spectral norm in G and D and
+    // DiffAugment (resnet32.ini): every op of both families on both devices.
 #ifdef GANC_CUDEMU
   const int batch = 16, more = 3, seeds = 15;
-  const char *model = "--set model.g_base=4 --set model.d_base=4";
+  const char *narrow = "--set model.g_base=4 --set model.d_base=4";
 #else
   const int batch = 128, more = 5, seeds = 63;
-  const char *model = "";
+  const char *narrow = "";
 #endif
-  char common[512];
-  snprintf(common, sizeof common,
-           "--set train.batch=%d --set train.kimg=%g --set log.report_kimg=%g "
-           "--set log.snapshot_kimg=1000 --set train.threads=0 %s",
-           batch, 20 * batch / 1000.0, batch / 1000.0, model);
-  int rc1 = tu_system("%s --data %s --config %s --out %s --device cpu %s >%s.log 2>&1", train, data,
-                      cfg, cpu, common, cpu);
-  int rc2 = tu_system("%s --data %s --config %s --out %s --device cuda %s >%s.log 2>&1", train,
-                      data, cfg, gpu, common, gpu);
-  check(rc1 == 0 && rc2 == 0, "20 steps of fmnist32.ini on CPU (exit %d) and GPU (exit %d)", rc1,
-        rc2);
-  if (rc1 == 0 && rc2 == 0) {
-    double dc[32], gc[32], dg[32], gg[32];
-    int n1 = read_losses(cpu, dc, gc, 32), n2 = read_losses(gpu, dg, gg, 32);
-    check(n1 == 20 && n2 == 20, "one log line per step (%d and %d)", n1, n2);
-    compare_losses("", dc, gc, dg, gg, 0, n1 < n2 ? n1 : n2);
-    char *ca = tu_latest_ckpt(cpu), *cb = tu_latest_ckpt(gpu);
-    compare_nets(ca, cb);
-    char pa[4500], pb[4500];
-    snprintf(pa, sizeof pa, "%s/cpu.png", root);
-    snprintf(pb, sizeof pb, "%s/gpu.png", root);
-    int s1 = tu_system("%s --ckpt %s --seeds 0-%d --device cpu --out %s >/dev/null", sample, ca,
-                       seeds, pa);
-    int s2 = tu_system("%s --ckpt %s --seeds 0-%d --device cuda --out %s >/dev/null", sample, ca,
-                       seeds, pb);
-    check(s1 == 0 && s2 == 0, "ganc-sample on CPU (exit %d) and GPU (exit %d)", s1, s2);
-    if (s1 == 0 && s2 == 0) compare_pngs(pa, pb);
-    free(ca);
-    free(cb);
-
-    // Backend-neutral checkpoints: each run resumed on the other device and on its own for a few
-    // more steps (copies of the run folders, so each resume starts from the same checkpoint).
-    static const char *const dev[2] = {"cpu", "cuda"};
-    const char *const runs[2] = {cpu, gpu};
-    for (int r = 0; r < 2; r++) {
-      double d[2][32], g[2][32];
-      int n[2] = {0, 0}, rc[2];
-      for (int k = 0; k < 2; k++) {
-        char copy[4500];
-        snprintf(copy, sizeof copy, "%s-on-%s", runs[r], dev[k]);
-        rc[k] = tu_system("cp -r %s %s && %s --out %s --resume --device %s "
-                          "--set train.kimg=%g >%s.log 2>&1",
-                          runs[r], copy, train, copy, dev[k], (20 + more) * batch / 1000.0, copy);
-        n[k] = rc[k] ? 0 : read_losses(copy, d[k], g[k], 32);
-      }
-      check(rc[0] == 0 && rc[1] == 0 && n[0] == 20 + more && n[1] == 20 + more,
-            "the %s run resumed on CPU (exit %d, %d steps logged) and on GPU (exit %d, %d steps)",
-            r ? "GPU" : "CPU", rc[0], n[0], rc[1], n[1]);
-      if (n[0] == 20 + more && n[1] == 20 + more)
-        compare_losses(r ? "GPU run resumed, " : "CPU run resumed, ", d[0], g[0], d[1], g[1], 20,
-                       20 + more);
-    }
-  }
+  char extra[512], rcfg[4400];
+  run_pair("fmnist32.ini", bins, data, cfg, root, narrow, batch, 20, more, seeds, "");
+  snprintf(rcfg, sizeof rcfg, "%s/configs/resnet32.ini",
+           tu_path("GANC_SOURCE_DIR", GANC_SOURCE_DIR));
+  snprintf(extra, sizeof extra,
+           "%s --set model.spectral_norm=gd --set augment.color=true "
+           "--set augment.translation=true --set augment.cutout=true --set model.channels=0",
+           narrow);
+#ifdef GANC_CUDEMU
+  run_pair("resnet32.ini (conditional, SN, DiffAugment)", bins, data, rcfg, root, extra, 8, 6, 2,
+           seeds, "--class 3");
+#else
+  run_pair("resnet32.ini (conditional, SN, DiffAugment)", bins, data, rcfg, root, extra, batch, 20,
+           more, seeds, "--class 3");
+#endif
 #ifdef GANC_CUDEMU
   // Out of GPU memory (cudemu's CUDEMU_MEM_LIMIT: 8 MB, below what fmnist32 at batch 128 needs):
   // the message names the size and suggests a smaller batch, and the exit is an error.
@@ -263,7 +299,7 @@ int main(int argc, char **argv) {
   snprintf(log, sizeof log, "%s.log", oom);
   int rc = tu_system("CUDEMU_MEM_LIMIT=8000000 %s --data %s --config %s --out %s --device cuda "
                      "--set train.kimg=1 >%s 2>&1",
-                     train, data, cfg, oom, log);
+                     bins->train, data, cfg, oom, log);
   uint8_t *text = NULL;
   size_t tn = 0;
   int have = ganc_read_file(log, 1 << 20, &text, &tn) == 0;

@@ -2,7 +2,8 @@
 # deps.sh — installs the Debian packages ganc needs that are missing. Called by ./train.sh and
 # ./test.sh; safe to run again (it does nothing when all is present).
 #   scripts/deps.sh           what building, preparing data and training need
-#   scripts/deps.sh --test    also what the tests need (cmocka, h5py for the independent reader)
+#   scripts/deps.sh --test    also what the tests need (cmocka, h5py for the independent reader,
+#                             clang and libFuzzer for tests/fuzz and scripts/fuzz.sh)
 # As root it runs apt-get itself; otherwise it uses sudo; without either it prints the exact
 # command to run and exits 2. The CUDA toolkit is not a Debian package here: when nvcc is absent
 # ganc builds its CPU backend only.
@@ -22,7 +23,9 @@ pkgs=(
 )
 if [[ "${1:-}" == "--test" ]]; then
   pkgs+=(libcmocka-dev python3 python3-h5py python3-numpy
-        xz-utils)                     # test_gpu_dryrun packs the GPU bundle (.tar.xz)
+        xz-utils                      # test_gpu_dryrun packs the GPU bundle (.tar.xz)
+        clang libclang-rt-dev libomp-dev) # the fuzzers (tests/fuzz): clang, its libFuzzer and
+                                      # sanitizer runtimes, and its OpenMP (omp.h, libomp)
 fi
 
 missing=()

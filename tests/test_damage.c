@@ -39,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -113,6 +114,26 @@ static void run_prog(const char *const *argv, int timeout_s, outcome *o) {
   pid_t pid = fork();
   if (pid == 0) {
     to_outfile(outp);
+    execv(argv[0], (char *const *)argv);
+    _exit(127);
+  }
+  finish(pid, timeout_s, outp, o);
+  g_count.cli++;
+}
+
+// run_prog on a "full disk": no file the program writes may grow past `fsize` bytes (RLIMIT_FSIZE;
+// SIGXFSZ ignored, so a write that would pass the limit fails with EFBIG, as one on a full disk
+// fails with ENOSPC: the same error paths).
+static void run_prog_full_disk(const char *const *argv, int timeout_s, long fsize, outcome *o) {
+  char outp[4500];
+  snprintf(outp, sizeof outp, "%s/prog-out.txt", g_root);
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid == 0) {
+    to_outfile(outp);
+    signal(SIGXFSZ, SIG_IGN);
+    struct rlimit lim = {(rlim_t)fsize, (rlim_t)fsize};
+    if (setrlimit(RLIMIT_FSIZE, &lim) != 0) _exit(126);
     execv(argv[0], (char *const *)argv);
     _exit(127);
   }
@@ -873,6 +894,108 @@ static void test_format1(void **state) {
   free(good);
 }
 
+// ---- a full disk -------------------------------------------------------------------------------
+static int count_tmp(const char *dir, const char *prefix) {
+  DIR *d = opendir(dir);
+  assert_non_null(d);
+  int n = 0;
+  struct dirent *e;
+  while ((e = readdir(d)))
+    n += !strncmp(e->d_name, prefix, strlen(prefix)) && strstr(e->d_name, ".tmp-") != NULL;
+  closedir(d);
+  return n;
+}
+
+static void must_say(const outcome *o, const char *what, const char *text) {
+  if (!strstr(o->out, text)) fail_msg("%s: expected '%s' in:\n%s", what, text, o->out);
+}
+
+// ganc-prep and ganc-train when the disk fills: exit 1 naming the file, the hint to free space,
+// no crash (HDF5 used to crash at exit after a failed shard flush), nothing half-written left,
+// and what was there before untouched; afterwards the same commands work.
+static void test_disk_full(void **state) {
+  (void)state;
+  // ganc-prep: a plain IDX file of 200 noise images 28x28 (~200 KB of shards at 32x32).
+  char dir[4500], idx[4600], out[4600];
+  snprintf(dir, sizeof dir, "%s/full", g_root);
+  ganc_mkdir_p(dir);
+  snprintf(idx, sizeof idx, "%s/noise-images-idx3-ubyte", dir);
+  size_t n = 16 + 200 * 28 * 28;
+  uint8_t *b = xmalloc(n);
+  const uint8_t hdr[16] = {0, 0, 8, 3, 0, 0, 0, 200, 0, 0, 0, 28, 0, 0, 0, 28};
+  memcpy(b, hdr, 16);
+  uint32_t x = 12345;
+  for (size_t i = 16; i < n; i++)
+    b[i] = (uint8_t)((x = x * 1664525u + 1013904223u) >> 24);
+  write_all(idx, b, n);
+  free(b);
+  snprintf(out, sizeof out, "%s/shards", dir);
+  const char *prep[] = {GANC_PREP_BIN, idx, out, "--resolution", "32", "--force", NULL};
+  outcome o;
+  // No output folder yet: none is made.
+  run_prog_full_disk(prep, 120, 64 << 10, &o);
+  judge(&o, "ganc-prep, disk full", "shard-00000.h5", NULL, 0);
+  assert_int_equal(o.code, 1);
+  must_say(&o, "ganc-prep, disk full", "free disk space");
+  assert_false(ganc_is_dir(out));
+  assert_int_equal(count_tmp(dir, "shards"), 0);
+  free(o.out);
+  // An existing output folder with --force: left exactly as it was.
+  run_prog(prep, 120, &o);
+  if (o.code != 0) fail_msg("ganc-prep without a limit failed:\n%s", o.out);
+  free(o.out);
+  file_hash before[64];
+  int nb = hash_folder(out, NULL, before, 64);
+  assert_true(nb >= 1);
+  run_prog_full_disk(prep, 120, 64 << 10, &o);
+  judge(&o, "ganc-prep --force, disk full", "shard-00000.h5", NULL, 0);
+  assert_int_equal(o.code, 1);
+  free(o.out);
+  same_folder(out, NULL, before, nb);
+  assert_int_equal(count_tmp(dir, "shards"), 0);
+
+  // ganc-train: a copy of the finished tiny run, resumed for more steps with room for its PNGs
+  // and logs but not for a checkpoint.
+  char run[4600], latest[4700], *l0;
+  snprintf(run, sizeof run, "%s/run", dir);
+  assert_int_equal(tu_system("cp -r %s %s", g_run, run), 0);
+  struct stat st;
+  assert_int_equal(stat(g_good, &st), 0);
+  long ck = (long)st.st_size;
+  snprintf(latest, sizeof latest, "%s/latest", run);
+  l0 = slurp(latest);
+  file_hash rb[64];
+  int nr = hash_folder(run, "log.jsonl", rb, 64);
+  const char *resume[] = {GANC_TRAIN_BIN,     "--out", run, "--resume", "--set",
+                          "train.kimg=0.128", NULL};
+  run_prog_full_disk(resume, 120, ck / 2, &o);
+  judge(&o, "ganc-train, disk full", "ckpt-", NULL, 0);
+  assert_int_equal(o.code, 1);
+  must_say(&o, "ganc-train, disk full", "free disk space");
+  must_say(&o, "ganc-train, disk full", "previous checkpoint is untouched");
+  free(o.out);
+  char *l1 = slurp(latest);
+  assert_string_equal(l0, l1);
+  free(l1);
+  // Every file that was there is unchanged (new sample grids may have been written: PNGs fit;
+  // config.ini is rewritten, atomically, with the --set of the resume).
+  file_hash ra[64];
+  int na = hash_folder(run, "log.jsonl", ra, 64);
+  for (int i = 0; i < nr; i++) {
+    if (!strcmp(rb[i].name, "config.ini")) continue;
+    int found = 0;
+    for (int k = 0; k < na; k++)
+      found |= !strcmp(rb[i].name, ra[k].name) && !strcmp(rb[i].hex, ra[k].hex);
+    if (!found) fail_msg("%s/%s changed on a full disk", run, rb[i].name);
+  }
+  assert_int_equal(count_tmp(run, "ckpt-"), 0);
+  // With room again, the same command finishes.
+  run_prog(resume, 120, &o);
+  if (o.code != 0) fail_msg("resuming with room again failed:\n%s", o.out);
+  free(o.out);
+  free(l0);
+}
+
 int main(void) {
   // HDF5 keeps freed blocks on free lists and hands them out again: when it then loses one on a
   // damaged file's error path (tests/lsan.supp says where), LeakSanitizer would report the block
@@ -887,6 +1010,7 @@ int main(void) {
       cmocka_unit_test(test_ckpt_truncations_and_special),
       cmocka_unit_test(test_resume_falls_back),
       cmocka_unit_test(test_format1),
+      cmocka_unit_test(test_disk_full),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -341,6 +341,31 @@ static void test_idx_cuts(void **state) {
   tu_rmdir(root);
 }
 
+// A header that announces far more than the file can hold (16 GiB in a 16-byte file, or in a
+// gzip member of a few dozen bytes): refused as truncated before anything that size is allocated
+// (the fuzzer found ganc_idx_load allocating first; "only ... bytes long" is said only by the check
+// that comes before the allocation).
+static void test_idx_huge_header(void **state) {
+  (void)state;
+  char *root = tu_tmpdir("idx-huge");
+  char ip[4400];
+  snprintf(ip, sizeof ip, "%s/h-images-idx3-ubyte", root);
+  const uint8_t hdr[16] = {0, 0, 8, 3, 0, 1, 0, 0, 0, 0, 2, 0, 0, 0, 2, 0}; // 65536 of 512x512
+  put_file(ip, hdr, sizeof hdr, NULL, 0);
+  assert_int_equal(load_result(ip, ip, "only 16 bytes long"), 0);
+  // gzip'd, with 4 KiB of zeros after the header: at most ~1032x its size can come out of it.
+  uint8_t raw[16 + 4096] = {0};
+  memcpy(raw, hdr, sizeof hdr);
+  size_t gn;
+  uint8_t *g = gzip_bytes(raw, sizeof raw, 9, &gn);
+  snprintf(ip, sizeof ip, "%s/h-images-idx3-ubyte.gz", root);
+  put_file(ip, g, gn, NULL, 0);
+  free(g);
+  assert_int_equal(load_result(ip, ip, "truncated"), 0);
+  assert_int_equal(load_result(ip, ip, "gzip file is only"), 0);
+  tu_rmdir(root);
+}
+
 // Anything after the data: a second gzip member, trailing bytes, more data than the header says.
 static void test_idx_extra(void **state) {
   (void)state;
@@ -536,10 +561,10 @@ static void test_class_names(void **state) {
 int main(void) {
   ganc_h5_quiet();
   const struct CMUnitTest synthetic[] = {
-      cmocka_unit_test(test_idx_good),          cmocka_unit_test(test_idx_bit_flips),
-      cmocka_unit_test(test_idx_cuts),          cmocka_unit_test(test_idx_extra),
-      cmocka_unit_test(test_idx_special_files), cmocka_unit_test(test_idx_prep),
-      cmocka_unit_test(test_class_names)};
+      cmocka_unit_test(test_idx_good),        cmocka_unit_test(test_idx_bit_flips),
+      cmocka_unit_test(test_idx_cuts),        cmocka_unit_test(test_idx_extra),
+      cmocka_unit_test(test_idx_huge_header), cmocka_unit_test(test_idx_special_files),
+      cmocka_unit_test(test_idx_prep),        cmocka_unit_test(test_class_names)};
   int rc = cmocka_run_group_tests_name("idx", synthetic, NULL, NULL);
   if (rc) return rc;
   snprintf(g_idx, sizeof g_idx, "%s/train-images-idx3-ubyte.gz", GANC_FMNIST_DIR);

@@ -139,6 +139,7 @@ static int device_info(void) {
 }
 
 int main(int argc, char **argv) {
+  ganc_h5_no_atexit();
   const char *loader = NULL, *step = NULL, *device = "auto", *backend = NULL, *op = NULL;
   const char *shape = NULL, *csv = NULL, *configs[16], *sets[64];
   int nconfigs = 0, nsets = 0, layers = 0, info = 0, steps = 20, warmup = 5, reps = 50;

@@ -63,7 +63,20 @@ static herr_t h5_walk_cb(unsigned n, const H5E_error2_t *e, void *data) {
   char maj[128] = "", min[128] = "";
   H5Eget_msg(e->maj_num, NULL, maj, sizeof maj);
   H5Eget_msg(e->min_num, NULL, min, sizeof min);
-  snprintf(w->buf, w->n, "HDF5: %s (%s; %s)", e->desc ? e->desc : "", maj, min);
+  const char *desc = e->desc ? e->desc : "";
+  // HDF5's low-level I/O errors dump the whole call ("file write failed: time = ..., filename =
+  // ..., errno = 27, error message = 'File too large', buf = 0x..., ..."): keep what it was doing
+  // and the system's reason, which is what a user can act on.
+  const char *em = strstr(desc, "error message = '"), *colon = strchr(desc, ':');
+  if (em && colon && colon < em) {
+    em += strlen("error message = '");
+    const char *q = strchr(em, '\'');
+    int lm = q ? (int)(q - em) : (int)strlen(em);
+    snprintf(w->buf, w->n, "HDF5: %.*s: %.*s (%s; %s)", (int)(colon - desc), desc, lm, em, maj,
+             min);
+  } else {
+    snprintf(w->buf, w->n, "HDF5: %s (%s; %s)", desc, maj, min);
+  }
   w->seen = 1;
   return 0;
 }
@@ -78,6 +91,7 @@ const char *ganc_h5_last_error(char *buf, size_t n) {
 }
 
 void ganc_h5_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+void ganc_h5_no_atexit(void) { H5dont_atexit(); }
 
 static GANC_NORETURN void oom(size_t n, const char *file, int line) {
   fprintf(stderr,

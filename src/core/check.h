@@ -51,6 +51,11 @@ GANC_NORETURN void ganc_fail_call(const char *call, const char *file, int line, 
 // own stack printing is switched off by ganc_h5_quiet() so users see one line, not fifty.
 const char *ganc_h5_last_error(char *buf, size_t n);
 void ganc_h5_quiet(void);
+// For a program's main, before any other HDF5 call: HDF5 does not close open files in an exit
+// handler. Every file ganc writes is closed explicitly; but a file whose write failed (a full
+// disk) is left broken inside HDF5 1.10.8, and its exit handler crashes on it (H5F__close_cb),
+// turning "disk full, exit 1" into a segfault.
+void ganc_h5_no_atexit(void);
 
 // Allocation that never returns NULL: out of host memory is fatal, with the size asked for.
 void *ganc_xmalloc(size_t n, const char *file, int line);

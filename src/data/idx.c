@@ -30,6 +30,7 @@ typedef struct idx_src {
   int z_ready;    // inflateInit2 done
   int z_end;      // the member's trailer has been read and checked
   uint64_t total; // data bytes delivered so far (unpacked for gzip)
+  uint64_t size;  // the file's size in bytes (packed, for gzip)
   z_stream z;
   uint8_t in[1 << 16];
 } idx_src;
@@ -49,6 +50,7 @@ static int src_open(idx_src *s, const char *path, ganc_err *err) {
     close(fd);
     return -1;
   }
+  s->size = (uint64_t)st.st_size;
   if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0 || !(s->f = fdopen(fd, "rb"))) {
     ganc_err_set(err, GANC_EXIT_RUNTIME, "cannot read %s: %s", path, strerror(errno));
     close(fd);
@@ -140,6 +142,21 @@ static int64_t src_read(idx_src *s, void *dst, size_t n, ganc_err *err) {
   }
   s->total += done;
   return (int64_t)done;
+}
+
+// Before allocating what a header announces: can the file hold n more data bytes at all? A plain
+// file needs them; a gzip member cannot unpack to more than about 1032x its packed size (deflate's
+// longest match per shortest code). So a 16-byte file whose header claims 16 GiB is called
+// truncated at once, instead of allocating 16 GiB first (or failing as "out of memory").
+static int src_can_hold(idx_src *s, uint64_t n, const char *what, ganc_err *err) {
+  uint64_t room = s->gz ? s->size * 1032 + 1024 : (s->size > s->total ? s->size - s->total : 0);
+  if (n <= room) return 0;
+  ganc_err_set(err, GANC_EXIT_USAGE,
+               "%s is truncated: its header announces %llu bytes of %s but the %s is only %llu "
+               "bytes long" IDX_HINT,
+               s->path, (unsigned long long)n, what, s->gz ? "gzip file" : "file",
+               (unsigned long long)s->size);
+  return -1;
 }
 
 // Reads exactly n data bytes or fails naming the file as truncated.
@@ -260,6 +277,7 @@ static int load_labels(ganc_idx *out, const char *images_path, uint32_t n, ganc_
                  images_path, n);
     goto fail;
   }
+  if (src_can_hold(&s, n, "labels", err)) goto fail;
   uint8_t *raw = xmalloc(n);
   if (src_read_all(&s, raw, n, "labels", err) || src_finish(&s, err)) {
     free(raw);
@@ -300,6 +318,7 @@ int ganc_idx_load(const char *path, ganc_idx *out, ganc_err *err) {
   out->h = (int)h;
   out->w = (int)w;
   size_t bytes = (size_t)n * h * w;
+  if (src_can_hold(&s, bytes, "images", err)) goto fail;
   out->images = xmalloc(bytes);
   if (src_read_all(&s, out->images, bytes, "images", err) || src_finish(&s, err)) goto fail;
   src_close(&s);

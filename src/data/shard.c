@@ -36,9 +36,9 @@ int64_t ganc_shard_default_size(size_t image_bytes) {
   return (chunks < 1 ? 1 : chunks) * chunk;
 }
 
-// Scalar integer attributes of our own files: a failure to write one is fatal.
-static void put_i64(hid_t obj, const char *name, int64_t v) {
-  CHECK_H5(ganc_h5_attr_write_num(obj, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &v));
+// Scalar integer attributes of our own files.
+static herr_t put_i64(hid_t obj, const char *name, int64_t v) {
+  return ganc_h5_attr_write_num(obj, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &v);
 }
 
 // ---- writer -----------------------------------------------------------------------------------
@@ -59,7 +59,23 @@ struct ganc_shard_writer {
   size_t src_len, src_cap, src_widest; // bytes used, allocated; longest path + 1
   int64_t total;
   int shards_done;
+  // The first failed write of the open shard (a full disk, a quota, an I/O error), kept until the
+  // shard is closed: every later write of that shard is skipped, and add/close report it. Writes
+  // fail over to this instead of ending the program inside HDF5: exiting with a file whose flush
+  // failed still open makes HDF5's own exit handler crash (libhdf5 1.10.8, H5F__close_cb).
+  int failed;
+  char why[512];
 };
+
+// Runs one HDF5 write of the open shard unless an earlier one failed; remembers the first failure.
+#define WRITE_H5(w, call)                                                                          \
+  do {                                                                                             \
+    if (!(w)->failed && (long long)(call) < 0) {                                                   \
+      char ganc_h5buf_[512];                                                                       \
+      snprintf((w)->why, sizeof(w)->why, "%s", ganc_h5_last_error(ganc_h5buf_, 512));              \
+      (w)->failed = 1;                                                                             \
+    }                                                                                              \
+  } while (0)
 
 static hid_t create_chunked(hid_t file, const char *name, hid_t type, int rank,
                             const hsize_t *chunk, int fletcher) {
@@ -114,7 +130,9 @@ static int writer_open_shard(ganc_shard_writer *w, ganc_err *err) {
 }
 
 // Appends `n` rows from `buf` (type `mtype`, row shape from the dataset) to dataset d at row `at`.
-static void append_rows(hid_t d, hid_t mtype, int64_t at, int64_t n, const void *buf) {
+static void append_rows(ganc_shard_writer *w, hid_t d, hid_t mtype, int64_t at, int64_t n,
+                        const void *buf) {
+  if (w->failed) return;
   hsize_t dims[4];
   hid_t fs = H5Dget_space(d);
   CHECK_H5(fs);
@@ -122,23 +140,24 @@ static void append_rows(hid_t d, hid_t mtype, int64_t at, int64_t n, const void 
   H5Sget_simple_extent_dims(fs, dims, NULL);
   H5Sclose(fs);
   dims[0] = (hsize_t)(at + n);
-  CHECK_H5(H5Dset_extent(d, dims));
+  WRITE_H5(w, H5Dset_extent(d, dims));
+  if (w->failed) return;
   fs = H5Dget_space(d);
   hsize_t start[4] = {(hsize_t)at, 0, 0, 0}, count[4];
   for (int i = 0; i < rank; i++)
     count[i] = i == 0 ? (hsize_t)n : dims[i];
   CHECK_H5(H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL));
   hid_t ms = H5Screate_simple(rank, count, NULL);
-  CHECK_H5(H5Dwrite(d, mtype, ms, fs, H5P_DEFAULT, buf));
+  WRITE_H5(w, H5Dwrite(d, mtype, ms, fs, H5P_DEFAULT, buf));
   H5Sclose(ms);
   H5Sclose(fs);
 }
 
 static void writer_flush(ganc_shard_writer *w) {
   if (w->buffered == 0) return;
-  append_rows(w->images, H5T_NATIVE_UINT8, w->in_shard, w->buffered, w->buf_images);
+  append_rows(w, w->images, H5T_NATIVE_UINT8, w->in_shard, w->buffered, w->buf_images);
   if (w->labels >= 0)
-    append_rows(w->labels, H5T_NATIVE_INT32, w->in_shard, w->buffered, w->buf_labels);
+    append_rows(w, w->labels, H5T_NATIVE_INT32, w->in_shard, w->buffered, w->buf_labels);
   w->in_shard += w->buffered;
   w->buffered = 0;
 }
@@ -147,6 +166,7 @@ static void writer_flush(ganc_shard_writer *w) {
 // shard with one long path small; Fletcher32 (applied after deflate, so checked first on read)
 // covers every byte.
 static void write_sources(ganc_shard_writer *w) {
+  if (w->failed) return;
   int64_t n = w->in_shard;
   size_t width = w->src_widest;
   char *rows = xcalloc((size_t)n, width);
@@ -168,39 +188,60 @@ static void write_sources(ganc_shard_writer *w) {
   CHECK_H5(H5Pset_deflate(dcpl, 1));
   CHECK_H5(H5Pset_fletcher32(dcpl));
   hid_t d = H5Dcreate2(w->file, "sources", t, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
-  CHECK_H5(d);
-  CHECK_H5(H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, rows));
-  H5Dclose(d);
+  WRITE_H5(w, d);
+  WRITE_H5(w, H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, rows));
+  if (d >= 0) H5Dclose(d);
   H5Pclose(dcpl);
   H5Sclose(space);
   H5Tclose(t);
   free(rows);
 }
 
-static void writer_close_shard(ganc_shard_writer *w) {
+// Finishes the open shard: its last rows, sources, attributes and checksum, flushed and closed.
+// -1 with err set (naming the shard, with the next step) when any write of it failed; the file is
+// closed either way, and the caller removes the unfinished folder.
+static int writer_close_shard(ganc_shard_writer *w, ganc_err *err) {
   writer_flush(w);
   write_sources(w);
   hid_t f = w->file;
-  CHECK_H5(ganc_h5_attr_write_str(f, "format", GANC_SHARD_FORMAT));
-  put_i64(f, "format_version", GANC_SHARD_VERSION);
-  put_i64(f, "resolution", w->meta.resolution);
-  put_i64(f, "channels", w->meta.channels);
-  put_i64(f, "image_count", w->in_shard);
-  put_i64(f, "shard_index", w->shard_index);
+  WRITE_H5(w, ganc_h5_attr_write_str(f, "format", GANC_SHARD_FORMAT));
+  WRITE_H5(w, put_i64(f, "format_version", GANC_SHARD_VERSION));
+  WRITE_H5(w, put_i64(f, "resolution", w->meta.resolution));
+  WRITE_H5(w, put_i64(f, "channels", w->meta.channels));
+  WRITE_H5(w, put_i64(f, "image_count", w->in_shard));
+  WRITE_H5(w, put_i64(f, "shard_index", w->shard_index));
   if (w->meta.nclasses > 0)
-    CHECK_H5(ganc_h5_attr_write_strs(f, "class_names", w->meta.class_names, w->meta.nclasses));
-  CHECK_H5(ganc_h5_attr_write_str(f, "source_root", w->meta.source_root));
-  CHECK_H5(ganc_h5_attr_write_str(f, "created", w->meta.created));
-  CHECK_H5(ganc_h5_attr_write_str(f, "options", w->meta.options));
-  CHECK_H5(ganc_h5_attrs_seal(f)); // the last attribute: a SHA-256 over all the others
-  H5Dclose(w->images);
-  if (w->labels >= 0) H5Dclose(w->labels);
-  CHECK_H5(H5Fflush(f, H5F_SCOPE_GLOBAL));
-  CHECK_H5(H5Fclose(f));
+    WRITE_H5(w, ganc_h5_attr_write_strs(f, "class_names", w->meta.class_names, w->meta.nclasses));
+  WRITE_H5(w, ganc_h5_attr_write_str(f, "source_root", w->meta.source_root));
+  WRITE_H5(w, ganc_h5_attr_write_str(f, "created", w->meta.created));
+  WRITE_H5(w, ganc_h5_attr_write_str(f, "options", w->meta.options));
+  WRITE_H5(w, ganc_h5_attrs_seal(f)); // the last attribute: a SHA-256 over all the others
+  // The closes run even after a failure, so that no HDF5 object of the shard outlives it.
+  herr_t c1 = H5Dclose(w->images), c2 = w->labels >= 0 ? H5Dclose(w->labels) : 0;
+  WRITE_H5(w, c1);
+  WRITE_H5(w, c2);
+  WRITE_H5(w, H5Fflush(f, H5F_SCOPE_GLOBAL));
+  herr_t c3 = H5Fclose(f);
+  WRITE_H5(w, c3);
+  // A file whose close failed is broken inside HDF5 1.10.8: touching it again (a second
+  // H5Fclose, or HDF5's exit handler) crashes. It is left alone; the programs turn that exit
+  // handler off (ganc_h5_no_atexit).
   w->file = -1;
+  if (w->failed) {
+    char name[64];
+    snprintf(name, sizeof name, "shard-%05d.h5", w->shard_index);
+    char *path = ganc_path_join(w->dir, name);
+    ganc_err_set(err, GANC_EXIT_RUNTIME,
+                 "cannot write %s: %s\n---> HINT: check free disk space (and quotas); nothing was "
+                 "written to the output folder, and an existing one was left as it was",
+                 path, w->why);
+    free(path);
+    return -1;
+  }
   w->total += w->in_shard;
   w->shards_done++;
   w->shard_index++;
+  return 0;
 }
 
 static void meta_copy(ganc_shard_meta *dst, const ganc_shard_meta *src) {
@@ -255,13 +296,24 @@ int ganc_shard_writer_add(ganc_shard_writer *w, const uint8_t *image, int label,
   if (l + 1 > w->src_widest) w->src_widest = l + 1;
   w->buffered++;
   if (w->buffered == w->chunk) writer_flush(w);
-  if (w->in_shard + w->buffered == w->shard_size) writer_close_shard(w);
+  if (w->in_shard + w->buffered == w->shard_size) return writer_close_shard(w, err);
+  if (w->failed) { // report it now; the shard is closed (and the run ended) by the caller
+    char name[64];
+    snprintf(name, sizeof name, "shard-%05d.h5", w->shard_index);
+    char *path = ganc_path_join(w->dir, name);
+    ganc_err_set(err, GANC_EXIT_RUNTIME,
+                 "cannot write %s: %s\n---> HINT: check free disk space (and quotas); nothing was "
+                 "written to the output folder, and an existing one was left as it was",
+                 path, w->why);
+    free(path);
+    return -1;
+  }
   return 0;
 }
 
 int ganc_shard_writer_close(ganc_shard_writer *w, int64_t *images, int *shards, ganc_err *err) {
-  (void)err;
-  if (w->file >= 0) writer_close_shard(w);
+  int rc = 0;
+  if (w->file >= 0) rc = writer_close_shard(w, err);
   if (images) *images = w->total;
   if (shards) *shards = w->shards_done;
   free(w->buf_images);
@@ -270,7 +322,7 @@ int ganc_shard_writer_close(ganc_shard_writer *w, int64_t *images, int *shards, 
   ganc_shard_meta_free(&w->meta);
   free(w->dir);
   free(w);
-  return 0;
+  return rc;
 }
 
 // ---- reader -----------------------------------------------------------------------------------

@@ -7,6 +7,7 @@
 // lives in a png_job struct (not in locals), so no local needs to be volatile.
 #include "io/imgio.h"
 
+#include <errno.h>  // ENOSPC, EFBIG, EDQUOT
 #include <png.h>    // libpng: write struct, text chunks
 #include <setjmp.h> // libpng's error jump
 #include <stdio.h>  // FILE, rename
@@ -202,6 +203,13 @@ static int build_text(const ganc_png_meta *meta, png_text *text, const char *pat
   return n;
 }
 
+// The next step for a write that failed for want of room: a full disk, a quota, a file size limit.
+static const char *room_hint(int e) {
+  return e == ENOSPC || e == EFBIG || e == EDQUOT
+             ? "\n---> HINT: free disk space (or raise the quota or file size limit) and run again"
+             : "";
+}
+
 int ganc_png_write(const char *path, int w, int h, int c, const uint8_t *px,
                    const ganc_png_meta *meta, ganc_err *err) {
   if (w <= 0 || h <= 0 || (c != 1 && c != 3) || !px || (meta && meta->nkv > 0 && !meta->kv) ||
@@ -234,7 +242,8 @@ int ganc_png_write(const char *path, int w, int h, int c, const uint8_t *px,
   }
   if (encode(&job) != 0) {
     if (job.write_errno)
-      ganc_err_set(err, GANC_EXIT_RUNTIME, "cannot write %s: %s", path, strerror(job.write_errno));
+      ganc_err_set(err, GANC_EXIT_RUNTIME, "cannot write %s: %s%s", path, strerror(job.write_errno),
+                   room_hint(job.write_errno));
     else
       ganc_err_set(err, GANC_EXIT_RUNTIME, "cannot write %s: libpng: %s", path, job.why);
     fclose(job.f);
@@ -242,12 +251,14 @@ int ganc_png_write(const char *path, int w, int h, int c, const uint8_t *px,
   }
   // Data on disk before the rename makes it visible (else a crash could leave an empty PNG).
   if (fflush(job.f) != 0 || fsync(fileno(job.f)) != 0) {
-    ganc_err_set(err, GANC_EXIT_RUNTIME, "cannot write %s: %s", path, strerror(errno));
+    ganc_err_set(err, GANC_EXIT_RUNTIME, "cannot write %s: %s%s", path, strerror(errno),
+                 room_hint(errno));
     fclose(job.f);
     goto fail;
   }
   if (fclose(job.f) != 0) {
-    ganc_err_set(err, GANC_EXIT_RUNTIME, "cannot write %s: %s", path, strerror(errno));
+    ganc_err_set(err, GANC_EXIT_RUNTIME, "cannot write %s: %s%s", path, strerror(errno),
+                 room_hint(errno));
     goto fail;
   }
   if (rename(tmp, path) != 0) {

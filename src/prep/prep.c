@@ -65,21 +65,28 @@ static char **split_class_names(const char *list, int *n) {
       a++;
     while (b > a && isspace((unsigned char)b[-1]))
       b--;
+    // Errors free the names first: ganc_die exits, and LeakSanitizer would turn exit 2 into 1.
+    char why[512];
+    why[0] = 0;
     if (a == b)
-      ganc_die(GANC_EXIT_USAGE,
-               "--class-names '%s': name %d is empty\n---> HINT: give one name per class, "
+      snprintf(why, sizeof why,
+               "--class-names '%.200s': name %d is empty\n---> HINT: give one name per class, "
                "separated by commas, e.g. --class-names cat,dog",
                list, cnt + 1);
-    for (const char *c = a; c < b; c++)
+    for (const char *c = a; !why[0] && c < b; c++)
       if ((unsigned char)*c < 0x20 || *c == 0x7f)
-        ganc_die(GANC_EXIT_USAGE, "--class-names: name %d holds a control character", cnt + 1);
+        snprintf(why, sizeof why, "--class-names: name %d holds a control character", cnt + 1);
+    for (int i = 0; !why[0] && i < cnt; i++)
+      if (strlen(v[i]) == (size_t)(b - a) && !memcmp(v[i], a, (size_t)(b - a)))
+        snprintf(why, sizeof why, "--class-names names '%.*s' twice (names %d and %d)",
+                 (int)(b - a > 200 ? 200 : b - a), a, i + 1, cnt + 1);
+    if (why[0]) {
+      free_names(v, cnt);
+      ganc_die(GANC_EXIT_USAGE, "%s", why);
+    }
     char *name = xmalloc((size_t)(b - a) + 1);
     memcpy(name, a, (size_t)(b - a));
     name[b - a] = 0;
-    for (int i = 0; i < cnt; i++)
-      if (!strcmp(v[i], name))
-        ganc_die(GANC_EXIT_USAGE, "--class-names names '%s' twice (names %d and %d)", name, i + 1,
-                 cnt + 1);
     v = xrealloc(v, sizeof(char *) * (size_t)(cnt + 1));
     v[cnt++] = name;
     if (!*end) break;
@@ -664,6 +671,7 @@ static int run_prep(const prep_opts *o, int argc, char **argv) {
   int64_t written = 0, skipped[SK_COUNT] = {0}, dups = 0, upscaled = 0, nskipped = 0;
   int64_t *class_counts = xcalloc((size_t)(nclasses > 0 ? nclasses : 1), sizeof(int64_t));
   hset seen = {0};
+  int write_failed = 0; // a shard could not be written (disk full, ...): err says why
   ganc_progress pg;
   ganc_progress_start(&pg, stderr, "images", total);
   int64_t i = 0;
@@ -690,7 +698,12 @@ static int run_prep(const prep_opts *o, int argc, char **argv) {
         snprintf(srcname, sizeof srcname, "%s#%lld", basename(copy), (long long)i);
         free(copy);
       }
-      if (ganc_shard_writer_add(w, r->px, label, is_idx ? srcname : rel, &err)) ganc_die_err(&err);
+      if (ganc_shard_writer_add(w, r->px, label, is_idx ? srcname : rel, &err)) {
+        write_failed = 1; // stop the workers and remove the unfinished folder below
+        free(r->px);
+        memset(r, 0, sizeof *r);
+        break;
+      }
       written++;
       upscaled += r->upscaled;
       if (label >= 0) class_counts[label]++;
@@ -726,8 +739,18 @@ static int run_prep(const prep_opts *o, int argc, char **argv) {
 
   int64_t n_written = 0;
   int n_shards = 0;
-  ganc_shard_writer_close(w, &n_written, &n_shards, &err);
+  ganc_err close_err = {0};
+  if (ganc_shard_writer_close(w, &n_written, &n_shards, &close_err) && !write_failed) {
+    write_failed = 1;
+    err = close_err;
+  }
   int rc = GANC_EXIT_OK;
+  if (write_failed) {
+    ganc_rm_rf(tmp);
+    fprintf(stderr, "error: %s\n", err.msg);
+    rc = GANC_EXIT_RUNTIME;
+    goto cleanup;
+  }
   if (g_interrupted) {
     ganc_rm_rf(tmp);
     fprintf(stderr, "interrupted: nothing was written (%s removed)\n", tmp);

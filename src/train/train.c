@@ -266,13 +266,23 @@ static void snapshot(trainer *T) {
 // ---- one step
 // ------------------------------------------------------------------------------------
 typedef struct step_stats {
-  double loss_d, loss_g, d_real, d_fake;
+  double loss_d, loss_g, d_real, d_fake; // losses; D's mean sigmoid on reals and on fakes
+  double l_real, l_fake;                 // D's mean raw output (logit) on reals and on fakes
 } step_stats;
 
 static double mean_sigmoid(const float *l, int n) {
   double s = 0;
   for (int i = 0; i < n; i++)
     s += 1.0 / (1.0 + exp(-(double)l[i]));
+  return s / n;
+}
+
+// The raw mean: how far apart D puts reals and fakes (with the hinge loss the sigmoid saturates
+// and hides it), the measure of a D that memorises its training images.
+static double mean_of(const float *l, int n) {
+  double s = 0;
+  for (int i = 0; i < n; i++)
+    s += l[i];
   return s / n;
 }
 
@@ -322,6 +332,7 @@ static int train_step(trainer *T, const uint8_t *images, const int32_t *labels, 
   const float *lr = net_forward(ctx, &T->D, T->x, B, 1, -1);
   ganc_download(ctx, T->host_logit, lr, B);
   st->d_real = mean_sigmoid(T->host_logit, B);
+  st->l_real = mean_of(T->host_logit, B);
   float ld_real = loss(T, lr, 1.0f, 0);
   net_backward(ctx, &T->D, T->x, T->dlogit, B, 0, 1);
   const float *fake = net_forward(ctx, &T->G, T->z, B, 1, -1);
@@ -330,6 +341,7 @@ static int train_step(trainer *T, const uint8_t *images, const int32_t *labels, 
   const float *lf = net_forward(ctx, &T->D, fake, B, 1, -1);
   ganc_download(ctx, T->host_logit, lf, B);
   st->d_fake = mean_sigmoid(T->host_logit, B);
+  st->l_fake = mean_of(T->host_logit, B);
   float ld_fake = loss(T, lf, -1.0f, 0);
   net_backward(ctx, &T->D, fake, T->dlogit, B, 0, 1);
   net_adam(ctx, &T->D, (float)c->d_lr, (float)c->beta1, (float)c->beta2, (float)c->adam_eps);
@@ -855,6 +867,8 @@ int ganc_train_main(int argc, char **argv) {
     acc.loss_g += st.loss_g;
     acc.d_real += st.d_real;
     acc.d_fake += st.d_fake;
+    acc.l_real += st.l_real;
+    acc.l_fake += st.l_fake;
     nacc++;
     saved_now = 0;
     char extra[160];
@@ -864,12 +878,13 @@ int ganc_train_main(int argc, char **argv) {
     if (T.nimg >= next_report || T.nimg >= total) {
       double now = ganc_now(), dt = now - t_report;
       double ips = dt > 0 ? (double)(T.nimg - nimg_report) / dt : 0;
-      fprintf(
-          T.log,
-          "{\"kimg\": %.3f, \"step\": %lld, \"loss_D\": %.6f, \"loss_G\": %.6f, \"D_x\": %.6f, "
-          "\"D_G_z\": %.6f, \"img_per_s\": %.2f, \"sec_per_kimg\": %.3f, \"elapsed_s\": %.2f}\n",
-          (double)T.nimg / 1000.0, (long long)T.step, acc.loss_d / nacc, acc.loss_g / nacc,
-          acc.d_real / nacc, acc.d_fake / nacc, ips, ips > 0 ? 1000.0 / ips : 0.0, now - t0);
+      fprintf(T.log,
+              "{\"kimg\": %.3f, \"step\": %lld, \"loss_D\": %.6f, \"loss_G\": %.6f, \"D_x\": %.6f, "
+              "\"D_G_z\": %.6f, \"img_per_s\": %.2f, \"sec_per_kimg\": %.3f, \"elapsed_s\": %.2f, "
+              "\"logit_x\": %.6f, \"logit_G_z\": %.6f}\n",
+              (double)T.nimg / 1000.0, (long long)T.step, acc.loss_d / nacc, acc.loss_g / nacc,
+              acc.d_real / nacc, acc.d_fake / nacc, ips, ips > 0 ? 1000.0 / ips : 0.0, now - t0,
+              acc.l_real / nacc, acc.l_fake / nacc);
       fflush(T.log);
       { // one fixed-width line per report; on a terminal above the progress bar
         ganc_progress_clear(&pg);

@@ -228,7 +228,7 @@ static void test_hand_built_graph(void **state) {
   int h =
       net_sumpool(&net, "sum", net_bn(&net, "bn2", net_conv(&net, "c", q, 5, 3, 1, 1, 0, 0.3f), 0));
   int lin = net_conv(&net, "lin", h, 1, 1, 1, 0, 1, 0.5f);
-  net_add(&net, "out", lin, net_embed(&net, "emb", h));
+  net_add(&net, "out", lin, net_embed(&net, "emb", h, 0.1f));
   const int N = 3;
   net_finalize(&g_ctx, &net, N, 1);
   net_init_weights(&g_ctx, &net, 3, 77);

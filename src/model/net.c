@@ -360,6 +360,10 @@ static int conv_common(ganc_net *net, const ganc_node_kind *kind, const char *na
   int shape[4] = {R, R, transposed ? K : nd->iC, transposed ? nd->iC : K};
   nd->w =
       add_param(net, name, "weight", 4, shape, std > 0 ? GANC_INIT_NORMAL : GANC_INIT_CONV, std);
+  // Spectral norm divides by the largest singular value of the storage seen as [R·S·C, K]. For a
+  // transposed convolution that is [R·S·C_out, C_in], where PyTorch's spectral_norm on a
+  // ConvTranspose2d (dim=1) takes [C_out, C_in·R·S]: other matrices, other σ (both reshapes are
+  // heuristics for the operator norm; neither is it), so SN-G weights do not carry over 1:1.
   if (sn) { // the power iteration's vectors: u [K] and v [R·S·C] of the weight matrix [R·S·C, K]
     int u[1] = {shape[3]}, v[1] = {R * R * shape[2]};
     nd->su = add_buffer(net, name, "sn_u", 1, u, GANC_INIT_UNIT);
@@ -432,14 +436,13 @@ int net_sumpool(ganc_net *net, const char *name, int in) {
   nd->H = nd->W = 1;
   return net->nnodes - 1;
 }
-int net_embed(ganc_net *net, const char *name, int in) {
+int net_embed(ganc_net *net, const char *name, int in, float std) {
   ganc_node *nd = push(net, &KIND_EMBED, name, in, -2);
   if (net->ncls < 1 || nd->iH != 1 || nd->iW != 1)
     ganc_die(GANC_EXIT_RUNTIME, "internal error: class embedding in %s without classes or 1x1",
              net->name);
   int shape[2] = {net->ncls, nd->iC};
-  nd->w = add_param(net, name, "weight", 2, shape, GANC_INIT_NORMAL,
-                    1.0f / (float)nd->iC); // small: the class term starts near zero
+  nd->w = add_param(net, name, "weight", 2, shape, GANC_INIT_NORMAL, std);
   nd->C = 1;
   return net->nnodes - 1;
 }

@@ -131,7 +131,7 @@ int net_avgpool(ganc_net *net, const char *name, int in);   // 2x2 average
 int net_add(ganc_net *net, const char *name, int a, int b); // a + b, same shapes
 int net_sumpool(ganc_net *net, const char *name, int in);   // [H,W,C] → [1,1,C], global sum
 // The projection discriminator's class term: [1,1,C] → [1,1,1], <h, embed[label]>.
-int net_embed(ganc_net *net, const char *name, int in);
+int net_embed(ganc_net *net, const char *name, int in, float std);
 // A DiffAugment transform (GANC_AUG_*; ratio for translation and cutout), differentiable.
 int net_augment(ganc_net *net, const char *name, int in, int aug, float ratio);
 

@@ -79,5 +79,8 @@ void resnet_build_d(ganc_net *d, const ganc_config *c) {
   }
   h = net_sumpool(d, "out.sum", net_relu(d, h));
   int logit = net_conv(d, "out.linear", h, 1, 1, 1, 0, sn, xavier(1, cin, 1, 1.0));
-  if (cond) net_add(d, "out.add", logit, net_embed(d, "out.embed", h));
+  // The projection's class embedding starts as SNGAN's projection discriminator starts it
+  // (Xavier); a 1/C start, 15x smaller, left D's class term near zero for the first steps.
+  if (cond)
+    net_add(d, "out.add", logit, net_embed(d, "out.embed", h, xavier(1, d->ncls, cin, 1.0)));
 }

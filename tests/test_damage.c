@@ -106,14 +106,22 @@ static void to_outfile(const char *outp) {
   }
 }
 
-// Runs a program (argv[0] a path) with output to a file, under a deadline.
-static void run_prog(const char *const *argv, int timeout_s, outcome *o) {
+// Runs a program (argv[0] a path) with output to a file, under a deadline. fsize > 0: on a "full
+// disk", where no file it writes may grow past fsize bytes (RLIMIT_FSIZE; SIGXFSZ ignored, so a
+// write that would pass the limit fails with EFBIG, as one on a full disk fails with ENOSPC: the
+// same error paths).
+static void run_prog_fsize(const char *const *argv, int timeout_s, long fsize, outcome *o) {
   char outp[4500];
   snprintf(outp, sizeof outp, "%s/prog-out.txt", g_root);
   fflush(NULL);
   pid_t pid = fork();
   if (pid == 0) {
     to_outfile(outp);
+    if (fsize > 0) {
+      signal(SIGXFSZ, SIG_IGN);
+      struct rlimit lim = {(rlim_t)fsize, (rlim_t)fsize};
+      if (setrlimit(RLIMIT_FSIZE, &lim) != 0) _exit(126);
+    }
     execv(argv[0], (char *const *)argv);
     _exit(127);
   }
@@ -121,24 +129,8 @@ static void run_prog(const char *const *argv, int timeout_s, outcome *o) {
   g_count.cli++;
 }
 
-// run_prog on a "full disk": no file the program writes may grow past `fsize` bytes (RLIMIT_FSIZE;
-// SIGXFSZ ignored, so a write that would pass the limit fails with EFBIG, as one on a full disk
-// fails with ENOSPC: the same error paths).
-static void run_prog_full_disk(const char *const *argv, int timeout_s, long fsize, outcome *o) {
-  char outp[4500];
-  snprintf(outp, sizeof outp, "%s/prog-out.txt", g_root);
-  fflush(NULL);
-  pid_t pid = fork();
-  if (pid == 0) {
-    to_outfile(outp);
-    signal(SIGXFSZ, SIG_IGN);
-    struct rlimit lim = {(rlim_t)fsize, (rlim_t)fsize};
-    if (setrlimit(RLIMIT_FSIZE, &lim) != 0) _exit(126);
-    execv(argv[0], (char *const *)argv);
-    _exit(127);
-  }
-  finish(pid, timeout_s, outp, o);
-  g_count.cli++;
+static void run_prog(const char *const *argv, int timeout_s, outcome *o) {
+  run_prog_fsize(argv, timeout_s, 0, o);
 }
 
 // Runs fn(arg) in a forked child (a crash is a signal there, not the end of the suite); the
@@ -933,7 +925,7 @@ static void test_disk_full(void **state) {
   const char *prep[] = {GANC_PREP_BIN, idx, out, "--resolution", "32", "--force", NULL};
   outcome o;
   // No output folder yet: none is made.
-  run_prog_full_disk(prep, 120, 64 << 10, &o);
+  run_prog_fsize(prep, 120, 64 << 10, &o);
   judge(&o, "ganc-prep, disk full", "shard-00000.h5", NULL, 0);
   assert_int_equal(o.code, 1);
   must_say(&o, "ganc-prep, disk full", "free disk space");
@@ -947,7 +939,7 @@ static void test_disk_full(void **state) {
   file_hash before[64];
   int nb = hash_folder(out, NULL, before, 64);
   assert_true(nb >= 1);
-  run_prog_full_disk(prep, 120, 64 << 10, &o);
+  run_prog_fsize(prep, 120, 64 << 10, &o);
   judge(&o, "ganc-prep --force, disk full", "shard-00000.h5", NULL, 0);
   assert_int_equal(o.code, 1);
   free(o.out);
@@ -968,7 +960,7 @@ static void test_disk_full(void **state) {
   int nr = hash_folder(run, "log.jsonl", rb, 64);
   const char *resume[] = {GANC_TRAIN_BIN,     "--out", run, "--resume", "--set",
                           "train.kimg=0.128", NULL};
-  run_prog_full_disk(resume, 120, ck / 2, &o);
+  run_prog_fsize(resume, 120, ck / 2, &o);
   judge(&o, "ganc-train, disk full", "ckpt-", NULL, 0);
   assert_int_equal(o.code, 1);
   must_say(&o, "ganc-train, disk full", "free disk space");

@@ -197,6 +197,19 @@ static void write_sources(ganc_shard_writer *w) {
   free(rows);
 }
 
+// The open shard's first failed write as the error: -1 with err naming the shard and what to do.
+static int writer_failure(const ganc_shard_writer *w, ganc_err *err) {
+  char name[64];
+  snprintf(name, sizeof name, "shard-%05d.h5", w->shard_index);
+  char *path = ganc_path_join(w->dir, name);
+  ganc_err_set(err, GANC_EXIT_RUNTIME,
+               "cannot write %s: %s\n---> HINT: check free disk space (and quotas); nothing was "
+               "written to the output folder, and an existing one was left as it was",
+               path, w->why);
+  free(path);
+  return -1;
+}
+
 // Finishes the open shard: its last rows, sources, attributes and checksum, flushed and closed.
 // -1 with err set (naming the shard, with the next step) when any write of it failed; the file is
 // closed either way, and the caller removes the unfinished folder.
@@ -227,17 +240,7 @@ static int writer_close_shard(ganc_shard_writer *w, ganc_err *err) {
   // H5Fclose, or HDF5's exit handler) crashes. It is left alone; the programs turn that exit
   // handler off (ganc_h5_no_atexit).
   w->file = -1;
-  if (w->failed) {
-    char name[64];
-    snprintf(name, sizeof name, "shard-%05d.h5", w->shard_index);
-    char *path = ganc_path_join(w->dir, name);
-    ganc_err_set(err, GANC_EXIT_RUNTIME,
-                 "cannot write %s: %s\n---> HINT: check free disk space (and quotas); nothing was "
-                 "written to the output folder, and an existing one was left as it was",
-                 path, w->why);
-    free(path);
-    return -1;
-  }
+  if (w->failed) return writer_failure(w, err);
   w->total += w->in_shard;
   w->shards_done++;
   w->shard_index++;
@@ -297,17 +300,8 @@ int ganc_shard_writer_add(ganc_shard_writer *w, const uint8_t *image, int label,
   w->buffered++;
   if (w->buffered == w->chunk) writer_flush(w);
   if (w->in_shard + w->buffered == w->shard_size) return writer_close_shard(w, err);
-  if (w->failed) { // report it now; the shard is closed (and the run ended) by the caller
-    char name[64];
-    snprintf(name, sizeof name, "shard-%05d.h5", w->shard_index);
-    char *path = ganc_path_join(w->dir, name);
-    ganc_err_set(err, GANC_EXIT_RUNTIME,
-                 "cannot write %s: %s\n---> HINT: check free disk space (and quotas); nothing was "
-                 "written to the output folder, and an existing one was left as it was",
-                 path, w->why);
-    free(path);
-    return -1;
-  }
+  // A failed write is reported now; the shard is closed (and the run ended) by the caller.
+  if (w->failed) return writer_failure(w, err);
   return 0;
 }
 

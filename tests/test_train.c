@@ -554,6 +554,17 @@ static void test_run_pointer(void **state) {
   must_contain(o, "resuming from");
   must_contain(o, "ckpt-000000.960.h5");
   free(o);
+  // A garbled `latest` (emptied by a full disk, a path where a name belongs): passed over like a
+  // damaged checkpoint, saying so; the run resumes from the newest good one.
+  const char *garbled[2] = {"", "../elsewhere.h5"};
+  for (int i = 0; i < 2; i++) {
+    assert_int_equal(tu_system("rm -f %s && printf '%s' > %s", p, garbled[i], p), 0);
+    assert_int_equal(run(&o, "timeout 300 %s --out %s --resume", GANC_TRAIN_BIN, r), 0);
+    must_contain(o, "does not name a checkpoint file");
+    must_contain(o, "resuming from");
+    must_contain(o, "ckpt-000000.960.h5 instead");
+    free(o);
+  }
   snprintf(p, sizeof p, "%s/latest.tmp", r);
   assert_int_equal(tu_system("mkfifo %s", p), 0);
   // A stale temporary of ours, FIFO or not, is removed at resume (two steps, then a checkpoint).

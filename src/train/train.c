@@ -473,7 +473,15 @@ static void note_old_format(const char *path, const ganc_ckpt_meta *meta) {
 static char *find_resume_ckpt(const char *run_dir, ganc_ckpt_meta *meta) {
   char p[4200], name[256] = "";
   ganc_err err = {0};
-  if (ganc_ckpt_read_latest(run_dir, name, sizeof name, &err) < 0) ganc_die_err(&err);
+  int passed_over = 0; // `latest` could not be used: say where the run resumes instead
+  // A `latest` that is not a file was refused by check_run_pointer; one whose text is garbled
+  // (emptied by a full disk, edited by hand) is passed over like a damaged checkpoint.
+  if (ganc_ckpt_read_latest(run_dir, name, sizeof name, &err) < 0) {
+    fprintf(stderr, "warning: %s; looking for the newest checkpoint that passes every check\n",
+            err.msg);
+    name[0] = 0;
+    passed_over = 1;
+  }
   if (*name) {
     snprintf(p, sizeof p, "%s/%s", run_dir, name);
     if (ganc_ckpt_verify(p, &err) == 0 && ganc_ckpt_read_meta(p, meta, &err) == 0) {
@@ -481,6 +489,7 @@ static char *find_resume_ckpt(const char *run_dir, ganc_ckpt_meta *meta) {
       return xstrdup(p);
     }
     fprintf(stderr, "warning: the latest checkpoint cannot be used: %s\n", err.msg);
+    passed_over = 1;
   }
   int n;
   char **v = list_ckpts(run_dir, &n);
@@ -489,7 +498,7 @@ static char *find_resume_ckpt(const char *run_dir, ganc_ckpt_meta *meta) {
     if (*name && !strcmp(v[i], name)) continue; // already checked, reason printed
     memset(&err, 0, sizeof err);
     if (ganc_ckpt_verify(p, &err) == 0 && ganc_ckpt_read_meta(p, meta, &err) == 0) {
-      if (*name)
+      if (passed_over)
         fprintf(stderr,
                 "warning: resuming from %s instead, the newest checkpoint that passes every "
                 "check\n",

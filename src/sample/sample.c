@@ -380,11 +380,15 @@ int ganc_sample_main(int argc, char **argv) {
   int F = 0, rows = 0, cols = 0;
   if (interp) {
     int64_t F64 = (int64_t)(n - 1) * frames + 1;
-    if (n < 2 || F64 > MAX_FRAMES) free(seeds);
-    if (n < 2) ganc_die(GANC_EXIT_USAGE, "--interp needs at least two seeds");
-    if (F64 > MAX_FRAMES)
+    if (n < 2) {
+      free(seeds);
+      ganc_die(GANC_EXIT_USAGE, "--interp needs at least two seeds");
+    }
+    if (F64 > MAX_FRAMES) {
+      free(seeds);
       ganc_die(GANC_EXIT_USAGE, "--interp: %d seeds x %d frames is %lld frames; at most %d", n,
                frames, (long long)F64, MAX_FRAMES);
+    }
     F = (int)F64;
   } else if (!outdir) {
     if (per_class) { // one row per class

@@ -270,20 +270,17 @@ typedef struct step_stats {
   double l_real, l_fake;                 // D's mean raw output (logit) on reals and on fakes
 } step_stats;
 
-static double mean_sigmoid(const float *l, int n) {
-  double s = 0;
-  for (int i = 0; i < n; i++)
+// D's mean output over a batch of logits, as a sigmoid (*sig) and raw (*raw): with the hinge loss
+// the sigmoid saturates and hides how far apart D puts reals and fakes, which the raw mean shows
+// (the measure of a D that memorises its training images).
+static void logit_means(const float *l, int n, double *sig, double *raw) {
+  double s = 0, r = 0;
+  for (int i = 0; i < n; i++) {
     s += 1.0 / (1.0 + exp(-(double)l[i]));
-  return s / n;
-}
-
-// The raw mean: how far apart D puts reals and fakes (with the hinge loss the sigmoid saturates
-// and hides it), the measure of a D that memorises its training images.
-static double mean_of(const float *l, int n) {
-  double s = 0;
-  for (int i = 0; i < n; i++)
-    s += l[i];
-  return s / n;
+    r += l[i];
+  }
+  *sig = s / n;
+  *raw = r / n;
 }
 
 // The loss of `logit` [B] against target ±1 (or the generator's hinge), gradient into T->dlogit.
@@ -331,8 +328,7 @@ static int train_step(trainer *T, const uint8_t *images, const int32_t *labels, 
   T->D.aug_counter = 4 * (uint64_t)T->step + 0;
   const float *lr = net_forward(ctx, &T->D, T->x, B, 1, -1);
   ganc_download(ctx, T->host_logit, lr, B);
-  st->d_real = mean_sigmoid(T->host_logit, B);
-  st->l_real = mean_of(T->host_logit, B);
+  logit_means(T->host_logit, B, &st->d_real, &st->l_real);
   float ld_real = loss(T, lr, 1.0f, 0);
   net_backward(ctx, &T->D, T->x, T->dlogit, B, 0, 1);
   const float *fake = net_forward(ctx, &T->G, T->z, B, 1, -1);
@@ -340,8 +336,7 @@ static int train_step(trainer *T, const uint8_t *images, const int32_t *labels, 
   T->D.aug_counter = 4 * (uint64_t)T->step + 1;
   const float *lf = net_forward(ctx, &T->D, fake, B, 1, -1);
   ganc_download(ctx, T->host_logit, lf, B);
-  st->d_fake = mean_sigmoid(T->host_logit, B);
-  st->l_fake = mean_of(T->host_logit, B);
+  logit_means(T->host_logit, B, &st->d_fake, &st->l_fake);
   float ld_fake = loss(T, lf, -1.0f, 0);
   net_backward(ctx, &T->D, fake, T->dlogit, B, 0, 1);
   net_adam(ctx, &T->D, (float)c->d_lr, (float)c->beta1, (float)c->beta2, (float)c->adam_eps);

@@ -31,11 +31,11 @@ sanitize=${GANC_TEST_SANITIZE:-1}
 if [[ "$sanitize" != 0 ]]; then
   # -DCMAKE_BUILD_TYPE=Release: -O2 -g, as shipped, so the sanitizers check the code users run and
   # the sanitized tests take 2-4x their normal time, not more.
-  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Release -DGANC_CUDA=OFF -DGANC_SANITIZE=ON \
+  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Release -DGANC_CUDA=OFF -DGANC_MPI=OFF -DGANC_SANITIZE=ON \
     >/dev/null
   cmake --build build-asan -j "$(nproc)"
   phase_done build-asan
-  CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Release -DGANC_CUDA=OFF -DGANC_FUZZ=ON \
+  CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Release -DGANC_CUDA=OFF -DGANC_MPI=OFF -DGANC_FUZZ=ON \
     >/dev/null
   cmake --build build-fuzz -j "$(nproc)" --target ganc_fuzzers
   phase_done build-fuzz

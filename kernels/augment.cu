@@ -39,7 +39,7 @@ enum {
 // or its adjoint (bright = 0, backward on dy).
 __global__ static void __launch_bounds__(GANC_LONG_LANES)
     color_kernel(int N, int64_t HW, int C, const float *__restrict__ in, float *__restrict__ out,
-                 uint64_t seed, uint64_t counter, int bright) {
+                 uint64_t seed, uint64_t counter, int n0, int bright) {
   __shared__ double s[GANC_LONG_LANES];
   const int t = threadIdx.x;
   const int64_t per = HW * C;
@@ -53,7 +53,7 @@ __global__ static void __launch_bounds__(GANC_LONG_LANES)
       __syncthreads();
     }
     const double M = s[0] / (double)per;
-    const ganc_aug_color p = ganc_aug_color_draw(seed, counter, n);
+    const ganc_aug_color p = ganc_aug_color_draw(seed, counter, n0 + n);
     const double b = bright ? p.b : 0.0;
     for (int64_t q = t; q < HW; q += GANC_LONG_LANES)
       ganc_aug_color_pixel(a + q * C, o + q * C, C, M, p.s, p.c, b);
@@ -65,12 +65,12 @@ __global__ static void __launch_bounds__(GANC_LONG_LANES)
 // 0 outside the image.
 __global__ static void shift_kernel(int N, int H, int W, int C, float ratio,
                                     const float *__restrict__ in, float *__restrict__ out,
-                                    uint64_t seed, uint64_t counter, int sign) {
+                                    uint64_t seed, uint64_t counter, int n0, int sign) {
   const int64_t per = (int64_t)H * W * C;
   const int64_t tid = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
   const int64_t T = (int64_t)gridDim.x * blockDim.x;
   for (int n = blockIdx.y; n < N; n += gridDim.y) {
-    const ganc_aug_shift d = ganc_aug_shift_draw(seed, counter, n, H, W, ratio);
+    const ganc_aug_shift d = ganc_aug_shift_draw(seed, counter, n0 + n, H, W, ratio);
     const int di = sign * d.di, dj = sign * d.dj;
     const float *a = in + n * per;
     float *o = out + n * per;
@@ -86,12 +86,12 @@ __global__ static void shift_kernel(int N, int H, int W, int C, float ratio,
 // grid (x: an image's elements, y: images): out = in, times 0 inside the image's window.
 __global__ static void cutout_kernel(int N, int H, int W, int C, float ratio,
                                      const float *__restrict__ in, float *__restrict__ out,
-                                     uint64_t seed, uint64_t counter) {
+                                     uint64_t seed, uint64_t counter, int n0) {
   const int64_t per = (int64_t)H * W * C;
   const int64_t tid = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
   const int64_t T = (int64_t)gridDim.x * blockDim.x;
   for (int n = blockIdx.y; n < N; n += gridDim.y) {
-    const ganc_aug_window w = ganc_aug_window_draw(seed, counter, n, H, W, ratio);
+    const ganc_aug_window w = ganc_aug_window_draw(seed, counter, n0 + n, H, W, ratio);
     const float *a = in + n * per;
     float *o = out + n * per;
     for (int64_t e = tid; e < per; e += T) {
@@ -114,10 +114,10 @@ static void aug_require(const char *op, int N, int H, int W, int C, float ratio,
 }
 
 static void launch_color(ganc_stream st, int N, int H, int W, int C, const float *in, float *out,
-                         uint64_t seed, uint64_t counter, int bright) {
+                         uint64_t seed, uint64_t counter, int n0, int bright) {
   const int blocks = N < AUG_MAX_IMAGE_BLOCKS ? N : AUG_MAX_IMAGE_BLOCKS;
   GANC_LAUNCH(color_kernel, blocks, GANC_LONG_LANES, st)
-  (N, (int64_t)H * W, C, in, out, seed, counter, bright);
+  (N, (int64_t)H * W, C, in, out, seed, counter, n0, bright);
   CUDA_CHECK_LAUNCH();
 }
 
@@ -133,56 +133,57 @@ static dim3 image_grid(int N, int H, int W, int C) {
 
 extern "C" void augment_color_forward_cuda(ganc_ctx *ctx, ganc_stream st, int N, int H, int W,
                                            int C, const float *x, float *y, uint64_t seed,
-                                           uint64_t counter) {
+                                           uint64_t counter, int n0) {
   (void)ctx;
   aug_require("augment_color_forward_cuda", N, H, W, C, 0.0f, x, y);
-  launch_color(st, N, H, W, C, x, y, seed, counter, 1);
+  launch_color(st, N, H, W, C, x, y, seed, counter, n0, 1);
 }
 
 extern "C" void augment_color_backward_cuda(ganc_ctx *ctx, ganc_stream st, int N, int H, int W,
                                             int C, const float *dy, float *dx, uint64_t seed,
-                                            uint64_t counter) {
+                                            uint64_t counter, int n0) {
   (void)ctx;
   aug_require("augment_color_backward_cuda", N, H, W, C, 0.0f, dy, dx);
-  launch_color(st, N, H, W, C, dy, dx, seed, counter, 0);
+  launch_color(st, N, H, W, C, dy, dx, seed, counter, n0, 0);
 }
 
 extern "C" void augment_translation_forward_cuda(ganc_ctx *ctx, ganc_stream st, int N, int H, int W,
                                                  int C, float ratio, const float *x, float *y,
-                                                 uint64_t seed, uint64_t counter) {
+                                                 uint64_t seed, uint64_t counter, int n0) {
   (void)ctx;
   aug_require("augment_translation_forward_cuda", N, H, W, C, ratio, x, y);
   GANC_LAUNCH(shift_kernel, image_grid(N, H, W, C), EW_THREADS, st)
-  (N, H, W, C, ratio, x, y, seed, counter, 1);
+  (N, H, W, C, ratio, x, y, seed, counter, n0, 1);
   CUDA_CHECK_LAUNCH();
 }
 
 extern "C" void augment_translation_backward_cuda(ganc_ctx *ctx, ganc_stream st, int N, int H,
                                                   int W, int C, float ratio, const float *dy,
-                                                  float *dx, uint64_t seed, uint64_t counter) {
+                                                  float *dx, uint64_t seed, uint64_t counter,
+                                                  int n0) {
   (void)ctx;
   aug_require("augment_translation_backward_cuda", N, H, W, C, ratio, dy, dx);
   GANC_LAUNCH(shift_kernel, image_grid(N, H, W, C), EW_THREADS, st)
-  (N, H, W, C, ratio, dy, dx, seed, counter, -1);
+  (N, H, W, C, ratio, dy, dx, seed, counter, n0, -1);
   CUDA_CHECK_LAUNCH();
 }
 
 extern "C" void augment_cutout_forward_cuda(ganc_ctx *ctx, ganc_stream st, int N, int H, int W,
                                             int C, float ratio, const float *x, float *y,
-                                            uint64_t seed, uint64_t counter) {
+                                            uint64_t seed, uint64_t counter, int n0) {
   (void)ctx;
   aug_require("augment_cutout_forward_cuda", N, H, W, C, ratio, x, y);
   GANC_LAUNCH(cutout_kernel, image_grid(N, H, W, C), EW_THREADS, st)
-  (N, H, W, C, ratio, x, y, seed, counter);
+  (N, H, W, C, ratio, x, y, seed, counter, n0);
   CUDA_CHECK_LAUNCH();
 }
 
 extern "C" void augment_cutout_backward_cuda(ganc_ctx *ctx, ganc_stream st, int N, int H, int W,
                                              int C, float ratio, const float *dy, float *dx,
-                                             uint64_t seed, uint64_t counter) {
+                                             uint64_t seed, uint64_t counter, int n0) {
   (void)ctx;
   aug_require("augment_cutout_backward_cuda", N, H, W, C, ratio, dy, dx);
   GANC_LAUNCH(cutout_kernel, image_grid(N, H, W, C), EW_THREADS, st)
-  (N, H, W, C, ratio, dy, dx, seed, counter);
+  (N, H, W, C, ratio, dy, dx, seed, counter, n0);
   CUDA_CHECK_LAUNCH();
 }

@@ -26,6 +26,7 @@
 // launchers, on the CPU: test_gpu_ops_emu compares it with the CPU twin in CI (chunking, tails,
 // tree order, finalisation). Only the device's own FMA contraction in double differs there, which
 // is below float resolution.
+#include "core/comm.h"          // train.batchnorm = sync: the partials of every rank
 #include "kernels/cuda_check.h" // CUDA_CHECK, CUDA_CHECK_LAUNCH, KERNEL_REQUIRE
 #include "kernels/kernels.h"    // the launchers' declarations, ganc_cuda_scratch
 
@@ -309,6 +310,11 @@ __global__ static void __launch_bounds__(BN_COMBINE_THREADS)
     bn_bwd_finalize(c, p.C, sdy, sdyx, p.M, gamma, rstd, dgamma, dbeta, coef);
 }
 
+__global__ static void bn_memset_kernel(int n, float *p) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n) p[i] = 0.0f;
+}
+
 __global__ static void bn_normalize_kernel(int64_t n, int C, const float *x,
                                            const double *__restrict__ mu,
                                            const double *__restrict__ k,
@@ -351,6 +357,16 @@ static void bn_require(int64_t M, int C, const char *op) {
                  "C = %d channels is more than a grid can tile", C);
 }
 
+// train.batchnorm = sync (core/comm.h): every rank's chunk partials summed elementwise (the ranks' batches
+// have the same shape, so the same chunks), and the plan's rows those of all ranks — the combine
+// kernels then give the statistics of the whole global batch. Without it, the plan unchanged.
+static bn_plan bn_sync_partials(ganc_ctx *ctx, double *part, size_t n, bn_plan p) {
+  if (!ctx->bn_sync || !ctx->comm || ctx->comm->size == 1) return p;
+  ganc_comm_sum(ctx->comm, ctx, part, n, 1);
+  p.M *= ctx->comm->size;
+  return p;
+}
+
 // Device scratch of `doubles` doubles (the arena is cudaMalloc'd: 256-byte aligned).
 static double *bn_scratch(ganc_ctx *ctx, size_t doubles) {
   return (double *)ganc_cuda_scratch(ctx, doubles * (sizeof(double) / sizeof(float)));
@@ -377,12 +393,14 @@ extern "C" void batchnorm_forward_train_cuda(ganc_ctx *ctx, ganc_stream st, int6
 
   GANC_LAUNCH(bn_partial_kernel<BN_PASS_SUM>, pgrid, pblock, st)(x, NULL, p, part);
   CUDA_CHECK_LAUNCH();
-  GANC_LAUNCH(bn_mean_kernel, tiles, cblock, st)(part, p, mu);
+  const bn_plan pg = bn_sync_partials(ctx, part, (size_t)p.nchunk * C, p); // M: all ranks' rows
+  GANC_LAUNCH(bn_mean_kernel, tiles, cblock, st)(part, pg, mu);
   CUDA_CHECK_LAUNCH();
   GANC_LAUNCH(bn_partial_kernel<BN_PASS_SQDEV>, pgrid, pblock, st)(x, mu, p, part);
   CUDA_CHECK_LAUNCH();
+  bn_sync_partials(ctx, part, (size_t)p.nchunk * C, p);
   GANC_LAUNCH(bn_var_kernel, tiles, cblock, st)
-  (part, p, mu, gamma, eps, momentum, mean, rstd, run_mean, run_var, k);
+  (part, pg, mu, gamma, eps, momentum, mean, rstd, run_mean, run_var, k);
   CUDA_CHECK_LAUNCH();
   const int64_t n = M * C;
   GANC_LAUNCH(bn_normalize_kernel, ew_blocks(n), EW_THREADS, st)(n, C, x, mu, k, beta, y);
@@ -408,8 +426,9 @@ extern "C" void batchnorm_backward_cuda(ganc_ctx *ctx, ganc_stream st, int64_t M
                                         float *dgamma, float *dbeta) {
   bn_require(M, C, "batchnorm_backward_cuda");
   const bn_plan p = bn_make_plan(M, C);
-  // Scratch (doubles): part [2, nchunk, C], coef [3, C].
-  double *part = bn_scratch(ctx, (size_t)(2 * p.nchunk + 3) * (size_t)C);
+  // Scratch (doubles): part [2, nchunk, C], coef [3, C], and under train.batchnorm = sync a place [C]
+  // for the second pass's dgamma and dbeta (floats, two to a double).
+  double *part = bn_scratch(ctx, (size_t)(2 * p.nchunk + 4) * (size_t)C);
   double *coef = part + 2 * p.nchunk * C;
   const int tiles = (C + BN_TILE_C - 1) / BN_TILE_C;
   GANC_LAUNCH(bn_partial_bwd_kernel, dim3((unsigned)p.nchunk, (unsigned)tiles),
@@ -419,6 +438,17 @@ extern "C" void batchnorm_backward_cuda(ganc_ctx *ctx, ganc_stream st, int64_t M
   GANC_LAUNCH(bn_bwd_stats_kernel, tiles, dim3(BN_TILE_C, BN_COMBINE_LANES), st)
   (part, p, gamma, rstd, dgamma, dbeta, coef);
   CUDA_CHECK_LAUNCH();
+  if (ctx->bn_sync && ctx->comm && ctx->comm->size > 1) {
+    // dgamma, dbeta stay this rank's own sums (the trainer sums parameter gradients over the
+    // ranks afterwards); dx's coefficients come again from the whole global batch's sums.
+    const bn_plan pg = bn_sync_partials(ctx, part, 2 * (size_t)p.nchunk * C, p);
+    float *spare = (float *)(coef + 3 * C);
+    GANC_LAUNCH(bn_memset_kernel, (2 * C + 255) / 256, 256, st)(2 * C, spare);
+    CUDA_CHECK_LAUNCH();
+    GANC_LAUNCH(bn_bwd_stats_kernel, tiles, dim3(BN_TILE_C, BN_COMBINE_LANES), st)
+    (part, pg, gamma, rstd, spare, spare + C, coef);
+    CUDA_CHECK_LAUNCH();
+  }
   const int64_t n = M * C;
   GANC_LAUNCH(bn_dx_kernel, ew_blocks(n), EW_THREADS, st)(n, C, x, dy, mean, rstd, coef, dx);
   CUDA_CHECK_LAUNCH();

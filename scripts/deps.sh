@@ -24,6 +24,7 @@ pkgs=(
 if [[ "${1:-}" == "--test" ]]; then
   pkgs+=(libcmocka-dev python3 python3-h5py python3-numpy
         xz-utils                      # test_gpu_dryrun packs the GPU bundle (.tar.xz)
+        openmpi-bin libopenmpi-dev    # data-parallel training (mpirun -np 2) in test_mpi
         clang libclang-rt-dev libomp-dev) # the fuzzers (tests/fuzz): clang, its libFuzzer and
                                       # sanitizer runtimes, and its OpenMP (omp.h, libomp)
 fi

@@ -43,7 +43,7 @@ jobs="${GANC_FUZZ_JOBS:-1}"
 
 "$root/scripts/deps.sh" --test
 if [[ ! -f "$build/CMakeCache.txt" ]]; then
-  CC=clang cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DGANC_CUDA=OFF -DGANC_FUZZ=ON \
+  CC=clang cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DGANC_CUDA=OFF -DGANC_MPI=OFF -DGANC_FUZZ=ON \
     >/dev/null
 fi
 cmake --build "$build" -j "$(nproc)" --target ganc_fuzzers >/dev/null

@@ -1810,22 +1810,23 @@ static void ref_aug_src(aug_op op, const aug_case *a, int64_t *src) {
 
 static void aug_forward(ganc_ctx *ctx, aug_op op, const aug_case *a, const float *x, float *y) {
   if (op == AUG_COLOR)
-    augment_color_forward_cpu(ctx, a->N, a->H, a->W, a->C, x, y, a->seed, a->counter);
+    augment_color_forward_cpu(ctx, a->N, a->H, a->W, a->C, x, y, a->seed, a->counter, 0);
   if (op == AUG_TRANSLATION)
     augment_translation_forward_cpu(ctx, a->N, a->H, a->W, a->C, a->ratio, x, y, a->seed,
-                                    a->counter);
+                                    a->counter, 0);
   if (op == AUG_CUTOUT)
-    augment_cutout_forward_cpu(ctx, a->N, a->H, a->W, a->C, a->ratio, x, y, a->seed, a->counter);
+    augment_cutout_forward_cpu(ctx, a->N, a->H, a->W, a->C, a->ratio, x, y, a->seed, a->counter, 0);
 }
 
 static void aug_backward(ganc_ctx *ctx, aug_op op, const aug_case *a, const float *dy, float *dx) {
   if (op == AUG_COLOR)
-    augment_color_backward_cpu(ctx, a->N, a->H, a->W, a->C, dy, dx, a->seed, a->counter);
+    augment_color_backward_cpu(ctx, a->N, a->H, a->W, a->C, dy, dx, a->seed, a->counter, 0);
   if (op == AUG_TRANSLATION)
     augment_translation_backward_cpu(ctx, a->N, a->H, a->W, a->C, a->ratio, dy, dx, a->seed,
-                                     a->counter);
+                                     a->counter, 0);
   if (op == AUG_CUTOUT)
-    augment_cutout_backward_cpu(ctx, a->N, a->H, a->W, a->C, a->ratio, dy, dx, a->seed, a->counter);
+    augment_cutout_backward_cpu(ctx, a->N, a->H, a->W, a->C, a->ratio, dy, dx, a->seed, a->counter,
+                                0);
 }
 
 // L = Σ r ⊙ colour(x) in double (finite differences).
@@ -1938,8 +1939,49 @@ static void call_aug_bad(void *p) {
   aug_bad_arg *b = p;
   float buf[2 * 4 * 4];
   fill_value(buf, 32, 0.0f);
-  if (b->what == 0) augment_cutout_forward_cpu(b->ctx, 2, 4, 4, 1, 0.5f, buf, buf + 3, 1, 2);
-  if (b->what == 1) augment_translation_forward_cpu(b->ctx, 1, 4, 4, 1, 1.5f, buf, buf + 16, 1, 2);
+  if (b->what == 0) augment_cutout_forward_cpu(b->ctx, 2, 4, 4, 1, 0.5f, buf, buf + 3, 1, 2, 0);
+  if (b->what == 1)
+    augment_translation_forward_cpu(b->ctx, 1, 4, 4, 1, 1.5f, buf, buf + 16, 1, 2, 0);
+}
+
+// A data-parallel rank's share: images [k, N) called with n0 = k draw what the whole batch's
+// call drew for them (the same bits), forward and backward, for every transform.
+static void test_augment_rows(void **state) {
+  ganc_ctx *ctx = *state;
+  const int N = 5, H = 8, W = 6, C = 3, k = 2;
+  const int64_t per = (int64_t)H * W * C, n = N * per;
+  rng rg = {77};
+  float *x = fnew(n), *all = fnew(n), *part = fnew(n);
+  fill(x, n, &rg, 1, 0);
+  for (int op = 0; op < 3; op++)
+    for (int bw = 0; bw < 2; bw++) {
+      aug_case a = {N, H, W, C, op == AUG_COLOR ? 0.0f : op == AUG_CUTOUT ? 0.5f : 0.25f, 9, 4};
+      aug_case b = a;
+      b.N = N - k;
+      (bw ? aug_backward : aug_forward)(ctx, (aug_op)op, &a, x, all);
+      // The share, called the way a rank calls it: its own images, first row k.
+      if (op == AUG_COLOR)
+        (bw ? augment_color_backward_cpu : augment_color_forward_cpu)(ctx, b.N, H, W, C,
+                                                                      x + k * per, part, 9, 4, k);
+      else if (op == AUG_TRANSLATION)
+        (bw ? augment_translation_backward_cpu : augment_translation_forward_cpu)(
+            ctx, b.N, H, W, C, b.ratio, x + k * per, part, 9, 4, k);
+      else
+        (bw ? augment_cutout_backward_cpu : augment_cutout_forward_cpu)(ctx, b.N, H, W, C, b.ratio,
+                                                                        x + k * per, part, 9, 4, k);
+      if (memcmp(all + k * per, part, sizeof(float) * (size_t)(b.N * per)))
+        fail_msg("%s %s: images [%d, %d) called with n0 = %d differ from the whole batch's call",
+                 AUG_NAMES[op], bw ? "backward" : "forward", k, N, k);
+      // ... and n0 = 0 on the share does not (the rows would repeat the first ranks' draws).
+      if (op != AUG_COLOR || !bw) {
+        aug_forward(ctx, (aug_op)op, &b, x + k * per, part);
+        if (!bw && !memcmp(all + k * per, part, sizeof(float) * (size_t)(b.N * per)))
+          fail_msg("%s: n0 changes nothing", AUG_NAMES[op]);
+      }
+    }
+  free(x);
+  free(all);
+  free(part);
 }
 
 static void test_augment(void **state) {
@@ -2058,7 +2100,7 @@ static void test_augment(void **state) {
     float *x = fnew(n), *y = fnew(n);
     for (int i = 0; i < 5; i++)
       fill_value(x + i * per, per, 0.375f * (float)(i - 2));
-    augment_color_forward_cpu(ctx, a.N, a.H, a.W, a.C, x, y, a.seed, a.counter);
+    augment_color_forward_cpu(ctx, a.N, a.H, a.W, a.C, x, y, a.seed, a.counter, 0);
     for (int i = 0; i < 5; i++) {
       const float want = (float)((double)x[i * per] + aug_r(aug_u32(seed, 9, i, 0, 0)) - 0.5);
       for (int64_t k = 0; k < per; k++)
@@ -2086,7 +2128,7 @@ int main(void) {
       cmocka_unit_test(test_pixels),      cmocka_unit_test(test_resample),
       cmocka_unit_test(test_tensor_add),  cmocka_unit_test(test_sum_pool),
       cmocka_unit_test(test_spectral),    cmocka_unit_test(test_cond),
-      cmocka_unit_test(test_augment),
+      cmocka_unit_test(test_augment),     cmocka_unit_test(test_augment_rows),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

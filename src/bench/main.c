@@ -4,14 +4,20 @@
 //   --op NAME       one kernel at one shape (GPU)
 //   --step CONFIG   whole training iterations (CPU or GPU), median ms, img/s, peak memory
 //   --loader DIR    the shard loader's images/s
+//   --allreduce     the sum over data-parallel ranks of each network's parameter block
+//                   (under mpirun -np N; core/comm.h)
 //   --device-info   the GPU ganc would use; exit 77 ("SKIP: why") when there is none
 // Recipes are found like every other path a user gives: relative to the working directory. No
 // path of the machine ganc was built on is compiled in (the programs run from a bundle elsewhere).
 #include "bench/bench.h"
 #include "core/check.h"
+#include "core/comm.h"
 #include "core/device.h"
 #include "core/util.h"
 #include "data/loader.h"
+#include "model/arch.h"
+#include "ops/dispatch.h"
+#include "train/config.h"
 #include "train/train.h"
 
 #include <errno.h>
@@ -48,11 +54,16 @@ static void usage(FILE *f) {
       "                  the table as CSV; '-': CSV on stdout instead of the table)]\n"
       "  --op NAME       one convolution role (conv-fwd, conv-bwd-data, conv-bwd-weight) at\n"
       "                  --shape N,H,W,C,K,R,S,stride,pad%s [--reps N] [--csv FILE]\n"
+      "  --allreduce     under `mpirun -np N`: the sum over the ranks of G's and D's gradient\n"
+      "                  blocks (what each training step exchanges), median ms, algorithm and\n"
+      "                  bus bandwidth (2(N-1)/N of the bytes), for each --config recipe\n"
+      "                  (default: %s and configs/resnet64.ini) [--device auto|cpu|cuda]\n"
+      "                  [--reps N (50)] [--set section.key=value]...\n"
       "  --device-info   the GPU ganc would use, one line; exit 77 with \"SKIP: <why>\" when\n"
       "                  there is none (tests/gpu/run.sh asks this first)\n"
       "  -h, --help      this text\n",
       gpu ? "" : " (GPU: not in this build)", DEFAULT_CONFIGS[0], DEFAULT_CONFIGS[1],
-      gpu ? "" : " (GPU: not in this build)");
+      gpu ? "" : " (GPU: not in this build)", DEFAULT_CONFIGS[0]);
 }
 
 // A whole number in [lo, hi] for option `opt`, or a usage error naming it.
@@ -120,6 +131,61 @@ static int bench_step(const char *config, const char **sets, int nsets, const ch
   return 0;
 }
 
+// The bytes each step sums over the ranks: G's and D's parameter blocks (their gradients), per
+// recipe at its own resolution (64x64x3 when the recipe follows the data).
+static int bench_allreduce(int argc, char **argv, const char **configs, int nconfigs,
+                           const char **sets, int nsets, const char *device, int reps) {
+  ganc_comm comm;
+  ganc_err err = {0};
+  if (ganc_comm_init(&comm, &argc, &argv, &err)) ganc_die_err(&err);
+  ganc_ctx ctx;
+  if (ganc_ctx_init_device_at(&ctx, device, comm.local_rank, 1, 0, comm.rank ? NULL : stderr, &err))
+    ganc_die_err(&err);
+  char d[512];
+  ganc_device_describe(&ctx, d, sizeof d);
+  if (comm.rank == 0)
+    printf("allreduce: %s on %s%s\n", comm.what, d,
+           comm.size > 1 || comm.impl ? "" : " — one rank sums nothing: run under `mpirun -np N`");
+  for (int k = 0; k < nconfigs; k++) {
+    ganc_config c;
+    ganc_config_defaults(&c);
+    if (ganc_config_load_file(&c, configs[k], &err)) ganc_die_err(&err);
+    for (int i = 0; i < nsets; i++)
+      if (ganc_config_set(&c, sets[i], &err)) ganc_die_err(&err);
+    if (!c.resolution) c.resolution = 64;
+    if (!c.channels) c.channels = 3;
+    if (!strcmp(c.conditional, "auto")) snprintf(c.conditional, sizeof c.conditional, "no");
+    if (!strcmp(c.conditional, "yes") && !c.classes) c.classes = 10;
+    if (ganc_config_validate(&c, &err)) ganc_die_err(&err);
+    ganc_net nets[2];
+    ganc_build_g(&nets[0], &c, "G");
+    ganc_build_d(&nets[1], &c);
+    for (int i = 0; i < 2; i++) {
+      const size_t n = nets[i].nparam_floats;
+      float *buf = ganc_alloc(&ctx, n);
+      ganc_zero(&ctx, buf, n);
+      const double t = ganc_comm_time_sum(&comm, &ctx, buf, n, 5, reps);
+      const double bytes = (double)n * sizeof(float);
+      const char *one = getenv("GANC_NCCL_ONE_RANK"); // one rank, still through NCCL
+      if (comm.size == 1 && !(one && !strcmp(one, "1") && ctx.backend == GANC_BACKEND_CUDA))
+        printf("allreduce: %s %s: %zu floats (%.2f MB): nothing to sum on one rank\n", configs[k],
+               nets[i].name, n, bytes / 1e6);
+      else if (comm.rank == 0)
+        printf("allreduce: %s %s: %zu floats (%.2f MB), %d ranks: median %.3f ms, algorithm "
+               "%.2f GB/s, bus %.2f GB/s\n",
+               configs[k], nets[i].name, n, bytes / 1e6, comm.size, t * 1e3,
+               t > 0 ? bytes / t / 1e9 : 0.0,
+               t > 0 ? 2.0 * (comm.size - 1) / comm.size * bytes / t / 1e9 : 0.0);
+      ganc_free(&ctx, buf);
+      net_free(&ctx, &nets[i]);
+    }
+  }
+  fflush(stdout);
+  ganc_ctx_release(&ctx);
+  ganc_comm_finalize(&comm);
+  return 0;
+}
+
 static int device_info(void) {
   ganc_ctx ctx;
   ganc_err err = {0};
@@ -143,6 +209,7 @@ int main(int argc, char **argv) {
   const char *loader = NULL, *step = NULL, *device = "auto", *backend = NULL, *op = NULL;
   const char *shape = NULL, *csv = NULL, *configs[16], *sets[64];
   int nconfigs = 0, nsets = 0, layers = 0, info = 0, steps = 20, warmup = 5, reps = 50;
+  int allreduce = 0;
   int batch = 0, repeats = 5;
   int64_t images = 0;
   uint64_t seed = 0;
@@ -159,6 +226,10 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(a, "--device-info")) {
       info = 1;
+      continue;
+    }
+    if (!strcmp(a, "--allreduce")) {
+      allreduce = 1;
       continue;
     }
     static const char *const valued[] = {
@@ -208,15 +279,29 @@ int main(int argc, char **argv) {
     else // --window-mb
       window_mb = (size_t)parse_num(a, v, 1, 1 << 20);
   }
-  const int modes = (loader != NULL) + (step != NULL) + layers + (op != NULL) + info;
+  const int modes = (loader != NULL) + (step != NULL) + layers + (op != NULL) + info + allreduce;
   if (modes != 1) {
     if (modes > 1)
-      ganc_die(GANC_EXIT_USAGE, "one mode at a time: --step, --loader, --layers, --op or "
-                                "--device-info (see ganc-bench --help)");
+      ganc_die(GANC_EXIT_USAGE, "one mode at a time: --step, --loader, --layers, --op, "
+                                "--allreduce or --device-info (see ganc-bench --help)");
     usage(stderr);
     return GANC_EXIT_USAGE;
   }
   if (info) return device_info();
+  if (allreduce) {
+    static const char *const ar_default[] = {"configs/dcgan64.ini", "configs/resnet64.ini"};
+    for (int k = 0; !nconfigs && k < 2; k++)
+      if (!ganc_is_file(ar_default[k]))
+        ganc_die(GANC_EXIT_USAGE,
+                 "--allreduce: %s not found from here\n---> HINT: run ganc-bench from the ganc "
+                 "folder, or name the recipes with --config FILE",
+                 ar_default[k]);
+    if (!nconfigs) {
+      configs[nconfigs++] = ar_default[0];
+      configs[nconfigs++] = ar_default[1];
+    }
+    return bench_allreduce(argc, argv, configs, nconfigs, sets, nsets, device, reps);
+  }
   if (loader) return bench_loader(loader, batch ? batch : 128, images, repeats, seed, window_mb);
   if (step) {
     char bset[64], beset[64];

@@ -21,6 +21,11 @@ typedef struct ganc_ctx {
   void *cuda;     // the CUDA backend's own state (streams, handles), NULL on the CPU
   int cudnn_conv; // CUDA only: convolutions through cuDNN instead of ganc's kernels (config
                   // train.backend = cudnn), to compare whole runs
+  // Data-parallel training (core/comm.h): the ranks, and whether batch norm in training sums its
+  // statistics over all of them (train.batchnorm = sync; set by the trainer around the forwards it syncs).
+  // NULL / 0: this process's batch alone.
+  struct ganc_comm *comm;
+  int bn_sync;
 } ganc_ctx;
 
 // A CPU context with `threads` threads (0 = all cores). Sets OpenBLAS/OpenMP thread counts.

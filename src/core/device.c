@@ -49,6 +49,11 @@ int ganc_device_count(char *why, size_t why_len) { return ganc_cuda_device_count
 
 int ganc_ctx_init_device(ganc_ctx *ctx, const char *device, int threads, int cudnn_conv, FILE *note,
                          ganc_err *err) {
+  return ganc_ctx_init_device_at(ctx, device, 0, threads, cudnn_conv, note, err);
+}
+
+int ganc_ctx_init_device_at(ganc_ctx *ctx, const char *device, int ordinal, int threads,
+                            int cudnn_conv, FILE *note, ganc_err *err) {
   char why[512] = "";
   int want_cuda = !strcmp(device, "cuda"), is_auto = !strcmp(device, "auto");
   if (!want_cuda && !is_auto && strcmp(device, "cpu")) {
@@ -58,7 +63,7 @@ int ganc_ctx_init_device(ganc_ctx *ctx, const char *device, int threads, int cud
   ganc_ctx_init_cpu(ctx, threads); // CPU threads serve the host side on every backend
   if (want_cuda || is_auto) {
     int n = ganc_device_count(why, sizeof why);
-    if (n > 0 && ganc_cuda_ctx_init(ctx, 0, why, sizeof why) == 0) {
+    if (n > 0 && ganc_cuda_ctx_init(ctx, ordinal % n, why, sizeof why) == 0) {
       ctx->cudnn_conv = cudnn_conv;
       return 0;
     }

@@ -22,6 +22,10 @@ int ganc_device_count(char *why, size_t why_len);
 // saying why). threads: CPU threads (0 = all cores). cudnn_conv: CUDA convolutions via cuDNN.
 int ganc_ctx_init_device(ganc_ctx *ctx, const char *device, int threads, int cudnn_conv, FILE *note,
                          ganc_err *err);
+// The same on GPU number `ordinal` (modulo the GPUs present): a data-parallel rank takes the GPU
+// of its rank on the node.
+int ganc_ctx_init_device_at(ganc_ctx *ctx, const char *device, int ordinal, int threads,
+                            int cudnn_conv, FILE *note, ganc_err *err);
 // One line naming the device ("CPU, 2 threads" or the GPU's name, memory, driver).
 void ganc_device_describe(ganc_ctx *ctx, char *buf, size_t n);
 // The most backend memory held at once, in bytes (device memory on CUDA; 0 on the CPU, where

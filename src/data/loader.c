@@ -178,7 +178,10 @@ static int load_window(ganc_loader *L, int64_t w) {
 // Fills one batch from the stream at L->pos.
 static int make_batch(ganc_loader *L, ganc_batch *b) {
   size_t ib = L->ds.image_bytes;
-  for (int i = 0; i < b->n; i++) {
+  // This rank's rows of the global batch: [first, first + n); the others are stepped over.
+  const int first = L->opts.rank * b->n;
+  for (int g = 0; g < L->opts.batch; g++) {
+    const int i = g - first;
     if (L->pos.cursor >= L->ds.count) {
       L->pos.epoch++;
       L->pos.cursor = 0;
@@ -192,10 +195,12 @@ static int make_batch(ganc_loader *L, ganc_batch *b) {
         w++;
       if (load_window(L, w)) return -1;
     }
-    int64_t at = L->perm[L->pos.cursor - L->win_cursor[w]];
-    memcpy(b->images + (size_t)i * ib, L->wimages + (size_t)at * ib, ib);
-    b->labels[i] = L->wlabels[at];
-    b->index[i] = L->windex[at];
+    if (i >= 0 && i < b->n) {
+      int64_t at = L->perm[L->pos.cursor - L->win_cursor[w]];
+      memcpy(b->images + (size_t)i * ib, L->wimages + (size_t)at * ib, ib);
+      b->labels[i] = L->wlabels[at];
+      b->index[i] = L->windex[at];
+    }
     L->pos.cursor++;
   }
   if (L->pos.cursor >= L->ds.count) { // normalise so a saved position has one spelling
@@ -238,12 +243,21 @@ int ganc_loader_open(const char *dir, const ganc_loader_opts *opts, const ganc_l
     ganc_err_set(err, GANC_EXIT_USAGE, "batch size must be at least 1 (got %d)", opts->batch);
     return -1;
   }
+  const int ranks = opts->ranks > 0 ? opts->ranks : 1;
+  if (opts->rank < 0 || opts->rank >= ranks || opts->batch % ranks) {
+    ganc_err_set(err, GANC_EXIT_USAGE,
+                 "a global batch of %d cannot be shared equally by %d ranks (rank %d)\n---> HINT: "
+                 "make train.batch a multiple of the number of ranks",
+                 opts->batch, ranks, opts->rank);
+    return -1;
+  }
   ganc_loader *L = xcalloc(1, sizeof *L);
   if (ganc_dataset_open(dir, &L->ds, err)) {
     free(L);
     return -1;
   }
   L->opts = *opts;
+  L->opts.ranks = ranks;
   if (L->opts.prefetch <= 0) L->opts.prefetch = 4;
   if (L->opts.window_bytes == 0) L->opts.window_bytes = (size_t)256 << 20;
   if (start) {
@@ -296,11 +310,11 @@ int ganc_loader_open(const char *dir, const ganc_loader_opts *opts, const ganc_l
   L->slots = xcalloc((size_t)L->nslots, sizeof(slot));
   for (int i = 0; i < L->nslots; i++) {
     ganc_batch *b = &L->slots[i].b;
-    b->n = opts->batch;
-    b->images = ganc_host_alloc((size_t)opts->batch * L->ds.image_bytes, opts->pinned,
-                                &L->slots[i].images_pinned);
-    b->labels = xmalloc(sizeof(int32_t) * (size_t)opts->batch);
-    b->index = xmalloc(sizeof(int64_t) * (size_t)opts->batch);
+    b->n = opts->batch / ranks;
+    b->images =
+        ganc_host_alloc((size_t)b->n * L->ds.image_bytes, opts->pinned, &L->slots[i].images_pinned);
+    b->labels = xmalloc(sizeof(int32_t) * (size_t)b->n);
+    b->index = xmalloc(sizeof(int64_t) * (size_t)b->n);
   }
   CHECK_ERRNO(pthread_mutex_init(&L->mu, NULL));
   CHECK_ERRNO(pthread_cond_init(&L->cv, NULL));

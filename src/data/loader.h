@@ -28,6 +28,11 @@ typedef struct ganc_loader_opts {
   int prefetch;        // batches prepared ahead by the background thread (0 = default 4)
   size_t window_bytes; // shuffle window (0 = default 256 MiB); part of what fixes the order
   int pinned;          // page-locked batch buffers when CUDA is present (faster uploads)
+  // Data-parallel ranks (core/comm.h): `batch` is the global batch, cut into `ranks` equal shares
+  // in order; this loader delivers share `rank` (rows [rank·b, (rank+1)·b), b = batch / ranks) and
+  // its position moves by the whole global batch, so the union of the ranks' batches is exactly
+  // the one-process batch and every rank's position is the same. ranks 0 = 1.
+  int rank, ranks;
 } ganc_loader_opts;
 
 typedef struct ganc_loader_state {
@@ -37,7 +42,7 @@ typedef struct ganc_loader_state {
 } ganc_loader_state;
 
 typedef struct ganc_batch {
-  int n;                   // images in the batch (= opts.batch)
+  int n;                   // images in the batch (opts.batch / opts.ranks: this rank's share)
   uint8_t *images;         // [n, R, R, C] uint8 NHWC
   int32_t *labels;         // [n] class index, -1 when the dataset is unlabelled
   int64_t *index;          // [n] global image index within the dataset (provenance, tests)

@@ -229,11 +229,13 @@ static void aug_fwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *co
   (void)train, (void)momentum;
   const uint64_t seed = net->aug_seed, ctr = net->aug_counter;
   if (nd->aug == GANC_AUG_COLOR)
-    augment_color_forward(ctx, N, nd->H, nd->W, nd->C, in[0], nd->out, seed, ctr);
+    augment_color_forward(ctx, N, nd->H, nd->W, nd->C, in[0], nd->out, seed, ctr, net->aug_row0);
   else if (nd->aug == GANC_AUG_TRANSLATION)
-    augment_translation_forward(ctx, N, nd->H, nd->W, nd->C, nd->ratio, in[0], nd->out, seed, ctr);
+    augment_translation_forward(ctx, N, nd->H, nd->W, nd->C, nd->ratio, in[0], nd->out, seed, ctr,
+                                net->aug_row0);
   else
-    augment_cutout_forward(ctx, N, nd->H, nd->W, nd->C, nd->ratio, in[0], nd->out, seed, ctr);
+    augment_cutout_forward(ctx, N, nd->H, nd->W, nd->C, nd->ratio, in[0], nd->out, seed, ctr,
+                           net->aug_row0);
 }
 static void aug_bwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *const *in,
                     const float *dy, float *const *dx, int N, float *gw, int need_wgrad) {
@@ -241,11 +243,13 @@ static void aug_bwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *co
   if (!dx[0]) return;
   const uint64_t seed = net->aug_seed, ctr = net->aug_counter;
   if (nd->aug == GANC_AUG_COLOR)
-    augment_color_backward(ctx, N, nd->H, nd->W, nd->C, dy, dx[0], seed, ctr);
+    augment_color_backward(ctx, N, nd->H, nd->W, nd->C, dy, dx[0], seed, ctr, net->aug_row0);
   else if (nd->aug == GANC_AUG_TRANSLATION)
-    augment_translation_backward(ctx, N, nd->H, nd->W, nd->C, nd->ratio, dy, dx[0], seed, ctr);
+    augment_translation_backward(ctx, N, nd->H, nd->W, nd->C, nd->ratio, dy, dx[0], seed, ctr,
+                                 net->aug_row0);
   else
-    augment_cutout_backward(ctx, N, nd->H, nd->W, nd->C, nd->ratio, dy, dx[0], seed, ctr);
+    augment_cutout_backward(ctx, N, nd->H, nd->W, nd->C, nd->ratio, dy, dx[0], seed, ctr,
+                            net->aug_row0);
 }
 
 static const ganc_node_kind KIND_CONV = {"conv", conv_fwd, conv_bwd, 0, 0, 0};

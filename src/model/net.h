@@ -93,6 +93,7 @@ typedef struct ganc_net {
   // Augmentation nodes draw from Philox(aug_seed, aug_counter): set before each forward; the
   // backward that follows uses the same draws. A forward that must differ takes a new counter.
   uint64_t aug_seed, aug_counter;
+  int aug_row0; // the batch's first image is this row of the global batch (data-parallel ranks)
   // Backend memory.
   float *p, *g, *m,
       *v;     // parameters, gradients, Adam moments ([nparam_floats] each; g/m/v may be NULL)

@@ -35,7 +35,7 @@ static void aug_check(const char *op, int N, int H, int W, int C, float ratio, c
 // out = the colour transform of in (bright: forward, with the brightness offset) or its adjoint
 // (!bright: backward, in = dy).
 static void color(ganc_ctx *ctx, int N, int H, int W, int C, const float *in, float *out,
-                  uint64_t seed, uint64_t counter, int bright) {
+                  uint64_t seed, uint64_t counter, int n0, int bright) {
   const int64_t HW = (int64_t)H * W, per = HW * C;
 #pragma omp parallel for num_threads(ctx->threads) schedule(static) if (N * per >= AUG_PARALLEL_MIN)
   for (int n = 0; n < N; n++) {
@@ -50,7 +50,7 @@ static void color(ganc_ctx *ctx, int N, int H, int W, int C, const float *in, fl
         lanes[t] += (double)a[i0 + t];
     }
     const double M = ganc_tree(lanes, GANC_LONG_LANES) / (double)per;
-    const ganc_aug_color p = ganc_aug_color_draw(seed, counter, n);
+    const ganc_aug_color p = ganc_aug_color_draw(seed, counter, n0 + n);
     const double b = bright ? p.b : 0.0;
     for (int64_t q = 0; q < HW; q++)
       ganc_aug_color_pixel(a + q * C, o + q * C, C, M, p.s, p.c, b);
@@ -58,15 +58,15 @@ static void color(ganc_ctx *ctx, int N, int H, int W, int C, const float *in, fl
 }
 
 void augment_color_forward_cpu(ganc_ctx *ctx, int N, int H, int W, int C, const float *x, float *y,
-                               uint64_t seed, uint64_t counter) {
+                               uint64_t seed, uint64_t counter, int n0) {
   aug_check("augment_color_forward_cpu", N, H, W, C, 0.0f, x, y);
-  color(ctx, N, H, W, C, x, y, seed, counter, 1);
+  color(ctx, N, H, W, C, x, y, seed, counter, n0, 1);
 }
 
 void augment_color_backward_cpu(ganc_ctx *ctx, int N, int H, int W, int C, const float *dy,
-                                float *dx, uint64_t seed, uint64_t counter) {
+                                float *dx, uint64_t seed, uint64_t counter, int n0) {
   aug_check("augment_color_backward_cpu", N, H, W, C, 0.0f, dy, dx);
-  color(ctx, N, H, W, C, dy, dx, seed, counter, 0);
+  color(ctx, N, H, W, C, dy, dx, seed, counter, n0, 0);
 }
 
 // ---- translation --------------------------------------------------------------------------------
@@ -74,11 +74,11 @@ void augment_color_backward_cpu(ganc_ctx *ctx, int N, int H, int W, int C, const
 // out[n, i, j] = in[n, i + sign·di, j + sign·dj], 0 outside: the forward (sign +1) and its
 // adjoint, the opposite shift (sign −1).
 static void shift(ganc_ctx *ctx, int N, int H, int W, int C, float ratio, const float *in,
-                  float *out, uint64_t seed, uint64_t counter, int sign) {
+                  float *out, uint64_t seed, uint64_t counter, int n0, int sign) {
   const int64_t row = (int64_t)W * C, per = H * row;
 #pragma omp parallel for num_threads(ctx->threads) schedule(static) if (N * per >= AUG_PARALLEL_MIN)
   for (int n = 0; n < N; n++) {
-    const ganc_aug_shift d = ganc_aug_shift_draw(seed, counter, n, H, W, ratio);
+    const ganc_aug_shift d = ganc_aug_shift_draw(seed, counter, n0 + n, H, W, ratio);
     const int di = sign * d.di, dj = sign * d.dj;
     // The columns j whose source j + dj is inside: [j0, j1) (empty when |dj| >= W).
     int j0 = dj < 0 ? -dj : 0, j1 = dj > 0 ? W - dj : W;
@@ -100,15 +100,17 @@ static void shift(ganc_ctx *ctx, int N, int H, int W, int C, float ratio, const 
 }
 
 void augment_translation_forward_cpu(ganc_ctx *ctx, int N, int H, int W, int C, float ratio,
-                                     const float *x, float *y, uint64_t seed, uint64_t counter) {
+                                     const float *x, float *y, uint64_t seed, uint64_t counter,
+                                     int n0) {
   aug_check("augment_translation_forward_cpu", N, H, W, C, ratio, x, y);
-  shift(ctx, N, H, W, C, ratio, x, y, seed, counter, 1);
+  shift(ctx, N, H, W, C, ratio, x, y, seed, counter, n0, 1);
 }
 
 void augment_translation_backward_cpu(ganc_ctx *ctx, int N, int H, int W, int C, float ratio,
-                                      const float *dy, float *dx, uint64_t seed, uint64_t counter) {
+                                      const float *dy, float *dx, uint64_t seed, uint64_t counter,
+                                      int n0) {
   aug_check("augment_translation_backward_cpu", N, H, W, C, ratio, dy, dx);
-  shift(ctx, N, H, W, C, ratio, dy, dx, seed, counter, -1);
+  shift(ctx, N, H, W, C, ratio, dy, dx, seed, counter, n0, -1);
 }
 
 // ---- cutout -------------------------------------------------------------------------------------
@@ -116,11 +118,11 @@ void augment_translation_backward_cpu(ganc_ctx *ctx, int N, int H, int W, int C,
 // out = in, times 0 inside the window (the reference's x · mask: a NaN there stays NaN, a
 // negative value gives −0). Its own adjoint, so forward and backward alike.
 static void cutout(ganc_ctx *ctx, int N, int H, int W, int C, float ratio, const float *in,
-                   float *out, uint64_t seed, uint64_t counter) {
+                   float *out, uint64_t seed, uint64_t counter, int n0) {
   const int64_t row = (int64_t)W * C, per = H * row;
 #pragma omp parallel for num_threads(ctx->threads) schedule(static) if (N * per >= AUG_PARALLEL_MIN)
   for (int n = 0; n < N; n++) {
-    const ganc_aug_window w = ganc_aug_window_draw(seed, counter, n, H, W, ratio);
+    const ganc_aug_window w = ganc_aug_window_draw(seed, counter, n0 + n, H, W, ratio);
     const float *a = in + n * per;
     float *o = out + n * per;
     memcpy(o, a, (size_t)per * sizeof(float));
@@ -131,13 +133,14 @@ static void cutout(ganc_ctx *ctx, int N, int H, int W, int C, float ratio, const
 }
 
 void augment_cutout_forward_cpu(ganc_ctx *ctx, int N, int H, int W, int C, float ratio,
-                                const float *x, float *y, uint64_t seed, uint64_t counter) {
+                                const float *x, float *y, uint64_t seed, uint64_t counter, int n0) {
   aug_check("augment_cutout_forward_cpu", N, H, W, C, ratio, x, y);
-  cutout(ctx, N, H, W, C, ratio, x, y, seed, counter);
+  cutout(ctx, N, H, W, C, ratio, x, y, seed, counter, n0);
 }
 
 void augment_cutout_backward_cpu(ganc_ctx *ctx, int N, int H, int W, int C, float ratio,
-                                 const float *dy, float *dx, uint64_t seed, uint64_t counter) {
+                                 const float *dy, float *dx, uint64_t seed, uint64_t counter,
+                                 int n0) {
   aug_check("augment_cutout_backward_cpu", N, H, W, C, ratio, dy, dx);
-  cutout(ctx, N, H, W, C, ratio, dy, dx, seed, counter);
+  cutout(ctx, N, H, W, C, ratio, dy, dx, seed, counter, n0);
 }

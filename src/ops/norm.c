@@ -9,6 +9,7 @@
 #include "ops/ops.h"
 
 #include "core/check.h" // ganc_die
+#include "core/comm.h"  // train.batchnorm = sync: the partials of every rank
 
 #include <math.h>
 #include <stdint.h>
@@ -26,6 +27,14 @@ static void bn_check(int64_t M, int C, const char *op) {
 static double *bn_scratch(ganc_ctx *ctx, int64_t nblk, int extra, int C) {
   size_t doubles = ((size_t)nblk + (size_t)extra) * (size_t)C;
   return (double *)ganc_scratch(ctx, doubles * (sizeof(double) / sizeof(float)));
+}
+
+// train.batchnorm = sync (core/comm.h): every rank's block partials summed elementwise (the ranks'
+// batches have the same shape, so the same blocks); returns the rows of all ranks. Without it, M.
+static int64_t bn_sync_partials(ganc_ctx *ctx, double *part, size_t n, int64_t M) {
+  if (!ctx->bn_sync || !ctx->comm || ctx->comm->size == 1) return M;
+  ganc_comm_sum(ctx->comm, ctx, part, n, 1);
+  return M * ctx->comm->size;
 }
 
 // out[c] = Σ over blocks of part[b·C + c], in block order.
@@ -61,9 +70,10 @@ void batchnorm_forward_train_cpu(ganc_ctx *ctx, int64_t M, int C, const float *x
       for (int c = 0; c < C; c++)
         acc[c] += x[i * C + c];
   }
+  const int64_t Mg = bn_sync_partials(ctx, part, (size_t)(nblk * C), M); // all ranks' rows
   bn_combine(part, nblk, C, mu);
   for (int c = 0; c < C; c++)
-    mu[c] /= (double)M;
+    mu[c] /= (double)Mg;
 
     // Pass 2: the biased variance, from deviations to the exact mean.
 #pragma omp parallel for num_threads(ctx->threads) schedule(static)
@@ -77,13 +87,14 @@ void batchnorm_forward_train_cpu(ganc_ctx *ctx, int64_t M, int C, const float *x
         acc[c] += d * d;
       }
   }
+  bn_sync_partials(ctx, part, (size_t)(nblk * C), M);
   bn_combine(part, nblk, C, ss);
 
   for (int c = 0; c < C; c++) {
-    double v = ss[c] / (double)M;
+    double v = ss[c] / (double)Mg;
     if (run_mean) run_mean[c] = (float)((1.0 - momentum) * run_mean[c] + momentum * mu[c]);
     if (run_var) {
-      double unbiased = v * (double)M / (double)(M - 1);
+      double unbiased = v * (double)Mg / (double)(Mg - 1);
       run_var[c] = (float)((1.0 - momentum) * run_var[c] + momentum * unbiased);
     }
     rs[c] = 1.0 / sqrt(v + eps);
@@ -133,22 +144,35 @@ void batchnorm_backward_cpu(ganc_ctx *ctx, int64_t M, int C, const float *x, con
         bx[c] += g * ((double)x[i * C + c] - mean[c]);
       }
   }
-  memset(sdy, 0, 2 * (size_t)C * sizeof(double));
-  for (int64_t b = 0; b < nblk; b++)
-    for (int c = 0; c < 2 * C; c++)
-      sdy[c] += part[2 * b * C + c];
-
-  for (int c = 0; c < C; c++) {
-    sdyx[c] *= rstd[c]; // Σ dy·x̂
-    dgamma[c] += (float)sdyx[c];
-    dbeta[c] += (float)sdy[c];
+  // dgamma, dbeta: this rank's own sums, even under train.batchnorm = sync — the trainer sums every
+  // parameter gradient over the ranks afterwards, so a synced sum here would count N times.
+  // dx: the whole global batch's sums (it is the gradient through the global statistics).
+  for (int pass = 0; pass < 2; pass++) {
+    int64_t Mg = M;
+    if (pass == 1) {
+      if (!ctx->bn_sync || !ctx->comm || ctx->comm->size == 1) break; // the sums are already all
+      Mg = bn_sync_partials(ctx, part, (size_t)(2 * nblk * C), M);
+    }
+    memset(sdy, 0, 2 * (size_t)C * sizeof(double));
+    for (int64_t b = 0; b < nblk; b++)
+      for (int c = 0; c < 2 * C; c++)
+        sdy[c] += part[2 * b * C + c];
+    for (int c = 0; c < C; c++) {
+      sdyx[c] *= rstd[c]; // Σ dy·x̂
+      if (pass == 0) {
+        dgamma[c] += (float)sdyx[c];
+        dbeta[c] += (float)sdy[c];
+      }
+      sdy[c] /= (double)Mg; // the means of dx's formula
+      sdyx[c] /= (double)Mg;
+    }
   }
 
 #pragma omp parallel for num_threads(ctx->threads) schedule(static)
   for (int64_t i = 0; i < M; i++)
     for (int c = 0; c < C; c++) {
       double xh = ((double)x[i * C + c] - mean[c]) * rstd[c];
-      double g = dy[i * C + c] - sdy[c] / (double)M - xh * sdyx[c] / (double)M;
+      double g = dy[i * C + c] - sdy[c] - xh * sdyx[c];
       dx[i * C + c] = (float)((double)gamma[c] * rstd[c] * g);
     }
 }

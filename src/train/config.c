@@ -126,6 +126,9 @@ static const key_def KEYS[] = {
        "algorithms are chosen by timing, so cudnn runs are not bit-reproducible)"),
   INT("train", threads,      "0",       0, 1024,                  0,
       "CPU threads; 0 = all cores"),
+  ENUM("train", batchnorm,   "local",   "local|sync",
+       "batch-norm statistics in data-parallel runs (mpirun -np N): local = each rank's own "
+       "share of the batch, as PyTorch DDP; sync = the whole global batch, as one process"),
 
   DBL("log", report_kimg,    "1",       0, 1e9,                   LO_OPEN,
       "one log line every this many kimg"),

@@ -45,6 +45,7 @@ typedef struct ganc_config {
   char device[8];      // "auto", "cpu" or "cuda"
   char backend[8];     // CUDA convolutions: "ganc" (our kernels) or "cudnn"
   int threads;         // CPU threads; 0 = all cores
+  char batchnorm[8];   // data-parallel ranks: "local" (each rank's own share) or "sync"
   // [log]
   double report_kimg;   // one log line every this many kimg
   double snapshot_kimg; // image grid and checkpoint every this many kimg

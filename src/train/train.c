@@ -9,9 +9,19 @@
 //   snapshot  every snapshot_kimg: fakes grid from G_ema, checkpoint, `latest` pointer
 // Everything random is a function of (seed, step), and the loader's position is saved, so a run
 // resumed from a checkpoint computes bit-identical parameters to one that never stopped.
+//
+// Data-parallel (`mpirun -np N ganc-train ...`, core/comm.h): train.batch is the global batch;
+// rank r trains on rows [r·b, (r+1)·b) of it (b = batch / N: the loader's share, and the
+// latents, flips, fake labels and DiffAugment draws of those global rows), each loss is scaled
+// so that the sum over ranks of the gradients is the global batch's mean gradient, and each
+// network's gradient block is summed over the ranks (one call) before its Adam step, which every
+// rank then takes identically. Rank 0 alone writes the run folder; every rank reads the same
+// checkpoint on resume. A stop signal or a non-finite loss on any rank stops every rank at the
+// same step.
 #include "train/train.h"
 
 #include "core/check.h"
+#include "core/comm.h"
 #include "core/device.h"
 #include "core/philox.h"
 #include "core/util.h"
@@ -41,6 +51,8 @@ static void on_signal(int sig) { g_stop = sig; }
 
 typedef struct trainer {
   ganc_ctx ctx;
+  ganc_comm comm; // the ranks (one without a launcher)
+  int lead;       // rank 0: writes the run folder, the logs and the console
   ganc_config cfg;
   char *cfg_text;
   const char *run_dir;
@@ -49,7 +61,8 @@ typedef struct trainer {
   const ganc_dataset *ds;
   ganc_net G, G_ema, D;
   int B, R, C;
-  int ncls; // classes of a conditional model (0: unconditional)
+  int Bg, row0; // the global batch (train.batch) and this rank's first row of it (B = Bg / ranks)
+  int ncls;     // classes of a conditional model (0: unconditional)
   // Conditional: the real images' labels and the fakes' drawn ones (backend int32 [B]); the
   // fakes' on the host ([B]).
   int32_t *labels_dev, *flabels_dev, *host_flabels;
@@ -82,7 +95,11 @@ static void usage(FILE *f) {
         "  --has-gpu-backend   exit 0 when training would run on a GPU here, else 1 (for scripts)\n"
         "  -h, --help          this text\n"
         "\n"
-        "Ctrl-C (SIGINT) or SIGTERM: finish the current step, write a checkpoint, exit 0.\n",
+        "Ctrl-C (SIGINT) or SIGTERM: finish the current step, write a checkpoint, exit 0.\n"
+        "\n"
+        "Data-parallel: `mpirun -np N ganc-train ...` (or srun) trains on N ranks, each on its\n"
+        "share of every train.batch; rank 0 writes the run. train.batchnorm = sync for the\n"
+        "one-process batch-norm statistics.\n",
         f);
 }
 
@@ -191,10 +208,10 @@ static void set_grid_labels(trainer *T, int at, int m, int cols) {
 // ("precise BN"), so eval-mode samples match what the averaged weights produce in training mode.
 static void recalibrate_ema(trainer *T) {
   const int K = 8;
-  set_grid_labels(T, 0, T->B, 0); // classes in turn, as many of each
+  set_grid_labels(T, T->row0, T->B, 0); // classes in turn, as many of each
   for (int k = 0; k < K; k++) {
     for (int i = 0; i < T->B; i++)
-      ganc_latent(T->cfg.seed ^ 0x5eed0bdull, (uint64_t)(k * T->B + i), T->cfg.z_dim,
+      ganc_latent(T->cfg.seed ^ 0x5eed0bdull, (uint64_t)k * T->Bg + T->row0 + i, T->cfg.z_dim,
                   T->host_z + (size_t)i * T->cfg.z_dim);
     ganc_upload(&T->ctx, T->z, T->host_z, (size_t)T->B * T->cfg.z_dim);
     net_forward(&T->ctx, &T->G_ema, T->z, T->B, 1, 1.0f / (float)(k + 1));
@@ -224,9 +241,15 @@ static void write_fakes(trainer *T) {
 }
 
 // Checkpoint + `latest` + pruning. Refuses to save non-finite weights (the last good checkpoint
-// must never be replaced by a diverged one).
+// must never be replaced by a diverged one). Every rank calls it (G_ema's recalibration is a
+// collective under train.batchnorm = sync); rank 0 alone writes. The ranks' weights are the
+// same bits, so rank 0's check speaks for all.
 static void snapshot(trainer *T) {
   ganc_net *nets[3] = {&T->G, &T->G_ema, &T->D};
+  T->ctx.bn_sync = !strcmp(T->cfg.batchnorm, "sync");
+  recalibrate_ema(T);
+  T->ctx.bn_sync = 0;
+  if (!T->lead) return;
   for (int i = 0; i < 3; i++)
     if (!all_finite(&T->ctx, nets[i]->p, nets[i]->nparam_floats))
       ganc_die(GANC_EXIT_RUNTIME,
@@ -234,7 +257,6 @@ static void snapshot(trainer *T) {
                "nothing was saved over the last good checkpoint\n---> HINT: resume from it with "
                "lower learning rates (--set train.g_lr=... --set train.d_lr=...)",
                (long long)T->step, (double)T->nimg / 1000.0, nets[i]->name);
-  recalibrate_ema(T);
   write_fakes(T);
   char name[64], path[4200];
   ckpt_name(T->nimg, name, sizeof name);
@@ -284,14 +306,29 @@ static void logit_means(const float *l, int n, double *sig, double *raw) {
 }
 
 // The loss of `logit` [B] against target ±1 (or the generator's hinge), gradient into T->dlogit.
+// With N ranks the gradient is scaled by 1/N (B = Bg / N: ∂(local mean)/N = ∂ of the global
+// mean's share), so that the ranks' gradients summed are the global batch's mean gradient;
+// exact when N is a power of two. The value returned stays this rank's own mean.
 static float loss(trainer *T, const float *logit, float target, int generator) {
   if (!strcmp(T->cfg.loss, "hinge"))
     loss_hinge(&T->ctx, T->B, logit, target, generator, T->dlogit, T->loss);
   else
     loss_logistic(&T->ctx, T->B, logit, target, T->dlogit, T->loss);
+  if (T->comm.size > 1) {
+    ganc_download(&T->ctx, T->host_logit, T->dlogit, T->B);
+    for (int i = 0; i < T->B; i++)
+      T->host_logit[i] *= 1.0f / (float)T->comm.size;
+    ganc_upload(&T->ctx, T->dlogit, T->host_logit, T->B);
+  }
   float v;
   ganc_download(&T->ctx, &v, T->loss, 1);
   return v;
+}
+
+// Σ over the ranks of a network's gradient block: every rank then holds the global batch's mean
+// gradient (loss() scaled each share) and takes the same Adam step.
+static void sum_grads(trainer *T, ganc_net *net) {
+  ganc_comm_sum(&T->comm, &T->ctx, net->g, net->nparam_floats, 0);
 }
 
 // One step on real images [B, R, R, C] (host uint8) with their labels [B] (used when conditional).
@@ -299,30 +336,33 @@ static int train_step(trainer *T, const uint8_t *images, const int32_t *labels, 
   ganc_ctx *ctx = &T->ctx;
   const ganc_config *c = &T->cfg;
   int B = T->B, nz = c->z_dim;
+  // Every draw is keyed by the image's row in the global batch (row0 + i): the ranks together
+  // draw exactly the one-process batch.
   for (int i = 0; i < B; i++)
-    T->flip[i] =
-        c->mirror
-            ? (uint8_t)(ganc_rng_u32(c->seed, GANC_RNG_FLIP, (uint64_t)T->step, (uint32_t)i) & 1)
-            : 0;
+    T->flip[i] = c->mirror ? (uint8_t)(ganc_rng_u32(c->seed, GANC_RNG_FLIP, (uint64_t)T->step,
+                                                    (uint32_t)(T->row0 + i)) &
+                                       1)
+                           : 0;
   size_t ib = (size_t)B * T->R * T->R * T->C;
   ganc_upload_bytes(ctx, T->u8_dev, images, ib);
   ganc_upload_bytes(ctx, T->flip_dev, T->flip, (size_t)B);
   pixels_to_float(ctx, B, T->R, T->R, T->C, T->u8_dev, T->flip_dev, T->x);
   for (int i = 0; i < B; i++)
-    ganc_latent(c->seed, (uint64_t)T->step * B + i, nz, T->host_z + (size_t)i * nz);
+    ganc_latent(c->seed, (uint64_t)T->step * T->Bg + T->row0 + i, nz, T->host_z + (size_t)i * nz);
   ganc_upload(ctx, T->z, T->host_z, (size_t)B * nz);
   if (T->ncls) { // the reals' classes; the fakes' drawn uniformly from Philox(seed, step)
     ganc_upload_bytes(ctx, T->labels_dev, labels, sizeof(int32_t) * (size_t)B);
     for (int i = 0; i < B; i++)
-      T->host_flabels[i] =
-          (int32_t)(ganc_rng_u32(c->seed, GANC_RNG_LABEL, (uint64_t)T->step, (uint32_t)i) %
-                    (uint32_t)T->ncls);
+      T->host_flabels[i] = (int32_t)(ganc_rng_u32(c->seed, GANC_RNG_LABEL, (uint64_t)T->step,
+                                                  (uint32_t)(T->row0 + i)) %
+                                     (uint32_t)T->ncls);
     ganc_upload_bytes(ctx, T->flabels_dev, T->host_flabels, sizeof(int32_t) * (size_t)B);
   }
 
   // ---- D step ----
   // Each D forward draws its own DiffAugment transforms (reals, fakes, fakes again for G), the
   // same in its backward: Philox(seed, 4·step + k), so a resume draws them again exactly.
+  ctx->bn_sync = !strcmp(c->batchnorm, "sync");
   net_zero_grad(ctx, &T->D);
   T->D.labels = T->labels_dev;
   T->D.aug_counter = 4 * (uint64_t)T->step + 0;
@@ -339,6 +379,7 @@ static int train_step(trainer *T, const uint8_t *images, const int32_t *labels, 
   logit_means(T->host_logit, B, &st->d_fake, &st->l_fake);
   float ld_fake = loss(T, lf, -1.0f, 0);
   net_backward(ctx, &T->D, fake, T->dlogit, B, 0, 1);
+  sum_grads(T, &T->D);
   net_adam(ctx, &T->D, (float)c->d_lr, (float)c->beta1, (float)c->beta2, (float)c->adam_eps);
   st->loss_d = (double)ld_real + ld_fake;
 
@@ -349,14 +390,16 @@ static int train_step(trainer *T, const uint8_t *images, const int32_t *labels, 
   st->loss_g = loss(T, lf, 1.0f, 1);
   const float *dfake = net_backward(ctx, &T->D, fake, T->dlogit, B, 1, 0);
   net_backward(ctx, &T->G, T->z, dfake, B, 0, 1);
+  sum_grads(T, &T->G);
+  ctx->bn_sync = 0;
   net_adam(ctx, &T->G, (float)c->g_lr, (float)c->beta1, (float)c->beta2, (float)c->adam_eps);
 
   // ---- EMA (StyleGAN2-ADA's half-life in images, ramped up over the first images) ----
-  T->nimg += B;
+  T->nimg += T->Bg;
   T->step++;
   double ema_nimg = c->ema_kimg * 1000.0;
   if (c->ema_rampup > 0 && ema_nimg > T->nimg * c->ema_rampup) ema_nimg = T->nimg * c->ema_rampup;
-  float beta = ema_nimg > 0 ? (float)pow(0.5, B / ema_nimg) : 0.0f;
+  float beta = ema_nimg > 0 ? (float)pow(0.5, T->Bg / ema_nimg) : 0.0f;
   ema_update(ctx, T->G.nparam_floats, T->G_ema.p, T->G.p, beta);
   // G_ema's batch-norm statistics are recomputed from its own weights at each snapshot.
 
@@ -365,7 +408,10 @@ static int train_step(trainer *T, const uint8_t *images, const int32_t *labels, 
 
 // The networks and step buffers for T->cfg (resolution and channels resolved).
 static void trainer_alloc(trainer *T) {
-  T->B = T->cfg.batch;
+  if (T->comm.size < 1) T->comm.size = 1; // a trainer made without ganc_comm_init (benchmark)
+  T->Bg = T->cfg.batch;
+  T->B = T->Bg / T->comm.size;
+  T->row0 = T->comm.rank * T->B;
   T->R = T->cfg.resolution;
   T->C = T->cfg.channels;
   T->ncls = !strcmp(T->cfg.conditional, "yes") ? T->cfg.classes : 0;
@@ -373,6 +419,7 @@ static void trainer_alloc(trainer *T) {
   ganc_build_g(&T->G_ema, &T->cfg, "G_ema");
   ganc_build_d(&T->D, &T->cfg);
   T->D.aug_seed = T->cfg.seed;
+  T->D.aug_row0 = T->row0;
   net_finalize(&T->ctx, &T->G, T->B, 1);
   net_finalize(&T->ctx, &T->G_ema, T->B, 0);
   net_finalize(&T->ctx, &T->D, T->B, 1);
@@ -690,21 +737,35 @@ int ganc_train_main(int argc, char **argv) {
   ganc_err err = {0};
   ganc_ckpt_meta meta = {0};
   char *resume_path = NULL;
+  if (ganc_comm_init(&T.comm, &argc, &argv, &err)) {
+    free(sets);
+    ganc_die_err(&err);
+  }
+  T.lead = T.comm.rank == 0;
 
   // ---- the config: the file (or the run's own on resume), then --set ----
   ganc_config_defaults(&T.cfg);
   if (resume) {
     if (!ganc_is_dir(out))
       ganc_die(GANC_EXIT_USAGE, "--resume: %s does not exist (start a run without --resume)", out);
-    lock_run(out);
-    remove_stale_tmp(out);
-    check_run_pointer(out);
-    resume_path = find_resume_ckpt(out, &meta);
-    if (!resume_path)
-      ganc_die(GANC_EXIT_USAGE,
-               "--resume: %s holds no usable checkpoint\n---> HINT: start a new "
-               "run with another --out",
-               out);
+    if (T.lead) { // the run folder is rank 0's; the others read the checkpoint it chose
+      lock_run(out);
+      remove_stale_tmp(out);
+      check_run_pointer(out);
+      resume_path = find_resume_ckpt(out, &meta);
+      if (!resume_path)
+        ganc_die(GANC_EXIT_USAGE,
+                 "--resume: %s holds no usable checkpoint\n---> HINT: start a new "
+                 "run with another --out",
+                 out);
+    }
+    if (T.comm.size > 1) {
+      uint32_t len = resume_path ? (uint32_t)strlen(resume_path) + 1 : 0;
+      ganc_comm_bcast(&T.comm, &len, sizeof len, 0);
+      if (!T.lead) resume_path = xcalloc(len, 1);
+      ganc_comm_bcast(&T.comm, resume_path, len, 0);
+      if (!T.lead && ganc_ckpt_read_meta(resume_path, &meta, &err)) ganc_die_err(&err);
+    }
     ganc_config saved;
     ganc_config_defaults(&saved);
     if (ganc_config_load_string(&saved, meta.config, resume_path, &err)) ganc_die_err(&err);
@@ -735,8 +796,8 @@ int ganc_train_main(int argc, char **argv) {
   } else {
     if (!config || !data)
       ganc_die(GANC_EXIT_USAGE, "a new run needs --data DIR and --config FILE (see --help)");
-    if (ganc_is_dir(out)) check_run_pointer(out);
-    if (ganc_is_dir(out) && run_has_content(out))
+    if (T.lead && ganc_is_dir(out)) check_run_pointer(out);
+    if (T.lead && ganc_is_dir(out) && run_has_content(out))
       ganc_die(GANC_EXIT_USAGE,
                "%s already holds a run\n---> HINT: add --resume to continue it, or choose a new "
                "--out",
@@ -752,16 +813,26 @@ int ganc_train_main(int argc, char **argv) {
     if (ganc_config_set(&T.cfg, s, &err)) ganc_die_err(&err);
   }
   if (ganc_config_validate(&T.cfg, &err)) ganc_die_err(&err);
+  if (T.cfg.batch % T.comm.size)
+    ganc_die(GANC_EXIT_USAGE,
+             "train.batch = %d cannot be shared equally by %d ranks\n---> HINT: make train.batch "
+             "a multiple of %d (it is the global batch; each rank trains on batch / ranks)",
+             T.cfg.batch, T.comm.size, T.comm.size);
 
-  // ---- device ----
-  if (ganc_ctx_init_device(&T.ctx, T.cfg.device, T.cfg.threads, !strcmp(T.cfg.backend, "cudnn"),
-                           stderr, &err))
+  // ---- device: a rank takes the GPU of its rank on the node ----
+  if (ganc_ctx_init_device_at(&T.ctx, T.cfg.device, T.comm.local_rank, T.cfg.threads,
+                              !strcmp(T.cfg.backend, "cudnn"), T.lead ? stderr : NULL, &err))
     ganc_die_err(&err);
+  T.ctx.comm = &T.comm;
   if (T.ctx.backend == GANC_BACKEND_CUDA) {
     char d[512];
     ganc_device_describe(&T.ctx, d, sizeof d);
-    fprintf(stderr, "device: %s%s\n", d, T.ctx.cudnn_conv ? " (convolutions: cuDNN)" : "");
+    fprintf(stderr, "%sdevice: %s%s\n", T.comm.size > 1 ? "rank " : "", d,
+            T.ctx.cudnn_conv ? " (convolutions: cuDNN)" : "");
   }
+  if (T.lead && T.comm.size > 1)
+    fprintf(stderr, "data-parallel: %s; global batch %d, %d per rank; batch norm: %s\n",
+            T.comm.what, T.cfg.batch, T.cfg.batch / T.comm.size, T.cfg.batchnorm);
 
   // ---- data ----
   char absdata[PATH_MAX];
@@ -770,7 +841,9 @@ int ganc_train_main(int argc, char **argv) {
                          .seed = T.cfg.seed,
                          .prefetch = 4,
                          .window_bytes = (size_t)T.cfg.window_mb << 20,
-                         .pinned = 0};
+                         .pinned = 0,
+                         .rank = T.comm.rank,
+                         .ranks = T.comm.size};
   if (ganc_loader_open(data, &lo, resume ? &meta.loader : NULL, &T.loader, &err))
     ganc_die_err(&err);
   T.ds = ganc_loader_dataset(T.loader);
@@ -810,33 +883,35 @@ int ganc_train_main(int argc, char **argv) {
     ganc_copy(&T.ctx, T.G_ema.p, T.G.p, T.G.nparam_floats);
     ganc_copy(&T.ctx, T.G_ema.buf, T.G.buf, T.G.nbuffer_floats);
   }
-  // ---- run folder ----
-  if (ganc_mkdir_p(out) != 0)
-    ganc_die(GANC_EXIT_RUNTIME, "cannot create %s: %s", out, strerror(errno));
-  if (!resume) {
-    lock_run(out);
-    if (run_has_content(out)) // another trainer started it meanwhile
-      ganc_die(GANC_EXIT_USAGE, "%s already holds a run\n---> HINT: add --resume", out);
-  }
-  char path[4200];
-  snprintf(path, sizeof path, "%s/config.ini", out);
-  FILE *cf = fopen(path, "w");
-  if (!cf || fputs(T.cfg_text, cf) < 0 || fclose(cf) != 0)
-    ganc_die(GANC_EXIT_RUNTIME, "cannot write %s: %s", path, strerror(errno));
-  snprintf(path, sizeof path, "%s/log.jsonl", out);
-  if (resume) trim_log(path, T.step);
-  T.log = fopen(path, resume ? "a" : "w");
-  if (!T.log) ganc_die(GANC_EXIT_RUNTIME, "cannot write %s: %s", path, strerror(errno));
-  if (!resume) write_reals(&T);
+  // ---- run folder: rank 0's ----
+  if (T.lead) {
+    if (ganc_mkdir_p(out) != 0)
+      ganc_die(GANC_EXIT_RUNTIME, "cannot create %s: %s", out, strerror(errno));
+    if (!resume) {
+      lock_run(out);
+      if (run_has_content(out)) // another trainer started it meanwhile
+        ganc_die(GANC_EXIT_USAGE, "%s already holds a run\n---> HINT: add --resume", out);
+    }
+    char path[4200];
+    snprintf(path, sizeof path, "%s/config.ini", out);
+    FILE *cf = fopen(path, "w");
+    if (!cf || fputs(T.cfg_text, cf) < 0 || fclose(cf) != 0)
+      ganc_die(GANC_EXIT_RUNTIME, "cannot write %s: %s", path, strerror(errno));
+    snprintf(path, sizeof path, "%s/log.jsonl", out);
+    if (resume) trim_log(path, T.step);
+    T.log = fopen(path, resume ? "a" : "w");
+    if (!T.log) ganc_die(GANC_EXIT_RUNTIME, "cannot write %s: %s", path, strerror(errno));
+    if (!resume) write_reals(&T);
 
-  char desc[3][256];
-  net_describe(&T.G, desc[0], 256);
-  net_describe(&T.D, desc[1], 256);
-  printf("%s\n%s\ndata: %s (%lld images)\n", desc[0], desc[1], data, (long long)T.ds->count);
-  if (resume)
-    printf("resuming from %s at kimg %.3f (step %lld)\n", resume_path, (double)T.nimg / 1000.0,
-           (long long)T.step);
-  fflush(stdout);
+    char desc[3][256];
+    net_describe(&T.G, desc[0], 256);
+    net_describe(&T.D, desc[1], 256);
+    printf("%s\n%s\ndata: %s (%lld images)\n", desc[0], desc[1], data, (long long)T.ds->count);
+    if (resume)
+      printf("resuming from %s at kimg %.3f (step %lld)\n", resume_path, (double)T.nimg / 1000.0,
+             (long long)T.step);
+    fflush(stdout);
+  }
 
   // ---- the loop ----
   signal(SIGINT, on_signal);
@@ -859,7 +934,13 @@ int ganc_train_main(int argc, char **argv) {
     step_stats st;
     const ganc_batch *b;
     if (ganc_loader_next(T.loader, &b, &err)) ganc_die_err(&err);
-    if (train_step(&T, b->images, b->labels, &st) != 0) {
+    int finite = train_step(&T, b->images, b->labels, &st) == 0;
+    if (T.comm.size > 1) { // every rank leaves at the same step: a stop or a NaN anywhere is all's
+      unsigned f = ganc_comm_and(&T.comm, (finite ? 1u : 0u) | (g_stop ? 0u : 2u));
+      finite = f & 1u;
+      if (!(f & 2u) && !g_stop) g_stop = SIGTERM;
+    }
+    if (!finite) {
       ganc_progress_clear(&pg);
       ganc_die(GANC_EXIT_RUNTIME,
                "training diverged at step %lld (kimg %.3f): loss_D = %g, loss_G = %g\n---> HINT: "
@@ -878,29 +959,38 @@ int ganc_train_main(int argc, char **argv) {
     char extra[160];
     snprintf(extra, sizeof extra, "kimg %.1f  loss_D %.3f  loss_G %.3f", (double)T.nimg / 1000.0,
              st.loss_d, st.loss_g);
-    ganc_progress_update(&pg, T.nimg, extra);
+    if (T.lead) ganc_progress_update(&pg, T.nimg, extra);
     if (T.nimg >= next_report || T.nimg >= total) {
+      if (T.comm.size > 1) { // the means over the ranks' shares: the global batch's
+        double v[6] = {acc.loss_d, acc.loss_g, acc.d_real, acc.d_fake, acc.l_real, acc.l_fake};
+        ganc_comm_sum_host(&T.comm, v, 6, 1);
+        acc = (step_stats){v[0] / T.comm.size, v[1] / T.comm.size, v[2] / T.comm.size,
+                           v[3] / T.comm.size, v[4] / T.comm.size, v[5] / T.comm.size};
+      }
       double now = ganc_now(), dt = now - t_report;
       double ips = dt > 0 ? (double)(T.nimg - nimg_report) / dt : 0;
-      fprintf(T.log,
-              "{\"kimg\": %.3f, \"step\": %lld, \"loss_D\": %.6f, \"loss_G\": %.6f, \"D_x\": %.6f, "
-              "\"D_G_z\": %.6f, \"img_per_s\": %.2f, \"sec_per_kimg\": %.3f, \"elapsed_s\": %.2f, "
-              "\"logit_x\": %.6f, \"logit_G_z\": %.6f}\n",
-              (double)T.nimg / 1000.0, (long long)T.step, acc.loss_d / nacc, acc.loss_g / nacc,
-              acc.d_real / nacc, acc.d_fake / nacc, ips, ips > 0 ? 1000.0 / ips : 0.0, now - t0,
-              acc.l_real / nacc, acc.l_fake / nacc);
-      fflush(T.log);
-      { // one fixed-width line per report; on a terminal above the progress bar
-        ganc_progress_clear(&pg);
-        char eta[32];
-        int64_t left = total > T.nimg ? total - T.nimg : 0; // the last batch may overshoot
-        ganc_format_duration(ips > 0 ? (double)left / ips : -1, eta, sizeof eta);
-        fprintf(stderr,
-                "kimg %9.3f | loss_D %6.3f | loss_G %6.3f | D(x) %5.3f | D(G(z)) %5.3f | "
-                "%7.1f img/s | %7.2f s/kimg | ETA %s\n",
-                (double)T.nimg / 1000.0, acc.loss_d / nacc, acc.loss_g / nacc, acc.d_real / nacc,
-                acc.d_fake / nacc, ips, ips > 0 ? 1000.0 / ips : 0.0, eta);
-        fflush(stderr);
+      if (T.lead) {
+        fprintf(
+            T.log,
+            "{\"kimg\": %.3f, \"step\": %lld, \"loss_D\": %.6f, \"loss_G\": %.6f, \"D_x\": %.6f, "
+            "\"D_G_z\": %.6f, \"img_per_s\": %.2f, \"sec_per_kimg\": %.3f, \"elapsed_s\": %.2f, "
+            "\"logit_x\": %.6f, \"logit_G_z\": %.6f}\n",
+            (double)T.nimg / 1000.0, (long long)T.step, acc.loss_d / nacc, acc.loss_g / nacc,
+            acc.d_real / nacc, acc.d_fake / nacc, ips, ips > 0 ? 1000.0 / ips : 0.0, now - t0,
+            acc.l_real / nacc, acc.l_fake / nacc);
+        fflush(T.log);
+        { // one fixed-width line per report; on a terminal above the progress bar
+          ganc_progress_clear(&pg);
+          char eta[32];
+          int64_t left = total > T.nimg ? total - T.nimg : 0; // the last batch may overshoot
+          ganc_format_duration(ips > 0 ? (double)left / ips : -1, eta, sizeof eta);
+          fprintf(stderr,
+                  "kimg %9.3f | loss_D %6.3f | loss_G %6.3f | D(x) %5.3f | D(G(z)) %5.3f | "
+                  "%7.1f img/s | %7.2f s/kimg | ETA %s\n",
+                  (double)T.nimg / 1000.0, acc.loss_d / nacc, acc.loss_g / nacc, acc.d_real / nacc,
+                  acc.d_fake / nacc, ips, ips > 0 ? 1000.0 / ips : 0.0, eta);
+          fflush(stderr);
+        }
       }
       memset(&acc, 0, sizeof acc);
       nacc = 0;
@@ -920,11 +1010,12 @@ int ganc_train_main(int argc, char **argv) {
   ganc_progress_clear(&pg);
   if (!saved_now && T.nimg > start_nimg) snapshot(&T); // the end of the run, or a stop signal
   double el = ganc_now() - t0;
-  printf("%s at kimg %.3f (step %lld) after %.1f s (%.1f img/s); checkpoint: %s/latest\n",
-         g_stop ? "stopped" : "finished", (double)T.nimg / 1000.0, (long long)T.step, el,
-         el > 0 ? (double)(T.nimg - start_nimg) / el : 0.0, out);
+  if (T.lead)
+    printf("%s at kimg %.3f (step %lld) after %.1f s (%.1f img/s); checkpoint: %s/latest\n",
+           g_stop ? "stopped" : "finished", (double)T.nimg / 1000.0, (long long)T.step, el,
+           el > 0 ? (double)(T.nimg - start_nimg) / el : 0.0, out);
 
-  fclose(T.log);
+  if (T.log) fclose(T.log);
   ganc_loader_close(T.loader);
   trainer_free(&T);
   free(T.cfg_text);
@@ -932,6 +1023,7 @@ int ganc_train_main(int argc, char **argv) {
   free(resume_path);
   ganc_ckpt_meta_free(&meta);
   ganc_ctx_release(&T.ctx);
+  ganc_comm_finalize(&T.comm); // every rank is here: the last snapshot was the last collective
   return GANC_EXIT_OK;
 }
 

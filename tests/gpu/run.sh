@@ -11,6 +11,8 @@
 #   step-cudnn      the same with train.backend = cudnn
 #   pytorch         the PyTorch DCGAN baseline: strict-fp32, default, bf16-channels-last
 #   layers          ganc-bench --layers: ours vs cuDNN vs cuBLAS, every layer (table + CSV)
+#   nccl            data-parallel sums through NCCL on one GPU (GANC_NCCL_ONE_RANK=1): 10 steps
+#                   equal a plain run's; ganc-bench --allreduce through NCCL
 #   memcheck-ops, memcheck-conv, racecheck-ops, racecheck-conv
 #                   compute-sanitizer on small subsets of the kernel tests, cuDNN left out
 #
@@ -33,7 +35,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
 
 ALL_STEPS=(programs device kernels-ops kernels-conv train-parity step-ours step-cudnn pytorch layers
-           memcheck-ops memcheck-conv racecheck-ops racecheck-conv)
+           nccl memcheck-ops memcheck-conv racecheck-ops racecheck-conv)
 deadline=540
 only=()
 while (($#)); do
@@ -81,9 +83,9 @@ fi
 # cuDNN and cuBLAS from PyTorch's Python packages when the system has none: a list for the
 # wrappers (GANC_CUDA_LIBS), not LD_LIBRARY_PATH, so that nothing else loads them.
 cuda_libs=()
-for mod in nvidia.cudnn nvidia.cublas nvidia.cu13; do
+for mod in nvidia.cudnn nvidia.cublas nvidia.cu13 nvidia.nccl; do
   d=$(python3 -c "import $mod, os; print(os.path.dirname($mod.__file__ or list($mod.__path__)[0]))" 2>/dev/null) || continue
-  while read -r lib; do cuda_libs+=("$(dirname "$lib")"); done < <(find "$d" \( -name 'libcudnn.so.9' -o -name 'libcublas.so.1*' \) 2>/dev/null)
+  while read -r lib; do cuda_libs+=("$(dirname "$lib")"); done < <(find "$d" \( -name 'libcudnn.so.9' -o -name 'libcublas.so.1*' -o -name 'libnccl.so.2' \) 2>/dev/null)
 done
 GANC_CUDA_LIBS="$(printf '%s\n' "${cuda_libs[@]}" | sort -u | paste -sd: -)"
 export GANC_CUDA_LIBS GANC_BIN_DIR="$BIN" GANC_SOURCE_DIR="$root" GANC_TEST_TMP="$WORK/tmp"
@@ -204,6 +206,28 @@ fi
 
 # ---- 4. the per-layer table, once: the table in the log, the CSV beside it ------------------------
 gpu_step layers 150 "$BIN/ganc-bench" --layers --reps 30 --csv "$WORK/layers.csv"
+
+# ---- 4b. NCCL on one GPU: the sums of a data-parallel run (docs/SCALE.md) ------------------------
+# One rank whose gradient sums still go through NCCL: the same bits as a plain run (a sum over one
+# rank is the identity), and the time of one NCCL all-reduce of each network's block.
+nccl_check() {
+  local S=(--config configs/cpu-demo.ini --set train.kimg=0.32 --set train.batch=32
+    --set log.snapshot_kimg=1 --set log.report_kimg=0.032 --device cuda) rc=0
+  "$BIN/ganc-prep" "$GANC_FMNIST_DIR/train-images-idx3-ubyte.gz" "$WORK/nccl-data" --resolution 32 \
+    --transform pad --max-images 512 >/dev/null || return 1
+  "$BIN/ganc-train" --data "$WORK/nccl-data" --out "$WORK/nccl-plain" "${S[@]}" >/dev/null || return 1
+  GANC_NCCL_ONE_RANK=1 "$BIN/ganc-train" --data "$WORK/nccl-data" --out "$WORK/nccl-one" "${S[@]}" || return 1
+  local k='s/.*"loss_D": ([^,]*), "loss_G": ([^,]*), "D_x": ([^,]*), "D_G_z": ([^,]*),.*/\1 \2 \3 \4/'
+  if diff <(sed -E "$k" "$WORK/nccl-plain/log.jsonl") <(sed -E "$k" "$WORK/nccl-one/log.jsonl"); then
+    echo "nccl: 10 steps through NCCL equal the plain run's losses"
+  else
+    echo "FAIL: the NCCL run's losses differ from the plain run's"; rc=1
+  fi
+  GANC_NCCL_ONE_RANK=1 "$BIN/ganc-bench" --allreduce --device cuda --reps 50 || rc=1
+  return $rc
+}
+export -f nccl_check
+gpu_step nccl 90 bash -c nccl_check
 
 # ---- 5. compute-sanitizer on small subsets, cuDNN never initialised ------------------------------
 # The wrappers are shell scripts that exec the test binary: --target-processes all follows them.

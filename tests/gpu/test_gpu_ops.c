@@ -1256,27 +1256,29 @@ static const char *AUG_NAMES[3] = {"augment_color", "augment_transl", "augment_c
 
 static void aug_cpu(int op, int bw, int N, int H, int W, int C, float ratio, const float *in,
                     float *out, uint64_t seed, uint64_t counter) {
-  if (op == 0 && !bw) augment_color_forward_cpu(&CPU, N, H, W, C, in, out, seed, counter);
-  if (op == 0 && bw) augment_color_backward_cpu(&CPU, N, H, W, C, in, out, seed, counter);
+  if (op == 0 && !bw) augment_color_forward_cpu(&CPU, N, H, W, C, in, out, seed, counter, 0);
+  if (op == 0 && bw) augment_color_backward_cpu(&CPU, N, H, W, C, in, out, seed, counter, 0);
   if (op == 1 && !bw)
-    augment_translation_forward_cpu(&CPU, N, H, W, C, ratio, in, out, seed, counter);
+    augment_translation_forward_cpu(&CPU, N, H, W, C, ratio, in, out, seed, counter, 0);
   if (op == 1 && bw)
-    augment_translation_backward_cpu(&CPU, N, H, W, C, ratio, in, out, seed, counter);
-  if (op == 2 && !bw) augment_cutout_forward_cpu(&CPU, N, H, W, C, ratio, in, out, seed, counter);
-  if (op == 2 && bw) augment_cutout_backward_cpu(&CPU, N, H, W, C, ratio, in, out, seed, counter);
+    augment_translation_backward_cpu(&CPU, N, H, W, C, ratio, in, out, seed, counter, 0);
+  if (op == 2 && !bw)
+    augment_cutout_forward_cpu(&CPU, N, H, W, C, ratio, in, out, seed, counter, 0);
+  if (op == 2 && bw)
+    augment_cutout_backward_cpu(&CPU, N, H, W, C, ratio, in, out, seed, counter, 0);
 }
 static void aug_gpu(int op, int bw, int N, int H, int W, int C, float ratio, const float *in,
                     float *out, uint64_t seed, uint64_t counter) {
-  if (op == 0 && !bw) augment_color_forward_cuda(&G, ST, N, H, W, C, in, out, seed, counter);
-  if (op == 0 && bw) augment_color_backward_cuda(&G, ST, N, H, W, C, in, out, seed, counter);
+  if (op == 0 && !bw) augment_color_forward_cuda(&G, ST, N, H, W, C, in, out, seed, counter, 0);
+  if (op == 0 && bw) augment_color_backward_cuda(&G, ST, N, H, W, C, in, out, seed, counter, 0);
   if (op == 1 && !bw)
-    augment_translation_forward_cuda(&G, ST, N, H, W, C, ratio, in, out, seed, counter);
+    augment_translation_forward_cuda(&G, ST, N, H, W, C, ratio, in, out, seed, counter, 0);
   if (op == 1 && bw)
-    augment_translation_backward_cuda(&G, ST, N, H, W, C, ratio, in, out, seed, counter);
+    augment_translation_backward_cuda(&G, ST, N, H, W, C, ratio, in, out, seed, counter, 0);
   if (op == 2 && !bw)
-    augment_cutout_forward_cuda(&G, ST, N, H, W, C, ratio, in, out, seed, counter);
+    augment_cutout_forward_cuda(&G, ST, N, H, W, C, ratio, in, out, seed, counter, 0);
   if (op == 2 && bw)
-    augment_cutout_backward_cuda(&G, ST, N, H, W, C, ratio, in, out, seed, counter);
+    augment_cutout_backward_cuda(&G, ST, N, H, W, C, ratio, in, out, seed, counter, 0);
 }
 
 // The ops of mask `ops` (bit 0 colour, 1 translation, 2 cutout), forward (on x) and backward (on

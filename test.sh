@@ -23,6 +23,9 @@ times=()
 phase_start=$SECONDS
 phase_done() { times+=("$1 $((SECONDS - phase_start)) s"); phase_start=$SECONDS; }
 scripts/deps.sh --test
+# TensorBoard and ONNX Runtime for test_tensorboard and test_onnx, in a virtual environment cached
+# under ~/.cache/ganc (from PyPI; without a network those tests report SKIP with the reason).
+scripts/test-venv.sh >/dev/null || echo "warning: no test environment: test_tensorboard and test_onnx will be skipped"
 phase_done deps
 scripts/build.sh
 phase_done build

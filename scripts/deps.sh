@@ -19,10 +19,12 @@ pkgs=(
   libinih-dev                       # INI configs
   libopenblas-openmp-dev            # CPU BLAS, OpenMP build: one thread pool with ganc's loops
   libgif-dev                        # animated GIF latent walks (ganc-sample)
+  protobuf-c-compiler libprotobuf-c-dev # TensorBoard event files (ganc-train)
   dataset-fashion-mnist             # the default dataset
 )
 if [[ "${1:-}" == "--test" ]]; then
   pkgs+=(libcmocka-dev python3 python3-h5py python3-numpy
+        python3-venv                  # the cached virtual environment with TensorBoard (test_tensorboard)
         xz-utils                      # test_gpu_dryrun packs the GPU bundle (.tar.xz)
         openmpi-bin libopenmpi-dev    # data-parallel training (mpirun -np 2) in test_mpi
         clang libclang-rt-dev libomp-dev) # the fuzzers (tests/fuzz): clang, its libFuzzer and

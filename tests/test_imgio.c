@@ -16,6 +16,7 @@
 #include "core/check.h" // ganc_err
 #include "core/util.h"  // ganc_mkdir_p, ganc_rm_rf, ganc_path_join, ganc_is_file
 #include "io/imgio.h"   // what is tested
+#include "io/tb.h"      // TensorBoard's record checksums
 
 #include <dirent.h>
 #include <errno.h>
@@ -735,8 +736,60 @@ static int teardown(void **state) {
   return rc;
 }
 
+// TFRecord framing of the TensorBoard event files: CRC-32C's check value (RFC 3720's test vector
+// "123456789" → 0xE3069283), the empty string, and the mask applied to it.
+static void test_crc32c(void **state) {
+  (void)state;
+  assert_int_equal(ganc_crc32c("123456789", 9), 0xE3069283u);
+  assert_int_equal(ganc_crc32c("", 0), 0u);
+  const uint32_t c = 0xE3069283u;
+  assert_int_equal(ganc_crc32c_masked("123456789", 9), ((c >> 15) | (c << 17)) + 0xA282EAD8u);
+}
+
+// An event file's first record: 8-byte length, its masked CRC, the Event, the Event's masked CRC.
+static void test_tb_record_framing(void **state) {
+  (void)state;
+  char dir[512];
+  snprintf(dir, sizeof dir, "%s/tb_framing", GANC_TEST_TMP);
+  ganc_rm_rf(dir);
+  assert_int_equal(ganc_mkdir_p(dir), 0);
+  ganc_tb *tb;
+  ganc_err err = {0};
+  assert_int_equal(ganc_tb_open(dir, 0, &tb, &err), 0);
+  const char *tags[] = {"loss/D"};
+  const double v[] = {0.5};
+  assert_int_equal(ganc_tb_scalars(tb, 64, tags, v, 1, &err), 0);
+  uint8_t *buf;
+  size_t n;
+  assert_int_equal(ganc_read_file(ganc_tb_path(tb), 1 << 20, &buf, &n), 0);
+  ganc_tb_close(tb);
+  size_t at = 0;
+  int records = 0;
+  while (at < n) { // every record's two checksums hold, and the records tile the file exactly
+    assert_true(at + 12 <= n);
+    uint64_t len = 0;
+    uint32_t c1 = 0, c2 = 0;
+    for (int i = 7; i >= 0; i--)
+      len = (len << 8) | buf[at + i];
+    for (int i = 3; i >= 0; i--)
+      c1 = (c1 << 8) | buf[at + 8 + i];
+    assert_int_equal(c1, ganc_crc32c_masked(buf + at, 8));
+    assert_true(at + 12 + len + 4 <= n);
+    for (int i = 3; i >= 0; i--)
+      c2 = (c2 << 8) | buf[at + 12 + len + i];
+    assert_int_equal(c2, ganc_crc32c_masked(buf + at + 12, len));
+    at += 12 + len + 4;
+    records++;
+  }
+  assert_int_equal(records, 3); // the file version, the session START, the scalar
+  free(buf);
+  ganc_rm_rf(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_crc32c),
+      cmocka_unit_test(test_tb_record_framing),
       cmocka_unit_test(test_png_gray_plain),
       cmocka_unit_test(test_png_rgb_machine_generated),
       cmocka_unit_test(test_png_atomic_overwrite),

@@ -458,6 +458,8 @@ int net_augment(ganc_net *net, const char *name, int in, int aug, float ratio) {
   return net->nnodes - 1;
 }
 
+const char *net_node_kind_name(const ganc_node *nd) { return nd->kind->name; }
+
 int net_node_conv_shape(const ganc_node *nd, int N, conv_shape *s, int *transposed) {
   int tr = nd->kind == &KIND_CONVT;
   if (nd->kind != &KIND_CONV && !tr) return 0;

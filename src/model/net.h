@@ -161,6 +161,9 @@ void net_zero_grad(ganc_ctx *ctx, ganc_net *net);
 // One Adam step over the whole parameter block.
 void net_adam(ganc_ctx *ctx, ganc_net *net, float lr, float b1, float b2, float eps);
 
+// The node's kind: "conv", "convt", "bn", "relu", "lrelu", "tanh", "upsample", "avgpool", "add",
+// "sumpool", "embed", "augment" (for exporters, which map each kind to another format's ops).
+const char *net_node_kind_name(const ganc_node *nd);
 // The ordinary convolution a conv or transposed-conv node is at batch N (for a transposed one,
 // its adjoint, as in ops.h): 1 and *s filled, *transposed set; 0 for other kinds.
 int net_node_conv_shape(const ganc_node *nd, int N, conv_shape *s, int *transposed);

@@ -14,6 +14,7 @@
 #include "train/checkpoint.h"
 #include "train/config.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,9 @@ static void usage(FILE *f) {
       "  --fps N               GIF frame rate (default 12)\n"
       "  --batch N             images generated at once (default 64)\n"
       "  --device auto|cpu|cuda\n"
+      "  --save-latents FILE   also write the seeds' latents (after truncation) as a NumPy file\n"
+      "                        [n, z_dim] float32 (and FILE.classes.npy [n] int64 when class-\n"
+      "                        conditional): the inputs of `ganc-export --onnx`'s model\n"
       "A class-conditional checkpoint (model.conditional = yes):\n"
       "  --class NAME|K        every image of this class (its name, as the dataset's sub-folder,\n"
       "                        or its number 0..classes-1); default: seed s draws class s mod\n"
@@ -97,21 +101,30 @@ static void parse_grid(const char *grid, int *rows, int *cols) {
   *cols = (int)c;
 }
 
-// Resolves a run folder to its latest checkpoint (`latest` is checked before it is opened: a FIFO
-// there must not block).
-static char *resolve_ckpt(const char *arg) {
-  if (!ganc_is_dir(arg)) return xstrdup(arg);
-  char p[4200], name[256] = "";
-  ganc_err err = {0};
-  int rc = ganc_ckpt_read_latest(arg, name, sizeof name, &err);
-  if (rc < 0) ganc_die_err(&err);
-  if (rc > 0)
-    ganc_die(GANC_EXIT_USAGE,
-             "%s has no `latest` checkpoint pointer\n---> HINT: pass a "
-             "ckpt-*.h5 file with --ckpt",
-             arg);
-  snprintf(p, sizeof p, "%s/%s", arg, name);
-  return xstrdup(p);
+// A NumPy .npy file (format 1.0): the magic, a header dict padded with spaces to a multiple of
+// 64 bytes, then the data, C order, little-endian (descr "<f4" or "<i8"). Exits 1 naming the file
+// when it cannot be written.
+static void write_npy(const char *path, const char *descr, const int64_t *shape, int ndim,
+                      const void *data, size_t bytes) {
+  char dict[256], dims[128] = "";
+  for (int i = 0; i < ndim; i++) {
+    size_t l = strlen(dims);
+    snprintf(dims + l, sizeof dims - l, "%lld,%s", (long long)shape[i], i + 1 < ndim ? " " : "");
+  }
+  int len = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': (%s), }",
+                     descr, dims);
+  const int total = (10 + len + 1 + 63) / 64 * 64; // magic 6, version 2, header length 2
+  char head[320];
+  memcpy(head, "\x93NUMPY\x01\x00", 8);
+  head[8] = (char)((total - 10) & 0xff);
+  head[9] = (char)((total - 10) >> 8);
+  memcpy(head + 10, dict, (size_t)len);
+  memset(head + 10 + len, ' ', (size_t)(total - 10 - len - 1));
+  head[total - 1] = '\n';
+  FILE *f = fopen(path, "wb");
+  if (!f || fwrite(head, 1, (size_t)total, f) != (size_t)total ||
+      fwrite(data, 1, bytes, f) != bytes || fclose(f) != 0)
+    ganc_die(GANC_EXIT_RUNTIME, "cannot write %s: %s", path, strerror(errno));
 }
 
 // Spherical interpolation between two latents (falls back to linear when nearly parallel).
@@ -199,7 +212,7 @@ static void render(sampler *S, const char *ckpt, const float *zs, const int32_t 
 
 int ganc_sample_main(int argc, char **argv) {
   const char *ckpt_arg = NULL, *out = NULL, *outdir = NULL, *seeds_arg = NULL, *grid = NULL;
-  const char *interp = NULL, *device = "auto", *class_arg = NULL;
+  const char *interp = NULL, *device = "auto", *class_arg = NULL, *save_latents = NULL;
   double psi = 1.0;
   int no_ema = 0, frames = 24, fps = 12, batch = 64, per_class = 0;
   long long n_arg = -1, seed_arg = -1;
@@ -224,8 +237,9 @@ int ganc_sample_main(int argc, char **argv) {
     }
     // Unknown options are named as such before any value is looked for.
     static const char *const with_value[] = {
-        "--ckpt",       "--out",    "--outdir", "--seeds", "--grid", "--interp", "--device",
-        "--truncation", "--frames", "--fps",    "--batch", "--n",    "--seed",   "--class"};
+        "--ckpt",   "--out",    "--outdir",     "--seeds",  "--grid",
+        "--interp", "--device", "--truncation", "--frames", "--fps",
+        "--batch",  "--n",      "--seed",       "--class",  "--save-latents"};
     size_t k = 0, nk = sizeof with_value / sizeof with_value[0];
     while (k < nk && strcmp(a, with_value[k]))
       k++;
@@ -248,6 +262,8 @@ int ganc_sample_main(int argc, char **argv) {
       device = v;
     else if (!strcmp(a, "--class"))
       class_arg = v;
+    else if (!strcmp(a, "--save-latents"))
+      save_latents = v;
     else if (!strcmp(a, "--truncation")) {
       psi = strtod(v, &end);
       if (*end || !(psi >= 0 && psi <= 2))
@@ -303,7 +319,7 @@ int ganc_sample_main(int argc, char **argv) {
   }
 
   // ---- the generator, from the checkpoint's own config ----
-  char *ckpt = resolve_ckpt(ckpt_arg);
+  char *ckpt = ganc_ckpt_resolve(ckpt_arg);
   ganc_err err = {0};
   ganc_ckpt_meta meta;
   if (ganc_ckpt_read_meta(ckpt, &meta, &err)) ganc_die_err(&err);
@@ -415,6 +431,19 @@ int ganc_sample_main(int argc, char **argv) {
     // A seed's class depends on the seed alone, so image k of a grid is the image of seed k.
     if (S.ncls)
       cls[i] = per_class ? i / nseeds : fixed_class >= 0 ? fixed_class : (int32_t)(sd % S.ncls);
+  }
+  if (save_latents) {
+    const int64_t zshape[2] = {n, S.nz}, cshape[1] = {n};
+    write_npy(save_latents, "<f4", zshape, 2, zs, sizeof(float) * (size_t)n * S.nz);
+    if (S.ncls) {
+      int64_t *c64 = xmalloc(sizeof(int64_t) * (size_t)n);
+      for (int i = 0; i < n; i++)
+        c64[i] = cls[i];
+      char cp[4200];
+      snprintf(cp, sizeof cp, "%s.classes.npy", save_latents);
+      write_npy(cp, "<i8", cshape, 1, c64, sizeof(int64_t) * (size_t)n);
+      free(c64);
+    }
   }
   // What the class of each image was, for the provenance text.
   char classdesc[160] = "";

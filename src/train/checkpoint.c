@@ -824,3 +824,17 @@ int ganc_ckpt_read_latest(const char *run_dir, char *name, size_t n, ganc_err *e
   memcpy(name, buf, len + 1);
   return 0;
 }
+
+char *ganc_ckpt_resolve(const char *arg) {
+  if (!ganc_is_dir(arg)) return xstrdup(arg);
+  char p[4200], name[256] = "";
+  ganc_err err = {0};
+  int rc = ganc_ckpt_read_latest(arg, name, sizeof name, &err);
+  if (rc < 0) ganc_die_err(&err);
+  if (rc > 0)
+    ganc_die(GANC_EXIT_USAGE,
+             "%s has no `latest` checkpoint pointer\n---> HINT: pass a ckpt-*.h5 file with --ckpt",
+             arg);
+  snprintf(p, sizeof p, "%s/%s", arg, name);
+  return xstrdup(p);
+}

@@ -80,6 +80,10 @@ int ganc_ckpt_load_net(const char *path, ganc_ctx *ctx, ganc_net *net, const cha
 // not a small regular file naming a file of the folder (a folder, a FIFO, which is never opened
 // for reading so it cannot block, an unreadable or garbled file).
 int ganc_ckpt_read_latest(const char *run_dir, char *name, size_t n, ganc_err *err);
+// A checkpoint argument of ganc-sample and ganc-export: a file as given, or a run folder's
+// `latest` (checked before it is opened: a FIFO there must not block). Exits 2 with the reason
+// when a folder has no usable pointer. The path is malloc'd.
+char *ganc_ckpt_resolve(const char *arg);
 
 #ifdef __cplusplus
 }

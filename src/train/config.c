@@ -136,6 +136,9 @@ static const key_def KEYS[] = {
       "an image grid and a checkpoint every this many kimg"),
   INT("log", keep,           "5",       0, 100000,                0,
       "checkpoints kept (the newest ones); 0 = keep all"),
+  BOOL("log", tensorboard,    "true",
+       "TensorBoard event files in the run folder (scalars every report, the fakes grid every "
+       "snapshot): tensorboard --logdir RUN_DIR"),
   INT("log", grid,           "8",       1, 32,                    0,
       "snapshot grids are grid x grid images, from fixed latents"),
 

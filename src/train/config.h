@@ -51,6 +51,7 @@ typedef struct ganc_config {
   double snapshot_kimg; // image grid and checkpoint every this many kimg
   int keep;             // checkpoints kept (the newest ones); 0 = keep all
   int grid;             // snapshot grids are grid x grid images
+  int tensorboard;      // 1 = TensorBoard event files in the run folder
   // [data]
   int window_mb; // loader shuffle window in MiB (fixes the data order with the seed)
   // [augment]: DiffAugment on every image D sees

@@ -27,6 +27,7 @@
 #include "core/util.h"
 #include "data/loader.h"
 #include "io/imgio.h"
+#include "io/tb.h"
 #include "model/arch.h"
 #include "ops/dispatch.h"
 #include "train/checkpoint.h"
@@ -74,6 +75,7 @@ typedef struct trainer {
   uint64_t fingerprint;
   ganc_loader_state start_pos;
   FILE *log;
+  ganc_tb *tb; // TensorBoard events (log.tensorboard; rank 0), NULL when off or after a failure
 } trainer;
 
 static void usage(FILE *f) {
@@ -182,6 +184,33 @@ static void write_grid_png(trainer *T, const char *name, const uint8_t *imgs, in
   free(out);
 }
 
+// TensorBoard is a view of what the run folder already holds: a failed write there says so once
+// and stops the events, never the training.
+static void tb_failed(trainer *T, const ganc_err *err) {
+  fprintf(stderr, "warning: %s; TensorBoard events stop here (log.jsonl and the grids go on)\n",
+          err->msg);
+  ganc_tb_close(T->tb);
+  T->tb = NULL;
+}
+
+// The PNG grid just written to RUN_DIR/name, as an image event at the run's image count.
+static void tb_grid(trainer *T, const char *name, const char *tag) {
+  if (!T->tb) return;
+  char path[4200];
+  snprintf(path, sizeof path, "%s/%s", T->run_dir, name);
+  uint8_t *png;
+  size_t n;
+  ganc_err err = {0};
+  if (ganc_read_file(path, (size_t)256 << 20, &png, &n) != 0) {
+    ganc_err_set(&err, GANC_EXIT_RUNTIME, "cannot read back %s for TensorBoard", path);
+    tb_failed(T, &err);
+    return;
+  }
+  const int side = T->cfg.grid * T->R;
+  if (ganc_tb_image(T->tb, T->nimg, tag, png, n, side, side, T->C, &err)) tb_failed(T, &err);
+  free(png);
+}
+
 static void write_reals(trainer *T) {
   int n = T->cfg.grid * T->cfg.grid;
   if (n > T->ds->count) n = (int)T->ds->count;
@@ -192,6 +221,7 @@ static void write_reals(trainer *T) {
     if (ganc_dataset_read_image(T->ds, (int64_t)i * T->ds->count / n, imgs + i * ib, NULL, &err))
       ganc_die_err(&err);
   write_grid_png(T, "reals.png", imgs, n, 0);
+  tb_grid(T, "reals.png", "reals");
   free(imgs);
 }
 
@@ -237,6 +267,7 @@ static void write_fakes(trainer *T) {
   char name[64];
   snprintf(name, sizeof name, "fakes-%010.3f.png", (double)T->nimg / 1000.0);
   write_grid_png(T, name, imgs, n, 1);
+  tb_grid(T, name, "fakes");
   free(imgs);
 }
 
@@ -901,6 +932,13 @@ int ganc_train_main(int argc, char **argv) {
     if (resume) trim_log(path, T.step);
     T.log = fopen(path, resume ? "a" : "w");
     if (!T.log) ganc_die(GANC_EXIT_RUNTIME, "cannot write %s: %s", path, strerror(errno));
+    // TensorBoard: a new events file per start; its START just past this image count makes
+    // TensorBoard drop what an interrupted run logged past the checkpoint it resumes from (it
+    // drops every earlier event at or after the START's step).
+    if (T.cfg.tensorboard && ganc_tb_open(out, T.nimg ? T.nimg + 1 : 0, &T.tb, &err)) {
+      fprintf(stderr, "warning: %s; training without TensorBoard events\n", err.msg);
+      memset(&err, 0, sizeof err);
+    }
     if (!resume) write_reals(&T);
 
     char desc[3][256];
@@ -979,6 +1017,28 @@ int ganc_train_main(int argc, char **argv) {
             acc.d_real / nacc, acc.d_fake / nacc, ips, ips > 0 ? 1000.0 / ips : 0.0, now - t0,
             acc.l_real / nacc, acc.l_fake / nacc);
         fflush(T.log);
+        if (T.tb) { // the same numbers as the log line, at the run's image count
+          static const char *const tags[] = {"loss/D",
+                                             "loss/G",
+                                             "D/x",
+                                             "D/G_z",
+                                             "D/logit_x",
+                                             "D/logit_G_z",
+                                             "speed/img_per_s",
+                                             "speed/sec_per_kimg"};
+          const double v[] = {acc.loss_d / nacc,
+                              acc.loss_g / nacc,
+                              acc.d_real / nacc,
+                              acc.d_fake / nacc,
+                              acc.l_real / nacc,
+                              acc.l_fake / nacc,
+                              ips,
+                              ips > 0 ? 1000.0 / ips : 0.0};
+          if (ganc_tb_scalars(T.tb, T.nimg, tags, v, 8, &err)) {
+            tb_failed(&T, &err);
+            memset(&err, 0, sizeof err);
+          }
+        }
         { // one fixed-width line per report; on a terminal above the progress bar
           ganc_progress_clear(&pg);
           char eta[32];
@@ -1016,6 +1076,7 @@ int ganc_train_main(int argc, char **argv) {
            el > 0 ? (double)(T.nimg - start_nimg) / el : 0.0, out);
 
   if (T.log) fclose(T.log);
+  ganc_tb_close(T.tb);
   ganc_loader_close(T.loader);
   trainer_free(&T);
   free(T.cfg_text);

@@ -2119,6 +2119,164 @@ static void test_augment(void **state) {
   if (!strstr(msg, "ratio 1.5 outside [0, 1]")) fail_msg("ratio 1.5 said: %s", msg);
 }
 
+// ---- feature-network ops (ops.def: pool2d, pad2d, channel_copy, resize_bilinear) -------------
+// Each against a reference written here from the definitions (PyTorch's max_pool2d, avg_pool2d
+// with and without count_include_pad, F.pad, torch.cat, F.interpolate bilinear with
+// align_corners = False), outputs poisoned first, plus values worked out by hand.
+
+static double ref_pool(const float *x, int H, int W, int C, int K, int st, int pad, int mode, int n,
+                       int p, int q, int c) {
+  double m = -INFINITY, s = 0;
+  int cnt = 0;
+  for (int a = 0; a < K; a++)
+    for (int b = 0; b < K; b++) {
+      const int i = p * st - pad + a, j = q * st - pad + b;
+      if (i < 0 || i >= H || j < 0 || j >= W) continue;
+      const double v = x[(((int64_t)n * H + i) * W + j) * C + c];
+      m = v > m ? v : m;
+      s += v;
+      cnt++;
+    }
+  return mode == 0 ? m : s / (mode == 1 ? cnt : K * K);
+}
+
+static double ref_resize(const float *x, int H, int W, int C, int P, int Q, int n, int p, int q,
+                         int c) {
+  double sy = (p + 0.5) * H / P - 0.5, sx = (q + 0.5) * W / Q - 0.5;
+  sy = sy < 0 ? 0 : sy;
+  sx = sx < 0 ? 0 : sx;
+  const int y0 = (int)floor(sy), x0 = (int)floor(sx);
+  const int y1 = y0 + 1 < H ? y0 + 1 : H - 1, x1 = x0 + 1 < W ? x0 + 1 : W - 1;
+  const double ly = sy - y0, lx = sx - x0;
+#define X(i, j) ((double)x[(((int64_t)n * H + (i)) * W + (j)) * C + c])
+  return (1 - ly) * ((1 - lx) * X(y0, x0) + lx * X(y0, x1)) +
+         ly * ((1 - lx) * X(y1, x0) + lx * X(y1, x1));
+#undef X
+}
+
+static void call_pool_bad(void *p) {
+  float buf[16] = {0};
+  pool2d_forward_cpu(p, 1, 4, 4, 1, 3, 1, 3, 0, buf, buf); // pad >= K
+}
+
+static void test_featops(void **state) {
+  ganc_ctx *ctx = *state;
+  rng rg = {91};
+  // pool2d: Inception's windows (3x3 stride 2; 3x3 stride 1 pad 1 max and both means; the final
+  // 8x8 mean) on odd sizes and channel counts.
+  const int pc[][7] = {{2, 9, 11, 5, 3, 2, 0},
+                       {1, 7, 7, 3, 3, 1, 1},
+                       {2, 8, 8, 6, 8, 1, 0},
+                       {1, 5, 4, 2, 2, 2, 1},
+                       {3, 6, 6, 1, 1, 1, 0}};
+  for (size_t t = 0; t < sizeof pc / sizeof pc[0]; t++)
+    for (int mode = 0; mode < 3; mode++) {
+      const int N = pc[t][0], H = pc[t][1], W = pc[t][2], C = pc[t][3], K = pc[t][4], st = pc[t][5],
+                pad = pc[t][6];
+      const int P = (H + 2 * pad - K) / st + 1, Q = (W + 2 * pad - K) / st + 1;
+      const int64_t nx = (int64_t)N * H * W * C, ny = (int64_t)N * P * Q * C;
+      float *x = fnew(nx), *y = fnew(ny);
+      fill(x, nx, &rg, 2.0, -3.0); // mostly negative: zero padding must never win the maximum
+      poison(y, ny);
+      pool2d_forward_cpu(ctx, N, H, W, C, K, st, pad, mode, x, y);
+      for (int n = 0; n < N; n++)
+        for (int p = 0; p < P; p++)
+          for (int q = 0; q < Q; q++)
+            for (int c = 0; c < C; c++) {
+              const float want = (float)ref_pool(x, H, W, C, K, st, pad, mode, n, p, q, c);
+              const float got = y[(((int64_t)n * P + p) * Q + q) * C + c];
+              if (got != want)
+                fail_msg("pool2d mode %d [%d,%d,%d,%d] K%d s%d p%d at (%d,%d,%d,%d): %.9g, want "
+                         "%.9g",
+                         mode, N, H, W, C, K, st, pad, n, p, q, c, got, want);
+            }
+      free(x);
+      free(y);
+    }
+  { // by hand: ones, 3x3 stride 1 pad 1: mean of the valid positions 1 everywhere; over all 9,
+    // a corner 4/9, an edge 6/9, inside 1
+    float x[16], y[16];
+    fill_value(x, 16, 1.0f);
+    pool2d_forward_cpu(ctx, 1, 4, 4, 1, 3, 1, 1, 1, x, y);
+    for (int i = 0; i < 16; i++)
+      assert_true(y[i] == 1.0f);
+    pool2d_forward_cpu(ctx, 1, 4, 4, 1, 3, 1, 1, 2, x, y);
+    assert_true(y[0] == (float)(4.0 / 9) && y[1] == (float)(6.0 / 9) && y[5] == 1.0f);
+  }
+  // pad2d: the frame is zero, the inside a copy.
+  {
+    const int N = 2, H = 3, W = 4, C = 3, ph = 1, pw = 3, Hp = H + 2, Wp = W + 6;
+    float *x = fnew(N * H * W * C), *y = fnew(N * Hp * Wp * C);
+    fill(x, N * H * W * C, &rg, 1.0, 0.5);
+    poison(y, N * Hp * Wp * C);
+    pad2d_forward_cpu(ctx, N, H, W, C, ph, pw, x, y);
+    for (int n = 0; n < N; n++)
+      for (int i = 0; i < Hp; i++)
+        for (int j = 0; j < Wp; j++)
+          for (int c = 0; c < C; c++) {
+            const int si = i - ph, sj = j - pw;
+            const float want =
+                si >= 0 && si < H && sj >= 0 && sj < W ? x[((n * H + si) * W + sj) * C + c] : 0.0f;
+            assert_true(y[((n * Hp + i) * Wp + j) * C + c] == want);
+          }
+    free(x);
+    free(y);
+  }
+  // channel_copy: two branches into their slots of a concatenation; the rest untouched.
+  {
+    const int M = 37, Cy = 12;
+    float *a = fnew(M * 5), *b = fnew(M * 4), *y = fnew(M * Cy);
+    fill(a, M * 5, &rg, 1.0, 0.0);
+    fill(b, M * 4, &rg, 1.0, 0.0);
+    fill_value(y, M * Cy, 7.0f);
+    channel_copy_cpu(ctx, M, 5, Cy, 0, a, y);
+    channel_copy_cpu(ctx, M, 4, Cy, 8, b, y);
+    for (int m = 0; m < M; m++)
+      for (int c = 0; c < Cy; c++) {
+        const float want = c < 5 ? a[m * 5 + c] : c >= 8 ? b[m * 4 + c - 8] : 7.0f;
+        assert_true(y[m * Cy + c] == want);
+      }
+    free(a);
+    free(b);
+    free(y);
+  }
+  // resize_bilinear: up (FMNIST 28 → Inception's 299 along one axis, small here), down, and the
+  // identity; within 1 ulp of the reference (its own operation order).
+  const int rc[][6] = {
+      {1, 5, 7, 3, 11, 13}, {2, 28, 9, 1, 57, 4}, {1, 9, 9, 2, 4, 5}, {1, 6, 6, 3, 6, 6}};
+  for (size_t t = 0; t < sizeof rc / sizeof rc[0]; t++) {
+    const int N = rc[t][0], H = rc[t][1], W = rc[t][2], C = rc[t][3], P = rc[t][4], Q = rc[t][5];
+    const int64_t nx = (int64_t)N * H * W * C, ny = (int64_t)N * P * Q * C;
+    float *x = fnew(nx), *y = fnew(ny);
+    fill(x, nx, &rg, 1.0, 0.0);
+    poison(y, ny);
+    resize_bilinear_forward_cpu(ctx, N, H, W, C, P, Q, x, y);
+    for (int n = 0; n < N; n++)
+      for (int p = 0; p < P; p++)
+        for (int q = 0; q < Q; q++)
+          for (int c = 0; c < C; c++) {
+            const double want = ref_resize(x, H, W, C, P, Q, n, p, q, c);
+            const float got = y[(((int64_t)n * P + p) * Q + q) * C + c];
+            if (!(fabs(got - want) <= 1.2e-7 * fabs(want) + 1e-30))
+              fail_msg("resize [%d,%d]→[%d,%d] at (%d,%d,%d,%d): %.9g, want %.9g", H, W, P, Q, n, p,
+                       q, c, got, want);
+            if (P == H && Q == W && got != x[(((int64_t)n * H + p) * W + q) * C + c])
+              fail_msg("resize to the same size is not the identity");
+          }
+    free(x);
+    free(y);
+  }
+  { // by hand: [a, b] to 4 columns is [a, (3a + b)/4, (a + 3b)/4, b]
+    const float x[2] = {1.0f, 5.0f};
+    float y[4];
+    resize_bilinear_forward_cpu(ctx, 1, 1, 2, 1, 1, 4, x, y);
+    assert_true(y[0] == 1.0f && y[1] == 2.0f && y[2] == 4.0f && y[3] == 5.0f);
+  }
+  char msg[400];
+  assert_int_equal(exit_status_of(call_pool_bad, ctx, msg, sizeof msg), 1);
+  if (!strstr(msg, "pad")) fail_msg("pool2d with pad >= K said: %s", msg);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_ctx_scratch), cmocka_unit_test(test_conv_shape_make),
@@ -2129,6 +2287,7 @@ int main(void) {
       cmocka_unit_test(test_tensor_add),  cmocka_unit_test(test_sum_pool),
       cmocka_unit_test(test_spectral),    cmocka_unit_test(test_cond),
       cmocka_unit_test(test_augment),     cmocka_unit_test(test_augment_rows),
+      cmocka_unit_test(test_featops),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -1346,6 +1346,107 @@ static void gpu_augment_part(void) {
     gpu_augment(32, 128, 128, 3, 0.125f, seed, 8, 0, "resnet128 D input");
 }
 
+// ---- feature-network ops (kernels/featops.cu): bit-identical to the CPU twins ---------------
+// op 0 pool2d (arg = mode), 1 pad2d, 2 channel_copy, 3 resize_bilinear; s = the shape's numbers.
+static void featop_run(int gpu, int op, const int *s, const float *x, float *y) {
+  if (op == 0) {
+    if (gpu)
+      pool2d_forward_cuda(&G, ST, s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], x, y);
+    else
+      pool2d_forward_cpu(&CPU, s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], x, y);
+  } else if (op == 1) {
+    if (gpu)
+      pad2d_forward_cuda(&G, ST, s[0], s[1], s[2], s[3], s[4], s[5], x, y);
+    else
+      pad2d_forward_cpu(&CPU, s[0], s[1], s[2], s[3], s[4], s[5], x, y);
+  } else if (op == 2) {
+    if (gpu)
+      channel_copy_cuda(&G, ST, s[0], s[1], s[2], s[3], x, y);
+    else
+      channel_copy_cpu(&CPU, s[0], s[1], s[2], s[3], x, y);
+  } else {
+    if (gpu)
+      resize_bilinear_forward_cuda(&G, ST, s[0], s[1], s[2], s[3], s[4], s[5], x, y);
+    else
+      resize_bilinear_forward_cpu(&CPU, s[0], s[1], s[2], s[3], s[4], s[5], x, y);
+  }
+}
+
+static void gpu_featop(int op, const int *s, const char *where) {
+  static const char *names[4] = {"pool2d", "pad2d", "channel_copy", "resize_bilinear"};
+  size_t nx, ny;
+  if (op == 0) {
+    const int P = (s[1] + 2 * s[6] - s[4]) / s[5] + 1, Q = (s[2] + 2 * s[6] - s[4]) / s[5] + 1;
+    nx = (size_t)s[0] * s[1] * s[2] * s[3];
+    ny = (size_t)s[0] * P * Q * s[3];
+  } else if (op == 1) {
+    nx = (size_t)s[0] * s[1] * s[2] * s[3];
+    ny = (size_t)s[0] * (s[1] + 2 * s[4]) * (s[2] + 2 * s[5]) * s[3];
+  } else if (op == 2) {
+    nx = (size_t)s[0] * s[1];
+    ny = (size_t)s[0] * s[2];
+  } else {
+    nx = (size_t)s[0] * s[1] * s[2] * s[3];
+    ny = (size_t)s[0] * s[4] * s[5] * s[3];
+  }
+  float *hx = fnew(nx), *want = fnew(ny), *got = fnew(ny), *got2 = fnew(ny);
+  fill(hx, nx, -3.0f, 1.0f);
+  // channel_copy writes only its slot: the rest of y keeps what was there (7 on both sides).
+  for (size_t i = 0; i < ny; i++)
+    want[i] = 7.0f;
+  featop_run(0, op, s, hx, want);
+  float *dx = dnew(nx * sizeof(float)), *dy = dnew(ny * sizeof(float));
+  up(dx, hx, nx * sizeof(float));
+  for (int rep = 0; rep < 2; rep++) {
+    if (op == 2) {
+      float *sevens = fnew(ny);
+      for (size_t i = 0; i < ny; i++)
+        sevens[i] = 7.0f;
+      up(dy, sevens, ny * sizeof(float));
+      free(sevens);
+    } else {
+      poison(dy, ny * sizeof(float));
+    }
+    featop_run(1, op, s, dx, dy);
+    down(rep ? got2 : got, dy, ny * sizeof(float));
+  }
+  const int same = !memcmp(got, got2, ny * sizeof(float));
+  const int64_t u = ulp_of(got, want, ny);
+  report(u == 0 && same, "gpu   %-16s %s: %lld ulp%s", names[op], where, (long long)u,
+         same ? "" : ", RERUN DIFFERS");
+  ganc_cuda_free(&G, dx);
+  ganc_cuda_free(&G, dy);
+  free(hx), free(want), free(got), free(got2);
+}
+
+static void gpu_featops_part(void) {
+  printf("-- feature-network ops%s --\n", EMU ? " (emulated)" : "");
+  // pool2d {N, H, W, C, K, stride, pad, mode}: Inception's windows at small and real sizes.
+  static const int pools[][8] = {{2, 9, 11, 5, 3, 2, 0, 0}, {1, 7, 7, 3, 3, 1, 1, 0},
+                                 {1, 7, 7, 3, 3, 1, 1, 1},  {1, 7, 7, 3, 3, 1, 1, 2},
+                                 {2, 8, 8, 6, 8, 1, 0, 1},  {1, 5, 4, 2, 2, 2, 1, 1}};
+  for (size_t i = 0; i < sizeof pools / sizeof pools[0]; i++)
+    gpu_featop(0, pools[i], "small");
+  static const int real_pools[][8] = {{1, 147, 147, 64, 3, 2, 0, 0}, // after Conv2d_2b
+                                      {1, 35, 35, 192, 3, 1, 1, 1},  // Mixed_5b's branch_pool
+                                      {1, 8, 8, 2048, 8, 1, 0, 1}};  // the features
+  for (size_t i = 0; i < sizeof real_pools / sizeof real_pools[0]; i++) {
+    const int *p = real_pools[i];
+    if (!skip_case((int64_t)p[0] * p[1] * p[2] * p[3], 300000)) gpu_featop(0, p, "Inception");
+  }
+  static const int pads[][6] = {{2, 3, 4, 3, 1, 3}, {1, 17, 17, 8, 0, 3}, {1, 17, 17, 8, 3, 0}};
+  for (size_t i = 0; i < sizeof pads / sizeof pads[0]; i++)
+    gpu_featop(1, pads[i], i ? "1x7 / 7x1" : "small");
+  static const int copies[][4] = {{37, 5, 12, 4}, {35 * 35, 64, 256, 192}};
+  for (size_t i = 0; i < sizeof copies / sizeof copies[0]; i++)
+    gpu_featop(2, copies[i], i ? "Mixed_5b's last branch" : "small");
+  static const int resizes[][6] = {{1, 5, 7, 3, 11, 13}, {2, 28, 9, 1, 57, 4}, {1, 9, 9, 2, 4, 5}};
+  for (size_t i = 0; i < sizeof resizes / sizeof resizes[0]; i++)
+    gpu_featop(3, resizes[i], "small");
+  static const int fid_in[6] = {1, 32, 32, 3, 299, 299}; // 32x32 images to Inception's input
+  if (!skip_case(299 * 299 * 3, 300000)) gpu_featop(3, fid_in, "32 → 299");
+}
+
 static void gpu_part(void) {
   printf("-- part 2: the launchers on the GPU%s --\n", quick ? " (--quick)" : "");
   static const uint64_t seeds[] = {0, 0x0123456789ABCDEFull};
@@ -1396,6 +1497,7 @@ static void gpu_part(void) {
   gpu_bn_special();
   gpu_resnet_ops_part();
   gpu_augment_part();
+  gpu_featops_part();
 }
 
 int main(int argc, char **argv) {

@@ -349,15 +349,15 @@ static void test_unknown_key(void **state) {
   LOAD_FAILS("[model]\nbatch = 64\n", "unknown key model.batch", "t.ini:2", "belongs in [train]");
   // Keys before any section header.
   LOAD_FAILS("batch = 64\n", "outside any section", "t.ini:1", "put it under [train]");
-  LOAD_FAILS("bogus = 1\n", "outside any section", "t.ini:1", "[model], [train], [log], [data]");
+  LOAD_FAILS("bogus = 1\n", "outside any section", "t.ini:1", "[model], [train], [log], [metrics], [data]");
 }
 
 static void test_unknown_section(void **state) {
   (void)state;
   LOAD_FAILS("# header\n[modle]\nz_dim = 64\n", "unknown section [modle]", "t.ini:2",
-             "did you mean [model]?", "[model], [train], [log], [data]");
+             "did you mean [model]?", "[model], [train], [log], [metrics], [data]");
   LOAD_FAILS("[train]\nbatch = 64\n[optimizer]\nlr = 1\n", "unknown section [optimizer]", "t.ini:3",
-             "the sections are [model], [train], [log], [data]");
+             "the sections are [model], [train], [log], [metrics], [data]");
 }
 
 static void test_bad_values(void **state) {

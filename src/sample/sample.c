@@ -158,6 +158,49 @@ typedef struct sampler {
   int32_t *labels_dev; // backend [batch]: the classes of a conditional generator's images
 } sampler;
 
+// The generator `group` of checkpoint ckpt (its metadata read) on `device`, for batches of up to
+// `batch` images. Exits with a message on a checkpoint it cannot use.
+static void sampler_open(sampler *S, const char *ckpt, const ganc_ckpt_meta *meta,
+                         const char *device, int batch, const char *group) {
+  ganc_err err = {0};
+  memset(S, 0, sizeof *S);
+  ganc_config_defaults(&S->cfg);
+  if (ganc_config_load_string(&S->cfg, meta->config, ckpt, &err) ||
+      ganc_config_validate(&S->cfg, &err))
+    ganc_die_err(&err);
+  if (S->cfg.resolution == 0 || S->cfg.channels == 0)
+    ganc_die(GANC_EXIT_USAGE, "checkpoint %s has an unresolved model shape in its config", ckpt);
+  if (ganc_ctx_init_device(&S->ctx, device, S->cfg.threads, 0, stderr, &err)) ganc_die_err(&err);
+  S->batch = batch;
+  S->R = S->cfg.resolution;
+  S->C = S->cfg.channels;
+  S->nz = S->cfg.z_dim;
+  S->ncls = !strcmp(S->cfg.conditional, "yes") ? S->cfg.classes : 0;
+  ganc_build_g(&S->G, &S->cfg, group);
+  net_finalize(&S->ctx, &S->G, batch, 0);
+  if (ganc_ckpt_load_net(ckpt, &S->ctx, &S->G, group, 0, &err)) ganc_die_err(&err);
+  { // The rest of the file (D, Adam moments) is not needed here, but its damage is worth knowing.
+    ganc_err v = {0};
+    if (ganc_ckpt_verify(ckpt, &v))
+      fprintf(stderr, "warning: %s\n(the generator sampled here, %s, passed every check)\n", v.msg,
+              group);
+  }
+  S->z = ganc_alloc(&S->ctx, (size_t)batch * S->nz);
+  if (S->ncls) {
+    S->labels_dev = ganc_alloc_bytes(&S->ctx, sizeof(int32_t) * (size_t)batch);
+    S->G.labels = S->labels_dev;
+  }
+  S->u8 = ganc_alloc_bytes(&S->ctx, (size_t)batch * S->R * S->R * S->C);
+}
+
+static void sampler_close(sampler *S) {
+  ganc_free(&S->ctx, S->u8);
+  ganc_free(&S->ctx, S->z);
+  ganc_free(&S->ctx, S->labels_dev);
+  net_free(&S->ctx, &S->G);
+  ganc_ctx_release(&S->ctx);
+}
+
 // The name of class k as the checkpoint recorded it (the dataset's sub-folder), or "class k".
 static const char *class_name(const ganc_ckpt_meta *m, int k) {
   static __thread char buf[32]; // a name for one message at a time
@@ -329,20 +372,8 @@ int ganc_sample_main(int argc, char **argv) {
             "checksummed, its settings are not\n",
             ckpt, meta.version);
   sampler S;
-  memset(&S, 0, sizeof S);
-  ganc_config_defaults(&S.cfg);
-  if (ganc_config_load_string(&S.cfg, meta.config, ckpt, &err) ||
-      ganc_config_validate(&S.cfg, &err))
-    ganc_die_err(&err);
-  if (S.cfg.resolution == 0 || S.cfg.channels == 0)
-    ganc_die(GANC_EXIT_USAGE, "checkpoint %s has an unresolved model shape in its config", ckpt);
-  if (ganc_ctx_init_device(&S.ctx, device, S.cfg.threads, 0, stderr, &err)) ganc_die_err(&err);
-  S.batch = batch;
-  S.R = S.cfg.resolution;
-  S.C = S.cfg.channels;
-  S.nz = S.cfg.z_dim;
   const char *group = no_ema ? "G" : "G_ema";
-  S.ncls = !strcmp(S.cfg.conditional, "yes") ? S.cfg.classes : 0;
+  sampler_open(&S, ckpt, &meta, device, batch, group);
   if (!S.ncls && (class_arg || per_class))
     ganc_die(GANC_EXIT_USAGE,
              "%s: --class and --per-class need a class-conditional checkpoint; this one was "
@@ -350,21 +381,6 @@ int ganc_sample_main(int argc, char **argv) {
              ckpt, S.cfg.conditional);
   int fixed_class = -1; // --class, as a number
   if (class_arg) fixed_class = parse_class(class_arg, &meta, S.ncls, ckpt);
-  ganc_build_g(&S.G, &S.cfg, group);
-  net_finalize(&S.ctx, &S.G, batch, 0);
-  if (ganc_ckpt_load_net(ckpt, &S.ctx, &S.G, group, 0, &err)) ganc_die_err(&err);
-  { // The rest of the file (D, Adam moments) is not needed here, but its damage is worth knowing.
-    ganc_err v = {0};
-    if (ganc_ckpt_verify(ckpt, &v))
-      fprintf(stderr, "warning: %s\n(the generator sampled here, %s, passed every check)\n", v.msg,
-              group);
-  }
-  S.z = ganc_alloc(&S.ctx, (size_t)batch * S.nz);
-  if (S.ncls) {
-    S.labels_dev = ganc_alloc_bytes(&S.ctx, sizeof(int32_t) * (size_t)batch);
-    S.G.labels = S.labels_dev;
-  }
-  S.u8 = ganc_alloc_bytes(&S.ctx, (size_t)batch * S.R * S.R * S.C);
   char sha[65];
   if (ganc_sha256_file(ckpt, sha, &err)) ganc_die_err(&err);
   char kimg[32], psis[32];
@@ -549,12 +565,52 @@ int ganc_sample_main(int argc, char **argv) {
   free(zs);
   free(cls);
   free(seeds);
-  ganc_free(&S.ctx, S.u8);
-  ganc_free(&S.ctx, S.z);
-  ganc_free(&S.ctx, S.labels_dev);
-  net_free(&S.ctx, &S.G);
-  ganc_ctx_release(&S.ctx);
+  sampler_close(&S);
   ganc_ckpt_meta_free(&meta);
   free(ckpt);
   return rc;
+}
+
+// ---- the generator for other programs (ganc-metrics) -------------------------------------------
+struct ganc_generator {
+  sampler S;
+  char *ckpt;
+};
+
+ganc_generator *ganc_generator_open(const char *ckpt_or_run, const char *device, int batch) {
+  ganc_generator *g = xcalloc(1, sizeof *g);
+  g->ckpt = ganc_ckpt_resolve(ckpt_or_run);
+  ganc_err err = {0};
+  ganc_ckpt_meta meta;
+  if (ganc_ckpt_read_meta(g->ckpt, &meta, &err)) ganc_die_err(&err);
+  sampler_open(&g->S, g->ckpt, &meta, device, batch, "G_ema");
+  ganc_ckpt_meta_free(&meta);
+  return g;
+}
+
+void ganc_generator_shape(const ganc_generator *g, int *R, int *C) {
+  *R = g->S.R;
+  *C = g->S.C;
+}
+
+void ganc_generator_seeds(ganc_generator *g, int64_t seed0, int n, uint8_t *images) {
+  sampler *S = &g->S;
+  float *zs = xmalloc(sizeof(float) * (size_t)n * S->nz);
+  int32_t *cls = xcalloc((size_t)n, sizeof(int32_t));
+  for (int i = 0; i < n; i++) { // as ganc-sample --seeds: seed s, class s mod classes
+    ganc_latent((uint64_t)(seed0 + i), 0, S->nz, zs + (size_t)i * S->nz);
+    if (S->ncls) cls[i] = (int32_t)((seed0 + i) % S->ncls);
+  }
+  render(S, g->ckpt, zs, cls, n, images);
+  free(zs);
+  free(cls);
+}
+
+const char *ganc_generator_path(const ganc_generator *g) { return g->ckpt; }
+
+void ganc_generator_close(ganc_generator *g) {
+  if (!g) return;
+  sampler_close(&g->S);
+  free(g->ckpt);
+  free(g);
 }

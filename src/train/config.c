@@ -27,7 +27,7 @@
 #include <sys/stat.h> // stat: a config must be a regular file
 
 // ---- the table ----------------------------------------------------------------------------------
-typedef enum { T_INT, T_U64, T_DOUBLE, T_BOOL, T_ENUM } key_type;
+typedef enum { T_INT, T_U64, T_DOUBLE, T_BOOL, T_ENUM, T_STR } key_type;
 
 enum {
   F_ZERO = 1,    // int: 0 is allowed besides lo..hi (0 = take it from the dataset)
@@ -55,9 +55,11 @@ typedef struct key_def {
 #define DBL(s, f, def, lo, hi, fl, desc) {s, #f, T_DOUBLE, FIELD(f), def, lo, hi, fl, NULL, desc}
 #define BOOL(s, f, def, desc)            {s, #f, T_BOOL, FIELD(f), def, 0, 1, 0, NULL, desc}
 #define ENUM(s, f, def, words, desc)     {s, #f, T_ENUM, FIELD(f), def, 0, 0, 0, words, desc}
+#define STR(s, k, f, def, desc)          {s, #k, T_STR, FIELD(f), def, 0, 0, 0, NULL, desc}
 // A key whose field has another name (the [augment] keys live in aug_* fields).
 #define BOOLK(s, k, f, def, desc)        {s, #k, T_BOOL, FIELD(f), def, 0, 1, 0, NULL, desc}
 #define DBLK(s, k, f, def, lo, hi, fl, desc) {s, #k, T_DOUBLE, FIELD(f), def, lo, hi, fl, NULL, desc}
+#define INTK(s, k, f, def, lo, hi, fl, desc) {s, #k, T_INT, FIELD(f), def, lo, hi, fl, NULL, desc}
 #define INF HUGE_VAL
 #define LO_OPEN F_LO_OPEN
 #define HI_OPEN F_HI_OPEN
@@ -141,6 +143,15 @@ static const key_def KEYS[] = {
        "snapshot): tensorboard --logdir RUN_DIR"),
   INT("log", grid,           "8",       1, 32,                    0,
       "snapshot grids are grid x grid images, from fixed latents"),
+
+  STR("metrics", featnet,    metrics_featnet, "none",
+      "FID during training: a feature network file (scripts/featnet.py; Inception-v3 for the "
+      "standard FID), or none; relative paths from where ganc-train runs"),
+  DBLK("metrics", kimg,      metrics_kimg, "0",  0, 1e9,            0,
+       "FID every this many kimg; 0 = at every snapshot"),
+  INTK("metrics", n,         metrics_n,   "1000", 2, 1000000,       0,
+       "images of each set: the reals evenly spaced, the fakes G_ema's seeds 0..n-1 (ganc-metrics "
+       "--featnet NET --real DATA --fake RUN -n N gives the same FID)"),
 
   INT("data", window_mb,     "256",     1, 1048576,               0,
       "loader shuffle window in MiB; with the seed it fixes the data order"),
@@ -317,6 +328,9 @@ static const char *allowed_text(const key_def *k, char *buf, size_t n) {
     for (int i = 0; word_at(k->words, i, w, sizeof w) == 0; i++)
       cat(buf, n, "%s%s", i ? ", " : "", w);
     break;
+  case T_STR:
+    cat(buf, n, "a path of up to %zu characters, or none", k->size - 1);
+    break;
   }
   return buf;
 }
@@ -380,6 +394,12 @@ static int parse_value(const key_def *k, const char *text, void *base) {
                k->section, k->key, text, k->size);
     snprintf(field, k->size, "%s", text);
     return 0;
+  case T_STR:
+    if (strlen(text) >= k->size) return -1;
+    for (const char *c = text; *c; c++)
+      if (iscntrl((unsigned char)*c)) return -1;
+    snprintf(field, k->size, "%s", text);
+    return 0;
   }
   return -1;
 }
@@ -401,6 +421,7 @@ static void format_value(const key_def *k, const ganc_config *c, char *buf, size
     snprintf(buf, n, "%s", *(const int *)field ? "true" : "false");
     break;
   case T_ENUM:
+  case T_STR:
     snprintf(buf, n, "%.*s", (int)k->size, field);
     break;
   }
@@ -420,6 +441,8 @@ static int field_ok(const key_def *k, const ganc_config *c) {
     return *(const int *)field == 0 || *(const int *)field == 1;
   case T_ENUM:
     return memchr(field, 0, k->size) && word_index(k->words, field) >= 0;
+  case T_STR:
+    return memchr(field, 0, k->size) && field[0];
   }
   return 0;
 }

@@ -52,6 +52,10 @@ typedef struct ganc_config {
   int keep;             // checkpoints kept (the newest ones); 0 = keep all
   int grid;             // snapshot grids are grid x grid images
   int tensorboard;      // 1 = TensorBoard event files in the run folder
+  // [metrics]
+  char metrics_featnet[512]; // FID during training: a feature network file, or "none"
+  double metrics_kimg;       // FID every this many kimg; 0 = at every snapshot
+  int metrics_n;             // images of each set
   // [data]
   int window_mb; // loader shuffle window in MiB (fixes the data order with the seed)
   // [augment]: DiffAugment on every image D sees

@@ -28,6 +28,8 @@
 #include "data/loader.h"
 #include "io/imgio.h"
 #include "io/tb.h"
+#include "metrics/distances.h"
+#include "metrics/featnet.h"
 #include "model/arch.h"
 #include "ops/dispatch.h"
 #include "train/checkpoint.h"
@@ -76,6 +78,9 @@ typedef struct trainer {
   ganc_loader_state start_pos;
   FILE *log;
   ganc_tb *tb; // TensorBoard events (log.tensorboard; rank 0), NULL when off or after a failure
+  // FID during training (metrics.featnet; rank 0): the network, and the reals' statistics once
+  ganc_featnet *fn;
+  ganc_feat_stats fid_real;
 } trainer;
 
 static void usage(FILE *f) {
@@ -271,6 +276,68 @@ static void write_fakes(trainer *T) {
   free(imgs);
 }
 
+// ---- FID during training (metrics.featnet) --------------------------------------------------
+// The reals: metrics.n images of the dataset evenly spaced (all of it when it holds fewer); the
+// fakes: G_ema's images of seeds 0 .. n − 1 exactly as ganc-sample draws them (latent of seed s,
+// class s mod classes), so that `ganc-metrics --featnet NET --real DATA --fake RUN -n N` gives the
+// logged number again.
+static void real_images(void *user, int64_t at, int m, uint8_t *out) {
+  trainer *T = user;
+  ganc_err err = {0};
+  const int64_t n = T->cfg.metrics_n < T->ds->count ? T->cfg.metrics_n : T->ds->count;
+  for (int i = 0; i < m; i++)
+    if (ganc_dataset_read_image(T->ds, (at + i) * T->ds->count / n,
+                                out + (size_t)i * T->ds->image_bytes, NULL, &err))
+      ganc_die_err(&err);
+}
+
+static void fake_images(void *user, int64_t at, int m, uint8_t *out) {
+  trainer *T = user;
+  const int nz = T->cfg.z_dim;
+  for (int i = 0; i < m; i++) {
+    ganc_latent((uint64_t)(at + i), 0, nz, T->host_z + (size_t)i * nz);
+    if (T->ncls) T->host_flabels[i] = (int32_t)((at + i) % T->ncls);
+  }
+  ganc_upload(&T->ctx, T->z, T->host_z, (size_t)m * nz);
+  if (T->ncls)
+    ganc_upload_bytes(&T->ctx, T->flabels_dev, T->host_flabels, sizeof(int32_t) * (size_t)m);
+  const float *y = net_forward(&T->ctx, &T->G_ema, T->z, m, 0, -1);
+  const size_t ib = (size_t)T->R * T->R * T->C;
+  pixels_to_uint8(&T->ctx, (int64_t)m * ib, y, T->u8_dev);
+  ganc_download_bytes(&T->ctx, out, T->u8_dev, (size_t)m * ib);
+}
+
+// FID of G_ema now (its batch-norm statistics recalibrated), to log.jsonl and TensorBoard.
+static void run_metrics(trainer *T) {
+  if (!T->fn) return;
+  const int64_t n = T->cfg.metrics_n;
+  const int d = ganc_featnet_dim(T->fn);
+  ganc_err err = {0};
+  double t0 = ganc_now();
+  if (!T->fid_real.mu) { // the reals' statistics, once per process
+    const int64_t nr = n < T->ds->count ? n : T->ds->count;
+    float *f = ganc_featnet_features(T->fn, &T->ctx, nr, real_images, T, NULL);
+    if (ganc_feat_stats_compute(f, nr, d, &T->fid_real, &err)) ganc_die_err(&err);
+    free(f);
+  }
+  float *f = ganc_featnet_features(T->fn, &T->ctx, n, fake_images, T, NULL);
+  ganc_feat_stats fake;
+  double fid = 0;
+  if (ganc_feat_stats_compute(f, n, d, &fake, &err) || ganc_fid(&T->fid_real, &fake, &fid, &err))
+    ganc_die_err(&err);
+  free(f);
+  ganc_feat_stats_free(&fake);
+  fprintf(stderr, "kimg %9.3f | FID %.4f (%lld images each, %s, %.1f s)\n",
+          (double)T->nimg / 1000.0, fid, (long long)n, ganc_featnet_name(T->fn), ganc_now() - t0);
+  fprintf(T->log, "{\"kimg\": %.3f, \"step\": %lld, \"fid\": %.6f, \"fid_n\": %lld}\n",
+          (double)T->nimg / 1000.0, (long long)T->step, fid, (long long)n);
+  fflush(T->log);
+  if (T->tb) {
+    static const char *const tags[] = {"metrics/fid"};
+    if (ganc_tb_scalars(T->tb, T->nimg, tags, &fid, 1, &err)) tb_failed(T, &err);
+  }
+}
+
 // Checkpoint + `latest` + pruning. Refuses to save non-finite weights (the last good checkpoint
 // must never be replaced by a diverged one). Every rank calls it (G_ema's recalibration is a
 // collective under train.batchnorm = sync); rank 0 alone writes. The ranks' weights are the
@@ -289,6 +356,7 @@ static void snapshot(trainer *T) {
                "lower learning rates (--set train.g_lr=... --set train.d_lr=...)",
                (long long)T->step, (double)T->nimg / 1000.0, nets[i]->name);
   write_fakes(T);
+  if (T->cfg.metrics_kimg == 0) run_metrics(T);
   char name[64], path[4200];
   ckpt_name(T->nimg, name, sizeof name);
   snprintf(path, sizeof path, "%s/%s", T->run_dir, name);
@@ -940,6 +1008,13 @@ int ganc_train_main(int argc, char **argv) {
       memset(&err, 0, sizeof err);
     }
     if (!resume) write_reals(&T);
+    if (strcmp(T.cfg.metrics_featnet, "none")) { // checked now: a bad file fails before training
+      const int fb = T.B < 32 ? T.B : 32;        // Inception keeps ~50 MB of activations per image
+      if (ganc_featnet_load(T.cfg.metrics_featnet, &T.ctx, T.R, T.C, fb, &T.fn, &err))
+        ganc_die_err(&err);
+      fprintf(stderr, "FID: %s, %d images each, %s\n", ganc_featnet_name(T.fn), T.cfg.metrics_n,
+              T.cfg.metrics_kimg > 0 ? "on its own schedule (metrics.kimg)" : "at every snapshot");
+    }
 
     char desc[3][256];
     net_describe(&T.G, desc[0], 256);
@@ -961,6 +1036,8 @@ int ganc_train_main(int argc, char **argv) {
   if (snap_every < 1) snap_every = 1;
   int64_t next_report = (T.nimg / report_every + 1) * report_every;
   int64_t next_snap = (T.nimg / snap_every + 1) * snap_every;
+  const int64_t metrics_every = (int64_t)(T.cfg.metrics_kimg * 1000.0 + 0.5);
+  int64_t next_metrics = metrics_every > 0 ? (T.nimg / metrics_every + 1) * metrics_every : 0;
   double t0 = ganc_now(), t_report = t0;
   int64_t nimg_report = T.nimg, start_nimg = T.nimg;
   step_stats acc = {0};
@@ -1066,6 +1143,15 @@ int ganc_train_main(int argc, char **argv) {
       while (next_snap <= T.nimg)
         next_snap += snap_every;
     }
+    if (metrics_every > 0 && T.nimg >= next_metrics) { // FID on its own schedule
+      ganc_progress_clear(&pg);
+      T.ctx.bn_sync = !strcmp(T.cfg.batchnorm, "sync");
+      recalibrate_ema(&T); // every rank: a collective under train.batchnorm = sync
+      T.ctx.bn_sync = 0;
+      if (T.lead) run_metrics(&T);
+      while (next_metrics <= T.nimg)
+        next_metrics += metrics_every;
+    }
   }
   ganc_progress_clear(&pg);
   if (!saved_now && T.nimg > start_nimg) snapshot(&T); // the end of the run, or a stop signal
@@ -1077,6 +1163,8 @@ int ganc_train_main(int argc, char **argv) {
 
   if (T.log) fclose(T.log);
   ganc_tb_close(T.tb);
+  ganc_featnet_free(T.fn, &T.ctx);
+  ganc_feat_stats_free(&T.fid_real);
   ganc_loader_close(T.loader);
   trainer_free(&T);
   free(T.cfg_text);

@@ -158,7 +158,9 @@ def pytorch_fid_weights(path):
 
 
 def write(g, path, name, input_size=299, input_channels=3, feature_dim=2048):
-    with h5py.File(path, "w") as f:
+    # libver="latest": HDF5's metadata checksums, which ganc requires (a damaged header of the
+    # old layout is read out of bounds by HDF5 1.10 instead of being refused).
+    with h5py.File(path, "w", libver="latest") as f:
         f.attrs["ganc_featnet"] = 1
         f.attrs["name"] = np.bytes_(name)  # fixed-length strings: what ganc's reader takes
         f.attrs["input_size"] = input_size

@@ -77,6 +77,16 @@ for what, edit in [("weight shape", lambda f: (f["nodes/0004"].__delitem__("weig
                         "--fake", fake, "--device", "cpu"], capture_output=True, text=True)
     assert b.returncode == 2 and "bad.h5" in b.stderr and "node" in b.stderr, (what, b.returncode, b.stderr)
     print(f"refused ({what}): {b.stderr.strip().splitlines()[0][:150]}")
+# A network in HDF5's old layout (h5py's default: no metadata checksums) is refused, with the fix.
+old = os.path.join(work, "old-layout.h5")
+with h5py.File(net, "r") as src, h5py.File(old, "w") as dst:
+    for k, v in src.attrs.items():
+        dst.attrs[k] = v
+    src.copy("nodes", dst)
+b = subprocess.run([os.path.join(bindir, "ganc-metrics"), "--featnet", old, "--real", real,
+                    "--fake", fake, "--device", "cpu"], capture_output=True, text=True)
+assert b.returncode == 2 and "without metadata checksums" in b.stderr and "libver" in b.stderr, b.stderr
+print("refused (old HDF5 layout): " + b.stderr.strip().splitlines()[0][:150])
 
 # Every node kind on ganc's CUDA kernels (run by the tests' CUDA emulator: ganc-metrics-emu) and
 # on the CPU, against NumPy, on a small network of all of them (Inception's full size takes too

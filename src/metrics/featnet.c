@@ -18,6 +18,9 @@
 
 enum { OP_CONV, OP_MAXPOOL, OP_AVGPOOL, OP_CONCAT, OP_MEAN };
 enum { MAX_INPUTS = 8 };
+// Inception-v3 needs 1.4 M floats in its largest node and ~13 M in all, per image.
+enum { MAX_NODE_FLOATS = 1 << 26 };
+#define MAX_TOTAL_FLOATS ((int64_t)1 << 28)
 
 typedef struct fnode {
   int op, in[MAX_INPUTS], nin;
@@ -36,6 +39,7 @@ struct ganc_featnet {
   int S, Cin, dim; // input size and channels of the network, features
   int R, C;        // images given
   int max_batch, nnodes;
+  int64_t total; // output floats per image, all nodes
   fnode *nodes;
   uint8_t *u8;        // backend [max_batch, R, R, C]
   float *x, *x3, *xs; // images as floats, as 3 channels, resized [.., S, S, Cin]
@@ -168,6 +172,9 @@ static int load_node(ganc_featnet *fn, ganc_ctx *ctx, hid_t g, int i, const char
       return fail(err, path, gname, "`weight` must be [K, %d, %d, %d] (its input has %d channels)",
                   iC[0], nd->kh, nd->kw, iC[0]);
     const int K = (int)dims[0], Ci = iC[0];
+    if ((int64_t)K * Ci * nd->kh * nd->kw > MAX_NODE_FLOATS)
+      return fail(err, path, gname, "a weight of %d x %d x %d x %d: over %d M floats", K, Ci,
+                  nd->kh, nd->kw, MAX_NODE_FLOATS >> 20);
     nd->C = K;
     nd->H = (iH[0] + 2 * nd->ph - nd->kh) / nd->stride + 1;
     nd->W = (iW[0] + 2 * nd->pw - nd->kw) / nd->stride + 1;
@@ -239,9 +246,13 @@ static int load_node(ganc_featnet *fn, ganc_ctx *ctx, hid_t g, int i, const char
       nd->var = upload_new(ctx, a4 + 3 * K, (size_t)K);
     }
     free(a4);
-    if (nd->ph != nd->pw)
-      nd->padded =
-          ganc_alloc(ctx, (size_t)fn->max_batch * (iH[0] + 2 * nd->ph) * (iW[0] + 2 * nd->pw) * Ci);
+    if (nd->ph != nd->pw) {
+      const int64_t padded = (int64_t)(iH[0] + 2 * nd->ph) * (iW[0] + 2 * nd->pw) * Ci;
+      if (padded > MAX_NODE_FLOATS)
+        return fail(err, path, gname, "its padded input is over %d M floats",
+                    MAX_NODE_FLOATS >> 20);
+      nd->padded = ganc_alloc(ctx, (size_t)fn->max_batch * (size_t)padded);
+    }
   } else if (nd->op == OP_MAXPOOL || nd->op == OP_AVGPOOL) {
     nd->cip = 0;
     if (attr_ints(g, "kernel", &nd->k, 1, 1, 64) || attr_ints(g, "stride", &nd->stride, 1, 1, 64) ||
@@ -271,7 +282,15 @@ static int load_node(ganc_featnet *fn, ganc_ctx *ctx, hid_t g, int i, const char
     if (iH[0] != iW[0])
       return fail(err, path, gname, "`mean` of a %dx%d input (square inputs only)", iH[0], iW[0]);
   }
-  nd->out = ganc_alloc(ctx, (size_t)fn->max_batch * nd->H * nd->W * nd->C);
+  // Sizes stay far inside int and memory: a crafted file must not overflow or exhaust them.
+  const int64_t per = (int64_t)nd->H * nd->W * nd->C;
+  fn->total += per;
+  if (per > MAX_NODE_FLOATS || fn->total > MAX_TOTAL_FLOATS)
+    return fail(err, path, gname,
+                "%dx%dx%d outputs: more than this network's limits (%d M floats per node, %d M "
+                "in all, per image)",
+                nd->H, nd->W, nd->C, MAX_NODE_FLOATS >> 20, (int)(MAX_TOTAL_FLOATS >> 20));
+  nd->out = ganc_alloc(ctx, (size_t)fn->max_batch * (size_t)per);
   return 0;
 }
 
@@ -287,8 +306,18 @@ int ganc_featnet_load(const char *path, ganc_ctx *ctx, int R, int C, int max_bat
         "python3 scripts/featnet.py inception --from-pytorch-fid "
         "pt_inception-2015-12-05-6726825d.pth %s (docs/METRICS.md)",
         path);
+  // Only files with HDF5's metadata checksums (superblock 2+): HDF5 1.10 reads a damaged header
+  // of the old layout out of bounds (a fuzzer found a use-after-free in H5Aexists), while a
+  // checksummed one is refused by HDF5 itself. scripts/featnet.py writes libver = "latest".
+  ganc_err se = {0};
+  const int layout = ganc_h5_sniff(path, NULL, &se);
+  if (layout < 0) return fail(err, path, NULL, "%s", se.msg);
+  if (layout != GANC_H5_CHECKSUMMED)
+    return fail(err, path, NULL,
+                "an HDF5 file without metadata checksums (an old layout)\n---> HINT: write it "
+                "with scripts/featnet.py, or with h5py.File(..., libver=\"latest\")");
   hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-  if (f < 0) return fail(err, path, NULL, "not an HDF5 file");
+  if (f < 0) return fail(err, path, NULL, "not a readable HDF5 file (damaged?)");
   ganc_featnet *fn = xcalloc(1, sizeof *fn);
   fn->R = R, fn->C = C, fn->max_batch = max_batch;
   int version = 0, rc = -1;

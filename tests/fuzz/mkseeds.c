@@ -17,6 +17,7 @@
 #include "train/checkpoint.h"
 
 #include <errno.h>
+#include <hdf5.h>
 #include <png.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -259,20 +260,132 @@ static void ckpt_seed(const char *name, int adam) {
 // export would be) costs the fuzzer half the time per input and is reached by mutation anyway.
 static void ckpt_seeds(void) { ckpt_seed("train.h5", 1); }
 
+// ---- feature networks: every node kind, tiny (src/metrics/featnet.c's layout) ------------------
+static void h5_int(hid_t o, const char *name, const int *v, int n) {
+  hsize_t d[1] = {(hsize_t)n};
+  hid_t sp = n == 1 ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, d, NULL);
+  hid_t a = H5Acreate2(o, name, H5T_STD_I32LE, sp, H5P_DEFAULT, H5P_DEFAULT);
+  H5Awrite(a, H5T_NATIVE_INT, v);
+  H5Aclose(a);
+  H5Sclose(sp);
+}
+static void h5_str(hid_t o, const char *name, const char *v) {
+  hid_t t = H5Tcopy(H5T_C_S1), sp = H5Screate(H5S_SCALAR);
+  H5Tset_size(t, strlen(v));
+  hid_t a = H5Acreate2(o, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
+  H5Awrite(a, t, v);
+  H5Aclose(a);
+  H5Sclose(sp);
+  H5Tclose(t);
+}
+static void h5_floats(hid_t o, const char *name, int rank, const hsize_t *dims, unsigned seed) {
+  hsize_t n = 1;
+  for (int i = 0; i < rank; i++)
+    n *= dims[i];
+  float v[512]; // the largest seed tensor: 4 x 8 x 3 x 3 = 288
+  if (n > 512) exit(1);
+  for (hsize_t i = 0; i < n; i++)
+    v[i] = 0.5f + 0.25f * (float)((seed * 31u + (unsigned)i * 17u) % 7u) / 7.0f;
+  hid_t sp = H5Screate_simple(rank, dims, NULL);
+  hid_t d = H5Dcreate2(o, name, H5T_IEEE_F32LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
+  H5Dclose(d);
+  H5Sclose(sp);
+}
+// A node group: op, inputs; conv nodes get a weight [K, C, kh, kw] and a batch norm or a bias.
+static hid_t fn_node(hid_t nodes, int i, const char *op, const int *in, int nin) {
+  char name[16];
+  snprintf(name, sizeof name, "%04d", i);
+  hid_t g = H5Gcreate2(nodes, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  h5_str(g, "op", op);
+  h5_int(g, "inputs", in, nin);
+  return g;
+}
+static void fn_conv(hid_t g, int K, int C, int kh, int kw, int stride, int ph, int pw, int bn) {
+  const int ks[2] = {kh, kw}, pd[2] = {ph, pw}, one = 1;
+  h5_int(g, "kernel", ks, 2);
+  h5_int(g, "stride", &stride, 1);
+  h5_int(g, "pad", pd, 2);
+  h5_int(g, "relu", &one, 1);
+  const hsize_t w[4] = {(hsize_t)K, (hsize_t)C, (hsize_t)kh, (hsize_t)kw}, k[1] = {(hsize_t)K};
+  h5_floats(g, "weight", 4, w, 1);
+  if (bn) {
+    h5_floats(g, "bn_gamma", 1, k, 2), h5_floats(g, "bn_beta", 1, k, 3);
+    h5_floats(g, "bn_mean", 1, k, 4), h5_floats(g, "bn_var", 1, k, 5);
+    const double eps = 1e-3;
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(g, "bn_eps", H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
+    H5Awrite(a, H5T_NATIVE_DOUBLE, &eps);
+    H5Aclose(a);
+    H5Sclose(sp);
+  } else {
+    h5_floats(g, "bias", 1, k, 6);
+  }
+}
+static void fn_pool(hid_t g, int k, int stride, int pad, int cip) {
+  h5_int(g, "kernel", &k, 1);
+  h5_int(g, "stride", &stride, 1);
+  h5_int(g, "pad", &pad, 1);
+  if (cip >= 0) h5_int(g, "count_include_pad", &cip, 1);
+}
+
+static void featnet_seeds(void) {
+  char *dir = tu_tmpdir("fuzz-seed-featnet");
+  char path[4200];
+  snprintf(path, sizeof path, "%s/net.h5", dir);
+  hid_t fapl = H5Pcreate(H5P_FILE_ACCESS); // checksummed metadata, as featnet.c requires
+  H5Pset_libver_bounds(fapl, H5F_LIBVER_LATEST, H5F_LIBVER_LATEST);
+  hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+  H5Pclose(fapl);
+  const int one = 1, size = 16, chans = 3, dim = 4;
+  h5_int(f, "ganc_featnet", &one, 1);
+  h5_str(f, "name", "fuzz seed: every node kind");
+  h5_int(f, "input_size", &size, 1);
+  h5_int(f, "input_channels", &chans, 1);
+  h5_int(f, "feature_dim", &dim, 1);
+  hid_t nodes = H5Gcreate2(f, "nodes", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  const int in_x[1] = {-1}, in0[1] = {0}, in01[2] = {0, 1}, in2[1] = {2}, in3[1] = {3},
+            in4[1] = {4};
+  hid_t g = fn_node(nodes, 0, "conv", in_x, 1);
+  fn_conv(g, 4, 3, 1, 3, 1, 0, 1, 1); // 16x16x4, an asymmetric pad
+  H5Gclose(g);
+  g = fn_node(nodes, 1, "avgpool", in0, 1);
+  fn_pool(g, 3, 1, 1, 0);
+  H5Gclose(g);
+  g = fn_node(nodes, 2, "concat", in01, 2); // 16x16x8
+  H5Gclose(g);
+  g = fn_node(nodes, 3, "maxpool", in2, 1);
+  fn_pool(g, 3, 2, 0, -1); // 7x7x8
+  H5Gclose(g);
+  g = fn_node(nodes, 4, "conv", in3, 1);
+  fn_conv(g, 4, 8, 3, 3, 2, 1, 1, 0); // 4x4x4, a bias
+  H5Gclose(g);
+  g = fn_node(nodes, 5, "mean", in4, 1);
+  H5Gclose(g);
+  H5Gclose(nodes);
+  H5Fclose(f);
+  uint8_t *data = NULL;
+  size_t len = 0;
+  if (mkimg_read_file(path, &data, &len) != 0) {
+    fprintf(stderr, "mkseeds: cannot read %s\n", path);
+    exit(1);
+  }
+  put("featnet", "every-kind.h5", data, len);
+  free(data);
+  tu_rmdir(dir);
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) {
-    fprintf(stderr, "usage: %s OUTDIR [image|idx|config|shard|ckpt ...]\n", argv[0]);
+    fprintf(stderr, "usage: %s OUTDIR [image|idx|config|shard|ckpt|featnet ...]\n", argv[0]);
     return 2;
   }
   g_out = argv[1];
   static const struct {
     const char *kind;
     void (*make)(void);
-  } KINDS[] = {{"image", image_seeds},
-               {"idx", idx_seeds},
-               {"config", config_seeds},
-               {"shard", shard_seeds},
-               {"ckpt", ckpt_seeds}};
+  } KINDS[] = {{"image", image_seeds}, {"idx", idx_seeds},   {"config", config_seeds},
+               {"shard", shard_seeds}, {"ckpt", ckpt_seeds}, {"featnet", featnet_seeds}};
   for (size_t k = 0; k < sizeof KINDS / sizeof KINDS[0]; k++) {
     int want = argc == 2;
     for (int i = 2; i < argc; i++)

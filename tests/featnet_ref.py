@@ -22,6 +22,7 @@ except ImportError as e:
 bindir, work, fmnist = sys.argv[1:4]
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(here, "..", "scripts"))
+sys.path.insert(0, here)
 import featnet  # noqa: E402  (scripts/featnet.py)
 
 images = os.path.join(fmnist, "train-images-idx3-ubyte.gz")
@@ -189,3 +190,39 @@ r = subprocess.run([os.path.join(bindir, "ganc-train"), "--out", os.path.join(wo
 assert r.returncode == 2 and "/nonexistent/net.h5" in r.stderr, (r.returncode, r.stderr)
 assert not os.path.exists(os.path.join(work, "run-nonet", "latest")), "trained without its network"
 print("a missing feature network stops ganc-train before training, naming it")
+
+# FID of two disjoint halves of Fashion-MNIST (300 images each: the even- and odd-numbered of the
+# first 600, written as IDX files) in the features of the network: ganc-metrics (ganc's features,
+# ganc's FID) against NumPy (NumPy's features of the same shard images, fidref.py's FID).
+import gzip  # noqa: E402
+
+from fidref import fid_ref  # noqa: E402
+
+raw = gzip.open(images).read()
+px = np.frombuffer(raw, np.uint8, 600 * 784, 16).reshape(600, 28, 28)
+halves = []
+for h in range(2):
+    idx = os.path.join(work, f"half{h}-idx3-ubyte")
+    with open(idx, "wb") as f:
+        f.write(bytes([0, 0, 8, 3]) + (300).to_bytes(4, "big") + (28).to_bytes(4, "big") * 2)
+        f.write(px[h::2].tobytes())
+    d = os.path.join(work, f"half{h}")
+    subprocess.run([os.path.join(bindir, "ganc-prep"), idx, d, "--resolution", "32", "--transform",
+                    "pad"], check=True, stdout=subprocess.DEVNULL)
+    halves.append(d)
+hp = os.path.join(work, "halves")
+r = subprocess.run([os.path.join(bindir, "ganc-metrics"), "--featnet", small, "--real", halves[0],
+                    "--fake", halves[1], "--device", "cpu", "--pr-k", "0", "--kid-subsets", "1",
+                    "--save-features", hp], capture_output=True, text=True)
+assert r.returncode == 0, r.stderr
+got = json.loads(r.stdout.strip().splitlines()[-1])["fid"]
+feats = []
+for d in halves:
+    ims = np.concatenate([h5py.File(os.path.join(d, n), "r")["images"][...]
+                          for n in sorted(os.listdir(d)) if n.endswith(".h5")])
+    assert len(ims) == 300, len(ims)
+    feats.append(featnet.run(small, ims))
+want = fid_ref(feats[0], feats[1])
+print(f"Fashion-MNIST halves (300 + 300 images) in the network's features: FID {got:.9g}, NumPy "
+      f"{want:.9g}")
+assert abs(got - want) <= 1e-5 * abs(want), "the halves' FID differs from NumPy's"

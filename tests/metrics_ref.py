@@ -20,6 +20,9 @@ except ImportError as e:
     print(f"SKIP: {e}")
     sys.exit(77)
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fidref import fid_ref, kid_ref  # noqa: E402
+
 tool, work = sys.argv[1:3]
 fmnist = sys.argv[3] if len(sys.argv) > 3 else ""
 shutil.rmtree(work, ignore_errors=True)
@@ -38,22 +41,6 @@ def run(a, b, *extra):
     r = subprocess.run([tool, "--features", a, b, *extra], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout.strip().splitlines()[-1])
-
-
-def fid_ref(a, b):
-    a, b = a.astype(np.float64), b.astype(np.float64)
-    ma, mb = a.mean(0), b.mean(0)
-    sa, sb = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    ev = np.linalg.eigvals(sa @ sb)
-    return float(((ma - mb) ** 2).sum() + np.trace(sa) + np.trace(sb) - 2 * np.sqrt(np.clip(ev.real, 0, None)).sum())
-
-
-def kid_ref(real, fake):
-    x, y = fake.astype(np.float64), real.astype(np.float64)
-    n, m = x.shape[1], min(len(x), len(y))
-    a = (x @ x.T / n + 1) ** 3 + (y @ y.T / n + 1) ** 3
-    b = (x @ y.T / n + 1) ** 3
-    return float(((a.sum() - np.diag(a).sum()) / (m - 1) - b.sum() * 2 / m) / m)
 
 
 def pr_ref(real, fake, k):

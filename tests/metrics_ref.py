@@ -32,7 +32,7 @@ rng = np.random.default_rng(7)
 
 def save(name, f):
     p = os.path.join(work, name)
-    with h5py.File(p, "w") as h:
+    with h5py.File(p, "w", libver="latest") as h:  # checksummed metadata, as ganc requires
         h["features"] = f.astype(np.float32)
     return p
 
@@ -84,16 +84,20 @@ print(f"FID(A, A) = {same['fid']:.3g}; FID(A, noise) = {far['fid']:.6g}; KID def
 # Refusals: another d, a file without features, NaN.
 bad = [save("d8.h5", rng.normal(size=(50, 8)))]
 p = os.path.join(work, "nofeat.h5")
-with h5py.File(p, "w") as h:
+with h5py.File(p, "w", libver="latest") as h:
     h["other"] = np.zeros((3, 3), np.float32)
 bad.append(p)
 nanf = rng.normal(size=(50, d))
 nanf[3, 4] = np.nan
 bad.append(save("nan.h5", nanf))
+p = os.path.join(work, "old-layout.h5")  # h5py's default: no metadata checksums
+with h5py.File(p, "w") as h:
+    h["features"] = real.astype(np.float32)
+bad.append(p)
 for b in bad:
     r = subprocess.run([tool, "--features", pa, b], capture_output=True, text=True)
     assert r.returncode == 2 and os.path.basename(b) in r.stderr, (b, r.returncode, r.stderr)
-print("refused: another d, no `features`, NaN (exit 2, naming the file)")
+print("refused: another d, no `features`, NaN, an old HDF5 layout (exit 2, naming the file)")
 
 images = os.path.join(fmnist, "train-images-idx3-ubyte.gz")
 if fmnist and os.path.exists(images):

@@ -9,6 +9,7 @@
 #include "core/device.h"
 #include "core/util.h"
 #include "data/shard.h"
+#include "io/h5attr.h"
 #include "metrics/distances.h"
 #include "metrics/featnet.h"
 #include "sample/sample.h"
@@ -53,9 +54,20 @@ static float *read_features(const char *path, int64_t *n, int *d) {
   if (!ganc_is_file(path))
     ganc_die(GANC_EXIT_USAGE, "%s: no such file\n---> HINT: give two HDF5 files of features", path);
   char hb[512];
+  // Only HDF5's checksummed layout (superblock 2+), as for feature networks (featnet.c): HDF5 1.10
+  // reads a damaged header of the old layout out of bounds instead of refusing it.
+  ganc_err se = {0};
+  const int layout = ganc_h5_sniff(path, NULL, &se);
+  if (layout < 0) ganc_die(GANC_EXIT_USAGE, "%s %s", path, se.msg);
+  if (layout != GANC_H5_CHECKSUMMED)
+    ganc_die(GANC_EXIT_USAGE,
+             "%s is an HDF5 file without metadata checksums (an old layout)\n---> HINT: write it "
+             "with h5py.File(path, \"w\", libver=\"latest\")",
+             path);
   hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
   if (f < 0)
-    ganc_die(GANC_EXIT_USAGE, "%s is not an HDF5 file (%s)", path, ganc_h5_last_error(hb, 512));
+    ganc_die(GANC_EXIT_USAGE, "%s is not a readable HDF5 file (%s)", path,
+             ganc_h5_last_error(hb, 512));
   hid_t ds = H5Dopen2(f, "features", H5P_DEFAULT);
   if (ds < 0) {
     H5Fclose(f);
@@ -114,7 +126,10 @@ static long parse_long(const char *opt, const char *v, long lo, long hi) {
 static void write_features(const char *path, const float *f, int64_t n, int d) {
   char tmp[4200];
   snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  hid_t file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  hid_t fapl = H5Pcreate(H5P_FILE_ACCESS); // checksummed metadata: what read_features requires
+  if (fapl >= 0) H5Pset_libver_bounds(fapl, H5F_LIBVER_LATEST, H5F_LIBVER_LATEST);
+  hid_t file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+  if (fapl >= 0) H5Pclose(fapl);
   const hsize_t dims[2] = {(hsize_t)n, (hsize_t)d};
   hid_t sp = file >= 0 ? H5Screate_simple(2, dims, NULL) : -1;
   hid_t ds = sp >= 0 ? H5Dcreate2(file, "features", H5T_IEEE_F32LE, sp, H5P_DEFAULT, H5P_DEFAULT,

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test_onnx.sh — ctest test_onnx: ganc-export's ONNX models, run by ONNX Runtime (from the cached
 # environment of scripts/test-venv.sh), reproduce ganc-sample's pixels for the same latents, for
-# a DCGAN generator and a class-conditional ResNet one (tests/onnx_check.py says the tolerance).
+# a DCGAN generator (also with spectral norm on G, folded into the weights) and a class-
+# conditional ResNet one (tests/onnx_check.py says the tolerance).
 # Also: what ganc-export refuses. Usage: test_onnx.sh BUILD_DIR FMNIST_DIR WORK_DIR.
 # Exit 77 (skipped) with the reason without the environment (no network) or Fashion-MNIST.
 set -uo pipefail
@@ -20,7 +21,11 @@ common=(--set train.kimg=0.128 --set train.batch=32 --set log.snapshot_kimg=1 --
 "$B/ganc-train" --data "$W/data" --config "$cfg/resnet32.ini" --out "$W/resnet" "${common[@]}" \
   --set model.g_base=16 --set model.d_base=16 --set model.g_max=64 --set model.d_max=64 \
   --set model.conditional=yes >/dev/null 2>&1 || { echo "FAIL: conditional ResNet run"; exit 1; }
+# Spectral norm on G too (model.spectral_norm = gd): the export folds W / sigma into the weights.
+"$B/ganc-train" --data "$W/data" --config "$cfg/cpu-demo.ini" --out "$W/dcgan-sn" "${common[@]}" \
+  --set model.spectral_norm=gd >/dev/null 2>&1 || { echo "FAIL: DCGAN run with SN on G"; exit 1; }
 "$py" "$here/onnx_check.py" "$B" "$W" dcgan "$W/dcgan" || fail=1
+"$py" "$here/onnx_check.py" "$B" "$W" dcgan-sn "$W/dcgan-sn" || fail=1
 "$py" "$here/onnx_check.py" "$B" "$W" resnet "$W/resnet" 10 || fail=1
 # Refusals: no model path, a file that is not a checkpoint.
 "$B/ganc-export" "$W/dcgan" >/dev/null 2>&1 && { echo "FAIL: no --onnx was accepted"; fail=1; }

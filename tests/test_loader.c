@@ -240,11 +240,84 @@ static void test_damaged_shard_is_an_error(void **state) {
   tu_rmdir(dir);
 }
 
+// Data-parallel shares (opts.rank/ranks): at every step the ranks' batches, in rank order, are
+// the one-process batch, and every rank's position is the one process's.
+static void test_rank_shares(void **state) {
+  (void)state;
+  const int B = 96, steps = 50; // 4800 images: across epoch boundaries
+  ganc_err err = {0};
+  for (int ranks = 2; ranks <= 3; ranks++) {
+    ganc_loader *one, *r[3];
+    ganc_loader_opts o = {.batch = B, .seed = 5, .prefetch = 2};
+    assert_int_equal(ganc_loader_open(g_dir, &o, NULL, &one, &err), 0);
+    for (int k = 0; k < ranks; k++) {
+      ganc_loader_opts ok = o;
+      ok.rank = k, ok.ranks = ranks;
+      assert_int_equal(ganc_loader_open(g_dir, &ok, NULL, &r[k], &err), 0);
+    }
+    for (int s = 0; s < steps; s++) {
+      const ganc_batch *b1, *bk;
+      assert_int_equal(ganc_loader_next(one, &b1, &err), 0);
+      for (int k = 0; k < ranks; k++) {
+        assert_int_equal(ganc_loader_next(r[k], &bk, &err), 0);
+        assert_int_equal(bk->n, B / ranks);
+        for (int i = 0; i < bk->n; i++)
+          if (bk->index[i] != b1->index[k * bk->n + i] ||
+              memcmp(bk->images + (size_t)i * R * R * C,
+                     b1->images + (size_t)(k * bk->n + i) * R * R * C, (size_t)R * R * C))
+            fail_msg("%d ranks, step %d: rank %d row %d is not the one-process row %d", ranks, s, k,
+                     i, k * bk->n + i);
+        const ganc_loader_state a = bk->after, w = b1->after;
+        assert_true(a.epoch == w.epoch && a.cursor == w.cursor);
+      }
+    }
+    ganc_loader_close(one);
+    for (int k = 0; k < ranks; k++)
+      ganc_loader_close(r[k]);
+  }
+  // A batch the ranks cannot share is refused.
+  ganc_loader *L;
+  ganc_loader_opts bad = {.batch = 97, .seed = 5, .rank = 0, .ranks = 2};
+  assert_int_equal(ganc_loader_open(g_dir, &bad, NULL, &L, &err), -1);
+  assert_non_null(strstr(err.msg, "cannot be shared equally"));
+}
+
+// A held-out set (opts.limit): images at or past the limit never come, and every epoch is the
+// images below it once each; a restored position continues exactly.
+static void test_holdout_limit(void **state) {
+  (void)state;
+  const int64_t limit = 1500;
+  ganc_err err = {0};
+  ganc_loader *L;
+  ganc_loader_opts o = {.batch = 64, .seed = 9, .prefetch = 2, .limit = limit};
+  assert_int_equal(ganc_loader_open(g_dir, &o, NULL, &L, &err), 0);
+  const int64_t n = 3 * limit;
+  int64_t *idx = xmalloc(sizeof(int64_t) * (size_t)n);
+  stream(L, idx, n);
+  char *seen = xcalloc((size_t)limit, 1);
+  for (int e = 0; e < 3; e++) {
+    memset(seen, 0, (size_t)limit);
+    for (int64_t i = 0; i < limit; i++) {
+      const int64_t v = idx[e * limit + i];
+      if (v < 0 || v >= limit) fail_msg("held-out image %lld delivered", (long long)v);
+      if (seen[v]) fail_msg("image %lld twice in epoch %d", (long long)v, e);
+      seen[v] = 1;
+    }
+  }
+  ganc_loader_close(L);
+  free(seen);
+  free(idx);
+  ganc_loader_opts bad = o;
+  bad.limit = N + 1;
+  assert_int_equal(ganc_loader_open(g_dir, &bad, NULL, &L, &err), -1);
+}
+
 int main(void) {
   ganc_h5_quiet();
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_coverage_and_content), cmocka_unit_test(test_windows_keep_reads_local),
       cmocka_unit_test(test_determinism),          cmocka_unit_test(test_save_restore),
+      cmocka_unit_test(test_rank_shares),          cmocka_unit_test(test_holdout_limit),
       cmocka_unit_test(test_pinned_and_tiny),      cmocka_unit_test(test_damaged_shard_is_an_error),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

@@ -182,26 +182,29 @@ static int make_batch(ganc_loader *L, ganc_batch *b) {
   const int first = L->opts.rank * b->n;
   for (int g = 0; g < L->opts.batch; g++) {
     const int i = g - first;
-    if (L->pos.cursor >= L->ds.count) {
-      L->pos.epoch++;
-      L->pos.cursor = 0;
-    }
-    if (L->layout_epoch != L->pos.epoch) layout(L, L->pos.epoch);
-    int64_t w = L->cur_window;
-    if (w < 0 || L->pos.cursor < L->win_cursor[w] || L->pos.cursor >= L->win_cursor[w + 1]) {
-      // Windows are few: a linear search from the current one is cheap.
-      w = w < 0 || L->pos.cursor < L->win_cursor[w] ? 0 : w;
-      while (L->pos.cursor >= L->win_cursor[w + 1])
-        w++;
-      if (load_window(L, w)) return -1;
-    }
+    int64_t at;
+    do { // the next image of the stream that is not held out
+      if (L->pos.cursor >= L->ds.count) {
+        L->pos.epoch++;
+        L->pos.cursor = 0;
+      }
+      if (L->layout_epoch != L->pos.epoch) layout(L, L->pos.epoch);
+      int64_t w = L->cur_window;
+      if (w < 0 || L->pos.cursor < L->win_cursor[w] || L->pos.cursor >= L->win_cursor[w + 1]) {
+        // Windows are few: a linear search from the current one is cheap.
+        w = w < 0 || L->pos.cursor < L->win_cursor[w] ? 0 : w;
+        while (L->pos.cursor >= L->win_cursor[w + 1])
+          w++;
+        if (load_window(L, w)) return -1;
+      }
+      at = L->perm[L->pos.cursor - L->win_cursor[w]];
+      L->pos.cursor++;
+    } while (L->opts.limit > 0 && L->windex[at] >= L->opts.limit);
     if (i >= 0 && i < b->n) {
-      int64_t at = L->perm[L->pos.cursor - L->win_cursor[w]];
       memcpy(b->images + (size_t)i * ib, L->wimages + (size_t)at * ib, ib);
       b->labels[i] = L->wlabels[at];
       b->index[i] = L->windex[at];
     }
-    L->pos.cursor++;
   }
   if (L->pos.cursor >= L->ds.count) { // normalise so a saved position has one spelling
     L->pos.epoch++;
@@ -258,6 +261,14 @@ int ganc_loader_open(const char *dir, const ganc_loader_opts *opts, const ganc_l
   }
   L->opts = *opts;
   L->opts.ranks = ranks;
+  if (opts->limit < 0 || opts->limit > L->ds.count) {
+    ganc_err_set(err, GANC_EXIT_USAGE,
+                 "cannot hold out images beyond index %lld of a dataset of %lld images",
+                 (long long)opts->limit, (long long)L->ds.count);
+    ganc_dataset_close(&L->ds);
+    free(L);
+    return -1;
+  }
   if (L->opts.prefetch <= 0) L->opts.prefetch = 4;
   if (L->opts.window_bytes == 0) L->opts.window_bytes = (size_t)256 << 20;
   if (start) {

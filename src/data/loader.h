@@ -33,6 +33,9 @@ typedef struct ganc_loader_opts {
   // its position moves by the whole global batch, so the union of the ranks' batches is exactly
   // the one-process batch and every rank's position is the same. ranks 0 = 1.
   int rank, ranks;
+  // Images with a global index >= limit are never delivered (a held-out set: log.holdout); each
+  // epoch is then the images [0, limit) once, in the shuffled order. 0 = no limit.
+  int64_t limit;
 } ganc_loader_opts;
 
 typedef struct ganc_loader_state {

@@ -143,6 +143,10 @@ static const key_def KEYS[] = {
        "snapshot): tensorboard --logdir RUN_DIR"),
   INT("log", grid,           "8",       1, 32,                    0,
       "snapshot grids are grid x grid images, from fixed latents"),
+  INT("log", holdout,        "0",       0, 100000000,             0,
+      "the dataset's last this many images are never trained on; every report logs D's mean "
+      "output on them beside the same on as many training images (logit_holdout, "
+      "logit_train): a gap that grows is D memorising its training set. 0 = off"),
 
   STR("metrics", featnet,    metrics_featnet, "none",
       "FID during training: a feature network file (scripts/featnet.py; Inception-v3 for the "

@@ -52,6 +52,7 @@ typedef struct ganc_config {
   int keep;             // checkpoints kept (the newest ones); 0 = keep all
   int grid;             // snapshot grids are grid x grid images
   int tensorboard;      // 1 = TensorBoard event files in the run folder
+  int holdout;          // the dataset's last images kept out of training, D judged on them
   // [metrics]
   char metrics_featnet[512]; // FID during training: a feature network file, or "none"
   double metrics_kimg;       // FID every this many kimg; 0 = at every snapshot

@@ -276,6 +276,44 @@ static void write_fakes(trainer *T) {
   free(imgs);
 }
 
+// ---- memorisation: D on held-out reals (log.holdout) -----------------------------------------
+// D's mean raw output, in evaluation mode (batch norm's running statistics, spectral norm's saved
+// vectors: nothing of D changes), on the k = ⌊holdout / B⌋·B held-out images (the dataset's last
+// `holdout`, never trained on) and on the first k training images, with the same augmentations
+// for both (fixed counters). A D that memorises its training set rates the second set higher
+// and higher; one that generalises rates both alike.
+static void holdout_eval(trainer *T, double *l_train, double *l_hold) {
+  const int B = T->B;
+  const int64_t k = (int64_t)(T->cfg.holdout / B) * B, first = T->ds->count - T->cfg.holdout;
+  const size_t ib = T->ds->image_bytes;
+  ganc_err err = {0};
+  for (int set = 0; set < 2; set++) {
+    double sum = 0;
+    for (int64_t at = 0; at < k; at += B) {
+      int32_t *lab = T->host_flabels ? T->host_flabels : NULL;
+      for (int i = 0; i < B; i++) {
+        int32_t l = 0;
+        if (ganc_dataset_read_image(T->ds, (set ? first : 0) + at + i, T->u8 + (size_t)i * ib, &l,
+                                    &err))
+          ganc_die_err(&err);
+        if (lab) lab[i] = l < 0 ? 0 : l;
+      }
+      ganc_upload_bytes(&T->ctx, T->u8_dev, T->u8, (size_t)B * ib);
+      pixels_to_float(&T->ctx, B, T->R, T->R, T->C, T->u8_dev, NULL, T->x);
+      if (lab) {
+        ganc_upload_bytes(&T->ctx, T->labels_dev, lab, sizeof(int32_t) * (size_t)B);
+        T->D.labels = T->labels_dev;
+      }
+      T->D.aug_counter = UINT64_MAX - (uint64_t)(at / B); // the same draws for both sets
+      const float *l = net_forward(&T->ctx, &T->D, T->x, B, 0, -1);
+      ganc_download(&T->ctx, T->host_logit, l, B);
+      for (int i = 0; i < B; i++)
+        sum += T->host_logit[i];
+    }
+    *(set ? l_hold : l_train) = sum / (double)k;
+  }
+}
+
 // ---- FID during training (metrics.featnet) --------------------------------------------------
 // The reals: metrics.n images of the dataset evenly spaced (all of it when it holds fewer); the
 // fakes: G_ema's images of seeds 0 .. n − 1 exactly as ganc-sample draws them (latent of seed s,
@@ -756,6 +794,7 @@ static const char *incompatible(const ganc_config *a, const ganc_config *b) {
   if (a->seed != b->seed) return "train.seed";
   if (strcmp(a->loss, b->loss)) return "train.loss";
   if (a->window_mb != b->window_mb) return "data.window_mb";
+  if (a->holdout != b->holdout) return "log.holdout";
   return NULL;
 }
 
@@ -936,13 +975,28 @@ int ganc_train_main(int argc, char **argv) {
   // ---- data ----
   char absdata[PATH_MAX];
   T.data_dir = xstrdup(realpath(data, absdata) ? absdata : data); // resumable from anywhere
+  int64_t limit = 0; // log.holdout: the dataset's last images never reach training
+  if (T.cfg.holdout) {
+    ganc_dataset probe;
+    if (ganc_dataset_open(data, &probe, &err)) ganc_die_err(&err);
+    const int64_t count = probe.count;
+    ganc_dataset_close(&probe);
+    const int b = T.cfg.batch / (T.comm.size > 0 ? T.comm.size : 1);
+    if (T.cfg.holdout < b || T.cfg.holdout > count / 2)
+      ganc_die(GANC_EXIT_USAGE,
+               "log.holdout = %d for %lld images\n---> HINT: hold out at least one batch (%d) and "
+               "at most half the dataset (%lld)",
+               T.cfg.holdout, (long long)count, b, (long long)(count / 2));
+    limit = count - T.cfg.holdout;
+  }
   ganc_loader_opts lo = {.batch = T.cfg.batch,
                          .seed = T.cfg.seed,
                          .prefetch = 4,
                          .window_bytes = (size_t)T.cfg.window_mb << 20,
                          .pinned = 0,
                          .rank = T.comm.rank,
-                         .ranks = T.comm.size};
+                         .ranks = T.comm.size,
+                         .limit = limit};
   if (ganc_loader_open(data, &lo, resume ? &meta.loader : NULL, &T.loader, &err))
     ganc_die_err(&err);
   T.ds = ganc_loader_dataset(T.loader);
@@ -1089,10 +1143,24 @@ int ganc_train_main(int argc, char **argv) {
             T.log,
             "{\"kimg\": %.3f, \"step\": %lld, \"loss_D\": %.6f, \"loss_G\": %.6f, \"D_x\": %.6f, "
             "\"D_G_z\": %.6f, \"img_per_s\": %.2f, \"sec_per_kimg\": %.3f, \"elapsed_s\": %.2f, "
-            "\"logit_x\": %.6f, \"logit_G_z\": %.6f}\n",
+            "\"logit_x\": %.6f, \"logit_G_z\": %.6f",
             (double)T.nimg / 1000.0, (long long)T.step, acc.loss_d / nacc, acc.loss_g / nacc,
             acc.d_real / nacc, acc.d_fake / nacc, ips, ips > 0 ? 1000.0 / ips : 0.0, now - t0,
             acc.l_real / nacc, acc.l_fake / nacc);
+        double l_train = 0, l_hold = 0;
+        if (T.cfg.holdout) {
+          holdout_eval(&T, &l_train, &l_hold);
+          fprintf(T.log, ", \"logit_train\": %.6f, \"logit_holdout\": %.6f", l_train, l_hold);
+          if (T.tb) {
+            static const char *const htags[] = {"D/logit_train", "D/logit_holdout"};
+            const double hv[] = {l_train, l_hold};
+            if (ganc_tb_scalars(T.tb, T.nimg, htags, hv, 2, &err)) {
+              tb_failed(&T, &err);
+              memset(&err, 0, sizeof err);
+            }
+          }
+        }
+        fputs("}\n", T.log);
         fflush(T.log);
         if (T.tb) { // the same numbers as the log line, at the run's image count
           static const char *const tags[] = {"loss/D",

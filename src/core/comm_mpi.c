@@ -33,10 +33,12 @@ static void mpi_fail(int rc, const char *call, const char *file, int line) {
 
 typedef struct mpi_state {
   char what[96];
-  void *send, *recv; // host staging of ganc_comm_sum (grow-only)
+  void *send, *recv; // host staging of ganc_comm_sum_host (grow-only)
   size_t cap;        // bytes of each
-  void *nccl;        // comm_nccl.c's state on the CUDA backend (NULL: through host memory)
-  int mpi;           // MPI was started (else: one rank that sums through NCCL, below)
+  void *host;        // the CUDA backend's copy of a block without NCCL (grow-only)
+  size_t host_cap;
+  void *nccl; // comm_nccl.c's state on the CUDA backend (NULL: through host memory)
+  int mpi;    // MPI was started (else: one rank that sums through NCCL, below)
 } mpi_state;
 
 int ganc_comm_built(void) { return 1; }
@@ -118,6 +120,7 @@ void ganc_comm_finalize(ganc_comm *c) {
   ganc_comm_nccl_free(s->nccl);
   free(s->send);
   free(s->recv);
+  free(s->host);
   const int mpi = s->mpi;
   free(s);
   c->impl = NULL;
@@ -193,13 +196,17 @@ void ganc_comm_sum(ganc_comm *c, ganc_ctx *ctx, void *buf, size_t n, int dbl) {
   if (one_rank_nccl)
     ganc_die(GANC_EXIT_RUNTIME, "GANC_NCCL_ONE_RANK=1, but no NCCL library could be opened\n---> "
                                 "HINT: set GANC_NCCL_LIB to the path of libnccl.so.2");
-  // No NCCL in this build: through host memory (its own buffer: the staging is sum_host's).
+  // No NCCL in this build: through host memory (a buffer of its own, kept between steps: the
+  // staging buffers are sum_host's).
   const size_t bytes = n * (dbl ? sizeof(double) : sizeof(float));
-  void *h = xmalloc(bytes);
-  ganc_download_bytes(ctx, h, buf, bytes);
-  ganc_comm_sum_host(c, h, n, dbl);
-  ganc_upload_bytes(ctx, buf, h, bytes);
-  free(h);
+  if (bytes > s->host_cap) {
+    free(s->host);
+    s->host = xmalloc(bytes);
+    s->host_cap = bytes;
+  }
+  ganc_download_bytes(ctx, s->host, buf, bytes);
+  ganc_comm_sum_host(c, s->host, n, dbl);
+  ganc_upload_bytes(ctx, buf, s->host, bytes);
 }
 
 void ganc_comm_bcast(ganc_comm *c, void *buf, size_t n, int root) {

@@ -218,60 +218,19 @@ static double *sq_norms(const float *p, int64_t n, int d) {
   return sq;
 }
 
-// For each row i of p [np, d]: the (k+1)-th smallest squared distance to the rows of p (itself,
-// at 0, included: its k-th nearest other row), into r2 [np].
-static void knn_radii(const float *p, int64_t np, int d, int k, double *r2) {
-  double *sq = sq_norms(p, np, d);
-  double *xa = xmalloc(sizeof(double) * (size_t)ROWS_PER_BLOCK * d);
-  double *xb = xmalloc(sizeof(double) * (size_t)ROWS_PER_BLOCK * d);
-  double *g = xmalloc(sizeof(double) * (size_t)ROWS_PER_BLOCK * ROWS_PER_BLOCK);
-  double *best = xmalloc(sizeof(double) * (size_t)np * (k + 1)); // ascending, per row
-  for (size_t i = 0; i < (size_t)np * (k + 1); i++)
-    best[i] = INFINITY;
-  for (int64_t i0 = 0; i0 < np; i0 += ROWS_PER_BLOCK) {
-    const int mi = np - i0 < ROWS_PER_BLOCK ? (int)(np - i0) : ROWS_PER_BLOCK;
-    for (size_t t = 0; t < (size_t)mi * d; t++)
-      xa[t] = p[i0 * d + (int64_t)t];
-    for (int64_t j0 = 0; j0 < np; j0 += ROWS_PER_BLOCK) {
-      const int mj = np - j0 < ROWS_PER_BLOCK ? (int)(np - j0) : ROWS_PER_BLOCK;
-      for (size_t t = 0; t < (size_t)mj * d; t++)
-        xb[t] = p[j0 * d + (int64_t)t];
-      cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, mi, mj, d, 1.0, xa, d, xb, d, 0.0, g,
-                  mj);
-      for (int i = 0; i < mi; i++) {
-        double *bi = best + (size_t)(i0 + i) * (k + 1);
-        for (int j = 0; j < mj; j++) {
-          double d2 = sq[i0 + i] + sq[j0 + j] - 2.0 * g[(size_t)i * mj + j];
-          if (i0 + i == j0 + j) d2 = 0.0; // exactly, whatever the rounding
-          if (d2 < 0) d2 = 0;
-          if (d2 >= bi[k]) continue;
-          int q = k;
-          while (q > 0 && bi[q - 1] > d2) {
-            bi[q] = bi[q - 1];
-            q--;
-          }
-          bi[q] = d2;
-        }
-      }
-    }
-  }
-  for (int64_t i = 0; i < np; i++)
-    r2[i] = best[(size_t)i * (k + 1) + k];
-  free(sq);
-  free(xa);
-  free(xb);
-  free(g);
-  free(best);
-}
+// The squared distances from every row of q [nq, d] to every row of p [np, d], block by block
+// through dgemm (|a|² + |b|² − 2 a·b in double): visit(user, i, j0, d2, mj) sees row i of q
+// against rows j0 .. j0 + mj − 1 of p, clamped at 0, and exactly 0 for a row and itself when q is
+// p.
+typedef void (*dist_visit)(void *user, int64_t i, int64_t j0, const double *d2, int mj);
 
-// The fraction of the rows of q inside at least one ball of p (centres p, squared radii r2).
-static double coverage(const float *p, int64_t np, const double *r2, const float *q, int64_t nq,
-                       int d) {
-  double *sp = sq_norms(p, np, d), *sq = sq_norms(q, nq, d);
-  char *in = xcalloc((size_t)nq, 1);
+static void block_distances(const float *q, int64_t nq, const float *p, int64_t np, int d,
+                            dist_visit visit, void *user) {
+  double *sq = sq_norms(q, nq, d), *sp = q == p ? sq : sq_norms(p, np, d);
   double *xa = xmalloc(sizeof(double) * (size_t)ROWS_PER_BLOCK * d);
   double *xb = xmalloc(sizeof(double) * (size_t)ROWS_PER_BLOCK * d);
   double *g = xmalloc(sizeof(double) * (size_t)ROWS_PER_BLOCK * ROWS_PER_BLOCK);
+  double *d2 = xmalloc(sizeof(double) * ROWS_PER_BLOCK);
   for (int64_t i0 = 0; i0 < nq; i0 += ROWS_PER_BLOCK) {
     const int mi = nq - i0 < ROWS_PER_BLOCK ? (int)(nq - i0) : ROWS_PER_BLOCK;
     for (size_t t = 0; t < (size_t)mi * d; t++)
@@ -283,21 +242,76 @@ static double coverage(const float *p, int64_t np, const double *r2, const float
       cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, mi, mj, d, 1.0, xa, d, xb, d, 0.0, g,
                   mj);
       for (int i = 0; i < mi; i++) {
-        if (in[i0 + i]) continue;
-        for (int j = 0; j < mj && !in[i0 + i]; j++)
-          in[i0 + i] = sq[i0 + i] + sp[j0 + j] - 2.0 * g[(size_t)i * mj + j] <= r2[j0 + j];
+        for (int j = 0; j < mj; j++) {
+          const double v = sq[i0 + i] + sp[j0 + j] - 2.0 * g[(size_t)i * mj + j];
+          d2[j] = (q == p && i0 + i == j0 + j) || v < 0 ? 0.0 : v;
+        }
+        visit(user, i0 + i, j0, d2, mj);
       }
     }
   }
-  int64_t hit = 0;
-  for (int64_t i = 0; i < nq; i++)
-    hit += in[i];
-  free(sp);
+  if (sp != sq) free(sp);
   free(sq);
-  free(in);
   free(xa);
   free(xb);
   free(g);
+  free(d2);
+}
+
+// knn_radii's state: the k + 1 smallest squared distances of each row, ascending.
+typedef struct knn {
+  int k;
+  double *best; // [np, k + 1]
+} knn;
+
+static void knn_visit(void *user, int64_t i, int64_t j0, const double *d2, int mj) {
+  (void)j0;
+  knn *s = user;
+  double *bi = s->best + (size_t)i * (s->k + 1);
+  for (int j = 0; j < mj; j++) {
+    if (d2[j] >= bi[s->k]) continue;
+    int q = s->k;
+    while (q > 0 && bi[q - 1] > d2[j]) {
+      bi[q] = bi[q - 1];
+      q--;
+    }
+    bi[q] = d2[j];
+  }
+}
+
+// For each row i of p [np, d]: the (k+1)-th smallest squared distance to the rows of p (itself,
+// at 0, included: its k-th nearest other row), into r2 [np].
+static void knn_radii(const float *p, int64_t np, int d, int k, double *r2) {
+  knn s = {k, xmalloc(sizeof(double) * (size_t)np * (k + 1))};
+  for (size_t i = 0; i < (size_t)np * (k + 1); i++)
+    s.best[i] = INFINITY;
+  block_distances(p, np, p, np, d, knn_visit, &s);
+  for (int64_t i = 0; i < np; i++)
+    r2[i] = s.best[(size_t)i * (k + 1) + k];
+  free(s.best);
+}
+
+// coverage's state: the balls' squared radii, and which rows of q are inside one.
+typedef struct cover {
+  const double *r2;
+  char *in;
+} cover;
+
+static void cover_visit(void *user, int64_t i, int64_t j0, const double *d2, int mj) {
+  cover *s = user;
+  for (int j = 0; j < mj && !s->in[i]; j++)
+    s->in[i] = d2[j] <= s->r2[j0 + j];
+}
+
+// The fraction of the rows of q inside at least one ball of p (centres p, squared radii r2).
+static double coverage(const float *p, int64_t np, const double *r2, const float *q, int64_t nq,
+                       int d) {
+  cover s = {r2, xcalloc((size_t)nq, 1)};
+  block_distances(q, nq, p, np, d, cover_visit, &s);
+  int64_t hit = 0;
+  for (int64_t i = 0; i < nq; i++)
+    hit += s.in[i];
+  free(s.in);
   return (double)hit / (double)nq;
 }
 

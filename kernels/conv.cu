@@ -34,9 +34,15 @@
 #include "kernels/kernels.h"    // the launchers' declarations, ganc_cuda_scratch
 #include "ops/ops.h"            // conv_shape, conv_shape_make
 
+#include "kernels/mma.cuh" // mma.sync, operand rounding
+
 #include <cuda_runtime.h>
 #include <limits.h>
+#include <math.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 // ---- tiling -------------------------------------------------------------------------------------
 namespace {
@@ -242,21 +248,11 @@ struct Fwd {
     }
   }
 
-  // y [m, n] = acc (overwrites).
-  __host__ __device__ __forceinline__ static void store(const Args &a, int bz, int tid,
-                                                        const Thread &t) {
+  // y [m, n] = v (overwrites); outside the GEMM, nothing.
+  __host__ __device__ __forceinline__ static void put(const Args &a, int bz, int m, int n,
+                                                      float v) {
     (void)bz;
-    const int ty = tid / (BN / TN), tx = tid % (BN / TN);
-#pragma unroll
-    for (int i = 0; i < TM; i++) {
-      const int m = t.m0 + ty * TM + i;
-      if (m >= a.M) break;
-#pragma unroll
-      for (int j = 0; j < TN; j++) {
-        const int n = t.n0 + tx * TN + j;
-        if (n < a.g.K) a.y[(int64_t)m * a.g.K + n] = t.acc[i][j];
-      }
-    }
+    if (m < a.M && n < a.g.K) a.y[(int64_t)m * a.g.K + n] = v;
   }
 };
 
@@ -360,21 +356,11 @@ struct BwdData {
     }
   }
 
-  // dx [m, c] = acc (overwrites).
-  __host__ __device__ __forceinline__ static void store(const Args &a, int bz, int tid,
-                                                        const Thread &t) {
+  // dx [m, c] = v (overwrites).
+  __host__ __device__ __forceinline__ static void put(const Args &a, int bz, int m, int c,
+                                                      float v) {
     (void)bz;
-    const int ty = tid / (BN / TN), tx = tid % (BN / TN);
-#pragma unroll
-    for (int i = 0; i < TM; i++) {
-      const int m = t.m0 + ty * TM + i;
-      if (m >= a.M) break;
-#pragma unroll
-      for (int j = 0; j < TN; j++) {
-        const int c = t.n0 + tx * TN + j;
-        if (c < a.g.C) a.dx[(int64_t)m * a.g.C + c] = t.acc[i][j];
-      }
-    }
+    if (m < a.M && c < a.g.C) a.dx[(int64_t)m * a.g.C + c] = v;
   }
 };
 
@@ -468,24 +454,13 @@ struct BwdWeight {
     }
   }
 
-  // direct: dw [m, n] += acc; else part[z] [m, n] = acc. Every element of part[z] is written, even
-  // by a split with no columns (acc = 0), so the reduction never reads stale scratch.
-  __host__ __device__ __forceinline__ static void store(const Args &a, int bz, int tid,
-                                                        const Thread &t) {
-    const int ty = tid / (BN / TN), tx = tid % (BN / TN);
-    float *out = a.out + (a.direct ? 0 : (int64_t)bz * a.M * a.g.K);
-#pragma unroll
-    for (int i = 0; i < TM; i++) {
-      const int m = t.m0 + ty * TM + i;
-      if (m >= a.M) break;
-#pragma unroll
-      for (int j = 0; j < TN; j++) {
-        const int n = t.n0 + tx * TN + j;
-        if (n >= a.g.K) continue;
-        float *o = out + (int64_t)m * a.g.K + n;
-        *o = a.direct ? *o + t.acc[i][j] : t.acc[i][j];
-      }
-    }
+  // direct: dw [m, n] += v; else part[z] [m, n] = v. Every element of part[z] is written, even
+  // by a split with no columns (v = 0), so the reduction never reads stale scratch.
+  __host__ __device__ __forceinline__ static void put(const Args &a, int bz, int m, int n,
+                                                      float v) {
+    if (m >= a.M || n >= a.g.K) return;
+    float *o = a.out + (a.direct ? 0 : (int64_t)bz * a.M * a.g.K) + (int64_t)m * a.g.K + n;
+    *o = a.direct ? *o + v : v;
   }
 };
 
@@ -555,13 +530,201 @@ __global__ void __launch_bounds__(THREADS, 2) conv_igemm_kernel(const typename R
     if (more) Role::stash(t, sm, cur ^ 1, tid);
     __syncthreads();
   }
-  Role::store(a, blockIdx.z, tid, t);
+  const int ty = tid / (BN / TN), tx = tid % (BN / TN);
+#pragma unroll
+  for (int i = 0; i < TM; i++)
+#pragma unroll
+    for (int j = 0; j < TN; j++)
+      Role::put(a, blockIdx.z, t.m0 + ty * TM + i, t.n0 + tx * TN + j, t.acc[i][j]);
+}
+
+// ---- tensor-core variants: the same roles, tiles and slices, the products on mma.sync ----------
+// The block's 8 warps split the 64x64 tile 2 x 4: warp w owns rows (w / 4)·32.. +32 and columns
+// (w % 4)·16.. +16, i.e. 2 x 2 mma tiles of 16x8. The slices arrive in shared memory exactly as for
+// the FP32 kernel (FP32, [k][m] and [k][n]); each lane builds its fragments from them (PTX ISA
+// layouts: kernels/mma.cuh), rounding to the variant's input precision on the way:
+//   bf16  one m16n8k16 per 16x8 tile and slice, operands rounded to nearest even (8-bit
+//         significand, unit roundoff 2⁻⁹), cvt.rn.bf16x2 packs a pair per register;
+//   tf32  two m16n8k8 per tile and slice, operands rounded to nearest, ties away (cvt.rna.tf32;
+//         11-bit significand, unit roundoff 2⁻¹¹).
+// Products are exact, accumulation FP32 (in the tensor core's order, fixed for a given GPU: the
+// result is the same bit for bit from run to run). bf16 fragment reads hit 32 distinct banks: lane
+// (g, t) reads row 2t (+1) at column g of a 68-float row, bank (8t + g) mod 32; tf32's (row t)
+// are 2-way, bank (4t + g) mod 32.
+// The FP32 master data stay FP32 in memory; what the variants change is the products' precision
+// and speed, and for bf16 the operands' (BF16 storage of activations is a later step, PERF.md).
+enum { PREC_FP32 = 0, PREC_TF32 = 1, PREC_BF16 = 2 };
+
+// Warp tiling: WR warps along the tile's rows, 8 / WR along its columns; each warp owns MI x NI mma
+// tiles of 16x8 (WR = 2: 32x16 per warp, 2x2 tiles; WR = 4: 16x32, 1x4).
+template <int WR> struct WarpTiling {
+  static constexpr int WC = 8 / WR, ROWS = BM / WR, COLS = BN / WC, MI = ROWS / 16, NI = COLS / 8;
+  static_assert(WR * WC == THREADS / 32 && MI >= 1 && NI >= 1, "8 warps cover the tile");
+};
+
+template <int PREC, int WR>
+__device__ __forceinline__ void tile_mma(const Smem &sm, int buf, int warp, int lane,
+                                         float acc[WarpTiling<WR>::MI][WarpTiling<WR>::NI][4]) {
+  typedef WarpTiling<WR> W;
+  const int g = lane / 4, t = lane % 4;
+  const int wm = (warp / W::WC) * W::ROWS, wn = (warp % W::WC) * W::COLS;
+  if (PREC == PREC_BF16) {
+    uint32_t a[W::MI][4], b[W::NI][2];
+#pragma unroll
+    for (int mi = 0; mi < W::MI; mi++) {
+      const int r = wm + mi * 16 + g;
+      a[mi][0] = ganc_mma::pack_bf16x2(sm.a[buf][2 * t][r], sm.a[buf][2 * t + 1][r]);
+      a[mi][1] = ganc_mma::pack_bf16x2(sm.a[buf][2 * t][r + 8], sm.a[buf][2 * t + 1][r + 8]);
+      a[mi][2] = ganc_mma::pack_bf16x2(sm.a[buf][2 * t + 8][r], sm.a[buf][2 * t + 9][r]);
+      a[mi][3] = ganc_mma::pack_bf16x2(sm.a[buf][2 * t + 8][r + 8], sm.a[buf][2 * t + 9][r + 8]);
+    }
+#pragma unroll
+    for (int ni = 0; ni < W::NI; ni++) {
+      const int c = wn + ni * 8 + g;
+      b[ni][0] = ganc_mma::pack_bf16x2(sm.b[buf][2 * t][c], sm.b[buf][2 * t + 1][c]);
+      b[ni][1] = ganc_mma::pack_bf16x2(sm.b[buf][2 * t + 8][c], sm.b[buf][2 * t + 9][c]);
+    }
+#pragma unroll
+    for (int mi = 0; mi < W::MI; mi++)
+#pragma unroll
+      for (int ni = 0; ni < W::NI; ni++)
+        ganc_mma::mma_bf16_16816(acc[mi][ni], a[mi], b[ni], acc[mi][ni]);
+  } else {
+#pragma unroll
+    for (int k0 = 0; k0 < BK; k0 += 8) {
+      uint32_t a[W::MI][4], b[W::NI][2];
+#pragma unroll
+      for (int mi = 0; mi < W::MI; mi++) {
+        const int r = wm + mi * 16 + g;
+        a[mi][0] = ganc_mma::to_tf32(sm.a[buf][k0 + t][r]);
+        a[mi][1] = ganc_mma::to_tf32(sm.a[buf][k0 + t][r + 8]);
+        a[mi][2] = ganc_mma::to_tf32(sm.a[buf][k0 + t + 4][r]);
+        a[mi][3] = ganc_mma::to_tf32(sm.a[buf][k0 + t + 4][r + 8]);
+      }
+#pragma unroll
+      for (int ni = 0; ni < W::NI; ni++) {
+        const int c = wn + ni * 8 + g;
+        b[ni][0] = ganc_mma::to_tf32(sm.b[buf][k0 + t][c]);
+        b[ni][1] = ganc_mma::to_tf32(sm.b[buf][k0 + t + 4][c]);
+      }
+#pragma unroll
+      for (int mi = 0; mi < W::MI; mi++)
+#pragma unroll
+        for (int ni = 0; ni < W::NI; ni++)
+          ganc_mma::mma_tf32_1688(acc[mi][ni], a[mi], b[ni], acc[mi][ni]);
+    }
+  }
+}
+
+// The FP32 kernel's slice loop with tile_mma for tile_fma: the fragments are read from buffer cur
+// before the barrier that ends the slice, as tile_fma's operands are.
+template <class Role, int PREC, int WR>
+__global__ void __launch_bounds__(THREADS, 2) conv_mma_kernel(const typename Role::Args a) {
+  typedef WarpTiling<WR> W;
+  __shared__ __align__(16) Smem sm;
+  typename Role::Thread t;
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
+  float acc[W::MI][W::NI][4];
+#pragma unroll
+  for (int mi = 0; mi < W::MI; mi++)
+#pragma unroll
+    for (int ni = 0; ni < W::NI; ni++)
+#pragma unroll
+      for (int i = 0; i < 4; i++)
+        acc[mi][ni][i] = 0.0f;
+  const int nk = Role::begin(a, blockIdx.x, blockIdx.y, blockIdx.z, tid, t);
+  if (nk > 0) {
+    Role::load(a, tid, t);
+    Role::stash(t, sm, 0, tid);
+  }
+  __syncthreads();
+  for (int it = 0; it < nk; it++) {
+    const int cur = it & 1;
+    const bool more = it + 1 < nk;
+    if (more) Role::load(a, tid, t);
+    tile_mma<PREC, WR>(sm, cur, warp, lane, acc);
+    if (more) Role::stash(t, sm, cur ^ 1, tid);
+    __syncthreads();
+  }
+  // D fragment (PTX ISA): element i of tile (mi, ni) is row g + 8 (i / 2), column 2q + i % 2.
+  const int g = lane / 4, q = lane % 4;
+  const int m0 = t.m0 + (warp / W::WC) * W::ROWS, n0 = t.n0 + (warp % W::WC) * W::COLS;
+#pragma unroll
+  for (int mi = 0; mi < W::MI; mi++)
+#pragma unroll
+    for (int ni = 0; ni < W::NI; ni++)
+#pragma unroll
+      for (int i = 0; i < 4; i++)
+        Role::put(a, blockIdx.z, m0 + mi * 16 + g + 8 * (i / 2), n0 + ni * 8 + 2 * q + i % 2,
+                  acc[mi][ni][i]);
 }
 
 static __global__ void wgrad_reduce_kernel(const float *part, int splits, int64_t n, float *dw) {
   for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
        i += (int64_t)gridDim.x * blockDim.x)
     wgrad_reduce_one(part, splits, n, i, dw);
+}
+
+// ---- the variant table ------------------------------------------------------------------------
+// One row per implementation (kernels.h says what the fields mean); `prec` and `wr` pick the
+// kernel template. A new variant is one kernel and one row here.
+namespace {
+struct VariantRow {
+  ganc_conv_variant v;
+  int prec, wr; // PREC_*, and the tensor-core kernels' warp rows (0 for the FP32 kernel)
+};
+const VariantRow VARIANTS[] = {
+    {{"simt-fp32", GANC_PREC_FP32, 0, 1, 0x1p-24,
+      "FP32 FMA implicit GEMM, 64x64 tiles, 4x4 outputs per thread"},
+     PREC_FP32,
+     0},
+    {{"mma-tf32", GANC_PREC_TF32, 80, 1, 0x1p-11,
+      "TF32 mma.sync m16n8k8, 64x64 tiles, 2x4 warps of 32x16"},
+     PREC_TF32,
+     2},
+    {{"mma-tf32-w4x2", GANC_PREC_TF32, 80, 1, 0x1p-11,
+      "TF32 mma.sync m16n8k8, 64x64 tiles, 4x2 warps of 16x32"},
+     PREC_TF32,
+     4},
+    {{"mma-bf16", GANC_PREC_BF16, 80, 1, 0x1p-9,
+      "BF16 mma.sync m16n8k16, 64x64 tiles, 2x4 warps of 32x16"},
+     PREC_BF16,
+     2},
+    {{"mma-bf16-w4x2", GANC_PREC_BF16, 80, 1, 0x1p-9,
+      "BF16 mma.sync m16n8k16, 64x64 tiles, 4x2 warps of 16x32"},
+     PREC_BF16,
+     4},
+};
+constexpr int NVARIANTS = (int)(sizeof VARIANTS / sizeof VARIANTS[0]);
+
+const char *const ROLE_NAME[3] = {"fwd", "bwd_data", "bwd_weight"};
+const char *const PREC_NAME[3] = {"fp32", "tf32", "bf16"};
+
+template <class Role> void launch(int vi, const typename Role::Args &a, cudaStream_t st) {
+  const VariantRow &r = VARIANTS[vi];
+  const dim3 grid = Role::grid(a);
+  if (r.prec == PREC_FP32)
+    GANC_LAUNCH(conv_igemm_kernel<Role>, grid, THREADS, st)(a);
+  else if (r.prec == PREC_TF32 && r.wr == 2)
+    GANC_LAUNCH((conv_mma_kernel<Role, PREC_TF32, 2>), grid, THREADS, st)(a);
+  else if (r.prec == PREC_TF32)
+    GANC_LAUNCH((conv_mma_kernel<Role, PREC_TF32, 4>), grid, THREADS, st)(a);
+  else if (r.wr == 2)
+    GANC_LAUNCH((conv_mma_kernel<Role, PREC_BF16, 2>), grid, THREADS, st)(a);
+  else
+    GANC_LAUNCH((conv_mma_kernel<Role, PREC_BF16, 4>), grid, THREADS, st)(a);
+  CUDA_CHECK_LAUNCH();
+}
+} // namespace
+
+extern "C" int ganc_conv_variant_count(void) { return NVARIANTS; }
+extern "C" const ganc_conv_variant *ganc_conv_variant_at(int i) {
+  return i >= 0 && i < NVARIANTS ? &VARIANTS[i].v : NULL;
+}
+extern "C" int ganc_conv_variant_find(const char *name) {
+  for (int i = 0; name && i < NVARIANTS; i++)
+    if (!strcmp(VARIANTS[i].v.name, name)) return i;
+  return -1;
 }
 
 // ---- launchers ----------------------------------------------------------------------------------
@@ -578,35 +741,28 @@ static bool dims_ok(int64_t M, int64_t Ncols, int64_t Kd) {
   return M <= DIM_MAX && Ncols <= DIM_MAX && Kd <= DIM_MAX;
 }
 
-template <class Role> static void launch(const typename Role::Args &a, cudaStream_t st) {
-  GANC_LAUNCH(conv_igemm_kernel<Role>, Role::grid(a), THREADS, st)(a);
-  CUDA_CHECK_LAUNCH();
-}
-
-extern "C" void conv2d_forward_cuda(ganc_ctx *ctx, ganc_stream st, const conv_shape *s,
-                                    const float *x, const float *w, float *y) {
-  (void)ctx;
+static void run_forward(int v, cudaStream_t st, const conv_shape *s, const float *x, const float *w,
+                        float *y) {
   KERNEL_REQUIRE(shape_ok(s), "conv2d_forward_cuda", "invalid conv_shape (use conv_shape_make)");
   const Fwd::Args a = Fwd::args(s, x, w, y);
   KERNEL_REQUIRE(dims_ok(a.M, s->K, a.Kd), "conv2d_forward_cuda", "GEMM sizes near INT_MAX");
   KERNEL_REQUIRE(Fwd::grid(a).y <= 65535, "conv2d_forward_cuda", "K = %d > 65535·64", s->K);
-  launch<Fwd>(a, st);
+  launch<Fwd>(v, a, st);
 }
 
-extern "C" void conv2d_backward_data_cuda(ganc_ctx *ctx, ganc_stream st, const conv_shape *s,
-                                          const float *dy, const float *w, float *dx) {
-  (void)ctx;
+static void run_backward_data(int v, cudaStream_t st, const conv_shape *s, const float *dy,
+                              const float *w, float *dx) {
   KERNEL_REQUIRE(shape_ok(s), "conv2d_backward_data_cuda",
                  "invalid conv_shape (use conv_shape_make)");
   const BwdData::Args a = BwdData::args(s, dy, w, dx);
   KERNEL_REQUIRE(dims_ok(a.M, s->C, a.Kd), "conv2d_backward_data_cuda", "GEMM sizes near INT_MAX");
   KERNEL_REQUIRE(BwdData::grid(a).y <= 65535, "conv2d_backward_data_cuda", "C = %d > 65535·64",
                  s->C);
-  launch<BwdData>(a, st);
+  launch<BwdData>(v, a, st);
 }
 
-extern "C" void conv2d_backward_weight_cuda(ganc_ctx *ctx, ganc_stream st, const conv_shape *s,
-                                            const float *x, const float *dy, float *dw) {
+static void run_backward_weight(ganc_ctx *ctx, int v, cudaStream_t st, const conv_shape *s,
+                                const float *x, const float *dy, float *dw) {
   KERNEL_REQUIRE(shape_ok(s), "conv2d_backward_weight_cuda",
                  "invalid conv_shape (use conv_shape_make)");
   const int64_t M = (int64_t)s->R * s->S * s->C, Kd = (int64_t)s->N * s->P * s->Q;
@@ -615,16 +771,171 @@ extern "C" void conv2d_backward_weight_cuda(ganc_ctx *ctx, ganc_stream st, const
                  s->K);
   const WgradPlan plan = wgrad_plan(s);
   if (plan.splits == 1) {
-    launch<BwdWeight>(BwdWeight::args(s, x, dy, dw, plan.chunk, 1), st);
+    launch<BwdWeight>(v, BwdWeight::args(s, x, dy, dw, plan.chunk, 1), st);
     return;
   }
   // The scratch is the context's; ops on one context run one at a time, in stream order.
   const int64_t n = M * s->K;
   float *part = ganc_cuda_scratch(ctx, (size_t)plan.splits * (size_t)n);
-  launch<BwdWeight>(BwdWeight::args(s, x, dy, part, plan.chunk, 0), st);
+  launch<BwdWeight>(v, BwdWeight::args(s, x, dy, part, plan.chunk, 0), st);
   const int threads = 256;
   const int64_t blocks64 = (n + threads - 1) / threads;
   const int blocks = (int)(blocks64 < 65536 ? blocks64 : 65536); // grid-stride beyond that
   GANC_LAUNCH(wgrad_reduce_kernel, blocks, threads, st)(part, plan.splits, n, dw);
   CUDA_CHECK_LAUNCH();
+}
+
+extern "C" void conv2d_run_variant_cuda(ganc_ctx *ctx, ganc_stream st, int v, ganc_conv_role role,
+                                        const conv_shape *s, const float *in0, const float *in1,
+                                        float *out) {
+  KERNEL_REQUIRE(v >= 0 && v < NVARIANTS && role >= 0 && role <= 2, "conv2d_run_variant_cuda",
+                 "variant %d, role %d", v, (int)role);
+  const int cc = ganc_cuda_cc(ctx);
+  if (cc < VARIANTS[v].v.min_cc)
+    ganc_die(
+        GANC_EXIT_RUNTIME,
+        "the convolution variant %s needs a GPU of compute capability %d.%d or later; this one "
+        "is %d.%d\n---> HINT: use train.precision = fp32 (or train.conv_variant = simt-fp32)",
+        VARIANTS[v].v.name, VARIANTS[v].v.min_cc / 10, VARIANTS[v].v.min_cc % 10, cc / 10, cc % 10);
+  if (role == GANC_CONV_FWD)
+    run_forward(v, st, s, in0, in1, out);
+  else if (role == GANC_CONV_BWD_DATA)
+    run_backward_data(v, st, s, in0, in1, out);
+  else
+    run_backward_weight(ctx, v, st, s, in0, in1, out);
+}
+
+// ---- choosing a variant -------------------------------------------------------------------------
+namespace {
+struct TuneEntry {
+  int role, v;
+  int dims[9]; // N H W C K R S stride pad
+};
+struct Tune {
+  TuneEntry *e;
+  int n, cap;
+};
+
+void dims_of(const conv_shape *s, int d[9]) {
+  const int v[9] = {s->N, s->H, s->W, s->C, s->K, s->R, s->S, s->stride, s->pad};
+  memcpy(d, v, sizeof v);
+}
+
+// The median of a role's time with variant v over 3 runs after a warm-up, into `out`.
+double time_variant(ganc_ctx *ctx, ganc_stream st, int v, ganc_conv_role role, const conv_shape *s,
+                    const float *in0, const float *in1, float *out) {
+  double t[3];
+  conv2d_run_variant_cuda(ctx, st, v, role, s, in0, in1, out);
+  for (int i = 0; i < 3; i++) {
+    ganc_cuda_stopwatch_start(ctx);
+    conv2d_run_variant_cuda(ctx, st, v, role, s, in0, in1, out);
+    t[i] = ganc_cuda_stopwatch_ms(ctx);
+  }
+  const double lo = fmin(t[0], fmin(t[1], t[2])), hi = fmax(t[0], fmax(t[1], t[2]));
+  return t[0] + t[1] + t[2] - lo - hi;
+}
+} // namespace
+
+extern "C" void ganc_conv_tune_free(void *tune) {
+  Tune *t = (Tune *)tune;
+  if (!t) return;
+  free(t->e);
+  free(t);
+}
+
+extern "C" int conv2d_pick_variant_cuda(ganc_ctx *ctx, ganc_stream st, ganc_conv_role role,
+                                        const conv_shape *s, const float *in0, const float *in1) {
+  const int prec = (int)ctx->precision;
+  KERNEL_REQUIRE(prec >= 0 && prec <= 2, "conv2d_pick_variant_cuda", "precision %d", prec);
+  if (ctx->conv_variant && *ctx->conv_variant && strcmp(ctx->conv_variant, "auto") != 0) {
+    const int v = ganc_conv_variant_find(ctx->conv_variant);
+    if (v < 0) {
+      char list[512] = "";
+      for (int i = 0; i < NVARIANTS; i++)
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "",
+                 VARIANTS[i].v.name);
+      ganc_die(GANC_EXIT_USAGE,
+               "train.conv_variant = %s: no such convolution variant\n---> HINT: use auto or one "
+               "of: %s (ganc-bench --variants describes them)",
+               ctx->conv_variant, list);
+    }
+    if ((int)VARIANTS[v].v.precision != prec)
+      ganc_die(GANC_EXIT_USAGE,
+               "train.conv_variant = %s computes in %s, but train.precision = %s\n---> HINT: set "
+               "train.precision = %s, or train.conv_variant = auto",
+               ctx->conv_variant, PREC_NAME[VARIANTS[v].v.precision], PREC_NAME[prec],
+               PREC_NAME[VARIANTS[v].v.precision]);
+    return v;
+  }
+  const int cc = ganc_cuda_cc(ctx);
+  int cand[NVARIANTS], nc = 0;
+  for (int i = 0; i < NVARIANTS; i++)
+    if ((int)VARIANTS[i].v.precision == prec && cc >= VARIANTS[i].v.min_cc) cand[nc++] = i;
+  if (nc == 0)
+    ganc_die(GANC_EXIT_USAGE,
+             "train.precision = %s needs tensor cores of compute capability 8.0 or later (A100, "
+             "H100, RTX 30xx and newer); this GPU is %d.%d\n---> HINT: use train.precision = fp32",
+             PREC_NAME[prec], cc / 10, cc % 10);
+  if (nc == 1) return cand[0];
+  Tune **slot = (Tune **)ganc_cuda_tune_slot(ctx);
+  if (!*slot) *slot = (Tune *)xcalloc(1, sizeof(Tune));
+  Tune *tune = *slot;
+  int d[9];
+  dims_of(s, d);
+  for (int i = 0; i < tune->n; i++)
+    if (tune->e[i].role == (int)role && !memcmp(tune->e[i].dims, d, sizeof d)) {
+      if ((int)VARIANTS[tune->e[i].v].v.precision == prec) return tune->e[i].v;
+    }
+  // Time each candidate once on this shape, into a scratch output of the role's size (the real
+  // output is written once, by the caller, with the choice).
+  const size_t n_out = role == GANC_CONV_FWD        ? (size_t)s->N * s->P * s->Q * s->K
+                       : role == GANC_CONV_BWD_DATA ? (size_t)s->N * s->H * s->W * s->C
+                                                    : (size_t)s->R * s->S * s->C * s->K;
+  float *tmp = (float *)ganc_cuda_malloc(ctx, n_out * sizeof(float));
+  ganc_cuda_memset0(ctx, tmp, n_out * sizeof(float));
+  double ms[NVARIANTS];
+  int bi = 0;
+  for (int i = 0; i < nc; i++) {
+    ms[i] = time_variant(ctx, st, cand[i], role, s, in0, in1, tmp);
+    if (ms[i] < ms[bi]) bi = i;
+  }
+  const int best = cand[bi];
+  ganc_cuda_free(ctx, tmp);
+  if (tune->n == tune->cap) {
+    tune->cap = tune->cap ? 2 * tune->cap : 32;
+    tune->e = (TuneEntry *)xrealloc(tune->e, (size_t)tune->cap * sizeof *tune->e);
+  }
+  TuneEntry &e = tune->e[tune->n++];
+  e.role = (int)role, e.v = best;
+  memcpy(e.dims, d, sizeof d);
+  if (ctx->tune_log) {
+    fprintf(ctx->tune_log, "conv %-10s N%d %dx%dx%d -> %dx%dx%d k%dx%d s%d p%d: %s",
+            ROLE_NAME[role], s->N, s->H, s->W, s->C, s->P, s->Q, s->K, s->R, s->S, s->stride,
+            s->pad, VARIANTS[best].v.name);
+    for (int i = 0; i < nc; i++)
+      fprintf(ctx->tune_log, "%s%s %.4f ms", i ? ", " : " (", VARIANTS[cand[i]].v.name, ms[i]);
+    fprintf(ctx->tune_log, ")\n");
+    fflush(ctx->tune_log);
+  }
+  return best;
+}
+
+// ---- the launchers of ops.def: the chosen variant -----------------------------------------------
+
+extern "C" void conv2d_forward_cuda(ganc_ctx *ctx, ganc_stream st, const conv_shape *s,
+                                    const float *x, const float *w, float *y) {
+  const int v = conv2d_pick_variant_cuda(ctx, st, GANC_CONV_FWD, s, x, w);
+  conv2d_run_variant_cuda(ctx, st, v, GANC_CONV_FWD, s, x, w, y);
+}
+
+extern "C" void conv2d_backward_data_cuda(ganc_ctx *ctx, ganc_stream st, const conv_shape *s,
+                                          const float *dy, const float *w, float *dx) {
+  const int v = conv2d_pick_variant_cuda(ctx, st, GANC_CONV_BWD_DATA, s, dy, w);
+  conv2d_run_variant_cuda(ctx, st, v, GANC_CONV_BWD_DATA, s, dy, w, dx);
+}
+
+extern "C" void conv2d_backward_weight_cuda(ganc_ctx *ctx, ganc_stream st, const conv_shape *s,
+                                            const float *x, const float *dy, float *dw) {
+  const int v = conv2d_pick_variant_cuda(ctx, st, GANC_CONV_BWD_WEIGHT, s, x, dy);
+  conv2d_run_variant_cuda(ctx, st, v, GANC_CONV_BWD_WEIGHT, s, x, dy, dw);
 }

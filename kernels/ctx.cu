@@ -19,6 +19,7 @@ struct ganc_cuda_state {
   float *scratch;
   size_t scratch_floats;
   cudaDeviceProp prop;
+  void *conv_tune; // kernels/conv.cu's variant choices per role and shape
   // Live allocations, for the peak-memory figure ganc-bench reports (a few hundred at most).
   void **ptrs;
   size_t *sizes;
@@ -72,6 +73,7 @@ extern "C" void ganc_cuda_ctx_free(ganc_ctx *ctx) {
   free(s->ptrs);
   free(s->sizes);
   if (s->cudnn) cudnnDestroy(s->cudnn);
+  ganc_conv_tune_free(s->conv_tune);
   for (int i = 0; i < 2; i++)
     if (s->watch[i]) cudaEventDestroy(s->watch[i]);
   cudaStreamDestroy(s->stream);
@@ -80,6 +82,11 @@ extern "C" void ganc_cuda_ctx_free(ganc_ctx *ctx) {
 }
 
 extern "C" ganc_stream ganc_cuda_stream(ganc_ctx *ctx) { return state(ctx)->stream; }
+extern "C" int ganc_cuda_cc(ganc_ctx *ctx) {
+  const ganc_cuda_state *s = state(ctx);
+  return s->prop.major * 10 + s->prop.minor;
+}
+extern "C" void **ganc_cuda_tune_slot(ganc_ctx *ctx) { return &state(ctx)->conv_tune; }
 
 // Accessor for kernels/cudnn.cu: the handle, made on the first call.
 extern "C" void *ganc_cuda_cudnn_handle(ganc_ctx *ctx) {

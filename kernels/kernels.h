@@ -63,10 +63,63 @@ void ganc_cuda_describe(ganc_ctx *ctx, char *buf, size_t n);
 #include "ops/ops.def"
 #undef GANC_OP
 
+// ---- convolution variants (kernels/conv.cu) ----------------------------------------------------
+// Every implementation of the three convolution roles is one row of a table: its name, the
+// precision of its products, the compute capability it needs, whether it repeats its bits, and the
+// unit roundoff of its operands (what the tests' tolerances are derived from). conv2d_*_cuda (the
+// launchers of ops.def) run the variant conv2d_pick_variant_cuda chooses for the context:
+//   ctx->conv_variant named          that variant (a wrong name or precision is an error);
+//   otherwise                        the variants of ctx->precision the device supports; with more
+//                                    than one, each is timed once on the shape (CUDA events, the
+//                                    median of 3 runs after a warm-up, into scratch) and the
+//                                    fastest kept for that role and shape in the context, written
+//                                    to ctx->tune_log.
+typedef enum { GANC_CONV_FWD = 0, GANC_CONV_BWD_DATA = 1, GANC_CONV_BWD_WEIGHT = 2 } ganc_conv_role;
+typedef struct {
+  const char *name;
+  ganc_precision precision;
+  int min_cc;           // compute capability x 10 (80: mma.sync, cvt.rn.bf16x2)
+  int deterministic;    // the same bits from run to run on one GPU
+  double unit_roundoff; // of its operands: 2^-24 (FP32), 2^-11 (TF32), 2^-9 (BF16)
+  const char *what;
+} ganc_conv_variant;
+int ganc_conv_variant_count(void);
+const ganc_conv_variant *ganc_conv_variant_at(int i);
+int ganc_conv_variant_find(const char *name); // its index, or -1
+// Runs one role with variant v: in0, in1 are (x, w) for FWD, (dy, w) for BWD_DATA, (x, dy) for
+// BWD_WEIGHT; out is y, dx (overwritten) or dw (accumulated), as ops.def says.
+void conv2d_run_variant_cuda(ganc_ctx *ctx, ganc_stream st, int v, ganc_conv_role role,
+                             const conv_shape *s, const float *in0, const float *in1, float *out);
+// The variant the launchers use for this role and shape on ctx (choosing it on first use).
+int conv2d_pick_variant_cuda(ganc_ctx *ctx, ganc_stream st, ganc_conv_role role,
+                             const conv_shape *s, const float *in0, const float *in1);
+// The device's compute capability x 10 (kernels/ctx.cu), and the context's slot for conv.cu's
+// choices (freed with the context by ganc_conv_tune_free).
+int ganc_cuda_cc(ganc_ctx *ctx);
+void **ganc_cuda_tune_slot(ganc_ctx *ctx);
+void ganc_conv_tune_free(void *tune);
+
 // ---- latents (kernels/pixels.cu): the GPU side of core/philox.h ---------------------------------
 // z [n, z_dim]: row i is ganc_latent(seed, first + i) of core/philox.h, bit-identical to the CPU.
 void latents_cuda(ganc_ctx *ctx, ganc_stream st, uint64_t seed, uint64_t first, int n, int z_dim,
                   float *z);
+
+// ---- probes of the tensor-core primitives (kernels/mma_probe.cu; test_gpu_mma only) ------------
+// One warp: kind BF16 / TF32 computes D [16][8] = A · B from FP32 A, B with fragments built per
+// lane; LDMATRIX from bf16 bits staged by cp.async and loaded by ldmatrix; SHFL the four shuffles;
+// the FAULT kinds are faults the emulator must stop (never launched on a GPU). mutation 0 is
+// correct, 1-3 each perturb one index (what they do: mma_probe.cu).
+enum {
+  GANC_PROBE_BF16 = 0,
+  GANC_PROBE_TF32 = 1,
+  GANC_PROBE_LDMATRIX = 2,
+  GANC_PROBE_SHFL = 3,
+  GANC_PROBE_FAULT_DIVERGE = 4,
+  GANC_PROBE_FAULT_RETURN = 5,
+  GANC_PROBE_FAULT_LDMATRIX_GLOBAL = 6,
+};
+void mma_probe_cuda(ganc_ctx *ctx, ganc_stream st, int kind, int mutation, const void *a,
+                    const void *b, float *d);
 
 #ifdef __cplusplus
 }

@@ -41,7 +41,7 @@ fi
 MAX_GLIBC=2.39 MAX_GLIBCXX=3.4.33
 
 progs=(ganc-prep ganc-train ganc-sample ganc-bench)
-tests=(test_ops test_gpu_ops test_gpu_conv test_gpu_train)
+tests=(test_ops test_gpu_ops test_gpu_conv test_gpu_train test_gpu_mma)
 bins=()
 for p in "${progs[@]}"; do bins+=("$build/$p"); done
 for t in "${tests[@]}"; do bins+=("$build/tests/$t"); done

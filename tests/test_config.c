@@ -349,7 +349,8 @@ static void test_unknown_key(void **state) {
   LOAD_FAILS("[model]\nbatch = 64\n", "unknown key model.batch", "t.ini:2", "belongs in [train]");
   // Keys before any section header.
   LOAD_FAILS("batch = 64\n", "outside any section", "t.ini:1", "put it under [train]");
-  LOAD_FAILS("bogus = 1\n", "outside any section", "t.ini:1", "[model], [train], [log], [metrics], [data]");
+  LOAD_FAILS("bogus = 1\n", "outside any section", "t.ini:1",
+             "[model], [train], [log], [metrics], [data]");
 }
 
 static void test_unknown_section(void **state) {
@@ -399,6 +400,9 @@ static void test_bad_values(void **state) {
              "must be true/false, yes/no, on/off or 1/0");
   LOAD_FAILS("[train]\ndevice = gpu\n", "train.device = 'gpu'", "one of auto, cpu, cuda");
   LOAD_FAILS("[model]\narch = stylegan\n", "model.arch = 'stylegan'", "one of dcgan");
+  LOAD_FAILS("[train]\nprecision = fp16\n", "train.precision = 'fp16'", "one of fp32, tf32, bf16");
+  LOAD_FAILS("[train]\nconv_variant = an-extremely-long-variant-name-x\n", "train.conv_variant",
+             "a name of up to 31 characters");
   // An error after good lines still leaves the config as it was.
   LOAD_FAILS("[train]\nbatch = 32\nkimg = 10\n[log]\ngrid = 33\n", "log.grid = '33' in t.ini:5",
              "1..32");
@@ -508,6 +512,24 @@ static void test_validate(void **state) {
   assert_int_not_equal(ganc_config_validate(&c, &err), 0);
   expect_fail(-1, &err, NULL, "cudnn on the cpu", "train.backend", "train.device",
               (const char *)NULL);
+
+  // Reduced precision is ganc's kernels' (or the CPU's), not the cuDNN baseline's; a CUDA variant
+  // is not a CPU choice.
+  ganc_config_defaults(&c);
+  memset(&err, 0, sizeof err);
+  assert_int_equal(ganc_config_set(&c, "train.precision=bf16", &err), 0);
+  assert_int_equal(ganc_config_validate(&c, &err), 0);
+  snprintf(c.backend, sizeof c.backend, "cudnn");
+  assert_int_not_equal(ganc_config_validate(&c, &err), 0);
+  expect_fail(-1, &err, NULL, "bf16 with cudnn", "train.backend = cudnn", "train.precision = bf16",
+              (const char *)NULL);
+  ganc_config_defaults(&c);
+  memset(&err, 0, sizeof err);
+  snprintf(c.device, sizeof c.device, "cpu");
+  assert_int_equal(ganc_config_set(&c, "train.conv_variant=mma-bf16", &err), 0);
+  assert_int_not_equal(ganc_config_validate(&c, &err), 0);
+  expect_fail(-1, &err, NULL, "a variant on the cpu", "train.conv_variant = mma-bf16",
+              "train.device = cpu", (const char *)NULL);
 
   // Fields a program filled in itself are checked against the same ranges.
   ganc_config_defaults(&c);

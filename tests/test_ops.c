@@ -13,10 +13,11 @@
 #include <cmocka.h>
 // clang-format on
 
-#include "core/check.h"  // xmalloc
-#include "core/ctx.h"    // ganc_ctx, ganc_scratch
-#include "core/philox.h" // ganc_rng_u32: the augmentations' draws, independently
-#include "ops/ops.h"     // the ops under test
+#include "core/check.h"    // xmalloc
+#include "core/ctx.h"      // ganc_ctx, ganc_scratch
+#include "core/philox.h"   // ganc_rng_u32: the augmentations' draws, independently
+#include "ops/ops.h"       // the ops under test
+#include "ops/precision.h" // train.precision's rounding
 
 #include <float.h>
 #include <math.h>
@@ -359,6 +360,95 @@ static void test_conv_cases(void **state) {
   rng rg = {1};
   for (size_t i = 0; i < sizeof conv_cases / sizeof *conv_cases; i++)
     check_conv_case(*state, &conv_cases[i], &rg);
+}
+
+// train.precision on the CPU (src/ops/conv.c): the operands rounded as the tensor cores round them
+// (ops/precision.h), then the FP32 path. The rounding on values whose answer is known (ties to
+// even for bf16, ties away for tf32), then every role in bf16 and tf32 equal, bit for bit, to the
+// FP32 role on operands rounded here, and within (2u + u²)·Σ|products| of the FP32 result.
+static float bits_f(uint32_t u) {
+  float f;
+  memcpy(&f, &u, 4);
+  return f;
+}
+
+static void test_conv_precision(void **state) {
+  ganc_ctx *ctx = *state;
+  // bf16 keeps 7 fraction bits: 1 + 2^-8 is a tie (to 1), 1 + 3·2^-8 a tie (to 1 + 2^-6).
+  assert_true(ganc_round_bf16(1.0f + 0x1p-8f) == 1.0f);
+  assert_true(ganc_round_bf16(1.0f + 3 * 0x1p-8f) == 1.0f + 0x1p-6f);
+  assert_true(ganc_round_bf16(-(1.0f + 0x1.8p-8f)) == -(1.0f + 0x1p-7f));
+  assert_true(ganc_round_bf16(1.0f + 0x1p-9f) == 1.0f);
+  // tf32 keeps 10: 1 + 2^-11 is a tie, away from zero (to 1 + 2^-10), also when negative.
+  assert_true(ganc_round_tf32(1.0f + 0x1p-11f) == 1.0f + 0x1p-10f);
+  assert_true(ganc_round_tf32(-(1.0f + 0x1p-11f)) == -(1.0f + 0x1p-10f));
+  assert_true(ganc_round_tf32(1.0f + 0x1p-12f) == 1.0f);
+  assert_true(isinf(ganc_round_bf16(INFINITY)) && isnan(ganc_round_bf16(NAN)));
+  assert_true(isnan(ganc_round_tf32(bits_f(0x7FC00001u))));
+  assert_true(ganc_round_bf16(FLT_MAX) == INFINITY); // rounds past the largest bf16
+
+  conv_shape s;
+  assert_int_equal(conv_shape_make(&s, 2, 7, 6, 5, 9, 3, 3, 2, 1), 0);
+  const size_t nx = (size_t)s.N * s.H * s.W * s.C, nw = (size_t)s.R * s.S * s.C * s.K,
+               ny = (size_t)s.N * s.P * s.Q * s.K;
+  rng rg = {77};
+  float *x = xmalloc(nx * 4), *w = xmalloc(nw * 4), *dy = xmalloc(ny * 4);
+  float *rx = xmalloc(nx * 4), *rw = xmalloc(nw * 4), *rdy = xmalloc(ny * 4);
+  float *ax = xmalloc(nx * 4), *aw = xmalloc(nw * 4), *ady = xmalloc(ny * 4);
+  for (size_t i = 0; i < nx; i++)
+    x[i] = (float)rng_uniform(&rg), ax[i] = fabsf(x[i]);
+  for (size_t i = 0; i < nw; i++)
+    w[i] = (float)rng_uniform(&rg), aw[i] = fabsf(w[i]);
+  for (size_t i = 0; i < ny; i++)
+    dy[i] = (float)rng_uniform(&rg), ady[i] = fabsf(dy[i]);
+  const size_t nmax = nx > ny ? (nx > nw ? nx : nw) : (ny > nw ? ny : nw);
+  float *got = xmalloc(nmax * 4), *want = xmalloc(nmax * 4), *f32 = xmalloc(nmax * 4),
+        *sab = xmalloc(nmax * 4);
+  const ganc_precision precs[2] = {GANC_PREC_BF16, GANC_PREC_TF32};
+  for (int pi = 0; pi < 2; pi++) {
+    const double u = precs[pi] == GANC_PREC_BF16 ? 0x1p-9 : 0x1p-11;
+    for (size_t i = 0; i < nx; i++)
+      rx[i] = precs[pi] == GANC_PREC_BF16 ? ganc_round_bf16(x[i]) : ganc_round_tf32(x[i]);
+    for (size_t i = 0; i < nw; i++)
+      rw[i] = precs[pi] == GANC_PREC_BF16 ? ganc_round_bf16(w[i]) : ganc_round_tf32(w[i]);
+    for (size_t i = 0; i < ny; i++)
+      rdy[i] = precs[pi] == GANC_PREC_BF16 ? ganc_round_bf16(dy[i]) : ganc_round_tf32(dy[i]);
+    for (int role = 0; role < 3; role++) {
+      const size_t n = role == 0 ? ny : role == 1 ? nx : nw;
+      memset(got, 0, n * 4), memset(want, 0, n * 4), memset(f32, 0, n * 4), memset(sab, 0, n * 4);
+      ctx->precision = precs[pi];
+      if (role == 0) conv2d_forward_cpu(ctx, &s, x, w, got);
+      if (role == 1) conv2d_backward_data_cpu(ctx, &s, dy, w, got);
+      if (role == 2) conv2d_backward_weight_cpu(ctx, &s, x, dy, got);
+      ctx->precision = GANC_PREC_FP32;
+      if (role == 0) {
+        conv2d_forward_cpu(ctx, &s, rx, rw, want);
+        conv2d_forward_cpu(ctx, &s, x, w, f32);
+        conv2d_forward_cpu(ctx, &s, ax, aw, sab);
+      } else if (role == 1) {
+        conv2d_backward_data_cpu(ctx, &s, rdy, rw, want);
+        conv2d_backward_data_cpu(ctx, &s, dy, w, f32);
+        conv2d_backward_data_cpu(ctx, &s, ady, aw, sab);
+      } else {
+        conv2d_backward_weight_cpu(ctx, &s, rx, rdy, want);
+        conv2d_backward_weight_cpu(ctx, &s, x, dy, f32);
+        conv2d_backward_weight_cpu(ctx, &s, ax, ady, sab);
+      }
+      assert_memory_equal(got, want, n * 4);
+      double worst = 0, moved = 0;
+      for (size_t i = 0; i < n; i++) {
+        const double e = fabs((double)got[i] - f32[i]);
+        moved = fmax(moved, e);
+        worst = fmax(worst, e / ((2 * u + u * u) * sab[i] + 1e-6 * sab[i] + 1e-30));
+      }
+      if (worst > 1.0 || moved == 0.0)
+        fail_msg("precision %d role %d: error %.3g of the bound (largest change %.3g)", pi, role,
+                 worst, moved);
+    }
+  }
+  float *bufs[] = {x, w, dy, rx, rw, rdy, ax, aw, ady, got, want, f32, sab};
+  for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
+    free(bufs[i]);
 }
 
 static void test_conv_shape_make(void **state) {
@@ -2279,15 +2369,15 @@ static void test_featops(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_ctx_scratch), cmocka_unit_test(test_conv_shape_make),
-      cmocka_unit_test(test_conv_cases),  cmocka_unit_test(test_conv_batching),
-      cmocka_unit_test(test_batchnorm),   cmocka_unit_test(test_activations),
-      cmocka_unit_test(test_losses),      cmocka_unit_test(test_adam_ema),
-      cmocka_unit_test(test_pixels),      cmocka_unit_test(test_resample),
-      cmocka_unit_test(test_tensor_add),  cmocka_unit_test(test_sum_pool),
-      cmocka_unit_test(test_spectral),    cmocka_unit_test(test_cond),
-      cmocka_unit_test(test_augment),     cmocka_unit_test(test_augment_rows),
-      cmocka_unit_test(test_featops),
+      cmocka_unit_test(test_ctx_scratch),    cmocka_unit_test(test_conv_shape_make),
+      cmocka_unit_test(test_conv_cases),     cmocka_unit_test(test_conv_batching),
+      cmocka_unit_test(test_conv_precision), cmocka_unit_test(test_batchnorm),
+      cmocka_unit_test(test_activations),    cmocka_unit_test(test_losses),
+      cmocka_unit_test(test_adam_ema),       cmocka_unit_test(test_pixels),
+      cmocka_unit_test(test_resample),       cmocka_unit_test(test_tensor_add),
+      cmocka_unit_test(test_sum_pool),       cmocka_unit_test(test_spectral),
+      cmocka_unit_test(test_cond),           cmocka_unit_test(test_augment),
+      cmocka_unit_test(test_augment_rows),   cmocka_unit_test(test_featops),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -18,6 +18,8 @@ int ganc_bench_has_gpu_modes(void);
 // Returns an exit code.
 int ganc_bench_layers(const char *const *configs, int nconfigs, int batch_override, int reps,
                       FILE *csv);
+// The convolution variants of this build (kernels/conv.cu's table), one per line.
+void ganc_bench_variants(FILE *f);
 // One role ("conv-fwd", "conv-bwd-data", "conv-bwd-weight") at "N,H,W,C,K,R,S,stride,pad".
 int ganc_bench_op(const char *op, const char *shape, int reps, FILE *csv);
 

@@ -208,23 +208,42 @@ double time_cublas(Bench &b, const conv_shape *s, Role r, float *x, float *w, fl
   });
 }
 
+constexpr int MAXV = 16; // variants of kernels/conv.cu's table timed per row
+
 struct Row {
   char config[64], net[4], layer[24];
   conv_shape s;
   int transposed;
   Role role;
-  double ours, cudnn, cublas; // ms (cublas < 0: not GEMM-shaped)
+  double ours, cudnn, cublas; // ms (cublas < 0: not GEMM-shaped); ours = the FP32 dispatch
+  double var[MAXV];           // ms of each variant of the table (< 0: not on this device)
 };
+
+int nvariants() { return std::min(ganc_conv_variant_count(), MAXV); }
+
+// The fastest reduced-precision variant of a row (−1: none ran).
+int best_reduced(const Row &r) {
+  int best = -1;
+  for (int v = 0; v < nvariants(); v++)
+    if (ganc_conv_variant_at(v)->precision != GANC_PREC_FP32 && r.var[v] >= 0 &&
+        (best < 0 || r.var[v] < r.var[best]))
+      best = v;
+  return best;
+}
 
 // The table goes to stdout unless the CSV does; the CSV rows to csv when it is not NULL.
 void print_header(FILE *csv) {
-  if (csv)
+  if (csv) {
     fprintf(csv, "config,net,layer,role,N,H,W,C,K,R,S,stride,pad,gflop,ours_ms,cudnn_ms,cublas_ms,"
-                 "ours_tflops,ours_pct_peak,cudnn_over_ours\n");
+                 "ours_tflops,ours_pct_peak,cudnn_over_ours");
+    for (int v = 0; v < nvariants(); v++)
+      fprintf(csv, ",%s_ms", ganc_conv_variant_at(v)->name);
+    fprintf(csv, "\n");
+  }
   if (csv != stdout)
-    printf("%-10s %-3s %-10s %-10s %-26s %8s %9s %9s %9s %8s %6s %9s\n", "config", "net", "layer",
-           "role", "shape N,H,W,C->K RxS/s/p", "GFLOP", "ours ms", "cuDNN ms", "cuBLAS ms",
-           "TFLOP/s", "%peak", "cuDNN/us");
+    printf("%-10s %-3s %-10s %-10s %-26s %8s %9s %9s %9s %8s %6s %9s  %-14s %9s %9s\n", "config",
+           "net", "layer", "role", "shape N,H,W,C->K RxS/s/p", "GFLOP", "ours ms", "cuDNN ms",
+           "cuBLAS ms", "TFLOP/s", "%peak", "cuDNN/us", "best tc", "tc ms", "TFLOP/s");
 }
 
 void print_row(const Row &r, double peak, FILE *csv) {
@@ -236,6 +255,9 @@ void print_row(const Row &r, double peak, FILE *csv) {
             r.config, r.net, r.layer, role_name[r.role], s->N, s->H, s->W, s->C, s->K, s->R, s->S,
             s->stride, s->pad, gflop, r.ours, r.cudnn, r.cublas, tf, 100 * tf / peak,
             r.cudnn / r.ours);
+    for (int v = 0; v < nvariants(); v++)
+      fprintf(csv, ",%.4f", r.var[v]);
+    fprintf(csv, "\n");
     fflush(csv);
   }
   if (csv != stdout) {
@@ -246,9 +268,12 @@ void print_row(const Row &r, double peak, FILE *csv) {
       snprintf(cubs, sizeof cubs, "%9.4f", r.cublas);
     else
       snprintf(cubs, sizeof cubs, "%9s", "-");
-    printf("%-10s %-3s %-10s %-10s %-26s %8.3f %9.4f %9.4f %s %8.2f %5.1f%% %9.2f\n", r.config,
-           r.net, r.layer, role_name[r.role], shape, gflop, r.ours, r.cudnn, cubs, tf,
-           100 * tf / peak, r.cudnn / r.ours);
+    const int bv = best_reduced(r);
+    printf("%-10s %-3s %-10s %-10s %-26s %8.3f %9.4f %9.4f %s %8.2f %5.1f%% %9.2f  %-14s %9.4f "
+           "%9.2f\n",
+           r.config, r.net, r.layer, role_name[r.role], shape, gflop, r.ours, r.cudnn, cubs, tf,
+           100 * tf / peak, r.cudnn / r.ours, bv >= 0 ? ganc_conv_variant_at(bv)->name : "-",
+           bv >= 0 ? r.var[bv] : 0.0, bv >= 0 ? gflop / r.var[bv] : 0.0);
   }
 }
 
@@ -262,6 +287,21 @@ Row bench_shape(Bench &b, const conv_shape *s, int transposed, Role role, int re
          ny = (size_t)s->N * s->P * s->Q * s->K;
   float *x = random_device(b, nx, 1), *w = random_device(b, nw, 2), *y = random_device(b, ny, 3);
   r.ours = median_ms(b, reps, [&] { run_role(b, s, transposed, role, 0, x, w, y); });
+  // Every variant of the table the device supports, on the same buffers.
+  const int conv_role = role == BWD_WEIGHT ? BWD_WEIGHT
+                        : transposed       ? (role == FWD ? BWD_DATA : FWD)
+                                           : role;
+  const int cc = ganc_cuda_cc(&b.ctx);
+  for (int v = 0; v < MAXV; v++) {
+    r.var[v] = -1;
+    if (v >= nvariants() || cc < ganc_conv_variant_at(v)->min_cc) continue;
+    const float *in0 = conv_role == BWD_DATA ? y : x, *in1 = conv_role == BWD_WEIGHT ? y : w;
+    float *out = conv_role == FWD ? y : conv_role == BWD_DATA ? x : w;
+    r.var[v] = median_ms(b, reps, [&] {
+      conv2d_run_variant_cuda(&b.ctx, (ganc_stream)b.st, v, (ganc_conv_role)conv_role, s, in0, in1,
+                              out);
+    });
+  }
   r.cudnn = median_ms(b, reps, [&] { run_role(b, s, transposed, role, 1, x, w, y); });
   r.cublas = -1;
   if (gemm_shaped(s) && b.cublas) {
@@ -348,4 +388,16 @@ extern "C" int ganc_bench_op(const char *op, const char *shape, int reps, FILE *
   print_row(row, b.peak_tflops, csv);
   bench_free(b);
   return 0;
+}
+
+extern "C" void ganc_bench_variants(FILE *f) {
+  fprintf(f, "%-16s %-5s %-6s %-13s %s\n", "variant", "prec", "needs", "deterministic", "what");
+  for (int v = 0; v < ganc_conv_variant_count(); v++) {
+    const ganc_conv_variant *var = ganc_conv_variant_at(v);
+    static const char *const prec[] = {"fp32", "tf32", "bf16"};
+    char needs[16];
+    snprintf(needs, sizeof needs, var->min_cc ? "sm_%d" : "any", var->min_cc);
+    fprintf(f, "%-16s %-5s %-6s %-13s %s\n", var->name, prec[var->precision], needs,
+            var->deterministic ? "yes" : "no", var->what);
+  }
 }

@@ -47,8 +47,11 @@ static void usage(FILE *f) {
       "                  [--batch N (128)] [--images N (4 epochs, >= 100000)] [--repeats N (5)]\n"
       "                  [--seed S] [--window-mb M (256; smaller than the dataset makes every\n"
       "                  epoch stream its chunks from the shards again)]\n"
+      "  --variants      the convolution variants (train.conv_variant) and what each needs\n"
       "  --layers        every convolution role of every G and D layer of the recipes, ours\n"
-      "                  against cuDNN's fastest algorithm and cuBLAS where GEMM-shaped%s\n"
+      "                  against cuDNN's fastest algorithm and cuBLAS where GEMM-shaped, and "
+      "every\n"
+      "                  variant the GPU supports (the CSV: one column each)%s\n"
       "                  [--config FILE]... (default: %s and %s, from the ganc folder)\n"
       "                  [--batch N (each recipe's)] [--reps N (50)] [--csv FILE (also write\n"
       "                  the table as CSV; '-': CSV on stdout instead of the table)]\n"
@@ -227,6 +230,10 @@ int main(int argc, char **argv) {
     if (!strcmp(a, "--device-info")) {
       info = 1;
       continue;
+    }
+    if (!strcmp(a, "--variants")) {
+      ganc_bench_variants(stdout);
+      return 0;
     }
     if (!strcmp(a, "--allreduce")) {
       allreduce = 1;

@@ -4,12 +4,19 @@
 #define GANC_CTX_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 typedef enum { GANC_BACKEND_CPU = 0, GANC_BACKEND_CUDA = 1 } ganc_backend;
+
+// The precision of the convolutions' products (train.precision). FP32 master weights, Adam state,
+// activations in memory and every sum stay FP32; TF32 and BF16 round the convolutions' operands
+// (to 11 and 8 significant bits) and multiply them on tensor cores (CUDA), or round them the same
+// way before the FP32 GEMM (CPU twins), so that both backends compute the same function.
+typedef enum { GANC_PREC_FP32 = 0, GANC_PREC_TF32 = 1, GANC_PREC_BF16 = 2 } ganc_precision;
 
 typedef struct ganc_ctx {
   ganc_backend backend;
@@ -22,10 +29,15 @@ typedef struct ganc_ctx {
   int cudnn_conv; // CUDA only: convolutions through cuDNN instead of ganc's kernels (config
                   // train.backend = cudnn), to compare whole runs
   // Data-parallel training (core/comm.h): the ranks, and whether batch norm in training sums its
-  // statistics over all of them (train.batchnorm = sync; set by the trainer around the forwards it syncs).
-  // NULL / 0: this process's batch alone.
+  // statistics over all of them (train.batchnorm = sync; set by the trainer around the forwards it
+  // syncs). NULL / 0: this process's batch alone.
   struct ganc_comm *comm;
   int bn_sync;
+  ganc_precision precision; // of the convolutions (see above); GANC_PREC_FP32 unless set
+  // CUDA only: a convolution variant by name (kernels/conv.cu's table; train.conv_variant), or
+  // NULL for the dispatch's own choice, and where that choice is written (NULL: nowhere).
+  const char *conv_variant;
+  FILE *tune_log;
 } ganc_ctx;
 
 // A CPU context with `threads` threads (0 = all cores). Sets OpenBLAS/OpenMP thread counts.

@@ -11,12 +11,14 @@
 // chunk order whose size depends only on the shape.
 #include "ops/ops.h"
 
-#include "core/check.h" // ganc_die
+#include "core/check.h" // ganc_die, xmalloc
+#include "ops/precision.h"
 
 #include <cblas.h>
 #include <limits.h>
 #include <omp.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 // Columns are built for a chunk of samples at a time, at most this many floats (32 MB), so memory
@@ -185,8 +187,8 @@ static void col2im(const conv_shape *s, int nb, const float *dcol, float *dx, in
   col_team_release(team);
 }
 
-void conv2d_forward_cpu(ganc_ctx *ctx, const conv_shape *s, const float *x, const float *w,
-                        float *y) {
+static void forward_fp32(ganc_ctx *ctx, const conv_shape *s, const float *x, const float *w,
+                         float *y) {
   conv_check(s, "conv2d_forward_cpu");
   const int PQ = s->P * s->Q, RSC = s->R * s->S * s->C, K = s->K;
   if (col_is_x(s)) {
@@ -206,8 +208,8 @@ void conv2d_forward_cpu(ganc_ctx *ctx, const conv_shape *s, const float *x, cons
   }
 }
 
-void conv2d_backward_data_cpu(ganc_ctx *ctx, const conv_shape *s, const float *dy, const float *w,
-                              float *dx) {
+static void backward_data_fp32(ganc_ctx *ctx, const conv_shape *s, const float *dy, const float *w,
+                               float *dx) {
   conv_check(s, "conv2d_backward_data_cpu");
   const int PQ = s->P * s->Q, RSC = s->R * s->S * s->C, K = s->K;
   if (col_is_x(s)) {
@@ -227,8 +229,8 @@ void conv2d_backward_data_cpu(ganc_ctx *ctx, const conv_shape *s, const float *d
   }
 }
 
-void conv2d_backward_weight_cpu(ganc_ctx *ctx, const conv_shape *s, const float *x, const float *dy,
-                                float *dw) {
+static void backward_weight_fp32(ganc_ctx *ctx, const conv_shape *s, const float *x,
+                                 const float *dy, float *dw) {
   conv_check(s, "conv2d_backward_weight_cpu");
   const int PQ = s->P * s->Q, RSC = s->R * s->S * s->C, K = s->K;
   if (col_is_x(s)) {
@@ -246,4 +248,61 @@ void conv2d_backward_weight_cpu(ganc_ctx *ctx, const conv_shape *s, const float 
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, RSC, K, m * PQ, 1.0f, col, RSC,
                 dy + n0 * y_sample, K, 1.0f, dw, K);
   }
+}
+
+// ---- reduced precision (train.precision = tf32 | bf16, core/ctx.h)
+// ------------------------------- The CUDA variants round each operand as they load it
+// (cvt.rna.tf32, cvt.rn.bf16x2) and multiply exactly, summing in FP32. Rounding copies of both
+// operands first and running the FP32 path is the same function, so a run on the CPU has the
+// precision of a run on a GPU (up to the order of the FP32 sums), and the GPU tests have an exact
+// reference for every variant.
+static float *rounded_copy(const ganc_ctx *ctx, const float *a, size_t n) {
+  float *r = xmalloc((n ? n : 1) * sizeof(float));
+  if (ctx->precision == GANC_PREC_BF16)
+    for (size_t i = 0; i < n; i++)
+      r[i] = ganc_round_bf16(a[i]);
+  else
+    for (size_t i = 0; i < n; i++)
+      r[i] = ganc_round_tf32(a[i]);
+  return r;
+}
+
+static size_t x_size(const conv_shape *s) { return (size_t)s->N * s->H * s->W * s->C; }
+static size_t y_size(const conv_shape *s) { return (size_t)s->N * s->P * s->Q * s->K; }
+static size_t w_size(const conv_shape *s) { return (size_t)s->R * s->S * s->C * s->K; }
+
+void conv2d_forward_cpu(ganc_ctx *ctx, const conv_shape *s, const float *x, const float *w,
+                        float *y) {
+  if (ctx->precision == GANC_PREC_FP32) {
+    forward_fp32(ctx, s, x, w, y);
+    return;
+  }
+  conv_check(s, "conv2d_forward_cpu");
+  float *rx = rounded_copy(ctx, x, x_size(s)), *rw = rounded_copy(ctx, w, w_size(s));
+  forward_fp32(ctx, s, rx, rw, y);
+  free(rx), free(rw);
+}
+
+void conv2d_backward_data_cpu(ganc_ctx *ctx, const conv_shape *s, const float *dy, const float *w,
+                              float *dx) {
+  if (ctx->precision == GANC_PREC_FP32) {
+    backward_data_fp32(ctx, s, dy, w, dx);
+    return;
+  }
+  conv_check(s, "conv2d_backward_data_cpu");
+  float *rdy = rounded_copy(ctx, dy, y_size(s)), *rw = rounded_copy(ctx, w, w_size(s));
+  backward_data_fp32(ctx, s, rdy, rw, dx);
+  free(rdy), free(rw);
+}
+
+void conv2d_backward_weight_cpu(ganc_ctx *ctx, const conv_shape *s, const float *x, const float *dy,
+                                float *dw) {
+  if (ctx->precision == GANC_PREC_FP32) {
+    backward_weight_fp32(ctx, s, x, dy, dw);
+    return;
+  }
+  conv_check(s, "conv2d_backward_weight_cpu");
+  float *rx = rounded_copy(ctx, x, x_size(s)), *rdy = rounded_copy(ctx, dy, y_size(s));
+  backward_weight_fp32(ctx, s, rx, rdy, dw);
+  free(rx), free(rdy);
 }

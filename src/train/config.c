@@ -126,6 +126,13 @@ static const key_def KEYS[] = {
   ENUM("train", backend,     "ganc",    "ganc|cudnn",
        "CUDA convolutions: ganc = our kernels; cudnn = NVIDIA's cuDNN, to compare runs (its "
        "algorithms are chosen by timing, so cudnn runs are not bit-reproducible)"),
+  ENUM("train", precision,   "fp32",    "fp32|tf32|bf16",
+       "the convolutions' products: fp32 (bit-reproducible), tf32 or bf16 (tensor cores, GPUs of "
+       "compute capability 8.0 and later; the CPU rounds the operands the same way); weights, "
+       "Adam state, activations and every sum stay FP32"),
+  STR("train", conv_variant, conv_variant, "auto",
+      "CUDA convolution kernels: auto = the fastest of train.precision's variants, timed once "
+      "per layer shape (run folder: kernels.log); or one variant by name (ganc-bench --variants)"),
   INT("train", threads,      "0",       0, 1024,                  0,
       "CPU threads; 0 = all cores"),
   ENUM("train", batchnorm,   "local",   "local|sync",
@@ -333,7 +340,10 @@ static const char *allowed_text(const key_def *k, char *buf, size_t n) {
       cat(buf, n, "%s%s", i ? ", " : "", w);
     break;
   case T_STR:
-    cat(buf, n, "a path of up to %zu characters, or none", k->size - 1);
+    if (!strcmp(k->def, "none"))
+      cat(buf, n, "a path of up to %zu characters, or none", k->size - 1);
+    else
+      cat(buf, n, "a name of up to %zu characters", k->size - 1);
     break;
   }
   return buf;
@@ -769,6 +779,20 @@ int ganc_config_validate(const ganc_config *c, ganc_err *err) {
     ganc_err_set(err, GANC_EXIT_USAGE,
                  "model.conditional = yes needs model.arch = resnet (DCGAN has no conditional "
                  "form); use a resnet recipe (configs/resnet32.ini) or model.conditional = no");
+    return -1;
+  }
+  if (strcmp(c->precision, "fp32") && !strcmp(c->backend, "cudnn")) {
+    ganc_err_set(err, GANC_EXIT_USAGE,
+                 "train.backend = cudnn runs FP32 convolutions (the baseline), but train.precision "
+                 "= %s; use train.backend = ganc for %s, or train.precision = fp32",
+                 c->precision, c->precision);
+    return -1;
+  }
+  if (!strcmp(c->device, "cpu") && strcmp(c->conv_variant, "auto")) {
+    ganc_err_set(err, GANC_EXIT_USAGE,
+                 "train.conv_variant = %s chooses a CUDA kernel, but train.device = cpu; use "
+                 "train.conv_variant = auto on the CPU (train.precision alone sets its rounding)",
+                 c->conv_variant);
     return -1;
   }
   if (!strcmp(c->device, "cpu") && !strcmp(c->backend, "cudnn")) {

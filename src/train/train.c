@@ -83,6 +83,14 @@ typedef struct trainer {
   ganc_feat_stats fid_real;
 } trainer;
 
+// train.precision and train.conv_variant onto the context (T.cfg outlives it).
+static void ctx_set_precision(ganc_ctx *ctx, const ganc_config *c) {
+  ctx->precision = !strcmp(c->precision, "bf16")   ? GANC_PREC_BF16
+                   : !strcmp(c->precision, "tf32") ? GANC_PREC_TF32
+                                                   : GANC_PREC_FP32;
+  ctx->conv_variant = strcmp(c->conv_variant, "auto") ? c->conv_variant : NULL;
+}
+
 static void usage(FILE *f) {
   fputs("usage: ganc-train --data DIR --config FILE --out RUN_DIR [options]\n"
         "       ganc-train --out RUN_DIR --resume [options]\n"
@@ -352,6 +360,10 @@ static void run_metrics(trainer *T) {
   const int d = ganc_featnet_dim(T->fn);
   ganc_err err = {0};
   double t0 = ganc_now();
+  // Measured in FP32 whatever train.precision says, as ganc-metrics and ganc-sample measure and
+  // sample: the figure must not move with the training precision.
+  const ganc_precision prec = T->ctx.precision;
+  T->ctx.precision = GANC_PREC_FP32;
   if (!T->fid_real.mu) { // the reals' statistics, once per process
     const int64_t nr = n < T->ds->count ? n : T->ds->count;
     float *f = ganc_featnet_features(T->fn, &T->ctx, nr, real_images, T, NULL);
@@ -365,6 +377,7 @@ static void run_metrics(trainer *T) {
     ganc_die_err(&err);
   free(f);
   ganc_feat_stats_free(&fake);
+  T->ctx.precision = prec;
   fprintf(stderr, "kimg %9.3f | FID %.4f (%lld images each, %s, %.1f s)\n",
           (double)T->nimg / 1000.0, fid, (long long)n, ganc_featnet_name(T->fn), ganc_now() - t0);
   fprintf(T->log, "{\"kimg\": %.3f, \"step\": %lld, \"fid\": %.6f, \"fid_n\": %lld}\n",
@@ -962,6 +975,7 @@ int ganc_train_main(int argc, char **argv) {
                               !strcmp(T.cfg.backend, "cudnn"), T.lead ? stderr : NULL, &err))
     ganc_die_err(&err);
   T.ctx.comm = &T.comm;
+  ctx_set_precision(&T.ctx, &T.cfg);
   if (T.ctx.backend == GANC_BACKEND_CUDA) {
     char d[512];
     ganc_device_describe(&T.ctx, d, sizeof d);
@@ -1054,6 +1068,13 @@ int ganc_train_main(int argc, char **argv) {
     if (resume) trim_log(path, T.step);
     T.log = fopen(path, resume ? "a" : "w");
     if (!T.log) ganc_die(GANC_EXIT_RUNTIME, "cannot write %s: %s", path, strerror(errno));
+    // The convolution variants the CUDA backend picks by timing, one line per role and shape.
+    if (T.ctx.backend == GANC_BACKEND_CUDA) {
+      snprintf(path, sizeof path, "%s/kernels.log", out);
+      T.ctx.tune_log = fopen(path, "a");
+      if (!T.ctx.tune_log)
+        ganc_die(GANC_EXIT_RUNTIME, "cannot write %s: %s", path, strerror(errno));
+    }
     // TensorBoard: a new events file per start; its START just past this image count makes
     // TensorBoard drop what an interrupted run logged past the checkpoint it resumes from (it
     // drops every earlier event at or after the START's step).
@@ -1230,6 +1251,8 @@ int ganc_train_main(int argc, char **argv) {
            el > 0 ? (double)(T.nimg - start_nimg) / el : 0.0, out);
 
   if (T.log) fclose(T.log);
+  if (T.ctx.tune_log) fclose(T.ctx.tune_log);
+  T.ctx.tune_log = NULL;
   ganc_tb_close(T.tb);
   ganc_featnet_free(T.fn, &T.ctx);
   ganc_feat_stats_free(&T.fid_real);
@@ -1268,6 +1291,7 @@ int ganc_train_benchmark(const char *config, const char *const *sets, int nsets,
   if (ganc_ctx_init_device(&T.ctx, device, T.cfg.threads, !strcmp(T.cfg.backend, "cudnn"), NULL,
                            err))
     return -1;
+  ctx_set_precision(&T.ctx, &T.cfg);
   trainer_alloc(&T);
   net_init_weights(&T.ctx, &T.G, T.cfg.seed, GANC_RNG_INIT_G);
   net_init_weights(&T.ctx, &T.D, T.cfg.seed, GANC_RNG_INIT_D);

@@ -4,10 +4,13 @@
 # we must learn first:
 #   programs        every program and test binary starts; a CPU training step from the recipes
 #   device          the GPU (ganc-bench --device-info); without one, every GPU step is SKIP
+#   kernels-mma     test_gpu_mma: mma.sync/ldmatrix/cp.async fragment layouts = the emulator's
 #   kernels-ops     test_gpu_ops: every launcher against its CPU twin
-#   kernels-conv    test_gpu_conv: the convolutions against the CPU twins and cuDNN
+#   kernels-conv    test_gpu_conv: the convolutions against the CPU twins and cuDNN, and every
+#                   variant of the table (tensor cores) against the CPU twin in its precision
 #   train-parity    test_gpu_train: 20 steps GPU vs CPU, the sampler, cross-device resumes
 #   step-ours       ganc-bench --step configs/dcgan64.ini (our kernels)
+#   step-bf16/tf32  the same with train.precision = bf16 / tf32 (variants timed per layer)
 #   step-cudnn      the same with train.backend = cudnn
 #   pytorch         the PyTorch DCGAN baseline: strict-fp32, default, bf16-channels-last
 #   layers          ganc-bench --layers: ours vs cuDNN vs cuBLAS, every layer (table + CSV)
@@ -34,8 +37,9 @@ T0=$SECONDS
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
 
-ALL_STEPS=(programs device kernels-ops kernels-conv train-parity step-ours step-cudnn pytorch layers
-           nccl memcheck-ops memcheck-conv racecheck-ops racecheck-conv)
+ALL_STEPS=(programs device kernels-mma kernels-ops kernels-conv train-parity step-ours step-bf16
+           step-tf32 step-cudnn pytorch layers nccl memcheck-ops memcheck-conv racecheck-ops
+           racecheck-conv)
 deadline=540
 only=()
 while (($#)); do
@@ -73,7 +77,7 @@ else
   BIN="$WORK/bin"
   mkdir -p "$BIN"
   for p in build/ganc-prep build/ganc-train build/ganc-sample build/ganc-bench build/tests/test_ops \
-    build/tests/test_gpu_ops build/tests/test_gpu_conv build/tests/test_gpu_train; do
+    build/tests/test_gpu_ops build/tests/test_gpu_conv build/tests/test_gpu_train build/tests/test_gpu_mma; do
     printf '#!/bin/sh\nHDF5_USE_FILE_LOCKING=FALSE exec "%s" "$@"\n' "$root/$p" >"$BIN/${p##*/}"
     chmod +x "$BIN/${p##*/}"
   done
@@ -163,7 +167,8 @@ step _sleep 600 sleep "${GANC_RUN_SLEEP:-600}"
 # ---- 0. the programs start, the recipes are found from here ---------------------------------------
 programs() {
   local p rc=0
-  for p in ganc-prep ganc-train ganc-sample ganc-bench test_gpu_ops test_gpu_conv test_gpu_train; do
+  for p in ganc-prep ganc-train ganc-sample ganc-bench test_gpu_ops test_gpu_conv test_gpu_train \
+    test_gpu_mma; do
     if "$BIN/$p" --help >/dev/null 2>&1; then echo "ok   $p --help"; else echo "FAIL $p --help"; rc=1; fi
   done
   "$BIN/test_gpu_conv" --list | tail -1 || rc=1
@@ -188,12 +193,17 @@ if wanted device; then
 fi
 
 # ---- 2. kernels against the CPU twins and cuDNN; training parity ---------------------------------
+gpu_step kernels-mma 30 "$BIN/test_gpu_mma"
 gpu_step kernels-ops 120 "$BIN/test_gpu_ops"
 gpu_step kernels-conv 240 "$BIN/test_gpu_conv"
 gpu_step train-parity 240 "$BIN/test_gpu_train"
 
 # ---- 3. whole training steps: ours, cuDNN's, PyTorch's ------------------------------------------
 gpu_step step-ours 90 "$BIN/ganc-bench" --step configs/dcgan64.ini --device cuda
+gpu_step step-bf16 90 "$BIN/ganc-bench" --step configs/dcgan64.ini --device cuda \
+  --set train.precision=bf16
+gpu_step step-tf32 90 "$BIN/ganc-bench" --step configs/dcgan64.ini --device cuda \
+  --set train.precision=tf32
 gpu_step step-cudnn 90 "$BIN/ganc-bench" --step configs/dcgan64.ini --device cuda --backend cudnn
 # PyTorch runs with the machine's own libraries (no wrapper); it reports SKIP itself without
 # torch or without a GPU it can use.

@@ -30,6 +30,8 @@
 // emulator of the tests, in CI: against the CPU twin only (no cuDNN there), every output buffer of
 // exactly its size so that a write past it is caught.
 //
+// Then every variant of the table (kernels/conv.cu) on the same inputs: run_variants says how.
+//
 // Usage: test_gpu_conv [--list] [--match TEXT]... [--no-cudnn]   (--list prints the cases and
 // exits, needs no GPU; --match, up to 16 times, runs only the cases whose name contains one of the
 // TEXTs; --no-cudnn compares with the CPU twin only and never initialises cuDNN, for the
@@ -52,8 +54,10 @@ enum { SKIP = 77 };
 // kernels run on the CPU and there is no cuDNN to compare with: the CPU twin is the reference.
 #ifdef GANC_CUDEMU
 #define HAVE_CUDNN 0
+#define EMULATED 1
 #else
 #define HAVE_CUDNN 1
+#define EMULATED 0
 #endif
 static int use_cudnn = HAVE_CUDNN; // 0 with --no-cudnn
 
@@ -236,6 +240,7 @@ typedef struct {
   ganc_ctx *gpu, *cpu;
   ganc_stream st;
   int passed, failed;
+  int variants; // also walk the variant table on this case (see run_variants)
 } run_state;
 
 typedef enum { OURS, CUDNN } impl;
@@ -267,6 +272,76 @@ static void run_role(run_state *r, const conv_shape *s, int role, impl which, co
     break;
   }
   ganc_cuda_d2h(r->gpu, got, d_out, n_out * sizeof(float)); // synchronizes the stream
+}
+
+// Every variant of kernels/conv.cu's table the device supports, role by role, against
+//   the CPU twin in the variant's precision (a CPU context with the same train.precision: the
+//   operands rounded as the variant rounds them, then FP32 GEMMs): the products are then exactly
+//   the variant's, only the order of the FP32 sums differs, so the FP32 threshold of the table
+//   above (1e-5 of Σ|products|) applies to every precision, and a wrong fragment index, which moves
+//   whole products, fails it as it fails the FP32 kernel;
+//   the FP32 reference: within the precision's bound (2u + u²)·Σ|products| + 1e-5, u the unit
+//   roundoff of the operands (each product of two rounded operands is within (2u + u²)|a·b| of the
+//   exact one);
+//   itself: the same bits twice (every variant of the table is deterministic).
+static void run_variants(run_state *r, const conv_case *cc, const float *x, const float *w,
+                         const float *dy, const float *d_x, const float *d_w, const float *d_dy,
+                         float *const ref[NROLES], const double scale[NROLES], const float *nan,
+                         const float *pat) {
+  const conv_shape *s = &cc->s;
+  const size_t nx = (size_t)s->N * s->H * s->W * s->C, ny = (size_t)s->N * s->P * s->Q * s->K,
+               nw = (size_t)s->R * s->S * s->C * s->K;
+  const size_t nmax = nx > ny ? (nx > nw ? nx : nw) : (ny > nw ? ny : nw);
+  float *got = fnew(nmax), *again = fnew(nmax), *pref = fnew(nmax);
+  char shp[96];
+  shape_str(s, shp, sizeof shp);
+  const int cc_dev = ganc_cuda_cc(r->gpu);
+  for (int v = 0; v < ganc_conv_variant_count(); v++) {
+    const ganc_conv_variant *var = ganc_conv_variant_at(v);
+    // The FP32 kernel is the dispatch's FP32 choice, compared above (with cuDNN on a GPU).
+    if (cc_dev < var->min_cc || var->precision == GANC_PREC_FP32) continue;
+    ganc_ctx pcpu = *r->cpu; // the CPU context in the variant's precision (same scratch)
+    pcpu.precision = var->precision;
+    for (int role = 0; role < NROLES; role++) {
+      const size_t n = role == FWD ? ny : role == BWD_DATA ? nx : nw;
+      const float *init = role == BWD_WEIGHT ? pat : nan;
+      const float *in0 = role == BWD_DATA ? d_dy : d_x, *in1 = role == BWD_WEIGHT ? d_dy : d_w;
+      float *d_out = ganc_cuda_malloc(r->gpu, n * sizeof(float));
+      float *outs[2] = {got, again};
+      for (int k = 0; k < 2; k++) {
+        ganc_cuda_h2d(r->gpu, d_out, init, n * sizeof(float));
+        conv2d_run_variant_cuda(r->gpu, r->st, v, (ganc_conv_role)role, s, in0, in1, d_out);
+        ganc_cuda_d2h(r->gpu, outs[k], d_out, n * sizeof(float));
+      }
+      ganc_cuda_free(r->gpu, d_out);
+      const int deterministic = memcmp(got, again, n * sizeof(float)) == 0;
+      // the CPU twin in the variant's precision
+      if (role == BWD_WEIGHT) memset(pref, 0, n * sizeof(float));
+      if (role == FWD) conv2d_forward_cpu(&pcpu, s, x, w, pref);
+      if (role == BWD_DATA) conv2d_backward_data_cpu(&pcpu, s, dy, w, pref);
+      if (role == BWD_WEIGHT) {
+        conv2d_backward_weight_cpu(&pcpu, s, x, dy, pref);
+        minus_pattern(got, got, n);
+      }
+      const double u = var->unit_roundoff;
+      const double e_p = nerr(got, pref, n, scale[role]),
+                   e_32 = nerr(got, ref[role], n, scale[role]);
+      const double bound = 2 * u + u * u + 1e-5;
+      const int ok = e_p < tol_cpu[role] && e_32 < bound && deterministic;
+      printf("%s %-10s %-26s %-40s %-14s cpu(%s) %.1e  fp32 %.1e (bound %.1e)%s\n",
+             ok ? "ok  " : "FAIL", role_name[role], cc->name, shp, var->name,
+             var->precision == GANC_PREC_BF16   ? "bf16"
+             : var->precision == GANC_PREC_TF32 ? "tf32"
+                                                : "fp32",
+             e_p, e_32, bound, deterministic ? "" : "  NOT DETERMINISTIC");
+      fflush(stdout);
+      if (ok)
+        r->passed++;
+      else
+        r->failed++;
+    }
+  }
+  free(got), free(again), free(pref);
 }
 
 static void run_case(run_state *r, const conv_case *cc, uint64_t seed) {
@@ -352,6 +427,8 @@ static void run_case(run_state *r, const conv_case *cc, uint64_t seed) {
       r->failed++;
   }
 
+  if (r->variants) run_variants(r, cc, x, w, dy, d_x, d_w, d_dy, ref, scale, nan, pat);
+
   ganc_cuda_free(r->gpu, d_x);
   ganc_cuda_free(r->gpu, d_w);
   ganc_cuda_free(r->gpu, d_dy);
@@ -415,8 +492,16 @@ int main(int argc, char **argv) {
   ganc_ctx_init_cpu(&cpu, 0);
 
   run_state r = {.gpu = &gpu, .cpu = &cpu, .st = ganc_cuda_stream(&gpu)};
-  for (int i = 0; i < cases.n; i++)
+  for (int i = 0; i < cases.n; i++) {
+    // The variant table on every case on a GPU; under the emulator, where a tensor-core variant
+    // runs 5-8 times slower than the FP32 kernel, on the cases of at most 2^22 multiply-adds per
+    // role (the awkward, split-K and random shapes, and the DCGAN layers at batch 1 and 3 and the
+    // small ones at batch 4; the larger DCGAN layers differ from those only in their counts).
+    const conv_shape *cs = &cases.v[i].s;
+    const double macs = (double)cs->N * cs->P * cs->Q * cs->K * cs->R * cs->S * cs->C;
+    r.variants = !EMULATED || macs <= 0x1p22;
     run_case(&r, &cases.v[i], 0x5EED0000ull + (uint64_t)i);
+  }
   printf("%d passed, %d failed\n", r.passed, r.failed);
 
   ganc_cuda_ctx_free(&gpu);

@@ -151,6 +151,96 @@ Launch<P...> launch(void (*kernel)(P...), dim3 grid, dim3 block, cudaStream_t st
 }
 } // namespace cudemu
 
+// ---- warps (cudemu.cc) ---------------------------------------------------------------------
+// A warp is 32 consecutive threads of a block in linear thread order (the last one may be partial).
+// Every warp-level operation is built on one collective: each lane of the warp contributes `bytes`
+// and receives all lanes' contributions in lane order (a lane that does not exist gives zeros).
+// Like __syncthreads, a collective stops the calling fiber until every lane of its warp has
+// reached the same collective (the same `what`, file and line); lanes that wait at different
+// collectives, or a lane that returns or waits at __syncthreads while its warp waits at a
+// collective, stop the program with the kernel, block, warp and places. `mask` must name every
+// lane of the warp (cudemu emulates full-warp collectives only; ganc's kernels use no others).
+namespace cudemu {
+void warp_allgather(const void *mine, size_t bytes, void *all, unsigned mask, const char *what,
+                    const char *file, int line);
+unsigned lane_id();
+
+// The tensor-core and asynchronous-copy instructions of PTX that ganc's kernels use (kernels/
+// mma.cuh), emulated as the PTX ISA defines them: fragment layouts, operand rounding, zero fill.
+// mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32: d = a·b + c; a, b hold two bf16 per word.
+void mma_bf16_m16n8k16(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4],
+                       const char *file, int line);
+// mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32: a, b hold one tf32 per word.
+void mma_tf32_m16n8k8(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4],
+                      const char *file, int line);
+// ldmatrix.sync.aligned.m8n8.x{num}[.trans].shared.b16 r, [row]: num = 1, 2 or 4.
+void ldmatrix(uint32_t *r, int num, bool trans, const void *row, const char *file, int line);
+// cp.async.ca.shared.global [dst], [src], cp_size, src_size (cp_size 4, 8 or 16; bytes past
+// src_size are zero-filled); commit_group; wait_group n (n = -1: wait_all).
+void cp_async(void *dst, const void *src, int cp_size, int src_size, const char *file, int line);
+void cp_async_commit();
+void cp_async_wait(int n);
+} // namespace cudemu
+
+// The warp intrinsics of CUDA C++ on the collective above (full-warp masks only).
+namespace cudemu_detail {
+enum { SHFL_IDX, SHFL_XOR, SHFL_DOWN, SHFL_UP };
+template <class T>
+inline T shfl(unsigned mask, T v, int kind, int arg, int width, const char *what, const char *file,
+              int line) {
+  static_assert(std::is_trivially_copyable<T>::value && sizeof(T) <= 8, "a shuffled value");
+  T all[32];
+  ::cudemu::warp_allgather(&v, sizeof v, all, mask, what, file, line);
+  const int lane = (int)::cudemu::lane_id(), base = lane & ~(width - 1);
+  int src = lane;
+  switch (kind) {
+  case SHFL_IDX:
+    src = base + (arg & (width - 1));
+    break;
+  case SHFL_XOR:
+    src = lane ^ arg;
+    if (src >= base + width) src = lane;
+    break;
+  case SHFL_DOWN:
+    src = lane + arg < base + width ? lane + arg : lane;
+    break;
+  default:
+    src = lane - arg >= base ? lane - arg : lane;
+    break;
+  }
+  return all[src];
+}
+} // namespace cudemu_detail
+
+template <class T>
+inline T __shfl_sync(unsigned mask, T v, int src, int width = 32,
+                     const char *file = __builtin_FILE(), int line = __builtin_LINE()) {
+  return cudemu_detail::shfl(mask, v, cudemu_detail::SHFL_IDX, src, width, "__shfl_sync", file,
+                             line);
+}
+template <class T>
+inline T __shfl_xor_sync(unsigned mask, T v, int lane_mask, int width = 32,
+                         const char *file = __builtin_FILE(), int line = __builtin_LINE()) {
+  return cudemu_detail::shfl(mask, v, cudemu_detail::SHFL_XOR, lane_mask, width, "__shfl_xor_sync",
+                             file, line);
+}
+template <class T>
+inline T __shfl_down_sync(unsigned mask, T v, unsigned delta, int width = 32,
+                          const char *file = __builtin_FILE(), int line = __builtin_LINE()) {
+  return cudemu_detail::shfl(mask, v, cudemu_detail::SHFL_DOWN, (int)delta, width,
+                             "__shfl_down_sync", file, line);
+}
+template <class T>
+inline T __shfl_up_sync(unsigned mask, T v, unsigned delta, int width = 32,
+                        const char *file = __builtin_FILE(), int line = __builtin_LINE()) {
+  return cudemu_detail::shfl(mask, v, cudemu_detail::SHFL_UP, (int)delta, width, "__shfl_up_sync",
+                             file, line);
+}
+inline void __syncwarp(unsigned mask = 0xffffffffu, const char *file = __builtin_FILE(),
+                       int line = __builtin_LINE()) {
+  ::cudemu::warp_allgather(nullptr, 0, nullptr, mask, "__syncwarp", file, line);
+}
+
 #define threadIdx (::cudemu::thread_idx())
 #define blockIdx (::cudemu::block_idx())
 #define blockDim (::cudemu::block_dim())

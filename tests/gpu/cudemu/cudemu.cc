@@ -170,7 +170,18 @@ void check_guards(const char *kernel) {
 // ---- fibers
 // ---------------------------------------------------------------------------------------
 
-enum { T_NEW, T_RUN, T_WAIT, T_DONE };
+// T_WARP: stopped at a warp collective its warp has not completed; T_READY: released from one,
+// to be resumed in the same phase.
+enum { T_NEW, T_RUN, T_WAIT, T_DONE, T_WARP, T_READY };
+
+// A cp.async in flight: its source bytes (read when issued; a kernel must not write the source of
+// a copy in flight) land in shared memory when the thread waits for its group.
+struct AsyncCopy {
+  unsigned char *dst;
+  unsigned char data[16];
+  int cp_size, src_size;
+  unsigned long group; // the thread's commit count when issued
+};
 
 struct Thread {
   void *sp; // saved stack pointer (x86-64 switch)
@@ -180,6 +191,29 @@ struct Thread {
   int state;
   const char *file;
   int line;
+  unsigned long collectives; // warp collectives this thread has completed in this block
+  unsigned long commits;     // cp.async groups committed in this block
+  std::vector<AsyncCopy> copies;
+};
+
+// One warp's collective in progress. Two of them alternate (by the parity of the lanes' collective
+// count): the last lane to arrive releases the others, and may reach the warp's next collective
+// before they have read this one's values; it cannot reach the one after before they arrive.
+constexpr size_t WARP_BYTES = 64; // the largest contribution of a lane (an mma's fragments)
+constexpr size_t WARP_OUT = 16;   // the largest result of a lane (an mma's D fragment)
+// A warp operation computed once for the whole warp, by the last lane to arrive: from every
+// lane's input (data) to every lane's result (out).
+typedef void (*WarpCompute)(const unsigned char (*in)[WARP_BYTES], unsigned char (*out)[WARP_OUT]);
+struct WarpColl {
+  unsigned arrived = 0, read = 0;
+  const char *what = nullptr, *file = nullptr;
+  int line = 0;
+  size_t bytes = 0;
+  unsigned char data[32][WARP_BYTES];
+  unsigned char out[32][WARP_OUT];
+};
+struct Warp {
+  WarpColl c[2];
 };
 
 constexpr size_t STACK_BYTES = 256 * 1024;
@@ -192,6 +226,7 @@ struct Sched {
   uint3 bidx{0, 0, 0}, tidx{0, 0, 0};
   unsigned cur = 0;
   std::vector<Thread> th;
+  std::vector<Warp> warps;
   std::vector<char *> stacks; // [guard page][STACK_BYTES], lowest address first
   void *main_sp = nullptr;
 #if !CUDEMU_ASM_SWITCH
@@ -234,9 +269,12 @@ extern "C" void cudemu_switch(void **save, void *to);
 
 namespace {
 
+void complete_copies(Thread &t, unsigned long before_group);
+
 void fiber_main() {
   S.body(S.arg);
   Thread &t = S.th[S.cur];
+  complete_copies(t, ~0ul); // copies still in flight land when the thread ends
   t.state = T_DONE;
 #if CUDEMU_ASM_SWITCH
   cudemu_switch(&t.sp, S.main_sp);
@@ -330,12 +368,38 @@ int order_from_env() {
 void run_block(const cudemu::Config &c, int order, uint64_t salt, std::vector<unsigned> &o) {
   const unsigned nt = c.block.x * c.block.y * c.block.z;
   poison_shared();
-  for (unsigned t = 0; t < nt; t++)
-    S.th[t].state = T_NEW;
+  for (unsigned t = 0; t < nt; t++) {
+    Thread &th = S.th[t];
+    th.state = T_NEW;
+    th.collectives = th.commits = 0;
+    th.copies.clear();
+  }
+  S.warps.assign((nt + 31) / 32, Warp());
+  const dim3 b = c.block;
   for (int phase = 0;; phase++) {
     make_order(o, nt, order, salt + 0x1000003ull * (uint64_t)phase);
+    // Every thread once (each runs to a barrier, a warp collective or its end), then the threads
+    // that warp collectives released, until none is left to run.
     for (unsigned i = 0; i < nt; i++)
       if (S.th[o[i]].state != T_DONE) resume(o[i]);
+    for (bool again = true; again;) {
+      again = false;
+      for (unsigned i = 0; i < nt; i++)
+        if (S.th[o[i]].state == T_READY) resume(o[i]), again = true;
+    }
+    for (unsigned t = 0; t < nt; t++)
+      if (S.th[t].state == T_WARP) {
+        const WarpColl &wc = S.warps[t / 32].c[S.th[t].collectives & 1];
+        const unsigned w0 = t / 32 * 32, w1 = std::min(nt, w0 + 32);
+        unsigned missing = w0;
+        while (missing + 1 < w1 && S.th[missing].state == T_WARP)
+          missing++;
+        fail("kernel %s, block (%u,%u,%u), warp %u: lane %u waits at %s (%s:%d) but lane %u %s; "
+             "every lane of a warp must reach the same warp collective",
+             c.kernel, S.bidx.x, S.bidx.y, S.bidx.z, t / 32, t % 32, wc.what, wc.file, wc.line,
+             missing % 32,
+             S.th[missing].state == T_DONE ? "returned" : "waits at __syncthreads or elsewhere");
+      }
     int waiting = -1, done = -1;
     for (unsigned t = 0; t < nt; t++) {
       if (S.th[t].state == T_WAIT && waiting < 0) waiting = (int)t;
@@ -343,7 +407,6 @@ void run_block(const cudemu::Config &c, int order, uint64_t salt, std::vector<un
     }
     if (waiting < 0) return; // every thread returned
     const Thread &w = S.th[waiting];
-    const dim3 b = c.block;
     if (done >= 0)
       fail("kernel %s, block (%u,%u,%u): thread %d returned while thread %d waits at "
            "__syncthreads (%s:%d); a barrier must be reached by every thread of the block",
@@ -472,7 +535,270 @@ void run(const Config &c, void (*body)(void *), void *arg) {
   if (profile_on()) profile_add(c, t0);
 }
 
+// ---- warps -------------------------------------------------------------------------------------
+
+unsigned lane_id() {
+  if (!S.cfg) fail("a warp operation outside a kernel");
+  return S.cur % 32;
+}
+
+namespace {
+// The collective under every warp operation: lane contributes `bytes` of `mine`; when all lanes
+// have arrived, `compute` (if any) runs once; then each lane copies out either every lane's
+// contribution (all, 32 x bytes) or its own result (res, res_bytes).
+void warp_op(const void *mine, size_t bytes, void *all, WarpCompute compute, void *res,
+             size_t res_bytes, unsigned mask, const char *what, const char *file, int line) {
+  if (!S.cfg) fail("%s outside a kernel (%s:%d)", what, file, line);
+  const dim3 b = S.cfg->block;
+  const unsigned nt = b.x * b.y * b.z, cur = S.cur, w = cur / 32, lane = cur % 32;
+  const unsigned lanes = std::min(32u, nt - w * 32);
+  const unsigned need = lanes == 32 ? 0xffffffffu : (1u << lanes) - 1;
+  if ((mask & need) != need)
+    fail("kernel %s: %s (%s:%d) with mask 0x%08x in a warp of %u lanes; cudemu emulates full-warp "
+         "collectives only",
+         S.cfg->kernel, what, file, line, mask, lanes);
+  if (bytes > WARP_BYTES)
+    fail("%s: %zu bytes per lane (cudemu takes %zu)", what, bytes, WARP_BYTES);
+  Thread &t = S.th[cur];
+  WarpColl &wc = S.warps[w].c[t.collectives & 1];
+  if (wc.arrived == 0) {
+    wc.what = what, wc.file = file, wc.line = line, wc.bytes = bytes;
+    memset(wc.data, 0, sizeof wc.data);
+  } else if (wc.line != line || strcmp(wc.file, file) != 0 || strcmp(wc.what, what) != 0 ||
+             wc.bytes != bytes) {
+    fail("kernel %s, block (%u,%u,%u), warp %u: lanes at different warp collectives: %s (%s:%d) "
+         "and lane %u at %s (%s:%d)",
+         S.cfg->kernel, S.bidx.x, S.bidx.y, S.bidx.z, w, wc.what, wc.file, wc.line, lane, what,
+         file, line);
+  }
+  if (bytes) memcpy(wc.data[lane], mine, bytes);
+  if (++wc.arrived < lanes) {
+    t.state = T_WARP;
+#if CUDEMU_ASM_SWITCH
+    cudemu_switch(&t.sp, S.main_sp);
+#else
+    swapcontext(&t.uc, &S.main_uc);
+#endif
+    t.state = T_RUN;
+  } else {
+    if (compute) compute(wc.data, wc.out);
+    for (unsigned l = w * 32; l < w * 32 + lanes; l++)
+      if (l != cur) S.th[l].state = T_READY;
+  }
+  // Every lane reads the values; the last to read frees the collective for reuse.
+  if (all && bytes)
+    for (unsigned l = 0; l < 32; l++)
+      memcpy((unsigned char *)all + (size_t)l * bytes, wc.data[l], bytes);
+  if (res) memcpy(res, wc.out[lane], res_bytes);
+  t.collectives++;
+  if (++wc.read == lanes) wc.arrived = wc.read = 0;
+}
+} // namespace
+
+void warp_allgather(const void *mine, size_t bytes, void *all, unsigned mask, const char *what,
+                    const char *file, int line) {
+  warp_op(mine, bytes, all, nullptr, nullptr, 0, mask, what, file, line);
+}
+
+// The fragments of mma.sync as the PTX ISA lays them out ("Matrix Fragments for mma.m16n8k16 with
+// floating point type" and "... mma.m16n8k8 ... .tf32"): lane l holds, with g = l / 4 (groupID)
+// and t = l % 4 (threadID_in_group):
+//   m16n8k16 .bf16  A (16x16, row): a[0] = (g, 2t..2t+1), a[1] = (g+8, 2t..), a[2] = (g, 2t+8..),
+//                   a[3] = (g+8, 2t+8..), two elements per word, the lower column in the low half;
+//                   B (16x8, col): b[0] = (k 2t..2t+1, n g), b[1] = (k 2t+8.., n g);
+//   m16n8k8  .tf32  A (16x8): a[0] = (g, t), a[1] = (g+8, t), a[2] = (g, t+4), a[3] = (g+8, t+4);
+//                   B (8x8): b[0] = (k t, n g), b[1] = (k t+4, n g);
+//   C and D (16x8 f32): c[0..1] = (g, 2t..2t+1), c[2..3] = (g+8, 2t..2t+1).
+// Products are exact in FP32 (8- and 11-bit significands); the sums are FP32 in k order from c. A
+// GPU adds in another order (the tests' tolerances allow for any order). A tf32 operand is the top
+// 19 bits of its word: the hardware ignores the low 13, so a kernel that forgets cvt.rna.tf32
+// loses precision here as it would there.
+struct MmaFrag {
+  uint32_t a[4], b[2];
+  float c[4];
+};
+static_assert(sizeof(MmaFrag) <= WARP_BYTES, "an mma's fragments fit a lane's slot");
+
+static float bf16_lo(uint32_t w) {
+  const uint32_t u = w << 16;
+  float f;
+  memcpy(&f, &u, 4);
+  return f;
+}
+static float bf16_hi(uint32_t w) { return bf16_lo(w >> 16); }
+static float tf32_of(uint32_t w) {
+  const uint32_t u = w & 0xFFFFE000u;
+  float f;
+  memcpy(&f, &u, 4);
+  return f;
+}
+
+// D = A·B + C for the whole warp, A [16][K], B [K][8] rebuilt from the lanes' fragments.
+template <int K>
+static void mma_finish(const float (&A)[16][K], const float (&B)[K][8],
+                       const unsigned char (*in)[WARP_BYTES], unsigned char (*out)[WARP_OUT]) {
+  for (int l = 0; l < 32; l++) {
+    MmaFrag f;
+    memcpy(&f, in[l], sizeof f);
+    const int g = l / 4, t = l % 4;
+    float d[4];
+    for (int i = 0; i < 4; i++) {
+      const int r = g + 8 * (i / 2), col = 2 * t + i % 2;
+      float acc = f.c[i];
+      for (int k = 0; k < K; k++)
+        acc += A[r][k] * B[k][col];
+      d[i] = acc;
+    }
+    memcpy(out[l], d, sizeof d);
+  }
+}
+
+static void mma_bf16_compute(const unsigned char (*in)[WARP_BYTES],
+                             unsigned char (*out)[WARP_OUT]) {
+  float A[16][16], B[16][8];
+  for (int l = 0; l < 32; l++) {
+    MmaFrag f;
+    memcpy(&f, in[l], sizeof f);
+    const int g = l / 4, t = l % 4;
+    A[g][2 * t] = bf16_lo(f.a[0]), A[g][2 * t + 1] = bf16_hi(f.a[0]);
+    A[g + 8][2 * t] = bf16_lo(f.a[1]), A[g + 8][2 * t + 1] = bf16_hi(f.a[1]);
+    A[g][2 * t + 8] = bf16_lo(f.a[2]), A[g][2 * t + 9] = bf16_hi(f.a[2]);
+    A[g + 8][2 * t + 8] = bf16_lo(f.a[3]), A[g + 8][2 * t + 9] = bf16_hi(f.a[3]);
+    B[2 * t][g] = bf16_lo(f.b[0]), B[2 * t + 1][g] = bf16_hi(f.b[0]);
+    B[2 * t + 8][g] = bf16_lo(f.b[1]), B[2 * t + 9][g] = bf16_hi(f.b[1]);
+  }
+  mma_finish<16>(A, B, in, out);
+}
+
+static void mma_tf32_compute(const unsigned char (*in)[WARP_BYTES],
+                             unsigned char (*out)[WARP_OUT]) {
+  float A[16][8], B[8][8];
+  for (int l = 0; l < 32; l++) {
+    MmaFrag f;
+    memcpy(&f, in[l], sizeof f);
+    const int g = l / 4, t = l % 4;
+    A[g][t] = tf32_of(f.a[0]), A[g + 8][t] = tf32_of(f.a[1]);
+    A[g][t + 4] = tf32_of(f.a[2]), A[g + 8][t + 4] = tf32_of(f.a[3]);
+    B[t][g] = tf32_of(f.b[0]), B[t + 4][g] = tf32_of(f.b[1]);
+  }
+  mma_finish<8>(A, B, in, out);
+}
+
+static void mma(const char *what, WarpCompute compute, float d[4], const uint32_t a[4],
+                const uint32_t b[2], const float c[4], const char *file, int line) {
+  MmaFrag mine;
+  memcpy(mine.a, a, sizeof mine.a);
+  memcpy(mine.b, b, sizeof mine.b);
+  memcpy(mine.c, c, sizeof mine.c);
+  float r[4];
+  warp_op(&mine, sizeof mine, nullptr, compute, r, sizeof r, 0xffffffffu, what, file, line);
+  memcpy(d, r, sizeof r);
+}
+
+void mma_bf16_m16n8k16(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4],
+                       const char *file, int line) {
+  mma("mma.m16n8k16.bf16", mma_bf16_compute, d, a, b, c, file, line);
+}
+
+void mma_tf32_m16n8k8(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4],
+                      const char *file, int line) {
+  mma("mma.m16n8k8.tf32", mma_tf32_compute, d, a, b, c, file, line);
+}
+
+static bool in_shared(const void *p, size_t n) {
+  const char *c = (const char *)p;
+  return __start_cudemu_shared && c >= __start_cudemu_shared && c + n <= __stop_cudemu_shared;
+}
+
+// ldmatrix: lanes 8j..8j+7 give the addresses of matrix j's 8 rows (16 bytes each, 16-byte
+// aligned, in shared memory); lane l receives row l / 4, elements 2(l % 4) and 2(l % 4) + 1 of
+// each matrix, or with .trans the same position of the transposed matrix.
+void ldmatrix(uint32_t *r, int num, bool trans, const void *row, const char *file, int line) {
+  if (num != 1 && num != 2 && num != 4) fail("ldmatrix .x%d (%s:%d)", num, file, line);
+  const void *rows[32];
+  warp_allgather(&row, sizeof row, rows, 0xffffffffu, "ldmatrix", file, line);
+  const int l = (int)lane_id(), g = l / 4, t = l % 4;
+  for (int i = 0; i < 8 * num; i++)
+    if (((uintptr_t)rows[i] & 15) || !in_shared(rows[i], 16))
+      fail("kernel %s: ldmatrix (%s:%d): lane %d's row address %p is %s", S.cfg->kernel, file, line,
+           i, rows[i],
+           ((uintptr_t)rows[i] & 15) ? "not 16-byte aligned" : "not 16 bytes of shared memory");
+  for (int j = 0; j < num; j++) {
+    uint16_t lo, hi;
+    if (!trans) {
+      const uint16_t *p = (const uint16_t *)rows[8 * j + g];
+      lo = p[2 * t], hi = p[2 * t + 1];
+    } else {
+      lo = ((const uint16_t *)rows[8 * j + 2 * t])[g];
+      hi = ((const uint16_t *)rows[8 * j + 2 * t + 1])[g];
+    }
+    r[j] = (uint32_t)lo | (uint32_t)hi << 16;
+  }
+}
+
+void cp_async(void *dst, const void *src, int cp_size, int src_size, const char *file, int line) {
+  if (!S.cfg) fail("cp.async outside a kernel (%s:%d)", file, line);
+  if (cp_size != 4 && cp_size != 8 && cp_size != 16)
+    fail("cp.async of %d bytes (%s:%d): 4, 8 or 16", cp_size, file, line);
+  if (src_size < 0 || src_size > cp_size)
+    fail("cp.async (%s:%d): src-size %d outside [0, %d]", file, line, src_size, cp_size);
+  if (((uintptr_t)dst % cp_size) || ((uintptr_t)src % cp_size))
+    fail("kernel %s: cp.async (%s:%d) of %d bytes from %p to %p: both must be %d-byte aligned",
+         S.cfg->kernel, file, line, cp_size, src, dst, cp_size);
+  if (!in_shared(dst, (size_t)cp_size))
+    fail("kernel %s: cp.async (%s:%d): the destination %p is not shared memory", S.cfg->kernel,
+         file, line, dst);
+  AsyncCopy a;
+  a.dst = (unsigned char *)dst, a.cp_size = cp_size, a.src_size = src_size;
+  if (src_size) {
+    std::lock_guard<std::mutex> g(mem.mu);
+    if (!find_alloc(src, (size_t)src_size))
+      fail("kernel %s: cp.async (%s:%d) reads %d bytes at %p, not inside one device allocation",
+           S.cfg->kernel, file, line, src_size, src);
+    memcpy(a.data, src, (size_t)src_size);
+  }
+  Thread &t = S.th[S.cur];
+  a.group = t.commits;
+  t.copies.push_back(a);
+  // Until the copy is waited for, its destination holds poison: a kernel that reads it early
+  // reads NaNs (as bf16 pairs, every other element), not the data a GPU might have delivered.
+  poison(dst, (size_t)cp_size);
+}
+
+void cp_async_commit() {
+  if (!S.cfg) fail("cp.async.commit_group outside a kernel");
+  S.th[S.cur].commits++;
+}
+
+void cp_async_wait(int n) {
+  if (!S.cfg) fail("cp.async.wait_group outside a kernel");
+  Thread &t = S.th[S.cur];
+  if (n < 0) { // wait_all: commit what is open, wait for everything
+    t.commits++;
+    n = 0;
+  }
+  // Groups committed before the newest n are complete; uncommitted copies stay in flight.
+  complete_copies(t, t.commits >= (unsigned long)n ? t.commits - (unsigned long)n : 0);
+}
+
 } // namespace cudemu
+
+namespace {
+// Lands thread t's copies of groups before `before_group`, in issue order.
+void complete_copies(Thread &t, unsigned long before_group) {
+  size_t k = 0;
+  for (size_t i = 0; i < t.copies.size(); i++) {
+    AsyncCopy &a = t.copies[i];
+    if (a.group < before_group) {
+      memcpy(a.dst, a.data, (size_t)a.src_size);
+      memset(a.dst + a.src_size, 0, (size_t)(a.cp_size - a.src_size));
+    } else {
+      t.copies[k++] = a;
+    }
+  }
+  t.copies.resize(k);
+}
+} // namespace
 
 // ---- runtime API
 // ----------------------------------------------------------------------------------

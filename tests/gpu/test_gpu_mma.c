@@ -1,0 +1,247 @@
+// test_gpu_mma.c — the warp-level primitives of kernels/mma.cuh (mma.sync for bf16 and tf32,
+// ldmatrix, cp.async, shuffles) through the one-warp probes of kernels/mma_probe.cu.
+//
+// On a GPU it proves that the fragment layouts ganc's tensor-core kernels assume are the
+// hardware's; built as test_gpu_mma_emu it proves that tests/gpu/cudemu emulates them the same
+// way, so that a kernel that passes under the emulator in CI has its fragments right on the GPU.
+// Each probe runs unchanged (mutation 0) and with one index perturbed the way a kernel author might
+// get it wrong (mutations 1-3: rows +8 and columns +8 exchanged, the halves of a bf16 pair or the
+// two B words swapped, D's halves or columns stored in the wrong place; for ldmatrix: a permuted
+// row address, a missing .trans, a read of the cp.async destination before cp.async.wait_group).
+// The unchanged probe must match the reference, every mutation must miss it (the cp.async one is
+// checked under the emulator only: a GPU may have the data in place by chance).
+//
+// Reference: D = A·B in double from the operands rounded as the instructions round them (bf16 to
+// nearest even, tf32 to nearest with ties away; written here independently of mma.cuh). The
+// products are exact in FP32 and the 16 (8) FP32 sums in any order are off by at most
+// 16·2⁻²⁴·Σ|a·b| (γ_16), so a match is |D − ref| ≤ 1e-5·Σ|a·b| elementwise; a wrong index moves
+// whole products, errors of order Σ|a·b|.
+//
+// Under the emulator, the faults it must stop (each in a child process, exit status 1 and the
+// message checked): lanes at different shuffles, a lane that returns while its warp waits at a
+// shuffle, ldmatrix from global memory.
+// Exit: 0 all passed, 1 a check failed, 77 no usable GPU.
+#include "core/check.h"
+#include "core/ctx.h"
+#include "kernels/kernels.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+enum { SKIP = 77 };
+
+#ifdef GANC_CUDEMU
+#define EMULATED 1
+#else
+#define EMULATED 0
+#endif
+
+static int passed, failed;
+
+static void check(int ok, const char *what) {
+  printf("%s %s\n", ok ? "ok  " : "FAIL", what);
+  fflush(stdout);
+  if (ok)
+    passed++;
+  else
+    failed++;
+}
+
+static uint64_t rng_next(uint64_t *s) {
+  uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+static float uniform(uint64_t *s) { return (float)((double)(rng_next(s) >> 11) * 0x1.0p-52 - 1.0); }
+
+static uint32_t bits_of(float f) {
+  uint32_t u;
+  memcpy(&u, &f, 4);
+  return u;
+}
+static float float_of(uint32_t u) {
+  float f;
+  memcpy(&f, &u, 4);
+  return f;
+}
+// Round to bf16 (nearest, ties to even) and to tf32 (nearest, ties away); finite inputs only.
+static uint16_t bf16_round(float f) {
+  const uint32_t u = bits_of(f), lsb = (u >> 16) & 1u;
+  return (uint16_t)((u + 0x7FFFu + lsb) >> 16);
+}
+static float tf32_round(float f) {
+  const uint32_t u = bits_of(f);
+  return float_of((u + 0x1000u) & 0xFFFFE000u);
+}
+
+// ref = A·B (m×k by k×n) in double from the rounded operands; sab = Σ|a·b|.
+static void reference(const float *A, const float *B, int m, int k, int n, double *ref,
+                      double *sab) {
+  for (int i = 0; i < m; i++)
+    for (int j = 0; j < n; j++) {
+      double s = 0, a = 0;
+      for (int p = 0; p < k; p++) {
+        s += (double)A[i * k + p] * B[p * n + j];
+        a += fabs((double)A[i * k + p] * B[p * n + j]);
+      }
+      ref[i * n + j] = s, sab[i * n + j] = a;
+    }
+}
+
+// Largest |D − ref| / Σ|a·b| (inf for a non-finite D).
+static double rel_err(const float *D, const double *ref, const double *sab, int n) {
+  double e = 0;
+  for (int i = 0; i < n; i++) {
+    if (!isfinite(D[i])) return INFINITY;
+    e = fmax(e, fabs(D[i] - ref[i]) / (sab[i] + 1e-30));
+  }
+  return e;
+}
+
+typedef struct {
+  ganc_ctx *gpu;
+  ganc_stream st;
+  float *d_a, *d_b, *d_d; // device: A, B (floats or bf16 bits), D [16][8] (+ room for shuffles)
+} probe_env;
+
+static void run_probe(probe_env *e, int kind, int mutation, const void *a, size_t a_bytes,
+                      const void *b, size_t b_bytes, float *D, size_t d_floats) {
+  float *nan = xmalloc(d_floats * sizeof(float));
+  for (size_t i = 0; i < d_floats; i++)
+    nan[i] = NAN;
+  ganc_cuda_h2d(e->gpu, e->d_d, nan, d_floats * sizeof(float));
+  if (a_bytes) ganc_cuda_h2d(e->gpu, e->d_a, a, a_bytes);
+  if (b_bytes) ganc_cuda_h2d(e->gpu, e->d_b, b, b_bytes);
+  mma_probe_cuda(e->gpu, e->st, kind, mutation, e->d_a, e->d_b, e->d_d);
+  ganc_cuda_d2h(e->gpu, D, e->d_d, d_floats * sizeof(float));
+  free(nan);
+}
+
+static const double TOL = 1e-5;
+
+// kind BF16, TF32 or LDMATRIX: mutation 0 matches, 1..3 miss.
+static void test_mma(probe_env *e, int kind, uint64_t seed) {
+  const int K = kind == GANC_PROBE_TF32 ? 8 : 16;
+  float A[16 * 16], B[16 * 8], D[16 * 8];
+  uint16_t Ab[16 * 16], Bb[16 * 8];
+  double ref[16 * 8], sab[16 * 8];
+  for (int i = 0; i < 16 * K; i++) {
+    const float v = uniform(&seed);
+    Ab[i] = bf16_round(v);
+    A[i] = kind == GANC_PROBE_TF32 ? tf32_round(v) : float_of((uint32_t)Ab[i] << 16);
+  }
+  for (int i = 0; i < K * 8; i++) {
+    const float v = uniform(&seed);
+    Bb[i] = bf16_round(v);
+    B[i] = kind == GANC_PROBE_TF32 ? tf32_round(v) : float_of((uint32_t)Bb[i] << 16);
+  }
+  reference(A, B, 16, K, 8, ref, sab);
+  static const char *const kname[] = {"mma.m16n8k16.bf16", "mma.m16n8k8.tf32",
+                                      "cp.async + ldmatrix + mma.bf16"};
+  for (int mut = 0; mut <= 3; mut++) {
+    if (kind == GANC_PROBE_LDMATRIX && mut == 3 && !EMULATED) continue;
+    if (kind == GANC_PROBE_LDMATRIX)
+      run_probe(e, kind, mut, Ab, sizeof Ab, Bb, sizeof Bb, D, 16 * 8);
+    else
+      run_probe(e, kind, mut, A, 16 * (size_t)K * sizeof(float), B, (size_t)K * 8 * sizeof(float),
+                D, 16 * 8);
+    const double err = rel_err(D, ref, sab, 16 * 8);
+    char what[160];
+    snprintf(what, sizeof what, "%s mutation %d: max |D - ref| / sum|ab| = %.2e (%s)", kname[kind],
+             mut, err, mut == 0 ? "must match" : "must miss");
+    check(mut == 0 ? err <= TOL : err > 1e-2, what);
+  }
+}
+
+static void test_shfl(probe_env *e) {
+  float A[32], D[128];
+  for (int l = 0; l < 32; l++)
+    A[l] = (float)(100 + l);
+  run_probe(e, GANC_PROBE_SHFL, 0, A, sizeof A, NULL, 0, D, 128);
+  int bad = 0;
+  for (int l = 0; l < 32; l++) {
+    const float want[4] = {A[l ^ 1], A[l + 3 < 32 ? l + 3 : l], A[l >= 5 ? l - 5 : l], A[31 - l]};
+    for (int j = 0; j < 4; j++)
+      bad += D[4 * l + j] != want[j];
+  }
+  char what[96];
+  snprintf(what, sizeof what, "shuffles xor/down/up/idx: %d of 128 values wrong", bad);
+  check(bad == 0, what);
+}
+
+// Under the emulator: the fault kind must stop the child with exit status 1 and `expect` in its
+// message.
+static void test_fault(probe_env *e, int kind, const char *expect, const char *what) {
+  char path[] = "/tmp/ganc-mma-fault-XXXXXX";
+  const int fd = mkstemp(path);
+  if (fd < 0) ganc_die(GANC_EXIT_RUNTIME, "mkstemp failed");
+  fflush(stdout);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    dup2(fd, 2);
+    mma_probe_cuda(e->gpu, e->st, kind, 0, e->d_a, e->d_b, e->d_d);
+    ganc_cuda_sync(e->gpu);
+    _exit(0);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  char msg[1024] = "";
+  const ssize_t n = pread(fd, msg, sizeof msg - 1, 0);
+  msg[n > 0 ? n : 0] = 0;
+  close(fd);
+  unlink(path);
+  const int ok = WIFEXITED(status) && WEXITSTATUS(status) == 1 && strstr(msg, expect);
+  char line[256];
+  snprintf(line, sizeof line, "emulator stops %s", what);
+  check(ok, line);
+  if (!ok) fprintf(stderr, "  child status %d, message: %s\n", status, msg);
+}
+
+int main(int argc, char **argv) {
+  if (argc > 1) {
+    const int help = !strcmp(argv[1], "--help");
+    fprintf(help ? stdout : stderr,
+            "usage: %s   (no options; exit 0 passed, 1 failed, 77 no GPU)\n", argv[0]);
+    return help ? 0 : GANC_EXIT_USAGE;
+  }
+  ganc_ctx gpu;
+  memset(&gpu, 0, sizeof gpu);
+  char why[256] = "";
+  if (ganc_cuda_ctx_init(&gpu, 0, why, sizeof why) != 0) {
+    printf("SKIP: %s\n", why);
+    return SKIP;
+  }
+  char desc[256];
+  ganc_cuda_describe(&gpu, desc, sizeof desc);
+  printf("device: %s\n", desc);
+  probe_env e = {.gpu = &gpu, .st = ganc_cuda_stream(&gpu)};
+  e.d_a = ganc_cuda_malloc(&gpu, 16 * 16 * sizeof(float));
+  e.d_b = ganc_cuda_malloc(&gpu, 16 * 8 * sizeof(float));
+  e.d_d = ganc_cuda_malloc(&gpu, 128 * sizeof(float));
+
+  test_mma(&e, GANC_PROBE_BF16, 11);
+  test_mma(&e, GANC_PROBE_TF32, 12);
+  test_mma(&e, GANC_PROBE_LDMATRIX, 13);
+  test_shfl(&e);
+  if (EMULATED) {
+    test_fault(&e, GANC_PROBE_FAULT_DIVERGE, "different warp collectives",
+               "lanes at different shuffles");
+    test_fault(&e, GANC_PROBE_FAULT_RETURN, "returned",
+               "a lane that returns while its warp waits at a shuffle");
+    test_fault(&e, GANC_PROBE_FAULT_LDMATRIX_GLOBAL, "not 16 bytes of shared memory",
+               "ldmatrix from global memory");
+  }
+  printf("%d passed, %d failed\n", passed, failed);
+  ganc_cuda_free(&gpu, e.d_a);
+  ganc_cuda_free(&gpu, e.d_b);
+  ganc_cuda_free(&gpu, e.d_d);
+  ganc_cuda_ctx_free(&gpu);
+  return failed ? 1 : 0;
+}

@@ -43,6 +43,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <type_traits>
 
 // ---- tiling -------------------------------------------------------------------------------------
 namespace {
@@ -67,6 +68,61 @@ struct Smem {
   float a[2][BK][BM + SPAD];
   float b[2][BK][BN + SPAD];
 };
+
+// The same two slices in bf16 for the ldmatrix variant: rows of 64 + 8 halves (144 bytes, 16-byte
+// aligned for ldmatrix; 36 words apart, so the 8 rows of one 8x8 matrix fall on banks 4r..4r+3,
+// all 32 distinct).
+constexpr int HPAD = 8;
+struct SmemH {
+  uint16_t a[2][BK][BM + HPAD];
+  uint16_t b[2][BK][BN + HPAD];
+};
+
+// The kernels' shared tiles. The kernels are templates, and GCC drops the section attribute of a
+// static in a function template, where the tests' emulator (tests/gpu/cudemu) finds shared memory
+// (to poison it before every block, and to check ldmatrix and cp.async addresses): so the tiles
+// live in this plain function, one union for both kinds.
+union ConvShared {
+  Smem f;
+  SmemH h;
+};
+__device__ __forceinline__ ConvShared &conv_shared() {
+  __shared__ __align__(16) ConvShared s;
+  return s;
+}
+// The cp.async variants' FP32 tiles, STAGES slices deep (a plain function for the same reason).
+constexpr int STAGES = 3;
+struct SmemS {
+  float a[STAGES][BK][BM + SPAD];
+  float b[STAGES][BK][BN + SPAD];
+};
+__device__ __forceinline__ SmemS &conv_shared_staged() {
+  __shared__ __align__(16) SmemS s;
+  return s;
+}
+
+// How a kernel holds its slices: FP32 tiles double-buffered through registers (F32), the same in
+// bf16 (BF16, for ldmatrix), or FP32 tiles STAGES deep filled by cp.async (CP).
+enum { TILES_F32 = 0, TILES_BF16 = 1, TILES_CP = 2 };
+template <int TILES> struct TilesOf;
+template <> struct TilesOf<TILES_F32> {
+  typedef Smem T;
+  __device__ static Smem &get() { return conv_shared().f; }
+};
+template <> struct TilesOf<TILES_BF16> {
+  typedef SmemH T;
+  __device__ static SmemH &get() { return conv_shared().h; }
+};
+template <> struct TilesOf<TILES_CP> {
+  typedef SmemS T;
+  __device__ static SmemS &get() { return conv_shared_staged(); }
+};
+
+// A slice element into shared memory: FP32 as it is, or rounded to bf16 (to nearest even).
+__host__ __device__ __forceinline__ void sts(float &d, float v) { d = v; }
+__host__ __device__ __forceinline__ void sts(uint16_t &d, float v) {
+  d = (uint16_t)ganc_mma::bf16_bits(v);
+}
 
 // Above this, the index arithmetic (int) of a tile could wrap: m0 + 63, k + 16 + 12, ... must stay
 // inside int. conv_shape_make keeps every tensor's element count within INT_MAX already, so only
@@ -116,7 +172,8 @@ __host__ __device__ __forceinline__ float4 lds4(const float *p) {
 
 // acc [TM][TN] += A slice [16, rows ty·4..+3] ⊗ B slice [16, columns tx·4..+3]. The k order is
 // fixed (0..15 within a slice, slices in order), which is what makes results deterministic.
-__host__ __device__ __forceinline__ void tile_fma(const Smem &sm, int buf, int tid,
+template <class SM>
+__host__ __device__ __forceinline__ void tile_fma(const SM &sm, int buf, int tid,
                                                   float acc[TM][TN]) {
   const int ty = tid / (BN / TN), tx = tid % (BN / TN);
 #pragma unroll
@@ -216,8 +273,11 @@ struct Fwd {
     return (a.Kd + BK - 1) / BK;
   }
 
-  // Fetches the next slice into registers.
-  __host__ __device__ __forceinline__ static void load(const Args &a, int tid, Thread &t) {
+  // Walks this thread's elements of the next slice: f(0, i, p, ok) for A element i and f(1, i,
+  // p, ok) for B element i, where p is the element's address when ok (else the tensor's start,
+  // for cp.async's zero fill) — then moves on to the slice after.
+  template <class F>
+  __host__ __device__ __forceinline__ static void fetch(const Args &a, int tid, Thread &t, F f) {
     const Geom &g = a.g;
     const int r = t.kd.hi, s = t.kd.mid, c = t.kd.lo;
 #pragma unroll
@@ -226,7 +286,7 @@ struct Fwd {
       // unsigned compares reject negative h, w (padding above and left) with the same test
       const bool ok = t.k < a.Kd && ((t.amask >> i) & 1) && (unsigned)h < (unsigned)g.H &&
                       (unsigned)w < (unsigned)g.W;
-      t.ra[i] = ok ? a.x[t.xn[i] + ((int64_t)h * g.W + w) * g.C + c] : 0.0f;
+      f(0, i, ok ? a.x + t.xn[i] + ((int64_t)h * g.W + w) * g.C + c : a.x, ok);
     }
     t.k += BK;
     digits_add(t.kd, a.kstep);
@@ -234,18 +294,20 @@ struct Fwd {
 #pragma unroll
     for (int i = 0; i < 4; i++) {
       const int k = t.bk + 4 * i;
-      t.rb[i] = k < a.Kd && n < g.K ? a.w[(int64_t)k * g.K + n] : 0.0f;
+      const bool ok = k < a.Kd && n < g.K;
+      f(1, i, ok ? a.w + (int64_t)k * g.K + n : a.w, ok);
     }
     t.bk += BK;
   }
 
-  __host__ __device__ __forceinline__ static void stash(const Thread &t, Smem &sm, int buf,
-                                                        int tid) {
-#pragma unroll
-    for (int i = 0; i < 4; i++) {
-      sm.a[buf][tid % BK][tid / BK + 16 * i] = t.ra[i];
-      sm.b[buf][tid / BN + 4 * i][tid % BN] = t.rb[i];
-    }
+  // Where this thread's elements i of a slice go in the tiles (the fetch maps above).
+  template <class SM>
+  __host__ __device__ __forceinline__ static auto &a_slot(SM &sm, int buf, int tid, int i) {
+    return sm.a[buf][tid % BK][tid / BK + 16 * i];
+  }
+  template <class SM>
+  __host__ __device__ __forceinline__ static auto &b_slot(SM &sm, int buf, int tid, int i) {
+    return sm.b[buf][tid / BN + 4 * i][tid % BN];
   }
 
   // y [m, n] = v (overwrites); outside the GEMM, nothing.
@@ -321,7 +383,8 @@ struct BwdData {
     return (a.Kd + BK - 1) / BK;
   }
 
-  __host__ __device__ __forceinline__ static void load(const Args &a, int tid, Thread &t) {
+  template <class F>
+  __host__ __device__ __forceinline__ static void fetch(const Args &a, int tid, Thread &t, F f) {
     const Geom &g = a.g;
     const int r = t.kd.hi, s = t.kd.mid, k = t.kd.lo;
     const bool kin = t.kk < a.Kd;
@@ -329,31 +392,32 @@ struct BwdData {
     for (int i = 0; i < 4; i++) {
       // th = p·stride for the output row p whose kernel row r covers input row h (if any)
       const int th = t.hp[i] - r, tw = t.wp[i] - s;
-      float v = 0.0f;
+      bool ok = false;
+      int p = 0, q = 0;
       if (kin && ((t.amask >> i) & 1) && th >= 0 && tw >= 0) {
-        const int p = th / g.stride, q = tw / g.stride; // both non-negative: plain division
-        if (p * g.stride == th && q * g.stride == tw && p < g.P && q < g.Q)
-          v = a.dy[t.dyn[i] + ((int64_t)p * g.Q + q) * g.K + k];
+        p = th / g.stride, q = tw / g.stride; // both non-negative: plain division
+        ok = p * g.stride == th && q * g.stride == tw && p < g.P && q < g.Q;
       }
-      t.ra[i] = v;
+      f(0, i, ok ? a.dy + t.dyn[i] + ((int64_t)p * g.Q + q) * g.K + k : a.dy, ok);
     }
     const int64_t wrs = (int64_t)(r * g.S + s) * g.C; // w row of (r, s, c = 0), in units of K
 #pragma unroll
     for (int i = 0; i < 4; i++) {
       const int c = t.n0 + tid / BK + 16 * i;
-      t.rb[i] = kin && c < g.C ? a.w[(wrs + c) * g.K + k] : 0.0f;
+      const bool ok = kin && c < g.C;
+      f(1, i, ok ? a.w + (wrs + c) * g.K + k : a.w, ok);
     }
     t.kk += BK;
     digits_add(t.kd, a.kstep);
   }
 
-  __host__ __device__ __forceinline__ static void stash(const Thread &t, Smem &sm, int buf,
-                                                        int tid) {
-#pragma unroll
-    for (int i = 0; i < 4; i++) {
-      sm.a[buf][tid % BK][tid / BK + 16 * i] = t.ra[i];
-      sm.b[buf][tid % BK][tid / BK + 16 * i] = t.rb[i];
-    }
+  template <class SM>
+  __host__ __device__ __forceinline__ static auto &a_slot(SM &sm, int buf, int tid, int i) {
+    return sm.a[buf][tid % BK][tid / BK + 16 * i];
+  }
+  template <class SM>
+  __host__ __device__ __forceinline__ static auto &b_slot(SM &sm, int buf, int tid, int i) {
+    return sm.b[buf][tid % BK][tid / BK + 16 * i];
   }
 
   // dx [m, c] = v (overwrites).
@@ -429,7 +493,8 @@ struct BwdWeight {
     return t.jend > jbeg ? (int)((t.jend - jbeg + BK - 1) / BK) : 0;
   }
 
-  __host__ __device__ __forceinline__ static void load(const Args &a, int tid, Thread &t) {
+  template <class F>
+  __host__ __device__ __forceinline__ static void fetch(const Args &a, int tid, Thread &t, F f) {
     const Geom &g = a.g;
     const int n = t.n0 + tid % BN;
 #pragma unroll
@@ -438,20 +503,21 @@ struct BwdWeight {
       const bool jin = j < t.jend;
       const int h = t.jd[i].mid * g.stride + t.roff, w = t.jd[i].lo * g.stride + t.soff;
       const bool ok = jin && t.arow && (unsigned)h < (unsigned)g.H && (unsigned)w < (unsigned)g.W;
-      t.ra[i] = ok ? a.x[(((int64_t)t.jd[i].hi * g.H + h) * g.W + w) * g.C + t.c] : 0.0f;
-      t.rb[i] = jin && n < g.K ? a.dy[(int64_t)j * g.K + n] : 0.0f;
+      f(0, i, ok ? a.x + (((int64_t)t.jd[i].hi * g.H + h) * g.W + w) * g.C + t.c : a.x, ok);
+      const bool okb = jin && n < g.K;
+      f(1, i, okb ? a.dy + (int64_t)j * g.K + n : a.dy, okb);
       digits_add(t.jd[i], a.jstep);
     }
     t.j += BK;
   }
 
-  __host__ __device__ __forceinline__ static void stash(const Thread &t, Smem &sm, int buf,
-                                                        int tid) {
-#pragma unroll
-    for (int i = 0; i < 4; i++) {
-      sm.a[buf][tid / BM + 4 * i][tid % BM] = t.ra[i];
-      sm.b[buf][tid / BN + 4 * i][tid % BN] = t.rb[i];
-    }
+  template <class SM>
+  __host__ __device__ __forceinline__ static auto &a_slot(SM &sm, int buf, int tid, int i) {
+    return sm.a[buf][tid / BM + 4 * i][tid % BM];
+  }
+  template <class SM>
+  __host__ __device__ __forceinline__ static auto &b_slot(SM &sm, int buf, int tid, int i) {
+    return sm.b[buf][tid / BN + 4 * i][tid % BN];
   }
 
   // direct: dw [m, n] += v; else part[z] [m, n] = v. Every element of part[z] is written, even
@@ -511,25 +577,88 @@ __host__ __device__ __forceinline__ void wgrad_reduce_one(const float *part, int
 // multiplies slice `it` out of buffer cur, each thread already holds slice it+1 in registers and
 // writes it to buffer cur^1 (last read during slice it−1, before the previous barrier), so one
 // __syncthreads per slice separates every write from every read of the same buffer.
+// A slice into this thread's registers, and from them into tiles (any element type: sts).
 template <class Role>
-__global__ void __launch_bounds__(THREADS, 2) conv_igemm_kernel(const typename Role::Args a) {
-  __shared__ __align__(16) Smem sm;
-  typename Role::Thread t;
-  const int tid = threadIdx.x;
+__host__ __device__ __forceinline__ void load(const typename Role::Args &a, int tid,
+                                              typename Role::Thread &t) {
+  Role::fetch(a, tid, t, [&](int op, int i, const float *p, bool ok) {
+    (op ? t.rb : t.ra)[i] = ok ? *p : 0.0f;
+  });
+}
+template <class Role, class SM>
+__host__ __device__ __forceinline__ void stash(const typename Role::Thread &t, SM &sm, int buf,
+                                               int tid) {
+#pragma unroll
+  for (int i = 0; i < 4; i++) {
+    sts(Role::a_slot(sm, buf, tid, i), t.ra[i]);
+    sts(Role::b_slot(sm, buf, tid, i), t.rb[i]);
+  }
+}
+
+// Every variant runs this loop; `product(cur)` is its product step on buffer cur.
+template <class Role, class SM, class Product>
+__device__ __forceinline__ void slice_loop(const typename Role::Args &a, typename Role::Thread &t,
+                                           SM &sm, int tid, Product product) {
   const int nk = Role::begin(a, blockIdx.x, blockIdx.y, blockIdx.z, tid, t);
   if (nk > 0) {
-    Role::load(a, tid, t);
-    Role::stash(t, sm, 0, tid);
+    load<Role>(a, tid, t);
+    stash<Role>(t, sm, 0, tid);
   }
   __syncthreads();
   for (int it = 0; it < nk; it++) {
     const int cur = it & 1;
     const bool more = it + 1 < nk;
-    if (more) Role::load(a, tid, t); // global → registers, overlapping the math below
-    tile_fma(sm, cur, tid, t.acc);
-    if (more) Role::stash(t, sm, cur ^ 1, tid);
+    if (more) load<Role>(a, tid, t); // global → registers, overlapping the math below
+    product(cur);
+    if (more) stash<Role>(t, sm, cur ^ 1, tid);
     __syncthreads();
   }
+}
+
+// The cp.async pipeline: slices go straight from global to shared memory (cp.async.ca, 4 bytes per
+// element; an element outside the tensor is a zero fill, src-size 0), STAGES − 1 slices ahead of
+// the product step. Slice it is waited for (its group and all before it complete: wait_group
+// STAGES − 2, one group committed per slice, empty ones too) and made visible to the block by the
+// barrier, which also tells every thread that stage (it − 1) % STAGES is no longer read — the
+// stage slice it + STAGES − 1 then goes to. One barrier per slice, no registers holding slices.
+template <class Role, class Product>
+__device__ __forceinline__ void staged_loop(const typename Role::Args &a, typename Role::Thread &t,
+                                            SmemS &sm, int tid, Product product) {
+  const int nk = Role::begin(a, blockIdx.x, blockIdx.y, blockIdx.z, tid, t);
+  auto issue = [&](int stage) {
+    Role::fetch(a, tid, t, [&](int op, int i, const float *p, bool ok) {
+      float &dst = op ? Role::b_slot(sm, stage, tid, i) : Role::a_slot(sm, stage, tid, i);
+      ganc_mma::cp_async<4>(&dst, p, ok ? 4 : 0);
+    });
+  };
+  for (int st = 0; st < STAGES - 1; st++) {
+    if (st < nk) issue(st);
+    ganc_mma::cp_async_commit();
+  }
+  for (int it = 0; it < nk; it++) {
+    ganc_mma::cp_async_wait<STAGES - 2>();
+    __syncthreads();
+    if (it + STAGES - 1 < nk) issue((it + STAGES - 1) % STAGES);
+    ganc_mma::cp_async_commit();
+    product(it % STAGES);
+  }
+}
+
+template <class Role, int TILES, class SM, class Product>
+__device__ __forceinline__ void run_slices(const typename Role::Args &a, typename Role::Thread &t,
+                                           SM &sm, int tid, Product product) {
+  if constexpr (TILES == TILES_CP)
+    staged_loop<Role>(a, t, sm, tid, product);
+  else
+    slice_loop<Role>(a, t, sm, tid, product);
+}
+
+template <class Role, int TILES>
+__global__ void __launch_bounds__(THREADS, 2) conv_igemm_kernel(const typename Role::Args a) {
+  auto &sm = TilesOf<TILES>::get();
+  typename Role::Thread t;
+  const int tid = threadIdx.x;
+  run_slices<Role, TILES>(a, t, sm, tid, [&](int cur) { tile_fma(sm, cur, tid, t.acc); });
   const int ty = tid / (BN / TN), tx = tid % (BN / TN);
 #pragma unroll
   for (int i = 0; i < TM; i++)
@@ -562,8 +691,8 @@ template <int WR> struct WarpTiling {
   static_assert(WR * WC == THREADS / 32 && MI >= 1 && NI >= 1, "8 warps cover the tile");
 };
 
-template <int PREC, int WR>
-__device__ __forceinline__ void tile_mma(const Smem &sm, int buf, int warp, int lane,
+template <int PREC, int WR, class SM>
+__device__ __forceinline__ void tile_mma(const SM &sm, int buf, int warp, int lane,
                                          float acc[WarpTiling<WR>::MI][WarpTiling<WR>::NI][4]) {
   typedef WarpTiling<WR> W;
   const int g = lane / 4, t = lane % 4;
@@ -616,12 +745,58 @@ __device__ __forceinline__ void tile_mma(const Smem &sm, int buf, int warp, int 
   }
 }
 
-// The FP32 kernel's slice loop with tile_mma for tile_fma: the fragments are read from buffer cur
-// before the barrier that ends the slice, as tile_fma's operands are.
-template <class Role, int PREC, int WR>
+// The ldmatrix variant (bf16): the slices are stored as bf16 by the stash, k-major as before
+// ([k][m] and [k][n]), and each 8x8 block of a fragment comes in with one ldmatrix .trans: lane l
+// gives the address of row k of its block, and receives (PTX ISA) element (row 2(l % 4) + e,
+// column l / 4) of the stored block — A[m = g][k = 2t + e] and B[k = 2t + e][n = g], exactly the
+// a and b fragments of mma.m16n8k16. One .x4 per 16x16 A tile (blocks (k, m) = (0, 0), (0, 8),
+// (8, 0), (8, 8) → a[0..3]) and one per two 8-column B tiles ((0, 0), (8, 0), (0, 8), (8, 8) →
+// b[0][0..1], b[1][0..1]): 3 shared-memory instructions per warp and slice instead of 24 loads.
+template <int WR>
+__device__ __forceinline__ void tile_ldm(const SmemH &sm, int buf, int warp, int lane,
+                                         float acc[WarpTiling<WR>::MI][WarpTiling<WR>::NI][4]) {
+  typedef WarpTiling<WR> W;
+  static_assert(W::NI % 2 == 0, "B tiles come in pairs");
+  const int wm = (warp / W::WC) * W::ROWS, wn = (warp % W::WC) * W::COLS;
+  const int j = lane / 8, r = lane % 8; // the block this lane addresses, and its row
+  uint32_t a[W::MI][4], b[W::NI][2];
+#pragma unroll
+  for (int mi = 0; mi < W::MI; mi++)
+    ganc_mma::ldmatrix<4, true>(a[mi], &sm.a[buf][(j / 2) * 8 + r][wm + mi * 16 + (j % 2) * 8]);
+#pragma unroll
+  for (int np = 0; np < W::NI / 2; np++) {
+    uint32_t q[4];
+    ganc_mma::ldmatrix<4, true>(q, &sm.b[buf][(j % 2) * 8 + r][wn + np * 16 + (j / 2) * 8]);
+    b[2 * np][0] = q[0], b[2 * np][1] = q[1], b[2 * np + 1][0] = q[2], b[2 * np + 1][1] = q[3];
+  }
+#pragma unroll
+  for (int mi = 0; mi < W::MI; mi++)
+#pragma unroll
+    for (int ni = 0; ni < W::NI; ni++)
+      ganc_mma::mma_bf16_16816(acc[mi][ni], a[mi], b[ni], acc[mi][ni]);
+}
+
+// One product step of a slice, by the kind of shared tiles: fragments by loads (FP32 tiles) or
+// by ldmatrix (bf16 tiles).
+template <int PREC, int WR, class SM>
+__device__ __forceinline__ void tile_tc(const SM &sm, int buf, int warp, int lane,
+                                        float acc[WarpTiling<WR>::MI][WarpTiling<WR>::NI][4]) {
+  if constexpr (std::is_same<SM, SmemH>::value) {
+    static_assert(PREC == PREC_BF16, "bf16 tiles are for bf16 products");
+    tile_ldm<WR>(sm, buf, warp, lane, acc);
+  } else {
+    tile_mma<PREC, WR>(sm, buf, warp, lane, acc);
+  }
+}
+
+// The FP32 kernel's slice loops with a tensor-core product step for tile_fma: the fragments are
+// read from buffer cur before the barrier that ends the slice, as tile_fma's operands are. TILES:
+// FP32 tiles and fragment loads (tile_mma), bf16 tiles and ldmatrix (tile_ldm), or FP32 tiles by
+// cp.async (tile_mma).
+template <class Role, int PREC, int WR, int TILES>
 __global__ void __launch_bounds__(THREADS, 2) conv_mma_kernel(const typename Role::Args a) {
   typedef WarpTiling<WR> W;
-  __shared__ __align__(16) Smem sm;
+  auto &sm = TilesOf<TILES>::get();
   typename Role::Thread t;
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
   float acc[W::MI][W::NI][4];
@@ -632,20 +807,8 @@ __global__ void __launch_bounds__(THREADS, 2) conv_mma_kernel(const typename Rol
 #pragma unroll
       for (int i = 0; i < 4; i++)
         acc[mi][ni][i] = 0.0f;
-  const int nk = Role::begin(a, blockIdx.x, blockIdx.y, blockIdx.z, tid, t);
-  if (nk > 0) {
-    Role::load(a, tid, t);
-    Role::stash(t, sm, 0, tid);
-  }
-  __syncthreads();
-  for (int it = 0; it < nk; it++) {
-    const int cur = it & 1;
-    const bool more = it + 1 < nk;
-    if (more) Role::load(a, tid, t);
-    tile_mma<PREC, WR>(sm, cur, warp, lane, acc);
-    if (more) Role::stash(t, sm, cur ^ 1, tid);
-    __syncthreads();
-  }
+  run_slices<Role, TILES>(a, t, sm, tid,
+                          [&](int cur) { tile_tc<PREC, WR>(sm, cur, warp, lane, acc); });
   // D fragment (PTX ISA): element i of tile (mi, ni) is row g + 8 (i / 2), column 2q + i % 2.
   const int g = lane / 4, q = lane % 4;
   const int m0 = t.m0 + (warp / W::WC) * W::ROWS, n0 = t.n0 + (warp % W::WC) * W::COLS;
@@ -671,30 +834,33 @@ static __global__ void wgrad_reduce_kernel(const float *part, int splits, int64_
 namespace {
 struct VariantRow {
   ganc_conv_variant v;
-  int prec, wr; // PREC_*, and the tensor-core kernels' warp rows (0 for the FP32 kernel)
+  int prec;  // PREC_*: which product step
+  int wr;    // the tensor-core kernels' warp rows (0 for the FP32 kernel)
+  int tiles; // TILES_*: how the slices reach shared memory
 };
+// clang-format off
 const VariantRow VARIANTS[] = {
-    {{"simt-fp32", GANC_PREC_FP32, 0, 1, 0x1p-24,
-      "FP32 FMA implicit GEMM, 64x64 tiles, 4x4 outputs per thread"},
-     PREC_FP32,
-     0},
-    {{"mma-tf32", GANC_PREC_TF32, 80, 1, 0x1p-11,
-      "TF32 mma.sync m16n8k8, 64x64 tiles, 2x4 warps of 32x16"},
-     PREC_TF32,
-     2},
-    {{"mma-tf32-w4x2", GANC_PREC_TF32, 80, 1, 0x1p-11,
-      "TF32 mma.sync m16n8k8, 64x64 tiles, 4x2 warps of 16x32"},
-     PREC_TF32,
-     4},
-    {{"mma-bf16", GANC_PREC_BF16, 80, 1, 0x1p-9,
-      "BF16 mma.sync m16n8k16, 64x64 tiles, 2x4 warps of 32x16"},
-     PREC_BF16,
-     2},
-    {{"mma-bf16-w4x2", GANC_PREC_BF16, 80, 1, 0x1p-9,
-      "BF16 mma.sync m16n8k16, 64x64 tiles, 4x2 warps of 16x32"},
-     PREC_BF16,
-     4},
+  {{"simt-fp32", GANC_PREC_FP32, 0, 1, 0x1p-24,
+    "FP32 FMA implicit GEMM, 64x64 tiles, 4x4 outputs per thread"}, PREC_FP32, 0, TILES_F32},
+  {{"simt-fp32-cp3", GANC_PREC_FP32, 80, 1, 0x1p-24,
+    "as simt-fp32, slices by cp.async 3 deep"}, PREC_FP32, 0, TILES_CP},
+  {{"mma-tf32", GANC_PREC_TF32, 80, 1, 0x1p-11,
+    "TF32 mma.sync m16n8k8, 64x64 tiles, 2x4 warps of 32x16"}, PREC_TF32, 2, TILES_F32},
+  {{"mma-tf32-cp3", GANC_PREC_TF32, 80, 1, 0x1p-11,
+    "as mma-tf32, slices by cp.async 3 deep"}, PREC_TF32, 2, TILES_CP},
+  {{"mma-tf32-w4x2", GANC_PREC_TF32, 80, 1, 0x1p-11,
+    "TF32 mma.sync m16n8k8, 64x64 tiles, 4x2 warps of 16x32"}, PREC_TF32, 4, TILES_F32},
+  {{"mma-bf16", GANC_PREC_BF16, 80, 1, 0x1p-9,
+    "BF16 mma.sync m16n8k16, 64x64 tiles, 2x4 warps of 32x16"}, PREC_BF16, 2, TILES_F32},
+  {{"mma-bf16-cp3", GANC_PREC_BF16, 80, 1, 0x1p-9,
+    "as mma-bf16, slices by cp.async 3 deep"}, PREC_BF16, 2, TILES_CP},
+  {{"mma-bf16-w4x2", GANC_PREC_BF16, 80, 1, 0x1p-9,
+    "BF16 mma.sync m16n8k16, 64x64 tiles, 4x2 warps of 16x32"}, PREC_BF16, 4, TILES_F32},
+  {{"mma-bf16-ldm", GANC_PREC_BF16, 80, 1, 0x1p-9,
+    "BF16 mma.sync m16n8k16, bf16 tiles in shared memory, fragments by ldmatrix.trans, 2x4 "
+    "warps of 32x16"}, PREC_BF16, 2, TILES_BF16},
 };
+// clang-format on
 constexpr int NVARIANTS = (int)(sizeof VARIANTS / sizeof VARIANTS[0]);
 
 const char *const ROLE_NAME[3] = {"fwd", "bwd_data", "bwd_weight"};
@@ -703,16 +869,25 @@ const char *const PREC_NAME[3] = {"fp32", "tf32", "bf16"};
 template <class Role> void launch(int vi, const typename Role::Args &a, cudaStream_t st) {
   const VariantRow &r = VARIANTS[vi];
   const dim3 grid = Role::grid(a);
-  if (r.prec == PREC_FP32)
-    GANC_LAUNCH(conv_igemm_kernel<Role>, grid, THREADS, st)(a);
+  // One line per row of the table (its kernel template's arguments).
+  if (r.prec == PREC_FP32 && r.tiles == TILES_F32)
+    GANC_LAUNCH((conv_igemm_kernel<Role, TILES_F32>), grid, THREADS, st)(a);
+  else if (r.prec == PREC_FP32)
+    GANC_LAUNCH((conv_igemm_kernel<Role, TILES_CP>), grid, THREADS, st)(a);
+  else if (r.prec == PREC_TF32 && r.tiles == TILES_CP)
+    GANC_LAUNCH((conv_mma_kernel<Role, PREC_TF32, 2, TILES_CP>), grid, THREADS, st)(a);
   else if (r.prec == PREC_TF32 && r.wr == 2)
-    GANC_LAUNCH((conv_mma_kernel<Role, PREC_TF32, 2>), grid, THREADS, st)(a);
+    GANC_LAUNCH((conv_mma_kernel<Role, PREC_TF32, 2, TILES_F32>), grid, THREADS, st)(a);
   else if (r.prec == PREC_TF32)
-    GANC_LAUNCH((conv_mma_kernel<Role, PREC_TF32, 4>), grid, THREADS, st)(a);
+    GANC_LAUNCH((conv_mma_kernel<Role, PREC_TF32, 4, TILES_F32>), grid, THREADS, st)(a);
+  else if (r.tiles == TILES_CP)
+    GANC_LAUNCH((conv_mma_kernel<Role, PREC_BF16, 2, TILES_CP>), grid, THREADS, st)(a);
+  else if (r.tiles == TILES_BF16)
+    GANC_LAUNCH((conv_mma_kernel<Role, PREC_BF16, 2, TILES_BF16>), grid, THREADS, st)(a);
   else if (r.wr == 2)
-    GANC_LAUNCH((conv_mma_kernel<Role, PREC_BF16, 2>), grid, THREADS, st)(a);
+    GANC_LAUNCH((conv_mma_kernel<Role, PREC_BF16, 2, TILES_F32>), grid, THREADS, st)(a);
   else
-    GANC_LAUNCH((conv_mma_kernel<Role, PREC_BF16, 4>), grid, THREADS, st)(a);
+    GANC_LAUNCH((conv_mma_kernel<Role, PREC_BF16, 4, TILES_F32>), grid, THREADS, st)(a);
   CUDA_CHECK_LAUNCH();
 }
 } // namespace
@@ -836,6 +1011,42 @@ double time_variant(ganc_ctx *ctx, ganc_stream st, int v, ganc_conv_role role, c
 }
 } // namespace
 
+static Tune *tune_of(ganc_ctx *ctx) {
+  Tune **slot = (Tune **)ganc_cuda_tune_slot(ctx);
+  if (!*slot) *slot = (Tune *)xcalloc(1, sizeof(Tune));
+  return *slot;
+}
+
+static void tune_add(Tune *tune, int role, const int d[9], int v) {
+  if (tune->n == tune->cap) {
+    tune->cap = tune->cap ? 2 * tune->cap : 32;
+    tune->e = (TuneEntry *)xrealloc(tune->e, (size_t)tune->cap * sizeof *tune->e);
+  }
+  TuneEntry &e = tune->e[tune->n++];
+  e.role = role, e.v = v;
+  memcpy(e.dims, d, sizeof e.dims);
+}
+
+extern "C" int ganc_conv_tune_read(ganc_ctx *ctx, FILE *f) {
+  char line[512], role[16], name[64];
+  int taken = 0;
+  while (fgets(line, sizeof line, f)) {
+    int d[9], P, Q;
+    // "conv fwd N16 32x32x1 -> 16x16x4 k4x4 s2 p1: mma-bf16 (...)", as written below
+    if (sscanf(line, "conv %15s N%d %dx%dx%d -> %dx%dx%d k%dx%d s%d p%d: %63[^ (\n]", role, &d[0],
+               &d[1], &d[2], &d[3], &P, &Q, &d[4], &d[5], &d[6], &d[7], &d[8], name) != 13)
+      continue;
+    int r = -1;
+    for (int i = 0; i < 3; i++)
+      if (!strcmp(role, ROLE_NAME[i])) r = i;
+    const int v = ganc_conv_variant_find(name);
+    if (r < 0 || v < 0) continue;
+    tune_add(tune_of(ctx), r, d, v);
+    taken++;
+  }
+  return taken;
+}
+
 extern "C" void ganc_conv_tune_free(void *tune) {
   Tune *t = (Tune *)tune;
   if (!t) return;
@@ -877,9 +1088,7 @@ extern "C" int conv2d_pick_variant_cuda(ganc_ctx *ctx, ganc_stream st, ganc_conv
              "H100, RTX 30xx and newer); this GPU is %d.%d\n---> HINT: use train.precision = fp32",
              PREC_NAME[prec], cc / 10, cc % 10);
   if (nc == 1) return cand[0];
-  Tune **slot = (Tune **)ganc_cuda_tune_slot(ctx);
-  if (!*slot) *slot = (Tune *)xcalloc(1, sizeof(Tune));
-  Tune *tune = *slot;
+  Tune *tune = tune_of(ctx);
   int d[9];
   dims_of(s, d);
   for (int i = 0; i < tune->n; i++)
@@ -901,13 +1110,7 @@ extern "C" int conv2d_pick_variant_cuda(ganc_ctx *ctx, ganc_stream st, ganc_conv
   }
   const int best = cand[bi];
   ganc_cuda_free(ctx, tmp);
-  if (tune->n == tune->cap) {
-    tune->cap = tune->cap ? 2 * tune->cap : 32;
-    tune->e = (TuneEntry *)xrealloc(tune->e, (size_t)tune->cap * sizeof *tune->e);
-  }
-  TuneEntry &e = tune->e[tune->n++];
-  e.role = (int)role, e.v = best;
-  memcpy(e.dims, d, sizeof d);
+  tune_add(tune, (int)role, d, best);
   if (ctx->tune_log) {
     fprintf(ctx->tune_log, "conv %-10s N%d %dx%dx%d -> %dx%dx%d k%dx%d s%d p%d: %s",
             ROLE_NAME[role], s->N, s->H, s->W, s->C, s->P, s->Q, s->K, s->R, s->S, s->stride,

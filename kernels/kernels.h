@@ -98,6 +98,9 @@ int conv2d_pick_variant_cuda(ganc_ctx *ctx, ganc_stream st, ganc_conv_role role,
 int ganc_cuda_cc(ganc_ctx *ctx);
 void **ganc_cuda_tune_slot(ganc_ctx *ctx);
 void ganc_conv_tune_free(void *tune);
+// Reads back the lines conv2d_pick_variant_cuda wrote to a tune log as the context's choices
+// (lines it does not recognise, and variants this build lacks, are skipped). Returns how many.
+int ganc_conv_tune_read(ganc_ctx *ctx, FILE *f);
 
 // ---- latents (kernels/pixels.cu): the GPU side of core/philox.h ---------------------------------
 // z [n, z_dim]: row i is ganc_latent(seed, first + i) of core/philox.h, bit-identical to the CPU.

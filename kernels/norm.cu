@@ -226,11 +226,19 @@ __host__ __device__ static void bn_dx_body(int64_t tid, int64_t T, int64_t n, in
 // kernels
 
 // grid (nchunk, ceil(C/32)), block (32, BN_LANES): part [nchunk, C] = per-chunk sums.
+// The tree of bn_partial_kernel, a template: its shared memory comes from this plain function
+// because GCC drops the section attribute of a static in a function template, where the tests'
+// emulator (tests/gpu/cudemu) finds shared memory to poison before every block.
+static __device__ __forceinline__ double *bn_partial_smem() {
+  __shared__ double sm[BN_LANES * BN_TILE_C];
+  return sm;
+}
+
 template <int PASS>
 __global__ static void __launch_bounds__(BN_PARTIAL_THREADS)
     bn_partial_kernel(const float *__restrict__ x, const double *__restrict__ mu, bn_plan p,
                       double *__restrict__ part) {
-  __shared__ double sm[BN_LANES * BN_TILE_C];
+  double *sm = bn_partial_smem();
   const int tx = threadIdx.x, ty = threadIdx.y, c = blockIdx.y * BN_TILE_C + tx;
   const int64_t chunk = blockIdx.x;
   sm[ty * BN_TILE_C + tx] = bn_lane_sum<PASS>(x, mu, p, chunk, c, ty);

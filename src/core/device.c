@@ -43,7 +43,20 @@ static void *ganc_cuda_host_alloc(size_t n) {
   return NULL;
 }
 static void ganc_cuda_host_free(void *p) { (void)p; }
+static int ganc_conv_tune_read(ganc_ctx *ctx, FILE *f) {
+  (void)ctx, (void)f;
+  return 0;
+}
 #endif
+
+int ganc_tune_read(ganc_ctx *ctx, const char *path) {
+  if (ctx->backend != GANC_BACKEND_CUDA) return 0;
+  FILE *f = fopen(path, "r");
+  if (!f) return 0;
+  const int n = ganc_conv_tune_read(ctx, f);
+  fclose(f);
+  return n;
+}
 
 int ganc_device_count(char *why, size_t why_len) { return ganc_cuda_device_count(why, why_len); }
 

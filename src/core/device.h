@@ -36,6 +36,11 @@ size_t ganc_backend_peak_bytes(ganc_ctx *ctx);
 // wall clock. t0 is the CPU's start time (unused on CUDA).
 void ganc_stopwatch_start(ganc_ctx *ctx, double *t0);
 double ganc_stopwatch_ms(ganc_ctx *ctx, double t0);
+// The convolution variants a run folder's kernels.log records (lines the CUDA backend wrote with
+// ctx->tune_log), taken as the context's choices for those roles and shapes, so that a resumed
+// run computes with the variants it started with (bit-exact resumes in tf32 and bf16 too).
+// Returns the number of choices taken; 0 on the CPU or without the file.
+int ganc_tune_read(ganc_ctx *ctx, const char *path);
 // Frees what ganc_ctx_init_device made, whichever backend.
 void ganc_ctx_release(ganc_ctx *ctx);
 

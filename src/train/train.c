@@ -1071,6 +1071,11 @@ int ganc_train_main(int argc, char **argv) {
     // The convolution variants the CUDA backend picks by timing, one line per role and shape.
     if (T.ctx.backend == GANC_BACKEND_CUDA) {
       snprintf(path, sizeof path, "%s/kernels.log", out);
+      // A resumed run keeps the variants it chose before (its numbers stay those of one run).
+      if (resume) {
+        const int n = ganc_tune_read(&T.ctx, path);
+        if (n && T.lead) fprintf(stderr, "convolution variants: %d choices from %s\n", n, path);
+      }
       T.ctx.tune_log = fopen(path, "a");
       if (!T.ctx.tune_log)
         ganc_die(GANC_EXIT_RUNTIME, "cannot write %s: %s", path, strerror(errno));

@@ -36,7 +36,10 @@
 // exactly one block's shared memory. All of them live in one linker section, which cudemu fills
 // with poison (signalling NaNs, cudemu.cc) before every block: shared memory starts as garbage on
 // a GPU, and a kernel that reads what it did not write this block must not get the last block's
-// values.
+// values. GCC drops the section attribute of a static inside a function template (clang keeps
+// it): a template kernel takes its shared memory from a plain __device__ function instead
+// (kernels/conv.cu's conv_shared), or its tiles are never poisoned and ldmatrix and cp.async
+// refuse their addresses as not shared.
 #define __shared__ static __attribute__((section("cudemu_shared")))
 
 struct uint3 {

@@ -487,18 +487,23 @@ dim3 grid_dim() {
   return S.cfg->grid;
 }
 
-void syncthreads(const char *file, int line) {
-  if (!S.cfg) fail("__syncthreads outside a kernel (%s:%d)", file, line);
-  Thread &t = S.th[S.cur];
-  t.state = T_WAIT;
-  t.file = file;
-  t.line = line;
+// The calling thread stops in `state` (a barrier or a warp collective) until run_block resumes it.
+static void stop_here(Thread &t, int state) {
+  t.state = state;
 #if CUDEMU_ASM_SWITCH
   cudemu_switch(&t.sp, S.main_sp);
 #else
   swapcontext(&t.uc, &S.main_uc);
 #endif
   t.state = T_RUN;
+}
+
+void syncthreads(const char *file, int line) {
+  if (!S.cfg) fail("__syncthreads outside a kernel (%s:%d)", file, line);
+  Thread &t = S.th[S.cur];
+  t.file = file;
+  t.line = line;
+  stop_here(t, T_WAIT);
 }
 
 void run(const Config &c, void (*body)(void *), void *arg) {
@@ -573,13 +578,7 @@ void warp_op(const void *mine, size_t bytes, void *all, WarpCompute compute, voi
   }
   if (bytes) memcpy(wc.data[lane], mine, bytes);
   if (++wc.arrived < lanes) {
-    t.state = T_WARP;
-#if CUDEMU_ASM_SWITCH
-    cudemu_switch(&t.sp, S.main_sp);
-#else
-    swapcontext(&t.uc, &S.main_uc);
-#endif
-    t.state = T_RUN;
+    stop_here(t, T_WARP);
   } else {
     if (compute) compute(wc.data, wc.out);
     for (unsigned l = w * 32; l < w * 32 + lanes; l++)

@@ -139,7 +139,7 @@ struct Step {
   int B, L;        // the radices of mid and lo
 };
 
-static Step make_step(int step, int B, int L) {
+__host__ __device__ __forceinline__ Step make_step(int step, int B, int L) {
   return Step{step / L / B, (step / L) % B, step % L, B, L};
 }
 
@@ -425,6 +425,152 @@ struct BwdData {
                                                       float v) {
     (void)bz;
     if (m < a.M && c < a.g.C) a.dx[(int64_t)m * a.g.C + c] = v;
+  }
+};
+
+// ---- backward_data by sub-pixel phases: no zero taps ------------------------------------------
+// At stride > 1 BwdData's reduction runs over all R·S·K taps of every input pixel, though only the
+// taps r ≡ h + pad (mod stride) (and s ≡ w + pad) reach an output pixel: one in four at 4x4
+// stride 2, the transposed convolutions of every DCGAN generator. The input pixels of one phase
+// (φh, φw) = ((h + pad) mod stride, (w + pad) mod stride) form a GEMM of their own over exactly
+// their taps r = φh + stride·i, s = φw + stride·j (i < Rφ, j < Sφ):
+//   row m = (n·Hφ + hi)·Wφ + wi is pixel h = hf + stride·hi, w = wf + stride·wi (hf, wf: the
+//   phase's first row and column), column kk = (i·Sφ + j)·K + k, and
+//   A[m, kk] = dy[n, p, q, k], p = hi + ch − i, q = wi + cw − j (0 outside [0,P)x[0,Q)), where
+//   ch = (hf + pad − φh) / stride ≥ 0 (exact: hf + pad ≡ φh);   B[kk, c] = w[r, s, c, k].
+// The grid's z is the phase; phases of unequal sizes (H or R not a multiple of the stride) each
+// keep their own M and reduction length (a phase without taps writes zeros). Per output element
+// the same products as BwdData's minus its zeros, summed in the same (r, s, k) order.
+constexpr int PHASE_MAX_STRIDE = 4;
+struct Phase {
+  int hf, wf, Hp, Wp; // first row and column; rows and columns of the phase
+  int ph, pw, Rp, Sp; // φh, φw; taps of the phase
+  int ch, cw;         // p = hi + ch − i, q = wi + cw − j
+  int M, Kd;          // N·Hp·Wp, Rp·Sp·K
+};
+struct BwdDataPhase {
+  struct Args {
+    const float *dy, *w;
+    float *dx;
+    Geom g;
+    int N, nph, Mmax;
+    Phase ph[PHASE_MAX_STRIDE * PHASE_MAX_STRIDE];
+  };
+  struct Thread {
+    int m0, n0;
+    int Kd, ph, pw; // the phase's reduction length and its (φh, φw)
+    int64_t dyn[4]; // A rows: offset of sample n in dy
+    int hq[4];      // hi + ch
+    int wq[4];      // wi + cw
+    int amask;
+    int kk;    // next column of this thread's fetches ...
+    Digits kd; // ... as (i, j, k)
+    Step kstep;
+    float ra[4], rb[4];
+    float acc[TM][TN];
+  };
+
+  // Phases of one axis: the first index ≥ 0 of phase φ, how many of [0, L) are in it, and taps.
+  static void axis(int L, int R, int stride, int pad, int phi, int *first, int *count, int *taps,
+                   int *c) {
+    const int f = ((phi - pad) % stride + stride) % stride; // (f + pad) mod stride = phi
+    *first = f;
+    *count = f < L ? (L - f + stride - 1) / stride : 0;
+    *taps = phi < R ? (R - phi + stride - 1) / stride : 0;
+    *c = (f + pad - phi) / stride;
+  }
+
+  static Args args(const conv_shape *s, const float *dy, const float *w, float *dx) {
+    Args a;
+    memset(&a, 0, sizeof a);
+    a.dy = dy, a.w = w, a.dx = dx, a.g = geom_of(s), a.N = s->N;
+    a.nph = s->stride * s->stride;
+    a.Mmax = 0;
+    for (int z = 0; z < a.nph; z++) {
+      Phase &P = a.ph[z];
+      P.ph = z / s->stride, P.pw = z % s->stride;
+      axis(s->H, s->R, s->stride, s->pad, P.ph, &P.hf, &P.Hp, &P.Rp, &P.ch);
+      axis(s->W, s->S, s->stride, s->pad, P.pw, &P.wf, &P.Wp, &P.Sp, &P.cw);
+      P.M = s->N * P.Hp * P.Wp;
+      P.Kd = P.Rp * P.Sp * s->K;
+      if (P.M > a.Mmax) a.Mmax = P.M;
+    }
+    return a;
+  }
+  static dim3 grid(const Args &a) {
+    return dim3((a.Mmax + BM - 1) / BM > 0 ? (a.Mmax + BM - 1) / BM : 1, (a.g.C + BN - 1) / BN,
+                a.nph);
+  }
+
+  __host__ __device__ __forceinline__ static int begin(const Args &a, int bx, int by, int bz,
+                                                       int tid, Thread &t) {
+    const Geom &g = a.g;
+    const Phase &P = a.ph[bz];
+    t.Kd = P.Kd, t.ph = P.ph, t.pw = P.pw;
+    t.m0 = bx * BM, t.n0 = by * BN;
+    const int HWp = P.Hp * P.Wp;
+    t.amask = 0;
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+      const int m = t.m0 + tid / BK + 16 * i;
+      t.dyn[i] = 0, t.hq[i] = 0, t.wq[i] = 0;
+      if (m < P.M) {
+        const int n = m / HWp, hw = m - n * HWp, hi = hw / P.Wp, wi = hw - hi * P.Wp;
+        t.dyn[i] = (int64_t)n * g.P * g.Q * g.K;
+        t.hq[i] = hi + P.ch;
+        t.wq[i] = wi + P.cw;
+        t.amask |= 1 << i;
+      }
+    }
+    t.kk = tid % BK;
+    t.kd = digits_of(t.kk, P.Sp > 0 ? P.Sp : 1, g.K);
+    t.kstep = make_step(BK, P.Sp > 0 ? P.Sp : 1, g.K);
+    acc_zero(t.acc);
+    return t.m0 < P.M ? (P.Kd + BK - 1) / BK : 0;
+  }
+
+  template <class F>
+  __host__ __device__ __forceinline__ static void fetch(const Args &a, int tid, Thread &t, F f) {
+    const Geom &g = a.g;
+    const int i_r = t.kd.hi, j_s = t.kd.mid, k = t.kd.lo;
+    const bool kin = t.kk < t.Kd;
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+      const int p = t.hq[i] - i_r, q = t.wq[i] - j_s;
+      const bool ok =
+          kin && ((t.amask >> i) & 1) && (unsigned)p < (unsigned)g.P && (unsigned)q < (unsigned)g.Q;
+      f(0, i, ok ? a.dy + t.dyn[i] + ((int64_t)p * g.Q + q) * g.K + k : a.dy, ok);
+    }
+    const int r = t.ph + g.stride * i_r, s = t.pw + g.stride * j_s;
+    const int64_t wrs = (int64_t)(r * g.S + s) * g.C;
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+      const int c = t.n0 + tid / BK + 16 * i;
+      const bool ok = kin && c < g.C;
+      f(1, i, ok ? a.w + (wrs + c) * g.K + k : a.w, ok);
+    }
+    t.kk += BK;
+    digits_add(t.kd, t.kstep);
+  }
+
+  template <class SM>
+  __host__ __device__ __forceinline__ static auto &a_slot(SM &sm, int buf, int tid, int i) {
+    return sm.a[buf][tid % BK][tid / BK + 16 * i];
+  }
+  template <class SM>
+  __host__ __device__ __forceinline__ static auto &b_slot(SM &sm, int buf, int tid, int i) {
+    return sm.b[buf][tid % BK][tid / BK + 16 * i];
+  }
+
+  // dx [pixel of phase row m, c] = v (overwrites).
+  __host__ __device__ __forceinline__ static void put(const Args &a, int bz, int m, int c,
+                                                      float v) {
+    const Phase &P = a.ph[bz];
+    if (m >= P.M || c >= a.g.C) return;
+    const int HWp = P.Hp * P.Wp;
+    const int n = m / HWp, hw = m - n * HWp, hi = hw / P.Wp, wi = hw - hi * P.Wp;
+    const int h = P.hf + a.g.stride * hi, w = P.wf + a.g.stride * wi;
+    a.dx[(((int64_t)n * a.g.H + h) * a.g.W + w) * a.g.C + c] = v;
   }
 };
 
@@ -837,28 +983,37 @@ struct VariantRow {
   int prec;  // PREC_*: which product step
   int wr;    // the tensor-core kernels' warp rows (0 for the FP32 kernel)
   int tiles; // TILES_*: how the slices reach shared memory
+  int phase; // 1: backward_data by sub-pixel phases (BwdDataPhase), stride 2..4 only
 };
 // clang-format off
+constexpr unsigned ALL = 7, BWD_DATA_ONLY = 1u << GANC_CONV_BWD_DATA;
 const VariantRow VARIANTS[] = {
-  {{"simt-fp32", GANC_PREC_FP32, 0, 1, 0x1p-24,
-    "FP32 FMA implicit GEMM, 64x64 tiles, 4x4 outputs per thread"}, PREC_FP32, 0, TILES_F32},
-  {{"simt-fp32-cp3", GANC_PREC_FP32, 80, 1, 0x1p-24,
-    "as simt-fp32, slices by cp.async 3 deep"}, PREC_FP32, 0, TILES_CP},
-  {{"mma-tf32", GANC_PREC_TF32, 80, 1, 0x1p-11,
-    "TF32 mma.sync m16n8k8, 64x64 tiles, 2x4 warps of 32x16"}, PREC_TF32, 2, TILES_F32},
-  {{"mma-tf32-cp3", GANC_PREC_TF32, 80, 1, 0x1p-11,
-    "as mma-tf32, slices by cp.async 3 deep"}, PREC_TF32, 2, TILES_CP},
-  {{"mma-tf32-w4x2", GANC_PREC_TF32, 80, 1, 0x1p-11,
-    "TF32 mma.sync m16n8k8, 64x64 tiles, 4x2 warps of 16x32"}, PREC_TF32, 4, TILES_F32},
-  {{"mma-bf16", GANC_PREC_BF16, 80, 1, 0x1p-9,
-    "BF16 mma.sync m16n8k16, 64x64 tiles, 2x4 warps of 32x16"}, PREC_BF16, 2, TILES_F32},
-  {{"mma-bf16-cp3", GANC_PREC_BF16, 80, 1, 0x1p-9,
-    "as mma-bf16, slices by cp.async 3 deep"}, PREC_BF16, 2, TILES_CP},
-  {{"mma-bf16-w4x2", GANC_PREC_BF16, 80, 1, 0x1p-9,
-    "BF16 mma.sync m16n8k16, 64x64 tiles, 4x2 warps of 16x32"}, PREC_BF16, 4, TILES_F32},
-  {{"mma-bf16-ldm", GANC_PREC_BF16, 80, 1, 0x1p-9,
+  {{"simt-fp32-phase", GANC_PREC_FP32, 0, 1, 0x1p-24, BWD_DATA_ONLY, 2, PHASE_MAX_STRIDE,
+    "backward-data by sub-pixel phases (no zero taps), FP32 FMA as simt-fp32"},
+   PREC_FP32, 0, TILES_F32, 1},
+  {{"simt-fp32", GANC_PREC_FP32, 0, 1, 0x1p-24, ALL, 1, 1 << 30,
+    "FP32 FMA implicit GEMM, 64x64 tiles, 4x4 outputs per thread"}, PREC_FP32, 0, TILES_F32, 0},
+  {{"simt-fp32-cp3", GANC_PREC_FP32, 80, 1, 0x1p-24, ALL, 1, 1 << 30,
+    "as simt-fp32, slices by cp.async 3 deep"}, PREC_FP32, 0, TILES_CP, 0},
+  {{"mma-tf32", GANC_PREC_TF32, 80, 1, 0x1p-11, ALL, 1, 1 << 30,
+    "TF32 mma.sync m16n8k8, 64x64 tiles, 2x4 warps of 32x16"}, PREC_TF32, 2, TILES_F32, 0},
+  {{"mma-tf32-cp3", GANC_PREC_TF32, 80, 1, 0x1p-11, ALL, 1, 1 << 30,
+    "as mma-tf32, slices by cp.async 3 deep"}, PREC_TF32, 2, TILES_CP, 0},
+  {{"mma-tf32-w4x2", GANC_PREC_TF32, 80, 1, 0x1p-11, ALL, 1, 1 << 30,
+    "TF32 mma.sync m16n8k8, 64x64 tiles, 4x2 warps of 16x32"}, PREC_TF32, 4, TILES_F32, 0},
+  {{"mma-tf32-phase", GANC_PREC_TF32, 80, 1, 0x1p-11, BWD_DATA_ONLY, 2, PHASE_MAX_STRIDE,
+    "backward-data by sub-pixel phases, as mma-tf32"}, PREC_TF32, 2, TILES_F32, 1},
+  {{"mma-bf16", GANC_PREC_BF16, 80, 1, 0x1p-9, ALL, 1, 1 << 30,
+    "BF16 mma.sync m16n8k16, 64x64 tiles, 2x4 warps of 32x16"}, PREC_BF16, 2, TILES_F32, 0},
+  {{"mma-bf16-cp3", GANC_PREC_BF16, 80, 1, 0x1p-9, ALL, 1, 1 << 30,
+    "as mma-bf16, slices by cp.async 3 deep"}, PREC_BF16, 2, TILES_CP, 0},
+  {{"mma-bf16-w4x2", GANC_PREC_BF16, 80, 1, 0x1p-9, ALL, 1, 1 << 30,
+    "BF16 mma.sync m16n8k16, 64x64 tiles, 4x2 warps of 16x32"}, PREC_BF16, 4, TILES_F32, 0},
+  {{"mma-bf16-ldm", GANC_PREC_BF16, 80, 1, 0x1p-9, ALL, 1, 1 << 30,
     "BF16 mma.sync m16n8k16, bf16 tiles in shared memory, fragments by ldmatrix.trans, 2x4 "
-    "warps of 32x16"}, PREC_BF16, 2, TILES_BF16},
+    "warps of 32x16"}, PREC_BF16, 2, TILES_BF16, 0},
+  {{"mma-bf16-phase", GANC_PREC_BF16, 80, 1, 0x1p-9, BWD_DATA_ONLY, 2, PHASE_MAX_STRIDE,
+    "backward-data by sub-pixel phases, as mma-bf16"}, PREC_BF16, 2, TILES_F32, 1},
 };
 // clang-format on
 constexpr int NVARIANTS = (int)(sizeof VARIANTS / sizeof VARIANTS[0]);
@@ -892,7 +1047,25 @@ template <class Role> void launch(int vi, const typename Role::Args &a, cudaStre
 }
 } // namespace
 
+// The phase variants: BwdDataPhase with FP32 tiles only.
+void launch_phase(int vi, const BwdDataPhase::Args &a, cudaStream_t st) {
+  const VariantRow &r = VARIANTS[vi];
+  const dim3 grid = BwdDataPhase::grid(a);
+  if (r.prec == PREC_FP32)
+    GANC_LAUNCH((conv_igemm_kernel<BwdDataPhase, TILES_F32>), grid, THREADS, st)(a);
+  else if (r.prec == PREC_TF32)
+    GANC_LAUNCH((conv_mma_kernel<BwdDataPhase, PREC_TF32, 2, TILES_F32>), grid, THREADS, st)(a);
+  else
+    GANC_LAUNCH((conv_mma_kernel<BwdDataPhase, PREC_BF16, 2, TILES_F32>), grid, THREADS, st)(a);
+  CUDA_CHECK_LAUNCH();
+}
+
 extern "C" int ganc_conv_variant_count(void) { return NVARIANTS; }
+extern "C" int ganc_conv_variant_supports(int v, ganc_conv_role role, const conv_shape *s) {
+  if (v < 0 || v >= NVARIANTS || role < 0 || role > 2 || !s) return 0;
+  const ganc_conv_variant &x = VARIANTS[v].v;
+  return ((x.roles >> role) & 1) && s->stride >= x.min_stride && s->stride <= x.max_stride;
+}
 extern "C" const ganc_conv_variant *ganc_conv_variant_at(int i) {
   return i >= 0 && i < NVARIANTS ? &VARIANTS[i].v : NULL;
 }
@@ -933,7 +1106,10 @@ static void run_backward_data(int v, cudaStream_t st, const conv_shape *s, const
   KERNEL_REQUIRE(dims_ok(a.M, s->C, a.Kd), "conv2d_backward_data_cuda", "GEMM sizes near INT_MAX");
   KERNEL_REQUIRE(BwdData::grid(a).y <= 65535, "conv2d_backward_data_cuda", "C = %d > 65535·64",
                  s->C);
-  launch<BwdData>(v, a, st);
+  if (VARIANTS[v].phase)
+    launch_phase(v, BwdDataPhase::args(s, dy, w, dx), st); // the same sizes, split by phase
+  else
+    launch<BwdData>(v, a, st);
 }
 
 static void run_backward_weight(ganc_ctx *ctx, int v, cudaStream_t st, const conv_shape *s,
@@ -965,6 +1141,9 @@ extern "C" void conv2d_run_variant_cuda(ganc_ctx *ctx, ganc_stream st, int v, ga
                                         float *out) {
   KERNEL_REQUIRE(v >= 0 && v < NVARIANTS && role >= 0 && role <= 2, "conv2d_run_variant_cuda",
                  "variant %d, role %d", v, (int)role);
+  KERNEL_REQUIRE(ganc_conv_variant_supports(v, role, s), "conv2d_run_variant_cuda",
+                 "variant %s does not implement role %d at stride %d", VARIANTS[v].v.name,
+                 (int)role, s ? s->stride : 0);
   const int cc = ganc_cuda_cc(ctx);
   if (cc < VARIANTS[v].v.min_cc)
     ganc_die(
@@ -1076,18 +1255,24 @@ extern "C" int conv2d_pick_variant_cuda(ganc_ctx *ctx, ganc_stream st, ganc_conv
                "train.precision = %s, or train.conv_variant = auto",
                ctx->conv_variant, PREC_NAME[VARIANTS[v].v.precision], PREC_NAME[prec],
                PREC_NAME[VARIANTS[v].v.precision]);
-    return v;
+    if (ganc_conv_variant_supports(v, role, s)) return v;
+    // A variant of one role (the phase variants): the other roles take the precision's first.
+    for (int i = 0; i < NVARIANTS; i++)
+      if ((int)VARIANTS[i].v.precision == prec && ganc_conv_variant_supports(i, role, s)) return i;
   }
   const int cc = ganc_cuda_cc(ctx);
   int cand[NVARIANTS], nc = 0;
   for (int i = 0; i < NVARIANTS; i++)
-    if ((int)VARIANTS[i].v.precision == prec && cc >= VARIANTS[i].v.min_cc) cand[nc++] = i;
+    if ((int)VARIANTS[i].v.precision == prec && cc >= VARIANTS[i].v.min_cc &&
+        ganc_conv_variant_supports(i, role, s))
+      cand[nc++] = i;
   if (nc == 0)
     ganc_die(GANC_EXIT_USAGE,
              "train.precision = %s needs tensor cores of compute capability 8.0 or later (A100, "
              "H100, RTX 30xx and newer); this GPU is %d.%d\n---> HINT: use train.precision = fp32",
              PREC_NAME[prec], cc / 10, cc % 10);
-  if (nc == 1) return cand[0];
+  // FP32 by a fixed rule (the first of the table), so that FP32 runs repeat their bits.
+  if (nc == 1 || prec == GANC_PREC_FP32) return cand[0];
   Tune *tune = tune_of(ctx);
   int d[9];
   dims_of(s, d);

@@ -69,23 +69,29 @@ void ganc_cuda_describe(ganc_ctx *ctx, char *buf, size_t n);
 // unit roundoff of its operands (what the tests' tolerances are derived from). conv2d_*_cuda (the
 // launchers of ops.def) run the variant conv2d_pick_variant_cuda chooses for the context:
 //   ctx->conv_variant named          that variant (a wrong name or precision is an error);
-//   otherwise                        the variants of ctx->precision the device supports; with more
-//                                    than one, each is timed once on the shape (CUDA events, the
-//                                    median of 3 runs after a warm-up, into scratch) and the
-//                                    fastest kept for that role and shape in the context, written
-//                                    to ctx->tune_log.
+//   FP32                             the first variant of the table that supports the role and
+//                                    shape (a fixed rule: FP32 runs stay bit-reproducible);
+//   TF32, BF16                       the variants of that precision the device and shape support;
+//                                    with more than one, each is timed once on the shape (CUDA
+//                                    events, the median of 3 runs after a warm-up, into scratch)
+//                                    and the fastest kept for that role and shape in the context,
+//                                    written to ctx->tune_log (and read back on resume).
 typedef enum { GANC_CONV_FWD = 0, GANC_CONV_BWD_DATA = 1, GANC_CONV_BWD_WEIGHT = 2 } ganc_conv_role;
 typedef struct {
   const char *name;
   ganc_precision precision;
-  int min_cc;           // compute capability x 10 (80: mma.sync, cvt.rn.bf16x2)
-  int deterministic;    // the same bits from run to run on one GPU
-  double unit_roundoff; // of its operands: 2^-24 (FP32), 2^-11 (TF32), 2^-9 (BF16)
+  int min_cc;                 // compute capability x 10 (80: mma.sync, cvt.rn.bf16x2)
+  int deterministic;          // the same bits from run to run on one GPU
+  double unit_roundoff;       // of its operands: 2^-24 (FP32), 2^-11 (TF32), 2^-9 (BF16)
+  unsigned roles;             // the roles it implements: bit 1 << ganc_conv_role
+  int min_stride, max_stride; // the strides it takes
   const char *what;
 } ganc_conv_variant;
 int ganc_conv_variant_count(void);
 const ganc_conv_variant *ganc_conv_variant_at(int i);
 int ganc_conv_variant_find(const char *name); // its index, or -1
+// 1 when variant v implements `role` for shape s (the device's compute capability aside).
+int ganc_conv_variant_supports(int v, ganc_conv_role role, const conv_shape *s);
 // Runs one role with variant v: in0, in1 are (x, w) for FWD, (dy, w) for BWD_DATA, (x, dy) for
 // BWD_WEIGHT; out is y, dx (overwritten) or dw (accumulated), as ops.def says.
 void conv2d_run_variant_cuda(ganc_ctx *ctx, ganc_stream st, int v, ganc_conv_role role,

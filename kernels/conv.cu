@@ -1278,7 +1278,10 @@ extern "C" int conv2d_pick_variant_cuda(ganc_ctx *ctx, ganc_stream st, ganc_conv
   dims_of(s, d);
   for (int i = 0; i < tune->n; i++)
     if (tune->e[i].role == (int)role && !memcmp(tune->e[i].dims, d, sizeof d)) {
-      if ((int)VARIANTS[tune->e[i].v].v.precision == prec) return tune->e[i].v;
+      const int v = tune->e[i].v; // a choice read back from a log is checked like a new one
+      if ((int)VARIANTS[v].v.precision == prec && cc >= VARIANTS[v].v.min_cc &&
+          ganc_conv_variant_supports(v, role, s))
+        return v;
     }
   // Time each candidate once on this shape, into a scratch output of the role's size (the real
   // output is written once, by the caller, with the choice).

@@ -211,7 +211,7 @@ if [[ -n "$no_gpu" ]]; then
   skip pytorch "$no_gpu"
 else
   step pytorch 150 env PYTHONUNBUFFERED=1 python3 tests/gpu/pytorch_dcgan.py --batch 128 \
-    --variants strict-fp32,default,bf16-channels-last
+    --variants strict-fp32,default,bf16-channels-last,bf16-cl-graphs
 fi
 
 # ---- 4. the per-layer table, once: the table in the log, the CSV beside it ------------------------

@@ -293,7 +293,9 @@ static void run_variants(run_state *r, const conv_case *cc, const float *x, cons
   const size_t nx = (size_t)s->N * s->H * s->W * s->C, ny = (size_t)s->N * s->P * s->Q * s->K,
                nw = (size_t)s->R * s->S * s->C * s->K;
   const size_t nmax = nx > ny ? (nx > nw ? nx : nw) : (ny > nw ? ny : nw);
-  float *got = fnew(nmax), *again = fnew(nmax), *pref = fnew(nmax);
+  float *got = fnew(nmax), *again = fnew(nmax);
+  // The CPU twin in each precision and role, computed once (the FP32 one is ref): [prec][role].
+  float *pref[3][NROLES] = {{ref[FWD], ref[BWD_DATA], ref[BWD_WEIGHT]}};
   char shp[96];
   shape_str(s, shp, sizeof shp);
   const int cc_dev = ganc_cuda_cc(r->gpu);
@@ -303,8 +305,6 @@ static void run_variants(run_state *r, const conv_case *cc, const float *x, cons
     if (cc_dev < var->min_cc || !strcmp(var->name, "simt-fp32")) continue;
     // Level 1: not the variants that differ from another only in warp tiling or pipeline.
     if (r->variants < 2 && (strstr(var->name, "-w4x2") || strstr(var->name, "-cp3"))) continue;
-    ganc_ctx pcpu = *r->cpu; // the CPU context in the variant's precision (same scratch)
-    pcpu.precision = var->precision;
     for (int role = 0; role < NROLES; role++) {
       if (!ganc_conv_variant_supports(v, (ganc_conv_role)role, s)) continue; // e.g. phases
       const size_t n = role == FWD ? ny : role == BWD_DATA ? nx : nw;
@@ -319,16 +319,20 @@ static void run_variants(run_state *r, const conv_case *cc, const float *x, cons
       }
       ganc_cuda_free(r->gpu, d_out);
       const int deterministic = memcmp(got, again, n * sizeof(float)) == 0;
-      // the CPU twin in the variant's precision
-      if (role == BWD_WEIGHT) memset(pref, 0, n * sizeof(float));
-      if (role == FWD) conv2d_forward_cpu(&pcpu, s, x, w, pref);
-      if (role == BWD_DATA) conv2d_backward_data_cpu(&pcpu, s, dy, w, pref);
-      if (role == BWD_WEIGHT) {
-        conv2d_backward_weight_cpu(&pcpu, s, x, dy, pref);
-        minus_pattern(got, got, n);
+      // the CPU twin in the variant's precision (a CPU context of that precision, same scratch)
+      float **pr = &pref[var->precision][role];
+      if (!*pr) {
+        ganc_ctx pcpu = *r->cpu;
+        pcpu.precision = var->precision;
+        *pr = fnew(n);
+        if (role == BWD_WEIGHT) memset(*pr, 0, n * sizeof(float));
+        if (role == FWD) conv2d_forward_cpu(&pcpu, s, x, w, *pr);
+        if (role == BWD_DATA) conv2d_backward_data_cpu(&pcpu, s, dy, w, *pr);
+        if (role == BWD_WEIGHT) conv2d_backward_weight_cpu(&pcpu, s, x, dy, *pr);
       }
+      if (role == BWD_WEIGHT) minus_pattern(got, got, n);
       const double u = var->unit_roundoff;
-      const double e_p = nerr(got, pref, n, scale[role]),
+      const double e_p = nerr(got, *pr, n, scale[role]),
                    e_32 = nerr(got, ref[role], n, scale[role]);
       const double bound = 2 * u + u * u + 1e-5;
       const int ok = e_p < tol_cpu[role] && e_32 < bound && deterministic;
@@ -345,7 +349,10 @@ static void run_variants(run_state *r, const conv_case *cc, const float *x, cons
         r->failed++;
     }
   }
-  free(got), free(again), free(pref);
+  for (int p = 1; p < 3; p++) // [0] is ref, the caller's
+    for (int i = 0; i < NROLES; i++)
+      free(pref[p][i]);
+  free(got), free(again);
 }
 
 static void run_case(run_state *r, const conv_case *cc, uint64_t seed) {

@@ -34,6 +34,7 @@
 #include "kernels/kernels.h"    // the launchers' declarations, ganc_cuda_scratch
 #include "ops/ops.h"            // conv_shape, conv_shape_make
 
+#include "core/util.h"     // ganc_mkdir_p
 #include "kernels/mma.cuh" // mma.sync, operand rounding
 
 #include <cuda_runtime.h>
@@ -1164,10 +1165,12 @@ namespace {
 struct TuneEntry {
   int role, v;
   int dims[9]; // N H W C K R S stride pad
+  int logged;  // already in this run's tune log
 };
 struct Tune {
   TuneEntry *e;
   int n, cap;
+  char cache[1024]; // the device's cache file ("" when there is none)
 };
 
 void dims_of(const conv_shape *s, int d[9]) {
@@ -1190,23 +1193,18 @@ double time_variant(ganc_ctx *ctx, ganc_stream st, int v, ganc_conv_role role, c
 }
 } // namespace
 
-static Tune *tune_of(ganc_ctx *ctx) {
-  Tune **slot = (Tune **)ganc_cuda_tune_slot(ctx);
-  if (!*slot) *slot = (Tune *)xcalloc(1, sizeof(Tune));
-  return *slot;
-}
-
-static void tune_add(Tune *tune, int role, const int d[9], int v) {
+static void tune_add(Tune *tune, int role, const int d[9], int v, int logged) {
   if (tune->n == tune->cap) {
     tune->cap = tune->cap ? 2 * tune->cap : 32;
     tune->e = (TuneEntry *)xrealloc(tune->e, (size_t)tune->cap * sizeof *tune->e);
   }
   TuneEntry &e = tune->e[tune->n++];
-  e.role = role, e.v = v;
+  e.role = role, e.v = v, e.logged = logged;
   memcpy(e.dims, d, sizeof e.dims);
 }
 
-extern "C" int ganc_conv_tune_read(ganc_ctx *ctx, FILE *f) {
+// The lines conv2d_pick_variant_cuda writes, read back as choices; returns how many were taken.
+static int read_lines(Tune *tune, FILE *f, int logged) {
   char line[512], role[16], name[64];
   int taken = 0;
   while (fgets(line, sizeof line, f)) {
@@ -1220,10 +1218,59 @@ extern "C" int ganc_conv_tune_read(ganc_ctx *ctx, FILE *f) {
       if (!strcmp(role, ROLE_NAME[i])) r = i;
     const int v = ganc_conv_variant_find(name);
     if (r < 0 || v < 0) continue;
-    tune_add(tune_of(ctx), r, d, v);
+    tune_add(tune, r, d, v, logged);
     taken++;
   }
   return taken;
+}
+
+// The device's tuning cache: the choices every run on this kind of GPU timed, so that the next run
+// reuses them (its numbers then repeat too). ${GANC_CACHE_DIR:-$HOME/.cache/ganc}/conv-variants-
+// <GPU name>-sm<cc>-<hash of the ganc version and the variant table>.log: a new build with other
+// variants starts a new file. Without a home, or where it cannot be written, there is none.
+static void cache_path(ganc_ctx *ctx, char *buf, size_t n) {
+  buf[0] = 0;
+  const char *dir = getenv("GANC_CACHE_DIR"), *home = getenv("HOME");
+  char d[700];
+  if (dir && *dir)
+    snprintf(d, sizeof d, "%s", dir);
+  else if (home && *home)
+    snprintf(d, sizeof d, "%s/.cache/ganc", home);
+  else
+    return;
+  uint64_t hash = 1469598103934665603ull; // FNV-1a
+  const char *ver = GANC_VERSION;
+  for (const char *c = ver; *c; c++)
+    hash = (hash ^ (unsigned char)*c) * 1099511628211ull;
+  for (int i = 0; i < NVARIANTS; i++)
+    for (const char *c = VARIANTS[i].v.name; *c; c++)
+      hash = (hash ^ (unsigned char)*c) * 1099511628211ull;
+  char dev[64];
+  snprintf(dev, sizeof dev, "%s", ganc_cuda_device_name(ctx));
+  for (char *c = dev; *c; c++)
+    if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9')))
+      *c = '_';
+  if (ganc_mkdir_p(d) != 0) return;
+  snprintf(buf, n, "%s/conv-variants-%s-sm%d-%016llx.log", d, dev, ganc_cuda_cc(ctx),
+           (unsigned long long)hash);
+}
+
+static Tune *tune_of(ganc_ctx *ctx) {
+  Tune **slot = (Tune **)ganc_cuda_tune_slot(ctx);
+  if (!*slot) {
+    *slot = (Tune *)xcalloc(1, sizeof(Tune));
+    cache_path(ctx, (*slot)->cache, sizeof(*slot)->cache);
+    FILE *f = (*slot)->cache[0] ? fopen((*slot)->cache, "r") : NULL;
+    if (f) {
+      read_lines(*slot, f, 0);
+      fclose(f);
+    }
+  }
+  return *slot;
+}
+
+extern "C" int ganc_conv_tune_read(ganc_ctx *ctx, FILE *f) {
+  return read_lines(tune_of(ctx), f, 1);
 }
 
 extern "C" void ganc_conv_tune_free(void *tune) {
@@ -1231,6 +1278,12 @@ extern "C" void ganc_conv_tune_free(void *tune) {
   if (!t) return;
   free(t->e);
   free(t);
+}
+
+// The start of a choice's line (read_lines parses it back).
+static void log_choice(FILE *f, ganc_conv_role role, const conv_shape *s, int v) {
+  fprintf(f, "conv %-10s N%d %dx%dx%d -> %dx%dx%d k%dx%d s%d p%d: %s", ROLE_NAME[role], s->N, s->H,
+          s->W, s->C, s->P, s->Q, s->K, s->R, s->S, s->stride, s->pad, VARIANTS[v].v.name);
 }
 
 extern "C" int conv2d_pick_variant_cuda(ganc_ctx *ctx, ganc_stream st, ganc_conv_role role,
@@ -1276,13 +1329,22 @@ extern "C" int conv2d_pick_variant_cuda(ganc_ctx *ctx, ganc_stream st, ganc_conv
   Tune *tune = tune_of(ctx);
   int d[9];
   dims_of(s, d);
-  for (int i = 0; i < tune->n; i++)
-    if (tune->e[i].role == (int)role && !memcmp(tune->e[i].dims, d, sizeof d)) {
-      const int v = tune->e[i].v; // a choice read back from a log is checked like a new one
-      if ((int)VARIANTS[v].v.precision == prec && cc >= VARIANTS[v].v.min_cc &&
-          ganc_conv_variant_supports(v, role, s))
-        return v;
+  // Newest first: this run's own choices (read back on resume, or timed) over the device cache's.
+  for (int i = tune->n - 1; i >= 0; i--) {
+    TuneEntry &e = tune->e[i];
+    if (e.role != (int)role || memcmp(e.dims, d, sizeof d)) continue;
+    const int v = e.v; // a choice read back from a file is checked like a new one
+    if ((int)VARIANTS[v].v.precision != prec || cc < VARIANTS[v].v.min_cc ||
+        !ganc_conv_variant_supports(v, role, s))
+      continue;
+    if (!e.logged && ctx->tune_log) { // the run folder records every choice it used
+      log_choice(ctx->tune_log, role, s, v);
+      fprintf(ctx->tune_log, " (from %s)\n", tune->cache);
+      fflush(ctx->tune_log);
+      e.logged = 1;
     }
+    return v;
+  }
   // Time each candidate once on this shape, into a scratch output of the role's size (the real
   // output is written once, by the caller, with the choice).
   const size_t n_out = role == GANC_CONV_FWD        ? (size_t)s->N * s->P * s->Q * s->K
@@ -1298,16 +1360,18 @@ extern "C" int conv2d_pick_variant_cuda(ganc_ctx *ctx, ganc_stream st, ganc_conv
   }
   const int best = cand[bi];
   ganc_cuda_free(ctx, tmp);
-  tune_add(tune, (int)role, d, best);
-  if (ctx->tune_log) {
-    fprintf(ctx->tune_log, "conv %-10s N%d %dx%dx%d -> %dx%dx%d k%dx%d s%d p%d: %s",
-            ROLE_NAME[role], s->N, s->H, s->W, s->C, s->P, s->Q, s->K, s->R, s->S, s->stride,
-            s->pad, VARIANTS[best].v.name);
+  tune_add(tune, (int)role, d, best, ctx->tune_log != NULL);
+  FILE *cf = tune->cache[0] ? fopen(tune->cache, "a") : NULL; // for the next run on this GPU
+  FILE *logs[2] = {ctx->tune_log, cf};
+  for (int k = 0; k < 2; k++) {
+    if (!logs[k]) continue;
+    log_choice(logs[k], role, s, best);
     for (int i = 0; i < nc; i++)
-      fprintf(ctx->tune_log, "%s%s %.4f ms", i ? ", " : " (", VARIANTS[cand[i]].v.name, ms[i]);
-    fprintf(ctx->tune_log, ")\n");
-    fflush(ctx->tune_log);
+      fprintf(logs[k], "%s%s %.4f ms", i ? ", " : " (", VARIANTS[cand[i]].v.name, ms[i]);
+    fprintf(logs[k], ")\n");
+    fflush(logs[k]);
   }
+  if (cf) fclose(cf);
   return best;
 }
 

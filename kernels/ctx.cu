@@ -87,6 +87,7 @@ extern "C" int ganc_cuda_cc(ganc_ctx *ctx) {
   return s->prop.major * 10 + s->prop.minor;
 }
 extern "C" void **ganc_cuda_tune_slot(ganc_ctx *ctx) { return &state(ctx)->conv_tune; }
+extern "C" const char *ganc_cuda_device_name(ganc_ctx *ctx) { return state(ctx)->prop.name; }
 
 // Accessor for kernels/cudnn.cu: the handle, made on the first call.
 extern "C" void *ganc_cuda_cudnn_handle(ganc_ctx *ctx) {

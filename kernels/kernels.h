@@ -75,7 +75,9 @@ void ganc_cuda_describe(ganc_ctx *ctx, char *buf, size_t n);
 //                                    with more than one, each is timed once on the shape (CUDA
 //                                    events, the median of 3 runs after a warm-up, into scratch)
 //                                    and the fastest kept for that role and shape in the context,
-//                                    written to ctx->tune_log (and read back on resume).
+//                                    written to ctx->tune_log (and read back on resume) and to
+//                                    the device's cache file, whose choices later runs on the
+//                                    same kind of GPU reuse (conv.cu: cache_path).
 typedef enum { GANC_CONV_FWD = 0, GANC_CONV_BWD_DATA = 1, GANC_CONV_BWD_WEIGHT = 2 } ganc_conv_role;
 typedef struct {
   const char *name;
@@ -102,6 +104,7 @@ int conv2d_pick_variant_cuda(ganc_ctx *ctx, ganc_stream st, ganc_conv_role role,
 // The device's compute capability x 10 (kernels/ctx.cu), and the context's slot for conv.cu's
 // choices (freed with the context by ganc_conv_tune_free).
 int ganc_cuda_cc(ganc_ctx *ctx);
+const char *ganc_cuda_device_name(ganc_ctx *ctx);
 void **ganc_cuda_tune_slot(ganc_ctx *ctx);
 void ganc_conv_tune_free(void *tune);
 // Reads back the lines conv2d_pick_variant_cuda wrote to a tune log as the context's choices

@@ -210,13 +210,103 @@ double time_cublas(Bench &b, const conv_shape *s, Role r, float *x, float *w, fl
 
 constexpr int MAXV = 16; // variants of kernels/conv.cu's table timed per row
 
+// cuDNN at a reduced precision, the baseline of the tensor-core variants (issue 12: every role
+// within 10% of cuDNN's fastest algorithm at the same precision): TF32 (FP32 tensors, tensor-op
+// math) or BF16 (bf16 tensors, FP32 accumulation, buffers of its own), the fastest algorithm
+// cudnnFind* reports for the conv role, then the median of `reps` runs. Timing only (the values
+// are whatever the buffers hold), so nothing here is kernels/cudnn.cu's oracle. Any refusal or
+// failure gives −1 (the table shows "-"): a baseline cuDNN lacks must not stop the table.
+double time_cudnn_reduced(Bench &b, const conv_shape *s, int conv_role, int bf16, float *x,
+                          float *w, float *y, int reps) {
+  cudnnHandle_t h = (cudnnHandle_t)ganc_cuda_cudnn_handle(&b.ctx);
+  if (cudnnSetStream(h, b.st) != CUDNN_STATUS_SUCCESS) return -1;
+  const cudnnDataType_t dt = bf16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT;
+  cudnnTensorDescriptor_t xd = nullptr, yd = nullptr;
+  cudnnFilterDescriptor_t wd = nullptr;
+  cudnnConvolutionDescriptor_t cd = nullptr;
+  void *ws = nullptr, *xb = nullptr, *wb = nullptr, *yb = nullptr;
+  double ms = -1;
+  bool ok = cudnnCreateTensorDescriptor(&xd) == CUDNN_STATUS_SUCCESS &&
+            cudnnCreateTensorDescriptor(&yd) == CUDNN_STATUS_SUCCESS &&
+            cudnnCreateFilterDescriptor(&wd) == CUDNN_STATUS_SUCCESS &&
+            cudnnCreateConvolutionDescriptor(&cd) == CUDNN_STATUS_SUCCESS &&
+            cudnnSetTensor4dDescriptor(xd, CUDNN_TENSOR_NHWC, dt, s->N, s->C, s->H, s->W) ==
+                CUDNN_STATUS_SUCCESS &&
+            cudnnSetTensor4dDescriptor(yd, CUDNN_TENSOR_NHWC, dt, s->N, s->K, s->P, s->Q) ==
+                CUDNN_STATUS_SUCCESS &&
+            cudnnSetFilter4dDescriptor(wd, dt, CUDNN_TENSOR_NHWC, s->K, s->C, s->R, s->S) ==
+                CUDNN_STATUS_SUCCESS &&
+            cudnnSetConvolution2dDescriptor(cd, s->pad, s->pad, s->stride, s->stride, 1, 1,
+                                            CUDNN_CROSS_CORRELATION,
+                                            CUDNN_DATA_FLOAT) == CUDNN_STATUS_SUCCESS &&
+            cudnnSetConvolutionMathType(cd, CUDNN_TENSOR_OP_MATH) == CUDNN_STATUS_SUCCESS;
+  const size_t nx = (size_t)s->N * s->H * s->W * s->C, nw = (size_t)s->R * s->S * s->C * s->K,
+               ny = (size_t)s->N * s->P * s->Q * s->K;
+  void *X = x, *W = w, *Y = y;
+  if (ok && bf16) { // bf16 copies of the buffers' sizes, filled with 1.0 (0x3F80)
+    ok = cudaMalloc(&xb, 2 * nx) == cudaSuccess && cudaMalloc(&wb, 2 * nw) == cudaSuccess &&
+         cudaMalloc(&yb, 2 * ny) == cudaSuccess && cudaMemset(xb, 0x3F, 2 * nx) == cudaSuccess &&
+         cudaMemset(wb, 0x3F, 2 * nw) == cudaSuccess && cudaMemset(yb, 0x3F, 2 * ny) == cudaSuccess;
+    X = xb, W = wb, Y = yb;
+  }
+  int algo = -1, n = 0;
+  size_t wsz = 0;
+  if (ok && conv_role == FWD) {
+    cudnnConvolutionFwdAlgoPerf_t perf[8];
+    ok = cudnnFindConvolutionForwardAlgorithm(h, xd, wd, cd, yd, 8, &n, perf) ==
+         CUDNN_STATUS_SUCCESS;
+    for (int i = 0; ok && i < n && algo < 0; i++)
+      if (perf[i].status == CUDNN_STATUS_SUCCESS) algo = (int)perf[i].algo, wsz = perf[i].memory;
+  } else if (ok && conv_role == BWD_DATA) {
+    cudnnConvolutionBwdDataAlgoPerf_t perf[8];
+    ok = cudnnFindConvolutionBackwardDataAlgorithm(h, wd, yd, cd, xd, 8, &n, perf) ==
+         CUDNN_STATUS_SUCCESS;
+    for (int i = 0; ok && i < n && algo < 0; i++)
+      if (perf[i].status == CUDNN_STATUS_SUCCESS) algo = (int)perf[i].algo, wsz = perf[i].memory;
+  } else if (ok) {
+    cudnnConvolutionBwdFilterAlgoPerf_t perf[8];
+    ok = cudnnFindConvolutionBackwardFilterAlgorithm(h, xd, yd, cd, wd, 8, &n, perf) ==
+         CUDNN_STATUS_SUCCESS;
+    for (int i = 0; ok && i < n && algo < 0; i++)
+      if (perf[i].status == CUDNN_STATUS_SUCCESS) algo = (int)perf[i].algo, wsz = perf[i].memory;
+  }
+  ok = ok && algo >= 0 && (wsz == 0 || cudaMalloc(&ws, wsz) == cudaSuccess);
+  if (ok) {
+    const float one = 1.0f, zero = 0.0f;
+    cudnnStatus_t st = CUDNN_STATUS_SUCCESS;
+    auto run = [&] {
+      if (conv_role == FWD)
+        st = cudnnConvolutionForward(h, &one, xd, X, wd, W, cd, (cudnnConvolutionFwdAlgo_t)algo, ws,
+                                     wsz, &zero, yd, Y);
+      else if (conv_role == BWD_DATA)
+        st = cudnnConvolutionBackwardData(
+            h, &one, wd, W, yd, Y, cd, (cudnnConvolutionBwdDataAlgo_t)algo, ws, wsz, &zero, xd, X);
+      else
+        st = cudnnConvolutionBackwardFilter(h, &one, xd, X, yd, Y, cd,
+                                            (cudnnConvolutionBwdFilterAlgo_t)algo, ws, wsz, &zero,
+                                            wd, W);
+    };
+    run();
+    if (st == CUDNN_STATUS_SUCCESS) ms = median_ms(b, reps, run);
+    if (st != CUDNN_STATUS_SUCCESS) ms = -1;
+  }
+  (void)cudaGetLastError(); // a refused launch leaves nothing for the next check to trip on
+  cudaFree(ws), cudaFree(xb), cudaFree(wb), cudaFree(yb);
+  if (cd) cudnnDestroyConvolutionDescriptor(cd);
+  if (wd) cudnnDestroyFilterDescriptor(wd);
+  if (xd) cudnnDestroyTensorDescriptor(xd);
+  if (yd) cudnnDestroyTensorDescriptor(yd);
+  return ms;
+}
+
 struct Row {
   char config[64], net[4], layer[24];
   conv_shape s;
   int transposed;
   Role role;
-  double ours, cudnn, cublas; // ms (cublas < 0: not GEMM-shaped); ours = the FP32 dispatch
-  double var[MAXV];           // ms of each variant of the table (< 0: not on this device)
+  double ours, cudnn, cublas;    // ms (cublas < 0: not GEMM-shaped); ours = the FP32 dispatch
+  double cudnn_tf32, cudnn_bf16; // cuDNN at the tensor-core variants' precisions (< 0: refused)
+  double var[MAXV];              // ms of each variant of the table (< 0: not on this device)
 };
 
 int nvariants() { return std::min(ganc_conv_variant_count(), MAXV); }
@@ -235,15 +325,16 @@ int best_reduced(const Row &r) {
 void print_header(FILE *csv) {
   if (csv) {
     fprintf(csv, "config,net,layer,role,N,H,W,C,K,R,S,stride,pad,gflop,ours_ms,cudnn_ms,cublas_ms,"
-                 "ours_tflops,ours_pct_peak,cudnn_over_ours");
+                 "ours_tflops,ours_pct_peak,cudnn_over_ours,cudnn_tf32_ms,cudnn_bf16_ms");
     for (int v = 0; v < nvariants(); v++)
       fprintf(csv, ",%s_ms", ganc_conv_variant_at(v)->name);
     fprintf(csv, "\n");
   }
   if (csv != stdout)
-    printf("%-10s %-3s %-10s %-10s %-26s %8s %9s %9s %9s %8s %6s %9s  %-14s %9s %9s\n", "config",
-           "net", "layer", "role", "shape N,H,W,C->K RxS/s/p", "GFLOP", "ours ms", "cuDNN ms",
-           "cuBLAS ms", "TFLOP/s", "%peak", "cuDNN/us", "best tc", "tc ms", "TFLOP/s");
+    printf("%-10s %-3s %-10s %-10s %-26s %8s %9s %9s %9s %8s %6s %9s  %-14s %9s %9s %9s\n",
+           "config", "net", "layer", "role", "shape N,H,W,C->K RxS/s/p", "GFLOP", "ours ms",
+           "cuDNN ms", "cuBLAS ms", "TFLOP/s", "%peak", "cuDNN/us", "best tc", "tc ms", "TFLOP/s",
+           "cuDNN-bf16");
 }
 
 void print_row(const Row &r, double peak, FILE *csv) {
@@ -255,6 +346,7 @@ void print_row(const Row &r, double peak, FILE *csv) {
             r.config, r.net, r.layer, role_name[r.role], s->N, s->H, s->W, s->C, s->K, s->R, s->S,
             s->stride, s->pad, gflop, r.ours, r.cudnn, r.cublas, tf, 100 * tf / peak,
             r.cudnn / r.ours);
+    fprintf(csv, ",%.4f,%.4f", r.cudnn_tf32, r.cudnn_bf16);
     for (int v = 0; v < nvariants(); v++)
       fprintf(csv, ",%.4f", r.var[v]);
     fprintf(csv, "\n");
@@ -269,11 +361,16 @@ void print_row(const Row &r, double peak, FILE *csv) {
     else
       snprintf(cubs, sizeof cubs, "%9s", "-");
     const int bv = best_reduced(r);
+    char dnn16[16];
+    if (r.cudnn_bf16 >= 0)
+      snprintf(dnn16, sizeof dnn16, "%9.4f", r.cudnn_bf16);
+    else
+      snprintf(dnn16, sizeof dnn16, "%9s", "-");
     printf("%-10s %-3s %-10s %-10s %-26s %8.3f %9.4f %9.4f %s %8.2f %5.1f%% %9.2f  %-14s %9.4f "
-           "%9.2f\n",
+           "%9.2f %s\n",
            r.config, r.net, r.layer, role_name[r.role], shape, gflop, r.ours, r.cudnn, cubs, tf,
            100 * tf / peak, r.cudnn / r.ours, bv >= 0 ? ganc_conv_variant_at(bv)->name : "-",
-           bv >= 0 ? r.var[bv] : 0.0, bv >= 0 ? gflop / r.var[bv] : 0.0);
+           bv >= 0 ? r.var[bv] : 0.0, bv >= 0 ? gflop / r.var[bv] : 0.0, dnn16);
   }
 }
 
@@ -305,6 +402,8 @@ Row bench_shape(Bench &b, const conv_shape *s, int transposed, Role role, int re
     });
   }
   r.cudnn = median_ms(b, reps, [&] { run_role(b, s, transposed, role, 1, x, w, y); });
+  r.cudnn_tf32 = time_cudnn_reduced(b, s, conv_role, 0, x, w, y, reps);
+  r.cudnn_bf16 = time_cudnn_reduced(b, s, conv_role, 1, x, w, y, reps);
   r.cublas = -1;
   if (gemm_shaped(s) && b.cublas) {
     // The layer role's GEMM: for a transposed layer the conv roles are exchanged.

@@ -270,6 +270,10 @@ int main(int argc, char **argv) {
   snprintf(data, sizeof data, "%s/fmnist", root);
   ganc_rm_rf(root);
   ganc_mkdir_p(root);
+  // The convolution variants' device cache of this test's runs: its own, fresh (kernels/conv.cu).
+  char cache[4500];
+  snprintf(cache, sizeof cache, "%s/cache", root);
+  setenv("GANC_CACHE_DIR", cache, 1);
   if (tu_system("%s %s %s --resolution 32 --transform pad --background black --max-images 10000 "
                 ">/dev/null",
                 prep, idx, data))
@@ -310,13 +314,29 @@ int main(int argc, char **argv) {
            seeds, "");
 #endif
   {
-    char kl[4500];
+    char kl[4700];
     snprintf(kl, sizeof kl, "%s/gpu3/kernels.log", root);
     uint8_t *buf = NULL;
     size_t n = 0;
     const int ok = ganc_read_file(kl, 1 << 20, &buf, &n) == 0 && n > 0 &&
                    memmem(buf, n, "mma-bf16", 8) != NULL;
     check(ok, "kernels.log of the bf16 GPU run names the chosen variants (%zu bytes)", n);
+    free(buf);
+    // A new run of the same shapes takes the choices from the device's cache (GANC_CACHE_DIR,
+    // set below to this test's folder), times nothing, and still lists them in its kernels.log.
+    char again[4500];
+    snprintf(again, sizeof again, "%s/bf16-again", root);
+    const int rc = tu_system("%s --data %s --config %s --out %s --device cuda %s "
+                             "--set train.batch=%d --set train.kimg=%g >%s.log 2>&1",
+                             bins->train, data, cfg, again, extra, batch, batch / 1000.0, again);
+    snprintf(kl, sizeof kl, "%s/kernels.log", again);
+    buf = NULL, n = 0;
+    const int reused = rc == 0 && ganc_read_file(kl, 1 << 20, &buf, &n) == 0 &&
+                       memmem(buf, n, "(from ", 6) != NULL && memmem(buf, n, " ms", 3) == NULL;
+    check(reused,
+          "a second bf16 run reuses the device cache's choices (exit %d, %zu bytes of "
+          "kernels.log, none timed again)",
+          rc, n);
     free(buf);
   }
 #ifdef GANC_CUDEMU

@@ -208,6 +208,53 @@ static Geom geom_of(const conv_shape *s) {
   return Geom{s->H, s->W, s->C, s->K, s->R, s->S, s->stride, s->pad, s->P, s->Q};
 }
 
+// ---- where a thread's slice elements go in the tiles ------------------------------------------
+// Element i of a thread's four, in a [k][column] tile: k-fast puts the 16 threads of a half-warp on
+// 16 consecutive k of one column (fetches whose memory runs along k), column-fast puts 64 threads
+// on 64 consecutive columns (fetches whose memory runs along the columns). Each role declares its
+// maps as a_slot and b_slot (both k-fast, both column-fast, or its own pair).
+template <class T> __host__ __device__ __forceinline__ auto &k_fast(T &tile, int tid, int i) {
+  return tile[tid % BK][tid / BK + 16 * i];
+}
+template <class T> __host__ __device__ __forceinline__ auto &col_fast(T &tile, int tid, int i) {
+  return tile[tid / BM + 4 * i][tid % BM];
+}
+struct KFastSlots {
+  template <class SM>
+  __host__ __device__ __forceinline__ static auto &a_slot(SM &sm, int buf, int tid, int i) {
+    return k_fast(sm.a[buf], tid, i);
+  }
+  template <class SM>
+  __host__ __device__ __forceinline__ static auto &b_slot(SM &sm, int buf, int tid, int i) {
+    return k_fast(sm.b[buf], tid, i);
+  }
+};
+struct ColFastSlots {
+  template <class SM>
+  __host__ __device__ __forceinline__ static auto &a_slot(SM &sm, int buf, int tid, int i) {
+    return col_fast(sm.a[buf], tid, i);
+  }
+  template <class SM>
+  __host__ __device__ __forceinline__ static auto &b_slot(SM &sm, int buf, int tid, int i) {
+    return col_fast(sm.b[buf], tid, i);
+  }
+};
+
+// B of backward-data: the weights read with C and K exchanged, element i of this thread being
+// w[r, s, c, k] for c = n0 + tid / BK + 16 i (k-fast: consecutive k of one weight row, coalesced).
+template <class F>
+__host__ __device__ __forceinline__ void fetch_w_transposed(const float *w, const Geom &g, int r,
+                                                            int s, int k, int n0, int tid, bool kin,
+                                                            F &f) {
+  const int64_t wrs = (int64_t)(r * g.S + s) * g.C; // w row of (r, s, c = 0), in units of K
+#pragma unroll
+  for (int i = 0; i < 4; i++) {
+    const int c = n0 + tid / BK + 16 * i;
+    const bool ok = kin && c < g.C;
+    f(1, i, ok ? w + (wrs + c) * g.K + k : w, ok);
+  }
+}
+
 // ---- forward: y [NPQ, K] = A [NPQ, RSC] · w [RSC, K] -----------------------------------
 // Row m = (n·P + p)·Q + q is output pixel (n, p, q); column k = (r·S + s)·C + c is tap (r, s) of
 // input channel c, the weights' own row order, so B is w as stored. A[m, k] is the input pixel
@@ -304,11 +351,11 @@ struct Fwd {
   // Where this thread's elements i of a slice go in the tiles (the fetch maps above).
   template <class SM>
   __host__ __device__ __forceinline__ static auto &a_slot(SM &sm, int buf, int tid, int i) {
-    return sm.a[buf][tid % BK][tid / BK + 16 * i];
+    return k_fast(sm.a[buf], tid, i);
   }
   template <class SM>
   __host__ __device__ __forceinline__ static auto &b_slot(SM &sm, int buf, int tid, int i) {
-    return sm.b[buf][tid / BN + 4 * i][tid % BN];
+    return col_fast(sm.b[buf], tid, i);
   }
 
   // y [m, n] = v (overwrites); outside the GEMM, nothing.
@@ -328,7 +375,7 @@ struct Fwd {
 // Summing over kk is col2im's gather (conv.c): dx[n,h,w,c] = Σ_{r,s,k} dy[n,p,q,k] · w[r,s,c,k].
 // Fetch maps: A — kk = k0 + tid % 16 (consecutive k of dy: coalesced), rows tid / 16 + 16 i;
 //             B — kk = k0 + tid % 16 (consecutive k of w: coalesced), columns tid / 16 + 16 i.
-struct BwdData {
+struct BwdData : KFastSlots {
   struct Args {
     const float *dy; // [N, P, Q, K]
     const float *w;  // [R, S, C, K]
@@ -401,24 +448,9 @@ struct BwdData {
       }
       f(0, i, ok ? a.dy + t.dyn[i] + ((int64_t)p * g.Q + q) * g.K + k : a.dy, ok);
     }
-    const int64_t wrs = (int64_t)(r * g.S + s) * g.C; // w row of (r, s, c = 0), in units of K
-#pragma unroll
-    for (int i = 0; i < 4; i++) {
-      const int c = t.n0 + tid / BK + 16 * i;
-      const bool ok = kin && c < g.C;
-      f(1, i, ok ? a.w + (wrs + c) * g.K + k : a.w, ok);
-    }
+    fetch_w_transposed(a.w, g, r, s, k, t.n0, tid, kin, f);
     t.kk += BK;
     digits_add(t.kd, a.kstep);
-  }
-
-  template <class SM>
-  __host__ __device__ __forceinline__ static auto &a_slot(SM &sm, int buf, int tid, int i) {
-    return sm.a[buf][tid % BK][tid / BK + 16 * i];
-  }
-  template <class SM>
-  __host__ __device__ __forceinline__ static auto &b_slot(SM &sm, int buf, int tid, int i) {
-    return sm.b[buf][tid % BK][tid / BK + 16 * i];
   }
 
   // dx [m, c] = v (overwrites).
@@ -449,7 +481,7 @@ struct Phase {
   int ch, cw;         // p = hi + ch − i, q = wi + cw − j
   int M, Kd;          // N·Hp·Wp, Rp·Sp·K
 };
-struct BwdDataPhase {
+struct BwdDataPhase : KFastSlots {
   struct Args {
     const float *dy, *w;
     float *dx;
@@ -542,25 +574,9 @@ struct BwdDataPhase {
           kin && ((t.amask >> i) & 1) && (unsigned)p < (unsigned)g.P && (unsigned)q < (unsigned)g.Q;
       f(0, i, ok ? a.dy + t.dyn[i] + ((int64_t)p * g.Q + q) * g.K + k : a.dy, ok);
     }
-    const int r = t.ph + g.stride * i_r, s = t.pw + g.stride * j_s;
-    const int64_t wrs = (int64_t)(r * g.S + s) * g.C;
-#pragma unroll
-    for (int i = 0; i < 4; i++) {
-      const int c = t.n0 + tid / BK + 16 * i;
-      const bool ok = kin && c < g.C;
-      f(1, i, ok ? a.w + (wrs + c) * g.K + k : a.w, ok);
-    }
+    fetch_w_transposed(a.w, g, t.ph + g.stride * i_r, t.pw + g.stride * j_s, k, t.n0, tid, kin, f);
     t.kk += BK;
     digits_add(t.kd, t.kstep);
-  }
-
-  template <class SM>
-  __host__ __device__ __forceinline__ static auto &a_slot(SM &sm, int buf, int tid, int i) {
-    return sm.a[buf][tid % BK][tid / BK + 16 * i];
-  }
-  template <class SM>
-  __host__ __device__ __forceinline__ static auto &b_slot(SM &sm, int buf, int tid, int i) {
-    return sm.b[buf][tid % BK][tid / BK + 16 * i];
   }
 
   // dx [pixel of phase row m, c] = v (overwrites).
@@ -585,7 +601,7 @@ struct BwdDataPhase {
 // dw += Σ_z part[z] in z order. With one split the GEMM adds into dw directly.
 // Fetch maps: A — m = m0 + tid % 64 (consecutive c of one pixel: coalesced), columns
 //             j0 + tid / 64 + 4 i; B — n = n0 + tid % 64 (consecutive K), the same rows j.
-struct BwdWeight {
+struct BwdWeight : ColFastSlots {
   struct Args {
     const float *x;  // [N, H, W, C]
     const float *dy; // [N, P, Q, K]
@@ -656,15 +672,6 @@ struct BwdWeight {
       digits_add(t.jd[i], a.jstep);
     }
     t.j += BK;
-  }
-
-  template <class SM>
-  __host__ __device__ __forceinline__ static auto &a_slot(SM &sm, int buf, int tid, int i) {
-    return sm.a[buf][tid / BM + 4 * i][tid % BM];
-  }
-  template <class SM>
-  __host__ __device__ __forceinline__ static auto &b_slot(SM &sm, int buf, int tid, int i) {
-    return sm.b[buf][tid / BN + 4 * i][tid % BN];
   }
 
   // direct: dw [m, n] += v; else part[z] [m, n] = v. Every element of part[z] is written, even

@@ -271,38 +271,35 @@ static size_t x_size(const conv_shape *s) { return (size_t)s->N * s->H * s->W * 
 static size_t y_size(const conv_shape *s) { return (size_t)s->N * s->P * s->Q * s->K; }
 static size_t w_size(const conv_shape *s) { return (size_t)s->R * s->S * s->C * s->K; }
 
-void conv2d_forward_cpu(ganc_ctx *ctx, const conv_shape *s, const float *x, const float *w,
-                        float *y) {
+typedef void (*conv_role_fn)(ganc_ctx *, const conv_shape *, const float *, const float *, float *);
+
+// A role at the context's precision: the FP32 role itself, or on rounded copies of a [na] and
+// b [nb].
+static void at_precision(ganc_ctx *ctx, const conv_shape *s, const char *op, conv_role_fn role,
+                         const float *a, size_t na, const float *b, size_t nb, float *out) {
   if (ctx->precision == GANC_PREC_FP32) {
-    forward_fp32(ctx, s, x, w, y);
+    role(ctx, s, a, b, out);
     return;
   }
-  conv_check(s, "conv2d_forward_cpu");
-  float *rx = rounded_copy(ctx, x, x_size(s)), *rw = rounded_copy(ctx, w, w_size(s));
-  forward_fp32(ctx, s, rx, rw, y);
-  free(rx), free(rw);
+  conv_check(s, op); // before the sizes below are trusted
+  float *ra = rounded_copy(ctx, a, na), *rb = rounded_copy(ctx, b, nb);
+  role(ctx, s, ra, rb, out);
+  free(ra), free(rb);
+}
+
+void conv2d_forward_cpu(ganc_ctx *ctx, const conv_shape *s, const float *x, const float *w,
+                        float *y) {
+  at_precision(ctx, s, "conv2d_forward_cpu", forward_fp32, x, x_size(s), w, w_size(s), y);
 }
 
 void conv2d_backward_data_cpu(ganc_ctx *ctx, const conv_shape *s, const float *dy, const float *w,
                               float *dx) {
-  if (ctx->precision == GANC_PREC_FP32) {
-    backward_data_fp32(ctx, s, dy, w, dx);
-    return;
-  }
-  conv_check(s, "conv2d_backward_data_cpu");
-  float *rdy = rounded_copy(ctx, dy, y_size(s)), *rw = rounded_copy(ctx, w, w_size(s));
-  backward_data_fp32(ctx, s, rdy, rw, dx);
-  free(rdy), free(rw);
+  at_precision(ctx, s, "conv2d_backward_data_cpu", backward_data_fp32, dy, y_size(s), w, w_size(s),
+               dx);
 }
 
 void conv2d_backward_weight_cpu(ganc_ctx *ctx, const conv_shape *s, const float *x, const float *dy,
                                 float *dw) {
-  if (ctx->precision == GANC_PREC_FP32) {
-    backward_weight_fp32(ctx, s, x, dy, dw);
-    return;
-  }
-  conv_check(s, "conv2d_backward_weight_cpu");
-  float *rx = rounded_copy(ctx, x, x_size(s)), *rdy = rounded_copy(ctx, dy, y_size(s));
-  backward_weight_fp32(ctx, s, rx, rdy, dw);
-  free(rx), free(rdy);
+  at_precision(ctx, s, "conv2d_backward_weight_cpu", backward_weight_fp32, x, x_size(s), dy,
+               y_size(s), dw);
 }

@@ -5,8 +5,8 @@
 // mirrored tables), so one grid-stride launch covers every tensor of a network.
 //
 // Agreement with the CPU twin: bit-identical, by construction.
-//   - The bias corrections are computed on the host exactly as adam.c does (pow and sqrt in
-//     double, rounded to float) and passed in as floats.
+//   - The bias corrections are computed once on the host (ganc_adam_consts: pow and sqrt in
+//     double, rounded to float) and read from device memory, the same floats the CPU twin reads.
 //   - Per element, every float operation is written with the _rn intrinsics (__fmul_rn, __fadd_rn,
 //     __fdiv_rn, __fsqrt_rn) in adam.c's order of evaluation: nvcc never fuses those into an FMA
 //     and they stay IEEE-rounded under -use_fast_math, so each rounds exactly as the CPU's SSE
@@ -26,31 +26,29 @@
 // ---------------------------------------------------------------------------------------------
 // Adam
 
-// The step's constants, computed on the host as adam.c computes them.
+// The step's constants, made on the host by ganc_adam_consts (src/ops/adam.c) and read by every
+// thread from device memory (ganc_step_args), so that a replayed graph takes each step's.
 typedef struct adam_consts {
   float b1, b2;   // decays
   float c1, c2;   // 1 − b1, 1 − b2
   float step;     // lr / (1 − b1^t)
   float bc2_sqrt; // sqrt(1 − b2^t)
   float eps;
+  float beta, cb; // the EMA's beta and 1 − beta (with an ema)
 } adam_consts;
 
-// PyTorch's single-tensor Adam, term for term:
-//   step = lr / (1 − b1^t);  denom = sqrt(v) / sqrt(1 − b2^t) + eps;  p −= step · m / denom.
-// The corrections in double: 1 − b2^t with b2 = 0.999 is 1e-3 at t = 1, where a float pow would
-// already lose digits.
-static adam_consts adam_make(float lr, float b1, float b2, float eps, int64_t t) {
-  adam_consts k;
-  const double bc1 = 1.0 - pow((double)b1, (double)t);
-  const double bc2 = 1.0 - pow((double)b2, (double)t);
-  k.b1 = b1;
-  k.b2 = b2;
-  k.c1 = 1.0f - b1;
-  k.c2 = 1.0f - b2;
-  k.step = (float)((double)lr / bc1);
-  k.bc2_sqrt = (float)sqrt(bc2);
-  k.eps = eps;
-  return k;
+__host__ __device__ static inline adam_consts adam_load(const float *k) {
+  adam_consts c;
+  c.b1 = k[0];
+  c.b2 = k[1];
+  c.c1 = k[2];
+  c.c2 = k[3];
+  c.step = k[4];
+  c.bc2_sqrt = k[5];
+  c.eps = k[6];
+  c.beta = k[7];
+  c.cb = rn_sub(1.0f, c.beta);
+  return c;
 }
 
 // One element, in adam.c's order: m = b1 m + c1 g; v = b2 v + (c2 g) g; p −= (step m) / (√v / bc +
@@ -64,10 +62,18 @@ __host__ __device__ static inline void adam_elem(float &p, float g, float &m, fl
   p = rn_sub(p, rn_div(rn_mul(k.step, mi), rn_add(rn_div(rn_sqrt(vi), k.bc2_sqrt), k.eps)));
 }
 
+// The EMA of an updated parameter, ema_update's arithmetic.
+__host__ __device__ static inline float ema_elem(float e, float p, float beta, float c) {
+  return rn_add(rn_mul(beta, e), rn_mul(c, p));
+}
+
+// Adam over the block (and, when ema is not NULL, the EMA of each updated parameter: the same
+// arithmetic as ema_update after it, without reading p again).
 __host__ __device__ static void adam_body(int64_t tid, int64_t T, int64_t n, int vec, float *p,
-                                          const float *g, float *m, float *v, adam_consts k) {
+                                          const float *g, float *m, float *v, float *ema,
+                                          const adam_consts &k) {
   const int64_t nv = vec ? n / 4 : 0;
-  float4 *p4 = (float4 *)p, *m4 = (float4 *)m, *v4 = (float4 *)v;
+  float4 *p4 = (float4 *)p, *m4 = (float4 *)m, *v4 = (float4 *)v, *e4 = (float4 *)ema;
   const float4 *g4 = (const float4 *)g;
   for (int64_t i = tid; i < nv; i += T) {
     float4 pp = p4[i], mm = m4[i], vv = v4[i];
@@ -79,15 +85,26 @@ __host__ __device__ static void adam_body(int64_t tid, int64_t T, int64_t n, int
     p4[i] = pp;
     m4[i] = mm;
     v4[i] = vv;
+    if (ema) {
+      float4 e = e4[i];
+      e.x = ema_elem(e.x, pp.x, k.beta, k.cb);
+      e.y = ema_elem(e.y, pp.y, k.beta, k.cb);
+      e.z = ema_elem(e.z, pp.z, k.beta, k.cb);
+      e.w = ema_elem(e.w, pp.w, k.beta, k.cb);
+      e4[i] = e;
+    }
   }
-  for (int64_t i = 4 * nv + tid; i < n; i += T)
+  for (int64_t i = 4 * nv + tid; i < n; i += T) {
     adam_elem(p[i], g[i], m[i], v[i], k);
+    if (ema) ema[i] = ema_elem(ema[i], p[i], k.beta, k.cb);
+  }
 }
 
 __global__ static void adam_kernel(int64_t n, int vec, float *p, const float *g, float *m, float *v,
-                                   adam_consts k) {
+                                   float *ema, const float *kp) {
+  const adam_consts k = adam_load(kp);
   adam_body((int64_t)blockIdx.x * blockDim.x + threadIdx.x, (int64_t)gridDim.x * blockDim.x, n, vec,
-            p, g, m, v, k);
+            p, g, m, v, ema, k);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -102,14 +119,14 @@ __host__ __device__ static void ema_body(int64_t tid, int64_t T, int64_t n, int 
   for (int64_t i = tid; i < nv; i += T) {
     float4 e = e4[i];
     const float4 q = p4[i];
-    e.x = rn_add(rn_mul(beta, e.x), rn_mul(c, q.x));
-    e.y = rn_add(rn_mul(beta, e.y), rn_mul(c, q.y));
-    e.z = rn_add(rn_mul(beta, e.z), rn_mul(c, q.z));
-    e.w = rn_add(rn_mul(beta, e.w), rn_mul(c, q.w));
+    e.x = ema_elem(e.x, q.x, beta, c);
+    e.y = ema_elem(e.y, q.y, beta, c);
+    e.z = ema_elem(e.z, q.z, beta, c);
+    e.w = ema_elem(e.w, q.w, beta, c);
     e4[i] = e;
   }
   for (int64_t i = 4 * nv + tid; i < n; i += T)
-    ema[i] = rn_add(rn_mul(beta, ema[i]), rn_mul(c, p[i]));
+    ema[i] = ema_elem(ema[i], p[i], beta, c);
 }
 
 __global__ static void ema_kernel(int64_t n, int vec, float *ema, const float *p, float beta) {
@@ -120,21 +137,15 @@ __global__ static void ema_kernel(int64_t n, int vec, float *ema, const float *p
 // ---------------------------------------------------------------------------------------------
 // launchers: p, g, m, v, ema [n] device memory
 
-static void adam_check(size_t n, int64_t t, const char *op) {
-  if (t < 1) ganc_die(GANC_EXIT_RUNTIME, "%s: step t = %lld, must be >= 1", op, (long long)t);
-  KERNEL_REQUIRE(n <= (size_t)INT64_MAX, "adam", "n = %zu floats", n);
-}
-
 extern "C" void adam_update_cuda(ganc_ctx *ctx, ganc_stream st, size_t n, float *p, const float *g,
-                                 float *m, float *v, float lr, float b1, float b2, float eps,
-                                 int64_t t) {
+                                 float *m, float *v, float *ema, const float *k) {
   (void)ctx;
-  adam_check(n, t, "adam_update_cuda");
+  KERNEL_REQUIRE(n <= (size_t)INT64_MAX && k, "adam_update_cuda", "n = %zu floats", n);
   if (n == 0) return;
-  const adam_consts k = adam_make(lr, b1, b2, eps, t);
-  const int vec = aligned16(p) && aligned16(g) && aligned16(m) && aligned16(v);
+  const int vec =
+      aligned16(p) && aligned16(g) && aligned16(m) && aligned16(v) && (!ema || aligned16(ema));
   const int64_t work = vec ? (int64_t)(n / 4 + n % 4) : (int64_t)n;
-  GANC_LAUNCH(adam_kernel, ew_blocks(work), EW_THREADS, st)((int64_t)n, vec, p, g, m, v, k);
+  GANC_LAUNCH(adam_kernel, ew_blocks(work), EW_THREADS, st)((int64_t)n, vec, p, g, m, v, ema, k);
   CUDA_CHECK_LAUNCH();
 }
 

@@ -39,7 +39,8 @@ enum {
 // or its adjoint (bright = 0, backward on dy).
 __global__ static void __launch_bounds__(GANC_LONG_LANES)
     color_kernel(int N, int64_t HW, int C, const float *__restrict__ in, float *__restrict__ out,
-                 uint64_t seed, uint64_t counter, int n0, int bright) {
+                 uint64_t seed, const uint64_t *counter_at, int n0, int bright) {
+  const uint64_t counter = *counter_at; // this step's (backend memory: graphs replay it)
   __shared__ double s[GANC_LONG_LANES];
   const int t = threadIdx.x;
   const int64_t per = HW * C;
@@ -65,7 +66,8 @@ __global__ static void __launch_bounds__(GANC_LONG_LANES)
 // 0 outside the image.
 __global__ static void shift_kernel(int N, int H, int W, int C, float ratio,
                                     const float *__restrict__ in, float *__restrict__ out,
-                                    uint64_t seed, uint64_t counter, int n0, int sign) {
+                                    uint64_t seed, const uint64_t *counter_at, int n0, int sign) {
+  const uint64_t counter = *counter_at; // this step's (backend memory: graphs replay it)
   const int64_t per = (int64_t)H * W * C;
   const int64_t tid = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
   const int64_t T = (int64_t)gridDim.x * blockDim.x;
@@ -86,7 +88,8 @@ __global__ static void shift_kernel(int N, int H, int W, int C, float ratio,
 // grid (x: an image's elements, y: images): out = in, times 0 inside the image's window.
 __global__ static void cutout_kernel(int N, int H, int W, int C, float ratio,
                                      const float *__restrict__ in, float *__restrict__ out,
-                                     uint64_t seed, uint64_t counter, int n0) {
+                                     uint64_t seed, const uint64_t *counter_at, int n0) {
+  const uint64_t counter = *counter_at; // this step's (backend memory: graphs replay it)
   const int64_t per = (int64_t)H * W * C;
   const int64_t tid = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
   const int64_t T = (int64_t)gridDim.x * blockDim.x;
@@ -114,7 +117,7 @@ static void aug_require(const char *op, int N, int H, int W, int C, float ratio,
 }
 
 static void launch_color(ganc_stream st, int N, int H, int W, int C, const float *in, float *out,
-                         uint64_t seed, uint64_t counter, int n0, int bright) {
+                         uint64_t seed, const uint64_t *counter, int n0, int bright) {
   const int blocks = N < AUG_MAX_IMAGE_BLOCKS ? N : AUG_MAX_IMAGE_BLOCKS;
   GANC_LAUNCH(color_kernel, blocks, GANC_LONG_LANES, st)
   (N, (int64_t)H * W, C, in, out, seed, counter, n0, bright);
@@ -133,7 +136,7 @@ static dim3 image_grid(int N, int H, int W, int C) {
 
 extern "C" void augment_color_forward_cuda(ganc_ctx *ctx, ganc_stream st, int N, int H, int W,
                                            int C, const float *x, float *y, uint64_t seed,
-                                           uint64_t counter, int n0) {
+                                           const uint64_t *counter, int n0) {
   (void)ctx;
   aug_require("augment_color_forward_cuda", N, H, W, C, 0.0f, x, y);
   launch_color(st, N, H, W, C, x, y, seed, counter, n0, 1);
@@ -141,7 +144,7 @@ extern "C" void augment_color_forward_cuda(ganc_ctx *ctx, ganc_stream st, int N,
 
 extern "C" void augment_color_backward_cuda(ganc_ctx *ctx, ganc_stream st, int N, int H, int W,
                                             int C, const float *dy, float *dx, uint64_t seed,
-                                            uint64_t counter, int n0) {
+                                            const uint64_t *counter, int n0) {
   (void)ctx;
   aug_require("augment_color_backward_cuda", N, H, W, C, 0.0f, dy, dx);
   launch_color(st, N, H, W, C, dy, dx, seed, counter, n0, 0);
@@ -149,7 +152,7 @@ extern "C" void augment_color_backward_cuda(ganc_ctx *ctx, ganc_stream st, int N
 
 extern "C" void augment_translation_forward_cuda(ganc_ctx *ctx, ganc_stream st, int N, int H, int W,
                                                  int C, float ratio, const float *x, float *y,
-                                                 uint64_t seed, uint64_t counter, int n0) {
+                                                 uint64_t seed, const uint64_t *counter, int n0) {
   (void)ctx;
   aug_require("augment_translation_forward_cuda", N, H, W, C, ratio, x, y);
   GANC_LAUNCH(shift_kernel, image_grid(N, H, W, C), EW_THREADS, st)
@@ -159,7 +162,7 @@ extern "C" void augment_translation_forward_cuda(ganc_ctx *ctx, ganc_stream st, 
 
 extern "C" void augment_translation_backward_cuda(ganc_ctx *ctx, ganc_stream st, int N, int H,
                                                   int W, int C, float ratio, const float *dy,
-                                                  float *dx, uint64_t seed, uint64_t counter,
+                                                  float *dx, uint64_t seed, const uint64_t *counter,
                                                   int n0) {
   (void)ctx;
   aug_require("augment_translation_backward_cuda", N, H, W, C, ratio, dy, dx);
@@ -170,7 +173,7 @@ extern "C" void augment_translation_backward_cuda(ganc_ctx *ctx, ganc_stream st,
 
 extern "C" void augment_cutout_forward_cuda(ganc_ctx *ctx, ganc_stream st, int N, int H, int W,
                                             int C, float ratio, const float *x, float *y,
-                                            uint64_t seed, uint64_t counter, int n0) {
+                                            uint64_t seed, const uint64_t *counter, int n0) {
   (void)ctx;
   aug_require("augment_cutout_forward_cuda", N, H, W, C, ratio, x, y);
   GANC_LAUNCH(cutout_kernel, image_grid(N, H, W, C), EW_THREADS, st)
@@ -180,7 +183,7 @@ extern "C" void augment_cutout_forward_cuda(ganc_ctx *ctx, ganc_stream st, int N
 
 extern "C" void augment_cutout_backward_cuda(ganc_ctx *ctx, ganc_stream st, int N, int H, int W,
                                              int C, float ratio, const float *dy, float *dx,
-                                             uint64_t seed, uint64_t counter, int n0) {
+                                             uint64_t seed, const uint64_t *counter, int n0) {
   (void)ctx;
   aug_require("augment_cutout_backward_cuda", N, H, W, C, ratio, dy, dx);
   GANC_LAUNCH(cutout_kernel, image_grid(N, H, W, C), EW_THREADS, st)

@@ -18,6 +18,8 @@ struct ganc_cuda_state {
   cudaEvent_t watch[2]; // ganc_cuda_stopwatch_*, made on first use
   float *scratch;
   size_t scratch_floats;
+  unsigned scratch_gen; // bumped when the scratch moves: a captured graph names the old one
+  cudaEvent_t fence;    // ganc_cuda_fence_*, made on first use
   cudaDeviceProp prop;
   void *conv_tune; // kernels/conv.cu's variant choices per role and shape
   // Live allocations, for the peak-memory figure ganc-bench reports (a few hundred at most).
@@ -70,6 +72,7 @@ extern "C" void ganc_cuda_ctx_free(ganc_ctx *ctx) {
   ganc_cuda_state *s = (ganc_cuda_state *)ctx->cuda;
   cudaStreamSynchronize(s->stream);
   if (s->scratch) cudaFree(s->scratch);
+  if (s->fence) cudaEventDestroy(s->fence);
   free(s->ptrs);
   free(s->sizes);
   if (s->cudnn) cudnnDestroy(s->cudnn);
@@ -194,8 +197,59 @@ extern "C" float *ganc_cuda_scratch(ganc_ctx *ctx, size_t n) {
     s->scratch = NULL;
     s->scratch = (float *)ganc_cuda_malloc(ctx, n * sizeof(float));
     s->scratch_floats = n;
+    s->scratch_gen++;
   }
   return s->scratch;
+}
+
+extern "C" unsigned ganc_cuda_memory_generation(ganc_ctx *ctx) { return state(ctx)->scratch_gen; }
+
+// ---- asynchronous uploads and the fence that orders them with the host -----------------------
+
+extern "C" void ganc_cuda_h2d_async(ganc_ctx *ctx, void *dst, const void *src, size_t bytes) {
+  CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, state(ctx)->stream));
+}
+
+extern "C" void ganc_cuda_fence_record(ganc_ctx *ctx) {
+  ganc_cuda_state *s = state(ctx);
+  if (!s->fence) CUDA_CHECK(cudaEventCreateWithFlags(&s->fence, cudaEventDisableTiming));
+  CUDA_CHECK(cudaEventRecord(s->fence, s->stream));
+}
+
+extern "C" void ganc_cuda_fence_wait(ganc_ctx *ctx) {
+  ganc_cuda_state *s = state(ctx);
+  if (s->fence) CUDA_CHECK(cudaEventSynchronize(s->fence));
+}
+
+// ---- CUDA graphs: one capture of the context's stream, replayed ------------------------------
+
+struct ganc_graph {
+  cudaGraph_t graph;
+  cudaGraphExec_t exec;
+};
+
+extern "C" void ganc_cuda_capture_begin(ganc_ctx *ctx) {
+  // Thread-local: the loader's threads may use the runtime (pinned buffers) meanwhile.
+  CUDA_CHECK(cudaStreamBeginCapture(state(ctx)->stream, cudaStreamCaptureModeThreadLocal));
+}
+
+extern "C" ganc_graph *ganc_cuda_capture_end(ganc_ctx *ctx) {
+  ganc_graph *g = (ganc_graph *)calloc(1, sizeof *g);
+  if (!g) ganc_die(GANC_EXIT_RUNTIME, "out of host memory");
+  CUDA_CHECK(cudaStreamEndCapture(state(ctx)->stream, &g->graph));
+  CUDA_CHECK(cudaGraphInstantiate(&g->exec, g->graph, 0));
+  return g;
+}
+
+extern "C" void ganc_cuda_graph_launch(ganc_ctx *ctx, ganc_graph *g) {
+  CUDA_CHECK(cudaGraphLaunch(g->exec, state(ctx)->stream));
+}
+
+extern "C" void ganc_cuda_graph_free(ganc_graph *g) {
+  if (!g) return;
+  if (g->exec) CUDA_CHECK(cudaGraphExecDestroy(g->exec));
+  if (g->graph) CUDA_CHECK(cudaGraphDestroy(g->graph));
+  free(g);
 }
 
 extern "C" void ganc_cuda_describe(ganc_ctx *ctx, char *buf, size_t n) {

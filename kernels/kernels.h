@@ -46,6 +46,19 @@ void ganc_cuda_stopwatch_start(ganc_ctx *ctx);
 double ganc_cuda_stopwatch_ms(ganc_ctx *ctx);
 // Device scratch of at least n floats (grows; contents not kept).
 float *ganc_cuda_scratch(ganc_ctx *ctx, size_t n);
+// Changes whenever the scratch moves, so that a captured graph (which names it) is made again.
+unsigned ganc_cuda_memory_generation(ganc_ctx *ctx);
+// An upload that returns at once (src must stay unchanged until a fence recorded after it has
+// passed: ganc_cuda_fence_wait), and that fence.
+void ganc_cuda_h2d_async(ganc_ctx *ctx, void *dst, const void *src, size_t bytes);
+void ganc_cuda_fence_record(ganc_ctx *ctx);
+void ganc_cuda_fence_wait(ganc_ctx *ctx);
+// CUDA graphs: capture the context's stream (nothing captured runs; no synchronisation,
+// allocation or host read may happen inside), then replay it.
+void ganc_cuda_capture_begin(ganc_ctx *ctx);
+ganc_graph *ganc_cuda_capture_end(ganc_ctx *ctx);
+void ganc_cuda_graph_launch(ganc_ctx *ctx, ganc_graph *g);
+void ganc_cuda_graph_free(ganc_graph *g);
 // Name, SM count, memory, measured-peak hints for reports.
 void ganc_cuda_describe(ganc_ctx *ctx, char *buf, size_t n);
 

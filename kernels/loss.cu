@@ -122,3 +122,29 @@ extern "C" void loss_hinge_cuda(ganc_ctx *ctx, ganc_stream st, int n, const floa
   GANC_LAUNCH(hinge_kernel, 1, LOSS_THREADS, st)(n, logit, target, generator, dlogit, loss);
   CUDA_CHECK_LAUNCH();
 }
+
+// ---------------------------------------------------------------------------------------------
+// step_stats: one thread, the CPU twin's loop (n is a batch size; this runs three times a step
+// and replaces a device-to-host copy and a wait each time).
+
+__global__ static void step_stats_kernel(int n, const float *logit, const float *loss,
+                                         double *acc) {
+  if (blockIdx.x != 0 || threadIdx.x != 0) return;
+  acc[0] += (double)*loss;
+  if (!logit) return;
+  double s = 0.0, r = 0.0;
+  for (int i = 0; i < n; i++) {
+    s += sigmoid((double)logit[i]);
+    r += (double)logit[i];
+  }
+  acc[1] += s;
+  acc[2] += r;
+}
+
+extern "C" void step_stats_cuda(ganc_ctx *ctx, ganc_stream st, int n, const float *logit,
+                                const float *loss, double *acc) {
+  (void)ctx;
+  KERNEL_REQUIRE(n >= 0 && loss && acc, "step_stats_cuda", "n = %d", n);
+  GANC_LAUNCH(step_stats_kernel, 1, 32, st)(n, logit, loss, acc);
+  CUDA_CHECK_LAUNCH();
+}

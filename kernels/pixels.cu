@@ -116,6 +116,28 @@ __global__ static void latents_kernel(uint64_t seed, uint64_t first, int64_t ite
     latent_item(it, seed, first, z_dim, z);
 }
 
+// The step's draws: items [0, latent items) are latent_item's; the next N items are row i's flip
+// and label (ganc_rng_u32_core, as core/philox.c). a->step and a->latent_first come from device
+// memory: a replayed graph draws each step's.
+__global__ static void step_draws_kernel(const ganc_step_args *a, uint64_t seed, int N, int row0,
+                                         int z_dim, int mirror, int ncls, int64_t litems,
+                                         float *__restrict__ z, uint8_t *__restrict__ flip,
+                                         int32_t *__restrict__ labels) {
+  const uint64_t step = a->step, first = a->latent_first;
+  for (int64_t it = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; it < litems + N;
+       it += (int64_t)gridDim.x * blockDim.x) {
+    if (it < litems) {
+      latent_item(it, seed, first, z_dim, z);
+      continue;
+    }
+    const int i = (int)(it - litems);
+    const uint32_t col = (uint32_t)(row0 + i);
+    flip[i] = mirror ? (uint8_t)(ganc_rng_u32_core(seed, GANC_RNG_FLIP, step, col) & 1u) : 0;
+    if (ncls > 0)
+      labels[i] = (int32_t)(ganc_rng_u32_core(seed, GANC_RNG_LABEL, step, col) % (uint32_t)ncls);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // launchers: device memory; src/dst [N, H, W, C], flip [N] (NULL: no flips), z [n, z_dim]
 
@@ -150,5 +172,18 @@ extern "C" void latents_cuda(ganc_ctx *ctx, ganc_stream st, uint64_t seed, uint6
   const int64_t items = (int64_t)n * ((z_dim + 3) / 4);
   if (items == 0) return;
   GANC_LAUNCH(latents_kernel, ew_blocks(items), EW_THREADS, st)(seed, first, items, z_dim, z);
+  CUDA_CHECK_LAUNCH();
+}
+
+extern "C" void step_draws_cuda(ganc_ctx *ctx, ganc_stream st, const ganc_step_args *a,
+                                uint64_t seed, int N, int row0, int z_dim, int mirror, int ncls,
+                                float *z, uint8_t *flip, int32_t *labels) {
+  (void)ctx;
+  KERNEL_REQUIRE(N >= 0 && z_dim >= 1 && ncls >= 0 && row0 >= 0 && a, "step_draws_cuda",
+                 "N = %d, z_dim = %d, ncls = %d, row0 = %d", N, z_dim, ncls, row0);
+  const int64_t litems = (int64_t)N * ((z_dim + 3) / 4);
+  if (litems + N == 0) return;
+  GANC_LAUNCH(step_draws_kernel, ew_blocks(litems + N), EW_THREADS, st)
+  (a, seed, N, row0, z_dim, mirror, ncls, litems, z, flip, labels);
   CUDA_CHECK_LAUNCH();
 }

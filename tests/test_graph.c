@@ -212,7 +212,6 @@ static void test_hand_built_graph(void **state) {
   net_init(&net, "T", 8, 8, 3);
   net.ncls = 3;
   net.aug_seed = 3; // DiffAugment's draws, fixed for every evaluation
-  net.aug_counter = 7;
   int in = net_augment(&net, "aug.color", GANC_NET_INPUT, GANC_AUG_COLOR, 0);
   in = net_augment(&net, "aug.translation", in, GANC_AUG_TRANSLATION, 0.25f);
   in = net_augment(&net, "aug.cutout", in, GANC_AUG_CUTOUT, 0.5f);
@@ -231,6 +230,7 @@ static void test_hand_built_graph(void **state) {
   net_add(&net, "out", lin, net_embed(&net, "emb", h, 0.1f));
   const int N = 3;
   net_finalize(&g_ctx, &net, N, 1);
+  net_set_aug_counter(&g_ctx, &net, 7);
   net_init_weights(&g_ctx, &net, 3, 77);
   int32_t labels[3];
   random_labels(&net, labels, N, 3);
@@ -260,7 +260,7 @@ static void whole_resnet(int conditional, const char *sn) {
   net_init_weights(&g_ctx, &G, 5, GANC_RNG_INIT_G);
   net_init_weights(&g_ctx, &D, 5, GANC_RNG_INIT_D);
   D.aug_seed = 5;
-  D.aug_counter = 11;
+  net_set_aug_counter(&g_ctx, &D, 11);
   int32_t labels[3];
   random_labels(&G, labels, N, 3);
   D.labels = G.labels;

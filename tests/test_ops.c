@@ -955,7 +955,9 @@ static void test_adam_ema(void **state) {
     fill(g, n, &rg, 1, 0);
     for (int64_t i = 0; i < n; i += 97)
       g[i] = i % 2 ? 0.0f : 1e-9f; // no gradient, and one below eps
-    adam_update_cpu(ctx, (size_t)n, p, g, m, v, lr, b1, b2, eps, t);
+    float k[GANC_ADAM_K];
+    ganc_adam_consts(lr, b1, b2, eps, t, 0.0f, k);
+    adam_update_cpu(ctx, (size_t)n, p, g, m, v, NULL, k);
     // PyTorch's formulas in double.
     double bc1 = 1.0 - pow(b1, (double)t), bc2 = 1.0 - pow(b2, (double)t);
     for (int64_t i = 0; i < n; i++) {
@@ -974,8 +976,12 @@ static void test_adam_ema(void **state) {
   }
   // At t = 1 the bias corrections make the first step lr·sign(g) (to eps).
   float p1 = 0.0f, g1 = -3.0f, m1 = 0.0f, v1 = 0.0f;
-  adam_update_cpu(ctx, 1, &p1, &g1, &m1, &v1, lr, b1, b2, eps, 1);
+  float k1[GANC_ADAM_K];
+  ganc_adam_consts(lr, b1, b2, eps, 1, 0.5f, k1);
+  float e1 = 1.0f; // and the fused EMA: 0.5 · 1 + 0.5 · p1
+  adam_update_cpu(ctx, 1, &p1, &g1, &m1, &v1, &e1, k1);
   assert_float_equal(p1, lr, 1e-8);
+  assert_true(e1 == 0.5f + 0.5f * p1);
 
   // EMA: the values, and (at a beta where the step is visible above ema's own rounding) the step.
   float *ema = fnew(n), *e0 = fnew(n), *de = fnew(n);
@@ -1900,22 +1906,23 @@ static void ref_aug_src(aug_op op, const aug_case *a, int64_t *src) {
 
 static void aug_forward(ganc_ctx *ctx, aug_op op, const aug_case *a, const float *x, float *y) {
   if (op == AUG_COLOR)
-    augment_color_forward_cpu(ctx, a->N, a->H, a->W, a->C, x, y, a->seed, a->counter, 0);
+    augment_color_forward_cpu(ctx, a->N, a->H, a->W, a->C, x, y, a->seed, &a->counter, 0);
   if (op == AUG_TRANSLATION)
     augment_translation_forward_cpu(ctx, a->N, a->H, a->W, a->C, a->ratio, x, y, a->seed,
-                                    a->counter, 0);
+                                    &a->counter, 0);
   if (op == AUG_CUTOUT)
-    augment_cutout_forward_cpu(ctx, a->N, a->H, a->W, a->C, a->ratio, x, y, a->seed, a->counter, 0);
+    augment_cutout_forward_cpu(ctx, a->N, a->H, a->W, a->C, a->ratio, x, y, a->seed, &a->counter,
+                               0);
 }
 
 static void aug_backward(ganc_ctx *ctx, aug_op op, const aug_case *a, const float *dy, float *dx) {
   if (op == AUG_COLOR)
-    augment_color_backward_cpu(ctx, a->N, a->H, a->W, a->C, dy, dx, a->seed, a->counter, 0);
+    augment_color_backward_cpu(ctx, a->N, a->H, a->W, a->C, dy, dx, a->seed, &a->counter, 0);
   if (op == AUG_TRANSLATION)
     augment_translation_backward_cpu(ctx, a->N, a->H, a->W, a->C, a->ratio, dy, dx, a->seed,
-                                     a->counter, 0);
+                                     &a->counter, 0);
   if (op == AUG_CUTOUT)
-    augment_cutout_backward_cpu(ctx, a->N, a->H, a->W, a->C, a->ratio, dy, dx, a->seed, a->counter,
+    augment_cutout_backward_cpu(ctx, a->N, a->H, a->W, a->C, a->ratio, dy, dx, a->seed, &a->counter,
                                 0);
 }
 
@@ -2028,10 +2035,11 @@ typedef struct {
 static void call_aug_bad(void *p) {
   aug_bad_arg *b = p;
   float buf[2 * 4 * 4];
+  const uint64_t two = 2;
   fill_value(buf, 32, 0.0f);
-  if (b->what == 0) augment_cutout_forward_cpu(b->ctx, 2, 4, 4, 1, 0.5f, buf, buf + 3, 1, 2, 0);
+  if (b->what == 0) augment_cutout_forward_cpu(b->ctx, 2, 4, 4, 1, 0.5f, buf, buf + 3, 1, &two, 0);
   if (b->what == 1)
-    augment_translation_forward_cpu(b->ctx, 1, 4, 4, 1, 1.5f, buf, buf + 16, 1, 2, 0);
+    augment_translation_forward_cpu(b->ctx, 1, 4, 4, 1, 1.5f, buf, buf + 16, 1, &two, 0);
 }
 
 // A data-parallel rank's share: images [k, N) called with n0 = k draw what the whole batch's
@@ -2041,6 +2049,7 @@ static void test_augment_rows(void **state) {
   const int N = 5, H = 8, W = 6, C = 3, k = 2;
   const int64_t per = (int64_t)H * W * C, n = N * per;
   rng rg = {77};
+  const uint64_t four = 4;
   float *x = fnew(n), *all = fnew(n), *part = fnew(n);
   fill(x, n, &rg, 1, 0);
   for (int op = 0; op < 3; op++)
@@ -2051,14 +2060,14 @@ static void test_augment_rows(void **state) {
       (bw ? aug_backward : aug_forward)(ctx, (aug_op)op, &a, x, all);
       // The share, called the way a rank calls it: its own images, first row k.
       if (op == AUG_COLOR)
-        (bw ? augment_color_backward_cpu : augment_color_forward_cpu)(ctx, b.N, H, W, C,
-                                                                      x + k * per, part, 9, 4, k);
+        (bw ? augment_color_backward_cpu
+            : augment_color_forward_cpu)(ctx, b.N, H, W, C, x + k * per, part, 9, &four, k);
       else if (op == AUG_TRANSLATION)
         (bw ? augment_translation_backward_cpu : augment_translation_forward_cpu)(
-            ctx, b.N, H, W, C, b.ratio, x + k * per, part, 9, 4, k);
+            ctx, b.N, H, W, C, b.ratio, x + k * per, part, 9, &four, k);
       else
-        (bw ? augment_cutout_backward_cpu : augment_cutout_forward_cpu)(ctx, b.N, H, W, C, b.ratio,
-                                                                        x + k * per, part, 9, 4, k);
+        (bw ? augment_cutout_backward_cpu : augment_cutout_forward_cpu)(
+            ctx, b.N, H, W, C, b.ratio, x + k * per, part, 9, &four, k);
       if (memcmp(all + k * per, part, sizeof(float) * (size_t)(b.N * per)))
         fail_msg("%s %s: images [%d, %d) called with n0 = %d differ from the whole batch's call",
                  AUG_NAMES[op], bw ? "backward" : "forward", k, N, k);
@@ -2190,7 +2199,7 @@ static void test_augment(void **state) {
     float *x = fnew(n), *y = fnew(n);
     for (int i = 0; i < 5; i++)
       fill_value(x + i * per, per, 0.375f * (float)(i - 2));
-    augment_color_forward_cpu(ctx, a.N, a.H, a.W, a.C, x, y, a.seed, a.counter, 0);
+    augment_color_forward_cpu(ctx, a.N, a.H, a.W, a.C, x, y, a.seed, &a.counter, 0);
     for (int i = 0; i < 5; i++) {
       const float want = (float)((double)x[i * per] + aug_r(aug_u32(seed, 9, i, 0, 0)) - 0.5);
       for (int64_t k = 0; k < per; k++)

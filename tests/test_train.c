@@ -454,6 +454,19 @@ static void test_nan_stops_training(void **state) {
   char *l2 = tu_latest_ckpt(r);
   assert_string_equal(l, l2); // no new checkpoint
   free(l2);
+  // The losses are read once per report: with no report before the next snapshot, the snapshot
+  // itself reads them first, and still nothing is saved.
+  assert_int_equal(run(&o, "%s --out %s --resume --set train.kimg=0.64 --set log.report_kimg=100",
+                       GANC_TRAIN_BIN, r),
+                   1);
+  must_contain(o, "diverged");
+  must_contain(o, "untouched");
+  free(o);
+  assert_int_equal(ganc_sha256_file(l, after, &err), 0);
+  assert_string_equal(before, after);
+  l2 = tu_latest_ckpt(r);
+  assert_string_equal(l, l2);
+  free(l2);
 
   poison(l, "D/params/head.conv.weight", NAN);
   assert_int_equal(ganc_sha256_file(l, before, &err), 0);

@@ -18,6 +18,9 @@ typedef enum { GANC_BACKEND_CPU = 0, GANC_BACKEND_CUDA = 1 } ganc_backend;
 // way before the FP32 GEMM (CPU twins), so that both backends compute the same function.
 typedef enum { GANC_PREC_FP32 = 0, GANC_PREC_TF32 = 1, GANC_PREC_BF16 = 2 } ganc_precision;
 
+// A captured CUDA graph (kernels/ctx.cu); opaque to the host code.
+typedef struct ganc_graph ganc_graph;
+
 typedef struct ganc_ctx {
   ganc_backend backend;
   int threads; // CPU threads for OpenMP and OpenBLAS (>= 1)

@@ -17,9 +17,7 @@ static void block(uint64_t seed, uint32_t stream, uint64_t row, uint32_t blk, ui
 }
 
 uint32_t ganc_rng_u32(uint64_t seed, uint32_t stream, uint64_t row, uint32_t col) {
-  uint32_t o[4];
-  block(seed, stream, row, col / 4, o);
-  return o[col % 4];
+  return ganc_rng_u32_core(seed, stream, row, col);
 }
 
 void ganc_rng_normals(uint64_t seed, uint32_t stream, uint64_t row, int n, float *out) {

@@ -37,6 +37,15 @@ GANC_HD static inline void ganc_philox_rounds(uint32_t c[4], uint32_t k0, uint32
   c[3] = c3;
 }
 
+// 32 random bits number `col` of (seed, stream, row): word col mod 4 of the block with counter
+// (col / 4, row low, row high, stream) and key seed (core/philox.h's ganc_rng_u32).
+GANC_HD static inline uint32_t ganc_rng_u32_core(uint64_t seed, uint32_t stream, uint64_t row,
+                                                 uint32_t col) {
+  uint32_t c[4] = {col / 4, (uint32_t)row, (uint32_t)(row >> 32), stream};
+  ganc_philox_rounds(c, (uint32_t)seed, (uint32_t)(seed >> 32));
+  return c[col % 4];
+}
+
 // Two standard normals from two Philox words, Box-Muller in double precision (u1 in (0, 1], so
 // log never sees 0), each rounded once to float.
 GANC_HD static inline void ganc_box_muller(uint32_t a, uint32_t b, float *n0, float *n1) {

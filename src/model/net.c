@@ -227,7 +227,9 @@ static void embed_bwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *
 static void aug_fwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *const *in, int N,
                     int train, float momentum) {
   (void)train, (void)momentum;
-  const uint64_t seed = net->aug_seed, ctr = net->aug_counter;
+  const uint64_t seed = net->aug_seed, *ctr = net->aug_counter;
+  if (!ctr)
+    ganc_die(GANC_EXIT_RUNTIME, "internal error: %s's augmentation has no counter", net->name);
   if (nd->aug == GANC_AUG_COLOR)
     augment_color_forward(ctx, N, nd->H, nd->W, nd->C, in[0], nd->out, seed, ctr, net->aug_row0);
   else if (nd->aug == GANC_AUG_TRANSLATION)
@@ -241,7 +243,9 @@ static void aug_bwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *co
                     const float *dy, float *const *dx, int N, float *gw, int need_wgrad) {
   (void)in, (void)gw, (void)need_wgrad;
   if (!dx[0]) return;
-  const uint64_t seed = net->aug_seed, ctr = net->aug_counter;
+  const uint64_t seed = net->aug_seed, *ctr = net->aug_counter;
+  if (!ctr)
+    ganc_die(GANC_EXIT_RUNTIME, "internal error: %s's augmentation has no counter", net->name);
   if (nd->aug == GANC_AUG_COLOR)
     augment_color_backward(ctx, N, nd->H, nd->W, nd->C, dy, dx[0], seed, ctr, net->aug_row0);
   else if (nd->aug == GANC_AUG_TRANSLATION)
@@ -636,6 +640,7 @@ void net_free(ganc_ctx *ctx, ganc_net *net) {
     for (int b = 0; b < net->ngradbuf; b++)
       ganc_free(ctx, net->gradbuf[b]);
   }
+  if (net->aug_own) ganc_free(ctx, net->aug_own);
   free(net->gradbuf);
   free(net->nodes);
   free(net->params);
@@ -780,10 +785,15 @@ void net_zero_grad(ganc_ctx *ctx, ganc_net *net) {
   if (net->g) ganc_zero(ctx, net->g, net->nparam_floats);
 }
 
-void net_adam(ganc_ctx *ctx, ganc_net *net, float lr, float b1, float b2, float eps) {
-  net->adam_t++;
-  adam_update(ctx, net->nparam_floats, net->p, net->g, net->m, net->v, lr, b1, b2, eps,
-              net->adam_t);
+void net_adam(ganc_ctx *ctx, ganc_net *net, const float *k, float *ema) {
+  // net->adam_t is the caller's to advance: a captured step runs this once and replays it.
+  adam_update(ctx, net->nparam_floats, net->p, net->g, net->m, net->v, ema, k);
+}
+
+void net_set_aug_counter(ganc_ctx *ctx, ganc_net *net, uint64_t v) {
+  if (!net->aug_own) net->aug_own = (uint64_t *)ganc_alloc_bytes(ctx, sizeof(uint64_t));
+  ganc_upload_bytes(ctx, net->aug_own, &v, sizeof v);
+  net->aug_counter = net->aug_own;
 }
 
 void net_describe(const ganc_net *net, char *buf, size_t n) {

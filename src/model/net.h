@@ -90,9 +90,13 @@ typedef struct ganc_net {
   int ncls;              // classes of the conditional layers (0: none)
   int sn_iters;          // spectral norm: power iterations per training forward (1)
   const int32_t *labels; // [N] backend memory: set before a forward of a conditional net
-  // Augmentation nodes draw from Philox(aug_seed, aug_counter): set before each forward; the
-  // backward that follows uses the same draws. A forward that must differ takes a new counter.
-  uint64_t aug_seed, aug_counter;
+  // Augmentation nodes draw from Philox(aug_seed, *aug_counter): set before each forward
+  // (net_set_aug_counter, or point it at a counter in backend memory that a replayed graph
+  // rewrites: ganc_step_args); the backward that follows uses the same draws. A forward that
+  // must differ takes a new counter.
+  uint64_t aug_seed;
+  const uint64_t *aug_counter; // backend memory
+  uint64_t *aug_own;           // [1] backend memory: net_set_aug_counter's
   int aug_row0; // the batch's first image is this row of the global batch (data-parallel ranks)
   // Backend memory.
   float *p, *g, *m,
@@ -158,8 +162,12 @@ const float *net_forward(ganc_ctx *ctx, ganc_net *net, const float *x, int N, in
 const float *net_backward(ganc_ctx *ctx, ganc_net *net, const float *x, const float *dy, int N,
                           int need_dx, int need_wgrad);
 void net_zero_grad(ganc_ctx *ctx, ganc_net *net);
-// One Adam step over the whole parameter block.
-void net_adam(ganc_ctx *ctx, ganc_net *net, float lr, float b1, float b2, float eps);
+// One Adam step over the whole parameter block, with the constants k [GANC_ADAM_K] in backend
+// memory (ganc_adam_consts for step net->adam_t + 1); ema (may be NULL): a block of the same
+// size that then takes the EMA of the new parameters (k's beta). The caller advances adam_t.
+void net_adam(ganc_ctx *ctx, ganc_net *net, const float *k, float *ema);
+// Sets *aug_counter = v (uploads it into the net's own counter; not inside a capture).
+void net_set_aug_counter(ganc_ctx *ctx, ganc_net *net, uint64_t v);
 
 // The node's kind: "conv", "convt", "bn", "relu", "lrelu", "tanh", "upsample", "avgpool", "add",
 // "sumpool", "embed", "augment" (for exporters, which map each kind to another format's ops).

@@ -58,15 +58,15 @@ static void color(ganc_ctx *ctx, int N, int H, int W, int C, const float *in, fl
 }
 
 void augment_color_forward_cpu(ganc_ctx *ctx, int N, int H, int W, int C, const float *x, float *y,
-                               uint64_t seed, uint64_t counter, int n0) {
+                               uint64_t seed, const uint64_t *counter, int n0) {
   aug_check("augment_color_forward_cpu", N, H, W, C, 0.0f, x, y);
-  color(ctx, N, H, W, C, x, y, seed, counter, n0, 1);
+  color(ctx, N, H, W, C, x, y, seed, *counter, n0, 1);
 }
 
 void augment_color_backward_cpu(ganc_ctx *ctx, int N, int H, int W, int C, const float *dy,
-                                float *dx, uint64_t seed, uint64_t counter, int n0) {
+                                float *dx, uint64_t seed, const uint64_t *counter, int n0) {
   aug_check("augment_color_backward_cpu", N, H, W, C, 0.0f, dy, dx);
-  color(ctx, N, H, W, C, dy, dx, seed, counter, n0, 0);
+  color(ctx, N, H, W, C, dy, dx, seed, *counter, n0, 0);
 }
 
 // ---- translation --------------------------------------------------------------------------------
@@ -100,17 +100,17 @@ static void shift(ganc_ctx *ctx, int N, int H, int W, int C, float ratio, const 
 }
 
 void augment_translation_forward_cpu(ganc_ctx *ctx, int N, int H, int W, int C, float ratio,
-                                     const float *x, float *y, uint64_t seed, uint64_t counter,
-                                     int n0) {
+                                     const float *x, float *y, uint64_t seed,
+                                     const uint64_t *counter, int n0) {
   aug_check("augment_translation_forward_cpu", N, H, W, C, ratio, x, y);
-  shift(ctx, N, H, W, C, ratio, x, y, seed, counter, n0, 1);
+  shift(ctx, N, H, W, C, ratio, x, y, seed, *counter, n0, 1);
 }
 
 void augment_translation_backward_cpu(ganc_ctx *ctx, int N, int H, int W, int C, float ratio,
-                                      const float *dy, float *dx, uint64_t seed, uint64_t counter,
-                                      int n0) {
+                                      const float *dy, float *dx, uint64_t seed,
+                                      const uint64_t *counter, int n0) {
   aug_check("augment_translation_backward_cpu", N, H, W, C, ratio, dy, dx);
-  shift(ctx, N, H, W, C, ratio, dy, dx, seed, counter, n0, -1);
+  shift(ctx, N, H, W, C, ratio, dy, dx, seed, *counter, n0, -1);
 }
 
 // ---- cutout -------------------------------------------------------------------------------------
@@ -133,14 +133,15 @@ static void cutout(ganc_ctx *ctx, int N, int H, int W, int C, float ratio, const
 }
 
 void augment_cutout_forward_cpu(ganc_ctx *ctx, int N, int H, int W, int C, float ratio,
-                                const float *x, float *y, uint64_t seed, uint64_t counter, int n0) {
+                                const float *x, float *y, uint64_t seed, const uint64_t *counter,
+                                int n0) {
   aug_check("augment_cutout_forward_cpu", N, H, W, C, ratio, x, y);
-  cutout(ctx, N, H, W, C, ratio, x, y, seed, counter, n0);
+  cutout(ctx, N, H, W, C, ratio, x, y, seed, *counter, n0);
 }
 
 void augment_cutout_backward_cpu(ganc_ctx *ctx, int N, int H, int W, int C, float ratio,
-                                 const float *dy, float *dx, uint64_t seed, uint64_t counter,
+                                 const float *dy, float *dx, uint64_t seed, const uint64_t *counter,
                                  int n0) {
   aug_check("augment_cutout_backward_cpu", N, H, W, C, ratio, dy, dx);
-  cutout(ctx, N, H, W, C, ratio, dy, dx, seed, counter, n0);
+  cutout(ctx, N, H, W, C, ratio, dy, dx, seed, *counter, n0);
 }

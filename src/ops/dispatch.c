@@ -49,6 +49,22 @@ static void ganc_cuda_d2d(ganc_ctx *c, void *d, const void *s, size_t n) {
   (void)c, (void)d, (void)s, (void)n;
 }
 static void ganc_cuda_sync(ganc_ctx *ctx) { (void)ctx; }
+static void ganc_cuda_h2d_async(ganc_ctx *c, void *d, const void *s, size_t n) {
+  (void)c, (void)d, (void)s, (void)n;
+}
+static void ganc_cuda_fence_record(ganc_ctx *ctx) { (void)ctx; }
+static void ganc_cuda_fence_wait(ganc_ctx *ctx) { (void)ctx; }
+static void ganc_cuda_capture_begin(ganc_ctx *ctx) { (void)ctx; }
+static ganc_graph *ganc_cuda_capture_end(ganc_ctx *ctx) {
+  (void)ctx;
+  return NULL;
+}
+static void ganc_cuda_graph_launch(ganc_ctx *ctx, ganc_graph *g) { (void)ctx, (void)g; }
+static void ganc_cuda_graph_free(ganc_graph *g) { (void)g; }
+static unsigned ganc_cuda_memory_generation(ganc_ctx *ctx) {
+  (void)ctx;
+  return 0;
+}
 #define GANC_DISPATCH_PLAIN(op, args) op##_cpu GANC_OP_ARGS args
 #define GANC_DISPATCH_CONV(op, args) op##_cpu GANC_OP_ARGS args
 #endif
@@ -101,6 +117,37 @@ void ganc_copy(ganc_ctx *ctx, float *dst, const float *src, size_t n) {
 }
 void ganc_sync(ganc_ctx *ctx) {
   if (IS_CUDA(ctx)) ganc_cuda_sync(ctx);
+}
+void ganc_upload_async(ganc_ctx *ctx, void *dst, const void *host, size_t n) {
+  if (IS_CUDA(ctx))
+    ganc_cuda_h2d_async(ctx, dst, host, n);
+  else if (dst != host)
+    memcpy(dst, host, n);
+}
+void ganc_fence_record(ganc_ctx *ctx) {
+  if (IS_CUDA(ctx)) ganc_cuda_fence_record(ctx);
+}
+void ganc_fence_wait(ganc_ctx *ctx) {
+  if (IS_CUDA(ctx)) ganc_cuda_fence_wait(ctx);
+}
+int ganc_capture_begin(ganc_ctx *ctx) {
+  if (!IS_CUDA(ctx)) return -1;
+  ganc_cuda_capture_begin(ctx);
+  return 0;
+}
+ganc_graph *ganc_capture_end(ganc_ctx *ctx) {
+  if (!IS_CUDA(ctx)) ganc_die(GANC_EXIT_RUNTIME, "internal error: no capture on the CPU backend");
+  return ganc_cuda_capture_end(ctx);
+}
+void ganc_graph_launch(ganc_ctx *ctx, ganc_graph *g) {
+  if (!IS_CUDA(ctx) || !g) ganc_die(GANC_EXIT_RUNTIME, "internal error: no graph to launch");
+  ganc_cuda_graph_launch(ctx, g);
+}
+void ganc_graph_free(ganc_graph *g) {
+  if (g) ganc_cuda_graph_free(g);
+}
+unsigned ganc_memory_generation(ganc_ctx *ctx) {
+  return IS_CUDA(ctx) ? ganc_cuda_memory_generation(ctx) : 0;
 }
 
 // ---- ops: one definition per entry of ops.def ---------------------------------------------------

@@ -22,6 +22,26 @@ void ganc_download(ganc_ctx *ctx, float *host, const float *src, size_t n);
 void ganc_copy(ganc_ctx *ctx, float *dst, const float *src, size_t n); // within the backend
 // Waits until every op issued so far has finished (a no-op on the CPU).
 void ganc_sync(ganc_ctx *ctx);
+// An upload that may return before it is done (CUDA: ordered on the stream like an op): `host`
+// must stay unchanged until a fence recorded after it has been waited for.
+void ganc_upload_async(ganc_ctx *ctx, void *dst, const void *host, size_t n);
+// The fence: record it after ops; wait blocks the host until they are done (no-ops on the CPU).
+void ganc_fence_record(ganc_ctx *ctx);
+void ganc_fence_wait(ganc_ctx *ctx);
+
+// ---- one captured step, replayed (CUDA graphs; the CPU backend has none) ---------------------
+// ganc_capture_begin returns 0 and starts recording the ops that follow, instead of running
+// them, or returns -1 when the backend cannot (the CPU); ganc_capture_end makes the graph.
+// Inside a capture nothing may wait for the device, allocate, or read backend memory on the
+// host; kernel arguments are fixed at capture, so what changes per replay must be read by the
+// ops from backend memory (the trainer's ganc_step_args).
+int ganc_capture_begin(ganc_ctx *ctx);
+ganc_graph *ganc_capture_end(ganc_ctx *ctx);
+void ganc_graph_launch(ganc_ctx *ctx, ganc_graph *g);
+void ganc_graph_free(ganc_graph *g);
+// Changes whenever backend memory that ops use implicitly (the scratch) moves: a graph captured
+// under another generation names freed memory and must be captured again.
+unsigned ganc_memory_generation(ganc_ctx *ctx);
 
 // ---- ops: <name>(ctx, parameters) for each entry of ops.def, on the context's backend -----------
 #define GANC_OP(name, dispatch, params, args) void name GANC_OP_PARAMS params;

@@ -57,3 +57,16 @@ void loss_hinge_cpu(ganc_ctx *ctx, int n, const float *logit, float target, int 
   }
   *loss = (float)(sum / n);
 }
+
+void step_stats_cpu(ganc_ctx *ctx, int n, const float *logit, const float *loss, double *acc) {
+  (void)ctx;
+  acc[0] += (double)*loss;
+  if (!logit) return;
+  double s = 0.0, r = 0.0;
+  for (int i = 0; i < n; i++) {
+    s += sigmoid((double)logit[i]);
+    r += (double)logit[i];
+  }
+  acc[1] += s;
+  acc[2] += r;
+}

@@ -45,6 +45,24 @@ typedef struct conv_shape {
 int conv_shape_make(conv_shape *s, int N, int H, int W, int C, int K, int R, int S, int stride,
                     int pad);
 
+// The values of one training step that its ops read from backend memory instead of from their
+// arguments, so that one captured CUDA graph replays every step: the trainer writes a fresh copy
+// before each step (src/train/train.c). Adam's constants, in order: b1, b2, 1 − b1, 1 − b2,
+// lr / (1 − b1^t), sqrt(1 − b2^t), eps, and the EMA's beta (used when adam_update gets an ema).
+#define GANC_ADAM_K 8
+typedef struct ganc_step_args {
+  uint64_t step;           // the step: rows of the flips' and fake labels' Philox streams
+  uint64_t latent_first;   // latent index of this process's first row
+  uint64_t aug_counter[3]; // DiffAugment: D on reals, D on fakes (D step), D on fakes (G step)
+  float adam_d[GANC_ADAM_K], adam_g[GANC_ADAM_K]; // ganc_adam_consts of D's and G's updates
+} ganc_step_args;
+
+// k = Adam's constants for step t >= 1 (src/ops/adam.c): the bias corrections in double (1 −
+// b2^t with b2 = 0.999 is 1e-3 at t = 1, where a float pow would already lose digits), rounded
+// once to float, identical for every backend.
+void ganc_adam_consts(float lr, float b1, float b2, float eps, int64_t t, float ema_beta,
+                      float k[GANC_ADAM_K]);
+
 // ---- the CPU twins of every op: <name>_cpu(ctx, parameters) for each entry of ops.def ----------
 // (what each op computes is written there, beside its one declaration)
 #define GANC_OP_PARAMS(...) (ganc_ctx * ctx, __VA_ARGS__)

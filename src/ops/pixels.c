@@ -1,6 +1,9 @@
 // pixels.c — uint8 images to the network's [−1, 1] floats and back, on the CPU.
 #include "ops/ops.h"
 
+#include "core/check.h"  // ganc_die
+#include "core/philox.h" // the step's draws
+
 #include <math.h>
 #include <stdint.h>
 
@@ -43,5 +46,21 @@ void pixels_to_uint8_cpu(ganc_ctx *ctx, int64_t n, const float *src, uint8_t *ds
   for (int64_t i = 0; i < n; i++) {
     const double t = ((double)src[i] + 1.0) * 127.5;
     dst[i] = !(t > 0.0) ? 0 : t >= 255.0 ? 255 : (uint8_t)round(t);
+  }
+}
+
+void step_draws_cpu(ganc_ctx *ctx, const ganc_step_args *a, uint64_t seed, int N, int row0,
+                    int z_dim, int mirror, int ncls, float *z, uint8_t *flip, int32_t *labels) {
+  (void)ctx;
+  if (N < 0 || z_dim < 1 || ncls < 0 || row0 < 0)
+    ganc_die(GANC_EXIT_RUNTIME, "step_draws_cpu: N = %d, z_dim = %d, ncls = %d, row0 = %d", N,
+             z_dim, ncls, row0);
+  const uint64_t step = a->step, first = a->latent_first;
+  for (int i = 0; i < N; i++) {
+    ganc_latent(seed, first + (uint64_t)i, z_dim, z + (size_t)i * z_dim);
+    const uint32_t col = (uint32_t)(row0 + i);
+    flip[i] = mirror ? (uint8_t)(ganc_rng_u32(seed, GANC_RNG_FLIP, step, col) & 1u) : 0;
+    if (ncls > 0)
+      labels[i] = (int32_t)(ganc_rng_u32(seed, GANC_RNG_LABEL, step, col) % (uint32_t)ncls);
   }
 }

@@ -133,6 +133,11 @@ static const key_def KEYS[] = {
   STR("train", conv_variant, conv_variant, "auto",
       "CUDA convolution kernels: auto = the fastest of train.precision's variants, timed once "
       "per layer shape (run folder: kernels.log); or one variant by name (ganc-bench --variants)"),
+  ENUM("train", cuda_graph,  "auto",    "auto|on|off",
+       "CUDA: capture one training step (D and G updates, EMA) as a CUDA graph after a first "
+       "plain step, and replay it: no per-kernel launch cost, no host waits inside a step "
+       "(statistics are read once per report); auto = on where possible (one process, "
+       "train.backend = ganc), on = refuse to run where not; results are bit-identical to off"),
   INT("train", threads,      "0",       0, 1024,                  0,
       "CPU threads; 0 = all cores"),
   ENUM("train", batchnorm,   "local",   "local|sync",
@@ -786,6 +791,18 @@ int ganc_config_validate(const ganc_config *c, ganc_err *err) {
                  "train.backend = cudnn runs FP32 convolutions (the baseline), but train.precision "
                  "= %s; use train.backend = ganc for %s, or train.precision = fp32",
                  c->precision, c->precision);
+    return -1;
+  }
+  if (!strcmp(c->cuda_graph, "on") && !strcmp(c->backend, "cudnn")) {
+    ganc_err_set(err, GANC_EXIT_USAGE,
+                 "train.cuda_graph = on replays ganc's own kernels, but train.backend = cudnn; use "
+                 "train.backend = ganc, or train.cuda_graph = auto");
+    return -1;
+  }
+  if (!strcmp(c->cuda_graph, "on") && !strcmp(c->device, "cpu")) {
+    ganc_err_set(err, GANC_EXIT_USAGE,
+                 "train.cuda_graph = on needs CUDA, but train.device = cpu; use train.cuda_graph "
+                 "= auto (or off) on the CPU");
     return -1;
   }
   if (!strcmp(c->device, "cpu") && strcmp(c->conv_variant, "auto")) {

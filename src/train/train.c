@@ -71,8 +71,21 @@ typedef struct trainer {
   int32_t *labels_dev, *flabels_dev, *host_flabels;
   float *x, *z, *dlogit, *loss; // backend: reals [B,R,R,C], latents [B,1,1,nz], [B], [1]
   float *host_z, *host_logit;
-  uint8_t *flip, *u8;         // host [B], [B·R·R·C]
-  uint8_t *flip_dev, *u8_dev; // backend copies (the same buffers' size)
+  uint8_t *u8;                // host [B·R·R·C] (the holdout's images)
+  uint8_t *flip_dev, *u8_dev; // backend [B], [B·R·R·C]
+  // The step's values that its ops read from backend memory (ops.h): written on the host
+  // (pinned where CUDA allows) and uploaded before each step, so that one captured graph replays
+  // every step (train.cuda_graph).
+  ganc_step_args *host_args, *args_dev;
+  int host_args_pinned;
+  // Statistics summed on the backend since the last report (step_stats): D on reals (loss, Σσ,
+  // Σlogit), D on fakes (the same), G (loss); [9] doubles.
+  double *acc_dev;
+  int use_graph;       // train.cuda_graph resolved
+  ganc_graph *graph;   // the captured step, or NULL
+  unsigned graph_gen;  // ganc_memory_generation when captured
+  int64_t eager_steps; // steps run without the graph in this process (the first captures nothing)
+  int captures;        // how many times the step was captured (for the log)
   int64_t step, nimg;
   uint64_t fingerprint;
   ganc_loader_state start_pos;
@@ -312,7 +325,7 @@ static void holdout_eval(trainer *T, double *l_train, double *l_hold) {
         ganc_upload_bytes(&T->ctx, T->labels_dev, lab, sizeof(int32_t) * (size_t)B);
         T->D.labels = T->labels_dev;
       }
-      T->D.aug_counter = UINT64_MAX - (uint64_t)(at / B); // the same draws for both sets
+      net_set_aug_counter(&T->ctx, &T->D, UINT64_MAX - (uint64_t)(at / B)); // same for both sets
       const float *l = net_forward(&T->ctx, &T->D, T->x, B, 0, -1);
       ganc_download(&T->ctx, T->host_logit, l, B);
       for (int i = 0; i < B; i++)
@@ -437,42 +450,30 @@ static void snapshot(trainer *T) {
 
 // ---- one step
 // ------------------------------------------------------------------------------------
-typedef struct step_stats {
+typedef struct report_stats {
   double loss_d, loss_g, d_real, d_fake; // losses; D's mean sigmoid on reals and on fakes
   double l_real, l_fake;                 // D's mean raw output (logit) on reals and on fakes
-} step_stats;
+} report_stats;
 
-// D's mean output over a batch of logits, as a sigmoid (*sig) and raw (*raw): with the hinge loss
-// the sigmoid saturates and hides how far apart D puts reals and fakes, which the raw mean shows
-// (the measure of a D that memorises its training images).
-static void logit_means(const float *l, int n, double *sig, double *raw) {
-  double s = 0, r = 0;
-  for (int i = 0; i < n; i++) {
-    s += 1.0 / (1.0 + exp(-(double)l[i]));
-    r += l[i];
-  }
-  *sig = s / n;
-  *raw = r / n;
-}
-
-// The loss of `logit` [B] against target ±1 (or the generator's hinge), gradient into T->dlogit.
+// The loss of `logit` [B] against target ±1 (or the generator's hinge), gradient into T->dlogit,
+// its value and D's outputs summed into the report's statistics at acc (T->acc_dev + 0, 3, 6;
+// with_logits: D's sigmoid and raw means, which with the hinge loss show how far apart D puts
+// reals and fakes — the measure of a D that memorises its training images).
 // With N ranks the gradient is scaled by 1/N (B = Bg / N: ∂(local mean)/N = ∂ of the global
 // mean's share), so that the ranks' gradients summed are the global batch's mean gradient;
-// exact when N is a power of two. The value returned stays this rank's own mean.
-static float loss(trainer *T, const float *logit, float target, int generator) {
+// exact when N is a power of two. The value summed stays this rank's own mean.
+static void loss(trainer *T, const float *logit, float target, int generator, double *acc) {
   if (!strcmp(T->cfg.loss, "hinge"))
     loss_hinge(&T->ctx, T->B, logit, target, generator, T->dlogit, T->loss);
   else
     loss_logistic(&T->ctx, T->B, logit, target, T->dlogit, T->loss);
-  if (T->comm.size > 1) {
+  step_stats(&T->ctx, T->B, generator ? NULL : logit, T->loss, acc);
+  if (T->comm.size > 1) { // never inside a graph (one process only)
     ganc_download(&T->ctx, T->host_logit, T->dlogit, T->B);
     for (int i = 0; i < T->B; i++)
       T->host_logit[i] *= 1.0f / (float)T->comm.size;
     ganc_upload(&T->ctx, T->dlogit, T->host_logit, T->B);
   }
-  float v;
-  ganc_download(&T->ctx, &v, T->loss, 1);
-  return v;
 }
 
 // Σ over the ranks of a network's gradient block: every rank then holds the global batch's mean
@@ -481,79 +482,142 @@ static void sum_grads(trainer *T, ganc_net *net) {
   ganc_comm_sum(&T->comm, &T->ctx, net->g, net->nparam_floats, 0);
 }
 
-// One step on real images [B, R, R, C] (host uint8) with their labels [B] (used when conditional).
-static int train_step(trainer *T, const uint8_t *images, const int32_t *labels, step_stats *st) {
+// The step's inputs, outside any graph: its values (ganc_step_args: the step, its latents' first
+// index, the augmentation counters, both Adam updates' constants and the EMA's beta) and the
+// real images and labels, uploaded without waiting. The host buffers (the loader's batch, which
+// must stay put until then) are free again once the fence recorded here has passed: the next
+// step waits for it before reusing them.
+static void step_upload(trainer *T, const uint8_t *images, const int32_t *labels) {
   ganc_ctx *ctx = &T->ctx;
   const ganc_config *c = &T->cfg;
-  int B = T->B, nz = c->z_dim;
+  ganc_fence_wait(ctx);
+  ganc_step_args *a = T->host_args;
+  a->step = (uint64_t)T->step;
   // Every draw is keyed by the image's row in the global batch (row0 + i): the ranks together
   // draw exactly the one-process batch.
-  for (int i = 0; i < B; i++)
-    T->flip[i] = c->mirror ? (uint8_t)(ganc_rng_u32(c->seed, GANC_RNG_FLIP, (uint64_t)T->step,
-                                                    (uint32_t)(T->row0 + i)) &
-                                       1)
-                           : 0;
-  size_t ib = (size_t)B * T->R * T->R * T->C;
-  ganc_upload_bytes(ctx, T->u8_dev, images, ib);
-  ganc_upload_bytes(ctx, T->flip_dev, T->flip, (size_t)B);
-  pixels_to_float(ctx, B, T->R, T->R, T->C, T->u8_dev, T->flip_dev, T->x);
-  for (int i = 0; i < B; i++)
-    ganc_latent(c->seed, (uint64_t)T->step * T->Bg + T->row0 + i, nz, T->host_z + (size_t)i * nz);
-  ganc_upload(ctx, T->z, T->host_z, (size_t)B * nz);
-  if (T->ncls) { // the reals' classes; the fakes' drawn uniformly from Philox(seed, step)
-    ganc_upload_bytes(ctx, T->labels_dev, labels, sizeof(int32_t) * (size_t)B);
-    for (int i = 0; i < B; i++)
-      T->host_flabels[i] = (int32_t)(ganc_rng_u32(c->seed, GANC_RNG_LABEL, (uint64_t)T->step,
-                                                  (uint32_t)(T->row0 + i)) %
-                                     (uint32_t)T->ncls);
-    ganc_upload_bytes(ctx, T->flabels_dev, T->host_flabels, sizeof(int32_t) * (size_t)B);
-  }
-
-  // ---- D step ----
+  a->latent_first = (uint64_t)T->step * (uint64_t)T->Bg + (uint64_t)T->row0;
   // Each D forward draws its own DiffAugment transforms (reals, fakes, fakes again for G), the
   // same in its backward: Philox(seed, 4·step + k), so a resume draws them again exactly.
+  for (int k = 0; k < 3; k++)
+    a->aug_counter[k] = 4 * (uint64_t)T->step + (uint64_t)k;
+  // EMA: StyleGAN2-ADA's half-life in images, ramped up over the first images (at the image
+  // count after this step).
+  const double nimg = (double)(T->nimg + T->Bg);
+  double ema_nimg = c->ema_kimg * 1000.0;
+  if (c->ema_rampup > 0 && ema_nimg > nimg * c->ema_rampup) ema_nimg = nimg * c->ema_rampup;
+  const float beta = ema_nimg > 0 ? (float)pow(0.5, T->Bg / ema_nimg) : 0.0f;
+  ganc_adam_consts((float)c->d_lr, (float)c->beta1, (float)c->beta2, (float)c->adam_eps,
+                   T->D.adam_t + 1, 0.0f, a->adam_d);
+  ganc_adam_consts((float)c->g_lr, (float)c->beta1, (float)c->beta2, (float)c->adam_eps,
+                   T->G.adam_t + 1, beta, a->adam_g);
+  ganc_upload_async(ctx, T->args_dev, a, sizeof *a);
+  ganc_upload_async(ctx, T->u8_dev, images, (size_t)T->B * T->R * T->R * T->C);
+  if (T->ncls) ganc_upload_async(ctx, T->labels_dev, labels, sizeof(int32_t) * (size_t)T->B);
+  ganc_fence_record(ctx);
+}
+
+// One step on the backend, every value it depends on read from backend memory (T->args_dev and
+// the uploaded batch): what train.cuda_graph captures once and replays. Nothing here waits for
+// the device or reads its memory on the host (with one process).
+static void step_body(trainer *T) {
+  ganc_ctx *ctx = &T->ctx;
+  const ganc_config *c = &T->cfg;
+  const int B = T->B;
+  const ganc_step_args *a = T->args_dev;
+  step_draws(ctx, a, c->seed, B, T->row0, c->z_dim, c->mirror, T->ncls, T->z, T->flip_dev,
+             T->ncls ? T->flabels_dev : NULL);
+  pixels_to_float(ctx, B, T->R, T->R, T->C, T->u8_dev, T->flip_dev, T->x);
+
+  // ---- D step ----
   ctx->bn_sync = !strcmp(c->batchnorm, "sync");
   net_zero_grad(ctx, &T->D);
   T->D.labels = T->labels_dev;
-  T->D.aug_counter = 4 * (uint64_t)T->step + 0;
+  T->D.aug_counter = &a->aug_counter[0];
   const float *lr = net_forward(ctx, &T->D, T->x, B, 1, -1);
-  ganc_download(ctx, T->host_logit, lr, B);
-  logit_means(T->host_logit, B, &st->d_real, &st->l_real);
-  float ld_real = loss(T, lr, 1.0f, 0);
+  loss(T, lr, 1.0f, 0, T->acc_dev + 0);
   net_backward(ctx, &T->D, T->x, T->dlogit, B, 0, 1);
   const float *fake = net_forward(ctx, &T->G, T->z, B, 1, -1);
   T->D.labels = T->flabels_dev; // the fakes are judged as the classes they were drawn for
-  T->D.aug_counter = 4 * (uint64_t)T->step + 1;
+  T->D.aug_counter = &a->aug_counter[1];
   const float *lf = net_forward(ctx, &T->D, fake, B, 1, -1);
-  ganc_download(ctx, T->host_logit, lf, B);
-  logit_means(T->host_logit, B, &st->d_fake, &st->l_fake);
-  float ld_fake = loss(T, lf, -1.0f, 0);
+  loss(T, lf, -1.0f, 0, T->acc_dev + 3);
   net_backward(ctx, &T->D, fake, T->dlogit, B, 0, 1);
   sum_grads(T, &T->D);
-  net_adam(ctx, &T->D, (float)c->d_lr, (float)c->beta1, (float)c->beta2, (float)c->adam_eps);
-  st->loss_d = (double)ld_real + ld_fake;
+  net_adam(ctx, &T->D, a->adam_d, NULL);
 
-  // ---- G step: the same fakes through the updated D ----
+  // ---- G step: the same fakes through the updated D; D's weight gradients not computed ----
   net_zero_grad(ctx, &T->G);
-  T->D.aug_counter = 4 * (uint64_t)T->step + 2;
+  T->D.aug_counter = &a->aug_counter[2];
   lf = net_forward(ctx, &T->D, fake, B, 1, -1);
-  st->loss_g = loss(T, lf, 1.0f, 1);
+  loss(T, lf, 1.0f, 1, T->acc_dev + 6);
   const float *dfake = net_backward(ctx, &T->D, fake, T->dlogit, B, 1, 0);
   net_backward(ctx, &T->G, T->z, dfake, B, 0, 1);
   sum_grads(T, &T->G);
   ctx->bn_sync = 0;
-  net_adam(ctx, &T->G, (float)c->g_lr, (float)c->beta1, (float)c->beta2, (float)c->adam_eps);
+  // Adam on G, and G_ema ← β G_ema + (1 − β) G in the same pass (StyleGAN2-ADA's EMA; G_ema's
+  // batch-norm statistics are recomputed from its own weights at each snapshot).
+  net_adam(ctx, &T->G, a->adam_g, T->G_ema.p);
+}
 
-  // ---- EMA (StyleGAN2-ADA's half-life in images, ramped up over the first images) ----
+// One step on real images [B, R, R, C] (host uint8) with their labels [B] (used when
+// conditional): uploads, then the body, run directly or as the captured graph. The first step of
+// a process runs directly (it sizes the scratch and times the convolution variants); the next
+// captures the body once and replays it from then on, captured again only if the backend's
+// memory moved (ganc_memory_generation).
+static void train_step(trainer *T, const uint8_t *images, const int32_t *labels) {
+  ganc_ctx *ctx = &T->ctx;
+  step_upload(T, images, labels);
+  if (T->graph && T->graph_gen != ganc_memory_generation(ctx)) {
+    ganc_graph_free(T->graph);
+    T->graph = NULL;
+  }
+  if (T->use_graph && !T->graph && T->eager_steps > 0) {
+    if (ganc_capture_begin(ctx))
+      ganc_die(GANC_EXIT_RUNTIME, "internal error: train.cuda_graph on a backend without graphs");
+    step_body(T);
+    T->graph = ganc_capture_end(ctx);
+    T->graph_gen = ganc_memory_generation(ctx);
+    if (T->lead && ++T->captures == 1)
+      fprintf(stderr, "step %lld on: each step replays one CUDA graph (train.cuda_graph)\n",
+              (long long)T->step);
+  }
+  if (T->graph)
+    ganc_graph_launch(ctx, T->graph);
+  else {
+    step_body(T);
+    T->eager_steps++;
+  }
+  T->D.adam_t++;
+  T->G.adam_t++;
   T->nimg += T->Bg;
   T->step++;
-  double ema_nimg = c->ema_kimg * 1000.0;
-  if (c->ema_rampup > 0 && ema_nimg > T->nimg * c->ema_rampup) ema_nimg = T->nimg * c->ema_rampup;
-  float beta = ema_nimg > 0 ? (float)pow(0.5, T->Bg / ema_nimg) : 0.0f;
-  ema_update(ctx, T->G.nparam_floats, T->G_ema.p, T->G.p, beta);
-  // G_ema's batch-norm statistics are recomputed from its own weights at each snapshot.
+}
 
-  return isfinite(st->loss_d) && isfinite(st->loss_g) ? 0 : -1;
+// The statistics summed on the device since the last report (one wait for the device), as sums
+// over its steps in *acc; reset: start the device's sums again from zero. Every rank calls it at
+// the same steps (reports, snapshots). Non-finite losses anywhere mean training diverged: an exit
+// before anything is saved, leaving the last good checkpoint untouched.
+static void stats_read(trainer *T, report_stats *acc, int64_t steps, int reset) {
+  double v[9];
+  ganc_download_bytes(&T->ctx, v, T->acc_dev, sizeof v);
+  if (reset) ganc_zero(&T->ctx, (float *)T->acc_dev, 2 * 9);
+  const double B = T->B;
+  acc->loss_d = v[0] + v[3];
+  acc->loss_g = v[6];
+  acc->d_real = v[1] / B;
+  acc->l_real = v[2] / B;
+  acc->d_fake = v[4] / B;
+  acc->l_fake = v[5] / B;
+  int finite = isfinite(acc->loss_d) && isfinite(acc->loss_g);
+  if (T->comm.size > 1) finite = (int)ganc_comm_and(&T->comm, finite ? 1u : 0u);
+  if (!finite)
+    ganc_die(GANC_EXIT_RUNTIME,
+             "training diverged by step %lld (kimg %.3f; a NaN or Inf loss in the %lld steps "
+             "since the last report): loss_D = %g, loss_G = %g\n---> HINT: the last good "
+             "checkpoint in %s is untouched; resume from it with lower learning rates (--resume "
+             "--set train.g_lr=... --set train.d_lr=...)",
+             (long long)T->step, (double)T->nimg / 1000.0, (long long)steps, acc->loss_d,
+             acc->loss_g, T->run_dir);
 }
 
 // The networks and step buffers for T->cfg (resolution and channels resolved).
@@ -580,8 +644,23 @@ static void trainer_alloc(trainer *T) {
   T->loss = ganc_alloc(&T->ctx, 1);
   T->host_z = xmalloc(sizeof(float) * (size_t)T->B * T->cfg.z_dim);
   T->host_logit = xmalloc(sizeof(float) * (size_t)T->B);
-  T->flip = xcalloc((size_t)T->B, 1);
   T->u8 = xmalloc(ib);
+  T->host_args = ganc_host_alloc(sizeof(ganc_step_args), 1, &T->host_args_pinned);
+  memset(T->host_args, 0, sizeof(ganc_step_args));
+  T->args_dev = ganc_alloc_bytes(&T->ctx, sizeof(ganc_step_args));
+  T->acc_dev = ganc_alloc_bytes(&T->ctx, 9 * sizeof(double));
+  // train.cuda_graph: auto = a graph wherever one can replay the step (CUDA, our kernels, one
+  // process: data-parallel steps wait for the other ranks inside).
+  const char *why = T->ctx.backend != GANC_BACKEND_CUDA ? "the CPU has no CUDA graphs"
+                    : T->ctx.cudnn_conv                 ? "train.backend = cudnn"
+                    : T->comm.size > 1 ? "a data-parallel step exchanges gradients between ranks"
+                                       : NULL;
+  if (!strcmp(T->cfg.cuda_graph, "on") && why)
+    ganc_die(GANC_EXIT_USAGE,
+             "train.cuda_graph = on, but this run cannot replay its steps as one graph (%s)\n"
+             "---> HINT: use train.cuda_graph = auto",
+             why);
+  T->use_graph = strcmp(T->cfg.cuda_graph, "off") && !why;
   T->u8_dev = ganc_alloc_bytes(&T->ctx, ib);
   T->flip_dev = ganc_alloc_bytes(&T->ctx, (size_t)T->B);
   if (T->ncls) {
@@ -608,8 +687,13 @@ static void trainer_free(trainer *T) {
   free(T->host_flabels);
   free(T->host_z);
   free(T->host_logit);
-  free(T->flip);
   free(T->u8);
+  ganc_graph_free(T->graph);
+  T->graph = NULL;
+  ganc_fence_wait(&T->ctx); // the last uploads read host_args
+  ganc_host_free(T->host_args, T->host_args_pinned);
+  ganc_free(&T->ctx, T->args_dev);
+  ganc_free(&T->ctx, T->acc_dev);
 }
 
 // ---- run setup
@@ -1120,47 +1204,40 @@ int ganc_train_main(int argc, char **argv) {
   int64_t next_metrics = metrics_every > 0 ? (T.nimg / metrics_every + 1) * metrics_every : 0;
   double t0 = ganc_now(), t_report = t0;
   int64_t nimg_report = T.nimg, start_nimg = T.nimg;
-  step_stats acc = {0};
+  report_stats acc = {0};
   int nacc = 0, saved_now = 0;
   ganc_progress pg;
   ganc_progress_start(&pg, stderr, "img", total);
-  pg.plain_every = 1e30; // plain lines come from the report interval below
+  pg.plain_every = 1e30;               // plain lines come from the report interval below
+  double shown_d = NAN, shown_g = NAN; // the progress line's losses: the last report's means
   while (T.nimg < total && !g_stop) {
-    step_stats st;
     const ganc_batch *b;
+    ganc_fence_wait(&T.ctx); // the previous batch's upload is done: the loader may reuse it
     if (ganc_loader_next(T.loader, &b, &err)) ganc_die_err(&err);
-    int finite = train_step(&T, b->images, b->labels, &st) == 0;
-    if (T.comm.size > 1) { // every rank leaves at the same step: a stop or a NaN anywhere is all's
-      unsigned f = ganc_comm_and(&T.comm, (finite ? 1u : 0u) | (g_stop ? 0u : 2u));
-      finite = f & 1u;
+    train_step(&T, b->images, b->labels);
+    if (T.comm.size > 1) { // every rank leaves at the same step: a stop anywhere is all's
+      unsigned f = ganc_comm_and(&T.comm, g_stop ? 0u : 2u);
       if (!(f & 2u) && !g_stop) g_stop = SIGTERM;
     }
-    if (!finite) {
-      ganc_progress_clear(&pg);
-      ganc_die(GANC_EXIT_RUNTIME,
-               "training diverged at step %lld (kimg %.3f): loss_D = %g, loss_G = %g\n---> HINT: "
-               "the last good checkpoint in %s is untouched; resume from it with lower learning "
-               "rates (--resume --set train.g_lr=... --set train.d_lr=...)",
-               (long long)T.step, (double)T.nimg / 1000.0, st.loss_d, st.loss_g, out);
-    }
-    acc.loss_d += st.loss_d;
-    acc.loss_g += st.loss_g;
-    acc.d_real += st.d_real;
-    acc.d_fake += st.d_fake;
-    acc.l_real += st.l_real;
-    acc.l_fake += st.l_fake;
     nacc++;
     saved_now = 0;
     char extra[160];
-    snprintf(extra, sizeof extra, "kimg %.1f  loss_D %.3f  loss_G %.3f", (double)T.nimg / 1000.0,
-             st.loss_d, st.loss_g);
+    if (isnan(shown_d))
+      snprintf(extra, sizeof extra, "kimg %.1f", (double)T.nimg / 1000.0);
+    else
+      snprintf(extra, sizeof extra, "kimg %.1f  loss_D %.3f  loss_G %.3f", (double)T.nimg / 1000.0,
+               shown_d, shown_g);
     if (T.lead) ganc_progress_update(&pg, T.nimg, extra);
     if (T.nimg >= next_report || T.nimg >= total) {
+      ganc_progress_clear(&pg);
+      stats_read(&T, &acc, nacc, 1); // waits for the device: the timing below is of finished work
+      shown_d = acc.loss_d / nacc;
+      shown_g = acc.loss_g / nacc;
       if (T.comm.size > 1) { // the means over the ranks' shares: the global batch's
         double v[6] = {acc.loss_d, acc.loss_g, acc.d_real, acc.d_fake, acc.l_real, acc.l_fake};
         ganc_comm_sum_host(&T.comm, v, 6, 1);
-        acc = (step_stats){v[0] / T.comm.size, v[1] / T.comm.size, v[2] / T.comm.size,
-                           v[3] / T.comm.size, v[4] / T.comm.size, v[5] / T.comm.size};
+        acc = (report_stats){v[0] / T.comm.size, v[1] / T.comm.size, v[2] / T.comm.size,
+                             v[3] / T.comm.size, v[4] / T.comm.size, v[5] / T.comm.size};
       }
       double now = ganc_now(), dt = now - t_report;
       double ips = dt > 0 ? (double)(T.nimg - nimg_report) / dt : 0;
@@ -1232,6 +1309,10 @@ int ganc_train_main(int argc, char **argv) {
     }
     if (T.nimg >= next_snap) {
       ganc_progress_clear(&pg);
+      if (nacc) { // a diverged loss since the last report stops before anything is saved
+        report_stats now;
+        stats_read(&T, &now, nacc, 0);
+      }
       snapshot(&T);
       saved_now = 1;
       while (next_snap <= T.nimg)
@@ -1248,7 +1329,13 @@ int ganc_train_main(int argc, char **argv) {
     }
   }
   ganc_progress_clear(&pg);
-  if (!saved_now && T.nimg > start_nimg) snapshot(&T); // the end of the run, or a stop signal
+  if (!saved_now && T.nimg > start_nimg) { // the end of the run, or a stop signal
+    if (nacc) {
+      report_stats now;
+      stats_read(&T, &now, nacc, 0);
+    }
+    snapshot(&T);
+  }
   double el = ganc_now() - t0;
   if (T.lead)
     printf("%s at kimg %.3f (step %lld) after %.1f s (%.1f img/s); checkpoint: %s/latest\n",
@@ -1310,11 +1397,10 @@ int ganc_train_benchmark(const char *config, const char *const *sets, int nsets,
   for (int i = 0; i < T.B; i++)
     labels[i] = T.ncls ? i % T.ncls : -1;
   double *ms = xmalloc(sizeof(double) * (size_t)(steps > 0 ? steps : 1));
-  step_stats st;
   for (int i = 0; i < warmup + steps; i++) { // CUDA events on a GPU, as the PyTorch baseline
     double t0;
     ganc_stopwatch_start(&T.ctx, &t0);
-    train_step(&T, images, labels, &st);
+    train_step(&T, images, labels);
     double t = ganc_stopwatch_ms(&T.ctx, t0);
     if (i >= warmup) ms[i - warmup] = t;
   }

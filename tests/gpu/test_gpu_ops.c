@@ -27,6 +27,10 @@
 //   tanh_backward                      dx                              0 ulp       (exact)
 //   loss_logistic, loss_hinge          loss, dlogit                    err 1e-6    (~1e-8)
 //   adam_update, ema_update            p, m, v / ema                   err 1e-6    (0 ulp)
+//   adam_update with ema (fused)       p, m, v, ema; = ema_update after exact
+//   step_draws                         z, flips, labels                bit-exact
+//   step_stats                         the sums                        err 1e-12   (exp in double)
+//   graph capture and replay           Adam + memset, 3 replays        bit-exact
 //   pixels_to_float, pixels_to_uint8   dst                             exact
 //   latents                            z                               bit-exact
 //   upsample2x, avgpool2x (fwd, bwd)   out                             0 ulp       (exact: copies,
@@ -50,6 +54,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define TOL_BN_FWD 1e-5
 #define TOL_BN_BWD 1e-4
@@ -566,14 +572,18 @@ static void gpu_adam(size_t n, int misalign) {
   float *dp0 = dnew(bytes + 16), *dg0 = dnew(bytes + 16), *dm0 = dnew(bytes + 16),
         *dv0 = dnew(bytes + 16);
   float *dp = dp0 + misalign, *dg = dg0 + misalign, *dm = dm0 + misalign, *dv = dv0 + misalign;
+  float *dk = dnew(GANC_ADAM_K * sizeof(float));
   up(dp, p, bytes);
   up(dm, m, bytes);
   up(dv, v, bytes);
   for (int64_t t = 1; t <= 3; t++) {
     fill(g, n, -0.05f, 0.05f);
     up(dg, g, bytes);
-    adam_update_cpu(&CPU, n, p, g, m, v, 2e-4f, 0.5f, 0.999f, 1e-8f, t);
-    adam_update_cuda(&G, ST, n, dp, dg, dm, dv, 2e-4f, 0.5f, 0.999f, 1e-8f, t);
+    float k[GANC_ADAM_K];
+    ganc_adam_consts(2e-4f, 0.5f, 0.999f, 1e-8f, t, 0.0f, k);
+    up(dk, k, sizeof k);
+    adam_update_cpu(&CPU, n, p, g, m, v, NULL, k);
+    adam_update_cuda(&G, ST, n, dp, dg, dm, dv, NULL, dk);
     double e = 0.0;
     int64_t u = 0;
     const float *want[] = {p, m, v};
@@ -598,11 +608,200 @@ static void gpu_adam(size_t n, int misalign) {
   const double e = nerr(got, ema, n);
   report(e <= TOL_ADAM, "gpu   ema_update       n=%-8zu%s: err %.2e (tol %.0e), %lld ulp", n,
          misalign ? " misaligned" : "", e, TOL_ADAM, (long long)max_ulp(got, ema, n));
+  // Adam with the EMA fused (the trainer's G update): p, m, v and ema as the CPU twin's, and the
+  // fused EMA equal to ema_update after an unfused step, bit for bit.
+  {
+    float k[GANC_ADAM_K];
+    ganc_adam_consts(2e-4f, 0.5f, 0.999f, 1e-8f, 4, 0.9f, k);
+    up(dk, k, sizeof k);
+    float *dema0 = dnew(bytes + 16), *dema = dema0 + misalign;
+    float *p2 = fnew(n), *m2 = fnew(n), *v2 = fnew(n), *ema2 = fnew(n);
+    memcpy(p2, p, bytes), memcpy(m2, m, bytes), memcpy(v2, v, bytes), memcpy(ema2, ema, bytes);
+    fill(g, n, -0.05f, 0.05f);
+    up(dg, g, bytes);
+    up(dema, ema, bytes);
+    up(dm, m, bytes);
+    adam_update_cpu(&CPU, n, p, g, m, v, ema, k);
+    adam_update_cuda(&G, ST, n, dp, dg, dm, dv, dema, dk);
+    float k0[GANC_ADAM_K];
+    ganc_adam_consts(2e-4f, 0.5f, 0.999f, 1e-8f, 4, 0.0f, k0);
+    adam_update_cpu(&CPU, n, p2, g, m2, v2, NULL, k0);
+    ema_update_cpu(&CPU, n, ema2, p2, 0.9f);
+    double ef = 0.0;
+    int64_t uf = 0;
+    const float *want[] = {p, m, v, ema};
+    const float *dev[] = {dp, dm, dv, dema};
+    for (int q = 0; q < 4; q++) {
+      down(got, dev[q], bytes);
+      const double eq = nerr(got, want[q], n);
+      const int64_t uq = max_ulp(got, want[q], n);
+      ef = eq > ef ? eq : ef;
+      uf = uq > uf ? uq : uf;
+    }
+    const int same = !memcmp(p, p2, bytes) && !memcmp(ema, ema2, bytes);
+    report(ef <= TOL_ADAM && same,
+           "gpu   adam_update+ema  n=%-8zu%s: err %.2e (tol %.0e), %lld ulp; fused = unfused: %s",
+           n, misalign ? " misaligned" : "", ef, TOL_ADAM, (long long)uf, same ? "yes" : "NO");
+    ganc_cuda_free(&G, dema0);
+    free(p2), free(m2), free(v2), free(ema2);
+  }
+  ganc_cuda_free(&G, dk);
   ganc_cuda_free(&G, dp0);
   ganc_cuda_free(&G, dg0);
   ganc_cuda_free(&G, dm0);
   ganc_cuda_free(&G, dv0);
   free(p), free(g), free(m), free(v), free(got), free(ema);
+}
+
+// ---- the training step's own ops, and CUDA graphs ---------------------------------------------
+
+// step_draws: latents, flips and the fakes' labels of a step, read from device memory
+// (ganc_step_args), against the CPU twin bit for bit; outputs poisoned first.
+static void gpu_step_draws(int N, int row0, int z_dim, int mirror, int ncls, uint64_t step) {
+  ganc_step_args a;
+  memset(&a, 0, sizeof a);
+  a.step = step;
+  a.latent_first = step * 1000 + (uint64_t)row0;
+  const size_t zn = (size_t)N * z_dim;
+  float *z = fnew(zn), *gz = fnew(zn);
+  uint8_t *fl = xmalloc((size_t)N + 1), *gfl = xmalloc((size_t)N + 1);
+  int32_t *lb = xmalloc(sizeof(int32_t) * ((size_t)N + 1)),
+          *glb = xmalloc(sizeof(int32_t) * ((size_t)N + 1));
+  ganc_step_args *da = dnew(sizeof a);
+  float *dz = dnew(zn * sizeof(float) + 4);
+  uint8_t *dfl = dnew((size_t)N + 1);
+  int32_t *dlb = dnew(sizeof(int32_t) * ((size_t)N + 1));
+  up(da, &a, sizeof a);
+  poison(dz, zn * sizeof(float) + 4);
+  poison(dfl, (size_t)N + 1);
+  poison(dlb, sizeof(int32_t) * ((size_t)N + 1));
+  step_draws_cpu(&CPU, &a, 42, N, row0, z_dim, mirror, ncls, z, fl, ncls ? lb : NULL);
+  step_draws_cuda(&G, ST, da, 42, N, row0, z_dim, mirror, ncls, dz, dfl, ncls ? dlb : NULL);
+  down(gz, dz, zn * sizeof(float));
+  down(gfl, dfl, (size_t)N + 1);
+  down(glb, dlb, sizeof(int32_t) * ((size_t)N + 1));
+  int ok = !memcmp(z, gz, zn * sizeof(float)) && !memcmp(fl, gfl, (size_t)N) && gfl[N] == 0xFF;
+  if (ncls)
+    ok = ok && !memcmp(lb, glb, sizeof(int32_t) * (size_t)N);
+  else
+    for (int i = 0; i < N && ok; i++)
+      ok = glb[i] == -1; // not written without classes
+  int flips = 0;
+  for (int i = 0; i < N; i++)
+    flips += fl[i];
+  report(ok,
+         "gpu   step_draws       N=%d row0=%d z=%d mirror=%d classes=%d step=%llu: bit-exact "
+         "(%d flips)",
+         N, row0, z_dim, mirror, ncls, (unsigned long long)step, flips);
+  ganc_cuda_free(&G, da);
+  ganc_cuda_free(&G, dz);
+  ganc_cuda_free(&G, dfl);
+  ganc_cuda_free(&G, dlb);
+  free(z), free(gz), free(fl), free(gfl), free(lb), free(glb);
+}
+
+// step_stats: sums of loss, σ(logit) and logit added into doubles, against the CPU twin (exp in
+// double may differ by an ulp on the GPU: 1e-12 relative), twice (it accumulates).
+static void gpu_step_stats(int n) {
+  float *l = fnew((size_t)n), loss = 0.75f;
+  fill(l, (size_t)n, -30.0f, 30.0f);
+  double acc[3] = {1.0, 2.0, 3.0}, gacc[3];
+  float *dl = dnew((size_t)n * sizeof(float)), *dloss = dnew(sizeof(float));
+  double *dacc = dnew(sizeof acc);
+  up(dl, l, (size_t)n * sizeof(float));
+  up(dloss, &loss, sizeof loss);
+  up(dacc, acc, sizeof acc);
+  for (int k = 0; k < 2; k++) {
+    step_stats_cpu(&CPU, n, k ? NULL : l, &loss, acc);
+    step_stats_cuda(&G, ST, n, k ? NULL : dl, dloss, dacc);
+  }
+  down(gacc, dacc, sizeof gacc);
+  double e = 0;
+  for (int i = 0; i < 3; i++)
+    e = fmax(e, fabs(gacc[i] - acc[i]) / fmax(1.0, fabs(acc[i])));
+  report(e <= 1e-12, "gpu   step_stats       n=%-6d: err %.2e (tol 1e-12)", n, e);
+  ganc_cuda_free(&G, dl);
+  ganc_cuda_free(&G, dloss);
+  ganc_cuda_free(&G, dacc);
+  free(l);
+}
+
+// CUDA graphs as the trainer uses them (kernels/ctx.cu): what is captured does not run while
+// captured; each replay runs it again and its ops read device memory as it is then. Here a
+// memset and an Adam step with EMA whose constants (device memory) change before every replay,
+// against the CPU twin bit for bit at each replay.
+static void gpu_graph(void) {
+  const size_t n = 4099, bytes = n * sizeof(float);
+  float *p = fnew(n), *g = fnew(n), *m = fnew(n), *v = fnew(n), *e = fnew(n), *got = fnew(n);
+  fill(p, n, -0.1f, 0.1f);
+  fill(g, n, -0.05f, 0.05f);
+  fill(m, n, -0.01f, 0.01f);
+  fill(v, n, 0.0f, 1e-4f);
+  fill(e, n, -0.1f, 0.1f);
+  float *dp = dnew(bytes), *dg = dnew(bytes), *dm = dnew(bytes), *dv = dnew(bytes),
+        *de = dnew(bytes), *dk = dnew(GANC_ADAM_K * sizeof(float)), *dz = dnew(64);
+  up(dp, p, bytes), up(dg, g, bytes), up(dm, m, bytes), up(dv, v, bytes), up(de, e, bytes);
+  float k[GANC_ADAM_K];
+  ganc_adam_consts(2e-4f, 0.5f, 0.999f, 1e-8f, 1, 0.9f, k);
+  up(dk, k, sizeof k);
+  ganc_cuda_capture_begin(&G);
+  ganc_cuda_memset0(&G, dz, 64);
+  adam_update_cuda(&G, ST, n, dp, dg, dm, dv, de, dk);
+  ganc_graph *gr = ganc_cuda_capture_end(&G);
+  down(got, dp, bytes);
+  report(!memcmp(got, p, bytes), "gpu   graph            captured ops did not run while captured");
+  int ok = 1;
+  for (int64_t t = 1; t <= 3; t++) {
+    ganc_adam_consts(2e-4f, 0.5f, 0.999f, 1e-8f, t, t == 2 ? 0.5f : 0.9f, k);
+    up(dk, k, sizeof k);
+    poison(dz, 64);
+    ganc_cuda_graph_launch(&G, gr);
+    adam_update_cpu(&CPU, n, p, g, m, v, e, k);
+    const float *want[] = {p, m, v, e};
+    const float *dev[] = {dp, dm, dv, de};
+    for (int q = 0; q < 4; q++) {
+      down(got, dev[q], bytes);
+      ok = ok && !memcmp(got, want[q], bytes);
+    }
+    uint8_t z[64];
+    down(z, dz, 64);
+    for (int i = 0; i < 64; i++)
+      ok = ok && z[i] == 0;
+  }
+  report(ok, "gpu   graph            3 replays, constants changed in between: bit-exact");
+  ganc_cuda_graph_free(gr);
+  float *bufs[] = {dp, dg, dm, dv, de, dk, dz};
+  for (int i = 0; i < 7; i++)
+    ganc_cuda_free(&G, bufs[i]);
+  free(p), free(g), free(m), free(v), free(e), free(got);
+}
+
+// Inside a capture nothing has run, so waiting for the device is refused (CUDA's
+// cudaErrorStreamCaptureUnsupported; cudemu the same): a step body that waits, or that grows the
+// scratch (which waits first), stops with the call named instead of recording a wrong graph.
+static void gpu_graph_refusal(void) {
+  char path[] = "/tmp/ganc-graph-refusal-XXXXXX";
+  const int fd = mkstemp(path);
+  if (fd < 0) ganc_die(GANC_EXIT_RUNTIME, "mkstemp failed");
+  fflush(stdout);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    dup2(fd, 2);
+    ganc_cuda_capture_begin(&G);
+    ganc_cuda_sync(&G);
+    _exit(0);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  char msg[1024] = "";
+  const ssize_t n = pread(fd, msg, sizeof msg - 1, 0);
+  msg[n > 0 ? n : 0] = 0;
+  close(fd);
+  unlink(path);
+  const int ok = WIFEXITED(status) && WEXITSTATUS(status) == 1 &&
+                 strstr(msg, "cudaStreamSynchronize") && strstr(msg, "capturing");
+  report(ok, "gpu   graph            waiting inside a capture stops, naming the call");
+  if (!ok) fprintf(stderr, "  child status %d, message: %s\n", status, msg);
 }
 
 static void gpu_pixels(int N, int H, int W, int C, const uint8_t *flip) {
@@ -1256,19 +1455,22 @@ static const char *AUG_NAMES[3] = {"augment_color", "augment_transl", "augment_c
 
 static void aug_cpu(int op, int bw, int N, int H, int W, int C, float ratio, const float *in,
                     float *out, uint64_t seed, uint64_t counter) {
-  if (op == 0 && !bw) augment_color_forward_cpu(&CPU, N, H, W, C, in, out, seed, counter, 0);
-  if (op == 0 && bw) augment_color_backward_cpu(&CPU, N, H, W, C, in, out, seed, counter, 0);
+  if (op == 0 && !bw) augment_color_forward_cpu(&CPU, N, H, W, C, in, out, seed, &counter, 0);
+  if (op == 0 && bw) augment_color_backward_cpu(&CPU, N, H, W, C, in, out, seed, &counter, 0);
   if (op == 1 && !bw)
-    augment_translation_forward_cpu(&CPU, N, H, W, C, ratio, in, out, seed, counter, 0);
+    augment_translation_forward_cpu(&CPU, N, H, W, C, ratio, in, out, seed, &counter, 0);
   if (op == 1 && bw)
-    augment_translation_backward_cpu(&CPU, N, H, W, C, ratio, in, out, seed, counter, 0);
+    augment_translation_backward_cpu(&CPU, N, H, W, C, ratio, in, out, seed, &counter, 0);
   if (op == 2 && !bw)
-    augment_cutout_forward_cpu(&CPU, N, H, W, C, ratio, in, out, seed, counter, 0);
+    augment_cutout_forward_cpu(&CPU, N, H, W, C, ratio, in, out, seed, &counter, 0);
   if (op == 2 && bw)
-    augment_cutout_backward_cpu(&CPU, N, H, W, C, ratio, in, out, seed, counter, 0);
+    augment_cutout_backward_cpu(&CPU, N, H, W, C, ratio, in, out, seed, &counter, 0);
 }
+// The counter goes to device memory, as the ops read it (a replayed graph's step).
 static void aug_gpu(int op, int bw, int N, int H, int W, int C, float ratio, const float *in,
-                    float *out, uint64_t seed, uint64_t counter) {
+                    float *out, uint64_t seed, uint64_t counter_value) {
+  uint64_t *counter_dev = dnew(sizeof(uint64_t)), *counter = counter_dev;
+  up(counter_dev, &counter_value, sizeof counter_value);
   if (op == 0 && !bw) augment_color_forward_cuda(&G, ST, N, H, W, C, in, out, seed, counter, 0);
   if (op == 0 && bw) augment_color_backward_cuda(&G, ST, N, H, W, C, in, out, seed, counter, 0);
   if (op == 1 && !bw)
@@ -1279,6 +1481,7 @@ static void aug_gpu(int op, int bw, int N, int H, int W, int C, float ratio, con
     augment_cutout_forward_cuda(&G, ST, N, H, W, C, ratio, in, out, seed, counter, 0);
   if (op == 2 && bw)
     augment_cutout_backward_cuda(&G, ST, N, H, W, C, ratio, in, out, seed, counter, 0);
+  ganc_cuda_free(&G, counter_dev);
 }
 
 // The ops of mask `ops` (bit 0 colour, 1 translation, 2 cutout), forward (on x) and backward (on
@@ -1481,6 +1684,13 @@ static void gpu_part(void) {
 
   gpu_adam(big(3600003) ? 100003 : 3600003, 0);
   gpu_adam(1001, 1);
+  gpu_graph();
+  gpu_graph_refusal();
+  gpu_step_draws(16, 0, 100, 1, 0, 3);
+  gpu_step_draws(7, 5, 13, 0, 10, 1ull << 33);
+  gpu_step_draws(EMU ? 64 : 512, 64, 128, 1, 1000, 12345);
+  gpu_step_stats(1);
+  gpu_step_stats(128);
 
   for (size_t l = 0; l < sizeof BN_LAYERS / sizeof BN_LAYERS[0]; l++)
     for (size_t bi = 0; bi < sizeof BN_BATCHES / sizeof BN_BATCHES[0]; bi++) {

@@ -230,6 +230,42 @@ static void run_pair(const char *name, const programs *P, const char *data, cons
   }
 }
 
+// train.cuda_graph: the GPU run `gpu` (train.cuda_graph = auto) replayed one captured graph per
+// step after its first; the same run with the graph off must give the same bits — every loss
+// and every parameter of G, G_ema and D. A value fixed at capture that should change per step
+// (a kernel argument instead of ganc_step_args) would show here within two steps.
+static void graph_check(const char *name, const programs *P, const char *data, const char *cfg,
+                        const char *gpu, const char *extra, int batch, int steps) {
+  char off[4500], log[4600];
+  snprintf(off, sizeof off, "%s-graph-off", gpu);
+  snprintf(log, sizeof log, "%s.log", gpu);
+  uint8_t *buf = NULL;
+  size_t n = 0;
+  const int replayed = ganc_read_file(log, 1 << 22, &buf, &n) == 0 &&
+                       memmem(buf, n, "replays one CUDA graph", 22) != NULL;
+  free(buf);
+  check(replayed, "%s: the GPU run replayed a captured CUDA graph per step (%s)", name, log);
+  const int rc = tu_system("%s --data %s --config %s --out %s --device cuda "
+                           "--set train.batch=%d --set train.kimg=%g --set log.report_kimg=%g "
+                           "--set log.snapshot_kimg=1000 --set train.threads=0 %s "
+                           "--set train.cuda_graph=off >%s.log 2>&1",
+                           P->train, data, cfg, off, batch, steps * batch / 1000.0, batch / 1000.0,
+                           extra, off);
+  check(rc == 0, "%s: %d steps on the GPU with train.cuda_graph = off (exit %d)", name, steps, rc);
+  if (rc) return;
+  double d1[32], g1[32], d2[32], g2[32];
+  const int n1 = read_losses(gpu, d1, g1, 32), n2 = read_losses(off, d2, g2, 32);
+  int same = n1 == steps && n2 == steps;
+  for (int i = 0; same && i < n1; i++)
+    same = d1[i] == d2[i] && g1[i] == g2[i];
+  check(same, "%s: graph and no graph log the same losses at every step (%d, %d steps)", name, n1,
+        n2);
+  char *ca = tu_latest_ckpt(gpu), *cb = tu_latest_ckpt(off);
+  compare_nets(ca, cb, 0.0);
+  free(ca);
+  free(cb);
+}
+
 int main(int argc, char **argv) {
   if (argc > 1) { // no options: --help says so (tests/gpu/run.sh checks that every binary starts)
     FILE *f = strcmp(argv[1], "--help") ? stderr : stdout;
@@ -289,6 +325,9 @@ int main(int argc, char **argv) {
 #endif
   char extra[512], rcfg[4400];
   run_pair("fmnist32.ini", bins, data, cfg, root, narrow, batch, 20, more, seeds, "");
+  char gdir[4400];
+  snprintf(gdir, sizeof gdir, "%s/gpu1", root);
+  graph_check("fmnist32.ini", bins, data, cfg, gdir, narrow, batch, 20);
   snprintf(rcfg, sizeof rcfg, "%s/configs/resnet32.ini",
            tu_path("GANC_SOURCE_DIR", GANC_SOURCE_DIR));
   snprintf(extra, sizeof extra,
@@ -298,9 +337,14 @@ int main(int argc, char **argv) {
 #ifdef GANC_CUDEMU
   run_pair("resnet32.ini (conditional, SN, DiffAugment)", bins, data, rcfg, root, extra, 8, 6, 2,
            seeds, "--class 3");
+  snprintf(gdir, sizeof gdir, "%s/gpu2", root);
+  graph_check("resnet32.ini (conditional, SN, DiffAugment)", bins, data, rcfg, gdir, extra, 8, 6);
 #else
   run_pair("resnet32.ini (conditional, SN, DiffAugment)", bins, data, rcfg, root, extra, batch, 20,
            more, seeds, "--class 3");
+  snprintf(gdir, sizeof gdir, "%s/gpu2", root);
+  graph_check("resnet32.ini (conditional, SN, DiffAugment)", bins, data, rcfg, gdir, extra, batch,
+              20);
 #endif
   // train.precision = bf16: the GPU's tensor-core variants (the dispatch times the two bf16 ones
   // on every layer shape and writes its choices to kernels.log) against the CPU, which rounds the

@@ -15,6 +15,7 @@
 #error "cudemu's cuda_runtime.h is for C++ (the kernels/*.cu files compiled as C++)"
 #endif
 
+#include <functional>
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -65,6 +66,9 @@ typedef enum cudaError {
   cudaErrorNoDevice = 100,
   cudaErrorInvalidDevice = 101,
   cudaErrorLaunchFailure = 719,
+  cudaErrorStreamCaptureUnsupported = 900,
+  cudaErrorStreamCaptureInvalidated = 901,
+  cudaErrorStreamCaptureWrongThread = 908,
 } cudaError_t;
 
 enum cudaMemcpyKind {
@@ -77,6 +81,18 @@ enum cudaMemcpyKind {
 
 typedef struct CUstream_st *cudaStream_t;
 typedef struct CUevent_st *cudaEvent_t;
+typedef struct CUgraph_st *cudaGraph_t;
+typedef struct CUgraphExec_st *cudaGraphExec_t;
+enum cudaStreamCaptureMode {
+  cudaStreamCaptureModeGlobal = 0,
+  cudaStreamCaptureModeThreadLocal = 1,
+  cudaStreamCaptureModeRelaxed = 2,
+};
+enum cudaStreamCaptureStatus {
+  cudaStreamCaptureStatusNone = 0,
+  cudaStreamCaptureStatusActive = 1,
+  cudaStreamCaptureStatusInvalidated = 2,
+};
 
 struct cudaDeviceProp {
   char name[256];
@@ -108,11 +124,26 @@ cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpy
                             cudaStream_t s);
 // Events: launches complete before they return here, so an event is the host clock when recorded.
 cudaError_t cudaEventCreate(cudaEvent_t *e);
+#define cudaEventDisableTiming 0x02
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t *e, unsigned flags);
 cudaError_t cudaEventDestroy(cudaEvent_t e);
 cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s);
 cudaError_t cudaEventSynchronize(cudaEvent_t e);
 cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t start, cudaEvent_t end);
 cudaError_t cudaHostAlloc(void **p, size_t bytes, unsigned flags);
+// Stream capture and graphs. While a stream captures, its launches, copies and memsets are
+// recorded (a kernel's arguments copied as at a launch) instead of run; cudaGraphLaunch runs the
+// recorded operations in order, reading host sources when it runs, as CUDA's graphs do. As in
+// CUDA's thread-local capture mode, synchronising, allocating or freeing while a capture is open
+// is refused (cudaErrorStreamCaptureUnsupported) and invalidates the capture: what would read a
+// result that was never computed, or change memory a recorded operation names.
+cudaError_t cudaStreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode mode);
+cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t *g);
+cudaError_t cudaStreamIsCapturing(cudaStream_t s, cudaStreamCaptureStatus *status);
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t *e, cudaGraph_t g, unsigned long long flags = 0);
+cudaError_t cudaGraphLaunch(cudaGraphExec_t e, cudaStream_t s);
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t e);
+cudaError_t cudaGraphDestroy(cudaGraph_t g);
 cudaError_t cudaFreeHost(void *p);
 
 // ---- threads, blocks, barriers, launches (cudemu.cc)
@@ -133,18 +164,27 @@ struct Config {
 // checks device memory for writes outside allocations. A bad configuration is recorded for
 // cudaGetLastError, as the CUDA runtime does.
 void run(const Config &c, void (*body)(void *), void *arg);
+// When `s` is capturing, appends op to its graph and returns true (the launch is recorded, not
+// run); otherwise returns false.
+bool record(cudaStream_t s, const std::function<void()> &op);
 
 template <class... P> struct Launch {
   void (*kernel)(P...);
   Config cfg;
   // The arguments convert to the kernel's parameter types here, as at a launch; every thread then
   // gets its own copies (kernel parameters are per-thread values).
+  // Under stream capture the copies are kept for every replay, as CUDA keeps a kernel node's.
   void operator()(P... a) const {
     std::tuple<typename std::decay<P>::type...> args(a...);
     void (*k)(P...) = kernel;
-    auto call = [&args, k] { std::apply(k, args); };
-    run(
-        cfg, [](void *f) { (*static_cast<decltype(call) *>(f))(); }, &call);
+    auto call = [args, k] { std::apply(k, args); };
+    const Config c = cfg;
+    auto go = [call, c] {
+      run(
+          c, [](void *f) { (*static_cast<const decltype(call) *>(f))(); },
+          const_cast<void *>(static_cast<const void *>(&call)));
+    };
+    if (!record(c.stream, go)) go();
   }
 };
 template <class... P>

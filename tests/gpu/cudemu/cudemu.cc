@@ -40,6 +40,7 @@
 #include <cudnn.h>
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <stdarg.h>
@@ -444,7 +445,13 @@ void profile_print() {
   for (auto &kv : *profile)
     v.push_back({kv.second.seconds, kv.first});
   std::sort(v.rbegin(), v.rend());
-  fprintf(stderr, "cudemu profile (emulated seconds, launches, kernel grid block):\n");
+  long total = 0;
+  for (auto &kv : *profile)
+    total += kv.second.launches;
+  fprintf(stderr,
+          "cudemu profile: %ld kernel launches in all (emulated seconds, launches, kernel "
+          "grid block):\n",
+          total);
   for (size_t i = 0; i < v.size() && i < 15; i++)
     fprintf(stderr, "  %8.2f s %6ld  %s\n", v[i].first, (*profile)[v[i].second].launches,
             v[i].second.c_str());
@@ -826,6 +833,12 @@ const char *cudaGetErrorString(cudaError_t e) {
     return "invalid device ordinal";
   case cudaErrorLaunchFailure:
     return "unspecified launch failure";
+  case cudaErrorStreamCaptureUnsupported:
+    return "operation not permitted when stream is capturing";
+  case cudaErrorStreamCaptureInvalidated:
+    return "operation failed due to a previous error during capture";
+  case cudaErrorStreamCaptureWrongThread:
+    return "attempt to terminate a thread-local capture sequence from another thread";
   }
   return "unknown error";
 }
@@ -870,18 +883,125 @@ cudaError_t cudaRuntimeGetVersion(int *v) {
 
 struct CUstream_st {
   unsigned flags;
+  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+  std::vector<std::function<void()>> ops; // recorded while capturing
 };
 
+// Graphs: the operations of one capture, in stream order (a stream's capture is a chain).
+struct CUgraph_st {
+  std::vector<std::function<void()>> ops;
+};
+struct CUgraphExec_st {
+  std::vector<std::function<void()>> ops;
+};
+
+namespace {
+// The stream whose capture is open (ganc captures on one stream at a time; a second capture while
+// one is open is refused), and the refusal of what a capture forbids.
+std::mutex capture_mu;
+cudaStream_t capturing = nullptr;
+
+bool capture_open() {
+  std::lock_guard<std::mutex> g(capture_mu);
+  return capturing != nullptr;
+}
+
+// A call that CUDA refuses while a capture is open in this thread: the capture is invalidated
+// and the call fails, as cudaStreamCaptureModeThreadLocal does.
+cudaError_t refuse_in_capture(const char *call) {
+  std::lock_guard<std::mutex> g(capture_mu);
+  if (!capturing) return cudaSuccess;
+  capturing->capture = cudaStreamCaptureStatusInvalidated;
+  fprintf(stderr, "cudemu: %s while a stream capture is open: refused, capture invalidated\n",
+          call);
+  return set_error(cudaErrorStreamCaptureUnsupported);
+}
+} // namespace
+
+namespace cudemu {
+bool record(cudaStream_t s, const std::function<void()> &op) {
+  std::lock_guard<std::mutex> g(capture_mu);
+  if (!s || s->capture == cudaStreamCaptureStatusNone) return false;
+  if (s->capture == cudaStreamCaptureStatusActive) s->ops.push_back(op);
+  return true; // an invalidated capture drops what follows, as CUDA does
+}
+} // namespace cudemu
+
+cudaError_t cudaStreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode) {
+  std::lock_guard<std::mutex> g(capture_mu);
+  if (!s || capturing) return set_error(cudaErrorStreamCaptureUnsupported);
+  s->capture = cudaStreamCaptureStatusActive;
+  s->ops.clear();
+  capturing = s;
+  return cudaSuccess;
+}
+
+cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t *out) {
+  std::lock_guard<std::mutex> g(capture_mu);
+  if (!out) return set_error(cudaErrorInvalidValue);
+  *out = nullptr;
+  if (!s || capturing != s) return set_error(cudaErrorStreamCaptureWrongThread);
+  const bool ok = s->capture == cudaStreamCaptureStatusActive;
+  capturing = nullptr;
+  s->capture = cudaStreamCaptureStatusNone;
+  if (!ok) {
+    s->ops.clear();
+    return set_error(cudaErrorStreamCaptureInvalidated);
+  }
+  *out = new CUgraph_st{std::move(s->ops)};
+  s->ops.clear();
+  return cudaSuccess;
+}
+
+cudaError_t cudaStreamIsCapturing(cudaStream_t s, cudaStreamCaptureStatus *status) {
+  std::lock_guard<std::mutex> g(capture_mu);
+  if (!status) return set_error(cudaErrorInvalidValue);
+  *status = s ? s->capture : cudaStreamCaptureStatusNone;
+  return cudaSuccess;
+}
+
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t *e, cudaGraph_t gr, unsigned long long) {
+  if (!e || !gr) return set_error(cudaErrorInvalidValue);
+  *e = new CUgraphExec_st{gr->ops};
+  return cudaSuccess;
+}
+
+cudaError_t cudaGraphLaunch(cudaGraphExec_t e, cudaStream_t s) {
+  if (!e) return set_error(cudaErrorInvalidValue);
+  if (capture_open()) { // ganc never nests graphs
+    refuse_in_capture("cudaGraphLaunch");
+    return cudaErrorStreamCaptureUnsupported;
+  }
+  (void)s;
+  for (const auto &op : e->ops)
+    op();
+  return cudaSuccess;
+}
+
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t e) {
+  delete e;
+  return cudaSuccess;
+}
+cudaError_t cudaGraphDestroy(cudaGraph_t gr) {
+  delete gr;
+  return cudaSuccess;
+}
+
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned flags) {
-  *s = new CUstream_st{flags};
+  *s = new CUstream_st();
+  (*s)->flags = flags;
   return cudaSuccess;
 }
 cudaError_t cudaStreamDestroy(cudaStream_t s) {
+  if (capture_open() && capturing == s) return refuse_in_capture("cudaStreamDestroy");
   delete s;
   return cudaSuccess;
 }
 // Launches and copies run when they are called: a stream is always idle.
-cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
+// While a capture is open nothing has run: synchronising is refused.
+cudaError_t cudaStreamSynchronize(cudaStream_t) {
+  return refuse_in_capture("cudaStreamSynchronize");
+}
 
 struct CUevent_st {
   double t;      // host seconds when recorded
@@ -892,19 +1012,24 @@ cudaError_t cudaEventCreate(cudaEvent_t *e) {
   *e = new CUevent_st{0, false};
   return cudaSuccess;
 }
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t *e, unsigned) { return cudaEventCreate(e); }
 cudaError_t cudaEventDestroy(cudaEvent_t e) {
   delete e;
   return cudaSuccess;
 }
-cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t) {
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s) {
   if (!e) return cudaErrorInvalidValue;
+  if (cudemu::record(s, [e] { cudaEventRecord(e, nullptr); })) return cudaSuccess;
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   e->t = ts.tv_sec + ts.tv_nsec * 1e-9;
   e->recorded = true;
   return cudaSuccess;
 }
-cudaError_t cudaEventSynchronize(cudaEvent_t e) { return e ? cudaSuccess : cudaErrorInvalidValue; }
+cudaError_t cudaEventSynchronize(cudaEvent_t e) {
+  if (!e) return cudaErrorInvalidValue;
+  return refuse_in_capture("cudaEventSynchronize");
+}
 cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t a, cudaEvent_t b) {
   if (!ms || !a || !b || !a->recorded || !b->recorded) return cudaErrorInvalidValue;
   *ms = (float)((b->t - a->t) * 1e3);
@@ -912,6 +1037,7 @@ cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t a, cudaEvent_t b) {
 }
 
 cudaError_t cudaMalloc(void **out, size_t bytes) {
+  if (capture_open()) return refuse_in_capture("cudaMalloc");
   std::lock_guard<std::mutex> g(mem.mu);
   if (!mem.limit) {
     const char *e = getenv("CUDEMU_MEM_LIMIT");
@@ -946,6 +1072,7 @@ cudaError_t cudaMalloc(void **out, size_t bytes) {
 
 cudaError_t cudaFree(void *p) {
   if (!p) return cudaSuccess;
+  if (capture_open()) return refuse_in_capture("cudaFree");
   std::lock_guard<std::mutex> g(mem.mu);
   auto it = mem.allocs.find((uintptr_t)p);
   if (it == mem.allocs.end()) fail("cudaFree of %p, which cudaMalloc did not return", p);
@@ -966,7 +1093,8 @@ cudaError_t cudaMemGetInfo(size_t *free_b, size_t *total_b) {
   return cudaSuccess;
 }
 
-cudaError_t cudaMemsetAsync(void *p, int value, size_t bytes, cudaStream_t) {
+cudaError_t cudaMemsetAsync(void *p, int value, size_t bytes, cudaStream_t s) {
+  if (cudemu::record(s, [=] { cudaMemsetAsync(p, value, bytes, nullptr); })) return cudaSuccess;
   if (!bytes) return cudaSuccess;
   std::lock_guard<std::mutex> g(mem.mu);
   if (!find_alloc(p, bytes))
@@ -976,7 +1104,10 @@ cudaError_t cudaMemsetAsync(void *p, int value, size_t bytes, cudaStream_t) {
 }
 
 cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind,
-                            cudaStream_t) {
+                            cudaStream_t s) {
+  // Recorded, a copy reads its source when the graph runs (host sources included), as in CUDA.
+  if (cudemu::record(s, [=] { cudaMemcpyAsync(dst, src, bytes, kind, nullptr); }))
+    return cudaSuccess;
   std::lock_guard<std::mutex> g(mem.mu);
   if (!bytes) return cudaSuccess;
   const bool dst_dev = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
@@ -995,6 +1126,7 @@ cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpy
 
 cudaError_t cudaHostAlloc(void **p, size_t bytes, unsigned) {
   *p = NULL;
+  if (capture_open()) return refuse_in_capture("cudaHostAlloc");
   if (posix_memalign(p, 64, bytes ? bytes : 1) != 0) return set_error(cudaErrorMemoryAllocation);
   return cudaSuccess;
 }

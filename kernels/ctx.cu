@@ -19,7 +19,19 @@ struct ganc_cuda_state {
   float *scratch;
   size_t scratch_floats;
   unsigned scratch_gen; // bumped when the scratch moves: a captured graph names the old one
-  cudaEvent_t fence;    // ganc_cuda_fence_*, made on first use
+  // Staged uploads (ganc_cuda_stage_*): a stream of their own, two device staging slots, and
+  // events: copied[s] (the upload into slot s is done), moved[s] (the compute stream has moved
+  // slot s into place, so it may be written again). Made on first use.
+  cudaStream_t up;
+  char *stage[2];
+  size_t stage_cap, stage_off;
+  int slot, staged;
+  cudaEvent_t copied[2], moved[2];
+  struct {
+    void *dst;
+    size_t off, n;
+  } items[8];
+  int nitems;
   cudaDeviceProp prop;
   void *conv_tune; // kernels/conv.cu's variant choices per role and shape
   // Live allocations, for the peak-memory figure ganc-bench reports (a few hundred at most).
@@ -72,7 +84,15 @@ extern "C" void ganc_cuda_ctx_free(ganc_ctx *ctx) {
   ganc_cuda_state *s = (ganc_cuda_state *)ctx->cuda;
   cudaStreamSynchronize(s->stream);
   if (s->scratch) cudaFree(s->scratch);
-  if (s->fence) cudaEventDestroy(s->fence);
+  if (s->up) {
+    cudaStreamSynchronize(s->up);
+    cudaStreamDestroy(s->up);
+    for (int i = 0; i < 2; i++) {
+      cudaFree(s->stage[i]);
+      cudaEventDestroy(s->copied[i]);
+      cudaEventDestroy(s->moved[i]);
+    }
+  }
   free(s->ptrs);
   free(s->sizes);
   if (s->cudnn) cudnnDestroy(s->cudnn);
@@ -204,21 +224,73 @@ extern "C" float *ganc_cuda_scratch(ganc_ctx *ctx, size_t n) {
 
 extern "C" unsigned ganc_cuda_memory_generation(ganc_ctx *ctx) { return state(ctx)->scratch_gen; }
 
-// ---- asynchronous uploads and the fence that orders them with the host -----------------------
+// ---- staged uploads: the next step's inputs copied on a stream of their own ------------------
+// The host's sources (the loader's pinned batch) go to a device staging slot on the upload
+// stream, overlapping the compute stream's work; the compute stream then waits for them and moves
+// them into place (device to device: ~1 µs per MB on an H200), so that its buffers (which a
+// captured graph names) are never written while a step still reads them. Two slots alternate;
+// before the upload stream writes a slot again it waits until the compute stream has moved the
+// slot's previous contents.
 
-extern "C" void ganc_cuda_h2d_async(ganc_ctx *ctx, void *dst, const void *src, size_t bytes) {
-  CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, state(ctx)->stream));
+extern "C" void ganc_cuda_stage_begin(ganc_ctx *ctx, size_t bytes) {
+  ganc_cuda_state *s = state(ctx);
+  if (s->staged) ganc_die(GANC_EXIT_RUNTIME, "internal error: ganc_cuda_stage_begin twice");
+  if (!s->up) {
+    CUDA_CHECK(cudaStreamCreateWithFlags(&s->up, cudaStreamNonBlocking));
+    for (int i = 0; i < 2; i++) {
+      CUDA_CHECK(cudaEventCreateWithFlags(&s->copied[i], cudaEventDisableTiming));
+      CUDA_CHECK(cudaEventCreateWithFlags(&s->moved[i], cudaEventDisableTiming));
+    }
+  }
+  const size_t need = bytes + 256 * 8; // each item starts 256-byte aligned
+  if (need > s->stage_cap) {           // both streams may still use the old slots
+    CUDA_CHECK(cudaStreamSynchronize(s->up));
+    CUDA_CHECK(cudaStreamSynchronize(s->stream));
+    for (int i = 0; i < 2; i++) {
+      if (s->stage[i]) ganc_cuda_free(ctx, s->stage[i]);
+      s->stage[i] = NULL;
+    }
+    for (int i = 0; i < 2; i++)
+      s->stage[i] = (char *)ganc_cuda_malloc(ctx, need);
+    s->stage_cap = need;
+  }
+  s->slot ^= 1;
+  s->staged = 1;
+  s->stage_off = 0;
+  s->nitems = 0;
+  // The slot's previous contents (two steps ago) must have been moved into place.
+  CUDA_CHECK(cudaStreamWaitEvent(s->up, s->moved[s->slot], 0));
 }
 
-extern "C" void ganc_cuda_fence_record(ganc_ctx *ctx) {
+extern "C" void ganc_cuda_stage_copy(ganc_ctx *ctx, void *dst, const void *src, size_t n) {
   ganc_cuda_state *s = state(ctx);
-  if (!s->fence) CUDA_CHECK(cudaEventCreateWithFlags(&s->fence, cudaEventDisableTiming));
-  CUDA_CHECK(cudaEventRecord(s->fence, s->stream));
+  if (!s->staged || s->nitems == 8 || s->stage_off + n > s->stage_cap)
+    ganc_die(GANC_EXIT_RUNTIME, "internal error: ganc_cuda_stage_copy outside its begin/end");
+  if (n == 0) return;
+  const size_t off = s->stage_off;
+  CUDA_CHECK(cudaMemcpyAsync(s->stage[s->slot] + off, src, n, cudaMemcpyHostToDevice, s->up));
+  s->items[s->nitems].dst = dst;
+  s->items[s->nitems].off = off;
+  s->items[s->nitems].n = n;
+  s->nitems++;
+  s->stage_off = (off + n + 255) / 256 * 256;
 }
 
-extern "C" void ganc_cuda_fence_wait(ganc_ctx *ctx) {
+extern "C" void ganc_cuda_stage_end(ganc_ctx *ctx) {
   ganc_cuda_state *s = state(ctx);
-  if (s->fence) CUDA_CHECK(cudaEventSynchronize(s->fence));
+  if (!s->staged) ganc_die(GANC_EXIT_RUNTIME, "internal error: ganc_cuda_stage_end alone");
+  CUDA_CHECK(cudaEventRecord(s->copied[s->slot], s->up));
+  CUDA_CHECK(cudaStreamWaitEvent(s->stream, s->copied[s->slot], 0));
+  for (int i = 0; i < s->nitems; i++)
+    CUDA_CHECK(cudaMemcpyAsync(s->items[i].dst, s->stage[s->slot] + s->items[i].off, s->items[i].n,
+                               cudaMemcpyDeviceToDevice, s->stream));
+  CUDA_CHECK(cudaEventRecord(s->moved[s->slot], s->stream));
+  s->staged = 0;
+}
+
+extern "C" void ganc_cuda_stage_wait(ganc_ctx *ctx) {
+  ganc_cuda_state *s = state(ctx);
+  if (s->up) CUDA_CHECK(cudaEventSynchronize(s->copied[s->slot]));
 }
 
 // ---- CUDA graphs: one capture of the context's stream, replayed ------------------------------

@@ -48,11 +48,13 @@ double ganc_cuda_stopwatch_ms(ganc_ctx *ctx);
 float *ganc_cuda_scratch(ganc_ctx *ctx, size_t n);
 // Changes whenever the scratch moves, so that a captured graph (which names it) is made again.
 unsigned ganc_cuda_memory_generation(ganc_ctx *ctx);
-// An upload that returns at once (src must stay unchanged until a fence recorded after it has
-// passed: ganc_cuda_fence_wait), and that fence.
-void ganc_cuda_h2d_async(ganc_ctx *ctx, void *dst, const void *src, size_t bytes);
-void ganc_cuda_fence_record(ganc_ctx *ctx);
-void ganc_cuda_fence_wait(ganc_ctx *ctx);
+// Staged uploads on a stream of their own (dispatch.h's ganc_stage_*): begin (at most `bytes`
+// in all, at most 8 copies), copy, end (the context's stream waits for them and moves them into
+// place), wait (the host waits until the last staged sources were read).
+void ganc_cuda_stage_begin(ganc_ctx *ctx, size_t bytes);
+void ganc_cuda_stage_copy(ganc_ctx *ctx, void *dst, const void *src, size_t n);
+void ganc_cuda_stage_end(ganc_ctx *ctx);
+void ganc_cuda_stage_wait(ganc_ctx *ctx);
 // CUDA graphs: capture the context's stream (nothing captured runs; no synchronisation,
 // allocation or host read may happen inside), then replay it.
 void ganc_cuda_capture_begin(ganc_ctx *ctx);

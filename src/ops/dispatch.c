@@ -49,11 +49,12 @@ static void ganc_cuda_d2d(ganc_ctx *c, void *d, const void *s, size_t n) {
   (void)c, (void)d, (void)s, (void)n;
 }
 static void ganc_cuda_sync(ganc_ctx *ctx) { (void)ctx; }
-static void ganc_cuda_h2d_async(ganc_ctx *c, void *d, const void *s, size_t n) {
+static void ganc_cuda_stage_begin(ganc_ctx *c, size_t n) { (void)c, (void)n; }
+static void ganc_cuda_stage_copy(ganc_ctx *c, void *d, const void *s, size_t n) {
   (void)c, (void)d, (void)s, (void)n;
 }
-static void ganc_cuda_fence_record(ganc_ctx *ctx) { (void)ctx; }
-static void ganc_cuda_fence_wait(ganc_ctx *ctx) { (void)ctx; }
+static void ganc_cuda_stage_end(ganc_ctx *ctx) { (void)ctx; }
+static void ganc_cuda_stage_wait(ganc_ctx *ctx) { (void)ctx; }
 static void ganc_cuda_capture_begin(ganc_ctx *ctx) { (void)ctx; }
 static ganc_graph *ganc_cuda_capture_end(ganc_ctx *ctx) {
   (void)ctx;
@@ -118,17 +119,20 @@ void ganc_copy(ganc_ctx *ctx, float *dst, const float *src, size_t n) {
 void ganc_sync(ganc_ctx *ctx) {
   if (IS_CUDA(ctx)) ganc_cuda_sync(ctx);
 }
-void ganc_upload_async(ganc_ctx *ctx, void *dst, const void *host, size_t n) {
+void ganc_stage_begin(ganc_ctx *ctx, size_t bytes) {
+  if (IS_CUDA(ctx)) ganc_cuda_stage_begin(ctx, bytes);
+}
+void ganc_stage_copy(ganc_ctx *ctx, void *dst, const void *host, size_t n) {
   if (IS_CUDA(ctx))
-    ganc_cuda_h2d_async(ctx, dst, host, n);
+    ganc_cuda_stage_copy(ctx, dst, host, n);
   else if (dst != host)
     memcpy(dst, host, n);
 }
-void ganc_fence_record(ganc_ctx *ctx) {
-  if (IS_CUDA(ctx)) ganc_cuda_fence_record(ctx);
+void ganc_stage_end(ganc_ctx *ctx) {
+  if (IS_CUDA(ctx)) ganc_cuda_stage_end(ctx);
 }
-void ganc_fence_wait(ganc_ctx *ctx) {
-  if (IS_CUDA(ctx)) ganc_cuda_fence_wait(ctx);
+void ganc_stage_wait(ganc_ctx *ctx) {
+  if (IS_CUDA(ctx)) ganc_cuda_stage_wait(ctx);
 }
 int ganc_capture_begin(ganc_ctx *ctx) {
   if (!IS_CUDA(ctx)) return -1;

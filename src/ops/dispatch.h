@@ -22,12 +22,16 @@ void ganc_download(ganc_ctx *ctx, float *host, const float *src, size_t n);
 void ganc_copy(ganc_ctx *ctx, float *dst, const float *src, size_t n); // within the backend
 // Waits until every op issued so far has finished (a no-op on the CPU).
 void ganc_sync(ganc_ctx *ctx);
-// An upload that may return before it is done (CUDA: ordered on the stream like an op): `host`
-// must stay unchanged until a fence recorded after it has been waited for.
-void ganc_upload_async(ganc_ctx *ctx, void *dst, const void *host, size_t n);
-// The fence: record it after ops; wait blocks the host until they are done (no-ops on the CPU).
-void ganc_fence_record(ganc_ctx *ctx);
-void ganc_fence_wait(ganc_ctx *ctx);
+// Staged uploads: the next step's inputs copied while the device still runs the current one
+// (CUDA: on a stream of their own, into staging memory; the ops issued after ganc_stage_end see
+// them in place, the ops issued before never see them change). ganc_stage_begin(total bytes, at
+// most 8 copies), ganc_stage_copy(dst, host, n) each, ganc_stage_end; the host sources must stay
+// unchanged until ganc_stage_wait has returned (the host waits until they were read). On the
+// CPU: plain copies, and the waits return at once.
+void ganc_stage_begin(ganc_ctx *ctx, size_t bytes);
+void ganc_stage_copy(ganc_ctx *ctx, void *dst, const void *host, size_t n);
+void ganc_stage_end(ganc_ctx *ctx);
+void ganc_stage_wait(ganc_ctx *ctx);
 
 // ---- one captured step, replayed (CUDA graphs; the CPU backend has none) ---------------------
 // ganc_capture_begin returns 0 and starts recording the ops that follow, instead of running

@@ -484,13 +484,13 @@ static void sum_grads(trainer *T, ganc_net *net) {
 
 // The step's inputs, outside any graph: its values (ganc_step_args: the step, its latents' first
 // index, the augmentation counters, both Adam updates' constants and the EMA's beta) and the
-// real images and labels, uploaded without waiting. The host buffers (the loader's batch, which
-// must stay put until then) are free again once the fence recorded here has passed: the next
-// step waits for it before reusing them.
+// real images and labels, staged (on a stream of their own, while the previous step still runs).
+// The host buffers (host_args, and the loader's batch, which must stay put until then) are free
+// again once ganc_stage_wait returns: the next step waits for it before reusing them.
 static void step_upload(trainer *T, const uint8_t *images, const int32_t *labels) {
   ganc_ctx *ctx = &T->ctx;
   const ganc_config *c = &T->cfg;
-  ganc_fence_wait(ctx);
+  ganc_stage_wait(ctx);
   ganc_step_args *a = T->host_args;
   a->step = (uint64_t)T->step;
   // Every draw is keyed by the image's row in the global batch (row0 + i): the ranks together
@@ -510,10 +510,12 @@ static void step_upload(trainer *T, const uint8_t *images, const int32_t *labels
                    T->D.adam_t + 1, 0.0f, a->adam_d);
   ganc_adam_consts((float)c->g_lr, (float)c->beta1, (float)c->beta2, (float)c->adam_eps,
                    T->G.adam_t + 1, beta, a->adam_g);
-  ganc_upload_async(ctx, T->args_dev, a, sizeof *a);
-  ganc_upload_async(ctx, T->u8_dev, images, (size_t)T->B * T->R * T->R * T->C);
-  if (T->ncls) ganc_upload_async(ctx, T->labels_dev, labels, sizeof(int32_t) * (size_t)T->B);
-  ganc_fence_record(ctx);
+  const size_t ib = (size_t)T->B * T->R * T->R * T->C, lb = sizeof(int32_t) * (size_t)T->B;
+  ganc_stage_begin(ctx, sizeof *a + ib + lb);
+  ganc_stage_copy(ctx, T->args_dev, a, sizeof *a);
+  ganc_stage_copy(ctx, T->u8_dev, images, ib);
+  if (T->ncls) ganc_stage_copy(ctx, T->labels_dev, labels, lb);
+  ganc_stage_end(ctx);
 }
 
 // One step on the backend, every value it depends on read from backend memory (T->args_dev and
@@ -690,7 +692,7 @@ static void trainer_free(trainer *T) {
   free(T->u8);
   ganc_graph_free(T->graph);
   T->graph = NULL;
-  ganc_fence_wait(&T->ctx); // the last uploads read host_args
+  ganc_stage_wait(&T->ctx); // the last staged copies read host_args
   ganc_host_free(T->host_args, T->host_args_pinned);
   ganc_free(&T->ctx, T->args_dev);
   ganc_free(&T->ctx, T->acc_dev);
@@ -1212,7 +1214,7 @@ int ganc_train_main(int argc, char **argv) {
   double shown_d = NAN, shown_g = NAN; // the progress line's losses: the last report's means
   while (T.nimg < total && !g_stop) {
     const ganc_batch *b;
-    ganc_fence_wait(&T.ctx); // the previous batch's upload is done: the loader may reuse it
+    ganc_stage_wait(&T.ctx); // the previous batch was read: the loader may reuse its buffer
     if (ganc_loader_next(T.loader, &b, &err)) ganc_die_err(&err);
     train_step(&T, b->images, b->labels);
     if (T.comm.size > 1) { // every rank leaves at the same step: a stop anywhere is all's

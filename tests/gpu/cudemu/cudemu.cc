@@ -1030,6 +1030,11 @@ cudaError_t cudaEventSynchronize(cudaEvent_t e) {
   if (!e) return cudaErrorInvalidValue;
   return refuse_in_capture("cudaEventSynchronize");
 }
+cudaError_t cudaStreamWaitEvent(cudaStream_t s, cudaEvent_t e, unsigned) {
+  if (!s || !e) return set_error(cudaErrorInvalidValue);
+  if (cudemu::record(s, [] {})) return cudaSuccess;
+  return cudaSuccess;
+}
 cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t a, cudaEvent_t b) {
   if (!ms || !a || !b || !a->recorded || !b->recorded) return cudaErrorInvalidValue;
   *ms = (float)((b->t - a->t) * 1e3);

@@ -22,6 +22,7 @@
 #include "kernels/cuda_check.h"    // CUDA_CHECK_LAUNCH, KERNEL_REQUIRE
 #include "kernels/elementwise.cuh" // launch shape, unfused float arithmetic
 #include "kernels/kernels.h"       // the launchers' declarations
+#include "ops/act_core.h"          // the forward arithmetic, shared with the CPU twins
 
 #include <math.h>
 #include <stdint.h>
@@ -29,13 +30,12 @@
 // ---------------------------------------------------------------------------------------------
 // the activations, one element each (same expressions as act.c)
 
-struct relu_fwd {
-  // Written this way round so a NaN passes through, visibly (as act.c).
-  __host__ __device__ float operator()(float x) const { return x < 0.0f ? 0.0f : x; }
+struct relu_fwd { // ops/act_core.h, shared with act.c and batch norm's fused activation
+  __host__ __device__ float operator()(float x) const { return ganc_relu(x); }
 };
 struct lrelu_fwd {
   float slope;
-  __host__ __device__ float operator()(float x) const { return x > 0.0f ? x : rn_mul(slope, x); }
+  __host__ __device__ float operator()(float x) const { return ganc_lrelu(slope, x); }
 };
 struct tanh_fwd {
   __host__ __device__ float operator()(float x) const { return (float)tanh((double)x); }

@@ -29,6 +29,7 @@
 #include "core/comm.h"          // train.batchnorm = sync: the partials of every rank
 #include "kernels/cuda_check.h" // CUDA_CHECK, CUDA_CHECK_LAUNCH, KERNEL_REQUIRE
 #include "kernels/kernels.h"    // the launchers' declarations, ganc_cuda_scratch
+#include "ops/act_core.h"       // a fused activation: the activation ops' arithmetic
 
 #include <math.h>
 #include <stdint.h>
@@ -183,11 +184,12 @@ __host__ __device__ static void bn_bwd_finalize(int c, int C, double sdy, double
 __host__ __device__ static void bn_normalize_body(int64_t tid, int64_t T, int64_t n, int C,
                                                   const float *x, const double *__restrict__ mu,
                                                   const double *__restrict__ k,
-                                                  const float *__restrict__ beta, float *y) {
+                                                  const float *__restrict__ beta, int act,
+                                                  float slope, float *y) {
   int c = (int)(tid % C);
   const int step = (int)(T % C);
   for (int64_t i = tid; i < n; i += T) {
-    y[i] = (float)(((double)x[i] - mu[c]) * k[c] + (double)beta[c]);
+    y[i] = ganc_act(act, slope, (float)(((double)x[i] - mu[c]) * k[c] + (double)beta[c]));
     c += step;
     if (c >= C) c -= C;
   }
@@ -196,11 +198,12 @@ __host__ __device__ static void bn_normalize_body(int64_t tid, int64_t T, int64_
 __host__ __device__ static void bn_eval_body(int64_t tid, int64_t T, int64_t n, int C,
                                              const float *x, const float *__restrict__ run_mean,
                                              const double *__restrict__ scale,
-                                             const float *__restrict__ beta, float *y) {
+                                             const float *__restrict__ beta, int act, float slope,
+                                             float *y) {
   int c = (int)(tid % C);
   const int step = (int)(T % C);
   for (int64_t i = tid; i < n; i += T) {
-    y[i] = (float)(((double)x[i] - run_mean[c]) * scale[c] + (double)beta[c]);
+    y[i] = ganc_act(act, slope, (float)(((double)x[i] - run_mean[c]) * scale[c] + (double)beta[c]));
     c += step;
     if (c >= C) c -= C;
   }
@@ -326,9 +329,10 @@ __global__ static void bn_memset_kernel(int n, float *p) {
 __global__ static void bn_normalize_kernel(int64_t n, int C, const float *x,
                                            const double *__restrict__ mu,
                                            const double *__restrict__ k,
-                                           const float *__restrict__ beta, float *y) {
+                                           const float *__restrict__ beta, int act, float slope,
+                                           float *y) {
   bn_normalize_body((int64_t)blockIdx.x * blockDim.x + threadIdx.x, (int64_t)gridDim.x * blockDim.x,
-                    n, C, x, mu, k, beta, y);
+                    n, C, x, mu, k, beta, act, slope, y);
 }
 
 // scale [C] = gamma / sqrt(run_var + eps), in double as the CPU twin.
@@ -342,9 +346,10 @@ __global__ static void bn_eval_scale_kernel(int C, const float *__restrict__ gam
 __global__ static void bn_eval_kernel(int64_t n, int C, const float *x,
                                       const float *__restrict__ run_mean,
                                       const double *__restrict__ scale,
-                                      const float *__restrict__ beta, float *y) {
+                                      const float *__restrict__ beta, int act, float slope,
+                                      float *y) {
   bn_eval_body((int64_t)blockIdx.x * blockDim.x + threadIdx.x, (int64_t)gridDim.x * blockDim.x, n,
-               C, x, run_mean, scale, beta, y);
+               C, x, run_mean, scale, beta, act, slope, y);
 }
 
 __global__ static void bn_dx_kernel(int64_t n, int C, const float *x, const float *dy,
@@ -365,9 +370,10 @@ static void bn_require(int64_t M, int C, const char *op) {
                  "C = %d channels is more than a grid can tile", C);
 }
 
-// train.batchnorm = sync (core/comm.h): every rank's chunk partials summed elementwise (the ranks' batches
-// have the same shape, so the same chunks), and the plan's rows those of all ranks — the combine
-// kernels then give the statistics of the whole global batch. Without it, the plan unchanged.
+// train.batchnorm = sync (core/comm.h): every rank's chunk partials summed elementwise (the ranks'
+// batches have the same shape, so the same chunks), and the plan's rows those of all ranks — the
+// combine kernels then give the statistics of the whole global batch. Without it, the plan
+// unchanged.
 static bn_plan bn_sync_partials(ganc_ctx *ctx, double *part, size_t n, bn_plan p) {
   if (!ctx->bn_sync || !ctx->comm || ctx->comm->size == 1) return p;
   ganc_comm_sum(ctx->comm, ctx, part, n, 1);
@@ -382,8 +388,9 @@ static double *bn_scratch(ganc_ctx *ctx, size_t doubles) {
 
 extern "C" void batchnorm_forward_train_cuda(ganc_ctx *ctx, ganc_stream st, int64_t M, int C,
                                              const float *x, const float *gamma, const float *beta,
-                                             float eps, float momentum, float *y, float *mean,
-                                             float *rstd, float *run_mean, float *run_var) {
+                                             float eps, float momentum, int act, float slope,
+                                             float *y, float *mean, float *rstd, float *run_mean,
+                                             float *run_var) {
   bn_require(M, C, "batchnorm_forward_train_cuda");
   // As PyTorch and the CPU twin: one value per channel has no variance to normalize by.
   if (M < 2)
@@ -411,20 +418,22 @@ extern "C" void batchnorm_forward_train_cuda(ganc_ctx *ctx, ganc_stream st, int6
   (part, pg, mu, gamma, eps, momentum, mean, rstd, run_mean, run_var, k);
   CUDA_CHECK_LAUNCH();
   const int64_t n = M * C;
-  GANC_LAUNCH(bn_normalize_kernel, ew_blocks(n), EW_THREADS, st)(n, C, x, mu, k, beta, y);
+  GANC_LAUNCH(bn_normalize_kernel, ew_blocks(n), EW_THREADS, st)
+  (n, C, x, mu, k, beta, act, slope, y);
   CUDA_CHECK_LAUNCH();
 }
 
 extern "C" void batchnorm_forward_eval_cuda(ganc_ctx *ctx, ganc_stream st, int64_t M, int C,
                                             const float *x, const float *gamma, const float *beta,
                                             const float *run_mean, const float *run_var, float eps,
-                                            float *y) {
+                                            int act, float slope, float *y) {
   bn_require(M, C, "batchnorm_forward_eval_cuda");
   double *scale = bn_scratch(ctx, (size_t)C);
   GANC_LAUNCH(bn_eval_scale_kernel, (C + 255) / 256, 256, st)(C, gamma, run_var, eps, scale);
   CUDA_CHECK_LAUNCH();
   const int64_t n = M * C;
-  GANC_LAUNCH(bn_eval_kernel, ew_blocks(n), EW_THREADS, st)(n, C, x, run_mean, scale, beta, y);
+  GANC_LAUNCH(bn_eval_kernel, ew_blocks(n), EW_THREADS, st)
+  (n, C, x, run_mean, scale, beta, act, slope, y);
   CUDA_CHECK_LAUNCH();
 }
 
@@ -434,8 +443,8 @@ extern "C" void batchnorm_backward_cuda(ganc_ctx *ctx, ganc_stream st, int64_t M
                                         float *dgamma, float *dbeta) {
   bn_require(M, C, "batchnorm_backward_cuda");
   const bn_plan p = bn_make_plan(M, C);
-  // Scratch (doubles): part [2, nchunk, C], coef [3, C], and under train.batchnorm = sync a place [C]
-  // for the second pass's dgamma and dbeta (floats, two to a double).
+  // Scratch (doubles): part [2, nchunk, C], coef [3, C], and under train.batchnorm = sync a place
+  // [C] for the second pass's dgamma and dbeta (floats, two to a double).
   double *part = bn_scratch(ctx, (size_t)(2 * p.nchunk + 4) * (size_t)C);
   double *coef = part + 2 * p.nchunk * C;
   const int tiles = (C + BN_TILE_C - 1) / BN_TILE_C;

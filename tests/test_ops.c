@@ -600,7 +600,8 @@ static void check_bn_case(ganc_ctx *ctx, const bn_case *bc, rng *rg) {
   poison(y, n);
   poison(mean, C);
   poison(rstd, C);
-  batchnorm_forward_train_cpu(ctx, M, C, x, g, b, eps, momentum, y, mean, rstd, rm, rv);
+  batchnorm_forward_train_cpu(ctx, M, C, x, g, b, eps, momentum, GANC_ACT_NONE, 0.0f, y, mean, rstd,
+                              rm, rv);
   ref_bn(M, C, xd, gd, bd, eps, yd, mud, vard);
   snprintf(what, sizeof what, "BN M=%lld C=%d: train forward", (long long)M, C);
   EXPECT_NERR(what, nerr(y, yd, n), 1e-5);
@@ -619,7 +620,7 @@ static void check_bn_case(ganc_ctx *ctx, const bn_case *bc, rng *rg) {
 
   // Eval forward uses the running statistics.
   poison(y, n);
-  batchnorm_forward_eval_cpu(ctx, M, C, x, g, b, rm, rv, eps, y);
+  batchnorm_forward_eval_cpu(ctx, M, C, x, g, b, rm, rv, eps, GANC_ACT_NONE, 0.0f, y);
   for (int64_t i = 0; i < M; i++)
     for (int c = 0; c < C; c++)
       yd[i * C + c] = gd[c] * (xd[i * C + c] - rm[c]) / sqrt((double)rv[c] + eps) + bd[c];
@@ -629,9 +630,39 @@ static void check_bn_case(ganc_ctx *ctx, const bn_case *bc, rng *rg) {
   // NULL running statistics: no update, same output.
   float *y2 = fnew(n);
   poison(y2, n);
-  batchnorm_forward_train_cpu(ctx, M, C, x, g, b, eps, momentum, y2, mean, rstd, NULL, NULL);
+  batchnorm_forward_train_cpu(ctx, M, C, x, g, b, eps, momentum, GANC_ACT_NONE, 0.0f, y2, mean,
+                              rstd, NULL, NULL);
   ref_bn(M, C, xd, gd, bd, eps, yd, NULL, NULL);
   EXPECT_NERR("BN train forward without running stats", nerr(y2, yd, n), 1e-5);
+  // A fused activation (act): the same bits as the activation op on the plain output, in
+  // training and in eval, ReLU and leaky ReLU.
+  {
+    float *y3 = fnew(n), *y4 = fnew(n), *mu3 = fnew(C), *rs3 = fnew(C);
+    for (int act = GANC_ACT_RELU; act <= GANC_ACT_LRELU; act++) {
+      for (int train = 0; train < 2; train++) {
+        poison(y3, n);
+        if (train)
+          batchnorm_forward_train_cpu(ctx, M, C, x, g, b, eps, momentum, act, 0.2f, y3, mu3, rs3,
+                                      NULL, NULL);
+        else
+          batchnorm_forward_eval_cpu(ctx, M, C, x, g, b, rm, rv, eps, act, 0.2f, y3);
+        if (train)
+          batchnorm_forward_train_cpu(ctx, M, C, x, g, b, eps, momentum, GANC_ACT_NONE, 0.0f, y4,
+                                      mu3, rs3, NULL, NULL);
+        else
+          batchnorm_forward_eval_cpu(ctx, M, C, x, g, b, rm, rv, eps, GANC_ACT_NONE, 0.0f, y4);
+        if (act == GANC_ACT_RELU)
+          relu_forward_cpu(ctx, (int64_t)n, y4, y4);
+        else
+          lrelu_forward_cpu(ctx, (int64_t)n, 0.2f, y4, y4);
+        if (memcmp(y3, y4, n * sizeof(float)))
+          fail_msg("BN M=%lld C=%d %s with a fused %s differs from the activation op after it",
+                   (long long)M, C, train ? "train" : "eval",
+                   act == GANC_ACT_RELU ? "ReLU" : "leaky ReLU");
+      }
+    }
+    free(y3), free(y4), free(mu3), free(rs3);
+  }
   free(y2);
 
   // Backward: dx overwrites, dgamma/dbeta accumulate onto what was there.
@@ -684,8 +715,10 @@ static void check_bn_case(ganc_ctx *ctx, const bn_case *bc, rng *rg) {
   one.scratch = NULL;
   one.scratch_floats = 0;
   float *y1 = fnew(n), *m1 = fnew(C), *s1 = fnew(C), *dx1 = fnew(n), *y0 = fnew(n);
-  batchnorm_forward_train_cpu(ctx, M, C, x, g, b, eps, momentum, y0, mean, rstd, NULL, NULL);
-  batchnorm_forward_train_cpu(&one, M, C, x, g, b, eps, momentum, y1, m1, s1, NULL, NULL);
+  batchnorm_forward_train_cpu(ctx, M, C, x, g, b, eps, momentum, GANC_ACT_NONE, 0.0f, y0, mean,
+                              rstd, NULL, NULL);
+  batchnorm_forward_train_cpu(&one, M, C, x, g, b, eps, momentum, GANC_ACT_NONE, 0.0f, y1, m1, s1,
+                              NULL, NULL);
   assert_memory_equal(y0, y1, n * sizeof(float));
   assert_memory_equal(mean, m1, C * sizeof(float));
   assert_memory_equal(rstd, s1, C * sizeof(float));

@@ -421,10 +421,12 @@ void ganc_featnet_run(ganc_featnet *fn, ganc_ctx *ctx, const uint8_t *images, in
         ganc_die(GANC_EXIT_RUNTIME, "internal error: feature network node %d's shape", i);
       conv2d_forward(ctx, &s, in, nd->w, nd->out);
       const int64_t M = (int64_t)n * nd->H * nd->W;
-      if (nd->affine)
+      const int act = nd->relu ? GANC_ACT_RELU : GANC_ACT_NONE;
+      if (nd->affine) // the ReLU in the same pass (the same bits as relu_forward after it)
         batchnorm_forward_eval(ctx, M, nd->C, nd->out, nd->gamma, nd->beta, nd->mean, nd->var,
-                               (float)nd->eps, nd->out);
-      if (nd->relu) relu_forward(ctx, M * nd->C, nd->out, nd->out);
+                               (float)nd->eps, act, 0.0f, nd->out);
+      else if (act)
+        relu_forward(ctx, M * nd->C, nd->out, nd->out);
     } else if (nd->op == OP_MAXPOOL || nd->op == OP_AVGPOOL) {
       pool2d_forward(ctx, n, iH, iW, iC, nd->k, nd->stride, nd->pad,
                      nd->op == OP_MAXPOOL ? GANC_POOL_MAX

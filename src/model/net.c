@@ -109,10 +109,11 @@ static void bn_fwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *con
   const float *beta = nd->cond ? net->zeros : param(net, nd->b);
   float *y = nd->cond ? nd->xhat : nd->out;
   if (train)
-    batchnorm_forward_train(ctx, M, nd->C, in[0], gamma, beta, net->bn_eps, momentum, y, nd->mean,
-                            nd->rstd, rm, rv);
+    batchnorm_forward_train(ctx, M, nd->C, in[0], gamma, beta, net->bn_eps, momentum, nd->act,
+                            nd->slope, y, nd->mean, nd->rstd, rm, rv);
   else
-    batchnorm_forward_eval(ctx, M, nd->C, in[0], gamma, beta, rm, rv, net->bn_eps, y);
+    batchnorm_forward_eval(ctx, M, nd->C, in[0], gamma, beta, rm, rv, net->bn_eps, nd->act,
+                           nd->slope, y);
   if (nd->cond)
     cond_affine_forward(ctx, N, nd->H * nd->W, nd->C, net->ncls, nd->xhat, net->labels,
                         param(net, nd->w), param(net, nd->b), nd->out);
@@ -142,7 +143,7 @@ static void bn_bwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *con
 static void relu_fwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *const *in, int N,
                      int train, float momentum) {
   (void)net, (void)train, (void)momentum;
-  relu_forward(ctx, out_count(nd, N), in[0], nd->out);
+  if (!nd->fused) relu_forward(ctx, out_count(nd, N), in[0], nd->out);
 }
 static void relu_bwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *const *in,
                      const float *dy, float *const *dx, int N, float *gw, int need_wgrad) {
@@ -152,7 +153,7 @@ static void relu_bwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *c
 static void lrelu_fwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *const *in, int N,
                       int train, float momentum) {
   (void)net, (void)train, (void)momentum;
-  lrelu_forward(ctx, out_count(nd, N), nd->slope, in[0], nd->out);
+  if (!nd->fused) lrelu_forward(ctx, out_count(nd, N), nd->slope, in[0], nd->out);
 }
 static void lrelu_bwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *const *in,
                       const float *dy, float *const *dx, int N, float *gw, int need_wgrad) {
@@ -591,6 +592,16 @@ void net_finalize(ganc_ctx *ctx, ganc_net *net, int max_batch, int train) {
     nd->inplace = nd->kind->elementwise && j != GANC_NET_INPUT && net->nodes[j].consumers == 1 &&
                   !net->nodes[j].kind->needs_out;
     nd->out = nd->inplace ? net->nodes[j].out : ganc_alloc(ctx, (size_t)max_batch * sz);
+    // An in-place ReLU or leaky ReLU on a batch norm's output (not a conditional one: its output
+    // comes from the class affine) is applied by the batch norm as it writes: one pass over the
+    // activation instead of two, the same bits. Its backward is unchanged (it reads the
+    // activated output, in the shared buffer, as before).
+    if (nd->inplace && (nd->kind == &KIND_RELU || nd->kind == &KIND_LRELU) &&
+        net->nodes[j].kind == &KIND_BN && !net->nodes[j].cond) {
+      net->nodes[j].act = nd->kind == &KIND_RELU ? GANC_ACT_RELU : GANC_ACT_LRELU;
+      net->nodes[j].slope = nd->slope;
+      nd->fused = 1;
+    }
     if (nd->kind == &KIND_BN) {
       nd->mean = ganc_alloc(ctx, (size_t)nd->C);
       nd->rstd = ganc_alloc(ctx, (size_t)nd->C);

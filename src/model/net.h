@@ -76,6 +76,8 @@ typedef struct ganc_node {
   int consumers;       // nodes reading this one's output
   int first_reader;    // the highest-index consumer: the first to write dout in backward
   int inplace;         // out aliases in[0]'s out
+  int act;             // batch norm: GANC_ACT_* applied as it writes out (its in-place activation)
+  int fused;           // activation: applied by the batch norm before it (forward is a no-op)
 } ganc_node;
 
 typedef struct ganc_net {

@@ -2,6 +2,8 @@
 // so y may alias x and dx may alias dy, as ops.h allows.
 #include "ops/ops.h"
 
+#include "ops/act_core.h" // the forward arithmetic, shared with the CUDA twins and batch norm
+
 #include <math.h>
 #include <stdint.h>
 
@@ -11,7 +13,7 @@
 void relu_forward_cpu(ganc_ctx *ctx, int64_t n, const float *x, float *y) {
 #pragma omp parallel for num_threads(ctx->threads) schedule(static) if (n >= ACT_PARALLEL_MIN)
   for (int64_t i = 0; i < n; i++)
-    y[i] = x[i] < 0.0f ? 0.0f : x[i]; // written this way round so a NaN passes through, visibly
+    y[i] = ganc_relu(x[i]);
 }
 
 void relu_backward_cpu(ganc_ctx *ctx, int64_t n, const float *y, const float *dy, float *dx) {
@@ -23,7 +25,7 @@ void relu_backward_cpu(ganc_ctx *ctx, int64_t n, const float *y, const float *dy
 void lrelu_forward_cpu(ganc_ctx *ctx, int64_t n, float slope, const float *x, float *y) {
 #pragma omp parallel for num_threads(ctx->threads) schedule(static) if (n >= ACT_PARALLEL_MIN)
   for (int64_t i = 0; i < n; i++)
-    y[i] = x[i] > 0.0f ? x[i] : slope * x[i];
+    y[i] = ganc_lrelu(slope, x[i]);
 }
 
 void lrelu_backward_cpu(ganc_ctx *ctx, int64_t n, float slope, const float *y, const float *dy,

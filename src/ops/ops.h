@@ -15,6 +15,7 @@
 #define GANC_OPS_H
 
 #include "core/ctx.h"
+#include "ops/act_core.h" // GANC_ACT_*: the activation an op may apply to its output
 
 #include <stddef.h>
 #include <stdint.h>

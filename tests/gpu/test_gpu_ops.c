@@ -21,6 +21,7 @@
 //   op                                 compared                        threshold   (expect)
 //   batchnorm_forward_train / _eval    y, mean, rstd, run_mean/var     err 1e-5    (~1e-7)
 //   batchnorm_backward                 dx, dgamma, dbeta               err 1e-4    (~1e-7)
+//   batchnorm_forward with act         vs the activation op after it   exact
 //   relu, lrelu forward and backward   out                             0 ulp       (exact)
 //   tanh_forward                       vs glibc tanhf (CPU twin)       2 ulp       glibc 2.36's
 //                                      vs (float)tanh((double)x)       1 ulp       tanhf is 2 ulp
@@ -221,10 +222,11 @@ static void bn_case_make(bn_case *b, int64_t M, int C) {
   b->rstd = fnew(C);
   b->rm = fdup(b->rm0, C);
   b->rv = fdup(b->rv0, C);
-  batchnorm_forward_train_cpu(&CPU, M, C, b->x, b->gamma, b->beta, BN_EPS, BN_MOMENTUM, b->y,
-                              b->mean, b->rstd, b->rm, b->rv);
+  batchnorm_forward_train_cpu(&CPU, M, C, b->x, b->gamma, b->beta, BN_EPS, BN_MOMENTUM,
+                              GANC_ACT_NONE, 0.0f, b->y, b->mean, b->rstd, b->rm, b->rv);
   b->y_eval = fnew(n);
-  batchnorm_forward_eval_cpu(&CPU, M, C, b->x, b->gamma, b->beta, b->rm, b->rv, BN_EPS, b->y_eval);
+  batchnorm_forward_eval_cpu(&CPU, M, C, b->x, b->gamma, b->beta, b->rm, b->rv, BN_EPS,
+                             GANC_ACT_NONE, 0.0f, b->y_eval);
   b->dx = fnew(n);
   b->dg = fdup(b->dg0, C);
   b->db = fdup(b->db0, C);
@@ -359,8 +361,8 @@ static void gpu_bn(int64_t M, int C, const char *where) {
     poison(y, fb);
     poison(mean, cb);
     poison(rstd, cb);
-    batchnorm_forward_train_cuda(&G, ST, M, C, x, gamma, beta, BN_EPS, BN_MOMENTUM, y, mean, rstd,
-                                 rm, rv);
+    batchnorm_forward_train_cuda(&G, ST, M, C, x, gamma, beta, BN_EPS, BN_MOMENTUM, GANC_ACT_NONE,
+                                 0.0f, y, mean, rstd, rm, rv);
     down(run ? hy2 : hy, y, fb);
     if (run == 0) {
       down(hm, mean, cb);
@@ -380,11 +382,35 @@ static void gpu_bn(int64_t M, int C, const char *where) {
   up(rm, b.rm, cb);
   up(rv, b.rv, cb);
   poison(y, fb);
-  batchnorm_forward_eval_cuda(&G, ST, M, C, x, gamma, beta, rm, rv, BN_EPS, y);
+  batchnorm_forward_eval_cuda(&G, ST, M, C, x, gamma, beta, rm, rv, BN_EPS, GANC_ACT_NONE, 0.0f, y);
   down(hy, y, fb);
   e = nerr(hy, b.y_eval, n);
   report(e <= TOL_BN_FWD, "gpu   bn_forward_eval    M=%-7lld C=%-4d %-20s err %.2e (tol %.0e)",
          (long long)M, C, where, e, TOL_BN_FWD);
+
+  // A fused activation (act): the same bits as the activation's own kernel after the plain
+  // forward, in training and in eval.
+  for (int act = GANC_ACT_RELU; act <= GANC_ACT_LRELU; act++) {
+    int fused_same = 1;
+    for (int train = 0; train < 2; train++) {
+      for (int fused = 0; fused < 2; fused++) {
+        poison(y, fb);
+        const int a = fused ? act : GANC_ACT_NONE;
+        if (train)
+          batchnorm_forward_train_cuda(&G, ST, M, C, x, gamma, beta, BN_EPS, BN_MOMENTUM, a, 0.2f,
+                                       y, mean, rstd, NULL, NULL);
+        else
+          batchnorm_forward_eval_cuda(&G, ST, M, C, x, gamma, beta, rm, rv, BN_EPS, a, 0.2f, y);
+        if (!fused && act == GANC_ACT_RELU) relu_forward_cuda(&G, ST, M * C, y, y);
+        if (!fused && act == GANC_ACT_LRELU) lrelu_forward_cuda(&G, ST, M * C, 0.2f, y, y);
+        down(fused ? hy2 : hy, y, fb);
+      }
+      fused_same = fused_same && memcmp(hy, hy2, fb) == 0;
+    }
+    report(fused_same, "gpu   bn_forward+%-5s   M=%-7lld C=%-4d %-20s fused = separate: %s",
+           act == GANC_ACT_RELU ? "relu" : "lrelu", (long long)M, C, where,
+           fused_same ? "bit-exact" : "DIFFERS");
+  }
 
   // Backward from the CPU's mean and rstd; dgamma/dbeta start non-zero (accumulate), dx poisoned
   // (overwritten). Twice, for bit-identical reruns.
@@ -428,8 +454,8 @@ static void gpu_bn_special(void) {
   poison(y, fb);
   poison(mean, cb);
   poison(rstd, cb);
-  batchnorm_forward_train_cuda(&G, ST, M, C, x, gamma, beta, BN_EPS, BN_MOMENTUM, y, mean, rstd,
-                               NULL, NULL);
+  batchnorm_forward_train_cuda(&G, ST, M, C, x, gamma, beta, BN_EPS, BN_MOMENTUM, GANC_ACT_NONE,
+                               0.0f, y, mean, rstd, NULL, NULL);
   down(hy, y, fb);
   down(hm, mean, cb);
   down(hr, rstd, cb);
@@ -440,8 +466,8 @@ static void gpu_bn_special(void) {
 
   // Only the running variance.
   up(rv, b.rv0, cb);
-  batchnorm_forward_train_cuda(&G, ST, M, C, x, gamma, beta, BN_EPS, BN_MOMENTUM, y, mean, rstd,
-                               NULL, rv);
+  batchnorm_forward_train_cuda(&G, ST, M, C, x, gamma, beta, BN_EPS, BN_MOMENTUM, GANC_ACT_NONE,
+                               0.0f, y, mean, rstd, NULL, rv);
   down(hrv, rv, cb);
   e = nerr(hrv, b.rv, C);
   report(e <= TOL_BN_FWD,
@@ -450,8 +476,8 @@ static void gpu_bn_special(void) {
 
   // In place, y == x (the kernels read every statistic before the normalise pass writes).
   float *xy = dup_to_device(b.x, n);
-  batchnorm_forward_train_cuda(&G, ST, M, C, xy, gamma, beta, BN_EPS, BN_MOMENTUM, xy, mean, rstd,
-                               NULL, NULL);
+  batchnorm_forward_train_cuda(&G, ST, M, C, xy, gamma, beta, BN_EPS, BN_MOMENTUM, GANC_ACT_NONE,
+                               0.0f, xy, mean, rstd, NULL, NULL);
   down(hy, xy, fb);
   e = nerr(hy, b.y, n);
   report(e <= TOL_BN_FWD, "gpu   bn_forward_train   M=%lld C=%d in place (y == x): err %.2e",

@@ -530,6 +530,30 @@ static void test_validate(void **state) {
   assert_int_not_equal(ganc_config_validate(&c, &err), 0);
   expect_fail(-1, &err, NULL, "a variant on the cpu", "train.conv_variant = mma-bf16",
               "train.device = cpu", (const char *)NULL);
+  // A CUDA graph replays ganc's own kernels on a GPU: `on` is refused with cuDNN or the CPU
+  // (auto and off are fine everywhere), and the word is checked.
+  ganc_config_defaults(&c);
+  memset(&err, 0, sizeof err);
+  assert_int_equal(ganc_config_set(&c, "train.cuda_graph=on", &err), 0);
+  assert_int_equal(ganc_config_validate(&c, &err), 0);
+  snprintf(c.backend, sizeof c.backend, "cudnn");
+  assert_int_not_equal(ganc_config_validate(&c, &err), 0);
+  expect_fail(-1, &err, NULL, "a graph with cudnn", "train.cuda_graph = on",
+              "train.backend = cudnn", (const char *)NULL);
+  ganc_config_defaults(&c);
+  memset(&err, 0, sizeof err);
+  snprintf(c.device, sizeof c.device, "cpu");
+  assert_int_equal(ganc_config_set(&c, "train.cuda_graph=on", &err), 0);
+  assert_int_not_equal(ganc_config_validate(&c, &err), 0);
+  expect_fail(-1, &err, NULL, "a graph on the cpu", "train.cuda_graph = on", "train.device = cpu",
+              (const char *)NULL);
+  ganc_config_defaults(&c);
+  memset(&err, 0, sizeof err);
+  snprintf(c.device, sizeof c.device, "cpu");
+  assert_int_equal(ganc_config_set(&c, "train.cuda_graph=off", &err), 0);
+  assert_int_equal(ganc_config_validate(&c, &err), 0);
+  assert_int_not_equal(ganc_config_set(&c, "train.cuda_graph=yes", &err), 0);
+  expect_fail(-1, &err, NULL, "a bad graph word", "train.cuda_graph", "auto", (const char *)NULL);
 
   // Fields a program filled in itself are checked against the same ranges.
   ganc_config_defaults(&c);

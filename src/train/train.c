@@ -1412,6 +1412,7 @@ int ganc_train_benchmark(const char *config, const char *const *sets, int nsets,
   out->img_per_s = 1e3 * T.B / out->median_ms;
   out->batch = T.B;
   out->peak_bytes = ganc_backend_peak_bytes(&T.ctx);
+  out->graph = T.graph != NULL;
   ganc_device_describe(&T.ctx, out->device, sizeof out->device);
   free(ms);
   free(images);

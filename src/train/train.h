@@ -18,6 +18,7 @@ typedef struct ganc_step_timing {
   double img_per_s;         // batch / median
   int batch;
   size_t peak_bytes; // most backend memory held (device bytes on CUDA; 0 on the CPU)
+  int graph;         // the timed steps replayed one captured CUDA graph (train.cuda_graph)
   char device[256];
 } ganc_step_timing;
 

@@ -192,6 +192,28 @@ out:
   return *why ? xstrdup(why) : NULL;
 }
 
+int tu_run_child(void (*fn)(void *), void *arg, char *msg, size_t n) {
+  char path[] = "/tmp/ganc-child-XXXXXX";
+  const int fd = mkstemp(path);
+  if (fd < 0) ganc_die(GANC_EXIT_RUNTIME, "mkstemp failed");
+  fflush(stdout);
+  fflush(stderr);
+  const pid_t pid = fork();
+  if (pid < 0) ganc_die(GANC_EXIT_RUNTIME, "fork failed");
+  if (pid == 0) {
+    dup2(fd, 2);
+    fn(arg);
+    _exit(0);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  const ssize_t got = n > 0 ? pread(fd, msg, n - 1, 0) : 0;
+  if (n > 0) msg[got > 0 ? got : 0] = 0;
+  close(fd);
+  unlink(path);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
 int tu_system(const char *fmt, ...) {
   char cmd[8192];
   va_list ap;

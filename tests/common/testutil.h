@@ -33,5 +33,9 @@ char *tu_latest_ckpt(const char *run);
 char *tu_ckpt_state_diff(const char *a, const char *b);
 // Runs a shell command, returns its exit status (-1 if it did not exit normally).
 int tu_system(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+// Runs fn(arg) in a child process (exit 0 if it returns) with its stderr kept in msg [n]
+// (NUL-terminated): a call that must stop the program, checked without stopping the test.
+// Returns the child's exit status, or -1 if it did not exit normally.
+int tu_run_child(void (*fn)(void *), void *arg, char *msg, size_t n);
 
 #endif

@@ -24,14 +24,13 @@
 #include "core/check.h"
 #include "core/ctx.h"
 #include "kernels/kernels.h"
+#include "testutil.h" // tu_run_child
 
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 enum { SKIP = 77 };
 
@@ -178,30 +177,24 @@ static void test_shfl(probe_env *e) {
 
 // Under the emulator: the fault kind must stop the child with exit status 1 and `expect` in its
 // message.
+typedef struct fault_run {
+  probe_env *e;
+  int kind;
+} fault_run;
+static void run_fault(void *p) {
+  const fault_run *f = p;
+  mma_probe_cuda(f->e->gpu, f->e->st, f->kind, 0, f->e->d_a, f->e->d_b, f->e->d_d);
+  ganc_cuda_sync(f->e->gpu);
+}
 static void test_fault(probe_env *e, int kind, const char *expect, const char *what) {
-  char path[] = "/tmp/ganc-mma-fault-XXXXXX";
-  const int fd = mkstemp(path);
-  if (fd < 0) ganc_die(GANC_EXIT_RUNTIME, "mkstemp failed");
-  fflush(stdout);
-  const pid_t pid = fork();
-  if (pid == 0) {
-    dup2(fd, 2);
-    mma_probe_cuda(e->gpu, e->st, kind, 0, e->d_a, e->d_b, e->d_d);
-    ganc_cuda_sync(e->gpu);
-    _exit(0);
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  char msg[1024] = "";
-  const ssize_t n = pread(fd, msg, sizeof msg - 1, 0);
-  msg[n > 0 ? n : 0] = 0;
-  close(fd);
-  unlink(path);
-  const int ok = WIFEXITED(status) && WEXITSTATUS(status) == 1 && strstr(msg, expect);
+  fault_run f = {e, kind};
+  char msg[1024];
+  const int rc = tu_run_child(run_fault, &f, msg, sizeof msg);
+  const int ok = rc == 1 && strstr(msg, expect);
   char line[256];
   snprintf(line, sizeof line, "emulator stops %s", what);
   check(ok, line);
-  if (!ok) fprintf(stderr, "  child status %d, message: %s\n", status, msg);
+  if (!ok) fprintf(stderr, "  child exit %d, message: %s\n", rc, msg);
 }
 
 int main(int argc, char **argv) {

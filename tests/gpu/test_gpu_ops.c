@@ -48,6 +48,7 @@
 #include "core/philox.h"     // ganc_latent: the CPU latents
 #include "kernels/kernels.h" // the CUDA launchers, device memory
 #include "ops/ops.h"         // the CPU twins
+#include "testutil.h"        // tu_run_child
 
 #include <math.h>
 #include <stdarg.h>
@@ -55,8 +56,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #define TOL_BN_FWD 1e-5
 #define TOL_BN_BWD 1e-4
@@ -589,6 +588,20 @@ static void gpu_loss(int n) {
   free(l), free(dw), free(d), free(d2);
 }
 
+// The largest normalized error and ulp distance of k device buffers [n] against the host's.
+static void worst_of(const float *const *want, const float *const *dev, int k, size_t n, float *got,
+                     double *e, int64_t *u) {
+  *e = 0.0;
+  *u = 0;
+  for (int q = 0; q < k; q++) {
+    down(got, dev[q], n * sizeof(float));
+    const double eq = nerr(got, want[q], n);
+    const int64_t uq = max_ulp(got, want[q], n);
+    *e = eq > *e ? eq : *e;
+    *u = uq > *u ? uq : *u;
+  }
+}
+
 static void gpu_adam(size_t n, int misalign) {
   const size_t bytes = n * sizeof(float);
   float *p = fnew(n), *g = fnew(n), *m = fnew(n), *v = fnew(n), *got = fnew(n);
@@ -610,17 +623,11 @@ static void gpu_adam(size_t n, int misalign) {
     up(dk, k, sizeof k);
     adam_update_cpu(&CPU, n, p, g, m, v, NULL, k);
     adam_update_cuda(&G, ST, n, dp, dg, dm, dv, NULL, dk);
-    double e = 0.0;
-    int64_t u = 0;
+    double e;
+    int64_t u;
     const float *want[] = {p, m, v};
     const float *dev[] = {dp, dm, dv};
-    for (int k = 0; k < 3; k++) {
-      down(got, dev[k], bytes);
-      const double ek = nerr(got, want[k], n);
-      const int64_t uk = max_ulp(got, want[k], n);
-      e = ek > e ? ek : e;
-      u = uk > u ? uk : u;
-    }
+    worst_of(want, dev, 3, n, got, &e, &u);
     report(e <= TOL_ADAM, "gpu   adam_update      n=%-8zu%s t=%lld: err %.2e (tol %.0e), %lld ulp",
            n, misalign ? " misaligned" : "", (long long)t, e, TOL_ADAM, (long long)u);
   }
@@ -653,17 +660,11 @@ static void gpu_adam(size_t n, int misalign) {
     ganc_adam_consts(2e-4f, 0.5f, 0.999f, 1e-8f, 4, 0.0f, k0);
     adam_update_cpu(&CPU, n, p2, g, m2, v2, NULL, k0);
     ema_update_cpu(&CPU, n, ema2, p2, 0.9f);
-    double ef = 0.0;
-    int64_t uf = 0;
+    double ef;
+    int64_t uf;
     const float *want[] = {p, m, v, ema};
     const float *dev[] = {dp, dm, dv, dema};
-    for (int q = 0; q < 4; q++) {
-      down(got, dev[q], bytes);
-      const double eq = nerr(got, want[q], n);
-      const int64_t uq = max_ulp(got, want[q], n);
-      ef = eq > ef ? eq : ef;
-      uf = uq > uf ? uq : uf;
-    }
+    worst_of(want, dev, 4, n, got, &ef, &uf);
     const int same = !memcmp(p, p2, bytes) && !memcmp(ema, ema2, bytes);
     report(ef <= TOL_ADAM && same,
            "gpu   adam_update+ema  n=%-8zu%s: err %.2e (tol %.0e), %lld ulp; fused = unfused: %s",
@@ -805,29 +806,17 @@ static void gpu_graph(void) {
 // Inside a capture nothing has run, so waiting for the device is refused (CUDA's
 // cudaErrorStreamCaptureUnsupported; cudemu the same): a step body that waits, or that grows the
 // scratch (which waits first), stops with the call named instead of recording a wrong graph.
+static void capture_then_wait(void *unused) {
+  (void)unused;
+  ganc_cuda_capture_begin(&G);
+  ganc_cuda_sync(&G);
+}
 static void gpu_graph_refusal(void) {
-  char path[] = "/tmp/ganc-graph-refusal-XXXXXX";
-  const int fd = mkstemp(path);
-  if (fd < 0) ganc_die(GANC_EXIT_RUNTIME, "mkstemp failed");
-  fflush(stdout);
-  const pid_t pid = fork();
-  if (pid == 0) {
-    dup2(fd, 2);
-    ganc_cuda_capture_begin(&G);
-    ganc_cuda_sync(&G);
-    _exit(0);
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  char msg[1024] = "";
-  const ssize_t n = pread(fd, msg, sizeof msg - 1, 0);
-  msg[n > 0 ? n : 0] = 0;
-  close(fd);
-  unlink(path);
-  const int ok = WIFEXITED(status) && WEXITSTATUS(status) == 1 &&
-                 strstr(msg, "cudaStreamSynchronize") && strstr(msg, "capturing");
+  char msg[1024];
+  const int rc = tu_run_child(capture_then_wait, NULL, msg, sizeof msg);
+  const int ok = rc == 1 && strstr(msg, "cudaStreamSynchronize") && strstr(msg, "capturing");
   report(ok, "gpu   graph            waiting inside a capture stops, naming the call");
-  if (!ok) fprintf(stderr, "  child status %d, message: %s\n", status, msg);
+  if (!ok) fprintf(stderr, "  child exit %d, message: %s\n", rc, msg);
 }
 
 static void gpu_pixels(int N, int H, int W, int C, const uint8_t *flip) {
@@ -1717,6 +1706,7 @@ static void gpu_part(void) {
   gpu_step_draws(EMU ? 64 : 512, 64, 128, 1, 1000, 12345);
   gpu_step_stats(1);
   gpu_step_stats(128);
+  gpu_step_stats(1000);
 
   for (size_t l = 0; l < sizeof BN_LAYERS / sizeof BN_LAYERS[0]; l++)
     for (size_t bi = 0; bi < sizeof BN_BATCHES / sizeof BN_BATCHES[0]; bi++) {

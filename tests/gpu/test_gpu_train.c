@@ -231,9 +231,9 @@ static void run_pair(const char *name, const programs *P, const char *data, cons
 }
 
 // train.cuda_graph: the GPU run `gpu` (train.cuda_graph = auto) replayed one captured graph per
-// step after its first; the same run with the graph off must give the same bits — every loss
-// and every parameter of G, G_ema and D. A value fixed at capture that should change per step
-// (a kernel argument instead of ganc_step_args) would show here within two steps.
+// step after its first; the same run with the graph off must give the same bits — every loss,
+// and the whole training state of G, G_ema and D. A value fixed at capture that should change per
+// step (a kernel argument instead of ganc_step_args) would show here within two steps.
 static void graph_check(const char *name, const programs *P, const char *data, const char *cfg,
                         const char *gpu, const char *extra, int batch, int steps) {
   char off[4500], log[4600];
@@ -261,7 +261,12 @@ static void graph_check(const char *name, const programs *P, const char *data, c
   check(same, "%s: graph and no graph log the same losses at every step (%d, %d steps)", name, n1,
         n2);
   char *ca = tu_latest_ckpt(gpu), *cb = tu_latest_ckpt(off);
-  compare_nets(ca, cb, 0.0);
+  char *diff = ca && cb ? tu_ckpt_state_diff(ca, cb) : strdup("a checkpoint is missing");
+  check(!diff,
+        "%s: graph and no graph end in the same training state, bit for bit (G, G_ema and D: "
+        "parameters, buffers, Adam moments, steps)%s%s",
+        name, diff ? ": " : "", diff ? diff : "");
+  free(diff);
   free(ca);
   free(cb);
 }

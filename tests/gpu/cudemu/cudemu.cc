@@ -29,8 +29,17 @@
 //     new allocations and every block's shared memory are poison too; copies and memsets must lie
 //     inside one allocation and go in the direction their kind says;
 //   - out of memory: CUDEMU_MEM_LIMIT=<bytes> makes cudaMalloc fail past that many bytes in use,
-//     so the out-of-memory message can be tested.
-// CUDEMU_PROFILE=1 prints, at exit, the launches that took the most emulated time.
+//     so the out-of-memory message can be tested;
+//   - stream capture and graphs: while a stream captures, its launches (arguments copied, as a
+//     kernel node keeps them), copies and memsets are recorded, not run; a replay runs them in
+//     order and reads host sources then; waiting for the device, allocating or freeing inside a
+//     capture is refused and invalidates it. So a value a captured step took as an argument,
+//     where it should have read device memory, shows as a wrong result on the second replay.
+// CUDEMU_PROFILE=1 prints, at exit, how many kernels were launched and those that took the most
+// emulated time.
+// Streams: every operation runs when it is issued, so work on two streams never overlaps here;
+// the order the events and waits between them would enforce on a GPU is not checked (a missing
+// cudaStreamWaitEvent shows only on the device).
 // What only a GPU shows: speed, memory ordering and visibility between threads (a fiber runs to its
 // barrier alone, so a missing __syncthreads shows only where order matters — likely with the
 // varying orders, not certain), warp-level behaviour, the device's own float rounding (nvcc

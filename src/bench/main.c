@@ -131,6 +131,7 @@ static int bench_step(const char *config, const char **sets, int nsets, const ch
          config, t.device, t.batch, t.median_ms, t.min_ms, steps, warmup, t.img_per_s);
   if (t.peak_bytes) printf(", peak device memory %.1f MiB", t.peak_bytes / 1048576.0);
   if (t.graph) printf(", one CUDA graph per step");
+  if (t.peak_bytes) printf(", the host %.3f ms to issue it", t.host_ms); // CUDA: asynchronous
   printf("\n");
   return 0;
 }

@@ -19,6 +19,8 @@ typedef struct ganc_step_timing {
   int batch;
   size_t peak_bytes; // most backend memory held (device bytes on CUDA; 0 on the CPU)
   int graph;         // the timed steps replayed one captured CUDA graph (train.cuda_graph)
+  double host_ms;    // median host time to issue one iteration (on a GPU: launches, uploads);
+                     // near median_ms when the host, not the device, limits the step
   char device[256];
 } ganc_step_timing;
 

@@ -242,7 +242,7 @@ static void graph_check(const char *name, const programs *P, const char *data, c
   uint8_t *buf = NULL;
   size_t n = 0;
   const int replayed = ganc_read_file(log, 1 << 22, &buf, &n) == 0 &&
-                       memmem(buf, n, "replays one CUDA graph", 22) != NULL;
+                       memmem(buf, n, "replays one captured CUDA graph", 31) != NULL;
   free(buf);
   check(replayed, "%s: the GPU run replayed a captured CUDA graph per step (%s)", name, log);
   const int rc = tu_system("%s --data %s --config %s --out %s --device cuda "

@@ -626,6 +626,16 @@ static void stats_read(trainer *T, report_stats *acc, int64_t steps, int reset) 
              acc->loss_g, T->run_dir);
 }
 
+// A snapshot after the losses of the `nacc` steps since the last report were read: a diverged
+// loss among them stops training before anything is saved.
+static void checked_snapshot(trainer *T, int64_t nacc) {
+  if (nacc) {
+    report_stats since;
+    stats_read(T, &since, nacc, 0);
+  }
+  snapshot(T);
+}
+
 // The networks and step buffers for T->cfg (resolution and channels resolved).
 static void trainer_alloc(trainer *T) {
   if (T->comm.size < 1) T->comm.size = 1; // a trainer made without ganc_comm_init (benchmark)
@@ -1315,11 +1325,7 @@ int ganc_train_main(int argc, char **argv) {
     }
     if (T.nimg >= next_snap) {
       ganc_progress_clear(&pg);
-      if (nacc) { // a diverged loss since the last report stops before anything is saved
-        report_stats now;
-        stats_read(&T, &now, nacc, 0);
-      }
-      snapshot(&T);
+      checked_snapshot(&T, nacc);
       saved_now = 1;
       while (next_snap <= T.nimg)
         next_snap += snap_every;
@@ -1336,11 +1342,7 @@ int ganc_train_main(int argc, char **argv) {
   }
   ganc_progress_clear(&pg);
   if (!saved_now && T.nimg > start_nimg) { // the end of the run, or a stop signal
-    if (nacc) {
-      report_stats now;
-      stats_read(&T, &now, nacc, 0);
-    }
-    snapshot(&T);
+    checked_snapshot(&T, nacc);
   }
   double el = ganc_now() - t0;
   if (T.lead)

@@ -27,6 +27,8 @@
 // Fetch patterns follow memory order: where the A tile's contiguous direction is k (channels of x
 // or dy under one tap) the 16 threads of a half-warp fetch 16 consecutive k; where it is m (the
 // channels c of backward_weight's rows) a warp fetches 32 consecutive m.
+// The tensor-core variants (the table below) share these tiles and loaders, except
+// mma-bf16-g128: 128x128 tiles of its own for forward and backward-weight (its section says how).
 //
 // Without a GPU, tests/gpu/cudemu (the CUDA emulator of the tests) runs this file, kernel and
 // launchers, on the CPU: test_gpu_conv_emu in CI.
@@ -104,7 +106,7 @@ __device__ __forceinline__ SmemS &conv_shared_staged() {
 
 // How a kernel holds its slices: FP32 tiles double-buffered through registers (F32), the same in
 // bf16 (BF16, for ldmatrix), or FP32 tiles STAGES deep filled by cp.async (CP).
-enum { TILES_F32 = 0, TILES_BF16 = 1, TILES_CP = 2 };
+enum { TILES_F32 = 0, TILES_BF16 = 1, TILES_CP = 2, TILES_G128 = 3 }; // G128: conv_g128_fwd_kernel
 template <int TILES> struct TilesOf;
 template <> struct TilesOf<TILES_F32> {
   typedef Smem T;
@@ -255,6 +257,20 @@ __host__ __device__ __forceinline__ void fetch_w_transposed(const float *w, cons
   }
 }
 
+// Forward's A row m (output pixel n, p, q), when m < M: sample n's offset in x and the input row
+// and column under kernel tap (0, 0). Returns 0 (and zeros) outside M.
+__host__ __device__ __forceinline__ int fwd_row(const Geom &g, int M, int m, int64_t &xn, int &h0,
+                                                int &w0) {
+  xn = 0, h0 = 0, w0 = 0;
+  if (m >= M) return 0;
+  const int PQ = g.P * g.Q;
+  const int n = m / PQ, pq = m - n * PQ, p = pq / g.Q, q = pq - p * g.Q;
+  xn = (int64_t)n * g.H * g.W * g.C;
+  h0 = p * g.stride - g.pad;
+  w0 = q * g.stride - g.pad;
+  return 1;
+}
+
 // ---- forward: y [NPQ, K] = A [NPQ, RSC] · w [RSC, K] -----------------------------------
 // Row m = (n·P + p)·Q + q is output pixel (n, p, q); column k = (r·S + s)·C + c is tap (r, s) of
 // input channel c, the weights' own row order, so B is w as stored. A[m, k] is the input pixel
@@ -300,20 +316,10 @@ struct Fwd {
     (void)bz;
     const Geom &g = a.g;
     t.m0 = bx * BM, t.n0 = by * BN;
-    const int PQ = g.P * g.Q;
     t.amask = 0;
 #pragma unroll
-    for (int i = 0; i < 4; i++) {
-      const int m = t.m0 + tid / BK + 16 * i;
-      t.xn[i] = 0, t.h0[i] = 0, t.w0[i] = 0;
-      if (m < a.M) {
-        const int n = m / PQ, pq = m - n * PQ, p = pq / g.Q, q = pq - p * g.Q;
-        t.xn[i] = (int64_t)n * g.H * g.W * g.C;
-        t.h0[i] = p * g.stride - g.pad;
-        t.w0[i] = q * g.stride - g.pad;
-        t.amask |= 1 << i;
-      }
-    }
+    for (int i = 0; i < 4; i++)
+      t.amask |= fwd_row(g, a.M, t.m0 + tid / BK + 16 * i, t.xn[i], t.h0[i], t.w0[i]) << i;
     t.k = tid % BK;
     t.kd = digits_of(t.k, g.S, g.C);
     t.bk = tid / BN;
@@ -481,6 +487,19 @@ struct Phase {
   int ch, cw;         // p = hi + ch − i, q = wi + cw − j
   int M, Kd;          // N·Hp·Wp, Rp·Sp·K
 };
+// Phase P's A row m (pixel hi, wi of sample n), when m < P.M: sample n's offset in dy and
+// hi + ch, wi + cw. Returns 0 (and zeros) outside the phase.
+__host__ __device__ __forceinline__ int phase_row(const Phase &P, const Geom &g, int m,
+                                                  int64_t &dyn, int &hq, int &wq) {
+  dyn = 0, hq = 0, wq = 0;
+  if (m >= P.M) return 0;
+  const int HWp = P.Hp * P.Wp;
+  const int n = m / HWp, hw = m - n * HWp, hi = hw / P.Wp, wi = hw - hi * P.Wp;
+  dyn = (int64_t)n * g.P * g.Q * g.K;
+  hq = hi + P.ch;
+  wq = wi + P.cw;
+  return 1;
+}
 struct BwdDataPhase : KFastSlots {
   struct Args {
     const float *dy, *w;
@@ -541,20 +560,10 @@ struct BwdDataPhase : KFastSlots {
     const Phase &P = a.ph[bz];
     t.Kd = P.Kd, t.ph = P.ph, t.pw = P.pw;
     t.m0 = bx * BM, t.n0 = by * BN;
-    const int HWp = P.Hp * P.Wp;
     t.amask = 0;
 #pragma unroll
-    for (int i = 0; i < 4; i++) {
-      const int m = t.m0 + tid / BK + 16 * i;
-      t.dyn[i] = 0, t.hq[i] = 0, t.wq[i] = 0;
-      if (m < P.M) {
-        const int n = m / HWp, hw = m - n * HWp, hi = hw / P.Wp, wi = hw - hi * P.Wp;
-        t.dyn[i] = (int64_t)n * g.P * g.Q * g.K;
-        t.hq[i] = hi + P.ch;
-        t.wq[i] = wi + P.cw;
-        t.amask |= 1 << i;
-      }
-    }
+    for (int i = 0; i < 4; i++)
+      t.amask |= phase_row(P, g, t.m0 + tid / BK + 16 * i, t.dyn[i], t.hq[i], t.wq[i]) << i;
     t.kk = tid % BK;
     t.kd = digits_of(t.kk, P.Sp > 0 ? P.Sp : 1, g.K);
     t.kstep = make_step(BK, P.Sp > 0 ? P.Sp : 1, g.K);
@@ -696,12 +705,15 @@ struct WgradPlan {
   int splits, chunk;
 };
 
-static WgradPlan wgrad_plan(const conv_shape *s) {
+// Tiles of bm x bn and slices of bk; `target` blocks in all (the 128x128 kernel runs one block
+// per SM where the 64x64 ones run two: half the target).
+static WgradPlan wgrad_plan(const conv_shape *s, int bm = BM, int bn = BN, int bk = BK,
+                            int64_t target = WGRAD_TARGET_BLOCKS) {
   const int64_t M = (int64_t)s->R * s->S * s->C, Kd = (int64_t)s->N * s->P * s->Q;
-  const int64_t tiles = ((M + BM - 1) / BM) * ((s->K + BN - 1) / BN);
+  const int64_t tiles = ((M + bm - 1) / bm) * ((s->K + bn - 1) / bn);
   int64_t splits = 1;
-  if (tiles < WGRAD_TARGET_BLOCKS) {
-    splits = (WGRAD_TARGET_BLOCKS + tiles - 1) / tiles;
+  if (tiles < target) {
+    splits = (target + tiles - 1) / tiles;
     const int64_t by_cols = Kd / WGRAD_MIN_COLS;
     if (splits > by_cols) splits = by_cols;
     if (splits > WGRAD_MAX_SPLITS) splits = WGRAD_MAX_SPLITS;
@@ -709,7 +721,7 @@ static WgradPlan wgrad_plan(const conv_shape *s) {
   }
   // Whole slices per split; recount so that no split is left without columns.
   int64_t chunk = (Kd + splits - 1) / splits;
-  chunk = (chunk + BK - 1) / BK * BK;
+  chunk = (chunk + bk - 1) / bk * bk;
   splits = (Kd + chunk - 1) / chunk;
   return WgradPlan{(int)splits, (int)chunk};
 }
@@ -976,6 +988,412 @@ __global__ void __launch_bounds__(THREADS, 2) conv_mma_kernel(const typename Rol
                   acc[mi][ni][i]);
 }
 
+// ---- 128x128 tiles, bf16 operands by ldmatrix on both sides (forward, backward-weight) --------
+// Each element the 64x64 kernels above stage in shared memory feeds 64 multiply-adds; with the
+// tile doubled both ways (128x128, slices 32 deep, 8 warps of 64x32 = 4x4 mma tiles each) it
+// feeds 128, and the staging moves whole 8-channel rows: a thread fetches 8 consecutive floats
+// of x (one tap's channels c..c+7), w or dy (outputs n..n+7) as two float4 loads, rounds them to
+// bf16 and stores 16 bytes (PERF.md counts the data path). Forward's A is stored [m][k] (80-byte
+// rows: the 8 rows of an 8x8 block fall on distinct banks, 20 words apart) and comes in with plain
+// ldmatrix (lane l receives row l / 4, k 2(l % 4) + e: A[g][2t + e], the a fragment as stored);
+// B as in tile_ldm, [k][n] with ldmatrix.trans. Needs C and K multiples of 8 (a row of 8 never
+// straddles two taps or the end of a weight row); vector loads where x and w are 16-byte aligned,
+// 8 scalar loads otherwise (Args::vec). Products and rounding are mma-bf16's; the k order within
+// an output is fixed, so results are deterministic.
+namespace {
+constexpr int GM = 128, GN = 128, GK = 32, GPAD = 8;
+struct SmemG {
+  uint16_t a[2][GM][GK + GPAD]; // [m][k]
+  uint16_t b[2][GK][GN + GPAD]; // [k][n]
+};
+// backward-weight's A runs along m in memory (8 channels of one tap), so it is stored [k][m]
+// and comes in with ldmatrix.trans, as tile_ldm's.
+struct SmemGW {
+  uint16_t a[2][GK][GM + GPAD]; // [k][m]
+  uint16_t b[2][GK][GN + GPAD]; // [k][n]
+};
+// backward-data's B (the weights with C and K exchanged) runs along k in memory, so it is stored
+// [n][k] and comes in with plain ldmatrix (lane l receives row n = l / 4, k 2(l % 4) + e: the b
+// fragment B[2t + e][g]).
+struct SmemGP {
+  uint16_t a[2][GM][GK + GPAD]; // [m][k]
+  uint16_t b[2][GN][GK + GPAD]; // [n][k]
+};
+union SharedG {
+  SmemG f;
+  SmemGW w;
+  SmemGP p;
+};
+__device__ __forceinline__ SharedG &conv_shared_g128() {
+  __shared__ __align__(16) SharedG s;
+  return s;
+}
+
+// 4 consecutive floats of global memory (16-byte aligned; cudemu reads them one by one).
+__host__ __device__ __forceinline__ float4 ldg4(const float *p) {
+#ifdef __CUDA_ARCH__
+  return __ldg(reinterpret_cast<const float4 *>(p));
+#else
+  return make_float4(p[0], p[1], p[2], p[3]);
+#endif
+}
+// 8 floats rounded to bf16 into 16 bytes of shared memory (16-byte aligned).
+__host__ __device__ __forceinline__ void sts8(uint16_t *d, const float v[8]) {
+  const uint32_t q[4] = {ganc_mma::pack_bf16x2(v[0], v[1]), ganc_mma::pack_bf16x2(v[2], v[3]),
+                         ganc_mma::pack_bf16x2(v[4], v[5]), ganc_mma::pack_bf16x2(v[6], v[7])};
+#ifdef __CUDA_ARCH__
+  *reinterpret_cast<uint4 *>(d) = make_uint4(q[0], q[1], q[2], q[3]);
+#else
+  memcpy(d, q, sizeof q);
+#endif
+}
+
+// 8 consecutive floats at p (or zeros): two float4 loads where vec (p 16-byte aligned).
+__host__ __device__ __forceinline__ void row8(int vec, const float *p, bool ok, float v[8]) {
+  if (!ok) {
+#pragma unroll
+    for (int e = 0; e < 8; e++)
+      v[e] = 0.0f;
+  } else if (vec) {
+    const float4 lo = ldg4(p), hi = ldg4(p + 4);
+    v[0] = lo.x, v[1] = lo.y, v[2] = lo.z, v[3] = lo.w;
+    v[4] = hi.x, v[5] = hi.y, v[6] = hi.z, v[7] = hi.w;
+  } else {
+#pragma unroll
+    for (int e = 0; e < 8; e++)
+      v[e] = p[e];
+  }
+}
+
+// Forward, y [NPQ, K] = A [NPQ, RSC] · w [RSC, K] (Fwd's GEMM). Fetch maps per slice: A — rows
+// m0 + tid / 4 + 64 i (i < 2), k = k0 + 8 (tid % 4); B — rows k0 + tid / 16 + 16 i, n = n0 + 8
+// (tid % 16).
+struct FwdG {
+  struct Args {
+    const float *x, *w;
+    float *y;
+    Geom g;
+    int M, Kd;
+    Step kstep; // GK in (r, s, c) digits
+    int vec;    // x and w 16-byte aligned: float4 loads
+  };
+  struct Thread {
+    int m0, n0;
+    int64_t xn[2];
+    int h0[2], w0[2];
+    int amask;
+    int k;     // this thread's next A k ...
+    Digits kd; // ... as (r, s, c)
+    int bk;    // its next B row (bk + 16 i)
+    float ra[2][8], rb[2][8];
+  };
+  static Args args(const conv_shape *s, const float *x, const float *w, float *y) {
+    Args a;
+    a.x = x, a.w = w, a.y = y, a.g = geom_of(s);
+    a.M = s->N * s->P * s->Q;
+    a.Kd = s->R * s->S * s->C;
+    a.kstep = make_step(GK, s->S, s->C);
+    a.vec = ((uintptr_t)x % 16 == 0) && ((uintptr_t)w % 16 == 0);
+    return a;
+  }
+  static dim3 grid(const Args &a) { return dim3((a.M + GM - 1) / GM, (a.g.K + GN - 1) / GN, 1); }
+
+  __host__ __device__ __forceinline__ static int begin(const Args &a, int bx, int by, int bz,
+                                                       int tid, Thread &t) {
+    (void)bz;
+    const Geom &g = a.g;
+    t.m0 = bx * GM, t.n0 = by * GN;
+    t.amask = 0;
+#pragma unroll
+    for (int i = 0; i < 2; i++)
+      t.amask |= fwd_row(g, a.M, t.m0 + tid / 4 + 64 * i, t.xn[i], t.h0[i], t.w0[i]) << i;
+    t.k = 8 * (tid % 4);
+    t.kd = digits_of(t.k, g.S, g.C);
+    t.bk = tid / 16;
+    return (a.Kd + GK - 1) / GK;
+  }
+
+  // The next slice into this thread's registers.
+  __host__ __device__ __forceinline__ static void load(const Args &a, int tid, Thread &t) {
+    const Geom &g = a.g;
+    const int r = t.kd.hi, s = t.kd.mid, c = t.kd.lo;
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+      const int h = t.h0[i] + r, w = t.w0[i] + s;
+      const bool ok = t.k < a.Kd && ((t.amask >> i) & 1) && (unsigned)h < (unsigned)g.H &&
+                      (unsigned)w < (unsigned)g.W;
+      row8(a.vec, ok ? a.x + t.xn[i] + ((int64_t)h * g.W + w) * g.C + c : a.x, ok, t.ra[i]);
+    }
+    t.k += GK;
+    digits_add(t.kd, a.kstep);
+    const int n = t.n0 + 8 * (tid % 16);
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+      const int k = t.bk + 16 * i;
+      const bool ok = k < a.Kd && n < g.K;
+      row8(a.vec, ok ? a.w + (int64_t)k * g.K + n : a.w, ok, t.rb[i]);
+    }
+    t.bk += GK;
+  }
+  __host__ __device__ __forceinline__ static void stash(const Thread &t, SmemG &sm, int buf,
+                                                        int tid) {
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+      sts8(&sm.a[buf][tid / 4 + 64 * i][8 * (tid % 4)], t.ra[i]);
+      sts8(&sm.b[buf][tid / 16 + 16 * i][8 * (tid % 16)], t.rb[i]);
+    }
+  }
+  __host__ __device__ __forceinline__ static void put(const Args &a, int bz, int m, int n,
+                                                      float v) {
+    (void)bz;
+    if (m < a.M && n < a.g.K) a.y[(int64_t)m * a.g.K + n] = v;
+  }
+  __device__ static SmemG &smem() { return conv_shared_g128().f; }
+};
+
+// Backward-weight, dw [RSC, K] += A [RSC, NPQ] · dy [NPQ, K] (BwdWeight's GEMM), split over the
+// reduction as BwdWeight (wgrad_plan with this kernel's tiles; part[z], then wgrad_reduce).
+// Fetch maps per slice: A — columns j0 + tid / 16 + 16 i (i < 2), rows m0 + 8 (tid % 16): the 8
+// channels c..c+7 of tap (r, s) at pixel j; B — the same columns j, n = n0 + 8 (tid % 16).
+struct WgradG {
+  struct Args {
+    const float *x, *dy;
+    float *out; // dw (direct) or part [splits, R·S·C, K]
+    Geom g;
+    int M, Kd;  // R·S·C, N·P·Q
+    int chunk;  // columns per split, a multiple of GK
+    int direct; // as BwdWeight
+    Step jstep; // GK in (n, p, q) digits
+    int vec;
+  };
+  struct Thread {
+    int m0, n0;
+    int j, jend;
+    Digits jd[2]; // (n, p, q) of j + 16 i
+    int roff, soff, c;
+    bool arow;
+    float ra[2][8], rb[2][8];
+  };
+  static Args args(const conv_shape *s, const float *x, const float *dy, float *out, int chunk,
+                   int direct) {
+    Args a;
+    a.x = x, a.dy = dy, a.out = out, a.g = geom_of(s);
+    a.M = s->R * s->S * s->C;
+    a.Kd = s->N * s->P * s->Q;
+    a.chunk = chunk, a.direct = direct;
+    a.jstep = make_step(GK, s->P, s->Q);
+    a.vec = ((uintptr_t)x % 16 == 0) && ((uintptr_t)dy % 16 == 0);
+    return a;
+  }
+  static dim3 grid(const Args &a) {
+    return dim3((a.M + GM - 1) / GM, (a.g.K + GN - 1) / GN, (a.Kd + a.chunk - 1) / a.chunk);
+  }
+  __host__ __device__ __forceinline__ static int begin(const Args &a, int bx, int by, int bz,
+                                                       int tid, Thread &t) {
+    const Geom &g = a.g;
+    t.m0 = bx * GM, t.n0 = by * GN;
+    const int64_t jbeg = (int64_t)bz * a.chunk, jend = jbeg + a.chunk;
+    t.jend = (int)(jend < a.Kd ? jend : a.Kd);
+    t.j = (int)jbeg + tid / 16;
+#pragma unroll
+    for (int i = 0; i < 2; i++)
+      t.jd[i] = digits_of(t.j + 16 * i, g.P, g.Q);
+    const int m = t.m0 + 8 * (tid % 16);
+    t.arow = m < a.M;
+    const Digits rsc = digits_of(t.arow ? m : 0, g.S, g.C);
+    t.roff = rsc.hi - g.pad, t.soff = rsc.mid - g.pad, t.c = rsc.lo;
+    return t.jend > jbeg ? (int)((t.jend - jbeg + GK - 1) / GK) : 0;
+  }
+  __host__ __device__ __forceinline__ static void load(const Args &a, int tid, Thread &t) {
+    const Geom &g = a.g;
+    const int n = t.n0 + 8 * (tid % 16);
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+      const int j = t.j + 16 * i;
+      const bool jin = j < t.jend;
+      const int h = t.jd[i].mid * g.stride + t.roff, w = t.jd[i].lo * g.stride + t.soff;
+      const bool ok = jin && t.arow && (unsigned)h < (unsigned)g.H && (unsigned)w < (unsigned)g.W;
+      row8(a.vec, ok ? a.x + (((int64_t)t.jd[i].hi * g.H + h) * g.W + w) * g.C + t.c : a.x, ok,
+           t.ra[i]);
+      const bool okb = jin && n < g.K;
+      row8(a.vec, okb ? a.dy + (int64_t)j * g.K + n : a.dy, okb, t.rb[i]);
+      digits_add(t.jd[i], a.jstep);
+    }
+    t.j += GK;
+  }
+  __host__ __device__ __forceinline__ static void stash(const Thread &t, SmemGW &sm, int buf,
+                                                        int tid) {
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+      sts8(&sm.a[buf][tid / 16 + 16 * i][8 * (tid % 16)], t.ra[i]);
+      sts8(&sm.b[buf][tid / 16 + 16 * i][8 * (tid % 16)], t.rb[i]);
+    }
+  }
+  __host__ __device__ __forceinline__ static void put(const Args &a, int bz, int m, int n,
+                                                      float v) {
+    if (m >= a.M || n >= a.g.K) return;
+    float *o = a.out + (a.direct ? 0 : (int64_t)bz * a.M * a.g.K) + (int64_t)m * a.g.K + n;
+    *o = a.direct ? *o + v : v;
+  }
+  __device__ static SmemGW &smem() { return conv_shared_g128().w; }
+};
+
+// Backward-data by sub-pixel phases (BwdDataPhase's GEMMs, grid z = phase; at stride 1 the one
+// phase is the whole backward-data), dx [phase pixels, C] = A [·, Rφ·Sφ·K] · B [Rφ·Sφ·K, C]:
+// A[m, (i, j, k)] = dy[n, p, q, k] as BwdDataPhase, B[(i, j, k), c] = w[r, s, c, k]. Both run
+// along k in memory. Fetch maps per slice (the same k for both): A — rows m0 + tid / 4 + 64 i
+// (i < 2), B — columns c = n0 + tid / 4 + 64 i; k = kk0 + 8 (tid % 4), a row of 8 channels k.
+struct PhaseG {
+  typedef BwdDataPhase::Args Args; // the phases, computed once on the host
+  struct Thread {
+    int m0, n0;
+    int Kd, ph, pw;
+    int64_t dyn[2];
+    int hq[2], wq[2];
+    int amask;
+    int kk;
+    Digits kd; // (i, j, k)
+    Step kstep;
+    float ra[2][8], rb[2][8];
+  };
+  static dim3 grid(const Args &a) {
+    return dim3((a.Mmax + GM - 1) / GM > 0 ? (a.Mmax + GM - 1) / GM : 1, (a.g.C + GN - 1) / GN,
+                a.nph);
+  }
+  __host__ __device__ __forceinline__ static int begin(const Args &a, int bx, int by, int bz,
+                                                       int tid, Thread &t) {
+    const Geom &g = a.g;
+    const Phase &P = a.ph[bz];
+    t.Kd = P.Kd, t.ph = P.ph, t.pw = P.pw;
+    t.m0 = bx * GM, t.n0 = by * GN;
+    t.amask = 0;
+#pragma unroll
+    for (int i = 0; i < 2; i++)
+      t.amask |= phase_row(P, g, t.m0 + tid / 4 + 64 * i, t.dyn[i], t.hq[i], t.wq[i]) << i;
+    t.kk = 8 * (tid % 4);
+    t.kd = digits_of(t.kk, P.Sp > 0 ? P.Sp : 1, g.K);
+    t.kstep = make_step(GK, P.Sp > 0 ? P.Sp : 1, g.K);
+    return t.m0 < P.M ? (P.Kd + GK - 1) / GK : 0;
+  }
+  __host__ __device__ __forceinline__ static void load(const Args &a, int tid, Thread &t) {
+    const Geom &g = a.g;
+    const int i_r = t.kd.hi, j_s = t.kd.mid, k = t.kd.lo;
+    const bool kin = t.kk < t.Kd;
+    const int vec = ((uintptr_t)a.dy % 16 == 0) && ((uintptr_t)a.w % 16 == 0);
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+      const int p = t.hq[i] - i_r, q = t.wq[i] - j_s;
+      const bool ok =
+          kin && ((t.amask >> i) & 1) && (unsigned)p < (unsigned)g.P && (unsigned)q < (unsigned)g.Q;
+      row8(vec, ok ? a.dy + t.dyn[i] + ((int64_t)p * g.Q + q) * g.K + k : a.dy, ok, t.ra[i]);
+    }
+    const int64_t wrs = (int64_t)((t.ph + g.stride * i_r) * g.S + t.pw + g.stride * j_s) * g.C;
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+      const int c = t.n0 + tid / 4 + 64 * i;
+      const bool ok = kin && c < g.C;
+      row8(vec, ok ? a.w + (wrs + c) * g.K + k : a.w, ok, t.rb[i]);
+    }
+    t.kk += GK;
+    digits_add(t.kd, t.kstep);
+  }
+  __host__ __device__ __forceinline__ static void stash(const Thread &t, SmemGP &sm, int buf,
+                                                        int tid) {
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+      sts8(&sm.a[buf][tid / 4 + 64 * i][8 * (tid % 4)], t.ra[i]);
+      sts8(&sm.b[buf][tid / 4 + 64 * i][8 * (tid % 4)], t.rb[i]);
+    }
+  }
+  __host__ __device__ __forceinline__ static void put(const Args &a, int bz, int m, int c,
+                                                      float v) {
+    BwdDataPhase::put(a, bz, m, c, v);
+  }
+  __device__ static SmemGP &smem() { return conv_shared_g128().p; }
+};
+
+// One slice's products: two k16 steps; warp w owns rows (w / 4)·64.. +64, columns (w % 4)·32..
+// +32. A blocks of one .x4 (lane l addresses row l % 8 of block l / 8): (m, k) = (0, 0), (8, 0),
+// (0, 8), (8, 8) → a[0..3]; B pairs as tile_ldm.
+template <class SM>
+__device__ __forceinline__ void tile_g128(const SM &sm, int buf, int warp, int lane,
+                                          float acc[4][4][4]) {
+  const int wm = (warp / 4) * 64, wn = (warp % 4) * 32;
+  const int j = lane / 8, r = lane % 8;
+#pragma unroll
+  for (int kk = 0; kk < GK; kk += 16) {
+    uint32_t a[4][4], b[4][2];
+#pragma unroll
+    for (int mi = 0; mi < 4; mi++) {
+      if constexpr (std::is_same<SM, SmemGW>::value) // [k][m]: blocks as tile_ldm's
+        ganc_mma::ldmatrix<4, true>(a[mi],
+                                    &sm.a[buf][kk + (j / 2) * 8 + r][wm + mi * 16 + (j % 2) * 8]);
+      else
+        ganc_mma::ldmatrix<4, false>(a[mi],
+                                     &sm.a[buf][wm + mi * 16 + (j % 2) * 8 + r][kk + (j / 2) * 8]);
+    }
+#pragma unroll
+    for (int np = 0; np < 2; np++) {
+      uint32_t q[4];
+      if constexpr (std::is_same<SM,
+                                 SmemGP>::value) // [n][k]: (n, k) = (0, 0), (0, 8), (8, 0), (8, 8)
+        ganc_mma::ldmatrix<4, false>(q,
+                                     &sm.b[buf][wn + np * 16 + (j / 2) * 8 + r][kk + (j % 2) * 8]);
+      else
+        ganc_mma::ldmatrix<4, true>(q,
+                                    &sm.b[buf][kk + (j % 2) * 8 + r][wn + np * 16 + (j / 2) * 8]);
+      b[2 * np][0] = q[0], b[2 * np][1] = q[1], b[2 * np + 1][0] = q[2], b[2 * np + 1][1] = q[3];
+    }
+#pragma unroll
+    for (int mi = 0; mi < 4; mi++)
+#pragma unroll
+      for (int ni = 0; ni < 4; ni++)
+        ganc_mma::mma_bf16_16816(acc[mi][ni], a[mi], b[ni], acc[mi][ni]);
+  }
+}
+
+} // namespace
+
+// Double-buffered through registers as slice_loop: one barrier per slice. Role: FwdG or WgradG.
+template <class Role>
+__global__ void __launch_bounds__(THREADS, 1) conv_g128_kernel(const typename Role::Args a) {
+  auto &sm = Role::smem();
+  typename Role::Thread t;
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
+  float acc[4][4][4];
+#pragma unroll
+  for (int mi = 0; mi < 4; mi++)
+#pragma unroll
+    for (int ni = 0; ni < 4; ni++)
+#pragma unroll
+      for (int i = 0; i < 4; i++)
+        acc[mi][ni][i] = 0.0f;
+  const int nk = Role::begin(a, blockIdx.x, blockIdx.y, blockIdx.z, tid, t);
+  if (nk > 0) {
+    Role::load(a, tid, t);
+    Role::stash(t, sm, 0, tid);
+  }
+  __syncthreads();
+  for (int it = 0; it < nk; it++) {
+    const int cur = it & 1;
+    const bool more = it + 1 < nk;
+    if (more) Role::load(a, tid, t);
+    tile_g128(sm, cur, warp, lane, acc);
+    if (more) Role::stash(t, sm, cur ^ 1, tid);
+    __syncthreads();
+  }
+  const int g = lane / 4, q = lane % 4;
+  const int m0 = t.m0 + (warp / 4) * 64, n0 = t.n0 + (warp % 4) * 32;
+#pragma unroll
+  for (int mi = 0; mi < 4; mi++)
+#pragma unroll
+    for (int ni = 0; ni < 4; ni++)
+#pragma unroll
+      for (int i = 0; i < 4; i++)
+        Role::put(a, blockIdx.z, m0 + mi * 16 + g + 8 * (i / 2), n0 + ni * 8 + 2 * q + i % 2,
+                  acc[mi][ni][i]);
+}
+
 static __global__ void wgrad_reduce_kernel(const float *part, int splits, int64_t n, float *dw) {
   for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
        i += (int64_t)gridDim.x * blockDim.x)
@@ -994,34 +1412,43 @@ struct VariantRow {
   int phase; // 1: backward_data by sub-pixel phases (BwdDataPhase), stride 2..4 only
 };
 // clang-format off
-constexpr unsigned ALL = 7, BWD_DATA_ONLY = 1u << GANC_CONV_BWD_DATA;
+constexpr unsigned ALL = 7, BWD_DATA_ONLY = 1u << GANC_CONV_BWD_DATA,
+                   G128_ROLES = 1u << GANC_CONV_FWD | 1u << GANC_CONV_BWD_WEIGHT;
 const VariantRow VARIANTS[] = {
   {{"simt-fp32-phase", GANC_PREC_FP32, 0, 1, 0x1p-24, BWD_DATA_ONLY, 2, PHASE_MAX_STRIDE,
-    "backward-data by sub-pixel phases (no zero taps), FP32 FMA as simt-fp32"},
+    "backward-data by sub-pixel phases (no zero taps), FP32 FMA as simt-fp32", 1},
    PREC_FP32, 0, TILES_F32, 1},
   {{"simt-fp32", GANC_PREC_FP32, 0, 1, 0x1p-24, ALL, 1, 1 << 30,
-    "FP32 FMA implicit GEMM, 64x64 tiles, 4x4 outputs per thread"}, PREC_FP32, 0, TILES_F32, 0},
+    "FP32 FMA implicit GEMM, 64x64 tiles, 4x4 outputs per thread", 1}, PREC_FP32, 0, TILES_F32, 0},
   {{"simt-fp32-cp3", GANC_PREC_FP32, 80, 1, 0x1p-24, ALL, 1, 1 << 30,
-    "as simt-fp32, slices by cp.async 3 deep"}, PREC_FP32, 0, TILES_CP, 0},
+    "as simt-fp32, slices by cp.async 3 deep", 1}, PREC_FP32, 0, TILES_CP, 0},
   {{"mma-tf32", GANC_PREC_TF32, 80, 1, 0x1p-11, ALL, 1, 1 << 30,
-    "TF32 mma.sync m16n8k8, 64x64 tiles, 2x4 warps of 32x16"}, PREC_TF32, 2, TILES_F32, 0},
+    "TF32 mma.sync m16n8k8, 64x64 tiles, 2x4 warps of 32x16", 1}, PREC_TF32, 2, TILES_F32, 0},
   {{"mma-tf32-cp3", GANC_PREC_TF32, 80, 1, 0x1p-11, ALL, 1, 1 << 30,
-    "as mma-tf32, slices by cp.async 3 deep"}, PREC_TF32, 2, TILES_CP, 0},
+    "as mma-tf32, slices by cp.async 3 deep", 1}, PREC_TF32, 2, TILES_CP, 0},
   {{"mma-tf32-w4x2", GANC_PREC_TF32, 80, 1, 0x1p-11, ALL, 1, 1 << 30,
-    "TF32 mma.sync m16n8k8, 64x64 tiles, 4x2 warps of 16x32"}, PREC_TF32, 4, TILES_F32, 0},
+    "TF32 mma.sync m16n8k8, 64x64 tiles, 4x2 warps of 16x32", 1}, PREC_TF32, 4, TILES_F32, 0},
   {{"mma-tf32-phase", GANC_PREC_TF32, 80, 1, 0x1p-11, BWD_DATA_ONLY, 2, PHASE_MAX_STRIDE,
-    "backward-data by sub-pixel phases, as mma-tf32"}, PREC_TF32, 2, TILES_F32, 1},
+    "backward-data by sub-pixel phases, as mma-tf32", 1}, PREC_TF32, 2, TILES_F32, 1},
   {{"mma-bf16", GANC_PREC_BF16, 80, 1, 0x1p-9, ALL, 1, 1 << 30,
-    "BF16 mma.sync m16n8k16, 64x64 tiles, 2x4 warps of 32x16"}, PREC_BF16, 2, TILES_F32, 0},
+    "BF16 mma.sync m16n8k16, 64x64 tiles, 2x4 warps of 32x16", 1}, PREC_BF16, 2, TILES_F32, 0},
   {{"mma-bf16-cp3", GANC_PREC_BF16, 80, 1, 0x1p-9, ALL, 1, 1 << 30,
-    "as mma-bf16, slices by cp.async 3 deep"}, PREC_BF16, 2, TILES_CP, 0},
+    "as mma-bf16, slices by cp.async 3 deep", 1}, PREC_BF16, 2, TILES_CP, 0},
   {{"mma-bf16-w4x2", GANC_PREC_BF16, 80, 1, 0x1p-9, ALL, 1, 1 << 30,
-    "BF16 mma.sync m16n8k16, 64x64 tiles, 4x2 warps of 16x32"}, PREC_BF16, 4, TILES_F32, 0},
+    "BF16 mma.sync m16n8k16, 64x64 tiles, 4x2 warps of 16x32", 1}, PREC_BF16, 4, TILES_F32, 0},
   {{"mma-bf16-ldm", GANC_PREC_BF16, 80, 1, 0x1p-9, ALL, 1, 1 << 30,
     "BF16 mma.sync m16n8k16, bf16 tiles in shared memory, fragments by ldmatrix.trans, 2x4 "
-    "warps of 32x16"}, PREC_BF16, 2, TILES_BF16, 0},
+    "warps of 32x16", 1}, PREC_BF16, 2, TILES_BF16, 0},
   {{"mma-bf16-phase", GANC_PREC_BF16, 80, 1, 0x1p-9, BWD_DATA_ONLY, 2, PHASE_MAX_STRIDE,
-    "backward-data by sub-pixel phases, as mma-bf16"}, PREC_BF16, 2, TILES_F32, 1},
+    "backward-data by sub-pixel phases, as mma-bf16", 1}, PREC_BF16, 2, TILES_F32, 1},
+  {{"mma-bf16-g128", GANC_PREC_BF16, 80, 1, 0x1p-9, G128_ROLES, 1, 1 << 30,
+    "BF16 mma.sync m16n8k16, 128x128x32 tiles, 8-channel rows, ldmatrix on both operands, "
+    "2x4 warps of 64x32 (forward, backward-weight; C, K multiples of 8)", 8},
+   PREC_BF16, 2, TILES_G128, 0},
+  {{"mma-bf16-g128-phase", GANC_PREC_BF16, 80, 1, 0x1p-9, BWD_DATA_ONLY, 1, PHASE_MAX_STRIDE,
+    "backward-data by sub-pixel phases (stride 1: one phase) with mma-bf16-g128's tiles and "
+    "rows (C, K multiples of 8)", 8},
+   PREC_BF16, 2, TILES_G128, 1},
 };
 // clang-format on
 constexpr int NVARIANTS = (int)(sizeof VARIANTS / sizeof VARIANTS[0]);
@@ -1072,7 +1499,8 @@ extern "C" int ganc_conv_variant_count(void) { return NVARIANTS; }
 extern "C" int ganc_conv_variant_supports(int v, ganc_conv_role role, const conv_shape *s) {
   if (v < 0 || v >= NVARIANTS || role < 0 || role > 2 || !s) return 0;
   const ganc_conv_variant &x = VARIANTS[v].v;
-  return ((x.roles >> role) & 1) && s->stride >= x.min_stride && s->stride <= x.max_stride;
+  return ((x.roles >> role) & 1) && s->stride >= x.min_stride && s->stride <= x.max_stride &&
+         (x.chan_multiple <= 1 || (s->C % x.chan_multiple == 0 && s->K % x.chan_multiple == 0));
 }
 extern "C" const ganc_conv_variant *ganc_conv_variant_at(int i) {
   return i >= 0 && i < NVARIANTS ? &VARIANTS[i].v : NULL;
@@ -1103,6 +1531,12 @@ static void run_forward(int v, cudaStream_t st, const conv_shape *s, const float
   const Fwd::Args a = Fwd::args(s, x, w, y);
   KERNEL_REQUIRE(dims_ok(a.M, s->K, a.Kd), "conv2d_forward_cuda", "GEMM sizes near INT_MAX");
   KERNEL_REQUIRE(Fwd::grid(a).y <= 65535, "conv2d_forward_cuda", "K = %d > 65535·64", s->K);
+  if (VARIANTS[v].tiles == TILES_G128) {
+    const FwdG::Args g = FwdG::args(s, x, w, y);
+    GANC_LAUNCH(conv_g128_kernel<FwdG>, FwdG::grid(g), THREADS, st)(g);
+    CUDA_CHECK_LAUNCH();
+    return;
+  }
   launch<Fwd>(v, a, st);
 }
 
@@ -1114,7 +1548,11 @@ static void run_backward_data(int v, cudaStream_t st, const conv_shape *s, const
   KERNEL_REQUIRE(dims_ok(a.M, s->C, a.Kd), "conv2d_backward_data_cuda", "GEMM sizes near INT_MAX");
   KERNEL_REQUIRE(BwdData::grid(a).y <= 65535, "conv2d_backward_data_cuda", "C = %d > 65535·64",
                  s->C);
-  if (VARIANTS[v].phase)
+  if (VARIANTS[v].phase && VARIANTS[v].tiles == TILES_G128) {
+    const BwdDataPhase::Args g = BwdDataPhase::args(s, dy, w, dx);
+    GANC_LAUNCH(conv_g128_kernel<PhaseG>, PhaseG::grid(g), THREADS, st)(g);
+    CUDA_CHECK_LAUNCH();
+  } else if (VARIANTS[v].phase)
     launch_phase(v, BwdDataPhase::args(s, dy, w, dx), st); // the same sizes, split by phase
   else
     launch<BwdData>(v, a, st);
@@ -1128,15 +1566,26 @@ static void run_backward_weight(ganc_ctx *ctx, int v, cudaStream_t st, const con
   KERNEL_REQUIRE(dims_ok(M, s->K, Kd), "conv2d_backward_weight_cuda", "GEMM sizes near INT_MAX");
   KERNEL_REQUIRE((s->K + BN - 1) / BN <= 65535, "conv2d_backward_weight_cuda", "K = %d > 65535·64",
                  s->K);
-  const WgradPlan plan = wgrad_plan(s);
+  const bool g128 = VARIANTS[v].tiles == TILES_G128;
+  const WgradPlan plan = g128 ? wgrad_plan(s, GM, GN, GK, WGRAD_TARGET_BLOCKS / 2) : wgrad_plan(s);
+  // One pass of the variant's GEMM into out (dw when direct, else the splits' partials).
+  auto gemm = [&](float *out, int direct) {
+    if (g128) {
+      const WgradG::Args a = WgradG::args(s, x, dy, out, plan.chunk, direct);
+      GANC_LAUNCH(conv_g128_kernel<WgradG>, WgradG::grid(a), THREADS, st)(a);
+      CUDA_CHECK_LAUNCH();
+    } else {
+      launch<BwdWeight>(v, BwdWeight::args(s, x, dy, out, plan.chunk, direct), st);
+    }
+  };
   if (plan.splits == 1) {
-    launch<BwdWeight>(v, BwdWeight::args(s, x, dy, dw, plan.chunk, 1), st);
+    gemm(dw, 1);
     return;
   }
   // The scratch is the context's; ops on one context run one at a time, in stream order.
   const int64_t n = M * s->K;
   float *part = ganc_cuda_scratch(ctx, (size_t)plan.splits * (size_t)n);
-  launch<BwdWeight>(v, BwdWeight::args(s, x, dy, part, plan.chunk, 0), st);
+  gemm(part, 0);
   const int threads = 256;
   const int64_t blocks64 = (n + threads - 1) / threads;
   const int blocks = (int)(blocks64 < 65536 ? blocks64 : 65536); // grid-stride beyond that

@@ -103,6 +103,7 @@ typedef struct {
   unsigned roles;             // the roles it implements: bit 1 << ganc_conv_role
   int min_stride, max_stride; // the strides it takes
   const char *what;
+  int chan_multiple; // C and K must be multiples of it (0 or 1: any)
 } ganc_conv_variant;
 int ganc_conv_variant_count(void);
 const ganc_conv_variant *ganc_conv_variant_at(int i);

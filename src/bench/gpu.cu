@@ -492,13 +492,15 @@ extern "C" int ganc_bench_op(const char *op, const char *shape, int reps, FILE *
 }
 
 extern "C" void ganc_bench_variants(FILE *f) {
-  fprintf(f, "%-16s %-5s %-6s %-13s %s\n", "variant", "prec", "needs", "deterministic", "what");
+  fprintf(f, "%-16s %-5s %-13s %-13s %s\n", "variant", "prec", "needs", "deterministic", "what");
   for (int v = 0; v < ganc_conv_variant_count(); v++) {
     const ganc_conv_variant *var = ganc_conv_variant_at(v);
     static const char *const prec[] = {"fp32", "tf32", "bf16"};
-    char needs[16];
-    snprintf(needs, sizeof needs, var->min_cc ? "sm_%d" : "any", var->min_cc);
-    fprintf(f, "%-16s %-5s %-6s %-13s %s\n", var->name, prec[var->precision], needs,
+    char needs[32];
+    int k = snprintf(needs, sizeof needs, var->min_cc ? "sm_%d" : "any", var->min_cc);
+    if (var->chan_multiple > 1)
+      snprintf(needs + k, sizeof needs - (size_t)k, " C,K%%%d", var->chan_multiple);
+    fprintf(f, "%-16s %-5s %-13s %-13s %s\n", var->name, prec[var->precision], needs,
             var->deterministic ? "yes" : "no", var->what);
   }
 }

@@ -167,6 +167,14 @@ static void build_cases(case_list *l) {
   // Long reductions for backward_weight's split-K: 3 uneven splits; 8 splits of a DCGAN-like layer.
   add_case(l, "split-K 3x3 s1 p1", 5, 15, 15, 3, 9, 3, 3, 1, 1);
   add_case(l, "split-K 4x4 s2 p1 N64", 64, 16, 16, 3, 5, 4, 4, 2, 1);
+  // Channels in multiples of 8 (variants that move 8-channel rows: mma-bf16-g128) at the edges of
+  // its 128x128x32 tiles: M below one row tile and K over one column tile with a partial second
+  // (Kd 72: a partial last slice), three row tiles of stride 2 with padding, a 1x1 whose last
+  // slice holds one row of 8; uneven backward-weight splits.
+  add_case(l, "odd8 3x3 s1 p1 K=136", 2, 9, 7, 8, 136, 3, 3, 1, 1);
+  add_case(l, "odd8 4x4 s2 p1 M=330", 3, 20, 22, 24, 16, 4, 4, 2, 1);
+  add_case(l, "odd8 1x1 s1 p0 C=40", 1, 13, 13, 40, 48, 1, 1, 1, 0);
+  add_case(l, "split-K8 3x3 s1 p1", 5, 23, 23, 8, 8, 3, 3, 1, 1); // 5 splits, the last shorter
   // Random small shapes (a fixed seed): strides 1-3, pads 0-2, kernels 1-5 (also larger than the
   // image), channel counts 1-40 and 1-80, batches 1-4.
   uint64_t rs = 7;
@@ -284,7 +292,9 @@ static void run_role(run_state *r, const conv_shape *s, int role, impl which, co
 //   the FP32 reference: within the precision's bound (2u + u²)·Σ|products| + 1e-5, u the unit
 //   roundoff of the operands (each product of two rounded operands is within (2u + u²)|a·b| of the
 //   exact one);
-//   itself: the same bits twice (every variant of the table is deterministic).
+//   itself: the same bits twice (every variant of the table is deterministic);
+//   and a variant that needs channel multiples (it moves whole rows, with vector loads where the
+//   pointers are 16-byte aligned) once more with its inputs one float off that alignment.
 static void run_variants(run_state *r, const conv_case *cc, const float *x, const float *w,
                          const float *dy, const float *d_x, const float *d_w, const float *d_dy,
                          float *const ref[NROLES], const double scale[NROLES], const float *nan,
@@ -299,17 +309,32 @@ static void run_variants(run_state *r, const conv_case *cc, const float *x, cons
   char shp[96];
   shape_str(s, shp, sizeof shp);
   const int cc_dev = ganc_cuda_cc(r->gpu);
+  // Copies of x, w and dy one float past a 16-byte boundary, for the variants that load whole
+  // rows with vector loads where the pointers allow (chan_multiple > 1): their other path.
+  float *mis[3] = {NULL, NULL, NULL};
   for (int v = 0; v < ganc_conv_variant_count(); v++) {
     const ganc_conv_variant *var = ganc_conv_variant_at(v);
     // simt-fp32 is the dispatch's FP32 choice, compared above (with cuDNN on a GPU).
     if (cc_dev < var->min_cc || !strcmp(var->name, "simt-fp32")) continue;
     // Level 1: not the variants that differ from another only in warp tiling or pipeline.
     if (r->variants < 2 && (strstr(var->name, "-w4x2") || strstr(var->name, "-cp3"))) continue;
-    for (int role = 0; role < NROLES; role++) {
+    for (int rr = 0; rr < 2 * NROLES; rr++) {
+      const int role = rr % NROLES, shifted = rr >= NROLES;
       if (!ganc_conv_variant_supports(v, (ganc_conv_role)role, s)) continue; // e.g. phases
+      if (shifted && var->chan_multiple <= 1) continue;
       const size_t n = role == FWD ? ny : role == BWD_DATA ? nx : nw;
       const float *init = role == BWD_WEIGHT ? pat : nan;
-      const float *in0 = role == BWD_DATA ? d_dy : d_x, *in1 = role == BWD_WEIGHT ? d_dy : d_w;
+      if (shifted && !mis[0]) {
+        const float *src[3] = {d_x, d_w, d_dy};
+        const size_t cnt[3] = {nx, nw, ny};
+        for (int i = 0; i < 3; i++) {
+          mis[i] = ganc_cuda_malloc(r->gpu, (cnt[i] + 1) * sizeof(float));
+          ganc_cuda_d2d(r->gpu, mis[i] + 1, src[i], cnt[i] * sizeof(float));
+        }
+      }
+      const float *ax = shifted ? mis[0] + 1 : d_x, *aw = shifted ? mis[1] + 1 : d_w,
+                  *ady = shifted ? mis[2] + 1 : d_dy;
+      const float *in0 = role == BWD_DATA ? ady : ax, *in1 = role == BWD_WEIGHT ? ady : aw;
       float *d_out = ganc_cuda_malloc(r->gpu, n * sizeof(float));
       float *outs[2] = {got, again};
       for (int k = 0; k < 2; k++) {
@@ -336,8 +361,9 @@ static void run_variants(run_state *r, const conv_case *cc, const float *x, cons
                    e_32 = nerr(got, ref[role], n, scale[role]);
       const double bound = 2 * u + u * u + 1e-5;
       const int ok = e_p < tol_cpu[role] && e_32 < bound && deterministic;
-      printf("%s %-10s %-26s %-40s %-14s cpu(%s) %.1e  fp32 %.1e (bound %.1e)%s\n",
+      printf("%s %-10s %-26s %-40s %-14s%s cpu(%s) %.1e  fp32 %.1e (bound %.1e)%s\n",
              ok ? "ok  " : "FAIL", role_name[role], cc->name, shp, var->name,
+             shifted ? " unaligned" : "",
              var->precision == GANC_PREC_BF16   ? "bf16"
              : var->precision == GANC_PREC_TF32 ? "tf32"
                                                 : "fp32",
@@ -349,6 +375,8 @@ static void run_variants(run_state *r, const conv_case *cc, const float *x, cons
         r->failed++;
     }
   }
+  for (int i = 0; i < 3; i++)
+    if (mis[i]) ganc_cuda_free(r->gpu, mis[i]);
   for (int p = 1; p < 3; p++) // [0] is ref, the caller's
     for (int i = 0; i < NROLES; i++)
       free(pref[p][i]);

@@ -1037,19 +1037,12 @@ __host__ __device__ __forceinline__ float4 ldg4(const float *p) {
   return make_float4(p[0], p[1], p[2], p[3]);
 #endif
 }
-// 8 floats rounded to bf16 into 16 bytes of shared memory (16-byte aligned).
-__host__ __device__ __forceinline__ void sts8(uint16_t *d, const float v[8]) {
-  const uint32_t q[4] = {ganc_mma::pack_bf16x2(v[0], v[1]), ganc_mma::pack_bf16x2(v[2], v[3]),
-                         ganc_mma::pack_bf16x2(v[4], v[5]), ganc_mma::pack_bf16x2(v[6], v[7])};
-#ifdef __CUDA_ARCH__
-  *reinterpret_cast<uint4 *>(d) = make_uint4(q[0], q[1], q[2], q[3]);
-#else
-  memcpy(d, q, sizeof q);
-#endif
-}
-
-// 8 consecutive floats at p (or zeros): two float4 loads where vec (p 16-byte aligned).
-__host__ __device__ __forceinline__ void row8(int vec, const float *p, bool ok, float v[8]) {
+// A row of 8 operand elements as bf16 pairs (the a/b fragments' element type), loaded at p when
+// ok (else zeros): 8 floats rounded to nearest even (two float4 loads where vec: p 16-byte
+// aligned), or 8 bf16 already stored so (one 16-byte load where vec) — the same bits either way
+// for the same values, which is what lets a layer store its output in bf16 (PERF.md).
+__host__ __device__ __forceinline__ void row8(int vec, const float *p, bool ok, uint32_t q[4]) {
+  float v[8];
   if (!ok) {
 #pragma unroll
     for (int e = 0; e < 8; e++)
@@ -1063,14 +1056,44 @@ __host__ __device__ __forceinline__ void row8(int vec, const float *p, bool ok, 
     for (int e = 0; e < 8; e++)
       v[e] = p[e];
   }
+#pragma unroll
+  for (int e = 0; e < 4; e++)
+    q[e] = ganc_mma::pack_bf16x2(v[2 * e], v[2 * e + 1]);
+}
+__host__ __device__ __forceinline__ void row8(int vec, const uint16_t *p, bool ok, uint32_t q[4]) {
+  if (!ok) {
+#pragma unroll
+    for (int e = 0; e < 4; e++)
+      q[e] = 0;
+  } else if (vec) {
+#ifdef __CUDA_ARCH__
+    const uint4 u = __ldg(reinterpret_cast<const uint4 *>(p));
+    q[0] = u.x, q[1] = u.y, q[2] = u.z, q[3] = u.w;
+#else
+    memcpy(q, p, 16);
+#endif
+  } else {
+#pragma unroll
+    for (int e = 0; e < 4; e++)
+      q[e] = (uint32_t)p[2 * e] | (uint32_t)p[2 * e + 1] << 16;
+  }
+}
+// The 16 bytes of a row into shared memory (16-byte aligned).
+__host__ __device__ __forceinline__ void sts8(uint16_t *d, const uint32_t q[4]) {
+#ifdef __CUDA_ARCH__
+  *reinterpret_cast<uint4 *>(d) = make_uint4(q[0], q[1], q[2], q[3]);
+#else
+  memcpy(d, q, 16);
+#endif
 }
 
 // Forward, y [NPQ, K] = A [NPQ, RSC] · w [RSC, K] (Fwd's GEMM). Fetch maps per slice: A — rows
 // m0 + tid / 4 + 64 i (i < 2), k = k0 + 8 (tid % 4); B — rows k0 + tid / 16 + 16 i, n = n0 + 8
 // (tid % 16).
-struct FwdG {
+template <class TA, class TB> struct FwdG {
   struct Args {
-    const float *x, *w;
+    const TA *x; // [N, H, W, C], float or bf16
+    const TB *w; // [R, S, C, K]
     float *y;
     Geom g;
     int M, Kd;
@@ -1082,12 +1105,12 @@ struct FwdG {
     int64_t xn[2];
     int h0[2], w0[2];
     int amask;
-    int k;     // this thread's next A k ...
-    Digits kd; // ... as (r, s, c)
-    int bk;    // its next B row (bk + 16 i)
-    float ra[2][8], rb[2][8];
+    int k;                       // this thread's next A k ...
+    Digits kd;                   // ... as (r, s, c)
+    int bk;                      // its next B row (bk + 16 i)
+    uint32_t ra[2][4], rb[2][4]; // rows of 8 as bf16 pairs
   };
-  static Args args(const conv_shape *s, const float *x, const float *w, float *y) {
+  static Args args(const conv_shape *s, const TA *x, const TB *w, float *y) {
     Args a;
     a.x = x, a.w = w, a.y = y, a.g = geom_of(s);
     a.M = s->N * s->P * s->Q;
@@ -1155,10 +1178,11 @@ struct FwdG {
 // reduction as BwdWeight (wgrad_plan with this kernel's tiles; part[z], then wgrad_reduce).
 // Fetch maps per slice: A — columns j0 + tid / 16 + 16 i (i < 2), rows m0 + 8 (tid % 16): the 8
 // channels c..c+7 of tap (r, s) at pixel j; B — the same columns j, n = n0 + 8 (tid % 16).
-struct WgradG {
+template <class TA, class TB> struct WgradG {
   struct Args {
-    const float *x, *dy;
-    float *out; // dw (direct) or part [splits, R·S·C, K]
+    const TA *x;  // float or bf16
+    const TB *dy; // float or bf16
+    float *out;   // dw (direct) or part [splits, R·S·C, K]
     Geom g;
     int M, Kd;  // R·S·C, N·P·Q
     int chunk;  // columns per split, a multiple of GK
@@ -1172,9 +1196,9 @@ struct WgradG {
     Digits jd[2]; // (n, p, q) of j + 16 i
     int roff, soff, c;
     bool arow;
-    float ra[2][8], rb[2][8];
+    uint32_t ra[2][4], rb[2][4]; // rows of 8 as bf16 pairs
   };
-  static Args args(const conv_shape *s, const float *x, const float *dy, float *out, int chunk,
+  static Args args(const conv_shape *s, const TA *x, const TB *dy, float *out, int chunk,
                    int direct) {
     Args a;
     a.x = x, a.dy = dy, a.out = out, a.g = geom_of(s);
@@ -1243,8 +1267,20 @@ struct WgradG {
 // A[m, (i, j, k)] = dy[n, p, q, k] as BwdDataPhase, B[(i, j, k), c] = w[r, s, c, k]. Both run
 // along k in memory. Fetch maps per slice (the same k for both): A — rows m0 + tid / 4 + 64 i
 // (i < 2), B — columns c = n0 + tid / 4 + 64 i; k = kk0 + 8 (tid % 4), a row of 8 channels k.
-struct PhaseG {
-  typedef BwdDataPhase::Args Args; // the phases, computed once on the host
+template <class TA, class TB> struct PhaseG {
+  struct Args {
+    BwdDataPhase::Args b; // the phases (computed once on the host) and dx
+    const TA *dy;         // float or bf16
+    const TB *w;
+    int vec; // dy and w 16-byte aligned
+  };
+  static Args args(const conv_shape *s, const TA *dy, const TB *w, float *dx) {
+    Args a;
+    a.b = BwdDataPhase::args(s, nullptr, nullptr, dx);
+    a.dy = dy, a.w = w;
+    a.vec = ((uintptr_t)dy % 16 == 0) && ((uintptr_t)w % 16 == 0);
+    return a;
+  }
   struct Thread {
     int m0, n0;
     int Kd, ph, pw;
@@ -1254,16 +1290,16 @@ struct PhaseG {
     int kk;
     Digits kd; // (i, j, k)
     Step kstep;
-    float ra[2][8], rb[2][8];
+    uint32_t ra[2][4], rb[2][4]; // rows of 8 as bf16 pairs
   };
   static dim3 grid(const Args &a) {
-    return dim3((a.Mmax + GM - 1) / GM > 0 ? (a.Mmax + GM - 1) / GM : 1, (a.g.C + GN - 1) / GN,
-                a.nph);
+    return dim3((a.b.Mmax + GM - 1) / GM > 0 ? (a.b.Mmax + GM - 1) / GM : 1,
+                (a.b.g.C + GN - 1) / GN, a.b.nph);
   }
   __host__ __device__ __forceinline__ static int begin(const Args &a, int bx, int by, int bz,
                                                        int tid, Thread &t) {
-    const Geom &g = a.g;
-    const Phase &P = a.ph[bz];
+    const Geom &g = a.b.g;
+    const Phase &P = a.b.ph[bz];
     t.Kd = P.Kd, t.ph = P.ph, t.pw = P.pw;
     t.m0 = bx * GM, t.n0 = by * GN;
     t.amask = 0;
@@ -1276,23 +1312,22 @@ struct PhaseG {
     return t.m0 < P.M ? (P.Kd + GK - 1) / GK : 0;
   }
   __host__ __device__ __forceinline__ static void load(const Args &a, int tid, Thread &t) {
-    const Geom &g = a.g;
+    const Geom &g = a.b.g;
     const int i_r = t.kd.hi, j_s = t.kd.mid, k = t.kd.lo;
     const bool kin = t.kk < t.Kd;
-    const int vec = ((uintptr_t)a.dy % 16 == 0) && ((uintptr_t)a.w % 16 == 0);
 #pragma unroll
     for (int i = 0; i < 2; i++) {
       const int p = t.hq[i] - i_r, q = t.wq[i] - j_s;
       const bool ok =
           kin && ((t.amask >> i) & 1) && (unsigned)p < (unsigned)g.P && (unsigned)q < (unsigned)g.Q;
-      row8(vec, ok ? a.dy + t.dyn[i] + ((int64_t)p * g.Q + q) * g.K + k : a.dy, ok, t.ra[i]);
+      row8(a.vec, ok ? a.dy + t.dyn[i] + ((int64_t)p * g.Q + q) * g.K + k : a.dy, ok, t.ra[i]);
     }
     const int64_t wrs = (int64_t)((t.ph + g.stride * i_r) * g.S + t.pw + g.stride * j_s) * g.C;
 #pragma unroll
     for (int i = 0; i < 2; i++) {
       const int c = t.n0 + tid / 4 + 64 * i;
       const bool ok = kin && c < g.C;
-      row8(vec, ok ? a.w + (wrs + c) * g.K + k : a.w, ok, t.rb[i]);
+      row8(a.vec, ok ? a.w + (wrs + c) * g.K + k : a.w, ok, t.rb[i]);
     }
     t.kk += GK;
     digits_add(t.kd, t.kstep);
@@ -1307,7 +1342,7 @@ struct PhaseG {
   }
   __host__ __device__ __forceinline__ static void put(const Args &a, int bz, int m, int c,
                                                       float v) {
-    BwdDataPhase::put(a, bz, m, c, v);
+    BwdDataPhase::put(a.b, bz, m, c, v);
   }
   __device__ static SmemGP &smem() { return conv_shared_g128().p; }
 };
@@ -1525,41 +1560,55 @@ static bool dims_ok(int64_t M, int64_t Ncols, int64_t Kd) {
   return M <= DIM_MAX && Ncols <= DIM_MAX && Kd <= DIM_MAX;
 }
 
-static void run_forward(int v, cudaStream_t st, const conv_shape *s, const float *x, const float *w,
+// The role launchers take the activation operands as float or, for mma-bf16-g128*, as bf16
+// (uint16_t: conv2d_run_variant_mixed_cuda); the weights are always FP32.
+template <class TA>
+static void run_forward(int v, cudaStream_t st, const conv_shape *s, const TA *x, const float *w,
                         float *y) {
   KERNEL_REQUIRE(shape_ok(s), "conv2d_forward_cuda", "invalid conv_shape (use conv_shape_make)");
-  const Fwd::Args a = Fwd::args(s, x, w, y);
+  const Fwd::Args a = Fwd::args(s, nullptr, w, y);
   KERNEL_REQUIRE(dims_ok(a.M, s->K, a.Kd), "conv2d_forward_cuda", "GEMM sizes near INT_MAX");
   KERNEL_REQUIRE(Fwd::grid(a).y <= 65535, "conv2d_forward_cuda", "K = %d > 65535·64", s->K);
   if (VARIANTS[v].tiles == TILES_G128) {
-    const FwdG::Args g = FwdG::args(s, x, w, y);
-    GANC_LAUNCH(conv_g128_kernel<FwdG>, FwdG::grid(g), THREADS, st)(g);
+    typedef FwdG<TA, float> R;
+    const typename R::Args g = R::args(s, x, w, y);
+    GANC_LAUNCH(conv_g128_kernel<R>, R::grid(g), THREADS, st)(g);
     CUDA_CHECK_LAUNCH();
     return;
   }
-  launch<Fwd>(v, a, st);
+  if constexpr (std::is_same<TA, float>::value)
+    launch<Fwd>(v, Fwd::args(s, x, w, y), st);
+  else
+    KERNEL_REQUIRE(0, "conv2d_forward_cuda", "variant %s reads no bf16", VARIANTS[v].v.name);
 }
 
-static void run_backward_data(int v, cudaStream_t st, const conv_shape *s, const float *dy,
+template <class TA>
+static void run_backward_data(int v, cudaStream_t st, const conv_shape *s, const TA *dy,
                               const float *w, float *dx) {
   KERNEL_REQUIRE(shape_ok(s), "conv2d_backward_data_cuda",
                  "invalid conv_shape (use conv_shape_make)");
-  const BwdData::Args a = BwdData::args(s, dy, w, dx);
+  const BwdData::Args a = BwdData::args(s, nullptr, w, dx);
   KERNEL_REQUIRE(dims_ok(a.M, s->C, a.Kd), "conv2d_backward_data_cuda", "GEMM sizes near INT_MAX");
   KERNEL_REQUIRE(BwdData::grid(a).y <= 65535, "conv2d_backward_data_cuda", "C = %d > 65535·64",
                  s->C);
   if (VARIANTS[v].phase && VARIANTS[v].tiles == TILES_G128) {
-    const BwdDataPhase::Args g = BwdDataPhase::args(s, dy, w, dx);
-    GANC_LAUNCH(conv_g128_kernel<PhaseG>, PhaseG::grid(g), THREADS, st)(g);
+    typedef PhaseG<TA, float> R;
+    const typename R::Args g = R::args(s, dy, w, dx);
+    GANC_LAUNCH(conv_g128_kernel<R>, R::grid(g), THREADS, st)(g);
     CUDA_CHECK_LAUNCH();
-  } else if (VARIANTS[v].phase)
-    launch_phase(v, BwdDataPhase::args(s, dy, w, dx), st); // the same sizes, split by phase
-  else
-    launch<BwdData>(v, a, st);
+  } else if constexpr (std::is_same<TA, float>::value) {
+    if (VARIANTS[v].phase)
+      launch_phase(v, BwdDataPhase::args(s, dy, w, dx), st); // the same sizes, split by phase
+    else
+      launch<BwdData>(v, BwdData::args(s, dy, w, dx), st);
+  } else {
+    KERNEL_REQUIRE(0, "conv2d_backward_data_cuda", "variant %s reads no bf16", VARIANTS[v].v.name);
+  }
 }
 
+template <class TA, class TB>
 static void run_backward_weight(ganc_ctx *ctx, int v, cudaStream_t st, const conv_shape *s,
-                                const float *x, const float *dy, float *dw) {
+                                const TA *x, const TB *dy, float *dw) {
   KERNEL_REQUIRE(shape_ok(s), "conv2d_backward_weight_cuda",
                  "invalid conv_shape (use conv_shape_make)");
   const int64_t M = (int64_t)s->R * s->S * s->C, Kd = (int64_t)s->N * s->P * s->Q;
@@ -1571,11 +1620,15 @@ static void run_backward_weight(ganc_ctx *ctx, int v, cudaStream_t st, const con
   // One pass of the variant's GEMM into out (dw when direct, else the splits' partials).
   auto gemm = [&](float *out, int direct) {
     if (g128) {
-      const WgradG::Args a = WgradG::args(s, x, dy, out, plan.chunk, direct);
-      GANC_LAUNCH(conv_g128_kernel<WgradG>, WgradG::grid(a), THREADS, st)(a);
+      typedef WgradG<TA, TB> R;
+      const typename R::Args a = R::args(s, x, dy, out, plan.chunk, direct);
+      GANC_LAUNCH(conv_g128_kernel<R>, R::grid(a), THREADS, st)(a);
       CUDA_CHECK_LAUNCH();
-    } else {
+    } else if constexpr (std::is_same<TA, float>::value && std::is_same<TB, float>::value) {
       launch<BwdWeight>(v, BwdWeight::args(s, x, dy, out, plan.chunk, direct), st);
+    } else {
+      KERNEL_REQUIRE(0, "conv2d_backward_weight_cuda", "variant %s reads no bf16",
+                     VARIANTS[v].v.name);
     }
   };
   if (plan.splits == 1) {
@@ -1593,9 +1646,8 @@ static void run_backward_weight(ganc_ctx *ctx, int v, cudaStream_t st, const con
   CUDA_CHECK_LAUNCH();
 }
 
-extern "C" void conv2d_run_variant_cuda(ganc_ctx *ctx, ganc_stream st, int v, ganc_conv_role role,
-                                        const conv_shape *s, const float *in0, const float *in1,
-                                        float *out) {
+// The variant exists, implements the role and shape, and runs on this device.
+static void require_variant(ganc_ctx *ctx, int v, ganc_conv_role role, const conv_shape *s) {
   KERNEL_REQUIRE(v >= 0 && v < NVARIANTS && role >= 0 && role <= 2, "conv2d_run_variant_cuda",
                  "variant %d, role %d", v, (int)role);
   KERNEL_REQUIRE(ganc_conv_variant_supports(v, role, s), "conv2d_run_variant_cuda",
@@ -1608,12 +1660,48 @@ extern "C" void conv2d_run_variant_cuda(ganc_ctx *ctx, ganc_stream st, int v, ga
         "the convolution variant %s needs a GPU of compute capability %d.%d or later; this one "
         "is %d.%d\n---> HINT: use train.precision = fp32 (or train.conv_variant = simt-fp32)",
         VARIANTS[v].v.name, VARIANTS[v].v.min_cc / 10, VARIANTS[v].v.min_cc % 10, cc / 10, cc % 10);
+}
+
+extern "C" void conv2d_run_variant_cuda(ganc_ctx *ctx, ganc_stream st, int v, ganc_conv_role role,
+                                        const conv_shape *s, const float *in0, const float *in1,
+                                        float *out) {
+  require_variant(ctx, v, role, s);
   if (role == GANC_CONV_FWD)
     run_forward(v, st, s, in0, in1, out);
   else if (role == GANC_CONV_BWD_DATA)
     run_backward_data(v, st, s, in0, in1, out);
   else
     run_backward_weight(ctx, v, st, s, in0, in1, out);
+}
+
+extern "C" int ganc_conv_variant_reads_bf16(int v) {
+  return v >= 0 && v < NVARIANTS && VARIANTS[v].tiles == TILES_G128;
+}
+
+extern "C" void conv2d_run_variant_mixed_cuda(ganc_ctx *ctx, ganc_stream st, int v,
+                                              ganc_conv_role role, const conv_shape *s,
+                                              const void *in0, int in0_bf16, const void *in1,
+                                              int in1_bf16, float *out) {
+  require_variant(ctx, v, role, s);
+  KERNEL_REQUIRE(!(in0_bf16 || in1_bf16) || ganc_conv_variant_reads_bf16(v),
+                 "conv2d_run_variant_mixed_cuda", "variant %s reads no bf16 operands",
+                 VARIANTS[v].v.name);
+  KERNEL_REQUIRE(!in1_bf16 || role == GANC_CONV_BWD_WEIGHT, "conv2d_run_variant_mixed_cuda",
+                 "the weights are FP32 (role %d, operand 1 in bf16)", (int)role);
+  KERNEL_REQUIRE(!(in0_bf16 && in1_bf16), "conv2d_run_variant_mixed_cuda",
+                 "one operand in bf16 at a time");
+  const float *f0 = (const float *)in0, *f1 = (const float *)in1;
+  const uint16_t *h0 = (const uint16_t *)in0, *h1 = (const uint16_t *)in1;
+  if (role == GANC_CONV_FWD)
+    in0_bf16 ? run_forward(v, st, s, h0, f1, out) : run_forward(v, st, s, f0, f1, out);
+  else if (role == GANC_CONV_BWD_DATA)
+    in0_bf16 ? run_backward_data(v, st, s, h0, f1, out) : run_backward_data(v, st, s, f0, f1, out);
+  else if (in0_bf16)
+    run_backward_weight(ctx, v, st, s, h0, f1, out);
+  else if (in1_bf16)
+    run_backward_weight(ctx, v, st, s, f0, h1, out);
+  else
+    run_backward_weight(ctx, v, st, s, f0, f1, out);
 }
 
 // ---- choosing a variant -------------------------------------------------------------------------

@@ -114,6 +114,15 @@ int ganc_conv_variant_supports(int v, ganc_conv_role role, const conv_shape *s);
 // BWD_WEIGHT; out is y, dx (overwritten) or dw (accumulated), as ops.def says.
 void conv2d_run_variant_cuda(ganc_ctx *ctx, ganc_stream st, int v, ganc_conv_role role,
                              const conv_shape *s, const float *in0, const float *in1, float *out);
+// The same with activation operands stored in bf16 (uint16_t, the upper half of the float,
+// rounded to nearest even) where in0_bf16 / in1_bf16 say so: in0 of any role (x, dy, x), in1 only
+// of BWD_WEIGHT (dy), one of the two at a time; the weights stay FP32. Only the variants for
+// which ganc_conv_variant_reads_bf16 is 1 (mma-bf16-g128*) read them; the result is the same bits
+// as the variant on the float operands the bf16 ones came from.
+int ganc_conv_variant_reads_bf16(int v);
+void conv2d_run_variant_mixed_cuda(ganc_ctx *ctx, ganc_stream st, int v, ganc_conv_role role,
+                                   const conv_shape *s, const void *in0, int in0_bf16,
+                                   const void *in1, int in1_bf16, float *out);
 // The variant the launchers use for this role and shape on ctx (choosing it on first use).
 int conv2d_pick_variant_cuda(ganc_ctx *ctx, ganc_stream st, ganc_conv_role role,
                              const conv_shape *s, const float *in0, const float *in1);

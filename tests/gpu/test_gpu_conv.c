@@ -41,6 +41,7 @@
 #include "core/ctx.h"        // ganc_ctx, ganc_ctx_init_cpu
 #include "kernels/kernels.h" // the CUDA and cuDNN launchers, device memory, ganc_cuda_ctx_init
 #include "ops/ops.h"         // conv_shape, the CPU twins
+#include "ops/precision.h"   // ganc_round_bf16: operands stored in bf16
 
 #include <math.h>
 #include <stdint.h>
@@ -283,6 +284,29 @@ static void run_role(run_state *r, const conv_shape *s, int role, impl which, co
   ganc_cuda_d2h(r->gpu, got, d_out, n_out * sizeof(float)); // synchronizes the stream
 }
 
+// h[0], h[1]: x and dy rounded to bf16 (to nearest even) and stored as bf16 in device memory;
+// [.][0] 16-byte aligned, [.][1] one element past it (a copy, for the scalar path).
+static void make_bf16_copies(run_state *r, const float *x, size_t nx, const float *dy, size_t ny,
+                             uint16_t *h[2][2]) {
+  const float *src[2] = {x, dy};
+  const size_t cnt[2] = {nx, ny};
+  for (int i = 0; i < 2; i++) {
+    uint16_t *t = xmalloc((cnt[i] + 1) * sizeof(uint16_t));
+    t[0] = 0;
+    for (size_t k = 0; k < cnt[i]; k++) {
+      const float f = ganc_round_bf16(src[i][k]);
+      uint32_t u;
+      memcpy(&u, &f, 4);
+      t[k + 1] = (uint16_t)(u >> 16);
+    }
+    h[i][0] = ganc_cuda_malloc(r->gpu, cnt[i] * sizeof(uint16_t));
+    ganc_cuda_h2d(r->gpu, h[i][0], t + 1, cnt[i] * sizeof(uint16_t));
+    h[i][1] = (uint16_t *)ganc_cuda_malloc(r->gpu, (cnt[i] + 1) * sizeof(uint16_t)) + 1;
+    ganc_cuda_h2d(r->gpu, h[i][1] - 1, t, (cnt[i] + 1) * sizeof(uint16_t));
+    free(t);
+  }
+}
+
 // Every variant of kernels/conv.cu's table the device supports, role by role, against
 //   the CPU twin in the variant's precision (a CPU context with the same train.precision: the
 //   operands rounded as the variant rounds them, then FP32 GEMMs): the products are then exactly
@@ -312,6 +336,8 @@ static void run_variants(run_state *r, const conv_case *cc, const float *x, cons
   // Copies of x, w and dy one float past a 16-byte boundary, for the variants that load whole
   // rows with vector loads where the pointers allow (chan_multiple > 1): their other path.
   float *mis[3] = {NULL, NULL, NULL};
+  // x and dy stored in bf16 (and one element past alignment), for the variants that read them so.
+  uint16_t *h16[2][2] = {{NULL, NULL}, {NULL, NULL}}; // [x, dy][aligned, shifted]
   for (int v = 0; v < ganc_conv_variant_count(); v++) {
     const ganc_conv_variant *var = ganc_conv_variant_at(v);
     // simt-fp32 is the dispatch's FP32 choice, compared above (with cuDNN on a GPU).
@@ -343,7 +369,26 @@ static void run_variants(run_state *r, const conv_case *cc, const float *x, cons
         ganc_cuda_d2h(r->gpu, outs[k], d_out, n * sizeof(float));
       }
       ganc_cuda_free(r->gpu, d_out);
-      const int deterministic = memcmp(got, again, n * sizeof(float)) == 0;
+      int deterministic = memcmp(got, again, n * sizeof(float)) == 0;
+      // The activation operands stored in bf16 (in0 of every role, and backward-weight's dy):
+      // the same bits as from the float operands, which the variant rounds the same way.
+      int same16 = 1, runs16 = 0;
+      if (ganc_conv_variant_reads_bf16(v)) {
+        if (!h16[0][0]) make_bf16_copies(r, x, nx, dy, ny, h16);
+        for (int which = 0; which < (role == BWD_WEIGHT ? 2 : 1); which++) {
+          const void *a0 = in0, *a1 = in1;
+          if (which == 0) a0 = h16[role == BWD_DATA][shifted];
+          if (which == 1) a1 = h16[1][shifted];
+          float *d16 = ganc_cuda_malloc(r->gpu, n * sizeof(float));
+          ganc_cuda_h2d(r->gpu, d16, init, n * sizeof(float));
+          conv2d_run_variant_mixed_cuda(r->gpu, r->st, v, (ganc_conv_role)role, s, a0, which == 0,
+                                        a1, which == 1, d16);
+          ganc_cuda_d2h(r->gpu, again, d16, n * sizeof(float));
+          ganc_cuda_free(r->gpu, d16);
+          same16 &= memcmp(got, again, n * sizeof(float)) == 0;
+          runs16++;
+        }
+      }
       // the CPU twin in the variant's precision (a CPU context of that precision, same scratch)
       float **pr = &pref[var->precision][role];
       if (!*pr) {
@@ -360,14 +405,17 @@ static void run_variants(run_state *r, const conv_case *cc, const float *x, cons
       const double e_p = nerr(got, *pr, n, scale[role]),
                    e_32 = nerr(got, ref[role], n, scale[role]);
       const double bound = 2 * u + u * u + 1e-5;
-      const int ok = e_p < tol_cpu[role] && e_32 < bound && deterministic;
-      printf("%s %-10s %-26s %-40s %-14s%s cpu(%s) %.1e  fp32 %.1e (bound %.1e)%s\n",
+      const int ok = e_p < tol_cpu[role] && e_32 < bound && deterministic && same16;
+      printf("%s %-10s %-26s %-40s %-14s%s cpu(%s) %.1e  fp32 %.1e (bound %.1e)%s%s\n",
              ok ? "ok  " : "FAIL", role_name[role], cc->name, shp, var->name,
              shifted ? " unaligned" : "",
              var->precision == GANC_PREC_BF16   ? "bf16"
              : var->precision == GANC_PREC_TF32 ? "tf32"
                                                 : "fp32",
-             e_p, e_32, bound, deterministic ? "" : "  NOT DETERMINISTIC");
+             e_p, e_32, bound, deterministic ? "" : "  NOT DETERMINISTIC",
+             !runs16  ? ""
+             : same16 ? (runs16 == 2 ? "  bf16 x, dy: same bits" : "  bf16 in: same bits")
+                      : "  BF16-STORED OPERANDS DIFFER");
       fflush(stdout);
       if (ok)
         r->passed++;
@@ -377,6 +425,8 @@ static void run_variants(run_state *r, const conv_case *cc, const float *x, cons
   }
   for (int i = 0; i < 3; i++)
     if (mis[i]) ganc_cuda_free(r->gpu, mis[i]);
+  for (int i = 0; i < 2; i++)
+    if (h16[i][0]) ganc_cuda_free(r->gpu, h16[i][0]), ganc_cuda_free(r->gpu, h16[i][1] - 1);
   for (int p = 1; p < 3; p++) // [0] is ref, the caller's
     for (int i = 0; i < NROLES; i++)
       free(pref[p][i]);

@@ -588,15 +588,19 @@ struct BwdDataPhase : KFastSlots {
     digits_add(t.kd, t.kstep);
   }
 
-  // dx [pixel of phase row m, c] = v (overwrites).
-  __host__ __device__ __forceinline__ static void put(const Args &a, int bz, int m, int c,
-                                                      float v) {
+  // &dx [pixel of phase row m, c], or NULL outside the phase's GEMM.
+  __host__ __device__ __forceinline__ static float *at(const Args &a, int bz, int m, int c) {
     const Phase &P = a.ph[bz];
-    if (m >= P.M || c >= a.g.C) return;
+    if (m >= P.M || c >= a.g.C) return nullptr;
     const int HWp = P.Hp * P.Wp;
     const int n = m / HWp, hw = m - n * HWp, hi = hw / P.Wp, wi = hw - hi * P.Wp;
     const int h = P.hf + a.g.stride * hi, w = P.wf + a.g.stride * wi;
-    a.dx[(((int64_t)n * a.g.H + h) * a.g.W + w) * a.g.C + c] = v;
+    return a.dx + (((int64_t)n * a.g.H + h) * a.g.W + w) * a.g.C + c;
+  }
+  // dx [pixel of phase row m, c] = v (overwrites).
+  __host__ __device__ __forceinline__ static void put(const Args &a, int bz, int m, int c,
+                                                      float v) {
+    if (float *o = at(a, bz, m, c)) *o = v;
   }
 };
 
@@ -1087,9 +1091,16 @@ __host__ __device__ __forceinline__ void sts8(uint16_t *d, const uint32_t q[4]) 
 #endif
 }
 
+// Where a thread's rows of 8 go in a tile stored across them ([m][k] or [n][k], 80-byte rows of
+// 4 chunks of 16 bytes): lanes 8c .. 8c + 7 of a warp take chunk c of 8 consecutive rows, so each
+// 8-lane phase of a 16-byte store writes one chunk column, banks 20r + 4c: all 32 distinct (lanes
+// on 2 rows x 4 chunks would meet on 4 banks, 2-way). A warp still reads 4 whole chunks of 8 rows.
+__host__ __device__ __forceinline__ int row80(int tid) { return 8 * (tid / 32) + tid % 8; }
+__host__ __device__ __forceinline__ int chunk80(int tid) { return (tid / 8) % 4; }
+
 // Forward, y [NPQ, K] = A [NPQ, RSC] · w [RSC, K] (Fwd's GEMM). Fetch maps per slice: A — rows
-// m0 + tid / 4 + 64 i (i < 2), k = k0 + 8 (tid % 4); B — rows k0 + tid / 16 + 16 i, n = n0 + 8
-// (tid % 16).
+// m0 + row80(tid) + 64 i (i < 2), k = k0 + 8 chunk80(tid); B — rows k0 + tid / 16 + 16 i, n = n0
+// + 8 (tid % 16).
 template <class TA, class TB> struct FwdG {
   struct Args {
     const TA *x; // [N, H, W, C], float or bf16
@@ -1129,8 +1140,8 @@ template <class TA, class TB> struct FwdG {
     t.amask = 0;
 #pragma unroll
     for (int i = 0; i < 2; i++)
-      t.amask |= fwd_row(g, a.M, t.m0 + tid / 4 + 64 * i, t.xn[i], t.h0[i], t.w0[i]) << i;
-    t.k = 8 * (tid % 4);
+      t.amask |= fwd_row(g, a.M, t.m0 + row80(tid) + 64 * i, t.xn[i], t.h0[i], t.w0[i]) << i;
+    t.k = 8 * chunk80(tid);
     t.kd = digits_of(t.k, g.S, g.C);
     t.bk = tid / 16;
     return (a.Kd + GK - 1) / GK;
@@ -1162,15 +1173,16 @@ template <class TA, class TB> struct FwdG {
                                                         int tid) {
 #pragma unroll
     for (int i = 0; i < 2; i++) {
-      sts8(&sm.a[buf][tid / 4 + 64 * i][8 * (tid % 4)], t.ra[i]);
+      sts8(&sm.a[buf][row80(tid) + 64 * i][8 * chunk80(tid)], t.ra[i]);
       sts8(&sm.b[buf][tid / 16 + 16 * i][8 * (tid % 16)], t.rb[i]);
     }
   }
-  __host__ __device__ __forceinline__ static void put(const Args &a, int bz, int m, int n,
-                                                      float v) {
+  // &y [m, n], or NULL outside the GEMM; y is overwritten.
+  __host__ __device__ __forceinline__ static float *at(const Args &a, int bz, int m, int n) {
     (void)bz;
-    if (m < a.M && n < a.g.K) a.y[(int64_t)m * a.g.K + n] = v;
+    return m < a.M && n < a.g.K ? a.y + (int64_t)m * a.g.K + n : nullptr;
   }
+  __host__ __device__ static constexpr bool accumulates(const Args &) { return false; }
   __device__ static SmemG &smem() { return conv_shared_g128().f; }
 };
 
@@ -1253,20 +1265,21 @@ template <class TA, class TB> struct WgradG {
       sts8(&sm.b[buf][tid / 16 + 16 * i][8 * (tid % 16)], t.rb[i]);
     }
   }
-  __host__ __device__ __forceinline__ static void put(const Args &a, int bz, int m, int n,
-                                                      float v) {
-    if (m >= a.M || n >= a.g.K) return;
-    float *o = a.out + (a.direct ? 0 : (int64_t)bz * a.M * a.g.K) + (int64_t)m * a.g.K + n;
-    *o = a.direct ? *o + v : v;
+  // &dw [m, n] (direct: added to) or &part[z] [m, n] (overwritten), or NULL outside the GEMM.
+  __host__ __device__ __forceinline__ static float *at(const Args &a, int bz, int m, int n) {
+    if (m >= a.M || n >= a.g.K) return nullptr;
+    return a.out + (a.direct ? 0 : (int64_t)bz * a.M * a.g.K) + (int64_t)m * a.g.K + n;
   }
+  __host__ __device__ static bool accumulates(const Args &a) { return a.direct; }
   __device__ static SmemGW &smem() { return conv_shared_g128().w; }
 };
 
 // Backward-data by sub-pixel phases (BwdDataPhase's GEMMs, grid z = phase; at stride 1 the one
 // phase is the whole backward-data), dx [phase pixels, C] = A [·, Rφ·Sφ·K] · B [Rφ·Sφ·K, C]:
 // A[m, (i, j, k)] = dy[n, p, q, k] as BwdDataPhase, B[(i, j, k), c] = w[r, s, c, k]. Both run
-// along k in memory. Fetch maps per slice (the same k for both): A — rows m0 + tid / 4 + 64 i
-// (i < 2), B — columns c = n0 + tid / 4 + 64 i; k = kk0 + 8 (tid % 4), a row of 8 channels k.
+// along k in memory. Fetch maps per slice (the same k for both): A — rows m0 + row80(tid) + 64 i
+// (i < 2), B — columns c = n0 + row80(tid) + 64 i; k = kk0 + 8 chunk80(tid), a row of 8
+// channels k.
 template <class TA, class TB> struct PhaseG {
   struct Args {
     BwdDataPhase::Args b; // the phases (computed once on the host) and dx
@@ -1305,8 +1318,8 @@ template <class TA, class TB> struct PhaseG {
     t.amask = 0;
 #pragma unroll
     for (int i = 0; i < 2; i++)
-      t.amask |= phase_row(P, g, t.m0 + tid / 4 + 64 * i, t.dyn[i], t.hq[i], t.wq[i]) << i;
-    t.kk = 8 * (tid % 4);
+      t.amask |= phase_row(P, g, t.m0 + row80(tid) + 64 * i, t.dyn[i], t.hq[i], t.wq[i]) << i;
+    t.kk = 8 * chunk80(tid);
     t.kd = digits_of(t.kk, P.Sp > 0 ? P.Sp : 1, g.K);
     t.kstep = make_step(GK, P.Sp > 0 ? P.Sp : 1, g.K);
     return t.m0 < P.M ? (P.Kd + GK - 1) / GK : 0;
@@ -1325,7 +1338,7 @@ template <class TA, class TB> struct PhaseG {
     const int64_t wrs = (int64_t)((t.ph + g.stride * i_r) * g.S + t.pw + g.stride * j_s) * g.C;
 #pragma unroll
     for (int i = 0; i < 2; i++) {
-      const int c = t.n0 + tid / 4 + 64 * i;
+      const int c = t.n0 + row80(tid) + 64 * i;
       const bool ok = kin && c < g.C;
       row8(a.vec, ok ? a.w + (wrs + c) * g.K + k : a.w, ok, t.rb[i]);
     }
@@ -1336,16 +1349,27 @@ template <class TA, class TB> struct PhaseG {
                                                         int tid) {
 #pragma unroll
     for (int i = 0; i < 2; i++) {
-      sts8(&sm.a[buf][tid / 4 + 64 * i][8 * (tid % 4)], t.ra[i]);
-      sts8(&sm.b[buf][tid / 4 + 64 * i][8 * (tid % 4)], t.rb[i]);
+      sts8(&sm.a[buf][row80(tid) + 64 * i][8 * chunk80(tid)], t.ra[i]);
+      sts8(&sm.b[buf][row80(tid) + 64 * i][8 * chunk80(tid)], t.rb[i]);
     }
   }
-  __host__ __device__ __forceinline__ static void put(const Args &a, int bz, int m, int c,
-                                                      float v) {
-    BwdDataPhase::put(a.b, bz, m, c, v);
+  __host__ __device__ __forceinline__ static float *at(const Args &a, int bz, int m, int c) {
+    return BwdDataPhase::at(a.b, bz, m, c);
   }
+  __host__ __device__ static constexpr bool accumulates(const Args &) { return false; }
   __device__ static SmemGP &smem() { return conv_shared_g128().p; }
 };
+
+// o[0], o[1] = v0, v1: one 8-byte store where o is 8-byte aligned.
+__host__ __device__ __forceinline__ void st2(float *o, float v0, float v1) {
+#ifdef __CUDA_ARCH__
+  if ((uintptr_t)o % 8 == 0) {
+    *reinterpret_cast<float2 *>(o) = make_float2(v0, v1);
+    return;
+  }
+#endif
+  o[0] = v0, o[1] = v1;
+}
 
 // One slice's products: two k16 steps; warp w owns rows (w / 4)·64.. +64, columns (w % 4)·32..
 // +32. A blocks of one .x4 (lane l addresses row l % 8 of block l / 8): (m, k) = (0, 0), (8, 0),
@@ -1417,16 +1441,24 @@ __global__ void __launch_bounds__(THREADS, 1) conv_g128_kernel(const typename Ro
     if (more) Role::stash(t, sm, cur ^ 1, tid);
     __syncthreads();
   }
+  // D fragment: elements 2h, 2h + 1 of tile (mi, ni) are row g + 8h, columns 2q and 2q + 1 — a
+  // pair inside the GEMM together (its columns are a multiple of 8), stored as one 8-byte float2
+  // where the address is 8-byte aligned.
   const int g = lane / 4, q = lane % 4;
   const int m0 = t.m0 + (warp / 4) * 64, n0 = t.n0 + (warp % 4) * 32;
+  const bool acc_in = Role::accumulates(a);
 #pragma unroll
   for (int mi = 0; mi < 4; mi++)
 #pragma unroll
     for (int ni = 0; ni < 4; ni++)
 #pragma unroll
-      for (int i = 0; i < 4; i++)
-        Role::put(a, blockIdx.z, m0 + mi * 16 + g + 8 * (i / 2), n0 + ni * 8 + 2 * q + i % 2,
-                  acc[mi][ni][i]);
+      for (int h = 0; h < 2; h++) {
+        float *o = Role::at(a, blockIdx.z, m0 + mi * 16 + g + 8 * h, n0 + ni * 8 + 2 * q);
+        if (!o) continue;
+        float v0 = acc[mi][ni][2 * h], v1 = acc[mi][ni][2 * h + 1];
+        if (acc_in) v0 = o[0] + v0, v1 = o[1] + v1;
+        st2(o, v0, v1);
+      }
 }
 
 static __global__ void wgrad_reduce_kernel(const float *part, int splits, int64_t n, float *dw) {

@@ -23,6 +23,7 @@
 #include "kernels/elementwise.cuh" // launch shape, unfused float arithmetic
 #include "kernels/kernels.h"       // the launchers' declarations
 #include "ops/act_core.h"          // the forward arithmetic, shared with the CPU twins
+#include "ops/precision.h"         // y stored in bf16 (the backward passes of ReLU, leaky ReLU)
 
 #include <math.h>
 #include <stdint.h>
@@ -95,6 +96,30 @@ __host__ __device__ static void binary_body(int64_t tid, int64_t T, int64_t n, i
     dx[i] = f(y[i], dy[i]);
 }
 
+// The same with y stored in bf16 (ops/precision.h): 4 halves per 8-byte load where y is 8-byte
+// aligned and dy, dx 16-byte aligned.
+template <class F>
+__host__ __device__ static void binary_bf16_body(int64_t tid, int64_t T, int64_t n, int vec,
+                                                 const uint16_t *y, const float *dy, float *dx,
+                                                 F f) {
+  const int64_t nv = vec ? n / 4 : 0;
+  const uint2 *y4 = (const uint2 *)y;
+  const float4 *dy4 = (const float4 *)dy;
+  float4 *dx4 = (float4 *)dx;
+  for (int64_t i = tid; i < nv; i += T) {
+    const uint2 a = y4[i];
+    const float4 g = dy4[i];
+    float4 r;
+    r.x = f(ganc_bf16_load((uint16_t)(a.x & 0xFFFFu)), g.x);
+    r.y = f(ganc_bf16_load((uint16_t)(a.x >> 16)), g.y);
+    r.z = f(ganc_bf16_load((uint16_t)(a.y & 0xFFFFu)), g.z);
+    r.w = f(ganc_bf16_load((uint16_t)(a.y >> 16)), g.w);
+    dx4[i] = r;
+  }
+  for (int64_t i = 4 * nv + tid; i < n; i += T)
+    dx[i] = f(ganc_bf16_load(y[i]), dy[i]);
+}
+
 template <class F>
 __global__ static void unary_kernel(int64_t n, int vec, const float *x, float *y, F f) {
   unary_body((int64_t)blockIdx.x * blockDim.x + threadIdx.x, (int64_t)gridDim.x * blockDim.x, n,
@@ -106,6 +131,13 @@ __global__ static void binary_kernel(int64_t n, int vec, const float *y, const f
                                      F f) {
   binary_body((int64_t)blockIdx.x * blockDim.x + threadIdx.x, (int64_t)gridDim.x * blockDim.x, n,
               vec, y, dy, dx, f);
+}
+
+template <class F>
+__global__ static void binary_bf16_kernel(int64_t n, int vec, const uint16_t *y, const float *dy,
+                                          float *dx, F f) {
+  binary_bf16_body((int64_t)blockIdx.x * blockDim.x + threadIdx.x, (int64_t)gridDim.x * blockDim.x,
+                   n, vec, y, dy, dx, f);
 }
 
 // Threads for n elements: one per float4 (plus the tail) or one per element.
@@ -128,6 +160,21 @@ static void launch_binary(ganc_stream st, int64_t n, const float *y, const float
   CUDA_CHECK_LAUNCH();
 }
 
+// y in FP32 or (y_bf16) in bf16; the latter may not alias dx.
+template <class F>
+static void launch_binary_as(ganc_stream st, int64_t n, const void *y, int y_bf16, const float *dy,
+                             float *dx, F f) {
+  if (!y_bf16) {
+    launch_binary(st, n, (const float *)y, dy, dx, f);
+    return;
+  }
+  if (n == 0) return;
+  const int vec = ((uintptr_t)y & 7u) == 0 && aligned16(dy) && aligned16(dx);
+  GANC_LAUNCH(binary_bf16_kernel<F>, ew_blocks(act_work(n, vec)), EW_THREADS, st)
+  (n, vec, (const uint16_t *)y, dy, dx, f);
+  CUDA_CHECK_LAUNCH();
+}
+
 // ---------------------------------------------------------------------------------------------
 // launchers: x, y, dy, dx [n] device memory
 
@@ -138,11 +185,13 @@ extern "C" void relu_forward_cuda(ganc_ctx *ctx, ganc_stream st, int64_t n, cons
   launch_unary(st, n, x, y, relu_fwd{});
 }
 
-extern "C" void relu_backward_cuda(ganc_ctx *ctx, ganc_stream st, int64_t n, const float *y,
-                                   const float *dy, float *dx) {
+extern "C" void relu_backward_cuda(ganc_ctx *ctx, ganc_stream st, int64_t n, const void *y,
+                                   int y_bf16, const float *dy, float *dx) {
   (void)ctx;
   KERNEL_REQUIRE(n >= 0, "relu_backward_cuda", "n = %lld", (long long)n);
-  launch_binary(st, n, y, dy, dx, relu_bwd{});
+  KERNEL_REQUIRE(!y_bf16 || n == 0 || (const void *)dx != y, "relu_backward_cuda",
+                 "y in bf16 cannot be dx's buffer");
+  launch_binary_as(st, n, y, y_bf16, dy, dx, relu_bwd{});
 }
 
 extern "C" void lrelu_forward_cuda(ganc_ctx *ctx, ganc_stream st, int64_t n, float slope,
@@ -153,10 +202,12 @@ extern "C" void lrelu_forward_cuda(ganc_ctx *ctx, ganc_stream st, int64_t n, flo
 }
 
 extern "C" void lrelu_backward_cuda(ganc_ctx *ctx, ganc_stream st, int64_t n, float slope,
-                                    const float *y, const float *dy, float *dx) {
+                                    const void *y, int y_bf16, const float *dy, float *dx) {
   (void)ctx;
   KERNEL_REQUIRE(n >= 0, "lrelu_backward_cuda", "n = %lld", (long long)n);
-  launch_binary(st, n, y, dy, dx, lrelu_bwd{slope});
+  KERNEL_REQUIRE(!y_bf16 || n == 0 || (const void *)dx != y, "lrelu_backward_cuda",
+                 "y in bf16 cannot be dx's buffer");
+  launch_binary_as(st, n, y, y_bf16, dy, dx, lrelu_bwd{slope});
 }
 
 extern "C" void tanh_forward_cuda(ganc_ctx *ctx, ganc_stream st, int64_t n, const float *x,

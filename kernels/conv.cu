@@ -35,6 +35,7 @@
 #include "kernels/cuda_check.h" // CUDA_CHECK, CUDA_CHECK_LAUNCH, KERNEL_REQUIRE
 #include "kernels/kernels.h"    // the launchers' declarations, ganc_cuda_scratch
 #include "ops/ops.h"            // conv_shape, conv_shape_make
+#include "ops/precision.h"      // bf16 storage: ganc_bf16_load
 
 #include "core/util.h"     // ganc_mkdir_p
 #include "kernels/mma.cuh" // mma.sync, operand rounding
@@ -1742,6 +1743,7 @@ struct TuneEntry {
   int role, v;
   int dims[9]; // N H W C K R S stride pad
   int logged;  // already in this run's tune log
+  int bf16op;  // chosen among the variants that read a bf16 operand (kept in memory only)
 };
 struct Tune {
   TuneEntry *e;
@@ -1756,12 +1758,12 @@ void dims_of(const conv_shape *s, int d[9]) {
 
 // The median of a role's time with variant v over 3 runs after a warm-up, into `out`.
 double time_variant(ganc_ctx *ctx, ganc_stream st, int v, ganc_conv_role role, const conv_shape *s,
-                    const float *in0, const float *in1, float *out) {
+                    const void *in0, int in0_bf16, const void *in1, int in1_bf16, float *out) {
   double t[3];
-  conv2d_run_variant_cuda(ctx, st, v, role, s, in0, in1, out);
+  conv2d_run_variant_mixed_cuda(ctx, st, v, role, s, in0, in0_bf16, in1, in1_bf16, out);
   for (int i = 0; i < 3; i++) {
     ganc_cuda_stopwatch_start(ctx);
-    conv2d_run_variant_cuda(ctx, st, v, role, s, in0, in1, out);
+    conv2d_run_variant_mixed_cuda(ctx, st, v, role, s, in0, in0_bf16, in1, in1_bf16, out);
     t[i] = ganc_cuda_stopwatch_ms(ctx);
   }
   const double lo = fmin(t[0], fmin(t[1], t[2])), hi = fmax(t[0], fmax(t[1], t[2]));
@@ -1769,13 +1771,13 @@ double time_variant(ganc_ctx *ctx, ganc_stream st, int v, ganc_conv_role role, c
 }
 } // namespace
 
-static void tune_add(Tune *tune, int role, const int d[9], int v, int logged) {
+static void tune_add(Tune *tune, int role, const int d[9], int v, int logged, int bf16op) {
   if (tune->n == tune->cap) {
     tune->cap = tune->cap ? 2 * tune->cap : 32;
     tune->e = (TuneEntry *)xrealloc(tune->e, (size_t)tune->cap * sizeof *tune->e);
   }
   TuneEntry &e = tune->e[tune->n++];
-  e.role = role, e.v = v, e.logged = logged;
+  e.role = role, e.v = v, e.logged = logged, e.bf16op = bf16op;
   memcpy(e.dims, d, sizeof e.dims);
 }
 
@@ -1794,7 +1796,7 @@ static int read_lines(Tune *tune, FILE *f, int logged) {
       if (!strcmp(role, ROLE_NAME[i])) r = i;
     const int v = ganc_conv_variant_find(name);
     if (r < 0 || v < 0) continue;
-    tune_add(tune, r, d, v, logged);
+    tune_add(tune, r, d, v, logged, 0);
     taken++;
   }
   return taken;
@@ -1862,39 +1864,80 @@ static void log_choice(FILE *f, ganc_conv_role role, const conv_shape *s, int v)
           s->W, s->C, s->P, s->Q, s->K, s->R, s->S, s->stride, s->pad, VARIANTS[v].v.name);
 }
 
-extern "C" int conv2d_pick_variant_cuda(ganc_ctx *ctx, ganc_stream st, ganc_conv_role role,
-                                        const conv_shape *s, const float *in0, const float *in1) {
+// train.conv_variant = NAME for this role and shape: NAME where it implements them, else the first
+// of its family (the variants whose names begin with NAME: mma-bf16-g128 → mma-bf16-g128-phase
+// for backward-data), else the precision's first; with need_bf16, that choice only if it reads a
+// bf16 operand, else -1 (the operand is then widened: the user's choice stands). A wrong name or
+// precision stops the run.
+static int pick_override(ganc_ctx *ctx, ganc_conv_role role, const conv_shape *s, int need_bf16) {
   const int prec = (int)ctx->precision;
-  KERNEL_REQUIRE(prec >= 0 && prec <= 2, "conv2d_pick_variant_cuda", "precision %d", prec);
-  if (ctx->conv_variant && *ctx->conv_variant && strcmp(ctx->conv_variant, "auto") != 0) {
-    const int v = ganc_conv_variant_find(ctx->conv_variant);
-    if (v < 0) {
-      char list[512] = "";
-      for (int i = 0; i < NVARIANTS; i++)
-        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "",
-                 VARIANTS[i].v.name);
-      ganc_die(GANC_EXIT_USAGE,
-               "train.conv_variant = %s: no such convolution variant\n---> HINT: use auto or one "
-               "of: %s (ganc-bench --variants describes them)",
-               ctx->conv_variant, list);
-    }
-    if ((int)VARIANTS[v].v.precision != prec)
-      ganc_die(GANC_EXIT_USAGE,
-               "train.conv_variant = %s computes in %s, but train.precision = %s\n---> HINT: set "
-               "train.precision = %s, or train.conv_variant = auto",
-               ctx->conv_variant, PREC_NAME[VARIANTS[v].v.precision], PREC_NAME[prec],
-               PREC_NAME[VARIANTS[v].v.precision]);
-    if (ganc_conv_variant_supports(v, role, s)) return v;
-    // A variant of one role (the phase variants): the other roles take the precision's first.
+  const int v = ganc_conv_variant_find(ctx->conv_variant);
+  if (v < 0) {
+    char list[512] = "";
     for (int i = 0; i < NVARIANTS; i++)
-      if ((int)VARIANTS[i].v.precision == prec && ganc_conv_variant_supports(i, role, s)) return i;
+      snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "",
+               VARIANTS[i].v.name);
+    ganc_die(GANC_EXIT_USAGE,
+             "train.conv_variant = %s: no such convolution variant\n---> HINT: use auto or one "
+             "of: %s (ganc-bench --variants describes them)",
+             ctx->conv_variant, list);
   }
-  const int cc = ganc_cuda_cc(ctx);
-  int cand[NVARIANTS], nc = 0;
+  if ((int)VARIANTS[v].v.precision != prec)
+    ganc_die(GANC_EXIT_USAGE,
+             "train.conv_variant = %s computes in %s, but train.precision = %s\n---> HINT: set "
+             "train.precision = %s, or train.conv_variant = auto",
+             ctx->conv_variant, PREC_NAME[VARIANTS[v].v.precision], PREC_NAME[prec],
+             PREC_NAME[VARIANTS[v].v.precision]);
+  const size_t len = strlen(VARIANTS[v].v.name);
+  for (int pass = 0; pass < 3; pass++)
+    for (int i = pass == 0 ? v : 0; i < (pass == 0 ? v + 1 : NVARIANTS); i++) {
+      if (pass == 1 && strncmp(VARIANTS[i].v.name, VARIANTS[v].v.name, len)) continue;
+      if ((int)VARIANTS[i].v.precision == prec && ganc_conv_variant_supports(i, role, s))
+        return !need_bf16 || ganc_conv_variant_reads_bf16(i) ? i : -1;
+    }
+  return -1;
+}
+
+// The variants of the context's precision this device runs for the role and shape (need_bf16:
+// only those that read a bf16 operand), in table order, into cand; returns how many.
+static int candidates(ganc_ctx *ctx, ganc_conv_role role, const conv_shape *s, int need_bf16,
+                      int cand[NVARIANTS]) {
+  const int prec = (int)ctx->precision, cc = ganc_cuda_cc(ctx);
+  int nc = 0;
   for (int i = 0; i < NVARIANTS; i++)
     if ((int)VARIANTS[i].v.precision == prec && cc >= VARIANTS[i].v.min_cc &&
-        ganc_conv_variant_supports(i, role, s))
+        ganc_conv_variant_supports(i, role, s) && (!need_bf16 || ganc_conv_variant_reads_bf16(i)))
       cand[nc++] = i;
+  return nc;
+}
+
+static bool use_override(const ganc_ctx *ctx) {
+  return ctx->conv_variant && *ctx->conv_variant && strcmp(ctx->conv_variant, "auto") != 0;
+}
+
+extern "C" int conv2d_reads_bf16_cuda(ganc_ctx *ctx, ganc_conv_role role, const conv_shape *s) {
+  if (ctx->cudnn_conv) return 0;
+  if (use_override(ctx)) return pick_override(ctx, role, s, 1) >= 0;
+  int cand[NVARIANTS];
+  return candidates(ctx, role, s, 1, cand) > 0;
+}
+
+// The choice for a role and shape, as kernels.h says; in0_bf16 / in1_bf16: that operand is stored
+// in bf16, and only a variant that reads it may be chosen (-1 when none can: the caller widens).
+// Such choices are timed with the bf16 operand and kept in the context alone: the files record the
+// choices among all variants, which a run with FP32 operands may reuse.
+static int pick(ganc_ctx *ctx, ganc_stream st, ganc_conv_role role, const conv_shape *s,
+                const void *in0, int in0_bf16, const void *in1, int in1_bf16) {
+  const int prec = (int)ctx->precision, need_bf16 = in0_bf16 || in1_bf16;
+  KERNEL_REQUIRE(prec >= 0 && prec <= 2, "conv2d_pick_variant_cuda", "precision %d", prec);
+  if (use_override(ctx)) {
+    const int v = pick_override(ctx, role, s, need_bf16);
+    if (v >= 0 || need_bf16) return v;
+  }
+  const int cc = ganc_cuda_cc(ctx);
+  int cand[NVARIANTS];
+  const int nc = candidates(ctx, role, s, need_bf16, cand);
+  if (nc == 0 && need_bf16) return -1;
   if (nc == 0)
     ganc_die(GANC_EXIT_USAGE,
              "train.precision = %s needs tensor cores of compute capability 8.0 or later (A100, "
@@ -1911,7 +1954,8 @@ extern "C" int conv2d_pick_variant_cuda(ganc_ctx *ctx, ganc_stream st, ganc_conv
     if (e.role != (int)role || memcmp(e.dims, d, sizeof d)) continue;
     const int v = e.v; // a choice read back from a file is checked like a new one
     if ((int)VARIANTS[v].v.precision != prec || cc < VARIANTS[v].v.min_cc ||
-        !ganc_conv_variant_supports(v, role, s))
+        !ganc_conv_variant_supports(v, role, s) || (e.bf16op && !need_bf16) ||
+        (need_bf16 && !ganc_conv_variant_reads_bf16(v)))
       continue;
     if (!e.logged && ctx->tune_log) { // the run folder records every choice it used
       log_choice(ctx->tune_log, role, s, v);
@@ -1931,12 +1975,13 @@ extern "C" int conv2d_pick_variant_cuda(ganc_ctx *ctx, ganc_stream st, ganc_conv
   double ms[NVARIANTS];
   int bi = 0;
   for (int i = 0; i < nc; i++) {
-    ms[i] = time_variant(ctx, st, cand[i], role, s, in0, in1, tmp);
+    ms[i] = time_variant(ctx, st, cand[i], role, s, in0, in0_bf16, in1, in1_bf16, tmp);
     if (ms[i] < ms[bi]) bi = i;
   }
   const int best = cand[bi];
   ganc_cuda_free(ctx, tmp);
-  tune_add(tune, (int)role, d, best, ctx->tune_log != NULL);
+  tune_add(tune, (int)role, d, best, need_bf16 || ctx->tune_log != NULL, need_bf16);
+  if (need_bf16) return best;
   FILE *cf = tune->cache[0] ? fopen(tune->cache, "a") : NULL; // for the next run on this GPU
   FILE *logs[2] = {ctx->tune_log, cf};
   for (int k = 0; k < 2; k++) {
@@ -1949,6 +1994,11 @@ extern "C" int conv2d_pick_variant_cuda(ganc_ctx *ctx, ganc_stream st, ganc_conv
   }
   if (cf) fclose(cf);
   return best;
+}
+
+extern "C" int conv2d_pick_variant_cuda(ganc_ctx *ctx, ganc_stream st, ganc_conv_role role,
+                                        const conv_shape *s, const float *in0, const float *in1) {
+  return pick(ctx, st, role, s, in0, 0, in1, 0);
 }
 
 // ---- the launchers of ops.def: the chosen variant -----------------------------------------------
@@ -1969,4 +2019,48 @@ extern "C" void conv2d_backward_weight_cuda(ganc_ctx *ctx, ganc_stream st, const
                                             const float *x, const float *dy, float *dw) {
   const int v = conv2d_pick_variant_cuda(ctx, st, GANC_CONV_BWD_WEIGHT, s, x, dy);
   conv2d_run_variant_cuda(ctx, st, v, GANC_CONV_BWD_WEIGHT, s, x, dy, dw);
+}
+
+// bf16 halves → FP32 (exact), for a role no variant of the precision runs on a bf16 operand.
+__global__ static void widen_bf16_kernel(int64_t n, const uint16_t *h, float *f) {
+  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+       i += (int64_t)gridDim.x * blockDim.x)
+    f[i] = ganc_bf16_load(h[i]);
+}
+
+extern "C" void conv2d_mixed_cuda(ganc_ctx *ctx, ganc_stream st, int role, const conv_shape *s,
+                                  const void *in0, int in0_bf16, const void *in1, int in1_bf16,
+                                  float *out) {
+  KERNEL_REQUIRE(role >= GANC_CONV_FWD && role <= GANC_CONV_BWD_WEIGHT, "conv2d_mixed_cuda",
+                 "role %d", role);
+  KERNEL_REQUIRE(!(in0_bf16 && in1_bf16) && (!in1_bf16 || role == GANC_CONV_BWD_WEIGHT),
+                 "conv2d_mixed_cuda", "role %d with operands in bf16 (%d, %d)", role, in0_bf16,
+                 in1_bf16);
+  KERNEL_REQUIRE(shape_ok(s), "conv2d_mixed_cuda", "invalid conv_shape (use conv_shape_make)");
+  const ganc_conv_role r = (ganc_conv_role)role;
+  const int v = in0_bf16 || in1_bf16 ? pick(ctx, st, r, s, in0, in0_bf16, in1, in1_bf16) : -1;
+  if (v >= 0) {
+    conv2d_run_variant_mixed_cuda(ctx, st, v, r, s, in0, in0_bf16, in1, in1_bf16, out);
+    return;
+  }
+  // FP32 operands, or none of the precision's variants reads the stored one: the plain role, on
+  // the operand widened into memory of its own (not the scratch, which split-K uses).
+  float *wide = NULL;
+  if (in0_bf16 || in1_bf16) {
+    const int64_t n = in1_bf16 || r == GANC_CONV_BWD_DATA ? (int64_t)s->N * s->P * s->Q * s->K
+                                                          : (int64_t)s->N * s->H * s->W * s->C;
+    wide = (float *)ganc_cuda_malloc(ctx, (size_t)n * sizeof(float));
+    const int64_t blocks = (n + 255) / 256;
+    GANC_LAUNCH(widen_bf16_kernel, (unsigned)(blocks < 4096 ? blocks : 4096), 256, st)
+    (n, (const uint16_t *)(in0_bf16 ? in0 : in1), wide);
+    CUDA_CHECK_LAUNCH();
+  }
+  const float *a = in0_bf16 ? wide : (const float *)in0, *b = in1_bf16 ? wide : (const float *)in1;
+  if (r == GANC_CONV_FWD)
+    conv2d_forward_cuda(ctx, st, s, a, b, out);
+  else if (r == GANC_CONV_BWD_DATA)
+    conv2d_backward_data_cuda(ctx, st, s, a, b, out);
+  else
+    conv2d_backward_weight_cuda(ctx, st, s, a, b, out);
+  if (wide) ganc_cuda_free(ctx, wide);
 }

@@ -93,7 +93,6 @@ void ganc_cuda_describe(ganc_ctx *ctx, char *buf, size_t n);
 //                                    written to ctx->tune_log (and read back on resume) and to
 //                                    the device's cache file, whose choices later runs on the
 //                                    same kind of GPU reuse (conv.cu: cache_path).
-typedef enum { GANC_CONV_FWD = 0, GANC_CONV_BWD_DATA = 1, GANC_CONV_BWD_WEIGHT = 2 } ganc_conv_role;
 typedef struct {
   const char *name;
   ganc_precision precision;
@@ -126,6 +125,10 @@ void conv2d_run_variant_mixed_cuda(ganc_ctx *ctx, ganc_stream st, int v, ganc_co
 // The variant the launchers use for this role and shape on ctx (choosing it on first use).
 int conv2d_pick_variant_cuda(ganc_ctx *ctx, ganc_stream st, ganc_conv_role role,
                              const conv_shape *s, const float *in0, const float *in1);
+// 1 when conv2d_mixed_cuda (ops.def) reads a bf16 operand of this role and shape directly on ctx
+// (a variant of its precision reads bf16 — or train.conv_variant's pick does — and the device runs
+// it; not with cuDNN); 0 when it would widen the operand first.
+int conv2d_reads_bf16_cuda(ganc_ctx *ctx, ganc_conv_role role, const conv_shape *s);
 // The device's compute capability x 10 (kernels/ctx.cu), and the context's slot for conv.cu's
 // choices (freed with the context by ganc_conv_tune_free).
 int ganc_cuda_cc(ganc_ctx *ctx);

@@ -30,6 +30,7 @@
 #include "kernels/cuda_check.h" // CUDA_CHECK, CUDA_CHECK_LAUNCH, KERNEL_REQUIRE
 #include "kernels/kernels.h"    // the launchers' declarations, ganc_cuda_scratch
 #include "ops/act_core.h"       // a fused activation: the activation ops' arithmetic
+#include "ops/precision.h"      // y stored in bf16
 
 #include <math.h>
 #include <stdint.h>
@@ -185,11 +186,12 @@ __host__ __device__ static void bn_normalize_body(int64_t tid, int64_t T, int64_
                                                   const float *x, const double *__restrict__ mu,
                                                   const double *__restrict__ k,
                                                   const float *__restrict__ beta, int act,
-                                                  float slope, float *y) {
+                                                  float slope, void *y, int y_bf16) {
   int c = (int)(tid % C);
   const int step = (int)(T % C);
   for (int64_t i = tid; i < n; i += T) {
-    y[i] = ganc_act(act, slope, (float)(((double)x[i] - mu[c]) * k[c] + (double)beta[c]));
+    ganc_store_as(y, y_bf16, i,
+                  ganc_act(act, slope, (float)(((double)x[i] - mu[c]) * k[c] + (double)beta[c])));
     c += step;
     if (c >= C) c -= C;
   }
@@ -199,11 +201,13 @@ __host__ __device__ static void bn_eval_body(int64_t tid, int64_t T, int64_t n, 
                                              const float *x, const float *__restrict__ run_mean,
                                              const double *__restrict__ scale,
                                              const float *__restrict__ beta, int act, float slope,
-                                             float *y) {
+                                             void *y, int y_bf16) {
   int c = (int)(tid % C);
   const int step = (int)(T % C);
   for (int64_t i = tid; i < n; i += T) {
-    y[i] = ganc_act(act, slope, (float)(((double)x[i] - run_mean[c]) * scale[c] + (double)beta[c]));
+    ganc_store_as(
+        y, y_bf16, i,
+        ganc_act(act, slope, (float)(((double)x[i] - run_mean[c]) * scale[c] + (double)beta[c])));
     c += step;
     if (c >= C) c -= C;
   }
@@ -330,9 +334,9 @@ __global__ static void bn_normalize_kernel(int64_t n, int C, const float *x,
                                            const double *__restrict__ mu,
                                            const double *__restrict__ k,
                                            const float *__restrict__ beta, int act, float slope,
-                                           float *y) {
+                                           void *y, int y_bf16) {
   bn_normalize_body((int64_t)blockIdx.x * blockDim.x + threadIdx.x, (int64_t)gridDim.x * blockDim.x,
-                    n, C, x, mu, k, beta, act, slope, y);
+                    n, C, x, mu, k, beta, act, slope, y, y_bf16);
 }
 
 // scale [C] = gamma / sqrt(run_var + eps), in double as the CPU twin.
@@ -346,10 +350,10 @@ __global__ static void bn_eval_scale_kernel(int C, const float *__restrict__ gam
 __global__ static void bn_eval_kernel(int64_t n, int C, const float *x,
                                       const float *__restrict__ run_mean,
                                       const double *__restrict__ scale,
-                                      const float *__restrict__ beta, int act, float slope,
-                                      float *y) {
+                                      const float *__restrict__ beta, int act, float slope, void *y,
+                                      int y_bf16) {
   bn_eval_body((int64_t)blockIdx.x * blockDim.x + threadIdx.x, (int64_t)gridDim.x * blockDim.x, n,
-               C, x, run_mean, scale, beta, act, slope, y);
+               C, x, run_mean, scale, beta, act, slope, y, y_bf16);
 }
 
 __global__ static void bn_dx_kernel(int64_t n, int C, const float *x, const float *dy,
@@ -389,8 +393,8 @@ static double *bn_scratch(ganc_ctx *ctx, size_t doubles) {
 extern "C" void batchnorm_forward_train_cuda(ganc_ctx *ctx, ganc_stream st, int64_t M, int C,
                                              const float *x, const float *gamma, const float *beta,
                                              float eps, float momentum, int act, float slope,
-                                             float *y, float *mean, float *rstd, float *run_mean,
-                                             float *run_var) {
+                                             void *y, int y_bf16, float *mean, float *rstd,
+                                             float *run_mean, float *run_var) {
   bn_require(M, C, "batchnorm_forward_train_cuda");
   // As PyTorch and the CPU twin: one value per channel has no variance to normalize by.
   if (M < 2)
@@ -419,21 +423,21 @@ extern "C" void batchnorm_forward_train_cuda(ganc_ctx *ctx, ganc_stream st, int6
   CUDA_CHECK_LAUNCH();
   const int64_t n = M * C;
   GANC_LAUNCH(bn_normalize_kernel, ew_blocks(n), EW_THREADS, st)
-  (n, C, x, mu, k, beta, act, slope, y);
+  (n, C, x, mu, k, beta, act, slope, y, y_bf16);
   CUDA_CHECK_LAUNCH();
 }
 
 extern "C" void batchnorm_forward_eval_cuda(ganc_ctx *ctx, ganc_stream st, int64_t M, int C,
                                             const float *x, const float *gamma, const float *beta,
                                             const float *run_mean, const float *run_var, float eps,
-                                            int act, float slope, float *y) {
+                                            int act, float slope, void *y, int y_bf16) {
   bn_require(M, C, "batchnorm_forward_eval_cuda");
   double *scale = bn_scratch(ctx, (size_t)C);
   GANC_LAUNCH(bn_eval_scale_kernel, (C + 255) / 256, 256, st)(C, gamma, run_var, eps, scale);
   CUDA_CHECK_LAUNCH();
   const int64_t n = M * C;
   GANC_LAUNCH(bn_eval_kernel, ew_blocks(n), EW_THREADS, st)
-  (n, C, x, run_mean, scale, beta, act, slope, y);
+  (n, C, x, run_mean, scale, beta, act, slope, y, y_bf16);
   CUDA_CHECK_LAUNCH();
 }
 

@@ -451,6 +451,122 @@ static void test_conv_precision(void **state) {
     free(bufs[i]);
 }
 
+// BF16 storage (train.bf16_activations): a stored half is the bf16 the tensor cores make of the
+// value (ganc_round_bf16), the ops that write or read halves give the halves of / the results on
+// their FP32 counterparts bit for bit, and conv2d_mixed is the role on the widened operand.
+static void test_bf16_storage(void **state) {
+  ganc_ctx *ctx = *state;
+  rng rg = {2027};
+  for (int i = 0; i < 100000; i++) {
+    uint32_t u = (uint32_t)rng_next(&rg);
+    if (i < 6) { // the edges: ±0, ±Inf, the largest float, a tie
+      const uint32_t e[6] = {0u, 0x80000000u, 0x7F800000u, 0xFF800000u, 0x7F7FFFFFu, 0x3F808000u};
+      u = e[i];
+    }
+    const float f = bits_f(u), r = ganc_bf16_load(ganc_bf16_store(f));
+    if ((u & 0x7FFFFFFFu) > 0x7F800000u) { // NaN stays NaN
+      assert_true(isnan(r));
+      continue;
+    }
+    const float want = ganc_round_bf16(f);
+    assert_memory_equal(&r, &want, 4);
+  }
+  assert_true(ganc_bf16_load(ganc_bf16_store(0x1p-135f)) == 0.0f); // the documented loss
+  assert_true(ganc_bf16_load(ganc_bf16_store(0x1p-133f)) == 0x1p-133f);
+
+  // Batch norm writing halves, train and eval, with each activation.
+  const int64_t M = 37;
+  const int C = 6, n = (int)M * C;
+  float *x = fnew(n), *g = fnew(C), *b = fnew(C), *rm = fnew(C), *rv = fnew(C), *y = fnew(n),
+        *mu = fnew(C), *rs = fnew(C), *dy = fnew(n), *dx = fnew(n), *dx2 = fnew(n), *yw = fnew(n);
+  uint16_t *h = xmalloc((size_t)n * 2);
+  fill(x, n, &rg, 2, 0.3);
+  fill(g, C, &rg, 1, 0);
+  fill(b, C, &rg, 0.5, 0);
+  fill(rm, C, &rg, 0.2, 0);
+  fill(rv, C, &rg, 0.5, 1);
+  fill(dy, n, &rg, 1, 0);
+  for (int act = GANC_ACT_NONE; act <= GANC_ACT_LRELU; act++)
+    for (int train = 0; train < 2; train++) {
+      memset(h, 0xFF, (size_t)n * 2);
+      poison(y, n);
+      if (train) {
+        batchnorm_forward_train_cpu(ctx, M, C, x, g, b, 1e-5f, 0.1f, act, 0.2f, y, 0, mu, rs, NULL,
+                                    NULL);
+        batchnorm_forward_train_cpu(ctx, M, C, x, g, b, 1e-5f, 0.1f, act, 0.2f, h, 1, mu, rs, NULL,
+                                    NULL);
+      } else {
+        batchnorm_forward_eval_cpu(ctx, M, C, x, g, b, rm, rv, 1e-5f, act, 0.2f, y, 0);
+        batchnorm_forward_eval_cpu(ctx, M, C, x, g, b, rm, rv, 1e-5f, act, 0.2f, h, 1);
+      }
+      for (int i = 0; i < n; i++)
+        if (h[i] != ganc_bf16_store(y[i]))
+          fail_msg("BN %s act %d: element %d stored 0x%04x, want 0x%04x", train ? "train" : "eval",
+                   act, i, h[i], ganc_bf16_store(y[i]));
+      if (act == GANC_ACT_NONE) continue;
+      // The activation's backward on the halves: the same as on the widened values.
+      for (int i = 0; i < n; i++)
+        yw[i] = ganc_bf16_load(h[i]);
+      poison(dx, n), poison(dx2, n);
+      if (act == GANC_ACT_RELU) {
+        relu_backward_cpu(ctx, n, h, 1, dy, dx);
+        relu_backward_cpu(ctx, n, yw, 0, dy, dx2);
+      } else {
+        lrelu_backward_cpu(ctx, n, 0.2f, h, 1, dy, dx);
+        lrelu_backward_cpu(ctx, n, 0.2f, yw, 0, dy, dx2);
+      }
+      assert_memory_equal(dx, dx2, (size_t)n * 4);
+    }
+
+  // conv2d_mixed: each role with each operand it takes in bf16, at FP32 and BF16 precision.
+  conv_shape s;
+  assert_int_equal(conv_shape_make(&s, 2, 6, 5, 8, 16, 3, 3, 2, 1), 0);
+  const size_t nx = (size_t)s.N * s.H * s.W * s.C, nw = (size_t)s.R * s.S * s.C * s.K,
+               ny = (size_t)s.N * s.P * s.Q * s.K, nmax = nx > nw ? nx : nw;
+  float *cx = fnew((int64_t)nx), *cw = fnew((int64_t)nw), *cdy = fnew((int64_t)ny);
+  float *wx = fnew((int64_t)nx), *wdy = fnew((int64_t)ny), *o1 = fnew((int64_t)nmax),
+        *o2 = fnew((int64_t)nmax);
+  uint16_t *hx = xmalloc(nx * 2), *hdy = xmalloc(ny * 2);
+  fill(cx, (int64_t)nx, &rg, 1, 0);
+  fill(cw, (int64_t)nw, &rg, 0.2, 0);
+  fill(cdy, (int64_t)ny, &rg, 1, 0);
+  for (size_t i = 0; i < nx; i++)
+    hx[i] = ganc_bf16_store(cx[i]), wx[i] = ganc_bf16_load(hx[i]);
+  for (size_t i = 0; i < ny; i++)
+    hdy[i] = ganc_bf16_store(cdy[i]), wdy[i] = ganc_bf16_load(hdy[i]);
+  const ganc_precision precs[2] = {GANC_PREC_FP32, GANC_PREC_BF16};
+  for (int pi = 0; pi < 2; pi++) {
+    ctx->precision = precs[pi];
+    for (int c = 0; c < 4; c++) { // FWD x, BWD_DATA dy, BWD_WEIGHT x, BWD_WEIGHT dy
+      const int role = c == 0 ? GANC_CONV_FWD : c == 1 ? GANC_CONV_BWD_DATA : GANC_CONV_BWD_WEIGHT;
+      const size_t no = role == GANC_CONV_FWD ? ny : role == GANC_CONV_BWD_DATA ? nx : nw;
+      fill(o1, (int64_t)no, &rg, 1, 0); // backward-weight accumulates onto what is there
+      memcpy(o2, o1, no * 4);
+      if (c == 0) {
+        conv2d_mixed_cpu(ctx, role, &s, hx, 1, cw, 0, o1);
+        conv2d_forward_cpu(ctx, &s, wx, cw, o2);
+      } else if (c == 1) {
+        conv2d_mixed_cpu(ctx, role, &s, hdy, 1, cw, 0, o1);
+        conv2d_backward_data_cpu(ctx, &s, wdy, cw, o2);
+      } else if (c == 2) {
+        conv2d_mixed_cpu(ctx, role, &s, hx, 1, cdy, 0, o1);
+        conv2d_backward_weight_cpu(ctx, &s, wx, cdy, o2);
+      } else {
+        conv2d_mixed_cpu(ctx, role, &s, cx, 0, hdy, 1, o1);
+        conv2d_backward_weight_cpu(ctx, &s, cx, wdy, o2);
+      }
+      if (memcmp(o1, o2, no * 4))
+        fail_msg("conv2d_mixed_cpu case %d precision %d differs from the widened operand", c,
+                 (int)precs[pi]);
+    }
+  }
+  ctx->precision = GANC_PREC_FP32;
+  float *bufs[] = {x, g, b, rm, rv, y, mu, rs, dy, dx, dx2, yw, cx, cw, cdy, wx, wdy, o1, o2};
+  for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
+    free(bufs[i]);
+  free(h), free(hx), free(hdy);
+}
+
 static void test_conv_shape_make(void **state) {
   (void)state;
   conv_shape s;
@@ -600,8 +716,8 @@ static void check_bn_case(ganc_ctx *ctx, const bn_case *bc, rng *rg) {
   poison(y, n);
   poison(mean, C);
   poison(rstd, C);
-  batchnorm_forward_train_cpu(ctx, M, C, x, g, b, eps, momentum, GANC_ACT_NONE, 0.0f, y, mean, rstd,
-                              rm, rv);
+  batchnorm_forward_train_cpu(ctx, M, C, x, g, b, eps, momentum, GANC_ACT_NONE, 0.0f, y, 0, mean,
+                              rstd, rm, rv);
   ref_bn(M, C, xd, gd, bd, eps, yd, mud, vard);
   snprintf(what, sizeof what, "BN M=%lld C=%d: train forward", (long long)M, C);
   EXPECT_NERR(what, nerr(y, yd, n), 1e-5);
@@ -620,7 +736,7 @@ static void check_bn_case(ganc_ctx *ctx, const bn_case *bc, rng *rg) {
 
   // Eval forward uses the running statistics.
   poison(y, n);
-  batchnorm_forward_eval_cpu(ctx, M, C, x, g, b, rm, rv, eps, GANC_ACT_NONE, 0.0f, y);
+  batchnorm_forward_eval_cpu(ctx, M, C, x, g, b, rm, rv, eps, GANC_ACT_NONE, 0.0f, y, 0);
   for (int64_t i = 0; i < M; i++)
     for (int c = 0; c < C; c++)
       yd[i * C + c] = gd[c] * (xd[i * C + c] - rm[c]) / sqrt((double)rv[c] + eps) + bd[c];
@@ -630,7 +746,7 @@ static void check_bn_case(ganc_ctx *ctx, const bn_case *bc, rng *rg) {
   // NULL running statistics: no update, same output.
   float *y2 = fnew(n);
   poison(y2, n);
-  batchnorm_forward_train_cpu(ctx, M, C, x, g, b, eps, momentum, GANC_ACT_NONE, 0.0f, y2, mean,
+  batchnorm_forward_train_cpu(ctx, M, C, x, g, b, eps, momentum, GANC_ACT_NONE, 0.0f, y2, 0, mean,
                               rstd, NULL, NULL);
   ref_bn(M, C, xd, gd, bd, eps, yd, NULL, NULL);
   EXPECT_NERR("BN train forward without running stats", nerr(y2, yd, n), 1e-5);
@@ -642,15 +758,15 @@ static void check_bn_case(ganc_ctx *ctx, const bn_case *bc, rng *rg) {
       for (int train = 0; train < 2; train++) {
         poison(y3, n);
         if (train)
-          batchnorm_forward_train_cpu(ctx, M, C, x, g, b, eps, momentum, act, 0.2f, y3, mu3, rs3,
+          batchnorm_forward_train_cpu(ctx, M, C, x, g, b, eps, momentum, act, 0.2f, y3, 0, mu3, rs3,
                                       NULL, NULL);
         else
-          batchnorm_forward_eval_cpu(ctx, M, C, x, g, b, rm, rv, eps, act, 0.2f, y3);
+          batchnorm_forward_eval_cpu(ctx, M, C, x, g, b, rm, rv, eps, act, 0.2f, y3, 0);
         if (train)
-          batchnorm_forward_train_cpu(ctx, M, C, x, g, b, eps, momentum, GANC_ACT_NONE, 0.0f, y4,
+          batchnorm_forward_train_cpu(ctx, M, C, x, g, b, eps, momentum, GANC_ACT_NONE, 0.0f, y4, 0,
                                       mu3, rs3, NULL, NULL);
         else
-          batchnorm_forward_eval_cpu(ctx, M, C, x, g, b, rm, rv, eps, GANC_ACT_NONE, 0.0f, y4);
+          batchnorm_forward_eval_cpu(ctx, M, C, x, g, b, rm, rv, eps, GANC_ACT_NONE, 0.0f, y4, 0);
         if (act == GANC_ACT_RELU)
           relu_forward_cpu(ctx, (int64_t)n, y4, y4);
         else
@@ -715,10 +831,10 @@ static void check_bn_case(ganc_ctx *ctx, const bn_case *bc, rng *rg) {
   one.scratch = NULL;
   one.scratch_floats = 0;
   float *y1 = fnew(n), *m1 = fnew(C), *s1 = fnew(C), *dx1 = fnew(n), *y0 = fnew(n);
-  batchnorm_forward_train_cpu(ctx, M, C, x, g, b, eps, momentum, GANC_ACT_NONE, 0.0f, y0, mean,
+  batchnorm_forward_train_cpu(ctx, M, C, x, g, b, eps, momentum, GANC_ACT_NONE, 0.0f, y0, 0, mean,
                               rstd, NULL, NULL);
-  batchnorm_forward_train_cpu(&one, M, C, x, g, b, eps, momentum, GANC_ACT_NONE, 0.0f, y1, m1, s1,
-                              NULL, NULL);
+  batchnorm_forward_train_cpu(&one, M, C, x, g, b, eps, momentum, GANC_ACT_NONE, 0.0f, y1, 0, m1,
+                              s1, NULL, NULL);
   assert_memory_equal(y0, y1, n * sizeof(float));
   assert_memory_equal(mean, m1, C * sizeof(float));
   assert_memory_equal(rstd, s1, C * sizeof(float));
@@ -791,8 +907,8 @@ static void act_forward(ganc_ctx *ctx, act_kind a, float slope, int64_t n, const
 
 static void act_backward(ganc_ctx *ctx, act_kind a, float slope, int64_t n, const float *y,
                          const float *dy, float *dx) {
-  if (a == ACT_RELU) relu_backward_cpu(ctx, n, y, dy, dx);
-  if (a == ACT_LRELU) lrelu_backward_cpu(ctx, n, slope, y, dy, dx);
+  if (a == ACT_RELU) relu_backward_cpu(ctx, n, y, 0, dy, dx);
+  if (a == ACT_LRELU) lrelu_backward_cpu(ctx, n, slope, y, 0, dy, dx);
   if (a == ACT_TANH) tanh_backward_cpu(ctx, n, y, dy, dx);
 }
 
@@ -2413,13 +2529,14 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_ctx_scratch),    cmocka_unit_test(test_conv_shape_make),
       cmocka_unit_test(test_conv_cases),     cmocka_unit_test(test_conv_batching),
-      cmocka_unit_test(test_conv_precision), cmocka_unit_test(test_batchnorm),
-      cmocka_unit_test(test_activations),    cmocka_unit_test(test_losses),
-      cmocka_unit_test(test_adam_ema),       cmocka_unit_test(test_pixels),
-      cmocka_unit_test(test_resample),       cmocka_unit_test(test_tensor_add),
-      cmocka_unit_test(test_sum_pool),       cmocka_unit_test(test_spectral),
-      cmocka_unit_test(test_cond),           cmocka_unit_test(test_augment),
-      cmocka_unit_test(test_augment_rows),   cmocka_unit_test(test_featops),
+      cmocka_unit_test(test_conv_precision), cmocka_unit_test(test_bf16_storage),
+      cmocka_unit_test(test_batchnorm),      cmocka_unit_test(test_activations),
+      cmocka_unit_test(test_losses),         cmocka_unit_test(test_adam_ema),
+      cmocka_unit_test(test_pixels),         cmocka_unit_test(test_resample),
+      cmocka_unit_test(test_tensor_add),     cmocka_unit_test(test_sum_pool),
+      cmocka_unit_test(test_spectral),       cmocka_unit_test(test_cond),
+      cmocka_unit_test(test_augment),        cmocka_unit_test(test_augment_rows),
+      cmocka_unit_test(test_featops),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -13,9 +13,10 @@ extern "C" {
 typedef enum { GANC_BACKEND_CPU = 0, GANC_BACKEND_CUDA = 1 } ganc_backend;
 
 // The precision of the convolutions' products (train.precision). FP32 master weights, Adam state,
-// activations in memory and every sum stay FP32; TF32 and BF16 round the convolutions' operands
-// (to 11 and 8 significant bits) and multiply them on tensor cores (CUDA), or round them the same
-// way before the FP32 GEMM (CPU twins), so that both backends compute the same function.
+// activations in memory (but see bf16_store) and every sum stay FP32; TF32 and BF16 round the
+// convolutions' operands (to 11 and 8 significant bits) and multiply them on tensor cores (CUDA),
+// or round them the same way before the FP32 GEMM (CPU twins), so that both backends compute the
+// same function.
 typedef enum { GANC_PREC_FP32 = 0, GANC_PREC_TF32 = 1, GANC_PREC_BF16 = 2 } ganc_precision;
 
 // A captured CUDA graph (kernels/ctx.cu); opaque to the host code.
@@ -41,6 +42,9 @@ typedef struct ganc_ctx {
   // NULL for the dispatch's own choice, and where that choice is written (NULL: nowhere).
   const char *conv_variant;
   FILE *tune_log;
+  // train.bf16_activations: networks finalized for training on this context keep in bf16 the
+  // activations whose every reader rounds them to bf16 anyway (model/net.c; 0: all FP32).
+  int bf16_store;
 } ganc_ctx;
 
 // A CPU context with `threads` threads (0 = all cores). Sets OpenBLAS/OpenMP thread counts.

@@ -424,7 +424,7 @@ void ganc_featnet_run(ganc_featnet *fn, ganc_ctx *ctx, const uint8_t *images, in
       const int act = nd->relu ? GANC_ACT_RELU : GANC_ACT_NONE;
       if (nd->affine) // the ReLU in the same pass (the same bits as relu_forward after it)
         batchnorm_forward_eval(ctx, M, nd->C, nd->out, nd->gamma, nd->beta, nd->mean, nd->var,
-                               (float)nd->eps, act, 0.0f, nd->out);
+                               (float)nd->eps, act, 0.0f, nd->out, 0);
       else if (act)
         relu_forward(ctx, M * nd->C, nd->out, nd->out);
     } else if (nd->op == OP_MAXPOOL || nd->op == OP_AVGPOOL) {

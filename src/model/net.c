@@ -67,6 +67,11 @@ static void conv_wgrad_finish(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, float
                          nd->sigma, gw + t->offset);
 }
 
+// The conv node's input is kept in bf16 (net_finalize).
+static int in_bf16(const ganc_net *net, const ganc_node *nd) {
+  return nd->in[0] != GANC_NET_INPUT && net->nodes[nd->in[0]].out_bf16;
+}
+
 static void conv_fwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *const *in, int N,
                      int train, float momentum) {
   (void)momentum;
@@ -74,7 +79,10 @@ static void conv_fwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *c
   int tr;
   net_node_conv_shape(nd, N, &s, &tr);
   if (nd->sn) sn_transform(ctx, net, nd, train);
-  if (tr)
+  if (in_bf16(net, nd))
+    conv2d_mixed(ctx, tr ? GANC_CONV_BWD_DATA : GANC_CONV_FWD, &s, in[0], 1, conv_weight(net, nd),
+                 0, nd->out);
+  else if (tr)
     conv2d_backward_data(ctx, &s, in[0], conv_weight(net, nd), nd->out);
   else
     conv2d_forward(ctx, &s, in[0], conv_weight(net, nd), nd->out);
@@ -86,7 +94,11 @@ static void conv_bwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *c
   net_node_conv_shape(nd, N, &s, &tr);
   if (need_wgrad) {
     float *dw = conv_wgrad_target(ctx, net, nd, gw);
-    if (tr)
+    const int xb = in_bf16(net, nd);
+    if (xb)
+      conv2d_mixed(ctx, GANC_CONV_BWD_WEIGHT, &s, tr ? (const void *)dy : in[0], !tr,
+                   tr ? in[0] : (const void *)dy, tr, dw);
+    else if (tr)
       conv2d_backward_weight(ctx, &s, dy, in[0], dw);
     else
       conv2d_backward_weight(ctx, &s, in[0], dy, dw);
@@ -107,13 +119,14 @@ static void bn_fwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *con
   // Conditional: normalise only (gamma 1, beta 0) into xhat, then the class affine.
   const float *gamma = nd->cond ? net->ones : param(net, nd->w);
   const float *beta = nd->cond ? net->zeros : param(net, nd->b);
-  float *y = nd->cond ? nd->xhat : nd->out;
+  void *y = nd->cond ? (void *)nd->xhat : (void *)nd->out;
+  const int yb = !nd->cond && nd->out_bf16;
   if (train)
     batchnorm_forward_train(ctx, M, nd->C, in[0], gamma, beta, net->bn_eps, momentum, nd->act,
-                            nd->slope, y, nd->mean, nd->rstd, rm, rv);
+                            nd->slope, y, yb, nd->mean, nd->rstd, rm, rv);
   else
     batchnorm_forward_eval(ctx, M, nd->C, in[0], gamma, beta, rm, rv, net->bn_eps, nd->act,
-                           nd->slope, y);
+                           nd->slope, y, yb);
   if (nd->cond)
     cond_affine_forward(ctx, N, nd->H * nd->W, nd->C, net->ncls, nd->xhat, net->labels,
                         param(net, nd->w), param(net, nd->b), nd->out);
@@ -148,7 +161,7 @@ static void relu_fwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *c
 static void relu_bwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *const *in,
                      const float *dy, float *const *dx, int N, float *gw, int need_wgrad) {
   (void)net, (void)in, (void)gw, (void)need_wgrad;
-  if (dx[0]) relu_backward(ctx, out_count(nd, N), nd->out, dy, dx[0]);
+  if (dx[0]) relu_backward(ctx, out_count(nd, N), nd->out, nd->out_bf16, dy, dx[0]);
 }
 static void lrelu_fwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *const *in, int N,
                       int train, float momentum) {
@@ -158,7 +171,7 @@ static void lrelu_fwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *
 static void lrelu_bwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *const *in,
                       const float *dy, float *const *dx, int N, float *gw, int need_wgrad) {
   (void)net, (void)in, (void)gw, (void)need_wgrad;
-  if (dx[0]) lrelu_backward(ctx, out_count(nd, N), nd->slope, nd->out, dy, dx[0]);
+  if (dx[0]) lrelu_backward(ctx, out_count(nd, N), nd->slope, nd->out, nd->out_bf16, dy, dx[0]);
 }
 static void tanh_fwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *const *in, int N,
                      int train, float momentum) {
@@ -538,6 +551,50 @@ static void plan_gradients(ganc_ctx *ctx, ganc_net *net) {
   free(owner);
 }
 
+// A conv node reads the output of node h as a bf16 operand in every role that reads it: forward
+// and backward-weight (x), or for a transposed one backward-data and backward-weight (its adjoint's
+// dy); its backward-data (forward) reads only the gradient.
+static int reads_bf16(ganc_ctx *ctx, const ganc_net *net, const ganc_node *r, int h) {
+  conv_shape s;
+  int tr;
+  if (r->nin != 1 || r->in[0] != h || !net_node_conv_shape(r, net->max_batch, &s, &tr)) return 0;
+  return conv2d_reads_bf16(ctx, tr ? GANC_CONV_BWD_DATA : GANC_CONV_FWD, &s) &&
+         conv2d_reads_bf16(ctx, GANC_CONV_BWD_WEIGHT, &s);
+}
+
+// Which outputs to keep in bf16 (net.h: net_finalize): a batch norm's (not a conditional one's,
+// whose output comes from the class affine), together with the activation fused into it, when
+// neither is the net's output and every reader of the activated output reads it as a bf16
+// operand.
+static void plan_bf16(ganc_ctx *ctx, ganc_net *net) {
+  for (int i = 0; i < net->nnodes; i++) {
+    ganc_node *b = &net->nodes[i];
+    if (b->kind != &KIND_BN || b->cond) continue;
+    int h = i; // the node whose output the readers see: the fused activation's, when there is one
+    if (b->consumers == 1 && net->nodes[b->first_reader].fused) h = b->first_reader;
+    int ok = h != net->nnodes - 1 && net->nodes[h].consumers > 0;
+    for (int r = h + 1; ok && r < net->nnodes; r++) {
+      const ganc_node *nr = &net->nodes[r];
+      if ((nr->in[0] == h || (nr->nin > 1 && nr->in[1] == h)) && !reads_bf16(ctx, net, nr, h))
+        ok = 0;
+    }
+    b->out_bf16 = ok; // the fused activation shares the buffer, and takes the flag with it
+  }
+}
+
+int net_bf16_outputs(const ganc_net *net, size_t *bytes_saved) {
+  int n = 0;
+  size_t saved = 0;
+  for (int i = 0; i < net->nnodes; i++) {
+    const ganc_node *nd = &net->nodes[i];
+    if (!nd->out_bf16 || nd->inplace) continue;
+    n++;
+    saved += (size_t)net->max_batch * nd->H * nd->W * nd->C * 2;
+  }
+  if (bytes_saved) *bytes_saved = saved;
+  return n;
+}
+
 void net_finalize(ganc_ctx *ctx, ganc_net *net, int max_batch, int train) {
   if (net->nnodes < 1) ganc_die(GANC_EXIT_RUNTIME, "internal error: %s has no nodes", net->name);
   net->max_batch = max_batch;
@@ -591,7 +648,6 @@ void net_finalize(ganc_ctx *ctx, ganc_net *net, int max_batch, int train) {
     int j = nd->in[0];
     nd->inplace = nd->kind->elementwise && j != GANC_NET_INPUT && net->nodes[j].consumers == 1 &&
                   !net->nodes[j].kind->needs_out;
-    nd->out = nd->inplace ? net->nodes[j].out : ganc_alloc(ctx, (size_t)max_batch * sz);
     // An in-place ReLU or leaky ReLU on a batch norm's output (not a conditional one: its output
     // comes from the class affine) is applied by the batch norm as it writes: one pass over the
     // activation instead of two, the same bits. Its backward is unchanged (it reads the
@@ -613,6 +669,15 @@ void net_finalize(ganc_ctx *ctx, ganc_net *net, int max_batch, int train) {
       nd->sigma = ganc_alloc(ctx, 1);
       any_sn = 1;
     }
+  }
+  if (train && ctx->bf16_store) plan_bf16(ctx, net);
+  for (int i = 0; i < net->nnodes; i++) { // the outputs, now that their storage is known
+    ganc_node *nd = &net->nodes[i];
+    const size_t count = (size_t)max_batch * nd->H * nd->W * nd->C;
+    if (nd->inplace)
+      nd->out = net->nodes[nd->in[0]].out, nd->out_bf16 = net->nodes[nd->in[0]].out_bf16;
+    else
+      nd->out = ganc_alloc(ctx, nd->out_bf16 ? (count + 1) / 2 : count);
   }
   if (any_cond) { // the identity affine of the normalisation inside conditional batch norm
     float *h = xmalloc(sizeof(float) * maxc);

@@ -78,6 +78,7 @@ typedef struct ganc_node {
   int inplace;         // out aliases in[0]'s out
   int act;             // batch norm: GANC_ACT_* applied as it writes out (its in-place activation)
   int fused;           // activation: applied by the batch norm before it (forward is a no-op)
+  int out_bf16;        // out holds bf16 values (ops/precision.h), half the bytes: see net_finalize
 } ganc_node;
 
 typedef struct ganc_net {
@@ -143,8 +144,15 @@ int net_embed(ganc_net *net, const char *name, int in, float std);
 int net_augment(ganc_net *net, const char *name, int in, int aug, float ratio);
 
 // Allocates backend memory for batches up to max_batch. train = 1 also allocates gradients, Adam
-// moments and the planned gradient buffers.
+// moments and the planned gradient buffers, and, where ctx->bf16_store asks, keeps in bf16 each
+// batch-norm output (after its fused activation) whose readers all round it to bf16 anyway:
+// convolutions that read it as a bf16 operand in every role that reads it (conv2d_reads_bf16),
+// and the activation's backward, which reads its sign. The results are the same bits as with the
+// output in FP32 (a positive value below 2^-134, which no batch norm realistically makes, would
+// lose its ReLU gradient).
 void net_finalize(ganc_ctx *ctx, ganc_net *net, int max_batch, int train);
+// How many node outputs net_finalize keeps in bf16, and the bytes that saves at max_batch.
+int net_bf16_outputs(const ganc_net *net, size_t *bytes_saved);
 void net_free(ganc_ctx *ctx, ganc_net *net);
 
 // Initialisation: each tensor as its init says; numbers from Philox (seed, stream, row = tensor

@@ -2,7 +2,8 @@
 // so y may alias x and dx may alias dy, as ops.h allows.
 #include "ops/ops.h"
 
-#include "ops/act_core.h" // the forward arithmetic, shared with the CUDA twins and batch norm
+#include "ops/act_core.h"  // the forward arithmetic, shared with the CUDA twins and batch norm
+#include "ops/precision.h" // y stored in bf16
 
 #include <math.h>
 #include <stdint.h>
@@ -16,10 +17,11 @@ void relu_forward_cpu(ganc_ctx *ctx, int64_t n, const float *x, float *y) {
     y[i] = ganc_relu(x[i]);
 }
 
-void relu_backward_cpu(ganc_ctx *ctx, int64_t n, const float *y, const float *dy, float *dx) {
+void relu_backward_cpu(ganc_ctx *ctx, int64_t n, const void *y, int y_bf16, const float *dy,
+                       float *dx) {
 #pragma omp parallel for num_threads(ctx->threads) schedule(static) if (n >= ACT_PARALLEL_MIN)
   for (int64_t i = 0; i < n; i++)
-    dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+    dx[i] = ganc_load_as(y, y_bf16, i) > 0.0f ? dy[i] : 0.0f;
 }
 
 void lrelu_forward_cpu(ganc_ctx *ctx, int64_t n, float slope, const float *x, float *y) {
@@ -28,11 +30,11 @@ void lrelu_forward_cpu(ganc_ctx *ctx, int64_t n, float slope, const float *x, fl
     y[i] = ganc_lrelu(slope, x[i]);
 }
 
-void lrelu_backward_cpu(ganc_ctx *ctx, int64_t n, float slope, const float *y, const float *dy,
-                        float *dx) {
+void lrelu_backward_cpu(ganc_ctx *ctx, int64_t n, float slope, const void *y, int y_bf16,
+                        const float *dy, float *dx) {
 #pragma omp parallel for num_threads(ctx->threads) schedule(static) if (n >= ACT_PARALLEL_MIN)
   for (int64_t i = 0; i < n; i++)
-    dx[i] = y[i] > 0.0f ? dy[i] : slope * dy[i];
+    dx[i] = ganc_load_as(y, y_bf16, i) > 0.0f ? dy[i] : slope * dy[i];
 }
 
 void tanh_forward_cpu(ganc_ctx *ctx, int64_t n, const float *x, float *y) {

@@ -303,3 +303,33 @@ void conv2d_backward_weight_cpu(ganc_ctx *ctx, const conv_shape *s, const float 
   at_precision(ctx, s, "conv2d_backward_weight_cpu", backward_weight_fp32, x, x_size(s), dy,
                y_size(s), dw);
 }
+
+// One role with an operand stored in bf16: that operand widened (exactly) to FP32, then the role.
+// The CPU keeps its own tensors in FP32, so this is for callers that hold bf16 tensors (and the
+// reference of the CUDA twin, which reads the halves directly).
+void conv2d_mixed_cpu(ganc_ctx *ctx, int role, const conv_shape *s, const void *in0, int in0_bf16,
+                      const void *in1, int in1_bf16, float *out) {
+  if (role < GANC_CONV_FWD || role > GANC_CONV_BWD_WEIGHT || (in0_bf16 && in1_bf16) ||
+      (in1_bf16 && role != GANC_CONV_BWD_WEIGHT))
+    ganc_die(GANC_EXIT_RUNTIME,
+             "conv2d_mixed_cpu: role %d with operands in bf16 (%d, %d): one activation operand "
+             "at a time, the weights FP32",
+             role, in0_bf16, in1_bf16);
+  conv_check(s, "conv2d_mixed_cpu"); // before the sizes below are trusted
+  const void *wide = in0_bf16 ? in0 : in1_bf16 ? in1 : NULL;
+  const size_t n = in1_bf16 || role == GANC_CONV_BWD_DATA ? y_size(s) : x_size(s);
+  float *f = NULL;
+  if (wide) {
+    f = xmalloc((n ? n : 1) * sizeof(float));
+    for (size_t i = 0; i < n; i++)
+      f[i] = ganc_bf16_load(((const uint16_t *)wide)[i]);
+  }
+  const float *a = in0_bf16 ? f : (const float *)in0, *b = in1_bf16 ? f : (const float *)in1;
+  if (role == GANC_CONV_FWD)
+    conv2d_forward_cpu(ctx, s, a, b, out);
+  else if (role == GANC_CONV_BWD_DATA)
+    conv2d_backward_data_cpu(ctx, s, a, b, out);
+  else
+    conv2d_backward_weight_cpu(ctx, s, a, b, out);
+  free(f);
+}

@@ -66,6 +66,10 @@ static unsigned ganc_cuda_memory_generation(ganc_ctx *ctx) {
   (void)ctx;
   return 0;
 }
+static int conv2d_reads_bf16_cuda(ganc_ctx *ctx, ganc_conv_role role, const conv_shape *s) {
+  (void)ctx, (void)role, (void)s;
+  return 0;
+}
 #define GANC_DISPATCH_PLAIN(op, args) op##_cpu GANC_OP_ARGS args
 #define GANC_DISPATCH_CONV(op, args) op##_cpu GANC_OP_ARGS args
 #endif
@@ -152,6 +156,10 @@ void ganc_graph_free(ganc_graph *g) {
 }
 unsigned ganc_memory_generation(ganc_ctx *ctx) {
   return IS_CUDA(ctx) ? ganc_cuda_memory_generation(ctx) : 0;
+}
+
+int conv2d_reads_bf16(ganc_ctx *ctx, ganc_conv_role role, const conv_shape *s) {
+  return IS_CUDA(ctx) ? conv2d_reads_bf16_cuda(ctx, role, s) : 0;
 }
 
 // ---- ops: one definition per entry of ops.def ---------------------------------------------------

@@ -8,7 +8,8 @@
 // arithmetic.
 #include "ops/ops.h"
 
-#include "ops/act_core.h" // a fused activation: the activation ops' arithmetic
+#include "ops/act_core.h"  // a fused activation: the activation ops' arithmetic
+#include "ops/precision.h" // y stored in bf16
 
 #include "core/check.h" // ganc_die
 #include "core/comm.h"  // train.batchnorm = sync: the partials of every rank
@@ -49,8 +50,8 @@ static void bn_combine(const double *part, int64_t nblk, int C, double *out) {
 
 void batchnorm_forward_train_cpu(ganc_ctx *ctx, int64_t M, int C, const float *x,
                                  const float *gamma, const float *beta, float eps, float momentum,
-                                 int act, float slope, float *y, float *mean, float *rstd,
-                                 float *run_mean, float *run_var) {
+                                 int act, float slope, void *y, int y_bf16, float *mean,
+                                 float *rstd, float *run_mean, float *run_var) {
   bn_check(M, C, "batchnorm_forward_train_cpu");
   // As PyTorch: one value per channel has no variance to normalize by (and no unbiased one).
   if (M < 2)
@@ -107,13 +108,14 @@ void batchnorm_forward_train_cpu(ganc_ctx *ctx, int64_t M, int C, const float *x
 #pragma omp parallel for num_threads(ctx->threads) schedule(static)
   for (int64_t i = 0; i < M; i++)
     for (int c = 0; c < C; c++)
-      y[i * C + c] =
-          ganc_act(act, slope, (float)((x[i * C + c] - mu[c]) * rs[c] * gamma[c] + beta[c]));
+      ganc_store_as(
+          y, y_bf16, i * C + c,
+          ganc_act(act, slope, (float)((x[i * C + c] - mu[c]) * rs[c] * gamma[c] + beta[c])));
 }
 
 void batchnorm_forward_eval_cpu(ganc_ctx *ctx, int64_t M, int C, const float *x, const float *gamma,
                                 const float *beta, const float *run_mean, const float *run_var,
-                                float eps, int act, float slope, float *y) {
+                                float eps, int act, float slope, void *y, int y_bf16) {
   bn_check(M, C, "batchnorm_forward_eval_cpu");
   double *scale = bn_scratch(ctx, 0, 1, C);
   for (int c = 0; c < C; c++)
@@ -121,8 +123,9 @@ void batchnorm_forward_eval_cpu(ganc_ctx *ctx, int64_t M, int C, const float *x,
 #pragma omp parallel for num_threads(ctx->threads) schedule(static)
   for (int64_t i = 0; i < M; i++)
     for (int c = 0; c < C; c++)
-      y[i * C + c] =
-          ganc_act(act, slope, (float)(((double)x[i * C + c] - run_mean[c]) * scale[c] + beta[c]));
+      ganc_store_as(
+          y, y_bf16, i * C + c,
+          ganc_act(act, slope, (float)(((double)x[i * C + c] - run_mean[c]) * scale[c] + beta[c])));
 }
 
 // With x̂ = (x − mean)·rstd and y = gamma·x̂ + beta:

@@ -45,6 +45,8 @@ typedef struct conv_shape {
 // Fills s; returns 0, or -1 when the shape is impossible (P or Q < 1, non-positive sizes).
 int conv_shape_make(conv_shape *s, int N, int H, int W, int C, int K, int R, int S, int stride,
                     int pad);
+// The three roles as one op's argument (conv2d_mixed) and the variant table's (kernels.h).
+typedef enum { GANC_CONV_FWD = 0, GANC_CONV_BWD_DATA = 1, GANC_CONV_BWD_WEIGHT = 2 } ganc_conv_role;
 
 // The values of one training step that its ops read from backend memory instead of from their
 // arguments, so that one captured CUDA graph replays every step: the trainer writes a fresh copy

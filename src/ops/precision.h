@@ -26,4 +26,37 @@ static inline float ganc_round_tf32(float f) {
   return f;
 }
 
+// BF16 storage (train.bf16_activations): a tensor kept as the upper halves of its FP32 values,
+// rounded to nearest even exactly as the tensor-core operand conversion of kernels/mma.cuh
+// (bf16_bits, cvt.rn.bf16x2.f32) rounds them, so that a kernel reading the stored halves sees the
+// bits it would have made from the FP32 value. NaN stays NaN (quiet), ±Inf stays ±Inf; a finite
+// value past the largest bf16 becomes ±Inf, and a positive value below 2^-134 becomes +0.
+#ifdef __CUDACC__
+#define GANC_PREC_HD __host__ __device__
+#else
+#define GANC_PREC_HD
+#endif
+GANC_PREC_HD static inline uint16_t ganc_bf16_store(float f) {
+  uint32_t u;
+  memcpy(&u, &f, 4);
+  if ((u & 0x7FFFFFFFu) > 0x7F800000u) return (uint16_t)((u >> 16) | 0x40u);
+  return (uint16_t)((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
+}
+GANC_PREC_HD static inline float ganc_bf16_load(uint16_t h) {
+  const uint32_t u = (uint32_t)h << 16;
+  float f;
+  memcpy(&f, &u, 4);
+  return f;
+}
+// Element i of y, a tensor of FP32 values (bf16 = 0) or of their stored halves (bf16 = 1).
+GANC_PREC_HD static inline float ganc_load_as(const void *y, int bf16, int64_t i) {
+  return bf16 ? ganc_bf16_load(((const uint16_t *)y)[i]) : ((const float *)y)[i];
+}
+GANC_PREC_HD static inline void ganc_store_as(void *y, int bf16, int64_t i, float v) {
+  if (bf16)
+    ((uint16_t *)y)[i] = ganc_bf16_store(v);
+  else
+    ((float *)y)[i] = v;
+}
+
 #endif

@@ -96,12 +96,14 @@ typedef struct trainer {
   ganc_feat_stats fid_real;
 } trainer;
 
-// train.precision and train.conv_variant onto the context (T.cfg outlives it).
+// train.precision, train.conv_variant and train.bf16_activations onto the context (T.cfg outlives
+// it).
 static void ctx_set_precision(ganc_ctx *ctx, const ganc_config *c) {
   ctx->precision = !strcmp(c->precision, "bf16")   ? GANC_PREC_BF16
                    : !strcmp(c->precision, "tf32") ? GANC_PREC_TF32
                                                    : GANC_PREC_FP32;
   ctx->conv_variant = strcmp(c->conv_variant, "auto") ? c->conv_variant : NULL;
+  ctx->bf16_store = c->bf16_activations && ctx->precision == GANC_PREC_BF16;
 }
 
 static void usage(FILE *f) {
@@ -1200,6 +1202,10 @@ int ganc_train_main(int argc, char **argv) {
     net_describe(&T.G, desc[0], 256);
     net_describe(&T.D, desc[1], 256);
     printf("%s\n%s\ndata: %s (%lld images)\n", desc[0], desc[1], data, (long long)T.ds->count);
+    size_t gb = 0, db = 0;
+    const int gn = net_bf16_outputs(&T.G, &gb), dn = net_bf16_outputs(&T.D, &db);
+    if (gn + dn) // train.bf16_activations: which activations live in bf16, and what that saves
+      printf("bf16 activations: G %d, D %d (%.2f MB less)\n", gn, dn, (double)(gb + db) / 1e6);
     if (resume)
       printf("resuming from %s at kimg %.3f (step %lld)\n", resume_path, (double)T.nimg / 1000.0,
              (long long)T.step);

@@ -433,6 +433,89 @@ static void run_variants(run_state *r, const conv_case *cc, const float *x, cons
   free(got), free(again);
 }
 
+// conv2d_mixed_cuda (ops.def), which training calls on an operand kept in bf16: at FP32 and BF16
+// precision, each role with each operand it takes in bf16, against the role on the operand's
+// widened values. Where a variant of the precision reads bf16 (conv2d_reads_bf16_cuda), it runs
+// that variant on the halves, so the reference is the variant on the FP32 operands (the same bits,
+// as run_variants shows for the variant itself); elsewhere it widens the operand and runs the
+// role's op, so the reference is that op on the widened values (the same choice of kernel).
+static void run_mixed(run_state *r, const conv_case *cc, const float *x, const float *dy,
+                      const float *d_x, const float *d_w, const float *d_dy, const float *nan,
+                      const float *pat) {
+  const conv_shape *s = &cc->s;
+  const size_t nx = (size_t)s->N * s->H * s->W * s->C, ny = (size_t)s->N * s->P * s->Q * s->K,
+               nw = (size_t)s->R * s->S * s->C * s->K;
+  uint16_t *h16[2][2] = {{NULL, NULL}, {NULL, NULL}};
+  make_bf16_copies(r, x, nx, dy, ny, h16);
+  float *wide[2], *hw = fnew(nx > ny ? nx : ny);
+  for (int i = 0; i < 2; i++) {
+    const size_t n = i ? ny : nx;
+    for (size_t k = 0; k < n; k++)
+      hw[k] = ganc_round_bf16((i ? dy : x)[k]);
+    wide[i] = ganc_cuda_malloc(r->gpu, n * sizeof(float));
+    ganc_cuda_h2d(r->gpu, wide[i], hw, n * sizeof(float));
+  }
+  size_t nmax = nx > ny ? nx : ny;
+  if (nw > nmax) nmax = nw;
+  float *got = fnew(nmax), *want = fnew(nmax);
+  char shp[96];
+  shape_str(s, shp, sizeof shp);
+  static const char *const what[4] = {"x", "dy", "x", "dy"};
+  const ganc_precision saved = r->gpu->precision;
+  for (int p = 0; p < 2; p++) {
+    const ganc_precision prec = p ? GANC_PREC_BF16 : GANC_PREC_FP32;
+    if (prec == GANC_PREC_BF16 && ganc_cuda_cc(r->gpu) < 80) continue;
+    r->gpu->precision = prec;
+    for (int c = 0; c < 4; c++) { // FWD x, BWD_DATA dy, BWD_WEIGHT x, BWD_WEIGHT dy
+      const int role = c == 0 ? FWD : c == 1 ? BWD_DATA : BWD_WEIGHT;
+      const size_t n = role == FWD ? ny : role == BWD_DATA ? nx : nw;
+      const float *init = role == BWD_WEIGHT ? pat : nan;
+      const void *a0 = c == 1 ? (const void *)h16[1][0] : c == 3 ? (const void *)d_x : h16[0][0];
+      const void *a1 = c < 2 ? (const void *)d_w : c == 2 ? (const void *)d_dy : h16[1][0];
+      float *d1 = ganc_cuda_malloc(r->gpu, n * sizeof(float)),
+            *d2 = ganc_cuda_malloc(r->gpu, n * sizeof(float));
+      ganc_cuda_h2d(r->gpu, d1, init, n * sizeof(float));
+      ganc_cuda_h2d(r->gpu, d2, init, n * sizeof(float));
+      conv2d_mixed_cuda(r->gpu, r->st, role, s, a0, c != 3, a1, c == 3, d1);
+      const int direct = conv2d_reads_bf16_cuda(r->gpu, (ganc_conv_role)role, s);
+      int v = -1;
+      for (int i = 0; direct && v < 0 && i < ganc_conv_variant_count(); i++)
+        if (ganc_conv_variant_at(i)->precision == prec && ganc_conv_variant_reads_bf16(i) &&
+            ganc_conv_variant_supports(i, (ganc_conv_role)role, s))
+          v = i;
+      if (v >= 0) {
+        conv2d_run_variant_cuda(r->gpu, r->st, v, (ganc_conv_role)role, s,
+                                role == BWD_DATA ? d_dy : d_x, role == BWD_WEIGHT ? d_dy : d_w, d2);
+      } else {
+        const float *f0 = c == 1 ? wide[1] : c == 3 ? d_x : wide[0];
+        const float *f1 = c < 2 ? d_w : c == 2 ? d_dy : wide[1];
+        if (role == FWD) conv2d_forward_cuda(r->gpu, r->st, s, f0, f1, d2);
+        if (role == BWD_DATA) conv2d_backward_data_cuda(r->gpu, r->st, s, f0, f1, d2);
+        if (role == BWD_WEIGHT) conv2d_backward_weight_cuda(r->gpu, r->st, s, f0, f1, d2);
+      }
+      ganc_cuda_d2h(r->gpu, got, d1, n * sizeof(float));
+      ganc_cuda_d2h(r->gpu, want, d2, n * sizeof(float));
+      ganc_cuda_free(r->gpu, d1);
+      ganc_cuda_free(r->gpu, d2);
+      const int ok = (direct == (v >= 0)) && memcmp(got, want, n * sizeof(float)) == 0;
+      printf("%s %-10s %-26s %-40s mixed %s, %s in bf16: %s%s\n", ok ? "ok  " : "FAIL",
+             role_name[role], cc->name, shp, p ? "bf16" : "fp32", what[c],
+             v >= 0 ? ganc_conv_variant_at(v)->name : "widened", ok ? ", same bits" : ", DIFFERS");
+      fflush(stdout);
+      if (ok)
+        r->passed++;
+      else
+        r->failed++;
+    }
+  }
+  r->gpu->precision = saved;
+  for (int i = 0; i < 2; i++) {
+    ganc_cuda_free(r->gpu, wide[i]);
+    ganc_cuda_free(r->gpu, h16[i][0]), ganc_cuda_free(r->gpu, h16[i][1] - 1);
+  }
+  free(hw), free(got), free(want);
+}
+
 static void run_case(run_state *r, const conv_case *cc, uint64_t seed) {
   const conv_shape *s = &cc->s;
   const size_t nx = (size_t)s->N * s->H * s->W * s->C, ny = (size_t)s->N * s->P * s->Q * s->K,
@@ -517,6 +600,7 @@ static void run_case(run_state *r, const conv_case *cc, uint64_t seed) {
   }
 
   if (r->variants) run_variants(r, cc, x, w, dy, d_x, d_w, d_dy, ref, scale, nan, pat);
+  if (r->variants == 2) run_mixed(r, cc, x, dy, d_x, d_w, d_dy, nan, pat);
 
   ganc_cuda_free(r->gpu, d_x);
   ganc_cuda_free(r->gpu, d_w);

@@ -22,7 +22,9 @@
 //   batchnorm_forward_train / _eval    y, mean, rstd, run_mean/var     err 1e-5    (~1e-7)
 //   batchnorm_backward                 dx, dgamma, dbeta               err 1e-4    (~1e-7)
 //   batchnorm_forward with act         vs the activation op after it   exact
+//   batchnorm_forward, y in bf16       vs the halves of the FP32 y     exact
 //   relu, lrelu forward and backward   out                             0 ulp       (exact)
+//   relu, lrelu backward, y in bf16    dx                              0 ulp       (exact)
 //   tanh_forward                       vs glibc tanhf (CPU twin)       2 ulp       glibc 2.36's
 //                                      vs (float)tanh((double)x)       1 ulp       tanhf is 2 ulp
 //   tanh_backward                      dx                              0 ulp       (exact)
@@ -48,6 +50,7 @@
 #include "core/philox.h"     // ganc_latent: the CPU latents
 #include "kernels/kernels.h" // the CUDA launchers, device memory
 #include "ops/ops.h"         // the CPU twins
+#include "ops/precision.h"   // bf16 storage
 #include "testutil.h"        // tu_run_child
 
 #include <math.h>
@@ -222,10 +225,10 @@ static void bn_case_make(bn_case *b, int64_t M, int C) {
   b->rm = fdup(b->rm0, C);
   b->rv = fdup(b->rv0, C);
   batchnorm_forward_train_cpu(&CPU, M, C, b->x, b->gamma, b->beta, BN_EPS, BN_MOMENTUM,
-                              GANC_ACT_NONE, 0.0f, b->y, b->mean, b->rstd, b->rm, b->rv);
+                              GANC_ACT_NONE, 0.0f, b->y, 0, b->mean, b->rstd, b->rm, b->rv);
   b->y_eval = fnew(n);
   batchnorm_forward_eval_cpu(&CPU, M, C, b->x, b->gamma, b->beta, b->rm, b->rv, BN_EPS,
-                             GANC_ACT_NONE, 0.0f, b->y_eval);
+                             GANC_ACT_NONE, 0.0f, b->y_eval, 0);
   b->dx = fnew(n);
   b->dg = fdup(b->dg0, C);
   b->db = fdup(b->db0, C);
@@ -260,8 +263,8 @@ static void act_cpu(int op, int backward, int64_t n, float slope, const float *a
     if (op == 1) lrelu_forward_cpu(&CPU, n, slope, a, out);
     if (op == 2) tanh_forward_cpu(&CPU, n, a, out);
   } else {
-    if (op == 0) relu_backward_cpu(&CPU, n, a, b, out);
-    if (op == 1) lrelu_backward_cpu(&CPU, n, slope, a, b, out);
+    if (op == 0) relu_backward_cpu(&CPU, n, a, 0, b, out);
+    if (op == 1) lrelu_backward_cpu(&CPU, n, slope, a, 0, b, out);
     if (op == 2) tanh_backward_cpu(&CPU, n, a, b, out);
   }
 }
@@ -361,7 +364,7 @@ static void gpu_bn(int64_t M, int C, const char *where) {
     poison(mean, cb);
     poison(rstd, cb);
     batchnorm_forward_train_cuda(&G, ST, M, C, x, gamma, beta, BN_EPS, BN_MOMENTUM, GANC_ACT_NONE,
-                                 0.0f, y, mean, rstd, rm, rv);
+                                 0.0f, y, 0, mean, rstd, rm, rv);
     down(run ? hy2 : hy, y, fb);
     if (run == 0) {
       down(hm, mean, cb);
@@ -381,7 +384,8 @@ static void gpu_bn(int64_t M, int C, const char *where) {
   up(rm, b.rm, cb);
   up(rv, b.rv, cb);
   poison(y, fb);
-  batchnorm_forward_eval_cuda(&G, ST, M, C, x, gamma, beta, rm, rv, BN_EPS, GANC_ACT_NONE, 0.0f, y);
+  batchnorm_forward_eval_cuda(&G, ST, M, C, x, gamma, beta, rm, rv, BN_EPS, GANC_ACT_NONE, 0.0f, y,
+                              0);
   down(hy, y, fb);
   e = nerr(hy, b.y_eval, n);
   report(e <= TOL_BN_FWD, "gpu   bn_forward_eval    M=%-7lld C=%-4d %-20s err %.2e (tol %.0e)",
@@ -397,9 +401,9 @@ static void gpu_bn(int64_t M, int C, const char *where) {
         const int a = fused ? act : GANC_ACT_NONE;
         if (train)
           batchnorm_forward_train_cuda(&G, ST, M, C, x, gamma, beta, BN_EPS, BN_MOMENTUM, a, 0.2f,
-                                       y, mean, rstd, NULL, NULL);
+                                       y, 0, mean, rstd, NULL, NULL);
         else
-          batchnorm_forward_eval_cuda(&G, ST, M, C, x, gamma, beta, rm, rv, BN_EPS, a, 0.2f, y);
+          batchnorm_forward_eval_cuda(&G, ST, M, C, x, gamma, beta, rm, rv, BN_EPS, a, 0.2f, y, 0);
         if (!fused && act == GANC_ACT_RELU) relu_forward_cuda(&G, ST, M * C, y, y);
         if (!fused && act == GANC_ACT_LRELU) lrelu_forward_cuda(&G, ST, M * C, 0.2f, y, y);
         down(fused ? hy2 : hy, y, fb);
@@ -409,6 +413,40 @@ static void gpu_bn(int64_t M, int C, const char *where) {
     report(fused_same, "gpu   bn_forward+%-5s   M=%-7lld C=%-4d %-20s fused = separate: %s",
            act == GANC_ACT_RELU ? "relu" : "lrelu", (long long)M, C, where,
            fused_same ? "bit-exact" : "DIFFERS");
+  }
+
+  // y stored in bf16 (train.bf16_activations): the halves of the FP32 output, bit for bit, in
+  // training and in eval, with each activation; the rest of the buffer untouched.
+  {
+    uint16_t *yh = dnew(n * sizeof(uint16_t) + 16), *h16 = xmalloc(n * sizeof(uint16_t) + 16);
+    int halves_same = 1, fenced = 1;
+    for (int act = GANC_ACT_NONE; act <= GANC_ACT_LRELU; act++)
+      for (int train = 0; train < 2; train++) {
+        poison(yh, n * sizeof(uint16_t) + 16);
+        if (train) {
+          batchnorm_forward_train_cuda(&G, ST, M, C, x, gamma, beta, BN_EPS, BN_MOMENTUM, act, 0.2f,
+                                       y, 0, mean, rstd, NULL, NULL);
+          batchnorm_forward_train_cuda(&G, ST, M, C, x, gamma, beta, BN_EPS, BN_MOMENTUM, act, 0.2f,
+                                       yh, 1, mean, rstd, NULL, NULL);
+        } else {
+          batchnorm_forward_eval_cuda(&G, ST, M, C, x, gamma, beta, rm, rv, BN_EPS, act, 0.2f, y,
+                                      0);
+          batchnorm_forward_eval_cuda(&G, ST, M, C, x, gamma, beta, rm, rv, BN_EPS, act, 0.2f, yh,
+                                      1);
+        }
+        down(hy, y, fb);
+        down(h16, yh, n * sizeof(uint16_t) + 16);
+        for (size_t i = 0; i < n; i++)
+          halves_same &= h16[i] == ganc_bf16_store(hy[i]);
+        for (size_t i = n; i < n + 8; i++)
+          fenced &= h16[i] == 0xFFFFu;
+      }
+    report(halves_same && fenced,
+           "gpu   bn_forward bf16 y  M=%-7lld C=%-4d %-20s halves of the FP32 y: %s%s",
+           (long long)M, C, where, halves_same ? "bit-exact" : "DIFFER",
+           fenced ? "" : ", WROTE PAST y");
+    ganc_cuda_free(&G, yh);
+    free(h16);
   }
 
   // Backward from the CPU's mean and rstd; dgamma/dbeta start non-zero (accumulate), dx poisoned
@@ -454,7 +492,7 @@ static void gpu_bn_special(void) {
   poison(mean, cb);
   poison(rstd, cb);
   batchnorm_forward_train_cuda(&G, ST, M, C, x, gamma, beta, BN_EPS, BN_MOMENTUM, GANC_ACT_NONE,
-                               0.0f, y, mean, rstd, NULL, NULL);
+                               0.0f, y, 0, mean, rstd, NULL, NULL);
   down(hy, y, fb);
   down(hm, mean, cb);
   down(hr, rstd, cb);
@@ -466,7 +504,7 @@ static void gpu_bn_special(void) {
   // Only the running variance.
   up(rv, b.rv0, cb);
   batchnorm_forward_train_cuda(&G, ST, M, C, x, gamma, beta, BN_EPS, BN_MOMENTUM, GANC_ACT_NONE,
-                               0.0f, y, mean, rstd, NULL, rv);
+                               0.0f, y, 0, mean, rstd, NULL, rv);
   down(hrv, rv, cb);
   e = nerr(hrv, b.rv, C);
   report(e <= TOL_BN_FWD,
@@ -476,7 +514,7 @@ static void gpu_bn_special(void) {
   // In place, y == x (the kernels read every statistic before the normalise pass writes).
   float *xy = dup_to_device(b.x, n);
   batchnorm_forward_train_cuda(&G, ST, M, C, xy, gamma, beta, BN_EPS, BN_MOMENTUM, GANC_ACT_NONE,
-                               0.0f, xy, mean, rstd, NULL, NULL);
+                               0.0f, xy, 0, mean, rstd, NULL, NULL);
   down(hy, xy, fb);
   e = nerr(hy, b.y, n);
   report(e <= TOL_BN_FWD, "gpu   bn_forward_train   M=%lld C=%d in place (y == x): err %.2e",
@@ -496,8 +534,8 @@ static void act_gpu(int op, int bw, int64_t n, float slope, const float *a, cons
     if (op == 1) lrelu_forward_cuda(&G, ST, n, slope, a, out);
     if (op == 2) tanh_forward_cuda(&G, ST, n, a, out);
   } else {
-    if (op == 0) relu_backward_cuda(&G, ST, n, a, b, out);
-    if (op == 1) lrelu_backward_cuda(&G, ST, n, slope, a, b, out);
+    if (op == 0) relu_backward_cuda(&G, ST, n, a, 0, b, out);
+    if (op == 1) lrelu_backward_cuda(&G, ST, n, slope, a, 0, b, out);
     if (op == 2) tanh_backward_cuda(&G, ST, n, a, b, out);
   }
 }
@@ -544,6 +582,35 @@ static void gpu_act(int64_t n, int misalign) {
              (long long)n, misalign ? " misaligned" : "", (long long)u, (long long)ui,
              (long long)tol);
     }
+  // ReLU and leaky ReLU backward with y stored in bf16 (train.bf16_activations), misaligned as the
+  // others (the halves then off their 8-byte loads): the CPU twin's bits, out of place and with
+  // dx == dy.
+  uint16_t *hh = xmalloc(N * sizeof(uint16_t)), *dh0 = dnew(N * sizeof(uint16_t) + 16);
+  uint16_t *dh = dh0 + misalign;
+  for (size_t i = 0; i < N; i++)
+    hh[i] = ganc_bf16_store(ha[i]);
+  up(dh, hh, N * sizeof(uint16_t));
+  for (int op = 0; op < 2; op++) {
+    if (op == 0) relu_backward_cpu(&CPU, n, hh, 1, hb, want);
+    if (op == 1) lrelu_backward_cpu(&CPU, n, 0.2f, hh, 1, hb, want);
+    up(db, hb, bytes);
+    poison(dout0, bytes + 16);
+    if (op == 0) relu_backward_cuda(&G, ST, n, dh, 1, db, dout);
+    if (op == 1) lrelu_backward_cuda(&G, ST, n, 0.2f, dh, 1, db, dout);
+    down(got, dout, bytes);
+    const int64_t u = max_ulp(got, want, N);
+    const int fenced = untouched_around(dout0, bytes + 16, (size_t)misalign * sizeof(float), bytes);
+    if (op == 0) relu_backward_cuda(&G, ST, n, dh, 1, db, db);
+    if (op == 1) lrelu_backward_cuda(&G, ST, n, 0.2f, dh, 1, db, db);
+    down(got, db, bytes);
+    const int64_t ui = max_ulp(got, want, N);
+    report(u == 0 && ui == 0 && fenced,
+           "gpu   %-16s n=%-8lld%s y in bf16: %lld ulp, in place %lld ulp%s", ACT_NAMES[op][1],
+           (long long)n, misalign ? " misaligned" : "", (long long)u, (long long)ui,
+           fenced ? "" : " (WROTE OUTSIDE its output)");
+  }
+  ganc_cuda_free(&G, dh0);
+  free(hh);
   ganc_cuda_free(&G, da0);
   ganc_cuda_free(&G, db0);
   ganc_cuda_free(&G, dout0);

@@ -9,6 +9,9 @@
 //     (max pixel difference ≤ PIXEL_TOL levels of 255; a class for the conditional one),
 //   - checkpoints are backend-neutral: the CPU run resumed on the GPU and the GPU run resumed on
 //     the CPU each train 5 more steps, with the same losses as resuming on their own device.
+// In bf16 the GPU runs also show that the activations kept in bf16 (train.bf16_activations)
+// change no bit, and elsewhere that the captured CUDA graph changes none (storage_check,
+// graph_check).
 // Floating-point sums run in a different order on the GPU, so equality is within tolerance, and
 // the tolerances grow with the steps: 20 steps keep GAN dynamics from amplifying rounding.
 // Exits 77 (skipped) without a usable GPU or without the Fashion-MNIST package.
@@ -230,6 +233,46 @@ static void run_pair(const char *name, const programs *P, const char *data, cons
   }
 }
 
+// Whether the file at `path` holds `text`.
+static int file_has(const char *path, const char *text) {
+  uint8_t *buf = NULL;
+  size_t n = 0;
+  const int has =
+      ganc_read_file(path, 1 << 22, &buf, &n) == 0 && memmem(buf, n, text, strlen(text)) != NULL;
+  free(buf);
+  return has;
+}
+
+// Two GPU runs `a` and `b` of `steps` steps that must be the same bits ("<what a> and <what b>"):
+// every logged loss, and the whole training state of G, G_ema and D at the end.
+static void same_bits(const char *name, const char *what, const char *a, const char *b, int steps) {
+  double d1[32], g1[32], d2[32], g2[32];
+  const int n1 = read_losses(a, d1, g1, 32), n2 = read_losses(b, d2, g2, 32);
+  int same = n1 == steps && n2 == steps;
+  for (int i = 0; same && i < n1; i++)
+    same = d1[i] == d2[i] && g1[i] == g2[i];
+  check(same, "%s: %s log the same losses at every step (%d, %d steps)", name, what, n1, n2);
+  char *ca = tu_latest_ckpt(a), *cb = tu_latest_ckpt(b);
+  char *diff = ca && cb ? tu_ckpt_state_diff(ca, cb) : strdup("a checkpoint is missing");
+  check(!diff,
+        "%s: %s end in the same training state, bit for bit (G, G_ema and D: parameters, "
+        "buffers, Adam moments, steps)%s%s",
+        name, what, diff ? ": " : "", diff ? diff : "");
+  free(diff);
+  free(ca);
+  free(cb);
+}
+
+// One more GPU run of `steps` steps into `out`, with the pair's settings and `sets`; its exit.
+static int gpu_run(const programs *P, const char *data, const char *cfg, const char *out,
+                   const char *extra, int batch, int steps, const char *sets) {
+  return tu_system("%s --data %s --config %s --out %s --device cuda "
+                   "--set train.batch=%d --set train.kimg=%g --set log.report_kimg=%g "
+                   "--set log.snapshot_kimg=1000 --set train.threads=0 %s %s >%s.log 2>&1",
+                   P->train, data, cfg, out, batch, steps * batch / 1000.0, batch / 1000.0, extra,
+                   sets, out);
+}
+
 // train.cuda_graph: the GPU run `gpu` (train.cuda_graph = auto) replayed one captured graph per
 // step after its first; the same run with the graph off must give the same bits — every loss,
 // and the whole training state of G, G_ema and D. A value fixed at capture that should change per
@@ -239,36 +282,35 @@ static void graph_check(const char *name, const programs *P, const char *data, c
   char off[4500], log[4600];
   snprintf(off, sizeof off, "%s-graph-off", gpu);
   snprintf(log, sizeof log, "%s.log", gpu);
-  uint8_t *buf = NULL;
-  size_t n = 0;
-  const int replayed = ganc_read_file(log, 1 << 22, &buf, &n) == 0 &&
-                       memmem(buf, n, "replays one captured CUDA graph", 31) != NULL;
-  free(buf);
-  check(replayed, "%s: the GPU run replayed a captured CUDA graph per step (%s)", name, log);
-  const int rc = tu_system("%s --data %s --config %s --out %s --device cuda "
-                           "--set train.batch=%d --set train.kimg=%g --set log.report_kimg=%g "
-                           "--set log.snapshot_kimg=1000 --set train.threads=0 %s "
-                           "--set train.cuda_graph=off >%s.log 2>&1",
-                           P->train, data, cfg, off, batch, steps * batch / 1000.0, batch / 1000.0,
-                           extra, off);
+  check(file_has(log, "replays one captured CUDA graph"),
+        "%s: the GPU run replayed a captured CUDA graph per step (%s)", name, log);
+  const int rc = gpu_run(P, data, cfg, off, extra, batch, steps, "--set train.cuda_graph=off");
   check(rc == 0, "%s: %d steps on the GPU with train.cuda_graph = off (exit %d)", name, steps, rc);
-  if (rc) return;
-  double d1[32], g1[32], d2[32], g2[32];
-  const int n1 = read_losses(gpu, d1, g1, 32), n2 = read_losses(off, d2, g2, 32);
-  int same = n1 == steps && n2 == steps;
-  for (int i = 0; same && i < n1; i++)
-    same = d1[i] == d2[i] && g1[i] == g2[i];
-  check(same, "%s: graph and no graph log the same losses at every step (%d, %d steps)", name, n1,
-        n2);
-  char *ca = tu_latest_ckpt(gpu), *cb = tu_latest_ckpt(off);
-  char *diff = ca && cb ? tu_ckpt_state_diff(ca, cb) : strdup("a checkpoint is missing");
-  check(!diff,
-        "%s: graph and no graph end in the same training state, bit for bit (G, G_ema and D: "
-        "parameters, buffers, Adam moments, steps)%s%s",
-        name, diff ? ": " : "", diff ? diff : "");
-  free(diff);
-  free(ca);
-  free(cb);
+  if (rc == 0) same_bits(name, "graph and no graph", gpu, off, steps);
+}
+
+// train.bf16_activations: in a bf16 run the batch-norm outputs that only bf16-reading
+// convolutions read are kept in bf16 (model/net.c), which must change no bit. The auto run of
+// run_pair (`gpu`) must say it kept some; then two runs with the convolution kernels fixed
+// (train.conv_variant = mma-bf16-g128, so that timing picks nothing), one with the storage and one
+// without, must give the same bits.
+static void storage_check(const char *name, const programs *P, const char *data, const char *cfg,
+                          const char *gpu, const char *extra, int batch, int steps) {
+  char log[4600], run[2][4500];
+  snprintf(log, sizeof log, "%s.log", gpu);
+  check(file_has(log, "bf16 activations: G "),
+        "%s: the bf16 run kept activations in bf16 (\"bf16 activations:\" in %s)", name, log);
+  for (int k = 0; k < 2; k++) {
+    snprintf(run[k], sizeof run[k], "%s-g128-%s", gpu, k ? "fp32-acts" : "bf16-acts");
+    const int rc = gpu_run(P, data, cfg, run[k], extra, batch, steps,
+                           k ? "--set train.conv_variant=mma-bf16-g128 "
+                               "--set train.bf16_activations=false"
+                             : "--set train.conv_variant=mma-bf16-g128");
+    check(rc == 0, "%s: %d steps with mma-bf16-g128 and train.bf16_activations = %s (exit %d)",
+          name, steps, k ? "false" : "true", rc);
+    if (rc) return;
+  }
+  same_bits(name, "bf16 and FP32 activations", run[0], run[1], steps);
 }
 
 int main(int argc, char **argv) {
@@ -361,6 +403,12 @@ int main(int argc, char **argv) {
 #else
   run_pair("fmnist32.ini, train.precision = bf16", bins, data, cfg, root, extra, batch, 20, more,
            seeds, "");
+#endif
+  snprintf(gdir, sizeof gdir, "%s/gpu3", root);
+#ifdef GANC_CUDEMU
+  storage_check("fmnist32.ini, train.precision = bf16", bins, data, cfg, gdir, extra, batch, 6);
+#else
+  storage_check("fmnist32.ini, train.precision = bf16", bins, data, cfg, gdir, extra, batch, 20);
 #endif
   {
     char kl[4700];

@@ -54,6 +54,9 @@ struct __align__(16) float4 {
   float x, y, z, w;
 };
 static inline float4 make_float4(float x, float y, float z, float w) { return float4{x, y, z, w}; }
+struct __align__(8) uint2 { // act.cu: four bf16 halves in one load
+  unsigned x, y;
+};
 
 // ---- runtime API: the subset ganc uses, with CUDA's names and meanings
 // ---------------------------

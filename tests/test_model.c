@@ -14,6 +14,7 @@
 #include "core/philox.h"
 #include "core/util.h"
 #include "io/h5attr.h"
+#include "model/arch.h"
 #include "model/dcgan.h"
 #include "ops/dispatch.h"
 #include "testutil.h"
@@ -165,6 +166,59 @@ static void test_whole_network_gradients(void **state) {
   assert_true(checked > 20);
   net_free(&g_ctx, &G);
   net_free(&g_ctx, &D);
+}
+
+// G_ema in G's activation memory (net_share_activations, as the trainer does): every output it
+// can borrow is G's buffer, and its forwards — eval, and training mode as in its batch-norm
+// recalibration — give the bits of a G_ema with memory of its own. DCGAN, and a conditional
+// ResNet (whose batch norms also borrow their normalised inputs).
+static void test_shared_activations(void **state) {
+  (void)state;
+  for (int k = 0; k < 2; k++) {
+    ganc_config c = small_config(32, 1, 4);
+    if (k) {
+      snprintf(c.arch, sizeof c.arch, "resnet");
+      snprintf(c.conditional, sizeof c.conditional, "yes");
+      c.classes = 3;
+    }
+    ganc_net G, E, E2;
+    ganc_build_g(&G, &c, "G");
+    ganc_build_g(&E, &c, "G_ema");
+    ganc_build_g(&E2, &c, "G_ema");
+    net_finalize(&g_ctx, &G, 4, 1);
+    net_share_activations(&E, &G);
+    net_finalize(&g_ctx, &E, 3, 0); // a smaller batch may borrow a larger one's buffers
+    net_finalize(&g_ctx, &E2, 3, 0);
+    net_init_weights(&g_ctx, &G, 5, GANC_RNG_INIT_G);
+    memcpy(E.p, G.p, G.nparam_floats * sizeof(float));
+    memcpy(E2.p, G.p, G.nparam_floats * sizeof(float));
+    int borrowed = 0;
+    for (int i = 0; i < E.nnodes; i++) {
+      const ganc_node *e = &E.nodes[i];
+      if (e->inplace) continue;
+      assert_true(e->borrowed && e->out == G.nodes[i].out);
+      if (e->cond) assert_true(e->xhat == G.nodes[i].xhat);
+      borrowed++;
+    }
+    assert_true(borrowed > 3);
+    int32_t lab[4] = {0, 2, 1, 0};
+    G.labels = E.labels = E2.labels = lab;
+    float z[4 * 7];
+    ganc_rng_normals(9, GANC_RNG_LATENT, 0, 4 * 7, z);
+    const size_t n = (size_t)3 * 32 * 32;
+    float *a = xmalloc(n * sizeof(float));
+    for (int train = 1; train >= 0; train--) {
+      net_forward(&g_ctx, &G, z, 4, 1, -1); // G's activations in the shared buffers first
+      memcpy(a, net_forward(&g_ctx, &E, z, 3, train, -1), n * sizeof(float));
+      const float *b = net_forward(&g_ctx, &E2, z, 3, train, -1);
+      assert_memory_equal(a, b, n * sizeof(float));
+      assert_memory_equal(E.buf, E2.buf, E.nbuffer_floats * sizeof(float)); // running statistics
+    }
+    free(a);
+    net_free(&g_ctx, &E); // before or after its donor: it frees none of the borrowed buffers
+    net_free(&g_ctx, &G);
+    net_free(&g_ctx, &E2);
+  }
 }
 
 static void test_checkpoint_round_trip_and_refusals(void **state) {
@@ -516,6 +570,7 @@ int main(void) {
       cmocka_unit_test(test_shapes_every_resolution),
       cmocka_unit_test(test_pytorch_parameter_counts),
       cmocka_unit_test(test_whole_network_gradients),
+      cmocka_unit_test(test_shared_activations),
       cmocka_unit_test(test_checkpoint_round_trip_and_refusals),
       cmocka_unit_test(test_philox_latents),
       cmocka_unit_test(test_checkpoint_values),

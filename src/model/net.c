@@ -582,6 +582,12 @@ static void plan_bf16(ganc_ctx *ctx, ganc_net *net) {
   }
 }
 
+void net_share_activations(ganc_net *net, const ganc_net *donor) {
+  if (net->finalized || donor == net)
+    ganc_die(GANC_EXIT_RUNTIME, "internal error: %s shares activations too late", net->name);
+  net->donor = donor;
+}
+
 int net_bf16_outputs(const ganc_net *net, size_t *bytes_saved) {
   int n = 0;
   size_t saved = 0;
@@ -593,6 +599,38 @@ int net_bf16_outputs(const ganc_net *net, size_t *bytes_saved) {
   }
   if (bytes_saved) *bytes_saved = saved;
   return n;
+}
+
+// dtmp's size per image: the largest gradient that can be pending in net_backward (of a node's
+// output, or of the net's input, that two or more nodes read), or that a batch norm or embed node
+// writes with nobody wanting it (its input has no parameter at or below it, so that it needs no
+// gradient when the caller asks for parameter gradients alone). DCGAN's chains need none of it.
+static size_t dtmp_floats(const ganc_net *net) {
+  size_t most = 1;
+  int input_readers = 0;
+  char *below = xcalloc((size_t)net->nnodes, 1); // a parameter at or below the node
+  for (int i = 0; i < net->nnodes; i++) {
+    const ganc_node *nd = &net->nodes[i];
+    below[i] = nd->w >= 0;
+    for (int k = 0; k < nd->nin; k++) {
+      const int j = nd->in[k];
+      if (j == GANC_NET_INPUT)
+        input_readers++;
+      else
+        below[i] |= below[j];
+    }
+    const int j = nd->in[0];
+    const size_t isz = (size_t)nd->iH * nd->iW * nd->iC;
+    if ((nd->kind == &KIND_BN || nd->kind == &KIND_EMBED) && (j == GANC_NET_INPUT || !below[j]) &&
+        isz > most)
+      most = isz;
+    const size_t osz = (size_t)nd->H * nd->W * nd->C;
+    if (nd->consumers > 1 && osz > most) most = osz;
+  }
+  free(below);
+  const size_t in_size = (size_t)net->iH * net->iW * net->iC;
+  if (input_readers > 1 && in_size > most) most = in_size;
+  return most;
 }
 
 void net_finalize(ganc_ctx *ctx, ganc_net *net, int max_batch, int train) {
@@ -642,7 +680,6 @@ void net_finalize(ganc_ctx *ctx, ganc_net *net, int max_batch, int train) {
   int any_cond = 0, any_sn = 0;
   for (int i = 0; i < net->nnodes; i++) {
     ganc_node *nd = &net->nodes[i];
-    size_t sz = (size_t)nd->H * nd->W * nd->C;
     // An elementwise node runs in place on its input's output when it is that output's only
     // reader and the input's own backward does not need it.
     int j = nd->in[0];
@@ -661,7 +698,6 @@ void net_finalize(ganc_ctx *ctx, ganc_net *net, int max_batch, int train) {
     if (nd->kind == &KIND_BN) {
       nd->mean = ganc_alloc(ctx, (size_t)nd->C);
       nd->rstd = ganc_alloc(ctx, (size_t)nd->C);
-      if (nd->cond) nd->xhat = ganc_alloc(ctx, (size_t)max_batch * sz);
       any_cond |= nd->cond;
     }
     if (nd->sn) {
@@ -671,13 +707,26 @@ void net_finalize(ganc_ctx *ctx, ganc_net *net, int max_batch, int train) {
     }
   }
   if (train && ctx->bf16_store) plan_bf16(ctx, net);
+  const ganc_net *dn = net->donor;
+  if (dn && (!dn->finalized || dn->nnodes != net->nnodes || dn->max_batch < max_batch))
+    ganc_die(GANC_EXIT_RUNTIME, "internal error: %s cannot share %s's activations", net->name,
+             dn->name);
   for (int i = 0; i < net->nnodes; i++) { // the outputs, now that their storage is known
     ganc_node *nd = &net->nodes[i];
+    const ganc_node *d = dn ? &dn->nodes[i] : NULL;
+    if (d && (d->kind != nd->kind || d->H != nd->H || d->W != nd->W || d->C != nd->C))
+      ganc_die(GANC_EXIT_RUNTIME, "internal error: %s and %s differ at node %s", net->name,
+               dn->name, nd->name);
     const size_t count = (size_t)max_batch * nd->H * nd->W * nd->C;
+    nd->borrowed = !nd->inplace && d && !d->inplace && !d->out_bf16 && !nd->out_bf16;
     if (nd->inplace)
       nd->out = net->nodes[nd->in[0]].out, nd->out_bf16 = net->nodes[nd->in[0]].out_bf16;
+    else if (nd->borrowed)
+      nd->out = d->out;
     else
       nd->out = ganc_alloc(ctx, nd->out_bf16 ? (count + 1) / 2 : count);
+    if (nd->cond) // conditional batch norm's normalised input: as large as its output
+      nd->xhat = nd->borrowed && d->xhat ? d->xhat : ganc_alloc(ctx, count);
   }
   if (any_cond) { // the identity affine of the normalisation inside conditional batch norm
     float *h = xmalloc(sizeof(float) * maxc);
@@ -690,7 +739,7 @@ void net_finalize(ganc_ctx *ctx, ganc_net *net, int max_batch, int train) {
   }
   if (train) {
     net->dx = ganc_alloc(ctx, (size_t)max_batch * in_size);
-    net->dtmp = ganc_alloc(ctx, (size_t)max_batch * largest);
+    net->dtmp = ganc_alloc(ctx, (size_t)max_batch * dtmp_floats(net));
     net->dscratch = ganc_alloc(ctx, net->nparam_floats > 2 * maxc ? net->nparam_floats : 2 * maxc);
     if (any_sn) net->dw_sn = ganc_alloc(ctx, max_w);
     plan_gradients(ctx, net);
@@ -702,10 +751,10 @@ void net_free(ganc_ctx *ctx, ganc_net *net) {
   if (net->finalized) {
     for (int i = 0; i < net->nnodes; i++) {
       ganc_node *nd = &net->nodes[i];
-      if (!nd->inplace) ganc_free(ctx, nd->out);
+      if (!nd->inplace && !nd->borrowed) ganc_free(ctx, nd->out);
+      if (!nd->borrowed) ganc_free(ctx, nd->xhat);
       ganc_free(ctx, nd->mean);
       ganc_free(ctx, nd->rstd);
-      ganc_free(ctx, nd->xhat);
       ganc_free(ctx, nd->w_sn);
       ganc_free(ctx, nd->sigma);
     }

@@ -79,6 +79,7 @@ typedef struct ganc_node {
   int act;             // batch norm: GANC_ACT_* applied as it writes out (its in-place activation)
   int fused;           // activation: applied by the batch norm before it (forward is a no-op)
   int out_bf16;        // out holds bf16 values (ops/precision.h), half the bytes: see net_finalize
+  int borrowed;        // out (and xhat) belong to the net's donor (net_share_activations)
 } ganc_node;
 
 typedef struct ganc_net {
@@ -115,6 +116,7 @@ typedef struct ganc_net {
   int ngradbuf;
   int64_t adam_t; // Adam steps taken
   int finalized;
+  const struct ganc_net *donor; // net_share_activations: whose activation memory this net uses
 } ganc_net;
 
 // ---- building ----------------------------------------------------------------------------------
@@ -151,6 +153,13 @@ int net_augment(ganc_net *net, const char *name, int in, int aug, float ratio);
 // output in FP32 (a positive value below 2^-134, which no batch norm realistically makes, would
 // lose its ReLU gradient).
 void net_finalize(ganc_ctx *ctx, ganc_net *net, int max_batch, int train);
+// Before net_finalize: `net` (same architecture as `donor`, which is finalized first, at a batch
+// at least as large) runs its forwards in the donor's activation memory instead of its own — its
+// node outputs (and conditional batch norms' normalised inputs) are the donor's buffers, except
+// where the donor keeps an output in bf16. A forward of either overwrites the other's activations:
+// for a net that never runs between a forward of the donor and that forward's backward (G_ema,
+// which the trainer runs between steps, beside G: one set of generator activations, not two).
+void net_share_activations(ganc_net *net, const ganc_net *donor);
 // How many node outputs net_finalize keeps in bf16, and the bytes that saves at max_batch.
 int net_bf16_outputs(const ganc_net *net, size_t *bytes_saved);
 void net_free(ganc_ctx *ctx, ganc_net *net);

@@ -653,6 +653,9 @@ static void trainer_alloc(trainer *T) {
   T->D.aug_seed = T->cfg.seed;
   T->D.aug_row0 = T->row0;
   net_finalize(&T->ctx, &T->G, T->B, 1);
+  // G_ema runs only between steps (grids, FID, its batch-norm recalibration), when G's activations
+  // are dead: one set of generator activations serves both.
+  net_share_activations(&T->G_ema, &T->G);
   net_finalize(&T->ctx, &T->G_ema, T->B, 0);
   net_finalize(&T->ctx, &T->D, T->B, 1);
   size_t ib = (size_t)T->B * T->R * T->R * T->C;

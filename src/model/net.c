@@ -636,7 +636,7 @@ static size_t dtmp_floats(const ganc_net *net) {
 void net_finalize(ganc_ctx *ctx, ganc_net *net, int max_batch, int train) {
   if (net->nnodes < 1) ganc_die(GANC_EXIT_RUNTIME, "internal error: %s has no nodes", net->name);
   net->max_batch = max_batch;
-  size_t largest = (size_t)net->iH * net->iW * net->iC, maxc = 1, max_w = 1, in_size = largest;
+  size_t maxc = 1, max_w = 1, in_size = (size_t)net->iH * net->iW * net->iC;
   for (int i = 0; i < net->nnodes; i++) {
     ganc_node *nd = &net->nodes[i];
     // Every tensor's element count must fit the ops' int sizes: say so before any allocation.
@@ -662,7 +662,6 @@ void net_finalize(ganc_ctx *ctx, ganc_net *net, int max_batch, int train) {
         net->nodes[j].first_reader = i; // the last assignment is the highest index
       }
     }
-    if ((size_t)(sz / max_batch) > largest) largest = (size_t)(sz / max_batch);
     if ((size_t)nd->C > maxc) maxc = (size_t)nd->C;
     if (nd->w >= 0 && net->params[nd->w].count > max_w) max_w = net->params[nd->w].count;
   }

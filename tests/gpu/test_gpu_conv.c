@@ -293,12 +293,8 @@ static void make_bf16_copies(run_state *r, const float *x, size_t nx, const floa
   for (int i = 0; i < 2; i++) {
     uint16_t *t = xmalloc((cnt[i] + 1) * sizeof(uint16_t));
     t[0] = 0;
-    for (size_t k = 0; k < cnt[i]; k++) {
-      const float f = ganc_round_bf16(src[i][k]);
-      uint32_t u;
-      memcpy(&u, &f, 4);
-      t[k + 1] = (uint16_t)(u >> 16);
-    }
+    for (size_t k = 0; k < cnt[i]; k++)
+      t[k + 1] = ganc_bf16_store(src[i][k]);
     h[i][0] = ganc_cuda_malloc(r->gpu, cnt[i] * sizeof(uint16_t));
     ganc_cuda_h2d(r->gpu, h[i][0], t + 1, cnt[i] * sizeof(uint16_t));
     h[i][1] = (uint16_t *)ganc_cuda_malloc(r->gpu, (cnt[i] + 1) * sizeof(uint16_t)) + 1;

@@ -221,6 +221,104 @@ static void test_shared_activations(void **state) {
   }
 }
 
+// One trainer-order step on a pair (G, D): D's backward on reals, then on fakes, then the G step's
+// D backward (input gradient only) and G's backward; returns D's input gradient.
+static const float *trainer_order_step(ganc_net *G, ganc_net *D, const float *z, const float *x,
+                                       const float *r, int N) {
+  net_zero_grad(&g_ctx, G);
+  net_zero_grad(&g_ctx, D);
+  net_forward(&g_ctx, D, x, N, 1, -1);
+  net_backward(&g_ctx, D, x, r, N, 0, 1);
+  const float *fake = net_forward(&g_ctx, G, z, N, 1, -1);
+  net_forward(&g_ctx, D, fake, N, 1, -1);
+  net_backward(&g_ctx, D, fake, r + N, N, 0, 1);
+  net_forward(&g_ctx, D, fake, N, 1, -1);
+  const float *dfake = net_backward(&g_ctx, D, fake, r + 2 * N, N, 1, 0);
+  net_backward(&g_ctx, G, z, dfake, N, 0, 1);
+  return dfake;
+}
+
+static int holds(const ganc_net *net, const void *p) {
+  for (int b = 0; b < net->ngradbuf; b++)
+    if (net->gradbuf[b] == p) return 1;
+  return 0;
+}
+
+// D's backward in G's backward scratch (net_share_gradients, as the trainer does): every planned
+// gradient buffer and dtmp/dscratch/dw_sn of the borrower is the donor's, a donor too small for
+// the borrower grows (its nodes follow the new buffers), and two trainer-order steps give the bits
+// of nets with scratch of their own. DCGAN, and a conditional ResNet with spectral norm in both
+// nets (dtmp for its residual adds, dw_sn, conditional batch norm's scratch); the donor G at a
+// smaller batch than D, so that D's larger needs grow G's buffers, and the other way round.
+static void test_shared_gradients(void **state) {
+  (void)state;
+  for (int k = 0; k < 4; k++) {
+    ganc_config c = small_config(32, 1, 4);
+    if (k & 1) {
+      snprintf(c.arch, sizeof c.arch, "resnet");
+      snprintf(c.conditional, sizeof c.conditional, "yes");
+      snprintf(c.spectral_norm, sizeof c.spectral_norm, "gd");
+      c.classes = 3;
+    }
+    const int grow_g = k >= 2; // the donor is D, borrowing G at a larger batch
+    const int N = 2, big = 3;
+    ganc_net G, D, G2, D2;
+    ganc_build_g(&G, &c, "G");
+    ganc_build_d(&D, &c);
+    ganc_build_g(&G2, &c, "G");
+    ganc_build_d(&D2, &c);
+    if (!grow_g) {
+      net_finalize(&g_ctx, &G, N, 1);
+      net_share_gradients(&D, &G);
+      net_finalize(&g_ctx, &D, big, 1);
+    } else {
+      net_finalize(&g_ctx, &D, N, 1);
+      net_share_gradients(&G, &D);
+      net_finalize(&g_ctx, &G, big, 1);
+    }
+    net_finalize(&g_ctx, &G2, grow_g ? big : N, 1);
+    net_finalize(&g_ctx, &D2, grow_g ? N : big, 1);
+    ganc_net *don = grow_g ? &D : &G, *bor = grow_g ? &G : &D;
+    assert_true(bor->dtmp == don->dtmp && bor->dscratch == don->dscratch);
+    assert_true(bor->dw_sn == don->dw_sn);
+    if (k & 1) assert_non_null(don->dw_sn);
+    for (int b = 0; b < bor->ngradbuf; b++)
+      assert_true(holds(don, bor->gradbuf[b]));
+    for (int i = 0; i < don->nnodes; i++) // the donor's nodes point at its live buffers
+      assert_true(!don->nodes[i].dout || holds(don, don->nodes[i].dout));
+    size_t shared = 0, own = 0;
+    for (int b = 0; b < don->ngradbuf; b++)
+      shared += don->gradbuf_n[b];
+    for (int b = 0; b < G2.ngradbuf; b++)
+      own += G2.gradbuf_n[b];
+    for (int b = 0; b < D2.ngradbuf; b++)
+      own += D2.gradbuf_n[b];
+    assert_true(shared < own);
+    net_init_weights(&g_ctx, &G, 5, GANC_RNG_INIT_G);
+    net_init_weights(&g_ctx, &D, 5, GANC_RNG_INIT_D);
+    net_init_weights(&g_ctx, &G2, 5, GANC_RNG_INIT_G);
+    net_init_weights(&g_ctx, &D2, 5, GANC_RNG_INIT_D);
+    int32_t lab[2] = {2, 0};
+    G.labels = D.labels = G2.labels = D2.labels = lab;
+    float z[2 * 7], x[2 * 32 * 32], r[6] = {0.7f, -1.3f, 0.4f, 1.1f, -0.2f, 0.9f};
+    ganc_rng_normals(3, GANC_RNG_LATENT, 0, 2 * 7, z);
+    ganc_rng_normals(4, GANC_RNG_LATENT, 0, 2 * 32 * 32, x);
+    for (int step = 0; step < 2; step++) {
+      const float *a = trainer_order_step(&G, &D, z, x, r, N);
+      const float *b = trainer_order_step(&G2, &D2, z, x, r, N);
+      assert_memory_equal(a, b, sizeof(float) * 2 * 32 * 32);
+      assert_memory_equal(G.g, G2.g, G.nparam_floats * sizeof(float));
+      assert_memory_equal(D.g, D2.g, D.nparam_floats * sizeof(float));
+      assert_memory_equal(G.buf, G2.buf, G.nbuffer_floats * sizeof(float));
+      assert_memory_equal(D.buf, D2.buf, D.nbuffer_floats * sizeof(float));
+    }
+    net_free(&g_ctx, bor); // before or after its donor: it frees none of the shared scratch
+    net_free(&g_ctx, don);
+    net_free(&g_ctx, &G2);
+    net_free(&g_ctx, &D2);
+  }
+}
+
 static void test_checkpoint_round_trip_and_refusals(void **state) {
   (void)state;
   char *dir = tu_tmpdir("model-ckpt");
@@ -571,6 +669,7 @@ int main(void) {
       cmocka_unit_test(test_pytorch_parameter_counts),
       cmocka_unit_test(test_whole_network_gradients),
       cmocka_unit_test(test_shared_activations),
+      cmocka_unit_test(test_shared_gradients),
       cmocka_unit_test(test_checkpoint_round_trip_and_refusals),
       cmocka_unit_test(test_philox_latents),
       cmocka_unit_test(test_checkpoint_values),

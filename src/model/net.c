@@ -15,7 +15,8 @@
 // ---------------------------------------------------------------------------------- What a kind
 // does, as data. `in` are the node's inputs' outputs (the net's x for GANC_NET_INPUT). backward
 // writes the gradient of input k into dx[k] (overwrite) when dx[k] is not NULL, and accumulates
-// parameter gradients into gw (net->g, or a scratch block when they are not wanted).
+// parameter gradients into gw (net->g; NULL when they are not wanted: an op that writes them
+// anyway writes them into the scratch slots of grad_at).
 struct ganc_node_kind {
   const char *name;
   void (*forward)(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *const *in, int N,
@@ -51,6 +52,13 @@ static void sn_transform_iters(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, int 
 }
 static void sn_transform(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, int train) {
   sn_transform_iters(ctx, net, nd, train ? net->sn_iters : 0);
+}
+
+// Where the gradient of parameter tensor t goes: its place in gw (net->g), or, when parameter
+// gradients are not wanted (gw NULL), slot 0 or 1 of the scratch block dscratch (batch norm's and
+// the embedding's backward write theirs anyway; nobody reads them there).
+static float *grad_at(ganc_net *net, float *gw, int t, int slot) {
+  return gw ? gw + net->params[t].offset : net->dscratch + (size_t)slot * net->dscratch_slot;
 }
 
 // The weight gradient of a conv node into gw: directly, or through spectral norm's backward.
@@ -133,12 +141,12 @@ static void bn_fwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *con
 }
 static void bn_bwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *const *in,
                    const float *dy, float *const *dx, int N, float *gw, int need_wgrad) {
-  (void)need_wgrad; // without weight gradients, gw is a scratch block nobody reads
+  (void)need_wgrad;
   int64_t M = (int64_t)N * nd->H * nd->W;
   if (!nd->cond) { // the op always writes dx: when nobody wants it, into dtmp (free here)
     batchnorm_backward(ctx, M, nd->C, in[0], dy, param(net, nd->w), nd->mean, nd->rstd,
-                       dx[0] ? dx[0] : net->dtmp, gw + net->params[nd->w].offset,
-                       gw + net->params[nd->b].offset);
+                       dx[0] ? dx[0] : net->dtmp, grad_at(net, gw, nd->w, 0),
+                       grad_at(net, gw, nd->b, 1));
     return;
   }
   // Conditional: the class affine's input gradient in place over dy (this node's own gradient
@@ -147,8 +155,8 @@ static void bn_bwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *con
   if (dy != nd->dout)
     ganc_die(GANC_EXIT_RUNTIME, "internal error: conditional batch norm %s is an output", nd->name);
   cond_affine_backward(ctx, N, nd->H * nd->W, nd->C, net->ncls, nd->xhat, dy, net->labels,
-                       param(net, nd->w), nd->dout, gw + net->params[nd->w].offset,
-                       gw + net->params[nd->b].offset);
+                       param(net, nd->w), nd->dout, grad_at(net, gw, nd->w, 0),
+                       grad_at(net, gw, nd->b, 1));
   batchnorm_backward(ctx, M, nd->C, in[0], nd->dout, net->ones, nd->mean, nd->rstd,
                      dx[0] ? dx[0] : nd->xhat, net->dscratch, net->dscratch + nd->C);
 }
@@ -235,7 +243,7 @@ static void embed_bwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *
   (void)need_wgrad;
   // dh is always computed by the op: without dx[0], into dtmp, which nobody reads.
   embed_dot_backward(ctx, N, nd->iC, net->ncls, in[0], dy, net->labels, param(net, nd->w),
-                     dx[0] ? dx[0] : net->dtmp, gw + net->params[nd->w].offset);
+                     dx[0] ? dx[0] : net->dtmp, grad_at(net, gw, nd->w, 0));
 }
 
 static void aug_fwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *const *in, int N,
@@ -517,6 +525,8 @@ static int plan_take(plan_buf **v, int *n, size_t size) {
   return best;
 }
 
+static int *by_size(const size_t *size, int n);
+
 static void plan_gradients(ganc_ctx *ctx, ganc_net *net) {
   int n = net->nnodes, nb = 0;
   plan_buf *bufs = NULL;
@@ -543,12 +553,80 @@ static void plan_gradients(ganc_ctx *ctx, ganc_net *net) {
   }
   net->ngradbuf = nb;
   net->gradbuf = xcalloc((size_t)(nb ? nb : 1), sizeof(void *));
-  for (int b = 0; b < nb; b++)
-    net->gradbuf[b] = ganc_alloc(ctx, bufs[b].size);
+  net->gradbuf_n = xcalloc((size_t)(nb ? nb : 1), sizeof(size_t));
+  ganc_net *dn = net->grad_donor;
+  if (!dn) {
+    for (int b = 0; b < nb; b++) {
+      net->gradbuf[b] = ganc_alloc(ctx, bufs[b].size);
+      net->gradbuf_n[b] = bufs[b].size;
+    }
+  } else {
+    // Pair this net's buffers with the donor's, largest with largest (the shared memory is then
+    // the sum of the pairwise maxima, the least any pairing gives); a donor's buffer that is too
+    // small is replaced by a larger one, and the donor's own nodes follow it.
+    size_t *mine = xmalloc(sizeof(size_t) * (size_t)(nb ? nb : 1));
+    for (int b = 0; b < nb; b++)
+      mine[b] = bufs[b].size;
+    int *a = by_size(mine, nb), *d = by_size(dn->gradbuf_n, dn->ngradbuf);
+    const int nd0 = dn->ngradbuf;
+    for (int r = 0; r < nb; r++) {
+      const int b = a[r];
+      int k;
+      if (r < nd0) {
+        k = d[r];
+      } else { // more buffers than the donor has: new ones, the donor's to free
+        k = dn->ngradbuf++;
+        dn->gradbuf = xrealloc(dn->gradbuf, sizeof(void *) * (size_t)dn->ngradbuf);
+        dn->gradbuf_n = xrealloc(dn->gradbuf_n, sizeof(size_t) * (size_t)dn->ngradbuf);
+        dn->gradbuf[k] = NULL;
+        dn->gradbuf_n[k] = 0;
+      }
+      if (dn->gradbuf_n[k] < mine[b]) { // freed first: the old and new never both count
+        char *was = xcalloc((size_t)dn->nnodes, 1);
+        for (int i = 0; dn->gradbuf[k] && i < dn->nnodes; i++)
+          was[i] = dn->nodes[i].dout == dn->gradbuf[k];
+        ganc_free(ctx, dn->gradbuf[k]);
+        dn->gradbuf[k] = ganc_alloc(ctx, mine[b]);
+        dn->gradbuf_n[k] = mine[b];
+        for (int i = 0; i < dn->nnodes; i++)
+          if (was[i]) dn->nodes[i].dout = dn->gradbuf[k];
+        free(was);
+      }
+      net->gradbuf[b] = dn->gradbuf[k];
+      net->gradbuf_n[b] = dn->gradbuf_n[k];
+    }
+    free(mine);
+    free(a);
+    free(d);
+  }
   for (int i = 0; i < n; i++)
     net->nodes[i].dout = owner[i] >= 0 ? net->gradbuf[owner[i]] : NULL;
   free(bufs);
   free(owner);
+}
+
+// Indices 0..n-1 ordered by size[], largest first (ties by index, so the order is the same on
+// every run).
+static int *by_size(const size_t *size, int n) {
+  int *o = xmalloc(sizeof(int) * (size_t)(n ? n : 1));
+  for (int i = 0; i < n; i++) {
+    int j = i;
+    for (; j > 0 && size[o[j - 1]] < size[i]; j--)
+      o[j] = o[j - 1];
+    o[j] = i;
+  }
+  return o;
+}
+
+// A backward scratch block *p of *n floats, at least `need` floats: a larger one replaces it when
+// it is smaller (its contents are scratch: nothing in it is kept).
+static float *scratch_block(ganc_ctx *ctx, float **p, size_t *n, size_t need) {
+  if (*n < need) {
+    ganc_free(ctx, *p);
+    *p = ganc_alloc(ctx, need);
+    *n = need;
+  }
+  return *p;
 }
 
 // A conv node reads the output of node h as a bf16 operand in every role that reads it: forward
@@ -586,6 +664,12 @@ void net_share_activations(ganc_net *net, const ganc_net *donor) {
   if (net->finalized || donor == net)
     ganc_die(GANC_EXIT_RUNTIME, "internal error: %s shares activations too late", net->name);
   net->donor = donor;
+}
+
+void net_share_gradients(ganc_net *net, ganc_net *donor) {
+  if (net->finalized || donor == net)
+    ganc_die(GANC_EXIT_RUNTIME, "internal error: %s shares backward scratch too late", net->name);
+  net->grad_donor = donor;
 }
 
 int net_bf16_outputs(const ganc_net *net, size_t *bytes_saved) {
@@ -636,7 +720,7 @@ static size_t dtmp_floats(const ganc_net *net) {
 void net_finalize(ganc_ctx *ctx, ganc_net *net, int max_batch, int train) {
   if (net->nnodes < 1) ganc_die(GANC_EXIT_RUNTIME, "internal error: %s has no nodes", net->name);
   net->max_batch = max_batch;
-  size_t maxc = 1, max_w = 1, in_size = (size_t)net->iH * net->iW * net->iC;
+  size_t maxc = 1, max_w = 1, slot = 1, in_size = (size_t)net->iH * net->iW * net->iC;
   for (int i = 0; i < net->nnodes; i++) {
     ganc_node *nd = &net->nodes[i];
     // Every tensor's element count must fit the ops' int sizes: say so before any allocation.
@@ -664,6 +748,11 @@ void net_finalize(ganc_ctx *ctx, ganc_net *net, int max_batch, int train) {
     }
     if ((size_t)nd->C > maxc) maxc = (size_t)nd->C;
     if (nd->w >= 0 && net->params[nd->w].count > max_w) max_w = net->params[nd->w].count;
+    if (nd->kind == &KIND_BN || nd->kind == &KIND_EMBED) // grad_at's slots hold any of theirs
+      for (int k = 0; k < 2; k++) {
+        const int t = k ? nd->b : nd->w;
+        if (t >= 0 && net->params[t].count > slot) slot = net->params[t].count;
+      }
   }
   for (int i = 0; i < net->nnodes - 1; i++)
     if (!net->nodes[i].consumers)
@@ -738,9 +827,16 @@ void net_finalize(ganc_ctx *ctx, ganc_net *net, int max_batch, int train) {
   }
   if (train) {
     net->dx = ganc_alloc(ctx, (size_t)max_batch * in_size);
-    net->dtmp = ganc_alloc(ctx, (size_t)max_batch * dtmp_floats(net));
-    net->dscratch = ganc_alloc(ctx, net->nparam_floats > 2 * maxc ? net->nparam_floats : 2 * maxc);
-    if (any_sn) net->dw_sn = ganc_alloc(ctx, max_w);
+    // The backward scratch: this net's own, or its grad donor's grown to fit (net_share_gradients).
+    net->dscratch_slot = slot > maxc ? slot : maxc; // maxc: conditional batch norm's own use
+    ganc_net *gd = net->grad_donor ? net->grad_donor : net;
+    if (gd != net && (!gd->finalized || !gd->g || gd->grad_donor || gd->grad_lent++))
+      ganc_die(GANC_EXIT_RUNTIME, "internal error: %s cannot share %s's backward scratch",
+               net->name, gd->name);
+    net->dtmp = scratch_block(ctx, &gd->dtmp, &gd->dtmp_n, (size_t)max_batch * dtmp_floats(net));
+    net->dscratch = scratch_block(ctx, &gd->dscratch, &gd->dscratch_n, 2 * net->dscratch_slot);
+    if (any_sn) net->dw_sn = scratch_block(ctx, &gd->dw_sn, &gd->dw_sn_n, max_w);
+    net->dtmp_n = gd->dtmp_n, net->dscratch_n = gd->dscratch_n, net->dw_sn_n = gd->dw_sn_n;
     plan_gradients(ctx, net);
   }
   net->finalized = 1;
@@ -757,15 +853,20 @@ void net_free(ganc_ctx *ctx, ganc_net *net) {
       ganc_free(ctx, nd->w_sn);
       ganc_free(ctx, nd->sigma);
     }
-    float *blocks[] = {net->p,    net->buf,      net->g,     net->m,    net->v,    net->dx,
-                       net->dtmp, net->dscratch, net->dw_sn, net->ones, net->zeros};
+    float *blocks[] = {net->p, net->buf, net->g, net->m, net->v, net->dx, net->ones, net->zeros};
     for (size_t k = 0; k < sizeof blocks / sizeof blocks[0]; k++)
       ganc_free(ctx, blocks[k]);
-    for (int b = 0; b < net->ngradbuf; b++)
-      ganc_free(ctx, net->gradbuf[b]);
+    if (!net->grad_donor) { // a borrower's backward scratch is its donor's to free
+      ganc_free(ctx, net->dtmp);
+      ganc_free(ctx, net->dscratch);
+      ganc_free(ctx, net->dw_sn);
+      for (int b = 0; b < net->ngradbuf; b++)
+        ganc_free(ctx, net->gradbuf[b]);
+    }
   }
   if (net->aug_own) ganc_free(ctx, net->aug_own);
   free(net->gradbuf);
+  free(net->gradbuf_n);
   free(net->nodes);
   free(net->params);
   free(net->buffers);
@@ -862,7 +963,7 @@ const float *net_backward(ganc_ctx *ctx, ganc_net *net, const float *x, const fl
       need[i] |= nd->in[k] == GANC_NET_INPUT ? need_dx : need[nd->in[k]];
   }
   int x_written = 0;
-  float *gw = need_wgrad ? net->g : net->dscratch;
+  float *gw = need_wgrad ? net->g : NULL;
   for (int i = n - 1; i >= 0; i--) {
     ganc_node *nd = &net->nodes[i];
     if (!need[i]) continue;
@@ -892,7 +993,7 @@ const float *net_backward(ganc_ctx *ctx, ganc_net *net, const float *x, const fl
       nd->kind->backward(ctx, net, nd, in, d, one, N, gw, need_wgrad);
       tensor_add(ctx, in_count(nd, N), target[0], net->dtmp, target[0]);
       float *two[2] = {NULL, dx[1]};
-      nd->kind->backward(ctx, net, nd, in, d, two, N, net->dscratch, 0);
+      nd->kind->backward(ctx, net, nd, in, d, two, N, NULL, 0);
       tensor_add(ctx, in_count(nd, N), target[1], net->dtmp, target[1]);
       continue;
     }

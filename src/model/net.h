@@ -107,16 +107,21 @@ typedef struct ganc_net {
       *v;     // parameters, gradients, Adam moments ([nparam_floats] each; g/m/v may be NULL)
   float *buf; // buffers [nbuffer_floats]
   int max_batch;
-  float *dx;           // the gradient of the net's input, [max_batch, iH, iW, iC] (train only)
-  float *dtmp;         // a second writer's gradient before it is added in (train only)
-  float *dscratch;     // gradients of parameters we were asked not to compute
-  float *dw_sn;        // the gradient of a spectrally normalised weight, before its transform
-  float *ones, *zeros; // [max C]: the affine of conditional batch norm's normalisation
-  void **gradbuf;      // the planned gradient buffers
+  float *dx;            // the gradient of the net's input, [max_batch, iH, iW, iC] (train only)
+  float *dtmp;          // a second writer's gradient before it is added in (train only)
+  float *dscratch;      // gradients of parameters we were asked not to compute (two slots)
+  size_t dscratch_slot; // floats per slot: the largest batch-norm or embedding parameter
+  float *dw_sn;         // the gradient of a spectrally normalised weight, before its transform
+  float *ones, *zeros;  // [max C]: the affine of conditional batch norm's normalisation
+  void **gradbuf;       // the planned gradient buffers
+  size_t *gradbuf_n;    // their sizes in floats
   int ngradbuf;
-  int64_t adam_t; // Adam steps taken
+  size_t dtmp_n, dscratch_n, dw_sn_n; // sizes in floats (0: not allocated)
+  int64_t adam_t;                     // Adam steps taken
   int finalized;
   const struct ganc_net *donor; // net_share_activations: whose activation memory this net uses
+  struct ganc_net *grad_donor;  // net_share_gradients: whose backward scratch this net uses
+  int grad_lent;                // a borrower uses this net's backward scratch
 } ganc_net;
 
 // ---- building ----------------------------------------------------------------------------------
@@ -160,6 +165,13 @@ void net_finalize(ganc_ctx *ctx, ganc_net *net, int max_batch, int train);
 // for a net that never runs between a forward of the donor and that forward's backward (G_ema,
 // which the trainer runs between steps, beside G: one set of generator activations, not two).
 void net_share_activations(ganc_net *net, const ganc_net *donor);
+// Before net_finalize (train = 1): `net` runs its backwards in the backward scratch of `donor` (a
+// trained net finalized first that lends to no other): the planned gradient buffers, dtmp,
+// dscratch and dw_sn, grown where `net` needs more (the donor's nodes follow the grown buffers).
+// Nothing survives in them from one net_backward to the next, so two nets whose backwards never
+// interleave share them: D's and G's in the trainer, where D's backward has returned (its input
+// gradient is D's own dx, not scratch) before G's begins. The donor frees the shared memory.
+void net_share_gradients(ganc_net *net, ganc_net *donor);
 // How many node outputs net_finalize keeps in bf16, and the bytes that saves at max_batch.
 int net_bf16_outputs(const ganc_net *net, size_t *bytes_saved);
 void net_free(ganc_ctx *ctx, ganc_net *net);

@@ -657,6 +657,9 @@ static void trainer_alloc(trainer *T) {
   // are dead: one set of generator activations serves both.
   net_share_activations(&T->G_ema, &T->G);
   net_finalize(&T->ctx, &T->G_ema, T->B, 0);
+  // D's backward returns (its input gradient in D's own dx) before G's begins, in both steps:
+  // one set of backward scratch serves both nets.
+  net_share_gradients(&T->D, &T->G);
   net_finalize(&T->ctx, &T->D, T->B, 1);
   size_t ib = (size_t)T->B * T->R * T->R * T->C;
   T->x = ganc_alloc(&T->ctx, ib);

@@ -1721,14 +1721,14 @@ extern "C" void conv2d_run_variant_mixed_cuda(ganc_ctx *ctx, ganc_stream st, int
                  VARIANTS[v].v.name);
   KERNEL_REQUIRE(!in1_bf16 || role == GANC_CONV_BWD_WEIGHT, "conv2d_run_variant_mixed_cuda",
                  "the weights are FP32 (role %d, operand 1 in bf16)", (int)role);
-  KERNEL_REQUIRE(!(in0_bf16 && in1_bf16), "conv2d_run_variant_mixed_cuda",
-                 "one operand in bf16 at a time");
   const float *f0 = (const float *)in0, *f1 = (const float *)in1;
   const uint16_t *h0 = (const uint16_t *)in0, *h1 = (const uint16_t *)in1;
   if (role == GANC_CONV_FWD)
     in0_bf16 ? run_forward(v, st, s, h0, f1, out) : run_forward(v, st, s, f0, f1, out);
   else if (role == GANC_CONV_BWD_DATA)
     in0_bf16 ? run_backward_data(v, st, s, h0, f1, out) : run_backward_data(v, st, s, f0, f1, out);
+  else if (in0_bf16 && in1_bf16)
+    run_backward_weight(ctx, v, st, s, h0, h1, out);
   else if (in0_bf16)
     run_backward_weight(ctx, v, st, s, h0, f1, out);
   else if (in1_bf16)
@@ -2028,14 +2028,23 @@ __global__ static void widen_bf16_kernel(int64_t n, const uint16_t *h, float *f)
     f[i] = ganc_bf16_load(h[i]);
 }
 
+// n bf16 values widened to floats in memory of their own (the caller frees it).
+static float *widen(ganc_ctx *ctx, ganc_stream st, const void *h, int64_t n) {
+  float *f = (float *)ganc_cuda_malloc(ctx, (size_t)(n ? n : 1) * sizeof(float));
+  const int64_t blocks = (n + 255) / 256;
+  GANC_LAUNCH(widen_bf16_kernel, (unsigned)(blocks < 4096 ? blocks : 4096), 256, st)
+  (n, (const uint16_t *)h, f);
+  CUDA_CHECK_LAUNCH();
+  return f;
+}
+
 extern "C" void conv2d_mixed_cuda(ganc_ctx *ctx, ganc_stream st, int role, const conv_shape *s,
                                   const void *in0, int in0_bf16, const void *in1, int in1_bf16,
                                   float *out) {
   KERNEL_REQUIRE(role >= GANC_CONV_FWD && role <= GANC_CONV_BWD_WEIGHT, "conv2d_mixed_cuda",
                  "role %d", role);
-  KERNEL_REQUIRE(!(in0_bf16 && in1_bf16) && (!in1_bf16 || role == GANC_CONV_BWD_WEIGHT),
-                 "conv2d_mixed_cuda", "role %d with operands in bf16 (%d, %d)", role, in0_bf16,
-                 in1_bf16);
+  KERNEL_REQUIRE(!in1_bf16 || role == GANC_CONV_BWD_WEIGHT, "conv2d_mixed_cuda",
+                 "role %d with operands in bf16 (%d, %d)", role, in0_bf16, in1_bf16);
   KERNEL_REQUIRE(shape_ok(s), "conv2d_mixed_cuda", "invalid conv_shape (use conv_shape_make)");
   const ganc_conv_role r = (ganc_conv_role)role;
   const int v = in0_bf16 || in1_bf16 ? pick(ctx, st, r, s, in0, in0_bf16, in1, in1_bf16) : -1;
@@ -2043,24 +2052,18 @@ extern "C" void conv2d_mixed_cuda(ganc_ctx *ctx, ganc_stream st, int role, const
     conv2d_run_variant_mixed_cuda(ctx, st, v, r, s, in0, in0_bf16, in1, in1_bf16, out);
     return;
   }
-  // FP32 operands, or none of the precision's variants reads the stored one: the plain role, on
-  // the operand widened into memory of its own (not the scratch, which split-K uses).
-  float *wide = NULL;
-  if (in0_bf16 || in1_bf16) {
-    const int64_t n = in1_bf16 || r == GANC_CONV_BWD_DATA ? (int64_t)s->N * s->P * s->Q * s->K
-                                                          : (int64_t)s->N * s->H * s->W * s->C;
-    wide = (float *)ganc_cuda_malloc(ctx, (size_t)n * sizeof(float));
-    const int64_t blocks = (n + 255) / 256;
-    GANC_LAUNCH(widen_bf16_kernel, (unsigned)(blocks < 4096 ? blocks : 4096), 256, st)
-    (n, (const uint16_t *)(in0_bf16 ? in0 : in1), wide);
-    CUDA_CHECK_LAUNCH();
-  }
-  const float *a = in0_bf16 ? wide : (const float *)in0, *b = in1_bf16 ? wide : (const float *)in1;
+  // FP32 operands, or none of the precision's variants reads the stored ones: the plain role, on
+  // each bf16 operand widened into memory of its own (not the scratch, which split-K uses).
+  const int64_t ny = (int64_t)s->N * s->P * s->Q * s->K, nx = (int64_t)s->N * s->H * s->W * s->C;
+  float *w0 = in0_bf16 ? widen(ctx, st, in0, r == GANC_CONV_BWD_DATA ? ny : nx) : NULL;
+  float *w1 = in1_bf16 ? widen(ctx, st, in1, ny) : NULL;
+  const float *a = in0_bf16 ? w0 : (const float *)in0, *b = in1_bf16 ? w1 : (const float *)in1;
   if (r == GANC_CONV_FWD)
     conv2d_forward_cuda(ctx, st, s, a, b, out);
   else if (r == GANC_CONV_BWD_DATA)
     conv2d_backward_data_cuda(ctx, st, s, a, b, out);
   else
     conv2d_backward_weight_cuda(ctx, st, s, a, b, out);
-  if (wide) ganc_cuda_free(ctx, wide);
+  if (w0) ganc_cuda_free(ctx, w0);
+  if (w1) ganc_cuda_free(ctx, w1);
 }

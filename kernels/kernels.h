@@ -115,7 +115,7 @@ void conv2d_run_variant_cuda(ganc_ctx *ctx, ganc_stream st, int v, ganc_conv_rol
                              const conv_shape *s, const float *in0, const float *in1, float *out);
 // The same with activation operands stored in bf16 (uint16_t, the upper half of the float,
 // rounded to nearest even) where in0_bf16 / in1_bf16 say so: in0 of any role (x, dy, x), in1 only
-// of BWD_WEIGHT (dy), one of the two at a time; the weights stay FP32. Only the variants for
+// of BWD_WEIGHT (dy), either or both; the weights stay FP32. Only the variants for
 // which ganc_conv_variant_reads_bf16 is 1 (mma-bf16-g128*) read them; the result is the same bits
 // as the variant on the float operands the bf16 ones came from.
 int ganc_conv_variant_reads_bf16(int v);

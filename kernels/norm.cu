@@ -217,13 +217,13 @@ __host__ __device__ static void bn_eval_body(int64_t tid, int64_t T, int64_t n, 
 __host__ __device__ static void bn_dx_body(int64_t tid, int64_t T, int64_t n, int C, const float *x,
                                            const float *dy, const float *__restrict__ mean,
                                            const float *__restrict__ rstd,
-                                           const double *__restrict__ coef, float *dx) {
+                                           const double *__restrict__ coef, void *dx, int dx_bf16) {
   int c = (int)(tid % C);
   const int step = (int)(T % C);
   for (int64_t i = tid; i < n; i += T) {
     const double xh = ((double)x[i] - mean[c]) * rstd[c];
     const double g = dy[i] - coef[c] - xh * coef[C + c];
-    dx[i] = (float)(coef[2 * C + c] * g);
+    ganc_store_as(dx, dx_bf16, i, (float)(coef[2 * C + c] * g));
     c += step;
     if (c >= C) c -= C;
   }
@@ -358,9 +358,9 @@ __global__ static void bn_eval_kernel(int64_t n, int C, const float *x,
 
 __global__ static void bn_dx_kernel(int64_t n, int C, const float *x, const float *dy,
                                     const float *__restrict__ mean, const float *__restrict__ rstd,
-                                    const double *__restrict__ coef, float *dx) {
+                                    const double *__restrict__ coef, void *dx, int dx_bf16) {
   bn_dx_body((int64_t)blockIdx.x * blockDim.x + threadIdx.x, (int64_t)gridDim.x * blockDim.x, n, C,
-             x, dy, mean, rstd, coef, dx);
+             x, dy, mean, rstd, coef, dx, dx_bf16);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -443,7 +443,7 @@ extern "C" void batchnorm_forward_eval_cuda(ganc_ctx *ctx, ganc_stream st, int64
 
 extern "C" void batchnorm_backward_cuda(ganc_ctx *ctx, ganc_stream st, int64_t M, int C,
                                         const float *x, const float *dy, const float *gamma,
-                                        const float *mean, const float *rstd, float *dx,
+                                        const float *mean, const float *rstd, void *dx, int dx_bf16,
                                         float *dgamma, float *dbeta) {
   bn_require(M, C, "batchnorm_backward_cuda");
   const bn_plan p = bn_make_plan(M, C);
@@ -471,6 +471,7 @@ extern "C" void batchnorm_backward_cuda(ganc_ctx *ctx, ganc_stream st, int64_t M
     CUDA_CHECK_LAUNCH();
   }
   const int64_t n = M * C;
-  GANC_LAUNCH(bn_dx_kernel, ew_blocks(n), EW_THREADS, st)(n, C, x, dy, mean, rstd, coef, dx);
+  GANC_LAUNCH(bn_dx_kernel, ew_blocks(n), EW_THREADS, st)
+  (n, C, x, dy, mean, rstd, coef, dx, dx_bf16);
   CUDA_CHECK_LAUNCH();
 }

@@ -517,6 +517,23 @@ static void test_bf16_storage(void **state) {
       }
       assert_memory_equal(dx, dx2, (size_t)n * 4);
     }
+  // Batch norm's backward with dx in bf16: the halves of the FP32 dx, the same dgamma and dbeta.
+  {
+    float *dg = fnew(C), *db = fnew(C), *dg2 = fnew(C), *db2 = fnew(C);
+    batchnorm_forward_train_cpu(ctx, M, C, x, g, b, 1e-5f, 0.1f, 0, 0.2f, y, 0, mu, rs, NULL, NULL);
+    memset(dg, 0, C * 4), memset(db, 0, C * 4), memset(dg2, 0, C * 4), memset(db2, 0, C * 4);
+    poison(dx, n);
+    memset(h, 0xFF, (size_t)n * 2);
+    batchnorm_backward_cpu(ctx, M, C, x, dy, g, mu, rs, dx, 0, dg, db);
+    batchnorm_backward_cpu(ctx, M, C, x, dy, g, mu, rs, h, 1, dg2, db2);
+    for (int i = 0; i < n; i++)
+      if (h[i] != ganc_bf16_store(dx[i]))
+        fail_msg("BN backward: dx element %d stored 0x%04x, want 0x%04x", i, h[i],
+                 ganc_bf16_store(dx[i]));
+    assert_memory_equal(dg, dg2, C * 4);
+    assert_memory_equal(db, db2, C * 4);
+    free(dg), free(db), free(dg2), free(db2);
+  }
 
   // conv2d_mixed: each role with each operand it takes in bf16, at FP32 and BF16 precision.
   conv_shape s;
@@ -537,7 +554,7 @@ static void test_bf16_storage(void **state) {
   const ganc_precision precs[2] = {GANC_PREC_FP32, GANC_PREC_BF16};
   for (int pi = 0; pi < 2; pi++) {
     ctx->precision = precs[pi];
-    for (int c = 0; c < 4; c++) { // FWD x, BWD_DATA dy, BWD_WEIGHT x, BWD_WEIGHT dy
+    for (int c = 0; c < 5; c++) { // FWD x, BWD_DATA dy, BWD_WEIGHT x, dy, both
       const int role = c == 0 ? GANC_CONV_FWD : c == 1 ? GANC_CONV_BWD_DATA : GANC_CONV_BWD_WEIGHT;
       const size_t no = role == GANC_CONV_FWD ? ny : role == GANC_CONV_BWD_DATA ? nx : nw;
       fill(o1, (int64_t)no, &rg, 1, 0); // backward-weight accumulates onto what is there
@@ -551,9 +568,12 @@ static void test_bf16_storage(void **state) {
       } else if (c == 2) {
         conv2d_mixed_cpu(ctx, role, &s, hx, 1, cdy, 0, o1);
         conv2d_backward_weight_cpu(ctx, &s, wx, cdy, o2);
-      } else {
+      } else if (c == 3) {
         conv2d_mixed_cpu(ctx, role, &s, cx, 0, hdy, 1, o1);
         conv2d_backward_weight_cpu(ctx, &s, cx, wdy, o2);
+      } else {
+        conv2d_mixed_cpu(ctx, role, &s, hx, 1, hdy, 1, o1);
+        conv2d_backward_weight_cpu(ctx, &s, wx, wdy, o2);
       }
       if (memcmp(o1, o2, no * 4))
         fail_msg("conv2d_mixed_cpu case %d precision %d differs from the widened operand", c,
@@ -787,7 +807,7 @@ static void check_bn_case(ganc_ctx *ctx, const bn_case *bc, rng *rg) {
   memcpy(dg, dg0, C * sizeof(float));
   memcpy(db, db0, C * sizeof(float));
   poison(dx, n);
-  batchnorm_backward_cpu(ctx, M, C, x, r, g, mean, rstd, dx, dg, db);
+  batchnorm_backward_cpu(ctx, M, C, x, r, g, mean, rstd, dx, 0, dg, db);
   if (bc->fd) {
     bn_env env = {M, C, eps, xd, gd, bd, rd, dnew(n)};
     int64_t idx[FD_MAX];
@@ -816,7 +836,7 @@ static void check_bn_case(ganc_ctx *ctx, const bn_case *bc, rng *rg) {
   memcpy(dg1, dg, C * sizeof(float));
   memcpy(db1, db, C * sizeof(float));
   fill_value(dx2, n, 1e30f);
-  batchnorm_backward_cpu(ctx, M, C, x, r, g, mean, rstd, dx2, dg, db);
+  batchnorm_backward_cpu(ctx, M, C, x, r, g, mean, rstd, dx2, 0, dg, db);
   assert_memory_equal(dx, dx2, n * sizeof(float));
   for (int c = 0; c < C; c++) {
     want[c] = dg0[c] + 2.0 * ((double)dg1[c] - dg0[c]);
@@ -840,7 +860,7 @@ static void check_bn_case(ganc_ctx *ctx, const bn_case *bc, rng *rg) {
   assert_memory_equal(rstd, s1, C * sizeof(float));
   fill_value(dg1, C, 0.0f);
   fill_value(db1, C, 0.0f);
-  batchnorm_backward_cpu(&one, M, C, x, r, g, mean, rstd, dx1, dg1, db1);
+  batchnorm_backward_cpu(&one, M, C, x, r, g, mean, rstd, dx1, 0, dg1, db1);
   assert_memory_equal(dx, dx1, n * sizeof(float));
   ganc_ctx_free(&one);
 

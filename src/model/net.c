@@ -100,12 +100,12 @@ static void conv_bwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *c
   conv_shape s;
   int tr;
   net_node_conv_shape(nd, N, &s, &tr);
+  const int xb = in_bf16(net, nd), yb = nd->dout_bf16 && dy == nd->dout;
   if (need_wgrad) {
     float *dw = conv_wgrad_target(ctx, net, nd, gw);
-    const int xb = in_bf16(net, nd);
-    if (xb)
-      conv2d_mixed(ctx, GANC_CONV_BWD_WEIGHT, &s, tr ? (const void *)dy : in[0], !tr,
-                   tr ? in[0] : (const void *)dy, tr, dw);
+    if (xb || yb) // the adjoint of a transposed conv reads dy as its x
+      conv2d_mixed(ctx, GANC_CONV_BWD_WEIGHT, &s, tr ? (const void *)dy : in[0], tr ? yb : xb,
+                   tr ? in[0] : (const void *)dy, tr ? xb : yb, dw);
     else if (tr)
       conv2d_backward_weight(ctx, &s, dy, in[0], dw);
     else
@@ -113,7 +113,10 @@ static void conv_bwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *c
     conv_wgrad_finish(ctx, net, nd, gw);
   }
   if (dx[0]) {
-    if (tr)
+    if (yb)
+      conv2d_mixed(ctx, tr ? GANC_CONV_FWD : GANC_CONV_BWD_DATA, &s, dy, 1, conv_weight(net, nd), 0,
+                   dx[0]);
+    else if (tr)
       conv2d_forward(ctx, &s, dy, conv_weight(net, nd), dx[0]);
     else
       conv2d_backward_data(ctx, &s, dy, conv_weight(net, nd), dx[0]);
@@ -144,8 +147,11 @@ static void bn_bwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *con
   (void)need_wgrad;
   int64_t M = (int64_t)N * nd->H * nd->W;
   if (!nd->cond) { // the op always writes dx: when nobody wants it, into dtmp (free here)
+    // dx in bf16 where the convolution that reads it rounds it anyway (net_finalize).
+    const int xb = dx[0] && nd->in[0] != GANC_NET_INPUT && net->nodes[nd->in[0]].dout_bf16 &&
+                   dx[0] == net->nodes[nd->in[0]].dout;
     batchnorm_backward(ctx, M, nd->C, in[0], dy, param(net, nd->w), nd->mean, nd->rstd,
-                       dx[0] ? dx[0] : net->dtmp, grad_at(net, gw, nd->w, 0),
+                       dx[0] ? dx[0] : net->dtmp, xb, grad_at(net, gw, nd->w, 0),
                        grad_at(net, gw, nd->b, 1));
     return;
   }
@@ -158,7 +164,7 @@ static void bn_bwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *con
                        param(net, nd->w), nd->dout, grad_at(net, gw, nd->w, 0),
                        grad_at(net, gw, nd->b, 1));
   batchnorm_backward(ctx, M, nd->C, in[0], nd->dout, net->ones, nd->mean, nd->rstd,
-                     dx[0] ? dx[0] : nd->xhat, net->dscratch, net->dscratch + nd->C);
+                     dx[0] ? dx[0] : nd->xhat, 0, net->dscratch, net->dscratch + nd->C);
 }
 
 static void relu_fwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *const *in, int N,
@@ -540,6 +546,7 @@ static void plan_gradients(ganc_ctx *ctx, ganc_net *net) {
       int j = nd->in[k];
       if (j == GANC_NET_INPUT || net->nodes[j].first_reader != i || owner[j] >= 0) continue;
       size_t size = (size_t)net->max_batch * net->nodes[j].H * net->nodes[j].W * net->nodes[j].C;
+      if (net->nodes[j].dout_bf16) size = (size + 1) / 2; // halves, two to a float
       // Hand over this node's buffer when its backward can write in place and sizes agree.
       if (!handed && nd->kind->bwd_in_place && owner[i] >= 0 && bufs[owner[i]].size >= size &&
           i != n - 1) {
@@ -658,6 +665,20 @@ static void plan_bf16(ganc_ctx *ctx, ganc_net *net) {
     }
     b->out_bf16 = ok; // the fused activation shares the buffer, and takes the flag with it
   }
+  // The gradient of a convolution's output, when its only reader is a batch norm (whose
+  // backward writes it, alone, as the first and only writer) and the convolution reads it as a
+  // bf16 operand in both roles that read it: backward-data and backward-weight (for a transposed
+  // one, its adjoint's forward and backward-weight).
+  for (int j = 0; j < net->nnodes; j++) {
+    ganc_node *c = &net->nodes[j];
+    conv_shape s;
+    int tr;
+    if (c->consumers != 1 || !net_node_conv_shape(c, net->max_batch, &s, &tr)) continue;
+    const ganc_node *b = &net->nodes[c->first_reader];
+    c->dout_bf16 = b->kind == &KIND_BN && !b->cond && b->in[0] == j &&
+                   conv2d_reads_bf16(ctx, tr ? GANC_CONV_FWD : GANC_CONV_BWD_DATA, &s) &&
+                   conv2d_reads_bf16(ctx, GANC_CONV_BWD_WEIGHT, &s);
+  }
 }
 
 void net_share_activations(ganc_net *net, const ganc_net *donor) {
@@ -670,6 +691,13 @@ void net_share_gradients(ganc_net *net, ganc_net *donor) {
   if (net->finalized || donor == net)
     ganc_die(GANC_EXIT_RUNTIME, "internal error: %s shares backward scratch too late", net->name);
   net->grad_donor = donor;
+}
+
+int net_bf16_gradients(const ganc_net *net) {
+  int n = 0;
+  for (int i = 0; i < net->nnodes; i++)
+    n += net->nodes[i].dout_bf16;
+  return n;
 }
 
 int net_bf16_outputs(const ganc_net *net, size_t *bytes_saved) {

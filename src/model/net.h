@@ -80,6 +80,7 @@ typedef struct ganc_node {
   int fused;           // activation: applied by the batch norm before it (forward is a no-op)
   int out_bf16;        // out holds bf16 values (ops/precision.h), half the bytes: see net_finalize
   int borrowed;        // out (and xhat) belong to the net's donor (net_share_activations)
+  int dout_bf16;       // dout holds bf16 values: see net_finalize
 } ganc_node;
 
 typedef struct ganc_net {
@@ -154,9 +155,11 @@ int net_augment(ganc_net *net, const char *name, int in, int aug, float ratio);
 // moments and the planned gradient buffers, and, where ctx->bf16_store asks, keeps in bf16 each
 // batch-norm output (after its fused activation) whose readers all round it to bf16 anyway:
 // convolutions that read it as a bf16 operand in every role that reads it (conv2d_reads_bf16),
-// and the activation's backward, which reads its sign. The results are the same bits as with the
-// output in FP32 (a positive value below 2^-134, which no batch norm realistically makes, would
-// lose its ReLU gradient).
+// and the activation's backward, which reads its sign; and in bf16 the gradient of each
+// convolution's output whose only reader is a (non-conditional) batch norm, when the convolution
+// reads that gradient as a bf16 operand in both roles that read it (batch norm's backward rounds
+// it as it writes). The results are the same bits as with FP32 storage (a positive value below
+// 2^-134, which no batch norm realistically makes, would lose its ReLU gradient).
 void net_finalize(ganc_ctx *ctx, ganc_net *net, int max_batch, int train);
 // Before net_finalize: `net` (same architecture as `donor`, which is finalized first, at a batch
 // at least as large) runs its forwards in the donor's activation memory instead of its own — its
@@ -174,6 +177,8 @@ void net_share_activations(ganc_net *net, const ganc_net *donor);
 void net_share_gradients(ganc_net *net, ganc_net *donor);
 // How many node outputs net_finalize keeps in bf16, and the bytes that saves at max_batch.
 int net_bf16_outputs(const ganc_net *net, size_t *bytes_saved);
+// How many node-output gradients net_finalize keeps in bf16.
+int net_bf16_gradients(const ganc_net *net);
 void net_free(ganc_ctx *ctx, ganc_net *net);
 
 // Initialisation: each tensor as its init says; numbers from Philox (seed, stream, row = tensor

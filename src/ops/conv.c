@@ -307,29 +307,33 @@ void conv2d_backward_weight_cpu(ganc_ctx *ctx, const conv_shape *s, const float 
 // One role with an operand stored in bf16: that operand widened (exactly) to FP32, then the role.
 // The CPU keeps its own tensors in FP32, so this is for callers that hold bf16 tensors (and the
 // reference of the CUDA twin, which reads the halves directly).
+// n bf16 values as floats, in memory of their own.
+static float *widen_bf16(const void *h, size_t n) {
+  float *f = xmalloc((n ? n : 1) * sizeof(float));
+  for (size_t i = 0; i < n; i++)
+    f[i] = ganc_bf16_load(((const uint16_t *)h)[i]);
+  return f;
+}
+
 void conv2d_mixed_cpu(ganc_ctx *ctx, int role, const conv_shape *s, const void *in0, int in0_bf16,
                       const void *in1, int in1_bf16, float *out) {
-  if (role < GANC_CONV_FWD || role > GANC_CONV_BWD_WEIGHT || (in0_bf16 && in1_bf16) ||
+  if (role < GANC_CONV_FWD || role > GANC_CONV_BWD_WEIGHT ||
       (in1_bf16 && role != GANC_CONV_BWD_WEIGHT))
     ganc_die(GANC_EXIT_RUNTIME,
-             "conv2d_mixed_cpu: role %d with operands in bf16 (%d, %d): one activation operand "
-             "at a time, the weights FP32",
-             role, in0_bf16, in1_bf16);
+             "conv2d_mixed_cpu: role %d with operands in bf16 (%d, %d): the weights are FP32", role,
+             in0_bf16, in1_bf16);
   conv_check(s, "conv2d_mixed_cpu"); // before the sizes below are trusted
-  const void *wide = in0_bf16 ? in0 : in1_bf16 ? in1 : NULL;
-  const size_t n = in1_bf16 || role == GANC_CONV_BWD_DATA ? y_size(s) : x_size(s);
-  float *f = NULL;
-  if (wide) {
-    f = xmalloc((n ? n : 1) * sizeof(float));
-    for (size_t i = 0; i < n; i++)
-      f[i] = ganc_bf16_load(((const uint16_t *)wide)[i]);
-  }
-  const float *a = in0_bf16 ? f : (const float *)in0, *b = in1_bf16 ? f : (const float *)in1;
+  // Each operand in bf16 widened into memory of its own: in0 is x (FWD, BWD_WEIGHT) or dy
+  // (BWD_DATA), in1 is dy (BWD_WEIGHT).
+  const size_t n0 = role == GANC_CONV_BWD_DATA ? y_size(s) : x_size(s), n1 = y_size(s);
+  float *f0 = in0_bf16 ? widen_bf16(in0, n0) : NULL, *f1 = in1_bf16 ? widen_bf16(in1, n1) : NULL;
+  const float *a = in0_bf16 ? f0 : (const float *)in0, *b = in1_bf16 ? f1 : (const float *)in1;
   if (role == GANC_CONV_FWD)
     conv2d_forward_cpu(ctx, s, a, b, out);
   else if (role == GANC_CONV_BWD_DATA)
     conv2d_backward_data_cpu(ctx, s, a, b, out);
   else
     conv2d_backward_weight_cpu(ctx, s, a, b, out);
-  free(f);
+  free(f0);
+  free(f1);
 }

@@ -131,8 +131,8 @@ void batchnorm_forward_eval_cpu(ganc_ctx *ctx, int64_t M, int C, const float *x,
 // With x̂ = (x − mean)·rstd and y = gamma·x̂ + beta:
 //   dbeta = Σ dy,  dgamma = Σ dy·x̂,  dx = gamma·rstd·(dy − mean(dy) − x̂·mean(dy·x̂)).
 void batchnorm_backward_cpu(ganc_ctx *ctx, int64_t M, int C, const float *x, const float *dy,
-                            const float *gamma, const float *mean, const float *rstd, float *dx,
-                            float *dgamma, float *dbeta) {
+                            const float *gamma, const float *mean, const float *rstd, void *dx,
+                            int dx_bf16, float *dgamma, float *dbeta) {
   bn_check(M, C, "batchnorm_backward_cpu");
   const int64_t nblk = (M + BN_BLOCK_ROWS - 1) / BN_BLOCK_ROWS;
   // Partials interleaved per block: [Σ dy (C) | Σ dy·(x − mean) (C)], then the two totals.
@@ -180,6 +180,6 @@ void batchnorm_backward_cpu(ganc_ctx *ctx, int64_t M, int C, const float *x, con
     for (int c = 0; c < C; c++) {
       double xh = ((double)x[i * C + c] - mean[c]) * rstd[c];
       double g = dy[i * C + c] - sdy[c] - xh * sdyx[c];
-      dx[i * C + c] = (float)((double)gamma[c] * rstd[c] * g);
+      ganc_store_as(dx, dx_bf16, i * C + c, (float)((double)gamma[c] * rstd[c] * g));
     }
 }

@@ -1210,8 +1210,10 @@ int ganc_train_main(int argc, char **argv) {
     printf("%s\n%s\ndata: %s (%lld images)\n", desc[0], desc[1], data, (long long)T.ds->count);
     size_t gb = 0, db = 0;
     const int gn = net_bf16_outputs(&T.G, &gb), dn = net_bf16_outputs(&T.D, &db);
-    if (gn + dn) // train.bf16_activations: which activations live in bf16, and what that saves
-      printf("bf16 activations: G %d, D %d (%.2f MB less)\n", gn, dn, (double)(gb + db) / 1e6);
+    const int gg = net_bf16_gradients(&T.G), dg = net_bf16_gradients(&T.D);
+    if (gn + dn + gg + dg) // train.bf16_activations: which tensors live in bf16
+      printf("bf16 activations: G %d, D %d (%.2f MB less); bf16 gradients: G %d, D %d\n", gn, dn,
+             (double)(gb + db) / 1e6, gg, dg);
     if (resume)
       printf("resuming from %s at kimg %.3f (step %lld)\n", resume_path, (double)T.nimg / 1000.0,
              (long long)T.step);

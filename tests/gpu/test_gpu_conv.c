@@ -456,14 +456,15 @@ static void run_mixed(run_state *r, const conv_case *cc, const float *x, const f
   float *got = fnew(nmax), *want = fnew(nmax);
   char shp[96];
   shape_str(s, shp, sizeof shp);
-  static const char *const what[4] = {"x", "dy", "x", "dy"};
+  static const char *const what[5] = {"x", "dy", "x", "dy", "x and dy"};
   const ganc_precision saved = r->gpu->precision;
   for (int p = 0; p < 2; p++) {
     const ganc_precision prec = p ? GANC_PREC_BF16 : GANC_PREC_FP32;
     if (prec == GANC_PREC_BF16 && ganc_cuda_cc(r->gpu) < 80) continue;
     r->gpu->precision = prec;
-    for (int c = 0; c < 4; c++) { // FWD x, BWD_DATA dy, BWD_WEIGHT x, BWD_WEIGHT dy
+    for (int c = 0; c < 5; c++) { // FWD x, BWD_DATA dy, BWD_WEIGHT x, dy, both
       const int role = c == 0 ? FWD : c == 1 ? BWD_DATA : BWD_WEIGHT;
+      const int b0 = c != 3, b1 = c >= 3; // which operands are in bf16
       const size_t n = role == FWD ? ny : role == BWD_DATA ? nx : nw;
       const float *init = role == BWD_WEIGHT ? pat : nan;
       const void *a0 = c == 1 ? (const void *)h16[1][0] : c == 3 ? (const void *)d_x : h16[0][0];
@@ -472,7 +473,7 @@ static void run_mixed(run_state *r, const conv_case *cc, const float *x, const f
             *d2 = ganc_cuda_malloc(r->gpu, n * sizeof(float));
       ganc_cuda_h2d(r->gpu, d1, init, n * sizeof(float));
       ganc_cuda_h2d(r->gpu, d2, init, n * sizeof(float));
-      conv2d_mixed_cuda(r->gpu, r->st, role, s, a0, c != 3, a1, c == 3, d1);
+      conv2d_mixed_cuda(r->gpu, r->st, role, s, a0, b0, a1, b1, d1);
       const int direct = conv2d_reads_bf16_cuda(r->gpu, (ganc_conv_role)role, s);
       int v = -1;
       for (int i = 0; direct && v < 0 && i < ganc_conv_variant_count(); i++)

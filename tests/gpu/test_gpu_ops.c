@@ -23,6 +23,7 @@
 //   batchnorm_backward                 dx, dgamma, dbeta               err 1e-4    (~1e-7)
 //   batchnorm_forward with act         vs the activation op after it   exact
 //   batchnorm_forward, y in bf16       vs the halves of the FP32 y     exact
+//   batchnorm_backward, dx in bf16     vs the halves of the FP32 dx    exact
 //   relu, lrelu forward and backward   out                             0 ulp       (exact)
 //   relu, lrelu backward, y in bf16    dx                              0 ulp       (exact)
 //   tanh_forward                       vs glibc tanhf (CPU twin)       2 ulp       glibc 2.36's
@@ -232,7 +233,8 @@ static void bn_case_make(bn_case *b, int64_t M, int C) {
   b->dx = fnew(n);
   b->dg = fdup(b->dg0, C);
   b->db = fdup(b->db0, C);
-  batchnorm_backward_cpu(&CPU, M, C, b->x, b->dy, b->gamma, b->mean, b->rstd, b->dx, b->dg, b->db);
+  batchnorm_backward_cpu(&CPU, M, C, b->x, b->dy, b->gamma, b->mean, b->rstd, b->dx, 0, b->dg,
+                         b->db);
 }
 
 static void bn_case_free(bn_case *b) {
@@ -456,7 +458,7 @@ static void gpu_bn(int64_t M, int C, const char *where) {
     up(dg, b.dg0, cb);
     up(db, b.db0, cb);
     poison(dx, fb);
-    batchnorm_backward_cuda(&G, ST, M, C, x, dy, gamma, dmean, drstd, dx, dg, db);
+    batchnorm_backward_cuda(&G, ST, M, C, x, dy, gamma, dmean, drstd, dx, 0, dg, db);
     down(run ? hy2 : hy, dx, fb);
     down(run ? hg2 : hg, dg, cb);
     down(run ? hb2 : hb, db, cb);
@@ -466,6 +468,31 @@ static void gpu_bn(int64_t M, int C, const char *where) {
   report(e <= TOL_BN_BWD && same,
          "gpu   bn_backward        M=%-7lld C=%-4d %-20s err %.2e (tol %.0e)%s", (long long)M, C,
          where, e, TOL_BN_BWD, same ? ", rerun identical" : ", RERUN DIFFERS");
+
+  // dx stored in bf16 (train.bf16_activations): the halves of this device's FP32 dx, bit for bit,
+  // the same dgamma and dbeta, and nothing written past dx.
+  {
+    uint16_t *dxh = dnew(n * sizeof(uint16_t) + 16), *h16 = xmalloc(n * sizeof(uint16_t) + 16);
+    poison(dxh, n * sizeof(uint16_t) + 16);
+    up(dg, b.dg0, cb);
+    up(db, b.db0, cb);
+    batchnorm_backward_cuda(&G, ST, M, C, x, dy, gamma, dmean, drstd, dxh, 1, dg, db);
+    down(h16, dxh, n * sizeof(uint16_t) + 16);
+    down(hg2, dg, cb);
+    down(hb2, db, cb);
+    int halves_same = 1, fenced = 1;
+    for (size_t i = 0; i < n; i++)
+      halves_same &= h16[i] == ganc_bf16_store(hy[i]);
+    for (size_t i = n; i < n + 8; i++)
+      fenced &= h16[i] == 0xFFFFu;
+    same = !memcmp(hg, hg2, cb) && !memcmp(hb, hb2, cb);
+    report(halves_same && fenced && same,
+           "gpu   bn_backward bf16 dx M=%-7lld C=%-4d %-20s halves of the FP32 dx: %s%s%s",
+           (long long)M, C, where, halves_same ? "bit-exact" : "DIFFER",
+           same ? "" : ", DGAMMA/DBETA DIFFER", fenced ? "" : ", WROTE PAST dx");
+    ganc_cuda_free(&G, dxh);
+    free(h16);
+  }
 
   float *dev[] = {x, dy, gamma, beta, rm, rv, y, mean, rstd, dx, dg, db, dmean, drstd};
   for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++)

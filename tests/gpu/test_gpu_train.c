@@ -243,6 +243,21 @@ static int file_has(const char *path, const char *text) {
   return has;
 }
 
+// The numbers after `text` in the file at `path` ("bf16 gradients: G %d, D %d"): 1 when both read.
+static int file_scan2(const char *path, const char *text, int *a, int *b) {
+  uint8_t *buf = NULL;
+  size_t n = 0;
+  int ok = 0;
+  if (ganc_read_file(path, 1 << 22, &buf, &n) == 0) {
+    buf = xrealloc(buf, n + 1);
+    buf[n] = 0;
+    const char *at = strstr((const char *)buf, text);
+    ok = at && sscanf(at + strlen(text), "%d, D %d", a, b) == 2;
+  }
+  free(buf);
+  return ok;
+}
+
 // Two GPU runs `a` and `b` of `steps` steps that must be the same bits ("<what a> and <what b>"):
 // every logged loss, and the whole training state of G, G_ema and D at the end.
 static void same_bits(const char *name, const char *what, const char *a, const char *b, int steps) {
@@ -290,7 +305,8 @@ static void graph_check(const char *name, const programs *P, const char *data, c
 }
 
 // train.bf16_activations: in a bf16 run the batch-norm outputs that only bf16-reading
-// convolutions read are kept in bf16 (model/net.c), which must change no bit. The auto run of
+// convolutions read, and the gradients batch norm's backward writes for such convolutions, are
+// kept in bf16 (model/net.c), which must change no bit. The auto run of
 // run_pair (`gpu`) must say it kept some; then two runs with the convolution kernels fixed
 // (train.conv_variant = mma-bf16-g128, so that timing picks nothing), one with the storage and one
 // without, must give the same bits.
@@ -300,6 +316,11 @@ static void storage_check(const char *name, const programs *P, const char *data,
   snprintf(log, sizeof log, "%s.log", gpu);
   check(file_has(log, "bf16 activations: G "),
         "%s: the bf16 run kept activations in bf16 (\"bf16 activations:\" in %s)", name, log);
+  int gg = 0, dg = 0;
+  const int said = file_scan2(log, "bf16 gradients: G ", &gg, &dg);
+  check(said && gg > 0 && dg > 0,
+        "%s: the bf16 run kept gradients of G and D in bf16 (\"bf16 gradients: G %d, D %d\" in %s)",
+        name, gg, dg, log);
   for (int k = 0; k < 2; k++) {
     snprintf(run[k], sizeof run[k], "%s-g128-%s", gpu, k ? "fp32-acts" : "bf16-acts");
     const int rc = gpu_run(P, data, cfg, run[k], extra, batch, steps,

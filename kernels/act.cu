@@ -120,6 +120,32 @@ __host__ __device__ static void binary_bf16_body(int64_t tid, int64_t T, int64_t
     dx[i] = f(ganc_bf16_load(y[i]), dy[i]);
 }
 
+// y = act(x) stored in bf16: 4 floats in, 4 halves (8 bytes) out where x is 16-byte aligned and
+// y 8-byte aligned.
+__host__ __device__ static void act_bf16_body(int64_t tid, int64_t T, int64_t n, int vec, int act,
+                                              float slope, const float *x, uint16_t *y) {
+  const int64_t nv = vec ? n / 4 : 0;
+  const float4 *x4 = (const float4 *)x;
+  uint2 *y4 = (uint2 *)y;
+  for (int64_t i = tid; i < nv; i += T) {
+    const float4 v = x4[i];
+    uint2 r;
+    r.x = (uint32_t)ganc_bf16_store(ganc_act(act, slope, v.x)) |
+          (uint32_t)ganc_bf16_store(ganc_act(act, slope, v.y)) << 16;
+    r.y = (uint32_t)ganc_bf16_store(ganc_act(act, slope, v.z)) |
+          (uint32_t)ganc_bf16_store(ganc_act(act, slope, v.w)) << 16;
+    y4[i] = r;
+  }
+  for (int64_t i = 4 * nv + tid; i < n; i += T)
+    y[i] = ganc_bf16_store(ganc_act(act, slope, x[i]));
+}
+
+__global__ static void act_bf16_kernel(int64_t n, int vec, int act, float slope, const float *x,
+                                       uint16_t *y) {
+  act_bf16_body((int64_t)blockIdx.x * blockDim.x + threadIdx.x, (int64_t)gridDim.x * blockDim.x, n,
+                vec, act, slope, x, y);
+}
+
 template <class F>
 __global__ static void unary_kernel(int64_t n, int vec, const float *x, float *y, F f) {
   unary_body((int64_t)blockIdx.x * blockDim.x + threadIdx.x, (int64_t)gridDim.x * blockDim.x, n,
@@ -208,6 +234,20 @@ extern "C" void lrelu_backward_cuda(ganc_ctx *ctx, ganc_stream st, int64_t n, fl
   KERNEL_REQUIRE(!y_bf16 || n == 0 || (const void *)dx != y, "lrelu_backward_cuda",
                  "y in bf16 cannot be dx's buffer");
   launch_binary_as(st, n, y, y_bf16, dy, dx, lrelu_bwd{slope});
+}
+
+extern "C" void act_forward_bf16_cuda(ganc_ctx *ctx, ganc_stream st, int64_t n, int act,
+                                      float slope, const float *x, void *y) {
+  (void)ctx;
+  KERNEL_REQUIRE(n >= 0 && act >= GANC_ACT_NONE && act <= GANC_ACT_LRELU, "act_forward_bf16_cuda",
+                 "n = %lld, act %d", (long long)n, act);
+  KERNEL_REQUIRE(n == 0 || (const void *)x != y, "act_forward_bf16_cuda",
+                 "y in bf16 cannot be x's buffer");
+  if (n == 0) return;
+  const int vec = aligned16(x) && ((uintptr_t)y & 7u) == 0;
+  GANC_LAUNCH(act_bf16_kernel, ew_blocks(act_work(n, vec)), EW_THREADS, st)
+  (n, vec, act, slope, x, (uint16_t *)y);
+  CUDA_CHECK_LAUNCH();
 }
 
 extern "C" void tanh_forward_cuda(ganc_ctx *ctx, ganc_stream st, int64_t n, const float *x,

@@ -535,6 +535,28 @@ static void test_bf16_storage(void **state) {
     free(dg), free(db), free(dg2), free(db2);
   }
 
+  // act_forward_bf16: the halves of ReLU's and leaky ReLU's FP32 output (and of x for none), on
+  // values across the range and the edges (NaN, infinities, signed zeros, subnormals).
+  {
+    const float edge[] = {NAN, INFINITY, -INFINITY, 0.0f, -0.0f, 0x1p-140f, -0x1p-140f, 3.0e38f};
+    float *xa = fnew(n + 8), *ya = fnew(n + 8);
+    uint16_t *ha = xmalloc((size_t)(n + 8) * 2);
+    memcpy(xa, x, (size_t)n * 4);
+    memcpy(xa + n, edge, sizeof edge);
+    for (int act = GANC_ACT_NONE; act <= GANC_ACT_LRELU; act++) {
+      if (act == GANC_ACT_RELU) relu_forward_cpu(ctx, n + 8, xa, ya);
+      if (act == GANC_ACT_LRELU) lrelu_forward_cpu(ctx, n + 8, 0.2f, xa, ya);
+      if (act == GANC_ACT_NONE) memcpy(ya, xa, (size_t)(n + 8) * 4);
+      memset(ha, 0xFF, (size_t)(n + 8) * 2);
+      act_forward_bf16_cpu(ctx, n + 8, act, 0.2f, xa, ha);
+      for (int i = 0; i < n + 8; i++)
+        if (ha[i] != ganc_bf16_store(ya[i]))
+          fail_msg("act_forward_bf16 act %d: element %d stored 0x%04x, want 0x%04x", act, i, ha[i],
+                   ganc_bf16_store(ya[i]));
+    }
+    free(xa), free(ya), free(ha);
+  }
+
   // conv2d_mixed: each role with each operand it takes in bf16, at FP32 and BF16 precision.
   conv_shape s;
   assert_int_equal(conv_shape_make(&s, 2, 6, 5, 8, 16, 3, 3, 2, 1), 0);

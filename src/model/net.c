@@ -170,7 +170,10 @@ static void bn_bwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *con
 static void relu_fwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *const *in, int N,
                      int train, float momentum) {
   (void)net, (void)train, (void)momentum;
-  if (!nd->fused) relu_forward(ctx, out_count(nd, N), in[0], nd->out);
+  if (nd->out_bf16 && !nd->inplace) // its own bf16 output (plan_bf16)
+    act_forward_bf16(ctx, out_count(nd, N), GANC_ACT_RELU, 0.0f, in[0], nd->out);
+  else if (!nd->fused)
+    relu_forward(ctx, out_count(nd, N), in[0], nd->out);
 }
 static void relu_bwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *const *in,
                      const float *dy, float *const *dx, int N, float *gw, int need_wgrad) {
@@ -180,7 +183,10 @@ static void relu_bwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *c
 static void lrelu_fwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *const *in, int N,
                       int train, float momentum) {
   (void)net, (void)train, (void)momentum;
-  if (!nd->fused) lrelu_forward(ctx, out_count(nd, N), nd->slope, in[0], nd->out);
+  if (nd->out_bf16 && !nd->inplace) // its own bf16 output (plan_bf16)
+    act_forward_bf16(ctx, out_count(nd, N), GANC_ACT_LRELU, nd->slope, in[0], nd->out);
+  else if (!nd->fused)
+    lrelu_forward(ctx, out_count(nd, N), nd->slope, in[0], nd->out);
 }
 static void lrelu_bwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *const *in,
                       const float *dy, float *const *dx, int N, float *gw, int need_wgrad) {
@@ -558,6 +564,22 @@ static void plan_gradients(ganc_ctx *ctx, ganc_net *net) {
     }
     if (owner[i] >= 0 && !handed) bufs[owner[i]].busy = 0;
   }
+  // Convolution outputs kept in the scratch (plan_bf16) live in the largest buffer, grown to fit.
+  size_t need = 0;
+  for (int i = 0; i < n; i++)
+    if (net->nodes[i].out_scratch && out_count(&net->nodes[i], net->max_batch) > (int64_t)need)
+      need = (size_t)out_count(&net->nodes[i], net->max_batch);
+  int largest = -1;
+  if (need) {
+    if (!nb) {
+      plan_take(&bufs, &nb, need);
+      bufs[0].busy = 0;
+    }
+    largest = 0;
+    for (int b = 1; b < nb; b++)
+      if (bufs[b].size > bufs[largest].size) largest = b;
+    if (bufs[largest].size < need) bufs[largest].size = need;
+  }
   net->ngradbuf = nb;
   net->gradbuf = xcalloc((size_t)(nb ? nb : 1), sizeof(void *));
   net->gradbuf_n = xcalloc((size_t)(nb ? nb : 1), sizeof(size_t));
@@ -588,15 +610,18 @@ static void plan_gradients(ganc_ctx *ctx, ganc_net *net) {
         dn->gradbuf[k] = NULL;
         dn->gradbuf_n[k] = 0;
       }
-      if (dn->gradbuf_n[k] < mine[b]) { // freed first: the old and new never both count
-        char *was = xcalloc((size_t)dn->nnodes, 1);
+      if (dn->gradbuf_n[k] < mine[b]) {             // freed first: the old and new never both count
+        char *was = xcalloc((size_t)dn->nnodes, 1); // 1: its dout, 2: its (scratch) out
         for (int i = 0; dn->gradbuf[k] && i < dn->nnodes; i++)
-          was[i] = dn->nodes[i].dout == dn->gradbuf[k];
+          was[i] = (char)((dn->nodes[i].dout == dn->gradbuf[k]) |
+                          (dn->nodes[i].out_scratch && dn->nodes[i].out == dn->gradbuf[k]) << 1);
         ganc_free(ctx, dn->gradbuf[k]);
         dn->gradbuf[k] = ganc_alloc(ctx, mine[b]);
         dn->gradbuf_n[k] = mine[b];
-        for (int i = 0; i < dn->nnodes; i++)
-          if (was[i]) dn->nodes[i].dout = dn->gradbuf[k];
+        for (int i = 0; i < dn->nnodes; i++) {
+          if (was[i] & 1) dn->nodes[i].dout = dn->gradbuf[k];
+          if (was[i] & 2) dn->nodes[i].out = dn->gradbuf[k];
+        }
         free(was);
       }
       net->gradbuf[b] = dn->gradbuf[k];
@@ -606,8 +631,10 @@ static void plan_gradients(ganc_ctx *ctx, ganc_net *net) {
     free(a);
     free(d);
   }
-  for (int i = 0; i < n; i++)
+  for (int i = 0; i < n; i++) {
     net->nodes[i].dout = owner[i] >= 0 ? net->gradbuf[owner[i]] : NULL;
+    if (net->nodes[i].out_scratch) net->nodes[i].out = net->gradbuf[largest];
+  }
   free(bufs);
   free(owner);
 }
@@ -651,19 +678,39 @@ static int reads_bf16(ganc_ctx *ctx, const ganc_net *net, const ganc_node *r, in
 // whose output comes from the class affine), together with the activation fused into it, when
 // neither is the net's output and every reader of the activated output reads it as a bf16
 // operand.
+// Node h's output is not the net's, has readers, and every one reads it as a bf16 operand.
+static int all_read_bf16(ganc_ctx *ctx, const ganc_net *net, int h) {
+  int ok = h != net->nnodes - 1 && net->nodes[h].consumers > 0;
+  for (int r = h + 1; ok && r < net->nnodes; r++) {
+    const ganc_node *nr = &net->nodes[r];
+    if ((nr->in[0] == h || (nr->nin > 1 && nr->in[1] == h)) && !reads_bf16(ctx, net, nr, h)) ok = 0;
+  }
+  return ok;
+}
+
 static void plan_bf16(ganc_ctx *ctx, ganc_net *net) {
   for (int i = 0; i < net->nnodes; i++) {
     ganc_node *b = &net->nodes[i];
     if (b->kind != &KIND_BN || b->cond) continue;
     int h = i; // the node whose output the readers see: the fused activation's, when there is one
     if (b->consumers == 1 && net->nodes[b->first_reader].fused) h = b->first_reader;
-    int ok = h != net->nnodes - 1 && net->nodes[h].consumers > 0;
-    for (int r = h + 1; ok && r < net->nnodes; r++) {
-      const ganc_node *nr = &net->nodes[r];
-      if ((nr->in[0] == h || (nr->nin > 1 && nr->in[1] == h)) && !reads_bf16(ctx, net, nr, h))
-        ok = 0;
-    }
-    b->out_bf16 = ok; // the fused activation shares the buffer, and takes the flag with it
+    b->out_bf16 = all_read_bf16(ctx, net, h); // the fused activation takes the flag with it
+  }
+  // A ReLU or leaky ReLU straight on a convolution (no batch norm between), the convolution's only
+  // reader, whose readers all read bf16: it runs out of place into bf16 (act_forward_bf16), and
+  // the convolution writes its FP32 output into the backward scratch (out_scratch: dead during a
+  // forward, and nothing reads a convolution's output in a backward), so that no FP32 copy of
+  // the tensor is kept. The activation's backward reads the sign of the halves, as above.
+  for (int i = 0; i < net->nnodes; i++) {
+    ganc_node *a = &net->nodes[i];
+    if ((a->kind != &KIND_RELU && a->kind != &KIND_LRELU) || a->fused || !a->inplace) continue;
+    ganc_node *c = &net->nodes[a->in[0]]; // in place: in[0] is a node
+    if ((c->kind != &KIND_CONV && c->kind != &KIND_CONVT) || c->consumers != 1 ||
+        !all_read_bf16(ctx, net, i))
+      continue;
+    a->out_bf16 = 1;
+    a->inplace = 0;
+    c->out_scratch = 1;
   }
   // The gradient of a convolution's output, when its only reader is a batch norm (whose
   // backward writes it, alone, as the first and only writer) and the convolution reads it as a
@@ -834,9 +881,12 @@ void net_finalize(ganc_ctx *ctx, ganc_net *net, int max_batch, int train) {
       ganc_die(GANC_EXIT_RUNTIME, "internal error: %s and %s differ at node %s", net->name,
                dn->name, nd->name);
     const size_t count = (size_t)max_batch * nd->H * nd->W * nd->C;
-    nd->borrowed = !nd->inplace && d && !d->inplace && !d->out_bf16 && !nd->out_bf16;
+    nd->borrowed =
+        !nd->inplace && d && !d->inplace && !d->out_bf16 && !d->out_scratch && !nd->out_bf16;
     if (nd->inplace)
       nd->out = net->nodes[nd->in[0]].out, nd->out_bf16 = net->nodes[nd->in[0]].out_bf16;
+    else if (nd->out_scratch)
+      nd->out = NULL; // the backward scratch, once planned (plan_gradients)
     else if (nd->borrowed)
       nd->out = d->out;
     else
@@ -874,7 +924,7 @@ void net_free(ganc_ctx *ctx, ganc_net *net) {
   if (net->finalized) {
     for (int i = 0; i < net->nnodes; i++) {
       ganc_node *nd = &net->nodes[i];
-      if (!nd->inplace && !nd->borrowed) ganc_free(ctx, nd->out);
+      if (!nd->inplace && !nd->borrowed && !nd->out_scratch) ganc_free(ctx, nd->out);
       if (!nd->borrowed) ganc_free(ctx, nd->xhat);
       ganc_free(ctx, nd->mean);
       ganc_free(ctx, nd->rstd);

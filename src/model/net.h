@@ -81,6 +81,7 @@ typedef struct ganc_node {
   int out_bf16;        // out holds bf16 values (ops/precision.h), half the bytes: see net_finalize
   int borrowed;        // out (and xhat) belong to the net's donor (net_share_activations)
   int dout_bf16;       // dout holds bf16 values: see net_finalize
+  int out_scratch;     // out is the backward scratch (a conv read only by a bf16 activation)
 } ganc_node;
 
 typedef struct ganc_net {
@@ -155,11 +156,13 @@ int net_augment(ganc_net *net, const char *name, int in, int aug, float ratio);
 // moments and the planned gradient buffers, and, where ctx->bf16_store asks, keeps in bf16 each
 // batch-norm output (after its fused activation) whose readers all round it to bf16 anyway:
 // convolutions that read it as a bf16 operand in every role that reads it (conv2d_reads_bf16),
-// and the activation's backward, which reads its sign; and in bf16 the gradient of each
+// and the activation's backward, which reads its sign — likewise a ReLU or leaky ReLU straight on
+// a convolution, which then writes bf16 out of place (the convolution's FP32 output goes to the
+// backward scratch, which is dead during a forward: out_scratch); and in bf16 the gradient of each
 // convolution's output whose only reader is a (non-conditional) batch norm, when the convolution
 // reads that gradient as a bf16 operand in both roles that read it (batch norm's backward rounds
 // it as it writes). The results are the same bits as with FP32 storage (a positive value below
-// 2^-134, which no batch norm realistically makes, would lose its ReLU gradient).
+// 2^-134, which no layer realistically makes, would take its activation's negative-side gradient).
 void net_finalize(ganc_ctx *ctx, ganc_net *net, int max_batch, int train);
 // Before net_finalize: `net` (same architecture as `donor`, which is finalized first, at a batch
 // at least as large) runs its forwards in the donor's activation memory instead of its own — its

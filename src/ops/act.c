@@ -37,6 +37,13 @@ void lrelu_backward_cpu(ganc_ctx *ctx, int64_t n, float slope, const void *y, in
     dx[i] = ganc_load_as(y, y_bf16, i) > 0.0f ? dy[i] : slope * dy[i];
 }
 
+void act_forward_bf16_cpu(ganc_ctx *ctx, int64_t n, int act, float slope, const float *x, void *y) {
+  uint16_t *h = y;
+#pragma omp parallel for num_threads(ctx->threads) schedule(static) if (n >= ACT_PARALLEL_MIN)
+  for (int64_t i = 0; i < n; i++)
+    h[i] = ganc_bf16_store(ganc_act(act, slope, x[i]));
+}
+
 void tanh_forward_cpu(ganc_ctx *ctx, int64_t n, const float *x, float *y) {
 #pragma omp parallel for num_threads(ctx->threads) schedule(static) if (n >= ACT_PARALLEL_MIN)
   for (int64_t i = 0; i < n; i++)

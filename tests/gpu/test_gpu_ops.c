@@ -24,6 +24,7 @@
 //   batchnorm_forward with act         vs the activation op after it   exact
 //   batchnorm_forward, y in bf16       vs the halves of the FP32 y     exact
 //   batchnorm_backward, dx in bf16     vs the halves of the FP32 dx    exact
+//   act_forward_bf16 (none/relu/lrelu) vs the CPU twin's halves         exact
 //   relu, lrelu forward and backward   out                             0 ulp       (exact)
 //   relu, lrelu backward, y in bf16    dx                              0 ulp       (exact)
 //   tanh_forward                       vs glibc tanhf (CPU twin)       2 ulp       glibc 2.36's
@@ -636,6 +637,27 @@ static void gpu_act(int64_t n, int misalign) {
            (long long)n, misalign ? " misaligned" : "", (long long)u, (long long)ui,
            fenced ? "" : " (WROTE OUTSIDE its output)");
   }
+  // act_forward_bf16 (train.bf16_activations, an activation straight on a convolution): the CPU
+  // twin's halves, bit for bit, for each activation; misaligned as the others, nothing written
+  // outside y.
+  uint16_t *wanth = xmalloc(N * sizeof(uint16_t) + 16), *goth = xmalloc(N * sizeof(uint16_t) + 16);
+  for (int act = GANC_ACT_NONE; act <= GANC_ACT_LRELU; act++) {
+    act_forward_bf16_cpu(&CPU, n, act, 0.2f, ha, wanth);
+    up(da, ha, bytes);
+    poison(dh0, N * sizeof(uint16_t) + 16);
+    act_forward_bf16_cuda(&G, ST, n, act, 0.2f, da, dh);
+    down(goth, dh0, N * sizeof(uint16_t) + 16);
+    int same = memcmp(goth + misalign, wanth, N * sizeof(uint16_t)) == 0, fenced = 1;
+    for (size_t i = 0; i < N + 8; i++)
+      if (i < (size_t)misalign || i >= N + (size_t)misalign) fenced &= goth[i] == 0xFFFFu;
+    report(same && fenced, "gpu   act_forward_bf16 %-5s n=%-8lld%s halves of the CPU's: %s%s",
+           act == GANC_ACT_RELU    ? "relu"
+           : act == GANC_ACT_LRELU ? "lrelu"
+                                   : "none",
+           (long long)n, misalign ? " misaligned" : "", same ? "bit-exact" : "DIFFER",
+           fenced ? "" : " (WROTE OUTSIDE its output)");
+  }
+  free(wanth), free(goth);
   ganc_cuda_free(&G, dh0);
   free(hh);
   ganc_cuda_free(&G, da0);

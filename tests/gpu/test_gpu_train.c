@@ -305,17 +305,23 @@ static void graph_check(const char *name, const programs *P, const char *data, c
 }
 
 // train.bf16_activations: in a bf16 run the batch-norm outputs that only bf16-reading
-// convolutions read, and the gradients batch norm's backward writes for such convolutions, are
-// kept in bf16 (model/net.c), which must change no bit. The auto run of
-// run_pair (`gpu`) must say it kept some; then two runs with the convolution kernels fixed
-// (train.conv_variant = mma-bf16-g128, so that timing picks nothing), one with the storage and one
-// without, must give the same bits.
+// convolutions read, the leaky ReLU straight on D's first convolution when its reader reads bf16
+// (its convolution's FP32 output then in the backward scratch), and the gradients batch norm's
+// backward writes for such convolutions, are kept in bf16 (model/net.c), which must change no
+// bit. The auto run of run_pair (`gpu`) must say it kept some; then two runs with the convolution
+// kernels fixed (train.conv_variant = mma-bf16-g128, so that timing picks nothing) and D 8 wide
+// (so that D's b1 convolution, C = 8, reads its first leaky ReLU in bf16), one with the storage
+// and one without, must give the same bits.
 static void storage_check(const char *name, const programs *P, const char *data, const char *cfg,
                           const char *gpu, const char *extra, int batch, int steps) {
   char log[4600], run[2][4500];
   snprintf(log, sizeof log, "%s.log", gpu);
-  check(file_has(log, "bf16 activations: G "),
-        "%s: the bf16 run kept activations in bf16 (\"bf16 activations:\" in %s)", name, log);
+  int ga = 0, da = 0;
+  const int kept = file_scan2(log, "bf16 activations: G ", &ga, &da);
+  check(kept && ga > 0 && da > 0,
+        "%s: the bf16 run kept activations of G and D in bf16 (\"bf16 activations: G %d, D %d\" "
+        "in %s)",
+        name, ga, da, log);
   int gg = 0, dg = 0;
   const int said = file_scan2(log, "bf16 gradients: G ", &gg, &dg);
   check(said && gg > 0 && dg > 0,
@@ -324,13 +330,20 @@ static void storage_check(const char *name, const programs *P, const char *data,
   for (int k = 0; k < 2; k++) {
     snprintf(run[k], sizeof run[k], "%s-g128-%s", gpu, k ? "fp32-acts" : "bf16-acts");
     const int rc = gpu_run(P, data, cfg, run[k], extra, batch, steps,
-                           k ? "--set train.conv_variant=mma-bf16-g128 "
+                           k ? "--set model.d_base=8 --set train.conv_variant=mma-bf16-g128 "
                                "--set train.bf16_activations=false"
-                             : "--set train.conv_variant=mma-bf16-g128");
+                             : "--set model.d_base=8 --set train.conv_variant=mma-bf16-g128");
     check(rc == 0, "%s: %d steps with mma-bf16-g128 and train.bf16_activations = %s (exit %d)",
           name, steps, k ? "false" : "true", rc);
     if (rc) return;
   }
+  snprintf(log, sizeof log, "%s.log", run[0]);
+  ga = da = 0;
+  const int wide = file_scan2(log, "bf16 activations: G ", &ga, &da);
+  check(wide && da >= 2,
+        "%s, D 8 wide: D's first leaky ReLU and b1's batch norm kept in bf16 (\"bf16 "
+        "activations: G %d, D %d\" in %s)",
+        name, ga, da, log);
   same_bits(name, "bf16 and FP32 activations", run[0], run[1], steps);
 }
 

@@ -165,6 +165,7 @@ extern "C" void ganc_cuda_free(ganc_ctx *ctx, void *p) {
 }
 
 extern "C" size_t ganc_cuda_peak_bytes(ganc_ctx *ctx) { return state(ctx)->peak; }
+extern "C" void ganc_cuda_reset_peak(ganc_ctx *ctx) { state(ctx)->peak = state(ctx)->in_use; }
 
 extern "C" void ganc_cuda_memset0(ganc_ctx *ctx, void *p, size_t bytes) {
   CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, state(ctx)->stream));

@@ -40,6 +40,8 @@ void ganc_cuda_d2d(ganc_ctx *ctx, void *dst, const void *src, size_t bytes);
 void ganc_cuda_sync(ganc_ctx *ctx);
 // The most device memory ganc_cuda_malloc has held at once (bytes), for ganc-bench.
 size_t ganc_cuda_peak_bytes(ganc_ctx *ctx);
+// Starts the peak again from what is held now (a benchmark's steady state after its warm-up).
+void ganc_cuda_reset_peak(ganc_ctx *ctx);
 // A stopwatch of CUDA events on the context's stream (ganc-bench --step): _ms records the end,
 // waits for it and returns the milliseconds since _start.
 void ganc_cuda_stopwatch_start(ganc_ctx *ctx);

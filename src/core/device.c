@@ -25,6 +25,7 @@ static size_t ganc_cuda_peak_bytes(ganc_ctx *ctx) {
   (void)ctx;
   return 0;
 }
+static void ganc_cuda_reset_peak(ganc_ctx *ctx) { (void)ctx; }
 static void ganc_cuda_stopwatch_start(ganc_ctx *ctx) { (void)ctx; }
 static double ganc_cuda_stopwatch_ms(ganc_ctx *ctx) {
   (void)ctx;
@@ -98,6 +99,9 @@ void ganc_device_describe(ganc_ctx *ctx, char *buf, size_t n) {
 
 size_t ganc_backend_peak_bytes(ganc_ctx *ctx) {
   return ctx->backend == GANC_BACKEND_CUDA ? ganc_cuda_peak_bytes(ctx) : 0;
+}
+void ganc_backend_reset_peak(ganc_ctx *ctx) {
+  if (ctx->backend == GANC_BACKEND_CUDA) ganc_cuda_reset_peak(ctx);
 }
 
 void ganc_stopwatch_start(ganc_ctx *ctx, double *t0) {

@@ -31,6 +31,10 @@ void ganc_device_describe(ganc_ctx *ctx, char *buf, size_t n);
 // The most backend memory held at once, in bytes (device memory on CUDA; 0 on the CPU, where
 // it is not tracked).
 size_t ganc_backend_peak_bytes(ganc_ctx *ctx);
+// Starts that peak again from what is held now: a benchmark's steady state, after its warm-up
+// (the first step's variant timing and its scratch outputs left out, as PyTorch's baseline resets
+// its allocator's peak after its warm-up).
+void ganc_backend_reset_peak(ganc_ctx *ctx);
 // A stopwatch for benchmarks, the same on every backend's terms: on CUDA, events on ctx's stream
 // around the work issued between the two calls (ganc_stopwatch_ms waits for it); on the CPU, the
 // wall clock. t0 is the CPU's start time (unused on CUDA).

@@ -17,7 +17,7 @@ typedef struct ganc_step_timing {
   double median_ms, min_ms; // per whole iteration (D step + G step + EMA), after warm-up
   double img_per_s;         // batch / median
   int batch;
-  size_t peak_bytes; // most backend memory held (device bytes on CUDA; 0 on the CPU)
+  size_t peak_bytes; // most backend memory held in the timed steps (device bytes on CUDA; 0: CPU)
   int graph;         // the timed steps replayed one captured CUDA graph (train.cuda_graph)
   double host_ms;    // median host time to issue one iteration (on a GPU: launches, uploads);
                      // near median_ms when the host, not the device, limits the step

@@ -43,7 +43,8 @@ typedef struct ganc_ctx {
   const char *conv_variant;
   FILE *tune_log;
   // train.bf16_activations: networks finalized for training on this context keep in bf16 the
-  // activations whose every reader rounds them to bf16 anyway (model/net.c; 0: all FP32).
+  // activations and activation gradients whose every reader rounds them to bf16 anyway
+  // (model/net.c: net_finalize; 0: all FP32).
   int bf16_store;
 } ganc_ctx;
 

@@ -610,18 +610,16 @@ static void plan_gradients(ganc_ctx *ctx, ganc_net *net) {
         dn->gradbuf[k] = NULL;
         dn->gradbuf_n[k] = 0;
       }
-      if (dn->gradbuf_n[k] < mine[b]) {             // freed first: the old and new never both count
-        char *was = xcalloc((size_t)dn->nnodes, 1); // 1: its dout, 2: its (scratch) out
+      if (dn->gradbuf_n[k] < mine[b]) { // freed first: the old and new never both count
+        // (A donor node whose output is in the scratch finds it by index: net_forward.)
+        char *was = xcalloc((size_t)dn->nnodes, 1);
         for (int i = 0; dn->gradbuf[k] && i < dn->nnodes; i++)
-          was[i] = (char)((dn->nodes[i].dout == dn->gradbuf[k]) |
-                          (dn->nodes[i].out_scratch && dn->nodes[i].out == dn->gradbuf[k]) << 1);
+          was[i] = dn->nodes[i].dout == dn->gradbuf[k];
         ganc_free(ctx, dn->gradbuf[k]);
         dn->gradbuf[k] = ganc_alloc(ctx, mine[b]);
         dn->gradbuf_n[k] = mine[b];
-        for (int i = 0; i < dn->nnodes; i++) {
-          if (was[i] & 1) dn->nodes[i].dout = dn->gradbuf[k];
-          if (was[i] & 2) dn->nodes[i].out = dn->gradbuf[k];
-        }
+        for (int i = 0; i < dn->nnodes; i++)
+          if (was[i]) dn->nodes[i].dout = dn->gradbuf[k];
         free(was);
       }
       net->gradbuf[b] = dn->gradbuf[k];
@@ -633,7 +631,10 @@ static void plan_gradients(ganc_ctx *ctx, ganc_net *net) {
   }
   for (int i = 0; i < n; i++) {
     net->nodes[i].dout = owner[i] >= 0 ? net->gradbuf[owner[i]] : NULL;
-    if (net->nodes[i].out_scratch) net->nodes[i].out = net->gradbuf[largest];
+    if (net->nodes[i].out_scratch) {
+      net->nodes[i].scratch_buf = largest;
+      net->nodes[i].out = net->gradbuf[largest];
+    }
   }
   free(bufs);
   free(owner);
@@ -674,10 +675,6 @@ static int reads_bf16(ganc_ctx *ctx, const ganc_net *net, const ganc_node *r, in
          conv2d_reads_bf16(ctx, GANC_CONV_BWD_WEIGHT, &s);
 }
 
-// Which outputs to keep in bf16 (net.h: net_finalize): a batch norm's (not a conditional one's,
-// whose output comes from the class affine), together with the activation fused into it, when
-// neither is the net's output and every reader of the activated output reads it as a bf16
-// operand.
 // Node h's output is not the net's, has readers, and every one reads it as a bf16 operand.
 static int all_read_bf16(ganc_ctx *ctx, const ganc_net *net, int h) {
   int ok = h != net->nnodes - 1 && net->nodes[h].consumers > 0;
@@ -688,6 +685,10 @@ static int all_read_bf16(ganc_ctx *ctx, const ganc_net *net, int h) {
   return ok;
 }
 
+// Which tensors to keep in bf16 (net.h: net_finalize). First a batch norm's output (not a
+// conditional one's, whose output comes from the class affine), together with the activation
+// fused into it, when neither is the net's output and every reader of the activated output reads
+// it as a bf16 operand.
 static void plan_bf16(ganc_ctx *ctx, ganc_net *net) {
   for (int i = 0; i < net->nnodes; i++) {
     ganc_node *b = &net->nodes[i];
@@ -1020,6 +1021,9 @@ const float *net_forward(ganc_ctx *ctx, ganc_net *net, const float *x, int N, in
   float mom = momentum_override >= 0 ? momentum_override : net->bn_momentum;
   for (int i = 0; i < net->nnodes; i++) {
     ganc_node *nd = &net->nodes[i];
+    // An output in the backward scratch: the buffer as it is now (a borrower of this net's
+    // scratch may have replaced it with a larger one since net_finalize).
+    if (nd->out_scratch) nd->out = net->gradbuf[nd->scratch_buf];
     const float *in[2] = {input_of(net, nd->in[0], x),
                           nd->nin > 1 ? input_of(net, nd->in[1], x) : NULL};
     nd->kind->forward(ctx, net, nd, in, N, train, mom);

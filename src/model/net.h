@@ -81,7 +81,8 @@ typedef struct ganc_node {
   int out_bf16;        // out holds bf16 values (ops/precision.h), half the bytes: see net_finalize
   int borrowed;        // out (and xhat) belong to the net's donor (net_share_activations)
   int dout_bf16;       // dout holds bf16 values: see net_finalize
-  int out_scratch;     // out is the backward scratch (a conv read only by a bf16 activation)
+  int out_scratch;     // out is the backward scratch (a conv read only by a bf16 activation):
+  int scratch_buf;     // gradbuf[scratch_buf], looked up at each forward
 } ganc_node;
 
 typedef struct ganc_net {
@@ -112,7 +113,7 @@ typedef struct ganc_net {
   float *dx;            // the gradient of the net's input, [max_batch, iH, iW, iC] (train only)
   float *dtmp;          // a second writer's gradient before it is added in (train only)
   float *dscratch;      // gradients of parameters we were asked not to compute (two slots)
-  size_t dscratch_slot; // floats per slot: the largest batch-norm or embedding parameter
+  size_t dscratch_slot; // floats per slot: the largest batch-norm or embedding parameter, >= max C
   float *dw_sn;         // the gradient of a spectrally normalised weight, before its transform
   float *ones, *zeros;  // [max C]: the affine of conditional batch norm's normalisation
   void **gradbuf;       // the planned gradient buffers
@@ -174,9 +175,10 @@ void net_share_activations(ganc_net *net, const ganc_net *donor);
 // Before net_finalize (train = 1): `net` runs its backwards in the backward scratch of `donor` (a
 // trained net finalized first that lends to no other): the planned gradient buffers, dtmp,
 // dscratch and dw_sn, grown where `net` needs more (the donor's nodes follow the grown buffers).
-// Nothing survives in them from one net_backward to the next, so two nets whose backwards never
-// interleave share them: D's and G's in the trainer, where D's backward has returned (its input
-// gradient is D's own dx, not scratch) before G's begins. The donor frees the shared memory.
+// Nothing survives in them from one net_backward to the next (a forward may also write the
+// largest buffer: out_scratch in net_finalize), so two nets whose backwards never interleave
+// share them: D's and G's in the trainer, where D's backward has returned (its input gradient is
+// D's own dx, not scratch) before G's begins. The donor frees the shared memory.
 void net_share_gradients(ganc_net *net, ganc_net *donor);
 // How many node outputs net_finalize keeps in bf16, and the bytes that saves at max_batch.
 int net_bf16_outputs(const ganc_net *net, size_t *bytes_saved);

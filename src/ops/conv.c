@@ -304,9 +304,6 @@ void conv2d_backward_weight_cpu(ganc_ctx *ctx, const conv_shape *s, const float 
                y_size(s), dw);
 }
 
-// One role with an operand stored in bf16: that operand widened (exactly) to FP32, then the role.
-// The CPU keeps its own tensors in FP32, so this is for callers that hold bf16 tensors (and the
-// reference of the CUDA twin, which reads the halves directly).
 // n bf16 values as floats, in memory of their own.
 static float *widen_bf16(const void *h, size_t n) {
   float *f = xmalloc((n ? n : 1) * sizeof(float));
@@ -314,6 +311,10 @@ static float *widen_bf16(const void *h, size_t n) {
     f[i] = ganc_bf16_load(((const uint16_t *)h)[i]);
   return f;
 }
+
+// One role with operands stored in bf16: each widened (exactly) to FP32, then the role. The CPU
+// keeps its own tensors in FP32, so this is for callers that hold bf16 tensors (and the
+// reference of the CUDA twin, which reads the halves directly).
 
 void conv2d_mixed_cpu(ganc_ctx *ctx, int role, const conv_shape *s, const void *in0, int in0_bf16,
                       const void *in1, int in1_bf16, float *out) {

@@ -134,9 +134,11 @@ static const key_def KEYS[] = {
       "CUDA convolution kernels: auto = the fastest of train.precision's variants, timed once "
       "per layer shape (run folder: kernels.log); or one variant by name (ganc-bench --variants)"),
   BOOL("train", bf16_activations, "true",
-       "train.precision = bf16 on CUDA: keep in bf16 the batch-norm outputs (after their ReLU) "
-       "that only convolutions reading bf16 operands read, so their bytes halve; the results "
-       "are the same bits, since those convolutions round them to bf16 anyway"),
+       "train.precision = bf16 on CUDA: keep in bf16 the batch-norm outputs (after their ReLU), "
+       "the activations straight on a convolution, and the gradients batch norm passes back, "
+       "where only convolutions reading bf16 operands read them, so their bytes halve; with the "
+       "same kernel variants the results are the same bits, since those convolutions round them "
+       "to bf16 anyway"),
   ENUM("train", cuda_graph,  "auto",    "auto|on|off",
        "CUDA: capture one training step (D and G updates, EMA) as a CUDA graph after a first "
        "plain step, and replay it: no per-kernel launch cost, no host waits inside a step "

@@ -1428,7 +1428,8 @@ int ganc_train_benchmark(const char *config, const char *const *sets, int nsets,
     const double h = (ganc_now() - h0) * 1e3; // the host's share: issuing the step's work
     double t = ganc_stopwatch_ms(&T.ctx, t0);
     if (i >= warmup) ms[i - warmup] = t, host[i - warmup] = h;
-    if (i == warmup - 1) ganc_backend_reset_peak(&T.ctx); // the steady state's peak, as PyTorch's
+    if (i == warmup - 1)
+      ganc_backend_reset_peak(&T.ctx); // steady state, as PyTorch (no warm-up: all)
   }
   qsort(ms, (size_t)steps, sizeof(double), cmp_double);
   qsort(host, (size_t)steps, sizeof(double), cmp_double);

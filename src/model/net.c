@@ -538,6 +538,7 @@ static int plan_take(plan_buf **v, int *n, size_t size) {
 }
 
 static int *by_size(const size_t *size, int n);
+static float *scratch_block(ganc_ctx *ctx, float **p, size_t *n, size_t need);
 
 static void plan_gradients(ganc_ctx *ctx, ganc_net *net) {
   int n = net->nnodes, nb = 0;
@@ -581,7 +582,7 @@ static void plan_gradients(ganc_ctx *ctx, ganc_net *net) {
     if (bufs[largest].size < need) bufs[largest].size = need;
   }
   net->ngradbuf = nb;
-  net->gradbuf = xcalloc((size_t)(nb ? nb : 1), sizeof(void *));
+  net->gradbuf = xcalloc((size_t)(nb ? nb : 1), sizeof(float *));
   net->gradbuf_n = xcalloc((size_t)(nb ? nb : 1), sizeof(size_t));
   ganc_net *dn = net->grad_donor;
   if (!dn) {
@@ -605,19 +606,17 @@ static void plan_gradients(ganc_ctx *ctx, ganc_net *net) {
         k = d[r];
       } else { // more buffers than the donor has: new ones, the donor's to free
         k = dn->ngradbuf++;
-        dn->gradbuf = xrealloc(dn->gradbuf, sizeof(void *) * (size_t)dn->ngradbuf);
+        dn->gradbuf = xrealloc(dn->gradbuf, sizeof(float *) * (size_t)dn->ngradbuf);
         dn->gradbuf_n = xrealloc(dn->gradbuf_n, sizeof(size_t) * (size_t)dn->ngradbuf);
         dn->gradbuf[k] = NULL;
         dn->gradbuf_n[k] = 0;
       }
-      if (dn->gradbuf_n[k] < mine[b]) { // freed first: the old and new never both count
-        // (A donor node whose output is in the scratch finds it by index: net_forward.)
+      if (dn->gradbuf_n[k] < mine[b]) { // replaced; its nodes follow (a donor node whose
+        // output is in the scratch finds it by index: net_forward)
         char *was = xcalloc((size_t)dn->nnodes, 1);
         for (int i = 0; dn->gradbuf[k] && i < dn->nnodes; i++)
           was[i] = dn->nodes[i].dout == dn->gradbuf[k];
-        ganc_free(ctx, dn->gradbuf[k]);
-        dn->gradbuf[k] = ganc_alloc(ctx, mine[b]);
-        dn->gradbuf_n[k] = mine[b];
+        scratch_block(ctx, &dn->gradbuf[k], &dn->gradbuf_n[k], mine[b]);
         for (int i = 0; i < dn->nnodes; i++)
           if (was[i]) dn->nodes[i].dout = dn->gradbuf[k];
         free(was);

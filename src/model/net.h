@@ -116,7 +116,7 @@ typedef struct ganc_net {
   size_t dscratch_slot; // floats per slot: the largest batch-norm or embedding parameter, >= max C
   float *dw_sn;         // the gradient of a spectrally normalised weight, before its transform
   float *ones, *zeros;  // [max C]: the affine of conditional batch norm's normalisation
-  void **gradbuf;       // the planned gradient buffers
+  float **gradbuf;      // the planned gradient buffers
   size_t *gradbuf_n;    // their sizes in floats
   int ngradbuf;
   size_t dtmp_n, dscratch_n, dw_sn_n; // sizes in floats (0: not allocated)

@@ -30,7 +30,7 @@
 #include "kernels/cuda_check.h" // CUDA_CHECK, CUDA_CHECK_LAUNCH, KERNEL_REQUIRE
 #include "kernels/kernels.h"    // the launchers' declarations, ganc_cuda_scratch
 #include "ops/act_core.h"       // a fused activation: the activation ops' arithmetic
-#include "ops/precision.h"      // y stored in bf16
+#include "ops/precision.h"      // x and y stored in bf16, x rounded to bf16 as it is read
 
 #include <math.h>
 #include <stdint.h>
@@ -92,7 +92,7 @@ enum { BN_PASS_SUM = 0, BN_PASS_SQDEV = 1 };
 // Lane `lane` of chunk `chunk`, channel c: Σ x (PASS_SUM) or Σ (x − mu)² (PASS_SQDEV) over rows
 // lane, lane + BN_LANES, ... of the chunk. Channels past C sum nothing (they still join the tree).
 template <int PASS>
-__host__ __device__ static double bn_lane_sum(const float *__restrict__ x,
+__host__ __device__ static double bn_lane_sum(const void *__restrict__ x, int xm,
                                               const double *__restrict__ mu, bn_plan p,
                                               int64_t chunk, int c, int lane) {
   double acc = 0.0;
@@ -101,7 +101,7 @@ __host__ __device__ static double bn_lane_sum(const float *__restrict__ x,
   const double m = PASS == BN_PASS_SQDEV ? mu[c] : 0.0;
   UNROLL4
   for (int64_t r = chunk * p.chunk_rows + lane; r < end; r += BN_LANES) {
-    double v = x[r * p.C + c];
+    double v = ganc_load_x(x, xm, r * p.C + c);
     if (PASS == BN_PASS_SQDEV) {
       v -= m;
       v *= v;
@@ -112,7 +112,7 @@ __host__ __device__ static double bn_lane_sum(const float *__restrict__ x,
 }
 
 // Backward: Σ dy and Σ dy·(x − mean) over the same rows.
-__host__ __device__ static void bn_lane_sum_bwd(const float *__restrict__ x,
+__host__ __device__ static void bn_lane_sum_bwd(const void *__restrict__ x, int xm,
                                                 const float *__restrict__ dy,
                                                 const float *__restrict__ mean, bn_plan p,
                                                 int64_t chunk, int c, int lane, double *s_dy,
@@ -125,7 +125,7 @@ __host__ __device__ static void bn_lane_sum_bwd(const float *__restrict__ x,
     for (int64_t r = chunk * p.chunk_rows + lane; r < end; r += BN_LANES) {
       const double g = dy[r * p.C + c];
       a += g;
-      b += g * ((double)x[r * p.C + c] - m);
+      b += g * ((double)ganc_load_x(x, xm, r * p.C + c) - m);
     }
   }
   *s_dy = a;
@@ -182,46 +182,47 @@ __host__ __device__ static void bn_bwd_finalize(int c, int C, double sdy, double
 
 // Elementwise passes over n = M·C: thread `tid` of T takes i = tid, tid + T, ...; its channel
 // advances by T mod C per step, so there is one 64-bit modulo per thread, not per element.
-__host__ __device__ static void bn_normalize_body(int64_t tid, int64_t T, int64_t n, int C,
-                                                  const float *x, const double *__restrict__ mu,
-                                                  const double *__restrict__ k,
-                                                  const float *__restrict__ beta, int act,
-                                                  float slope, void *y, int y_bf16) {
-  int c = (int)(tid % C);
-  const int step = (int)(T % C);
-  for (int64_t i = tid; i < n; i += T) {
-    ganc_store_as(y, y_bf16, i,
-                  ganc_act(act, slope, (float)(((double)x[i] - mu[c]) * k[c] + (double)beta[c])));
-    c += step;
-    if (c >= C) c -= C;
-  }
-}
-
-__host__ __device__ static void bn_eval_body(int64_t tid, int64_t T, int64_t n, int C,
-                                             const float *x, const float *__restrict__ run_mean,
-                                             const double *__restrict__ scale,
-                                             const float *__restrict__ beta, int act, float slope,
-                                             void *y, int y_bf16) {
+__host__ __device__ static void
+bn_normalize_body(int64_t tid, int64_t T, int64_t n, int C, const void *x, int xm,
+                  const double *__restrict__ mu, const double *__restrict__ k,
+                  const float *__restrict__ beta, int act, float slope, void *y, int y_bf16) {
   int c = (int)(tid % C);
   const int step = (int)(T % C);
   for (int64_t i = tid; i < n; i += T) {
     ganc_store_as(
         y, y_bf16, i,
-        ganc_act(act, slope, (float)(((double)x[i] - run_mean[c]) * scale[c] + (double)beta[c])));
+        ganc_act(act, slope,
+                 (float)(((double)ganc_load_x(x, xm, i) - mu[c]) * k[c] + (double)beta[c])));
+    c += step;
+    if (c >= C) c -= C;
+  }
+}
+
+__host__ __device__ static void
+bn_eval_body(int64_t tid, int64_t T, int64_t n, int C, const void *x, int xm,
+             const float *__restrict__ run_mean, const double *__restrict__ scale,
+             const float *__restrict__ beta, int act, float slope, void *y, int y_bf16) {
+  int c = (int)(tid % C);
+  const int step = (int)(T % C);
+  for (int64_t i = tid; i < n; i += T) {
+    ganc_store_as(y, y_bf16, i,
+                  ganc_act(act, slope,
+                           (float)(((double)ganc_load_x(x, xm, i) - run_mean[c]) * scale[c] +
+                                   (double)beta[c])));
     c += step;
     if (c >= C) c -= C;
   }
 }
 
 // dx = gamma·rstd·(dy − mean(dy) − x̂·mean(dy·x̂)), x̂ = (x − mean)·rstd.
-__host__ __device__ static void bn_dx_body(int64_t tid, int64_t T, int64_t n, int C, const float *x,
-                                           const float *dy, const float *__restrict__ mean,
+__host__ __device__ static void bn_dx_body(int64_t tid, int64_t T, int64_t n, int C, const void *x,
+                                           int xm, const float *dy, const float *__restrict__ mean,
                                            const float *__restrict__ rstd,
                                            const double *__restrict__ coef, void *dx, int dx_bf16) {
   int c = (int)(tid % C);
   const int step = (int)(T % C);
   for (int64_t i = tid; i < n; i += T) {
-    const double xh = ((double)x[i] - mean[c]) * rstd[c];
+    const double xh = ((double)ganc_load_x(x, xm, i) - mean[c]) * rstd[c];
     const double g = dy[i] - coef[c] - xh * coef[C + c];
     ganc_store_as(dx, dx_bf16, i, (float)(coef[2 * C + c] * g));
     c += step;
@@ -243,12 +244,12 @@ static __device__ __forceinline__ double *bn_partial_smem() {
 
 template <int PASS>
 __global__ static void __launch_bounds__(BN_PARTIAL_THREADS)
-    bn_partial_kernel(const float *__restrict__ x, const double *__restrict__ mu, bn_plan p,
+    bn_partial_kernel(const void *__restrict__ x, int xm, const double *__restrict__ mu, bn_plan p,
                       double *__restrict__ part) {
   double *sm = bn_partial_smem();
   const int tx = threadIdx.x, ty = threadIdx.y, c = blockIdx.y * BN_TILE_C + tx;
   const int64_t chunk = blockIdx.x;
-  sm[ty * BN_TILE_C + tx] = bn_lane_sum<PASS>(x, mu, p, chunk, c, ty);
+  sm[ty * BN_TILE_C + tx] = bn_lane_sum<PASS>(x, xm, mu, p, chunk, c, ty);
   __syncthreads();
   for (int half = BN_LANES / 2; half > 0; half >>= 1) {
     bn_tree_level(sm, ty, tx, half);
@@ -260,12 +261,13 @@ __global__ static void __launch_bounds__(BN_PARTIAL_THREADS)
 // As bn_partial_kernel for the backward's two sums: part [2, nchunk, C] (Σ dy, then Σ dy·(x −
 // mean)).
 __global__ static void __launch_bounds__(BN_PARTIAL_THREADS)
-    bn_partial_bwd_kernel(const float *__restrict__ x, const float *__restrict__ dy,
+    bn_partial_bwd_kernel(const void *__restrict__ x, int xm, const float *__restrict__ dy,
                           const float *__restrict__ mean, bn_plan p, double *__restrict__ part) {
   __shared__ double sa[BN_LANES * BN_TILE_C], sb[BN_LANES * BN_TILE_C];
   const int tx = threadIdx.x, ty = threadIdx.y, c = blockIdx.y * BN_TILE_C + tx;
   const int64_t chunk = blockIdx.x;
-  bn_lane_sum_bwd(x, dy, mean, p, chunk, c, ty, &sa[ty * BN_TILE_C + tx], &sb[ty * BN_TILE_C + tx]);
+  bn_lane_sum_bwd(x, xm, dy, mean, p, chunk, c, ty, &sa[ty * BN_TILE_C + tx],
+                  &sb[ty * BN_TILE_C + tx]);
   __syncthreads();
   for (int half = BN_LANES / 2; half > 0; half >>= 1) {
     bn_tree_level(sa, ty, tx, half);
@@ -330,13 +332,13 @@ __global__ static void bn_memset_kernel(int n, float *p) {
   if (i < n) p[i] = 0.0f;
 }
 
-__global__ static void bn_normalize_kernel(int64_t n, int C, const float *x,
+__global__ static void bn_normalize_kernel(int64_t n, int C, const void *x, int xm,
                                            const double *__restrict__ mu,
                                            const double *__restrict__ k,
                                            const float *__restrict__ beta, int act, float slope,
                                            void *y, int y_bf16) {
   bn_normalize_body((int64_t)blockIdx.x * blockDim.x + threadIdx.x, (int64_t)gridDim.x * blockDim.x,
-                    n, C, x, mu, k, beta, act, slope, y, y_bf16);
+                    n, C, x, xm, mu, k, beta, act, slope, y, y_bf16);
 }
 
 // scale [C] = gamma / sqrt(run_var + eps), in double as the CPU twin.
@@ -347,28 +349,30 @@ __global__ static void bn_eval_scale_kernel(int C, const float *__restrict__ gam
   if (c < C) scale[c] = gamma[c] / sqrt((double)run_var[c] + eps);
 }
 
-__global__ static void bn_eval_kernel(int64_t n, int C, const float *x,
+__global__ static void bn_eval_kernel(int64_t n, int C, const void *x, int xm,
                                       const float *__restrict__ run_mean,
                                       const double *__restrict__ scale,
                                       const float *__restrict__ beta, int act, float slope, void *y,
                                       int y_bf16) {
   bn_eval_body((int64_t)blockIdx.x * blockDim.x + threadIdx.x, (int64_t)gridDim.x * blockDim.x, n,
-               C, x, run_mean, scale, beta, act, slope, y, y_bf16);
+               C, x, xm, run_mean, scale, beta, act, slope, y, y_bf16);
 }
 
-__global__ static void bn_dx_kernel(int64_t n, int C, const float *x, const float *dy,
+__global__ static void bn_dx_kernel(int64_t n, int C, const void *x, int xm, const float *dy,
                                     const float *__restrict__ mean, const float *__restrict__ rstd,
                                     const double *__restrict__ coef, void *dx, int dx_bf16) {
   bn_dx_body((int64_t)blockIdx.x * blockDim.x + threadIdx.x, (int64_t)gridDim.x * blockDim.x, n, C,
-             x, dy, mean, rstd, coef, dx, dx_bf16);
+             x, xm, dy, mean, rstd, coef, dx, dx_bf16);
 }
 
 // ---------------------------------------------------------------------------------------------
 // launchers
 
-static void bn_require(int64_t M, int C, const char *op) {
+static void bn_require(int64_t M, int C, int x_mode, const char *op) {
   if (M < 1 || C < 1)
     ganc_die(GANC_EXIT_RUNTIME, "%s: empty input (M = %lld, C = %d)", op, (long long)M, C);
+  if (x_mode < GANC_X_FP32 || x_mode > GANC_X_ROUND)
+    ganc_die(GANC_EXIT_RUNTIME, "internal error in %s: x_mode %d is none of GANC_X_*", op, x_mode);
   // Channel tiles ride on gridDim.y (at most 65535).
   KERNEL_REQUIRE((C + BN_TILE_C - 1) / BN_TILE_C <= 65535, "batch norm",
                  "C = %d channels is more than a grid can tile", C);
@@ -391,11 +395,11 @@ static double *bn_scratch(ganc_ctx *ctx, size_t doubles) {
 }
 
 extern "C" void batchnorm_forward_train_cuda(ganc_ctx *ctx, ganc_stream st, int64_t M, int C,
-                                             const float *x, const float *gamma, const float *beta,
-                                             float eps, float momentum, int act, float slope,
-                                             void *y, int y_bf16, float *mean, float *rstd,
-                                             float *run_mean, float *run_var) {
-  bn_require(M, C, "batchnorm_forward_train_cuda");
+                                             const void *x, int x_mode, const float *gamma,
+                                             const float *beta, float eps, float momentum, int act,
+                                             float slope, void *y, int y_bf16, float *mean,
+                                             float *rstd, float *run_mean, float *run_var) {
+  bn_require(M, C, x_mode, "batchnorm_forward_train_cuda");
   // As PyTorch and the CPU twin: one value per channel has no variance to normalize by.
   if (M < 2)
     ganc_die(GANC_EXIT_USAGE,
@@ -410,12 +414,12 @@ extern "C" void batchnorm_forward_train_cuda(ganc_ctx *ctx, ganc_stream st, int6
   const dim3 pgrid((unsigned)p.nchunk, (unsigned)tiles), pblock(BN_TILE_C, BN_LANES);
   const dim3 cblock(BN_TILE_C, BN_COMBINE_LANES);
 
-  GANC_LAUNCH(bn_partial_kernel<BN_PASS_SUM>, pgrid, pblock, st)(x, NULL, p, part);
+  GANC_LAUNCH(bn_partial_kernel<BN_PASS_SUM>, pgrid, pblock, st)(x, x_mode, NULL, p, part);
   CUDA_CHECK_LAUNCH();
   const bn_plan pg = bn_sync_partials(ctx, part, (size_t)p.nchunk * C, p); // M: all ranks' rows
   GANC_LAUNCH(bn_mean_kernel, tiles, cblock, st)(part, pg, mu);
   CUDA_CHECK_LAUNCH();
-  GANC_LAUNCH(bn_partial_kernel<BN_PASS_SQDEV>, pgrid, pblock, st)(x, mu, p, part);
+  GANC_LAUNCH(bn_partial_kernel<BN_PASS_SQDEV>, pgrid, pblock, st)(x, x_mode, mu, p, part);
   CUDA_CHECK_LAUNCH();
   bn_sync_partials(ctx, part, (size_t)p.nchunk * C, p);
   GANC_LAUNCH(bn_var_kernel, tiles, cblock, st)
@@ -423,29 +427,30 @@ extern "C" void batchnorm_forward_train_cuda(ganc_ctx *ctx, ganc_stream st, int6
   CUDA_CHECK_LAUNCH();
   const int64_t n = M * C;
   GANC_LAUNCH(bn_normalize_kernel, ew_blocks(n), EW_THREADS, st)
-  (n, C, x, mu, k, beta, act, slope, y, y_bf16);
+  (n, C, x, x_mode, mu, k, beta, act, slope, y, y_bf16);
   CUDA_CHECK_LAUNCH();
 }
 
 extern "C" void batchnorm_forward_eval_cuda(ganc_ctx *ctx, ganc_stream st, int64_t M, int C,
-                                            const float *x, const float *gamma, const float *beta,
-                                            const float *run_mean, const float *run_var, float eps,
-                                            int act, float slope, void *y, int y_bf16) {
-  bn_require(M, C, "batchnorm_forward_eval_cuda");
+                                            const void *x, int x_mode, const float *gamma,
+                                            const float *beta, const float *run_mean,
+                                            const float *run_var, float eps, int act, float slope,
+                                            void *y, int y_bf16) {
+  bn_require(M, C, x_mode, "batchnorm_forward_eval_cuda");
   double *scale = bn_scratch(ctx, (size_t)C);
   GANC_LAUNCH(bn_eval_scale_kernel, (C + 255) / 256, 256, st)(C, gamma, run_var, eps, scale);
   CUDA_CHECK_LAUNCH();
   const int64_t n = M * C;
   GANC_LAUNCH(bn_eval_kernel, ew_blocks(n), EW_THREADS, st)
-  (n, C, x, run_mean, scale, beta, act, slope, y, y_bf16);
+  (n, C, x, x_mode, run_mean, scale, beta, act, slope, y, y_bf16);
   CUDA_CHECK_LAUNCH();
 }
 
 extern "C" void batchnorm_backward_cuda(ganc_ctx *ctx, ganc_stream st, int64_t M, int C,
-                                        const float *x, const float *dy, const float *gamma,
-                                        const float *mean, const float *rstd, void *dx, int dx_bf16,
-                                        float *dgamma, float *dbeta) {
-  bn_require(M, C, "batchnorm_backward_cuda");
+                                        const void *x, int x_mode, const float *dy,
+                                        const float *gamma, const float *mean, const float *rstd,
+                                        void *dx, int dx_bf16, float *dgamma, float *dbeta) {
+  bn_require(M, C, x_mode, "batchnorm_backward_cuda");
   KERNEL_REQUIRE(!dx_bf16 || (dx != (const void *)x && dx != (const void *)dy),
                  "batchnorm_backward_cuda", "dx in bf16 cannot be x's or dy's buffer");
   const bn_plan p = bn_make_plan(M, C);
@@ -456,7 +461,7 @@ extern "C" void batchnorm_backward_cuda(ganc_ctx *ctx, ganc_stream st, int64_t M
   const int tiles = (C + BN_TILE_C - 1) / BN_TILE_C;
   GANC_LAUNCH(bn_partial_bwd_kernel, dim3((unsigned)p.nchunk, (unsigned)tiles),
               dim3(BN_TILE_C, BN_LANES), st)
-  (x, dy, mean, p, part);
+  (x, x_mode, dy, mean, p, part);
   CUDA_CHECK_LAUNCH();
   GANC_LAUNCH(bn_bwd_stats_kernel, tiles, dim3(BN_TILE_C, BN_COMBINE_LANES), st)
   (part, p, gamma, rstd, dgamma, dbeta, coef);
@@ -474,6 +479,6 @@ extern "C" void batchnorm_backward_cuda(ganc_ctx *ctx, ganc_stream st, int64_t M
   }
   const int64_t n = M * C;
   GANC_LAUNCH(bn_dx_kernel, ew_blocks(n), EW_THREADS, st)
-  (n, C, x, dy, mean, rstd, coef, dx, dx_bf16);
+  (n, C, x, x_mode, dy, mean, rstd, coef, dx, dx_bf16);
   CUDA_CHECK_LAUNCH();
 }

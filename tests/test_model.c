@@ -17,6 +17,7 @@
 #include "model/arch.h"
 #include "model/dcgan.h"
 #include "ops/dispatch.h"
+#include "ops/precision.h" // ganc_bf16_store: the halves a bf16 run keeps
 #include "testutil.h"
 #include "train/checkpoint.h"
 #include "train/config.h"
@@ -316,6 +317,118 @@ static void test_shared_gradients(void **state) {
     net_free(&g_ctx, don);
     net_free(&g_ctx, &G2);
     net_free(&g_ctx, &D2);
+  }
+}
+
+// train.precision = bf16: a convolution output that only a batch norm reads is rounded to bf16
+// before the batch norm sees it (round_out, PyTorch autocast's bf16 convolution output). With
+// train.bf16_activations (ctx.bf16_store) it is kept as those halves (y_scratch: the FP32 result
+// through the backward scratch); without, batch norm rounds the FP32 output as it reads it. On
+// the CPU, DCGAN and a conditional ResNet, nets set up as the trainer does (D borrowing G's
+// backward scratch, G_ema G's activations): the halves are those of the FP32 output; two
+// trainer-order steps give the same bits with and without the storage; G_ema's forwards in G's
+// scratch give those of a G_ema with memory of its own, in bf16 and (as FID measures) in FP32.
+static void test_bf16_conv_outputs(void **state) {
+  (void)state;
+  for (int k = 0; k < 2; k++) {
+    ganc_config c = small_config(32, 1, 4);
+    if (k) {
+      snprintf(c.arch, sizeof c.arch, "resnet");
+      snprintf(c.conditional, sizeof c.conditional, "yes");
+      c.classes = 3;
+    }
+    const int N = 2;
+    ganc_net G[2], D[2], E[2];
+    g_ctx.precision = GANC_PREC_BF16;
+    for (int s = 0; s < 2; s++) { // s = 1: with the storage
+      g_ctx.bf16_store = s;
+      ganc_build_g(&G[s], &c, "G");
+      ganc_build_d(&D[s], &c);
+      ganc_build_g(&E[s], &c, "G_ema");
+      net_finalize(&g_ctx, &G[s], N, 1);
+      net_share_gradients(&D[s], &G[s]);
+      net_finalize(&g_ctx, &D[s], N, 1);
+      if (s) net_share_activations(&E[s], &G[s]);
+      net_finalize(&g_ctx, &E[s], N, 0);
+      net_init_weights(&g_ctx, &G[s], 5, GANC_RNG_INIT_G);
+      net_init_weights(&g_ctx, &D[s], 5, GANC_RNG_INIT_D);
+      memcpy(E[s].p, G[s].p, G[s].nparam_floats * sizeof(float));
+    }
+    g_ctx.bf16_store = 0;
+    int kept = 0, kept_d = 0;
+    for (int i = 0; i < G[1].nnodes; i++) {
+      const ganc_node *g = &G[1].nodes[i], *e = &E[1].nodes[i];
+      assert_int_equal(g->y_scratch, g->round_out);
+      assert_int_equal(G[0].nodes[i].round_out, g->round_out);
+      assert_int_equal(G[0].nodes[i].y_scratch, 0);
+      kept += g->y_scratch;
+      // G_ema's output of such a convolution: G's scratch, looked up at each forward
+      assert_int_equal(e->out_scratch && e->donor_scratch && e->scratch_buf == g->scratch_buf,
+                       g->y_scratch);
+    }
+    for (int i = 0; i < D[1].nnodes; i++)
+      kept_d += D[1].nodes[i].y_scratch;
+    assert_true(kept >= 3);
+    if (!k) assert_true(kept_d >= 2); // DCGAN's D has batch norms; the SN ResNet's has none
+    int32_t lab[2] = {2, 0};
+    G[0].labels = D[0].labels = G[1].labels = D[1].labels = E[0].labels = E[1].labels = lab;
+    float z[2 * 7], x[2 * 32 * 32], r[6] = {0.7f, -1.3f, 0.4f, 1.1f, -0.2f, 0.9f};
+    ganc_rng_normals(3, GANC_RNG_LATENT, 0, 2 * 7, z);
+    ganc_rng_normals(4, GANC_RNG_LATENT, 0, 2 * 32 * 32, x);
+
+    // The halves kept are those of the FP32 output the net without storage holds.
+    net_forward(&g_ctx, &G[0], z, N, 1, -1);
+    net_forward(&g_ctx, &G[1], z, N, 1, -1);
+    for (int i = 0; i < G[1].nnodes; i++) {
+      const ganc_node *g = &G[1].nodes[i];
+      if (!g->y_scratch) continue;
+      const size_t cnt = (size_t)N * g->H * g->W * g->C;
+      const uint16_t *h = (const uint16_t *)g->out;
+      const float *f = G[0].nodes[i].out;
+      size_t moved = 0;
+      for (size_t q = 0; q < cnt; q++) {
+        if (h[q] != ganc_bf16_store(f[q]))
+          fail_msg("k %d node %s: element %zu kept 0x%04x, want 0x%04x", k, g->name, q, h[q],
+                   ganc_bf16_store(f[q]));
+        moved += ganc_bf16_load(h[q]) != f[q];
+      }
+      assert_true(moved > cnt / 2); // the rounding is real: most values move
+      const ganc_node *bn = &G[1].nodes[g->first_reader];
+      assert_memory_equal(bn->mean, G[0].nodes[g->first_reader].mean, sizeof(float) * bn->C);
+    }
+
+    // Two trainer-order steps: the same bits with and without the storage.
+    for (int step = 0; step < 2; step++) {
+      const float *a = trainer_order_step(&G[0], &D[0], z, x, r, N);
+      const float *b = trainer_order_step(&G[1], &D[1], z, x, r, N);
+      assert_memory_equal(a, b, sizeof(float) * 2 * 32 * 32);
+      assert_memory_equal(G[0].g, G[1].g, G[0].nparam_floats * sizeof(float));
+      assert_memory_equal(D[0].g, D[1].g, D[0].nparam_floats * sizeof(float));
+      assert_memory_equal(G[0].buf, G[1].buf, G[0].nbuffer_floats * sizeof(float));
+      assert_memory_equal(D[0].buf, D[1].buf, D[0].nbuffer_floats * sizeof(float));
+    }
+
+    // G_ema in G's scratch = G_ema on its own: training mode (its recalibration) and eval, in bf16
+    // and in FP32 (no rounding then: the trainer measures FID so).
+    const size_t n = (size_t)N * 32 * 32;
+    float *a = xmalloc(n * sizeof(float));
+    for (int p = 0; p < 2; p++) {
+      g_ctx.precision = p ? GANC_PREC_FP32 : GANC_PREC_BF16;
+      for (int train = 1; train >= 0; train--) {
+        net_forward(&g_ctx, &G[1], z, N, 1, -1); // G's activations and scratch written first
+        memcpy(a, net_forward(&g_ctx, &E[1], z, N, train, -1), n * sizeof(float));
+        const float *b = net_forward(&g_ctx, &E[0], z, N, train, -1);
+        assert_memory_equal(a, b, n * sizeof(float));
+        assert_memory_equal(E[0].buf, E[1].buf, E[0].nbuffer_floats * sizeof(float));
+      }
+    }
+    free(a);
+    g_ctx.precision = GANC_PREC_FP32;
+    for (int s = 0; s < 2; s++) {
+      net_free(&g_ctx, &E[s]);
+      net_free(&g_ctx, &D[s]);
+      net_free(&g_ctx, &G[s]);
+    }
   }
 }
 
@@ -670,6 +783,7 @@ int main(void) {
       cmocka_unit_test(test_whole_network_gradients),
       cmocka_unit_test(test_shared_activations),
       cmocka_unit_test(test_shared_gradients),
+      cmocka_unit_test(test_bf16_conv_outputs),
       cmocka_unit_test(test_checkpoint_round_trip_and_refusals),
       cmocka_unit_test(test_philox_latents),
       cmocka_unit_test(test_checkpoint_values),

@@ -491,13 +491,13 @@ static void test_bf16_storage(void **state) {
       memset(h, 0xFF, (size_t)n * 2);
       poison(y, n);
       if (train) {
-        batchnorm_forward_train_cpu(ctx, M, C, x, g, b, 1e-5f, 0.1f, act, 0.2f, y, 0, mu, rs, NULL,
-                                    NULL);
-        batchnorm_forward_train_cpu(ctx, M, C, x, g, b, 1e-5f, 0.1f, act, 0.2f, h, 1, mu, rs, NULL,
-                                    NULL);
+        batchnorm_forward_train_cpu(ctx, M, C, x, GANC_X_FP32, g, b, 1e-5f, 0.1f, act, 0.2f, y, 0,
+                                    mu, rs, NULL, NULL);
+        batchnorm_forward_train_cpu(ctx, M, C, x, GANC_X_FP32, g, b, 1e-5f, 0.1f, act, 0.2f, h, 1,
+                                    mu, rs, NULL, NULL);
       } else {
-        batchnorm_forward_eval_cpu(ctx, M, C, x, g, b, rm, rv, 1e-5f, act, 0.2f, y, 0);
-        batchnorm_forward_eval_cpu(ctx, M, C, x, g, b, rm, rv, 1e-5f, act, 0.2f, h, 1);
+        batchnorm_forward_eval_cpu(ctx, M, C, x, GANC_X_FP32, g, b, rm, rv, 1e-5f, act, 0.2f, y, 0);
+        batchnorm_forward_eval_cpu(ctx, M, C, x, GANC_X_FP32, g, b, rm, rv, 1e-5f, act, 0.2f, h, 1);
       }
       for (int i = 0; i < n; i++)
         if (h[i] != ganc_bf16_store(y[i]))
@@ -520,12 +520,13 @@ static void test_bf16_storage(void **state) {
   // Batch norm's backward with dx in bf16: the halves of the FP32 dx, the same dgamma and dbeta.
   {
     float *dg = fnew(C), *db = fnew(C), *dg2 = fnew(C), *db2 = fnew(C);
-    batchnorm_forward_train_cpu(ctx, M, C, x, g, b, 1e-5f, 0.1f, 0, 0.2f, y, 0, mu, rs, NULL, NULL);
+    batchnorm_forward_train_cpu(ctx, M, C, x, GANC_X_FP32, g, b, 1e-5f, 0.1f, 0, 0.2f, y, 0, mu, rs,
+                                NULL, NULL);
     memset(dg, 0, C * 4), memset(db, 0, C * 4), memset(dg2, 0, C * 4), memset(db2, 0, C * 4);
     poison(dx, n);
     memset(h, 0xFF, (size_t)n * 2);
-    batchnorm_backward_cpu(ctx, M, C, x, dy, g, mu, rs, dx, 0, dg, db);
-    batchnorm_backward_cpu(ctx, M, C, x, dy, g, mu, rs, h, 1, dg2, db2);
+    batchnorm_backward_cpu(ctx, M, C, x, GANC_X_FP32, dy, g, mu, rs, dx, 0, dg, db);
+    batchnorm_backward_cpu(ctx, M, C, x, GANC_X_FP32, dy, g, mu, rs, h, 1, dg2, db2);
     for (int i = 0; i < n; i++)
       if (h[i] != ganc_bf16_store(dx[i]))
         fail_msg("BN backward: dx element %d stored 0x%04x, want 0x%04x", i, h[i],
@@ -533,6 +534,57 @@ static void test_bf16_storage(void **state) {
     assert_memory_equal(dg, dg2, C * 4);
     assert_memory_equal(db, db2, C * 4);
     free(dg), free(db), free(dg2), free(db2);
+  }
+
+  // Batch norm reading x as halves (GANC_X_BF16) or rounding FP32 x as it reads (GANC_X_ROUND):
+  // bit for bit the op on the widened halves, in training (y, mean, rstd, running statistics),
+  // eval and backward (dx, dgamma, dbeta). x here has values that rounding moves, ties and NaN-free
+  // edges (a large offset keeps the two-pass statistics honest).
+  {
+    float *xw = fnew(n), *xo = fnew(n), *y2 = fnew(n), *mu2 = fnew(C), *rs2 = fnew(C);
+    float *rmw = fnew(C), *rvw = fnew(C), *rm2 = fnew(C), *rv2 = fnew(C);
+    float *dg = fnew(C), *db = fnew(C), *dg2 = fnew(C), *db2 = fnew(C);
+    uint16_t *hx = xmalloc((size_t)n * 2);
+    fill(xo, n, &rg, 2, 3.0);
+    xo[0] = bits_f(0x40408000u), xo[1] = bits_f(0x40418000u); // ties: to even, down and up
+    xo[2] = -0.0f, xo[3] = 0x1p-140f;
+    for (int i = 0; i < n; i++)
+      hx[i] = ganc_bf16_store(xo[i]), xw[i] = ganc_bf16_load(hx[i]);
+    assert_true(xw[0] != xo[0] && xw[1] != xo[1]);
+    for (int mode = GANC_X_BF16; mode <= GANC_X_ROUND; mode++) {
+      const void *xin = mode == GANC_X_BF16 ? (const void *)hx : (const void *)xo;
+      for (int act = GANC_ACT_NONE; act <= GANC_ACT_LRELU; act++) {
+        memcpy(rmw, rm, C * 4), memcpy(rvw, rv, C * 4), memcpy(rm2, rm, C * 4);
+        memcpy(rv2, rv, C * 4);
+        poison(y, n), poison(y2, n);
+        batchnorm_forward_train_cpu(ctx, M, C, xw, GANC_X_FP32, g, b, 1e-5f, 0.1f, act, 0.2f, y, 0,
+                                    mu, rs, rmw, rvw);
+        batchnorm_forward_train_cpu(ctx, M, C, xin, mode, g, b, 1e-5f, 0.1f, act, 0.2f, y2, 0, mu2,
+                                    rs2, rm2, rv2);
+        assert_memory_equal(y, y2, (size_t)n * 4);
+        assert_memory_equal(mu, mu2, C * 4), assert_memory_equal(rs, rs2, C * 4);
+        assert_memory_equal(rmw, rm2, C * 4), assert_memory_equal(rvw, rv2, C * 4);
+        poison(y, n), poison(y2, n);
+        batchnorm_forward_eval_cpu(ctx, M, C, xw, GANC_X_FP32, g, b, rm, rv, 1e-5f, act, 0.2f, y,
+                                   0);
+        batchnorm_forward_eval_cpu(ctx, M, C, xin, mode, g, b, rm, rv, 1e-5f, act, 0.2f, y2, 0);
+        assert_memory_equal(y, y2, (size_t)n * 4);
+      }
+      memset(dg, 0, C * 4), memset(db, 0, C * 4), memset(dg2, 0, C * 4), memset(db2, 0, C * 4);
+      poison(dx, n), poison(dx2, n);
+      batchnorm_backward_cpu(ctx, M, C, xw, GANC_X_FP32, dy, g, mu, rs, dx, 0, dg, db);
+      batchnorm_backward_cpu(ctx, M, C, xin, mode, dy, g, mu, rs, dx2, 0, dg2, db2);
+      assert_memory_equal(dx, dx2, (size_t)n * 4);
+      assert_memory_equal(dg, dg2, C * 4), assert_memory_equal(db, db2, C * 4);
+    }
+    // ... and rounding matters: the FP32 x gives other statistics.
+    batchnorm_forward_train_cpu(ctx, M, C, xo, GANC_X_FP32, g, b, 1e-5f, 0.1f, 0, 0.2f, y2, 0, mu2,
+                                rs2, NULL, NULL);
+    assert_true(memcmp(mu, mu2, C * 4) != 0);
+    float *fb[] = {xw, xo, y2, mu2, rs2, rmw, rvw, rm2, rv2, dg, db, dg2, db2};
+    for (size_t i = 0; i < sizeof fb / sizeof *fb; i++)
+      free(fb[i]);
+    free(hx);
   }
 
   // act_forward_bf16: the halves of ReLU's and leaky ReLU's FP32 output (and of x for none), on
@@ -758,8 +810,8 @@ static void check_bn_case(ganc_ctx *ctx, const bn_case *bc, rng *rg) {
   poison(y, n);
   poison(mean, C);
   poison(rstd, C);
-  batchnorm_forward_train_cpu(ctx, M, C, x, g, b, eps, momentum, GANC_ACT_NONE, 0.0f, y, 0, mean,
-                              rstd, rm, rv);
+  batchnorm_forward_train_cpu(ctx, M, C, x, GANC_X_FP32, g, b, eps, momentum, GANC_ACT_NONE, 0.0f,
+                              y, 0, mean, rstd, rm, rv);
   ref_bn(M, C, xd, gd, bd, eps, yd, mud, vard);
   snprintf(what, sizeof what, "BN M=%lld C=%d: train forward", (long long)M, C);
   EXPECT_NERR(what, nerr(y, yd, n), 1e-5);
@@ -778,7 +830,8 @@ static void check_bn_case(ganc_ctx *ctx, const bn_case *bc, rng *rg) {
 
   // Eval forward uses the running statistics.
   poison(y, n);
-  batchnorm_forward_eval_cpu(ctx, M, C, x, g, b, rm, rv, eps, GANC_ACT_NONE, 0.0f, y, 0);
+  batchnorm_forward_eval_cpu(ctx, M, C, x, GANC_X_FP32, g, b, rm, rv, eps, GANC_ACT_NONE, 0.0f, y,
+                             0);
   for (int64_t i = 0; i < M; i++)
     for (int c = 0; c < C; c++)
       yd[i * C + c] = gd[c] * (xd[i * C + c] - rm[c]) / sqrt((double)rv[c] + eps) + bd[c];
@@ -788,8 +841,8 @@ static void check_bn_case(ganc_ctx *ctx, const bn_case *bc, rng *rg) {
   // NULL running statistics: no update, same output.
   float *y2 = fnew(n);
   poison(y2, n);
-  batchnorm_forward_train_cpu(ctx, M, C, x, g, b, eps, momentum, GANC_ACT_NONE, 0.0f, y2, 0, mean,
-                              rstd, NULL, NULL);
+  batchnorm_forward_train_cpu(ctx, M, C, x, GANC_X_FP32, g, b, eps, momentum, GANC_ACT_NONE, 0.0f,
+                              y2, 0, mean, rstd, NULL, NULL);
   ref_bn(M, C, xd, gd, bd, eps, yd, NULL, NULL);
   EXPECT_NERR("BN train forward without running stats", nerr(y2, yd, n), 1e-5);
   // A fused activation (act): the same bits as the activation op on the plain output, in
@@ -800,15 +853,17 @@ static void check_bn_case(ganc_ctx *ctx, const bn_case *bc, rng *rg) {
       for (int train = 0; train < 2; train++) {
         poison(y3, n);
         if (train)
-          batchnorm_forward_train_cpu(ctx, M, C, x, g, b, eps, momentum, act, 0.2f, y3, 0, mu3, rs3,
-                                      NULL, NULL);
+          batchnorm_forward_train_cpu(ctx, M, C, x, GANC_X_FP32, g, b, eps, momentum, act, 0.2f, y3,
+                                      0, mu3, rs3, NULL, NULL);
         else
-          batchnorm_forward_eval_cpu(ctx, M, C, x, g, b, rm, rv, eps, act, 0.2f, y3, 0);
+          batchnorm_forward_eval_cpu(ctx, M, C, x, GANC_X_FP32, g, b, rm, rv, eps, act, 0.2f, y3,
+                                     0);
         if (train)
-          batchnorm_forward_train_cpu(ctx, M, C, x, g, b, eps, momentum, GANC_ACT_NONE, 0.0f, y4, 0,
-                                      mu3, rs3, NULL, NULL);
+          batchnorm_forward_train_cpu(ctx, M, C, x, GANC_X_FP32, g, b, eps, momentum, GANC_ACT_NONE,
+                                      0.0f, y4, 0, mu3, rs3, NULL, NULL);
         else
-          batchnorm_forward_eval_cpu(ctx, M, C, x, g, b, rm, rv, eps, GANC_ACT_NONE, 0.0f, y4, 0);
+          batchnorm_forward_eval_cpu(ctx, M, C, x, GANC_X_FP32, g, b, rm, rv, eps, GANC_ACT_NONE,
+                                     0.0f, y4, 0);
         if (act == GANC_ACT_RELU)
           relu_forward_cpu(ctx, (int64_t)n, y4, y4);
         else
@@ -829,7 +884,7 @@ static void check_bn_case(ganc_ctx *ctx, const bn_case *bc, rng *rg) {
   memcpy(dg, dg0, C * sizeof(float));
   memcpy(db, db0, C * sizeof(float));
   poison(dx, n);
-  batchnorm_backward_cpu(ctx, M, C, x, r, g, mean, rstd, dx, 0, dg, db);
+  batchnorm_backward_cpu(ctx, M, C, x, GANC_X_FP32, r, g, mean, rstd, dx, 0, dg, db);
   if (bc->fd) {
     bn_env env = {M, C, eps, xd, gd, bd, rd, dnew(n)};
     int64_t idx[FD_MAX];
@@ -858,7 +913,7 @@ static void check_bn_case(ganc_ctx *ctx, const bn_case *bc, rng *rg) {
   memcpy(dg1, dg, C * sizeof(float));
   memcpy(db1, db, C * sizeof(float));
   fill_value(dx2, n, 1e30f);
-  batchnorm_backward_cpu(ctx, M, C, x, r, g, mean, rstd, dx2, 0, dg, db);
+  batchnorm_backward_cpu(ctx, M, C, x, GANC_X_FP32, r, g, mean, rstd, dx2, 0, dg, db);
   assert_memory_equal(dx, dx2, n * sizeof(float));
   for (int c = 0; c < C; c++) {
     want[c] = dg0[c] + 2.0 * ((double)dg1[c] - dg0[c]);
@@ -873,16 +928,16 @@ static void check_bn_case(ganc_ctx *ctx, const bn_case *bc, rng *rg) {
   one.scratch = NULL;
   one.scratch_floats = 0;
   float *y1 = fnew(n), *m1 = fnew(C), *s1 = fnew(C), *dx1 = fnew(n), *y0 = fnew(n);
-  batchnorm_forward_train_cpu(ctx, M, C, x, g, b, eps, momentum, GANC_ACT_NONE, 0.0f, y0, 0, mean,
-                              rstd, NULL, NULL);
-  batchnorm_forward_train_cpu(&one, M, C, x, g, b, eps, momentum, GANC_ACT_NONE, 0.0f, y1, 0, m1,
-                              s1, NULL, NULL);
+  batchnorm_forward_train_cpu(ctx, M, C, x, GANC_X_FP32, g, b, eps, momentum, GANC_ACT_NONE, 0.0f,
+                              y0, 0, mean, rstd, NULL, NULL);
+  batchnorm_forward_train_cpu(&one, M, C, x, GANC_X_FP32, g, b, eps, momentum, GANC_ACT_NONE, 0.0f,
+                              y1, 0, m1, s1, NULL, NULL);
   assert_memory_equal(y0, y1, n * sizeof(float));
   assert_memory_equal(mean, m1, C * sizeof(float));
   assert_memory_equal(rstd, s1, C * sizeof(float));
   fill_value(dg1, C, 0.0f);
   fill_value(db1, C, 0.0f);
-  batchnorm_backward_cpu(&one, M, C, x, r, g, mean, rstd, dx1, 0, dg1, db1);
+  batchnorm_backward_cpu(&one, M, C, x, GANC_X_FP32, r, g, mean, rstd, dx1, 0, dg1, db1);
   assert_memory_equal(dx, dx1, n * sizeof(float));
   ganc_ctx_free(&one);
 

@@ -16,7 +16,9 @@ typedef enum { GANC_BACKEND_CPU = 0, GANC_BACKEND_CUDA = 1 } ganc_backend;
 // activations in memory (but see bf16_store) and every sum stay FP32; TF32 and BF16 round the
 // convolutions' operands (to 11 and 8 significant bits) and multiply them on tensor cores (CUDA),
 // or round them the same way before the FP32 GEMM (CPU twins), so that both backends compute the
-// same function.
+// same function. BF16 also rounds each convolution output that only a batch norm reads to bf16
+// before the batch norm sees it (model/net.c: round_out), as PyTorch's autocast convolution
+// returns bf16.
 typedef enum { GANC_PREC_FP32 = 0, GANC_PREC_TF32 = 1, GANC_PREC_BF16 = 2 } ganc_precision;
 
 // A captured CUDA graph (kernels/ctx.cu); opaque to the host code.
@@ -43,8 +45,8 @@ typedef struct ganc_ctx {
   const char *conv_variant;
   FILE *tune_log;
   // train.bf16_activations: networks finalized for training on this context keep in bf16 the
-  // activations and activation gradients whose every reader rounds them to bf16 anyway
-  // (model/net.c: net_finalize; 0: all FP32).
+  // activations and activation gradients whose every reader rounds them to bf16 anyway, and the
+  // convolution outputs that BF16 rounds for batch norm (model/net.c: net_finalize; 0: all FP32).
   int bf16_store;
 } ganc_ctx;
 

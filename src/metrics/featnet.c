@@ -8,6 +8,7 @@
 #include "io/h5attr.h"
 #include "ops/dispatch.h"
 #include "ops/featops_core.h" // GANC_POOL_*
+#include "ops/precision.h"    // GANC_X_FP32
 
 #include <hdf5.h>
 #include <math.h>
@@ -423,8 +424,8 @@ void ganc_featnet_run(ganc_featnet *fn, ganc_ctx *ctx, const uint8_t *images, in
       const int64_t M = (int64_t)n * nd->H * nd->W;
       const int act = nd->relu ? GANC_ACT_RELU : GANC_ACT_NONE;
       if (nd->affine) // the ReLU in the same pass (the same bits as relu_forward after it)
-        batchnorm_forward_eval(ctx, M, nd->C, nd->out, nd->gamma, nd->beta, nd->mean, nd->var,
-                               (float)nd->eps, act, 0.0f, nd->out, 0);
+        batchnorm_forward_eval(ctx, M, nd->C, nd->out, GANC_X_FP32, nd->gamma, nd->beta, nd->mean,
+                               nd->var, (float)nd->eps, act, 0.0f, nd->out, 0);
       else if (act)
         relu_forward(ctx, M * nd->C, nd->out, nd->out);
     } else if (nd->op == OP_MAXPOOL || nd->op == OP_AVGPOOL) {

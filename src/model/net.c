@@ -5,6 +5,7 @@
 #include "core/check.h"
 #include "core/philox.h"
 #include "ops/dispatch.h"
+#include "ops/precision.h" // GANC_X_*: how batch norm reads a convolution's output
 
 #include <math.h>
 #include <stdio.h>
@@ -87,13 +88,16 @@ static void conv_fwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *c
   int tr;
   net_node_conv_shape(nd, N, &s, &tr);
   if (nd->sn) sn_transform(ctx, net, nd, train);
+  // Kept in bf16 (y_scratch): the FP32 result into the backward scratch, then its halves.
+  float *y = nd->y_scratch ? net->gradbuf[nd->scratch_buf] : nd->out;
   if (in_bf16(net, nd))
     conv2d_mixed(ctx, tr ? GANC_CONV_BWD_DATA : GANC_CONV_FWD, &s, in[0], 1, conv_weight(net, nd),
-                 0, nd->out);
+                 0, y);
   else if (tr)
-    conv2d_backward_data(ctx, &s, in[0], conv_weight(net, nd), nd->out);
+    conv2d_backward_data(ctx, &s, in[0], conv_weight(net, nd), y);
   else
-    conv2d_forward(ctx, &s, in[0], conv_weight(net, nd), nd->out);
+    conv2d_forward(ctx, &s, in[0], conv_weight(net, nd), y);
+  if (nd->y_scratch) act_forward_bf16(ctx, out_count(nd, N), GANC_ACT_NONE, 0.0f, y, nd->out);
 }
 static void conv_bwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *const *in,
                      const float *dy, float *const *dx, int N, float *gw, int need_wgrad) {
@@ -123,6 +127,16 @@ static void conv_bwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *c
   }
 }
 
+// How a batch norm reads its input: the halves its convolution keeps (y_scratch), or a bf16
+// forward's convolution output rounded to bf16 as it is read (round_out: what PyTorch's autocast
+// convolution returns, and the same values as the halves), or FP32 as it is.
+static int bn_x_mode(const ganc_ctx *ctx, const ganc_net *net, const ganc_node *nd) {
+  const int j = nd->in[0];
+  if (j == GANC_NET_INPUT) return GANC_X_FP32;
+  if (net->nodes[j].out_bf16) return GANC_X_BF16;
+  return net->nodes[j].round_out && ctx->precision == GANC_PREC_BF16 ? GANC_X_ROUND : GANC_X_FP32;
+}
+
 static void bn_fwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *const *in, int N,
                    int train, float momentum) {
   int64_t M = (int64_t)N * nd->H * nd->W;
@@ -131,12 +145,12 @@ static void bn_fwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *con
   const float *gamma = nd->cond ? net->ones : param(net, nd->w);
   const float *beta = nd->cond ? net->zeros : param(net, nd->b);
   void *y = nd->cond ? (void *)nd->xhat : (void *)nd->out;
-  const int yb = !nd->cond && nd->out_bf16;
+  const int yb = !nd->cond && nd->out_bf16, xm = bn_x_mode(ctx, net, nd);
   if (train)
-    batchnorm_forward_train(ctx, M, nd->C, in[0], gamma, beta, net->bn_eps, momentum, nd->act,
+    batchnorm_forward_train(ctx, M, nd->C, in[0], xm, gamma, beta, net->bn_eps, momentum, nd->act,
                             nd->slope, y, yb, nd->mean, nd->rstd, rm, rv);
   else
-    batchnorm_forward_eval(ctx, M, nd->C, in[0], gamma, beta, rm, rv, net->bn_eps, nd->act,
+    batchnorm_forward_eval(ctx, M, nd->C, in[0], xm, gamma, beta, rm, rv, net->bn_eps, nd->act,
                            nd->slope, y, yb);
   if (nd->cond)
     cond_affine_forward(ctx, N, nd->H * nd->W, nd->C, net->ncls, nd->xhat, net->labels,
@@ -146,11 +160,12 @@ static void bn_bwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *con
                    const float *dy, float *const *dx, int N, float *gw, int need_wgrad) {
   (void)need_wgrad;
   int64_t M = (int64_t)N * nd->H * nd->W;
+  const int xm = bn_x_mode(ctx, net, nd); // as its forward read x
   if (!nd->cond) { // the op always writes dx: when nobody wants it, into dtmp (free here)
     // dx in bf16 where the convolution that reads it rounds it anyway (net_finalize).
     const int xb = dx[0] && nd->in[0] != GANC_NET_INPUT && net->nodes[nd->in[0]].dout_bf16 &&
                    dx[0] == net->nodes[nd->in[0]].dout;
-    batchnorm_backward(ctx, M, nd->C, in[0], dy, param(net, nd->w), nd->mean, nd->rstd,
+    batchnorm_backward(ctx, M, nd->C, in[0], xm, dy, param(net, nd->w), nd->mean, nd->rstd,
                        dx[0] ? dx[0] : net->dtmp, xb, grad_at(net, gw, nd->w, 0),
                        grad_at(net, gw, nd->b, 1));
     return;
@@ -163,7 +178,7 @@ static void bn_bwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *con
   cond_affine_backward(ctx, N, nd->H * nd->W, nd->C, net->ncls, nd->xhat, dy, net->labels,
                        param(net, nd->w), nd->dout, grad_at(net, gw, nd->w, 0),
                        grad_at(net, gw, nd->b, 1));
-  batchnorm_backward(ctx, M, nd->C, in[0], nd->dout, net->ones, nd->mean, nd->rstd,
+  batchnorm_backward(ctx, M, nd->C, in[0], xm, nd->dout, net->ones, nd->mean, nd->rstd,
                      dx[0] ? dx[0] : nd->xhat, 0, net->dscratch, net->dscratch + nd->C);
 }
 
@@ -565,10 +580,12 @@ static void plan_gradients(ganc_ctx *ctx, ganc_net *net) {
     }
     if (owner[i] >= 0 && !handed) bufs[owner[i]].busy = 0;
   }
-  // Convolution outputs kept in the scratch (plan_bf16) live in the largest buffer, grown to fit.
+  // Convolution outputs kept in the scratch, or passing through it (plan_bf16), live in the
+  // largest buffer, grown to fit.
   size_t need = 0;
   for (int i = 0; i < n; i++)
-    if (net->nodes[i].out_scratch && out_count(&net->nodes[i], net->max_batch) > (int64_t)need)
+    if ((net->nodes[i].out_scratch || net->nodes[i].y_scratch) &&
+        out_count(&net->nodes[i], net->max_batch) > (int64_t)need)
       need = (size_t)out_count(&net->nodes[i], net->max_batch);
   int largest = -1;
   if (need) {
@@ -634,6 +651,7 @@ static void plan_gradients(ganc_ctx *ctx, ganc_net *net) {
       net->nodes[i].scratch_buf = largest;
       net->nodes[i].out = net->gradbuf[largest];
     }
+    if (net->nodes[i].y_scratch) net->nodes[i].scratch_buf = largest;
   }
   free(bufs);
   free(owner);
@@ -725,6 +743,17 @@ static void plan_bf16(ganc_ctx *ctx, ganc_net *net) {
     c->dout_bf16 = b->kind == &KIND_BN && !b->cond && b->in[0] == j &&
                    conv2d_reads_bf16(ctx, tr ? GANC_CONV_FWD : GANC_CONV_BWD_DATA, &s) &&
                    conv2d_reads_bf16(ctx, GANC_CONV_BWD_WEIGHT, &s);
+  }
+  // A convolution output that only a batch norm reads, which a bf16 forward rounds to bf16
+  // anyway (round_out): kept as those halves (batch norm reads them in its forward and its
+  // backward; a convolution's backward does not read its output), the FP32 result passing
+  // through the backward scratch, dead during a forward (y_scratch). On either backend: batch
+  // norm reads halves on both.
+  for (int j = 0; j < net->nnodes; j++) {
+    ganc_node *c = &net->nodes[j];
+    if (!c->round_out) continue;
+    c->out_bf16 = 1;
+    c->y_scratch = 1;
   }
 }
 
@@ -869,6 +898,14 @@ void net_finalize(ganc_ctx *ctx, ganc_net *net, int max_batch, int train) {
       any_sn = 1;
     }
   }
+  // A convolution whose only reader is a batch norm: its output rounded to bf16 in a bf16
+  // forward (bn_x_mode), in every net, trained or not.
+  for (int j = 0; j < net->nnodes; j++) {
+    ganc_node *c = &net->nodes[j];
+    const ganc_node *b = c->consumers == 1 ? &net->nodes[c->first_reader] : NULL;
+    c->round_out = (c->kind == &KIND_CONV || c->kind == &KIND_CONVT) && b && b->kind == &KIND_BN &&
+                   b->nin == 1 && b->in[0] == j;
+  }
   if (train && ctx->bf16_store) plan_bf16(ctx, net);
   const ganc_net *dn = net->donor;
   if (dn && (!dn->finalized || dn->nnodes != net->nnodes || dn->max_batch < max_batch))
@@ -883,10 +920,17 @@ void net_finalize(ganc_ctx *ctx, ganc_net *net, int max_batch, int train) {
     const size_t count = (size_t)max_batch * nd->H * nd->W * nd->C;
     nd->borrowed =
         !nd->inplace && d && !d->inplace && !d->out_bf16 && !d->out_scratch && !nd->out_bf16;
+    // The donor keeps this convolution's output in bf16 and passes its FP32 result through its
+    // backward scratch: this net's FP32 output goes there too (it only runs between the donor's
+    // steps, when that scratch is dead, and only its batch norm reads it).
+    if (d && d->y_scratch && !nd->out_bf16 && !nd->inplace && !train) {
+      nd->out_scratch = nd->donor_scratch = 1;
+      nd->scratch_buf = d->scratch_buf;
+    }
     if (nd->inplace)
       nd->out = net->nodes[nd->in[0]].out, nd->out_bf16 = net->nodes[nd->in[0]].out_bf16;
     else if (nd->out_scratch)
-      nd->out = NULL; // the backward scratch, once planned (plan_gradients)
+      nd->out = NULL; // the backward scratch, once planned (plan_gradients), or the donor's
     else if (nd->borrowed)
       nd->out = d->out;
     else
@@ -1022,7 +1066,8 @@ const float *net_forward(ganc_ctx *ctx, ganc_net *net, const float *x, int N, in
     ganc_node *nd = &net->nodes[i];
     // An output in the backward scratch: the buffer as it is now (a borrower of this net's
     // scratch may have replaced it with a larger one since net_finalize).
-    if (nd->out_scratch) nd->out = net->gradbuf[nd->scratch_buf];
+    if (nd->out_scratch)
+      nd->out = (nd->donor_scratch ? net->donor->gradbuf : net->gradbuf)[nd->scratch_buf];
     const float *in[2] = {input_of(net, nd->in[0], x),
                           nd->nin > 1 ? input_of(net, nd->in[1], x) : NULL};
     nd->kind->forward(ctx, net, nd, in, N, train, mom);

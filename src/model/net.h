@@ -81,8 +81,15 @@ typedef struct ganc_node {
   int out_bf16;        // out holds bf16 values (ops/precision.h), half the bytes: see net_finalize
   int borrowed;        // out (and xhat) belong to the net's donor (net_share_activations)
   int dout_bf16;       // dout holds bf16 values: see net_finalize
-  int out_scratch;     // out is the backward scratch (a conv read only by a bf16 activation):
-  int scratch_buf;     // gradbuf[scratch_buf], looked up at each forward
+  int out_scratch;     // out is the backward scratch (a conv read only by a bf16 activation; in
+                       // a net sharing a donor's activations, the donor's y_scratch):
+  int scratch_buf;     // gradbuf[scratch_buf] (the donor's, for a borrower), looked up at each
+                       // forward
+  int round_out;       // conv read only by a batch norm: in a bf16 forward, batch norm reads
+                       // the output rounded to bf16 (PyTorch autocast's bf16 convolution output)
+  int y_scratch;       // round_out kept in bf16 (out_bf16): the conv writes its FP32 result to
+                       // gradbuf[scratch_buf], then its halves to out
+  int donor_scratch;   // out_scratch in the donor's gradbuf (net_share_activations)
 } ganc_node;
 
 typedef struct ganc_net {
@@ -162,8 +169,11 @@ int net_augment(ganc_net *net, const char *name, int in, int aug, float ratio);
 // backward scratch, which is dead during a forward: out_scratch); and in bf16 the gradient of each
 // convolution's output whose only reader is a (non-conditional) batch norm, when the convolution
 // reads that gradient as a bf16 operand in both roles that read it (batch norm's backward rounds
-// it as it writes). The results are the same bits as with FP32 storage (a positive value below
-// 2^-134, which no layer realistically makes, would take its activation's negative-side gradient).
+// it as it writes); and the output of each convolution that only a batch norm reads (round_out,
+// which a bf16 forward rounds to bf16 whatever the storage: the FP32 result goes to the backward
+// scratch, its halves to the node's output). The results are the same bits as with FP32 storage
+// (a positive value below 2^-134, which no layer realistically makes, would take its activation's
+// negative-side gradient).
 void net_finalize(ganc_ctx *ctx, ganc_net *net, int max_batch, int train);
 // Before net_finalize: `net` (same architecture as `donor`, which is finalized first, at a batch
 // at least as large) runs its forwards in the donor's activation memory instead of its own — its

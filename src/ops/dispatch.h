@@ -50,8 +50,8 @@ unsigned ganc_memory_generation(ganc_ctx *ctx);
 // ---- bf16 storage (train.bf16_activations) -----------------------------------------------------
 // 1 when conv2d_mixed reads a bf16 operand of this role and shape as it is (CUDA, a variant of the
 // context's precision that reads bf16: then the result has the bits of the FP32 operand it was
-// rounded from); 0 when it would widen it first (the CPU, whose tensors stay FP32, and shapes or
-// precisions without such a variant). Keeping a tensor in bf16 pays only where this is 1.
+// rounded from); 0 when it would widen it first (the CPU, and shapes or precisions without such
+// a variant). Keeping a convolution's operand in bf16 pays only where this is 1.
 int conv2d_reads_bf16(ganc_ctx *ctx, ganc_conv_role role, const conv_shape *s);
 
 // ---- ops: <name>(ctx, parameters) for each entry of ops.def, on the context's backend -----------

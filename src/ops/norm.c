@@ -9,7 +9,7 @@
 #include "ops/ops.h"
 
 #include "ops/act_core.h"  // a fused activation: the activation ops' arithmetic
-#include "ops/precision.h" // y stored in bf16
+#include "ops/precision.h" // x and y stored in bf16, x rounded to bf16 as it is read
 
 #include "core/check.h" // ganc_die
 #include "core/comm.h"  // train.batchnorm = sync: the partials of every rank
@@ -20,9 +20,11 @@
 
 enum { BN_BLOCK_ROWS = 256 };
 
-static void bn_check(int64_t M, int C, const char *op) {
+static void bn_check(int64_t M, int C, int x_mode, const char *op) {
   if (M < 1 || C < 1)
     ganc_die(GANC_EXIT_RUNTIME, "%s: empty input (M = %lld, C = %d)", op, (long long)M, C);
+  if (x_mode < GANC_X_FP32 || x_mode > GANC_X_ROUND)
+    ganc_die(GANC_EXIT_RUNTIME, "%s: x_mode %d is none of GANC_X_*", op, x_mode);
 }
 
 // Scratch for `nblk` partial rows plus `extra` rows of C doubles (double-aligned: scratch is
@@ -48,11 +50,11 @@ static void bn_combine(const double *part, int64_t nblk, int C, double *out) {
       out[c] += part[b * C + c];
 }
 
-void batchnorm_forward_train_cpu(ganc_ctx *ctx, int64_t M, int C, const float *x,
+void batchnorm_forward_train_cpu(ganc_ctx *ctx, int64_t M, int C, const void *x, int x_mode,
                                  const float *gamma, const float *beta, float eps, float momentum,
                                  int act, float slope, void *y, int y_bf16, float *mean,
                                  float *rstd, float *run_mean, float *run_var) {
-  bn_check(M, C, "batchnorm_forward_train_cpu");
+  bn_check(M, C, x_mode, "batchnorm_forward_train_cpu");
   // As PyTorch: one value per channel has no variance to normalize by (and no unbiased one).
   if (M < 2)
     ganc_die(GANC_EXIT_USAGE,
@@ -71,7 +73,7 @@ void batchnorm_forward_train_cpu(ganc_ctx *ctx, int64_t M, int C, const float *x
     const int64_t end = (b + 1) * BN_BLOCK_ROWS < M ? (b + 1) * BN_BLOCK_ROWS : M;
     for (int64_t i = b * BN_BLOCK_ROWS; i < end; i++)
       for (int c = 0; c < C; c++)
-        acc[c] += x[i * C + c];
+        acc[c] += ganc_load_x(x, x_mode, i * C + c);
   }
   const int64_t Mg = bn_sync_partials(ctx, part, (size_t)(nblk * C), M); // all ranks' rows
   bn_combine(part, nblk, C, mu);
@@ -86,7 +88,7 @@ void batchnorm_forward_train_cpu(ganc_ctx *ctx, int64_t M, int C, const float *x
     const int64_t end = (b + 1) * BN_BLOCK_ROWS < M ? (b + 1) * BN_BLOCK_ROWS : M;
     for (int64_t i = b * BN_BLOCK_ROWS; i < end; i++)
       for (int c = 0; c < C; c++) {
-        double d = x[i * C + c] - mu[c];
+        double d = ganc_load_x(x, x_mode, i * C + c) - mu[c];
         acc[c] += d * d;
       }
   }
@@ -110,13 +112,16 @@ void batchnorm_forward_train_cpu(ganc_ctx *ctx, int64_t M, int C, const float *x
     for (int c = 0; c < C; c++)
       ganc_store_as(
           y, y_bf16, i * C + c,
-          ganc_act(act, slope, (float)((x[i * C + c] - mu[c]) * rs[c] * gamma[c] + beta[c])));
+          ganc_act(
+              act, slope,
+              (float)((ganc_load_x(x, x_mode, i * C + c) - mu[c]) * rs[c] * gamma[c] + beta[c])));
 }
 
-void batchnorm_forward_eval_cpu(ganc_ctx *ctx, int64_t M, int C, const float *x, const float *gamma,
-                                const float *beta, const float *run_mean, const float *run_var,
-                                float eps, int act, float slope, void *y, int y_bf16) {
-  bn_check(M, C, "batchnorm_forward_eval_cpu");
+void batchnorm_forward_eval_cpu(ganc_ctx *ctx, int64_t M, int C, const void *x, int x_mode,
+                                const float *gamma, const float *beta, const float *run_mean,
+                                const float *run_var, float eps, int act, float slope, void *y,
+                                int y_bf16) {
+  bn_check(M, C, x_mode, "batchnorm_forward_eval_cpu");
   double *scale = bn_scratch(ctx, 0, 1, C);
   for (int c = 0; c < C; c++)
     scale[c] = gamma[c] / sqrt((double)run_var[c] + eps);
@@ -125,15 +130,17 @@ void batchnorm_forward_eval_cpu(ganc_ctx *ctx, int64_t M, int C, const float *x,
     for (int c = 0; c < C; c++)
       ganc_store_as(
           y, y_bf16, i * C + c,
-          ganc_act(act, slope, (float)(((double)x[i * C + c] - run_mean[c]) * scale[c] + beta[c])));
+          ganc_act(act, slope,
+                   (float)(((double)ganc_load_x(x, x_mode, i * C + c) - run_mean[c]) * scale[c] +
+                           beta[c])));
 }
 
 // With x̂ = (x − mean)·rstd and y = gamma·x̂ + beta:
 //   dbeta = Σ dy,  dgamma = Σ dy·x̂,  dx = gamma·rstd·(dy − mean(dy) − x̂·mean(dy·x̂)).
-void batchnorm_backward_cpu(ganc_ctx *ctx, int64_t M, int C, const float *x, const float *dy,
-                            const float *gamma, const float *mean, const float *rstd, void *dx,
-                            int dx_bf16, float *dgamma, float *dbeta) {
-  bn_check(M, C, "batchnorm_backward_cpu");
+void batchnorm_backward_cpu(ganc_ctx *ctx, int64_t M, int C, const void *x, int x_mode,
+                            const float *dy, const float *gamma, const float *mean,
+                            const float *rstd, void *dx, int dx_bf16, float *dgamma, float *dbeta) {
+  bn_check(M, C, x_mode, "batchnorm_backward_cpu");
   if (dx_bf16 && (dx == (const void *)x || dx == (const void *)dy))
     ganc_die(GANC_EXIT_RUNTIME, "batchnorm_backward_cpu: dx in bf16 cannot be x's or dy's buffer");
   const int64_t nblk = (M + BN_BLOCK_ROWS - 1) / BN_BLOCK_ROWS;
@@ -150,7 +157,7 @@ void batchnorm_backward_cpu(ganc_ctx *ctx, int64_t M, int C, const float *x, con
       for (int c = 0; c < C; c++) {
         double g = dy[i * C + c];
         a[c] += g;
-        bx[c] += g * ((double)x[i * C + c] - mean[c]);
+        bx[c] += g * ((double)ganc_load_x(x, x_mode, i * C + c) - mean[c]);
       }
   }
   // dgamma, dbeta: this rank's own sums, even under train.batchnorm = sync — the trainer sums every
@@ -180,7 +187,7 @@ void batchnorm_backward_cpu(ganc_ctx *ctx, int64_t M, int C, const float *x, con
 #pragma omp parallel for num_threads(ctx->threads) schedule(static)
   for (int64_t i = 0; i < M; i++)
     for (int c = 0; c < C; c++) {
-      double xh = ((double)x[i * C + c] - mean[c]) * rstd[c];
+      double xh = ((double)ganc_load_x(x, x_mode, i * C + c) - mean[c]) * rstd[c];
       double g = dy[i * C + c] - sdy[c] - xh * sdyx[c];
       ganc_store_as(dx, dx_bf16, i * C + c, (float)((double)gamma[c] * rstd[c] * g));
     }

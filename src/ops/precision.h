@@ -52,6 +52,15 @@ GANC_PREC_HD static inline float ganc_bf16_load(uint16_t h) {
 GANC_PREC_HD static inline float ganc_load_as(const void *y, int bf16, int64_t i) {
   return bf16 ? ganc_bf16_load(((const uint16_t *)y)[i]) : ((const float *)y)[i];
 }
+// How batch norm reads its input x (ops.def: x_mode): FP32 as stored (GANC_X_FP32), its stored
+// halves (GANC_X_BF16), or FP32 rounded to bf16 as it is read (GANC_X_ROUND: the values of the
+// halves a bf16 copy would hold, without the copy; a bf16 run's convolution outputs, model/net.c).
+enum { GANC_X_FP32 = 0, GANC_X_BF16 = 1, GANC_X_ROUND = 2 };
+GANC_PREC_HD static inline float ganc_load_x(const void *x, int mode, int64_t i) {
+  if (mode == GANC_X_BF16) return ganc_bf16_load(((const uint16_t *)x)[i]);
+  const float f = ((const float *)x)[i];
+  return mode == GANC_X_ROUND ? ganc_bf16_load(ganc_bf16_store(f)) : f;
+}
 GANC_PREC_HD static inline void ganc_store_as(void *y, int bf16, int64_t i, float v) {
   if (bf16)
     ((uint16_t *)y)[i] = ganc_bf16_store(v);

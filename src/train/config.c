@@ -128,17 +128,18 @@ static const key_def KEYS[] = {
        "algorithms are chosen by timing, so cudnn runs are not bit-reproducible)"),
   ENUM("train", precision,   "fp32",    "fp32|tf32|bf16",
        "the convolutions' products: fp32 (bit-reproducible), tf32 or bf16 (tensor cores, GPUs of "
-       "compute capability 8.0 and later; the CPU rounds the operands the same way); weights, "
-       "Adam state, activations (but see bf16_activations) and every sum stay FP32"),
+       "compute capability 8.0 and later; the CPU rounds the operands the same way); bf16 also "
+       "rounds a convolution's output to bf16 where batch norm reads it, as PyTorch's autocast; "
+       "weights, Adam state, other activations (but see bf16_activations) and every sum stay FP32"),
   STR("train", conv_variant, conv_variant, "auto",
       "CUDA convolution kernels: auto = the fastest of train.precision's variants, timed once "
       "per layer shape (run folder: kernels.log); or one variant by name (ganc-bench --variants)"),
   BOOL("train", bf16_activations, "true",
-       "train.precision = bf16 on CUDA: keep in bf16 the batch-norm outputs (after their ReLU), "
-       "the activations straight on a convolution, and the gradients batch norm passes back, "
-       "where only convolutions reading bf16 operands read them, so their bytes halve; with the "
-       "same kernel variants the results are the same bits, since those convolutions round them "
-       "to bf16 anyway"),
+       "train.precision = bf16: keep in bf16 the convolution outputs batch norm reads (rounded "
+       "for it anyway), and on CUDA the batch-norm outputs (after their ReLU), the activations "
+       "straight on a convolution, and the gradients batch norm passes back, where only "
+       "convolutions reading bf16 operands read them, so their bytes halve; with the same kernel "
+       "variants the results are the same bits, since the readers round them to bf16 anyway"),
   ENUM("train", cuda_graph,  "auto",    "auto|on|off",
        "CUDA: capture one training step (D and G updates, EMA) as a CUDA graph after a first "
        "plain step, and replay it: no per-kernel launch cost, no host waits inside a step "

@@ -226,16 +226,16 @@ static void bn_case_make(bn_case *b, int64_t M, int C) {
   b->rstd = fnew(C);
   b->rm = fdup(b->rm0, C);
   b->rv = fdup(b->rv0, C);
-  batchnorm_forward_train_cpu(&CPU, M, C, b->x, b->gamma, b->beta, BN_EPS, BN_MOMENTUM,
+  batchnorm_forward_train_cpu(&CPU, M, C, b->x, GANC_X_FP32, b->gamma, b->beta, BN_EPS, BN_MOMENTUM,
                               GANC_ACT_NONE, 0.0f, b->y, 0, b->mean, b->rstd, b->rm, b->rv);
   b->y_eval = fnew(n);
-  batchnorm_forward_eval_cpu(&CPU, M, C, b->x, b->gamma, b->beta, b->rm, b->rv, BN_EPS,
+  batchnorm_forward_eval_cpu(&CPU, M, C, b->x, GANC_X_FP32, b->gamma, b->beta, b->rm, b->rv, BN_EPS,
                              GANC_ACT_NONE, 0.0f, b->y_eval, 0);
   b->dx = fnew(n);
   b->dg = fdup(b->dg0, C);
   b->db = fdup(b->db0, C);
-  batchnorm_backward_cpu(&CPU, M, C, b->x, b->dy, b->gamma, b->mean, b->rstd, b->dx, 0, b->dg,
-                         b->db);
+  batchnorm_backward_cpu(&CPU, M, C, b->x, GANC_X_FP32, b->dy, b->gamma, b->mean, b->rstd, b->dx, 0,
+                         b->dg, b->db);
 }
 
 static void bn_case_free(bn_case *b) {
@@ -366,8 +366,8 @@ static void gpu_bn(int64_t M, int C, const char *where) {
     poison(y, fb);
     poison(mean, cb);
     poison(rstd, cb);
-    batchnorm_forward_train_cuda(&G, ST, M, C, x, gamma, beta, BN_EPS, BN_MOMENTUM, GANC_ACT_NONE,
-                                 0.0f, y, 0, mean, rstd, rm, rv);
+    batchnorm_forward_train_cuda(&G, ST, M, C, x, GANC_X_FP32, gamma, beta, BN_EPS, BN_MOMENTUM,
+                                 GANC_ACT_NONE, 0.0f, y, 0, mean, rstd, rm, rv);
     down(run ? hy2 : hy, y, fb);
     if (run == 0) {
       down(hm, mean, cb);
@@ -387,8 +387,8 @@ static void gpu_bn(int64_t M, int C, const char *where) {
   up(rm, b.rm, cb);
   up(rv, b.rv, cb);
   poison(y, fb);
-  batchnorm_forward_eval_cuda(&G, ST, M, C, x, gamma, beta, rm, rv, BN_EPS, GANC_ACT_NONE, 0.0f, y,
-                              0);
+  batchnorm_forward_eval_cuda(&G, ST, M, C, x, GANC_X_FP32, gamma, beta, rm, rv, BN_EPS,
+                              GANC_ACT_NONE, 0.0f, y, 0);
   down(hy, y, fb);
   e = nerr(hy, b.y_eval, n);
   report(e <= TOL_BN_FWD, "gpu   bn_forward_eval    M=%-7lld C=%-4d %-20s err %.2e (tol %.0e)",
@@ -403,10 +403,11 @@ static void gpu_bn(int64_t M, int C, const char *where) {
         poison(y, fb);
         const int a = fused ? act : GANC_ACT_NONE;
         if (train)
-          batchnorm_forward_train_cuda(&G, ST, M, C, x, gamma, beta, BN_EPS, BN_MOMENTUM, a, 0.2f,
-                                       y, 0, mean, rstd, NULL, NULL);
+          batchnorm_forward_train_cuda(&G, ST, M, C, x, GANC_X_FP32, gamma, beta, BN_EPS,
+                                       BN_MOMENTUM, a, 0.2f, y, 0, mean, rstd, NULL, NULL);
         else
-          batchnorm_forward_eval_cuda(&G, ST, M, C, x, gamma, beta, rm, rv, BN_EPS, a, 0.2f, y, 0);
+          batchnorm_forward_eval_cuda(&G, ST, M, C, x, GANC_X_FP32, gamma, beta, rm, rv, BN_EPS, a,
+                                      0.2f, y, 0);
         if (!fused && act == GANC_ACT_RELU) relu_forward_cuda(&G, ST, M * C, y, y);
         if (!fused && act == GANC_ACT_LRELU) lrelu_forward_cuda(&G, ST, M * C, 0.2f, y, y);
         down(fused ? hy2 : hy, y, fb);
@@ -427,15 +428,15 @@ static void gpu_bn(int64_t M, int C, const char *where) {
       for (int train = 0; train < 2; train++) {
         poison(yh, n * sizeof(uint16_t) + 16);
         if (train) {
-          batchnorm_forward_train_cuda(&G, ST, M, C, x, gamma, beta, BN_EPS, BN_MOMENTUM, act, 0.2f,
-                                       y, 0, mean, rstd, NULL, NULL);
-          batchnorm_forward_train_cuda(&G, ST, M, C, x, gamma, beta, BN_EPS, BN_MOMENTUM, act, 0.2f,
-                                       yh, 1, mean, rstd, NULL, NULL);
+          batchnorm_forward_train_cuda(&G, ST, M, C, x, GANC_X_FP32, gamma, beta, BN_EPS,
+                                       BN_MOMENTUM, act, 0.2f, y, 0, mean, rstd, NULL, NULL);
+          batchnorm_forward_train_cuda(&G, ST, M, C, x, GANC_X_FP32, gamma, beta, BN_EPS,
+                                       BN_MOMENTUM, act, 0.2f, yh, 1, mean, rstd, NULL, NULL);
         } else {
-          batchnorm_forward_eval_cuda(&G, ST, M, C, x, gamma, beta, rm, rv, BN_EPS, act, 0.2f, y,
-                                      0);
-          batchnorm_forward_eval_cuda(&G, ST, M, C, x, gamma, beta, rm, rv, BN_EPS, act, 0.2f, yh,
-                                      1);
+          batchnorm_forward_eval_cuda(&G, ST, M, C, x, GANC_X_FP32, gamma, beta, rm, rv, BN_EPS,
+                                      act, 0.2f, y, 0);
+          batchnorm_forward_eval_cuda(&G, ST, M, C, x, GANC_X_FP32, gamma, beta, rm, rv, BN_EPS,
+                                      act, 0.2f, yh, 1);
         }
         down(hy, y, fb);
         down(h16, yh, n * sizeof(uint16_t) + 16);
@@ -459,7 +460,7 @@ static void gpu_bn(int64_t M, int C, const char *where) {
     up(dg, b.dg0, cb);
     up(db, b.db0, cb);
     poison(dx, fb);
-    batchnorm_backward_cuda(&G, ST, M, C, x, dy, gamma, dmean, drstd, dx, 0, dg, db);
+    batchnorm_backward_cuda(&G, ST, M, C, x, GANC_X_FP32, dy, gamma, dmean, drstd, dx, 0, dg, db);
     down(run ? hy2 : hy, dx, fb);
     down(run ? hg2 : hg, dg, cb);
     down(run ? hb2 : hb, db, cb);
@@ -477,7 +478,7 @@ static void gpu_bn(int64_t M, int C, const char *where) {
     poison(dxh, n * sizeof(uint16_t) + 16);
     up(dg, b.dg0, cb);
     up(db, b.db0, cb);
-    batchnorm_backward_cuda(&G, ST, M, C, x, dy, gamma, dmean, drstd, dxh, 1, dg, db);
+    batchnorm_backward_cuda(&G, ST, M, C, x, GANC_X_FP32, dy, gamma, dmean, drstd, dxh, 1, dg, db);
     down(h16, dxh, n * sizeof(uint16_t) + 16);
     down(hg2, dg, cb);
     down(hb2, db, cb);
@@ -493,6 +494,55 @@ static void gpu_bn(int64_t M, int C, const char *where) {
            same ? "" : ", DGAMMA/DBETA DIFFER", fenced ? "" : ", WROTE PAST dx");
     ganc_cuda_free(&G, dxh);
     free(h16);
+  }
+
+  // x read as halves (GANC_X_BF16: a bf16 run's stored convolution output) or rounded as it is
+  // read (GANC_X_ROUND): bit for bit this device's op on the widened halves — training (y, mean,
+  // rstd, running statistics), eval, backward (dx, dgamma, dbeta) — with the halves at a 2-byte
+  // offset (the loads are scalar).
+  {
+    uint16_t *h16 = xmalloc(n * sizeof(uint16_t)), *xh = dnew(n * sizeof(uint16_t) + 16);
+    float *xw = fnew(n), *ref = fnew(3 * n + 6 * (size_t)C), *got = fnew(3 * n + 6 * (size_t)C);
+    for (size_t i = 0; i < n; i++)
+      h16[i] = ganc_bf16_store(b.x[i]), xw[i] = ganc_bf16_load(h16[i]);
+    up((uint8_t *)xh + 2, h16, n * sizeof(uint16_t));
+    float *dxw = dup_to_device(xw, n);
+    int all_same = 1;
+    for (int mode = -1; mode <= GANC_X_ROUND; mode++) { // -1: the reference, x widened
+      if (mode == GANC_X_FP32) continue;
+      const void *xin = mode < 0              ? (const void *)dxw
+                        : mode == GANC_X_BF16 ? (const void *)((uint8_t *)xh + 2)
+                                              : (const void *)x;
+      const int xm = mode < 0 ? GANC_X_FP32 : mode;
+      float *out = mode < 0 ? ref : got;
+      up(rm, b.rm0, cb);
+      up(rv, b.rv0, cb);
+      poison(y, fb);
+      batchnorm_forward_train_cuda(&G, ST, M, C, xin, xm, gamma, beta, BN_EPS, BN_MOMENTUM,
+                                   GANC_ACT_LRELU, 0.2f, y, 0, mean, rstd, rm, rv);
+      down(out, y, fb);
+      down(out + 3 * n, mean, cb);
+      down(out + 3 * n + C, rstd, cb);
+      down(out + 3 * n + 2 * C, rm, cb);
+      down(out + 3 * n + 3 * C, rv, cb);
+      poison(y, fb);
+      batchnorm_forward_eval_cuda(&G, ST, M, C, xin, xm, gamma, beta, rm, rv, BN_EPS, GANC_ACT_RELU,
+                                  0.0f, y, 0);
+      down(out + n, y, fb);
+      up(dg, b.dg0, cb);
+      up(db, b.db0, cb);
+      poison(dx, fb);
+      batchnorm_backward_cuda(&G, ST, M, C, xin, xm, dy, gamma, dmean, drstd, dx, 0, dg, db);
+      down(out + 2 * n, dx, fb);
+      down(out + 3 * n + 4 * C, dg, cb);
+      down(out + 3 * n + 5 * C, db, cb);
+      if (mode >= 0) all_same &= !memcmp(ref, got, (3 * n + 6 * (size_t)C) * sizeof(float));
+    }
+    report(all_same, "gpu   bn x in bf16/round M=%-7lld C=%-4d %-20s = the op on the widened x: %s",
+           (long long)M, C, where, all_same ? "bit-exact" : "DIFFERS");
+    ganc_cuda_free(&G, xh);
+    ganc_cuda_free(&G, dxw);
+    free(h16), free(xw), free(ref), free(got);
   }
 
   float *dev[] = {x, dy, gamma, beta, rm, rv, y, mean, rstd, dx, dg, db, dmean, drstd};
@@ -519,8 +569,8 @@ static void gpu_bn_special(void) {
   poison(y, fb);
   poison(mean, cb);
   poison(rstd, cb);
-  batchnorm_forward_train_cuda(&G, ST, M, C, x, gamma, beta, BN_EPS, BN_MOMENTUM, GANC_ACT_NONE,
-                               0.0f, y, 0, mean, rstd, NULL, NULL);
+  batchnorm_forward_train_cuda(&G, ST, M, C, x, GANC_X_FP32, gamma, beta, BN_EPS, BN_MOMENTUM,
+                               GANC_ACT_NONE, 0.0f, y, 0, mean, rstd, NULL, NULL);
   down(hy, y, fb);
   down(hm, mean, cb);
   down(hr, rstd, cb);
@@ -531,8 +581,8 @@ static void gpu_bn_special(void) {
 
   // Only the running variance.
   up(rv, b.rv0, cb);
-  batchnorm_forward_train_cuda(&G, ST, M, C, x, gamma, beta, BN_EPS, BN_MOMENTUM, GANC_ACT_NONE,
-                               0.0f, y, 0, mean, rstd, NULL, rv);
+  batchnorm_forward_train_cuda(&G, ST, M, C, x, GANC_X_FP32, gamma, beta, BN_EPS, BN_MOMENTUM,
+                               GANC_ACT_NONE, 0.0f, y, 0, mean, rstd, NULL, rv);
   down(hrv, rv, cb);
   e = nerr(hrv, b.rv, C);
   report(e <= TOL_BN_FWD,
@@ -541,8 +591,8 @@ static void gpu_bn_special(void) {
 
   // In place, y == x (the kernels read every statistic before the normalise pass writes).
   float *xy = dup_to_device(b.x, n);
-  batchnorm_forward_train_cuda(&G, ST, M, C, xy, gamma, beta, BN_EPS, BN_MOMENTUM, GANC_ACT_NONE,
-                               0.0f, xy, 0, mean, rstd, NULL, NULL);
+  batchnorm_forward_train_cuda(&G, ST, M, C, xy, GANC_X_FP32, gamma, beta, BN_EPS, BN_MOMENTUM,
+                               GANC_ACT_NONE, 0.0f, xy, 0, mean, rstd, NULL, NULL);
   down(hy, xy, fb);
   e = nerr(hy, b.y, n);
   report(e <= TOL_BN_FWD, "gpu   bn_forward_train   M=%lld C=%d in place (y == x): err %.2e",

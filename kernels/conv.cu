@@ -279,9 +279,9 @@ __host__ __device__ __forceinline__ int fwd_row(const Geom &g, int M, int m, int
 // (padding) when h or w falls outside the image.
 // Fetch maps: A — k = k0 + tid % 16 (consecutive c: coalesced), rows tid / 16 + 16 i;
 //             B — n = n0 + tid % 64 (consecutive K: coalesced), rows k0 + tid / 64 + 4 i.
-struct Fwd {
+template <class TA> struct FwdT { // TA: x's element type (float, or bf16 stored as uint16_t)
   struct Args {
-    const float *x; // [N, H, W, C]
+    const TA *x;    // [N, H, W, C]
     const float *w; // [R, S, C, K]
     float *y;       // [N, P, Q, K]
     Geom g;
@@ -301,7 +301,7 @@ struct Fwd {
     float acc[TM][TN];
   };
 
-  static Args args(const conv_shape *s, const float *x, const float *w, float *y) {
+  static Args args(const conv_shape *s, const TA *x, const float *w, float *y) {
     Args a;
     a.x = x, a.w = w, a.y = y, a.g = geom_of(s);
     a.M = s->N * s->P * s->Q;
@@ -372,6 +372,7 @@ struct Fwd {
     if (m < a.M && n < a.g.K) a.y[(int64_t)m * a.g.K + n] = v;
   }
 };
+using Fwd = FwdT<float>;
 
 // ---- backward_data: dx [NHW, C] = A [NHW, RSK] · B [RSK, C] ----------------------------
 // Row m = (n·H + h)·W + w is input pixel (n, h, w); column kk = (r·S + s)·K + k is tap (r, s) of
@@ -382,11 +383,11 @@ struct Fwd {
 // Summing over kk is col2im's gather (conv.c): dx[n,h,w,c] = Σ_{r,s,k} dy[n,p,q,k] · w[r,s,c,k].
 // Fetch maps: A — kk = k0 + tid % 16 (consecutive k of dy: coalesced), rows tid / 16 + 16 i;
 //             B — kk = k0 + tid % 16 (consecutive k of w: coalesced), columns tid / 16 + 16 i.
-struct BwdData : KFastSlots {
+template <class TA> struct BwdDataT : KFastSlots { // TA: dy's element type
   struct Args {
-    const float *dy; // [N, P, Q, K]
-    const float *w;  // [R, S, C, K]
-    float *dx;       // [N, H, W, C]
+    const TA *dy;   // [N, P, Q, K]
+    const float *w; // [R, S, C, K]
+    float *dx;      // [N, H, W, C]
     Geom g;
     int M, Kd;  // M = N·H·W, Kd = R·S·K
     Step kstep; // BK in (r, s, k) digits
@@ -403,7 +404,7 @@ struct BwdData : KFastSlots {
     float acc[TM][TN];
   };
 
-  static Args args(const conv_shape *s, const float *dy, const float *w, float *dx) {
+  static Args args(const conv_shape *s, const TA *dy, const float *w, float *dx) {
     Args a;
     a.dy = dy, a.w = w, a.dx = dx, a.g = geom_of(s);
     a.M = s->N * s->H * s->W;
@@ -467,6 +468,7 @@ struct BwdData : KFastSlots {
     if (m < a.M && c < a.g.C) a.dx[(int64_t)m * a.g.C + c] = v;
   }
 };
+using BwdData = BwdDataT<float>;
 
 // ---- backward_data by sub-pixel phases: no zero taps ------------------------------------------
 // At stride > 1 BwdData's reduction runs over all R·S·K taps of every input pixel, though only the
@@ -501,9 +503,10 @@ __host__ __device__ __forceinline__ int phase_row(const Phase &P, const Geom &g,
   wq = wi + P.cw;
   return 1;
 }
-struct BwdDataPhase : KFastSlots {
+template <class TA> struct BwdDataPhaseT : KFastSlots { // TA: dy's element type
   struct Args {
-    const float *dy, *w;
+    const TA *dy;
+    const float *w;
     float *dx;
     Geom g;
     int N, nph, Mmax;
@@ -533,7 +536,7 @@ struct BwdDataPhase : KFastSlots {
     *c = (f + pad - phi) / stride;
   }
 
-  static Args args(const conv_shape *s, const float *dy, const float *w, float *dx) {
+  static Args args(const conv_shape *s, const TA *dy, const float *w, float *dx) {
     Args a;
     memset(&a, 0, sizeof a);
     a.dy = dy, a.w = w, a.dx = dx, a.g = geom_of(s), a.N = s->N;
@@ -604,6 +607,7 @@ struct BwdDataPhase : KFastSlots {
     if (float *o = at(a, bz, m, c)) *o = v;
   }
 };
+using BwdDataPhase = BwdDataPhaseT<float>;
 
 // ---- backward_weight: dw [RSC, K] += A [RSC, NPQ] · dy [NPQ, K] -----------------------
 // Row m = (r·S + s)·C + c is weight row (r, s, c); column j = (n·P + p)·Q + q is output pixel
@@ -615,11 +619,11 @@ struct BwdDataPhase : KFastSlots {
 // dw += Σ_z part[z] in z order. With one split the GEMM adds into dw directly.
 // Fetch maps: A — m = m0 + tid % 64 (consecutive c of one pixel: coalesced), columns
 //             j0 + tid / 64 + 4 i; B — n = n0 + tid % 64 (consecutive K), the same rows j.
-struct BwdWeight : ColFastSlots {
+template <class TA, class TB> struct BwdWeightT : ColFastSlots { // x's, dy's element types
   struct Args {
-    const float *x;  // [N, H, W, C]
-    const float *dy; // [N, P, Q, K]
-    float *out;      // dw [R,S,C,K] (one split) or part [splits, R·S·C, K]
+    const TA *x;  // [N, H, W, C]
+    const TB *dy; // [N, P, Q, K]
+    float *out;   // dw [R,S,C,K] (one split) or part [splits, R·S·C, K]
     Geom g;
     int M, Kd;  // M = R·S·C, Kd = N·P·Q
     int chunk;  // columns per split, a multiple of BK
@@ -638,7 +642,7 @@ struct BwdWeight : ColFastSlots {
     float acc[TM][TN];
   };
 
-  static Args args(const conv_shape *s, const float *x, const float *dy, float *out, int chunk,
+  static Args args(const conv_shape *s, const TA *x, const TB *dy, float *out, int chunk,
                    int direct) {
     Args a;
     a.x = x, a.dy = dy, a.out = out, a.g = geom_of(s);
@@ -697,6 +701,7 @@ struct BwdWeight : ColFastSlots {
     *o = a.direct ? *o + v : v;
   }
 };
+using BwdWeight = BwdWeightT<float, float>;
 
 // ---- split-K plan and reduction of backward_weight --------------------------------------
 // Splits are chosen from the shape alone (see the determinism note at the top): enough blocks to
@@ -749,11 +754,14 @@ __host__ __device__ __forceinline__ void wgrad_reduce_one(const float *part, int
 // writes it to buffer cur^1 (last read during slice it−1, before the previous barrier), so one
 // __syncthreads per slice separates every write from every read of the same buffer.
 // A slice into this thread's registers, and from them into tiles (any element type: sts).
+// An operand element as FP32: a float as it is, a stored bf16 (uint16_t) widened exactly.
+__host__ __device__ __forceinline__ float widen(float v) { return v; }
+__host__ __device__ __forceinline__ float widen(uint16_t h) { return ganc_bf16_load(h); }
 template <class Role>
 __host__ __device__ __forceinline__ void load(const typename Role::Args &a, int tid,
                                               typename Role::Thread &t) {
-  Role::fetch(a, tid, t, [&](int op, int i, const float *p, bool ok) {
-    (op ? t.rb : t.ra)[i] = ok ? *p : 0.0f;
+  Role::fetch(a, tid, t, [&](int op, int i, auto p, bool ok) {
+    (op ? t.rb : t.ra)[i] = ok ? widen(*p) : 0.0f;
   });
 }
 template <class Role, class SM>
@@ -1524,6 +1532,23 @@ constexpr int NVARIANTS = (int)(sizeof VARIANTS / sizeof VARIANTS[0]);
 const char *const ROLE_NAME[3] = {"fwd", "bwd_data", "bwd_weight"};
 const char *const PREC_NAME[3] = {"fp32", "tf32", "bf16"};
 
+// A 64x64-tile bf16 variant on a role whose activation operand is stored in bf16 (Role's TA or
+// TB uint16_t: the slices widen it exactly, and the product step rounds it to the same bits): the
+// register-staged tiles only — cp.async copies 4-byte elements (mma-bf16-cp3 reads FP32 alone).
+template <class Role> void launch_bf16op(int vi, const typename Role::Args &a, cudaStream_t st) {
+  const VariantRow &r = VARIANTS[vi];
+  KERNEL_REQUIRE(r.prec == PREC_BF16 && (r.tiles == TILES_F32 || r.tiles == TILES_BF16),
+                 "launch_bf16op", "variant %s is no register-staged bf16 variant", r.v.name);
+  const dim3 grid = Role::grid(a);
+  if (r.tiles == TILES_BF16)
+    GANC_LAUNCH((conv_mma_kernel<Role, PREC_BF16, 2, TILES_BF16>), grid, THREADS, st)(a);
+  else if (r.wr == 2)
+    GANC_LAUNCH((conv_mma_kernel<Role, PREC_BF16, 2, TILES_F32>), grid, THREADS, st)(a);
+  else
+    GANC_LAUNCH((conv_mma_kernel<Role, PREC_BF16, 4, TILES_F32>), grid, THREADS, st)(a);
+  CUDA_CHECK_LAUNCH();
+}
+
 template <class Role> void launch(int vi, const typename Role::Args &a, cudaStream_t st) {
   const VariantRow &r = VARIANTS[vi];
   const dim3 grid = Role::grid(a);
@@ -1540,12 +1565,8 @@ template <class Role> void launch(int vi, const typename Role::Args &a, cudaStre
     GANC_LAUNCH((conv_mma_kernel<Role, PREC_TF32, 4, TILES_F32>), grid, THREADS, st)(a);
   else if (r.tiles == TILES_CP)
     GANC_LAUNCH((conv_mma_kernel<Role, PREC_BF16, 2, TILES_CP>), grid, THREADS, st)(a);
-  else if (r.tiles == TILES_BF16)
-    GANC_LAUNCH((conv_mma_kernel<Role, PREC_BF16, 2, TILES_BF16>), grid, THREADS, st)(a);
-  else if (r.wr == 2)
-    GANC_LAUNCH((conv_mma_kernel<Role, PREC_BF16, 2, TILES_F32>), grid, THREADS, st)(a);
   else
-    GANC_LAUNCH((conv_mma_kernel<Role, PREC_BF16, 4, TILES_F32>), grid, THREADS, st)(a);
+    return launch_bf16op<Role>(vi, a, st); // the same kernels as for bf16 operands
   CUDA_CHECK_LAUNCH();
 }
 } // namespace
@@ -1593,7 +1614,8 @@ static bool dims_ok(int64_t M, int64_t Ncols, int64_t Kd) {
   return M <= DIM_MAX && Ncols <= DIM_MAX && Kd <= DIM_MAX;
 }
 
-// The role launchers take the activation operands as float or, for mma-bf16-g128*, as bf16
+// The role launchers take the activation operands as float or, for the bf16 variants (g128's own
+// tiles, or the 64x64 ones by launch_bf16op), as bf16
 // (uint16_t: conv2d_run_variant_mixed_cuda); the weights are always FP32.
 template <class TA>
 static void run_forward(int v, cudaStream_t st, const conv_shape *s, const TA *x, const float *w,
@@ -1612,7 +1634,7 @@ static void run_forward(int v, cudaStream_t st, const conv_shape *s, const TA *x
   if constexpr (std::is_same<TA, float>::value)
     launch<Fwd>(v, Fwd::args(s, x, w, y), st);
   else
-    KERNEL_REQUIRE(0, "conv2d_forward_cuda", "variant %s reads no bf16", VARIANTS[v].v.name);
+    launch_bf16op<FwdT<TA>>(v, FwdT<TA>::args(s, x, w, y), st);
 }
 
 template <class TA>
@@ -1634,8 +1656,10 @@ static void run_backward_data(int v, cudaStream_t st, const conv_shape *s, const
       launch_phase(v, BwdDataPhase::args(s, dy, w, dx), st); // the same sizes, split by phase
     else
       launch<BwdData>(v, BwdData::args(s, dy, w, dx), st);
+  } else if (VARIANTS[v].phase) {
+    launch_bf16op<BwdDataPhaseT<TA>>(v, BwdDataPhaseT<TA>::args(s, dy, w, dx), st);
   } else {
-    KERNEL_REQUIRE(0, "conv2d_backward_data_cuda", "variant %s reads no bf16", VARIANTS[v].v.name);
+    launch_bf16op<BwdDataT<TA>>(v, BwdDataT<TA>::args(s, dy, w, dx), st);
   }
 }
 
@@ -1660,8 +1684,8 @@ static void run_backward_weight(ganc_ctx *ctx, int v, cudaStream_t st, const con
     } else if constexpr (std::is_same<TA, float>::value && std::is_same<TB, float>::value) {
       launch<BwdWeight>(v, BwdWeight::args(s, x, dy, out, plan.chunk, direct), st);
     } else {
-      KERNEL_REQUIRE(0, "conv2d_backward_weight_cuda", "variant %s reads no bf16",
-                     VARIANTS[v].v.name);
+      typedef BwdWeightT<TA, TB> R;
+      launch_bf16op<R>(v, R::args(s, x, dy, out, plan.chunk, direct), st);
     }
   };
   if (plan.splits == 1) {
@@ -1708,7 +1732,7 @@ extern "C" void conv2d_run_variant_cuda(ganc_ctx *ctx, ganc_stream st, int v, ga
 }
 
 extern "C" int ganc_conv_variant_reads_bf16(int v) {
-  return v >= 0 && v < NVARIANTS && VARIANTS[v].tiles == TILES_G128;
+  return v >= 0 && v < NVARIANTS && VARIANTS[v].prec == PREC_BF16 && VARIANTS[v].tiles != TILES_CP;
 }
 
 extern "C" void conv2d_run_variant_mixed_cuda(ganc_ctx *ctx, ganc_stream st, int v,

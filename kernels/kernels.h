@@ -118,8 +118,9 @@ void conv2d_run_variant_cuda(ganc_ctx *ctx, ganc_stream st, int v, ganc_conv_rol
 // The same with activation operands stored in bf16 (uint16_t, the upper half of the float,
 // rounded to nearest even) where in0_bf16 / in1_bf16 say so: in0 of any role (x, dy, x), in1 only
 // of BWD_WEIGHT (dy), either or both; the weights stay FP32. Only the variants for
-// which ganc_conv_variant_reads_bf16 is 1 (mma-bf16-g128*) read them; the result is the same bits
-// as the variant on the float operands the bf16 ones came from.
+// which ganc_conv_variant_reads_bf16 is 1 (the bf16 variants but mma-bf16-cp3, whose cp.async
+// copies 4-byte elements) read them; the result is the same bits as the variant on the float
+// operands the bf16 ones came from (the variant rounds those to bf16 anyway).
 int ganc_conv_variant_reads_bf16(int v);
 void conv2d_run_variant_mixed_cuda(ganc_ctx *ctx, ganc_stream st, int v, ganc_conv_role role,
                                    const conv_shape *s, const void *in0, int in0_bf16,

@@ -400,6 +400,8 @@ extern "C" void batchnorm_forward_train_cuda(ganc_ctx *ctx, ganc_stream st, int6
                                              float slope, void *y, int y_bf16, float *mean,
                                              float *rstd, float *run_mean, float *run_var) {
   bn_require(M, C, x_mode, "batchnorm_forward_train_cuda");
+  KERNEL_REQUIRE(y != x || (!y_bf16 && x_mode != GANC_X_BF16), "batchnorm_forward_train_cuda",
+                 "y in x's buffer needs both in FP32");
   // As PyTorch and the CPU twin: one value per channel has no variance to normalize by.
   if (M < 2)
     ganc_die(GANC_EXIT_USAGE,
@@ -437,6 +439,8 @@ extern "C" void batchnorm_forward_eval_cuda(ganc_ctx *ctx, ganc_stream st, int64
                                             const float *run_var, float eps, int act, float slope,
                                             void *y, int y_bf16) {
   bn_require(M, C, x_mode, "batchnorm_forward_eval_cuda");
+  KERNEL_REQUIRE(y != x || (!y_bf16 && x_mode != GANC_X_BF16), "batchnorm_forward_eval_cuda",
+                 "y in x's buffer needs both in FP32");
   double *scale = bn_scratch(ctx, (size_t)C);
   GANC_LAUNCH(bn_eval_scale_kernel, (C + 255) / 256, 256, st)(C, gamma, run_var, eps, scale);
   CUDA_CHECK_LAUNCH();

@@ -40,6 +40,13 @@ static ganc_config small_config(int R, int C, int base) {
   return c;
 }
 
+// The conditional ResNet recipe, 3 classes.
+static void cond_resnet(ganc_config *c) {
+  snprintf(c->arch, sizeof c->arch, "resnet");
+  snprintf(c->conditional, sizeof c->conditional, "yes");
+  c->classes = 3;
+}
+
 static void test_shapes_every_resolution(void **state) {
   (void)state;
   int res[] = {32, 64, 128, 256};
@@ -177,11 +184,7 @@ static void test_shared_activations(void **state) {
   (void)state;
   for (int k = 0; k < 2; k++) {
     ganc_config c = small_config(32, 1, 4);
-    if (k) {
-      snprintf(c.arch, sizeof c.arch, "resnet");
-      snprintf(c.conditional, sizeof c.conditional, "yes");
-      c.classes = 3;
-    }
+    if (k) cond_resnet(&c);
     ganc_net G, E, E2;
     ganc_build_g(&G, &c, "G");
     ganc_build_g(&E, &c, "G_ema");
@@ -256,10 +259,8 @@ static void test_shared_gradients(void **state) {
   for (int k = 0; k < 4; k++) {
     ganc_config c = small_config(32, 1, 4);
     if (k & 1) {
-      snprintf(c.arch, sizeof c.arch, "resnet");
-      snprintf(c.conditional, sizeof c.conditional, "yes");
+      cond_resnet(&c);
       snprintf(c.spectral_norm, sizeof c.spectral_norm, "gd");
-      c.classes = 3;
     }
     const int grow_g = k >= 2; // the donor is D, borrowing G at a larger batch
     const int N = 2, big = 3;
@@ -332,12 +333,9 @@ static void test_bf16_conv_outputs(void **state) {
   (void)state;
   for (int k = 0; k < 2; k++) {
     ganc_config c = small_config(32, 1, 4);
-    if (k) {
-      snprintf(c.arch, sizeof c.arch, "resnet");
-      snprintf(c.conditional, sizeof c.conditional, "yes");
-      c.classes = 3;
-    }
+    if (k) cond_resnet(&c);
     const int N = 2;
+    int bn_kept = 0;
     ganc_net G[2], D[2], E[2];
     g_ctx.precision = GANC_PREC_BF16;
     for (int s = 0; s < 2; s++) { // s = 1: with the storage
@@ -346,26 +344,70 @@ static void test_bf16_conv_outputs(void **state) {
       ganc_build_d(&D[s], &c);
       ganc_build_g(&E[s], &c, "G_ema");
       net_finalize(&g_ctx, &G[s], N, 1);
+      // DCGAN: G's batch-norm outputs (with their fused ReLU) in bf16 too, as CUDA keeps them
+      // where its convolutions read bf16 (the CPU keeps them FP32; its convolutions widen the
+      // halves, the same bits): G_ema then has no output of G's to borrow there either.
+      for (int i = 0; s && !k && i < G[s].nnodes; i++) {
+        ganc_node *b = &G[s].nodes[i], *a = &G[s].nodes[b->first_reader];
+        if (!b->mean || b->cond || b->consumers != 1 || !a->fused) continue;
+        b->out_bf16 = a->out_bf16 = 1;
+        bn_kept++;
+      }
       net_share_gradients(&D[s], &G[s]);
       net_finalize(&g_ctx, &D[s], N, 1);
       if (s) net_share_activations(&E[s], &G[s]);
-      net_finalize(&g_ctx, &E[s], N, 0);
+      net_finalize(&g_ctx, &E[s], 1, 0); // a smaller batch: G's buffers hold more of its outputs
       net_init_weights(&g_ctx, &G[s], 5, GANC_RNG_INIT_G);
       net_init_weights(&g_ctx, &D[s], 5, GANC_RNG_INIT_D);
       memcpy(E[s].p, G[s].p, G[s].nparam_floats * sizeof(float));
     }
     g_ctx.bf16_store = 0;
-    int kept = 0, kept_d = 0;
+    int kept = 0, kept_d = 0, placed = 0, placed_bn = 0, reuse = 0;
     for (int i = 0; i < G[1].nnodes; i++) {
       const ganc_node *g = &G[1].nodes[i], *e = &E[1].nodes[i];
       assert_int_equal(g->y_scratch, g->round_out);
       assert_int_equal(G[0].nodes[i].round_out, g->round_out);
       assert_int_equal(G[0].nodes[i].y_scratch, 0);
       kept += g->y_scratch;
-      // G_ema's output of such a convolution: G's scratch, looked up at each forward
-      assert_int_equal(e->out_scratch && e->donor_scratch && e->scratch_buf == g->scratch_buf,
-                       g->y_scratch);
+      // G_ema borrows G's output, or runs in place, or puts its output in G's backward scratch
+      // (G keeps that node in bf16): no activation memory of its own
+      assert_true(e->inplace || e->borrowed || (e->out_scratch && e->donor_scratch));
+      if (!e->inplace) assert_int_equal(e->out_scratch, g->out_bf16);
+      placed += e->out_scratch;
+      placed_bn += e->out_scratch && e->mean && E[1].nodes[e->first_reader].inplace;
     }
+    assert_true(placed >= kept + bn_kept);
+    // Two outputs placed in one buffer are never live at once: the later is written after the
+    // last read of the earlier (by any node reading it, or an in-place node over it), or is a
+    // batch norm over its input, which it reads last.
+    for (int i = 0; i < E[1].nnodes; i++) {
+      const ganc_node *e = &E[1].nodes[i];
+      if (!e->out_scratch) continue;
+      int last = i;
+      for (int r = i + 1; r < E[1].nnodes; r++)
+        for (int q = 0; q < E[1].nodes[r].nin; q++) {
+          int h = E[1].nodes[r].in[q];
+          while (h != i && h > i && E[1].nodes[h].inplace) // up an in-place chain
+            h = E[1].nodes[h].in[0];
+          if (h == i) last = r;
+        }
+      for (int j = i + 1; j <= last && j < E[1].nnodes; j++)
+        if (E[1].nodes[j].out_scratch && E[1].nodes[j].scratch_buf == e->scratch_buf &&
+            !(j == last && E[1].nodes[j].mean && E[1].nodes[j].in[0] == i)) // BN in place
+          fail_msg("k %d: G_ema's %s (read until node %d) and %s share G's buffer %d", k, e->name,
+                   last, E[1].nodes[j].name, e->scratch_buf);
+      for (int j = last + 1; j < E[1].nnodes; j++)
+        reuse += E[1].nodes[j].out_scratch && E[1].nodes[j].scratch_buf == e->scratch_buf;
+    }
+    assert_true(reuse > 0); // buffers are used again once free
+    int bn_over = 0;        // batch norms in place over their convolution's output
+    for (int i = 0; i < E[1].nnodes; i++) {
+      const ganc_node *e = &E[1].nodes[i],
+                      *x = e->mean && e->in[0] >= 0 ? &E[1].nodes[e->in[0]] : NULL;
+      bn_over += x && e->out_scratch && x->out_scratch && x->scratch_buf == e->scratch_buf;
+    }
+    if (!k) assert_true(bn_over >= 3);
+    if (!k) assert_true(bn_kept >= 3 && placed_bn >= 3); // outputs read in place, then by a conv
     for (int i = 0; i < D[1].nnodes; i++)
       kept_d += D[1].nodes[i].y_scratch;
     assert_true(kept >= 3);
@@ -410,14 +452,14 @@ static void test_bf16_conv_outputs(void **state) {
 
     // G_ema in G's scratch = G_ema on its own: training mode (its recalibration) and eval, in bf16
     // and in FP32 (no rounding then: the trainer measures FID so).
-    const size_t n = (size_t)N * 32 * 32;
+    const size_t n = (size_t)32 * 32;
     float *a = xmalloc(n * sizeof(float));
     for (int p = 0; p < 2; p++) {
       g_ctx.precision = p ? GANC_PREC_FP32 : GANC_PREC_BF16;
       for (int train = 1; train >= 0; train--) {
         net_forward(&g_ctx, &G[1], z, N, 1, -1); // G's activations and scratch written first
-        memcpy(a, net_forward(&g_ctx, &E[1], z, N, train, -1), n * sizeof(float));
-        const float *b = net_forward(&g_ctx, &E[0], z, N, train, -1);
+        memcpy(a, net_forward(&g_ctx, &E[1], z, 1, train, -1), n * sizeof(float));
+        const float *b = net_forward(&g_ctx, &E[0], z, 1, train, -1);
         assert_memory_equal(a, b, n * sizeof(float));
         assert_memory_equal(E[0].buf, E[1].buf, E[0].nbuffer_floats * sizeof(float));
       }
@@ -430,6 +472,55 @@ static void test_bf16_conv_outputs(void **state) {
       net_free(&g_ctx, &G[s]);
     }
   }
+}
+
+// The placement of a borrower's outputs in its donor's backward scratch (net_finalize) on a net
+// where sizes do not grow, so that buffers fit many outputs, with in-place readers and an output
+// read again much later (a residual add): the borrower at batch 1 in the scratch of a donor at
+// batch 4 gives the bits of the same net with memory of its own.
+static void test_donor_scratch_placement(void **state) {
+  (void)state;
+  ganc_net G, E, E2;
+  ganc_net *nets[3] = {&G, &E, &E2};
+  for (int k = 0; k < 3; k++) {
+    ganc_net *n = nets[k];
+    net_init(n, k ? "G_ema" : "G", 8, 8, 4);
+    int r0 = GANC_NET_INPUT, h = GANC_NET_INPUT;
+    for (int b = 0; b < 3; b++) {
+      h = net_relu(n, net_bn(n, "bn", net_conv(n, "conv", h, 4, 3, 1, 1, 0, 0), 0));
+      if (!b) r0 = h;
+    }
+    net_conv(n, "out", net_add(n, "add", h, r0), 4, 3, 1, 1, 0, 0);
+  }
+  g_ctx.precision = GANC_PREC_BF16;
+  g_ctx.bf16_store = 1;
+  net_finalize(&g_ctx, &G, 4, 1);
+  g_ctx.bf16_store = 0;
+  for (int i = 0; i < G.nnodes; i++) { // its batch-norm outputs in bf16 (as in the test above)
+    ganc_node *b = &G.nodes[i];
+    if (b->mean) b->out_bf16 = G.nodes[b->first_reader].out_bf16 = 1;
+  }
+  net_share_activations(&E, &G);
+  net_finalize(&g_ctx, &E, 1, 0);
+  net_finalize(&g_ctx, &E2, 1, 0);
+  int placed = 0;
+  for (int i = 0; i < E.nnodes; i++)
+    placed += E.nodes[i].out_scratch;
+  assert_int_equal(placed, 6); // 3 convolutions, 3 batch norms
+  net_init_weights(&g_ctx, &E, 3, GANC_RNG_INIT_G);
+  net_init_weights(&g_ctx, &E2, 3, GANC_RNG_INIT_G);
+  float x[8 * 8 * 4], y[8 * 8 * 4];
+  ganc_rng_normals(6, GANC_RNG_LATENT, 0, 8 * 8 * 4, x);
+  for (int train = 1; train >= 0; train--) {
+    for (int b = 0; b < G.ngradbuf; b++) // stale scratch must not matter
+      memset(G.gradbuf[b], 0xFF, G.gradbuf_n[b] * sizeof(float));
+    memcpy(y, net_forward(&g_ctx, &E, x, 1, train, -1), sizeof y);
+    assert_memory_equal(y, net_forward(&g_ctx, &E2, x, 1, train, -1), sizeof y);
+  }
+  g_ctx.precision = GANC_PREC_FP32;
+  net_free(&g_ctx, &E);
+  net_free(&g_ctx, &E2);
+  net_free(&g_ctx, &G);
 }
 
 static void test_checkpoint_round_trip_and_refusals(void **state) {
@@ -784,6 +875,7 @@ int main(void) {
       cmocka_unit_test(test_shared_activations),
       cmocka_unit_test(test_shared_gradients),
       cmocka_unit_test(test_bf16_conv_outputs),
+      cmocka_unit_test(test_donor_scratch_placement),
       cmocka_unit_test(test_checkpoint_round_trip_and_refusals),
       cmocka_unit_test(test_philox_latents),
       cmocka_unit_test(test_checkpoint_values),

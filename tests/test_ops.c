@@ -577,6 +577,25 @@ static void test_bf16_storage(void **state) {
       assert_memory_equal(dx, dx2, (size_t)n * 4);
       assert_memory_equal(dg, dg2, C * 4), assert_memory_equal(db, db2, C * 4);
     }
+    // y over x (both FP32, x FP32 or rounded as read): the bits of the op out of place.
+    for (int mode = GANC_X_FP32; mode <= GANC_X_ROUND; mode += GANC_X_ROUND)
+      for (int train = 0; train < 2; train++) {
+        memcpy(y2, xo, (size_t)n * 4);
+        poison(y, n);
+        if (train) {
+          batchnorm_forward_train_cpu(ctx, M, C, xo, mode, g, b, 1e-5f, 0.1f, GANC_ACT_RELU, 0.2f,
+                                      y, 0, mu, rs, NULL, NULL);
+          batchnorm_forward_train_cpu(ctx, M, C, y2, mode, g, b, 1e-5f, 0.1f, GANC_ACT_RELU, 0.2f,
+                                      y2, 0, mu2, rs2, NULL, NULL);
+          assert_memory_equal(mu, mu2, C * 4), assert_memory_equal(rs, rs2, C * 4);
+        } else {
+          batchnorm_forward_eval_cpu(ctx, M, C, xo, mode, g, b, rm, rv, 1e-5f, GANC_ACT_RELU, 0.2f,
+                                     y, 0);
+          batchnorm_forward_eval_cpu(ctx, M, C, y2, mode, g, b, rm, rv, 1e-5f, GANC_ACT_RELU, 0.2f,
+                                     y2, 0);
+        }
+        assert_memory_equal(y, y2, (size_t)n * 4);
+      }
     // ... and rounding matters: the FP32 x gives other statistics.
     batchnorm_forward_train_cpu(ctx, M, C, xo, GANC_X_FP32, g, b, 1e-5f, 0.1f, 0, 0.2f, y2, 0, mu2,
                                 rs2, NULL, NULL);

@@ -7,6 +7,7 @@
 #include "ops/dispatch.h"
 #include "ops/precision.h" // GANC_X_*: how batch norm reads a convolution's output
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -757,6 +758,72 @@ static void plan_bf16(ganc_ctx *ctx, ganc_net *net) {
   }
 }
 
+// A net that shares a donor's activations (net_share_activations) and is not trained runs only
+// between the donor's steps, when the donor's backward scratch (its planned gradient buffers) is
+// dead too: each output it cannot borrow (the donor keeps that node in bf16, or passes it through
+// its scratch) goes into one of those buffers instead of memory of its own, if one is free at
+// that node — every output placed in it before was read for the last time before (an in-place
+// reader's reads count as its input's; the net's own output, read after the forward, keeps memory
+// of its own) — or, for a batch norm, its input's buffer when it is that input's last reader. Which
+// free buffer: the smallest that holds the output, or the largest (along a chain that alternates
+// between the two largest buffers, as a convolution and its batch norm do); the rule that leaves
+// fewer floats unplaced wins. A placed output is found by index at each forward (net_forward: the
+// donor's buffers may be replaced by larger ones when another net borrows its scratch), and so is
+// an in-place node's, its input's.
+static size_t place_outputs(const ganc_net *net, const ganc_net *dn, int max_batch, const int *root,
+                            const int *end, int largest, int *buf) {
+  size_t unplaced = 0;
+  for (int i = 0; i < net->nnodes; i++) {
+    const ganc_node *nd = &net->nodes[i];
+    buf[i] = -1;
+    if (nd->inplace || nd->borrowed || nd->out_bf16 || end[i] == INT_MAX) continue;
+    // A batch norm whose input was placed and is read for the last time here runs in place over
+    // it (an eval net's output is not kept for a backward; the op allows y over an FP32 x).
+    const int x = nd->in[0] == GANC_NET_INPUT ? -1 : root[nd->in[0]];
+    if (nd->kind == &KIND_BN && !nd->cond && x >= 0 && buf[x] >= 0 && end[x] == i) {
+      buf[i] = buf[x];
+      continue;
+    }
+    const size_t size = (size_t)out_count(nd, max_batch);
+    int best = -1;
+    for (int b = 0; b < dn->ngradbuf; b++) {
+      if (dn->gradbuf_n[b] < size ||
+          (best >= 0 && (largest ? dn->gradbuf_n[b] <= dn->gradbuf_n[best]
+                                 : dn->gradbuf_n[b] >= dn->gradbuf_n[best])))
+        continue;
+      int free = 1;
+      for (int j = 0; j < i && free; j++)
+        free = buf[j] != b || end[j] < i;
+      if (free) best = b;
+    }
+    buf[i] = best;
+    if (best < 0) unplaced += size;
+  }
+  return unplaced;
+}
+static void place_in_donor_scratch(ganc_net *net, const ganc_net *dn, int max_batch) {
+  const int n = net->nnodes;
+  int *root = xmalloc(sizeof(int) * (size_t)n), *end = xmalloc(sizeof(int) * (size_t)n),
+      *buf = xmalloc(sizeof(int) * (size_t)n); // storage root, its last read, the placed buffer
+  for (int i = 0; i < n; i++) {
+    const ganc_node *nd = &net->nodes[i];
+    root[i] = nd->inplace ? root[nd->in[0]] : i;
+    end[i] = i;
+    for (int k = 0; k < nd->nin; k++)
+      if (nd->in[k] != GANC_NET_INPUT && end[root[nd->in[k]]] < i) end[root[nd->in[k]]] = i;
+  }
+  end[root[n - 1]] = INT_MAX;
+  const size_t by_small = place_outputs(net, dn, max_batch, root, end, 0, buf);
+  if (place_outputs(net, dn, max_batch, root, end, 1, buf) > by_small)
+    place_outputs(net, dn, max_batch, root, end, 0, buf);
+  for (int i = 0; i < n; i++) {
+    if (buf[i] < 0) continue;
+    net->nodes[i].out_scratch = net->nodes[i].donor_scratch = 1;
+    net->nodes[i].scratch_buf = buf[i];
+  }
+  free(root), free(end), free(buf);
+}
+
 void net_share_activations(ganc_net *net, const ganc_net *donor) {
   if (net->finalized || donor == net)
     ganc_die(GANC_EXIT_RUNTIME, "internal error: %s shares activations too late", net->name);
@@ -911,22 +978,20 @@ void net_finalize(ganc_ctx *ctx, ganc_net *net, int max_batch, int train) {
   if (dn && (!dn->finalized || dn->nnodes != net->nnodes || dn->max_batch < max_batch))
     ganc_die(GANC_EXIT_RUNTIME, "internal error: %s cannot share %s's activations", net->name,
              dn->name);
-  for (int i = 0; i < net->nnodes; i++) { // the outputs, now that their storage is known
+  for (int i = 0; i < net->nnodes; i++) { // which outputs are the donor's
     ganc_node *nd = &net->nodes[i];
     const ganc_node *d = dn ? &dn->nodes[i] : NULL;
     if (d && (d->kind != nd->kind || d->H != nd->H || d->W != nd->W || d->C != nd->C))
       ganc_die(GANC_EXIT_RUNTIME, "internal error: %s and %s differ at node %s", net->name,
                dn->name, nd->name);
-    const size_t count = (size_t)max_batch * nd->H * nd->W * nd->C;
     nd->borrowed =
         !nd->inplace && d && !d->inplace && !d->out_bf16 && !d->out_scratch && !nd->out_bf16;
-    // The donor keeps this convolution's output in bf16 and passes its FP32 result through its
-    // backward scratch: this net's FP32 output goes there too (it only runs between the donor's
-    // steps, when that scratch is dead, and only its batch norm reads it).
-    if (d && d->y_scratch && !nd->out_bf16 && !nd->inplace && !train) {
-      nd->out_scratch = nd->donor_scratch = 1;
-      nd->scratch_buf = d->scratch_buf;
-    }
+  }
+  if (dn && !train) place_in_donor_scratch(net, dn, max_batch);
+  for (int i = 0; i < net->nnodes; i++) { // the outputs, now that their storage is known
+    ganc_node *nd = &net->nodes[i];
+    const ganc_node *d = dn ? &dn->nodes[i] : NULL;
+    const size_t count = (size_t)max_batch * nd->H * nd->W * nd->C;
     if (nd->inplace)
       nd->out = net->nodes[nd->in[0]].out, nd->out_bf16 = net->nodes[nd->in[0]].out_bf16;
     else if (nd->out_scratch)
@@ -1068,6 +1133,8 @@ const float *net_forward(ganc_ctx *ctx, ganc_net *net, const float *x, int N, in
     // scratch may have replaced it with a larger one since net_finalize).
     if (nd->out_scratch)
       nd->out = (nd->donor_scratch ? net->donor->gradbuf : net->gradbuf)[nd->scratch_buf];
+    else if (nd->inplace) // its input's, which may be such an output
+      nd->out = net->nodes[nd->in[0]].out;
     const float *in[2] = {input_of(net, nd->in[0], x),
                           nd->nin > 1 ? input_of(net, nd->in[1], x) : NULL};
     nd->kind->forward(ctx, net, nd, in, N, train, mom);

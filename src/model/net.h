@@ -82,7 +82,7 @@ typedef struct ganc_node {
   int borrowed;        // out (and xhat) belong to the net's donor (net_share_activations)
   int dout_bf16;       // dout holds bf16 values: see net_finalize
   int out_scratch;     // out is the backward scratch (a conv read only by a bf16 activation; in
-                       // a net sharing a donor's activations, the donor's y_scratch):
+                       // a net sharing a donor's activations, a buffer of the donor's):
   int scratch_buf;     // gradbuf[scratch_buf] (the donor's, for a borrower), looked up at each
                        // forward
   int round_out;       // conv read only by a batch norm: in a bf16 forward, batch norm reads
@@ -178,9 +178,12 @@ void net_finalize(ganc_ctx *ctx, ganc_net *net, int max_batch, int train);
 // Before net_finalize: `net` (same architecture as `donor`, which is finalized first, at a batch
 // at least as large) runs its forwards in the donor's activation memory instead of its own — its
 // node outputs (and conditional batch norms' normalised inputs) are the donor's buffers, except
-// where the donor keeps an output in bf16. A forward of either overwrites the other's activations:
-// for a net that never runs between a forward of the donor and that forward's backward (G_ema,
-// which the trainer runs between steps, beside G: one set of generator activations, not two).
+// where the donor keeps an output in bf16 or in its backward scratch: those go into the donor's
+// backward scratch too, into a buffer free at that node (net_finalize's place_in_donor_scratch),
+// else into memory of its own. A forward of either overwrites the other's activations and the
+// donor's backward scratch: for a net that never runs between a forward of the donor and that
+// forward's backward (G_ema, which the trainer runs between steps, beside G: one set of
+// generator activations, not two).
 void net_share_activations(ganc_net *net, const ganc_net *donor);
 // Before net_finalize (train = 1): `net` runs its backwards in the backward scratch of `donor` (a
 // trained net finalized first that lends to no other): the planned gradient buffers, dtmp,

@@ -26,6 +26,11 @@ static void bn_check(int64_t M, int C, int x_mode, const char *op) {
   if (x_mode < GANC_X_FP32 || x_mode > GANC_X_ROUND)
     ganc_die(GANC_EXIT_RUNTIME, "%s: x_mode %d is none of GANC_X_*", op, x_mode);
 }
+// y over x: element i is read before it is written, so only when both are FP32.
+static void bn_check_alias(const void *x, int x_mode, const void *y, int y_bf16, const char *op) {
+  if (y == x && (y_bf16 || x_mode == GANC_X_BF16))
+    ganc_die(GANC_EXIT_RUNTIME, "%s: y in x's buffer needs both in FP32", op);
+}
 
 // Scratch for `nblk` partial rows plus `extra` rows of C doubles (double-aligned: scratch is
 // 64-byte aligned).
@@ -55,6 +60,7 @@ void batchnorm_forward_train_cpu(ganc_ctx *ctx, int64_t M, int C, const void *x,
                                  int act, float slope, void *y, int y_bf16, float *mean,
                                  float *rstd, float *run_mean, float *run_var) {
   bn_check(M, C, x_mode, "batchnorm_forward_train_cpu");
+  bn_check_alias(x, x_mode, y, y_bf16, "batchnorm_forward_train_cpu");
   // As PyTorch: one value per channel has no variance to normalize by (and no unbiased one).
   if (M < 2)
     ganc_die(GANC_EXIT_USAGE,
@@ -122,6 +128,7 @@ void batchnorm_forward_eval_cpu(ganc_ctx *ctx, int64_t M, int C, const void *x, 
                                 const float *run_var, float eps, int act, float slope, void *y,
                                 int y_bf16) {
   bn_check(M, C, x_mode, "batchnorm_forward_eval_cpu");
+  bn_check_alias(x, x_mode, y, y_bf16, "batchnorm_forward_eval_cpu");
   double *scale = bn_scratch(ctx, 0, 1, C);
   for (int c = 0; c < C; c++)
     scale[c] = gamma[c] / sqrt((double)run_var[c] + eps);

@@ -538,7 +538,30 @@ static void gpu_bn(int64_t M, int C, const char *where) {
       down(out + 3 * n + 5 * C, db, cb);
       if (mode >= 0) all_same &= !memcmp(ref, got, (3 * n + 6 * (size_t)C) * sizeof(float));
     }
-    report(all_same, "gpu   bn x in bf16/round M=%-7lld C=%-4d %-20s = the op on the widened x: %s",
+    // y over x (FP32 x, rounded as read): the bits of the op out of place, train and eval.
+    float *xy = dnew(fb);
+    for (int train = 0; train < 2; train++) {
+      up(xy, b.x, fb);
+      if (train) {
+        batchnorm_forward_train_cuda(&G, ST, M, C, x, GANC_X_ROUND, gamma, beta, BN_EPS,
+                                     BN_MOMENTUM, GANC_ACT_LRELU, 0.2f, y, 0, mean, rstd, NULL,
+                                     NULL);
+        batchnorm_forward_train_cuda(&G, ST, M, C, xy, GANC_X_ROUND, gamma, beta, BN_EPS,
+                                     BN_MOMENTUM, GANC_ACT_LRELU, 0.2f, xy, 0, mean, rstd, NULL,
+                                     NULL);
+      } else {
+        batchnorm_forward_eval_cuda(&G, ST, M, C, x, GANC_X_ROUND, gamma, beta, rm, rv, BN_EPS,
+                                    GANC_ACT_RELU, 0.0f, y, 0);
+        batchnorm_forward_eval_cuda(&G, ST, M, C, xy, GANC_X_ROUND, gamma, beta, rm, rv, BN_EPS,
+                                    GANC_ACT_RELU, 0.0f, xy, 0);
+      }
+      down(ref, y, fb);
+      down(got, xy, fb);
+      all_same &= !memcmp(ref, got, fb);
+    }
+    ganc_cuda_free(&G, xy);
+    report(all_same,
+           "gpu   bn x in bf16/round M=%-7lld C=%-4d %-20s = the op on the widened x, in place: %s",
            (long long)M, C, where, all_same ? "bit-exact" : "DIFFERS");
     ganc_cuda_free(&G, xh);
     ganc_cuda_free(&G, dxw);

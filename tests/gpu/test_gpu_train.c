@@ -347,6 +347,34 @@ static void storage_check(const char *name, const programs *P, const char *data,
   same_bits(name, "bf16 and FP32 activations", run[0], run[1], steps);
 }
 
+// The same for a recipe whose batch norms are all read by something else than a convolution
+// (resnet32.ini: upsampling, the class affine), where what bf16 keeps is the convolution outputs
+// batch norm reads (conditional batch norm among them): with the kernels fixed (mma-bf16, which
+// every shape takes), two runs with and without the storage give the same bits.
+static void storage_check_conv_outputs(const char *name, const programs *P, const char *data,
+                                       const char *cfg, const char *root, const char *extra,
+                                       int batch, int steps) {
+  char run[2][4500], log[4600];
+  for (int k = 0; k < 2; k++) {
+    snprintf(run[k], sizeof run[k], "%s/gpu4-%s", root, k ? "fp32-acts" : "bf16-acts");
+    const int rc =
+        gpu_run(P, data, cfg, run[k], extra, batch, steps,
+                k ? "--set train.conv_variant=mma-bf16 --set train.bf16_activations=false"
+                  : "--set train.conv_variant=mma-bf16");
+    check(rc == 0, "%s: %d steps with mma-bf16 and train.bf16_activations = %s (exit %d)", name,
+          steps, k ? "false" : "true", rc);
+    if (rc) return;
+  }
+  snprintf(log, sizeof log, "%s.log", run[0]);
+  int ga = 0, da = 0;
+  const int kept = file_scan2(log, "bf16 activations: G ", &ga, &da);
+  check(kept && ga > 0,
+        "%s: G's convolution outputs kept in bf16 (\"bf16 activations: G %d, D %d\" "
+        "in %s)",
+        name, ga, da, log);
+  same_bits(name, "bf16 and FP32 activations", run[0], run[1], steps);
+}
+
 int main(int argc, char **argv) {
   if (argc > 1) { // no options: --help says so (tests/gpu/run.sh checks that every binary starts)
     FILE *f = strcmp(argv[1], "--help") ? stderr : stdout;
@@ -444,6 +472,19 @@ int main(int argc, char **argv) {
 #else
   storage_check("fmnist32.ini, train.precision = bf16", bins, data, cfg, gdir, extra, batch, 20);
 #endif
+  snprintf(
+      extra, sizeof extra,
+      "%s --set model.spectral_norm=gd --set augment.color=true --set augment.translation=true "
+      "--set augment.cutout=true --set model.channels=0 --set train.precision=bf16",
+      narrow);
+#ifdef GANC_CUDEMU
+  storage_check_conv_outputs("resnet32.ini (conditional, SN, DiffAugment), bf16", bins, data, rcfg,
+                             root, extra, 8, 4);
+#else
+  storage_check_conv_outputs("resnet32.ini (conditional, SN, DiffAugment), bf16", bins, data, rcfg,
+                             root, extra, batch, 20);
+#endif
+  snprintf(extra, sizeof extra, "%s --set train.precision=bf16", narrow); // fmnist32's, as above
   {
     char kl[4700];
     snprintf(kl, sizeof kl, "%s/gpu3/kernels.log", root);

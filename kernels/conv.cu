@@ -860,7 +860,8 @@ __global__ void __launch_bounds__(THREADS, 2) conv_igemm_kernel(const typename R
 // (g, t) reads row 2t (+1) at column g of a 68-float row, bank (8t + g) mod 32; tf32's (row t)
 // are 2-way, bank (4t + g) mod 32.
 // The FP32 master data stay FP32 in memory; what the variants change is the products' precision
-// and speed, and for bf16 the operands' (BF16 storage of activations is a later step, PERF.md).
+// and speed, and for bf16 the operands' (activations kept in bf16 are read as halves where a
+// variant takes them: launch_bf16op, PERF.md).
 enum { PREC_FP32 = 0, PREC_TF32 = 1, PREC_BF16 = 2 };
 
 // Warp tiling: WR warps along the tile's rows, 8 / WR along its columns; each warp owns MI x NI mma

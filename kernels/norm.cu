@@ -457,6 +457,8 @@ extern "C" void batchnorm_backward_cuda(ganc_ctx *ctx, ganc_stream st, int64_t M
   bn_require(M, C, x_mode, "batchnorm_backward_cuda");
   KERNEL_REQUIRE(!dx_bf16 || (dx != (const void *)x && dx != (const void *)dy),
                  "batchnorm_backward_cuda", "dx in bf16 cannot be x's or dy's buffer");
+  KERNEL_REQUIRE(x_mode != GANC_X_BF16 || dx != x, "batchnorm_backward_cuda",
+                 "dx cannot be the buffer of x's halves");
   const bn_plan p = bn_make_plan(M, C);
   // Scratch (doubles): part [2, nchunk, C], coef [3, C], and under train.batchnorm = sync a place
   // [C] for the second pass's dgamma and dbeta (floats, two to a double).

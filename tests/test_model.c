@@ -353,10 +353,18 @@ static void test_bf16_conv_outputs(void **state) {
         b->out_bf16 = a->out_bf16 = 1;
         bn_kept++;
       }
-      net_share_gradients(&D[s], &G[s]);
-      net_finalize(&g_ctx, &D[s], N, 1);
+      // In the trainer's order: G_ema places its outputs in G's buffers, then D, at a larger
+      // batch, grows them (G_ema finds them by index at each forward).
       if (s) net_share_activations(&E[s], &G[s]);
       net_finalize(&g_ctx, &E[s], 1, 0); // a smaller batch: G's buffers hold more of its outputs
+      size_t before = 0, after = 0;
+      for (int b = 0; b < G[s].ngradbuf; b++)
+        before += G[s].gradbuf_n[b];
+      net_share_gradients(&D[s], &G[s]);
+      net_finalize(&g_ctx, &D[s], N + 2, 1);
+      for (int b = 0; b < G[s].ngradbuf; b++)
+        after += G[s].gradbuf_n[b];
+      assert_true(after > before);
       net_init_weights(&g_ctx, &G[s], 5, GANC_RNG_INIT_G);
       net_init_weights(&g_ctx, &D[s], 5, GANC_RNG_INIT_D);
       memcpy(E[s].p, G[s].p, G[s].nparam_floats * sizeof(float));
@@ -455,9 +463,10 @@ static void test_bf16_conv_outputs(void **state) {
     const size_t n = (size_t)32 * 32;
     float *a = xmalloc(n * sizeof(float));
     for (int p = 0; p < 2; p++) {
-      g_ctx.precision = p ? GANC_PREC_FP32 : GANC_PREC_BF16;
       for (int train = 1; train >= 0; train--) {
+        g_ctx.precision = GANC_PREC_BF16;        // G's own, always
         net_forward(&g_ctx, &G[1], z, N, 1, -1); // G's activations and scratch written first
+        g_ctx.precision = p ? GANC_PREC_FP32 : GANC_PREC_BF16;
         memcpy(a, net_forward(&g_ctx, &E[1], z, 1, train, -1), n * sizeof(float));
         const float *b = net_forward(&g_ctx, &E[0], z, 1, train, -1);
         assert_memory_equal(a, b, n * sizeof(float));

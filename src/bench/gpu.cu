@@ -492,7 +492,9 @@ extern "C" int ganc_bench_op(const char *op, const char *shape, int reps, FILE *
 }
 
 extern "C" void ganc_bench_variants(FILE *f) {
-  fprintf(f, "%-16s %-5s %-13s %-13s %s\n", "variant", "prec", "needs", "deterministic", "what");
+  // bf16 in: reads activation operands kept in bf16 (train.bf16_activations) as they are.
+  fprintf(f, "%-19s %-5s %-13s %-13s %-7s %s\n", "variant", "prec", "needs", "deterministic",
+          "bf16 in", "what");
   for (int v = 0; v < ganc_conv_variant_count(); v++) {
     const ganc_conv_variant *var = ganc_conv_variant_at(v);
     static const char *const prec[] = {"fp32", "tf32", "bf16"};
@@ -500,7 +502,8 @@ extern "C" void ganc_bench_variants(FILE *f) {
     int k = snprintf(needs, sizeof needs, var->min_cc ? "sm_%d" : "any", var->min_cc);
     if (var->chan_multiple > 1)
       snprintf(needs + k, sizeof needs - (size_t)k, " C,K%%%d", var->chan_multiple);
-    fprintf(f, "%-16s %-5s %-13s %-13s %s\n", var->name, prec[var->precision], needs,
-            var->deterministic ? "yes" : "no", var->what);
+    fprintf(f, "%-19s %-5s %-13s %-13s %-7s %s\n", var->name, prec[var->precision], needs,
+            var->deterministic ? "yes" : "no", ganc_conv_variant_reads_bf16(v) ? "yes" : "no",
+            var->what);
   }
 }

@@ -89,7 +89,12 @@ static void conv_fwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *c
   int tr;
   net_node_conv_shape(nd, N, &s, &tr);
   if (nd->sn) sn_transform(ctx, net, nd, train);
-  // Kept in bf16 (y_scratch): the FP32 result into the backward scratch, then its halves.
+  // Kept in bf16 (y_scratch): the FP32 result into the backward scratch, then its halves — the
+  // rounding a bf16 forward makes anyway, so only in one (a net finalized so is not run in
+  // another).
+  if (nd->y_scratch && ctx->precision != GANC_PREC_BF16)
+    ganc_die(GANC_EXIT_RUNTIME, "internal error: %s keeps %s in bf16 but runs in precision %d",
+             net->name, nd->name, (int)ctx->precision);
   float *y = nd->y_scratch ? net->gradbuf[nd->scratch_buf] : nd->out;
   if (in_bf16(net, nd))
     conv2d_mixed(ctx, tr ? GANC_CONV_BWD_DATA : GANC_CONV_FWD, &s, in[0], 1, conv_weight(net, nd),
@@ -750,7 +755,7 @@ static void plan_bf16(ganc_ctx *ctx, ganc_net *net) {
   // backward; a convolution's backward does not read its output), the FP32 result passing
   // through the backward scratch, dead during a forward (y_scratch). On either backend: batch
   // norm reads halves on both.
-  for (int j = 0; j < net->nnodes; j++) {
+  for (int j = 0; j < net->nnodes && ctx->precision == GANC_PREC_BF16; j++) {
     ganc_node *c = &net->nodes[j];
     if (!c->round_out) continue;
     c->out_bf16 = 1;
@@ -791,10 +796,10 @@ static size_t place_outputs(const ganc_net *net, const ganc_net *dn, int max_bat
           (best >= 0 && (largest ? dn->gradbuf_n[b] <= dn->gradbuf_n[best]
                                  : dn->gradbuf_n[b] >= dn->gradbuf_n[best])))
         continue;
-      int free = 1;
-      for (int j = 0; j < i && free; j++)
-        free = buf[j] != b || end[j] < i;
-      if (free) best = b;
+      int avail = 1;
+      for (int j = 0; j < i && avail; j++)
+        avail = buf[j] != b || end[j] < i;
+      if (avail) best = b;
     }
     buf[i] = best;
     if (best < 0) unplaced += size;

@@ -181,9 +181,10 @@ void net_finalize(ganc_ctx *ctx, ganc_net *net, int max_batch, int train);
 // where the donor keeps an output in bf16 or in its backward scratch: those go into the donor's
 // backward scratch too, into a buffer free at that node (net_finalize's place_in_donor_scratch),
 // else into memory of its own. A forward of either overwrites the other's activations and the
-// donor's backward scratch: for a net that never runs between a forward of the donor and that
-// forward's backward (G_ema, which the trainer runs between steps, beside G: one set of
-// generator activations, not two).
+// donor's backward scratch: for a net that never runs between a forward of the donor, or of a
+// net sharing the donor's backward scratch (net_share_gradients), and that forward's backward
+// (G_ema, which the trainer runs between steps, beside G and D: one set of generator
+// activations, not two).
 void net_share_activations(ganc_net *net, const ganc_net *donor);
 // Before net_finalize (train = 1): `net` runs its backwards in the backward scratch of `donor` (a
 // trained net finalized first that lends to no other): the planned gradient buffers, dtmp,

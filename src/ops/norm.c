@@ -150,6 +150,8 @@ void batchnorm_backward_cpu(ganc_ctx *ctx, int64_t M, int C, const void *x, int 
   bn_check(M, C, x_mode, "batchnorm_backward_cpu");
   if (dx_bf16 && (dx == (const void *)x || dx == (const void *)dy))
     ganc_die(GANC_EXIT_RUNTIME, "batchnorm_backward_cpu: dx in bf16 cannot be x's or dy's buffer");
+  if (x_mode == GANC_X_BF16 && dx == x)
+    ganc_die(GANC_EXIT_RUNTIME, "batchnorm_backward_cpu: dx cannot be the buffer of x's halves");
   const int64_t nblk = (M + BN_BLOCK_ROWS - 1) / BN_BLOCK_ROWS;
   // Partials interleaved per block: [Σ dy (C) | Σ dy·(x − mean) (C)], then the two totals.
   double *part = bn_scratch(ctx, 2 * nblk, 2, C);

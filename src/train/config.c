@@ -129,7 +129,8 @@ static const key_def KEYS[] = {
   ENUM("train", precision,   "fp32",    "fp32|tf32|bf16",
        "the convolutions' products: fp32 (bit-reproducible), tf32 or bf16 (tensor cores, GPUs of "
        "compute capability 8.0 and later; the CPU rounds the operands the same way); bf16 also "
-       "rounds a convolution's output to bf16 where batch norm reads it, as PyTorch's autocast; "
+       "rounds a convolution's output to bf16 where batch norm is its only reader (PyTorch's "
+       "autocast rounds every one); "
        "weights, Adam state, other activations (but see bf16_activations) and every sum stay FP32"),
   STR("train", conv_variant, conv_variant, "auto",
       "CUDA convolution kernels: auto = the fastest of train.precision's variants, timed once "

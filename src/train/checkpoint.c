@@ -220,6 +220,31 @@ static herr_t legacy_copy_link(hid_t src, const char *name, const H5L_info_t *in
   return H5Ocopy(src, name, *(hid_t *)dst, name, H5P_DEFAULT, H5P_DEFAULT) < 0 ? -1 : 0;
 }
 
+// In the child, each dataset of the copy read whole: H5Ocopy moves a dataset's header as it is, so
+// a damaged format-1 file can give a copy whose header does not fit its chunks (a byte of the
+// old file's metadata flipped made HDF5 1.10's read of such a copy run past a buffer, SIGSEGV);
+// such a read fails, or crashes, here in the child (reported as damage) and never in the reader.
+static herr_t legacy_read_one(hid_t obj, const char *name, const H5O_info_t *info, void *data) {
+  (void)data;
+  if (info->type != H5O_TYPE_DATASET) return 0;
+  hid_t d = H5Dopen2(obj, name, H5P_DEFAULT), s = d >= 0 ? H5Dget_space(d) : -1;
+  hid_t t = d >= 0 ? H5Dget_type(d) : -1;
+  hid_t mt = t >= 0 ? H5Tget_native_type(t, H5T_DIR_DEFAULT) : -1;
+  const hssize_t n = s >= 0 ? H5Sget_simple_extent_npoints(s) : -1;
+  const size_t es = mt >= 0 ? H5Tget_size(mt) : 0;
+  herr_t rc = -1;
+  if (n >= 0 && es > 0 && (uint64_t)n <= ((uint64_t)1 << 32) / es) {
+    void *buf = xmalloc((size_t)n * es + 1);
+    rc = H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0 ? -1 : 0;
+    free(buf);
+  }
+  if (mt >= 0) H5Tclose(mt);
+  if (t >= 0) H5Tclose(t);
+  if (s >= 0) H5Sclose(s);
+  if (d >= 0) H5Dclose(d);
+  return rc;
+}
+
 // In the child: path → an HDF5 file image in the current layout (malloc'd).
 static int legacy_convert(const char *path, void **image, size_t *n, ganc_err *err) {
   // HDF5's default layout for the copy: 1.10.8 cannot reopen an image of its own v2+ superblock
@@ -232,6 +257,8 @@ static int legacy_convert(const char *path, void **image, size_t *n, ganc_err *e
   if (dst < 0 || ganc_h5_attrs_copy(src, dst, err)) goto done;
   if (H5Literate(src, H5_INDEX_NAME, H5_ITER_INC, NULL, legacy_copy_link, &dst) != 0) goto done;
   if (H5Fflush(dst, H5F_SCOPE_GLOBAL) < 0) goto done;
+  if (H5Ovisit2(dst, H5_INDEX_NAME, H5_ITER_NATIVE, legacy_read_one, NULL, H5O_INFO_BASIC) != 0)
+    goto done;
   ssize_t size = H5Fget_file_image(dst, NULL, 0);
   if (size <= 0) goto done;
   *image = xmalloc((size_t)size);

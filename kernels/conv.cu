@@ -13,9 +13,10 @@
 //
 // Gradient rule (ops.h): y and dx are overwritten, dw accumulates (dw += ...).
 // Determinism: no atomics. Every output element is summed by one thread in a fixed k order; the
-// split-K partial sums of backward_weight are added in split order by one thread per element,
-// and the number of splits depends only on the shape (not on the GPU), so a result is the same
-// bit for bit from run to run and from one GPU model to another.
+// split-K partial sums of backward_weight are added in split order by one thread per element
+// (the first split's into dw as it finishes, the others' after), and the number of splits depends
+// only on the shape (not on the GPU), so a result is the same bit for bit from run to run and from
+// one GPU model to another.
 //
 // Tiling, the same for all three roles (one kernel template, three "role" structs that say how
 // to gather the tiles and where the result goes):
@@ -614,20 +615,23 @@ using BwdDataPhase = BwdDataPhaseT<float>;
 // (n, p, q), so A[m, j] = x[n, p·stride − pad + r, q·stride − pad + s, c] (0 outside the
 // image) — forward's A transposed — and B = dy as stored, [N·P·Q, K].
 // The reduction N·P·Q is long (batch × pixels) while M·K can be one tile (the first D layer:
-// 4·4·3 rows), so it is split: block z of the grid's z sums columns [z·chunk, (z+1)·chunk) into
-// its own partial result part[z] [R·S·C, K] in device scratch, and wgrad_reduce then adds
-// dw += Σ_z part[z] in z order. With one split the GEMM adds into dw directly.
+// 4·4·3 rows), so it is split: block z of the grid's z sums columns [z·chunk, (z+1)·chunk); split
+// 0 adds its sum into dw directly, split z >= 1 writes its own partial result part[z − 1]
+// [R·S·C, K] in device scratch, and wgrad_reduce then adds part[0], part[1], ... into dw one by
+// one (so dw = ((dw + s0) + s1) + ...: one partial fewer in scratch than splits, 8.4 MB less at
+// dcgan64's 4x4x256x512 layers; where dw was zero, the bits of s0 + s1 + ... as when every split
+// had its partial). With one split the GEMM adds into dw and nothing else.
 // Fetch maps: A — m = m0 + tid % 64 (consecutive c of one pixel: coalesced), columns
 //             j0 + tid / 64 + 4 i; B — n = n0 + tid % 64 (consecutive K), the same rows j.
 template <class TA, class TB> struct BwdWeightT : ColFastSlots { // x's, dy's element types
   struct Args {
     const TA *x;  // [N, H, W, C]
     const TB *dy; // [N, P, Q, K]
-    float *out;   // dw [R,S,C,K] (one split) or part [splits, R·S·C, K]
+    float *out;   // dw [R,S,C,K]: split 0 adds its sum to it
+    float *part; // [splits − 1, R·S·C, K]: split z >= 1 overwrites part[z − 1] (NULL: one split)
     Geom g;
     int M, Kd;  // M = R·S·C, Kd = N·P·Q
     int chunk;  // columns per split, a multiple of BK
-    int direct; // 1: out is dw and the result is added to it; 0: out[z] = partial (overwrites)
     Step jstep; // BK in (n, p, q) digits
   };
   struct Thread {
@@ -642,13 +646,13 @@ template <class TA, class TB> struct BwdWeightT : ColFastSlots { // x's, dy's el
     float acc[TM][TN];
   };
 
-  static Args args(const conv_shape *s, const TA *x, const TB *dy, float *out, int chunk,
-                   int direct) {
+  static Args args(const conv_shape *s, const TA *x, const TB *dy, float *dw, float *part,
+                   int chunk) {
     Args a;
-    a.x = x, a.dy = dy, a.out = out, a.g = geom_of(s);
+    a.x = x, a.dy = dy, a.out = dw, a.part = part, a.g = geom_of(s);
     a.M = s->R * s->S * s->C;
     a.Kd = s->N * s->P * s->Q;
-    a.chunk = chunk, a.direct = direct;
+    a.chunk = chunk;
     a.jstep = make_step(BK, s->P, s->Q);
     return a;
   }
@@ -692,13 +696,17 @@ template <class TA, class TB> struct BwdWeightT : ColFastSlots { // x's, dy's el
     t.j += BK;
   }
 
-  // direct: dw [m, n] += v; else part[z] [m, n] = v. Every element of part[z] is written, even
-  // by a split with no columns (v = 0), so the reduction never reads stale scratch.
+  // Split 0: dw [m, n] += v; split z >= 1: part[z − 1] [m, n] = v. Every element of part[z − 1]
+  // is written, even by a split with no columns (v = 0), so the reduction never reads stale
+  // scratch.
   __host__ __device__ __forceinline__ static void put(const Args &a, int bz, int m, int n,
                                                       float v) {
     if (m >= a.M || n >= a.g.K) return;
-    float *o = a.out + (a.direct ? 0 : (int64_t)bz * a.M * a.g.K) + (int64_t)m * a.g.K + n;
-    *o = a.direct ? *o + v : v;
+    const int64_t e = (int64_t)m * a.g.K + n;
+    if (bz == 0)
+      a.out[e] += v;
+    else
+      a.part[(int64_t)(bz - 1) * a.M * a.g.K + e] = v;
   }
 };
 using BwdWeight = BwdWeightT<float, float>;
@@ -736,13 +744,16 @@ static WgradPlan wgrad_plan(const conv_shape *s, int bm = BM, int bn = BN, int b
   return WgradPlan{(int)splits, (int)chunk};
 }
 
-// dw[i] += part[0][i] + part[1][i] + ... in split order, for one element i of [R·S·C·K].
-__host__ __device__ __forceinline__ void wgrad_reduce_one(const float *part, int splits, int64_t n,
+// dw[i] = ((dw[i] + part[0][i]) + part[1][i]) + ... in split order (the partials of splits 1, 2,
+// ...: split 0 has added its own into dw already), for one element i of [R·S·C·K]. Added one by
+// one into dw, so that where dw was zero before the GEMM the result is the plain sum s0 + s1 + ...
+// in split order, bit for bit what summing every split's partial before adding to dw gives.
+__host__ __device__ __forceinline__ void wgrad_reduce_one(const float *part, int nparts, int64_t n,
                                                           int64_t i, float *dw) {
-  float sum = 0.0f;
-  for (int z = 0; z < splits; z++)
-    sum += part[(int64_t)z * n + i];
-  dw[i] += sum;
+  float acc = dw[i];
+  for (int z = 0; z < nparts; z++)
+    acc += part[(int64_t)z * n + i];
+  dw[i] = acc;
 }
 
 } // namespace
@@ -1192,7 +1203,7 @@ template <class TA, class TB> struct FwdG {
     (void)bz;
     return m < a.M && n < a.g.K ? a.y + (int64_t)m * a.g.K + n : nullptr;
   }
-  __host__ __device__ static constexpr bool accumulates(const Args &) { return false; }
+  __host__ __device__ static constexpr bool accumulates(const Args &, int) { return false; }
   __device__ static SmemG &smem() { return conv_shared_g128().f; }
 };
 
@@ -1204,11 +1215,11 @@ template <class TA, class TB> struct WgradG {
   struct Args {
     const TA *x;  // float or bf16
     const TB *dy; // float or bf16
-    float *out;   // dw (direct) or part [splits, R·S·C, K]
+    float *out;   // dw: split 0 adds its sum to it
+    float *part; // [splits − 1, R·S·C, K]: split z >= 1 overwrites part[z − 1] (as BwdWeight)
     Geom g;
     int M, Kd;  // R·S·C, N·P·Q
     int chunk;  // columns per split, a multiple of GK
-    int direct; // as BwdWeight
     Step jstep; // GK in (n, p, q) digits
     int vec;
   };
@@ -1220,13 +1231,13 @@ template <class TA, class TB> struct WgradG {
     bool arow;
     uint32_t ra[2][4], rb[2][4]; // rows of 8 as bf16 pairs
   };
-  static Args args(const conv_shape *s, const TA *x, const TB *dy, float *out, int chunk,
-                   int direct) {
+  static Args args(const conv_shape *s, const TA *x, const TB *dy, float *dw, float *part,
+                   int chunk) {
     Args a;
-    a.x = x, a.dy = dy, a.out = out, a.g = geom_of(s);
+    a.x = x, a.dy = dy, a.out = dw, a.part = part, a.g = geom_of(s);
     a.M = s->R * s->S * s->C;
     a.Kd = s->N * s->P * s->Q;
-    a.chunk = chunk, a.direct = direct;
+    a.chunk = chunk;
     a.jstep = make_step(GK, s->P, s->Q);
     a.vec = ((uintptr_t)x % 16 == 0) && ((uintptr_t)dy % 16 == 0);
     return a;
@@ -1275,12 +1286,13 @@ template <class TA, class TB> struct WgradG {
       sts8(&sm.b[buf][tid / 16 + 16 * i][8 * (tid % 16)], t.rb[i]);
     }
   }
-  // &dw [m, n] (direct: added to) or &part[z] [m, n] (overwritten), or NULL outside the GEMM.
+  // &dw [m, n] (split 0: added to) or &part[z − 1] [m, n] (overwritten), or NULL outside the GEMM.
   __host__ __device__ __forceinline__ static float *at(const Args &a, int bz, int m, int n) {
     if (m >= a.M || n >= a.g.K) return nullptr;
-    return a.out + (a.direct ? 0 : (int64_t)bz * a.M * a.g.K) + (int64_t)m * a.g.K + n;
+    const int64_t e = (int64_t)m * a.g.K + n;
+    return bz == 0 ? a.out + e : a.part + (int64_t)(bz - 1) * a.M * a.g.K + e;
   }
-  __host__ __device__ static bool accumulates(const Args &a) { return a.direct; }
+  __host__ __device__ static bool accumulates(const Args &, int bz) { return bz == 0; }
   __device__ static SmemGW &smem() { return conv_shared_g128().w; }
 };
 
@@ -1366,7 +1378,7 @@ template <class TA, class TB> struct PhaseG {
   __host__ __device__ __forceinline__ static float *at(const Args &a, int bz, int m, int c) {
     return BwdDataPhase::at(a.b, bz, m, c);
   }
-  __host__ __device__ static constexpr bool accumulates(const Args &) { return false; }
+  __host__ __device__ static constexpr bool accumulates(const Args &, int) { return false; }
   __device__ static SmemGP &smem() { return conv_shared_g128().p; }
 };
 
@@ -1456,7 +1468,7 @@ __global__ void __launch_bounds__(THREADS, 1) conv_g128_kernel(const typename Ro
   // where the address is 8-byte aligned.
   const int g = lane / 4, q = lane % 4;
   const int m0 = t.m0 + (warp / 4) * 64, n0 = t.n0 + (warp % 4) * 32;
-  const bool acc_in = Role::accumulates(a);
+  const bool acc_in = Role::accumulates(a, blockIdx.z);
 #pragma unroll
   for (int mi = 0; mi < 4; mi++)
 #pragma unroll
@@ -1471,10 +1483,10 @@ __global__ void __launch_bounds__(THREADS, 1) conv_g128_kernel(const typename Ro
       }
 }
 
-static __global__ void wgrad_reduce_kernel(const float *part, int splits, int64_t n, float *dw) {
+static __global__ void wgrad_reduce_kernel(const float *part, int nparts, int64_t n, float *dw) {
   for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
        i += (int64_t)gridDim.x * blockDim.x)
-    wgrad_reduce_one(part, splits, n, i, dw);
+    wgrad_reduce_one(part, nparts, n, i, dw);
 }
 
 // ---- the variant table ------------------------------------------------------------------------
@@ -1675,32 +1687,32 @@ static void run_backward_weight(ganc_ctx *ctx, int v, cudaStream_t st, const con
                  s->K);
   const bool g128 = VARIANTS[v].tiles == TILES_G128;
   const WgradPlan plan = g128 ? wgrad_plan(s, GM, GN, GK, WGRAD_TARGET_BLOCKS / 2) : wgrad_plan(s);
-  // One pass of the variant's GEMM into out (dw when direct, else the splits' partials).
-  auto gemm = [&](float *out, int direct) {
+  // One pass of the variant's GEMM: split 0 into dw, the others into part (NULL: one split).
+  auto gemm = [&](float *part) {
     if (g128) {
       typedef WgradG<TA, TB> R;
-      const typename R::Args a = R::args(s, x, dy, out, plan.chunk, direct);
+      const typename R::Args a = R::args(s, x, dy, dw, part, plan.chunk);
       GANC_LAUNCH(conv_g128_kernel<R>, R::grid(a), THREADS, st)(a);
       CUDA_CHECK_LAUNCH();
     } else if constexpr (std::is_same<TA, float>::value && std::is_same<TB, float>::value) {
-      launch<BwdWeight>(v, BwdWeight::args(s, x, dy, out, plan.chunk, direct), st);
+      launch<BwdWeight>(v, BwdWeight::args(s, x, dy, dw, part, plan.chunk), st);
     } else {
       typedef BwdWeightT<TA, TB> R;
-      launch_bf16op<R>(v, R::args(s, x, dy, out, plan.chunk, direct), st);
+      launch_bf16op<R>(v, R::args(s, x, dy, dw, part, plan.chunk), st);
     }
   };
   if (plan.splits == 1) {
-    gemm(dw, 1);
+    gemm(nullptr);
     return;
   }
   // The scratch is the context's; ops on one context run one at a time, in stream order.
   const int64_t n = M * s->K;
-  float *part = ganc_cuda_scratch(ctx, (size_t)plan.splits * (size_t)n);
-  gemm(part, 0);
+  float *part = ganc_cuda_scratch(ctx, (size_t)(plan.splits - 1) * (size_t)n);
+  gemm(part);
   const int threads = 256;
   const int64_t blocks64 = (n + threads - 1) / threads;
   const int blocks = (int)(blocks64 < 65536 ? blocks64 : 65536); // grid-stride beyond that
-  GANC_LAUNCH(wgrad_reduce_kernel, blocks, threads, st)(part, plan.splits, n, dw);
+  GANC_LAUNCH(wgrad_reduce_kernel, blocks, threads, st)(part, plan.splits - 1, n, dw);
   CUDA_CHECK_LAUNCH();
 }
 

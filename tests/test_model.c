@@ -176,7 +176,8 @@ static void test_whole_network_gradients(void **state) {
   net_free(&g_ctx, &D);
 }
 
-// G_ema in G's activation memory (net_share_activations, as the trainer does): every output it
+// G_ema in G's activation memory (net_share_activations, as the trainer does) and reading G's
+// parameters (net_share_params, as the trainer does without an EMA): every output it
 // can borrow is G's buffer, and its forwards — eval, and training mode as in its batch-norm
 // recalibration — give the bits of a G_ema with memory of its own. DCGAN, and a conditional
 // ResNet (whose batch norms also borrow their normalised inputs).
@@ -191,10 +192,12 @@ static void test_shared_activations(void **state) {
     ganc_build_g(&E2, &c, "G_ema");
     net_finalize(&g_ctx, &G, 4, 1);
     net_share_activations(&E, &G);
+    net_share_params(&E, &G);       // as without an EMA: G's parameters, no copy (freed once, by G)
     net_finalize(&g_ctx, &E, 3, 0); // a smaller batch may borrow a larger one's buffers
     net_finalize(&g_ctx, &E2, 3, 0);
+    assert_ptr_equal(E.p, G.p);
+    assert_ptr_not_equal(E.buf, G.buf); // its statistics are its own
     net_init_weights(&g_ctx, &G, 5, GANC_RNG_INIT_G);
-    memcpy(E.p, G.p, G.nparam_floats * sizeof(float));
     memcpy(E2.p, G.p, G.nparam_floats * sizeof(float));
     int borrowed = 0;
     for (int i = 0; i < E.nnodes; i++) {

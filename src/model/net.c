@@ -841,6 +841,12 @@ void net_share_gradients(ganc_net *net, ganc_net *donor) {
   net->grad_donor = donor;
 }
 
+void net_share_params(ganc_net *net, const ganc_net *donor) {
+  if (net->finalized || donor == net)
+    ganc_die(GANC_EXIT_RUNTIME, "internal error: %s shares parameters too late", net->name);
+  net->param_donor = donor;
+}
+
 int net_bf16_gradients(const ganc_net *net) {
   int n = 0;
   for (int i = 0; i < net->nnodes; i++)
@@ -934,7 +940,18 @@ void net_finalize(ganc_ctx *ctx, ganc_net *net, int max_batch, int train) {
     if (!net->nodes[i].consumers)
       ganc_die(GANC_EXIT_RUNTIME, "internal error: node %s of %s is never read", net->nodes[i].name,
                net->name);
-  net->p = ganc_alloc(ctx, net->nparam_floats ? net->nparam_floats : 1);
+  const ganc_net *pd = net->param_donor;
+  if (pd) {
+    int same = !train && pd->finalized && pd->nparams == net->nparams &&
+               pd->nparam_floats == net->nparam_floats;
+    for (int t = 0; same && t < net->nparams; t++)
+      same = pd->params[t].offset == net->params[t].offset &&
+             pd->params[t].count == net->params[t].count;
+    if (!same)
+      ganc_die(GANC_EXIT_RUNTIME, "internal error: %s cannot share %s's parameters", net->name,
+               pd->name);
+  }
+  net->p = pd ? pd->p : ganc_alloc(ctx, net->nparam_floats ? net->nparam_floats : 1);
   net->buf = ganc_alloc(ctx, net->nbuffer_floats ? net->nbuffer_floats : 1);
   if (train) {
     net->g = ganc_alloc(ctx, net->nparam_floats ? net->nparam_floats : 1);
@@ -1045,7 +1062,14 @@ void net_free(ganc_ctx *ctx, ganc_net *net) {
       ganc_free(ctx, nd->w_sn);
       ganc_free(ctx, nd->sigma);
     }
-    float *blocks[] = {net->p, net->buf, net->g, net->m, net->v, net->dx, net->ones, net->zeros};
+    float *blocks[] = {net->param_donor ? NULL : net->p,
+                       net->buf,
+                       net->g,
+                       net->m,
+                       net->v,
+                       net->dx,
+                       net->ones,
+                       net->zeros};
     for (size_t k = 0; k < sizeof blocks / sizeof blocks[0]; k++)
       ganc_free(ctx, blocks[k]);
     if (!net->grad_donor) { // a borrower's backward scratch is its donor's to free

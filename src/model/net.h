@@ -131,7 +131,8 @@ typedef struct ganc_net {
   int finalized;
   const struct ganc_net *donor; // net_share_activations: whose activation memory this net uses
   struct ganc_net *grad_donor;  // net_share_gradients: whose backward scratch this net uses
-  int grad_lent;                // a borrower uses this net's backward scratch
+  const struct ganc_net *param_donor; // net_share_params: whose parameter block this net reads
+  int grad_lent;                      // a borrower uses this net's backward scratch
 } ganc_net;
 
 // ---- building ----------------------------------------------------------------------------------
@@ -194,6 +195,12 @@ void net_share_activations(ganc_net *net, const ganc_net *donor);
 // share them: D's and G's in the trainer, where D's backward has returned (its input gradient is
 // D's own dx, not scratch) before G's begins. The donor frees the shared memory.
 void net_share_gradients(ganc_net *net, ganc_net *donor);
+// Before net_finalize (train = 0): `net` (the same parameters as `donor`, finalized first) reads
+// the donor's parameter block instead of a copy of its own; its buffers (batch-norm statistics,
+// spectral norm's vectors) stay its own. For G_ema when the run keeps no moving average
+// (train.ema_kimg = 0: β = 0 makes G_ema ← G exactly after every step, so the copy only ever held
+// G's values). Whatever writes the parameters (Adam, a checkpoint's load) writes the donor's.
+void net_share_params(ganc_net *net, const ganc_net *donor);
 // How many node outputs net_finalize keeps in bf16, and the bytes that saves at max_batch.
 int net_bf16_outputs(const ganc_net *net, size_t *bytes_saved);
 // How many node-output gradients net_finalize keeps in bf16.

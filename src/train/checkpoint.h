@@ -72,6 +72,7 @@ int ganc_ckpt_verify(const char *path, ganc_err *err);
 // tensor for tensor (names and shapes): otherwise an error that names the first difference.
 // with_optimizer also loads Adam moments and the step count. Everything is checked as by
 // ganc_ckpt_verify (for this group); net is left unchanged on error only for tensors not reached.
+// A net that reads another's parameters (net_share_params) takes only its buffers from the group.
 int ganc_ckpt_load_net(const char *path, ganc_ctx *ctx, ganc_net *net, const char *group,
                        int with_optimizer, ganc_err *err);
 

@@ -560,7 +560,7 @@ static void step_body(trainer *T) {
   ctx->bn_sync = 0;
   // Adam on G, and G_ema ← β G_ema + (1 − β) G in the same pass (StyleGAN2-ADA's EMA; G_ema's
   // batch-norm statistics are recomputed from its own weights at each snapshot).
-  net_adam(ctx, &T->G, a->adam_g, T->G_ema.p);
+  net_adam(ctx, &T->G, a->adam_g, T->G_ema.param_donor ? NULL : T->G_ema.p);
 }
 
 // One step on real images [B, R, R, C] (host uint8) with their labels [B] (used when
@@ -656,6 +656,9 @@ static void trainer_alloc(trainer *T) {
   // G_ema runs only between steps (grids, FID, its batch-norm recalibration), when G's activations
   // are dead: one set of generator activations serves both.
   net_share_activations(&T->G_ema, &T->G);
+  // Without a moving average (train.ema_kimg = 0: β = 0, G_ema ← G exactly after every step)
+  // G_ema reads G's parameters: no copy of them, no EMA pass.
+  if (T->cfg.ema_kimg == 0) net_share_params(&T->G_ema, &T->G);
   net_finalize(&T->ctx, &T->G_ema, T->B, 0);
   // D's backward returns (its input gradient in D's own dx) before G's begins, in both steps:
   // one set of backward scratch serves both nets.
@@ -1155,7 +1158,7 @@ int ganc_train_main(int argc, char **argv) {
   } else {
     net_init_weights(&T.ctx, &T.G, T.cfg.seed, GANC_RNG_INIT_G);
     net_init_weights(&T.ctx, &T.D, T.cfg.seed, GANC_RNG_INIT_D);
-    ganc_copy(&T.ctx, T.G_ema.p, T.G.p, T.G.nparam_floats);
+    if (!T.G_ema.param_donor) ganc_copy(&T.ctx, T.G_ema.p, T.G.p, T.G.nparam_floats);
     ganc_copy(&T.ctx, T.G_ema.buf, T.G.buf, T.G.nbuffer_floats);
   }
   // ---- run folder: rank 0's ----
@@ -1409,7 +1412,7 @@ int ganc_train_benchmark(const char *config, const char *const *sets, int nsets,
   trainer_alloc(&T);
   net_init_weights(&T.ctx, &T.G, T.cfg.seed, GANC_RNG_INIT_G);
   net_init_weights(&T.ctx, &T.D, T.cfg.seed, GANC_RNG_INIT_D);
-  ganc_copy(&T.ctx, T.G_ema.p, T.G.p, T.G.nparam_floats);
+  if (!T.G_ema.param_donor) ganc_copy(&T.ctx, T.G_ema.p, T.G.p, T.G.nparam_floats);
   // Synthetic real images: the loader's speed is measured on its own (ganc-bench --loader).
   size_t ib = (size_t)T.B * T.R * T.R * T.C;
   uint8_t *images = xmalloc(ib);

@@ -273,6 +273,16 @@ __host__ __device__ __forceinline__ int fwd_row(const Geom &g, int M, int m, int
   return 1;
 }
 
+// An output element of forward or backward-data: FP32 into y, or, where the caller asked for the
+// output in bf16 (yh), rounded as stored — the bits act_forward_bf16 gives the FP32 value, with no
+// FP32 copy written and read again.
+__host__ __device__ __forceinline__ void store_out(float *y, uint16_t *yh, int64_t e, float v) {
+  if (yh)
+    yh[e] = ganc_bf16_store(v);
+  else
+    y[e] = v;
+}
+
 // ---- forward: y [NPQ, K] = A [NPQ, RSC] · w [RSC, K] -----------------------------------
 // Row m = (n·P + p)·Q + q is output pixel (n, p, q); column k = (r·S + s)·C + c is tap (r, s) of
 // input channel c, the weights' own row order, so B is w as stored. A[m, k] is the input pixel
@@ -285,6 +295,7 @@ template <class TA> struct FwdT { // TA: x's element type (float, or bf16 stored
     const TA *x;    // [N, H, W, C]
     const float *w; // [R, S, C, K]
     float *y;       // [N, P, Q, K]
+    uint16_t *yh;   // [N, P, Q, K] in bf16 instead of y, each value rounded as stored (or NULL)
     Geom g;
     int M, Kd;  // M = N·P·Q, Kd = R·S·C
     Step kstep; // BK in (r, s, c) digits
@@ -304,7 +315,7 @@ template <class TA> struct FwdT { // TA: x's element type (float, or bf16 stored
 
   static Args args(const conv_shape *s, const TA *x, const float *w, float *y) {
     Args a;
-    a.x = x, a.w = w, a.y = y, a.g = geom_of(s);
+    a.x = x, a.w = w, a.y = y, a.yh = nullptr, a.g = geom_of(s);
     a.M = s->N * s->P * s->Q;
     a.Kd = s->R * s->S * s->C;
     a.kstep = make_step(BK, s->S, s->C);
@@ -366,11 +377,11 @@ template <class TA> struct FwdT { // TA: x's element type (float, or bf16 stored
     return col_fast(sm.b[buf], tid, i);
   }
 
-  // y [m, n] = v (overwrites); outside the GEMM, nothing.
+  // y [m, n] = v (overwrites; in bf16 where yh is set); outside the GEMM, nothing.
   __host__ __device__ __forceinline__ static void put(const Args &a, int bz, int m, int n,
                                                       float v) {
     (void)bz;
-    if (m < a.M && n < a.g.K) a.y[(int64_t)m * a.g.K + n] = v;
+    if (m < a.M && n < a.g.K) store_out(a.y, a.yh, (int64_t)m * a.g.K + n, v);
   }
 };
 using Fwd = FwdT<float>;
@@ -389,6 +400,7 @@ template <class TA> struct BwdDataT : KFastSlots { // TA: dy's element type
     const TA *dy;   // [N, P, Q, K]
     const float *w; // [R, S, C, K]
     float *dx;      // [N, H, W, C]
+    uint16_t *dxh;  // [N, H, W, C] in bf16 instead of dx, each value rounded as stored (or NULL)
     Geom g;
     int M, Kd;  // M = N·H·W, Kd = R·S·K
     Step kstep; // BK in (r, s, k) digits
@@ -407,7 +419,7 @@ template <class TA> struct BwdDataT : KFastSlots { // TA: dy's element type
 
   static Args args(const conv_shape *s, const TA *dy, const float *w, float *dx) {
     Args a;
-    a.dy = dy, a.w = w, a.dx = dx, a.g = geom_of(s);
+    a.dy = dy, a.w = w, a.dx = dx, a.dxh = nullptr, a.g = geom_of(s);
     a.M = s->N * s->H * s->W;
     a.Kd = s->R * s->S * s->K;
     a.kstep = make_step(BK, s->S, s->K);
@@ -462,11 +474,11 @@ template <class TA> struct BwdDataT : KFastSlots { // TA: dy's element type
     digits_add(t.kd, a.kstep);
   }
 
-  // dx [m, c] = v (overwrites).
+  // dx [m, c] = v (overwrites; in bf16 where dxh is set).
   __host__ __device__ __forceinline__ static void put(const Args &a, int bz, int m, int c,
                                                       float v) {
     (void)bz;
-    if (m < a.M && c < a.g.C) a.dx[(int64_t)m * a.g.C + c] = v;
+    if (m < a.M && c < a.g.C) store_out(a.dx, a.dxh, (int64_t)m * a.g.C + c, v);
   }
 };
 using BwdData = BwdDataT<float>;
@@ -509,6 +521,7 @@ template <class TA> struct BwdDataPhaseT : KFastSlots { // TA: dy's element type
     const TA *dy;
     const float *w;
     float *dx;
+    uint16_t *dxh; // dx in bf16 instead, rounded as stored (or NULL; args zeroes it)
     Geom g;
     int N, nph, Mmax;
     Phase ph[PHASE_MAX_STRIDE * PHASE_MAX_STRIDE];
@@ -593,19 +606,20 @@ template <class TA> struct BwdDataPhaseT : KFastSlots { // TA: dy's element type
     digits_add(t.kd, t.kstep);
   }
 
-  // &dx [pixel of phase row m, c], or NULL outside the phase's GEMM.
-  __host__ __device__ __forceinline__ static float *at(const Args &a, int bz, int m, int c) {
+  // The element of dx at [pixel of phase row m, c], or -1 outside the phase's GEMM.
+  __host__ __device__ __forceinline__ static int64_t index(const Args &a, int bz, int m, int c) {
     const Phase &P = a.ph[bz];
-    if (m >= P.M || c >= a.g.C) return nullptr;
+    if (m >= P.M || c >= a.g.C) return -1;
     const int HWp = P.Hp * P.Wp;
     const int n = m / HWp, hw = m - n * HWp, hi = hw / P.Wp, wi = hw - hi * P.Wp;
     const int h = P.hf + a.g.stride * hi, w = P.wf + a.g.stride * wi;
-    return a.dx + (((int64_t)n * a.g.H + h) * a.g.W + w) * a.g.C + c;
+    return (((int64_t)n * a.g.H + h) * a.g.W + w) * a.g.C + c;
   }
-  // dx [pixel of phase row m, c] = v (overwrites).
+  // dx [pixel of phase row m, c] = v (overwrites; in bf16 where dxh is set).
   __host__ __device__ __forceinline__ static void put(const Args &a, int bz, int m, int c,
                                                       float v) {
-    if (float *o = at(a, bz, m, c)) *o = v;
+    const int64_t e = index(a, bz, m, c);
+    if (e >= 0) store_out(a.dx, a.dxh, e, v);
   }
 };
 using BwdDataPhase = BwdDataPhaseT<float>;
@@ -1127,6 +1141,7 @@ template <class TA, class TB> struct FwdG {
     const TA *x; // [N, H, W, C], float or bf16
     const TB *w; // [R, S, C, K]
     float *y;
+    uint16_t *yh; // y in bf16 instead, rounded as stored (or NULL)
     Geom g;
     int M, Kd;
     Step kstep; // GK in (r, s, c) digits
@@ -1144,7 +1159,7 @@ template <class TA, class TB> struct FwdG {
   };
   static Args args(const conv_shape *s, const TA *x, const TB *w, float *y) {
     Args a;
-    a.x = x, a.w = w, a.y = y, a.g = geom_of(s);
+    a.x = x, a.w = w, a.y = y, a.yh = nullptr, a.g = geom_of(s);
     a.M = s->N * s->P * s->Q;
     a.Kd = s->R * s->S * s->C;
     a.kstep = make_step(GK, s->S, s->C);
@@ -1202,6 +1217,12 @@ template <class TA, class TB> struct FwdG {
   __host__ __device__ __forceinline__ static float *at(const Args &a, int bz, int m, int n) {
     (void)bz;
     return m < a.M && n < a.g.K ? a.y + (int64_t)m * a.g.K + n : nullptr;
+  }
+  // The bf16 output (NULL: FP32 through at), and its element [m, n] (-1 outside the GEMM).
+  __host__ __device__ static uint16_t *halves(const Args &a) { return a.yh; }
+  __host__ __device__ __forceinline__ static int64_t index(const Args &a, int bz, int m, int n) {
+    (void)bz;
+    return m < a.M && n < a.g.K ? (int64_t)m * a.g.K + n : -1;
   }
   __host__ __device__ static constexpr bool accumulates(const Args &, int) { return false; }
   __device__ static SmemG &smem() { return conv_shared_g128().f; }
@@ -1293,6 +1314,8 @@ template <class TA, class TB> struct WgradG {
     return bz == 0 ? a.out + e : a.part + (int64_t)(bz - 1) * a.M * a.g.K + e;
   }
   __host__ __device__ static bool accumulates(const Args &, int bz) { return bz == 0; }
+  __host__ __device__ static uint16_t *halves(const Args &) { return nullptr; } // dw is FP32
+  __host__ __device__ static int64_t index(const Args &, int, int, int) { return -1; }
   __device__ static SmemGW &smem() { return conv_shared_g128().w; }
 };
 
@@ -1376,7 +1399,12 @@ template <class TA, class TB> struct PhaseG {
     }
   }
   __host__ __device__ __forceinline__ static float *at(const Args &a, int bz, int m, int c) {
-    return BwdDataPhase::at(a.b, bz, m, c);
+    const int64_t e = BwdDataPhase::index(a.b, bz, m, c);
+    return e < 0 ? nullptr : a.b.dx + e;
+  }
+  __host__ __device__ static uint16_t *halves(const Args &a) { return a.b.dxh; }
+  __host__ __device__ __forceinline__ static int64_t index(const Args &a, int bz, int m, int c) {
+    return BwdDataPhase::index(a.b, bz, m, c);
   }
   __host__ __device__ static constexpr bool accumulates(const Args &, int) { return false; }
   __device__ static SmemGP &smem() { return conv_shared_g128().p; }
@@ -1469,12 +1497,21 @@ __global__ void __launch_bounds__(THREADS, 1) conv_g128_kernel(const typename Ro
   const int g = lane / 4, q = lane % 4;
   const int m0 = t.m0 + (warp / 4) * 64, n0 = t.n0 + (warp % 4) * 32;
   const bool acc_in = Role::accumulates(a, blockIdx.z);
+  uint16_t *const hb = Role::halves(a);
 #pragma unroll
   for (int mi = 0; mi < 4; mi++)
 #pragma unroll
     for (int ni = 0; ni < 4; ni++)
 #pragma unroll
       for (int h = 0; h < 2; h++) {
+        if (hb) { // a bf16 output: the pair rounded as stored
+          const int64_t e =
+              Role::index(a, blockIdx.z, m0 + mi * 16 + g + 8 * h, n0 + ni * 8 + 2 * q);
+          if (e < 0) continue;
+          hb[e] = ganc_bf16_store(acc[mi][ni][2 * h]);
+          hb[e + 1] = ganc_bf16_store(acc[mi][ni][2 * h + 1]);
+          continue;
+        }
         float *o = Role::at(a, blockIdx.z, m0 + mi * 16 + g + 8 * h, n0 + ni * 8 + 2 * q);
         if (!o) continue;
         float v0 = acc[mi][ni][2 * h], v1 = acc[mi][ni][2 * h + 1];
@@ -1629,30 +1666,40 @@ static bool dims_ok(int64_t M, int64_t Ncols, int64_t Kd) {
 
 // The role launchers take the activation operands as float or, for the bf16 variants (g128's own
 // tiles, or the 64x64 ones by launch_bf16op), as bf16
-// (uint16_t: conv2d_run_variant_mixed_cuda); the weights are always FP32.
+// (uint16_t: conv2d_run_variant_mixed_cuda); the weights are always FP32. Forward and
+// backward-data write their output in FP32, or in bf16 (yh / dxh not NULL: every variant's
+// epilogue rounds as it stores).
+template <class Args> static Args with_halves(Args a, uint16_t *h) {
+  a.yh = h;
+  return a;
+}
+template <class Args> static Args with_dx_halves(Args a, uint16_t *h) {
+  a.dxh = h;
+  return a;
+}
 template <class TA>
 static void run_forward(int v, cudaStream_t st, const conv_shape *s, const TA *x, const float *w,
-                        float *y) {
+                        float *y, uint16_t *yh = nullptr) {
   KERNEL_REQUIRE(shape_ok(s), "conv2d_forward_cuda", "invalid conv_shape (use conv_shape_make)");
   const Fwd::Args a = Fwd::args(s, nullptr, w, y);
   KERNEL_REQUIRE(dims_ok(a.M, s->K, a.Kd), "conv2d_forward_cuda", "GEMM sizes near INT_MAX");
   KERNEL_REQUIRE(Fwd::grid(a).y <= 65535, "conv2d_forward_cuda", "K = %d > 65535·64", s->K);
   if (VARIANTS[v].tiles == TILES_G128) {
     typedef FwdG<TA, float> R;
-    const typename R::Args g = R::args(s, x, w, y);
+    const typename R::Args g = with_halves(R::args(s, x, w, y), yh);
     GANC_LAUNCH(conv_g128_kernel<R>, R::grid(g), THREADS, st)(g);
     CUDA_CHECK_LAUNCH();
     return;
   }
   if constexpr (std::is_same<TA, float>::value)
-    launch<Fwd>(v, Fwd::args(s, x, w, y), st);
+    launch<Fwd>(v, with_halves(Fwd::args(s, x, w, y), yh), st);
   else
-    launch_bf16op<FwdT<TA>>(v, FwdT<TA>::args(s, x, w, y), st);
+    launch_bf16op<FwdT<TA>>(v, with_halves(FwdT<TA>::args(s, x, w, y), yh), st);
 }
 
 template <class TA>
 static void run_backward_data(int v, cudaStream_t st, const conv_shape *s, const TA *dy,
-                              const float *w, float *dx) {
+                              const float *w, float *dx, uint16_t *dxh = nullptr) {
   KERNEL_REQUIRE(shape_ok(s), "conv2d_backward_data_cuda",
                  "invalid conv_shape (use conv_shape_make)");
   const BwdData::Args a = BwdData::args(s, nullptr, w, dx);
@@ -1661,18 +1708,20 @@ static void run_backward_data(int v, cudaStream_t st, const conv_shape *s, const
                  s->C);
   if (VARIANTS[v].phase && VARIANTS[v].tiles == TILES_G128) {
     typedef PhaseG<TA, float> R;
-    const typename R::Args g = R::args(s, dy, w, dx);
+    typename R::Args g = R::args(s, dy, w, dx);
+    g.b.dxh = dxh;
     GANC_LAUNCH(conv_g128_kernel<R>, R::grid(g), THREADS, st)(g);
     CUDA_CHECK_LAUNCH();
   } else if constexpr (std::is_same<TA, float>::value) {
-    if (VARIANTS[v].phase)
-      launch_phase(v, BwdDataPhase::args(s, dy, w, dx), st); // the same sizes, split by phase
+    if (VARIANTS[v].phase) // the same sizes, split by phase
+      launch_phase(v, with_dx_halves(BwdDataPhase::args(s, dy, w, dx), dxh), st);
     else
-      launch<BwdData>(v, BwdData::args(s, dy, w, dx), st);
+      launch<BwdData>(v, with_dx_halves(BwdData::args(s, dy, w, dx), dxh), st);
   } else if (VARIANTS[v].phase) {
-    launch_bf16op<BwdDataPhaseT<TA>>(v, BwdDataPhaseT<TA>::args(s, dy, w, dx), st);
+    launch_bf16op<BwdDataPhaseT<TA>>(v, with_dx_halves(BwdDataPhaseT<TA>::args(s, dy, w, dx), dxh),
+                                     st);
   } else {
-    launch_bf16op<BwdDataT<TA>>(v, BwdDataT<TA>::args(s, dy, w, dx), st);
+    launch_bf16op<BwdDataT<TA>>(v, with_dx_halves(BwdDataT<TA>::args(s, dy, w, dx), dxh), st);
   }
 }
 
@@ -1751,19 +1800,24 @@ extern "C" int ganc_conv_variant_reads_bf16(int v) {
 extern "C" void conv2d_run_variant_mixed_cuda(ganc_ctx *ctx, ganc_stream st, int v,
                                               ganc_conv_role role, const conv_shape *s,
                                               const void *in0, int in0_bf16, const void *in1,
-                                              int in1_bf16, float *out) {
+                                              int in1_bf16, void *out_, int out_bf16) {
   require_variant(ctx, v, role, s);
   KERNEL_REQUIRE(!(in0_bf16 || in1_bf16) || ganc_conv_variant_reads_bf16(v),
                  "conv2d_run_variant_mixed_cuda", "variant %s reads no bf16 operands",
                  VARIANTS[v].v.name);
   KERNEL_REQUIRE(!in1_bf16 || role == GANC_CONV_BWD_WEIGHT, "conv2d_run_variant_mixed_cuda",
                  "the weights are FP32 (role %d, operand 1 in bf16)", (int)role);
+  KERNEL_REQUIRE(!out_bf16 || role != GANC_CONV_BWD_WEIGHT, "conv2d_run_variant_mixed_cuda",
+                 "backward-weight accumulates FP32 dw (output in bf16 asked)");
   const float *f0 = (const float *)in0, *f1 = (const float *)in1;
   const uint16_t *h0 = (const uint16_t *)in0, *h1 = (const uint16_t *)in1;
+  float *out = out_bf16 ? nullptr : (float *)out_;
+  uint16_t *oh = out_bf16 ? (uint16_t *)out_ : nullptr;
   if (role == GANC_CONV_FWD)
-    in0_bf16 ? run_forward(v, st, s, h0, f1, out) : run_forward(v, st, s, f0, f1, out);
+    in0_bf16 ? run_forward(v, st, s, h0, f1, out, oh) : run_forward(v, st, s, f0, f1, out, oh);
   else if (role == GANC_CONV_BWD_DATA)
-    in0_bf16 ? run_backward_data(v, st, s, h0, f1, out) : run_backward_data(v, st, s, f0, f1, out);
+    in0_bf16 ? run_backward_data(v, st, s, h0, f1, out, oh)
+             : run_backward_data(v, st, s, f0, f1, out, oh);
   else if (in0_bf16 && in1_bf16)
     run_backward_weight(ctx, v, st, s, h0, h1, out);
   else if (in0_bf16)
@@ -1797,10 +1851,10 @@ void dims_of(const conv_shape *s, int d[9]) {
 double time_variant(ganc_ctx *ctx, ganc_stream st, int v, ganc_conv_role role, const conv_shape *s,
                     const void *in0, int in0_bf16, const void *in1, int in1_bf16, float *out) {
   double t[3];
-  conv2d_run_variant_mixed_cuda(ctx, st, v, role, s, in0, in0_bf16, in1, in1_bf16, out);
+  conv2d_run_variant_mixed_cuda(ctx, st, v, role, s, in0, in0_bf16, in1, in1_bf16, out, 0);
   for (int i = 0; i < 3; i++) {
     ganc_cuda_stopwatch_start(ctx);
-    conv2d_run_variant_mixed_cuda(ctx, st, v, role, s, in0, in0_bf16, in1, in1_bf16, out);
+    conv2d_run_variant_mixed_cuda(ctx, st, v, role, s, in0, in0_bf16, in1, in1_bf16, out, 0);
     t[i] = ganc_cuda_stopwatch_ms(ctx);
   }
   const double lo = fmin(t[0], fmin(t[1], t[2])), hi = fmax(t[0], fmax(t[1], t[2]));
@@ -2065,6 +2119,13 @@ __global__ static void widen_bf16_kernel(int64_t n, const uint16_t *h, float *f)
     f[i] = ganc_bf16_load(h[i]);
 }
 
+// FP32 → bf16 halves, rounded to nearest even (the fallback of an output asked in bf16).
+__global__ static void narrow_bf16_kernel(int64_t n, const float *f, uint16_t *h) {
+  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+       i += (int64_t)gridDim.x * blockDim.x)
+    h[i] = ganc_bf16_store(f[i]);
+}
+
 // n bf16 values widened to floats in memory of their own (the caller frees it).
 static float *widen(ganc_ctx *ctx, ganc_stream st, const void *h, int64_t n) {
   float *f = (float *)ganc_cuda_malloc(ctx, (size_t)(n ? n : 1) * sizeof(float));
@@ -2077,30 +2138,46 @@ static float *widen(ganc_ctx *ctx, ganc_stream st, const void *h, int64_t n) {
 
 extern "C" void conv2d_mixed_cuda(ganc_ctx *ctx, ganc_stream st, int role, const conv_shape *s,
                                   const void *in0, int in0_bf16, const void *in1, int in1_bf16,
-                                  float *out) {
+                                  void *out, int out_bf16) {
   KERNEL_REQUIRE(role >= GANC_CONV_FWD && role <= GANC_CONV_BWD_WEIGHT, "conv2d_mixed_cuda",
                  "role %d", role);
   KERNEL_REQUIRE(!in1_bf16 || role == GANC_CONV_BWD_WEIGHT, "conv2d_mixed_cuda",
                  "role %d with operands in bf16 (%d, %d)", role, in0_bf16, in1_bf16);
+  KERNEL_REQUIRE(!out_bf16 || role != GANC_CONV_BWD_WEIGHT, "conv2d_mixed_cuda",
+                 "backward-weight accumulates FP32 dw (output in bf16 asked)");
   KERNEL_REQUIRE(shape_ok(s), "conv2d_mixed_cuda", "invalid conv_shape (use conv_shape_make)");
   const ganc_conv_role r = (ganc_conv_role)role;
-  const int v = in0_bf16 || in1_bf16 ? pick(ctx, st, r, s, in0, in0_bf16, in1, in1_bf16) : -1;
+  // An operand in bf16 wants a variant that reads it; an output in bf16, any variant (every
+  // epilogue rounds as it stores): the precision's choice for FP32 operands.
+  const int v =
+      in0_bf16 || in1_bf16 || out_bf16 ? pick(ctx, st, r, s, in0, in0_bf16, in1, in1_bf16) : -1;
   if (v >= 0) {
-    conv2d_run_variant_mixed_cuda(ctx, st, v, r, s, in0, in0_bf16, in1, in1_bf16, out);
+    conv2d_run_variant_mixed_cuda(ctx, st, v, r, s, in0, in0_bf16, in1, in1_bf16, out, out_bf16);
     return;
   }
   // FP32 operands, or none of the precision's variants reads the stored ones: the plain role, on
-  // each bf16 operand widened into memory of its own (not the scratch, which split-K uses).
+  // each bf16 operand widened into memory of its own (not the scratch, which split-K uses), into
+  // an FP32 output of its own first where the output is asked in bf16.
   const int64_t ny = (int64_t)s->N * s->P * s->Q * s->K, nx = (int64_t)s->N * s->H * s->W * s->C;
   float *w0 = in0_bf16 ? widen(ctx, st, in0, r == GANC_CONV_BWD_DATA ? ny : nx) : NULL;
   float *w1 = in1_bf16 ? widen(ctx, st, in1, ny) : NULL;
   const float *a = in0_bf16 ? w0 : (const float *)in0, *b = in1_bf16 ? w1 : (const float *)in1;
+  const int64_t n_out = r == GANC_CONV_FWD ? ny : nx;
+  float *o = out_bf16 ? (float *)ganc_cuda_malloc(ctx, (size_t)(n_out ? n_out : 1) * sizeof(float))
+                      : (float *)out;
   if (r == GANC_CONV_FWD)
-    conv2d_forward_cuda(ctx, st, s, a, b, out);
+    conv2d_forward_cuda(ctx, st, s, a, b, o);
   else if (r == GANC_CONV_BWD_DATA)
-    conv2d_backward_data_cuda(ctx, st, s, a, b, out);
+    conv2d_backward_data_cuda(ctx, st, s, a, b, o);
   else
-    conv2d_backward_weight_cuda(ctx, st, s, a, b, out);
+    conv2d_backward_weight_cuda(ctx, st, s, a, b, o);
+  if (out_bf16) {
+    const int64_t blocks = (n_out + 255) / 256;
+    GANC_LAUNCH(narrow_bf16_kernel, (unsigned)(blocks < 4096 ? blocks : 4096), 256, st)
+    (n_out, o, (uint16_t *)out);
+    CUDA_CHECK_LAUNCH();
+    ganc_cuda_free(ctx, o);
+  }
   if (w0) ganc_cuda_free(ctx, w0);
   if (w1) ganc_cuda_free(ctx, w1);
 }

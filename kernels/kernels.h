@@ -120,11 +120,13 @@ void conv2d_run_variant_cuda(ganc_ctx *ctx, ganc_stream st, int v, ganc_conv_rol
 // of BWD_WEIGHT (dy), either or both; the weights stay FP32. Only the variants for
 // which ganc_conv_variant_reads_bf16 is 1 (the bf16 variants but mma-bf16-cp3, whose cp.async
 // copies 4-byte elements) read them; the result is the same bits as the variant on the float
-// operands the bf16 ones came from (the variant rounds those to bf16 anyway).
+// operands the bf16 ones came from (the variant rounds those to bf16 anyway). out_bf16 (FWD and
+// BWD_DATA, any variant): y or dx written in bf16, each value rounded to nearest even as the
+// epilogue stores it — the halves of the FP32 output, bit for bit.
 int ganc_conv_variant_reads_bf16(int v);
 void conv2d_run_variant_mixed_cuda(ganc_ctx *ctx, ganc_stream st, int v, ganc_conv_role role,
                                    const conv_shape *s, const void *in0, int in0_bf16,
-                                   const void *in1, int in1_bf16, float *out);
+                                   const void *in1, int in1_bf16, void *out, int out_bf16);
 // The variant the launchers use for this role and shape on ctx (choosing it on first use).
 int conv2d_pick_variant_cuda(ganc_ctx *ctx, ganc_stream st, ganc_conv_role role,
                              const conv_shape *s, const float *in0, const float *in1);

@@ -326,9 +326,9 @@ static void test_shared_gradients(void **state) {
 
 // train.precision = bf16: a convolution output that only a batch norm reads is rounded to bf16
 // before the batch norm sees it (round_out, PyTorch autocast's bf16 convolution output). With
-// train.bf16_activations (ctx.bf16_store) it is kept as those halves (y_scratch: the FP32 result
-// through the backward scratch); without, batch norm rounds the FP32 output as it reads it. On
-// the CPU, DCGAN and a conditional ResNet, nets set up as the trainer does (D borrowing G's
+// train.bf16_activations (ctx.bf16_store) it is kept as those halves (y_bf16: the convolution
+// writes them, conv2d_mixed's out_bf16); without, batch norm rounds the FP32 output as it reads it.
+// On the CPU, DCGAN and a conditional ResNet, nets set up as the trainer does (D borrowing G's
 // backward scratch, G_ema G's activations): the halves are those of the FP32 output; two
 // trainer-order steps give the same bits with and without the storage; G_ema's forwards in G's
 // scratch give those of a G_ema with memory of its own, in bf16 and (as FID measures) in FP32.
@@ -376,10 +376,10 @@ static void test_bf16_conv_outputs(void **state) {
     int kept = 0, kept_d = 0, placed = 0, placed_bn = 0, reuse = 0;
     for (int i = 0; i < G[1].nnodes; i++) {
       const ganc_node *g = &G[1].nodes[i], *e = &E[1].nodes[i];
-      assert_int_equal(g->y_scratch, g->round_out);
+      assert_int_equal(g->y_bf16, g->round_out);
       assert_int_equal(G[0].nodes[i].round_out, g->round_out);
-      assert_int_equal(G[0].nodes[i].y_scratch, 0);
-      kept += g->y_scratch;
+      assert_int_equal(G[0].nodes[i].y_bf16, 0);
+      kept += g->y_bf16;
       // G_ema borrows G's output, or runs in place, or puts its output in G's backward scratch
       // (G keeps that node in bf16): no activation memory of its own
       assert_true(e->inplace || e->borrowed || (e->out_scratch && e->donor_scratch));
@@ -420,7 +420,7 @@ static void test_bf16_conv_outputs(void **state) {
     if (!k) assert_true(bn_over >= 3);
     if (!k) assert_true(bn_kept >= 3 && placed_bn >= 3); // outputs read in place, then by a conv
     for (int i = 0; i < D[1].nnodes; i++)
-      kept_d += D[1].nodes[i].y_scratch;
+      kept_d += D[1].nodes[i].y_bf16;
     assert_true(kept >= 3);
     if (!k) assert_true(kept_d >= 2); // DCGAN's D has batch norms; the SN ResNet's has none
     int32_t lab[2] = {2, 0};
@@ -434,7 +434,7 @@ static void test_bf16_conv_outputs(void **state) {
     net_forward(&g_ctx, &G[1], z, N, 1, -1);
     for (int i = 0; i < G[1].nnodes; i++) {
       const ganc_node *g = &G[1].nodes[i];
-      if (!g->y_scratch) continue;
+      if (!g->y_bf16) continue;
       const size_t cnt = (size_t)N * g->H * g->W * g->C;
       const uint16_t *h = (const uint16_t *)g->out;
       const float *f = G[0].nodes[i].out;

@@ -653,24 +653,40 @@ static void test_bf16_storage(void **state) {
       fill(o1, (int64_t)no, &rg, 1, 0); // backward-weight accumulates onto what is there
       memcpy(o2, o1, no * 4);
       if (c == 0) {
-        conv2d_mixed_cpu(ctx, role, &s, hx, 1, cw, 0, o1);
+        conv2d_mixed_cpu(ctx, role, &s, hx, 1, cw, 0, o1, 0);
         conv2d_forward_cpu(ctx, &s, wx, cw, o2);
       } else if (c == 1) {
-        conv2d_mixed_cpu(ctx, role, &s, hdy, 1, cw, 0, o1);
+        conv2d_mixed_cpu(ctx, role, &s, hdy, 1, cw, 0, o1, 0);
         conv2d_backward_data_cpu(ctx, &s, wdy, cw, o2);
       } else if (c == 2) {
-        conv2d_mixed_cpu(ctx, role, &s, hx, 1, cdy, 0, o1);
+        conv2d_mixed_cpu(ctx, role, &s, hx, 1, cdy, 0, o1, 0);
         conv2d_backward_weight_cpu(ctx, &s, wx, cdy, o2);
       } else if (c == 3) {
-        conv2d_mixed_cpu(ctx, role, &s, cx, 0, hdy, 1, o1);
+        conv2d_mixed_cpu(ctx, role, &s, cx, 0, hdy, 1, o1, 0);
         conv2d_backward_weight_cpu(ctx, &s, cx, wdy, o2);
       } else {
-        conv2d_mixed_cpu(ctx, role, &s, hx, 1, hdy, 1, o1);
+        conv2d_mixed_cpu(ctx, role, &s, hx, 1, hdy, 1, o1, 0);
         conv2d_backward_weight_cpu(ctx, &s, wx, wdy, o2);
       }
       if (memcmp(o1, o2, no * 4))
         fail_msg("conv2d_mixed_cpu case %d precision %d differs from the widened operand", c,
                  (int)precs[pi]);
+      // The output asked in bf16 (forward, backward-data; operands in bf16 or FP32): the halves
+      // of the FP32 output, nothing written past them.
+      for (int b = 0; c < 2 && b < 2; b++) {
+        const void *a0 = c == 0 ? (b ? (const void *)hx : cx) : (b ? (const void *)hdy : cdy);
+        conv2d_mixed_cpu(ctx, role, &s, a0, b, cw, 0, o2, 0);
+        uint16_t *ho = xmalloc((no + 2) * 2);
+        memset(ho, 0xA5, (no + 2) * 2);
+        conv2d_mixed_cpu(ctx, role, &s, a0, b, cw, 0, ho, 1);
+        for (size_t i = 0; i < no; i++)
+          if (ho[i] != ganc_bf16_store(o2[i]))
+            fail_msg("conv2d_mixed_cpu case %d (bf16 in %d) precision %d: output in bf16 at %zu "
+                     "is 0x%04x, want 0x%04x",
+                     c, b, (int)precs[pi], i, ho[i], ganc_bf16_store(o2[i]));
+        assert_true(ho[no] == 0xA5A5 && ho[no + 1] == 0xA5A5);
+        free(ho);
+      }
     }
   }
   ctx->precision = GANC_PREC_FP32;

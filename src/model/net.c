@@ -89,21 +89,20 @@ static void conv_fwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *c
   int tr;
   net_node_conv_shape(nd, N, &s, &tr);
   if (nd->sn) sn_transform(ctx, net, nd, train);
-  // Kept in bf16 (y_scratch): the FP32 result into the backward scratch, then its halves — the
-  // rounding a bf16 forward makes anyway, so only in one (a net finalized so is not run in
-  // another).
-  if (nd->y_scratch && ctx->precision != GANC_PREC_BF16)
+  // Kept in bf16 (y_bf16): the convolution writes its output's halves, rounded as its epilogue
+  // stores them — the rounding a bf16 forward makes anyway, so only in one (a net finalized so is
+  // not run in another).
+  if (nd->y_bf16 && ctx->precision != GANC_PREC_BF16)
     ganc_die(GANC_EXIT_RUNTIME, "internal error: %s keeps %s in bf16 but runs in precision %d",
              net->name, nd->name, (int)ctx->precision);
-  float *y = nd->y_scratch ? net->gradbuf[nd->scratch_buf] : nd->out;
-  if (in_bf16(net, nd))
-    conv2d_mixed(ctx, tr ? GANC_CONV_BWD_DATA : GANC_CONV_FWD, &s, in[0], 1, conv_weight(net, nd),
-                 0, y);
+  const int role = tr ? GANC_CONV_BWD_DATA : GANC_CONV_FWD;
+  if (in_bf16(net, nd) || nd->y_bf16)
+    conv2d_mixed(ctx, role, &s, in[0], in_bf16(net, nd), conv_weight(net, nd), 0, nd->out,
+                 nd->y_bf16);
   else if (tr)
-    conv2d_backward_data(ctx, &s, in[0], conv_weight(net, nd), y);
+    conv2d_backward_data(ctx, &s, in[0], conv_weight(net, nd), nd->out);
   else
-    conv2d_forward(ctx, &s, in[0], conv_weight(net, nd), y);
-  if (nd->y_scratch) act_forward_bf16(ctx, out_count(nd, N), GANC_ACT_NONE, 0.0f, y, nd->out);
+    conv2d_forward(ctx, &s, in[0], conv_weight(net, nd), nd->out);
 }
 static void conv_bwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *const *in,
                      const float *dy, float *const *dx, int N, float *gw, int need_wgrad) {
@@ -115,7 +114,7 @@ static void conv_bwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *c
     float *dw = conv_wgrad_target(ctx, net, nd, gw);
     if (xb || yb) // the adjoint of a transposed conv reads dy as its x
       conv2d_mixed(ctx, GANC_CONV_BWD_WEIGHT, &s, tr ? (const void *)dy : in[0], tr ? yb : xb,
-                   tr ? in[0] : (const void *)dy, tr ? xb : yb, dw);
+                   tr ? in[0] : (const void *)dy, tr ? xb : yb, dw, 0);
     else if (tr)
       conv2d_backward_weight(ctx, &s, dy, in[0], dw);
     else
@@ -125,7 +124,7 @@ static void conv_bwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *c
   if (dx[0]) {
     if (yb)
       conv2d_mixed(ctx, tr ? GANC_CONV_FWD : GANC_CONV_BWD_DATA, &s, dy, 1, conv_weight(net, nd), 0,
-                   dx[0]);
+                   dx[0], 0);
     else if (tr)
       conv2d_forward(ctx, &s, dy, conv_weight(net, nd), dx[0]);
     else
@@ -133,7 +132,7 @@ static void conv_bwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *c
   }
 }
 
-// How a batch norm reads its input: the halves its convolution keeps (y_scratch), or a bf16
+// How a batch norm reads its input: the halves its convolution keeps (y_bf16), or a bf16
 // forward's convolution output rounded to bf16 as it is read (round_out: what PyTorch's autocast
 // convolution returns, and the same values as the halves), or FP32 as it is.
 static int bn_x_mode(const ganc_ctx *ctx, const ganc_net *net, const ganc_node *nd) {
@@ -586,12 +585,10 @@ static void plan_gradients(ganc_ctx *ctx, ganc_net *net) {
     }
     if (owner[i] >= 0 && !handed) bufs[owner[i]].busy = 0;
   }
-  // Convolution outputs kept in the scratch, or passing through it (plan_bf16), live in the
-  // largest buffer, grown to fit.
+  // Convolution outputs kept in the scratch (plan_bf16) live in the largest buffer, grown to fit.
   size_t need = 0;
   for (int i = 0; i < n; i++)
-    if ((net->nodes[i].out_scratch || net->nodes[i].y_scratch) &&
-        out_count(&net->nodes[i], net->max_batch) > (int64_t)need)
+    if (net->nodes[i].out_scratch && out_count(&net->nodes[i], net->max_batch) > (int64_t)need)
       need = (size_t)out_count(&net->nodes[i], net->max_batch);
   int largest = -1;
   if (need) {
@@ -657,7 +654,6 @@ static void plan_gradients(ganc_ctx *ctx, ganc_net *net) {
       net->nodes[i].scratch_buf = largest;
       net->nodes[i].out = net->gradbuf[largest];
     }
-    if (net->nodes[i].y_scratch) net->nodes[i].scratch_buf = largest;
   }
   free(bufs);
   free(owner);
@@ -752,14 +748,13 @@ static void plan_bf16(ganc_ctx *ctx, ganc_net *net) {
   }
   // A convolution output that only a batch norm reads, which a bf16 forward rounds to bf16
   // anyway (round_out): kept as those halves (batch norm reads them in its forward and its
-  // backward; a convolution's backward does not read its output), the FP32 result passing
-  // through the backward scratch, dead during a forward (y_scratch). On either backend: batch
-  // norm reads halves on both.
+  // backward; a convolution's backward does not read its output), written so by the
+  // convolution's epilogue (y_bf16). On either backend: batch norm reads halves on both.
   for (int j = 0; j < net->nnodes && ctx->precision == GANC_PREC_BF16; j++) {
     ganc_node *c = &net->nodes[j];
     if (!c->round_out) continue;
     c->out_bf16 = 1;
-    c->y_scratch = 1;
+    c->y_bf16 = 1;
   }
 }
 

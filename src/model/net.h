@@ -87,8 +87,8 @@ typedef struct ganc_node {
                        // forward
   int round_out;       // conv read only by a batch norm: in a bf16 forward, batch norm reads
                        // the output rounded to bf16 (PyTorch autocast's bf16 convolution output)
-  int y_scratch;       // round_out kept in bf16 (out_bf16): the conv writes its FP32 result to
-                       // gradbuf[scratch_buf], then its halves to out
+  int y_bf16;          // round_out kept in bf16 (out_bf16): the conv writes its output's halves
+                       // (conv2d_mixed's out_bf16: rounded as stored, no FP32 copy)
   int donor_scratch;   // out_scratch in the donor's gradbuf (net_share_activations)
 } ganc_node;
 
@@ -171,10 +171,10 @@ int net_augment(ganc_net *net, const char *name, int in, int aug, float ratio);
 // convolution's output whose only reader is a (non-conditional) batch norm, when the convolution
 // reads that gradient as a bf16 operand in both roles that read it (batch norm's backward rounds
 // it as it writes); and the output of each convolution that only a batch norm reads (round_out,
-// which a bf16 forward rounds to bf16 whatever the storage: the FP32 result goes to the backward
-// scratch, its halves to the node's output). The results are the same bits as with FP32 storage
-// (a positive value below 2^-134, which no layer realistically makes, would take its activation's
-// negative-side gradient).
+// which a bf16 forward rounds to bf16 whatever the storage: the convolution writes its output's
+// halves, rounded as stored, into the node's output). The results are the same bits as with FP32
+// storage (a positive value below 2^-134, which no layer realistically makes, would take its
+// activation's negative-side gradient).
 void net_finalize(ganc_ctx *ctx, ganc_net *net, int max_batch, int train);
 // Before net_finalize: `net` (same architecture as `donor`, which is finalized first, at a batch
 // at least as large) runs its forwards in the donor's activation memory instead of its own — its

@@ -317,24 +317,34 @@ static float *widen_bf16(const void *h, size_t n) {
 // reference of the CUDA twin, which reads the halves directly).
 
 void conv2d_mixed_cpu(ganc_ctx *ctx, int role, const conv_shape *s, const void *in0, int in0_bf16,
-                      const void *in1, int in1_bf16, float *out) {
+                      const void *in1, int in1_bf16, void *out_, int out_bf16) {
   if (role < GANC_CONV_FWD || role > GANC_CONV_BWD_WEIGHT ||
-      (in1_bf16 && role != GANC_CONV_BWD_WEIGHT))
+      (in1_bf16 && role != GANC_CONV_BWD_WEIGHT) || (out_bf16 && role == GANC_CONV_BWD_WEIGHT))
     ganc_die(GANC_EXIT_RUNTIME,
-             "conv2d_mixed_cpu: role %d with operands in bf16 (%d, %d): the weights are FP32", role,
-             in0_bf16, in1_bf16);
+             "conv2d_mixed_cpu: role %d with operands in bf16 (%d, %d) and output in bf16 (%d): "
+             "the weights and their gradient are FP32",
+             role, in0_bf16, in1_bf16, out_bf16);
   conv_check(s, "conv2d_mixed_cpu"); // before the sizes below are trusted
   // Each operand in bf16 widened into memory of its own: in0 is x (FWD, BWD_WEIGHT) or dy
   // (BWD_DATA), in1 is dy (BWD_WEIGHT).
   const size_t n0 = role == GANC_CONV_BWD_DATA ? y_size(s) : x_size(s), n1 = y_size(s);
   float *f0 = in0_bf16 ? widen_bf16(in0, n0) : NULL, *f1 = in1_bf16 ? widen_bf16(in1, n1) : NULL;
   const float *a = in0_bf16 ? f0 : (const float *)in0, *b = in1_bf16 ? f1 : (const float *)in1;
+  // An output in bf16: the FP32 output into memory of its own, then its halves.
+  const size_t n_out = role == GANC_CONV_FWD ? y_size(s) : x_size(s);
+  float *out = out_bf16 ? xmalloc(sizeof(float) * (n_out ? n_out : 1)) : (float *)out_;
   if (role == GANC_CONV_FWD)
     conv2d_forward_cpu(ctx, s, a, b, out);
   else if (role == GANC_CONV_BWD_DATA)
     conv2d_backward_data_cpu(ctx, s, a, b, out);
   else
     conv2d_backward_weight_cpu(ctx, s, a, b, out);
+  if (out_bf16) {
+    uint16_t *h = out_;
+    for (size_t i = 0; i < n_out; i++)
+      h[i] = ganc_bf16_store(out[i]);
+    free(out);
+  }
   free(f0);
   free(f1);
 }

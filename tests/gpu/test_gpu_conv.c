@@ -378,12 +378,35 @@ static void run_variants(run_state *r, const conv_case *cc, const float *x, cons
           float *d16 = ganc_cuda_malloc(r->gpu, n * sizeof(float));
           ganc_cuda_h2d(r->gpu, d16, init, n * sizeof(float));
           conv2d_run_variant_mixed_cuda(r->gpu, r->st, v, (ganc_conv_role)role, s, a0, which == 0,
-                                        a1, which == 1, d16);
+                                        a1, which == 1, d16, 0);
           ganc_cuda_d2h(r->gpu, again, d16, n * sizeof(float));
           ganc_cuda_free(r->gpu, d16);
           same16 &= memcmp(got, again, n * sizeof(float)) == 0;
           runs16++;
         }
+      }
+      // The output in bf16 (forward and backward-data, every variant; from float operands, and
+      // from bf16 ones where the variant reads them): the halves of the FP32 output bit for bit,
+      // and nothing written past them (two poisoned guard halves).
+      int sameout = 1, runsout = 0;
+      if (role != BWD_WEIGHT) {
+        uint16_t *hh = xmalloc((n + 2) * sizeof(uint16_t));
+        uint16_t *d_h = (uint16_t *)ganc_cuda_malloc(r->gpu, (n + 2) * sizeof(uint16_t));
+        for (int which = 0; which < (ganc_conv_variant_reads_bf16(v) ? 2 : 1); which++) {
+          if (which && !h16[0][0]) make_bf16_copies(r, x, nx, dy, ny, h16);
+          const void *a0 = which ? (const void *)h16[role == BWD_DATA][shifted] : in0;
+          memset(hh, 0xA5, (n + 2) * sizeof(uint16_t));
+          ganc_cuda_h2d(r->gpu, d_h, hh, (n + 2) * sizeof(uint16_t));
+          conv2d_run_variant_mixed_cuda(r->gpu, r->st, v, (ganc_conv_role)role, s, a0, which, in1,
+                                        0, d_h, 1);
+          ganc_cuda_d2h(r->gpu, hh, d_h, (n + 2) * sizeof(uint16_t));
+          for (size_t i = 0; i < n; i++)
+            sameout &= hh[i] == ganc_bf16_store(got[i]);
+          sameout &= hh[n] == 0xA5A5 && hh[n + 1] == 0xA5A5;
+          runsout++;
+        }
+        ganc_cuda_free(r->gpu, d_h);
+        free(hh);
       }
       // the CPU twin in the variant's precision (a CPU context of that precision, same scratch)
       float **pr = &pref[var->precision][role];
@@ -401,8 +424,8 @@ static void run_variants(run_state *r, const conv_case *cc, const float *x, cons
       const double e_p = nerr(got, *pr, n, scale[role]),
                    e_32 = nerr(got, ref[role], n, scale[role]);
       const double bound = 2 * u + u * u + 1e-5;
-      const int ok = e_p < tol_cpu[role] && e_32 < bound && deterministic && same16;
-      printf("%s %-10s %-26s %-40s %-14s%s cpu(%s) %.1e  fp32 %.1e (bound %.1e)%s%s\n",
+      const int ok = e_p < tol_cpu[role] && e_32 < bound && deterministic && same16 && sameout;
+      printf("%s %-10s %-26s %-40s %-14s%s cpu(%s) %.1e  fp32 %.1e (bound %.1e)%s%s%s\n",
              ok ? "ok  " : "FAIL", role_name[role], cc->name, shp, var->name,
              shifted ? " unaligned" : "",
              var->precision == GANC_PREC_BF16   ? "bf16"
@@ -411,7 +434,10 @@ static void run_variants(run_state *r, const conv_case *cc, const float *x, cons
              e_p, e_32, bound, deterministic ? "" : "  NOT DETERMINISTIC",
              !runs16  ? ""
              : same16 ? (runs16 == 2 ? "  bf16 x, dy: same bits" : "  bf16 in: same bits")
-                      : "  BF16-STORED OPERANDS DIFFER");
+                      : "  BF16-STORED OPERANDS DIFFER",
+             !runsout  ? ""
+             : sameout ? "  bf16 out: same bits"
+                       : "  BF16 OUTPUT DIFFERS");
       fflush(stdout);
       if (ok)
         r->passed++;
@@ -473,7 +499,7 @@ static void run_mixed(run_state *r, const conv_case *cc, const float *x, const f
             *d2 = ganc_cuda_malloc(r->gpu, n * sizeof(float));
       ganc_cuda_h2d(r->gpu, d1, init, n * sizeof(float));
       ganc_cuda_h2d(r->gpu, d2, init, n * sizeof(float));
-      conv2d_mixed_cuda(r->gpu, r->st, role, s, a0, b0, a1, b1, d1);
+      conv2d_mixed_cuda(r->gpu, r->st, role, s, a0, b0, a1, b1, d1, 0);
       const int direct = conv2d_reads_bf16_cuda(r->gpu, (ganc_conv_role)role, s);
       int v = -1;
       for (int i = 0; direct && v < 0 && i < ganc_conv_variant_count(); i++)
@@ -494,10 +520,29 @@ static void run_mixed(run_state *r, const conv_case *cc, const float *x, const f
       ganc_cuda_d2h(r->gpu, want, d2, n * sizeof(float));
       ganc_cuda_free(r->gpu, d1);
       ganc_cuda_free(r->gpu, d2);
-      const int ok = (direct == (v >= 0)) && memcmp(got, want, n * sizeof(float)) == 0;
-      printf("%s %-10s %-26s %-40s mixed %s, %s in bf16: %s%s\n", ok ? "ok  " : "FAIL",
+      // The output asked in bf16 (forward, backward-data): the halves of the FP32 output, written
+      // by the variant's epilogue or, where the operand is widened, rounded after; nothing past.
+      int sameout = 1;
+      if (role != BWD_WEIGHT) {
+        uint16_t *hh = xmalloc((n + 2) * sizeof(uint16_t));
+        uint16_t *d_h = (uint16_t *)ganc_cuda_malloc(r->gpu, (n + 2) * sizeof(uint16_t));
+        memset(hh, 0xA5, (n + 2) * sizeof(uint16_t));
+        ganc_cuda_h2d(r->gpu, d_h, hh, (n + 2) * sizeof(uint16_t));
+        conv2d_mixed_cuda(r->gpu, r->st, role, s, a0, b0, a1, b1, d_h, 1);
+        ganc_cuda_d2h(r->gpu, hh, d_h, (n + 2) * sizeof(uint16_t));
+        for (size_t i = 0; i < n; i++)
+          sameout &= hh[i] == ganc_bf16_store(got[i]);
+        sameout &= hh[n] == 0xA5A5 && hh[n + 1] == 0xA5A5;
+        ganc_cuda_free(r->gpu, d_h);
+        free(hh);
+      }
+      const int ok = (direct == (v >= 0)) && memcmp(got, want, n * sizeof(float)) == 0 && sameout;
+      printf("%s %-10s %-26s %-40s mixed %s, %s in bf16: %s%s%s\n", ok ? "ok  " : "FAIL",
              role_name[role], cc->name, shp, p ? "bf16" : "fp32", what[c],
-             v >= 0 ? ganc_conv_variant_at(v)->name : "widened", ok ? ", same bits" : ", DIFFERS");
+             v >= 0 ? ganc_conv_variant_at(v)->name : "widened", ok ? ", same bits" : ", DIFFERS",
+             role == BWD_WEIGHT ? ""
+             : sameout          ? " (bf16 out: same bits)"
+                                : " (BF16 OUTPUT DIFFERS)");
       fflush(stdout);
       if (ok)
         r->passed++;

@@ -2119,13 +2119,6 @@ __global__ static void widen_bf16_kernel(int64_t n, const uint16_t *h, float *f)
     f[i] = ganc_bf16_load(h[i]);
 }
 
-// FP32 → bf16 halves, rounded to nearest even (the fallback of an output asked in bf16).
-__global__ static void narrow_bf16_kernel(int64_t n, const float *f, uint16_t *h) {
-  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
-       i += (int64_t)gridDim.x * blockDim.x)
-    h[i] = ganc_bf16_store(f[i]);
-}
-
 // n bf16 values widened to floats in memory of their own (the caller frees it).
 static float *widen(ganc_ctx *ctx, ganc_stream st, const void *h, int64_t n) {
   float *f = (float *)ganc_cuda_malloc(ctx, (size_t)(n ? n : 1) * sizeof(float));
@@ -2171,11 +2164,8 @@ extern "C" void conv2d_mixed_cuda(ganc_ctx *ctx, ganc_stream st, int role, const
     conv2d_backward_data_cuda(ctx, st, s, a, b, o);
   else
     conv2d_backward_weight_cuda(ctx, st, s, a, b, o);
-  if (out_bf16) {
-    const int64_t blocks = (n_out + 255) / 256;
-    GANC_LAUNCH(narrow_bf16_kernel, (unsigned)(blocks < 4096 ? blocks : 4096), 256, st)
-    (n_out, o, (uint16_t *)out);
-    CUDA_CHECK_LAUNCH();
+  if (out_bf16) { // its halves, as the epilogues round them (ops.def's act_forward_bf16)
+    act_forward_bf16_cuda(ctx, st, n_out, GANC_ACT_NONE, 0.0f, o, out);
     ganc_cuda_free(ctx, o);
   }
   if (w0) ganc_cuda_free(ctx, w0);

@@ -1057,14 +1057,8 @@ void net_free(ganc_ctx *ctx, ganc_net *net) {
       ganc_free(ctx, nd->w_sn);
       ganc_free(ctx, nd->sigma);
     }
-    float *blocks[] = {net->param_donor ? NULL : net->p,
-                       net->buf,
-                       net->g,
-                       net->m,
-                       net->v,
-                       net->dx,
-                       net->ones,
-                       net->zeros};
+    float *own_p = net->param_donor ? NULL : net->p; // a donor's parameters are its to free
+    float *blocks[] = {own_p, net->buf, net->g, net->m, net->v, net->dx, net->ones, net->zeros};
     for (size_t k = 0; k < sizeof blocks / sizeof blocks[0]; k++)
       ganc_free(ctx, blocks[k]);
     if (!net->grad_donor) { // a borrower's backward scratch is its donor's to free

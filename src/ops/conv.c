@@ -339,10 +339,8 @@ void conv2d_mixed_cpu(ganc_ctx *ctx, int role, const conv_shape *s, const void *
     conv2d_backward_data_cpu(ctx, s, a, b, out);
   else
     conv2d_backward_weight_cpu(ctx, s, a, b, out);
-  if (out_bf16) {
-    uint16_t *h = out_;
-    for (size_t i = 0; i < n_out; i++)
-      h[i] = ganc_bf16_store(out[i]);
+  if (out_bf16) { // its halves (ops.def's act_forward_bf16, no activation)
+    act_forward_bf16_cpu(ctx, (int64_t)n_out, GANC_ACT_NONE, 0.0f, out, out_);
     free(out);
   }
   free(f0);

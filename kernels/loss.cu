@@ -2,18 +2,21 @@
 // hinge losses with their gradients; the CUDA twins of src/ops/loss.c, same arguments plus the
 // stream.
 //
-// Gradient rule (ops.h): dlogit OVERWRITES. *loss is one float in device memory (the mean).
+// Gradient rule (ops.h): the losses' dlogit OVERWRITES; the LeCam regulariser's ADDS to it (it
+// comes after the loss). *loss is one float in device memory (the mean).
 //
 // n is a batch size (at most 65536), so one block does it all: thread t takes logits t, t + 256,
 // ..., writes their gradients and sums their losses in double; a fixed shared-memory tree adds the
 // 256 partial sums and thread 0 writes the mean. No atomics, so the value is the same on every
-// run. Per-element arithmetic is the CPU twin's, in double (stable softplus and sigmoid); only the
-// order of the sum differs from the CPU's serial loop, far below float resolution.
+// run. Per-element arithmetic is the CPU twin's, in double (stable softplus and sigmoid); for the
+// losses only the order of the sum differs from the CPU's serial loop, far below float
+// resolution; LeCam's sum is the CPU twin's tree (ops/lecam_core.h), so its bits are the same.
 //
 // Without a GPU, tests/gpu/cudemu (the tests' CUDA emulator) runs this file, kernels and
 // launchers, on the CPU: test_gpu_ops_emu checks it against the CPU twin in CI.
 #include "kernels/cuda_check.h" // CUDA_CHECK_LAUNCH, KERNEL_REQUIRE
 #include "kernels/kernels.h"    // the launchers' declarations
+#include "ops/lecam_core.h"     // the LeCam regulariser's arithmetic, shared with src/ops/loss.c
 
 #include <math.h>
 
@@ -120,6 +123,45 @@ extern "C" void loss_hinge_cuda(ganc_ctx *ctx, ganc_stream st, int n, const floa
   if (generator) target = 1.0f; // unused by the generator's loss; any value passes the check
   loss_check(n, target, "loss_hinge_cuda");
   GANC_LAUNCH(hinge_kernel, 1, LOSS_THREADS, st)(n, logit, target, generator, dlogit, loss);
+  CUDA_CHECK_LAUNCH();
+}
+
+// ---------------------------------------------------------------------------------------------
+// LeCam: one block of LOSS_THREADS (= GANC_LONG_LANES): thread t is lane t of the long sum and
+// adds its logits' gradients; the tree (ganc_tree_level, the CPU's order) makes the batch mean and
+// thread 0 updates the state, so the CPU twin's bits.
+
+static_assert((int)LOSS_THREADS == (int)GANC_LONG_LANES, "the LeCam kernel is one long sum");
+
+__global__ static void __launch_bounds__(LOSS_THREADS)
+    lecam_kernel(int n, const float *logit, int fake, float weight, float decay, double *state,
+                 float *dlogit) {
+  __shared__ double s[LOSS_THREADS];
+  __shared__ double anchor;
+  __shared__ int on;
+  const int tid = threadIdx.x;
+  if (tid == 0) {
+    int o;
+    anchor = ganc_lecam_anchor(state, fake, &o);
+    on = o;
+  }
+  __syncthreads();
+  s[tid] = ganc_lecam_lane(tid, n, logit, fake, weight, anchor, on, dlogit);
+  __syncthreads();
+  for (int half = LOSS_THREADS / 2; half > 0; half >>= 1) {
+    ganc_tree_level(s, tid, half);
+    __syncthreads();
+  }
+  if (tid == 0) ganc_lecam_finish(state, fake, decay, s[0], n);
+}
+
+extern "C" void loss_lecam_cuda(ganc_ctx *ctx, ganc_stream st, int n, const float *logit, int fake,
+                                float weight, float decay, double *state, float *dlogit) {
+  (void)ctx;
+  char why[160];
+  KERNEL_REQUIRE(!ganc_lecam_invalid(n, weight, decay, state, why, sizeof why), "loss_lecam_cuda",
+                 "%s", why);
+  GANC_LAUNCH(lecam_kernel, 1, LOSS_THREADS, st)(n, logit, fake, weight, decay, state, dlogit);
   CUDA_CHECK_LAUNCH();
 }
 

@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Compares the networks of two checkpoints (test_mpi.sh): G, G_ema and D parameters and buffers.
+"""Compares the networks of two checkpoints (test_mpi.sh): G, G_ema and D parameters and buffers,
+and LeCam's moving averages where train.lecam was on.
   mpi_compare.py exact A B          every tensor bit for bit
   mpi_compare.py close A B LR STEPS a run on N ranks against one process at the same global batch:
       the sums run in another order, so values differ by rounding (~1e-7 relative per step); Adam
@@ -44,6 +45,18 @@ for net in ("G", "G_ema", "D"):
                 bad.append(f"{net}/{grp}: max |diff| {worst:.3g} > 2·lr·steps = {2 * lr * steps:.3g}")
             if frac > 1e-3:
                 bad.append(f"{net}/{grp}: {frac:.2e} of the values off by more than 1e-5 (> 1e-3)")
+# train.lecam's moving averages (root attributes): the same bits, or close (their update is
+# linear in D's mean outputs, which differ by rounding).
+keys = ("lecam_ema_real", "lecam_ema_fake", "lecam_decay_pow")
+for k in keys:
+    if (k in a.attrs) != (k in b.attrs):
+        bad.append(f"{k}: in one checkpoint only")
+    elif k in a.attrs:
+        x, y = float(a.attrs[k]), float(b.attrs[k])
+        if (mode == "exact" and x != y) or not abs(x - y) <= 1e-5 * (1 + abs(x)):
+            bad.append(f"{k}: {x!r} vs {y!r}")
+        elif mode == "close":
+            print(f"{k}: {x:.9g} vs {y:.9g}")
 if bad:
     print("FAIL: " + "; ".join(bad[:5]))
     sys.exit(1)

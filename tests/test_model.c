@@ -551,7 +551,7 @@ static void test_checkpoint_round_trip_and_refusals(void **state) {
   G.adam_t = 17;
   char *text = ganc_config_to_ini(&c);
   ganc_ckpt_meta meta = {GANC_CKPT_VERSION, 12,   345, 0xabcdef, {7, 2, 99}, text,
-                         "/data",           NULL, 0,   NULL};
+                         "/data",           NULL, 0,   NULL,     0,          {0}};
   char path[4200];
   snprintf(path, sizeof path, "%s/ckpt.h5", dir);
   ganc_net *nets[2] = {&G, &D};
@@ -661,7 +661,8 @@ static void fixture_make(ckpt_fixture *x) {
     x->G.v[i] = 0.5f;
   x->G.adam_t = x->D.adam_t = 12;
   char *text = ganc_config_to_ini(&x->c);
-  ganc_ckpt_meta meta = {GANC_CKPT_VERSION, 12, 384, 77, {7, 1, 40}, text, "/data", NULL, 0, NULL};
+  ganc_ckpt_meta meta = {GANC_CKPT_VERSION, 12,   384, 77,   {7, 1, 40}, text,
+                         "/data",           NULL, 0,   NULL, 0,          {0}};
   snprintf(x->path, sizeof x->path, "%s/good.h5", x->dir);
   snprintf(x->copy, sizeof x->copy, "%s/case.h5", x->dir);
   ganc_net *nets[2] = {&x->G, &x->D};
@@ -772,6 +773,36 @@ static void test_checkpoint_values(void **state) {
   set_i64(&x, "/", "nimg", -1);
   expect_refused(&x, "'nimg' is -1, outside");
   // step and adam_t: negative or near INT64_MAX (which would overflow as they count on).
+  // LeCam's averages (train.lecam): all three or none; finite; decay^k in [0, 1]; floats.
+  {
+    const char *names[3] = {"lecam_ema_real", "lecam_ema_fake", "lecam_decay_pow"};
+    double good[3] = {0.25, -0.5, 0.125}, bad = NAN, big = 1.5;
+    set_attr(fresh(&x), "/", names[1], H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &good[1], 1);
+    expect_refused(&x, "1 of LeCam's 3 attributes (lecam_*) are present");
+    for (int k = 0; k < 4; k++) {
+      fresh(&x);
+      for (int i = 0; i < 3; i++)
+        set_attr(x.copy, "/", names[i], H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &good[i], 1);
+      if (k == 0) { // intact: read back as written
+        ganc_ckpt_meta m;
+        ganc_err err = {0};
+        if (ganc_ckpt_read_meta(x.copy, &m, &err)) fail_msg("%s", err.msg);
+        assert_int_equal(m.has_lecam, 1);
+        assert_memory_equal(m.lecam, good, sizeof good);
+        ganc_ckpt_meta_free(&m);
+      } else if (k == 1) {
+        set_attr(x.copy, "/", names[0], H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &bad, 1);
+        expect_refused(&x, "'lecam_ema_real' is nan, outside");
+      } else if (k == 2) {
+        set_attr(x.copy, "/", names[2], H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &big, 1);
+        expect_refused(&x, "'lecam_decay_pow' is 1.5, outside 0..1");
+      } else {
+        const int64_t one = 1;
+        set_attr(x.copy, "/", names[1], H5T_STD_I64LE, H5T_NATIVE_INT64, &one, 1);
+        expect_refused(&x, "'lecam_ema_fake' is an integer where a number is expected");
+      }
+    }
+  }
   set_i64(&x, "/", "step", -3);
   expect_refused(&x, "'step' is -3, outside");
   set_i64(&x, "/", "step", INT64_MAX - 1);

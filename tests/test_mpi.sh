@@ -2,8 +2,9 @@
 # test_mpi.sh — data-parallel training under MPI on the CPU (issue 14's proof; ctest test_mpi):
 #   1. 2 ranks (oversubscribed on 2 cores) against one process at the same global batch, batch
 #      norm synced: the parameters agree within what the other sum order allows (mpi_compare.py)
-#      — for DCGAN (cpu-demo) and for the ResNet small-folder recipe with DiffAugment (each rank
-#      must draw the global rows' augmentations, latents and flips for this to hold);
+#      — for DCGAN (cpu-demo) and for the ResNet small-folder recipe with DiffAugment and LeCam
+#      (each rank must draw the global rows' augmentations, latents and flips, and LeCam's
+#      averages must be the global batch's, for this to hold);
 #   2. two identical 2-rank runs: the same bits; a 2-rank run stopped and resumed: the same bits
 #      as one that never stopped;
 #   3. a killed rank ends the job with a message naming it, and the last checkpoint resumes;
@@ -42,16 +43,18 @@ grep -q "data-parallel: MPI, 2 ranks" "$W/two.log" || bad "the 2-rank run did no
   bad "2 ranks vs one process (DCGAN)"
 
 step "1b. ResNet small-folder recipe with DiffAugment, 2 ranks vs one process, 2 steps"
-rs=(--config configs/small-folder.ini "${common[@]}" --set train.kimg=0.064
+rs=(--config configs/small-folder.ini "${common[@]}" --set train.kimg=0.128
   --set log.snapshot_kimg=1 --set model.g_base=16 --set model.d_base=16 --set model.g_max=64
-  --set model.d_max=64 --set train.batchnorm=sync --set train.mirror=true)
+  --set model.d_max=64 --set train.batchnorm=sync --set train.mirror=true --set train.lecam=0.3
+  --set train.lecam_decay=0.5)
 train --out "$W/r1" "${rs[@]}" >/dev/null 2>&1 || bad "one-process ResNet run"
 mpi "$B/ganc-train" --data "$W/data" --out "$W/r2" "${rs[@]}" >/dev/null 2>&1 || bad "2-rank ResNet run"
-"$here/mpi_compare.py" close "$W/r1/ckpt-000000.064.h5" "$W/r2/ckpt-000000.064.h5" 0.0002 2 ||
+"$here/mpi_compare.py" close "$W/r1/ckpt-000000.128.h5" "$W/r2/ckpt-000000.128.h5" 0.0002 4 ||
   bad "2 ranks vs one process (ResNet + DiffAugment)"
 
 step "2. two identical 2-rank runs; a stopped and resumed one (batchnorm = local)"
-lc=(--config configs/cpu-demo.ini "${common[@]}" --set log.snapshot_kimg=0.064 --set train.mirror=true)
+lc=(--config configs/cpu-demo.ini "${common[@]}" --set log.snapshot_kimg=0.064 --set train.mirror=true
+  --set train.lecam=0.3)
 mpi "$B/ganc-train" --data "$W/data" --out "$W/p" "${lc[@]}" --set train.kimg=0.128 >/dev/null 2>&1 || bad "run p"
 mpi "$B/ganc-train" --data "$W/data" --out "$W/q" "${lc[@]}" --set train.kimg=0.128 >/dev/null 2>&1 || bad "run q"
 "$here/mpi_compare.py" exact "$W/p/ckpt-000000.128.h5" "$W/q/ckpt-000000.128.h5" ||

@@ -1217,6 +1217,97 @@ static void test_losses(void **state) {
   assert_float_equal(dl, 1.0f, 0);
 }
 
+// ---- LeCam ------------------------------------------------------------------------------------
+// The regulariser against a double reference of its value (finite differences of w · mean
+// relu(±(l − a))²), its averages against their definition, and the rule that it accumulates.
+
+typedef struct {
+  int n, fake;
+  double w, a, *l;
+} lecam_env;
+
+static double lecam_R(void *e) {
+  lecam_env *v = e;
+  double s = 0.0;
+  for (int i = 0; i < v->n; i++) {
+    const double r = v->fake ? v->a - v->l[i] : v->l[i] - v->a;
+    s += r > 0.0 ? r * r : 0.0;
+  }
+  return v->w * s / v->n;
+}
+
+static double mean_of(const float *l, int n) {
+  double s = 0.0;
+  for (int i = 0; i < n; i++)
+    s += l[i];
+  return s / n;
+}
+
+static void test_lecam(void **state) {
+  ganc_ctx *ctx = *state;
+  rng rg = {9};
+  const float w = 0.3f, d = 0.9f;
+  const int sizes[] = {1, 37, 600}; // one logit; fewer than the 256 lanes; several per lane
+  for (int si = 0; si < 3; si++) {
+    const int n = sizes[si];
+    float *lr = fnew(n), *lf = fnew(n), *dl = fnew(n), *pre = fnew(n), *acc = fnew(n);
+    double st[4] = {0.0, 0.0, 1.0, 0.0};
+    // Step 1: no average yet, so nothing is added; the reals' mean is kept for the fakes' call,
+    // which then starts both averages.
+    fill(lr, n, &rg, 1.5, 0.5);
+    fill(lf, n, &rg, 1.5, -0.5);
+    fill(pre, n, &rg, 1e-2, 0);
+    memcpy(dl, pre, sizeof(float) * n);
+    loss_lecam_cpu(ctx, n, lr, 0, w, d, st, dl);
+    assert_true(fabs(st[3] - mean_of(lr, n)) <= 1e-12);
+    loss_lecam_cpu(ctx, n, lf, 1, w, d, st, dl);
+    assert_memory_equal(dl, pre, sizeof(float) * n);
+    double mr = mean_of(lr, n), mf = mean_of(lf, n);
+    assert_true(fabs(st[0] - (1 - (double)d) * mr) <= 1e-12);
+    assert_true(fabs(st[1] - (1 - (double)d) * mf) <= 1e-12);
+    assert_true(st[2] == (double)d);
+    // Step 2: the reals pulled towards α_F (= the fakes' mean so far, debiased), the fakes
+    // towards α_R; gradients against the reference and finite differences; and accumulated.
+    fill(lr, n, &rg, 1.5, 0.5);
+    fill(lf, n, &rg, 1.5, -0.5);
+    for (int fake = 0; fake < 2; fake++) {
+      const float *l = fake ? lf : lr;
+      const double a = fake ? st[0] / (1.0 - st[2]) : st[1] / (1.0 - st[2]);
+      assert_true(fabs(a - (fake ? mr : mf)) <= 1e-12);
+      double kept[4];
+      memcpy(kept, st, sizeof kept);
+      fill_value(dl, n, 0.0f);
+      loss_lecam_cpu(ctx, n, l, fake, w, d, st, dl);
+      double *ld = widen(l, n), *want = dnew(n), fd[FD_MAX];
+      for (int i = 0; i < n; i++) {
+        const double r = fake ? a - ld[i] : ld[i] - a;
+        want[i] = r > 0.0 ? (fake ? -2.0 : 2.0) * w * r / n : 0.0;
+      }
+      const char *what = fake ? "lecam fakes" : "lecam reals";
+      EXPECT_NERR(what, nerr(dl, want, n), 1e-6);
+      lecam_env env = {n, fake, w, a, ld};
+      int64_t idx[FD_MAX];
+      const int k = pick(n, FD_MAX, &rg, idx);
+      finite_diff(lecam_R, &env, ld, idx, k, 1e-6, fd);
+      EXPECT_NERR(what, nerr_at(dl, idx, k, fd), 1e-5);
+      // The same call onto a gradient already there adds to it, float by float.
+      memcpy(st, kept, sizeof kept);
+      memcpy(acc, pre, sizeof(float) * n);
+      loss_lecam_cpu(ctx, n, l, fake, w, d, st, acc);
+      for (int i = 0; i < n; i++)
+        if (acc[i] != pre[i] + dl[i]) fail_msg("%s: logit %d not accumulated", what, i);
+      free(ld);
+      free(want);
+    }
+    assert_true(fabs(st[0] - (d * (1 - (double)d) * mr + (1 - (double)d) * mean_of(lr, n))) <=
+                1e-12);
+    assert_true(fabs(st[1] - (d * (1 - (double)d) * mf + (1 - (double)d) * mean_of(lf, n))) <=
+                1e-12);
+    assert_true(st[2] == (double)d * (double)d);
+    free(lr), free(lf), free(dl), free(pre), free(acc);
+  }
+}
+
 // ---- Adam and EMA ---------------------------------------------------------------------------
 
 static void test_adam_ema(void **state) {
@@ -2663,12 +2754,12 @@ int main(void) {
       cmocka_unit_test(test_conv_cases),     cmocka_unit_test(test_conv_batching),
       cmocka_unit_test(test_conv_precision), cmocka_unit_test(test_bf16_storage),
       cmocka_unit_test(test_batchnorm),      cmocka_unit_test(test_activations),
-      cmocka_unit_test(test_losses),         cmocka_unit_test(test_adam_ema),
-      cmocka_unit_test(test_pixels),         cmocka_unit_test(test_resample),
-      cmocka_unit_test(test_tensor_add),     cmocka_unit_test(test_sum_pool),
-      cmocka_unit_test(test_spectral),       cmocka_unit_test(test_cond),
-      cmocka_unit_test(test_augment),        cmocka_unit_test(test_augment_rows),
-      cmocka_unit_test(test_featops),
+      cmocka_unit_test(test_losses),         cmocka_unit_test(test_lecam),
+      cmocka_unit_test(test_adam_ema),       cmocka_unit_test(test_pixels),
+      cmocka_unit_test(test_resample),       cmocka_unit_test(test_tensor_add),
+      cmocka_unit_test(test_sum_pool),       cmocka_unit_test(test_spectral),
+      cmocka_unit_test(test_cond),           cmocka_unit_test(test_augment),
+      cmocka_unit_test(test_augment_rows),   cmocka_unit_test(test_featops),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -298,6 +298,61 @@ static void test_no_ema(void **state) {
   free(lb);
 }
 
+// train.lecam: the regulariser changes training (against the same run without it), its moving
+// averages are saved in the checkpoint (decay^20 after 20 steps), and a run stopped halfway and
+// resumed ends bit-identical to the straight one, averages included (assert_same_state compares
+// them): the resume restored them rather than starting afresh.
+static void test_lecam(void **state) {
+  (void)state;
+  char a[4400], b[4400], c[4400];
+  snprintf(a, sizeof a, "%s/lecam-a", g_root);
+  snprintf(b, sizeof b, "%s/lecam-b", g_root);
+  snprintf(c, sizeof c, "%s/lecam-off", g_root);
+  const char *L = "--set train.lecam=0.5 --set train.lecam_decay=0.9";
+  char *o;
+  int rc = run(&o, "%s --data %s --config %s --out %s %s --set train.kimg=0.32", GANC_TRAIN_BIN,
+               g_data, g_cfg, a, L);
+  if (rc != 0) fail_msg("training with LeCam failed (%d):\n%s", rc, o);
+  free(o);
+  rc = run(&o, "%s --data %s --config %s --out %s --set train.kimg=0.32", GANC_TRAIN_BIN, g_data,
+           g_cfg, c);
+  if (rc != 0) fail_msg("training without LeCam failed (%d):\n%s", rc, o);
+  free(o);
+  rc = run(&o, "%s --data %s --config %s --out %s %s --set train.kimg=0.16", GANC_TRAIN_BIN, g_data,
+           g_cfg, b, L);
+  if (rc != 0) fail_msg("training with LeCam (half) failed (%d):\n%s", rc, o);
+  free(o);
+  rc = run(&o, "%s --out %s --resume --set train.kimg=0.32", GANC_TRAIN_BIN, b);
+  if (rc != 0) fail_msg("resume with LeCam failed (%d):\n%s", rc, o);
+  must_contain(o, "finished at kimg 0.320 (step 20)");
+  free(o);
+  char *la = tu_latest_ckpt(a), *lb = tu_latest_ckpt(b), *lc = tu_latest_ckpt(c);
+  assert_same_state(la, lb);
+  // The nets themselves must differ (not only the averages, which one checkpoint lacks).
+  char *diff = tu_ckpt_state_diff(la, lc);
+  if (!diff || !strstr(diff, "parameters differ"))
+    fail_msg("train.lecam = 0.5 trained the same weights as no LeCam (%s)", diff ? diff : "");
+  free(diff);
+  ganc_ckpt_meta m;
+  ganc_err err = {0};
+  if (ganc_ckpt_read_meta(la, &m, &err)) fail_msg("%s", err.msg);
+  assert_int_equal(m.has_lecam, 1);
+  assert_true(fabs(m.lecam[2] - pow(0.9, 20)) < 1e-6); // 20 updates of the averages
+  assert_true(isfinite(m.lecam[0]) && isfinite(m.lecam[1]) && m.lecam[0] != m.lecam[1]);
+  ganc_ckpt_meta_free(&m);
+  if (ganc_ckpt_read_meta(lc, &m, &err)) fail_msg("%s", err.msg);
+  assert_int_equal(m.has_lecam, 0); // off: nothing saved
+  ganc_ckpt_meta_free(&m);
+  // Switched on at a resume of a run without it: the averages start afresh, said so.
+  rc = run(&o, "%s --out %s --resume %s --set train.kimg=0.48", GANC_TRAIN_BIN, c, L);
+  if (rc != 0) fail_msg("resume switching LeCam on failed (%d):\n%s", rc, o);
+  must_contain(o, "holds no LeCam averages");
+  free(o);
+  free(la);
+  free(lb);
+  free(lc);
+}
+
 static void test_sigint_writes_checkpoint(void **state) {
   (void)state;
   char r[4400], p[9000];
@@ -766,6 +821,7 @@ int main(void) {
       cmocka_unit_test(test_holdout),
       cmocka_unit_test(test_precision_bf16),
       cmocka_unit_test(test_no_ema),
+      cmocka_unit_test(test_lecam),
       cmocka_unit_test(test_sigint_writes_checkpoint),
       cmocka_unit_test(test_kill_during_checkpoint_writes),
       cmocka_unit_test(test_damaged_latest_and_lock),

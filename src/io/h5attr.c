@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -283,6 +284,32 @@ int ganc_h5_attr_read_u64(hid_t obj, const char *name, uint64_t *value, ganc_err
     ganc_err_set(err, GANC_EXIT_USAGE, "cannot be read (%s)", ganc_h5_last_error(b, sizeof b));
     goto fail;
   }
+  return 0;
+fail:
+  ganc_err_prefix(err, "attribute '%s' ", name);
+  return -1;
+}
+
+int ganc_h5_attr_read_f64(hid_t obj, const char *name, double lo, double hi, double *value,
+                          ganc_err *err) {
+  hid_t t, a = open_typed(obj, name, H5T_FLOAT, 1, NULL, &t, err);
+  if (a < 0) goto fail;
+  const size_t size = H5Tget_size(t);
+  H5Tclose(t);
+  double v = NAN;
+  const int ok = (size == 4 || size == 8) && H5Aread(a, H5T_NATIVE_DOUBLE, &v) >= 0;
+  H5Aclose(a);
+  if (!ok) {
+    char b[512];
+    ganc_err_set(err, GANC_EXIT_USAGE, "cannot be read as a number (%zu bytes: %s)", size,
+                 ganc_h5_last_error(b, sizeof b));
+    goto fail;
+  }
+  if (!(v >= lo && v <= hi)) { // NaN fails too
+    ganc_err_set(err, GANC_EXIT_USAGE, "is %g, outside %g..%g", v, lo, hi);
+    goto fail;
+  }
+  *value = v;
   return 0;
 fail:
   ganc_err_prefix(err, "attribute '%s' ", name);

@@ -63,6 +63,9 @@ int ganc_h5_attr_read_i64(hid_t obj, const char *name, int64_t lo, int64_t hi, i
                           ganc_err *err);
 // A scalar unsigned integer attribute (any 64-bit value; negative values are refused).
 int ganc_h5_attr_read_u64(hid_t obj, const char *name, uint64_t *value, ganc_err *err);
+// A scalar floating-point attribute (4 or 8 bytes) within [lo, hi] (NaN never is).
+int ganc_h5_attr_read_f64(hid_t obj, const char *name, double lo, double hi, double *value,
+                          ganc_err *err);
 // A scalar fixed-length string attribute; *out is malloc'd and NUL-terminated. Variable-length
 // strings (older ganc files) are refused: reading them would trust the unchecksummed heap.
 int ganc_h5_attr_read_str(hid_t obj, const char *name, char **out, ganc_err *err);

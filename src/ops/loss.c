@@ -2,7 +2,8 @@
 // n is a batch size, so the loops are serial (and so the sum's order is fixed).
 #include "ops/ops.h"
 
-#include "core/check.h" // ganc_die
+#include "core/check.h"     // ganc_die
+#include "ops/lecam_core.h" // the LeCam regulariser's arithmetic, shared with kernels/loss.cu
 
 #include <math.h>
 
@@ -56,6 +57,22 @@ void loss_hinge_cpu(ganc_ctx *ctx, int n, const float *logit, float target, int 
     dlogit[i] = margin > 0.0 ? (float)(-(double)target / n) : 0.0f;
   }
   *loss = (float)(sum / n);
+}
+
+// LeCam: the 256 lanes of the long sum in turn, then the tree (ops/lecam_core.h); each logit's
+// gradient is added by its lane, as on the GPU.
+void loss_lecam_cpu(ganc_ctx *ctx, int n, const float *logit, int fake, float weight, float decay,
+                    double *state, float *dlogit) {
+  (void)ctx;
+  char why[160];
+  if (ganc_lecam_invalid(n, weight, decay, state, why, sizeof why))
+    ganc_die(GANC_EXIT_RUNTIME, "loss_lecam_cpu: %s", why);
+  int on;
+  const double anchor = ganc_lecam_anchor(state, fake, &on);
+  double s[GANC_LONG_LANES];
+  for (int t = 0; t < GANC_LONG_LANES; t++)
+    s[t] = ganc_lecam_lane(t, n, logit, fake, weight, anchor, on, dlogit);
+  ganc_lecam_finish(state, fake, decay, ganc_tree(s, GANC_LONG_LANES), n);
 }
 
 void step_stats_cpu(ganc_ctx *ctx, int n, const float *logit, const float *loss, double *acc) {

@@ -7,7 +7,8 @@
 // memory (host for CPU, device for CUDA).
 //
 // Gradient rule, once for all ops: parameter gradients ACCUMULATE (+=), so a caller zeroes them
-// once per step; activation gradients OVERWRITE (=).
+// once per step; activation gradients OVERWRITE (=) — but for loss_lecam, a regulariser that adds
+// its gradient to the loss's dlogit.
 //
 // Layouts: activations [N, H, W, C] (NHWC, C fastest); convolution weights [R, S, C, K] =
 // [kernel rows, kernel cols, input channels, output channels] (K fastest); per-channel vectors [C].

@@ -6,6 +6,7 @@
 #include "ops/dispatch.h"
 
 #include <fcntl.h>
+#include <float.h>
 #include <hdf5.h>
 #include <libgen.h>
 #include <math.h>
@@ -135,6 +136,10 @@ int ganc_ckpt_save(const char *path, ganc_ctx *ctx, const ganc_ckpt_meta *meta,
   rc |= ganc_h5_attr_write_str(f, "config", meta->config);
   if (meta->nclasses > 0)
     rc |= ganc_h5_attr_write_strs(f, "class_names", meta->class_names, meta->nclasses);
+  static const char *const lecam_names[3] = {"lecam_ema_real", "lecam_ema_fake", "lecam_decay_pow"};
+  for (int i = 0; i < 3 && meta->has_lecam; i++)
+    rc |= ganc_h5_attr_write_num(f, lecam_names[i], H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE,
+                                 &meta->lecam[i]);
   if (!rc) rc = ganc_h5_attrs_seal(f); // the last root attribute: a SHA-256 over the others
   for (int i = 0; i < nnets && !rc; i++)
     rc = write_net(ctx, f, nets[i]);
@@ -507,6 +512,22 @@ static int read_root(hid_t f, ganc_ckpt_meta *m, ganc_err *err) {
       (H5Aexists(f, "class_names") > 0 &&
        ganc_h5_attr_read_strs(f, "class_names", &m->class_names, &m->nclasses, err)))
     goto fail_damaged;
+  // LeCam's averages: all three or none. D's outputs are finite floats; decay^k is in [0, 1].
+  const int lecam_attrs = (H5Aexists(f, "lecam_ema_real") > 0) +
+                          (H5Aexists(f, "lecam_ema_fake") > 0) +
+                          (H5Aexists(f, "lecam_decay_pow") > 0);
+  if (lecam_attrs != 0 && lecam_attrs != 3) {
+    ganc_err_set(err, GANC_EXIT_USAGE, "%d of LeCam's 3 attributes (lecam_*) are present",
+                 lecam_attrs);
+    goto fail_damaged;
+  }
+  if (lecam_attrs) {
+    m->has_lecam = 1;
+    if (ganc_h5_attr_read_f64(f, "lecam_ema_real", -FLT_MAX, FLT_MAX, &m->lecam[0], err) ||
+        ganc_h5_attr_read_f64(f, "lecam_ema_fake", -FLT_MAX, FLT_MAX, &m->lecam[1], err) ||
+        ganc_h5_attr_read_f64(f, "lecam_decay_pow", 0.0, 1.0, &m->lecam[2], err))
+      goto fail_damaged;
+  }
   // Every step shows D at least one image, and a checkpoint is only written after a step.
   if (m->step > m->nimg || (m->step == 0) != (m->nimg == 0)) {
     ganc_err_set(err, GANC_EXIT_USAGE, "step %lld does not fit nimg %lld", (long long)m->step,

@@ -6,11 +6,13 @@
 //   /<net>/adam_m/<tensor>, /<net>/adam_v/<tensor>  Adam moments (trained nets only); attr adam_t
 // for <net> in G, G_ema, D (each group also has `arch` and `attr_sha256`); and root attributes:
 // format "ganc-checkpoint", format_version, ganc_version, created, step, nimg, kimg,
-// dataset_fingerprint, data_dir, loader_seed/epoch/cursor, config (the resolved INI text), and
-// attr_sha256. Strings are fixed-length UTF-8, integers 64-bit. The file uses HDF5 1.10's layout
-// (io/h5attr.h): superblock, object headers (so every attribute) and chunk indexes carry
-// checksums, tensors carry Fletcher32, and attr_sha256 (a SHA-256 over all the other attributes
-// of the root or group) is checked on every load: no byte of a checkpoint goes unchecked.
+// dataset_fingerprint, data_dir, loader_seed/epoch/cursor, config (the resolved INI text),
+// class_names (conditional runs), lecam_ema_real/lecam_ema_fake/lecam_decay_pow (train.lecam
+// runs: float64), and attr_sha256. Strings are fixed-length UTF-8, integers 64-bit. The file uses
+// HDF5 1.10's layout (io/h5attr.h): superblock, object headers (so every attribute) and chunk
+// indexes carry checksums, tensors carry Fletcher32, and attr_sha256 (a SHA-256 over all the other
+// attributes of the root or group) is checked on every load: no byte of a checkpoint goes
+// unchecked.
 //
 // Reading checks every value, not only its checksum: integers are read as 64-bit integers (a float
 // nimg is refused) and range-checked; tensors must be float32 with Fletcher32, of the model's
@@ -54,6 +56,11 @@ typedef struct ganc_ckpt_meta {
   char *created;
   int nclasses;       // a class-conditional run: the dataset's classes (0: none recorded)
   char **class_names; // [nclasses], for ganc-sample --class NAME
+  // train.lecam's moving averages (ops/lecam_core.h state[0..2]: D's mean output on reals and on
+  // fakes, biased, and decay^k), so that a resume continues them exactly; has_lecam = 0: none
+  // (LeCam off, or a checkpoint from before it).
+  int has_lecam;
+  double lecam[3];
 } ganc_ckpt_meta;
 
 void ganc_ckpt_meta_free(ganc_ckpt_meta *m);

@@ -103,6 +103,12 @@ static const key_def KEYS[] = {
       "training length, in thousands of real images shown to D"),
   ENUM("train", loss,        "logistic", "logistic|hinge",
        "GAN loss: logistic = non-saturating (the BCE of DCGAN), hinge"),
+  DBL("train", lecam,        "0",       0, 1e6,                   0,
+      "LeCam regularisation of D (Tseng et al. 2021), its weight: D's outputs on reals are "
+      "pulled towards its moving average on fakes and back, which bounds a D memorising a small "
+      "folder; 0 = off (0.3 in the paper, with DiffAugment); the logged loss_D leaves it out"),
+  DBL("train", lecam_decay,  "0.99",    0, 1,                     HI_OPEN,
+      "LeCam: the decay of the moving averages of D's outputs, per step"),
   DBL("train", g_lr,         "0.0002",  0, 1,                     LO_OPEN,
       "generator Adam learning rate"),
   DBL("train", d_lr,         "0.0002",  0, 1,                     LO_OPEN,

@@ -35,6 +35,8 @@ typedef struct ganc_config {
   int batch;             // images per step (per D and G step)
   double kimg;           // training length in thousands of real images shown to D
   char loss[16];         // "logistic" (non-saturating) or "hinge"
+  double lecam;          // LeCam regulariser's weight (0: off), ops/lecam_core.h
+  double lecam_decay;    // its moving averages' decay per step
   double g_lr, d_lr;     // Adam learning rates
   double beta1, beta2;   // Adam betas
   double adam_eps;       // Adam epsilon

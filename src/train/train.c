@@ -32,11 +32,13 @@
 #include "metrics/featnet.h"
 #include "model/arch.h"
 #include "ops/dispatch.h"
+#include "ops/lecam_core.h" // ganc_lecam_init
 #include "train/checkpoint.h"
 #include "train/config.h"
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <float.h>
 #include <limits.h>
 #include <math.h>
 #include <signal.h>
@@ -81,6 +83,8 @@ typedef struct trainer {
   // Statistics summed on the backend since the last report (step_stats): D on reals (loss, Σσ,
   // Σlogit), D on fakes (the same), G (loss); [9] doubles.
   double *acc_dev;
+  // train.lecam's moving averages (ops/lecam_core.h: state [4], backend), NULL when it is off.
+  double *lecam_dev;
   int use_graph;       // train.cuda_graph resolved
   ganc_graph *graph;   // the captured step, or NULL
   unsigned graph_gen;  // ganc_memory_generation when captured
@@ -437,6 +441,19 @@ static void snapshot(trainer *T) {
     meta.nclasses = T->ds->meta.nclasses;
     meta.class_names = T->ds->meta.class_names;
   }
+  if (T->lecam_dev) { // LeCam's averages, for an exact resume (state[3] is rewritten every step)
+    double st[4];
+    ganc_download_bytes(&T->ctx, st, T->lecam_dev, sizeof st);
+    // What the reader would refuse is not written (D's outputs went non-finite: diverged).
+    if (!(fabs(st[0]) <= FLT_MAX && fabs(st[1]) <= FLT_MAX && st[2] >= 0.0 && st[2] <= 1.0))
+      ganc_die(GANC_EXIT_RUNTIME,
+               "training diverged by step %lld (kimg %.3f): LeCam's averages of D's outputs are "
+               "%g and %g; nothing was saved over the last good checkpoint\n---> HINT: resume "
+               "from it with lower learning rates (--set train.g_lr=... --set train.d_lr=...)",
+               (long long)T->step, (double)T->nimg / 1000.0, st[0], st[1]);
+    meta.has_lecam = 1;
+    memcpy(meta.lecam, st, sizeof meta.lecam);
+  }
   ganc_err err = {0};
   if (ganc_ckpt_save(path, &T->ctx, &meta, nets, 3, &err)) ganc_die_err(&err);
   write_latest(T->run_dir, name);
@@ -461,15 +478,34 @@ typedef struct report_stats {
 // its value and D's outputs summed into the report's statistics at acc (T->acc_dev + 0, 3, 6;
 // with_logits: D's sigmoid and raw means, which with the hinge loss show how far apart D puts
 // reals and fakes — the measure of a D that memorises its training images).
+// lecam (train.lecam on, D's losses): 0 on the reals, 1 on the fakes adds the LeCam regulariser's
+// gradient (ops/lecam_core.h); -1 none.
 // With N ranks the gradient is scaled by 1/N (B = Bg / N: ∂(local mean)/N = ∂ of the global
 // mean's share), so that the ranks' gradients summed are the global batch's mean gradient;
-// exact when N is a power of two. The value summed stays this rank's own mean.
-static void loss(trainer *T, const float *logit, float target, int generator, double *acc) {
+// exact when N is a power of two. The value summed stays this rank's own mean. LeCam's averages
+// are then averaged over the ranks after the fakes' call: each rank updated them with its own
+// share's means, and the average of those updates is the update with the global batch's means
+// (they are linear in the means, and the shares are equal), so every rank holds the
+// one-process averages (to rounding) and rank 0's checkpoint resumes them all.
+static void loss(trainer *T, const float *logit, float target, int generator, double *acc,
+                 int lecam) {
+  ganc_ctx *ctx = &T->ctx;
   if (!strcmp(T->cfg.loss, "hinge"))
-    loss_hinge(&T->ctx, T->B, logit, target, generator, T->dlogit, T->loss);
+    loss_hinge(ctx, T->B, logit, target, generator, T->dlogit, T->loss);
   else
-    loss_logistic(&T->ctx, T->B, logit, target, T->dlogit, T->loss);
-  step_stats(&T->ctx, T->B, generator ? NULL : logit, T->loss, acc);
+    loss_logistic(ctx, T->B, logit, target, T->dlogit, T->loss);
+  step_stats(ctx, T->B, generator ? NULL : logit, T->loss, acc);
+  if (T->lecam_dev && lecam >= 0)
+    loss_lecam(ctx, T->B, logit, lecam, (float)T->cfg.lecam, (float)T->cfg.lecam_decay,
+               T->lecam_dev, T->dlogit);
+  if (T->comm.size > 1 && T->lecam_dev && lecam == 1) {
+    double st[4];
+    ganc_download_bytes(ctx, st, T->lecam_dev, sizeof st);
+    ganc_comm_sum_host(&T->comm, st, 2, 1);
+    st[0] /= T->comm.size;
+    st[1] /= T->comm.size;
+    ganc_upload_bytes(ctx, T->lecam_dev, st, sizeof st);
+  }
   if (T->comm.size > 1) { // never inside a graph (one process only)
     ganc_download(&T->ctx, T->host_logit, T->dlogit, T->B);
     for (int i = 0; i < T->B; i++)
@@ -538,13 +574,13 @@ static void step_body(trainer *T) {
   T->D.labels = T->labels_dev;
   T->D.aug_counter = &a->aug_counter[0];
   const float *lr = net_forward(ctx, &T->D, T->x, B, 1, -1);
-  loss(T, lr, 1.0f, 0, T->acc_dev + 0);
+  loss(T, lr, 1.0f, 0, T->acc_dev + 0, 0);
   net_backward(ctx, &T->D, T->x, T->dlogit, B, 0, 1);
   const float *fake = net_forward(ctx, &T->G, T->z, B, 1, -1);
   T->D.labels = T->flabels_dev; // the fakes are judged as the classes they were drawn for
   T->D.aug_counter = &a->aug_counter[1];
   const float *lf = net_forward(ctx, &T->D, fake, B, 1, -1);
-  loss(T, lf, -1.0f, 0, T->acc_dev + 3);
+  loss(T, lf, -1.0f, 0, T->acc_dev + 3, 1);
   net_backward(ctx, &T->D, fake, T->dlogit, B, 0, 1);
   sum_grads(T, &T->D);
   net_adam(ctx, &T->D, a->adam_d, NULL);
@@ -553,7 +589,7 @@ static void step_body(trainer *T) {
   net_zero_grad(ctx, &T->G);
   T->D.aug_counter = &a->aug_counter[2];
   lf = net_forward(ctx, &T->D, fake, B, 1, -1);
-  loss(T, lf, 1.0f, 1, T->acc_dev + 6);
+  loss(T, lf, 1.0f, 1, T->acc_dev + 6, -1);
   const float *dfake = net_backward(ctx, &T->D, fake, T->dlogit, B, 1, 0);
   net_backward(ctx, &T->G, T->z, dfake, B, 0, 1);
   sum_grads(T, &T->G);
@@ -676,6 +712,12 @@ static void trainer_alloc(trainer *T) {
   memset(T->host_args, 0, sizeof(ganc_step_args));
   T->args_dev = ganc_alloc_bytes(&T->ctx, sizeof(ganc_step_args));
   T->acc_dev = ganc_alloc_bytes(&T->ctx, 9 * sizeof(double));
+  if (T->cfg.lecam > 0) {
+    double init[4];
+    ganc_lecam_init(init);
+    T->lecam_dev = ganc_alloc_bytes(&T->ctx, sizeof init);
+    ganc_upload_bytes(&T->ctx, T->lecam_dev, init, sizeof init);
+  }
   // train.cuda_graph: auto = a graph wherever one can replay the step (CUDA, our kernels, one
   // process: data-parallel steps wait for the other ranks inside).
   const char *why = T->ctx.backend != GANC_BACKEND_CUDA ? "the CPU has no CUDA graphs"
@@ -721,6 +763,7 @@ static void trainer_free(trainer *T) {
   ganc_host_free(T->host_args, T->host_args_pinned);
   ganc_free(&T->ctx, T->args_dev);
   ganc_free(&T->ctx, T->acc_dev);
+  ganc_free(&T->ctx, T->lecam_dev);
 }
 
 // ---- run setup
@@ -1155,6 +1198,20 @@ int ganc_train_main(int argc, char **argv) {
       ganc_die_err(&err);
     T.step = meta.step;
     T.nimg = meta.nimg;
+    if (T.lecam_dev && meta.has_lecam) {
+      double st[4] = {meta.lecam[0], meta.lecam[1], meta.lecam[2], 0.0};
+      ganc_upload_bytes(&T.ctx, T.lecam_dev, st, sizeof st);
+    } else if (T.lecam_dev && T.lead) {
+      fprintf(stderr,
+              "note: %s holds no LeCam averages (train.lecam was off): they start "
+              "afresh at step %lld\n",
+              resume_path, (long long)T.step);
+    } else if (meta.has_lecam && T.lead) {
+      fprintf(stderr,
+              "note: train.lecam is off now: %s's LeCam averages are not used, and later "
+              "checkpoints will not hold them\n",
+              resume_path);
+    }
   } else {
     net_init_weights(&T.ctx, &T.G, T.cfg.seed, GANC_RNG_INIT_G);
     net_init_weights(&T.ctx, &T.D, T.cfg.seed, GANC_RNG_INIT_D);

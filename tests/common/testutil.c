@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -187,6 +188,18 @@ char *tu_ckpt_state_diff(const char *a, const char *b) {
     net_free(&ctx, &na[i]);
     net_free(&ctx, &nb[i]);
   }
+  // The training state kept outside the nets: train.lecam's moving averages.
+  ganc_ckpt_meta ma, mb;
+  ganc_err err = {0};
+  if (!*why && !ganc_ckpt_read_meta(a, &ma, &err)) {
+    if (!ganc_ckpt_read_meta(b, &mb, &err)) {
+      if (ma.has_lecam != mb.has_lecam || memcmp(ma.lecam, mb.lecam, sizeof ma.lecam))
+        snprintf(why, sizeof why, "LeCam's moving averages differ");
+      ganc_ckpt_meta_free(&mb);
+    }
+    ganc_ckpt_meta_free(&ma);
+  }
+  if (!*why && err.msg[0]) snprintf(why, sizeof why, "%.900s", err.msg);
 out:
   ganc_ctx_free(&ctx);
   return *why ? xstrdup(why) : NULL;

@@ -31,6 +31,7 @@
 //                                      vs (float)tanh((double)x)       1 ulp       tanhf is 2 ulp
 //   tanh_backward                      dx                              0 ulp       (exact)
 //   loss_logistic, loss_hinge          loss, dlogit                    err 1e-6    (~1e-8)
+//   loss_lecam (3 steps)               dlogit (accumulated), averages  bit-exact
 //   adam_update, ema_update            p, m, v / ema                   err 1e-6    (0 ulp)
 //   adam_update with ema (fused)       p, m, v, ema; = ema_update after exact
 //   step_draws                         z, flips, labels                bit-exact
@@ -775,6 +776,43 @@ static void gpu_loss(int n) {
   ganc_cuda_free(&G, dd);
   ganc_cuda_free(&G, dloss);
   free(l), free(dw), free(d), free(d2);
+}
+
+// LeCam: three steps (reals, then fakes) from the starting state, onto a gradient already there,
+// against the CPU twin: the same tree, so the same bits (dlogit and the double state).
+static void gpu_lecam(int n) {
+  const size_t bytes = (size_t)n * sizeof(float);
+  float *lr = fnew(n), *lf = fnew(n), *pre = fnew(n), *want = fnew(n), *got = fnew(n);
+  double st[4] = {0.0, 0.0, 1.0, 0.0}, gst[4];
+  float *dl = dnew(bytes), *dlog = dnew(bytes);
+  double *dst = dnew(sizeof st);
+  up(dst, st, sizeof st);
+  int same = 1;
+  for (int step = 0; step < 3; step++)
+    for (int fake = 0; fake < 2; fake++) {
+      float *l = fake ? lf : lr;
+      loss_inputs(l, n);
+      for (int i = 0; i < n; i++) // D's outputs apart, reals above fakes, some across
+        l[i] = 0.05f * l[i] + (fake ? -0.4f : 0.4f);
+      fill(pre, n, -1e-2f, 1e-2f);
+      memcpy(want, pre, bytes);
+      loss_lecam_cpu(&CPU, n, l, fake, 0.3f, 0.9f, st, want);
+      up(dlog, l, bytes);
+      up(dl, pre, bytes);
+      loss_lecam_cuda(&G, ST, n, dlog, fake, 0.3f, 0.9f, dst, dl);
+      down(got, dl, bytes);
+      down(gst, dst, sizeof gst);
+      same &= !memcmp(got, want, bytes) && !memcmp(gst, st, sizeof st);
+    }
+  int moved = 0; // the regulariser took effect (steps 2 and 3)
+  for (int i = 0; i < n; i++)
+    moved |= got[i] != pre[i];
+  report(same && moved, "gpu   loss_lecam       n=%-6d 3 steps: dlogit and averages %s%s", n,
+         same ? "bit-exact" : "DIFFER", moved ? "" : " (NOTHING ADDED)");
+  ganc_cuda_free(&G, dl);
+  ganc_cuda_free(&G, dlog);
+  ganc_cuda_free(&G, dst);
+  free(lr), free(lf), free(pre), free(want), free(got);
 }
 
 // The largest normalized error and ulp distance of k device buffers [n] against the host's.
@@ -1885,6 +1923,8 @@ static void gpu_part(void) {
   static const int loss_n[] = {1, 3, 128, 1000, 65536};
   for (size_t i = 0; i < sizeof loss_n / sizeof loss_n[0]; i++)
     gpu_loss(loss_n[i]);
+  for (size_t i = 0; i < sizeof loss_n / sizeof loss_n[0]; i++)
+    gpu_lecam(loss_n[i]);
 
   // The allocation peak (ganc-bench --step reports it after the warm-up): a freed block still
   // counts until ganc_cuda_reset_peak, which starts it again from what is held.

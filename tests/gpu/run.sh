@@ -198,7 +198,9 @@ fi
 gpu_step kernels-mma 30 "$BIN/test_gpu_mma"
 gpu_step kernels-ops 120 "$BIN/test_gpu_ops"
 gpu_step kernels-conv 240 "$BIN/test_gpu_conv"
-gpu_step train-parity 240 "$BIN/test_gpu_train"
+# The CPU side of the parity runs with OpenBLAS's AVX2 kernels, as in CI (tests/CMakeLists.txt:
+# on an AVX-512 CPU its sgemm sums in another order, which a few hinge-loss steps amplify).
+gpu_step train-parity 240 env OPENBLAS_CORETYPE=Haswell "$BIN/test_gpu_train"
 
 # ---- 3. whole training steps: ours, cuDNN's, PyTorch's ------------------------------------------
 gpu_step step-ours 90 "$BIN/ganc-bench" --step configs/dcgan64.ini --device cuda

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Compares the networks of two checkpoints (test_mpi.sh): G, G_ema and D parameters and buffers,
-and LeCam's moving averages where train.lecam was on.
+and LeCam's moving averages and ADA's p where train.lecam and augment.ada_target were on.
   mpi_compare.py exact A B          every tensor bit for bit
   mpi_compare.py close A B LR STEPS a run on N ranks against one process at the same global batch:
       the sums run in another order, so values differ by rounding (~1e-7 relative per step); Adam
@@ -47,7 +47,9 @@ for net in ("G", "G_ema", "D"):
                 bad.append(f"{net}/{grp}: {frac:.2e} of the values off by more than 1e-5 (> 1e-3)")
 # train.lecam's moving averages (root attributes): the same bits, or close (their update is
 # linear in D's mean outputs, which differ by rounding).
-keys = ("lecam_ema_real", "lecam_ema_fake", "lecam_decay_pow")
+# ADA's p and its controller's counts (augment.ada_target): the same.
+keys = ("lecam_ema_real", "lecam_ema_fake", "lecam_decay_pow", "augment_p", "ada_signs",
+        "ada_images", "ada_rt")
 for k in keys:
     if (k in a.attrs) != (k in b.attrs):
         bad.append(f"{k}: in one checkpoint only")

@@ -550,8 +550,20 @@ static void test_checkpoint_round_trip_and_refusals(void **state) {
     G.m[i] = (float)i, G.v[i] = (float)(2 * i);
   G.adam_t = 17;
   char *text = ganc_config_to_ini(&c);
-  ganc_ckpt_meta meta = {GANC_CKPT_VERSION, 12,   345, 0xabcdef, {7, 2, 99}, text,
-                         "/data",           NULL, 0,   NULL,     0,          {0}};
+  ganc_ckpt_meta meta = {GANC_CKPT_VERSION,
+                         12,
+                         345,
+                         0xabcdef,
+                         {7, 2, 99},
+                         text,
+                         "/data",
+                         NULL,
+                         0,
+                         NULL,
+                         0,
+                         {0},
+                         0,
+                         {0}};
   char path[4200];
   snprintf(path, sizeof path, "%s/ckpt.h5", dir);
   ganc_net *nets[2] = {&G, &D};
@@ -661,8 +673,8 @@ static void fixture_make(ckpt_fixture *x) {
     x->G.v[i] = 0.5f;
   x->G.adam_t = x->D.adam_t = 12;
   char *text = ganc_config_to_ini(&x->c);
-  ganc_ckpt_meta meta = {GANC_CKPT_VERSION, 12,   384, 77,   {7, 1, 40}, text,
-                         "/data",           NULL, 0,   NULL, 0,          {0}};
+  ganc_ckpt_meta meta = {
+      GANC_CKPT_VERSION, 12, 384, 77, {7, 1, 40}, text, "/data", NULL, 0, NULL, 0, {0}, 0, {0}};
   snprintf(x->path, sizeof x->path, "%s/good.h5", x->dir);
   snprintf(x->copy, sizeof x->copy, "%s/case.h5", x->dir);
   ganc_net *nets[2] = {&x->G, &x->D};
@@ -800,6 +812,41 @@ static void test_checkpoint_values(void **state) {
         const int64_t one = 1;
         set_attr(x.copy, "/", names[1], H5T_STD_I64LE, H5T_NATIVE_INT64, &one, 1);
         expect_refused(&x, "'lecam_ema_fake' is an integer where a number is expected");
+      }
+    }
+  }
+  // ADA (augment.ada_target): p and the two counts together (r_t optional); p in [0, 1];
+  // |signs| <= images; whole numbers.
+  {
+    const char *names[4] = {"augment_p", "ada_signs", "ada_images", "ada_rt"};
+    double good[4] = {0.375, -3, 7, 0.25}, big = 1.5, frac = 7.5, many = 9;
+    set_attr(fresh(&x), "/", names[0], H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &good[0], 1);
+    expect_refused(&x, "1 of ADA's 3 attributes (augment_p, ada_signs, ada_images) are present");
+    for (int k = 0; k < 6; k++) {
+      fresh(&x);
+      for (int i = 0; i < (k == 1 ? 3 : 4); i++)
+        set_attr(x.copy, "/", names[i], H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &good[i], 1);
+      if (k <= 1) { // intact (with and without r_t): read back as written
+        ganc_ckpt_meta m;
+        ganc_err err = {0};
+        if (ganc_ckpt_read_meta(x.copy, &m, &err)) fail_msg("%s", err.msg);
+        assert_int_equal(m.has_ada, 1);
+        assert_memory_equal(m.ada, good, 3 * sizeof(double));
+        if (k == 0 ? m.ada[3] != good[3] : !isnan(m.ada[3]))
+          fail_msg("ada_rt read as %g", m.ada[3]);
+        ganc_ckpt_meta_free(&m);
+      } else if (k == 2) {
+        set_attr(x.copy, "/", names[0], H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &big, 1);
+        expect_refused(&x, "'augment_p' is 1.5, outside 0..1");
+      } else if (k == 3) {
+        set_attr(x.copy, "/", names[1], H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &many, 1);
+        expect_refused(&x, "'ada_signs' is 9, outside -7..7");
+      } else if (k == 4) {
+        set_attr(x.copy, "/", names[2], H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &frac, 1);
+        expect_refused(&x, "ADA's counts -3 and 7.5 are not integers");
+      } else {
+        set_attr(x.copy, "/", names[3], H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &big, 1);
+        expect_refused(&x, "'ada_rt' is 1.5, outside -1..1");
       }
     }
   }

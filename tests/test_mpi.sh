@@ -2,9 +2,9 @@
 # test_mpi.sh — data-parallel training under MPI on the CPU (issue 14's proof; ctest test_mpi):
 #   1. 2 ranks (oversubscribed on 2 cores) against one process at the same global batch, batch
 #      norm synced: the parameters agree within what the other sum order allows (mpi_compare.py)
-#      — for DCGAN (cpu-demo) and for the ResNet small-folder recipe with DiffAugment and LeCam
-#      (each rank must draw the global rows' augmentations, latents and flips, and LeCam's
-#      averages must be the global batch's, for this to hold);
+#      — for DCGAN (cpu-demo) and for the ResNet small-folder recipe with DiffAugment and LeCam,
+#      and with ADA (each rank must draw the global rows' augmentations, latents and flips, and
+#      LeCam's averages and ADA's p must be the global batch's, for this to hold);
 #   2. two identical 2-rank runs: the same bits; a 2-rank run stopped and resumed: the same bits
 #      as one that never stopped;
 #   3. a killed rank ends the job with a message naming it, and the last checkpoint resumes;
@@ -42,7 +42,7 @@ grep -q "data-parallel: MPI, 2 ranks" "$W/two.log" || bad "the 2-rank run did no
 "$here/mpi_compare.py" close "$W/one/ckpt-000000.064.h5" "$W/two/ckpt-000000.064.h5" 0.0002 2 ||
   bad "2 ranks vs one process (DCGAN)"
 
-step "1b. ResNet small-folder recipe with DiffAugment, 2 ranks vs one process, 2 steps"
+step "1b. ResNet small-folder recipe with DiffAugment, 2 ranks vs one process, 4 steps"
 rs=(--config configs/small-folder.ini "${common[@]}" --set train.kimg=0.128
   --set log.snapshot_kimg=1 --set model.g_base=16 --set model.d_base=16 --set model.g_max=64
   --set model.d_max=64 --set train.batchnorm=sync --set train.mirror=true --set train.lecam=0.3
@@ -52,9 +52,26 @@ mpi "$B/ganc-train" --data "$W/data" --out "$W/r2" "${rs[@]}" >/dev/null 2>&1 ||
 "$here/mpi_compare.py" close "$W/r1/ckpt-000000.128.h5" "$W/r2/ckpt-000000.128.h5" 0.0002 4 ||
   bad "2 ranks vs one process (ResNet + DiffAugment)"
 
-step "2. two identical 2-rank runs; a stopped and resumed one (batchnorm = local)"
+step "1c. the same with ADA (x-flip, quarter turns at p = 0.5, p adapted), 2 ranks vs one process, 1 step"
+# The ranks sum the fakes' outputs and the reals' signs, so every rank's p is one process's
+# (compared exactly by mpi_compare.py: augment_p, ada_signs, ada_images, ada_rt; with a rank's own
+# sums p would stay at 0.5 or move by another r_t). One step: the flips make G's few-step
+# trajectory more sensitive to the sum order (Adam turns a gradient component of rounding size
+# into a step of up to lr): by step 4 about 1% of G's weights are off by more than 1e-5 (max
+# 1.2e-4, within 2·lr·steps; the blit alone at p = 1 does it, ADA or not), past the 0.1% that
+# mpi_compare allows; after one step one weight of 223 K is.
+ra=("${rs[@]/train.kimg=0.128/train.kimg=0.032}" --set augment.xflip=true
+  --set augment.rot90=true --set augment.p=0.5 --set augment.ada_target=0.2
+  --set augment.ada_kimg=0.1 --set augment.ada_interval=1)
+train --out "$W/a1" "${ra[@]}" >/dev/null 2>&1 || bad "one-process ADA run"
+mpi "$B/ganc-train" --data "$W/data" --out "$W/a2" "${ra[@]}" >/dev/null 2>&1 || bad "2-rank ADA run"
+"$here/mpi_compare.py" close "$W/a1/ckpt-000000.032.h5" "$W/a2/ckpt-000000.032.h5" 0.0002 1 ||
+  bad "2 ranks vs one process (ResNet + DiffAugment + ADA)"
+
+step "2. two identical 2-rank runs; a stopped and resumed one (batchnorm = local, LeCam, ADA)"
 lc=(--config configs/cpu-demo.ini "${common[@]}" --set log.snapshot_kimg=0.064 --set train.mirror=true
-  --set train.lecam=0.3)
+  --set train.lecam=0.3 --set augment.xflip=true --set augment.rot90=true --set augment.p=0.3
+  --set augment.ada_target=0.2 --set augment.ada_kimg=0.1 --set augment.ada_interval=1)
 mpi "$B/ganc-train" --data "$W/data" --out "$W/p" "${lc[@]}" --set train.kimg=0.128 >/dev/null 2>&1 || bad "run p"
 mpi "$B/ganc-train" --data "$W/data" --out "$W/q" "${lc[@]}" --set train.kimg=0.128 >/dev/null 2>&1 || bad "run q"
 "$here/mpi_compare.py" exact "$W/p/ckpt-000000.128.h5" "$W/q/ckpt-000000.128.h5" ||

@@ -2203,14 +2203,23 @@ static int aug_randint(uint32_t u, int lo, int hi) {
 static int aug_side(int size, float ratio) { return (int)(size * (double)ratio + 0.5); }
 static int iclamp(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
 
-typedef enum { AUG_COLOR, AUG_TRANSLATION, AUG_CUTOUT } aug_op;
-static const char *AUG_NAMES[3] = {"augment_color", "augment_translation", "augment_cutout"};
+typedef enum { AUG_COLOR, AUG_TRANSLATION, AUG_CUTOUT, AUG_BLIT } aug_op;
+static const char *AUG_NAMES[4] = {"augment_color", "augment_translation", "augment_cutout",
+                                   "augment_blit"};
 
 typedef struct {
   int N, H, W, C;
   float ratio;
   uint64_t seed, counter;
+  const float *p; // ADA's probability (NULL: always)
+  int modes;      // the blit's
 } aug_case;
+
+// Whether transform t applies to image n: word 3 of its block (word 2 for the blit's rotation)
+// below p.
+static int aug_applies(const aug_case *a, int n, int t, int w) {
+  return !a->p || aug_r(aug_u32(a->seed, a->counter, n, t, w)) < (double)*a->p;
+}
 
 // The reference colour: brightness, saturation, contrast, each on the previous one's result.
 static void ref_aug_color(const aug_case *a, const double *x, double *y) {
@@ -2221,6 +2230,10 @@ static void ref_aug_color(const aug_case *a, const double *x, double *y) {
     const double c = aug_r(aug_u32(a->seed, a->counter, n, 0, 2)) + 0.5;
     const double *xn = x + n * per;
     double *yn = y + n * per;
+    if (!aug_applies(a, n, AUG_COLOR, 3)) { // not applied: the image itself
+      memcpy(yn, xn, (size_t)per * sizeof(double));
+      continue;
+    }
     for (int64_t i = 0; i < per; i++)
       yn[i] = xn[i] + b;
     for (int64_t p = 0; p < HW; p++) {
@@ -2248,6 +2261,35 @@ static void ref_aug_src(aug_op op, const aug_case *a, int64_t *src) {
     const uint32_t w0 = aug_u32(a->seed, a->counter, n, op, 0);
     const uint32_t w1 = aug_u32(a->seed, a->counter, n, op, 1);
     int64_t *sn = src + (int64_t)n * H * W * C;
+    if (op == AUG_BLIT) {
+      // The index image, x-flipped, then turned a quarter counter-clockwise k times as
+      // numpy.rot90 does (rot90(m)[i, j] = m[j, S − 1 − i]), each step on a copy.
+      const uint32_t w2 = aug_u32(a->seed, a->counter, n, op, 2);
+      const int f = (a->modes & 1) && aug_applies(a, n, op, 3) ? (int)(w0 >> 31) : 0;
+      const int k = (a->modes & 2) && aug_applies(a, n, op, 2) ? aug_randint(w1, 0, 4) : 0;
+      (void)w2;
+      int64_t *img = xmalloc(sizeof(int64_t) * (size_t)H * W),
+              *tmp = xmalloc(sizeof(int64_t) * (size_t)H * W);
+      for (int i = 0; i < H; i++)
+        for (int j = 0; j < W; j++)
+          img[i * W + j] = f ? (int64_t)i * W + (W - 1 - j) : (int64_t)i * W + j;
+      for (int t = 0; t < k; t++) { // square here
+        for (int i = 0; i < H; i++)
+          for (int j = 0; j < W; j++)
+            tmp[i * W + j] = img[j * W + (H - 1 - i)];
+        memcpy(img, tmp, sizeof(int64_t) * (size_t)H * W);
+      }
+      for (int64_t q = 0; q < (int64_t)H * W; q++)
+        for (int c = 0; c < C; c++)
+          sn[q * C + c] = ((int64_t)n * H * W + img[q]) * C + c;
+      free(img), free(tmp);
+      continue;
+    }
+    if (!aug_applies(a, n, op, 3)) { // not applied: the identity gather
+      for (int64_t q = 0; q < (int64_t)H * W * C; q++)
+        sn[q] = (int64_t)n * H * W * C + q;
+      continue;
+    }
     if (op == AUG_TRANSLATION) {
       // x padded by one zero on each side; output (i, j) reads padded (clamp(i + tx + 1), ...).
       const int sh = aug_side(H, a->ratio), sw = aug_side(W, a->ratio);
@@ -2278,24 +2320,30 @@ static void ref_aug_src(aug_op op, const aug_case *a, int64_t *src) {
 
 static void aug_forward(ganc_ctx *ctx, aug_op op, const aug_case *a, const float *x, float *y) {
   if (op == AUG_COLOR)
-    augment_color_forward_cpu(ctx, a->N, a->H, a->W, a->C, x, y, a->seed, &a->counter, 0);
+    augment_color_forward_cpu(ctx, a->N, a->H, a->W, a->C, x, y, a->seed, &a->counter, 0, a->p);
   if (op == AUG_TRANSLATION)
     augment_translation_forward_cpu(ctx, a->N, a->H, a->W, a->C, a->ratio, x, y, a->seed,
-                                    &a->counter, 0);
+                                    &a->counter, 0, a->p);
   if (op == AUG_CUTOUT)
-    augment_cutout_forward_cpu(ctx, a->N, a->H, a->W, a->C, a->ratio, x, y, a->seed, &a->counter,
-                               0);
+    augment_cutout_forward_cpu(ctx, a->N, a->H, a->W, a->C, a->ratio, x, y, a->seed, &a->counter, 0,
+                               a->p);
+  if (op == AUG_BLIT)
+    augment_blit_forward_cpu(ctx, a->N, a->H, a->W, a->C, a->modes, x, y, a->seed, &a->counter, 0,
+                             a->p);
 }
 
 static void aug_backward(ganc_ctx *ctx, aug_op op, const aug_case *a, const float *dy, float *dx) {
   if (op == AUG_COLOR)
-    augment_color_backward_cpu(ctx, a->N, a->H, a->W, a->C, dy, dx, a->seed, &a->counter, 0);
+    augment_color_backward_cpu(ctx, a->N, a->H, a->W, a->C, dy, dx, a->seed, &a->counter, 0, a->p);
   if (op == AUG_TRANSLATION)
     augment_translation_backward_cpu(ctx, a->N, a->H, a->W, a->C, a->ratio, dy, dx, a->seed,
-                                     &a->counter, 0);
+                                     &a->counter, 0, a->p);
   if (op == AUG_CUTOUT)
     augment_cutout_backward_cpu(ctx, a->N, a->H, a->W, a->C, a->ratio, dy, dx, a->seed, &a->counter,
-                                0);
+                                0, a->p);
+  if (op == AUG_BLIT)
+    augment_blit_backward_cpu(ctx, a->N, a->H, a->W, a->C, a->modes, dy, dx, a->seed, &a->counter,
+                              0, a->p);
 }
 
 // L = Σ r ⊙ colour(x) in double (finite differences).
@@ -2322,8 +2370,9 @@ static void check_aug(ganc_ctx *ctx, aug_op op, const aug_case *a, int fd, rng *
   fill(r, n, rg, 1, 0);
   double *xd = widen(x, n), *rd = widen(r, n), *want = dnew(n), *wdx = dnew(n);
   char what[200];
-  snprintf(what, sizeof what, "%s [%d,%d,%d,%d] ratio %g counter %llu", AUG_NAMES[op], a->N, a->H,
-           a->W, a->C, (double)a->ratio, (unsigned long long)a->counter);
+  snprintf(what, sizeof what, "%s [%d,%d,%d,%d] ratio %g modes %d p %g counter %llu", AUG_NAMES[op],
+           a->N, a->H, a->W, a->C, (double)a->ratio, a->modes, a->p ? (double)*a->p : 1.0,
+           (unsigned long long)a->counter);
   char msg[260];
 
   poison(y, n);
@@ -2394,9 +2443,17 @@ static void check_aug(ganc_ctx *ctx, aug_op op, const aug_case *a, int fd, rng *
       free(wdx);
 }
 
+// The four ops; the blit with both modes on square images, the x-flip alone otherwise.
 static void check_aug_all(ganc_ctx *ctx, const aug_case *a, int fd, rng *rg) {
   for (int op = 0; op < 3; op++)
     check_aug(ctx, (aug_op)op, a, fd, rg);
+  aug_case b = *a;
+  b.modes = a->H == a->W ? 3 : 1;
+  check_aug(ctx, AUG_BLIT, &b, 0, rg);
+  if (b.modes == 3) {
+    b.modes = 2;
+    check_aug(ctx, AUG_BLIT, &b, 0, rg);
+  }
 }
 
 typedef struct {
@@ -2409,9 +2466,17 @@ static void call_aug_bad(void *p) {
   float buf[2 * 4 * 4];
   const uint64_t two = 2;
   fill_value(buf, 32, 0.0f);
-  if (b->what == 0) augment_cutout_forward_cpu(b->ctx, 2, 4, 4, 1, 0.5f, buf, buf + 3, 1, &two, 0);
+  if (b->what == 0)
+    augment_cutout_forward_cpu(b->ctx, 2, 4, 4, 1, 0.5f, buf, buf + 3, 1, &two, 0, NULL);
   if (b->what == 1)
-    augment_translation_forward_cpu(b->ctx, 1, 4, 4, 1, 1.5f, buf, buf + 16, 1, &two, 0);
+    augment_translation_forward_cpu(b->ctx, 1, 4, 4, 1, 1.5f, buf, buf + 16, 1, &two, 0, NULL);
+  if (b->what == 2) // quarter turns of a non-square image
+    augment_blit_forward_cpu(b->ctx, 1, 4, 2, 1, 3, buf, buf + 16, 1, &two, 0, NULL);
+  if (b->what == 3) {
+    double out[2] = {1, 1}, st[3] = {0, 0, 0};
+    float p = 0.5f;
+    ada_adjust_cpu(b->ctx, out, st, &p, 0.6f, 0.001, 0.5); // an interval below one image
+  }
 }
 
 // A data-parallel rank's share: images [k, N) called with n0 = k draw what the whole batch's
@@ -2424,32 +2489,47 @@ static void test_augment_rows(void **state) {
   const uint64_t four = 4;
   float *x = fnew(n), *all = fnew(n), *part = fnew(n);
   fill(x, n, &rg, 1, 0);
-  for (int op = 0; op < 3; op++)
-    for (int bw = 0; bw < 2; bw++) {
-      aug_case a = {N, H, W, C, op == AUG_COLOR ? 0.0f : op == AUG_CUTOUT ? 0.5f : 0.25f, 9, 4};
-      aug_case b = a;
-      b.N = N - k;
-      (bw ? aug_backward : aug_forward)(ctx, (aug_op)op, &a, x, all);
-      // The share, called the way a rank calls it: its own images, first row k.
-      if (op == AUG_COLOR)
-        (bw ? augment_color_backward_cpu
-            : augment_color_forward_cpu)(ctx, b.N, H, W, C, x + k * per, part, 9, &four, k);
-      else if (op == AUG_TRANSLATION)
-        (bw ? augment_translation_backward_cpu : augment_translation_forward_cpu)(
-            ctx, b.N, H, W, C, b.ratio, x + k * per, part, 9, &four, k);
-      else
-        (bw ? augment_cutout_backward_cpu : augment_cutout_forward_cpu)(
-            ctx, b.N, H, W, C, b.ratio, x + k * per, part, 9, &four, k);
-      if (memcmp(all + k * per, part, sizeof(float) * (size_t)(b.N * per)))
-        fail_msg("%s %s: images [%d, %d) called with n0 = %d differ from the whole batch's call",
-                 AUG_NAMES[op], bw ? "backward" : "forward", k, N, k);
-      // ... and n0 = 0 on the share does not (the rows would repeat the first ranks' draws).
-      if (op != AUG_COLOR || !bw) {
-        aug_forward(ctx, (aug_op)op, &b, x + k * per, part);
-        if (!bw && !memcmp(all + k * per, part, sizeof(float) * (size_t)(b.N * per)))
-          fail_msg("%s: n0 changes nothing", AUG_NAMES[op]);
+  const float half = 0.5f;
+  for (int pi = 0; pi < 2; pi++) // p = 1 (NULL), then ADA's p = 0.5
+    for (int op = 0; op < 4; op++)
+      for (int bw = 0; bw < 2; bw++) {
+        aug_case a = {N,
+                      H,
+                      W,
+                      C,
+                      op == AUG_COLOR ? 0.0f : op == AUG_CUTOUT ? 0.5f : 0.25f,
+                      9,
+                      4,
+                      pi ? &half : NULL,
+                      1};
+        aug_case b = a;
+        b.N = N - k;
+        (bw ? aug_backward : aug_forward)(ctx, (aug_op)op, &a, x, all);
+        // The share, called the way a rank calls it: its own images, first row k.
+        if (op == AUG_COLOR)
+          (bw ? augment_color_backward_cpu
+              : augment_color_forward_cpu)(ctx, b.N, H, W, C, x + k * per, part, 9, &four, k, b.p);
+        else if (op == AUG_TRANSLATION)
+          (bw ? augment_translation_backward_cpu : augment_translation_forward_cpu)(
+              ctx, b.N, H, W, C, b.ratio, x + k * per, part, 9, &four, k, b.p);
+        else if (op == AUG_CUTOUT)
+          (bw ? augment_cutout_backward_cpu : augment_cutout_forward_cpu)(
+              ctx, b.N, H, W, C, b.ratio, x + k * per, part, 9, &four, k, b.p);
+        else // the x-flip (8x6 is not square)
+          (bw ? augment_blit_backward_cpu : augment_blit_forward_cpu)(
+              ctx, b.N, H, W, C, b.modes, x + k * per, part, 9, &four, k, b.p);
+        if (memcmp(all + k * per, part, sizeof(float) * (size_t)(b.N * per)))
+          fail_msg("%s %s p %g: images [%d, %d) called with n0 = %d differ from the whole batch's "
+                   "call",
+                   AUG_NAMES[op], bw ? "backward" : "forward", pi ? 0.5 : 1.0, k, N, k);
+        // ... and n0 = 0 on the share does not (the rows would repeat the first ranks' draws);
+        // with p = 1 and a draw of many values (a flip is one of two: the rows could agree).
+        if (!pi && op != AUG_BLIT && (op != AUG_COLOR || !bw)) {
+          aug_forward(ctx, (aug_op)op, &b, x + k * per, part);
+          if (!bw && !memcmp(all + k * per, part, sizeof(float) * (size_t)(b.N * per)))
+            fail_msg("%s: n0 changes nothing", AUG_NAMES[op]);
+        }
       }
-    }
   free(x);
   free(all);
   free(part);
@@ -2472,7 +2552,8 @@ static void test_augment(void **state) {
         uint64_t seen_t = 0, seen_c = 0;
         for (int C = 1; C <= 3; C += 2)
           for (uint64_t ctr = 0; ctr < 3; ctr++) {
-            const aug_case a = {64, H, W, C, ratio, seed, ((uint64_t)1 << 40) + 3 * C + ctr};
+            const aug_case a = {64,   H, W, C, ratio, seed, ((uint64_t)1 << 40) + 3 * C + ctr,
+                                NULL, 0};
             check_aug_all(ctx, &a, 0, &rg);
             for (int n = 0; n < a.N; n++) {
               const int sh = aug_side(H, ratio), sw = aug_side(W, ratio);
@@ -2499,11 +2580,11 @@ static void test_augment(void **state) {
 
   // Odd shapes with finite differences; the real sizes (the parallel path at 64x64x3).
   static const aug_case cases[] = {
-      {3, 5, 7, 3, 0.125f, 1, 0},
-      {2, 9, 6, 1, 0.5f, 2, 7},
-      {1, 17, 3, 4, 0.3f, 3, ~0ull},
-      {8, 32, 32, 1, 0.125f, 4, 123456789},
-      {4, 64, 64, 3, 0.125f, 5, 1ull << 32},
+      {3, 5, 7, 3, 0.125f, 1, 0, NULL, 0},
+      {2, 9, 6, 1, 0.5f, 2, 7, NULL, 0},
+      {1, 17, 3, 4, 0.3f, 3, ~0ull, NULL, 0},
+      {8, 32, 32, 1, 0.125f, 4, 123456789, NULL, 0},
+      {4, 64, 64, 3, 0.125f, 5, 1ull << 32, NULL, 0},
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     check_aug_all(ctx, &cases[i], 1, &rg);
@@ -2522,7 +2603,7 @@ static void test_augment(void **state) {
     for (int i = 1; i < N; i++)
       memcpy(x + i * per, x, (size_t)per * sizeof(float));
     for (int op = 0; op < 3; op++) {
-      const aug_case a = {N, H, W, C, op == AUG_CUTOUT ? 0.5f : 0.125f, seed, 77};
+      const aug_case a = {N, H, W, C, op == AUG_CUTOUT ? 0.5f : 0.125f, seed, 77, NULL, 0};
       aug_case b = a;
       aug_forward(ctx, (aug_op)op, &a, x, y0);
       b.counter = 78;
@@ -2566,12 +2647,12 @@ static void test_augment(void **state) {
   // Constant images: the colour is then the brightness alone, exactly (the pixel and image means
   // are the value itself, so saturation and contrast change nothing), for 1 and 3 channels.
   for (int C = 1; C <= 3; C += 2) {
-    const aug_case a = {5, 6, 7, C, 0.0f, seed, 9};
+    const aug_case a = {5, 6, 7, C, 0.0f, seed, 9, NULL, 0};
     const int64_t per = 6 * 7 * C, n = 5 * per;
     float *x = fnew(n), *y = fnew(n);
     for (int i = 0; i < 5; i++)
       fill_value(x + i * per, per, 0.375f * (float)(i - 2));
-    augment_color_forward_cpu(ctx, a.N, a.H, a.W, a.C, x, y, a.seed, &a.counter, 0);
+    augment_color_forward_cpu(ctx, a.N, a.H, a.W, a.C, x, y, a.seed, &a.counter, 0, NULL);
     for (int i = 0; i < 5; i++) {
       const float want = (float)((double)x[i * per] + aug_r(aug_u32(seed, 9, i, 0, 0)) - 0.5);
       for (int64_t k = 0; k < per; k++)
@@ -2588,6 +2669,130 @@ static void test_augment(void **state) {
   if (!strstr(msg, "overlaps")) fail_msg("augment_cutout_forward on itself said: %s", msg);
   assert_int_equal(exit_status_of(call_aug_bad, &b1, msg, sizeof msg), 1);
   if (!strstr(msg, "ratio 1.5 outside [0, 1]")) fail_msg("ratio 1.5 said: %s", msg);
+  aug_bad_arg b2 = {ctx, 2}, b3 = {ctx, 3};
+  assert_int_equal(exit_status_of(call_aug_bad, &b2, msg, sizeof msg), 1);
+  if (!strstr(msg, "need square")) fail_msg("quarter turns of 4x2 said: %s", msg);
+  assert_int_equal(exit_status_of(call_aug_bad, &b3, msg, sizeof msg), 1);
+  if (!strstr(msg, "interval 0.5")) fail_msg("an interval of 0.5 images said: %s", msg);
+}
+
+// ADA's p (ops/augment_core.h): each transform applies to each image with probability p (its
+// own draw), the image copied exactly otherwise; p = 1 is every image (the DiffAugment ops'
+// bits before p existed: NULL), p = 0 none. Against the reference at several p, with finite
+// differences for the colour; over many images each transform applies to about p of them.
+static void test_augment_p(void **state) {
+  ganc_ctx *ctx = *state;
+  rng rg = {15};
+  static const float ps[] = {0.0f, 0.25f, 0.5f, 0.9f, 1.0f};
+  for (size_t i = 0; i < sizeof ps / sizeof *ps; i++) {
+    aug_case a = {24, 8, 8, 3, 0.25f, 0xABCDull, 41 + i, &ps[i], 0};
+    check_aug_all(ctx, &a, i == 2, &rg);
+    aug_case b = {9, 6, 5, 1, 0.5f, 7, 3, &ps[i], 0}; // not square: the x-flip alone
+    check_aug_all(ctx, &b, 0, &rg);
+  }
+  // p = 1 and NULL give the same bits; p = 0 copies every image.
+  const int N = 16, H = 8, W = 8, C = 3;
+  const int64_t per = (int64_t)H * W * C, n = N * per;
+  float *x = fnew(n), *y0 = fnew(n), *y1 = fnew(n);
+  fill(x, n, &rg, 1, 0);
+  const float one = 1.0f, zero = 0.0f, half = 0.5f;
+  for (int op = 0; op < 4; op++) {
+    aug_case a = {N, H, W, C, 0.25f, 99, 5, NULL, 3};
+    aug_forward(ctx, (aug_op)op, &a, x, y0);
+    a.p = &one;
+    aug_forward(ctx, (aug_op)op, &a, x, y1);
+    if (memcmp(y0, y1, (size_t)n * sizeof(float)))
+      fail_msg("%s: p = 1 differs from NULL (always)", AUG_NAMES[op]);
+    a.p = &zero;
+    aug_forward(ctx, (aug_op)op, &a, x, y1);
+    if (memcmp(x, y1, (size_t)n * sizeof(float)))
+      fail_msg("%s: p = 0 changed an image", AUG_NAMES[op]);
+    // p = 0.5: some images changed, some not.
+    a.p = &half;
+    aug_forward(ctx, (aug_op)op, &a, x, y1);
+    int changed = 0;
+    for (int k = 0; k < N; k++)
+      changed += memcmp(x + k * per, y1 + k * per, (size_t)per * sizeof(float)) != 0;
+    if (changed == 0 || changed == N)
+      fail_msg("%s: p = 0.5 changed %d of %d images", AUG_NAMES[op], changed, N);
+  }
+  free(x), free(y0), free(y1);
+  // Through the ops, over 20000 4x4 images at p = 0.3: the images each op changed, within 5%
+  // of what p makes (sd ~0.3% of 20000): colour and cutout (ratio 0.5: a 2x2 window) change an
+  // image whenever applied, so 0.3; the x-flip alone 0.3 / 2; the quarter turns alone 0.3 · 3/4
+  // (k = 0 is drawn too). Every image distinct under every flip and turn (values 16·k + i).
+  {
+    const float p3 = 0.3f;
+    const int NF = 20000;
+    const int64_t nf = (int64_t)NF * 16;
+    float *xf = fnew(nf), *yf = fnew(nf);
+    for (int64_t i = 0; i < nf; i++)
+      xf[i] = (float)i;
+    static const struct {
+      aug_op op;
+      int modes;
+      double want;
+    } fq[] = {{AUG_COLOR, 0, 0.3}, {AUG_CUTOUT, 0, 0.3}, {AUG_BLIT, 1, 0.15}, {AUG_BLIT, 2, 0.225}};
+    for (size_t q = 0; q < sizeof fq / sizeof *fq; q++) {
+      const aug_case f = {NF, 4, 4, 1, 0.5f, 0x5EEDull, 12, &p3, fq[q].modes};
+      aug_forward(ctx, fq[q].op, &f, xf, yf);
+      int changed = 0;
+      for (int k = 0; k < NF; k++)
+        changed += memcmp(xf + 16 * k, yf + 16 * k, 16 * sizeof(float)) != 0;
+      if (fabs(changed / (double)NF - fq[q].want) > 0.05 * fq[q].want)
+        fail_msg("%s modes %d at p = 0.3 changed %d of %d images (want about %g)",
+                 AUG_NAMES[fq[q].op], fq[q].modes, changed, NF, fq[q].want * NF);
+    }
+    free(xf), free(yf);
+  }
+}
+
+// ADA's controller (ops/augment_core.h): ada_signs counts the signs of the reals' outputs less
+// the fakes' mean exactly (zeros and NaN count 0; a shift of every output changes nothing);
+// ada_adjust accumulates until the interval, then moves p by sign(r_t − target) · images ·
+// per_image, clamped to [0, 1], records r_t and restarts the counts.
+static void test_ada(void **state) {
+  ganc_ctx *ctx = *state;
+  // Fakes of mean 0.25 (1.75 / 7): three reals above it, one below, two at it, a NaN.
+  const float l[7] = {0.5f, -0.25f, 0.25f, 0.25f, NAN, 3.0f, 0.2500001f};
+  const float f[7] = {0.5f, 0.0f, 0.0f, 1.0f, 0.25f, 0.0f, 0.0f};
+  double out[2] = {-1, -1}, fs[2] = {-1, -1};
+  ada_sum_cpu(ctx, 7, f, fs);
+  if (fs[0] != 1.75 || fs[1] != 7.0) fail_msg("sum of 7 fakes: %g of %g", fs[0], fs[1]);
+  ada_signs_cpu(ctx, 7, l, fs, out);
+  if (out[0] != 2.0 || out[1] != 7.0) fail_msg("signs of 7 logits: %g of %g", out[0], out[1]);
+  // Every output shifted by the same amount: the same count.
+  float l2[7], f2[7];
+  for (int i = 0; i < 7; i++)
+    l2[i] = l[i] + 0.5f, f2[i] = f[i] + 0.5f;
+  double out2[2], fs2[2];
+  ada_sum_cpu(ctx, 7, f2, fs2);
+  ada_signs_cpu(ctx, 7, l2, fs2, out2);
+  if (out2[0] != out[0]) fail_msg("signs after a shift by 0.5: %g, before %g", out2[0], out[0]);
+  double st[3] = {0, 0, NAN};
+  float p = 0.5f;
+  // r = 2/7 < 0.6: below the target; interval 14: the first call only accumulates.
+  ada_adjust_cpu(ctx, out, st, &p, 0.6f, 0.001, 14);
+  if (p != 0.5f || st[0] != 2 || st[1] != 7 || !isnan(st[2]))
+    fail_msg("before the interval: p %g, state %g %g %g", p, st[0], st[1], st[2]);
+  ada_adjust_cpu(ctx, out, st, &p, 0.6f, 0.001, 14);
+  if (p != (float)(0.5 - 14 * 0.001) || st[0] != 0 || st[1] != 0 || st[2] != 4.0 / 14)
+    fail_msg("at the interval (r below the target): p %.9g, state %g %g %g", p, st[0], st[1],
+             st[2]);
+  // Above the target: up; and clamped at 1, then at 0.
+  const double sure[2] = {10, 10};
+  ada_adjust_cpu(ctx, sure, st, &p, 0.6f, 0.001, 10);
+  if (p != (float)((double)(float)(0.5 - 14 * 0.001) + 0.01)) fail_msg("r = 1 > 0.6: p %.9g", p);
+  ada_adjust_cpu(ctx, sure, st, &p, 0.6f, 0.1, 10);
+  if (p != 1.0f) fail_msg("clamped at 1: p %.9g", p);
+  const double unsure[2] = {-10, 10};
+  ada_adjust_cpu(ctx, unsure, st, &p, 0.6f, 0.5, 10);
+  if (p != 0.0f || st[2] != -1.0) fail_msg("clamped at 0: p %.9g, r %g", p, st[2]);
+  // r exactly at the target: p stays.
+  const double at[2] = {5, 10};
+  p = 0.25f;
+  ada_adjust_cpu(ctx, at, st, &p, 0.5f, 0.01, 10);
+  if (p != 0.25f) fail_msg("r = target: p %.9g", p);
 }
 
 // ---- feature-network ops (ops.def: pool2d, pad2d, channel_copy, resize_bilinear) -------------
@@ -2759,6 +2964,7 @@ int main(void) {
       cmocka_unit_test(test_resample),       cmocka_unit_test(test_tensor_add),
       cmocka_unit_test(test_sum_pool),       cmocka_unit_test(test_spectral),
       cmocka_unit_test(test_cond),           cmocka_unit_test(test_augment),
+      cmocka_unit_test(test_augment_p),      cmocka_unit_test(test_ada),
       cmocka_unit_test(test_augment_rows),   cmocka_unit_test(test_featops),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -353,6 +353,88 @@ static void test_lecam(void **state) {
   free(lc);
 }
 
+// ADA (augment.ada_target): p moves with D's signs on its reals, is saved with its controller's
+// counts, and a stopped and resumed run is the straight run (p included); p in the log; a fixed
+// p < 1 saves no ADA state; switching ADA on at a resume says where p starts; ADA without an
+// augmentation is refused.
+static void test_ada(void **state) {
+  (void)state;
+  char a[4400], b[4400], c[4400], p[9000];
+  snprintf(a, sizeof a, "%s/ada-a", g_root);
+  snprintf(b, sizeof b, "%s/ada-b", g_root);
+  snprintf(c, sizeof c, "%s/ada-fixed", g_root);
+  const char *A = "--set augment.xflip=true --set augment.rot90=true --set augment.color=true "
+                  "--set augment.translation=true --set augment.p=0.2 --set augment.ada_kimg=1 "
+                  "--set augment.ada_interval=2";
+  char *o;
+  int rc = run(&o,
+               "%s --data %s --config %s --out %s %s --set augment.ada_target=0.1 --set "
+               "train.kimg=0.32",
+               GANC_TRAIN_BIN, g_data, g_cfg, a, A);
+  if (rc != 0) fail_msg("training with ADA failed (%d):\n%s", rc, o);
+  free(o);
+  rc = run(&o,
+           "%s --data %s --config %s --out %s %s --set augment.ada_target=0.1 --set "
+           "train.kimg=0.16",
+           GANC_TRAIN_BIN, g_data, g_cfg, b, A);
+  if (rc != 0) fail_msg("training with ADA (half) failed (%d):\n%s", rc, o);
+  free(o);
+  rc = run(&o, "%s --out %s --resume --set train.kimg=0.32", GANC_TRAIN_BIN, b);
+  if (rc != 0) fail_msg("resume with ADA failed (%d):\n%s", rc, o);
+  must_contain(o, "finished at kimg 0.320 (step 20)");
+  free(o);
+  char *la = tu_latest_ckpt(a), *lb = tu_latest_ckpt(b);
+  assert_same_state(la, lb);
+  ganc_ckpt_meta m;
+  ganc_err err = {0};
+  if (ganc_ckpt_read_meta(la, &m, &err)) fail_msg("%s", err.msg);
+  assert_int_equal(m.has_ada, 1);
+  // 20 steps of 16 images, an adjustment every 2 steps by ±32/1000: p moved from 0.2 in steps of
+  // 0.032, and no images are left over since the last adjustment.
+  // (p is a float: 0.2f; p at a clamp, 0 or 1, need not be a whole number of steps away.)
+  const double moves = (m.ada[0] - (double)0.2f) / 0.032;
+  const int clamped = m.ada[0] == 0 || m.ada[0] == 1;
+  if (round(moves) == 0 || (!clamped && fabs(moves - round(moves)) > 1e-4) || m.ada[2] != 0 ||
+      m.ada[1] != 0 || !(m.ada[3] >= -1 && m.ada[3] <= 1))
+    fail_msg("ADA after 20 steps: p %g (from 0.2 by %g steps of 0.032), counts %g %g, r_t %g",
+             m.ada[0], moves, m.ada[1], m.ada[2], m.ada[3]);
+  ganc_ckpt_meta_free(&m);
+  snprintf(p, sizeof p, "%s/log.jsonl", a);
+  char *log = slurp(p);
+  must_contain(log, "\"aug_p\": ");
+  must_contain(log, "\"ada_rt\": ");
+  free(log);
+  // A fixed p < 1: the augmentations apply to some images, no ADA state is saved.
+  rc = run(&o, "%s --data %s --config %s --out %s %s --set train.kimg=0.16", GANC_TRAIN_BIN, g_data,
+           g_cfg, c, A);
+  if (rc != 0) fail_msg("training with a fixed p failed (%d):\n%s", rc, o);
+  free(o);
+  char *lc = tu_latest_ckpt(c);
+  if (ganc_ckpt_read_meta(lc, &m, &err)) fail_msg("%s", err.msg);
+  assert_int_equal(m.has_ada, 0);
+  ganc_ckpt_meta_free(&m);
+  // Switched on at a resume: p starts at augment.p, said so.
+  rc = run(&o, "%s --out %s --resume --set augment.ada_target=0.6 --set train.kimg=0.32",
+           GANC_TRAIN_BIN, c);
+  if (rc != 0) fail_msg("resume switching ADA on failed (%d):\n%s", rc, o);
+  must_contain(o, "holds no ADA state (augment.ada_target was 0): p starts at 0.2");
+  free(o);
+  // ADA, or a fixed p, with nothing to apply p to: refused before anything starts.
+  rc = run(&o, "%s --data %s --config %s --out %s/ada-none --set augment.ada_target=0.6",
+           GANC_TRAIN_BIN, g_data, g_cfg, g_root);
+  assert_int_equal(rc, 2);
+  must_contain(o, "augment.ada_target is set, but no augmentation is on");
+  free(o);
+  rc = run(&o, "%s --data %s --config %s --out %s/ada-none --set augment.p=0.5", GANC_TRAIN_BIN,
+           g_data, g_cfg, g_root);
+  assert_int_equal(rc, 2);
+  must_contain(o, "augment.p is set, but no augmentation is on");
+  free(o);
+  free(la);
+  free(lb);
+  free(lc);
+}
+
 static void test_sigint_writes_checkpoint(void **state) {
   (void)state;
   char r[4400], p[9000];
@@ -822,6 +904,7 @@ int main(void) {
       cmocka_unit_test(test_precision_bf16),
       cmocka_unit_test(test_no_ema),
       cmocka_unit_test(test_lecam),
+      cmocka_unit_test(test_ada),
       cmocka_unit_test(test_sigint_writes_checkpoint),
       cmocka_unit_test(test_kill_during_checkpoint_writes),
       cmocka_unit_test(test_damaged_latest_and_lock),

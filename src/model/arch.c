@@ -32,6 +32,10 @@ void ganc_build_d(ganc_net *d, const ganc_config *c) { find(c)->build_d(d, c); }
 
 int ganc_d_input(ganc_net *d, const ganc_config *c) {
   int h = GANC_NET_INPUT;
+  // ADA's order: geometric (the blit) before colour; DiffAugment's colour, translation, cutout.
+  const int modes =
+      (c->aug_xflip ? GANC_AUG_BLIT_FLIP : 0) | (c->aug_rot90 ? GANC_AUG_BLIT_ROT90 : 0);
+  if (modes) h = net_blit(d, "aug.blit", h, modes);
   if (c->aug_color) h = net_augment(d, "aug.color", h, GANC_AUG_COLOR, 0);
   if (c->aug_translation)
     h = net_augment(d, "aug.translation", h, GANC_AUG_TRANSLATION, (float)c->aug_translation_ratio);

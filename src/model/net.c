@@ -282,32 +282,39 @@ static void aug_fwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *co
                     int train, float momentum) {
   (void)train, (void)momentum;
   const uint64_t seed = net->aug_seed, *ctr = net->aug_counter;
+  const float *p = net->aug_p;
+  const int r0 = net->aug_row0;
   if (!ctr)
     ganc_die(GANC_EXIT_RUNTIME, "internal error: %s's augmentation has no counter", net->name);
   if (nd->aug == GANC_AUG_COLOR)
-    augment_color_forward(ctx, N, nd->H, nd->W, nd->C, in[0], nd->out, seed, ctr, net->aug_row0);
+    augment_color_forward(ctx, N, nd->H, nd->W, nd->C, in[0], nd->out, seed, ctr, r0, p);
   else if (nd->aug == GANC_AUG_TRANSLATION)
     augment_translation_forward(ctx, N, nd->H, nd->W, nd->C, nd->ratio, in[0], nd->out, seed, ctr,
-                                net->aug_row0);
+                                r0, p);
+  else if (nd->aug == GANC_AUG_CUTOUT)
+    augment_cutout_forward(ctx, N, nd->H, nd->W, nd->C, nd->ratio, in[0], nd->out, seed, ctr, r0,
+                           p);
   else
-    augment_cutout_forward(ctx, N, nd->H, nd->W, nd->C, nd->ratio, in[0], nd->out, seed, ctr,
-                           net->aug_row0);
+    augment_blit_forward(ctx, N, nd->H, nd->W, nd->C, nd->modes, in[0], nd->out, seed, ctr, r0, p);
 }
 static void aug_bwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *const *in,
                     const float *dy, float *const *dx, int N, float *gw, int need_wgrad) {
   (void)in, (void)gw, (void)need_wgrad;
   if (!dx[0]) return;
   const uint64_t seed = net->aug_seed, *ctr = net->aug_counter;
+  const float *p = net->aug_p;
+  const int r0 = net->aug_row0;
   if (!ctr)
     ganc_die(GANC_EXIT_RUNTIME, "internal error: %s's augmentation has no counter", net->name);
   if (nd->aug == GANC_AUG_COLOR)
-    augment_color_backward(ctx, N, nd->H, nd->W, nd->C, dy, dx[0], seed, ctr, net->aug_row0);
+    augment_color_backward(ctx, N, nd->H, nd->W, nd->C, dy, dx[0], seed, ctr, r0, p);
   else if (nd->aug == GANC_AUG_TRANSLATION)
-    augment_translation_backward(ctx, N, nd->H, nd->W, nd->C, nd->ratio, dy, dx[0], seed, ctr,
-                                 net->aug_row0);
+    augment_translation_backward(ctx, N, nd->H, nd->W, nd->C, nd->ratio, dy, dx[0], seed, ctr, r0,
+                                 p);
+  else if (nd->aug == GANC_AUG_CUTOUT)
+    augment_cutout_backward(ctx, N, nd->H, nd->W, nd->C, nd->ratio, dy, dx[0], seed, ctr, r0, p);
   else
-    augment_cutout_backward(ctx, N, nd->H, nd->W, nd->C, nd->ratio, dy, dx[0], seed, ctr,
-                            net->aug_row0);
+    augment_blit_backward(ctx, N, nd->H, nd->W, nd->C, nd->modes, dy, dx[0], seed, ctr, r0, p);
 }
 
 static const ganc_node_kind KIND_CONV = {"conv", conv_fwd, conv_bwd, 0, 0, 0};
@@ -513,6 +520,13 @@ int net_augment(ganc_net *net, const char *name, int in, int aug, float ratio) {
   ganc_node *nd = push(net, &KIND_AUG, name, in, -2);
   nd->aug = aug;
   nd->ratio = ratio;
+  return net->nnodes - 1;
+}
+
+int net_blit(ganc_net *net, const char *name, int in, int modes) {
+  ganc_node *nd = push(net, &KIND_AUG, name, in, -2);
+  nd->aug = GANC_AUG_BLIT;
+  nd->modes = modes;
   return net->nnodes - 1;
 }
 

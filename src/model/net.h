@@ -16,6 +16,7 @@
 #define GANC_NET_H
 
 #include "core/ctx.h"
+#include "ops/augment_core.h" // GANC_AUG_*
 #include "ops/ops.h"
 
 #include <stddef.h>
@@ -47,8 +48,8 @@ enum {
 // The network's input, as a node input.
 enum { GANC_NET_INPUT = -1 };
 
-// DiffAugment's transforms (net_augment).
-enum { GANC_AUG_COLOR = 0, GANC_AUG_TRANSLATION = 1, GANC_AUG_CUTOUT = 2 };
+// The augmentations (net_augment: GANC_AUG_COLOR, _TRANSLATION, _CUTOUT; net_blit: the
+// GANC_AUG_BLIT_* modes) are ops/augment_core.h's.
 
 typedef struct ganc_node_kind ganc_node_kind; // net.c: one table of functions per kind
 
@@ -65,6 +66,7 @@ typedef struct ganc_node {
   float slope;        // leaky ReLU
   int aug;            // augment: GANC_AUG_* (DiffAugment's transforms)
   float ratio;        // augment: translation's or cutout's ratio
+  int modes;          // augment: the blit's GANC_AUG_BLIT_* bits
   // tensors: indices into the net's params (w, b) and buffers (rm, rv, su, sv); -1 when none
   int w, b, rm, rv, su, sv;
   // backend memory for a run
@@ -112,6 +114,9 @@ typedef struct ganc_net {
   const uint64_t *aug_counter; // backend memory
   uint64_t *aug_own;           // [1] backend memory: net_set_aug_counter's
   int aug_row0; // the batch's first image is this row of the global batch (data-parallel ranks)
+  // The probability with which each augmentation applies to each image (ADA's p, backend memory,
+  // read by the ops when they run, so a replayed graph reads its step's); NULL: always (1).
+  const float *aug_p;
   // Backend memory.
   float *p, *g, *m,
       *v;     // parameters, gradients, Adam moments ([nparam_floats] each; g/m/v may be NULL)
@@ -160,6 +165,8 @@ int net_sumpool(ganc_net *net, const char *name, int in);   // [H,W,C] → [1,1,
 int net_embed(ganc_net *net, const char *name, int in, float std);
 // A DiffAugment transform (GANC_AUG_*; ratio for translation and cutout), differentiable.
 int net_augment(ganc_net *net, const char *name, int in, int aug, float ratio);
+// ADA's blit (GANC_AUG_BLIT_FLIP | GANC_AUG_BLIT_ROT90): x-flips and quarter turns, differentiable.
+int net_blit(ganc_net *net, const char *name, int in, int modes);
 
 // Allocates backend memory for batches up to max_batch. train = 1 also allocates gradients, Adam
 // moments and the planned gradient buffers, and, where ctx->bf16_store asks, keeps in bf16 each

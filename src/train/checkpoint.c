@@ -140,6 +140,11 @@ int ganc_ckpt_save(const char *path, ganc_ctx *ctx, const ganc_ckpt_meta *meta,
   for (int i = 0; i < 3 && meta->has_lecam; i++)
     rc |= ganc_h5_attr_write_num(f, lecam_names[i], H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE,
                                  &meta->lecam[i]);
+  static const char *const ada_names[4] = {"augment_p", "ada_signs", "ada_images", "ada_rt"};
+  for (int i = 0; i < 4 && meta->has_ada; i++)
+    if (i < 3 || isfinite(meta->ada[3])) // r_t: none before ADA's first adjustment
+      rc |=
+          ganc_h5_attr_write_num(f, ada_names[i], H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &meta->ada[i]);
   if (!rc) rc = ganc_h5_attrs_seal(f); // the last root attribute: a SHA-256 over the others
   for (int i = 0; i < nnets && !rc; i++)
     rc = write_net(ctx, f, nets[i]);
@@ -527,6 +532,30 @@ static int read_root(hid_t f, ganc_ckpt_meta *m, ganc_err *err) {
         ganc_h5_attr_read_f64(f, "lecam_ema_fake", -FLT_MAX, FLT_MAX, &m->lecam[1], err) ||
         ganc_h5_attr_read_f64(f, "lecam_decay_pow", 0.0, 1.0, &m->lecam[2], err))
       goto fail_damaged;
+  }
+  // ADA: p and the two counts together, r_t optional. p in [0, 1]; the counts are integers.
+  const int ada_attrs = (H5Aexists(f, "augment_p") > 0) + (H5Aexists(f, "ada_signs") > 0) +
+                        (H5Aexists(f, "ada_images") > 0);
+  if (ada_attrs != 0 && ada_attrs != 3) {
+    ganc_err_set(err, GANC_EXIT_USAGE,
+                 "%d of ADA's 3 attributes (augment_p, ada_signs, ada_images) are present",
+                 ada_attrs);
+    goto fail_damaged;
+  }
+  if (ada_attrs) {
+    m->has_ada = 1;
+    m->ada[3] = NAN;
+    if (ganc_h5_attr_read_f64(f, "augment_p", 0.0, 1.0, &m->ada[0], err) ||
+        ganc_h5_attr_read_f64(f, "ada_images", 0.0, 1e15, &m->ada[2], err) ||
+        ganc_h5_attr_read_f64(f, "ada_signs", -m->ada[2], m->ada[2], &m->ada[1], err) ||
+        (H5Aexists(f, "ada_rt") > 0 &&
+         ganc_h5_attr_read_f64(f, "ada_rt", -1.0, 1.0, &m->ada[3], err)))
+      goto fail_damaged;
+    if (m->ada[1] != floor(m->ada[1]) || m->ada[2] != floor(m->ada[2])) {
+      ganc_err_set(err, GANC_EXIT_USAGE, "ADA's counts %g and %g are not integers", m->ada[1],
+                   m->ada[2]);
+      goto fail_damaged;
+    }
   }
   // Every step shows D at least one image, and a checkpoint is only written after a step.
   if (m->step > m->nimg || (m->step == 0) != (m->nimg == 0)) {

@@ -61,6 +61,11 @@ typedef struct ganc_ckpt_meta {
   // (LeCam off, or a checkpoint from before it).
   int has_lecam;
   double lecam[3];
+  // ADA (augment.ada_target > 0): p, and its controller's state (ops/augment_core.h state[0..2]:
+  // the signs and images counted since the last adjustment, and the last r_t, NaN before the
+  // first), so that a resume continues p exactly; has_ada = 0: none.
+  int has_ada;
+  double ada[4];
 } ganc_ckpt_meta;
 
 void ganc_ckpt_meta_free(ganc_ckpt_meta *m);

@@ -196,6 +196,23 @@ static const key_def KEYS[] = {
         "DiffAugment cutout (a square zeroed at a random place) on every image D sees"),
   DBLK("augment", cutout_ratio, aug_cutout_ratio, "0.5", 0, 1, 0,
        "cutout: the square's side as a fraction of the image size"),
+  BOOLK("augment", xflip, aug_xflip, "false",
+        "ADA x-flip: every image D sees, real or fake, mirrored with probability p/2 (on top of "
+        "train.mirror's flips of the reals)"),
+  BOOLK("augment", rot90, aug_rot90, "false",
+        "ADA rotate90: every image D sees, real or fake, turned by a random multiple of 90 "
+        "degrees with probability p"),
+  DBLK("augment", p, aug_p, "1", 0, 1, 0,
+       "probability with which each augmentation above applies to each image (ADA's p; 1 = "
+       "always, DiffAugment); with ada_target set, p's starting value"),
+  DBLK("augment", ada_target, aug_ada_target, "0", 0, 1, 0,
+       "0 = p fixed; else ADA adjusts p during training so that E[sign(D(x) - mean D(G(z)))] "
+       "over D's outputs on its reals stays near this target (ADA's 0.6): p goes up while D "
+       "puts more of its reals above the fakes"),
+  DBLK("augment", ada_kimg, aug_ada_kimg, "500", 0, 1e9, LO_OPEN,
+       "ADA: kimg over which p can move from 0 to 1 (the adjustment's speed)"),
+  INTK("augment", ada_interval, aug_ada_interval, "4", 1, 1000000, 0,
+       "ADA: adjust p every this many steps"),
 };
 // clang-format on
 #undef FIELD
@@ -824,6 +841,16 @@ int ganc_config_validate(const ganc_config *c, ganc_err *err) {
                  "train.conv_variant = %s chooses a CUDA kernel, but train.device = cpu; use "
                  "train.conv_variant = auto on the CPU (train.precision alone sets its rounding)",
                  c->conv_variant);
+    return -1;
+  }
+  const int any_aug =
+      c->aug_color || c->aug_translation || c->aug_cutout || c->aug_xflip || c->aug_rot90;
+  if ((c->aug_ada_target > 0 || c->aug_p != 1.0) && !any_aug) {
+    ganc_err_set(err, GANC_EXIT_USAGE,
+                 "augment.%s is set, but no augmentation is on; turn some on (augment.xflip, "
+                 "rot90, color, translation, cutout: configs/small-folder.ini), or leave it at "
+                 "its default",
+                 c->aug_ada_target > 0 ? "ada_target" : "p");
     return -1;
   }
   if (!strcmp(c->device, "cpu") && !strcmp(c->backend, "cudnn")) {

@@ -85,6 +85,13 @@ typedef struct trainer {
   double *acc_dev;
   // train.lecam's moving averages (ops/lecam_core.h: state [4], backend), NULL when it is off.
   double *lecam_dev;
+  // augment.p on the backend (what D's augmentations read; NULL when it is 1 and fixed), and
+  // ADA's controller (augment.ada_target > 0): [0..1] this step's signs of D on its reals, [2..4]
+  // the state, [5..6] the sum of D's outputs on this step's fakes (ops/augment_core.h); NULL
+  // when ADA is off.
+  float *aug_p_dev;
+  double *ada_dev;
+  float *ada_real;     // ADA: D's outputs on this step's reals [B], kept for ada_signs
   int use_graph;       // train.cuda_graph resolved
   ganc_graph *graph;   // the captured step, or NULL
   unsigned graph_gen;  // ganc_memory_generation when captured
@@ -454,6 +461,15 @@ static void snapshot(trainer *T) {
     meta.has_lecam = 1;
     memcpy(meta.lecam, st, sizeof meta.lecam);
   }
+  if (T->ada_dev) { // ADA's p and its controller's state, for an exact resume
+    float p;
+    double st[5];
+    ganc_download_bytes(&T->ctx, &p, T->aug_p_dev, sizeof p);
+    ganc_download_bytes(&T->ctx, st, T->ada_dev, sizeof st);
+    meta.has_ada = 1;
+    meta.ada[0] = p;
+    memcpy(meta.ada + 1, st + 2, 3 * sizeof(double));
+  }
   ganc_err err = {0};
   if (ganc_ckpt_save(path, &T->ctx, &meta, nets, 3, &err)) ganc_die_err(&err);
   write_latest(T->run_dir, name);
@@ -575,12 +591,19 @@ static void step_body(trainer *T) {
   T->D.aug_counter = &a->aug_counter[0];
   const float *lr = net_forward(ctx, &T->D, T->x, B, 1, -1);
   loss(T, lr, 1.0f, 0, T->acc_dev + 0, 0);
+  if (T->ada_dev) ganc_copy(ctx, T->ada_real, lr, (size_t)B); // D's next forward overwrites lr
   net_backward(ctx, &T->D, T->x, T->dlogit, B, 0, 1);
   const float *fake = net_forward(ctx, &T->G, T->z, B, 1, -1);
   T->D.labels = T->flabels_dev; // the fakes are judged as the classes they were drawn for
   T->D.aug_counter = &a->aug_counter[1];
   const float *lf = net_forward(ctx, &T->D, fake, B, 1, -1);
   loss(T, lf, -1.0f, 0, T->acc_dev + 3, 1);
+  if (T->ada_dev) { // ADA's overfitting heuristic on this step's reals, over the global batch
+    ada_sum(ctx, B, lf, T->ada_dev + 5);
+    if (T->comm.size > 1) ganc_comm_sum(&T->comm, ctx, T->ada_dev + 5, 2, 1);
+    ada_signs(ctx, B, T->ada_real, T->ada_dev + 5, T->ada_dev);
+    if (T->comm.size > 1) ganc_comm_sum(&T->comm, ctx, T->ada_dev, 2, 1);
+  }
   net_backward(ctx, &T->D, fake, T->dlogit, B, 0, 1);
   sum_grads(T, &T->D);
   net_adam(ctx, &T->D, a->adam_d, NULL);
@@ -597,6 +620,11 @@ static void step_body(trainer *T) {
   // Adam on G, and G_ema ← β G_ema + (1 − β) G in the same pass (StyleGAN2-ADA's EMA; G_ema's
   // batch-norm statistics are recomputed from its own weights at each snapshot).
   net_adam(ctx, &T->G, a->adam_g, T->G_ema.param_donor ? NULL : T->G_ema.p);
+  // ADA: p moves after the step (this step's three D forwards all used the same p); the same
+  // sums on every rank give every rank the same p.
+  if (T->ada_dev)
+    ada_adjust(ctx, T->ada_dev, T->ada_dev + 2, T->aug_p_dev, (float)c->aug_ada_target,
+               1.0 / (c->aug_ada_kimg * 1000.0), (double)c->aug_ada_interval * T->Bg);
 }
 
 // One step on real images [B, R, R, C] (host uint8) with their labels [B] (used when
@@ -718,6 +746,18 @@ static void trainer_alloc(trainer *T) {
     T->lecam_dev = ganc_alloc_bytes(&T->ctx, sizeof init);
     ganc_upload_bytes(&T->ctx, T->lecam_dev, init, sizeof init);
   }
+  if (T->cfg.aug_p != 1.0 || T->cfg.aug_ada_target > 0) { // p = 1 fixed: the ops' NULL
+    const float p = (float)T->cfg.aug_p;
+    T->aug_p_dev = ganc_alloc_bytes(&T->ctx, sizeof p);
+    ganc_upload_bytes(&T->ctx, T->aug_p_dev, &p, sizeof p);
+    T->D.aug_p = T->aug_p_dev;
+  }
+  if (T->cfg.aug_ada_target > 0) {
+    const double init[7] = {0, 0, 0, 0, NAN, 0, 1}; // no r_t measured yet
+    T->ada_dev = ganc_alloc_bytes(&T->ctx, sizeof init);
+    ganc_upload_bytes(&T->ctx, T->ada_dev, init, sizeof init);
+    T->ada_real = ganc_alloc(&T->ctx, (size_t)T->B);
+  }
   // train.cuda_graph: auto = a graph wherever one can replay the step (CUDA, our kernels, one
   // process: data-parallel steps wait for the other ranks inside).
   const char *why = T->ctx.backend != GANC_BACKEND_CUDA ? "the CPU has no CUDA graphs"
@@ -764,6 +804,9 @@ static void trainer_free(trainer *T) {
   ganc_free(&T->ctx, T->args_dev);
   ganc_free(&T->ctx, T->acc_dev);
   ganc_free(&T->ctx, T->lecam_dev);
+  ganc_free(&T->ctx, T->aug_p_dev);
+  ganc_free(&T->ctx, T->ada_dev);
+  ganc_free(&T->ctx, T->ada_real);
 }
 
 // ---- run setup
@@ -1212,6 +1255,25 @@ int ganc_train_main(int argc, char **argv) {
               "checkpoints will not hold them\n",
               resume_path);
     }
+    if (T.ada_dev && meta.has_ada) { // ADA goes on where it stopped
+      const float p = (float)meta.ada[0];
+      const double st[5] = {0, 0, meta.ada[1], meta.ada[2], meta.ada[3]};
+      ganc_upload_bytes(&T.ctx, T.aug_p_dev, &p, sizeof p);
+      ganc_upload_bytes(&T.ctx, T.ada_dev, st, sizeof st);
+      if (T.lead && p != (float)T.cfg.aug_p)
+        fprintf(stderr,
+                "note: ADA's p goes on from %s's %g (augment.p = %g sets only where a run starts "
+                "it)\n",
+                resume_path, (double)p, T.cfg.aug_p);
+    } else if (T.ada_dev && T.lead) {
+      fprintf(stderr, "note: %s holds no ADA state (augment.ada_target was 0): p starts at %g\n",
+              resume_path, T.cfg.aug_p);
+    } else if (meta.has_ada && T.lead) {
+      fprintf(stderr,
+              "note: augment.ada_target is 0 now: %s's adapted p (%g) is not used; p = %g "
+              "(augment.p)\n",
+              resume_path, meta.ada[0], T.cfg.aug_p);
+    }
   } else {
     net_init_weights(&T.ctx, &T.G, T.cfg.seed, GANC_RNG_INIT_G);
     net_init_weights(&T.ctx, &T.D, T.cfg.seed, GANC_RNG_INIT_D);
@@ -1340,6 +1402,22 @@ int ganc_train_main(int argc, char **argv) {
             (double)T.nimg / 1000.0, (long long)T.step, acc.loss_d / nacc, acc.loss_g / nacc,
             acc.d_real / nacc, acc.d_fake / nacc, ips, ips > 0 ? 1000.0 / ips : 0.0, now - t0,
             acc.l_real / nacc, acc.l_fake / nacc);
+        if (T.ada_dev) { // ADA: p now, and r_t at its last adjustment (left out before the first)
+          float p;
+          double st[5];
+          ganc_download_bytes(&T.ctx, &p, T.aug_p_dev, sizeof p);
+          ganc_download_bytes(&T.ctx, st, T.ada_dev, sizeof st);
+          fprintf(T.log, ", \"aug_p\": %.6f", (double)p);
+          if (isfinite(st[4])) fprintf(T.log, ", \"ada_rt\": %.6f", st[4]);
+          if (T.tb) {
+            static const char *const atags[] = {"augment/p", "augment/ada_rt"};
+            const double av[] = {(double)p, st[4]};
+            if (ganc_tb_scalars(T.tb, T.nimg, atags, av, isfinite(st[4]) ? 2 : 1, &err)) {
+              tb_failed(&T, &err);
+              memset(&err, 0, sizeof err);
+            }
+          }
+        }
         double l_train = 0, l_hold = 0;
         if (T.cfg.holdout) {
           holdout_eval(&T, &l_train, &l_hold);

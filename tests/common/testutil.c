@@ -9,6 +9,7 @@
 #include "train/config.h"
 
 #include <hdf5.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -188,13 +189,18 @@ char *tu_ckpt_state_diff(const char *a, const char *b) {
     net_free(&ctx, &na[i]);
     net_free(&ctx, &nb[i]);
   }
-  // The training state kept outside the nets: train.lecam's moving averages.
+  // The training state kept outside the nets: train.lecam's moving averages, ADA's p.
   ganc_ckpt_meta ma, mb;
   ganc_err err = {0};
   if (!*why && !ganc_ckpt_read_meta(a, &ma, &err)) {
     if (!ganc_ckpt_read_meta(b, &mb, &err)) {
       if (ma.has_lecam != mb.has_lecam || memcmp(ma.lecam, mb.lecam, sizeof ma.lecam))
         snprintf(why, sizeof why, "LeCam's moving averages differ");
+      else if (ma.has_ada != mb.has_ada || memcmp(ma.ada, mb.ada, 3 * sizeof(double)) ||
+               (isnan(ma.ada[3]) != isnan(mb.ada[3])) ||
+               (!isnan(ma.ada[3]) && ma.ada[3] != mb.ada[3]))
+        snprintf(why, sizeof why, "ADA's p or its counts differ (p %g vs %g)", ma.ada[0],
+                 mb.ada[0]);
       ganc_ckpt_meta_free(&mb);
     }
     ganc_ckpt_meta_free(&ma);

@@ -1693,71 +1693,93 @@ static void gpu_resnet_ops_part(void) {
 // ---- DiffAugment: colour, translation, cutout
 // ------------------------------------------------
 
-static const char *AUG_NAMES[3] = {"augment_color", "augment_transl", "augment_cutout"};
+static const char *AUG_NAMES[4] = {"augment_color", "augment_transl", "augment_cutout",
+                                   "augment_blit"};
 
+// op 3 (the blit) takes its modes in ratio. p: the augmentation probability (NULL = 1), host
+// memory here, device memory for aug_gpu.
 static void aug_cpu(int op, int bw, int N, int H, int W, int C, float ratio, const float *in,
-                    float *out, uint64_t seed, uint64_t counter) {
-  if (op == 0 && !bw) augment_color_forward_cpu(&CPU, N, H, W, C, in, out, seed, &counter, 0);
-  if (op == 0 && bw) augment_color_backward_cpu(&CPU, N, H, W, C, in, out, seed, &counter, 0);
+                    float *out, uint64_t seed, uint64_t counter, const float *p) {
+  if (op == 0 && !bw) augment_color_forward_cpu(&CPU, N, H, W, C, in, out, seed, &counter, 0, p);
+  if (op == 0 && bw) augment_color_backward_cpu(&CPU, N, H, W, C, in, out, seed, &counter, 0, p);
   if (op == 1 && !bw)
-    augment_translation_forward_cpu(&CPU, N, H, W, C, ratio, in, out, seed, &counter, 0);
+    augment_translation_forward_cpu(&CPU, N, H, W, C, ratio, in, out, seed, &counter, 0, p);
   if (op == 1 && bw)
-    augment_translation_backward_cpu(&CPU, N, H, W, C, ratio, in, out, seed, &counter, 0);
+    augment_translation_backward_cpu(&CPU, N, H, W, C, ratio, in, out, seed, &counter, 0, p);
   if (op == 2 && !bw)
-    augment_cutout_forward_cpu(&CPU, N, H, W, C, ratio, in, out, seed, &counter, 0);
+    augment_cutout_forward_cpu(&CPU, N, H, W, C, ratio, in, out, seed, &counter, 0, p);
   if (op == 2 && bw)
-    augment_cutout_backward_cpu(&CPU, N, H, W, C, ratio, in, out, seed, &counter, 0);
+    augment_cutout_backward_cpu(&CPU, N, H, W, C, ratio, in, out, seed, &counter, 0, p);
+  if (op == 3 && !bw)
+    augment_blit_forward_cpu(&CPU, N, H, W, C, (int)ratio, in, out, seed, &counter, 0, p);
+  if (op == 3 && bw)
+    augment_blit_backward_cpu(&CPU, N, H, W, C, (int)ratio, in, out, seed, &counter, 0, p);
 }
-// The counter goes to device memory, as the ops read it (a replayed graph's step).
+// The counter and p go to device memory, as the ops read them (a replayed graph's step).
 static void aug_gpu(int op, int bw, int N, int H, int W, int C, float ratio, const float *in,
-                    float *out, uint64_t seed, uint64_t counter_value) {
+                    float *out, uint64_t seed, uint64_t counter_value, const float *p_host) {
   uint64_t *counter_dev = dnew(sizeof(uint64_t)), *counter = counter_dev;
   up(counter_dev, &counter_value, sizeof counter_value);
-  if (op == 0 && !bw) augment_color_forward_cuda(&G, ST, N, H, W, C, in, out, seed, counter, 0);
-  if (op == 0 && bw) augment_color_backward_cuda(&G, ST, N, H, W, C, in, out, seed, counter, 0);
+  float *p = NULL;
+  if (p_host) {
+    p = dnew(sizeof(float));
+    up(p, p_host, sizeof(float));
+  }
+  if (op == 0 && !bw) augment_color_forward_cuda(&G, ST, N, H, W, C, in, out, seed, counter, 0, p);
+  if (op == 0 && bw) augment_color_backward_cuda(&G, ST, N, H, W, C, in, out, seed, counter, 0, p);
   if (op == 1 && !bw)
-    augment_translation_forward_cuda(&G, ST, N, H, W, C, ratio, in, out, seed, counter, 0);
+    augment_translation_forward_cuda(&G, ST, N, H, W, C, ratio, in, out, seed, counter, 0, p);
   if (op == 1 && bw)
-    augment_translation_backward_cuda(&G, ST, N, H, W, C, ratio, in, out, seed, counter, 0);
+    augment_translation_backward_cuda(&G, ST, N, H, W, C, ratio, in, out, seed, counter, 0, p);
   if (op == 2 && !bw)
-    augment_cutout_forward_cuda(&G, ST, N, H, W, C, ratio, in, out, seed, counter, 0);
+    augment_cutout_forward_cuda(&G, ST, N, H, W, C, ratio, in, out, seed, counter, 0, p);
   if (op == 2 && bw)
-    augment_cutout_backward_cuda(&G, ST, N, H, W, C, ratio, in, out, seed, counter, 0);
+    augment_cutout_backward_cuda(&G, ST, N, H, W, C, ratio, in, out, seed, counter, 0, p);
+  if (op == 3 && !bw)
+    augment_blit_forward_cuda(&G, ST, N, H, W, C, (int)ratio, in, out, seed, counter, 0, p);
+  if (op == 3 && bw)
+    augment_blit_backward_cuda(&G, ST, N, H, W, C, (int)ratio, in, out, seed, counter, 0, p);
   ganc_cuda_free(&G, counter_dev);
+  if (p) ganc_cuda_free(&G, p);
 }
 
-// The ops of mask `ops` (bit 0 colour, 1 translation, 2 cutout), forward (on x) and backward (on
-// dy), against the CPU twin bit for bit; outputs
-// poisoned with a poisoned float on either side that must stay so, every call run twice.
-// ratio is the translation's; the cutout gets DiffAugment's 0.5 (ratio 1 for a tiny case: the
-// whole image).
+// The ops of mask `ops` (bit 0 colour, 1 translation, 2 cutout, 3 blit), forward (on x) and
+// backward (on dy), against the CPU twin bit for bit; outputs poisoned with a poisoned float on
+// either side that must stay so, every call run twice. ratio is the translation's; the cutout
+// gets DiffAugment's 0.5 (ratio 1 for a tiny case: the whole image); the blit both modes on square
+// images, the x-flip alone otherwise. p < 0: the ops get NULL (always applied), else p.
 static void gpu_augment_ops(int ops, int N, int H, int W, int C, float ratio, uint64_t seed,
-                            uint64_t counter, int misalign, const char *where) {
+                            uint64_t counter, int misalign, float p, const char *where) {
   const size_t n = (size_t)N * H * W * C, bytes = n * sizeof(float);
   float *x = fnew(n), *want = fnew(n), *got = fnew(n), *got2 = fnew(n);
   fill(x, n, -1.5f, 1.5f);
   x[n / 2] = -0.0f; // a negative zero through the colour, the copies and the mask
   float *dx0 = dnew(bytes + 16), *dy0 = dnew(bytes + 16);
   float *dx = dx0 + misalign, *dy = dy0 + misalign + 1;
+  const float *pp = p < 0 ? NULL : &p;
   up(dx, x, bytes);
-  for (int op = 0; op < 3; op++)
+  for (int op = 0; op < 4; op++)
     for (int bw = 0; bw < 2 && (ops >> op & 1); bw++) {
-      const float r = op == 2 ? (ratio == 1.0f ? 1.0f : 0.5f) : op == 1 ? ratio : 0.0f;
-      aug_cpu(op, bw, N, H, W, C, r, x, want, seed, counter);
+      const float r = op == 3   ? (H == W ? 3.0f : 1.0f)
+                      : op == 2 ? (ratio == 1.0f ? 1.0f : 0.5f)
+                      : op == 1 ? ratio
+                                : 0.0f;
+      aug_cpu(op, bw, N, H, W, C, r, x, want, seed, counter, pp);
       poison(dy0, bytes + 16);
-      aug_gpu(op, bw, N, H, W, C, r, dx, dy, seed, counter);
+      aug_gpu(op, bw, N, H, W, C, r, dx, dy, seed, counter, pp);
       down(got, dy, bytes);
       const int fenced =
           untouched_around(dy0, bytes + 16, (size_t)(misalign + 1) * sizeof(float), bytes);
       poison(dy, bytes);
-      aug_gpu(op, bw, N, H, W, C, r, dx, dy, seed, counter);
+      aug_gpu(op, bw, N, H, W, C, r, dx, dy, seed, counter, pp);
       down(got2, dy, bytes);
       const size_t k = count_diff_bytes(got, want, bytes);
       const int same = !memcmp(got, got2, bytes);
       report(k == 0 && fenced && same,
-             "gpu   %-14s_%s [%d,%d,%d,%d] r %g %s%s: %zu bytes differ%s%s", AUG_NAMES[op],
-             bw ? "bwd" : "fwd", N, H, W, C, (double)r, where, misalign ? " misaligned" : "", k,
-             fenced ? "" : ", WROTE OUTSIDE", same ? "" : ", RERUN DIFFERS");
+             "gpu   %-14s_%s [%d,%d,%d,%d] r %g p %g %s%s: %zu bytes differ%s%s", AUG_NAMES[op],
+             bw ? "bwd" : "fwd", N, H, W, C, (double)r, (double)p, where,
+             misalign ? " misaligned" : "", k, fenced ? "" : ", WROTE OUTSIDE",
+             same ? "" : ", RERUN DIFFERS");
     }
   ganc_cuda_free(&G, dx0);
   ganc_cuda_free(&G, dy0);
@@ -1765,7 +1787,55 @@ static void gpu_augment_ops(int ops, int N, int H, int W, int C, float ratio, ui
 }
 static void gpu_augment(int N, int H, int W, int C, float ratio, uint64_t seed, uint64_t counter,
                         int misalign, const char *where) {
-  gpu_augment_ops(7, N, H, W, C, ratio, seed, counter, misalign, where);
+  gpu_augment_ops(15, N, H, W, C, ratio, seed, counter, misalign, -1.0f, where);
+}
+
+// ADA's controller: ada_sum and ada_signs on reals' logits (one exactly at the fakes' mean when
+// n = 1, a NaN when n > 3) against fakes of another range (n up to several rounds of 256 lanes),
+// then a run of ada_adjust calls
+// crossing the interval, p clamped at both ends; the outputs, the state and p bit for bit against
+// the CPU twin.
+static void gpu_ada(int n, float target, double interval, float p0, const char *where) {
+  float *l = fnew((size_t)n), *f = fnew((size_t)n);
+  fill(l, (size_t)n, -1.0f, 1.2f);
+  fill(f, (size_t)n, -1.1f, 1.0f);
+  if (n == 1) f[0] = l[0]; // a real exactly at the fakes' mean
+  if (n > 3) f[0] = f[1] = 0.25f, l[1] = 0.25f, l[3] = NAN;
+  float *dl = dnew(sizeof(float) * (size_t)n), *df = dnew(sizeof(float) * (size_t)n);
+  up(dl, l, sizeof(float) * (size_t)n);
+  up(df, f, sizeof(float) * (size_t)n);
+  double out_c[2], st_c[3] = {0, 0, -7}, out_g[2], st_g[3], fs_c[2], fs_g[2];
+  float p_c = p0, p_g;
+  double *d_out = dnew(sizeof out_c), *d_st = dnew(sizeof st_c), *d_fs = dnew(sizeof fs_c);
+  float *d_p = dnew(sizeof p_c);
+  up(d_st, st_c, sizeof st_c);
+  up(d_p, &p_c, sizeof p_c);
+  int ok = 1;
+  for (int call = 0; call < 7; call++) {
+    ada_sum_cpu(&CPU, n, f, fs_c);
+    ada_signs_cpu(&CPU, n, l, fs_c, out_c);
+    ada_adjust_cpu(&CPU, out_c, st_c, &p_c, target, 0.01, interval);
+    poison(d_out, sizeof out_c);
+    poison(d_fs, sizeof fs_c);
+    ada_sum_cuda(&G, ST, n, df, d_fs);
+    ada_signs_cuda(&G, ST, n, dl, d_fs, d_out);
+    ada_adjust_cuda(&G, ST, d_out, d_st, d_p, target, 0.01, interval);
+    down(out_g, d_out, sizeof out_g);
+    down(fs_g, d_fs, sizeof fs_g);
+    down(st_g, d_st, sizeof st_g);
+    down(&p_g, d_p, sizeof p_g);
+    ok &= !memcmp(out_g, out_c, sizeof out_c) && !memcmp(fs_g, fs_c, sizeof fs_c) &&
+          !memcmp(st_g, st_c, sizeof st_c) && !memcmp(&p_g, &p_c, sizeof p_c);
+  }
+  report(ok, "gpu   ada_signs/adjust n %d target %g interval %g p0 %g %s: p %g (cpu %g)", n,
+         (double)target, interval, (double)p0, where, (double)p_g, (double)p_c);
+  ganc_cuda_free(&G, dl);
+  ganc_cuda_free(&G, df);
+  ganc_cuda_free(&G, d_fs);
+  ganc_cuda_free(&G, d_out);
+  ganc_cuda_free(&G, d_st);
+  ganc_cuda_free(&G, d_p);
+  free(l), free(f);
 }
 
 static void gpu_augment_part(void) {
@@ -1783,7 +1853,17 @@ static void gpu_augment_part(void) {
   if (!EMU && !big(70000 * 4)) gpu_augment(70000, 2, 2, 1, 0.125f, seed, 4, 0, "70000 images");
   // Translation and cutout: threads taking several elements of an image (2048 images get 2
   // blocks each, 512 threads for 576 elements).
-  if (!big(2048 * 24 * 24)) gpu_augment_ops(6, 2048, 24, 24, 1, 0.125f, seed, 5, 0, "grid-stride");
+  if (!big(2048 * 24 * 24))
+    gpu_augment_ops(14, 2048, 24, 24, 1, 0.125f, seed, 5, 0, -1.0f, "grid-stride");
+  // ADA's p: each transform applied to some images only (the others copied), never, always.
+  gpu_augment_ops(15, 16, 8, 8, 3, 0.125f, seed, 9, 0, 0.5f, "ADA p");
+  gpu_augment_ops(15, 6, 7, 5, 2, 0.25f, seed, 10, 1, 0.3f, "ADA p, not square");
+  gpu_augment_ops(15, 5, 6, 6, 1, 0.125f, seed, 11, 0, 0.0f, "ADA p = 0");
+  gpu_augment_ops(15, 5, 6, 6, 1, 0.125f, seed, 11, 0, 1.0f, "ADA p = 1");
+  gpu_ada(1, 0.6f, 1, 0.0f, "one logit");
+  gpu_ada(37, 0.6f, 80, 0.5f, "interval of 3 calls");
+  gpu_ada(EMU ? 700 : 65536, 0.0f, 1, 0.995f, "many rounds, clamped at 1");
+  gpu_ada(300, 0.99f, 300, 0.02f, "clamped at 0");
   // The real sizes.
   gpu_augment(EMU ? 4 : 64, 32, 32, 1, 0.125f, seed, 6, 0, "fmnist32 / resnet32 D input");
   gpu_augment(EMU ? 2 : 64, 64, 64, 3, 0.125f, seed, 7, 0, "dcgan64 / resnet64 D input");

@@ -419,6 +419,17 @@ static void run_metrics(trainer *T) {
 // must never be replaced by a diverged one). Every rank calls it (G_ema's recalibration is a
 // collective under train.batchnorm = sync); rank 0 alone writes. The ranks' weights are the
 // same bits, so rank 0's check speaks for all.
+// ADA's p and its controller's state from the backend, as checkpoints hold them
+// (ganc_ckpt_meta.ada): p, the signs and images since the last adjustment, the last r_t.
+static void ada_read(trainer *T, double ada[4]) {
+  float p;
+  double st[5];
+  ganc_download_bytes(&T->ctx, &p, T->aug_p_dev, sizeof p);
+  ganc_download_bytes(&T->ctx, st, T->ada_dev, sizeof st);
+  ada[0] = p;
+  memcpy(ada + 1, st + 2, 3 * sizeof(double));
+}
+
 static void snapshot(trainer *T) {
   ganc_net *nets[3] = {&T->G, &T->G_ema, &T->D};
   T->ctx.bn_sync = !strcmp(T->cfg.batchnorm, "sync");
@@ -462,13 +473,8 @@ static void snapshot(trainer *T) {
     memcpy(meta.lecam, st, sizeof meta.lecam);
   }
   if (T->ada_dev) { // ADA's p and its controller's state, for an exact resume
-    float p;
-    double st[5];
-    ganc_download_bytes(&T->ctx, &p, T->aug_p_dev, sizeof p);
-    ganc_download_bytes(&T->ctx, st, T->ada_dev, sizeof st);
+    ada_read(T, meta.ada);
     meta.has_ada = 1;
-    meta.ada[0] = p;
-    memcpy(meta.ada + 1, st + 2, 3 * sizeof(double));
   }
   ganc_err err = {0};
   if (ganc_ckpt_save(path, &T->ctx, &meta, nets, 3, &err)) ganc_die_err(&err);
@@ -1403,16 +1409,14 @@ int ganc_train_main(int argc, char **argv) {
             acc.d_real / nacc, acc.d_fake / nacc, ips, ips > 0 ? 1000.0 / ips : 0.0, now - t0,
             acc.l_real / nacc, acc.l_fake / nacc);
         if (T.ada_dev) { // ADA: p now, and r_t at its last adjustment (left out before the first)
-          float p;
-          double st[5];
-          ganc_download_bytes(&T.ctx, &p, T.aug_p_dev, sizeof p);
-          ganc_download_bytes(&T.ctx, st, T.ada_dev, sizeof st);
-          fprintf(T.log, ", \"aug_p\": %.6f", (double)p);
-          if (isfinite(st[4])) fprintf(T.log, ", \"ada_rt\": %.6f", st[4]);
+          double ada[4];
+          ada_read(&T, ada);
+          fprintf(T.log, ", \"aug_p\": %.6f", ada[0]);
+          if (isfinite(ada[3])) fprintf(T.log, ", \"ada_rt\": %.6f", ada[3]);
           if (T.tb) {
             static const char *const atags[] = {"augment/p", "augment/ada_rt"};
-            const double av[] = {(double)p, st[4]};
-            if (ganc_tb_scalars(T.tb, T.nimg, atags, av, isfinite(st[4]) ? 2 : 1, &err)) {
+            const double av[] = {ada[0], ada[3]};
+            if (ganc_tb_scalars(T.tb, T.nimg, atags, av, isfinite(ada[3]) ? 2 : 1, &err)) {
               tb_failed(&T, &err);
               memset(&err, 0, sizeof err);
             }

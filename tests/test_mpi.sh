@@ -68,6 +68,31 @@ mpi "$B/ganc-train" --data "$W/data" --out "$W/a2" "${ra[@]}" >/dev/null 2>&1 ||
 "$here/mpi_compare.py" close "$W/a1/ckpt-000000.032.h5" "$W/a2/ckpt-000000.032.h5" 0.0002 1 ||
   bad "2 ranks vs one process (ResNet + DiffAugment + ADA)"
 
+step "1d. ADA driven by the held-out ratio, 2 ranks vs one process, 4 reports"
+# Rank 0 measures r_v (D on held-out, training and fake images, B images at a time) and every
+# rank takes p from it: the measure must not depend on how many ranks share the batch (the
+# augmentations of held-out image j are those of row j mod the global batch), so the 2-rank run
+# logs the one process's r_v (to rounding) and moves p the same way. (Weights are compared in
+# 1b-1c: past 1-2 steps Adam's amplification of rounding-size gradients exceeds mpi_compare's
+# 0.1% rule whatever the augmentations.)
+rv=("${rs[@]}" --set log.holdout=64 --set augment.p=0.5
+  --set augment.ada_target=0.1 --set augment.ada_signal=holdout --set augment.ada_kimg=1)
+train --out "$W/v1" "${rv[@]}" >/dev/null 2>&1 || bad "one-process ADA-by-r_v run"
+mpi "$B/ganc-train" --data "$W/data" --out "$W/v2" "${rv[@]}" >/dev/null 2>&1 || bad "2-rank ADA-by-r_v run"
+python3 - "$W/v1/log.jsonl" "$W/v2/log.jsonl" <<'PY' || bad "2 ranks vs one process (ADA driven by r_v)"
+import json, math, sys
+a, b = ([json.loads(l) for l in open(f)] for f in sys.argv[1:3])
+assert len(a) == len(b) == 4, (len(a), len(b))
+for x, y in zip(a, b):
+    assert x["aug_p"] == y["aug_p"], (x["aug_p"], y["aug_p"])
+    for k in ("logit_train", "logit_holdout", "logit_gen"):
+        assert abs(x[k] - y[k]) <= 1e-3 * (1 + abs(x[k])), (k, x[k], y[k])
+    assert ("ada_rv" in x) == ("ada_rv" in y)
+    if "ada_rv" in x:
+        assert abs(x["ada_rv"] - y["ada_rv"]) <= 1e-2 * (1 + abs(x["ada_rv"])), (x["ada_rv"], y["ada_rv"])
+print("p:", [x["aug_p"] for x in a], "r_v:", [x.get("ada_rv") for x in a], [y.get("ada_rv") for y in b])
+PY
+
 step "2. two identical 2-rank runs; a stopped and resumed one (batchnorm = local, LeCam, ADA)"
 lc=(--config configs/cpu-demo.ini "${common[@]}" --set log.snapshot_kimg=0.064 --set train.mirror=true
   --set train.lecam=0.3 --set augment.xflip=true --set augment.rot90=true --set augment.p=0.3
@@ -81,6 +106,15 @@ mpi "$B/ganc-train" --out "$W/r" --resume --set train.kimg=0.128 >"$W/r.log" 2>&
 grep -q "resuming from" "$W/r.log" || bad "the resumed run did not say where it resumed"
 "$here/mpi_compare.py" exact "$W/p/ckpt-000000.128.h5" "$W/r/ckpt-000000.128.h5" ||
   bad "a resumed 2-rank run differs from one that never stopped"
+
+step "2b. ADA driven by r_v: a 2-rank run stopped mid-window and resumed, against a straight one"
+mpi "$B/ganc-train" --data "$W/data" --out "$W/vr" "${rv[@]}" --set train.kimg=0.096 \
+  --set log.report_kimg=0.064 >/dev/null 2>&1 || bad "run vr"
+mpi "$B/ganc-train" --out "$W/vr" --resume --set train.kimg=0.128 >/dev/null 2>&1 || bad "resume vr"
+mpi "$B/ganc-train" --data "$W/data" --out "$W/vs" "${rv[@]}" --set log.report_kimg=0.064 \
+  >/dev/null 2>&1 || bad "run vs"
+"$here/mpi_compare.py" exact "$W/vs/ckpt-000000.128.h5" "$W/vr/ckpt-000000.128.h5" ||
+  bad "a resumed 2-rank run driven by r_v differs from one that never stopped"
 
 step "3. a killed rank"
 mpirun -np 2 "$B/ganc-train" --data "$W/data" --out "$W/k" "${lc[@]}" --set train.kimg=100 \

@@ -227,6 +227,7 @@ static void test_holdout(void **state) {
   char *log = slurp(p);
   must_contain(log, "\"logit_train\": ");
   must_contain(log, "\"logit_holdout\": ");
+  must_contain(log, "\"logit_gen\": ");
   free(log);
   snprintf(p, sizeof p, "%s/run-holdout-c", g_root);
   assert_int_equal(run(&o, "%s --data %s --config %s --out %s --set log.holdout=200",
@@ -418,6 +419,69 @@ static void test_ada(void **state) {
            GANC_TRAIN_BIN, c);
   if (rc != 0) fail_msg("resume switching ADA on failed (%d):\n%s", rc, o);
   must_contain(o, "holds no ADA state (augment.ada_target was 0): p starts at 0.2");
+  free(o);
+  // ADA driven by the held-out ratio: p moves at each report that crossed its mark (every 4
+  // steps of 16 images here) by ±64/1000, the same in a run stopped at a partial report window
+  // and resumed as in the straight run; r_v is logged beside the held-out measures.
+  const char *H = "--set log.holdout=64 --set log.report_kimg=0.064 --set augment.ada_target=0.1 "
+                  "--set augment.ada_signal=holdout";
+  snprintf(a, sizeof a, "%s/ada-rv-a", g_root);
+  snprintf(b, sizeof b, "%s/ada-rv-b", g_root);
+  rc = run(&o, "%s --data %s --config %s --out %s %s %s --set train.kimg=0.32", GANC_TRAIN_BIN,
+           g_data, g_cfg, a, A, H);
+  if (rc != 0) fail_msg("training with ADA by r_v failed (%d):\n%s", rc, o);
+  free(o);
+  rc = run(&o, "%s --data %s --config %s --out %s %s %s --set train.kimg=0.168", GANC_TRAIN_BIN,
+           g_data, g_cfg, b, A, H);
+  if (rc != 0) fail_msg("training with ADA by r_v (part) failed (%d):\n%s", rc, o);
+  free(o);
+  rc = run(&o, "%s --out %s --resume --set train.kimg=0.32", GANC_TRAIN_BIN, b);
+  if (rc != 0) fail_msg("resume with ADA by r_v failed (%d):\n%s", rc, o);
+  free(o);
+  free(la);
+  free(lb);
+  la = tu_latest_ckpt(a);
+  lb = tu_latest_ckpt(b);
+  assert_same_state(la, lb);
+  if (ganc_ckpt_read_meta(la, &m, &err)) fail_msg("%s", err.msg);
+  assert_int_equal(m.has_ada, 1);
+  // 5 reports: p from 0.2 by whole steps of 0.064 (at most 5; an odd number unless clamped at
+  // 0: every report moves it), no counts, r_v not saved.
+  const double rv_moves = (m.ada[0] - (double)0.2f) / 0.064;
+  if (fabs(rv_moves) > 5 + 1e-4 ||
+      (m.ada[0] != 0 &&
+       (fabs(rv_moves - round(rv_moves)) > 1e-4 || ((long)round(fabs(rv_moves)) % 2) == 0)) ||
+      m.ada[1] != 0 || m.ada[2] != 0 || !isnan(m.ada[3]))
+    fail_msg("ADA by r_v after 5 reports: p %g (from 0.2 by %g steps of 0.064), counts %g %g, "
+             "saved r %g",
+             m.ada[0], rv_moves, m.ada[1], m.ada[2], m.ada[3]);
+  ganc_ckpt_meta_free(&m);
+  snprintf(p, sizeof p, "%s/log.jsonl", a);
+  log = slurp(p);
+  { // every report of the straight run crossed its mark: p moved at each, by one step
+    double prev = (double)0.2f;
+    int lines = 0;
+    for (const char *at = strstr(log, "\"aug_p\": "); at; at = strstr(at + 1, "\"aug_p\": ")) {
+      const double q = strtod(at + 9, NULL);
+      if (!(fabs(fabs(q - prev) - 0.064) < 1e-6 || (q == 0 && prev < 0.064 + 1e-6)))
+        fail_msg("report %d: p %g after %g, not one step of 0.064:\n%s", lines + 1, q, prev, log);
+      prev = q;
+      lines++;
+    }
+    assert_int_equal(lines, 5);
+  }
+  must_contain(log, "\"logit_gen\": ");
+  if (!strstr(log, "\"ada_rv\": ") && strstr(log, "\"holdout_ratio\": "))
+    fail_msg("r_v measured but not logged as ada_rv:\n%s", log);
+  if (strstr(log, "\"ada_rt\": ")) fail_msg("r_t logged while ADA is driven by r_v:\n%s", log);
+  free(log);
+  // ... which needs held-out images.
+  rc = run(&o,
+           "%s --data %s --config %s --out %s/ada-none %s --set augment.ada_target=0.6 --set "
+           "augment.ada_signal=holdout",
+           GANC_TRAIN_BIN, g_data, g_cfg, g_root, A);
+  assert_int_equal(rc, 2);
+  must_contain(o, "augment.ada_signal = holdout measures D on held-out images, but log.holdout");
   free(o);
   // ADA, or a fixed p, with nothing to apply p to: refused before anything starts.
   rc = run(&o, "%s --data %s --config %s --out %s/ada-none --set augment.ada_target=0.6",

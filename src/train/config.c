@@ -60,6 +60,7 @@ typedef struct key_def {
 #define BOOLK(s, k, f, def, desc)        {s, #k, T_BOOL, FIELD(f), def, 0, 1, 0, NULL, desc}
 #define DBLK(s, k, f, def, lo, hi, fl, desc) {s, #k, T_DOUBLE, FIELD(f), def, lo, hi, fl, NULL, desc}
 #define INTK(s, k, f, def, lo, hi, fl, desc) {s, #k, T_INT, FIELD(f), def, lo, hi, fl, NULL, desc}
+#define ENUMK(s, k, f, def, words, desc) {s, #k, T_ENUM, FIELD(f), def, 0, 0, 0, words, desc}
 #define INF HUGE_VAL
 #define LO_OPEN F_LO_OPEN
 #define HI_OPEN F_HI_OPEN
@@ -171,8 +172,9 @@ static const key_def KEYS[] = {
       "snapshot grids are grid x grid images, from fixed latents"),
   INT("log", holdout,        "0",       0, 100000000,             0,
       "the dataset's last this many images are never trained on; every report logs D's mean "
-      "output on them beside the same on as many training images (logit_holdout, "
-      "logit_train): a gap that grows is D memorising its training set. 0 = off"),
+      "output on them beside the same on as many training images and fakes (logit_holdout, "
+      "logit_train, logit_gen) and ADA's r_v = (train - holdout) / (train - gen) "
+      "(holdout_ratio): a gap that grows is D memorising its training set. 0 = off"),
 
   STR("metrics", featnet,    metrics_featnet, "none",
       "FID during training: a feature network file (scripts/featnet.py; Inception-v3 for the "
@@ -206,9 +208,13 @@ static const key_def KEYS[] = {
        "probability with which each augmentation above applies to each image (ADA's p; 1 = "
        "always, DiffAugment); with ada_target set, p's starting value"),
   DBLK("augment", ada_target, aug_ada_target, "0", 0, 1, 0,
-       "0 = p fixed; else ADA adjusts p during training so that E[sign(D(x) - mean D(G(z)))] "
-       "over D's outputs on its reals stays near this target (ADA's 0.6): p goes up while D "
-       "puts more of its reals above the fakes"),
+       "0 = p fixed; else ADA adjusts p during training so that its overfitting signal "
+       "(ada_signal) stays near this target: p goes up while the signal is above it"),
+  ENUMK("augment", ada_signal, aug_ada_signal, "rt", "rt|holdout",
+        "ADA's signal: rt = E[sign(D(x) - mean D(G(z)))] over D's outputs on its reals (ADA's "
+        "r_t, target 0.6 in ADA), adjusted every ada_interval steps; holdout = the held-out "
+        "ratio r_v = (D(train) - D(held-out)) / (D(train) - D(G(z))) of log.holdout's images, "
+        "adjusted at every report (needs log.holdout)"),
   DBLK("augment", ada_kimg, aug_ada_kimg, "500", 0, 1e9, LO_OPEN,
        "ADA: kimg over which p can move from 0 to 1 (the adjustment's speed)"),
   INTK("augment", ada_interval, aug_ada_interval, "4", 1, 1000000, 0,
@@ -224,6 +230,8 @@ static const key_def KEYS[] = {
 #undef ENUM
 #undef BOOLK
 #undef DBLK
+#undef INTK
+#undef ENUMK
 #undef INF
 #undef LO_OPEN
 #undef HI_OPEN
@@ -851,6 +859,13 @@ int ganc_config_validate(const ganc_config *c, ganc_err *err) {
                  "rot90, color, translation, cutout: configs/small-folder.ini), or leave it at "
                  "its default",
                  c->aug_ada_target > 0 ? "ada_target" : "p");
+    return -1;
+  }
+  if (c->aug_ada_target > 0 && !strcmp(c->aug_ada_signal, "holdout") && c->holdout == 0) {
+    ganc_err_set(err, GANC_EXIT_USAGE,
+                 "augment.ada_signal = holdout measures D on held-out images, but log.holdout "
+                 "is 0; hold some out (--set log.holdout=64: the dataset's last 64 images), or "
+                 "use augment.ada_signal = rt");
     return -1;
   }
   if (!strcmp(c->device, "cpu") && !strcmp(c->backend, "cudnn")) {

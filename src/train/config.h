@@ -70,10 +70,11 @@ typedef struct ganc_config {
   double aug_translation_ratio;               // shift of up to this fraction of the size
   double aug_cutout_ratio;                    // side of the cut square, as a fraction
   int aug_xflip, aug_rot90;                   // ADA's blit: 1 = on
-  double aug_p;          // probability of each augmentation per image (ADA's p; start with ADA)
-  double aug_ada_target; // 0: p fixed; else ADA's target for E[sign(D(x) − mean D(G(z)))]
-  double aug_ada_kimg;   // ADA: kimg for p to move by 1
-  int aug_ada_interval;  // ADA: steps between adjustments
+  double aug_p;            // probability of each augmentation per image (ADA's p; start with ADA)
+  double aug_ada_target;   // 0: p fixed; else ADA's target for its signal
+  char aug_ada_signal[16]; // "rt" (E[sign(D(x) − mean D(G(z)))], per step) or "holdout" (r_v)
+  double aug_ada_kimg;     // ADA: kimg for p to move by 1
+  int aug_ada_interval;    // ADA: steps between adjustments
 } ganc_config;
 
 // The defaults: the values of configs/reference.ini.

@@ -88,10 +88,12 @@ typedef struct trainer {
   // augment.p on the backend (what D's augmentations read; NULL when it is 1 and fixed), and
   // ADA's controller (augment.ada_target > 0): [0..1] this step's signs of D on its reals, [2..4]
   // the state, [5..6] the sum of D's outputs on this step's fakes (ops/augment_core.h); NULL
-  // when ADA is off.
+  // when ADA is off. Driven by the held-out ratio instead, only p and [4] (the last r_v) are
+  // used, set at the reports on the host, and ada_real is NULL.
   float *aug_p_dev;
   double *ada_dev;
   float *ada_real;     // ADA: D's outputs on this step's reals [B], kept for ada_signs
+  int ada_holdout;     // ADA driven by the held-out ratio (augment.ada_signal = holdout)
   int use_graph;       // train.cuda_graph resolved
   ganc_graph *graph;   // the captured step, or NULL
   unsigned graph_gen;  // ganc_memory_generation when captured
@@ -312,40 +314,75 @@ static void write_fakes(trainer *T) {
 
 // ---- memorisation: D on held-out reals (log.holdout) -----------------------------------------
 // D's mean raw output, in evaluation mode (batch norm's running statistics, spectral norm's saved
-// vectors: nothing of D changes), on the k = ⌊holdout / B⌋·B held-out images (the dataset's last
-// `holdout`, never trained on) and on the first k training images, with the same augmentations
-// for both (fixed counters). A D that memorises its training set rates the second set higher
-// and higher; one that generalises rates both alike.
-static void holdout_eval(trainer *T, double *l_train, double *l_hold) {
-  const int B = T->B;
-  const int64_t k = (int64_t)(T->cfg.holdout / B) * B, first = T->ds->count - T->cfg.holdout;
+// vectors: nothing of D changes), on the k = ⌊holdout / Bg⌋·Bg held-out images (the dataset's
+// last `holdout`, never trained on), on the first k training images, and on k fakes of G (also in
+// evaluation mode: its running statistics; fixed latents, of seed train.seed ^ HOLDOUT_FAKES, rows
+// 0..k-1, class i mod the classes), with the same augmentations for all three (fixed counters;
+// at augment.p, which checkpoints save).
+// Rank 0 measures, B images at a time. (G's batch statistics would follow the per-rank batch.) A
+// D that memorises its training set rates the second set higher and higher; one that generalises
+// rates both alike. All three depend on the saved state alone, never on the report window, so a
+// resumed run measures what the straight one did (ADA's held-out signal below relies on it).
+enum { HOLDOUT_TRAIN, HOLDOUT_HELD, HOLDOUT_FAKE };
+#define HOLDOUT_FAKES 0x401d0f4ce5ull
+static void holdout_eval(trainer *T, double out[3]) {
+  const int B = T->B, nz = T->cfg.z_dim;
+  const int64_t k = (int64_t)(T->cfg.holdout / T->Bg) * T->Bg;
+  const int64_t first = T->ds->count - T->cfg.holdout;
   const size_t ib = T->ds->image_bytes;
   ganc_err err = {0};
-  for (int set = 0; set < 2; set++) {
+  for (int set = 0; set < 3; set++) {
     double sum = 0;
     for (int64_t at = 0; at < k; at += B) {
-      int32_t *lab = T->host_flabels ? T->host_flabels : NULL;
-      for (int i = 0; i < B; i++) {
-        int32_t l = 0;
-        if (ganc_dataset_read_image(T->ds, (set ? first : 0) + at + i, T->u8 + (size_t)i * ib, &l,
-                                    &err))
-          ganc_die_err(&err);
-        if (lab) lab[i] = l < 0 ? 0 : l;
+      const float *x = T->x;
+      if (set == HOLDOUT_FAKE) {
+        for (int i = 0; i < B; i++) {
+          ganc_latent(T->cfg.seed ^ HOLDOUT_FAKES, (uint64_t)(at + i), nz,
+                      T->host_z + (size_t)i * nz);
+          if (T->ncls) T->host_flabels[i] = (int32_t)((at + i) % T->ncls);
+        }
+        ganc_upload(&T->ctx, T->z, T->host_z, (size_t)B * nz);
+        if (T->ncls) {
+          ganc_upload_bytes(&T->ctx, T->flabels_dev, T->host_flabels, sizeof(int32_t) * (size_t)B);
+          T->D.labels = T->flabels_dev;
+        }
+        x = net_forward(&T->ctx, &T->G, T->z, B, 0, -1);
+      } else {
+        int32_t *lab = T->host_flabels ? T->host_flabels : NULL;
+        for (int i = 0; i < B; i++) {
+          int32_t l = 0;
+          if (ganc_dataset_read_image(T->ds, (set == HOLDOUT_HELD ? first : 0) + at + i,
+                                      T->u8 + (size_t)i * ib, &l, &err))
+            ganc_die_err(&err);
+          if (lab) lab[i] = l < 0 ? 0 : l;
+        }
+        ganc_upload_bytes(&T->ctx, T->u8_dev, T->u8, (size_t)B * ib);
+        pixels_to_float(&T->ctx, B, T->R, T->R, T->C, T->u8_dev, NULL, T->x);
+        if (lab) {
+          ganc_upload_bytes(&T->ctx, T->labels_dev, lab, sizeof(int32_t) * (size_t)B);
+          T->D.labels = T->labels_dev;
+        }
       }
-      ganc_upload_bytes(&T->ctx, T->u8_dev, T->u8, (size_t)B * ib);
-      pixels_to_float(&T->ctx, B, T->R, T->R, T->C, T->u8_dev, NULL, T->x);
-      if (lab) {
-        ganc_upload_bytes(&T->ctx, T->labels_dev, lab, sizeof(int32_t) * (size_t)B);
-        T->D.labels = T->labels_dev;
-      }
-      net_set_aug_counter(&T->ctx, &T->D, UINT64_MAX - (uint64_t)(at / B)); // same for both sets
-      const float *l = net_forward(&T->ctx, &T->D, T->x, B, 0, -1);
+      // The augmentations of image j: those of row j mod Bg of a global batch numbered by
+      // j / Bg, alike for the three sets and for any number of ranks.
+      net_set_aug_counter(&T->ctx, &T->D, UINT64_MAX - (uint64_t)(at / T->Bg));
+      T->D.aug_row0 = (int)(at % T->Bg);
+      const float *l = net_forward(&T->ctx, &T->D, x, B, 0, -1);
+      T->D.aug_row0 = T->row0;
       ganc_download(&T->ctx, T->host_logit, l, B);
       for (int i = 0; i < B; i++)
         sum += T->host_logit[i];
     }
-    *(set ? l_hold : l_train) = sum / (double)k;
+    out[set] = sum / (double)k;
   }
+}
+
+// ADA's r_v (Karras et al. 2020): (D(train) − D(held-out)) / (D(train) − D(G(z))), 0 while D
+// rates unseen reals like its training reals, 1 when it rates them as low as fakes. NaN when D
+// puts the fakes at or above its training reals: then nothing is memorised against them.
+static double holdout_ratio(const double h[3]) {
+  const double gap = h[HOLDOUT_TRAIN] - h[HOLDOUT_FAKE];
+  return gap > 0 ? (h[HOLDOUT_TRAIN] - h[HOLDOUT_HELD]) / gap : NAN;
 }
 
 // ---- FID during training (metrics.featnet) --------------------------------------------------
@@ -430,6 +467,33 @@ static void ada_read(trainer *T, double ada[4]) {
   memcpy(ada + 1, st + 2, 3 * sizeof(double));
 }
 
+// ADA driven by the held-out ratio (augment.ada_signal = holdout), at a report that crossed its
+// mark (not the run's last, irregular one: a run stopped there and continued must move p as the
+// straight run does): p moves by ± report_every / (ada_kimg · 1000) per report mark the step
+// crossed (one, unless the global batch is larger than report_every) as r_v is above or below
+// the target, down when r_v is undefined (D's training reals not above its fakes), clamped to
+// [0, 1]; r_v is kept where r_t is (ada_read's [3]). Rank 0 measures r_v and moves p; every
+// rank takes both from it (under train.batchnorm = local the ranks' running statistics, and so
+// their own measures, could differ).
+static void ada_holdout_adjust(trainer *T, double rv, int64_t report_every) {
+  const int64_t marks = T->nimg / report_every - (T->nimg - T->Bg) / report_every;
+  double v[2] = {0, rv}; // rank 0's new p and its r_v
+  if (T->lead) {
+    double ada[4];
+    ada_read(T, ada);
+    const double dir = !isfinite(rv) || rv < T->cfg.aug_ada_target ? -1.0
+                       : rv > T->cfg.aug_ada_target                ? 1.0
+                                                                   : 0.0;
+    v[0] = ada[0] + dir * (double)(marks * report_every) / (T->cfg.aug_ada_kimg * 1000.0);
+    v[0] = v[0] < 0.0 ? 0.0 : v[0] > 1.0 ? 1.0 : v[0];
+  }
+  if (T->comm.size > 1) ganc_comm_bcast(&T->comm, v, sizeof v, 0);
+  const float p = (float)v[0];
+  const double st[5] = {0, 0, 0, 0, v[1]};
+  ganc_upload_bytes(&T->ctx, T->aug_p_dev, &p, sizeof p);
+  ganc_upload_bytes(&T->ctx, T->ada_dev, st, sizeof st);
+}
+
 static void snapshot(trainer *T) {
   ganc_net *nets[3] = {&T->G, &T->G_ema, &T->D};
   T->ctx.bn_sync = !strcmp(T->cfg.batchnorm, "sync");
@@ -474,6 +538,7 @@ static void snapshot(trainer *T) {
   }
   if (T->ada_dev) { // ADA's p and its controller's state, for an exact resume
     ada_read(T, meta.ada);
+    if (T->ada_holdout) meta.ada[3] = NAN; // r_v (unbounded, for the logs) is measured anew
     meta.has_ada = 1;
   }
   ganc_err err = {0};
@@ -597,14 +662,14 @@ static void step_body(trainer *T) {
   T->D.aug_counter = &a->aug_counter[0];
   const float *lr = net_forward(ctx, &T->D, T->x, B, 1, -1);
   loss(T, lr, 1.0f, 0, T->acc_dev + 0, 0);
-  if (T->ada_dev) ganc_copy(ctx, T->ada_real, lr, (size_t)B); // D's next forward overwrites lr
+  if (T->ada_real) ganc_copy(ctx, T->ada_real, lr, (size_t)B); // D's next forward overwrites lr
   net_backward(ctx, &T->D, T->x, T->dlogit, B, 0, 1);
   const float *fake = net_forward(ctx, &T->G, T->z, B, 1, -1);
   T->D.labels = T->flabels_dev; // the fakes are judged as the classes they were drawn for
   T->D.aug_counter = &a->aug_counter[1];
   const float *lf = net_forward(ctx, &T->D, fake, B, 1, -1);
   loss(T, lf, -1.0f, 0, T->acc_dev + 3, 1);
-  if (T->ada_dev) { // ADA's overfitting heuristic on this step's reals, over the global batch
+  if (T->ada_real) { // ADA's overfitting heuristic on this step's reals, over the global batch
     ada_sum(ctx, B, lf, T->ada_dev + 5);
     if (T->comm.size > 1) ganc_comm_sum(&T->comm, ctx, T->ada_dev + 5, 2, 1);
     ada_signs(ctx, B, T->ada_real, T->ada_dev + 5, T->ada_dev);
@@ -628,7 +693,7 @@ static void step_body(trainer *T) {
   net_adam(ctx, &T->G, a->adam_g, T->G_ema.param_donor ? NULL : T->G_ema.p);
   // ADA: p moves after the step (this step's three D forwards all used the same p); the same
   // sums on every rank give every rank the same p.
-  if (T->ada_dev)
+  if (T->ada_real)
     ada_adjust(ctx, T->ada_dev, T->ada_dev + 2, T->aug_p_dev, (float)c->aug_ada_target,
                1.0 / (c->aug_ada_kimg * 1000.0), (double)c->aug_ada_interval * T->Bg);
 }
@@ -762,7 +827,8 @@ static void trainer_alloc(trainer *T) {
     const double init[7] = {0, 0, 0, 0, NAN, 0, 1}; // no r_t measured yet
     T->ada_dev = ganc_alloc_bytes(&T->ctx, sizeof init);
     ganc_upload_bytes(&T->ctx, T->ada_dev, init, sizeof init);
-    T->ada_real = ganc_alloc(&T->ctx, (size_t)T->B);
+    T->ada_holdout = !strcmp(T->cfg.aug_ada_signal, "holdout");
+    if (!T->ada_holdout) T->ada_real = ganc_alloc(&T->ctx, (size_t)T->B); // r_t, in the step
   }
   // train.cuda_graph: auto = a graph wherever one can replay the step (CUDA, our kernels, one
   // process: data-parallel steps wait for the other ranks inside).
@@ -1198,7 +1264,7 @@ int ganc_train_main(int argc, char **argv) {
     if (ganc_dataset_open(data, &probe, &err)) ganc_die_err(&err);
     const int64_t count = probe.count;
     ganc_dataset_close(&probe);
-    const int b = T.cfg.batch / (T.comm.size > 0 ? T.comm.size : 1);
+    const int b = T.cfg.batch; // the global batch: the measure is the same on any number of ranks
     if (T.cfg.holdout < b || T.cfg.holdout > count / 2)
       ganc_die(GANC_EXIT_USAGE,
                "log.holdout = %d for %lld images\n---> HINT: hold out at least one batch (%d) and "
@@ -1263,7 +1329,9 @@ int ganc_train_main(int argc, char **argv) {
     }
     if (T.ada_dev && meta.has_ada) { // ADA goes on where it stopped
       const float p = (float)meta.ada[0];
-      const double st[5] = {0, 0, meta.ada[1], meta.ada[2], meta.ada[3]};
+      // Driven by r_v, none of r_t's counts (from a run with ada_signal = rt) are carried on.
+      const double st[5] = {0, 0, T.ada_holdout ? 0 : meta.ada[1], T.ada_holdout ? 0 : meta.ada[2],
+                            T.ada_holdout ? NAN : meta.ada[3]};
       ganc_upload_bytes(&T.ctx, T.aug_p_dev, &p, sizeof p);
       ganc_upload_bytes(&T.ctx, T.ada_dev, st, sizeof st);
       if (T.lead && p != (float)T.cfg.aug_p)
@@ -1387,6 +1455,7 @@ int ganc_train_main(int argc, char **argv) {
                shown_d, shown_g);
     if (T.lead) ganc_progress_update(&pg, T.nimg, extra);
     if (T.nimg >= next_report || T.nimg >= total) {
+      const int regular = T.nimg >= next_report; // else the run's last, a partial window
       ganc_progress_clear(&pg);
       stats_read(&T, &acc, nacc, 1); // waits for the device: the timing below is of finished work
       shown_d = acc.loss_d / nacc;
@@ -1397,6 +1466,9 @@ int ganc_train_main(int argc, char **argv) {
         acc = (report_stats){v[0] / T.comm.size, v[1] / T.comm.size, v[2] / T.comm.size,
                              v[3] / T.comm.size, v[4] / T.comm.size, v[5] / T.comm.size};
       }
+      double hold[3] = {0, 0, 0}; // log.holdout: D on training, held-out and fake images
+      if (T.cfg.holdout && T.lead) holdout_eval(&T, hold);
+      if (T.ada_holdout && regular) ada_holdout_adjust(&T, holdout_ratio(hold), report_every);
       double now = ganc_now(), dt = now - t_report;
       double ips = dt > 0 ? (double)(T.nimg - nimg_report) / dt : 0;
       if (T.lead) {
@@ -1408,13 +1480,15 @@ int ganc_train_main(int argc, char **argv) {
             (double)T.nimg / 1000.0, (long long)T.step, acc.loss_d / nacc, acc.loss_g / nacc,
             acc.d_real / nacc, acc.d_fake / nacc, ips, ips > 0 ? 1000.0 / ips : 0.0, now - t0,
             acc.l_real / nacc, acc.l_fake / nacc);
-        if (T.ada_dev) { // ADA: p now, and r_t at its last adjustment (left out before the first)
+        if (T.ada_dev) { // ADA: p now, and its signal at its last adjustment (if measured)
           double ada[4];
           ada_read(&T, ada);
+          const char *sig = T.ada_holdout ? "ada_rv" : "ada_rt";
           fprintf(T.log, ", \"aug_p\": %.6f", ada[0]);
-          if (isfinite(ada[3])) fprintf(T.log, ", \"ada_rt\": %.6f", ada[3]);
+          if (isfinite(ada[3])) fprintf(T.log, ", \"%s\": %.6f", sig, ada[3]);
           if (T.tb) {
-            static const char *const atags[] = {"augment/p", "augment/ada_rt"};
+            const char *atags[] = {"augment/p",
+                                   T.ada_holdout ? "augment/ada_rv" : "augment/ada_rt"};
             const double av[] = {ada[0], ada[3]};
             if (ganc_tb_scalars(T.tb, T.nimg, atags, av, isfinite(ada[3]) ? 2 : 1, &err)) {
               tb_failed(&T, &err);
@@ -1422,14 +1496,16 @@ int ganc_train_main(int argc, char **argv) {
             }
           }
         }
-        double l_train = 0, l_hold = 0;
         if (T.cfg.holdout) {
-          holdout_eval(&T, &l_train, &l_hold);
-          fprintf(T.log, ", \"logit_train\": %.6f, \"logit_holdout\": %.6f", l_train, l_hold);
+          const double rv = holdout_ratio(hold);
+          fprintf(T.log, ", \"logit_train\": %.6f, \"logit_holdout\": %.6f, \"logit_gen\": %.6f",
+                  hold[HOLDOUT_TRAIN], hold[HOLDOUT_HELD], hold[HOLDOUT_FAKE]);
+          if (isfinite(rv)) fprintf(T.log, ", \"holdout_ratio\": %.6f", rv);
           if (T.tb) {
-            static const char *const htags[] = {"D/logit_train", "D/logit_holdout"};
-            const double hv[] = {l_train, l_hold};
-            if (ganc_tb_scalars(T.tb, T.nimg, htags, hv, 2, &err)) {
+            static const char *const htags[] = {"D/logit_train", "D/logit_holdout", "D/logit_gen",
+                                                "D/holdout_ratio"};
+            const double hv[] = {hold[HOLDOUT_TRAIN], hold[HOLDOUT_HELD], hold[HOLDOUT_FAKE], rv};
+            if (ganc_tb_scalars(T.tb, T.nimg, htags, hv, isfinite(rv) ? 4 : 3, &err)) {
               tb_failed(&T, &err);
               memset(&err, 0, sizeof err);
             }

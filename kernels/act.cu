@@ -41,13 +41,15 @@ struct lrelu_fwd {
 struct tanh_fwd {
   __host__ __device__ float operator()(float x) const { return (float)tanh((double)x); }
 };
-struct relu_bwd {
-  __host__ __device__ float operator()(float y, float dy) const { return y > 0.0f ? dy : 0.0f; }
+struct relu_bwd { // ops/act_core.h, shared with act.c and the convolutions' epilogues
+  __host__ __device__ float operator()(float y, float dy) const {
+    return ganc_act_grad(GANC_ACT_RELU, 0.0f, y, dy);
+  }
 };
 struct lrelu_bwd { // y's sign: the same as x's for slope > 0
   float slope;
   __host__ __device__ float operator()(float y, float dy) const {
-    return y > 0.0f ? dy : rn_mul(slope, dy);
+    return ganc_act_grad(GANC_ACT_LRELU, slope, y, dy);
   }
 };
 struct tanh_bwd { // d tanh(x)/dx = 1 − tanh(x)², from the saved output

@@ -276,7 +276,16 @@ __host__ __device__ __forceinline__ int fwd_row(const Geom &g, int M, int m, int
 // An output element of forward or backward-data: FP32 into y, or, where the caller asked for the
 // output in bf16 (yh), rounded as stored — the bits act_forward_bf16 gives the FP32 value, with no
 // FP32 copy written and read again.
-__host__ __device__ __forceinline__ void store_out(float *y, uint16_t *yh, int64_t e, float v) {
+// Before that, the epilogue op (ops.h: ganc_conv_epi): the activation's forward, or its backward
+// from the activation's output at the same index — the separate ops' arithmetic (act_core.h).
+__host__ __device__ __forceinline__ float epi_apply(const ganc_conv_epi &ep, int64_t e, float v) {
+  if (ep.act == GANC_ACT_NONE) return v;
+  if (!ep.dact_y) return ganc_act(ep.act, ep.slope, v);
+  return ganc_act_grad(ep.act, ep.slope, ganc_load_as(ep.dact_y, ep.dact_y_bf16, e), v);
+}
+__host__ __device__ __forceinline__ void store_out(float *y, uint16_t *yh, const ganc_conv_epi &ep,
+                                                   int64_t e, float v) {
+  v = epi_apply(ep, e, v);
   if (yh)
     yh[e] = ganc_bf16_store(v);
   else
@@ -292,10 +301,11 @@ __host__ __device__ __forceinline__ void store_out(float *y, uint16_t *yh, int64
 //             B — n = n0 + tid % 64 (consecutive K: coalesced), rows k0 + tid / 64 + 4 i.
 template <class TA> struct FwdT { // TA: x's element type (float, or bf16 stored as uint16_t)
   struct Args {
-    const TA *x;    // [N, H, W, C]
-    const float *w; // [R, S, C, K]
-    float *y;       // [N, P, Q, K]
-    uint16_t *yh;   // [N, P, Q, K] in bf16 instead of y, each value rounded as stored (or NULL)
+    const TA *x;      // [N, H, W, C]
+    const float *w;   // [R, S, C, K]
+    float *y;         // [N, P, Q, K]
+    uint16_t *yh;     // [N, P, Q, K] in bf16 instead of y, each value rounded as stored (or NULL)
+    ganc_conv_epi ep; // applied to each output value before it is stored (act NONE: nothing)
     Geom g;
     int M, Kd;  // M = N·P·Q, Kd = R·S·C
     Step kstep; // BK in (r, s, c) digits
@@ -316,6 +326,7 @@ template <class TA> struct FwdT { // TA: x's element type (float, or bf16 stored
   static Args args(const conv_shape *s, const TA *x, const float *w, float *y) {
     Args a;
     a.x = x, a.w = w, a.y = y, a.yh = nullptr, a.g = geom_of(s);
+    a.ep = ganc_conv_epi{GANC_ACT_NONE, 0.0f, nullptr, 0};
     a.M = s->N * s->P * s->Q;
     a.Kd = s->R * s->S * s->C;
     a.kstep = make_step(BK, s->S, s->C);
@@ -381,7 +392,7 @@ template <class TA> struct FwdT { // TA: x's element type (float, or bf16 stored
   __host__ __device__ __forceinline__ static void put(const Args &a, int bz, int m, int n,
                                                       float v) {
     (void)bz;
-    if (m < a.M && n < a.g.K) store_out(a.y, a.yh, (int64_t)m * a.g.K + n, v);
+    if (m < a.M && n < a.g.K) store_out(a.y, a.yh, a.ep, (int64_t)m * a.g.K + n, v);
   }
 };
 using Fwd = FwdT<float>;
@@ -397,10 +408,11 @@ using Fwd = FwdT<float>;
 //             B — kk = k0 + tid % 16 (consecutive k of w: coalesced), columns tid / 16 + 16 i.
 template <class TA> struct BwdDataT : KFastSlots { // TA: dy's element type
   struct Args {
-    const TA *dy;   // [N, P, Q, K]
-    const float *w; // [R, S, C, K]
-    float *dx;      // [N, H, W, C]
-    uint16_t *dxh;  // [N, H, W, C] in bf16 instead of dx, each value rounded as stored (or NULL)
+    const TA *dy;     // [N, P, Q, K]
+    const float *w;   // [R, S, C, K]
+    float *dx;        // [N, H, W, C]
+    uint16_t *dxh;    // [N, H, W, C] in bf16 instead of dx, each value rounded as stored (or NULL)
+    ganc_conv_epi ep; // applied to each output value before it is stored (act NONE: nothing)
     Geom g;
     int M, Kd;  // M = N·H·W, Kd = R·S·K
     Step kstep; // BK in (r, s, k) digits
@@ -420,6 +432,7 @@ template <class TA> struct BwdDataT : KFastSlots { // TA: dy's element type
   static Args args(const conv_shape *s, const TA *dy, const float *w, float *dx) {
     Args a;
     a.dy = dy, a.w = w, a.dx = dx, a.dxh = nullptr, a.g = geom_of(s);
+    a.ep = ganc_conv_epi{GANC_ACT_NONE, 0.0f, nullptr, 0};
     a.M = s->N * s->H * s->W;
     a.Kd = s->R * s->S * s->K;
     a.kstep = make_step(BK, s->S, s->K);
@@ -478,7 +491,7 @@ template <class TA> struct BwdDataT : KFastSlots { // TA: dy's element type
   __host__ __device__ __forceinline__ static void put(const Args &a, int bz, int m, int c,
                                                       float v) {
     (void)bz;
-    if (m < a.M && c < a.g.C) store_out(a.dx, a.dxh, (int64_t)m * a.g.C + c, v);
+    if (m < a.M && c < a.g.C) store_out(a.dx, a.dxh, a.ep, (int64_t)m * a.g.C + c, v);
   }
 };
 using BwdData = BwdDataT<float>;
@@ -521,7 +534,8 @@ template <class TA> struct BwdDataPhaseT : KFastSlots { // TA: dy's element type
     const TA *dy;
     const float *w;
     float *dx;
-    uint16_t *dxh; // dx in bf16 instead, rounded as stored (or NULL; args zeroes it)
+    uint16_t *dxh;    // dx in bf16 instead, rounded as stored (or NULL; args zeroes it)
+    ganc_conv_epi ep; // applied to each output value before it is stored (zeroed: nothing)
     Geom g;
     int N, nph, Mmax;
     Phase ph[PHASE_MAX_STRIDE * PHASE_MAX_STRIDE];
@@ -619,7 +633,7 @@ template <class TA> struct BwdDataPhaseT : KFastSlots { // TA: dy's element type
   __host__ __device__ __forceinline__ static void put(const Args &a, int bz, int m, int c,
                                                       float v) {
     const int64_t e = index(a, bz, m, c);
-    if (e >= 0) store_out(a.dx, a.dxh, e, v);
+    if (e >= 0) store_out(a.dx, a.dxh, a.ep, e, v);
   }
 };
 using BwdDataPhase = BwdDataPhaseT<float>;
@@ -1141,7 +1155,8 @@ template <class TA, class TB> struct FwdG {
     const TA *x; // [N, H, W, C], float or bf16
     const TB *w; // [R, S, C, K]
     float *y;
-    uint16_t *yh; // y in bf16 instead, rounded as stored (or NULL)
+    uint16_t *yh;     // y in bf16 instead, rounded as stored (or NULL)
+    ganc_conv_epi ep; // applied to each output value before it is stored (act NONE: nothing)
     Geom g;
     int M, Kd;
     Step kstep; // GK in (r, s, c) digits
@@ -1160,6 +1175,7 @@ template <class TA, class TB> struct FwdG {
   static Args args(const conv_shape *s, const TA *x, const TB *w, float *y) {
     Args a;
     a.x = x, a.w = w, a.y = y, a.yh = nullptr, a.g = geom_of(s);
+    a.ep = ganc_conv_epi{GANC_ACT_NONE, 0.0f, nullptr, 0};
     a.M = s->N * s->P * s->Q;
     a.Kd = s->R * s->S * s->C;
     a.kstep = make_step(GK, s->S, s->C);
@@ -1220,6 +1236,7 @@ template <class TA, class TB> struct FwdG {
   }
   // The bf16 output (NULL: FP32 through at), and its element [m, n] (-1 outside the GEMM).
   __host__ __device__ static uint16_t *halves(const Args &a) { return a.yh; }
+  __host__ __device__ static const ganc_conv_epi *epi(const Args &a) { return &a.ep; }
   __host__ __device__ __forceinline__ static int64_t index(const Args &a, int bz, int m, int n) {
     (void)bz;
     return m < a.M && n < a.g.K ? (int64_t)m * a.g.K + n : -1;
@@ -1315,6 +1332,7 @@ template <class TA, class TB> struct WgradG {
   }
   __host__ __device__ static bool accumulates(const Args &, int bz) { return bz == 0; }
   __host__ __device__ static uint16_t *halves(const Args &) { return nullptr; } // dw is FP32
+  __host__ __device__ static const ganc_conv_epi *epi(const Args &) { return nullptr; }
   __host__ __device__ static int64_t index(const Args &, int, int, int) { return -1; }
   __device__ static SmemGW &smem() { return conv_shared_g128().w; }
 };
@@ -1403,6 +1421,7 @@ template <class TA, class TB> struct PhaseG {
     return e < 0 ? nullptr : a.b.dx + e;
   }
   __host__ __device__ static uint16_t *halves(const Args &a) { return a.b.dxh; }
+  __host__ __device__ static const ganc_conv_epi *epi(const Args &a) { return &a.b.ep; }
   __host__ __device__ __forceinline__ static int64_t index(const Args &a, int bz, int m, int c) {
     return BwdDataPhase::index(a.b, bz, m, c);
   }
@@ -1498,6 +1517,7 @@ __global__ void __launch_bounds__(THREADS, 1) conv_g128_kernel(const typename Ro
   const int m0 = t.m0 + (warp / 4) * 64, n0 = t.n0 + (warp % 4) * 32;
   const bool acc_in = Role::accumulates(a, blockIdx.z);
   uint16_t *const hb = Role::halves(a);
+  const ganc_conv_epi *const ep = Role::epi(a); // forward and backward-data only
 #pragma unroll
   for (int mi = 0; mi < 4; mi++)
 #pragma unroll
@@ -1508,14 +1528,21 @@ __global__ void __launch_bounds__(THREADS, 1) conv_g128_kernel(const typename Ro
           const int64_t e =
               Role::index(a, blockIdx.z, m0 + mi * 16 + g + 8 * h, n0 + ni * 8 + 2 * q);
           if (e < 0) continue;
-          hb[e] = ganc_bf16_store(acc[mi][ni][2 * h]);
-          hb[e + 1] = ganc_bf16_store(acc[mi][ni][2 * h + 1]);
+          float v0 = acc[mi][ni][2 * h], v1 = acc[mi][ni][2 * h + 1];
+          if (ep) v0 = epi_apply(*ep, e, v0), v1 = epi_apply(*ep, e + 1, v1);
+          hb[e] = ganc_bf16_store(v0);
+          hb[e + 1] = ganc_bf16_store(v1);
           continue;
         }
         float *o = Role::at(a, blockIdx.z, m0 + mi * 16 + g + 8 * h, n0 + ni * 8 + 2 * q);
         if (!o) continue;
         float v0 = acc[mi][ni][2 * h], v1 = acc[mi][ni][2 * h + 1];
         if (acc_in) v0 = o[0] + v0, v1 = o[1] + v1;
+        if (ep && ep->act != GANC_ACT_NONE) {
+          const int64_t e =
+              Role::index(a, blockIdx.z, m0 + mi * 16 + g + 8 * h, n0 + ni * 8 + 2 * q);
+          v0 = epi_apply(*ep, e, v0), v1 = epi_apply(*ep, e + 1, v1);
+        }
         st2(o, v0, v1);
       }
 }
@@ -1668,38 +1695,41 @@ static bool dims_ok(int64_t M, int64_t Ncols, int64_t Kd) {
 // tiles, or the 64x64 ones by launch_bf16op), as bf16
 // (uint16_t: conv2d_run_variant_mixed_cuda); the weights are always FP32. Forward and
 // backward-data write their output in FP32, or in bf16 (yh / dxh not NULL: every variant's
-// epilogue rounds as it stores).
-template <class Args> static Args with_halves(Args a, uint16_t *h) {
+// epilogue rounds as it stores), each value after the epilogue op ep (NULL: none) where asked.
+template <class Args> static Args with_halves(Args a, uint16_t *h, const ganc_conv_epi *ep) {
   a.yh = h;
+  if (ep) a.ep = *ep;
   return a;
 }
-template <class Args> static Args with_dx_halves(Args a, uint16_t *h) {
+template <class Args> static Args with_dx_halves(Args a, uint16_t *h, const ganc_conv_epi *ep) {
   a.dxh = h;
+  if (ep) a.ep = *ep;
   return a;
 }
 template <class TA>
 static void run_forward(int v, cudaStream_t st, const conv_shape *s, const TA *x, const float *w,
-                        float *y, uint16_t *yh = nullptr) {
+                        float *y, uint16_t *yh = nullptr, const ganc_conv_epi *ep = nullptr) {
   KERNEL_REQUIRE(shape_ok(s), "conv2d_forward_cuda", "invalid conv_shape (use conv_shape_make)");
   const Fwd::Args a = Fwd::args(s, nullptr, w, y);
   KERNEL_REQUIRE(dims_ok(a.M, s->K, a.Kd), "conv2d_forward_cuda", "GEMM sizes near INT_MAX");
   KERNEL_REQUIRE(Fwd::grid(a).y <= 65535, "conv2d_forward_cuda", "K = %d > 65535·64", s->K);
   if (VARIANTS[v].tiles == TILES_G128) {
     typedef FwdG<TA, float> R;
-    const typename R::Args g = with_halves(R::args(s, x, w, y), yh);
+    const typename R::Args g = with_halves(R::args(s, x, w, y), yh, ep);
     GANC_LAUNCH(conv_g128_kernel<R>, R::grid(g), THREADS, st)(g);
     CUDA_CHECK_LAUNCH();
     return;
   }
   if constexpr (std::is_same<TA, float>::value)
-    launch<Fwd>(v, with_halves(Fwd::args(s, x, w, y), yh), st);
+    launch<Fwd>(v, with_halves(Fwd::args(s, x, w, y), yh, ep), st);
   else
-    launch_bf16op<FwdT<TA>>(v, with_halves(FwdT<TA>::args(s, x, w, y), yh), st);
+    launch_bf16op<FwdT<TA>>(v, with_halves(FwdT<TA>::args(s, x, w, y), yh, ep), st);
 }
 
 template <class TA>
 static void run_backward_data(int v, cudaStream_t st, const conv_shape *s, const TA *dy,
-                              const float *w, float *dx, uint16_t *dxh = nullptr) {
+                              const float *w, float *dx, uint16_t *dxh = nullptr,
+                              const ganc_conv_epi *ep = nullptr) {
   KERNEL_REQUIRE(shape_ok(s), "conv2d_backward_data_cuda",
                  "invalid conv_shape (use conv_shape_make)");
   const BwdData::Args a = BwdData::args(s, nullptr, w, dx);
@@ -1710,18 +1740,19 @@ static void run_backward_data(int v, cudaStream_t st, const conv_shape *s, const
     typedef PhaseG<TA, float> R;
     typename R::Args g = R::args(s, dy, w, dx);
     g.b.dxh = dxh;
+    if (ep) g.b.ep = *ep;
     GANC_LAUNCH(conv_g128_kernel<R>, R::grid(g), THREADS, st)(g);
     CUDA_CHECK_LAUNCH();
   } else if constexpr (std::is_same<TA, float>::value) {
     if (VARIANTS[v].phase) // the same sizes, split by phase
-      launch_phase(v, with_dx_halves(BwdDataPhase::args(s, dy, w, dx), dxh), st);
+      launch_phase(v, with_dx_halves(BwdDataPhase::args(s, dy, w, dx), dxh, ep), st);
     else
-      launch<BwdData>(v, with_dx_halves(BwdData::args(s, dy, w, dx), dxh), st);
+      launch<BwdData>(v, with_dx_halves(BwdData::args(s, dy, w, dx), dxh, ep), st);
   } else if (VARIANTS[v].phase) {
-    launch_bf16op<BwdDataPhaseT<TA>>(v, with_dx_halves(BwdDataPhaseT<TA>::args(s, dy, w, dx), dxh),
-                                     st);
+    launch_bf16op<BwdDataPhaseT<TA>>(
+        v, with_dx_halves(BwdDataPhaseT<TA>::args(s, dy, w, dx), dxh, ep), st);
   } else {
-    launch_bf16op<BwdDataT<TA>>(v, with_dx_halves(BwdDataT<TA>::args(s, dy, w, dx), dxh), st);
+    launch_bf16op<BwdDataT<TA>>(v, with_dx_halves(BwdDataT<TA>::args(s, dy, w, dx), dxh, ep), st);
   }
 }
 
@@ -1800,7 +1831,8 @@ extern "C" int ganc_conv_variant_reads_bf16(int v) {
 extern "C" void conv2d_run_variant_mixed_cuda(ganc_ctx *ctx, ganc_stream st, int v,
                                               ganc_conv_role role, const conv_shape *s,
                                               const void *in0, int in0_bf16, const void *in1,
-                                              int in1_bf16, void *out_, int out_bf16) {
+                                              int in1_bf16, void *out_, int out_bf16,
+                                              const ganc_conv_epi *epi) {
   require_variant(ctx, v, role, s);
   KERNEL_REQUIRE(!(in0_bf16 || in1_bf16) || ganc_conv_variant_reads_bf16(v),
                  "conv2d_run_variant_mixed_cuda", "variant %s reads no bf16 operands",
@@ -1809,15 +1841,18 @@ extern "C" void conv2d_run_variant_mixed_cuda(ganc_ctx *ctx, ganc_stream st, int
                  "the weights are FP32 (role %d, operand 1 in bf16)", (int)role);
   KERNEL_REQUIRE(!out_bf16 || role != GANC_CONV_BWD_WEIGHT, "conv2d_run_variant_mixed_cuda",
                  "backward-weight accumulates FP32 dw (output in bf16 asked)");
+  KERNEL_REQUIRE(!epi || epi->act == GANC_ACT_NONE || role != GANC_CONV_BWD_WEIGHT,
+                 "conv2d_run_variant_mixed_cuda", "an epilogue activation on backward-weight");
   const float *f0 = (const float *)in0, *f1 = (const float *)in1;
   const uint16_t *h0 = (const uint16_t *)in0, *h1 = (const uint16_t *)in1;
   float *out = out_bf16 ? nullptr : (float *)out_;
   uint16_t *oh = out_bf16 ? (uint16_t *)out_ : nullptr;
   if (role == GANC_CONV_FWD)
-    in0_bf16 ? run_forward(v, st, s, h0, f1, out, oh) : run_forward(v, st, s, f0, f1, out, oh);
+    in0_bf16 ? run_forward(v, st, s, h0, f1, out, oh, epi)
+             : run_forward(v, st, s, f0, f1, out, oh, epi);
   else if (role == GANC_CONV_BWD_DATA)
-    in0_bf16 ? run_backward_data(v, st, s, h0, f1, out, oh)
-             : run_backward_data(v, st, s, f0, f1, out, oh);
+    in0_bf16 ? run_backward_data(v, st, s, h0, f1, out, oh, epi)
+             : run_backward_data(v, st, s, f0, f1, out, oh, epi);
   else if (in0_bf16 && in1_bf16)
     run_backward_weight(ctx, v, st, s, h0, h1, out);
   else if (in0_bf16)
@@ -1851,10 +1886,10 @@ void dims_of(const conv_shape *s, int d[9]) {
 double time_variant(ganc_ctx *ctx, ganc_stream st, int v, ganc_conv_role role, const conv_shape *s,
                     const void *in0, int in0_bf16, const void *in1, int in1_bf16, float *out) {
   double t[3];
-  conv2d_run_variant_mixed_cuda(ctx, st, v, role, s, in0, in0_bf16, in1, in1_bf16, out, 0);
+  conv2d_run_variant_mixed_cuda(ctx, st, v, role, s, in0, in0_bf16, in1, in1_bf16, out, 0, NULL);
   for (int i = 0; i < 3; i++) {
     ganc_cuda_stopwatch_start(ctx);
-    conv2d_run_variant_mixed_cuda(ctx, st, v, role, s, in0, in0_bf16, in1, in1_bf16, out, 0);
+    conv2d_run_variant_mixed_cuda(ctx, st, v, role, s, in0, in0_bf16, in1, in1_bf16, out, 0, NULL);
     t[i] = ganc_cuda_stopwatch_ms(ctx);
   }
   const double lo = fmin(t[0], fmin(t[1], t[2])), hi = fmax(t[0], fmax(t[1], t[2]));
@@ -2131,7 +2166,7 @@ static float *widen(ganc_ctx *ctx, ganc_stream st, const void *h, int64_t n) {
 
 extern "C" void conv2d_mixed_cuda(ganc_ctx *ctx, ganc_stream st, int role, const conv_shape *s,
                                   const void *in0, int in0_bf16, const void *in1, int in1_bf16,
-                                  void *out, int out_bf16) {
+                                  void *out, int out_bf16, const ganc_conv_epi *epi) {
   KERNEL_REQUIRE(role >= GANC_CONV_FWD && role <= GANC_CONV_BWD_WEIGHT, "conv2d_mixed_cuda",
                  "role %d", role);
   KERNEL_REQUIRE(!in1_bf16 || role == GANC_CONV_BWD_WEIGHT, "conv2d_mixed_cuda",
@@ -2139,13 +2174,19 @@ extern "C" void conv2d_mixed_cuda(ganc_ctx *ctx, ganc_stream st, int role, const
   KERNEL_REQUIRE(!out_bf16 || role != GANC_CONV_BWD_WEIGHT, "conv2d_mixed_cuda",
                  "backward-weight accumulates FP32 dw (output in bf16 asked)");
   KERNEL_REQUIRE(shape_ok(s), "conv2d_mixed_cuda", "invalid conv_shape (use conv_shape_make)");
+  const int has_epi = epi && epi->act != GANC_ACT_NONE;
+  KERNEL_REQUIRE(!has_epi || role != GANC_CONV_BWD_WEIGHT, "conv2d_mixed_cuda",
+                 "an epilogue activation on backward-weight");
   const ganc_conv_role r = (ganc_conv_role)role;
-  // An operand in bf16 wants a variant that reads it; an output in bf16, any variant (every
-  // epilogue rounds as it stores): the precision's choice for FP32 operands.
-  const int v =
-      in0_bf16 || in1_bf16 || out_bf16 ? pick(ctx, st, r, s, in0, in0_bf16, in1, in1_bf16) : -1;
+  // An operand in bf16 wants a variant that reads it; an output in bf16 or an epilogue op, any
+  // variant (every epilogue rounds and applies it as it stores): the precision's choice for FP32
+  // operands — the one conv2d_forward_cuda and the others make.
+  const int v = in0_bf16 || in1_bf16 || out_bf16 || has_epi
+                    ? pick(ctx, st, r, s, in0, in0_bf16, in1, in1_bf16)
+                    : -1;
   if (v >= 0) {
-    conv2d_run_variant_mixed_cuda(ctx, st, v, r, s, in0, in0_bf16, in1, in1_bf16, out, out_bf16);
+    conv2d_run_variant_mixed_cuda(ctx, st, v, r, s, in0, in0_bf16, in1, in1_bf16, out, out_bf16,
+                                  epi);
     return;
   }
   // FP32 operands, or none of the precision's variants reads the stored ones: the plain role, on
@@ -2164,9 +2205,21 @@ extern "C" void conv2d_mixed_cuda(ganc_ctx *ctx, ganc_stream st, int role, const
     conv2d_backward_data_cuda(ctx, st, s, a, b, o);
   else
     conv2d_backward_weight_cuda(ctx, st, s, a, b, o);
+  // The epilogue op as the separate ops (the same arithmetic, ops/act_core.h), then the halves.
+  const int fwd_act = has_epi && !epi->dact_y ? epi->act : GANC_ACT_NONE;
+  if (has_epi && epi->dact_y) {
+    if (epi->act == GANC_ACT_RELU)
+      relu_backward_cuda(ctx, st, n_out, epi->dact_y, epi->dact_y_bf16, o, o);
+    else
+      lrelu_backward_cuda(ctx, st, n_out, epi->slope, epi->dact_y, epi->dact_y_bf16, o, o);
+  }
   if (out_bf16) { // its halves, as the epilogues round them (ops.def's act_forward_bf16)
-    act_forward_bf16_cuda(ctx, st, n_out, GANC_ACT_NONE, 0.0f, o, out);
+    act_forward_bf16_cuda(ctx, st, n_out, fwd_act, has_epi ? epi->slope : 0.0f, o, out);
     ganc_cuda_free(ctx, o);
+  } else if (fwd_act == GANC_ACT_RELU) {
+    relu_forward_cuda(ctx, st, n_out, o, o);
+  } else if (fwd_act == GANC_ACT_LRELU) {
+    lrelu_forward_cuda(ctx, st, n_out, epi->slope, o, o);
   }
   if (w0) ganc_cuda_free(ctx, w0);
   if (w1) ganc_cuda_free(ctx, w1);

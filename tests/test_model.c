@@ -324,6 +324,81 @@ static void test_shared_gradients(void **state) {
   }
 }
 
+// train.fuse_activations: a ReLU / leaky ReLU on a convolution's output runs in that
+// convolution's epilogue (the convolution's act; the activation's forward a no-op), and an
+// activation whose only reader is a convolution has its backward applied by that convolution's
+// backward-data, in place over its input's gradient (bwd_fused). Nets set up as the trainer does
+// (D in G's backward scratch), DCGAN and a conditional ResNet with spectral norm, FP32 and bf16:
+// two trainer-order steps give the bits of nets without the fusion (ctx.no_act_fusion), and the
+// fusion happened where it should (D's first leaky ReLU in DCGAN; every batch norm's activation
+// read by a convolution).
+static void test_fused_activations(void **state) {
+  (void)state;
+  for (int k = 0; k < 4; k++) {
+    ganc_config c = small_config(32, 1, 4);
+    if (k & 1) {
+      cond_resnet(&c);
+      snprintf(c.spectral_norm, sizeof c.spectral_norm, "gd");
+    }
+    g_ctx.precision = k >= 2 ? GANC_PREC_BF16 : GANC_PREC_FP32;
+    const int N = 2;
+    ganc_net G[2], D[2];
+    for (int f = 0; f < 2; f++) { // f = 1: fused
+      g_ctx.no_act_fusion = !f;
+      ganc_build_g(&G[f], &c, "G");
+      ganc_build_d(&D[f], &c);
+      net_finalize(&g_ctx, &G[f], N, 1);
+      net_share_gradients(&D[f], &G[f]);
+      net_finalize(&g_ctx, &D[f], N, 1);
+      net_init_weights(&g_ctx, &G[f], 5, GANC_RNG_INIT_G);
+      net_init_weights(&g_ctx, &D[f], 5, GANC_RNG_INIT_D);
+    }
+    g_ctx.no_act_fusion = 0;
+    int fwd = 0, bwd = 0;
+    for (int n = 0; n < 2; n++) {
+      const ganc_net *u = n ? &D[0] : &G[0], *v = n ? &D[1] : &G[1];
+      for (int i = 0; i < v->nnodes; i++) {
+        const ganc_node *a = &v->nodes[i];
+        assert_false(u->nodes[i].bwd_fused);
+        if (a->bwd_fused) {
+          bwd++;
+          assert_ptr_equal(a->dout, v->nodes[a->in[0]].dout); // in place over its input's
+        }
+        const ganc_node *in = a->nin && a->in[0] != GANC_NET_INPUT ? &v->nodes[a->in[0]] : NULL;
+        if (a->fused && in && strcmp(net_node_kind_name(in), "bn")) {
+          fwd++;
+          assert_int_equal(in->act, a->act);
+          assert_int_equal(u->nodes[a->in[0]].act, GANC_ACT_NONE);
+        }
+      }
+    }
+    assert_int_equal(fwd, k & 1 ? 3 : 1); // DCGAN: D's conv b0 → leaky ReLU
+    assert_int_equal(bwd, k & 1 ? 7 : 6); // every activation read by a convolution alone
+    int32_t lab[2] = {2, 0};
+    for (int f = 0; f < 2; f++)
+      G[f].labels = D[f].labels = lab;
+    float z[2 * 7], x[2 * 32 * 32], r[6] = {0.7f, -1.3f, 0.4f, 1.1f, -0.2f, 0.9f};
+    ganc_rng_normals(3, GANC_RNG_LATENT, 0, 2 * 7, z);
+    ganc_rng_normals(4, GANC_RNG_LATENT, 0, 2 * 32 * 32, x);
+    for (int step = 0; step < 2; step++) {
+      float *a = xmalloc(sizeof(float) * 2 * 32 * 32);
+      memcpy(a, trainer_order_step(&G[0], &D[0], z, x, r, N), sizeof(float) * 2 * 32 * 32);
+      const float *b = trainer_order_step(&G[1], &D[1], z, x, r, N);
+      assert_memory_equal(a, b, sizeof(float) * 2 * 32 * 32);
+      assert_memory_equal(G[0].g, G[1].g, G[0].nparam_floats * sizeof(float));
+      assert_memory_equal(D[0].g, D[1].g, D[0].nparam_floats * sizeof(float));
+      assert_memory_equal(G[0].buf, G[1].buf, G[0].nbuffer_floats * sizeof(float));
+      assert_memory_equal(D[0].buf, D[1].buf, D[0].nbuffer_floats * sizeof(float));
+      free(a);
+    }
+    for (int f = 0; f < 2; f++) {
+      net_free(&g_ctx, &D[f]);
+      net_free(&g_ctx, &G[f]);
+    }
+  }
+  g_ctx.precision = GANC_PREC_FP32;
+}
+
 // train.precision = bf16: a convolution output that only a batch norm reads is rounded to bf16
 // before the batch norm sees it (round_out, PyTorch autocast's bf16 convolution output). With
 // train.bf16_activations (ctx.bf16_store) it is kept as those halves (y_bf16: the convolution
@@ -964,6 +1039,7 @@ int main(void) {
       cmocka_unit_test(test_whole_network_gradients),
       cmocka_unit_test(test_shared_activations),
       cmocka_unit_test(test_shared_gradients),
+      cmocka_unit_test(test_fused_activations),
       cmocka_unit_test(test_bf16_conv_outputs),
       cmocka_unit_test(test_donor_scratch_placement),
       cmocka_unit_test(test_checkpoint_round_trip_and_refusals),

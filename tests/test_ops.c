@@ -653,19 +653,19 @@ static void test_bf16_storage(void **state) {
       fill(o1, (int64_t)no, &rg, 1, 0); // backward-weight accumulates onto what is there
       memcpy(o2, o1, no * 4);
       if (c == 0) {
-        conv2d_mixed_cpu(ctx, role, &s, hx, 1, cw, 0, o1, 0);
+        conv2d_mixed_cpu(ctx, role, &s, hx, 1, cw, 0, o1, 0, NULL);
         conv2d_forward_cpu(ctx, &s, wx, cw, o2);
       } else if (c == 1) {
-        conv2d_mixed_cpu(ctx, role, &s, hdy, 1, cw, 0, o1, 0);
+        conv2d_mixed_cpu(ctx, role, &s, hdy, 1, cw, 0, o1, 0, NULL);
         conv2d_backward_data_cpu(ctx, &s, wdy, cw, o2);
       } else if (c == 2) {
-        conv2d_mixed_cpu(ctx, role, &s, hx, 1, cdy, 0, o1, 0);
+        conv2d_mixed_cpu(ctx, role, &s, hx, 1, cdy, 0, o1, 0, NULL);
         conv2d_backward_weight_cpu(ctx, &s, wx, cdy, o2);
       } else if (c == 3) {
-        conv2d_mixed_cpu(ctx, role, &s, cx, 0, hdy, 1, o1, 0);
+        conv2d_mixed_cpu(ctx, role, &s, cx, 0, hdy, 1, o1, 0, NULL);
         conv2d_backward_weight_cpu(ctx, &s, cx, wdy, o2);
       } else {
-        conv2d_mixed_cpu(ctx, role, &s, hx, 1, hdy, 1, o1, 0);
+        conv2d_mixed_cpu(ctx, role, &s, hx, 1, hdy, 1, o1, 0, NULL);
         conv2d_backward_weight_cpu(ctx, &s, wx, wdy, o2);
       }
       if (memcmp(o1, o2, no * 4))
@@ -675,16 +675,45 @@ static void test_bf16_storage(void **state) {
       // of the FP32 output, nothing written past them.
       for (int b = 0; c < 2 && b < 2; b++) {
         const void *a0 = c == 0 ? (b ? (const void *)hx : cx) : (b ? (const void *)hdy : cdy);
-        conv2d_mixed_cpu(ctx, role, &s, a0, b, cw, 0, o2, 0);
+        conv2d_mixed_cpu(ctx, role, &s, a0, b, cw, 0, o2, 0, NULL);
         uint16_t *ho = xmalloc((no + 2) * 2);
         memset(ho, 0xA5, (no + 2) * 2);
-        conv2d_mixed_cpu(ctx, role, &s, a0, b, cw, 0, ho, 1);
+        conv2d_mixed_cpu(ctx, role, &s, a0, b, cw, 0, ho, 1, NULL);
         for (size_t i = 0; i < no; i++)
           if (ho[i] != ganc_bf16_store(o2[i]))
             fail_msg("conv2d_mixed_cpu case %d (bf16 in %d) precision %d: output in bf16 at %zu "
                      "is 0x%04x, want 0x%04x",
                      c, b, (int)precs[pi], i, ho[i], ganc_bf16_store(o2[i]));
         assert_true(ho[no] == 0xA5A5 && ho[no + 1] == 0xA5A5);
+        // With an epilogue op (epi): ReLU and leaky ReLU forward, and their backward from an
+        // activation output y in FP32 and in halves — the separate op on the FP32 output, then
+        // its halves where the output is in bf16.
+        float *ya = fnew((int64_t)no), *want = fnew((int64_t)no), *got = fnew((int64_t)no);
+        uint16_t *yh = xmalloc(no * 2);
+        fill(ya, (int64_t)no, &rg, 1, 0);
+        for (size_t i = 0; i < no; i++)
+          yh[i] = ganc_bf16_store(ya[i]);
+        for (int e = 0; e < 4; e++) {
+          const int act = e % 2 ? GANC_ACT_LRELU : GANC_ACT_RELU, bwd = e >= 2;
+          const ganc_conv_epi epi = {act, 0.2f, bwd ? (e == 3 ? (const void *)yh : ya) : NULL,
+                                     e == 3};
+          if (!bwd && act == GANC_ACT_RELU) relu_forward_cpu(ctx, (int64_t)no, o2, want);
+          if (!bwd && act == GANC_ACT_LRELU) lrelu_forward_cpu(ctx, (int64_t)no, 0.2f, o2, want);
+          if (bwd && act == GANC_ACT_RELU) relu_backward_cpu(ctx, (int64_t)no, ya, 0, o2, want);
+          if (bwd && act == GANC_ACT_LRELU)
+            lrelu_backward_cpu(ctx, (int64_t)no, 0.2f, yh, 1, o2, want);
+          conv2d_mixed_cpu(ctx, role, &s, a0, b, cw, 0, got, 0, &epi);
+          memset(ho, 0xA5, (no + 2) * 2);
+          conv2d_mixed_cpu(ctx, role, &s, a0, b, cw, 0, ho, 1, &epi);
+          int bad = memcmp(got, want, no * 4) != 0 || ho[no] != 0xA5A5 || ho[no + 1] != 0xA5A5;
+          for (size_t i = 0; i < no; i++)
+            bad |= ho[i] != ganc_bf16_store(want[i]);
+          if (bad)
+            fail_msg("conv2d_mixed_cpu case %d (bf16 in %d) precision %d: epilogue %d differs from "
+                     "the separate op",
+                     c, b, (int)precs[pi], e);
+        }
+        free(ya), free(want), free(got), free(yh);
         free(ho);
       }
     }

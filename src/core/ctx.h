@@ -48,6 +48,10 @@ typedef struct ganc_ctx {
   // activations and activation gradients whose every reader rounds them to bf16 anyway, and the
   // convolution outputs that BF16 rounds for batch norm (model/net.c: net_finalize; 0: all FP32).
   int bf16_store;
+  // train.fuse_activations = false: no activation applied by the convolution beside it (its
+  // forward on a convolution's output, its backward on the gradient the reading convolution
+  // writes: model/net.c, ops.h's ganc_conv_epi); the same bits either way, to measure the fusion.
+  int no_act_fusion;
 } ganc_ctx;
 
 // A CPU context with `threads` threads (0 = all cores). Sets OpenBLAS/OpenMP thread counts.

@@ -77,6 +77,10 @@ static void conv_wgrad_finish(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, float
                          nd->sigma, gw + t->offset);
 }
 
+// Node a's only reader is a convolution whose one input it is: the reader's backward-data (its
+// adjoint's forward) writes a's gradient, alone.
+static int conv_reader(const ganc_net *net, int a);
+
 // The conv node's input is kept in bf16 (net_finalize).
 static int in_bf16(const ganc_net *net, const ganc_node *nd) {
   return nd->in[0] != GANC_NET_INPUT && net->nodes[nd->in[0]].out_bf16;
@@ -96,9 +100,11 @@ static void conv_fwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *c
     ganc_die(GANC_EXIT_RUNTIME, "internal error: %s keeps %s in bf16 but runs in precision %d",
              net->name, nd->name, (int)ctx->precision);
   const int role = tr ? GANC_CONV_BWD_DATA : GANC_CONV_FWD;
-  if (in_bf16(net, nd) || nd->y_bf16)
+  // The activation that reads this output alone, applied as it is stored (net_finalize).
+  const ganc_conv_epi act = {nd->act, nd->slope, NULL, 0};
+  if (in_bf16(net, nd) || nd->y_bf16 || nd->act != GANC_ACT_NONE)
     conv2d_mixed(ctx, role, &s, in[0], in_bf16(net, nd), conv_weight(net, nd), 0, nd->out,
-                 nd->y_bf16);
+                 nd->y_bf16, nd->act != GANC_ACT_NONE ? &act : NULL);
   else if (tr)
     conv2d_backward_data(ctx, &s, in[0], conv_weight(net, nd), nd->out);
   else
@@ -114,7 +120,7 @@ static void conv_bwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *c
     float *dw = conv_wgrad_target(ctx, net, nd, gw);
     if (xb || yb) // the adjoint of a transposed conv reads dy as its x
       conv2d_mixed(ctx, GANC_CONV_BWD_WEIGHT, &s, tr ? (const void *)dy : in[0], tr ? yb : xb,
-                   tr ? in[0] : (const void *)dy, tr ? xb : yb, dw, 0);
+                   tr ? in[0] : (const void *)dy, tr ? xb : yb, dw, 0, NULL);
     else if (tr)
       conv2d_backward_weight(ctx, &s, dy, in[0], dw);
     else
@@ -122,9 +128,19 @@ static void conv_bwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *c
     conv_wgrad_finish(ctx, net, nd, gw);
   }
   if (dx[0]) {
-    if (yb)
-      conv2d_mixed(ctx, tr ? GANC_CONV_FWD : GANC_CONV_BWD_DATA, &s, dy, 1, conv_weight(net, nd), 0,
-                   dx[0], 0);
+    // The input's activation backward, applied to the gradient as it is stored, where that
+    // activation's backward is this one's (bwd_fused: net_finalize); the gradient then in bf16
+    // where the node under the activation keeps its gradient so (dout_bf16).
+    const ganc_node *a = nd->in[0] != GANC_NET_INPUT ? &net->nodes[nd->in[0]] : NULL;
+    const int fused = a && a->bwd_fused, ob = fused && a->dout_bf16;
+    if (fused && dx[0] != a->dout)
+      ganc_die(GANC_EXIT_RUNTIME, "internal error: %s's gradient is not in %s's buffer", a->name,
+               nd->name);
+    const ganc_conv_epi da = {fused ? a->act : GANC_ACT_NONE, fused ? a->slope : 0.0f,
+                              fused ? (const void *)a->out : NULL, fused ? a->out_bf16 : 0};
+    if (yb || fused)
+      conv2d_mixed(ctx, tr ? GANC_CONV_FWD : GANC_CONV_BWD_DATA, &s, dy, yb, conv_weight(net, nd),
+                   0, dx[0], ob, fused ? &da : NULL);
     else if (tr)
       conv2d_forward(ctx, &s, dy, conv_weight(net, nd), dx[0]);
     else
@@ -195,9 +211,19 @@ static void relu_fwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *c
   else if (!nd->fused)
     relu_forward(ctx, out_count(nd, N), in[0], nd->out);
 }
+// An activation whose backward its reader's convolution applied (bwd_fused): the gradient is
+// already in its input's buffer, which is its own (in place).
+static int bwd_done(const ganc_net *net, const ganc_node *nd, const float *dy, float *const *dx) {
+  if (!nd->bwd_fused) return 0;
+  if (dx[0] && dx[0] != dy)
+    ganc_die(GANC_EXIT_RUNTIME, "internal error: %s's fused backward is not in place", nd->name);
+  (void)net;
+  return 1;
+}
 static void relu_bwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *const *in,
                      const float *dy, float *const *dx, int N, float *gw, int need_wgrad) {
   (void)net, (void)in, (void)gw, (void)need_wgrad;
+  if (bwd_done(net, nd, dy, dx)) return;
   if (dx[0]) relu_backward(ctx, out_count(nd, N), nd->out, nd->out_bf16, dy, dx[0]);
 }
 static void lrelu_fwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *const *in, int N,
@@ -211,6 +237,7 @@ static void lrelu_fwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *
 static void lrelu_bwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *const *in,
                       const float *dy, float *const *dx, int N, float *gw, int need_wgrad) {
   (void)net, (void)in, (void)gw, (void)need_wgrad;
+  if (bwd_done(net, nd, dy, dx)) return;
   if (dx[0]) lrelu_backward(ctx, out_count(nd, N), nd->slope, nd->out, nd->out_bf16, dy, dx[0]);
 }
 static void tanh_fwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *const *in, int N,
@@ -708,6 +735,12 @@ static int reads_bf16(ganc_ctx *ctx, const ganc_net *net, const ganc_node *r, in
          conv2d_reads_bf16(ctx, GANC_CONV_BWD_WEIGHT, &s);
 }
 
+static int conv_reader(const ganc_net *net, int a) {
+  const ganc_node *r = &net->nodes[net->nodes[a].first_reader];
+  return net->nodes[a].consumers == 1 && (r->kind == &KIND_CONV || r->kind == &KIND_CONVT) &&
+         r->nin == 1 && r->in[0] == a;
+}
+
 // Node h's output is not the net's, has readers, and every one reads it as a bf16 operand.
 static int all_read_bf16(ganc_ctx *ctx, const ganc_net *net, int h) {
   int ok = h != net->nnodes - 1 && net->nodes[h].consumers > 0;
@@ -730,21 +763,19 @@ static void plan_bf16(ganc_ctx *ctx, ganc_net *net) {
     if (b->consumers == 1 && net->nodes[b->first_reader].fused) h = b->first_reader;
     b->out_bf16 = all_read_bf16(ctx, net, h); // the fused activation takes the flag with it
   }
-  // A ReLU or leaky ReLU straight on a convolution (no batch norm between), the convolution's only
-  // reader, whose readers all read bf16: it runs out of place into bf16 (act_forward_bf16), and
-  // the convolution writes its FP32 output into the backward scratch (out_scratch: dead during a
-  // forward, and nothing reads a convolution's output in a backward), so that no FP32 copy of
-  // the tensor is kept. The activation's backward reads the sign of the halves, as above.
+  // A ReLU or leaky ReLU straight on a convolution (no batch norm between), which the
+  // convolution's epilogue applies (fused, net_finalize), whose readers all read bf16: the
+  // convolution stores the activated output's halves (y_bf16, rounded once from the FP32 act(v):
+  // the bits the separate op's act_forward_bf16 gave) and the activation, in place, has them as
+  // its output — no FP32 copy of the tensor anywhere. Its backward reads the sign of the halves,
+  // as above.
   for (int i = 0; i < net->nnodes; i++) {
     ganc_node *a = &net->nodes[i];
-    if ((a->kind != &KIND_RELU && a->kind != &KIND_LRELU) || a->fused || !a->inplace) continue;
+    if ((a->kind != &KIND_RELU && a->kind != &KIND_LRELU) || !a->fused || !a->inplace) continue;
     ganc_node *c = &net->nodes[a->in[0]]; // in place: in[0] is a node
-    if ((c->kind != &KIND_CONV && c->kind != &KIND_CONVT) || c->consumers != 1 ||
-        !all_read_bf16(ctx, net, i))
-      continue;
-    a->out_bf16 = 1;
-    a->inplace = 0;
-    c->out_scratch = 1;
+    if ((c->kind != &KIND_CONV && c->kind != &KIND_CONVT) || !all_read_bf16(ctx, net, i)) continue;
+    c->out_bf16 = 1;
+    c->y_bf16 = 1;
   }
   // The gradient of a convolution's output, when its only reader is a batch norm (whose
   // backward writes it, alone, as the first and only writer) and the convolution reads it as a
@@ -755,10 +786,13 @@ static void plan_bf16(ganc_ctx *ctx, ganc_net *net) {
     conv_shape s;
     int tr;
     if (c->consumers != 1 || !net_node_conv_shape(c, net->max_batch, &s, &tr)) continue;
-    const ganc_node *b = &net->nodes[c->first_reader];
-    c->dout_bf16 = b->kind == &KIND_BN && !b->cond && b->in[0] == j &&
+    ganc_node *b = &net->nodes[c->first_reader];
+    // ... or an activation whose backward its own reader applies (bwd_fused): that reader's
+    // epilogue then writes the halves into the activation's buffer, which is this one's.
+    c->dout_bf16 = ((b->kind == &KIND_BN && !b->cond) || b->bwd_fused) && b->in[0] == j &&
                    conv2d_reads_bf16(ctx, tr ? GANC_CONV_FWD : GANC_CONV_BWD_DATA, &s) &&
                    conv2d_reads_bf16(ctx, GANC_CONV_BWD_WEIGHT, &s);
+    if (b->bwd_fused) b->dout_bf16 = c->dout_bf16;
   }
   // A convolution output that only a batch norm reads, which a bf16 forward rounds to bf16
   // anyway (round_out): kept as those halves (batch norm reads them in its forward and its
@@ -858,8 +892,8 @@ void net_share_params(ganc_net *net, const ganc_net *donor) {
 
 int net_bf16_gradients(const ganc_net *net) {
   int n = 0;
-  for (int i = 0; i < net->nnodes; i++)
-    n += net->nodes[i].dout_bf16;
+  for (int i = 0; i < net->nnodes; i++) // an activation's is its input's buffer: counted there
+    n += net->nodes[i].dout_bf16 && !net->nodes[i].bwd_fused;
   return n;
 }
 
@@ -979,12 +1013,29 @@ void net_finalize(ganc_ctx *ctx, ganc_net *net, int max_batch, int train) {
     // comes from the class affine) is applied by the batch norm as it writes: one pass over the
     // activation instead of two, the same bits. Its backward is unchanged (it reads the
     // activated output, in the shared buffer, as before).
-    if (nd->inplace && (nd->kind == &KIND_RELU || nd->kind == &KIND_LRELU) &&
-        net->nodes[j].kind == &KIND_BN && !net->nodes[j].cond) {
-      net->nodes[j].act = nd->kind == &KIND_RELU ? GANC_ACT_RELU : GANC_ACT_LRELU;
+    const int is_act = nd->kind == &KIND_RELU || nd->kind == &KIND_LRELU;
+    if (is_act) nd->act = nd->kind == &KIND_RELU ? GANC_ACT_RELU : GANC_ACT_LRELU;
+    if (nd->inplace && is_act && net->nodes[j].kind == &KIND_BN && !net->nodes[j].cond) {
+      net->nodes[j].act = nd->act;
       net->nodes[j].slope = nd->slope;
       nd->fused = 1;
     }
+    // Likewise on a convolution's output, applied by its epilogue as it stores (conv2d_mixed's
+    // epi; not through cuDNN, which runs the baseline's separate passes).
+    const int fuse = !ctx->cudnn_conv && !ctx->no_act_fusion; // train.fuse_activations
+    if (nd->inplace && is_act && fuse &&
+        (net->nodes[j].kind == &KIND_CONV || net->nodes[j].kind == &KIND_CONVT)) {
+      net->nodes[j].act = nd->act;
+      net->nodes[j].slope = nd->slope;
+      nd->fused = 1;
+    }
+    // And its backward by the convolution that reads it, alone, as that convolution writes the
+    // gradient (conv_bwd): in place over the buffer the activation's own backward would have
+    // written in place — its input's gradient, whose first writer it is (plan_gradients hands
+    // it over: checked there).
+    nd->bwd_fused = is_act && train && fuse && j != GANC_NET_INPUT && nd->nin == 1 &&
+                    nd->consumers == 1 && i != net->nnodes - 1 && net->nodes[j].first_reader == i &&
+                    conv_reader(net, i);
     if (nd->kind == &KIND_BN) {
       nd->mean = ganc_alloc(ctx, (size_t)nd->C);
       nd->rstd = ganc_alloc(ctx, (size_t)nd->C);
@@ -1056,6 +1107,12 @@ void net_finalize(ganc_ctx *ctx, ganc_net *net, int max_batch, int train) {
     if (any_sn) net->dw_sn = scratch_block(ctx, &gd->dw_sn, &gd->dw_sn_n, max_w);
     net->dtmp_n = gd->dtmp_n, net->dscratch_n = gd->dscratch_n, net->dw_sn_n = gd->dw_sn_n;
     plan_gradients(ctx, net);
+    for (int i = 0; i < net->nnodes; i++) { // the fused backwards found their buffers shared
+      const ganc_node *a = &net->nodes[i];
+      if (a->bwd_fused && (!a->dout || a->dout != net->nodes[a->in[0]].dout))
+        ganc_die(GANC_EXIT_RUNTIME, "internal error: %s's fused backward has no shared buffer",
+                 a->name);
+    }
   }
   net->finalized = 1;
 }

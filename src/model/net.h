@@ -78,8 +78,11 @@ typedef struct ganc_node {
   int consumers;       // nodes reading this one's output
   int first_reader;    // the highest-index consumer: the first to write dout in backward
   int inplace;         // out aliases in[0]'s out
-  int act;             // batch norm: GANC_ACT_* applied as it writes out (its in-place activation)
-  int fused;           // activation: applied by the batch norm before it (forward is a no-op)
+  int act;   // batch norm, conv: GANC_ACT_* applied as it writes out (its in-place activation);
+             // an activation: its own
+  int fused; // activation: applied by the batch norm or convolution before it (forward: no-op)
+  int bwd_fused; // activation: its backward applied by its reader, a convolution, as that writes
+                 // the gradient (conv2d_mixed's epi), in place over the input's (backward: no-op)
   int out_bf16;        // out holds bf16 values (ops/precision.h), half the bytes: see net_finalize
   int borrowed;        // out (and xhat) belong to the net's donor (net_share_activations)
   int dout_bf16;       // dout holds bf16 values: see net_finalize

@@ -21,7 +21,7 @@ void relu_backward_cpu(ganc_ctx *ctx, int64_t n, const void *y, int y_bf16, cons
                        float *dx) {
 #pragma omp parallel for num_threads(ctx->threads) schedule(static) if (n >= ACT_PARALLEL_MIN)
   for (int64_t i = 0; i < n; i++)
-    dx[i] = ganc_load_as(y, y_bf16, i) > 0.0f ? dy[i] : 0.0f;
+    dx[i] = ganc_act_grad(GANC_ACT_RELU, 0.0f, ganc_load_as(y, y_bf16, i), dy[i]);
 }
 
 void lrelu_forward_cpu(ganc_ctx *ctx, int64_t n, float slope, const float *x, float *y) {
@@ -34,7 +34,7 @@ void lrelu_backward_cpu(ganc_ctx *ctx, int64_t n, float slope, const void *y, in
                         const float *dy, float *dx) {
 #pragma omp parallel for num_threads(ctx->threads) schedule(static) if (n >= ACT_PARALLEL_MIN)
   for (int64_t i = 0; i < n; i++)
-    dx[i] = ganc_load_as(y, y_bf16, i) > 0.0f ? dy[i] : slope * dy[i];
+    dx[i] = ganc_act_grad(GANC_ACT_LRELU, slope, ganc_load_as(y, y_bf16, i), dy[i]);
 }
 
 void act_forward_bf16_cpu(ganc_ctx *ctx, int64_t n, int act, float slope, const float *x, void *y) {

@@ -27,5 +27,20 @@ GANC_ACT_HD static inline float ganc_lrelu(float slope, float x) {
 GANC_ACT_HD static inline float ganc_act(int act, float slope, float x) {
   return act == GANC_ACT_RELU ? ganc_relu(x) : act == GANC_ACT_LRELU ? ganc_lrelu(slope, x) : x;
 }
+// The backward passes: dx from the activation's output y (its sign only, the same as its input's
+// for slope > 0) and dy — written once here for the activation ops and for a convolution that
+// applies them to the gradient it writes (ops.def: conv2d_mixed's epilogue), so that the fused
+// pass is the same bits as the separate op.
+GANC_ACT_HD static inline float ganc_act_grad(int act, float slope, float y, float dy) {
+  if (act == GANC_ACT_RELU) return y > 0.0f ? dy : 0.0f;
+  if (act == GANC_ACT_LRELU) {
+#ifdef __CUDA_ARCH__
+    return y > 0.0f ? dy : __fmul_rn(slope, dy); // one rounded product, as the CPU's
+#else
+    return y > 0.0f ? dy : slope * dy;
+#endif
+  }
+  return dy;
+}
 
 #endif

@@ -317,7 +317,11 @@ static float *widen_bf16(const void *h, size_t n) {
 // reference of the CUDA twin, which reads the halves directly).
 
 void conv2d_mixed_cpu(ganc_ctx *ctx, int role, const conv_shape *s, const void *in0, int in0_bf16,
-                      const void *in1, int in1_bf16, void *out_, int out_bf16) {
+                      const void *in1, int in1_bf16, void *out_, int out_bf16,
+                      const ganc_conv_epi *epi) {
+  const int has_epi = epi && epi->act != GANC_ACT_NONE;
+  if (has_epi && role == GANC_CONV_BWD_WEIGHT)
+    ganc_die(GANC_EXIT_RUNTIME, "conv2d_mixed_cpu: an epilogue activation on backward-weight");
   if (role < GANC_CONV_FWD || role > GANC_CONV_BWD_WEIGHT ||
       (in1_bf16 && role != GANC_CONV_BWD_WEIGHT) || (out_bf16 && role == GANC_CONV_BWD_WEIGHT))
     ganc_die(GANC_EXIT_RUNTIME,
@@ -339,9 +343,22 @@ void conv2d_mixed_cpu(ganc_ctx *ctx, int role, const conv_shape *s, const void *
     conv2d_backward_data_cpu(ctx, s, a, b, out);
   else
     conv2d_backward_weight_cpu(ctx, s, a, b, out);
-  if (out_bf16) { // its halves (ops.def's act_forward_bf16, no activation)
-    act_forward_bf16_cpu(ctx, (int64_t)n_out, GANC_ACT_NONE, 0.0f, out, out_);
+  // The epilogue: the activation's backward in place (the separate op's bits: ops/act_core.h),
+  // or its forward together with the halves where the output is in bf16, else in place.
+  const int fwd_act = has_epi && !epi->dact_y ? epi->act : GANC_ACT_NONE;
+  if (has_epi && epi->dact_y) {
+    if (epi->act == GANC_ACT_RELU)
+      relu_backward_cpu(ctx, (int64_t)n_out, epi->dact_y, epi->dact_y_bf16, out, out);
+    else
+      lrelu_backward_cpu(ctx, (int64_t)n_out, epi->slope, epi->dact_y, epi->dact_y_bf16, out, out);
+  }
+  if (out_bf16) { // its halves (ops.def's act_forward_bf16)
+    act_forward_bf16_cpu(ctx, (int64_t)n_out, fwd_act, has_epi ? epi->slope : 0.0f, out, out_);
     free(out);
+  } else if (fwd_act == GANC_ACT_RELU) {
+    relu_forward_cpu(ctx, (int64_t)n_out, out, out);
+  } else if (fwd_act == GANC_ACT_LRELU) {
+    lrelu_forward_cpu(ctx, (int64_t)n_out, epi->slope, out, out);
   }
   free(f0);
   free(f1);

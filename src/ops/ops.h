@@ -48,6 +48,23 @@ int conv_shape_make(conv_shape *s, int N, int H, int W, int C, int K, int R, int
                     int pad);
 // The three roles as one op's argument (conv2d_mixed) and the variant table's (kernels.h).
 typedef enum { GANC_CONV_FWD = 0, GANC_CONV_BWD_DATA = 1, GANC_CONV_BWD_WEIGHT = 2 } ganc_conv_role;
+// What forward and backward-data apply to each output value v before storing it (conv2d_mixed's
+// epi; NULL or act = GANC_ACT_NONE: nothing), so that the activation next to a convolution needs
+// no pass of its own over the tensor (model/net.c):
+//   dact_y == NULL: v = act(v), the activation's forward (ops/act_core.h: ganc_act) — a
+//     convolution whose only reader is that activation;
+//   dact_y != NULL: v = act'(y)·v with y = dact_y[i] (FP32, or halves where dact_y_bf16) at v's
+//     own index i — the activation's backward (ganc_act_grad) on the gradient of its output,
+//     which the activation's reader, this convolution, computes (y: the activation's output,
+//     the convolution's input, of the output's shape).
+// The same bits as the separate op after the convolution's FP32 output, then rounded once where
+// the output is asked in bf16.
+typedef struct ganc_conv_epi {
+  int act; // GANC_ACT_* (ops/act_core.h)
+  float slope;
+  const void *dact_y;
+  int dact_y_bf16;
+} ganc_conv_epi;
 
 // The values of one training step that its ops read from backend memory instead of from their
 // arguments, so that one captured CUDA graph replays every step: the trainer writes a fresh copy

@@ -50,6 +50,7 @@ typedef struct ganc_config {
   char batchnorm[8];     // data-parallel ranks: "local" (each rank's own share) or "sync"
   char precision[8];     // the convolutions' products: "fp32", "tf32" or "bf16" (core/ctx.h)
   char conv_variant[32]; // CUDA convolution kernels: "auto" or a variant's name (kernels.h)
+  int fuse_activations;  // 1 = a ReLU / leaky ReLU beside a convolution runs in its epilogue
   int bf16_activations;  // 1 = bf16 runs on CUDA keep activations that only bf16 reads need in bf16
   char cuda_graph[8];    // "auto", "on" or "off": one captured CUDA graph per step
   // [log]

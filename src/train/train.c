@@ -109,14 +109,15 @@ typedef struct trainer {
   ganc_feat_stats fid_real;
 } trainer;
 
-// train.precision, train.conv_variant and train.bf16_activations onto the context (T.cfg outlives
-// it).
+// train.precision, train.conv_variant, train.bf16_activations and train.fuse_activations onto the
+// context (T.cfg outlives it).
 static void ctx_set_precision(ganc_ctx *ctx, const ganc_config *c) {
   ctx->precision = !strcmp(c->precision, "bf16")   ? GANC_PREC_BF16
                    : !strcmp(c->precision, "tf32") ? GANC_PREC_TF32
                                                    : GANC_PREC_FP32;
   ctx->conv_variant = strcmp(c->conv_variant, "auto") ? c->conv_variant : NULL;
   ctx->bf16_store = c->bf16_activations && ctx->precision == GANC_PREC_BF16;
+  ctx->no_act_fusion = !c->fuse_activations;
 }
 
 static void usage(FILE *f) {

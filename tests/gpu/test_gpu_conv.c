@@ -378,7 +378,7 @@ static void run_variants(run_state *r, const conv_case *cc, const float *x, cons
           float *d16 = ganc_cuda_malloc(r->gpu, n * sizeof(float));
           ganc_cuda_h2d(r->gpu, d16, init, n * sizeof(float));
           conv2d_run_variant_mixed_cuda(r->gpu, r->st, v, (ganc_conv_role)role, s, a0, which == 0,
-                                        a1, which == 1, d16, 0);
+                                        a1, which == 1, d16, 0, NULL);
           ganc_cuda_d2h(r->gpu, again, d16, n * sizeof(float));
           ganc_cuda_free(r->gpu, d16);
           same16 &= memcmp(got, again, n * sizeof(float)) == 0;
@@ -398,7 +398,7 @@ static void run_variants(run_state *r, const conv_case *cc, const float *x, cons
           memset(hh, 0xA5, (n + 2) * sizeof(uint16_t));
           ganc_cuda_h2d(r->gpu, d_h, hh, (n + 2) * sizeof(uint16_t));
           conv2d_run_variant_mixed_cuda(r->gpu, r->st, v, (ganc_conv_role)role, s, a0, which, in1,
-                                        0, d_h, 1);
+                                        0, d_h, 1, NULL);
           ganc_cuda_d2h(r->gpu, hh, d_h, (n + 2) * sizeof(uint16_t));
           for (size_t i = 0; i < n; i++)
             sameout &= hh[i] == ganc_bf16_store(got[i]);
@@ -407,6 +407,56 @@ static void run_variants(run_state *r, const conv_case *cc, const float *x, cons
         }
         ganc_cuda_free(r->gpu, d_h);
         free(hh);
+      }
+      // With an epilogue op (ops.h: ganc_conv_epi; forward and backward-data, every variant):
+      // the separate op's arithmetic (ops/act_core.h) on the variant's own FP32 output, once
+      // into an FP32 output and once into halves (two poisoned guard halves untouched): leaky
+      // ReLU's backward from y in FP32 and in halves, both activations' forward.
+      int sameepi = 1, runsepi = 0;
+      if (role != BWD_WEIGHT) {
+        float *yv = fnew(n), *want = fnew(n);
+        uint16_t *yh = xmalloc((n + 2) * sizeof(uint16_t));
+        for (size_t i = 0; i < n; i++) // −2 .. 2: negative, zero and positive signs of y
+          yv[i] = (float)((int)(((uint32_t)i * 2654435761u) >> 7) % 5 - 2) * 0.75f;
+        for (size_t i = 0; i < n; i++)
+          yh[i] = ganc_bf16_store(yv[i]);
+        float *d_yv = ganc_cuda_malloc(r->gpu, n * sizeof(float));
+        uint16_t *d_yh = (uint16_t *)ganc_cuda_malloc(r->gpu, n * sizeof(uint16_t));
+        ganc_cuda_h2d(r->gpu, d_yv, yv, n * sizeof(float));
+        ganc_cuda_h2d(r->gpu, d_yh, yh, n * sizeof(uint16_t));
+        float *d_o = ganc_cuda_malloc(r->gpu, (n + 1) * sizeof(float));
+        const int e = (role == FWD) ^ shifted;
+        for (int k = 0; k < 2; k++) {
+          const int act = k && e ? GANC_ACT_RELU : GANC_ACT_LRELU, bwd = k ? !e : e, ybf = k;
+          const ganc_conv_epi epi = {
+              act, 0.2f, bwd ? (ybf ? (const void *)d_yh : (const void *)d_yv) : NULL, ybf};
+          for (size_t i = 0; i < n; i++)
+            want[i] = bwd ? ganc_act_grad(act, 0.2f, ybf ? ganc_bf16_load(yh[i]) : yv[i], got[i])
+                          : ganc_act(act, 0.2f, got[i]);
+          if (!k) {
+            ganc_cuda_h2d(r->gpu, d_o, init, n * sizeof(float));
+            conv2d_run_variant_mixed_cuda(r->gpu, r->st, v, (ganc_conv_role)role, s, in0, 0, in1, 0,
+                                          d_o, 0, &epi);
+            ganc_cuda_d2h(r->gpu, again, d_o, n * sizeof(float));
+            sameepi &= memcmp(again, want, n * sizeof(float)) == 0;
+          } else {
+            uint16_t *hh = xmalloc((n + 2) * sizeof(uint16_t));
+            memset(hh, 0xA5, (n + 2) * sizeof(uint16_t));
+            ganc_cuda_h2d(r->gpu, d_o, hh, (n + 2) * sizeof(uint16_t));
+            conv2d_run_variant_mixed_cuda(r->gpu, r->st, v, (ganc_conv_role)role, s, in0, 0, in1, 0,
+                                          d_o, 1, &epi);
+            ganc_cuda_d2h(r->gpu, hh, d_o, (n + 2) * sizeof(uint16_t));
+            for (size_t i = 0; i < n; i++)
+              sameepi &= hh[i] == ganc_bf16_store(want[i]);
+            sameepi &= hh[n] == 0xA5A5 && hh[n + 1] == 0xA5A5;
+            free(hh);
+          }
+          runsepi++;
+        }
+        ganc_cuda_free(r->gpu, d_o);
+        ganc_cuda_free(r->gpu, d_yv);
+        ganc_cuda_free(r->gpu, d_yh);
+        free(yv), free(want), free(yh);
       }
       // the CPU twin in the variant's precision (a CPU context of that precision, same scratch)
       float **pr = &pref[var->precision][role];
@@ -424,8 +474,9 @@ static void run_variants(run_state *r, const conv_case *cc, const float *x, cons
       const double e_p = nerr(got, *pr, n, scale[role]),
                    e_32 = nerr(got, ref[role], n, scale[role]);
       const double bound = 2 * u + u * u + 1e-5;
-      const int ok = e_p < tol_cpu[role] && e_32 < bound && deterministic && same16 && sameout;
-      printf("%s %-10s %-26s %-40s %-14s%s cpu(%s) %.1e  fp32 %.1e (bound %.1e)%s%s%s\n",
+      const int ok =
+          e_p < tol_cpu[role] && e_32 < bound && deterministic && same16 && sameout && sameepi;
+      printf("%s %-10s %-26s %-40s %-14s%s cpu(%s) %.1e  fp32 %.1e (bound %.1e)%s%s%s%s\n",
              ok ? "ok  " : "FAIL", role_name[role], cc->name, shp, var->name,
              shifted ? " unaligned" : "",
              var->precision == GANC_PREC_BF16   ? "bf16"
@@ -437,7 +488,10 @@ static void run_variants(run_state *r, const conv_case *cc, const float *x, cons
                       : "  BF16-STORED OPERANDS DIFFER",
              !runsout  ? ""
              : sameout ? "  bf16 out: same bits"
-                       : "  BF16 OUTPUT DIFFERS");
+                       : "  BF16 OUTPUT DIFFERS",
+             !runsepi  ? ""
+             : sameepi ? "  epi: same bits"
+                       : "  EPILOGUE DIFFERS");
       fflush(stdout);
       if (ok)
         r->passed++;
@@ -499,7 +553,7 @@ static void run_mixed(run_state *r, const conv_case *cc, const float *x, const f
             *d2 = ganc_cuda_malloc(r->gpu, n * sizeof(float));
       ganc_cuda_h2d(r->gpu, d1, init, n * sizeof(float));
       ganc_cuda_h2d(r->gpu, d2, init, n * sizeof(float));
-      conv2d_mixed_cuda(r->gpu, r->st, role, s, a0, b0, a1, b1, d1, 0);
+      conv2d_mixed_cuda(r->gpu, r->st, role, s, a0, b0, a1, b1, d1, 0, NULL);
       const int direct = conv2d_reads_bf16_cuda(r->gpu, (ganc_conv_role)role, s);
       int v = -1;
       for (int i = 0; direct && v < 0 && i < ganc_conv_variant_count(); i++)
@@ -528,11 +582,36 @@ static void run_mixed(run_state *r, const conv_case *cc, const float *x, const f
         uint16_t *d_h = (uint16_t *)ganc_cuda_malloc(r->gpu, (n + 2) * sizeof(uint16_t));
         memset(hh, 0xA5, (n + 2) * sizeof(uint16_t));
         ganc_cuda_h2d(r->gpu, d_h, hh, (n + 2) * sizeof(uint16_t));
-        conv2d_mixed_cuda(r->gpu, r->st, role, s, a0, b0, a1, b1, d_h, 1);
+        conv2d_mixed_cuda(r->gpu, r->st, role, s, a0, b0, a1, b1, d_h, 1, NULL);
         ganc_cuda_d2h(r->gpu, hh, d_h, (n + 2) * sizeof(uint16_t));
         for (size_t i = 0; i < n; i++)
           sameout &= hh[i] == ganc_bf16_store(got[i]);
         sameout &= hh[n] == 0xA5A5 && hh[n + 1] == 0xA5A5;
+        // With an epilogue op, through the variant or the widened fallback alike: leaky ReLU's
+        // forward into FP32, and ReLU's backward from halves of y (the output's own halves:
+        // every sign) into bf16 — the separate op on the FP32 output.
+        const ganc_conv_epi fw = {GANC_ACT_LRELU, 0.2f, NULL, 0},
+                            bw = {GANC_ACT_RELU, 0.0f, d_h, 1};
+        float *d_f = ganc_cuda_malloc(r->gpu, n * sizeof(float));
+        uint16_t *d_b = (uint16_t *)ganc_cuda_malloc(r->gpu, (n + 2) * sizeof(uint16_t));
+        uint16_t *hb = xmalloc((n + 2) * sizeof(uint16_t));
+        float *ef = fnew(n);
+        conv2d_mixed_cuda(r->gpu, r->st, role, s, a0, b0, a1, b1, d_f, 0, &fw);
+        memset(hb, 0xA5, (n + 2) * sizeof(uint16_t));
+        ganc_cuda_h2d(r->gpu, d_b, hb, (n + 2) * sizeof(uint16_t));
+        conv2d_mixed_cuda(r->gpu, r->st, role, s, a0, b0, a1, b1, d_b, 1, &bw);
+        ganc_cuda_d2h(r->gpu, ef, d_f, n * sizeof(float));
+        ganc_cuda_d2h(r->gpu, hb, d_b, (n + 2) * sizeof(uint16_t));
+        for (size_t i = 0; i < n; i++) {
+          const float f = ganc_act(GANC_ACT_LRELU, 0.2f, got[i]);
+          sameout &= memcmp(&ef[i], &f, sizeof f) == 0;
+          sameout &= hb[i] == ganc_bf16_store(ganc_act_grad(GANC_ACT_RELU, 0.0f,
+                                                            ganc_bf16_load(hh[i]), got[i]));
+        }
+        sameout &= hb[n] == 0xA5A5 && hb[n + 1] == 0xA5A5;
+        ganc_cuda_free(r->gpu, d_f);
+        ganc_cuda_free(r->gpu, d_b);
+        free(hb), free(ef);
         ganc_cuda_free(r->gpu, d_h);
         free(hh);
       }

@@ -306,15 +306,20 @@ static void graph_check(const char *name, const programs *P, const char *data, c
 
 // train.bf16_activations: in a bf16 run the batch-norm outputs that only bf16-reading
 // convolutions read, the leaky ReLU straight on D's first convolution when its reader reads bf16
-// (its convolution's FP32 output then in the backward scratch), and the gradients batch norm's
-// backward writes for such convolutions, are kept in bf16 (model/net.c), which must change no
+// (the convolution's epilogue writes the activated halves), and the gradients batch norm's
+// backward (or a convolution's, for D's first) writes for such convolutions, are kept in bf16
+// (model/net.c), which must change no
 // bit. The auto run of run_pair (`gpu`) must say it kept some; then two runs with the convolution
 // kernels fixed (train.conv_variant = mma-bf16-g128, so that timing picks nothing) and D 8 wide
 // (so that D's b1 convolution, C = 8, reads its first leaky ReLU in bf16), one with the storage
 // and one without, must give the same bits.
+// A third run without train.fuse_activations (each activation beside a convolution in a pass of
+// its own; D's first leaky ReLU then FP32) must give those bits too, and keep fewer of D's
+// gradients in bf16 than the fused run, whose D b1 backward-data writes its first convolution's
+// gradient in bf16 with the leaky ReLU's backward applied.
 static void storage_check(const char *name, const programs *P, const char *data, const char *cfg,
                           const char *gpu, const char *extra, int batch, int steps) {
-  char log[4600], run[2][4500];
+  char log[4600], run[3][4500];
   snprintf(log, sizeof log, "%s.log", gpu);
   int ga = 0, da = 0;
   const int kept = file_scan2(log, "bf16 activations: G ", &ga, &da);
@@ -327,14 +332,17 @@ static void storage_check(const char *name, const programs *P, const char *data,
   check(said && gg > 0 && dg > 0,
         "%s: the bf16 run kept gradients of G and D in bf16 (\"bf16 gradients: G %d, D %d\" in %s)",
         name, gg, dg, log);
-  for (int k = 0; k < 2; k++) {
-    snprintf(run[k], sizeof run[k], "%s-g128-%s", gpu, k ? "fp32-acts" : "bf16-acts");
-    const int rc = gpu_run(P, data, cfg, run[k], extra, batch, steps,
-                           k ? "--set model.d_base=8 --set train.conv_variant=mma-bf16-g128 "
-                               "--set train.bf16_activations=false"
-                             : "--set model.d_base=8 --set train.conv_variant=mma-bf16-g128");
-    check(rc == 0, "%s: %d steps with mma-bf16-g128 and train.bf16_activations = %s (exit %d)",
-          name, steps, k ? "false" : "true", rc);
+  static const char *const opt[3] = {"", " --set train.bf16_activations=false",
+                                     " --set train.fuse_activations=false"};
+  for (int k = 0; k < 3; k++) {
+    char o[256];
+    snprintf(run[k], sizeof run[k], "%s-g128-%s", gpu,
+             k == 2 ? "unfused"
+             : k    ? "fp32-acts"
+                    : "bf16-acts");
+    snprintf(o, sizeof o, "--set model.d_base=8 --set train.conv_variant=mma-bf16-g128%s", opt[k]);
+    const int rc = gpu_run(P, data, cfg, run[k], extra, batch, steps, o);
+    check(rc == 0, "%s: %d steps with mma-bf16-g128%s (exit %d)", name, steps, opt[k], rc);
     if (rc) return;
   }
   snprintf(log, sizeof log, "%s.log", run[0]);
@@ -345,6 +353,16 @@ static void storage_check(const char *name, const programs *P, const char *data,
         "activations: G %d, D %d\" in %s)",
         name, ga, da, log);
   same_bits(name, "bf16 and FP32 activations", run[0], run[1], steps);
+  same_bits(name, "fused and separate activations", run[0], run[2], steps);
+  int gu = 0, du = 0;
+  gg = dg = 0;
+  file_scan2(log, "bf16 gradients: G ", &gg, &dg);
+  snprintf(log, sizeof log, "%s.log", run[2]);
+  file_scan2(log, "bf16 gradients: G ", &gu, &du);
+  check(dg > du && gg == gu,
+        "%s, D 8 wide: the fused run keeps D's first convolution's gradient in bf16 too (bf16 "
+        "gradients: G %d, D %d fused; G %d, D %d separate)",
+        name, gg, dg, gu, du);
 }
 
 // The same for a recipe whose batch norms are all read by something else than a convolution

@@ -399,6 +399,74 @@ static void test_fused_activations(void **state) {
   g_ctx.precision = GANC_PREC_FP32;
 }
 
+// The same on graphs no builder makes today: (0) a leaky ReLU that is not in place (its input, a
+// convolution, has a lower-index reader too: a shortcut convolution, added back at the end), whose
+// backward is fused into its reader's and lands in the buffer the shortcut then adds into; (1) a
+// batch norm's ReLU read by a convolution, a leaky ReLU fused into that convolution's epilogue and
+// read by another, and a residual add back to the first convolution. Fused and unfused nets give
+// the same forward output and, for each of input gradient only, parameter gradients only, and both,
+// the same gradients bit for bit.
+static void test_fused_activations_graphs(void **state) {
+  (void)state;
+  for (int v = 0; v < 2; v++) {
+    ganc_net N[2];
+    for (int f = 0; f < 2; f++) {
+      g_ctx.no_act_fusion = !f;
+      ganc_net *n = &N[f];
+      net_init(n, "D", 8, 8, 2);
+      const int c0 = net_conv(n, "c0", GANC_NET_INPUT, 4, 3, 1, 1, 0, 0.3f);
+      if (v == 0) {
+        const int sc = net_conv(n, "s", c0, 4, 3, 1, 1, 0, 0.3f);
+        const int a = net_lrelu(n, c0, 0.2f);
+        const int c1 = net_conv(n, "c1", a, 4, 3, 1, 1, 0, 0.3f);
+        net_add(n, "add", c1, sc);
+      } else {
+        const int b = net_bn(n, "bn", c0, 0);
+        const int a = net_relu(n, b);
+        const int c1 = net_conv(n, "c1", a, 4, 3, 1, 1, 0, 0.3f);
+        const int a2 = net_lrelu(n, c1, 0.2f);
+        const int c2 = net_conv(n, "c2", a2, 4, 3, 1, 1, 0, 0.3f);
+        net_add(n, "add", c2, c0);
+      }
+      net_finalize(&g_ctx, n, 2, 1);
+      net_init_weights(&g_ctx, n, 5, GANC_RNG_INIT_D);
+    }
+    g_ctx.no_act_fusion = 0;
+    int bwd = 0, fwd = 0;
+    for (int i = 0; i < N[1].nnodes; i++) {
+      bwd += N[1].nodes[i].bwd_fused;
+      fwd +=
+          N[1].nodes[i].fused && strcmp(net_node_kind_name(&N[1].nodes[N[1].nodes[i].in[0]]), "bn");
+      assert_false(N[0].nodes[i].bwd_fused);
+      if (!strcmp(net_node_kind_name(&N[0].nodes[i]), "conv"))
+        assert_int_equal(N[0].nodes[i].act, GANC_ACT_NONE);
+    }
+    assert_int_equal(bwd, v ? 2 : 1);
+    assert_int_equal(fwd, v ? 1 : 0);
+    if (v == 0) assert_false(N[1].nodes[2].inplace); // the leaky ReLU reads c0 out of place
+    float x[2 * 8 * 8 * 2], dy[2 * 8 * 8 * 4], y[2 * 8 * 8 * 4];
+    for (int i = 0; i < (int)(sizeof x / 4); i++)
+      x[i] = (float)((i * 37 % 19) - 9) / 7.0f;
+    for (int i = 0; i < (int)(sizeof dy / 4); i++)
+      dy[i] = (float)((i * 53 % 23) - 11) / 5.0f;
+    for (int m = 1; m < 4; m++) { // need_dx = m & 1, need_wgrad = m >> 1
+      float dx[2][sizeof x / 4];
+      for (int f = 0; f < 2; f++) {
+        net_zero_grad(&g_ctx, &N[f]);
+        const float *o = net_forward(&g_ctx, &N[f], x, 2, 1, -1);
+        if (!f) memcpy(y, o, sizeof y);
+        if (f) assert_memory_equal(y, o, sizeof y);
+        const float *d = net_backward(&g_ctx, &N[f], x, dy, 2, m & 1, m >> 1);
+        if (d) memcpy(dx[f], d, sizeof x);
+      }
+      if (m & 1) assert_memory_equal(dx[0], dx[1], sizeof x);
+      assert_memory_equal(N[0].g, N[1].g, N[0].nparam_floats * sizeof(float));
+    }
+    net_free(&g_ctx, &N[0]);
+    net_free(&g_ctx, &N[1]);
+  }
+}
+
 // train.precision = bf16: a convolution output that only a batch norm reads is rounded to bf16
 // before the batch norm sees it (round_out, PyTorch autocast's bf16 convolution output). With
 // train.bf16_activations (ctx.bf16_store) it is kept as those halves (y_bf16: the convolution
@@ -1040,6 +1108,7 @@ int main(void) {
       cmocka_unit_test(test_shared_activations),
       cmocka_unit_test(test_shared_gradients),
       cmocka_unit_test(test_fused_activations),
+      cmocka_unit_test(test_fused_activations_graphs),
       cmocka_unit_test(test_bf16_conv_outputs),
       cmocka_unit_test(test_donor_scratch_placement),
       cmocka_unit_test(test_checkpoint_round_trip_and_refusals),

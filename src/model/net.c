@@ -206,7 +206,7 @@ static void bn_bwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *con
 static void relu_fwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *const *in, int N,
                      int train, float momentum) {
   (void)net, (void)train, (void)momentum;
-  if (nd->out_bf16 && !nd->inplace) // its own bf16 output (plan_bf16)
+  if (nd->out_bf16 && !nd->inplace) // its own bf16 output (no plan makes one today: fused)
     act_forward_bf16(ctx, out_count(nd, N), GANC_ACT_RELU, 0.0f, in[0], nd->out);
   else if (!nd->fused)
     relu_forward(ctx, out_count(nd, N), in[0], nd->out);
@@ -229,7 +229,7 @@ static void relu_bwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *c
 static void lrelu_fwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *const *in, int N,
                       int train, float momentum) {
   (void)net, (void)train, (void)momentum;
-  if (nd->out_bf16 && !nd->inplace) // its own bf16 output (plan_bf16)
+  if (nd->out_bf16 && !nd->inplace) // its own bf16 output (no plan makes one today: fused)
     act_forward_bf16(ctx, out_count(nd, N), GANC_ACT_LRELU, nd->slope, in[0], nd->out);
   else if (!nd->fused)
     lrelu_forward(ctx, out_count(nd, N), nd->slope, in[0], nd->out);
@@ -626,7 +626,9 @@ static void plan_gradients(ganc_ctx *ctx, ganc_net *net) {
     }
     if (owner[i] >= 0 && !handed) bufs[owner[i]].busy = 0;
   }
-  // Convolution outputs kept in the scratch (plan_bf16) live in the largest buffer, grown to fit.
+  // Outputs kept in the scratch (out_scratch) live in the largest buffer, grown to fit. No trained
+  // net's plan sets it since the activation on a convolution moved into the convolution's epilogue
+  // (plan_bf16); a borrower's outputs in its donor's scratch are placed by place_in_donor_scratch.
   size_t need = 0;
   for (int i = 0; i < n; i++)
     if (net->nodes[i].out_scratch && out_count(&net->nodes[i], net->max_batch) > (int64_t)need)
@@ -1011,8 +1013,8 @@ void net_finalize(ganc_ctx *ctx, ganc_net *net, int max_batch, int train) {
                   !net->nodes[j].kind->needs_out;
     // An in-place ReLU or leaky ReLU on a batch norm's output (not a conditional one: its output
     // comes from the class affine) is applied by the batch norm as it writes: one pass over the
-    // activation instead of two, the same bits. Its backward is unchanged (it reads the
-    // activated output, in the shared buffer, as before).
+    // activation instead of two, the same bits. Its backward reads the activated output, in the
+    // shared buffer (or is applied by its reader's convolution: bwd_fused below).
     const int is_act = nd->kind == &KIND_RELU || nd->kind == &KIND_LRELU;
     if (is_act) nd->act = nd->kind == &KIND_RELU ? GANC_ACT_RELU : GANC_ACT_LRELU;
     if (nd->inplace && is_act && net->nodes[j].kind == &KIND_BN && !net->nodes[j].cond) {
@@ -1032,7 +1034,8 @@ void net_finalize(ganc_ctx *ctx, ganc_net *net, int max_batch, int train) {
     // And its backward by the convolution that reads it, alone, as that convolution writes the
     // gradient (conv_bwd): in place over the buffer the activation's own backward would have
     // written in place — its input's gradient, whose first writer it is (plan_gradients hands
-    // it over: checked there).
+    // it over; checked after it, below). The activation need not be in place: its input may have
+    // other readers (lower in index: they add theirs in after).
     nd->bwd_fused = is_act && train && fuse && j != GANC_NET_INPUT && nd->nin == 1 &&
                     nd->consumers == 1 && i != net->nnodes - 1 && net->nodes[j].first_reader == i &&
                     conv_reader(net, i);

@@ -78,23 +78,24 @@ typedef struct ganc_node {
   int consumers;       // nodes reading this one's output
   int first_reader;    // the highest-index consumer: the first to write dout in backward
   int inplace;         // out aliases in[0]'s out
-  int act;   // batch norm, conv: GANC_ACT_* applied as it writes out (its in-place activation);
-             // an activation: its own
-  int fused; // activation: applied by the batch norm or convolution before it (forward: no-op)
+  int act;       // batch norm, conv: GANC_ACT_* applied as it writes out (its in-place activation);
+                 // an activation: its own
+  int fused;     // activation: applied by the batch norm or convolution before it (forward: no-op)
   int bwd_fused; // activation: its backward applied by its reader, a convolution, as that writes
                  // the gradient (conv2d_mixed's epi), in place over the input's (backward: no-op)
-  int out_bf16;        // out holds bf16 values (ops/precision.h), half the bytes: see net_finalize
-  int borrowed;        // out (and xhat) belong to the net's donor (net_share_activations)
-  int dout_bf16;       // dout holds bf16 values: see net_finalize
-  int out_scratch;     // out is the backward scratch (a conv read only by a bf16 activation; in
-                       // a net sharing a donor's activations, a buffer of the donor's):
-  int scratch_buf;     // gradbuf[scratch_buf] (the donor's, for a borrower), looked up at each
-                       // forward
-  int round_out;       // conv read only by a batch norm: in a bf16 forward, batch norm reads
-                       // the output rounded to bf16 (PyTorch autocast's bf16 convolution output)
-  int y_bf16;          // round_out kept in bf16 (out_bf16): the conv writes its output's halves
-                       // (conv2d_mixed's out_bf16: rounded as stored, no FP32 copy)
-  int donor_scratch;   // out_scratch in the donor's gradbuf (net_share_activations)
+  int out_bf16;  // out holds bf16 values (ops/precision.h), half the bytes: see net_finalize
+  int borrowed;  // out (and xhat) belong to the net's donor (net_share_activations)
+  int dout_bf16; // dout holds bf16 values: see net_finalize
+  int out_scratch;   // out is the backward scratch (in a net sharing a donor's activations, a
+                     // buffer of the donor's: place_in_donor_scratch):
+  int scratch_buf;   // gradbuf[scratch_buf] (the donor's, for a borrower), looked up at each
+                     // forward
+  int round_out;     // conv read only by a batch norm: in a bf16 forward, batch norm reads
+                     // the output rounded to bf16 (PyTorch autocast's bf16 convolution output)
+  int y_bf16;        // round_out kept in bf16 (out_bf16), or the activation fused into the conv
+                     // kept so: the conv writes its (activated) output's halves (conv2d_mixed's
+                     // out_bf16: rounded as stored, no FP32 copy)
+  int donor_scratch; // out_scratch in the donor's gradbuf (net_share_activations)
 } ganc_node;
 
 typedef struct ganc_net {
@@ -176,15 +177,20 @@ int net_blit(ganc_net *net, const char *name, int in, int modes);
 // batch-norm output (after its fused activation) whose readers all round it to bf16 anyway:
 // convolutions that read it as a bf16 operand in every role that reads it (conv2d_reads_bf16),
 // and the activation's backward, which reads its sign — likewise a ReLU or leaky ReLU straight on
-// a convolution, which then writes bf16 out of place (the convolution's FP32 output goes to the
-// backward scratch, which is dead during a forward: out_scratch); and in bf16 the gradient of each
-// convolution's output whose only reader is a (non-conditional) batch norm, when the convolution
-// reads that gradient as a bf16 operand in both roles that read it (batch norm's backward rounds
-// it as it writes); and the output of each convolution that only a batch norm reads (round_out,
-// which a bf16 forward rounds to bf16 whatever the storage: the convolution writes its output's
-// halves, rounded as stored, into the node's output). The results are the same bits as with FP32
-// storage (a positive value below 2^-134, which no layer realistically makes, would take its
-// activation's negative-side gradient).
+// a convolution, which that convolution applies as it writes the halves (y_bf16); and in bf16 the
+// gradient of each convolution's output whose only reader is a (non-conditional) batch norm, or
+// an activation whose backward is fused (below), when the convolution reads that gradient as a
+// bf16 operand in both roles that read it (batch norm's backward, or the reading convolution's
+// epilogue, rounds it as it writes); and the output of each convolution that only a batch norm
+// reads (round_out, which a bf16 forward rounds to bf16 whatever the storage: the convolution
+// writes its output's halves, rounded as stored, into the node's output). The results are the same
+// bits as with FP32 storage (a positive value below 2^-134, which no layer realistically makes,
+// would take its activation's negative-side gradient). Unless ctx->no_act_fusion or cuDNN
+// convolutions: an in-place ReLU / leaky ReLU on a convolution's output is applied by that
+// convolution's epilogue (its forward a no-op), and in training an activation whose only reader is
+// a convolution has its backward applied by that convolution's backward-data as it writes the
+// gradient, in place over the activation's input's gradient (bwd_fused) — the same bits as the
+// separate passes.
 void net_finalize(ganc_ctx *ctx, ganc_net *net, int max_batch, int train);
 // Before net_finalize: `net` (same architecture as `donor`, which is finalized first, at a batch
 // at least as large) runs its forwards in the donor's activation memory instead of its own — its
@@ -200,10 +206,11 @@ void net_share_activations(ganc_net *net, const ganc_net *donor);
 // Before net_finalize (train = 1): `net` runs its backwards in the backward scratch of `donor` (a
 // trained net finalized first that lends to no other): the planned gradient buffers, dtmp,
 // dscratch and dw_sn, grown where `net` needs more (the donor's nodes follow the grown buffers).
-// Nothing survives in them from one net_backward to the next (a forward may also write the
-// largest buffer: out_scratch in net_finalize), so two nets whose backwards never interleave
-// share them: D's and G's in the trainer, where D's backward has returned (its input gradient is
-// D's own dx, not scratch) before G's begins. The donor frees the shared memory.
+// Nothing survives in them from one net_backward to the next (a net sharing the donor's
+// activations may also write them between steps: place_in_donor_scratch), so two nets whose
+// backwards never interleave share them: D's and G's in the trainer, where D's backward has
+// returned (its input gradient is D's own dx, not scratch) before G's begins. The donor frees the
+// shared memory.
 void net_share_gradients(ganc_net *net, ganc_net *donor);
 // Before net_finalize (train = 0): `net` (the same parameters as `donor`, finalized first) reads
 // the donor's parameter block instead of a copy of its own; its buffers (batch-norm statistics,

@@ -144,9 +144,9 @@ static const key_def KEYS[] = {
       "per layer shape (run folder: kernels.log); or one variant by name (ganc-bench --variants)"),
   BOOL("train", fuse_activations, "true",
        "apply a ReLU or leaky ReLU next to a convolution in the convolution's own pass: on its "
-       "output where it is the activation's only input, and its backward on the gradient the "
-       "convolution reading it writes; the same bits either way (false: separate passes, to "
-       "measure the difference)"),
+       "output where the activation is the convolution's only reader, and its backward on the "
+       "gradient the convolution reading it writes; with the same kernel variants the results "
+       "are the same bits either way (false: separate passes, to measure the difference)"),
   BOOL("train", bf16_activations, "true",
        "train.precision = bf16: keep in bf16 the convolution outputs batch norm reads (rounded "
        "for it anyway), and on CUDA the batch-norm outputs (after their ReLU), the activations "

@@ -411,7 +411,9 @@ static void run_variants(run_state *r, const conv_case *cc, const float *x, cons
       // With an epilogue op (ops.h: ganc_conv_epi; forward and backward-data, every variant):
       // the separate op's arithmetic (ops/act_core.h) on the variant's own FP32 output, once
       // into an FP32 output and once into halves (two poisoned guard halves untouched): leaky
-      // ReLU's backward from y in FP32 and in halves, both activations' forward.
+      // ReLU's backward from y in FP32 and in halves, both activations' forward; and where the
+      // variant reads bf16 operands, once more from the operand's halves into halves (the bf16
+      // instantiation of the role), with ReLU's backward or forward.
       int sameepi = 1, runsepi = 0;
       if (role != BWD_WEIGHT) {
         float *yv = fnew(n), *want = fnew(n);
@@ -426,8 +428,12 @@ static void run_variants(run_state *r, const conv_case *cc, const float *x, cons
         ganc_cuda_h2d(r->gpu, d_yh, yh, n * sizeof(uint16_t));
         float *d_o = ganc_cuda_malloc(r->gpu, (n + 1) * sizeof(float));
         const int e = (role == FWD) ^ shifted;
-        for (int k = 0; k < 2; k++) {
-          const int act = k && e ? GANC_ACT_RELU : GANC_ACT_LRELU, bwd = k ? !e : e, ybf = k;
+        const int nk = ganc_conv_variant_reads_bf16(v) ? 3 : 2;
+        if (nk == 3 && !h16[0][0]) make_bf16_copies(r, x, nx, dy, ny, h16);
+        for (int k = 0; k < nk; k++) {
+          const int act = k == 2 || (k && e) ? GANC_ACT_RELU : GANC_ACT_LRELU;
+          const int bwd = k == 2 ? e : k ? !e : e, ybf = k > 0;
+          const void *op0 = k == 2 ? (const void *)h16[role == BWD_DATA][shifted] : in0;
           const ganc_conv_epi epi = {
               act, 0.2f, bwd ? (ybf ? (const void *)d_yh : (const void *)d_yv) : NULL, ybf};
           for (size_t i = 0; i < n; i++)
@@ -443,8 +449,8 @@ static void run_variants(run_state *r, const conv_case *cc, const float *x, cons
             uint16_t *hh = xmalloc((n + 2) * sizeof(uint16_t));
             memset(hh, 0xA5, (n + 2) * sizeof(uint16_t));
             ganc_cuda_h2d(r->gpu, d_o, hh, (n + 2) * sizeof(uint16_t));
-            conv2d_run_variant_mixed_cuda(r->gpu, r->st, v, (ganc_conv_role)role, s, in0, 0, in1, 0,
-                                          d_o, 1, &epi);
+            conv2d_run_variant_mixed_cuda(r->gpu, r->st, v, (ganc_conv_role)role, s, op0, k == 2,
+                                          in1, 0, d_o, 1, &epi);
             ganc_cuda_d2h(r->gpu, hh, d_o, (n + 2) * sizeof(uint16_t));
             for (size_t i = 0; i < n; i++)
               sameepi &= hh[i] == ganc_bf16_store(want[i]);

@@ -245,6 +245,39 @@ static const float *trainer_order_step(ganc_net *G, ganc_net *D, const float *z,
   return dfake;
 }
 
+// Case k of the tests below: DCGAN (k even) or a conditional ResNet with spectral norm in both
+// nets.
+static ganc_config pair_config(int k) {
+  ganc_config c = small_config(32, 1, 4);
+  if (k & 1) {
+    cond_resnet(&c);
+    snprintf(c.spectral_norm, sizeof c.spectral_norm, "gd");
+  }
+  return c;
+}
+
+// Two trainer-order steps on (G, D) and on (G2, D2), set up alike, at batch N = 2: the same input
+// gradient of D, the same parameter gradients and buffers of both nets, bit for bit.
+static void same_trainer_steps(ganc_net *G, ganc_net *D, ganc_net *G2, ganc_net *D2) {
+  const int N = 2;
+  int32_t lab[2] = {2, 0};
+  G->labels = D->labels = G2->labels = D2->labels = lab;
+  float z[2 * 7], x[2 * 32 * 32], r[6] = {0.7f, -1.3f, 0.4f, 1.1f, -0.2f, 0.9f};
+  ganc_rng_normals(3, GANC_RNG_LATENT, 0, 2 * 7, z);
+  ganc_rng_normals(4, GANC_RNG_LATENT, 0, 2 * 32 * 32, x);
+  float *a = xmalloc(sizeof x);
+  for (int step = 0; step < 2; step++) {
+    memcpy(a, trainer_order_step(G, D, z, x, r, N), sizeof x);
+    const float *b = trainer_order_step(G2, D2, z, x, r, N);
+    assert_memory_equal(a, b, sizeof x);
+    assert_memory_equal(G->g, G2->g, G->nparam_floats * sizeof(float));
+    assert_memory_equal(D->g, D2->g, D->nparam_floats * sizeof(float));
+    assert_memory_equal(G->buf, G2->buf, G->nbuffer_floats * sizeof(float));
+    assert_memory_equal(D->buf, D2->buf, D->nbuffer_floats * sizeof(float));
+  }
+  free(a);
+}
+
 static int holds(const ganc_net *net, const void *p) {
   for (int b = 0; b < net->ngradbuf; b++)
     if (net->gradbuf[b] == p) return 1;
@@ -260,11 +293,7 @@ static int holds(const ganc_net *net, const void *p) {
 static void test_shared_gradients(void **state) {
   (void)state;
   for (int k = 0; k < 4; k++) {
-    ganc_config c = small_config(32, 1, 4);
-    if (k & 1) {
-      cond_resnet(&c);
-      snprintf(c.spectral_norm, sizeof c.spectral_norm, "gd");
-    }
+    ganc_config c = pair_config(k);
     const int grow_g = k >= 2; // the donor is D, borrowing G at a larger batch
     const int N = 2, big = 3;
     ganc_net G, D, G2, D2;
@@ -303,20 +332,7 @@ static void test_shared_gradients(void **state) {
     net_init_weights(&g_ctx, &D, 5, GANC_RNG_INIT_D);
     net_init_weights(&g_ctx, &G2, 5, GANC_RNG_INIT_G);
     net_init_weights(&g_ctx, &D2, 5, GANC_RNG_INIT_D);
-    int32_t lab[2] = {2, 0};
-    G.labels = D.labels = G2.labels = D2.labels = lab;
-    float z[2 * 7], x[2 * 32 * 32], r[6] = {0.7f, -1.3f, 0.4f, 1.1f, -0.2f, 0.9f};
-    ganc_rng_normals(3, GANC_RNG_LATENT, 0, 2 * 7, z);
-    ganc_rng_normals(4, GANC_RNG_LATENT, 0, 2 * 32 * 32, x);
-    for (int step = 0; step < 2; step++) {
-      const float *a = trainer_order_step(&G, &D, z, x, r, N);
-      const float *b = trainer_order_step(&G2, &D2, z, x, r, N);
-      assert_memory_equal(a, b, sizeof(float) * 2 * 32 * 32);
-      assert_memory_equal(G.g, G2.g, G.nparam_floats * sizeof(float));
-      assert_memory_equal(D.g, D2.g, D.nparam_floats * sizeof(float));
-      assert_memory_equal(G.buf, G2.buf, G.nbuffer_floats * sizeof(float));
-      assert_memory_equal(D.buf, D2.buf, D.nbuffer_floats * sizeof(float));
-    }
+    same_trainer_steps(&G, &D, &G2, &D2);
     net_free(&g_ctx, bor); // before or after its donor: it frees none of the shared scratch
     net_free(&g_ctx, don);
     net_free(&g_ctx, &G2);
@@ -335,11 +351,7 @@ static void test_shared_gradients(void **state) {
 static void test_fused_activations(void **state) {
   (void)state;
   for (int k = 0; k < 4; k++) {
-    ganc_config c = small_config(32, 1, 4);
-    if (k & 1) {
-      cond_resnet(&c);
-      snprintf(c.spectral_norm, sizeof c.spectral_norm, "gd");
-    }
+    ganc_config c = pair_config(k);
     g_ctx.precision = k >= 2 ? GANC_PREC_BF16 : GANC_PREC_FP32;
     const int N = 2;
     ganc_net G[2], D[2];
@@ -374,23 +386,7 @@ static void test_fused_activations(void **state) {
     }
     assert_int_equal(fwd, k & 1 ? 3 : 1); // DCGAN: D's conv b0 → leaky ReLU
     assert_int_equal(bwd, k & 1 ? 7 : 6); // every activation read by a convolution alone
-    int32_t lab[2] = {2, 0};
-    for (int f = 0; f < 2; f++)
-      G[f].labels = D[f].labels = lab;
-    float z[2 * 7], x[2 * 32 * 32], r[6] = {0.7f, -1.3f, 0.4f, 1.1f, -0.2f, 0.9f};
-    ganc_rng_normals(3, GANC_RNG_LATENT, 0, 2 * 7, z);
-    ganc_rng_normals(4, GANC_RNG_LATENT, 0, 2 * 32 * 32, x);
-    for (int step = 0; step < 2; step++) {
-      float *a = xmalloc(sizeof(float) * 2 * 32 * 32);
-      memcpy(a, trainer_order_step(&G[0], &D[0], z, x, r, N), sizeof(float) * 2 * 32 * 32);
-      const float *b = trainer_order_step(&G[1], &D[1], z, x, r, N);
-      assert_memory_equal(a, b, sizeof(float) * 2 * 32 * 32);
-      assert_memory_equal(G[0].g, G[1].g, G[0].nparam_floats * sizeof(float));
-      assert_memory_equal(D[0].g, D[1].g, D[0].nparam_floats * sizeof(float));
-      assert_memory_equal(G[0].buf, G[1].buf, G[0].nbuffer_floats * sizeof(float));
-      assert_memory_equal(D[0].buf, D[1].buf, D[0].nbuffer_floats * sizeof(float));
-      free(a);
-    }
+    same_trainer_steps(&G[0], &D[0], &G[1], &D[1]);
     for (int f = 0; f < 2; f++) {
       net_free(&g_ctx, &D[f]);
       net_free(&g_ctx, &G[f]);

@@ -131,11 +131,9 @@ static void conv_bwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *c
     // The input's activation backward, applied to the gradient as it is stored, where that
     // activation's backward is this one's (bwd_fused: net_finalize); the gradient then in bf16
     // where the node under the activation keeps its gradient so (dout_bf16).
+    // (dx[0] is then the activation's own buffer: this is its only reader.)
     const ganc_node *a = nd->in[0] != GANC_NET_INPUT ? &net->nodes[nd->in[0]] : NULL;
     const int fused = a && a->bwd_fused, ob = fused && a->dout_bf16;
-    if (fused && dx[0] != a->dout)
-      ganc_die(GANC_EXIT_RUNTIME, "internal error: %s's gradient is not in %s's buffer", a->name,
-               nd->name);
     const ganc_conv_epi da = {fused ? a->act : GANC_ACT_NONE, fused ? a->slope : 0.0f,
                               fused ? (const void *)a->out : NULL, fused ? a->out_bf16 : 0};
     if (yb || fused)
@@ -213,17 +211,16 @@ static void relu_fwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *c
 }
 // An activation whose backward its reader's convolution applied (bwd_fused): the gradient is
 // already in its input's buffer, which is its own (in place).
-static int bwd_done(const ganc_net *net, const ganc_node *nd, const float *dy, float *const *dx) {
+static int bwd_done(const ganc_node *nd, const float *dy, float *const *dx) {
   if (!nd->bwd_fused) return 0;
   if (dx[0] && dx[0] != dy)
     ganc_die(GANC_EXIT_RUNTIME, "internal error: %s's fused backward is not in place", nd->name);
-  (void)net;
   return 1;
 }
 static void relu_bwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *const *in,
                      const float *dy, float *const *dx, int N, float *gw, int need_wgrad) {
   (void)net, (void)in, (void)gw, (void)need_wgrad;
-  if (bwd_done(net, nd, dy, dx)) return;
+  if (bwd_done(nd, dy, dx)) return;
   if (dx[0]) relu_backward(ctx, out_count(nd, N), nd->out, nd->out_bf16, dy, dx[0]);
 }
 static void lrelu_fwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *const *in, int N,
@@ -237,7 +234,7 @@ static void lrelu_fwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *
 static void lrelu_bwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *const *in,
                       const float *dy, float *const *dx, int N, float *gw, int need_wgrad) {
   (void)net, (void)in, (void)gw, (void)need_wgrad;
-  if (bwd_done(net, nd, dy, dx)) return;
+  if (bwd_done(nd, dy, dx)) return;
   if (dx[0]) lrelu_backward(ctx, out_count(nd, N), nd->slope, nd->out, nd->out_bf16, dy, dx[0]);
 }
 static void tanh_fwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *const *in, int N,
@@ -1015,18 +1012,15 @@ void net_finalize(ganc_ctx *ctx, ganc_net *net, int max_batch, int train) {
     // comes from the class affine) is applied by the batch norm as it writes: one pass over the
     // activation instead of two, the same bits. Its backward reads the activated output, in the
     // shared buffer (or is applied by its reader's convolution: bwd_fused below).
-    const int is_act = nd->kind == &KIND_RELU || nd->kind == &KIND_LRELU;
-    if (is_act) nd->act = nd->kind == &KIND_RELU ? GANC_ACT_RELU : GANC_ACT_LRELU;
-    if (nd->inplace && is_act && net->nodes[j].kind == &KIND_BN && !net->nodes[j].cond) {
-      net->nodes[j].act = nd->act;
-      net->nodes[j].slope = nd->slope;
-      nd->fused = 1;
-    }
     // Likewise on a convolution's output, applied by its epilogue as it stores (conv2d_mixed's
     // epi; not through cuDNN, which runs the baseline's separate passes).
+    const int is_act = nd->kind == &KIND_RELU || nd->kind == &KIND_LRELU;
     const int fuse = !ctx->cudnn_conv && !ctx->no_act_fusion; // train.fuse_activations
-    if (nd->inplace && is_act && fuse &&
-        (net->nodes[j].kind == &KIND_CONV || net->nodes[j].kind == &KIND_CONVT)) {
+    if (is_act) nd->act = nd->kind == &KIND_RELU ? GANC_ACT_RELU : GANC_ACT_LRELU;
+    const ganc_node *in = nd->inplace ? &net->nodes[j] : NULL; // in place: j is a node
+    if (is_act && in &&
+        ((in->kind == &KIND_BN && !in->cond) ||
+         (fuse && (in->kind == &KIND_CONV || in->kind == &KIND_CONVT)))) {
       net->nodes[j].act = nd->act;
       net->nodes[j].slope = nd->slope;
       nd->fused = 1;

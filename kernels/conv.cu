@@ -1055,23 +1055,31 @@ __global__ void __launch_bounds__(THREADS, 2) conv_mma_kernel(const typename Rol
 // an output is fixed, so results are deterministic.
 namespace {
 constexpr int GM = 128, GN = 128, GK = 32, GPAD = 8;
-struct SmemG {
-  uint16_t a[2][GM][GK + GPAD]; // [m][k]
-  uint16_t b[2][GK][GN + GPAD]; // [k][n]
+// The tiles of S slices (2: conv_g128_kernel's double buffer; more: conv_g128_pipe_kernel's
+// stages). A_KM: A stored [k][m]; B_NK: B stored [n][k] (tile_g128 reads them accordingly).
+template <int S> struct SmemGT {
+  enum { A_KM = 0, B_NK = 0 };
+  uint16_t a[S][GM][GK + GPAD]; // [m][k]
+  uint16_t b[S][GK][GN + GPAD]; // [k][n]
 };
 // backward-weight's A runs along m in memory (8 channels of one tap), so it is stored [k][m]
 // and comes in with ldmatrix.trans, as tile_ldm's.
-struct SmemGW {
-  uint16_t a[2][GK][GM + GPAD]; // [k][m]
-  uint16_t b[2][GK][GN + GPAD]; // [k][n]
+template <int S> struct SmemGWT {
+  enum { A_KM = 1, B_NK = 0 };
+  uint16_t a[S][GK][GM + GPAD]; // [k][m]
+  uint16_t b[S][GK][GN + GPAD]; // [k][n]
 };
 // backward-data's B (the weights with C and K exchanged) runs along k in memory, so it is stored
 // [n][k] and comes in with plain ldmatrix (lane l receives row n = l / 4, k 2(l % 4) + e: the b
 // fragment B[2t + e][g]).
-struct SmemGP {
-  uint16_t a[2][GM][GK + GPAD]; // [m][k]
-  uint16_t b[2][GN][GK + GPAD]; // [n][k]
+template <int S> struct SmemGPT {
+  enum { A_KM = 0, B_NK = 1 };
+  uint16_t a[S][GM][GK + GPAD]; // [m][k]
+  uint16_t b[S][GN][GK + GPAD]; // [n][k]
 };
+typedef SmemGT<2> SmemG;
+typedef SmemGWT<2> SmemGW;
+typedef SmemGPT<2> SmemGP;
 union SharedG {
   SmemG f;
   SmemGW w;
@@ -1167,11 +1175,15 @@ template <class TA, class TB> struct FwdG {
     int64_t xn[2];
     int h0[2], w0[2];
     int amask;
-    int k;                       // this thread's next A k ...
-    Digits kd;                   // ... as (r, s, c)
-    int bk;                      // its next B row (bk + 16 i)
-    uint32_t ra[2][4], rb[2][4]; // rows of 8 as bf16 pairs
+    int k;               // this thread's next A k ...
+    Digits kd;           // ... as (r, s, c)
+    int bk;              // its next B row (bk + 16 i)
+    uint32_t r[2][2][4]; // [A, B][i]: rows of 8 as bf16 pairs
   };
+  template <int S> using Tiles = SmemGT<S>;
+  __host__ __device__ static constexpr bool bf16_operand(int op) {
+    return op == 0 ? std::is_same<TA, uint16_t>::value : std::is_same<TB, uint16_t>::value;
+  }
   static Args args(const conv_shape *s, const TA *x, const TB *w, float *y) {
     Args a;
     a.x = x, a.w = w, a.y = y, a.yh = nullptr, a.g = geom_of(s);
@@ -1199,8 +1211,10 @@ template <class TA, class TB> struct FwdG {
     return (a.Kd + GK - 1) / GK;
   }
 
-  // The next slice into this thread's registers.
-  __host__ __device__ __forceinline__ static void load(const Args &a, int tid, Thread &t) {
+  // The next slice's rows of 8: f(op, i, p, ok) for A (op 0) and B (op 1), i < 2, with p the
+  // row's first element where ok (else the operand itself, a valid address); then t moves on.
+  template <class F>
+  __host__ __device__ __forceinline__ static void rows(const Args &a, int tid, Thread &t, F &&f) {
     const Geom &g = a.g;
     const int r = t.kd.hi, s = t.kd.mid, c = t.kd.lo;
 #pragma unroll
@@ -1208,7 +1222,7 @@ template <class TA, class TB> struct FwdG {
       const int h = t.h0[i] + r, w = t.w0[i] + s;
       const bool ok = t.k < a.Kd && ((t.amask >> i) & 1) && (unsigned)h < (unsigned)g.H &&
                       (unsigned)w < (unsigned)g.W;
-      row8(a.vec, ok ? a.x + t.xn[i] + ((int64_t)h * g.W + w) * g.C + c : a.x, ok, t.ra[i]);
+      f(0, i, ok ? a.x + t.xn[i] + ((int64_t)h * g.W + w) * g.C + c : a.x, ok);
     }
     t.k += GK;
     digits_add(t.kd, a.kstep);
@@ -1217,17 +1231,16 @@ template <class TA, class TB> struct FwdG {
     for (int i = 0; i < 2; i++) {
       const int k = t.bk + 16 * i;
       const bool ok = k < a.Kd && n < g.K;
-      row8(a.vec, ok ? a.w + (int64_t)k * g.K + n : a.w, ok, t.rb[i]);
+      f(1, i, ok ? a.w + (int64_t)k * g.K + n : a.w, ok);
     }
     t.bk += GK;
   }
-  __host__ __device__ __forceinline__ static void stash(const Thread &t, SmemG &sm, int buf,
-                                                        int tid) {
-#pragma unroll
-    for (int i = 0; i < 2; i++) {
-      sts8(&sm.a[buf][row80(tid) + 64 * i][8 * chunk80(tid)], t.ra[i]);
-      sts8(&sm.b[buf][tid / 16 + 16 * i][8 * (tid % 16)], t.rb[i]);
-    }
+  // Where row (op, i) of this thread goes in stage buf.
+  template <class SM>
+  __host__ __device__ __forceinline__ static uint16_t *slot(SM &sm, int buf, int op, int i,
+                                                            int tid) {
+    return op == 0 ? &sm.a[buf][row80(tid) + 64 * i][8 * chunk80(tid)]
+                   : &sm.b[buf][tid / 16 + 16 * i][8 * (tid % 16)];
   }
   // &y [m, n], or NULL outside the GEMM; y is overwritten.
   __host__ __device__ __forceinline__ static float *at(const Args &a, int bz, int m, int n) {
@@ -1267,8 +1280,12 @@ template <class TA, class TB> struct WgradG {
     Digits jd[2]; // (n, p, q) of j + 16 i
     int roff, soff, c;
     bool arow;
-    uint32_t ra[2][4], rb[2][4]; // rows of 8 as bf16 pairs
+    uint32_t r[2][2][4]; // [A, B][i]: rows of 8 as bf16 pairs
   };
+  template <int S> using Tiles = SmemGWT<S>;
+  __host__ __device__ static constexpr bool bf16_operand(int op) {
+    return op == 0 ? std::is_same<TA, uint16_t>::value : std::is_same<TB, uint16_t>::value;
+  }
   static Args args(const conv_shape *s, const TA *x, const TB *dy, float *dw, float *part,
                    int chunk) {
     Args a;
@@ -1299,7 +1316,8 @@ template <class TA, class TB> struct WgradG {
     t.roff = rsc.hi - g.pad, t.soff = rsc.mid - g.pad, t.c = rsc.lo;
     return t.jend > jbeg ? (int)((t.jend - jbeg + GK - 1) / GK) : 0;
   }
-  __host__ __device__ __forceinline__ static void load(const Args &a, int tid, Thread &t) {
+  template <class F> // as FwdG::rows
+  __host__ __device__ __forceinline__ static void rows(const Args &a, int tid, Thread &t, F &&f) {
     const Geom &g = a.g;
     const int n = t.n0 + 8 * (tid % 16);
 #pragma unroll
@@ -1308,21 +1326,18 @@ template <class TA, class TB> struct WgradG {
       const bool jin = j < t.jend;
       const int h = t.jd[i].mid * g.stride + t.roff, w = t.jd[i].lo * g.stride + t.soff;
       const bool ok = jin && t.arow && (unsigned)h < (unsigned)g.H && (unsigned)w < (unsigned)g.W;
-      row8(a.vec, ok ? a.x + (((int64_t)t.jd[i].hi * g.H + h) * g.W + w) * g.C + t.c : a.x, ok,
-           t.ra[i]);
+      f(0, i, ok ? a.x + (((int64_t)t.jd[i].hi * g.H + h) * g.W + w) * g.C + t.c : a.x, ok);
       const bool okb = jin && n < g.K;
-      row8(a.vec, okb ? a.dy + (int64_t)j * g.K + n : a.dy, okb, t.rb[i]);
+      f(1, i, okb ? a.dy + (int64_t)j * g.K + n : a.dy, okb);
       digits_add(t.jd[i], a.jstep);
     }
     t.j += GK;
   }
-  __host__ __device__ __forceinline__ static void stash(const Thread &t, SmemGW &sm, int buf,
-                                                        int tid) {
-#pragma unroll
-    for (int i = 0; i < 2; i++) {
-      sts8(&sm.a[buf][tid / 16 + 16 * i][8 * (tid % 16)], t.ra[i]);
-      sts8(&sm.b[buf][tid / 16 + 16 * i][8 * (tid % 16)], t.rb[i]);
-    }
+  template <class SM>
+  __host__ __device__ __forceinline__ static uint16_t *slot(SM &sm, int buf, int op, int i,
+                                                            int tid) {
+    return op == 0 ? &sm.a[buf][tid / 16 + 16 * i][8 * (tid % 16)]
+                   : &sm.b[buf][tid / 16 + 16 * i][8 * (tid % 16)];
   }
   // &dw [m, n] (split 0: added to) or &part[z − 1] [m, n] (overwritten), or NULL outside the GEMM.
   __host__ __device__ __forceinline__ static float *at(const Args &a, int bz, int m, int n) {
@@ -1366,8 +1381,12 @@ template <class TA, class TB> struct PhaseG {
     int kk;
     Digits kd; // (i, j, k)
     Step kstep;
-    uint32_t ra[2][4], rb[2][4]; // rows of 8 as bf16 pairs
+    uint32_t r[2][2][4]; // [A, B][i]: rows of 8 as bf16 pairs
   };
+  template <int S> using Tiles = SmemGPT<S>;
+  __host__ __device__ static constexpr bool bf16_operand(int op) {
+    return op == 0 ? std::is_same<TA, uint16_t>::value : std::is_same<TB, uint16_t>::value;
+  }
   static dim3 grid(const Args &a) {
     return dim3((a.b.Mmax + GM - 1) / GM > 0 ? (a.b.Mmax + GM - 1) / GM : 1,
                 (a.b.g.C + GN - 1) / GN, a.b.nph);
@@ -1387,7 +1406,8 @@ template <class TA, class TB> struct PhaseG {
     t.kstep = make_step(GK, P.Sp > 0 ? P.Sp : 1, g.K);
     return t.m0 < P.M ? (P.Kd + GK - 1) / GK : 0;
   }
-  __host__ __device__ __forceinline__ static void load(const Args &a, int tid, Thread &t) {
+  template <class F> // as FwdG::rows
+  __host__ __device__ __forceinline__ static void rows(const Args &a, int tid, Thread &t, F &&f) {
     const Geom &g = a.b.g;
     const int i_r = t.kd.hi, j_s = t.kd.mid, k = t.kd.lo;
     const bool kin = t.kk < t.Kd;
@@ -1396,25 +1416,23 @@ template <class TA, class TB> struct PhaseG {
       const int p = t.hq[i] - i_r, q = t.wq[i] - j_s;
       const bool ok =
           kin && ((t.amask >> i) & 1) && (unsigned)p < (unsigned)g.P && (unsigned)q < (unsigned)g.Q;
-      row8(a.vec, ok ? a.dy + t.dyn[i] + ((int64_t)p * g.Q + q) * g.K + k : a.dy, ok, t.ra[i]);
+      f(0, i, ok ? a.dy + t.dyn[i] + ((int64_t)p * g.Q + q) * g.K + k : a.dy, ok);
     }
     const int64_t wrs = (int64_t)((t.ph + g.stride * i_r) * g.S + t.pw + g.stride * j_s) * g.C;
 #pragma unroll
     for (int i = 0; i < 2; i++) {
       const int c = t.n0 + row80(tid) + 64 * i;
       const bool ok = kin && c < g.C;
-      row8(a.vec, ok ? a.w + (wrs + c) * g.K + k : a.w, ok, t.rb[i]);
+      f(1, i, ok ? a.w + (wrs + c) * g.K + k : a.w, ok);
     }
     t.kk += GK;
     digits_add(t.kd, t.kstep);
   }
-  __host__ __device__ __forceinline__ static void stash(const Thread &t, SmemGP &sm, int buf,
-                                                        int tid) {
-#pragma unroll
-    for (int i = 0; i < 2; i++) {
-      sts8(&sm.a[buf][row80(tid) + 64 * i][8 * chunk80(tid)], t.ra[i]);
-      sts8(&sm.b[buf][row80(tid) + 64 * i][8 * chunk80(tid)], t.rb[i]);
-    }
+  template <class SM>
+  __host__ __device__ __forceinline__ static uint16_t *slot(SM &sm, int buf, int op, int i,
+                                                            int tid) {
+    return op == 0 ? &sm.a[buf][row80(tid) + 64 * i][8 * chunk80(tid)]
+                   : &sm.b[buf][row80(tid) + 64 * i][8 * chunk80(tid)];
   }
   __host__ __device__ __forceinline__ static float *at(const Args &a, int bz, int m, int c) {
     const int64_t e = BwdDataPhase::index(a.b, bz, m, c);
@@ -1453,7 +1471,7 @@ __device__ __forceinline__ void tile_g128(const SM &sm, int buf, int warp, int l
     uint32_t a[4][4], b[4][2];
 #pragma unroll
     for (int mi = 0; mi < 4; mi++) {
-      if constexpr (std::is_same<SM, SmemGW>::value) // [k][m]: blocks as tile_ldm's
+      if constexpr (SM::A_KM) // [k][m]: blocks as tile_ldm's
         ganc_mma::ldmatrix<4, true>(a[mi],
                                     &sm.a[buf][kk + (j / 2) * 8 + r][wm + mi * 16 + (j % 2) * 8]);
       else
@@ -1463,8 +1481,7 @@ __device__ __forceinline__ void tile_g128(const SM &sm, int buf, int warp, int l
 #pragma unroll
     for (int np = 0; np < 2; np++) {
       uint32_t q[4];
-      if constexpr (std::is_same<SM,
-                                 SmemGP>::value) // [n][k]: (n, k) = (0, 0), (0, 8), (8, 0), (8, 8)
+      if constexpr (SM::B_NK) // [n][k]: (n, k) = (0, 0), (0, 8), (8, 0), (8, 8)
         ganc_mma::ldmatrix<4, false>(q,
                                      &sm.b[buf][wn + np * 16 + (j / 2) * 8 + r][kk + (j % 2) * 8]);
       else
@@ -1480,39 +1497,30 @@ __device__ __forceinline__ void tile_g128(const SM &sm, int buf, int warp, int l
   }
 }
 
-} // namespace
-
-// Double-buffered through registers as slice_loop: one barrier per slice. Role: FwdG or WgradG.
+// The next slice's rows into this thread's registers (packed to bf16 pairs as they load), and
+// from there into stage buf of the tiles.
 template <class Role>
-__global__ void __launch_bounds__(THREADS, 1) conv_g128_kernel(const typename Role::Args a) {
-  auto &sm = Role::smem();
-  typename Role::Thread t;
-  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
-  float acc[4][4][4];
+__host__ __device__ __forceinline__ void load_rows(const typename Role::Args &a, int tid,
+                                                   typename Role::Thread &t) {
+  Role::rows(a, tid, t, [&](int op, int i, auto p, bool ok) { row8(a.vec, p, ok, t.r[op][i]); });
+}
+template <class Role, class SM>
+__host__ __device__ __forceinline__ void stash_rows(const typename Role::Thread &t, SM &sm, int buf,
+                                                    int tid) {
 #pragma unroll
-  for (int mi = 0; mi < 4; mi++)
+  for (int op = 0; op < 2; op++)
 #pragma unroll
-    for (int ni = 0; ni < 4; ni++)
-#pragma unroll
-      for (int i = 0; i < 4; i++)
-        acc[mi][ni][i] = 0.0f;
-  const int nk = Role::begin(a, blockIdx.x, blockIdx.y, blockIdx.z, tid, t);
-  if (nk > 0) {
-    Role::load(a, tid, t);
-    Role::stash(t, sm, 0, tid);
-  }
-  __syncthreads();
-  for (int it = 0; it < nk; it++) {
-    const int cur = it & 1;
-    const bool more = it + 1 < nk;
-    if (more) Role::load(a, tid, t);
-    tile_g128(sm, cur, warp, lane, acc);
-    if (more) Role::stash(t, sm, cur ^ 1, tid);
-    __syncthreads();
-  }
-  // D fragment: elements 2h, 2h + 1 of tile (mi, ni) are row g + 8h, columns 2q and 2q + 1 — a
-  // pair inside the GEMM together (its columns are a multiple of 8), stored as one 8-byte float2
-  // where the address is 8-byte aligned.
+    for (int i = 0; i < 2; i++)
+      sts8(Role::slot(sm, buf, op, i, tid), t.r[op][i]);
+}
+
+// The block's results out of the accumulators. D fragment: elements 2h, 2h + 1 of tile (mi, ni)
+// are row g + 8h, columns 2q and 2q + 1 — a pair inside the GEMM together (its columns are a
+// multiple of 8), stored as one 8-byte float2 where the address is 8-byte aligned.
+template <class Role>
+__device__ __forceinline__ void store_g128(const typename Role::Args &a,
+                                           const typename Role::Thread &t, int warp, int lane,
+                                           const float acc[4][4][4]) {
   const int g = lane / 4, q = lane % 4;
   const int m0 = t.m0 + (warp / 4) * 64, n0 = t.n0 + (warp % 4) * 32;
   const bool acc_in = Role::accumulates(a, blockIdx.z);
@@ -1547,6 +1555,102 @@ __global__ void __launch_bounds__(THREADS, 1) conv_g128_kernel(const typename Ro
       }
 }
 
+} // namespace
+
+// Double-buffered through registers as slice_loop: one barrier per slice. Role: FwdG, WgradG or
+// PhaseG.
+template <class Role>
+__global__ void __launch_bounds__(THREADS, 1) conv_g128_kernel(const typename Role::Args a) {
+  auto &sm = Role::smem();
+  typename Role::Thread t;
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
+  float acc[4][4][4];
+#pragma unroll
+  for (int mi = 0; mi < 4; mi++)
+#pragma unroll
+    for (int ni = 0; ni < 4; ni++)
+#pragma unroll
+      for (int i = 0; i < 4; i++)
+        acc[mi][ni][i] = 0.0f;
+  const int nk = Role::begin(a, blockIdx.x, blockIdx.y, blockIdx.z, tid, t);
+  if (nk > 0) {
+    load_rows<Role>(a, tid, t);
+    stash_rows<Role>(t, sm, 0, tid);
+  }
+  __syncthreads();
+  for (int it = 0; it < nk; it++) {
+    const int cur = it & 1;
+    const bool more = it + 1 < nk;
+    if (more) load_rows<Role>(a, tid, t);
+    tile_g128(sm, cur, warp, lane, acc);
+    if (more) stash_rows<Role>(t, sm, cur ^ 1, tid);
+    __syncthreads();
+  }
+  store_g128<Role>(a, t, warp, lane, acc);
+}
+
+// The same tiles S slices deep (S >= 3) in dynamic shared memory: slice it + S − 1 is fetched
+// while slice it is multiplied. With ASYNC (the launcher's choice: the operands 16-byte aligned),
+// an operand stored in bf16 (Role's TA or TB uint16_t: training's bf16 activations) is copied by
+// 16-byte cp.async straight from global into its stage — no registers, no stash, zero fill for
+// padding and edges by src-size 0 — one commit group per slice; an FP32 operand (the weights)
+// still goes through registers, packed at the load and stored into its stage after the slice's
+// products. One barrier per slice: after it every thread's copies of slice it have landed
+// (wait_group S − 2 leaves the newer slices in flight) and no warp still reads the stage that
+// slice it + S − 1 then overwrites (slice it − 1's). Products, k order and results are
+// conv_g128_kernel's, bit for bit.
+template <class Role, int S, bool ASYNC>
+__global__ void __launch_bounds__(THREADS, 1) conv_g128_pipe_kernel(const typename Role::Args a) {
+  static_assert(S >= 3, "two slices in flight at least");
+  typedef typename Role::template Tiles<S> SM;
+  SM &sm = *static_cast<SM *>(ganc_mma::dynamic_shared());
+  typename Role::Thread t;
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
+  float acc[4][4][4];
+#pragma unroll
+  for (int mi = 0; mi < 4; mi++)
+#pragma unroll
+    for (int ni = 0; ni < 4; ni++)
+#pragma unroll
+      for (int i = 0; i < 4; i++)
+        acc[mi][ni][i] = 0.0f;
+  const int nk = Role::begin(a, blockIdx.x, blockIdx.y, blockIdx.z, tid, t);
+  // Slice into stage buf: the bf16 rows by cp.async now, the others into registers.
+  auto issue = [&](int buf) {
+    Role::rows(a, tid, t, [&](int op, int i, auto p, bool ok) {
+      typedef typename std::remove_cv<typename std::remove_pointer<decltype(p)>::type>::type T;
+      if constexpr (ASYNC && std::is_same<T, uint16_t>::value)
+        ganc_mma::cp_async<16>(Role::slot(sm, buf, op, i, tid), p, ok ? 16 : 0);
+      else
+        row8(a.vec, p, ok, t.r[op][i]);
+    });
+  };
+  auto stash = [&](int buf) { // the register rows into stage buf
+#pragma unroll
+    for (int op = 0; op < 2; op++)
+      if (!(ASYNC && Role::bf16_operand(op)))
+#pragma unroll
+        for (int i = 0; i < 2; i++)
+          sts8(Role::slot(sm, buf, op, i, tid), t.r[op][i]);
+  };
+#pragma unroll
+  for (int st = 0; st < S - 1; st++) { // slices 0 .. S − 2 into stages 0 .. S − 2
+    if (st < nk) issue(st), stash(st);
+    ganc_mma::cp_async_commit(); // a group per slice, empty or not: wait_group counts slices
+  }
+  for (int it = 0; it < nk; it++) {
+    ganc_mma::cp_async_wait<S - 2>();
+    __syncthreads();
+    const int nxt = it + S - 1;
+    const bool more = nxt < nk;
+    if (more) issue(nxt % S);
+    ganc_mma::cp_async_commit();
+    tile_g128(sm, it % S, warp, lane, acc);
+    if (more) stash(nxt % S);
+  }
+  store_g128<Role>(a, t, warp, lane, acc);
+}
+
 static __global__ void wgrad_reduce_kernel(const float *part, int nparts, int64_t n, float *dw) {
   for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
        i += (int64_t)gridDim.x * blockDim.x)
@@ -1559,49 +1663,58 @@ static __global__ void wgrad_reduce_kernel(const float *part, int nparts, int64_
 namespace {
 struct VariantRow {
   ganc_conv_variant v;
-  int prec;  // PREC_*: which product step
-  int wr;    // the tensor-core kernels' warp rows (0 for the FP32 kernel)
-  int tiles; // TILES_*: how the slices reach shared memory
-  int phase; // 1: backward_data by sub-pixel phases (BwdDataPhase), stride 2..4 only
+  int prec;   // PREC_*: which product step
+  int wr;     // the tensor-core kernels' warp rows (0 for the FP32 kernel)
+  int tiles;  // TILES_*: how the slices reach shared memory
+  int phase;  // 1: backward_data by sub-pixel phases (BwdDataPhase), stride 2..4 only
+  int stages; // TILES_G128: 0 conv_g128_kernel (registers, 2 stages), else conv_g128_pipe_kernel's
 };
+constexpr int G128_PIPE_STAGES = 3; // the one depth conv_g128_pipe_kernel is built for
 // clang-format off
 constexpr unsigned ALL = 7, BWD_DATA_ONLY = 1u << GANC_CONV_BWD_DATA,
                    G128_ROLES = 1u << GANC_CONV_FWD | 1u << GANC_CONV_BWD_WEIGHT;
 const VariantRow VARIANTS[] = {
   {{"simt-fp32-phase", GANC_PREC_FP32, 0, 1, 0x1p-24, BWD_DATA_ONLY, 2, PHASE_MAX_STRIDE,
     "backward-data by sub-pixel phases (no zero taps), FP32 FMA as simt-fp32", 1},
-   PREC_FP32, 0, TILES_F32, 1},
+   PREC_FP32, 0, TILES_F32, 1, 0},
   {{"simt-fp32", GANC_PREC_FP32, 0, 1, 0x1p-24, ALL, 1, 1 << 30,
-    "FP32 FMA implicit GEMM, 64x64 tiles, 4x4 outputs per thread", 1}, PREC_FP32, 0, TILES_F32, 0},
+    "FP32 FMA implicit GEMM, 64x64 tiles, 4x4 outputs per thread", 1}, PREC_FP32, 0, TILES_F32, 0, 0},
   {{"simt-fp32-cp3", GANC_PREC_FP32, 80, 1, 0x1p-24, ALL, 1, 1 << 30,
-    "as simt-fp32, slices by cp.async 3 deep", 1}, PREC_FP32, 0, TILES_CP, 0},
+    "as simt-fp32, slices by cp.async 3 deep", 1}, PREC_FP32, 0, TILES_CP, 0, 0},
   {{"mma-tf32", GANC_PREC_TF32, 80, 1, 0x1p-11, ALL, 1, 1 << 30,
-    "TF32 mma.sync m16n8k8, 64x64 tiles, 2x4 warps of 32x16", 1}, PREC_TF32, 2, TILES_F32, 0},
+    "TF32 mma.sync m16n8k8, 64x64 tiles, 2x4 warps of 32x16", 1}, PREC_TF32, 2, TILES_F32, 0, 0},
   {{"mma-tf32-cp3", GANC_PREC_TF32, 80, 1, 0x1p-11, ALL, 1, 1 << 30,
-    "as mma-tf32, slices by cp.async 3 deep", 1}, PREC_TF32, 2, TILES_CP, 0},
+    "as mma-tf32, slices by cp.async 3 deep", 1}, PREC_TF32, 2, TILES_CP, 0, 0},
   {{"mma-tf32-w4x2", GANC_PREC_TF32, 80, 1, 0x1p-11, ALL, 1, 1 << 30,
-    "TF32 mma.sync m16n8k8, 64x64 tiles, 4x2 warps of 16x32", 1}, PREC_TF32, 4, TILES_F32, 0},
+    "TF32 mma.sync m16n8k8, 64x64 tiles, 4x2 warps of 16x32", 1}, PREC_TF32, 4, TILES_F32, 0, 0},
   {{"mma-tf32-phase", GANC_PREC_TF32, 80, 1, 0x1p-11, BWD_DATA_ONLY, 2, PHASE_MAX_STRIDE,
-    "backward-data by sub-pixel phases, as mma-tf32", 1}, PREC_TF32, 2, TILES_F32, 1},
+    "backward-data by sub-pixel phases, as mma-tf32", 1}, PREC_TF32, 2, TILES_F32, 1, 0},
   {{"mma-bf16", GANC_PREC_BF16, 80, 1, 0x1p-9, ALL, 1, 1 << 30,
-    "BF16 mma.sync m16n8k16, 64x64 tiles, 2x4 warps of 32x16", 1}, PREC_BF16, 2, TILES_F32, 0},
+    "BF16 mma.sync m16n8k16, 64x64 tiles, 2x4 warps of 32x16", 1}, PREC_BF16, 2, TILES_F32, 0, 0},
   {{"mma-bf16-cp3", GANC_PREC_BF16, 80, 1, 0x1p-9, ALL, 1, 1 << 30,
-    "as mma-bf16, slices by cp.async 3 deep", 1}, PREC_BF16, 2, TILES_CP, 0},
+    "as mma-bf16, slices by cp.async 3 deep", 1}, PREC_BF16, 2, TILES_CP, 0, 0},
   {{"mma-bf16-w4x2", GANC_PREC_BF16, 80, 1, 0x1p-9, ALL, 1, 1 << 30,
-    "BF16 mma.sync m16n8k16, 64x64 tiles, 4x2 warps of 16x32", 1}, PREC_BF16, 4, TILES_F32, 0},
+    "BF16 mma.sync m16n8k16, 64x64 tiles, 4x2 warps of 16x32", 1}, PREC_BF16, 4, TILES_F32, 0, 0},
   {{"mma-bf16-ldm", GANC_PREC_BF16, 80, 1, 0x1p-9, ALL, 1, 1 << 30,
     "BF16 mma.sync m16n8k16, bf16 tiles in shared memory, fragments by ldmatrix.trans, 2x4 "
-    "warps of 32x16", 1}, PREC_BF16, 2, TILES_BF16, 0},
+    "warps of 32x16", 1}, PREC_BF16, 2, TILES_BF16, 0, 0},
   {{"mma-bf16-phase", GANC_PREC_BF16, 80, 1, 0x1p-9, BWD_DATA_ONLY, 2, PHASE_MAX_STRIDE,
-    "backward-data by sub-pixel phases, as mma-bf16", 1}, PREC_BF16, 2, TILES_F32, 1},
+    "backward-data by sub-pixel phases, as mma-bf16", 1}, PREC_BF16, 2, TILES_F32, 1, 0},
   {{"mma-bf16-g128", GANC_PREC_BF16, 80, 1, 0x1p-9, G128_ROLES, 1, 1 << 30,
     "BF16 mma.sync m16n8k16, 128x128x32 tiles, 8-channel rows, ldmatrix on both operands, "
     "2x4 warps of 64x32 (forward, backward-weight; C, K multiples of 8)", 8},
-   PREC_BF16, 2, TILES_G128, 0},
+   PREC_BF16, 2, TILES_G128, 0, 0},
   {{"mma-bf16-g128-phase", GANC_PREC_BF16, 80, 1, 0x1p-9, BWD_DATA_ONLY, 1, PHASE_MAX_STRIDE,
     "backward-data by sub-pixel phases (stride 1: one phase) with mma-bf16-g128's tiles and "
     "rows (C, K multiples of 8)", 8},
-   PREC_BF16, 2, TILES_G128, 1},
+   PREC_BF16, 2, TILES_G128, 1, 0},
+  {{"mma-bf16-g128-cp3", GANC_PREC_BF16, 80, 1, 0x1p-9, G128_ROLES, 1, 1 << 30,
+    "as mma-bf16-g128, 3 slices deep in 52-56 KB of dynamic shared memory: activations stored in "
+    "bf16 by 16-byte cp.async, FP32 operands through registers", 8},
+   PREC_BF16, 2, TILES_G128, 0, G128_PIPE_STAGES},
+  {{"mma-bf16-g128-cp3-phase", GANC_PREC_BF16, 80, 1, 0x1p-9, BWD_DATA_ONLY, 1, PHASE_MAX_STRIDE,
+    "backward-data as mma-bf16-g128-phase, 3 slices deep as mma-bf16-g128-cp3 (60 KB)", 8},
+   PREC_BF16, 2, TILES_G128, 1, G128_PIPE_STAGES},
 };
 // clang-format on
 constexpr int NVARIANTS = (int)(sizeof VARIANTS / sizeof VARIANTS[0]);
@@ -1646,6 +1759,35 @@ template <class Role> void launch(int vi, const typename Role::Args &a, cudaStre
     return launch_bf16op<Role>(vi, a, st); // the same kernels as for bf16 operands
   CUDA_CHECK_LAUNCH();
 }
+// A 128x128-tile variant: conv_g128_kernel, or conv_g128_pipe_kernel in its dynamic shared memory
+// (its limit raised past 48 KB once per device by ganc_conv_cuda_init), with its cp.async path
+// where an operand is bf16 and both are 16-byte aligned.
+template <class R> void launch_g128(int vi, const typename R::Args &a, cudaStream_t st) {
+  const dim3 grid = R::grid(a);
+  constexpr int S = G128_PIPE_STAGES;
+  constexpr size_t bytes = sizeof(typename R::template Tiles<S>);
+  KERNEL_REQUIRE(!VARIANTS[vi].stages || VARIANTS[vi].stages == S, "launch_g128",
+                 "variant %s: %d stages", VARIANTS[vi].v.name, VARIANTS[vi].stages);
+  bool async = false;
+  if constexpr (R::bf16_operand(0) || R::bf16_operand(1)) async = a.vec;
+  if (!VARIANTS[vi].stages)
+    GANC_LAUNCH(conv_g128_kernel<R>, grid, THREADS, st)(a);
+  else if (async)
+    GANC_LAUNCH_SMEM((conv_g128_pipe_kernel<R, S, true>), grid, THREADS, bytes, st)(a);
+  else
+    GANC_LAUNCH_SMEM((conv_g128_pipe_kernel<R, S, false>), grid, THREADS, bytes, st)(a);
+  CUDA_CHECK_LAUNCH();
+}
+
+// The dynamic shared memory conv_g128_pipe_kernel<R, ...> asks for, allowed.
+template <class R> void allow_pipe_smem() {
+  constexpr int S = G128_PIPE_STAGES, bytes = (int)sizeof(typename R::template Tiles<S>);
+  CUDA_CHECK(cudaFuncSetAttribute(conv_g128_pipe_kernel<R, S, false>,
+                                  cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
+  if constexpr (R::bf16_operand(0) || R::bf16_operand(1))
+    CUDA_CHECK(cudaFuncSetAttribute(conv_g128_pipe_kernel<R, S, true>,
+                                    cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
+}
 } // namespace
 
 // The phase variants: BwdDataPhase with FP32 tiles only.
@@ -1659,6 +1801,21 @@ void launch_phase(int vi, const BwdDataPhase::Args &a, cudaStream_t st) {
   else
     GANC_LAUNCH((conv_mma_kernel<BwdDataPhase, PREC_BF16, 2, TILES_F32>), grid, THREADS, st)(a);
   CUDA_CHECK_LAUNCH();
+}
+
+// Once per context, before any launch (and so outside any stream capture): every instantiation
+// of conv_g128_pipe_kernel the launchers make (the role launchers' operand types) may take its
+// stages' dynamic shared memory. cudemu fails a launch whose kernel is missing here.
+extern "C" void ganc_conv_cuda_init(ganc_ctx *ctx) {
+  if (ganc_cuda_cc(ctx) < 80) return; // no tensor-core variant runs here (require_variant)
+  allow_pipe_smem<FwdG<float, float>>();
+  allow_pipe_smem<FwdG<uint16_t, float>>();
+  allow_pipe_smem<WgradG<float, float>>();
+  allow_pipe_smem<WgradG<uint16_t, float>>();
+  allow_pipe_smem<WgradG<float, uint16_t>>();
+  allow_pipe_smem<WgradG<uint16_t, uint16_t>>();
+  allow_pipe_smem<PhaseG<float, float>>();
+  allow_pipe_smem<PhaseG<uint16_t, float>>();
 }
 
 extern "C" int ganc_conv_variant_count(void) { return NVARIANTS; }
@@ -1715,9 +1872,7 @@ static void run_forward(int v, cudaStream_t st, const conv_shape *s, const TA *x
   KERNEL_REQUIRE(Fwd::grid(a).y <= 65535, "conv2d_forward_cuda", "K = %d > 65535·64", s->K);
   if (VARIANTS[v].tiles == TILES_G128) {
     typedef FwdG<TA, float> R;
-    const typename R::Args g = with_halves(R::args(s, x, w, y), yh, ep);
-    GANC_LAUNCH(conv_g128_kernel<R>, R::grid(g), THREADS, st)(g);
-    CUDA_CHECK_LAUNCH();
+    launch_g128<R>(v, with_halves(R::args(s, x, w, y), yh, ep), st);
     return;
   }
   if constexpr (std::is_same<TA, float>::value)
@@ -1741,8 +1896,7 @@ static void run_backward_data(int v, cudaStream_t st, const conv_shape *s, const
     typename R::Args g = R::args(s, dy, w, dx);
     g.b.dxh = dxh;
     if (ep) g.b.ep = *ep;
-    GANC_LAUNCH(conv_g128_kernel<R>, R::grid(g), THREADS, st)(g);
-    CUDA_CHECK_LAUNCH();
+    launch_g128<R>(v, g, st);
   } else if constexpr (std::is_same<TA, float>::value) {
     if (VARIANTS[v].phase) // the same sizes, split by phase
       launch_phase(v, with_dx_halves(BwdDataPhase::args(s, dy, w, dx), dxh, ep), st);
@@ -1771,9 +1925,7 @@ static void run_backward_weight(ganc_ctx *ctx, int v, cudaStream_t st, const con
   auto gemm = [&](float *part) {
     if (g128) {
       typedef WgradG<TA, TB> R;
-      const typename R::Args a = R::args(s, x, dy, dw, part, plan.chunk);
-      GANC_LAUNCH(conv_g128_kernel<R>, R::grid(a), THREADS, st)(a);
-      CUDA_CHECK_LAUNCH();
+      launch_g128<R>(v, R::args(s, x, dy, dw, part, plan.chunk), st);
     } else if constexpr (std::is_same<TA, float>::value && std::is_same<TB, float>::value) {
       launch<BwdWeight>(v, BwdWeight::args(s, x, dy, dw, part, plan.chunk), st);
     } else {

@@ -76,6 +76,7 @@ extern "C" int ganc_cuda_ctx_init(ganc_ctx *ctx, int device, char *why, size_t w
   ctx->backend = GANC_BACKEND_CUDA;
   ctx->cuda = s;
   if (ctx->threads < 1) ctx->threads = 1;
+  ganc_conv_cuda_init(ctx); // kernel attributes, set before any launch or capture
   return 0;
 }
 

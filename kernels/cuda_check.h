@@ -21,8 +21,12 @@
 // stream>>>(args...). A macro rather than the chevrons at the call site so that the same
 // launchers also build with the host C++ compiler under tests/gpu/cudemu (the CUDA emulator of the
 // tests), whose cuda_runtime.h defines GANC_LAUNCH first.
+// GANC_LAUNCH_SMEM adds the block's dynamic shared memory in bytes (kernels/mma.cuh's
+// dynamic_shared; above 48 KB after cudaFuncSetAttribute).
 #ifndef GANC_LAUNCH
 #define GANC_LAUNCH(kernel, grid, block, stream) kernel<<<(grid), (block), 0, (stream)>>>
+#define GANC_LAUNCH_SMEM(kernel, grid, block, smem, stream)                                        \
+  kernel<<<(grid), (block), (smem), (stream)>>>
 #endif
 
 #define CUBLAS_CHECK(call)                                                                         \

@@ -5,6 +5,7 @@
 //   ldmatrix_x1/x2/x4 ldmatrix.sync.aligned.m8n8.x{1,2,4}[.trans].shared.b16
 //   cp_async          cp.async.ca.shared.global with src-size (zero fill past it)
 //   cp_async_commit / cp_async_wait<N>
+//   dynamic_shared    the block's dynamic shared memory (extern __shared__; GANC_LAUNCH_SMEM)
 //   pack_bf16x2, to_tf32  operand conversions (cvt.rn.bf16x2.f32, cvt.rna.tf32.f32)
 // The fragment layouts are the PTX ISA's; tests/gpu/cudemu/cudemu.cc writes them out, and
 // test_gpu_mma (kernels/mma_probe.cu) checks the emulation against a GPU where one is present.
@@ -85,6 +86,7 @@ __device__ __forceinline__ void cp_async(void *smem, const void *gmem, int src_b
 }
 __device__ __forceinline__ void cp_async_commit() { ::cudemu::cp_async_commit(); }
 template <int N> __device__ __forceinline__ void cp_async_wait() { ::cudemu::cp_async_wait(N); }
+__device__ __forceinline__ void *dynamic_shared() { return ::cudemu::dynamic_shared(); }
 #undef GANC_MMA_SITE
 
 #else // nvcc
@@ -151,6 +153,10 @@ __device__ __forceinline__ void cp_async_commit() {
 }
 template <int N> __device__ __forceinline__ void cp_async_wait() {
   asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory");
+}
+__device__ __forceinline__ void *dynamic_shared() {
+  extern __shared__ __align__(128) unsigned char ganc_dynamic_smem[];
+  return ganc_dynamic_smem;
 }
 
 #endif

@@ -175,6 +175,9 @@ static void build_cases(case_list *l) {
   add_case(l, "odd8 3x3 s1 p1 K=136", 2, 9, 7, 8, 136, 3, 3, 1, 1);
   add_case(l, "odd8 4x4 s2 p1 M=330", 3, 20, 22, 24, 16, 4, 4, 2, 1);
   add_case(l, "odd8 1x1 s1 p0 C=40", 1, 13, 13, 40, 48, 1, 1, 1, 0);
+  // One slice in every role (fewer than a pipeline's stages: mma-bf16-g128-cp3), three phases
+  // without taps at stride 2.
+  add_case(l, "odd8 1x1 s2 p0 C=8 K=16", 2, 8, 6, 8, 16, 1, 1, 2, 0);
   add_case(l, "split-K8 3x3 s1 p1", 5, 23, 23, 8, 8, 3, 3, 1, 1); // 5 splits, the last shorter
   // Random small shapes (a fixed seed): strides 1-3, pads 0-2, kernels 1-5 (also larger than the
   // image), channel counts 1-40 and 1-80, batches 1-4.
@@ -366,19 +369,20 @@ static void run_variants(run_state *r, const conv_case *cc, const float *x, cons
       }
       ganc_cuda_free(r->gpu, d_out);
       int deterministic = memcmp(got, again, n * sizeof(float)) == 0;
-      // The activation operands stored in bf16 (in0 of every role, and backward-weight's dy):
-      // the same bits as from the float operands, which the variant rounds the same way.
+      // The activation operands stored in bf16 (in0 of every role, and backward-weight's dy,
+      // alone and with x): the same bits as from the float operands, which the variant rounds
+      // the same way.
       int same16 = 1, runs16 = 0;
       if (ganc_conv_variant_reads_bf16(v)) {
         if (!h16[0][0]) make_bf16_copies(r, x, nx, dy, ny, h16);
-        for (int which = 0; which < (role == BWD_WEIGHT ? 2 : 1); which++) {
+        for (int which = 0; which < (role == BWD_WEIGHT ? 3 : 1); which++) {
           const void *a0 = in0, *a1 = in1;
-          if (which == 0) a0 = h16[role == BWD_DATA][shifted];
-          if (which == 1) a1 = h16[1][shifted];
+          if (which != 1) a0 = h16[role == BWD_DATA][shifted];
+          if (which >= 1) a1 = h16[1][shifted];
           float *d16 = ganc_cuda_malloc(r->gpu, n * sizeof(float));
           ganc_cuda_h2d(r->gpu, d16, init, n * sizeof(float));
-          conv2d_run_variant_mixed_cuda(r->gpu, r->st, v, (ganc_conv_role)role, s, a0, which == 0,
-                                        a1, which == 1, d16, 0, NULL);
+          conv2d_run_variant_mixed_cuda(r->gpu, r->st, v, (ganc_conv_role)role, s, a0, which != 1,
+                                        a1, which >= 1, d16, 0, NULL);
           ganc_cuda_d2h(r->gpu, again, d16, n * sizeof(float));
           ganc_cuda_free(r->gpu, d16);
           same16 &= memcmp(got, again, n * sizeof(float)) == 0;

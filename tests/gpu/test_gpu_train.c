@@ -317,9 +317,12 @@ static void graph_check(const char *name, const programs *P, const char *data, c
 // its own; D's first leaky ReLU then FP32) must give those bits too, and keep fewer of D's
 // gradients in bf16 than the fused run, whose D b1 backward-data writes its first convolution's
 // gradient in bf16 with the leaky ReLU's backward applied.
+// A fourth run takes the pipelined twins (train.conv_variant = mma-bf16-g128-cp3, whose kernels
+// copy the bf16 activations and gradients by cp.async straight from training's buffers): the same
+// bits again.
 static void storage_check(const char *name, const programs *P, const char *data, const char *cfg,
                           const char *gpu, const char *extra, int batch, int steps) {
-  char log[4600], run[3][4500];
+  char log[4600], run[4][4500];
   snprintf(log, sizeof log, "%s.log", gpu);
   int ga = 0, da = 0;
   const int kept = file_scan2(log, "bf16 activations: G ", &ga, &da);
@@ -332,14 +335,12 @@ static void storage_check(const char *name, const programs *P, const char *data,
   check(said && gg > 0 && dg > 0,
         "%s: the bf16 run kept gradients of G and D in bf16 (\"bf16 gradients: G %d, D %d\" in %s)",
         name, gg, dg, log);
-  static const char *const opt[3] = {"", " --set train.bf16_activations=false",
-                                     " --set train.fuse_activations=false"};
-  for (int k = 0; k < 3; k++) {
+  static const char *const opt[4] = {"", " --set train.bf16_activations=false",
+                                     " --set train.fuse_activations=false", "-cp3"};
+  static const char *const tag[4] = {"bf16-acts", "fp32-acts", "unfused", "cp3"};
+  for (int k = 0; k < 4; k++) {
     char o[256];
-    snprintf(run[k], sizeof run[k], "%s-g128-%s", gpu,
-             k == 2 ? "unfused"
-             : k    ? "fp32-acts"
-                    : "bf16-acts");
+    snprintf(run[k], sizeof run[k], "%s-g128-%s", gpu, tag[k]);
     snprintf(o, sizeof o, "--set model.d_base=8 --set train.conv_variant=mma-bf16-g128%s", opt[k]);
     const int rc = gpu_run(P, data, cfg, run[k], extra, batch, steps, o);
     check(rc == 0, "%s: %d steps with mma-bf16-g128%s (exit %d)", name, steps, opt[k], rc);
@@ -354,6 +355,7 @@ static void storage_check(const char *name, const programs *P, const char *data,
         name, ga, da, log);
   same_bits(name, "bf16 and FP32 activations", run[0], run[1], steps);
   same_bits(name, "fused and separate activations", run[0], run[2], steps);
+  same_bits(name, "mma-bf16-g128 and its cp.async pipeline", run[0], run[3], steps);
   int gu = 0, du = 0;
   gg = dg = 0;
   file_scan2(log, "bf16 gradients: G ", &gg, &dg);

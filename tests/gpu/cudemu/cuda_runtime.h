@@ -97,6 +97,11 @@ enum cudaStreamCaptureStatus {
   cudaStreamCaptureStatusInvalidated = 2,
 };
 
+// cudaFuncSetAttribute: the one attribute ganc sets (a kernel's dynamic shared memory above 48 KB).
+enum cudaFuncAttribute {
+  cudaFuncAttributeMaxDynamicSharedMemorySize = 8,
+};
+
 struct cudaDeviceProp {
   char name[256];
   size_t totalGlobalMem;
@@ -164,7 +169,16 @@ struct Config {
   dim3 grid, block;
   cudaStream_t stream;
   const char *kernel; // its name as written at the launch, for messages
+  size_t smem;        // dynamic shared memory per block (GANC_LAUNCH_SMEM), 0 for none
+  const void *fn;     // the kernel, for its attributes (cudaFuncSetAttribute)
 };
+// Dynamic shared memory: the block's `extern __shared__` array (kernels/mma.cuh's
+// dynamic_shared), poisoned before every block like the static shared memory, its first
+// Config::smem bytes counted as shared by ldmatrix and cp.async. As on a GPU, a launch asking
+// for more than 48 KB fails (cudaErrorInvalidValue) unless cudaFuncSetAttribute raised the
+// kernel's limit to at least that much first, and no limit goes past 227 KB (sm_90's).
+void *dynamic_shared();
+cudaError_t set_max_dynamic_smem(const void *fn, int bytes);
 // Runs body(arg) as every thread of every block of c (blocks in turn, threads as fibers), then
 // checks device memory for writes outside allocations. A bad configuration is recorded for
 // cudaGetLastError, as the CUDA runtime does.
@@ -193,11 +207,17 @@ template <class... P> struct Launch {
   }
 };
 template <class... P>
-Launch<P...> launch(void (*kernel)(P...), dim3 grid, dim3 block, cudaStream_t st,
+Launch<P...> launch(void (*kernel)(P...), dim3 grid, dim3 block, size_t smem, cudaStream_t st,
                     const char *name) {
-  return Launch<P...>{kernel, Config{grid, block, st, name}};
+  return Launch<P...>{kernel, Config{grid, block, st, name, smem, (const void *)kernel}};
 }
 } // namespace cudemu
+
+template <class... P>
+cudaError_t cudaFuncSetAttribute(void (*kernel)(P...), cudaFuncAttribute attr, int value) {
+  if (attr != cudaFuncAttributeMaxDynamicSharedMemorySize) return cudaErrorInvalidValue;
+  return ::cudemu::set_max_dynamic_smem((const void *)kernel, value);
+}
 
 // ---- warps (cudemu.cc) ---------------------------------------------------------------------
 // A warp is 32 consecutive threads of a block in linear thread order (the last one may be partial).
@@ -294,8 +314,10 @@ inline void __syncwarp(unsigned mask = 0xffffffffu, const char *file = __builtin
 #define blockDim (::cudemu::block_dim())
 #define gridDim (::cudemu::grid_dim())
 #define __syncthreads() ::cudemu::syncthreads(__FILE__, __LINE__)
-// kernels/cuda_check.h: kernel<<<grid, block, 0, stream>>>(args) on nvcc.
+// kernels/cuda_check.h: kernel<<<grid, block, 0 or smem, stream>>>(args) on nvcc.
 #define GANC_LAUNCH(kernel, grid, block, stream)                                                   \
-  ::cudemu::launch(kernel, grid, block, stream, #kernel)
+  ::cudemu::launch(kernel, grid, block, 0, stream, #kernel)
+#define GANC_LAUNCH_SMEM(kernel, grid, block, smem, stream)                                        \
+  ::cudemu::launch(kernel, grid, block, smem, stream, #kernel)
 
 #endif

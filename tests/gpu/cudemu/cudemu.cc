@@ -28,6 +28,9 @@
 //     launch, so a write outside an allocation names the kernel, even one that adds 0 to poison;
 //     new allocations and every block's shared memory are poison too; copies and memsets must lie
 //     inside one allocation and go in the direction their kind says;
+//   - dynamic shared memory (GANC_LAUNCH_SMEM): poisoned before every block, only the launch's
+//     bytes of it count as shared for ldmatrix and cp.async, and a launch asking past 48 KB fails
+//     as on a GPU unless cudaFuncSetAttribute raised the kernel's limit first;
 //   - out of memory: CUDEMU_MEM_LIMIT=<bytes> makes cudaMalloc fail past that many bytes in use,
 //     so the out-of-memory message can be tested;
 //   - stream capture and graphs: while a stream captures, its launches (arguments copied, as a
@@ -243,8 +246,13 @@ struct Sched {
   ucontext_t main_uc;
 #endif
   unsigned long launches = 0;
-  int order_env = -2; // -2 not read yet, -1 mix, else the fixed order
+  int order_env = -2;                       // -2 not read yet, -1 mix, else the fixed order
+  std::map<const void *, int> max_dyn_smem; // cudaFuncSetAttribute's limits, by kernel
 } S;
+
+// The blocks' dynamic shared memory (one block runs at a time): sm_90's largest.
+constexpr size_t DYN_SMEM_MAX = 227 * 1024;
+alignas(128) unsigned char dyn_smem[DYN_SMEM_MAX];
 
 } // namespace
 
@@ -338,9 +346,10 @@ void resume(unsigned t) {
 extern "C" char __start_cudemu_shared[] __attribute__((weak));
 extern "C" char __stop_cudemu_shared[] __attribute__((weak));
 
-void poison_shared() {
+void poison_shared(size_t dyn) {
   const uintptr_t a = (uintptr_t)__start_cudemu_shared, b = (uintptr_t)__stop_cudemu_shared;
   if (a && b > a) poison(__start_cudemu_shared, (size_t)(b - a));
+  if (dyn) poison(dyn_smem, dyn);
 }
 
 uint64_t mix64(uint64_t z) {
@@ -377,7 +386,7 @@ int order_from_env() {
 
 void run_block(const cudemu::Config &c, int order, uint64_t salt, std::vector<unsigned> &o) {
   const unsigned nt = c.block.x * c.block.y * c.block.z;
-  poison_shared();
+  poison_shared(c.smem);
   for (unsigned t = 0; t < nt; t++) {
     Thread &th = S.th[t];
     th.state = T_NEW;
@@ -531,6 +540,14 @@ void run(const Config &c, void (*body)(void *), void *arg) {
     std::lock_guard<std::mutex> m(mem.mu);
     mem.last_error = cudaErrorInvalidConfiguration;
     return;
+  }
+  if (c.smem > 48 * 1024) { // as the CUDA runtime: only up to the kernel's raised limit
+    const auto it = S.max_dyn_smem.find(c.fn);
+    if (it == S.max_dyn_smem.end() || (size_t)it->second < c.smem) {
+      std::lock_guard<std::mutex> m(mem.mu);
+      mem.last_error = cudaErrorInvalidValue;
+      return;
+    }
   }
   const double t0 = profile_on() ? now_s() : 0.0;
   if (S.order_env == -2) S.order_env = order_from_env();
@@ -722,7 +739,26 @@ void mma_tf32_m16n8k8(float d[4], const uint32_t a[4], const uint32_t b[2], cons
 
 static bool in_shared(const void *p, size_t n) {
   const char *c = (const char *)p;
-  return __start_cudemu_shared && c >= __start_cudemu_shared && c + n <= __stop_cudemu_shared;
+  const unsigned char *u = (const unsigned char *)p;
+  const size_t dyn = S.cfg ? S.cfg->smem : 0;
+  return (__start_cudemu_shared && c >= __start_cudemu_shared && c + n <= __stop_cudemu_shared) ||
+         (u >= dyn_smem && u + n <= dyn_smem + dyn);
+}
+
+void *dynamic_shared() {
+  if (!S.cfg) fail("dynamic shared memory outside a kernel");
+  return dyn_smem;
+}
+
+cudaError_t set_max_dynamic_smem(const void *fn, int bytes) {
+  if (bytes < 0 || (size_t)bytes > DYN_SMEM_MAX) {
+    std::lock_guard<std::mutex> m(mem.mu);
+    mem.last_error = cudaErrorInvalidValue;
+    return cudaErrorInvalidValue;
+  }
+  std::lock_guard<std::mutex> g(S.mu);
+  S.max_dyn_smem[fn] = bytes;
+  return cudaSuccess;
 }
 
 // ldmatrix: lanes 8j..8j+7 give the addresses of matrix j's 8 rows (16 bytes each, 16-byte

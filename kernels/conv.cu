@@ -1504,14 +1504,26 @@ __host__ __device__ __forceinline__ void load_rows(const typename Role::Args &a,
                                                    typename Role::Thread &t) {
   Role::rows(a, tid, t, [&](int op, int i, auto p, bool ok) { row8(a.vec, p, ok, t.r[op][i]); });
 }
-template <class Role, class SM>
-__host__ __device__ __forceinline__ void stash_rows(const typename Role::Thread &t, SM &sm, int buf,
+// Every row of r ([A, B][i]), or with SKIP_BF16 those of the operands stored in FP32 (the bf16
+// ones are copied by cp.async: conv_g128_pipe_kernel).
+template <class Role, bool SKIP_BF16, class SM>
+__host__ __device__ __forceinline__ void stash_rows(const uint32_t (&r)[2][2][4], SM &sm, int buf,
                                                     int tid) {
 #pragma unroll
   for (int op = 0; op < 2; op++)
+    if (!(SKIP_BF16 && Role::bf16_operand(op)))
 #pragma unroll
-    for (int i = 0; i < 2; i++)
-      sts8(Role::slot(sm, buf, op, i, tid), t.r[op][i]);
+      for (int i = 0; i < 2; i++)
+        sts8(Role::slot(sm, buf, op, i, tid), r[op][i]);
+}
+__device__ __forceinline__ void zero_acc(float acc[4][4][4]) {
+#pragma unroll
+  for (int mi = 0; mi < 4; mi++)
+#pragma unroll
+    for (int ni = 0; ni < 4; ni++)
+#pragma unroll
+      for (int i = 0; i < 4; i++)
+        acc[mi][ni][i] = 0.0f;
 }
 
 // The block's results out of the accumulators. D fragment: elements 2h, 2h + 1 of tile (mi, ni)
@@ -1565,17 +1577,11 @@ __global__ void __launch_bounds__(THREADS, 1) conv_g128_kernel(const typename Ro
   typename Role::Thread t;
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
   float acc[4][4][4];
-#pragma unroll
-  for (int mi = 0; mi < 4; mi++)
-#pragma unroll
-    for (int ni = 0; ni < 4; ni++)
-#pragma unroll
-      for (int i = 0; i < 4; i++)
-        acc[mi][ni][i] = 0.0f;
+  zero_acc(acc);
   const int nk = Role::begin(a, blockIdx.x, blockIdx.y, blockIdx.z, tid, t);
   if (nk > 0) {
     load_rows<Role>(a, tid, t);
-    stash_rows<Role>(t, sm, 0, tid);
+    stash_rows<Role, false>(t.r, sm, 0, tid);
   }
   __syncthreads();
   for (int it = 0; it < nk; it++) {
@@ -1583,70 +1589,74 @@ __global__ void __launch_bounds__(THREADS, 1) conv_g128_kernel(const typename Ro
     const bool more = it + 1 < nk;
     if (more) load_rows<Role>(a, tid, t);
     tile_g128(sm, cur, warp, lane, acc);
-    if (more) stash_rows<Role>(t, sm, cur ^ 1, tid);
+    if (more) stash_rows<Role, false>(t.r, sm, cur ^ 1, tid);
     __syncthreads();
   }
   store_g128<Role>(a, t, warp, lane, acc);
 }
 
-// The same tiles S slices deep (S >= 3) in dynamic shared memory: slice it + S − 1 is fetched
-// while slice it is multiplied. With ASYNC (the launcher's choice: the operands 16-byte aligned),
-// an operand stored in bf16 (Role's TA or TB uint16_t: training's bf16 activations) is copied by
-// 16-byte cp.async straight from global into its stage — no registers, no stash, zero fill for
-// padding and edges by src-size 0 — one commit group per slice; an FP32 operand (the weights)
-// still goes through registers, packed at the load and stored into its stage after the slice's
-// products. One barrier per slice: after it every thread's copies of slice it have landed
-// (wait_group S − 2 leaves the newer slices in flight) and no warp still reads the stage that
-// slice it + S − 1 then overwrites (slice it − 1's). Products, k order and results are
-// conv_g128_kernel's, bit for bit.
+// The same tiles three slices deep in dynamic shared memory: slice it + 2 is fetched while slice
+// it is multiplied, so two slices of products (not one, as conv_g128_kernel) hide a fetch's
+// latency. With ASYNC (the launcher's choice: the operands 16-byte aligned), an operand stored in
+// bf16 (Role's TA or TB uint16_t: training's bf16 activations and gradients) is copied by 16-byte
+// cp.async straight from global into its stage — no registers, no stash, zero fill for padding
+// and edges by src-size 0 — one commit group per slice, waited for with wait_group 1 (slice it's
+// group complete, slice it + 1's in flight). An FP32 operand (the weights) goes through registers,
+// packed at the load, in two sets (rr[slice & 1]): slice it + 2's rows load into one while slice
+// it + 1's, loaded a slice earlier, wait in the other to be stored into their stage after slice
+// it's products — so its loads are two slices ahead too (the loop is unrolled by two, so that the
+// set is a constant and the registers stay registers). One barrier per slice: after it every
+// thread's copies and stores of slice it are in place, and no warp still reads the stage slice
+// it + 2 overwrites (slice it − 1's). Products, k order and results are conv_g128_kernel's, bit
+// for bit.
 template <class Role, int S, bool ASYNC>
 __global__ void __launch_bounds__(THREADS, 1) conv_g128_pipe_kernel(const typename Role::Args a) {
-  static_assert(S >= 3, "two slices in flight at least");
+  static_assert(S == 3, "the register sets below are built for three stages");
   typedef typename Role::template Tiles<S> SM;
+  typedef std::integral_constant<int, 0> Even;
+  typedef std::integral_constant<int, 1> Odd;
   SM &sm = *static_cast<SM *>(ganc_mma::dynamic_shared());
   typename Role::Thread t;
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
   float acc[4][4][4];
-#pragma unroll
-  for (int mi = 0; mi < 4; mi++)
-#pragma unroll
-    for (int ni = 0; ni < 4; ni++)
-#pragma unroll
-      for (int i = 0; i < 4; i++)
-        acc[mi][ni][i] = 0.0f;
+  zero_acc(acc);
+  uint32_t rr[2][2][2][4]; // [slice & 1][A, B][i]: the register rows of two slices
   const int nk = Role::begin(a, blockIdx.x, blockIdx.y, blockIdx.z, tid, t);
-  // Slice into stage buf: the bf16 rows by cp.async now, the others into registers.
-  auto issue = [&](int buf) {
+  // The next slice into stage buf: the bf16 rows by cp.async now, the others into register set
+  // `set`.
+  auto issue = [&](int buf, auto set) {
+    uint32_t(&r)[2][2][4] = rr[decltype(set)::value];
     Role::rows(a, tid, t, [&](int op, int i, auto p, bool ok) {
       typedef typename std::remove_cv<typename std::remove_pointer<decltype(p)>::type>::type T;
       if constexpr (ASYNC && std::is_same<T, uint16_t>::value)
         ganc_mma::cp_async<16>(Role::slot(sm, buf, op, i, tid), p, ok ? 16 : 0);
       else
-        row8(a.vec, p, ok, t.r[op][i]);
+        row8(a.vec, p, ok, r[op][i]);
     });
   };
-  auto stash = [&](int buf) { // the register rows into stage buf
-#pragma unroll
-    for (int op = 0; op < 2; op++)
-      if (!(ASYNC && Role::bf16_operand(op)))
-#pragma unroll
-        for (int i = 0; i < 2; i++)
-          sts8(Role::slot(sm, buf, op, i, tid), t.r[op][i]);
+  auto stash = [&](int buf, auto set) { // register set `set` (its rows) into stage buf
+    stash_rows<Role, ASYNC>(rr[decltype(set)::value], sm, buf, tid);
   };
-#pragma unroll
-  for (int st = 0; st < S - 1; st++) { // slices 0 .. S − 2 into stages 0 .. S − 2
-    if (st < nk) issue(st), stash(st);
-    ganc_mma::cp_async_commit(); // a group per slice, empty or not: wait_group counts slices
-  }
-  for (int it = 0; it < nk; it++) {
-    ganc_mma::cp_async_wait<S - 2>();
+  // Slice it (set: it & 1, a constant): wait for its copies, fetch slice it + 2 ((it + 2) & 1 ==
+  // it & 1: the set slice it's rows left), multiply, then store slice it + 1's register rows.
+  auto step = [&](int it, auto set) {
+    typedef std::integral_constant<int, 1 - decltype(set)::value> Other;
+    ganc_mma::cp_async_wait<1>();
     __syncthreads();
-    const int nxt = it + S - 1;
-    const bool more = nxt < nk;
-    if (more) issue(nxt % S);
+    if (it + 2 < nk) issue((it + 2) % 3, set);
     ganc_mma::cp_async_commit();
-    tile_g128(sm, it % S, warp, lane, acc);
-    if (more) stash(nxt % S);
+    tile_g128(sm, it % 3, warp, lane, acc);
+    if (it + 1 < nk) stash((it + 1) % 3, Other());
+  };
+  // Slice 0 into stage 0 whole; slice 1's copies into stage 1, its register rows into set 1 (stored
+  // after slice 0's products). A group per slice, empty or not: wait_group counts slices.
+  if (nk > 0) issue(0, Even()), stash(0, Even());
+  ganc_mma::cp_async_commit();
+  if (nk > 1) issue(1, Odd());
+  ganc_mma::cp_async_commit();
+  for (int it = 0; it < nk; it += 2) {
+    step(it, Even());
+    if (it + 1 < nk) step(it + 1, Odd());
   }
   store_g128<Role>(a, t, warp, lane, acc);
 }
@@ -1768,25 +1778,33 @@ template <class R> void launch_g128(int vi, const typename R::Args &a, cudaStrea
   constexpr size_t bytes = sizeof(typename R::template Tiles<S>);
   KERNEL_REQUIRE(!VARIANTS[vi].stages || VARIANTS[vi].stages == S, "launch_g128",
                  "variant %s: %d stages", VARIANTS[vi].v.name, VARIANTS[vi].stages);
-  bool async = false;
-  if constexpr (R::bf16_operand(0) || R::bf16_operand(1)) async = a.vec;
-  if (!VARIANTS[vi].stages)
+  bool launched = false;
+  if (!VARIANTS[vi].stages) {
     GANC_LAUNCH(conv_g128_kernel<R>, grid, THREADS, st)(a);
-  else if (async)
-    GANC_LAUNCH_SMEM((conv_g128_pipe_kernel<R, S, true>), grid, THREADS, bytes, st)(a);
-  else
+    launched = true;
+  } else if constexpr (R::bf16_operand(0) || R::bf16_operand(1)) {
+    if (a.vec) {
+      GANC_LAUNCH_SMEM((conv_g128_pipe_kernel<R, S, true>), grid, THREADS, bytes, st)(a);
+      launched = true;
+    }
+  }
+  if (!launched)
     GANC_LAUNCH_SMEM((conv_g128_pipe_kernel<R, S, false>), grid, THREADS, bytes, st)(a);
   CUDA_CHECK_LAUNCH();
 }
 
-// The dynamic shared memory conv_g128_pipe_kernel<R, ...> asks for, allowed.
-template <class R> void allow_pipe_smem() {
+// The dynamic shared memory conv_g128_pipe_kernel<R, ...> asks for, allowed; false (the error
+// cleared) where the device refuses.
+template <class R> bool allow_pipe_smem() {
   constexpr int S = G128_PIPE_STAGES, bytes = (int)sizeof(typename R::template Tiles<S>);
-  CUDA_CHECK(cudaFuncSetAttribute(conv_g128_pipe_kernel<R, S, false>,
-                                  cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
+  bool ok = cudaFuncSetAttribute(conv_g128_pipe_kernel<R, S, false>,
+                                 cudaFuncAttributeMaxDynamicSharedMemorySize, bytes) == cudaSuccess;
   if constexpr (R::bf16_operand(0) || R::bf16_operand(1))
-    CUDA_CHECK(cudaFuncSetAttribute(conv_g128_pipe_kernel<R, S, true>,
-                                    cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
+    ok = ok &&
+         cudaFuncSetAttribute(conv_g128_pipe_kernel<R, S, true>,
+                              cudaFuncAttributeMaxDynamicSharedMemorySize, bytes) == cudaSuccess;
+  if (!ok) (void)cudaGetLastError();
+  return ok;
 }
 } // namespace
 
@@ -1806,16 +1824,19 @@ void launch_phase(int vi, const BwdDataPhase::Args &a, cudaStream_t st) {
 // Once per context, before any launch (and so outside any stream capture): every instantiation
 // of conv_g128_pipe_kernel the launchers make (the role launchers' operand types) may take its
 // stages' dynamic shared memory. cudemu fails a launch whose kernel is missing here.
-extern "C" void ganc_conv_cuda_init(ganc_ctx *ctx) {
-  if (ganc_cuda_cc(ctx) < 80) return; // no tensor-core variant runs here (require_variant)
-  allow_pipe_smem<FwdG<float, float>>();
-  allow_pipe_smem<FwdG<uint16_t, float>>();
-  allow_pipe_smem<WgradG<float, float>>();
-  allow_pipe_smem<WgradG<uint16_t, float>>();
-  allow_pipe_smem<WgradG<float, uint16_t>>();
-  allow_pipe_smem<WgradG<uint16_t, uint16_t>>();
-  allow_pipe_smem<PhaseG<float, float>>();
-  allow_pipe_smem<PhaseG<uint16_t, float>>();
+// Returns 0, or -1 where the device refuses (then device_runs leaves those variants out; nothing
+// else is affected).
+extern "C" int ganc_conv_cuda_init(ganc_ctx *ctx) {
+  if (ganc_cuda_cc(ctx) < 80) return -1; // no tensor-core variant runs here (device_runs)
+  return allow_pipe_smem<FwdG<float, float>>() && allow_pipe_smem<FwdG<uint16_t, float>>() &&
+                 allow_pipe_smem<WgradG<float, float>>() &&
+                 allow_pipe_smem<WgradG<uint16_t, float>>() &&
+                 allow_pipe_smem<WgradG<float, uint16_t>>() &&
+                 allow_pipe_smem<WgradG<uint16_t, uint16_t>>() &&
+                 allow_pipe_smem<PhaseG<float, float>>() &&
+                 allow_pipe_smem<PhaseG<uint16_t, float>>()
+             ? 0
+             : -1;
 }
 
 extern "C" int ganc_conv_variant_count(void) { return NVARIANTS; }
@@ -1948,6 +1969,13 @@ static void run_backward_weight(ganc_ctx *ctx, int v, cudaStream_t st, const con
   CUDA_CHECK_LAUNCH();
 }
 
+// This device runs variant v: its compute capability, and for the pipelined ones the dynamic
+// shared memory ganc_conv_cuda_init was allowed.
+static bool device_runs(ganc_ctx *ctx, int v) {
+  return ganc_cuda_cc(ctx) >= VARIANTS[v].v.min_cc &&
+         (!VARIANTS[v].stages || ganc_cuda_conv_pipe_ok(ctx));
+}
+
 // The variant exists, implements the role and shape, and runs on this device.
 static void require_variant(ganc_ctx *ctx, int v, ganc_conv_role role, const conv_shape *s) {
   KERNEL_REQUIRE(v >= 0 && v < NVARIANTS && role >= 0 && role <= 2, "conv2d_run_variant_cuda",
@@ -1962,6 +1990,11 @@ static void require_variant(ganc_ctx *ctx, int v, ganc_conv_role role, const con
         "the convolution variant %s needs a GPU of compute capability %d.%d or later; this one "
         "is %d.%d\n---> HINT: use train.precision = fp32 (or train.conv_variant = simt-fp32)",
         VARIANTS[v].v.name, VARIANTS[v].v.min_cc / 10, VARIANTS[v].v.min_cc % 10, cc / 10, cc % 10);
+  if (!device_runs(ctx, v))
+    ganc_die(GANC_EXIT_RUNTIME,
+             "the convolution variant %s needs more than 48 KB of shared memory per block, which "
+             "this GPU refused\n---> HINT: use train.conv_variant = mma-bf16-g128 (or auto)",
+             VARIANTS[v].v.name);
 }
 
 extern "C" void conv2d_run_variant_cuda(ganc_ctx *ctx, ganc_stream st, int v, ganc_conv_role role,
@@ -2180,10 +2213,10 @@ static int pick_override(ganc_ctx *ctx, ganc_conv_role role, const conv_shape *s
 // only those that read a bf16 operand), in table order, into cand; returns how many.
 static int candidates(ganc_ctx *ctx, ganc_conv_role role, const conv_shape *s, int need_bf16,
                       int cand[NVARIANTS]) {
-  const int prec = (int)ctx->precision, cc = ganc_cuda_cc(ctx);
+  const int prec = (int)ctx->precision;
   int nc = 0;
   for (int i = 0; i < NVARIANTS; i++)
-    if ((int)VARIANTS[i].v.precision == prec && cc >= VARIANTS[i].v.min_cc &&
+    if ((int)VARIANTS[i].v.precision == prec && device_runs(ctx, i) &&
         ganc_conv_variant_supports(i, role, s) && (!need_bf16 || ganc_conv_variant_reads_bf16(i)))
       cand[nc++] = i;
   return nc;
@@ -2231,7 +2264,7 @@ static int pick(ganc_ctx *ctx, ganc_stream st, ganc_conv_role role, const conv_s
     TuneEntry &e = tune->e[i];
     if (e.role != (int)role || memcmp(e.dims, d, sizeof d)) continue;
     const int v = e.v; // a choice read back from a file is checked like a new one
-    if ((int)VARIANTS[v].v.precision != prec || cc < VARIANTS[v].v.min_cc ||
+    if ((int)VARIANTS[v].v.precision != prec || !device_runs(ctx, v) ||
         !ganc_conv_variant_supports(v, role, s) || (e.bf16op && !need_bf16) ||
         (need_bf16 && !ganc_conv_variant_reads_bf16(v)))
       continue;

@@ -33,7 +33,8 @@ struct ganc_cuda_state {
   } items[8];
   int nitems;
   cudaDeviceProp prop;
-  void *conv_tune; // kernels/conv.cu's variant choices per role and shape
+  void *conv_tune;  // kernels/conv.cu's variant choices per role and shape
+  int conv_pipe_ok; // conv.cu's pipelined variants may run (ganc_conv_cuda_init)
   // Live allocations, for the peak-memory figure ganc-bench reports (a few hundred at most).
   void **ptrs;
   size_t *sizes;
@@ -76,7 +77,7 @@ extern "C" int ganc_cuda_ctx_init(ganc_ctx *ctx, int device, char *why, size_t w
   ctx->backend = GANC_BACKEND_CUDA;
   ctx->cuda = s;
   if (ctx->threads < 1) ctx->threads = 1;
-  ganc_conv_cuda_init(ctx); // kernel attributes, set before any launch or capture
+  s->conv_pipe_ok = ganc_conv_cuda_init(ctx) == 0; // kernel attributes, before any launch
   return 0;
 }
 
@@ -111,6 +112,7 @@ extern "C" int ganc_cuda_cc(ganc_ctx *ctx) {
   return s->prop.major * 10 + s->prop.minor;
 }
 extern "C" void **ganc_cuda_tune_slot(ganc_ctx *ctx) { return &state(ctx)->conv_tune; }
+extern "C" int ganc_cuda_conv_pipe_ok(ganc_ctx *ctx) { return state(ctx)->conv_pipe_ok; }
 extern "C" const char *ganc_cuda_device_name(ganc_ctx *ctx) { return state(ctx)->prop.name; }
 
 // Accessor for kernels/cudnn.cu: the handle, made on the first call.

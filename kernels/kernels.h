@@ -144,8 +144,10 @@ const char *ganc_cuda_device_name(ganc_ctx *ctx);
 void **ganc_cuda_tune_slot(ganc_ctx *ctx);
 void ganc_conv_tune_free(void *tune);
 // conv.cu's per-device kernel attributes (the pipelined variants' dynamic shared memory), set by
-// ganc_cuda_ctx_init before any launch.
-void ganc_conv_cuda_init(ganc_ctx *ctx);
+// ganc_cuda_ctx_init before any launch: 0, or -1 where the device refused them, and whether it
+// did not (ctx.cu keeps the answer for conv.cu).
+int ganc_conv_cuda_init(ganc_ctx *ctx);
+int ganc_cuda_conv_pipe_ok(ganc_ctx *ctx);
 // Reads back the lines conv2d_pick_variant_cuda wrote to a tune log as the context's choices
 // (lines it does not recognise, and variants this build lacks, are skipped). Returns how many.
 int ganc_conv_tune_read(ganc_ctx *ctx, FILE *f);

@@ -560,25 +560,34 @@ int main(int argc, char **argv) {
         have && strstr(t, "out of GPU memory") ? "present" : "missing");
   free(text);
   // train.conv_variant: a name that is no variant, and a variant of another precision, each stop
-  // the run with exit 2 and a message that says what to write instead.
+  // the run with exit 2 and a message that says what to write instead; a pipelined variant on a
+  // device that refuses its shared memory (cudemu told so), exit 1 and what to use instead.
   static const struct {
-    const char *sets, *want1, *want2;
+    const char *env, *sets, *want1, *want2;
+    int rc;
   } bad[] = {
-      {"--set train.conv_variant=mma-fp64", "no such convolution variant", "mma-bf16-w4x2"},
-      {"--set train.conv_variant=mma-tf32 --set train.precision=bf16", "computes in tf32",
-       "train.precision = tf32"},
+      {"", "--set train.conv_variant=mma-fp64 --set model.g_base=4 --set model.d_base=4",
+       "no such convolution variant", "mma-bf16-w4x2", 2},
+      {"",
+       "--set train.conv_variant=mma-tf32 --set train.precision=bf16 --set model.g_base=4 --set "
+       "model.d_base=4",
+       "computes in tf32", "train.precision = tf32", 2},
+      {"CUDEMU_SMEM_OPTIN=49152",
+       "--set train.conv_variant=mma-bf16-g128-cp3 --set train.precision=bf16 --set "
+       "model.g_base=8 --set model.d_base=8",
+       "mma-bf16-g128-cp3 needs more than 48 KB of shared memory", "mma-bf16-g128 (or auto)", 1},
   };
-  for (int i = 0; i < 2; i++) {
+  for (int i = 0; i < 3; i++) {
     snprintf(oom, sizeof oom, "%s/variant%d", root, i);
     snprintf(log, sizeof log, "%s.log", oom);
-    rc = tu_system("%s --data %s --config %s --out %s --device cuda %s --set train.kimg=0.016 "
-                   "--set model.g_base=4 --set model.d_base=4 >%s 2>&1",
-                   bins->train, data, cfg, oom, bad[i].sets, log);
+    rc = tu_system("%s %s --data %s --config %s --out %s --device cuda --set train.kimg=0.016 %s "
+                   ">%s 2>&1",
+                   bad[i].env, bins->train, data, cfg, oom, bad[i].sets, log);
     text = NULL;
     have = ganc_read_file(log, 1 << 20, &text, &tn) == 0;
     char *msg = have ? strndup((const char *)text, tn) : strdup("");
-    check(rc == 2 && strstr(msg, bad[i].want1) && strstr(msg, bad[i].want2),
-          "%s: exit %d (want 2), message: %.160s", bad[i].sets, rc, msg);
+    check(rc == bad[i].rc && strstr(msg, bad[i].want1) && strstr(msg, bad[i].want2),
+          "%s %s: exit %d (want %d), message: %.160s", bad[i].env, bad[i].sets, rc, bad[i].rc, msg);
     free(msg);
     free(text);
   }

@@ -30,7 +30,8 @@
 //     inside one allocation and go in the direction their kind says;
 //   - dynamic shared memory (GANC_LAUNCH_SMEM): poisoned before every block, only the launch's
 //     bytes of it count as shared for ldmatrix and cp.async, and a launch asking past 48 KB fails
-//     as on a GPU unless cudaFuncSetAttribute raised the kernel's limit first;
+//     as on a GPU unless cudaFuncSetAttribute raised the kernel's limit first (which refuses past
+//     227 KB, or past CUDEMU_SMEM_OPTIN=<bytes>, a device that allows less);
 //   - out of memory: CUDEMU_MEM_LIMIT=<bytes> makes cudaMalloc fail past that many bytes in use,
 //     so the out-of-memory message can be tested;
 //   - stream capture and graphs: while a stream captures, its launches (arguments copied, as a
@@ -751,7 +752,11 @@ void *dynamic_shared() {
 }
 
 cudaError_t set_max_dynamic_smem(const void *fn, int bytes) {
-  if (bytes < 0 || (size_t)bytes > DYN_SMEM_MAX) {
+  // CUDEMU_SMEM_OPTIN=<bytes>: a device that allows less (to test what ganc does when refused).
+  const char *e = getenv("CUDEMU_SMEM_OPTIN");
+  const size_t optin =
+      e && *e ? std::min((size_t)strtoull(e, NULL, 10), DYN_SMEM_MAX) : DYN_SMEM_MAX;
+  if (bytes < 0 || (size_t)bytes > optin) {
     std::lock_guard<std::mutex> m(mem.mu);
     mem.last_error = cudaErrorInvalidValue;
     return cudaErrorInvalidValue;

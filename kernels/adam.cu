@@ -19,6 +19,7 @@
 #include "kernels/cuda_check.h"    // CUDA_CHECK_LAUNCH, KERNEL_REQUIRE
 #include "kernels/elementwise.cuh" // launch shape, unfused float arithmetic
 #include "kernels/kernels.h"       // the launchers' declarations
+#include "ops/precision.h"         // the updated weights' bf16 halves
 
 #include <math.h>
 #include <stdint.h>
@@ -68,10 +69,11 @@ __host__ __device__ static inline float ema_elem(float e, float p, float beta, f
 }
 
 // Adam over the block (and, when ema is not NULL, the EMA of each updated parameter: the same
-// arithmetic as ema_update after it, without reading p again).
+// arithmetic as ema_update after it, without reading p again; when ph is not NULL, the updated
+// parameters' bf16 halves, four in one 8-byte store on the vector path).
 __host__ __device__ static void adam_body(int64_t tid, int64_t T, int64_t n, int vec, float *p,
                                           const float *g, float *m, float *v, float *ema,
-                                          const adam_consts &k) {
+                                          uint16_t *ph, const adam_consts &k) {
   const int64_t nv = vec ? n / 4 : 0;
   float4 *p4 = (float4 *)p, *m4 = (float4 *)m, *v4 = (float4 *)v, *e4 = (float4 *)ema;
   const float4 *g4 = (const float4 *)g;
@@ -93,18 +95,25 @@ __host__ __device__ static void adam_body(int64_t tid, int64_t T, int64_t n, int
       e.w = ema_elem(e.w, pp.w, k.beta, k.cb);
       e4[i] = e;
     }
+    if (ph) {
+      uint2 h;
+      h.x = (uint32_t)ganc_bf16_store(pp.x) | (uint32_t)ganc_bf16_store(pp.y) << 16;
+      h.y = (uint32_t)ganc_bf16_store(pp.z) | (uint32_t)ganc_bf16_store(pp.w) << 16;
+      ((uint2 *)ph)[i] = h;
+    }
   }
   for (int64_t i = 4 * nv + tid; i < n; i += T) {
     adam_elem(p[i], g[i], m[i], v[i], k);
     if (ema) ema[i] = ema_elem(ema[i], p[i], k.beta, k.cb);
+    if (ph) ph[i] = ganc_bf16_store(p[i]);
   }
 }
 
 __global__ static void adam_kernel(int64_t n, int vec, float *p, const float *g, float *m, float *v,
-                                   float *ema, const float *kp) {
+                                   float *ema, uint16_t *ph, const float *kp) {
   const adam_consts k = adam_load(kp);
   adam_body((int64_t)blockIdx.x * blockDim.x + threadIdx.x, (int64_t)gridDim.x * blockDim.x, n, vec,
-            p, g, m, v, ema, k);
+            p, g, m, v, ema, ph, k);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -138,14 +147,15 @@ __global__ static void ema_kernel(int64_t n, int vec, float *ema, const float *p
 // launchers: p, g, m, v, ema [n] device memory
 
 extern "C" void adam_update_cuda(ganc_ctx *ctx, ganc_stream st, size_t n, float *p, const float *g,
-                                 float *m, float *v, float *ema, const float *k) {
+                                 float *m, float *v, float *ema, uint16_t *ph, const float *k) {
   (void)ctx;
   KERNEL_REQUIRE(n <= (size_t)INT64_MAX && k, "adam_update_cuda", "n = %zu floats", n);
   if (n == 0) return;
-  const int vec =
-      aligned16(p) && aligned16(g) && aligned16(m) && aligned16(v) && (!ema || aligned16(ema));
+  const int vec = aligned16(p) && aligned16(g) && aligned16(m) && aligned16(v) &&
+                  (!ema || aligned16(ema)) && (!ph || ((uintptr_t)ph & 7u) == 0);
   const int64_t work = vec ? (int64_t)(n / 4 + n % 4) : (int64_t)n;
-  GANC_LAUNCH(adam_kernel, ew_blocks(work), EW_THREADS, st)((int64_t)n, vec, p, g, m, v, ema, k);
+  GANC_LAUNCH(adam_kernel, ew_blocks(work), EW_THREADS, st)
+  ((int64_t)n, vec, p, g, m, v, ema, ph, k);
   CUDA_CHECK_LAUNCH();
 }
 

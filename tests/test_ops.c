@@ -1358,7 +1358,7 @@ static void test_adam_ema(void **state) {
       g[i] = i % 2 ? 0.0f : 1e-9f; // no gradient, and one below eps
     float k[GANC_ADAM_K];
     ganc_adam_consts(lr, b1, b2, eps, t, 0.0f, k);
-    adam_update_cpu(ctx, (size_t)n, p, g, m, v, NULL, k);
+    adam_update_cpu(ctx, (size_t)n, p, g, m, v, NULL, NULL, k);
     // PyTorch's formulas in double.
     double bc1 = 1.0 - pow(b1, (double)t), bc2 = 1.0 - pow(b2, (double)t);
     for (int64_t i = 0; i < n; i++) {
@@ -1379,10 +1379,12 @@ static void test_adam_ema(void **state) {
   float p1 = 0.0f, g1 = -3.0f, m1 = 0.0f, v1 = 0.0f;
   float k1[GANC_ADAM_K];
   ganc_adam_consts(lr, b1, b2, eps, 1, 0.5f, k1);
-  float e1 = 1.0f; // and the fused EMA: 0.5 · 1 + 0.5 · p1
-  adam_update_cpu(ctx, 1, &p1, &g1, &m1, &v1, &e1, k1);
+  float e1 = 1.0f;         // and the fused EMA: 0.5 · 1 + 0.5 · p1
+  uint16_t h1[2] = {0, 7}; // and the updated weight's bf16 half, nothing past it
+  adam_update_cpu(ctx, 1, &p1, &g1, &m1, &v1, &e1, h1, k1);
   assert_float_equal(p1, lr, 1e-8);
   assert_true(e1 == 0.5f + 0.5f * p1);
+  assert_true(h1[0] == ganc_bf16_store(p1) && h1[1] == 7);
 
   // EMA: the values, and (at a beta where the step is visible above ema's own rounding) the step.
   float *ema = fnew(n), *e0 = fnew(n), *de = fnew(n);

@@ -1291,7 +1291,7 @@ void net_zero_grad(ganc_ctx *ctx, ganc_net *net) {
 
 void net_adam(ganc_ctx *ctx, ganc_net *net, const float *k, float *ema) {
   // net->adam_t is the caller's to advance: a captured step runs this once and replays it.
-  adam_update(ctx, net->nparam_floats, net->p, net->g, net->m, net->v, ema, k);
+  adam_update(ctx, net->nparam_floats, net->p, net->g, net->m, net->v, ema, NULL, k);
 }
 
 void net_set_aug_counter(ganc_ctx *ctx, ganc_net *net, uint64_t v) {

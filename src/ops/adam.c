@@ -1,7 +1,8 @@
 // adam.c — the optimizer step and the weight average, over a whole parameter block on the CPU.
 #include "ops/ops.h"
 
-#include "core/check.h" // ganc_die
+#include "core/check.h"    // ganc_die
+#include "ops/precision.h" // ganc_bf16_store
 
 #include <math.h>
 #include <stdint.h>
@@ -28,7 +29,7 @@ void ganc_adam_consts(float lr, float b1, float b2, float eps, int64_t t, float 
 //   step = lr / (1 − b1^t);  denom = sqrt(v) / sqrt(1 − b2^t) + eps;  p −= step · m / denom;
 // then the EMA of the new p when asked (ema_update's arithmetic).
 void adam_update_cpu(ganc_ctx *ctx, size_t n, float *p, const float *g, float *m, float *v,
-                     float *ema, const float *k) {
+                     float *ema, uint16_t *ph, const float *k) {
   const float b1 = k[0], b2 = k[1], c1 = k[2], c2 = k[3], step = k[4], bc2_sqrt = k[5], eps = k[6];
   const float beta = k[7], cb = 1.0f - beta;
 #pragma omp parallel for num_threads(ctx->threads) schedule(static) if (n >= ADAM_PARALLEL_MIN)
@@ -40,6 +41,7 @@ void adam_update_cpu(ganc_ctx *ctx, size_t n, float *p, const float *g, float *m
     v[i] = vi;
     p[i] -= step * mi / (sqrtf(vi) / bc2_sqrt + eps);
     if (ema) ema[i] = beta * ema[i] + cb * p[i];
+    if (ph) ph[i] = ganc_bf16_store(p[i]);
   }
 }
 

@@ -848,8 +848,8 @@ static void gpu_adam(size_t n, int misalign) {
     float k[GANC_ADAM_K];
     ganc_adam_consts(2e-4f, 0.5f, 0.999f, 1e-8f, t, 0.0f, k);
     up(dk, k, sizeof k);
-    adam_update_cpu(&CPU, n, p, g, m, v, NULL, k);
-    adam_update_cuda(&G, ST, n, dp, dg, dm, dv, NULL, dk);
+    adam_update_cpu(&CPU, n, p, g, m, v, NULL, NULL, k);
+    adam_update_cuda(&G, ST, n, dp, dg, dm, dv, NULL, NULL, dk);
     double e;
     int64_t u;
     const float *want[] = {p, m, v};
@@ -869,7 +869,9 @@ static void gpu_adam(size_t n, int misalign) {
   report(e <= TOL_ADAM, "gpu   ema_update       n=%-8zu%s: err %.2e (tol %.0e), %lld ulp", n,
          misalign ? " misaligned" : "", e, TOL_ADAM, (long long)max_ulp(got, ema, n));
   // Adam with the EMA fused (the trainer's G update): p, m, v and ema as the CPU twin's, and the
-  // fused EMA equal to ema_update after an unfused step, bit for bit.
+  // fused EMA equal to ema_update after an unfused step, bit for bit; with the updated weights'
+  // bf16 halves written in the same pass: the CPU twin's, which are the rounded p, bit for bit,
+  // and nothing written past them (two poisoned guard halves).
   {
     float k[GANC_ADAM_K];
     ganc_adam_consts(2e-4f, 0.5f, 0.999f, 1e-8f, 4, 0.9f, k);
@@ -881,11 +883,23 @@ static void gpu_adam(size_t n, int misalign) {
     up(dg, g, bytes);
     up(dema, ema, bytes);
     up(dm, m, bytes);
-    adam_update_cpu(&CPU, n, p, g, m, v, ema, k);
-    adam_update_cuda(&G, ST, n, dp, dg, dm, dv, dema, dk);
+    uint16_t *ph = xmalloc((n + 2) * sizeof(uint16_t)), *gh = xmalloc((n + 2) * sizeof(uint16_t));
+    uint16_t *dph0 = (uint16_t *)dnew((n + 3) * sizeof(uint16_t) + 16), *dph = dph0 + misalign;
+    memset(gh, 0xA5, (n + 2) * sizeof(uint16_t));
+    up(dph, gh, (n + 2) * sizeof(uint16_t));
+    adam_update_cpu(&CPU, n, p, g, m, v, ema, ph, k);
+    adam_update_cuda(&G, ST, n, dp, dg, dm, dv, dema, dph, dk);
+    down(gh, dph, (n + 2) * sizeof(uint16_t));
+    int halves = gh[n] == 0xA5A5 && gh[n + 1] == 0xA5A5;
+    for (size_t i = 0; i < n; i++)
+      halves &= ph[i] == ganc_bf16_store(p[i]) && gh[i] == ph[i];
+    report(halves, "gpu   adam_update bf16 n=%-8zu%s: the updated weights' halves %s", n,
+           misalign ? " misaligned" : "", halves ? "as the CPU's, = round(p)" : "DIFFER");
+    free(ph), free(gh);
+    ganc_cuda_free(&G, dph0);
     float k0[GANC_ADAM_K];
     ganc_adam_consts(2e-4f, 0.5f, 0.999f, 1e-8f, 4, 0.0f, k0);
-    adam_update_cpu(&CPU, n, p2, g, m2, v2, NULL, k0);
+    adam_update_cpu(&CPU, n, p2, g, m2, v2, NULL, NULL, k0);
     ema_update_cpu(&CPU, n, ema2, p2, 0.9f);
     double ef;
     int64_t uf;
@@ -1000,7 +1014,7 @@ static void gpu_graph(void) {
   up(dk, k, sizeof k);
   ganc_cuda_capture_begin(&G);
   ganc_cuda_memset0(&G, dz, 64);
-  adam_update_cuda(&G, ST, n, dp, dg, dm, dv, de, dk);
+  adam_update_cuda(&G, ST, n, dp, dg, dm, dv, de, NULL, dk);
   ganc_graph *gr = ganc_cuda_capture_end(&G);
   down(got, dp, bytes);
   report(!memcmp(got, p, bytes), "gpu   graph            captured ops did not run while captured");
@@ -1010,7 +1024,7 @@ static void gpu_graph(void) {
     up(dk, k, sizeof k);
     poison(dz, 64);
     ganc_cuda_graph_launch(&G, gr);
-    adam_update_cpu(&CPU, n, p, g, m, v, e, k);
+    adam_update_cpu(&CPU, n, p, g, m, v, e, NULL, k);
     const float *want[] = {p, m, v, e};
     const float *dev[] = {dp, dm, dv, de};
     for (int q = 0; q < 4; q++) {

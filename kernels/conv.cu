@@ -1055,6 +1055,7 @@ __global__ void __launch_bounds__(THREADS, 2) conv_mma_kernel(const typename Rol
 // an output is fixed, so results are deterministic.
 namespace {
 constexpr int GM = 128, GN = 128, GK = 32, GPAD = 8;
+constexpr int G128_PIPE_STAGES = 3; // conv_g128_pipe_kernel's slices in shared memory
 // The tiles of S slices (2: conv_g128_kernel's double buffer; more: conv_g128_pipe_kernel's
 // stages). A_KM: A stored [k][m]; B_NK: B stored [n][k] (tile_g128 reads them accordingly).
 template <int S> struct SmemGT {
@@ -1080,6 +1081,14 @@ template <int S> struct SmemGPT {
 typedef SmemGT<2> SmemG;
 typedef SmemGWT<2> SmemGW;
 typedef SmemGPT<2> SmemGP;
+// What the three roles below share: which operands (0: A, 1: B) are stored in bf16.
+template <class TA, class TB> struct G128Operands {
+  __host__ __device__ static constexpr bool bf16_operand(int op) {
+    return op == 0 ? std::is_same<TA, uint16_t>::value : std::is_same<TB, uint16_t>::value;
+  }
+  static constexpr bool ANY_BF16 =
+      std::is_same<TA, uint16_t>::value || std::is_same<TB, uint16_t>::value;
+};
 union SharedG {
   SmemG f;
   SmemGW w;
@@ -1158,7 +1167,7 @@ __host__ __device__ __forceinline__ int chunk80(int tid) { return (tid / 8) % 4;
 // Forward, y [NPQ, K] = A [NPQ, RSC] · w [RSC, K] (Fwd's GEMM). Fetch maps per slice: A — rows
 // m0 + row80(tid) + 64 i (i < 2), k = k0 + 8 chunk80(tid); B — rows k0 + tid / 16 + 16 i, n = n0
 // + 8 (tid % 16).
-template <class TA, class TB> struct FwdG {
+template <class TA, class TB> struct FwdG : G128Operands<TA, TB> {
   struct Args {
     const TA *x; // [N, H, W, C], float or bf16
     const TB *w; // [R, S, C, K]
@@ -1181,9 +1190,6 @@ template <class TA, class TB> struct FwdG {
     uint32_t r[2][2][4]; // [A, B][i]: rows of 8 as bf16 pairs
   };
   template <int S> using Tiles = SmemGT<S>;
-  __host__ __device__ static constexpr bool bf16_operand(int op) {
-    return op == 0 ? std::is_same<TA, uint16_t>::value : std::is_same<TB, uint16_t>::value;
-  }
   static Args args(const conv_shape *s, const TA *x, const TB *w, float *y) {
     Args a;
     a.x = x, a.w = w, a.y = y, a.yh = nullptr, a.g = geom_of(s);
@@ -1262,7 +1268,7 @@ template <class TA, class TB> struct FwdG {
 // reduction as BwdWeight (wgrad_plan with this kernel's tiles; part[z], then wgrad_reduce).
 // Fetch maps per slice: A — columns j0 + tid / 16 + 16 i (i < 2), rows m0 + 8 (tid % 16): the 8
 // channels c..c+7 of tap (r, s) at pixel j; B — the same columns j, n = n0 + 8 (tid % 16).
-template <class TA, class TB> struct WgradG {
+template <class TA, class TB> struct WgradG : G128Operands<TA, TB> {
   struct Args {
     const TA *x;  // float or bf16
     const TB *dy; // float or bf16
@@ -1283,9 +1289,6 @@ template <class TA, class TB> struct WgradG {
     uint32_t r[2][2][4]; // [A, B][i]: rows of 8 as bf16 pairs
   };
   template <int S> using Tiles = SmemGWT<S>;
-  __host__ __device__ static constexpr bool bf16_operand(int op) {
-    return op == 0 ? std::is_same<TA, uint16_t>::value : std::is_same<TB, uint16_t>::value;
-  }
   static Args args(const conv_shape *s, const TA *x, const TB *dy, float *dw, float *part,
                    int chunk) {
     Args a;
@@ -1358,7 +1361,7 @@ template <class TA, class TB> struct WgradG {
 // along k in memory. Fetch maps per slice (the same k for both): A — rows m0 + row80(tid) + 64 i
 // (i < 2), B — columns c = n0 + row80(tid) + 64 i; k = kk0 + 8 chunk80(tid), a row of 8
 // channels k.
-template <class TA, class TB> struct PhaseG {
+template <class TA, class TB> struct PhaseG : G128Operands<TA, TB> {
   struct Args {
     BwdDataPhase::Args b; // the phases (computed once on the host) and dx
     const TA *dy;         // float or bf16
@@ -1384,9 +1387,6 @@ template <class TA, class TB> struct PhaseG {
     uint32_t r[2][2][4]; // [A, B][i]: rows of 8 as bf16 pairs
   };
   template <int S> using Tiles = SmemGPT<S>;
-  __host__ __device__ static constexpr bool bf16_operand(int op) {
-    return op == 0 ? std::is_same<TA, uint16_t>::value : std::is_same<TB, uint16_t>::value;
-  }
   static dim3 grid(const Args &a) {
     return dim3((a.b.Mmax + GM - 1) / GM > 0 ? (a.b.Mmax + GM - 1) / GM : 1,
                 (a.b.g.C + GN - 1) / GN, a.b.nph);
@@ -1609,8 +1609,9 @@ __global__ void __launch_bounds__(THREADS, 1) conv_g128_kernel(const typename Ro
 // thread's copies and stores of slice it are in place, and no warp still reads the stage slice
 // it + 2 overwrites (slice it − 1's). Products, k order and results are conv_g128_kernel's, bit
 // for bit.
-template <class Role, int S, bool ASYNC>
+template <class Role, bool ASYNC>
 __global__ void __launch_bounds__(THREADS, 1) conv_g128_pipe_kernel(const typename Role::Args a) {
+  constexpr int S = G128_PIPE_STAGES;
   static_assert(S == 3, "the register sets below are built for three stages");
   typedef typename Role::template Tiles<S> SM;
   typedef std::integral_constant<int, 0> Even;
@@ -1643,10 +1644,10 @@ __global__ void __launch_bounds__(THREADS, 1) conv_g128_pipe_kernel(const typena
     typedef std::integral_constant<int, 1 - decltype(set)::value> Other;
     ganc_mma::cp_async_wait<1>();
     __syncthreads();
-    if (it + 2 < nk) issue((it + 2) % 3, set);
+    if (it + 2 < nk) issue((it + 2) % S, set);
     ganc_mma::cp_async_commit();
-    tile_g128(sm, it % 3, warp, lane, acc);
-    if (it + 1 < nk) stash((it + 1) % 3, Other());
+    tile_g128(sm, it % S, warp, lane, acc);
+    if (it + 1 < nk) stash((it + 1) % S, Other());
   };
   // Slice 0 into stage 0 whole; slice 1's copies into stage 1, its register rows into set 1 (stored
   // after slice 0's products). A group per slice, empty or not: wait_group counts slices.
@@ -1673,13 +1674,12 @@ static __global__ void wgrad_reduce_kernel(const float *part, int nparts, int64_
 namespace {
 struct VariantRow {
   ganc_conv_variant v;
-  int prec;   // PREC_*: which product step
-  int wr;     // the tensor-core kernels' warp rows (0 for the FP32 kernel)
-  int tiles;  // TILES_*: how the slices reach shared memory
-  int phase;  // 1: backward_data by sub-pixel phases (BwdDataPhase), stride 2..4 only
-  int stages; // TILES_G128: 0 conv_g128_kernel (registers, 2 stages), else conv_g128_pipe_kernel's
+  int prec;  // PREC_*: which product step
+  int wr;    // the tensor-core kernels' warp rows (0 for the FP32 kernel)
+  int tiles; // TILES_*: how the slices reach shared memory
+  int phase; // 1: backward_data by sub-pixel phases (BwdDataPhase), stride 2..4 only
+  int pipe;  // TILES_G128: 1 conv_g128_pipe_kernel, 0 conv_g128_kernel
 };
-constexpr int G128_PIPE_STAGES = 3; // the one depth conv_g128_pipe_kernel is built for
 // clang-format off
 constexpr unsigned ALL = 7, BWD_DATA_ONLY = 1u << GANC_CONV_BWD_DATA,
                    G128_ROLES = 1u << GANC_CONV_FWD | 1u << GANC_CONV_BWD_WEIGHT;
@@ -1721,10 +1721,10 @@ const VariantRow VARIANTS[] = {
   {{"mma-bf16-g128-cp3", GANC_PREC_BF16, 80, 1, 0x1p-9, G128_ROLES, 1, 1 << 30,
     "as mma-bf16-g128, 3 slices deep in 52-56 KB of dynamic shared memory: activations stored in "
     "bf16 by 16-byte cp.async, FP32 operands through registers", 8},
-   PREC_BF16, 2, TILES_G128, 0, G128_PIPE_STAGES},
+   PREC_BF16, 2, TILES_G128, 0, 1},
   {{"mma-bf16-g128-cp3-phase", GANC_PREC_BF16, 80, 1, 0x1p-9, BWD_DATA_ONLY, 1, PHASE_MAX_STRIDE,
     "backward-data as mma-bf16-g128-phase, 3 slices deep as mma-bf16-g128-cp3 (60 KB)", 8},
-   PREC_BF16, 2, TILES_G128, 1, G128_PIPE_STAGES},
+   PREC_BF16, 2, TILES_G128, 1, 1},
 };
 // clang-format on
 constexpr int NVARIANTS = (int)(sizeof VARIANTS / sizeof VARIANTS[0]);
@@ -1774,35 +1774,26 @@ template <class Role> void launch(int vi, const typename Role::Args &a, cudaStre
 // where an operand is bf16 and both are 16-byte aligned.
 template <class R> void launch_g128(int vi, const typename R::Args &a, cudaStream_t st) {
   const dim3 grid = R::grid(a);
-  constexpr int S = G128_PIPE_STAGES;
-  constexpr size_t bytes = sizeof(typename R::template Tiles<S>);
-  KERNEL_REQUIRE(!VARIANTS[vi].stages || VARIANTS[vi].stages == S, "launch_g128",
-                 "variant %s: %d stages", VARIANTS[vi].v.name, VARIANTS[vi].stages);
-  bool launched = false;
-  if (!VARIANTS[vi].stages) {
+  constexpr size_t bytes = sizeof(typename R::template Tiles<G128_PIPE_STAGES>);
+  if (!VARIANTS[vi].pipe)
     GANC_LAUNCH(conv_g128_kernel<R>, grid, THREADS, st)(a);
-    launched = true;
-  } else if constexpr (R::bf16_operand(0) || R::bf16_operand(1)) {
-    if (a.vec) {
-      GANC_LAUNCH_SMEM((conv_g128_pipe_kernel<R, S, true>), grid, THREADS, bytes, st)(a);
-      launched = true;
-    }
-  }
-  if (!launched)
-    GANC_LAUNCH_SMEM((conv_g128_pipe_kernel<R, S, false>), grid, THREADS, bytes, st)(a);
+  else if (R::ANY_BF16 && a.vec) // (an FP32-only role has one instantiation: ASYNC false)
+    GANC_LAUNCH_SMEM((conv_g128_pipe_kernel<R, R::ANY_BF16>), grid, THREADS, bytes, st)(a);
+  else
+    GANC_LAUNCH_SMEM((conv_g128_pipe_kernel<R, false>), grid, THREADS, bytes, st)(a);
   CUDA_CHECK_LAUNCH();
 }
 
 // The dynamic shared memory conv_g128_pipe_kernel<R, ...> asks for, allowed; false (the error
 // cleared) where the device refuses.
 template <class R> bool allow_pipe_smem() {
-  constexpr int S = G128_PIPE_STAGES, bytes = (int)sizeof(typename R::template Tiles<S>);
-  bool ok = cudaFuncSetAttribute(conv_g128_pipe_kernel<R, S, false>,
-                                 cudaFuncAttributeMaxDynamicSharedMemorySize, bytes) == cudaSuccess;
-  if constexpr (R::bf16_operand(0) || R::bf16_operand(1))
-    ok = ok &&
-         cudaFuncSetAttribute(conv_g128_pipe_kernel<R, S, true>,
-                              cudaFuncAttributeMaxDynamicSharedMemorySize, bytes) == cudaSuccess;
+  constexpr int bytes = (int)sizeof(typename R::template Tiles<G128_PIPE_STAGES>);
+  auto allow = [](auto kernel) {
+    return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes) ==
+           cudaSuccess;
+  };
+  const bool ok =
+      allow(conv_g128_pipe_kernel<R, false>) && allow(conv_g128_pipe_kernel<R, R::ANY_BF16>);
   if (!ok) (void)cudaGetLastError();
   return ok;
 }
@@ -1973,7 +1964,7 @@ static void run_backward_weight(ganc_ctx *ctx, int v, cudaStream_t st, const con
 // shared memory ganc_conv_cuda_init was allowed.
 static bool device_runs(ganc_ctx *ctx, int v) {
   return ganc_cuda_cc(ctx) >= VARIANTS[v].v.min_cc &&
-         (!VARIANTS[v].stages || ganc_cuda_conv_pipe_ok(ctx));
+         (!VARIANTS[v].pipe || ganc_cuda_conv_pipe_ok(ctx));
 }
 
 // The variant exists, implements the role and shape, and runs on this device.

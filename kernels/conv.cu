@@ -1824,8 +1824,10 @@ extern "C" int ganc_conv_cuda_init(ganc_ctx *ctx) {
                  allow_pipe_smem<WgradG<uint16_t, float>>() &&
                  allow_pipe_smem<WgradG<float, uint16_t>>() &&
                  allow_pipe_smem<WgradG<uint16_t, uint16_t>>() &&
+                 allow_pipe_smem<FwdG<uint16_t, uint16_t>>() &&
                  allow_pipe_smem<PhaseG<float, float>>() &&
-                 allow_pipe_smem<PhaseG<uint16_t, float>>()
+                 allow_pipe_smem<PhaseG<uint16_t, float>>() &&
+                 allow_pipe_smem<PhaseG<uint16_t, uint16_t>>()
              ? 0
              : -1;
 }
@@ -1862,7 +1864,9 @@ static bool dims_ok(int64_t M, int64_t Ncols, int64_t Kd) {
 
 // The role launchers take the activation operands as float or, for the bf16 variants (g128's own
 // tiles, or the 64x64 ones by launch_bf16op), as bf16
-// (uint16_t: conv2d_run_variant_mixed_cuda); the weights are always FP32. Forward and
+// (uint16_t: conv2d_run_variant_mixed_cuda); the weights are FP32 (w), and for g128's family with
+// bf16 activations also their halves where the caller has them (wh: the bf16 pairs the kernel
+// would round w to, read as they are and by cp.async — the same bits). Forward and
 // backward-data write their output in FP32, or in bf16 (yh / dxh not NULL: every variant's
 // epilogue rounds as it stores), each value after the epilogue op ep (NULL: none) where asked.
 template <class Args> static Args with_halves(Args a, uint16_t *h, const ganc_conv_epi *ep) {
@@ -1877,12 +1881,20 @@ template <class Args> static Args with_dx_halves(Args a, uint16_t *h, const ganc
 }
 template <class TA>
 static void run_forward(int v, cudaStream_t st, const conv_shape *s, const TA *x, const float *w,
-                        float *y, uint16_t *yh = nullptr, const ganc_conv_epi *ep = nullptr) {
+                        float *y, uint16_t *yh = nullptr, const ganc_conv_epi *ep = nullptr,
+                        const uint16_t *wh = nullptr) {
   KERNEL_REQUIRE(shape_ok(s), "conv2d_forward_cuda", "invalid conv_shape (use conv_shape_make)");
   const Fwd::Args a = Fwd::args(s, nullptr, w, y);
   KERNEL_REQUIRE(dims_ok(a.M, s->K, a.Kd), "conv2d_forward_cuda", "GEMM sizes near INT_MAX");
   KERNEL_REQUIRE(Fwd::grid(a).y <= 65535, "conv2d_forward_cuda", "K = %d > 65535·64", s->K);
   if (VARIANTS[v].tiles == TILES_G128) {
+    if constexpr (std::is_same<TA, uint16_t>::value) { // both operands' halves: all by cp.async
+      if (wh) {
+        typedef FwdG<TA, uint16_t> R;
+        launch_g128<R>(v, with_halves(R::args(s, x, wh, y), yh, ep), st);
+        return;
+      }
+    }
     typedef FwdG<TA, float> R;
     launch_g128<R>(v, with_halves(R::args(s, x, w, y), yh, ep), st);
     return;
@@ -1896,7 +1908,7 @@ static void run_forward(int v, cudaStream_t st, const conv_shape *s, const TA *x
 template <class TA>
 static void run_backward_data(int v, cudaStream_t st, const conv_shape *s, const TA *dy,
                               const float *w, float *dx, uint16_t *dxh = nullptr,
-                              const ganc_conv_epi *ep = nullptr) {
+                              const ganc_conv_epi *ep = nullptr, const uint16_t *wh = nullptr) {
   KERNEL_REQUIRE(shape_ok(s), "conv2d_backward_data_cuda",
                  "invalid conv_shape (use conv_shape_make)");
   const BwdData::Args a = BwdData::args(s, nullptr, w, dx);
@@ -1904,11 +1916,17 @@ static void run_backward_data(int v, cudaStream_t st, const conv_shape *s, const
   KERNEL_REQUIRE(BwdData::grid(a).y <= 65535, "conv2d_backward_data_cuda", "C = %d > 65535·64",
                  s->C);
   if (VARIANTS[v].phase && VARIANTS[v].tiles == TILES_G128) {
-    typedef PhaseG<TA, float> R;
-    typename R::Args g = R::args(s, dy, w, dx);
-    g.b.dxh = dxh;
-    if (ep) g.b.ep = *ep;
-    launch_g128<R>(v, g, st);
+    auto go = [&](auto role, auto wp) {
+      typedef decltype(role) R;
+      typename R::Args g = R::args(s, dy, wp, dx);
+      g.b.dxh = dxh;
+      if (ep) g.b.ep = *ep;
+      launch_g128<R>(v, g, st);
+    };
+    if constexpr (std::is_same<TA, uint16_t>::value) { // as run_forward
+      if (wh) return go(PhaseG<TA, uint16_t>(), wh);
+    }
+    go(PhaseG<TA, float>(), w);
   } else if constexpr (std::is_same<TA, float>::value) {
     if (VARIANTS[v].phase) // the same sizes, split by phase
       launch_phase(v, with_dx_halves(BwdDataPhase::args(s, dy, w, dx), dxh, ep), st);
@@ -2007,14 +2025,16 @@ extern "C" int ganc_conv_variant_reads_bf16(int v) {
 extern "C" void conv2d_run_variant_mixed_cuda(ganc_ctx *ctx, ganc_stream st, int v,
                                               ganc_conv_role role, const conv_shape *s,
                                               const void *in0, int in0_bf16, const void *in1,
-                                              int in1_bf16, void *out_, int out_bf16,
-                                              const ganc_conv_epi *epi) {
+                                              int in1_bf16, const uint16_t *wh, void *out_,
+                                              int out_bf16, const ganc_conv_epi *epi) {
   require_variant(ctx, v, role, s);
   KERNEL_REQUIRE(!(in0_bf16 || in1_bf16) || ganc_conv_variant_reads_bf16(v),
                  "conv2d_run_variant_mixed_cuda", "variant %s reads no bf16 operands",
                  VARIANTS[v].v.name);
   KERNEL_REQUIRE(!in1_bf16 || role == GANC_CONV_BWD_WEIGHT, "conv2d_run_variant_mixed_cuda",
                  "the weights are FP32 (role %d, operand 1 in bf16)", (int)role);
+  KERNEL_REQUIRE(!wh || role != GANC_CONV_BWD_WEIGHT, "conv2d_run_variant_mixed_cuda",
+                 "weight halves given to backward-weight");
   KERNEL_REQUIRE(!out_bf16 || role != GANC_CONV_BWD_WEIGHT, "conv2d_run_variant_mixed_cuda",
                  "backward-weight accumulates FP32 dw (output in bf16 asked)");
   KERNEL_REQUIRE(!epi || epi->act == GANC_ACT_NONE || role != GANC_CONV_BWD_WEIGHT,
@@ -2024,10 +2044,10 @@ extern "C" void conv2d_run_variant_mixed_cuda(ganc_ctx *ctx, ganc_stream st, int
   float *out = out_bf16 ? nullptr : (float *)out_;
   uint16_t *oh = out_bf16 ? (uint16_t *)out_ : nullptr;
   if (role == GANC_CONV_FWD)
-    in0_bf16 ? run_forward(v, st, s, h0, f1, out, oh, epi)
+    in0_bf16 ? run_forward(v, st, s, h0, f1, out, oh, epi, wh)
              : run_forward(v, st, s, f0, f1, out, oh, epi);
   else if (role == GANC_CONV_BWD_DATA)
-    in0_bf16 ? run_backward_data(v, st, s, h0, f1, out, oh, epi)
+    in0_bf16 ? run_backward_data(v, st, s, h0, f1, out, oh, epi, wh)
              : run_backward_data(v, st, s, f0, f1, out, oh, epi);
   else if (in0_bf16 && in1_bf16)
     run_backward_weight(ctx, v, st, s, h0, h1, out);
@@ -2060,12 +2080,15 @@ void dims_of(const conv_shape *s, int d[9]) {
 
 // The median of a role's time with variant v over 3 runs after a warm-up, into `out`.
 double time_variant(ganc_ctx *ctx, ganc_stream st, int v, ganc_conv_role role, const conv_shape *s,
-                    const void *in0, int in0_bf16, const void *in1, int in1_bf16, float *out) {
+                    const void *in0, int in0_bf16, const void *in1, int in1_bf16,
+                    const uint16_t *wh, float *out) {
   double t[3];
-  conv2d_run_variant_mixed_cuda(ctx, st, v, role, s, in0, in0_bf16, in1, in1_bf16, out, 0, NULL);
+  conv2d_run_variant_mixed_cuda(ctx, st, v, role, s, in0, in0_bf16, in1, in1_bf16, wh, out, 0,
+                                NULL);
   for (int i = 0; i < 3; i++) {
     ganc_cuda_stopwatch_start(ctx);
-    conv2d_run_variant_mixed_cuda(ctx, st, v, role, s, in0, in0_bf16, in1, in1_bf16, out, 0, NULL);
+    conv2d_run_variant_mixed_cuda(ctx, st, v, role, s, in0, in0_bf16, in1, in1_bf16, wh, out, 0,
+                                  NULL);
     t[i] = ganc_cuda_stopwatch_ms(ctx);
   }
   const double lo = fmin(t[0], fmin(t[1], t[2])), hi = fmax(t[0], fmax(t[1], t[2]));
@@ -2229,7 +2252,8 @@ extern "C" int conv2d_reads_bf16_cuda(ganc_ctx *ctx, ganc_conv_role role, const 
 // Such choices are timed with the bf16 operand and kept in the context alone: the files record the
 // choices among all variants, which a run with FP32 operands may reuse.
 static int pick(ganc_ctx *ctx, ganc_stream st, ganc_conv_role role, const conv_shape *s,
-                const void *in0, int in0_bf16, const void *in1, int in1_bf16) {
+                const void *in0, int in0_bf16, const void *in1, int in1_bf16,
+                const uint16_t *wh = nullptr) {
   const int prec = (int)ctx->precision, need_bf16 = in0_bf16 || in1_bf16;
   KERNEL_REQUIRE(prec >= 0 && prec <= 2, "conv2d_pick_variant_cuda", "precision %d", prec);
   if (use_override(ctx)) {
@@ -2277,7 +2301,7 @@ static int pick(ganc_ctx *ctx, ganc_stream st, ganc_conv_role role, const conv_s
   double ms[NVARIANTS];
   int bi = 0;
   for (int i = 0; i < nc; i++) {
-    ms[i] = time_variant(ctx, st, cand[i], role, s, in0, in0_bf16, in1, in1_bf16, tmp);
+    ms[i] = time_variant(ctx, st, cand[i], role, s, in0, in0_bf16, in1, in1_bf16, wh, tmp);
     if (ms[i] < ms[bi]) bi = i;
   }
   const int best = cand[bi];
@@ -2342,11 +2366,14 @@ static float *widen(ganc_ctx *ctx, ganc_stream st, const void *h, int64_t n) {
 
 extern "C" void conv2d_mixed_cuda(ganc_ctx *ctx, ganc_stream st, int role, const conv_shape *s,
                                   const void *in0, int in0_bf16, const void *in1, int in1_bf16,
-                                  void *out, int out_bf16, const ganc_conv_epi *epi) {
+                                  const uint16_t *wh, void *out, int out_bf16,
+                                  const ganc_conv_epi *epi) {
   KERNEL_REQUIRE(role >= GANC_CONV_FWD && role <= GANC_CONV_BWD_WEIGHT, "conv2d_mixed_cuda",
                  "role %d", role);
   KERNEL_REQUIRE(!in1_bf16 || role == GANC_CONV_BWD_WEIGHT, "conv2d_mixed_cuda",
                  "role %d with operands in bf16 (%d, %d)", role, in0_bf16, in1_bf16);
+  KERNEL_REQUIRE(!wh || role != GANC_CONV_BWD_WEIGHT, "conv2d_mixed_cuda",
+                 "weight halves given to backward-weight");
   KERNEL_REQUIRE(!out_bf16 || role != GANC_CONV_BWD_WEIGHT, "conv2d_mixed_cuda",
                  "backward-weight accumulates FP32 dw (output in bf16 asked)");
   KERNEL_REQUIRE(shape_ok(s), "conv2d_mixed_cuda", "invalid conv_shape (use conv_shape_make)");
@@ -2358,10 +2385,10 @@ extern "C" void conv2d_mixed_cuda(ganc_ctx *ctx, ganc_stream st, int role, const
   // variant (every epilogue rounds and applies it as it stores): the precision's choice for FP32
   // operands — the one conv2d_forward_cuda and the others make.
   const int v = in0_bf16 || in1_bf16 || out_bf16 || has_epi
-                    ? pick(ctx, st, r, s, in0, in0_bf16, in1, in1_bf16)
+                    ? pick(ctx, st, r, s, in0, in0_bf16, in1, in1_bf16, wh)
                     : -1;
   if (v >= 0) {
-    conv2d_run_variant_mixed_cuda(ctx, st, v, r, s, in0, in0_bf16, in1, in1_bf16, out, out_bf16,
+    conv2d_run_variant_mixed_cuda(ctx, st, v, r, s, in0, in0_bf16, in1, in1_bf16, wh, out, out_bf16,
                                   epi);
     return;
   }

@@ -124,12 +124,15 @@ void conv2d_run_variant_cuda(ganc_ctx *ctx, ganc_stream st, int v, ganc_conv_rol
 // BWD_DATA, any variant): y or dx written in bf16, each value rounded to nearest even as the
 // epilogue stores it — the halves of the FP32 output, bit for bit. epi (FWD and BWD_DATA, any
 // variant; NULL: none): the activation or its derivative applied to each value before it is
-// stored (ops.h: ganc_conv_epi) — the separate op's bits on the FP32 output.
+// stored (ops.h: ganc_conv_epi) — the separate op's bits on the FP32 output. wh (FWD and
+// BWD_DATA; NULL: none): the weights' bf16 halves (round(in1), element for element), which g128's
+// family reads instead of in1 when in0 is bf16 too (no rounding, and by cp.async); the others,
+// and every other case, read in1 — the same bits either way.
 int ganc_conv_variant_reads_bf16(int v);
 void conv2d_run_variant_mixed_cuda(ganc_ctx *ctx, ganc_stream st, int v, ganc_conv_role role,
                                    const conv_shape *s, const void *in0, int in0_bf16,
-                                   const void *in1, int in1_bf16, void *out, int out_bf16,
-                                   const ganc_conv_epi *epi);
+                                   const void *in1, int in1_bf16, const uint16_t *wh, void *out,
+                                   int out_bf16, const ganc_conv_epi *epi);
 // The variant the launchers use for this role and shape on ctx (choosing it on first use).
 int conv2d_pick_variant_cuda(ganc_ctx *ctx, ganc_stream st, ganc_conv_role role,
                              const conv_shape *s, const float *in0, const float *in1);

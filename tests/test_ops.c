@@ -653,19 +653,19 @@ static void test_bf16_storage(void **state) {
       fill(o1, (int64_t)no, &rg, 1, 0); // backward-weight accumulates onto what is there
       memcpy(o2, o1, no * 4);
       if (c == 0) {
-        conv2d_mixed_cpu(ctx, role, &s, hx, 1, cw, 0, o1, 0, NULL);
+        conv2d_mixed_cpu(ctx, role, &s, hx, 1, cw, 0, NULL, o1, 0, NULL);
         conv2d_forward_cpu(ctx, &s, wx, cw, o2);
       } else if (c == 1) {
-        conv2d_mixed_cpu(ctx, role, &s, hdy, 1, cw, 0, o1, 0, NULL);
+        conv2d_mixed_cpu(ctx, role, &s, hdy, 1, cw, 0, NULL, o1, 0, NULL);
         conv2d_backward_data_cpu(ctx, &s, wdy, cw, o2);
       } else if (c == 2) {
-        conv2d_mixed_cpu(ctx, role, &s, hx, 1, cdy, 0, o1, 0, NULL);
+        conv2d_mixed_cpu(ctx, role, &s, hx, 1, cdy, 0, NULL, o1, 0, NULL);
         conv2d_backward_weight_cpu(ctx, &s, wx, cdy, o2);
       } else if (c == 3) {
-        conv2d_mixed_cpu(ctx, role, &s, cx, 0, hdy, 1, o1, 0, NULL);
+        conv2d_mixed_cpu(ctx, role, &s, cx, 0, hdy, 1, NULL, o1, 0, NULL);
         conv2d_backward_weight_cpu(ctx, &s, cx, wdy, o2);
       } else {
-        conv2d_mixed_cpu(ctx, role, &s, hx, 1, hdy, 1, o1, 0, NULL);
+        conv2d_mixed_cpu(ctx, role, &s, hx, 1, hdy, 1, NULL, o1, 0, NULL);
         conv2d_backward_weight_cpu(ctx, &s, wx, wdy, o2);
       }
       if (memcmp(o1, o2, no * 4))
@@ -675,10 +675,10 @@ static void test_bf16_storage(void **state) {
       // of the FP32 output, nothing written past them.
       for (int b = 0; c < 2 && b < 2; b++) {
         const void *a0 = c == 0 ? (b ? (const void *)hx : cx) : (b ? (const void *)hdy : cdy);
-        conv2d_mixed_cpu(ctx, role, &s, a0, b, cw, 0, o2, 0, NULL);
+        conv2d_mixed_cpu(ctx, role, &s, a0, b, cw, 0, NULL, o2, 0, NULL);
         uint16_t *ho = xmalloc((no + 2) * 2);
         memset(ho, 0xA5, (no + 2) * 2);
-        conv2d_mixed_cpu(ctx, role, &s, a0, b, cw, 0, ho, 1, NULL);
+        conv2d_mixed_cpu(ctx, role, &s, a0, b, cw, 0, NULL, ho, 1, NULL);
         for (size_t i = 0; i < no; i++)
           if (ho[i] != ganc_bf16_store(o2[i]))
             fail_msg("conv2d_mixed_cpu case %d (bf16 in %d) precision %d: output in bf16 at %zu "
@@ -702,9 +702,9 @@ static void test_bf16_storage(void **state) {
           if (bwd && act == GANC_ACT_RELU) relu_backward_cpu(ctx, (int64_t)no, ya, 0, o2, want);
           if (bwd && act == GANC_ACT_LRELU)
             lrelu_backward_cpu(ctx, (int64_t)no, 0.2f, yh, 1, o2, want);
-          conv2d_mixed_cpu(ctx, role, &s, a0, b, cw, 0, got, 0, &epi);
+          conv2d_mixed_cpu(ctx, role, &s, a0, b, cw, 0, NULL, got, 0, &epi);
           memset(ho, 0xA5, (no + 2) * 2);
-          conv2d_mixed_cpu(ctx, role, &s, a0, b, cw, 0, ho, 1, &epi);
+          conv2d_mixed_cpu(ctx, role, &s, a0, b, cw, 0, NULL, ho, 1, &epi);
           int bad = memcmp(got, want, no * 4) != 0 || ho[no] != 0xA5A5 || ho[no + 1] != 0xA5A5;
           for (size_t i = 0; i < no; i++)
             bad |= ho[i] != ganc_bf16_store(want[i]);

@@ -44,6 +44,13 @@ static const float *conv_weight(ganc_net *net, ganc_node *nd) {
   return nd->sn ? nd->w_sn : param(net, nd->w);
 }
 
+// The weight's bf16 halves where the net keeps them (net->ph) and the node computes with W itself
+// (not W / sigma); NULL: the convolution reads the FP32 weight (and rounds it where it computes in
+// bf16: the same bits).
+static const uint16_t *conv_weight_halves(const ganc_net *net, const ganc_node *nd) {
+  return net->ph && !nd->sn ? net->ph + net->params[nd->w].offset : NULL;
+}
+
 // Spectral norm: `iters` power-iteration steps, then W / sigma (before the node's forward).
 enum { SN_INIT_ITERS = 10 };
 static void sn_transform_iters(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, int iters) {
@@ -103,8 +110,9 @@ static void conv_fwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *c
   // The activation that reads this output alone, applied as it is stored (net_finalize).
   const ganc_conv_epi act = {nd->act, nd->slope, NULL, 0};
   if (in_bf16(net, nd) || nd->y_bf16 || nd->act != GANC_ACT_NONE)
-    conv2d_mixed(ctx, role, &s, in[0], in_bf16(net, nd), conv_weight(net, nd), 0, nd->out,
-                 nd->y_bf16, nd->act != GANC_ACT_NONE ? &act : NULL);
+    conv2d_mixed(ctx, role, &s, in[0], in_bf16(net, nd), conv_weight(net, nd), 0,
+                 conv_weight_halves(net, nd), nd->out, nd->y_bf16,
+                 nd->act != GANC_ACT_NONE ? &act : NULL);
   else if (tr)
     conv2d_backward_data(ctx, &s, in[0], conv_weight(net, nd), nd->out);
   else
@@ -120,7 +128,7 @@ static void conv_bwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *c
     float *dw = conv_wgrad_target(ctx, net, nd, gw);
     if (xb || yb) // the adjoint of a transposed conv reads dy as its x
       conv2d_mixed(ctx, GANC_CONV_BWD_WEIGHT, &s, tr ? (const void *)dy : in[0], tr ? yb : xb,
-                   tr ? in[0] : (const void *)dy, tr ? xb : yb, dw, 0, NULL);
+                   tr ? in[0] : (const void *)dy, tr ? xb : yb, NULL, dw, 0, NULL);
     else if (tr)
       conv2d_backward_weight(ctx, &s, dy, in[0], dw);
     else
@@ -138,7 +146,7 @@ static void conv_bwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *c
                               fused ? (const void *)a->out : NULL, fused ? a->out_bf16 : 0};
     if (yb || fused)
       conv2d_mixed(ctx, tr ? GANC_CONV_FWD : GANC_CONV_BWD_DATA, &s, dy, yb, conv_weight(net, nd),
-                   0, dx[0], ob, fused ? &da : NULL);
+                   0, conv_weight_halves(net, nd), dx[0], ob, fused ? &da : NULL);
     else if (tr)
       conv2d_forward(ctx, &s, dy, conv_weight(net, nd), dx[0]);
     else
@@ -896,6 +904,26 @@ int net_bf16_gradients(const ganc_net *net) {
   return n;
 }
 
+// A convolution that reads a bf16 operand against its weight (its input in forward, its output's
+// gradient in backward-data), the weight not spectrally normalised: given the weight's halves
+// when the net keeps them (net_finalize).
+static int takes_weight_halves(const ganc_net *net, const ganc_node *nd) {
+  return (nd->kind == &KIND_CONV || nd->kind == &KIND_CONVT) && !nd->sn &&
+         (in_bf16(net, nd) || nd->dout_bf16);
+}
+
+int net_bf16_weights(const ganc_net *net) {
+  int n = 0;
+  for (int i = 0; net->ph && i < net->nnodes; i++)
+    n += takes_weight_halves(net, &net->nodes[i]);
+  return n;
+}
+
+void net_params_written(ganc_ctx *ctx, ganc_net *net) {
+  if (net->ph)
+    act_forward_bf16(ctx, (int64_t)net->nparam_floats, GANC_ACT_NONE, 0.0f, net->p, net->ph);
+}
+
 int net_bf16_outputs(const ganc_net *net, size_t *bytes_saved) {
   int n = 0;
   size_t saved = 0;
@@ -1110,6 +1138,15 @@ void net_finalize(ganc_ctx *ctx, ganc_net *net, int max_batch, int train) {
         ganc_die(GANC_EXIT_RUNTIME, "internal error: %s's fused backward has no shared buffer",
                  a->name);
     }
+    // The weights' halves, for the convolutions that read bf16 activations against them (only
+    // bf16 runs keep those, and only where a kernel reads them: CUDA): g128's family then reads
+    // both operands as they are, by cp.async, instead of rounding the weights at every load
+    // (PERF.md). 2 bytes a parameter, written with p; the whole block, so that one pass keeps it.
+    int halves = 0;
+    for (int i = 0; i < net->nnodes; i++)
+      halves |= takes_weight_halves(net, &net->nodes[i]);
+    if (halves && !pd && ctx->precision == GANC_PREC_BF16)
+      net->ph = ganc_alloc_bytes(ctx, (net->nparam_floats ? net->nparam_floats : 1) * 2);
   }
   net->finalized = 1;
 }
@@ -1126,7 +1163,8 @@ void net_free(ganc_ctx *ctx, ganc_net *net) {
       ganc_free(ctx, nd->sigma);
     }
     float *own_p = net->param_donor ? NULL : net->p; // a donor's parameters are its to free
-    float *blocks[] = {own_p, net->buf, net->g, net->m, net->v, net->dx, net->ones, net->zeros};
+    void *blocks[] = {own_p,   net->buf, net->g,    net->m,    net->v,
+                      net->dx, net->ph,  net->ones, net->zeros};
     for (size_t k = 0; k < sizeof blocks / sizeof blocks[0]; k++)
       ganc_free(ctx, blocks[k]);
     if (!net->grad_donor) { // a borrower's backward scratch is its donor's to free
@@ -1197,6 +1235,7 @@ void net_init_weights(ganc_ctx *ctx, ganc_net *net, uint64_t seed, uint32_t stre
   // so that even an eval-mode forward of a fresh network is sane.
   for (int i = 0; net->finalized && i < net->nnodes; i++)
     if (net->nodes[i].sn) sn_transform_iters(ctx, net, &net->nodes[i], SN_INIT_ITERS);
+  net_params_written(ctx, net);
 }
 
 // ---- running
@@ -1291,7 +1330,7 @@ void net_zero_grad(ganc_ctx *ctx, ganc_net *net) {
 
 void net_adam(ganc_ctx *ctx, ganc_net *net, const float *k, float *ema) {
   // net->adam_t is the caller's to advance: a captured step runs this once and replays it.
-  adam_update(ctx, net->nparam_floats, net->p, net->g, net->m, net->v, ema, NULL, k);
+  adam_update(ctx, net->nparam_floats, net->p, net->g, net->m, net->v, ema, net->ph, k);
 }
 
 void net_set_aug_counter(ganc_ctx *ctx, ganc_net *net, uint64_t v) {

@@ -125,6 +125,10 @@ typedef struct ganc_net {
   float *p, *g, *m,
       *v;     // parameters, gradients, Adam moments ([nparam_floats] each; g/m/v may be NULL)
   float *buf; // buffers [nbuffer_floats]
+  // The parameters' bf16 halves, round(p) element for element (NULL: none): kept by a trained net
+  // whose convolutions read bf16 activations on a device whose kernels take the weights so too
+  // (net_finalize; net_bf16_weights), written with p by net_adam and by net_params_written.
+  uint16_t *ph;
   int max_batch;
   float *dx;            // the gradient of the net's input, [max_batch, iH, iW, iC] (train only)
   float *dtmp;          // a second writer's gradient before it is added in (train only)
@@ -222,6 +226,11 @@ void net_share_params(ganc_net *net, const ganc_net *donor);
 int net_bf16_outputs(const ganc_net *net, size_t *bytes_saved);
 // How many node-output gradients net_finalize keeps in bf16.
 int net_bf16_gradients(const ganc_net *net);
+// How many convolutions are given their weights' bf16 halves (net->ph; 0 without it).
+int net_bf16_weights(const ganc_net *net);
+// After net->p was written other than by net_adam (initialisation, a checkpoint's load, a copy):
+// its halves (net->ph, where kept) follow. Not inside a capture that is replayed later.
+void net_params_written(ganc_ctx *ctx, ganc_net *net);
 void net_free(ganc_ctx *ctx, ganc_net *net);
 
 // Initialisation: each tensor as its init says; numbers from Philox (seed, stream, row = tensor

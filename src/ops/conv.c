@@ -317,9 +317,12 @@ static float *widen_bf16(const void *h, size_t n) {
 // reference of the CUDA twin, which reads the halves directly).
 
 void conv2d_mixed_cpu(ganc_ctx *ctx, int role, const conv_shape *s, const void *in0, int in0_bf16,
-                      const void *in1, int in1_bf16, void *out_, int out_bf16,
+                      const void *in1, int in1_bf16, const uint16_t *wh, void *out_, int out_bf16,
                       const ganc_conv_epi *epi) {
+  // wh, the weights' halves: the CPU's GEMMs read the FP32 weights.
   const int has_epi = epi && epi->act != GANC_ACT_NONE;
+  if (wh && role == GANC_CONV_BWD_WEIGHT)
+    ganc_die(GANC_EXIT_RUNTIME, "conv2d_mixed_cpu: weight halves given to backward-weight");
   if (has_epi && role == GANC_CONV_BWD_WEIGHT)
     ganc_die(GANC_EXIT_RUNTIME, "conv2d_mixed_cpu: an epilogue activation on backward-weight");
   if (role < GANC_CONV_FWD || role > GANC_CONV_BWD_WEIGHT ||

@@ -776,6 +776,7 @@ int ganc_ckpt_load_net(const char *path, ganc_ctx *ctx, ganc_net *net, const cha
   // A net reading another's parameters (net_share_params: G_ema without a moving average) keeps
   // the donor's, loaded from the donor's group; its own are still read, so damage there is found.
   if (!net->param_donor) ganc_upload(ctx, net->p, host, net->nparam_floats);
+  net_params_written(ctx, net); // the weights' bf16 halves, where the net keeps them
   if (read_block(g, "buffers", net->buffers, net->nbuffers, host, path, group, err)) goto done;
   ganc_upload(ctx, net->buf, host, net->nbuffer_floats);
   if (with_optimizer && net->m) {

@@ -1411,6 +1411,10 @@ int ganc_train_main(int argc, char **argv) {
     if (gn + dn + gg + dg) // train.bf16_activations: which tensors live in bf16
       printf("bf16 activations: G %d, D %d (%.2f MB less); bf16 gradients: G %d, D %d\n", gn, dn,
              (double)(gb + db) / 1e6, gg, dg);
+    const int gw = net_bf16_weights(&T.G), dw = net_bf16_weights(&T.D);
+    if (gw + dw) // the convolutions given their weights' halves (net.h: net->ph)
+      printf("bf16 weight copies: G %d, D %d convolutions (%.2f MB)\n", gw, dw,
+             (double)(T.G.nparam_floats + T.D.nparam_floats) * 2 / 1e6);
     if (resume)
       printf("resuming from %s at kimg %.3f (step %lld)\n", resume_path, (double)T.nimg / 1000.0,
              (long long)T.step);

@@ -287,13 +287,13 @@ static void run_role(run_state *r, const conv_shape *s, int role, impl which, co
   ganc_cuda_d2h(r->gpu, got, d_out, n_out * sizeof(float)); // synchronizes the stream
 }
 
-// h[0], h[1]: x and dy rounded to bf16 (to nearest even) and stored as bf16 in device memory;
-// [.][0] 16-byte aligned, [.][1] one element past it (a copy, for the scalar path).
+// h[0], h[1], h[2]: x, dy and w rounded to bf16 (to nearest even) and stored as bf16 in device
+// memory; [.][0] 16-byte aligned, [.][1] one element past it (a copy, for the scalar path).
 static void make_bf16_copies(run_state *r, const float *x, size_t nx, const float *dy, size_t ny,
-                             uint16_t *h[2][2]) {
-  const float *src[2] = {x, dy};
-  const size_t cnt[2] = {nx, ny};
-  for (int i = 0; i < 2; i++) {
+                             const float *w, size_t nw, uint16_t *h[3][2]) {
+  const float *src[3] = {x, dy, w};
+  const size_t cnt[3] = {nx, ny, nw};
+  for (int i = 0; i < 3; i++) {
     uint16_t *t = xmalloc((cnt[i] + 1) * sizeof(uint16_t));
     t[0] = 0;
     for (size_t k = 0; k < cnt[i]; k++)
@@ -335,8 +335,9 @@ static void run_variants(run_state *r, const conv_case *cc, const float *x, cons
   // Copies of x, w and dy one float past a 16-byte boundary, for the variants that load whole
   // rows with vector loads where the pointers allow (chan_multiple > 1): their other path.
   float *mis[3] = {NULL, NULL, NULL};
-  // x and dy stored in bf16 (and one element past alignment), for the variants that read them so.
-  uint16_t *h16[2][2] = {{NULL, NULL}, {NULL, NULL}}; // [x, dy][aligned, shifted]
+  // x, dy and w stored in bf16 (and one element past alignment), for the variants that read them
+  // so.
+  uint16_t *h16[3][2] = {{NULL, NULL}, {NULL, NULL}, {NULL, NULL}}; // [x, dy, w][aligned, shifted]
   for (int v = 0; v < ganc_conv_variant_count(); v++) {
     const ganc_conv_variant *var = ganc_conv_variant_at(v);
     // simt-fp32 is the dispatch's FP32 choice, compared above (with cuDNN on a GPU).
@@ -370,19 +371,22 @@ static void run_variants(run_state *r, const conv_case *cc, const float *x, cons
       ganc_cuda_free(r->gpu, d_out);
       int deterministic = memcmp(got, again, n * sizeof(float)) == 0;
       // The activation operands stored in bf16 (in0 of every role, and backward-weight's dy,
-      // alone and with x): the same bits as from the float operands, which the variant rounds
-      // the same way.
+      // alone and with x), and forward's and backward-data's with the weights' halves too (which
+      // g128's family reads instead of w): the same bits as from the float operands, which the
+      // variant rounds the same way.
       int same16 = 1, runs16 = 0;
       if (ganc_conv_variant_reads_bf16(v)) {
-        if (!h16[0][0]) make_bf16_copies(r, x, nx, dy, ny, h16);
-        for (int which = 0; which < (role == BWD_WEIGHT ? 3 : 1); which++) {
+        if (!h16[0][0]) make_bf16_copies(r, x, nx, dy, ny, w, nw, h16);
+        const int wg = role == BWD_WEIGHT;
+        for (int which = 0; which < (wg ? 3 : 2); which++) {
           const void *a0 = in0, *a1 = in1;
-          if (which != 1) a0 = h16[role == BWD_DATA][shifted];
-          if (which >= 1) a1 = h16[1][shifted];
+          if (!wg || which != 1) a0 = h16[role == BWD_DATA][shifted];
+          if (wg && which >= 1) a1 = h16[1][shifted];
+          const uint16_t *wh = !wg && which == 1 ? h16[2][shifted] : NULL;
           float *d16 = ganc_cuda_malloc(r->gpu, n * sizeof(float));
           ganc_cuda_h2d(r->gpu, d16, init, n * sizeof(float));
-          conv2d_run_variant_mixed_cuda(r->gpu, r->st, v, (ganc_conv_role)role, s, a0, which != 1,
-                                        a1, which >= 1, d16, 0, NULL);
+          conv2d_run_variant_mixed_cuda(r->gpu, r->st, v, (ganc_conv_role)role, s, a0,
+                                        !wg || which != 1, a1, wg && which >= 1, wh, d16, 0, NULL);
           ganc_cuda_d2h(r->gpu, again, d16, n * sizeof(float));
           ganc_cuda_free(r->gpu, d16);
           same16 &= memcmp(got, again, n * sizeof(float)) == 0;
@@ -397,12 +401,12 @@ static void run_variants(run_state *r, const conv_case *cc, const float *x, cons
         uint16_t *hh = xmalloc((n + 2) * sizeof(uint16_t));
         uint16_t *d_h = (uint16_t *)ganc_cuda_malloc(r->gpu, (n + 2) * sizeof(uint16_t));
         for (int which = 0; which < (ganc_conv_variant_reads_bf16(v) ? 2 : 1); which++) {
-          if (which && !h16[0][0]) make_bf16_copies(r, x, nx, dy, ny, h16);
+          if (which && !h16[0][0]) make_bf16_copies(r, x, nx, dy, ny, w, nw, h16);
           const void *a0 = which ? (const void *)h16[role == BWD_DATA][shifted] : in0;
           memset(hh, 0xA5, (n + 2) * sizeof(uint16_t));
           ganc_cuda_h2d(r->gpu, d_h, hh, (n + 2) * sizeof(uint16_t));
           conv2d_run_variant_mixed_cuda(r->gpu, r->st, v, (ganc_conv_role)role, s, a0, which, in1,
-                                        0, d_h, 1, NULL);
+                                        0, NULL, d_h, 1, NULL);
           ganc_cuda_d2h(r->gpu, hh, d_h, (n + 2) * sizeof(uint16_t));
           for (size_t i = 0; i < n; i++)
             sameout &= hh[i] == ganc_bf16_store(got[i]);
@@ -433,7 +437,7 @@ static void run_variants(run_state *r, const conv_case *cc, const float *x, cons
         float *d_o = ganc_cuda_malloc(r->gpu, (n + 1) * sizeof(float));
         const int e = (role == FWD) ^ shifted;
         const int nk = ganc_conv_variant_reads_bf16(v) ? 3 : 2;
-        if (nk == 3 && !h16[0][0]) make_bf16_copies(r, x, nx, dy, ny, h16);
+        if (nk == 3 && !h16[0][0]) make_bf16_copies(r, x, nx, dy, ny, w, nw, h16);
         for (int k = 0; k < nk; k++) {
           const int act = k == 2 || (k && e) ? GANC_ACT_RELU : GANC_ACT_LRELU;
           const int bwd = k == 2 ? e : k ? !e : e, ybf = k > 0;
@@ -446,15 +450,16 @@ static void run_variants(run_state *r, const conv_case *cc, const float *x, cons
           if (!k) {
             ganc_cuda_h2d(r->gpu, d_o, init, n * sizeof(float));
             conv2d_run_variant_mixed_cuda(r->gpu, r->st, v, (ganc_conv_role)role, s, in0, 0, in1, 0,
-                                          d_o, 0, &epi);
+                                          NULL, d_o, 0, &epi);
             ganc_cuda_d2h(r->gpu, again, d_o, n * sizeof(float));
             sameepi &= memcmp(again, want, n * sizeof(float)) == 0;
           } else {
             uint16_t *hh = xmalloc((n + 2) * sizeof(uint16_t));
             memset(hh, 0xA5, (n + 2) * sizeof(uint16_t));
             ganc_cuda_h2d(r->gpu, d_o, hh, (n + 2) * sizeof(uint16_t));
+            // (from the operand's halves, with the weights' halves too: both bf16 in g128's family)
             conv2d_run_variant_mixed_cuda(r->gpu, r->st, v, (ganc_conv_role)role, s, op0, k == 2,
-                                          in1, 0, d_o, 1, &epi);
+                                          in1, 0, k == 2 ? h16[2][shifted] : NULL, d_o, 1, &epi);
             ganc_cuda_d2h(r->gpu, hh, d_o, (n + 2) * sizeof(uint16_t));
             for (size_t i = 0; i < n; i++)
               sameepi &= hh[i] == ganc_bf16_store(want[i]);
@@ -494,7 +499,7 @@ static void run_variants(run_state *r, const conv_case *cc, const float *x, cons
                                                 : "fp32",
              e_p, e_32, bound, deterministic ? "" : "  NOT DETERMINISTIC",
              !runs16  ? ""
-             : same16 ? (runs16 == 2 ? "  bf16 x, dy: same bits" : "  bf16 in: same bits")
+             : same16 ? (role == BWD_WEIGHT ? "  bf16 x, dy: same bits" : "  bf16 in, w: same bits")
                       : "  BF16-STORED OPERANDS DIFFER",
              !runsout  ? ""
              : sameout ? "  bf16 out: same bits"
@@ -511,7 +516,7 @@ static void run_variants(run_state *r, const conv_case *cc, const float *x, cons
   }
   for (int i = 0; i < 3; i++)
     if (mis[i]) ganc_cuda_free(r->gpu, mis[i]);
-  for (int i = 0; i < 2; i++)
+  for (int i = 0; i < 3; i++)
     if (h16[i][0]) ganc_cuda_free(r->gpu, h16[i][0]), ganc_cuda_free(r->gpu, h16[i][1] - 1);
   for (int p = 1; p < 3; p++) // [0] is ref, the caller's
     for (int i = 0; i < NROLES; i++)
@@ -525,14 +530,14 @@ static void run_variants(run_state *r, const conv_case *cc, const float *x, cons
 // that variant on the halves, so the reference is the variant on the FP32 operands (the same bits,
 // as run_variants shows for the variant itself); elsewhere it widens the operand and runs the
 // role's op, so the reference is that op on the widened values (the same choice of kernel).
-static void run_mixed(run_state *r, const conv_case *cc, const float *x, const float *dy,
-                      const float *d_x, const float *d_w, const float *d_dy, const float *nan,
-                      const float *pat) {
+static void run_mixed(run_state *r, const conv_case *cc, const float *x, const float *w,
+                      const float *dy, const float *d_x, const float *d_w, const float *d_dy,
+                      const float *nan, const float *pat) {
   const conv_shape *s = &cc->s;
   const size_t nx = (size_t)s->N * s->H * s->W * s->C, ny = (size_t)s->N * s->P * s->Q * s->K,
                nw = (size_t)s->R * s->S * s->C * s->K;
-  uint16_t *h16[2][2] = {{NULL, NULL}, {NULL, NULL}};
-  make_bf16_copies(r, x, nx, dy, ny, h16);
+  uint16_t *h16[3][2] = {{NULL, NULL}, {NULL, NULL}, {NULL, NULL}};
+  make_bf16_copies(r, x, nx, dy, ny, w, nw, h16);
   float *wide[2], *hw = fnew(nx > ny ? nx : ny);
   for (int i = 0; i < 2; i++) {
     const size_t n = i ? ny : nx;
@@ -559,11 +564,14 @@ static void run_mixed(run_state *r, const conv_case *cc, const float *x, const f
       const float *init = role == BWD_WEIGHT ? pat : nan;
       const void *a0 = c == 1 ? (const void *)h16[1][0] : c == 3 ? (const void *)d_x : h16[0][0];
       const void *a1 = c < 2 ? (const void *)d_w : c == 2 ? (const void *)d_dy : h16[1][0];
+      // The weights' halves beside w (forward, backward-data): the results below are the same
+      // bits with them (the variant's, or ignored where the operand is widened) as without (d_h).
+      const uint16_t *wh = c < 2 ? h16[2][0] : NULL;
       float *d1 = ganc_cuda_malloc(r->gpu, n * sizeof(float)),
             *d2 = ganc_cuda_malloc(r->gpu, n * sizeof(float));
       ganc_cuda_h2d(r->gpu, d1, init, n * sizeof(float));
       ganc_cuda_h2d(r->gpu, d2, init, n * sizeof(float));
-      conv2d_mixed_cuda(r->gpu, r->st, role, s, a0, b0, a1, b1, d1, 0, NULL);
+      conv2d_mixed_cuda(r->gpu, r->st, role, s, a0, b0, a1, b1, wh, d1, 0, NULL);
       const int direct = conv2d_reads_bf16_cuda(r->gpu, (ganc_conv_role)role, s);
       int v = -1;
       for (int i = 0; direct && v < 0 && i < ganc_conv_variant_count(); i++)
@@ -592,7 +600,7 @@ static void run_mixed(run_state *r, const conv_case *cc, const float *x, const f
         uint16_t *d_h = (uint16_t *)ganc_cuda_malloc(r->gpu, (n + 2) * sizeof(uint16_t));
         memset(hh, 0xA5, (n + 2) * sizeof(uint16_t));
         ganc_cuda_h2d(r->gpu, d_h, hh, (n + 2) * sizeof(uint16_t));
-        conv2d_mixed_cuda(r->gpu, r->st, role, s, a0, b0, a1, b1, d_h, 1, NULL);
+        conv2d_mixed_cuda(r->gpu, r->st, role, s, a0, b0, a1, b1, NULL, d_h, 1, NULL);
         ganc_cuda_d2h(r->gpu, hh, d_h, (n + 2) * sizeof(uint16_t));
         for (size_t i = 0; i < n; i++)
           sameout &= hh[i] == ganc_bf16_store(got[i]);
@@ -606,10 +614,10 @@ static void run_mixed(run_state *r, const conv_case *cc, const float *x, const f
         uint16_t *d_b = (uint16_t *)ganc_cuda_malloc(r->gpu, (n + 2) * sizeof(uint16_t));
         uint16_t *hb = xmalloc((n + 2) * sizeof(uint16_t));
         float *ef = fnew(n);
-        conv2d_mixed_cuda(r->gpu, r->st, role, s, a0, b0, a1, b1, d_f, 0, &fw);
+        conv2d_mixed_cuda(r->gpu, r->st, role, s, a0, b0, a1, b1, wh, d_f, 0, &fw);
         memset(hb, 0xA5, (n + 2) * sizeof(uint16_t));
         ganc_cuda_h2d(r->gpu, d_b, hb, (n + 2) * sizeof(uint16_t));
-        conv2d_mixed_cuda(r->gpu, r->st, role, s, a0, b0, a1, b1, d_b, 1, &bw);
+        conv2d_mixed_cuda(r->gpu, r->st, role, s, a0, b0, a1, b1, wh, d_b, 1, &bw);
         ganc_cuda_d2h(r->gpu, ef, d_f, n * sizeof(float));
         ganc_cuda_d2h(r->gpu, hb, d_b, (n + 2) * sizeof(uint16_t));
         for (size_t i = 0; i < n; i++) {
@@ -640,8 +648,8 @@ static void run_mixed(run_state *r, const conv_case *cc, const float *x, const f
     }
   }
   r->gpu->precision = saved;
-  for (int i = 0; i < 2; i++) {
-    ganc_cuda_free(r->gpu, wide[i]);
+  for (int i = 0; i < 3; i++) {
+    if (i < 2) ganc_cuda_free(r->gpu, wide[i]);
     ganc_cuda_free(r->gpu, h16[i][0]), ganc_cuda_free(r->gpu, h16[i][1] - 1);
   }
   free(hw), free(got), free(want);
@@ -731,7 +739,7 @@ static void run_case(run_state *r, const conv_case *cc, uint64_t seed) {
   }
 
   if (r->variants) run_variants(r, cc, x, w, dy, d_x, d_w, d_dy, ref, scale, nan, pat);
-  if (r->variants == 2) run_mixed(r, cc, x, dy, d_x, d_w, d_dy, nan, pat);
+  if (r->variants == 2) run_mixed(r, cc, x, w, dy, d_x, d_w, d_dy, nan, pat);
 
   ganc_cuda_free(r->gpu, d_x);
   ganc_cuda_free(r->gpu, d_w);

@@ -353,7 +353,34 @@ static void storage_check(const char *name, const programs *P, const char *data,
         "%s, D 8 wide: D's first leaky ReLU and b1's batch norm kept in bf16 (\"bf16 "
         "activations: G %d, D %d\" in %s)",
         name, ga, da, log);
+  // The convolutions that read bf16 activations were given their weights' bf16 halves (net.h:
+  // net->ph, kept by Adam; g128 reads them by cp.async), the FP32-activation run none: the same
+  // bits below prove the halves were round(p) at every step, from the initialisation on.
+  int gw = 0, dw = 0, gw1 = 0, dw1 = 0;
+  const int copies = file_scan2(log, "bf16 weight copies: G ", &gw, &dw);
+  char log1[4600];
+  snprintf(log1, sizeof log1, "%s.log", run[1]);
+  const int none = !file_scan2(log1, "bf16 weight copies: G ", &gw1, &dw1);
+  check(copies && gw > 0 && dw > 0 && none,
+        "%s: the bf16-activation run gave convolutions of G and D their weights' halves (\"bf16 "
+        "weight copies: G %d, D %d\"), the FP32-activation run none",
+        name, gw, dw);
   same_bits(name, "bf16 and FP32 activations", run[0], run[1], steps);
+  // Both resumed for 2 more steps (copies of the run folders): the halves are made again from the
+  // checkpoint's weights (a stale copy, the initial weights', would differ at once).
+  char res[2][4600];
+  int rrc[2];
+  for (int k = 0; k < 2; k++) {
+    snprintf(res[k], sizeof res[k], "%.4500s-resumed", run[k]);
+    rrc[k] = tu_system("cp -r %s %s && %s --out %s --resume --device cuda --set train.kimg=%g "
+                       ">%s.log 2>&1",
+                       run[k], res[k], P->train, res[k], (steps + 2) * batch / 1000.0, res[k]);
+  }
+  check(!rrc[0] && !rrc[1],
+        "%s: the bf16- and FP32-activation runs resumed for 2 steps (exit %d, %d)", name, rrc[0],
+        rrc[1]);
+  if (!rrc[0] && !rrc[1])
+    same_bits(name, "bf16 and FP32 activations, resumed,", res[0], res[1], steps + 2);
   same_bits(name, "fused and separate activations", run[0], run[2], steps);
   same_bits(name, "mma-bf16-g128 and its cp.async pipeline", run[0], run[3], steps);
   int gu = 0, du = 0;

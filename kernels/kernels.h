@@ -173,6 +173,7 @@ enum {
   GANC_PROBE_FAULT_DIVERGE = 4,
   GANC_PROBE_FAULT_RETURN = 5,
   GANC_PROBE_FAULT_LDMATRIX_GLOBAL = 6,
+  GANC_PROBE_FAULT_CP_ASYNC_RACE = 7,
 };
 void mma_probe_cuda(ganc_ctx *ctx, ganc_stream st, int kind, int mutation, const void *a,
                     const void *b, float *d);

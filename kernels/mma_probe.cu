@@ -117,10 +117,19 @@ __global__ void probe_fault(float *D, int which) {
   } else if (which == 1) { // a lane returns while the others wait at a collective
     if (l == 5) return;
     v = __shfl_xor_sync(0xffffffffu, v, 1);
-  } else { // ldmatrix from global memory
+  } else if (which == 2) { // ldmatrix from global memory
     uint32_t r[1];
     ldmatrix<1, false>(r, D + 8 * (l % 8));
     v = (float)r[0];
+  } else { // a plain store into 16 bytes a cp.async of another lane is still copying into
+    __shared__ __align__(16) float s[32][4];
+    cp_async<16>(&s[l][0], D + 4 * l, 16);
+    cp_async_commit();
+    __syncwarp();
+    s[(l + 1) % 32][0] = 1.0f; // the neighbour's copy is in flight until its wait
+    cp_async_wait<0>();
+    __syncwarp();
+    v = s[l][1];
   }
   D[l] = v;
 }

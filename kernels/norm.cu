@@ -111,9 +111,9 @@ __host__ __device__ static double bn_lane_sum(const void *__restrict__ x, int xm
   return acc;
 }
 
-// Backward: Σ dy and Σ dy·(x − mean) over the same rows.
+// Backward: Σ dy and Σ dy·(x − mean) over the same rows (dy read as dym says: GANC_X_*).
 __host__ __device__ static void bn_lane_sum_bwd(const void *__restrict__ x, int xm,
-                                                const float *__restrict__ dy,
+                                                const void *__restrict__ dy, int dym,
                                                 const float *__restrict__ mean, bn_plan p,
                                                 int64_t chunk, int c, int lane, double *s_dy,
                                                 double *s_dyx) {
@@ -123,7 +123,7 @@ __host__ __device__ static void bn_lane_sum_bwd(const void *__restrict__ x, int 
     const double m = mean[c];
     UNROLL4
     for (int64_t r = chunk * p.chunk_rows + lane; r < end; r += BN_LANES) {
-      const double g = dy[r * p.C + c];
+      const double g = ganc_load_x(dy, dym, r * p.C + c);
       a += g;
       b += g * ((double)ganc_load_x(x, xm, r * p.C + c) - m);
     }
@@ -216,14 +216,15 @@ bn_eval_body(int64_t tid, int64_t T, int64_t n, int C, const void *x, int xm,
 
 // dx = gamma·rstd·(dy − mean(dy) − x̂·mean(dy·x̂)), x̂ = (x − mean)·rstd.
 __host__ __device__ static void bn_dx_body(int64_t tid, int64_t T, int64_t n, int C, const void *x,
-                                           int xm, const float *dy, const float *__restrict__ mean,
+                                           int xm, const void *dy, int dym,
+                                           const float *__restrict__ mean,
                                            const float *__restrict__ rstd,
                                            const double *__restrict__ coef, void *dx, int dx_bf16) {
   int c = (int)(tid % C);
   const int step = (int)(T % C);
   for (int64_t i = tid; i < n; i += T) {
     const double xh = ((double)ganc_load_x(x, xm, i) - mean[c]) * rstd[c];
-    const double g = dy[i] - coef[c] - xh * coef[C + c];
+    const double g = ganc_load_x(dy, dym, i) - coef[c] - xh * coef[C + c];
     ganc_store_as(dx, dx_bf16, i, (float)(coef[2 * C + c] * g));
     c += step;
     if (c >= C) c -= C;
@@ -261,12 +262,12 @@ __global__ static void __launch_bounds__(BN_PARTIAL_THREADS)
 // As bn_partial_kernel for the backward's two sums: part [2, nchunk, C] (Σ dy, then Σ dy·(x −
 // mean)).
 __global__ static void __launch_bounds__(BN_PARTIAL_THREADS)
-    bn_partial_bwd_kernel(const void *__restrict__ x, int xm, const float *__restrict__ dy,
+    bn_partial_bwd_kernel(const void *__restrict__ x, int xm, const void *__restrict__ dy, int dym,
                           const float *__restrict__ mean, bn_plan p, double *__restrict__ part) {
   __shared__ double sa[BN_LANES * BN_TILE_C], sb[BN_LANES * BN_TILE_C];
   const int tx = threadIdx.x, ty = threadIdx.y, c = blockIdx.y * BN_TILE_C + tx;
   const int64_t chunk = blockIdx.x;
-  bn_lane_sum_bwd(x, xm, dy, mean, p, chunk, c, ty, &sa[ty * BN_TILE_C + tx],
+  bn_lane_sum_bwd(x, xm, dy, dym, mean, p, chunk, c, ty, &sa[ty * BN_TILE_C + tx],
                   &sb[ty * BN_TILE_C + tx]);
   __syncthreads();
   for (int half = BN_LANES / 2; half > 0; half >>= 1) {
@@ -358,11 +359,12 @@ __global__ static void bn_eval_kernel(int64_t n, int C, const void *x, int xm,
                C, x, xm, run_mean, scale, beta, act, slope, y, y_bf16);
 }
 
-__global__ static void bn_dx_kernel(int64_t n, int C, const void *x, int xm, const float *dy,
-                                    const float *__restrict__ mean, const float *__restrict__ rstd,
-                                    const double *__restrict__ coef, void *dx, int dx_bf16) {
+__global__ static void bn_dx_kernel(int64_t n, int C, const void *x, int xm, const void *dy,
+                                    int dym, const float *__restrict__ mean,
+                                    const float *__restrict__ rstd, const double *__restrict__ coef,
+                                    void *dx, int dx_bf16) {
   bn_dx_body((int64_t)blockIdx.x * blockDim.x + threadIdx.x, (int64_t)gridDim.x * blockDim.x, n, C,
-             x, xm, dy, mean, rstd, coef, dx, dx_bf16);
+             x, xm, dy, dym, mean, rstd, coef, dx, dx_bf16);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -451,10 +453,13 @@ extern "C" void batchnorm_forward_eval_cuda(ganc_ctx *ctx, ganc_stream st, int64
 }
 
 extern "C" void batchnorm_backward_cuda(ganc_ctx *ctx, ganc_stream st, int64_t M, int C,
-                                        const void *x, int x_mode, const float *dy,
+                                        const void *x, int x_mode, const void *dy, int dy_mode,
                                         const float *gamma, const float *mean, const float *rstd,
                                         void *dx, int dx_bf16, float *dgamma, float *dbeta) {
   bn_require(M, C, x_mode, "batchnorm_backward_cuda");
+  bn_require(M, C, dy_mode, "batchnorm_backward_cuda");
+  KERNEL_REQUIRE(dy_mode != GANC_X_BF16 || dx != dy, "batchnorm_backward_cuda",
+                 "dx cannot be the buffer of dy's halves");
   KERNEL_REQUIRE(!dx_bf16 || (dx != (const void *)x && dx != (const void *)dy),
                  "batchnorm_backward_cuda", "dx in bf16 cannot be x's or dy's buffer");
   KERNEL_REQUIRE(x_mode != GANC_X_BF16 || dx != x, "batchnorm_backward_cuda",
@@ -467,7 +472,7 @@ extern "C" void batchnorm_backward_cuda(ganc_ctx *ctx, ganc_stream st, int64_t M
   const int tiles = (C + BN_TILE_C - 1) / BN_TILE_C;
   GANC_LAUNCH(bn_partial_bwd_kernel, dim3((unsigned)p.nchunk, (unsigned)tiles),
               dim3(BN_TILE_C, BN_LANES), st)
-  (x, x_mode, dy, mean, p, part);
+  (x, x_mode, dy, dy_mode, mean, p, part);
   CUDA_CHECK_LAUNCH();
   GANC_LAUNCH(bn_bwd_stats_kernel, tiles, dim3(BN_TILE_C, BN_COMBINE_LANES), st)
   (part, p, gamma, rstd, dgamma, dbeta, coef);
@@ -485,6 +490,6 @@ extern "C" void batchnorm_backward_cuda(ganc_ctx *ctx, ganc_stream st, int64_t M
   }
   const int64_t n = M * C;
   GANC_LAUNCH(bn_dx_kernel, ew_blocks(n), EW_THREADS, st)
-  (n, C, x, x_mode, dy, mean, rstd, coef, dx, dx_bf16);
+  (n, C, x, x_mode, dy, dy_mode, mean, rstd, coef, dx, dx_bf16);
   CUDA_CHECK_LAUNCH();
 }

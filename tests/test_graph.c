@@ -105,13 +105,13 @@ static void test_dcgan_bit_identical_to_hand_written(void **state) {
   conv2d_backward_weight(&g_ctx, &sh, a2b, dy, gw + D.params[7].offset);
   conv2d_backward_data(&g_ctx, &sh, dy, wh, d2b);
   lrelu_backward(&g_ctx, (int64_t)n2, slope, a2b, 0, d2b, d2b);
-  batchnorm_backward(&g_ctx, (int64_t)N * 16, 16, a2, GANC_X_FP32, d2b, g2, m2, r2, d2, 0,
-                     gw + D.params[5].offset, gw + D.params[6].offset);
+  batchnorm_backward(&g_ctx, (int64_t)N * 16, 16, a2, GANC_X_FP32, d2b, GANC_X_FP32, g2, m2, r2, d2,
+                     0, gw + D.params[5].offset, gw + D.params[6].offset);
   conv2d_backward_weight(&g_ctx, &s2, a1b, d2, gw + D.params[4].offset);
   conv2d_backward_data(&g_ctx, &s2, d2, w2, d1b);
   lrelu_backward(&g_ctx, (int64_t)n1, slope, a1b, 0, d1b, d1b);
-  batchnorm_backward(&g_ctx, (int64_t)N * 64, 8, a1, GANC_X_FP32, d1b, g1, m1, r1, d1, 0,
-                     gw + D.params[2].offset, gw + D.params[3].offset);
+  batchnorm_backward(&g_ctx, (int64_t)N * 64, 8, a1, GANC_X_FP32, d1b, GANC_X_FP32, g1, m1, r1, d1,
+                     0, gw + D.params[2].offset, gw + D.params[3].offset);
   conv2d_backward_weight(&g_ctx, &s1, a0, d1, gw + D.params[1].offset);
   conv2d_backward_data(&g_ctx, &s1, d1, w1, d0);
   lrelu_backward(&g_ctx, (int64_t)n0, slope, a0, 0, d0, d0);

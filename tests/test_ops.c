@@ -525,8 +525,8 @@ static void test_bf16_storage(void **state) {
     memset(dg, 0, C * 4), memset(db, 0, C * 4), memset(dg2, 0, C * 4), memset(db2, 0, C * 4);
     poison(dx, n);
     memset(h, 0xFF, (size_t)n * 2);
-    batchnorm_backward_cpu(ctx, M, C, x, GANC_X_FP32, dy, g, mu, rs, dx, 0, dg, db);
-    batchnorm_backward_cpu(ctx, M, C, x, GANC_X_FP32, dy, g, mu, rs, h, 1, dg2, db2);
+    batchnorm_backward_cpu(ctx, M, C, x, GANC_X_FP32, dy, GANC_X_FP32, g, mu, rs, dx, 0, dg, db);
+    batchnorm_backward_cpu(ctx, M, C, x, GANC_X_FP32, dy, GANC_X_FP32, g, mu, rs, h, 1, dg2, db2);
     for (int i = 0; i < n; i++)
       if (h[i] != ganc_bf16_store(dx[i]))
         fail_msg("BN backward: dx element %d stored 0x%04x, want 0x%04x", i, h[i],
@@ -572,10 +572,35 @@ static void test_bf16_storage(void **state) {
       }
       memset(dg, 0, C * 4), memset(db, 0, C * 4), memset(dg2, 0, C * 4), memset(db2, 0, C * 4);
       poison(dx, n), poison(dx2, n);
-      batchnorm_backward_cpu(ctx, M, C, xw, GANC_X_FP32, dy, g, mu, rs, dx, 0, dg, db);
-      batchnorm_backward_cpu(ctx, M, C, xin, mode, dy, g, mu, rs, dx2, 0, dg2, db2);
+      batchnorm_backward_cpu(ctx, M, C, xw, GANC_X_FP32, dy, GANC_X_FP32, g, mu, rs, dx, 0, dg, db);
+      batchnorm_backward_cpu(ctx, M, C, xin, mode, dy, GANC_X_FP32, g, mu, rs, dx2, 0, dg2, db2);
       assert_memory_equal(dx, dx2, (size_t)n * 4);
       assert_memory_equal(dg, dg2, C * 4), assert_memory_equal(db, db2, C * 4);
+    }
+    // dy likewise (a bf16 run's gradient from a convolution's backward-data): as halves or rounded
+    // as read, alone and with x's halves, = the op on the widened halves bit for bit; the FP32 dy
+    // gives another dx.
+    {
+      uint16_t *hdy = xmalloc((size_t)n * 2);
+      float *dyw = fnew(n);
+      for (int i = 0; i < n; i++)
+        hdy[i] = ganc_bf16_store(dy[i]), dyw[i] = ganc_bf16_load(hdy[i]);
+      for (int k = 0; k < 3; k++) { // dy halves, dy rounded, both halves
+        const int dm = k == 1 ? GANC_X_ROUND : GANC_X_BF16, xm = k == 2 ? GANC_X_BF16 : GANC_X_FP32;
+        const void *dyin = dm == GANC_X_BF16 ? (const void *)hdy : (const void *)dy;
+        const void *xin = k == 2 ? (const void *)hx : (const void *)xw;
+        memset(dg, 0, C * 4), memset(db, 0, C * 4), memset(dg2, 0, C * 4), memset(db2, 0, C * 4);
+        poison(dx, n), poison(dx2, n);
+        batchnorm_backward_cpu(ctx, M, C, xw, GANC_X_FP32, dyw, GANC_X_FP32, g, mu, rs, dx, 0, dg,
+                               db);
+        batchnorm_backward_cpu(ctx, M, C, xin, xm, dyin, dm, g, mu, rs, dx2, 0, dg2, db2);
+        assert_memory_equal(dx, dx2, (size_t)n * 4);
+        assert_memory_equal(dg, dg2, C * 4), assert_memory_equal(db, db2, C * 4);
+      }
+      batchnorm_backward_cpu(ctx, M, C, xw, GANC_X_FP32, dy, GANC_X_FP32, g, mu, rs, dx2, 0, dg2,
+                             db2);
+      assert_true(memcmp(dx, dx2, (size_t)n * 4) != 0);
+      free(hdy), free(dyw);
     }
     // y over x (both FP32, x FP32 or rounded as read): the bits of the op out of place.
     for (int mode = GANC_X_FP32; mode <= GANC_X_ROUND; mode += GANC_X_ROUND)
@@ -948,7 +973,7 @@ static void check_bn_case(ganc_ctx *ctx, const bn_case *bc, rng *rg) {
   memcpy(dg, dg0, C * sizeof(float));
   memcpy(db, db0, C * sizeof(float));
   poison(dx, n);
-  batchnorm_backward_cpu(ctx, M, C, x, GANC_X_FP32, r, g, mean, rstd, dx, 0, dg, db);
+  batchnorm_backward_cpu(ctx, M, C, x, GANC_X_FP32, r, GANC_X_FP32, g, mean, rstd, dx, 0, dg, db);
   if (bc->fd) {
     bn_env env = {M, C, eps, xd, gd, bd, rd, dnew(n)};
     int64_t idx[FD_MAX];
@@ -977,7 +1002,7 @@ static void check_bn_case(ganc_ctx *ctx, const bn_case *bc, rng *rg) {
   memcpy(dg1, dg, C * sizeof(float));
   memcpy(db1, db, C * sizeof(float));
   fill_value(dx2, n, 1e30f);
-  batchnorm_backward_cpu(ctx, M, C, x, GANC_X_FP32, r, g, mean, rstd, dx2, 0, dg, db);
+  batchnorm_backward_cpu(ctx, M, C, x, GANC_X_FP32, r, GANC_X_FP32, g, mean, rstd, dx2, 0, dg, db);
   assert_memory_equal(dx, dx2, n * sizeof(float));
   for (int c = 0; c < C; c++) {
     want[c] = dg0[c] + 2.0 * ((double)dg1[c] - dg0[c]);
@@ -1001,7 +1026,8 @@ static void check_bn_case(ganc_ctx *ctx, const bn_case *bc, rng *rg) {
   assert_memory_equal(rstd, s1, C * sizeof(float));
   fill_value(dg1, C, 0.0f);
   fill_value(db1, C, 0.0f);
-  batchnorm_backward_cpu(&one, M, C, x, GANC_X_FP32, r, g, mean, rstd, dx1, 0, dg1, db1);
+  batchnorm_backward_cpu(&one, M, C, x, GANC_X_FP32, r, GANC_X_FP32, g, mean, rstd, dx1, 0, dg1,
+                         db1);
   assert_memory_equal(dx, dx1, n * sizeof(float));
   ganc_ctx_free(&one);
 

@@ -183,6 +183,14 @@ static void bn_fwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *con
     cond_affine_forward(ctx, N, nd->H * nd->W, nd->C, net->ncls, nd->xhat, net->labels,
                         param(net, nd->w), param(net, nd->b), nd->out);
 }
+// How a batch norm's backward reads its output's gradient dy: the halves a convolution's
+// backward-data stored (dout_bf16), or rounded to bf16 as it is read (round_dy in a bf16 run: the
+// same values), or FP32 as it is.
+static int bn_dy_mode(const ganc_ctx *ctx, const ganc_node *nd, const float *dy) {
+  if (nd->dout_bf16 && dy == nd->dout) return GANC_X_BF16;
+  return nd->round_dy && ctx->precision == GANC_PREC_BF16 ? GANC_X_ROUND : GANC_X_FP32;
+}
+
 static void bn_bwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *const *in,
                    const float *dy, float *const *dx, int N, float *gw, int need_wgrad) {
   (void)need_wgrad;
@@ -192,9 +200,9 @@ static void bn_bwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *con
     // dx in bf16 where the convolution that reads it rounds it anyway (net_finalize).
     const int xb = dx[0] && nd->in[0] != GANC_NET_INPUT && net->nodes[nd->in[0]].dout_bf16 &&
                    dx[0] == net->nodes[nd->in[0]].dout;
-    batchnorm_backward(ctx, M, nd->C, in[0], xm, dy, param(net, nd->w), nd->mean, nd->rstd,
-                       dx[0] ? dx[0] : net->dtmp, xb, grad_at(net, gw, nd->w, 0),
-                       grad_at(net, gw, nd->b, 1));
+    batchnorm_backward(ctx, M, nd->C, in[0], xm, dy, bn_dy_mode(ctx, nd, dy), param(net, nd->w),
+                       nd->mean, nd->rstd, dx[0] ? dx[0] : net->dtmp, xb,
+                       grad_at(net, gw, nd->w, 0), grad_at(net, gw, nd->b, 1));
     return;
   }
   // Conditional: the class affine's input gradient in place over dy (this node's own gradient
@@ -205,7 +213,7 @@ static void bn_bwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *con
   cond_affine_backward(ctx, N, nd->H * nd->W, nd->C, net->ncls, nd->xhat, dy, net->labels,
                        param(net, nd->w), nd->dout, grad_at(net, gw, nd->w, 0),
                        grad_at(net, gw, nd->b, 1));
-  batchnorm_backward(ctx, M, nd->C, in[0], xm, nd->dout, net->ones, nd->mean, nd->rstd,
+  batchnorm_backward(ctx, M, nd->C, in[0], xm, nd->dout, GANC_X_FP32, net->ones, nd->mean, nd->rstd,
                      dx[0] ? dx[0] : nd->xhat, 0, net->dscratch, net->dscratch + nd->C);
 }
 
@@ -801,6 +809,16 @@ static void plan_bf16(ganc_ctx *ctx, ganc_net *net) {
                    conv2d_reads_bf16(ctx, GANC_CONV_BWD_WEIGHT, &s);
     if (b->bwd_fused) b->dout_bf16 = c->dout_bf16;
   }
+  // A batch norm's output gradient that a bf16 backward rounds to bf16 anyway (round_dy), when the
+  // activation between it and the convolution that gives it has its backward applied by that
+  // convolution (bwd_fused): the convolution's backward-data stores the halves (its epilogue's
+  // out_bf16, after the activation's backward: the bits the rounding as read gives) into the
+  // activation's buffer, which is the batch norm's, and batch norm's backward reads them.
+  for (int i = 0; i < net->nnodes && ctx->precision == GANC_PREC_BF16; i++) {
+    ganc_node *b = &net->nodes[i];
+    ganc_node *a = b->round_dy ? &net->nodes[b->first_reader] : NULL;
+    if (a && a->bwd_fused) a->dout_bf16 = b->dout_bf16 = 1;
+  }
   // A convolution output that only a batch norm reads, which a bf16 forward rounds to bf16
   // anyway (round_out): kept as those halves (batch norm reads them in its forward and its
   // backward; a convolution's backward does not read its output), written so by the
@@ -1079,6 +1097,19 @@ void net_finalize(ganc_ctx *ctx, ganc_net *net, int max_batch, int train) {
     const ganc_node *b = c->consumers == 1 ? &net->nodes[c->first_reader] : NULL;
     c->round_out = (c->kind == &KIND_CONV || c->kind == &KIND_CONVT) && b && b->kind == &KIND_BN &&
                    b->nin == 1 && b->in[0] == j;
+  }
+  // A batch norm (not a conditional one: its backward starts in the class affine) whose output's
+  // gradient comes from one convolution's backward-data: the convolution reads the output alone,
+  // or through a ReLU / leaky ReLU that only it reads. A bf16 backward rounds that gradient to
+  // bf16 before batch norm reads it (bn_dy_mode), in every trained net, on either backend.
+  for (int i = 0; train && i < net->nnodes; i++) {
+    ganc_node *b = &net->nodes[i];
+    if (b->kind != &KIND_BN || b->cond || b->consumers != 1) continue;
+    const int r = b->first_reader;
+    const ganc_node *a = &net->nodes[r];
+    const int act = (a->kind == &KIND_RELU || a->kind == &KIND_LRELU) && conv_reader(net, r);
+    const int conv = a->kind == &KIND_CONV || a->kind == &KIND_CONVT;
+    b->round_dy = (act || conv) && a->nin == 1 && a->in[0] == i;
   }
   if (train && ctx->bf16_store) plan_bf16(ctx, net);
   const ganc_net *dn = net->donor;

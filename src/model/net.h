@@ -90,6 +90,11 @@ typedef struct ganc_node {
                      // buffer of the donor's: place_in_donor_scratch):
   int scratch_buf;   // gradbuf[scratch_buf] (the donor's, for a borrower), looked up at each
                      // forward
+  int round_dy;      // batch norm whose output's gradient a convolution's backward-data alone
+                     // gives (through an activation only it reads, or directly): in a bf16
+                     // backward, batch norm reads it rounded to bf16 (PyTorch autocast's bf16
+                     // input gradient of a convolution); kept as those halves (dout_bf16) where
+                     // the activation's backward is the convolution's (bwd_fused)
   int round_out;     // conv read only by a batch norm: in a bf16 forward, batch norm reads
                      // the output rounded to bf16 (PyTorch autocast's bf16 convolution output)
   int y_bf16;        // round_out kept in bf16 (out_bf16), or the activation fused into the conv
@@ -187,7 +192,10 @@ int net_blit(ganc_net *net, const char *name, int in, int modes);
 // bf16 operand in both roles that read it (batch norm's backward, or the reading convolution's
 // epilogue, rounds it as it writes); and the output of each convolution that only a batch norm
 // reads (round_out, which a bf16 forward rounds to bf16 whatever the storage: the convolution
-// writes its output's halves, rounded as stored, into the node's output). The results are the same
+// writes its output's halves, rounded as stored, into the node's output); and the gradient of each
+// batch norm's output that a bf16 backward rounds (round_dy) when the activation between it and the
+// convolution that gives it has its backward fused into that convolution (which then writes the
+// halves). The results are the same
 // bits as with FP32 storage (a positive value below 2^-134, which no layer realistically makes,
 // would take its activation's negative-side gradient). Unless ctx->no_act_fusion or cuDNN
 // convolutions: an in-place ReLU / leaky ReLU on a convolution's output is applied by that

@@ -145,9 +145,12 @@ void batchnorm_forward_eval_cpu(ganc_ctx *ctx, int64_t M, int C, const void *x, 
 // With x̂ = (x − mean)·rstd and y = gamma·x̂ + beta:
 //   dbeta = Σ dy,  dgamma = Σ dy·x̂,  dx = gamma·rstd·(dy − mean(dy) − x̂·mean(dy·x̂)).
 void batchnorm_backward_cpu(ganc_ctx *ctx, int64_t M, int C, const void *x, int x_mode,
-                            const float *dy, const float *gamma, const float *mean,
+                            const void *dy, int dy_mode, const float *gamma, const float *mean,
                             const float *rstd, void *dx, int dx_bf16, float *dgamma, float *dbeta) {
   bn_check(M, C, x_mode, "batchnorm_backward_cpu");
+  bn_check(M, C, dy_mode, "batchnorm_backward_cpu");
+  if (dy_mode == GANC_X_BF16 && dx == dy)
+    ganc_die(GANC_EXIT_RUNTIME, "batchnorm_backward_cpu: dx cannot be the buffer of dy's halves");
   if (dx_bf16 && (dx == (const void *)x || dx == (const void *)dy))
     ganc_die(GANC_EXIT_RUNTIME, "batchnorm_backward_cpu: dx in bf16 cannot be x's or dy's buffer");
   if (x_mode == GANC_X_BF16 && dx == x)
@@ -164,7 +167,7 @@ void batchnorm_backward_cpu(ganc_ctx *ctx, int64_t M, int C, const void *x, int 
     const int64_t end = (b + 1) * BN_BLOCK_ROWS < M ? (b + 1) * BN_BLOCK_ROWS : M;
     for (int64_t i = b * BN_BLOCK_ROWS; i < end; i++)
       for (int c = 0; c < C; c++) {
-        double g = dy[i * C + c];
+        double g = ganc_load_x(dy, dy_mode, i * C + c);
         a[c] += g;
         bx[c] += g * ((double)ganc_load_x(x, x_mode, i * C + c) - mean[c]);
       }
@@ -197,7 +200,7 @@ void batchnorm_backward_cpu(ganc_ctx *ctx, int64_t M, int C, const void *x, int 
   for (int64_t i = 0; i < M; i++)
     for (int c = 0; c < C; c++) {
       double xh = ((double)ganc_load_x(x, x_mode, i * C + c) - mean[c]) * rstd[c];
-      double g = dy[i * C + c] - sdy[c] - xh * sdyx[c];
+      double g = ganc_load_x(dy, dy_mode, i * C + c) - sdy[c] - xh * sdyx[c];
       ganc_store_as(dx, dx_bf16, i * C + c, (float)((double)gamma[c] * rstd[c] * g));
     }
 }

@@ -19,7 +19,8 @@
 //
 // Under the emulator, the faults it must stop (each in a child process, exit status 1 and the
 // message checked): lanes at different shuffles, a lane that returns while its warp waits at a
-// shuffle, ldmatrix from global memory.
+// shuffle, ldmatrix from global memory, a plain store into the destination of a cp.async still in
+// flight (cudemu lands a copy at its wait, which would otherwise hide that race).
 // Exit: 0 all passed, 1 a check failed, 77 no usable GPU.
 #include "core/check.h"
 #include "core/ctx.h"
@@ -230,6 +231,8 @@ int main(int argc, char **argv) {
                "a lane that returns while its warp waits at a shuffle");
     test_fault(&e, GANC_PROBE_FAULT_LDMATRIX_GLOBAL, "not 16 bytes of shared memory",
                "ldmatrix from global memory");
+    test_fault(&e, GANC_PROBE_FAULT_CP_ASYNC_RACE, "was written while the cp.async",
+               "a store into the destination of another lane's cp.async in flight");
   }
   printf("%d passed, %d failed\n", passed, failed);
   ganc_cuda_free(&gpu, e.d_a);

@@ -235,8 +235,8 @@ static void bn_case_make(bn_case *b, int64_t M, int C) {
   b->dx = fnew(n);
   b->dg = fdup(b->dg0, C);
   b->db = fdup(b->db0, C);
-  batchnorm_backward_cpu(&CPU, M, C, b->x, GANC_X_FP32, b->dy, b->gamma, b->mean, b->rstd, b->dx, 0,
-                         b->dg, b->db);
+  batchnorm_backward_cpu(&CPU, M, C, b->x, GANC_X_FP32, b->dy, GANC_X_FP32, b->gamma, b->mean,
+                         b->rstd, b->dx, 0, b->dg, b->db);
 }
 
 static void bn_case_free(bn_case *b) {
@@ -461,7 +461,8 @@ static void gpu_bn(int64_t M, int C, const char *where) {
     up(dg, b.dg0, cb);
     up(db, b.db0, cb);
     poison(dx, fb);
-    batchnorm_backward_cuda(&G, ST, M, C, x, GANC_X_FP32, dy, gamma, dmean, drstd, dx, 0, dg, db);
+    batchnorm_backward_cuda(&G, ST, M, C, x, GANC_X_FP32, dy, GANC_X_FP32, gamma, dmean, drstd, dx,
+                            0, dg, db);
     down(run ? hy2 : hy, dx, fb);
     down(run ? hg2 : hg, dg, cb);
     down(run ? hb2 : hb, db, cb);
@@ -479,7 +480,8 @@ static void gpu_bn(int64_t M, int C, const char *where) {
     poison(dxh, n * sizeof(uint16_t) + 16);
     up(dg, b.dg0, cb);
     up(db, b.db0, cb);
-    batchnorm_backward_cuda(&G, ST, M, C, x, GANC_X_FP32, dy, gamma, dmean, drstd, dxh, 1, dg, db);
+    batchnorm_backward_cuda(&G, ST, M, C, x, GANC_X_FP32, dy, GANC_X_FP32, gamma, dmean, drstd, dxh,
+                            1, dg, db);
     down(h16, dxh, n * sizeof(uint16_t) + 16);
     down(hg2, dg, cb);
     down(hb2, db, cb);
@@ -533,7 +535,8 @@ static void gpu_bn(int64_t M, int C, const char *where) {
       up(dg, b.dg0, cb);
       up(db, b.db0, cb);
       poison(dx, fb);
-      batchnorm_backward_cuda(&G, ST, M, C, xin, xm, dy, gamma, dmean, drstd, dx, 0, dg, db);
+      batchnorm_backward_cuda(&G, ST, M, C, xin, xm, dy, GANC_X_FP32, gamma, dmean, drstd, dx, 0,
+                              dg, db);
       down(out + 2 * n, dx, fb);
       down(out + 3 * n + 4 * C, dg, cb);
       down(out + 3 * n + 5 * C, db, cb);
@@ -567,6 +570,53 @@ static void gpu_bn(int64_t M, int C, const char *where) {
     ganc_cuda_free(&G, xh);
     ganc_cuda_free(&G, dxw);
     free(h16), free(xw), free(ref), free(got);
+  }
+
+  // dy read as halves (GANC_X_BF16: a bf16 run's gradient that a convolution's backward-data
+  // stored so) or rounded as it is read (GANC_X_ROUND), with x FP32 and with x's halves: bit for
+  // bit this device's backward on the widened dy (dx, dgamma, dbeta), the halves at a 2-byte
+  // offset; the FP32 dy gives another dx.
+  {
+    uint16_t *h16 = xmalloc(n * sizeof(uint16_t)), *dyh = dnew(n * sizeof(uint16_t) + 16);
+    uint16_t *xh = dnew(n * sizeof(uint16_t) + 16);
+    float *dyw = fnew(n), *xw = fnew(n), *ref = fnew(n + 2 * (size_t)C),
+          *got = fnew(n + 2 * (size_t)C);
+    for (size_t i = 0; i < n; i++)
+      h16[i] = ganc_bf16_store(b.dy[i]), dyw[i] = ganc_bf16_load(h16[i]);
+    up((uint8_t *)dyh + 2, h16, n * sizeof(uint16_t));
+    for (size_t i = 0; i < n; i++)
+      h16[i] = ganc_bf16_store(b.x[i]), xw[i] = ganc_bf16_load(h16[i]);
+    up((uint8_t *)xh + 2, h16, n * sizeof(uint16_t));
+    float *d_dyw = dup_to_device(dyw, n), *d_xw = dup_to_device(xw, n);
+    int all_same = 1, moved = 0;
+    for (int k = -1; k < 4; k++) { // -1: the reference (x, dy widened); 3: the FP32 dy
+      const int dm = k == 1 ? GANC_X_ROUND : k == 0 || k == 2 ? GANC_X_BF16 : GANC_X_FP32;
+      const void *dyin = k < 0               ? (const void *)d_dyw
+                         : k == 3            ? (const void *)dy
+                         : dm == GANC_X_BF16 ? (const void *)((uint8_t *)dyh + 2)
+                                             : (const void *)dy;
+      const void *xin = k == 2 ? (const void *)((uint8_t *)xh + 2) : (const void *)d_xw;
+      const int xm = k == 2 ? GANC_X_BF16 : GANC_X_FP32;
+      float *out = k < 0 ? ref : got;
+      up(dg, b.dg0, cb);
+      up(db, b.db0, cb);
+      poison(dx, fb);
+      batchnorm_backward_cuda(&G, ST, M, C, xin, xm, dyin, dm, gamma, dmean, drstd, dx, 0, dg, db);
+      down(out, dx, fb);
+      down(out + n, dg, cb);
+      down(out + n + C, db, cb);
+      if (k >= 0 && k < 3) all_same &= !memcmp(ref, got, (n + 2 * (size_t)C) * sizeof(float));
+      if (k == 3) moved = memcmp(ref, got, fb) != 0;
+    }
+    report(all_same && moved,
+           "gpu   bn dy in bf16/round M=%-7lld C=%-4d %-20s = the op on the widened dy: %s%s",
+           (long long)M, C, where, all_same ? "bit-exact" : "DIFFERS",
+           moved ? "" : ", THE FP32 dy GIVES THE SAME dx");
+    ganc_cuda_free(&G, dyh);
+    ganc_cuda_free(&G, xh);
+    ganc_cuda_free(&G, d_dyw);
+    ganc_cuda_free(&G, d_xw);
+    free(h16), free(dyw), free(xw), free(ref), free(got);
   }
 
   float *dev[] = {x, dy, gamma, beta, rm, rv, y, mean, rstd, dx, dg, db, dmean, drstd};

@@ -32,6 +32,11 @@
 //     bytes of it count as shared for ldmatrix and cp.async, and a launch asking past 48 KB fails
 //     as on a GPU unless cudaFuncSetAttribute raised the kernel's limit first (which refuses past
 //     227 KB, or past CUDEMU_SMEM_OPTIN=<bytes>, a device that allows less);
+//   - cp.async: the source is read when the copy is issued, the destination holds poison until
+//     the thread's wait_group lands the copy (a read before it reads poison), and a destination
+//     that changed between issue and landing — a plain store or another copy into it while the
+//     copy was in flight, an order a GPU leaves undefined — stops the kernel with a message
+//     (landing the copy last would otherwise hide that race);
 //   - out of memory: CUDEMU_MEM_LIMIT=<bytes> makes cudaMalloc fail past that many bytes in use,
 //     so the out-of-memory message can be tested;
 //   - stream capture and graphs: while a stream captures, its launches (arguments copied, as a
@@ -193,8 +198,12 @@ enum { T_NEW, T_RUN, T_WAIT, T_DONE, T_WARP, T_READY };
 struct AsyncCopy {
   unsigned char *dst;
   unsigned char data[16];
+  unsigned char issued[16]; // dst's poison when issued: any other value when it lands is a store
+                            // (or another copy) into it while it was in flight
   int cp_size, src_size;
   unsigned long group; // the thread's commit count when issued
+  const char *file;    // where it was issued
+  int line;
 };
 
 struct Thread {
@@ -815,10 +824,12 @@ void cp_async(void *dst, const void *src, int cp_size, int src_size, const char 
   }
   Thread &t = S.th[S.cur];
   a.group = t.commits;
-  t.copies.push_back(a);
+  a.file = file, a.line = line;
   // Until the copy is waited for, its destination holds poison: a kernel that reads it early
   // reads NaNs (as bf16 pairs, every other element), not the data a GPU might have delivered.
   poison(dst, (size_t)cp_size);
+  memcpy(a.issued, dst, (size_t)cp_size);
+  t.copies.push_back(a);
 }
 
 void cp_async_commit() {
@@ -846,6 +857,13 @@ void complete_copies(Thread &t, unsigned long before_group) {
   for (size_t i = 0; i < t.copies.size(); i++) {
     AsyncCopy &a = t.copies[i];
     if (a.group < before_group) {
+      // On a GPU the copy's write and a plain store (or another copy) to the same bytes while it
+      // is in flight land in no defined order; here the copy lands last, which could hide such a
+      // race — so it is one, whatever the values.
+      if (memcmp(a.dst, a.issued, (size_t)a.cp_size))
+        fail("kernel %s: shared memory at %p was written while the cp.async issued at %s:%d "
+             "into it was in flight (before its wait_group): a race on a GPU",
+             S.cfg ? S.cfg->kernel : "?", (void *)a.dst, a.file, a.line);
       memcpy(a.dst, a.data, (size_t)a.src_size);
       memset(a.dst + a.src_size, 0, (size_t)(a.cp_size - a.src_size));
     } else {

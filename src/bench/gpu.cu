@@ -83,6 +83,13 @@ template <class F> double median_ms(Bench &b, int reps, F run) {
   return t[reps / 2];
 }
 
+// n values of device memory rounded to bf16 into halves of their own (the caller frees them).
+uint16_t *halves_of(Bench &b, const float *d, size_t n) {
+  uint16_t *h = (uint16_t *)ganc_cuda_malloc(&b.ctx, n * sizeof(uint16_t));
+  act_forward_bf16_cuda(&b.ctx, (ganc_stream)b.st, (int64_t)n, GANC_ACT_NONE, 0.0f, d, h);
+  return h;
+}
+
 float *random_device(Bench &b, size_t n, unsigned seed) {
   std::vector<float> h(n);
   unsigned s = seed * 2654435761u + 1;
@@ -307,6 +314,11 @@ struct Row {
   double ours, cudnn, cublas;    // ms (cublas < 0: not GEMM-shaped); ours = the FP32 dispatch
   double cudnn_tf32, cudnn_bf16; // cuDNN at the tensor-core variants' precisions (< 0: refused)
   double var[MAXV];              // ms of each variant of the table (< 0: not on this device)
+  // ms of each variant that reads bf16 operands on those a bf16 training run keeps in bf16: the
+  // activation and gradient operands as halves, and forward's and backward-data's weights as
+  // halves too (the networks' copies) — the paths training takes (cp.async in the pipelined
+  // twins); < 0: not such a variant, or not on this device
+  double var16[MAXV];
 };
 
 int nvariants() { return std::min(ganc_conv_variant_count(), MAXV); }
@@ -328,6 +340,8 @@ void print_header(FILE *csv) {
                  "ours_tflops,ours_pct_peak,cudnn_over_ours,cudnn_tf32_ms,cudnn_bf16_ms");
     for (int v = 0; v < nvariants(); v++)
       fprintf(csv, ",%s_ms", ganc_conv_variant_at(v)->name);
+    for (int v = 0; v < nvariants(); v++)
+      fprintf(csv, ",%s_bf16in_ms", ganc_conv_variant_at(v)->name);
     fprintf(csv, "\n");
   }
   if (csv != stdout)
@@ -342,13 +356,15 @@ void print_row(const Row &r, double peak, FILE *csv) {
   double gflop = 2.0 * s->N * s->P * s->Q * (double)s->K * s->R * s->S * s->C / 1e9;
   double tf = gflop / r.ours; // GFLOP / ms = TFLOP/s
   if (csv) {
-    fprintf(csv, "%s,%s,%s,%s,%d,%d,%d,%d,%d,%d,%d,%d,%d,%.4f,%.4f,%.4f,%.4f,%.3f,%.1f,%.3f\n",
+    fprintf(csv, "%s,%s,%s,%s,%d,%d,%d,%d,%d,%d,%d,%d,%d,%.4f,%.4f,%.4f,%.4f,%.3f,%.1f,%.3f",
             r.config, r.net, r.layer, role_name[r.role], s->N, s->H, s->W, s->C, s->K, s->R, s->S,
             s->stride, s->pad, gflop, r.ours, r.cudnn, r.cublas, tf, 100 * tf / peak,
             r.cudnn / r.ours);
     fprintf(csv, ",%.4f,%.4f", r.cudnn_tf32, r.cudnn_bf16);
     for (int v = 0; v < nvariants(); v++)
       fprintf(csv, ",%.4f", r.var[v]);
+    for (int v = 0; v < nvariants(); v++)
+      fprintf(csv, ",%.4f", r.var16[v]);
     fprintf(csv, "\n");
     fflush(csv);
   }
@@ -401,6 +417,22 @@ Row bench_shape(Bench &b, const conv_shape *s, int transposed, Role role, int re
                               out);
     });
   }
+  uint16_t *xh = halves_of(b, x, nx), *wh = halves_of(b, w, nw), *yh = halves_of(b, y, ny);
+  for (int v = 0; v < MAXV; v++) {
+    r.var16[v] = -1;
+    if (v >= nvariants() || r.var[v] < 0 || !ganc_conv_variant_reads_bf16(v)) continue;
+    const bool wg = conv_role == BWD_WEIGHT;
+    const void *in0 = conv_role == BWD_DATA ? yh : xh;
+    const void *in1 = wg ? (const void *)yh : (const void *)w;
+    float *out = conv_role == FWD ? y : conv_role == BWD_DATA ? x : w;
+    r.var16[v] = median_ms(b, reps, [&] {
+      conv2d_run_variant_mixed_cuda(&b.ctx, (ganc_stream)b.st, v, (ganc_conv_role)conv_role, s, in0,
+                                    1, in1, wg, wg ? nullptr : wh, out, 0, nullptr);
+    });
+  }
+  ganc_cuda_free(&b.ctx, xh);
+  ganc_cuda_free(&b.ctx, wh);
+  ganc_cuda_free(&b.ctx, yh);
   r.cudnn = median_ms(b, reps, [&] { run_role(b, s, transposed, role, 1, x, w, y); });
   r.cudnn_tf32 = time_cudnn_reduced(b, s, conv_role, 0, x, w, y, reps);
   r.cudnn_bf16 = time_cudnn_reduced(b, s, conv_role, 1, x, w, y, reps);

@@ -1888,8 +1888,11 @@ static void run_forward(int v, cudaStream_t st, const conv_shape *s, const TA *x
   KERNEL_REQUIRE(dims_ok(a.M, s->K, a.Kd), "conv2d_forward_cuda", "GEMM sizes near INT_MAX");
   KERNEL_REQUIRE(Fwd::grid(a).y <= 65535, "conv2d_forward_cuda", "K = %d > 65535·64", s->K);
   if (VARIANTS[v].tiles == TILES_G128) {
-    if constexpr (std::is_same<TA, uint16_t>::value) { // both operands' halves: all by cp.async
-      if (wh) {
+    // Both operands' halves (all by cp.async), where the halves are 16-byte aligned (a parameter
+    // tensor at an offset that is not a multiple of 8: the FP32 weights keep the cp.async path for
+    // the activations).
+    if constexpr (std::is_same<TA, uint16_t>::value) {
+      if (wh && (uintptr_t)wh % 16 == 0) {
         typedef FwdG<TA, uint16_t> R;
         launch_g128<R>(v, with_halves(R::args(s, x, wh, y), yh, ep), st);
         return;
@@ -1924,7 +1927,7 @@ static void run_backward_data(int v, cudaStream_t st, const conv_shape *s, const
       launch_g128<R>(v, g, st);
     };
     if constexpr (std::is_same<TA, uint16_t>::value) { // as run_forward
-      if (wh) return go(PhaseG<TA, uint16_t>(), wh);
+      if (wh && (uintptr_t)wh % 16 == 0) return go(PhaseG<TA, uint16_t>(), wh);
     }
     go(PhaseG<TA, float>(), w);
   } else if constexpr (std::is_same<TA, float>::value) {

@@ -1101,7 +1101,9 @@ void net_finalize(ganc_ctx *ctx, ganc_net *net, int max_batch, int train) {
   // A batch norm (not a conditional one: its backward starts in the class affine) whose output's
   // gradient comes from one convolution's backward-data: the convolution reads the output alone,
   // or through a ReLU / leaky ReLU that only it reads. A bf16 backward rounds that gradient to
-  // bf16 before batch norm reads it (bn_dy_mode), in every trained net, on either backend.
+  // bf16 before batch norm reads it (bn_dy_mode), in every trained net, on either backend — after
+  // the activation's backward (one rounding of the fused epilogue's value; autocast rounds the
+  // convolution's gradient and, through a leaky ReLU, the slope's product again).
   for (int i = 0; train && i < net->nnodes; i++) {
     ganc_node *b = &net->nodes[i];
     if (b->kind != &KIND_BN || b->cond || b->consumers != 1) continue;

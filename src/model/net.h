@@ -92,8 +92,11 @@ typedef struct ganc_node {
                      // forward
   int round_dy;      // batch norm whose output's gradient a convolution's backward-data alone
                      // gives (through an activation only it reads, or directly): in a bf16
-                     // backward, batch norm reads it rounded to bf16 (PyTorch autocast's bf16
-                     // input gradient of a convolution); kept as those halves (dout_bf16) where
+                     // backward, batch norm reads it rounded to bf16 (as PyTorch autocast's bf16
+                     // input gradient of a convolution: the same values through a ReLU; through
+                     // a leaky ReLU ganc rounds once, after the slope, where autocast rounds the
+                     // convolution's gradient and again after the slope); kept as those halves
+                     // (dout_bf16) where
                      // the activation's backward is the convolution's (bwd_fused)
   int round_out;     // conv read only by a batch norm: in a bf16 forward, batch norm reads
                      // the output rounded to bf16 (PyTorch autocast's bf16 convolution output)

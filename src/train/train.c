@@ -1414,7 +1414,8 @@ int ganc_train_main(int argc, char **argv) {
     const int gw = net_bf16_weights(&T.G), dw = net_bf16_weights(&T.D);
     if (gw + dw) // the convolutions given their weights' halves (net.h: net->ph)
       printf("bf16 weight copies: G %d, D %d convolutions (%.2f MB)\n", gw, dw,
-             (double)(T.G.nparam_floats + T.D.nparam_floats) * 2 / 1e6);
+             (double)((T.G.ph ? T.G.nparam_floats : 0) + (T.D.ph ? T.D.nparam_floats : 0)) * 2 /
+                 1e6);
     if (resume)
       printf("resuming from %s at kimg %.3f (step %lld)\n", resume_path, (double)T.nimg / 1000.0,
              (long long)T.step);

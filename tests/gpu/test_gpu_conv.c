@@ -382,7 +382,9 @@ static void run_variants(run_state *r, const conv_case *cc, const float *x, cons
           const void *a0 = in0, *a1 = in1;
           if (!wg || which != 1) a0 = h16[role == BWD_DATA][shifted];
           if (wg && which >= 1) a1 = h16[1][shifted];
-          const uint16_t *wh = !wg && which == 1 ? h16[2][shifted] : NULL;
+          // (the halves' alignment the other way round: aligned x with shifted halves, which g128
+          // leaves for the FP32 weights, and shifted x with aligned halves, read through registers)
+          const uint16_t *wh = !wg && which == 1 ? h16[2][!shifted] : NULL;
           float *d16 = ganc_cuda_malloc(r->gpu, n * sizeof(float));
           ganc_cuda_h2d(r->gpu, d16, init, n * sizeof(float));
           conv2d_run_variant_mixed_cuda(r->gpu, r->st, v, (ganc_conv_role)role, s, a0,
@@ -457,9 +459,10 @@ static void run_variants(run_state *r, const conv_case *cc, const float *x, cons
             uint16_t *hh = xmalloc((n + 2) * sizeof(uint16_t));
             memset(hh, 0xA5, (n + 2) * sizeof(uint16_t));
             ganc_cuda_h2d(r->gpu, d_o, hh, (n + 2) * sizeof(uint16_t));
-            // (from the operand's halves, with the weights' halves too: both bf16 in g128's family)
+            // (from the operand's halves, with the weights' aligned halves too: both bf16 in g128's
+            // family, by cp.async where the operand is aligned)
             conv2d_run_variant_mixed_cuda(r->gpu, r->st, v, (ganc_conv_role)role, s, op0, k == 2,
-                                          in1, 0, k == 2 ? h16[2][shifted] : NULL, d_o, 1, &epi);
+                                          in1, 0, k == 2 ? h16[2][0] : NULL, d_o, 1, &epi);
             ganc_cuda_d2h(r->gpu, hh, d_o, (n + 2) * sizeof(uint16_t));
             for (size_t i = 0; i < n; i++)
               sameepi &= hh[i] == ganc_bf16_store(want[i]);

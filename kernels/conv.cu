@@ -1888,11 +1888,8 @@ static void run_forward(int v, cudaStream_t st, const conv_shape *s, const TA *x
   KERNEL_REQUIRE(dims_ok(a.M, s->K, a.Kd), "conv2d_forward_cuda", "GEMM sizes near INT_MAX");
   KERNEL_REQUIRE(Fwd::grid(a).y <= 65535, "conv2d_forward_cuda", "K = %d > 65535·64", s->K);
   if (VARIANTS[v].tiles == TILES_G128) {
-    // Both operands' halves (all by cp.async), where the halves are 16-byte aligned (a parameter
-    // tensor at an offset that is not a multiple of 8: the FP32 weights keep the cp.async path for
-    // the activations).
-    if constexpr (std::is_same<TA, uint16_t>::value) {
-      if (wh && (uintptr_t)wh % 16 == 0) {
+    if constexpr (std::is_same<TA, uint16_t>::value) { // both operands' halves: all by cp.async
+      if (wh) {
         typedef FwdG<TA, uint16_t> R;
         launch_g128<R>(v, with_halves(R::args(s, x, wh, y), yh, ep), st);
         return;
@@ -1927,7 +1924,7 @@ static void run_backward_data(int v, cudaStream_t st, const conv_shape *s, const
       launch_g128<R>(v, g, st);
     };
     if constexpr (std::is_same<TA, uint16_t>::value) { // as run_forward
-      if (wh && (uintptr_t)wh % 16 == 0) return go(PhaseG<TA, uint16_t>(), wh);
+      if (wh) return go(PhaseG<TA, uint16_t>(), wh);
     }
     go(PhaseG<TA, float>(), w);
   } else if constexpr (std::is_same<TA, float>::value) {
@@ -2044,6 +2041,9 @@ extern "C" void conv2d_run_variant_mixed_cuda(ganc_ctx *ctx, ganc_stream st, int
                  "conv2d_run_variant_mixed_cuda", "an epilogue activation on backward-weight");
   const float *f0 = (const float *)in0, *f1 = (const float *)in1;
   const uint16_t *h0 = (const uint16_t *)in0, *h1 = (const uint16_t *)in1;
+  // The weights' halves only where 16-byte aligned (a parameter tensor at an offset that is not a
+  // multiple of 8 keeps the FP32 weights, and so the activations' cp.async path).
+  if (wh && (uintptr_t)wh % 16) wh = nullptr;
   float *out = out_bf16 ? nullptr : (float *)out_;
   uint16_t *oh = out_bf16 ? (uint16_t *)out_ : nullptr;
   if (role == GANC_CONV_FWD)

@@ -29,7 +29,8 @@
 // or dy under one tap) the 16 threads of a half-warp fetch 16 consecutive k; where it is m (the
 // channels c of backward_weight's rows) a warp fetches 32 consecutive m.
 // The tensor-core variants (the table below) share these tiles and loaders, except
-// mma-bf16-g128: 128x128 tiles of its own for forward and backward-weight (its section says how).
+// mma-bf16-g128: 128x128 tiles of its own for forward and backward-weight (its section says how),
+// which its pipelined twins (-cp3) and the warpgroup-MMA ones (wgmma-bf16-g128*, sm_90a) share.
 //
 // Without a GPU, tests/gpu/cudemu (the CUDA emulator of the tests) runs this file, kernel and
 // launchers, on the CPU: test_gpu_conv_emu in CI.
@@ -1163,6 +1164,15 @@ __host__ __device__ __forceinline__ void sts8(uint16_t *d, const uint32_t q[4]) 
 // on 2 rows x 4 chunks would meet on 4 banks, 2-way). A warp still reads 4 whole chunks of 8 rows.
 __host__ __device__ __forceinline__ int row80(int tid) { return 8 * (tid / 32) + tid % 8; }
 __host__ __device__ __forceinline__ int chunk80(int tid) { return (tid / 8) % 4; }
+// A row of 8 in a stage, as the role stores its operand ([m][k], [k][m], [k][n] or [n][k]: the
+// Tiles' A_KM and B_NK): the stored row and the column of its first element (a multiple of 8).
+struct TilePos {
+  int row, col;
+};
+template <class SM>
+__host__ __device__ __forceinline__ uint16_t *slot_at(SM &sm, int buf, int op, TilePos p) {
+  return op == 0 ? &sm.a[buf][p.row][p.col] : &sm.b[buf][p.row][p.col];
+}
 
 // Forward, y [NPQ, K] = A [NPQ, RSC] · w [RSC, K] (Fwd's GEMM). Fetch maps per slice: A — rows
 // m0 + row80(tid) + 64 i (i < 2), k = k0 + 8 chunk80(tid); B — rows k0 + tid / 16 + 16 i, n = n0
@@ -1241,12 +1251,15 @@ template <class TA, class TB> struct FwdG : G128Operands<TA, TB> {
     }
     t.bk += GK;
   }
-  // Where row (op, i) of this thread goes in stage buf.
+  // Where row (op, i) of this thread goes in a stage: the stored row and its first column.
+  __host__ __device__ __forceinline__ static TilePos place(int op, int i, int tid) {
+    return op == 0 ? TilePos{row80(tid) + 64 * i, 8 * chunk80(tid)}
+                   : TilePos{tid / 16 + 16 * i, 8 * (tid % 16)};
+  }
   template <class SM>
   __host__ __device__ __forceinline__ static uint16_t *slot(SM &sm, int buf, int op, int i,
                                                             int tid) {
-    return op == 0 ? &sm.a[buf][row80(tid) + 64 * i][8 * chunk80(tid)]
-                   : &sm.b[buf][tid / 16 + 16 * i][8 * (tid % 16)];
+    return slot_at(sm, buf, op, place(op, i, tid));
   }
   // &y [m, n], or NULL outside the GEMM; y is overwritten.
   __host__ __device__ __forceinline__ static float *at(const Args &a, int bz, int m, int n) {
@@ -1336,11 +1349,14 @@ template <class TA, class TB> struct WgradG : G128Operands<TA, TB> {
     }
     t.j += GK;
   }
+  __host__ __device__ __forceinline__ static TilePos place(int op, int i, int tid) {
+    (void)op;
+    return TilePos{tid / 16 + 16 * i, 8 * (tid % 16)};
+  }
   template <class SM>
   __host__ __device__ __forceinline__ static uint16_t *slot(SM &sm, int buf, int op, int i,
                                                             int tid) {
-    return op == 0 ? &sm.a[buf][tid / 16 + 16 * i][8 * (tid % 16)]
-                   : &sm.b[buf][tid / 16 + 16 * i][8 * (tid % 16)];
+    return slot_at(sm, buf, op, place(op, i, tid));
   }
   // &dw [m, n] (split 0: added to) or &part[z − 1] [m, n] (overwritten), or NULL outside the GEMM.
   __host__ __device__ __forceinline__ static float *at(const Args &a, int bz, int m, int n) {
@@ -1428,11 +1444,14 @@ template <class TA, class TB> struct PhaseG : G128Operands<TA, TB> {
     t.kk += GK;
     digits_add(t.kd, t.kstep);
   }
+  __host__ __device__ __forceinline__ static TilePos place(int op, int i, int tid) {
+    (void)op;
+    return TilePos{row80(tid) + 64 * i, 8 * chunk80(tid)};
+  }
   template <class SM>
   __host__ __device__ __forceinline__ static uint16_t *slot(SM &sm, int buf, int op, int i,
                                                             int tid) {
-    return op == 0 ? &sm.a[buf][row80(tid) + 64 * i][8 * chunk80(tid)]
-                   : &sm.b[buf][row80(tid) + 64 * i][8 * chunk80(tid)];
+    return slot_at(sm, buf, op, place(op, i, tid));
   }
   __host__ __device__ __forceinline__ static float *at(const Args &a, int bz, int m, int c) {
     const int64_t e = BwdDataPhase::index(a.b, bz, m, c);
@@ -1526,29 +1545,30 @@ __device__ __forceinline__ void zero_acc(float acc[4][4][4]) {
         acc[mi][ni][i] = 0.0f;
 }
 
-// The block's results out of the accumulators. D fragment: elements 2h, 2h + 1 of tile (mi, ni)
-// are row g + 8h, columns 2q and 2q + 1 — a pair inside the GEMM together (its columns are a
-// multiple of 8), stored as one 8-byte float2 where the address is 8-byte aligned.
-template <class Role>
-__device__ __forceinline__ void store_g128(const typename Role::Args &a,
-                                           const typename Role::Thread &t, int warp, int lane,
-                                           const float acc[4][4][4]) {
+// Results out of accumulators in mma's D-fragment layout: MI x NI tiles of 16x8 from row m0 and
+// column n0, tile (mi, ni)'s elements 2h, 2h + 1 (acc[(mi·NI + ni)·4 + 2h + e]) at row g + 8h,
+// columns 2q and 2q + 1 — a pair inside the GEMM together (its columns are a multiple of 8),
+// stored as one 8-byte float2 where the address is 8-byte aligned. g128's warps (4 x 4 tiles) and
+// wgmma's (1 x 16: a warp's 16 rows of the warpgroup's m64n128 accumulators) alike.
+template <class Role, int MI, int NI>
+__device__ __forceinline__ void store_tiles(const typename Role::Args &a, int m0, int n0, int lane,
+                                            const float *acc) {
   const int g = lane / 4, q = lane % 4;
-  const int m0 = t.m0 + (warp / 4) * 64, n0 = t.n0 + (warp % 4) * 32;
   const bool acc_in = Role::accumulates(a, blockIdx.z);
   uint16_t *const hb = Role::halves(a);
   const ganc_conv_epi *const ep = Role::epi(a); // forward and backward-data only
 #pragma unroll
-  for (int mi = 0; mi < 4; mi++)
+  for (int mi = 0; mi < MI; mi++)
 #pragma unroll
-    for (int ni = 0; ni < 4; ni++)
+    for (int ni = 0; ni < NI; ni++)
 #pragma unroll
       for (int h = 0; h < 2; h++) {
+        const float *v = acc + (mi * NI + ni) * 4 + 2 * h;
         if (hb) { // a bf16 output: the pair rounded as stored
           const int64_t e =
               Role::index(a, blockIdx.z, m0 + mi * 16 + g + 8 * h, n0 + ni * 8 + 2 * q);
           if (e < 0) continue;
-          float v0 = acc[mi][ni][2 * h], v1 = acc[mi][ni][2 * h + 1];
+          float v0 = v[0], v1 = v[1];
           if (ep) v0 = epi_apply(*ep, e, v0), v1 = epi_apply(*ep, e + 1, v1);
           hb[e] = ganc_bf16_store(v0);
           hb[e + 1] = ganc_bf16_store(v1);
@@ -1556,7 +1576,7 @@ __device__ __forceinline__ void store_g128(const typename Role::Args &a,
         }
         float *o = Role::at(a, blockIdx.z, m0 + mi * 16 + g + 8 * h, n0 + ni * 8 + 2 * q);
         if (!o) continue;
-        float v0 = acc[mi][ni][2 * h], v1 = acc[mi][ni][2 * h + 1];
+        float v0 = v[0], v1 = v[1];
         if (acc_in) v0 = o[0] + v0, v1 = o[1] + v1;
         if (ep && ep->act != GANC_ACT_NONE) {
           const int64_t e =
@@ -1565,6 +1585,13 @@ __device__ __forceinline__ void store_g128(const typename Role::Args &a,
         }
         st2(o, v0, v1);
       }
+}
+// g128's block: warp w owns rows (w / 4)·64.. +64, columns (w % 4)·32.. +32.
+template <class Role>
+__device__ __forceinline__ void store_g128(const typename Role::Args &a,
+                                           const typename Role::Thread &t, int warp, int lane,
+                                           const float acc[4][4][4]) {
+  store_tiles<Role, 4, 4>(a, t.m0 + (warp / 4) * 64, t.n0 + (warp % 4) * 32, lane, &acc[0][0][0]);
 }
 
 } // namespace
@@ -1662,6 +1689,131 @@ __global__ void __launch_bounds__(THREADS, 1) conv_g128_pipe_kernel(const typena
   store_g128<Role>(a, t, warp, lane, acc);
 }
 
+// ---- warpgroup MMA (sm_90a): g128's roles, rows and tiles, products on wgmma --------------------
+// The same 128x128 block, 32-deep slices and 8-channel rows as conv_g128_pipe_kernel (the roles'
+// begin / rows / place / at are shared), but the products are wgmma.mma_async m64n128k16: each
+// warpgroup (threads 0-127, 128-255) multiplies its 64 rows of the tile by all 128 columns
+// straight from shared memory, 2 instructions per slice instead of a warp's 32 mma.sync and 12
+// ldmatrix; the accumulators (64 floats a thread) stay in registers from slice to slice.
+// Shared memory holds each stage's operands in the ISA's canonical layouts (kernels/mma.cuh's
+// wgmma_desc; tests/gpu/cudemu/cudemu.cc writes them out), as each role stores them:
+//   K-major (forward's and backward-data's A [m][k], backward-data's B [n][k]): 64-byte rows of a
+//     slice's 32 k, 64-byte swizzle: chunk (row, kc) at (row%8)·64 + (row/8)·512 + kc·16, SBO
+//     512; k-step s starts 32·s bytes in, warpgroup w's rows 4096·w;
+//   MN-major (backward-weight's A [k][m], forward's and backward-weight's B [k][n]): 128-byte
+//     swizzle, atoms of 8 k x 64 m (or n): chunk (k, c) at (k/8)·2048 + (c/8)·1024 + (k%8)·128 +
+//     (c%8)·16, LBO 1024 (the next 64 columns), SBO 2048 (the next 8 k); k-step s at 4096·s,
+//     warpgroup w's rows 1024·w;
+// then the swizzle XORs byte-offset bits 7.. into bits 4.. from a 1024-byte aligned base (the
+// chunks a 16-byte store or cp.async writes stay whole). A stage is 16 KB (A, then B), four
+// stages (65 KB with the alignment). The pipeline is conv_g128_pipe_kernel's (operands in bf16
+// by cp.async where ASYNC, FP32 ones through two register sets, slice it + 2 fetched while slice
+// it is multiplied) with one more stage, because wgmma reads its stage asynchronously: the
+// products of slice it are waited for (wait_group 1) only after slice it + 1's are issued, so
+// stage it % 4 is refilled at slice it + 4's fetch — two barriers after that wait. Every thread
+// runs fence.proxy.async after its copies landed and its stores, before the barrier that hands
+// the stage to wgmma (which reads through the async proxy). Results: FP32 sums of exact bf16
+// products in the tensor cores' order, fixed for a GPU (deterministic); the epilogue is g128's.
+constexpr int WG_STAGES = 4;
+constexpr uint32_t WG_STAGE_BYTES = 2 * GM * GK * 2;          // A and B, 8 KB each
+constexpr size_t WG_SMEM = WG_STAGES * WG_STAGE_BYTES + 1024; // + the 1024-byte alignment
+
+// Byte offset of a row of 8 (p: the role's stored row and first column) in a stage's operand.
+template <bool K_MAJOR> __host__ __device__ __forceinline__ uint32_t wg_offset(TilePos p) {
+  uint32_t o;
+  if (K_MAJOR) { // row = m or n, col = k (0..31)
+    o = (uint32_t)((p.row % 8) * 64 + (p.row / 8) * 512 + (p.col / 8) * 16);
+    return o ^ (((o >> 7) & 3u) << 4);
+  }
+  const int c = p.col / 8; // row = k, col = m or n (0..127)
+  o = (uint32_t)((p.row / 8) * 2048 + (c / 8) * 1024 + (p.row % 8) * 128 + (c % 8) * 16);
+  return o ^ (((o >> 7) & 7u) << 4);
+}
+
+template <class Role, bool ASYNC>
+__global__ void __launch_bounds__(THREADS, 1) conv_wg_kernel(const typename Role::Args a) {
+  constexpr int S = WG_STAGES;
+  typedef typename Role::template Tiles<2> Orient; // how the role stores A and B
+  constexpr bool A_K = !Orient::A_KM, B_K = Orient::B_NK;
+  typedef std::integral_constant<int, 0> Even;
+  typedef std::integral_constant<int, 1> Odd;
+  unsigned char *const raw = static_cast<unsigned char *>(ganc_mma::dynamic_shared());
+  unsigned char *const sm = raw + ((1024u - (ganc_mma::smem_addr(raw) & 1023u)) & 1023u);
+  const uint32_t sbase = ganc_mma::smem_addr(sm);
+  typename Role::Thread t;
+  const int tid = threadIdx.x, wg = tid / 128, lane = tid % 32;
+  // Not zeroed: the first k-step of slice 0 ignores them (scale-d 0), and a zero fill here would
+  // be a non-wgmma definition of accumulators that ptxas answers by serializing every wgmma.
+  float acc[64];
+  uint32_t rr[2][2][2][4]; // [slice & 1][A, B][i]: the register rows of two slices
+  const int nk = Role::begin(a, blockIdx.x, blockIdx.y, blockIdx.z, tid, t);
+  auto slot = [&](int buf, int op, int i) {
+    const TilePos p = Role::place(op, i, tid);
+    const uint32_t o = op == 0 ? wg_offset<A_K>(p) : wg_offset<B_K>(p) + WG_STAGE_BYTES / 2;
+    return reinterpret_cast<uint16_t *>(sm + (uint32_t)buf * WG_STAGE_BYTES + o);
+  };
+  auto issue = [&](int buf, auto set) {
+    uint32_t(&r)[2][2][4] = rr[decltype(set)::value];
+    Role::rows(a, tid, t, [&](int op, int i, auto p, bool ok) {
+      typedef typename std::remove_cv<typename std::remove_pointer<decltype(p)>::type>::type T;
+      if constexpr (ASYNC && std::is_same<T, uint16_t>::value)
+        ganc_mma::cp_async<16>(slot(buf, op, i), p, ok ? 16 : 0);
+      else
+        row8(a.vec, p, ok, r[op][i]);
+    });
+  };
+  auto stash = [&](int buf, auto set) {
+#pragma unroll
+    for (int op = 0; op < 2; op++)
+      if (!(ASYNC && Role::bf16_operand(op)))
+#pragma unroll
+        for (int i = 0; i < 2; i++)
+          sts8(slot(buf, op, i), rr[decltype(set)::value][op][i]);
+  };
+  // The two k16 steps of the slice in stage buf, for this warpgroup's 64 rows.
+  auto product = [&](int buf, bool first) {
+    const uint32_t st = sbase + (uint32_t)buf * WG_STAGE_BYTES, sb = st + WG_STAGE_BYTES / 2;
+#pragma unroll
+    for (int s = 0; s < GK / 16; s++) {
+      const uint64_t da = A_K ? ganc_mma::wgmma_desc(st + 4096u * wg + 32u * s, 16, 512, 64)
+                              : ganc_mma::wgmma_desc(st + 1024u * wg + 4096u * s, 1024, 2048, 128);
+      const uint64_t db = B_K ? ganc_mma::wgmma_desc(sb + 32u * s, 16, 512, 64)
+                              : ganc_mma::wgmma_desc(sb + 4096u * s, 1024, 2048, 128);
+      ganc_mma::wgmma_bf16_ss<A_K ? 0 : 1, B_K ? 0 : 1>(acc, da, db, !(first && s == 0));
+    }
+  };
+  auto step = [&](int it, auto set) {
+    typedef std::integral_constant<int, 1 - decltype(set)::value> Other;
+    ganc_mma::cp_async_wait<1>();
+    ganc_mma::fence_proxy_async(); // slice it's copies and stores, for wgmma's async proxy
+    __syncthreads();
+    if (it + 2 < nk) issue((it + 2) % S, set);
+    ganc_mma::cp_async_commit();
+    ganc_mma::wgmma_fence_operand(acc);
+    ganc_mma::wgmma_fence();
+    product(it % S, it == 0);
+    ganc_mma::wgmma_commit();
+    ganc_mma::wgmma_wait<1>(); // slice it − 1's products done: its stage is free after the barrier
+    ganc_mma::wgmma_fence_operand(acc);
+    if (it + 1 < nk) stash((it + 1) % S, Other());
+  };
+  if (nk > 0) issue(0, Even()), stash(0, Even());
+  ganc_mma::cp_async_commit();
+  if (nk > 1) issue(1, Odd());
+  ganc_mma::cp_async_commit();
+  for (int it = 0; it < nk; it += 2) {
+    step(it, Even());
+    if (it + 1 < nk) step(it + 1, Odd());
+  }
+  ganc_mma::wgmma_wait<0>();
+  ganc_mma::wgmma_fence_operand(acc);
+  if (nk <= 0) // no slice, no product: the GEMM's sum is empty
+#pragma unroll
+    for (int i = 0; i < 64; i++)
+      acc[i] = 0.0f;
+  store_tiles<Role, 1, 16>(a, t.m0 + 64 * wg + 16 * ((tid % 128) / 32), t.n0, lane, acc);
+}
+
 static __global__ void wgrad_reduce_kernel(const float *part, int nparts, int64_t n, float *dw) {
   for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
        i += (int64_t)gridDim.x * blockDim.x)
@@ -1679,6 +1831,8 @@ struct VariantRow {
   int tiles; // TILES_*: how the slices reach shared memory
   int phase; // 1: backward_data by sub-pixel phases (BwdDataPhase), stride 2..4 only
   int pipe;  // TILES_G128: 1 conv_g128_pipe_kernel, 0 conv_g128_kernel
+  int wg;    // TILES_G128 with pipe: 1 conv_wg_kernel (wgmma; sm_90a code: compute capability 9.0
+             // alone)
 };
 // clang-format off
 constexpr unsigned ALL = 7, BWD_DATA_ONLY = 1u << GANC_CONV_BWD_DATA,
@@ -1686,45 +1840,53 @@ constexpr unsigned ALL = 7, BWD_DATA_ONLY = 1u << GANC_CONV_BWD_DATA,
 const VariantRow VARIANTS[] = {
   {{"simt-fp32-phase", GANC_PREC_FP32, 0, 1, 0x1p-24, BWD_DATA_ONLY, 2, PHASE_MAX_STRIDE,
     "backward-data by sub-pixel phases (no zero taps), FP32 FMA as simt-fp32", 1},
-   PREC_FP32, 0, TILES_F32, 1, 0},
+   PREC_FP32, 0, TILES_F32, 1, 0, 0},
   {{"simt-fp32", GANC_PREC_FP32, 0, 1, 0x1p-24, ALL, 1, 1 << 30,
-    "FP32 FMA implicit GEMM, 64x64 tiles, 4x4 outputs per thread", 1}, PREC_FP32, 0, TILES_F32, 0, 0},
+    "FP32 FMA implicit GEMM, 64x64 tiles, 4x4 outputs per thread", 1}, PREC_FP32, 0, TILES_F32, 0, 0, 0},
   {{"simt-fp32-cp3", GANC_PREC_FP32, 80, 1, 0x1p-24, ALL, 1, 1 << 30,
-    "as simt-fp32, slices by cp.async 3 deep", 1}, PREC_FP32, 0, TILES_CP, 0, 0},
+    "as simt-fp32, slices by cp.async 3 deep", 1}, PREC_FP32, 0, TILES_CP, 0, 0, 0},
   {{"mma-tf32", GANC_PREC_TF32, 80, 1, 0x1p-11, ALL, 1, 1 << 30,
-    "TF32 mma.sync m16n8k8, 64x64 tiles, 2x4 warps of 32x16", 1}, PREC_TF32, 2, TILES_F32, 0, 0},
+    "TF32 mma.sync m16n8k8, 64x64 tiles, 2x4 warps of 32x16", 1}, PREC_TF32, 2, TILES_F32, 0, 0, 0},
   {{"mma-tf32-cp3", GANC_PREC_TF32, 80, 1, 0x1p-11, ALL, 1, 1 << 30,
-    "as mma-tf32, slices by cp.async 3 deep", 1}, PREC_TF32, 2, TILES_CP, 0, 0},
+    "as mma-tf32, slices by cp.async 3 deep", 1}, PREC_TF32, 2, TILES_CP, 0, 0, 0},
   {{"mma-tf32-w4x2", GANC_PREC_TF32, 80, 1, 0x1p-11, ALL, 1, 1 << 30,
-    "TF32 mma.sync m16n8k8, 64x64 tiles, 4x2 warps of 16x32", 1}, PREC_TF32, 4, TILES_F32, 0, 0},
+    "TF32 mma.sync m16n8k8, 64x64 tiles, 4x2 warps of 16x32", 1}, PREC_TF32, 4, TILES_F32, 0, 0, 0},
   {{"mma-tf32-phase", GANC_PREC_TF32, 80, 1, 0x1p-11, BWD_DATA_ONLY, 2, PHASE_MAX_STRIDE,
-    "backward-data by sub-pixel phases, as mma-tf32", 1}, PREC_TF32, 2, TILES_F32, 1, 0},
+    "backward-data by sub-pixel phases, as mma-tf32", 1}, PREC_TF32, 2, TILES_F32, 1, 0, 0},
   {{"mma-bf16", GANC_PREC_BF16, 80, 1, 0x1p-9, ALL, 1, 1 << 30,
-    "BF16 mma.sync m16n8k16, 64x64 tiles, 2x4 warps of 32x16", 1}, PREC_BF16, 2, TILES_F32, 0, 0},
+    "BF16 mma.sync m16n8k16, 64x64 tiles, 2x4 warps of 32x16", 1}, PREC_BF16, 2, TILES_F32, 0, 0, 0},
   {{"mma-bf16-cp3", GANC_PREC_BF16, 80, 1, 0x1p-9, ALL, 1, 1 << 30,
-    "as mma-bf16, slices by cp.async 3 deep", 1}, PREC_BF16, 2, TILES_CP, 0, 0},
+    "as mma-bf16, slices by cp.async 3 deep", 1}, PREC_BF16, 2, TILES_CP, 0, 0, 0},
   {{"mma-bf16-w4x2", GANC_PREC_BF16, 80, 1, 0x1p-9, ALL, 1, 1 << 30,
-    "BF16 mma.sync m16n8k16, 64x64 tiles, 4x2 warps of 16x32", 1}, PREC_BF16, 4, TILES_F32, 0, 0},
+    "BF16 mma.sync m16n8k16, 64x64 tiles, 4x2 warps of 16x32", 1}, PREC_BF16, 4, TILES_F32, 0, 0, 0},
   {{"mma-bf16-ldm", GANC_PREC_BF16, 80, 1, 0x1p-9, ALL, 1, 1 << 30,
     "BF16 mma.sync m16n8k16, bf16 tiles in shared memory, fragments by ldmatrix.trans, 2x4 "
-    "warps of 32x16", 1}, PREC_BF16, 2, TILES_BF16, 0, 0},
+    "warps of 32x16", 1}, PREC_BF16, 2, TILES_BF16, 0, 0, 0},
   {{"mma-bf16-phase", GANC_PREC_BF16, 80, 1, 0x1p-9, BWD_DATA_ONLY, 2, PHASE_MAX_STRIDE,
-    "backward-data by sub-pixel phases, as mma-bf16", 1}, PREC_BF16, 2, TILES_F32, 1, 0},
+    "backward-data by sub-pixel phases, as mma-bf16", 1}, PREC_BF16, 2, TILES_F32, 1, 0, 0},
   {{"mma-bf16-g128", GANC_PREC_BF16, 80, 1, 0x1p-9, G128_ROLES, 1, 1 << 30,
     "BF16 mma.sync m16n8k16, 128x128x32 tiles, 8-channel rows, ldmatrix on both operands, "
     "2x4 warps of 64x32 (forward, backward-weight; C, K multiples of 8)", 8},
-   PREC_BF16, 2, TILES_G128, 0, 0},
+   PREC_BF16, 2, TILES_G128, 0, 0, 0},
   {{"mma-bf16-g128-phase", GANC_PREC_BF16, 80, 1, 0x1p-9, BWD_DATA_ONLY, 1, PHASE_MAX_STRIDE,
     "backward-data by sub-pixel phases (stride 1: one phase) with mma-bf16-g128's tiles and "
     "rows (C, K multiples of 8)", 8},
-   PREC_BF16, 2, TILES_G128, 1, 0},
+   PREC_BF16, 2, TILES_G128, 1, 0, 0},
   {{"mma-bf16-g128-cp3", GANC_PREC_BF16, 80, 1, 0x1p-9, G128_ROLES, 1, 1 << 30,
     "as mma-bf16-g128, 3 slices deep in 52-56 KB of dynamic shared memory: activations stored in "
     "bf16 by 16-byte cp.async, FP32 operands through registers", 8},
-   PREC_BF16, 2, TILES_G128, 0, 1},
+   PREC_BF16, 2, TILES_G128, 0, 1, 0},
   {{"mma-bf16-g128-cp3-phase", GANC_PREC_BF16, 80, 1, 0x1p-9, BWD_DATA_ONLY, 1, PHASE_MAX_STRIDE,
     "backward-data as mma-bf16-g128-phase, 3 slices deep as mma-bf16-g128-cp3 (60 KB)", 8},
-   PREC_BF16, 2, TILES_G128, 1, 1},
+   PREC_BF16, 2, TILES_G128, 1, 1, 0},
+  {{"wgmma-bf16-g128", GANC_PREC_BF16, 90, 1, 0x1p-9, G128_ROLES, 1, 1 << 30,
+    "BF16 wgmma.mma_async m64n128k16 (sm_90a), mma-bf16-g128's tiles and rows, 4 slices deep in "
+    "65 KB of swizzled dynamic shared memory, 2 warpgroups of 64x128 (forward, backward-weight; "
+    "C, K multiples of 8)", 8},
+   PREC_BF16, 2, TILES_G128, 0, 1, 1},
+  {{"wgmma-bf16-g128-phase", GANC_PREC_BF16, 90, 1, 0x1p-9, BWD_DATA_ONLY, 1, PHASE_MAX_STRIDE,
+    "backward-data by sub-pixel phases as mma-bf16-g128-phase, products as wgmma-bf16-g128", 8},
+   PREC_BF16, 2, TILES_G128, 1, 1, 1},
 };
 // clang-format on
 constexpr int NVARIANTS = (int)(sizeof VARIANTS / sizeof VARIANTS[0]);
@@ -1777,6 +1939,10 @@ template <class R> void launch_g128(int vi, const typename R::Args &a, cudaStrea
   constexpr size_t bytes = sizeof(typename R::template Tiles<G128_PIPE_STAGES>);
   if (!VARIANTS[vi].pipe)
     GANC_LAUNCH(conv_g128_kernel<R>, grid, THREADS, st)(a);
+  else if (VARIANTS[vi].wg && R::ANY_BF16 && a.vec)
+    GANC_LAUNCH_SMEM((conv_wg_kernel<R, R::ANY_BF16>), grid, THREADS, WG_SMEM, st)(a);
+  else if (VARIANTS[vi].wg)
+    GANC_LAUNCH_SMEM((conv_wg_kernel<R, false>), grid, THREADS, WG_SMEM, st)(a);
   else if (R::ANY_BF16 && a.vec) // (an FP32-only role has one instantiation: ASYNC false)
     GANC_LAUNCH_SMEM((conv_g128_pipe_kernel<R, R::ANY_BF16>), grid, THREADS, bytes, st)(a);
   else
@@ -1794,6 +1960,26 @@ template <class R> bool allow_pipe_smem() {
   };
   const bool ok =
       allow(conv_g128_pipe_kernel<R, false>) && allow(conv_g128_pipe_kernel<R, R::ANY_BF16>);
+  if (!ok) (void)cudaGetLastError();
+  return ok;
+}
+// 1 where the code this device runs has sm_90a's wgmma: a build whose architectures include
+// "90a" (CMake's default); a build directory configured for "90" compiled conv_wg_kernel's
+// products as traps. Under cudemu the emulator runs them.
+__global__ void wg_code_kernel(int *out) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL) || defined(GANC_CUDEMU)
+  *out = 1;
+#else
+  *out = 0;
+#endif
+}
+// The same for conv_wg_kernel<R, ...> (WG_SMEM).
+template <class R> bool allow_wg_smem() {
+  auto allow = [](auto kernel) {
+    return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                (int)WG_SMEM) == cudaSuccess;
+  };
+  const bool ok = allow(conv_wg_kernel<R, false>) && allow(conv_wg_kernel<R, R::ANY_BF16>);
   if (!ok) (void)cudaGetLastError();
   return ok;
 }
@@ -1819,17 +2005,36 @@ void launch_phase(int vi, const BwdDataPhase::Args &a, cudaStream_t st) {
 // else is affected).
 extern "C" int ganc_conv_cuda_init(ganc_ctx *ctx) {
   if (ganc_cuda_cc(ctx) < 80) return -1; // no tensor-core variant runs here (device_runs)
-  return allow_pipe_smem<FwdG<float, float>>() && allow_pipe_smem<FwdG<uint16_t, float>>() &&
-                 allow_pipe_smem<WgradG<float, float>>() &&
-                 allow_pipe_smem<WgradG<uint16_t, float>>() &&
-                 allow_pipe_smem<WgradG<float, uint16_t>>() &&
-                 allow_pipe_smem<WgradG<uint16_t, uint16_t>>() &&
-                 allow_pipe_smem<FwdG<uint16_t, uint16_t>>() &&
-                 allow_pipe_smem<PhaseG<float, float>>() &&
-                 allow_pipe_smem<PhaseG<uint16_t, float>>() &&
-                 allow_pipe_smem<PhaseG<uint16_t, uint16_t>>()
+  auto both = [](auto role) {
+    typedef decltype(role) R;
+    return allow_pipe_smem<R>() && allow_wg_smem<R>();
+  };
+  return both(FwdG<float, float>()) && both(FwdG<uint16_t, float>()) &&
+                 both(WgradG<float, float>()) && both(WgradG<uint16_t, float>()) &&
+                 both(WgradG<float, uint16_t>()) && both(WgradG<uint16_t, uint16_t>()) &&
+                 both(FwdG<uint16_t, uint16_t>()) && both(PhaseG<float, float>()) &&
+                 both(PhaseG<uint16_t, float>()) && both(PhaseG<uint16_t, uint16_t>())
              ? 0
              : -1;
+}
+
+// Once per context (ctx.cu, before any launch): whether the wgmma variants may run here —
+// compute capability 9.0 and sm_90a code in this build (wg_code_kernel asked on the device).
+extern "C" int ganc_conv_cuda_wg_ok(ganc_ctx *ctx) {
+  if (ganc_cuda_cc(ctx) != 90) return 0;
+  int *d = nullptr, h = 0;
+  if (cudaMalloc((void **)&d, sizeof(int)) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return 0;
+  }
+  cudaStream_t st = ganc_cuda_stream(ctx);
+  GANC_LAUNCH(wg_code_kernel, 1, 1, st)(d);
+  const bool ok = cudaGetLastError() == cudaSuccess &&
+                  cudaMemcpyAsync(&h, d, sizeof(int), cudaMemcpyDeviceToHost, st) == cudaSuccess &&
+                  cudaStreamSynchronize(st) == cudaSuccess;
+  (void)cudaGetLastError();
+  cudaFree(d);
+  return ok && h == 1;
 }
 
 extern "C" int ganc_conv_variant_count(void) { return NVARIANTS; }
@@ -1981,8 +2186,12 @@ static void run_backward_weight(ganc_ctx *ctx, int v, cudaStream_t st, const con
 // This device runs variant v: its compute capability, and for the pipelined ones the dynamic
 // shared memory ganc_conv_cuda_init was allowed.
 static bool device_runs(ganc_ctx *ctx, int v) {
-  return ganc_cuda_cc(ctx) >= VARIANTS[v].v.min_cc &&
+  const int cc = ganc_cuda_cc(ctx);
+  return cc >= VARIANTS[v].v.min_cc && (!VARIANTS[v].wg || ganc_cuda_conv_wg_ok(ctx)) &&
          (!VARIANTS[v].pipe || ganc_cuda_conv_pipe_ok(ctx));
+}
+extern "C" int ganc_conv_variant_runs(ganc_ctx *ctx, int v) {
+  return v >= 0 && v < NVARIANTS && device_runs(ctx, v);
 }
 
 // The variant exists, implements the role and shape, and runs on this device.
@@ -1999,6 +2208,18 @@ static void require_variant(ganc_ctx *ctx, int v, ganc_conv_role role, const con
         "the convolution variant %s needs a GPU of compute capability %d.%d or later; this one "
         "is %d.%d\n---> HINT: use train.precision = fp32 (or train.conv_variant = simt-fp32)",
         VARIANTS[v].v.name, VARIANTS[v].v.min_cc / 10, VARIANTS[v].v.min_cc % 10, cc / 10, cc % 10);
+  if (VARIANTS[v].wg && cc != 90)
+    ganc_die(GANC_EXIT_RUNTIME,
+             "the convolution variant %s runs on compute capability 9.0 (H100/H200) only; this "
+             "GPU is %d.%d\n---> HINT: use train.conv_variant = mma-bf16-g128-cp3 (or auto)",
+             VARIANTS[v].v.name, cc / 10, cc % 10);
+  if (VARIANTS[v].wg && !ganc_cuda_conv_wg_ok(ctx))
+    ganc_die(GANC_EXIT_RUNTIME,
+             "the convolution variant %s needs sm_90a code, which this build lacks (built for "
+             "CUDA architectures without \"90a\")\n---> HINT: rebuild with "
+             "-DCMAKE_CUDA_ARCHITECTURES=\"80;90a\" (the default of a new build folder), or use "
+             "train.conv_variant = mma-bf16-g128-cp3 (or auto)",
+             VARIANTS[v].v.name);
   if (!device_runs(ctx, v))
     ganc_die(GANC_EXIT_RUNTIME,
              "the convolution variant %s needs more than 48 KB of shared memory per block, which "

@@ -35,6 +35,7 @@ struct ganc_cuda_state {
   cudaDeviceProp prop;
   void *conv_tune;  // kernels/conv.cu's variant choices per role and shape
   int conv_pipe_ok; // conv.cu's pipelined variants may run (ganc_conv_cuda_init)
+  int conv_wg_ok;   // conv.cu's wgmma variants may run (ganc_conv_cuda_wg_ok)
   // Live allocations, for the peak-memory figure ganc-bench reports (a few hundred at most).
   void **ptrs;
   size_t *sizes;
@@ -78,6 +79,7 @@ extern "C" int ganc_cuda_ctx_init(ganc_ctx *ctx, int device, char *why, size_t w
   ctx->cuda = s;
   if (ctx->threads < 1) ctx->threads = 1;
   s->conv_pipe_ok = ganc_conv_cuda_init(ctx) == 0; // kernel attributes, before any launch
+  s->conv_wg_ok = ganc_conv_cuda_wg_ok(ctx);
   return 0;
 }
 
@@ -113,6 +115,7 @@ extern "C" int ganc_cuda_cc(ganc_ctx *ctx) {
 }
 extern "C" void **ganc_cuda_tune_slot(ganc_ctx *ctx) { return &state(ctx)->conv_tune; }
 extern "C" int ganc_cuda_conv_pipe_ok(ganc_ctx *ctx) { return state(ctx)->conv_pipe_ok; }
+extern "C" int ganc_cuda_conv_wg_ok(ganc_ctx *ctx) { return state(ctx)->conv_wg_ok; }
 extern "C" const char *ganc_cuda_device_name(ganc_ctx *ctx) { return state(ctx)->prop.name; }
 
 // Accessor for kernels/cudnn.cu: the handle, made on the first call.

@@ -111,6 +111,8 @@ const ganc_conv_variant *ganc_conv_variant_at(int i);
 int ganc_conv_variant_find(const char *name); // its index, or -1
 // 1 when variant v implements `role` for shape s (the device's compute capability aside).
 int ganc_conv_variant_supports(int v, ganc_conv_role role, const conv_shape *s);
+// 1 when this device runs variant v (compute capability, shared memory, sm_90a code).
+int ganc_conv_variant_runs(ganc_ctx *ctx, int v);
 // Runs one role with variant v: in0, in1 are (x, w) for FWD, (dy, w) for BWD_DATA, (x, dy) for
 // BWD_WEIGHT; out is y, dx (overwritten) or dw (accumulated), as ops.def says.
 void conv2d_run_variant_cuda(ganc_ctx *ctx, ganc_stream st, int v, ganc_conv_role role,
@@ -151,6 +153,10 @@ void ganc_conv_tune_free(void *tune);
 // did not (ctx.cu keeps the answer for conv.cu).
 int ganc_conv_cuda_init(ganc_ctx *ctx);
 int ganc_cuda_conv_pipe_ok(ganc_ctx *ctx);
+// conv.cu's wgmma variants may run: compute capability 9.0 and sm_90a code in this build (asked
+// once per context by ganc_conv_cuda_wg_ok; ganc_cuda_conv_wg_ok reads the answer).
+int ganc_conv_cuda_wg_ok(ganc_ctx *ctx);
+int ganc_cuda_conv_wg_ok(ganc_ctx *ctx);
 // Reads back the lines conv2d_pick_variant_cuda wrote to a tune log as the context's choices
 // (lines it does not recognise, and variants this build lacks, are skipped). Returns how many.
 int ganc_conv_tune_read(ganc_ctx *ctx, FILE *f);
@@ -174,6 +180,10 @@ enum {
   GANC_PROBE_FAULT_RETURN = 5,
   GANC_PROBE_FAULT_LDMATRIX_GLOBAL = 6,
   GANC_PROBE_FAULT_CP_ASYNC_RACE = 7,
+  // One warpgroup's wgmma (sm_90a): kind GANC_PROBE_WGMMA + cfg (0..127; the operands' sources,
+  // major-ness and swizzles: mma_probe.cu), D [64][128] = A [64][64] · B [64][128] from bf16 bits
+  // (a: A then Aᵀ; b: B then Bᵀ); mutations 1-4 perturb, 10-16 are faults for the emulator.
+  GANC_PROBE_WGMMA = 64,
 };
 void mma_probe_cuda(ganc_ctx *ctx, ganc_stream st, int kind, int mutation, const void *a,
                     const void *b, float *d);

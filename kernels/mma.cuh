@@ -1,11 +1,15 @@
 // mma.cuh — the warp-level tensor-core and asynchronous-copy primitives of ganc's kernels, one
-// home for every inline PTX instruction they use (sm_80 and later; CMake builds sm_80 and sm_90):
+// home for every inline PTX instruction they use (sm_80 and later; CMake builds sm_80 and sm_90a):
 //   mma_bf16_16816    mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32
 //   mma_tf32_1688     mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32
 //   ldmatrix_x1/x2/x4 ldmatrix.sync.aligned.m8n8.x{1,2,4}[.trans].shared.b16
 //   cp_async          cp.async.ca.shared.global with src-size (zero fill past it)
 //   cp_async_commit / cp_async_wait<N>
 //   dynamic_shared    the block's dynamic shared memory (extern __shared__; GANC_LAUNCH_SMEM)
+//   smem_addr         cvta.to.shared (the shared-window address cp.async and descriptors take)
+//   wgmma_desc        a shared-memory matrix descriptor (start, LBO, SBO, swizzle)
+//   wgmma_bf16_ss/_rs wgmma.mma_async.sync.aligned.m64n{64,128}k16.f32.bf16.bf16 (sm_90a)
+//   wgmma_fence, wgmma_commit, wgmma_wait<N>, wgmma_fence_operand, fence_proxy_async
 //   pack_bf16x2, to_tf32  operand conversions (cvt.rn.bf16x2.f32, cvt.rna.tf32.f32)
 // The fragment layouts are the PTX ISA's; tests/gpu/cudemu/cudemu.cc writes them out, and
 // test_gpu_mma (kernels/mma_probe.cu) checks the emulation against a GPU where one is present.
@@ -64,6 +68,17 @@ __host__ __device__ __forceinline__ uint32_t to_tf32(float f) {
 #endif
 }
 
+// A wgmma shared-memory matrix descriptor (the PTX ISA's "Matrix Descriptor Format"): start
+// address, leading and stride byte offsets (all in the shared window, 16-byte units, 14 bits
+// each), base offset 0, swizzle 0 (none) or 32, 64, 128 bytes (modes 3, 2, 1). The canonical
+// layouts these describe are written out in tests/gpu/cudemu/cudemu.cc (desc_elem).
+__host__ __device__ __forceinline__ uint64_t wgmma_desc(uint32_t saddr, uint32_t lbo, uint32_t sbo,
+                                                        int swizzle) {
+  const uint64_t mode = swizzle == 128 ? 1 : swizzle == 64 ? 2 : swizzle == 32 ? 3 : 0;
+  return (uint64_t)((saddr >> 4) & 0x3FFF) | (uint64_t)((lbo >> 4) & 0x3FFF) << 16 |
+         (uint64_t)((sbo >> 4) & 0x3FFF) << 32 | mode << 62;
+}
+
 #ifdef GANC_CUDEMU
 
 #define GANC_MMA_SITE const char *file = __builtin_FILE(), int line = __builtin_LINE()
@@ -87,6 +102,28 @@ __device__ __forceinline__ void cp_async(void *smem, const void *gmem, int src_b
 __device__ __forceinline__ void cp_async_commit() { ::cudemu::cp_async_commit(); }
 template <int N> __device__ __forceinline__ void cp_async_wait() { ::cudemu::cp_async_wait(N); }
 __device__ __forceinline__ void *dynamic_shared() { return ::cudemu::dynamic_shared(); }
+__device__ __forceinline__ uint32_t smem_addr(const void *p, GANC_MMA_SITE) {
+  return ::cudemu::shared_address(p, file, line);
+}
+__device__ __forceinline__ void wgmma_fence() { ::cudemu::wgmma_fence(); }
+__device__ __forceinline__ void fence_proxy_async() { ::cudemu::fence_proxy_async(); }
+__device__ __forceinline__ void wgmma_commit() { ::cudemu::wgmma_commit(); }
+template <int N> __device__ __forceinline__ void wgmma_wait(GANC_MMA_SITE) {
+  ::cudemu::wgmma_wait(N, file, line);
+}
+template <int R> __device__ __forceinline__ void wgmma_fence_operand(float (&)[R]) {}
+template <int TA, int TB, int R>
+__device__ __forceinline__ void wgmma_bf16_ss(float (&d)[R], uint64_t da, uint64_t db, int scale_d,
+                                              GANC_MMA_SITE) {
+  static_assert(R == 32 || R == 64, "m64n64k16 or m64n128k16");
+  ::cudemu::wgmma_bf16(d, 2 * R, nullptr, da, db, scale_d, TA, TB, file, line);
+}
+template <int TB, int R>
+__device__ __forceinline__ void wgmma_bf16_rs(float (&d)[R], const uint32_t a[4], uint64_t db,
+                                              int scale_d, GANC_MMA_SITE) {
+  static_assert(R == 32 || R == 64, "m64n64k16 or m64n128k16");
+  ::cudemu::wgmma_bf16(d, 2 * R, a, 0, db, scale_d, 0, TB, file, line);
+}
 #undef GANC_MMA_SITE
 
 #else // nvcc
@@ -158,6 +195,135 @@ __device__ __forceinline__ void *dynamic_shared() {
   extern __shared__ __align__(128) unsigned char ganc_dynamic_smem[];
   return ganc_dynamic_smem;
 }
+
+// Warpgroup MMA (sm_90a only: nvcc builds it for the "90a" architecture; any other device traps,
+// and the launchers choose a wgmma kernel only on compute capability 9.0).
+#define WGMMA_UNAVAILABLE __trap();
+__device__ __forceinline__ void wgmma_fence() {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void fence_proxy_async() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void wgmma_commit() {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
+#endif
+}
+template <int N> __device__ __forceinline__ void wgmma_wait() {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  asm volatile("wgmma.wait_group.sync.aligned %0;" ::"n"(N) : "memory");
+#endif
+}
+// Pins the accumulators in their registers across the asynchronous window: without it the
+// compiler may copy or re-define them between a wgmma and its wait, and ptxas then serializes
+// every wgmma of the function (its warning C7515). No instruction is emitted.
+template <int R> __device__ __forceinline__ void wgmma_fence_operand(float (&d)[R]) {
+#pragma unroll
+  for (int i = 0; i < R; i++)
+    asm volatile("" : "+f"(d[i])::"memory");
+}
+// wgmma.mma_async.sync.aligned.m64n{64,128}k16.f32.bf16.bf16, the accumulators' count (32 or 64
+// per thread) choosing N: _ss with A and B by descriptor, _rs with A's fragment in registers.
+template <int TA, int TB>
+__device__ __forceinline__ void wgmma_bf16_ss(float (&d)[32], uint64_t da, uint64_t db,
+                                              int scale_d) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
+               "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 "
+               "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,"
+               "%23,%24,%25,%26,%27,%28,%29,%30,%31}, %32, %33, p, 1, 1, %35, %36;\n}\n"
+               : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]),
+                 "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]),
+                 "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]),
+                 "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]),
+                 "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]),
+                 "+f"(d[31])
+               : "l"(da), "l"(db), "r"(scale_d), "n"(TA), "n"(TB));
+#else
+  (void)d, (void)da, (void)db, (void)scale_d;
+  WGMMA_UNAVAILABLE
+#endif
+}
+template <int TB>
+__device__ __forceinline__ void wgmma_bf16_rs(float (&d)[32], const uint32_t a[4], uint64_t db,
+                                              int scale_d) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
+               "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 "
+               "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,"
+               "%23,%24,%25,%26,%27,%28,%29,%30,%31}, {%32,%33,%34,%35}, %36, p, 1, 1, %38;\n}\n"
+               : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]),
+                 "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]),
+                 "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]),
+                 "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]),
+                 "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]),
+                 "+f"(d[31])
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(scale_d), "n"(TB));
+#else
+  (void)d, (void)a, (void)db, (void)scale_d;
+  WGMMA_UNAVAILABLE
+#endif
+}
+template <int TA, int TB>
+__device__ __forceinline__ void wgmma_bf16_ss(float (&d)[64], uint64_t da, uint64_t db,
+                                              int scale_d) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+               "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 "
+               "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,"
+               "%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%"
+               "43,%44,%45,%46,%47,%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63}"
+               ", %64, %65, p, 1, 1, %67, %68;\n}\n"
+               : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]),
+                 "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]),
+                 "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]),
+                 "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]),
+                 "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]),
+                 "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]),
+                 "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]),
+                 "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]),
+                 "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]),
+                 "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]),
+                 "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+               : "l"(da), "l"(db), "r"(scale_d), "n"(TA), "n"(TB));
+#else
+  (void)d, (void)da, (void)db, (void)scale_d;
+  WGMMA_UNAVAILABLE
+#endif
+}
+template <int TB>
+__device__ __forceinline__ void wgmma_bf16_rs(float (&d)[64], const uint32_t a[4], uint64_t db,
+                                              int scale_d) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
+               "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 "
+               "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,"
+               "%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%"
+               "43,%44,%45,%46,%47,%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63}"
+               ", {%64,%65,%66,%67}, %68, p, 1, 1, %70;\n}\n"
+               : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]),
+                 "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]),
+                 "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]),
+                 "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]),
+                 "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]),
+                 "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]),
+                 "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]),
+                 "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]),
+                 "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]),
+                 "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]),
+                 "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(scale_d), "n"(TB));
+#else
+  (void)d, (void)a, (void)db, (void)scale_d;
+  WGMMA_UNAVAILABLE
+#endif
+}
+#undef WGMMA_UNAVAILABLE
 
 #endif
 

@@ -404,10 +404,9 @@ Row bench_shape(Bench &b, const conv_shape *s, int transposed, Role role, int re
   const int conv_role = role == BWD_WEIGHT ? BWD_WEIGHT
                         : transposed       ? (role == FWD ? BWD_DATA : FWD)
                                            : role;
-  const int cc = ganc_cuda_cc(&b.ctx);
   for (int v = 0; v < MAXV; v++) {
     r.var[v] = -1;
-    if (v >= nvariants() || cc < ganc_conv_variant_at(v)->min_cc ||
+    if (v >= nvariants() || !ganc_conv_variant_runs(&b.ctx, v) ||
         !ganc_conv_variant_supports(v, (ganc_conv_role)conv_role, s))
       continue;
     const float *in0 = conv_role == BWD_DATA ? y : x, *in1 = conv_role == BWD_WEIGHT ? y : w;

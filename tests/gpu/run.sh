@@ -4,7 +4,7 @@
 # we must learn first:
 #   programs        every program and test binary starts; a CPU training step from the recipes
 #   device          the GPU (ganc-bench --device-info); without one, every GPU step is SKIP
-#   kernels-mma     test_gpu_mma: mma.sync/ldmatrix/cp.async fragment layouts = the emulator's
+#   kernels-mma     test_gpu_mma: mma.sync/ldmatrix/cp.async/wgmma fragment and descriptor layouts = the emulator's
 #   kernels-ops     test_gpu_ops: every launcher against its CPU twin
 #   kernels-conv    test_gpu_conv: the convolutions against the CPU twins and cuDNN, and every
 #                   variant of the table (tensor cores) against the CPU twin in its precision

@@ -331,7 +331,6 @@ static void run_variants(run_state *r, const conv_case *cc, const float *x, cons
   float *pref[3][NROLES] = {{ref[FWD], ref[BWD_DATA], ref[BWD_WEIGHT]}};
   char shp[96];
   shape_str(s, shp, sizeof shp);
-  const int cc_dev = ganc_cuda_cc(r->gpu);
   // Copies of x, w and dy one float past a 16-byte boundary, for the variants that load whole
   // rows with vector loads where the pointers allow (chan_multiple > 1): their other path.
   float *mis[3] = {NULL, NULL, NULL};
@@ -341,7 +340,7 @@ static void run_variants(run_state *r, const conv_case *cc, const float *x, cons
   for (int v = 0; v < ganc_conv_variant_count(); v++) {
     const ganc_conv_variant *var = ganc_conv_variant_at(v);
     // simt-fp32 is the dispatch's FP32 choice, compared above (with cuDNN on a GPU).
-    if (cc_dev < var->min_cc || !strcmp(var->name, "simt-fp32")) continue;
+    if (!ganc_conv_variant_runs(r->gpu, v) || !strcmp(var->name, "simt-fp32")) continue;
     // Level 1: not the variants that differ from another only in warp tiling or pipeline.
     if (r->variants < 2 && (strstr(var->name, "-w4x2") || strstr(var->name, "-cp3"))) continue;
     for (int rr = 0; rr < 2 * NROLES; rr++) {
@@ -579,7 +578,8 @@ static void run_mixed(run_state *r, const conv_case *cc, const float *x, const f
       int v = -1;
       for (int i = 0; direct && v < 0 && i < ganc_conv_variant_count(); i++)
         if (ganc_conv_variant_at(i)->precision == prec && ganc_conv_variant_reads_bf16(i) &&
-            ganc_conv_variant_supports(i, (ganc_conv_role)role, s))
+            ganc_conv_variant_supports(i, (ganc_conv_role)role, s) &&
+            ganc_conv_variant_runs(r->gpu, i))
           v = i;
       if (v >= 0) {
         conv2d_run_variant_cuda(r->gpu, r->st, v, (ganc_conv_role)role, s,

@@ -1,5 +1,7 @@
 // test_gpu_mma.c — the warp-level primitives of kernels/mma.cuh (mma.sync for bf16 and tf32,
-// ldmatrix, cp.async, shuffles) through the one-warp probes of kernels/mma_probe.cu.
+// ldmatrix, cp.async, shuffles) through the one-warp probes of kernels/mma_probe.cu, and the
+// warpgroup MMA of sm_90a (wgmma with shared-memory descriptors; test_wgmma says how) through its
+// one-warpgroup probe, on compute capability 9.0 and under the emulator.
 //
 // On a GPU it proves that the fragment layouts ganc's tensor-core kernels assume are the
 // hardware's; built as test_gpu_mma_emu it proves that tests/gpu/cudemu emulates them the same
@@ -176,19 +178,20 @@ static void test_shfl(probe_env *e) {
   check(bad == 0, what);
 }
 
-// Under the emulator: the fault kind must stop the child with exit status 1 and `expect` in its
-// message.
+// Under the emulator: the fault kind (with mutation) must stop the child with exit status 1 and
+// `expect` in its message.
 typedef struct fault_run {
   probe_env *e;
-  int kind;
+  int kind, mutation;
 } fault_run;
 static void run_fault(void *p) {
   const fault_run *f = p;
-  mma_probe_cuda(f->e->gpu, f->e->st, f->kind, 0, f->e->d_a, f->e->d_b, f->e->d_d);
+  mma_probe_cuda(f->e->gpu, f->e->st, f->kind, f->mutation, f->e->d_a, f->e->d_b, f->e->d_d);
   ganc_cuda_sync(f->e->gpu);
 }
-static void test_fault(probe_env *e, int kind, const char *expect, const char *what) {
-  fault_run f = {e, kind};
+static void test_fault_m(probe_env *e, int kind, int mutation, const char *expect,
+                         const char *what) {
+  fault_run f = {e, kind, mutation};
   char msg[1024];
   const int rc = tu_run_child(run_fault, &f, msg, sizeof msg);
   const int ok = rc == 1 && strstr(msg, expect);
@@ -196,6 +199,106 @@ static void test_fault(probe_env *e, int kind, const char *expect, const char *w
   snprintf(line, sizeof line, "emulator stops %s", what);
   check(ok, line);
   if (!ok) fprintf(stderr, "  child exit %d, message: %s\n", rc, msg);
+}
+static void test_fault(probe_env *e, int kind, const char *expect, const char *what) {
+  test_fault_m(e, kind, 0, expect, what);
+}
+
+// wgmma (m64n128k16, one warpgroup): D [64][128] = A [64][64] · B [64][128] for every source,
+// major-ness and swizzle of A and B the probe stages (72 configurations: A from registers with each
+// B layout, and 8 x 8 shared-memory layouts); mutations that must miss on chosen configurations;
+// under the emulator the faults it must stop. On a GPU only where compute capability is 9.0
+// (the sm_90a code; elsewhere the probe would trap).
+static const char *const SWZ[4] = {"none", "32B", "64B", "128B"};
+static void cfg_name(int cfg, char *buf, size_t n) {
+  if (cfg & 1)
+    snprintf(buf, n, "A regs, B %s-major %s", (cfg & 16) ? "N" : "K", SWZ[(cfg >> 5) & 3]);
+  else
+    snprintf(buf, n, "A %s-major %s, B %s-major %s", (cfg & 2) ? "M" : "K", SWZ[(cfg >> 2) & 3],
+             (cfg & 16) ? "N" : "K", SWZ[(cfg >> 5) & 3]);
+}
+static void test_wgmma(probe_env *e, uint64_t seed) {
+  enum { M = 64, N = 128, K = 64 };
+  float *A = xmalloc(sizeof(float) * M * K), *B = xmalloc(sizeof(float) * K * N);
+  float *D = xmalloc(sizeof(float) * M * N);
+  double *ref = xmalloc(sizeof(double) * M * N), *sab = xmalloc(sizeof(double) * M * N);
+  uint16_t *ab = xmalloc(sizeof(uint16_t) * 2 * M * K), *bb = xmalloc(sizeof(uint16_t) * 2 * K * N);
+  for (int i = 0; i < M; i++)
+    for (int k = 0; k < K; k++) {
+      const uint16_t h = bf16_round(uniform(&seed));
+      A[i * K + k] = float_of((uint32_t)h << 16);
+      ab[i * K + k] = h, ab[M * K + k * M + i] = h; // A, then Aᵀ
+    }
+  for (int k = 0; k < K; k++)
+    for (int j = 0; j < N; j++) {
+      const uint16_t h = bf16_round(uniform(&seed));
+      B[k * N + j] = float_of((uint32_t)h << 16);
+      bb[k * N + j] = h, bb[K * N + j * K + k] = h; // B, then Bᵀ
+    }
+  reference(A, B, M, K, N, ref, sab);
+  // Products exact, 64 FP32 sums in any order: γ_64 ≈ 3.8e-6 of Σ|a·b|.
+  const double tol = 1e-5;
+  int bad = 0, runs = 0;
+  for (int cfg = 0; cfg < 128; cfg++) {
+    if ((cfg & 1) && (cfg & 14)) continue; // A's layout bits mean nothing with A in registers
+    run_probe(e, GANC_PROBE_WGMMA + cfg, 0, ab, sizeof(uint16_t) * 2 * M * K, bb,
+              sizeof(uint16_t) * 2 * K * N, D, M * N);
+    const double err = rel_err(D, ref, sab, M * N);
+    runs++;
+    if (err > tol) {
+      char name[96];
+      cfg_name(cfg, name, sizeof name);
+      fprintf(stderr, "  wgmma %s: max |D - ref| / sum|ab| = %.2e\n", name, err);
+      bad++;
+    }
+  }
+  char what[160];
+  snprintf(what, sizeof what, "wgmma.m64n128k16.bf16: %d of %d operand layouts match (tol %.0e)",
+           runs - bad, runs, tol);
+  check(bad == 0, what);
+  // Mutations, each on a configuration where it changes the operands read.
+  static const struct {
+    int cfg, mutation;
+    const char *what;
+  } muts[] = {
+      {(3 << 2) | (3 << 5), 1, "the 128B swizzle's XOR left out (A, B K-major)"},
+      {2 | (1 << 2) | 16 | (2 << 5), 1, "the 32B / 64B swizzles' XOR left out (A M-, B N-major)"},
+      {0, 2, "A's LBO and SBO exchanged (K-major, none)"},
+      {2 | 16, 2, "A's LBO and SBO exchanged (M-major, none)"},
+      {1 | 16, 5, "A's register words 1 and 2 exchanged (A regs, B N-major, none)"},
+      {(3 << 2) | (3 << 5), 3, "D's rows g and g+8 exchanged"},
+      {1 | (3 << 5), 4, "B's transpose flag flipped (A regs, B K-major 128B)"},
+      {2 | 16, 4, "B's transpose flag flipped (M/N-major, none)"},
+  };
+  for (size_t i = 0; i < sizeof muts / sizeof muts[0]; i++) {
+    run_probe(e, GANC_PROBE_WGMMA + muts[i].cfg, muts[i].mutation, ab, sizeof(uint16_t) * 2 * M * K,
+              bb, sizeof(uint16_t) * 2 * K * N, D, M * N);
+    const double err = rel_err(D, ref, sab, M * N);
+    snprintf(what, sizeof what, "wgmma mutation: %s: max |D - ref| / sum|ab| = %.2e (must miss)",
+             muts[i].what, err);
+    check(err > 1e-2, what);
+  }
+  if (EMULATED) {
+    // The faults need the operands in place (the probe reads them as it faults).
+    ganc_cuda_h2d(e->gpu, e->d_a, ab, sizeof(uint16_t) * 2 * M * K);
+    ganc_cuda_h2d(e->gpu, e->d_b, bb, sizeof(uint16_t) * 2 * K * N);
+    const int sw = (3 << 2) | (3 << 5); // both K-major, 128B swizzle
+    test_fault_m(e, GANC_PROBE_WGMMA + sw, 10, "ran no fence.proxy.async",
+                 "wgmma reading cp.async data without fence.proxy.async");
+    test_fault_m(e, GANC_PROBE_WGMMA + sw, 11, "without a wgmma.fence",
+                 "wgmma.mma_async without wgmma.fence");
+    test_fault_m(e, GANC_PROBE_WGMMA + sw, 12, "before wgmma.wait_group",
+                 "a store into an operand of a wgmma in flight");
+    test_fault_m(e, GANC_PROBE_WGMMA + sw, 13, "wrote its accumulators",
+                 "a store into the accumulators of a wgmma in flight");
+    test_fault_m(e, GANC_PROBE_WGMMA + sw, 14, "gives other operands",
+                 "a warp of the warpgroup at another k-step");
+    test_fault_m(e, GANC_PROBE_WGMMA + sw, 15, "still in flight when its threads returned",
+                 "a wgmma never waited for");
+    test_fault_m(e, GANC_PROBE_WGMMA + sw, 16, "not on a row 0",
+                 "a swizzled descriptor starting inside its pattern");
+  }
+  free(A), free(B), free(D), free(ref), free(sab), free(ab), free(bb);
 }
 
 int main(int argc, char **argv) {
@@ -216,14 +319,20 @@ int main(int argc, char **argv) {
   ganc_cuda_describe(&gpu, desc, sizeof desc);
   printf("device: %s\n", desc);
   probe_env e = {.gpu = &gpu, .st = ganc_cuda_stream(&gpu)};
-  e.d_a = ganc_cuda_malloc(&gpu, 16 * 16 * sizeof(float));
-  e.d_b = ganc_cuda_malloc(&gpu, 16 * 8 * sizeof(float));
-  e.d_d = ganc_cuda_malloc(&gpu, 128 * sizeof(float));
+  // Room for the largest probe: wgmma's A and Aᵀ (16 KB), B and Bᵀ (32 KB), D [64][128].
+  e.d_a = ganc_cuda_malloc(&gpu, 2 * 64 * 64 * sizeof(uint16_t));
+  e.d_b = ganc_cuda_malloc(&gpu, 2 * 64 * 128 * sizeof(uint16_t));
+  e.d_d = ganc_cuda_malloc(&gpu, 64 * 128 * sizeof(float));
 
   test_mma(&e, GANC_PROBE_BF16, 11);
   test_mma(&e, GANC_PROBE_TF32, 12);
   test_mma(&e, GANC_PROBE_LDMATRIX, 13);
   test_shfl(&e);
+  if (ganc_cuda_cc(&gpu) == 90)
+    test_wgmma(&e, 14);
+  else
+    printf("SKIP wgmma: compute capability %d.%d has no sm_90a code (9.0 only)\n",
+           ganc_cuda_cc(&gpu) / 10, ganc_cuda_cc(&gpu) % 10);
   if (EMULATED) {
     test_fault(&e, GANC_PROBE_FAULT_DIVERGE, "different warp collectives",
                "lanes at different shuffles");

@@ -322,10 +322,12 @@ static void graph_check(const char *name, const programs *P, const char *data, c
 // bits).
 // A fourth run takes the pipelined twins (train.conv_variant = mma-bf16-g128-cp3, whose kernels
 // copy the bf16 activations and gradients by cp.async straight from training's buffers): the same
-// bits again.
+// bits again. Under cudemu a fifth takes the warpgroup-MMA family (wgmma-bf16-g128, sm_90a: the
+// emulator sums each k16 step's products in k order as it does mma.sync's, so the same bits as
+// g128 there; a GPU sums in its own order).
 static void storage_check(const char *name, const programs *P, const char *data, const char *cfg,
                           const char *gpu, const char *extra, int batch, int steps) {
-  char log[4600], run[4][4500];
+  char log[4600], run[5][4500];
   snprintf(log, sizeof log, "%s.log", gpu);
   int ga = 0, da = 0;
   const int kept = file_scan2(log, "bf16 activations: G ", &ga, &da);
@@ -338,15 +340,21 @@ static void storage_check(const char *name, const programs *P, const char *data,
   check(said && gg > 0 && dg > 0,
         "%s: the bf16 run kept gradients of G and D in bf16 (\"bf16 gradients: G %d, D %d\" in %s)",
         name, gg, dg, log);
-  static const char *const opt[4] = {"", " --set train.bf16_activations=false",
-                                     " --set train.fuse_activations=false", "-cp3"};
-  static const char *const tag[4] = {"bf16-acts", "fp32-acts", "unfused", "cp3"};
-  for (int k = 0; k < 4; k++) {
+  static const char *const opt[5] = {"", " --set train.bf16_activations=false",
+                                     " --set train.fuse_activations=false", "-cp3", ""};
+  static const char *const tag[5] = {"bf16-acts", "fp32-acts", "unfused", "cp3", "wgmma"};
+#ifdef GANC_CUDEMU
+  const int nruns = 5;
+#else
+  const int nruns = 4;
+#endif
+  for (int k = 0; k < nruns; k++) {
     char o[256];
+    const char *family = k == 4 ? "wgmma-bf16-g128" : "mma-bf16-g128";
     snprintf(run[k], sizeof run[k], "%s-g128-%s", gpu, tag[k]);
-    snprintf(o, sizeof o, "--set model.d_base=8 --set train.conv_variant=mma-bf16-g128%s", opt[k]);
+    snprintf(o, sizeof o, "--set model.d_base=8 --set train.conv_variant=%s%s", family, opt[k]);
     const int rc = gpu_run(P, data, cfg, run[k], extra, batch, steps, o);
-    check(rc == 0, "%s: %d steps with mma-bf16-g128%s (exit %d)", name, steps, opt[k], rc);
+    check(rc == 0, "%s: %d steps with %s%s (exit %d)", name, steps, family, opt[k], rc);
     if (rc) return;
   }
   snprintf(log, sizeof log, "%s.log", run[0]);
@@ -386,6 +394,8 @@ static void storage_check(const char *name, const programs *P, const char *data,
     same_bits(name, "bf16 and FP32 activations, resumed,", res[0], res[1], steps + 2);
   same_bits(name, "fused and separate activations", run[0], run[2], steps);
   same_bits(name, "mma-bf16-g128 and its cp.async pipeline", run[0], run[3], steps);
+  if (nruns > 4)
+    same_bits(name, "mma-bf16-g128 and wgmma-bf16-g128 (cudemu)", run[0], run[4], steps);
   int gu = 0, du = 0;
   gg = dg = 0;
   file_scan2(log, "bf16 gradients: G ", &gg, &dg);
@@ -596,7 +606,8 @@ int main(int argc, char **argv) {
   free(text);
   // train.conv_variant: a name that is no variant, and a variant of another precision, each stop
   // the run with exit 2 and a message that says what to write instead; a pipelined variant on a
-  // device that refuses its shared memory (cudemu told so), exit 1 and what to use instead.
+  // device that refuses its shared memory (cudemu told so), and a wgmma variant on a device of
+  // another compute capability (cudemu told so), exit 1 and what to use instead.
   static const struct {
     const char *env, *sets, *want1, *want2;
     int rc;
@@ -611,8 +622,12 @@ int main(int argc, char **argv) {
        "--set train.conv_variant=mma-bf16-g128-cp3 --set train.precision=bf16 --set "
        "model.g_base=8 --set model.d_base=8",
        "mma-bf16-g128-cp3 needs more than 48 KB of shared memory", "mma-bf16-g128 (or auto)", 1},
+      {"CUDEMU_CC=100",
+       "--set train.conv_variant=wgmma-bf16-g128 --set train.precision=bf16 --set "
+       "model.g_base=8 --set model.d_base=8",
+       "runs on compute capability 9.0 (H100/H200) only", "mma-bf16-g128-cp3 (or auto)", 1},
   };
-  for (int i = 0; i < 3; i++) {
+  for (int i = 0; i < 4; i++) {
     snprintf(oom, sizeof oom, "%s/variant%d", root, i);
     snprintf(log, sizeof log, "%s.log", oom);
     rc = tu_system("%s %s --data %s --config %s --out %s --device cuda --set train.kimg=0.016 %s "

@@ -248,6 +248,18 @@ void ldmatrix(uint32_t *r, int num, bool trans, const void *row, const char *fil
 void cp_async(void *dst, const void *src, int cp_size, int src_size, const char *file, int line);
 void cp_async_commit();
 void cp_async_wait(int n);
+// Warpgroup MMA (sm_90a; cudemu.cc says what is checked). shared_address: cvta.to.shared of a
+// pointer into the launch's dynamic shared memory (the only shared memory wgmma may read here).
+// wgmma_bf16: wgmma.mma_async.sync.aligned.m64n{n}k16.f32.bf16.bf16 d, {a_regs | a_desc}, b_desc,
+// scale_d, 1, 1, tnsp_a, tnsp_b — d holds the thread's n/2 accumulators, a_regs (4 words) or,
+// when null, a_desc gives A.
+uint32_t shared_address(const void *p, const char *file, int line);
+void wgmma_fence();
+void fence_proxy_async();
+void wgmma_commit();
+void wgmma_wait(int n, const char *file, int line);
+void wgmma_bf16(float *d, int n, const uint32_t *a_regs, uint64_t a_desc, uint64_t b_desc,
+                int scale_d, int tnsp_a, int tnsp_b, const char *file, int line);
 } // namespace cudemu
 
 // The warp intrinsics of CUDA C++ on the collective above (full-warp masks only).

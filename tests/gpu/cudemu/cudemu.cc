@@ -37,6 +37,14 @@
 //     that changed between issue and landing — a plain store or another copy into it while the
 //     copy was in flight, an order a GPU leaves undefined — stops the kernel with a message
 //     (landing the copy last would otherwise hide that race);
+//   - wgmma (sm_90a, section "warpgroup MMA"): shared-memory descriptors decoded into the ISA's
+//     canonical layouts (dynamic shared memory has shared-window addresses, 128 bytes past a
+//     1024-byte boundary, so swizzles depend on the address as on a GPU); a warpgroup's threads
+//     must agree on the instruction and its operands; accumulators hold poison while in flight
+//     and a store into them, or into the shared memory a wgmma in flight reads, stops the kernel;
+//     so do a wgmma without wgmma.fence, threads returning with one in flight, and shared memory
+//     a cp.async wrote read without the copying thread's fence.proxy.async;
+//   - another device: CUDEMU_CC=<cc> reports that compute capability (default 90);
 //   - out of memory: CUDEMU_MEM_LIMIT=<bytes> makes cudaMalloc fail past that many bytes in use,
 //     so the out-of-memory message can be tested;
 //   - stream capture and graphs: while a stream captures, its launches (arguments copied, as a
@@ -49,7 +57,9 @@
 // Streams: every operation runs when it is issued, so work on two streams never overlaps here;
 // the order the events and waits between them would enforce on a GPU is not checked (a missing
 // cudaStreamWaitEvent shows only on the device).
-// What only a GPU shows: speed, memory ordering and visibility between threads (a fiber runs to its
+// What only a GPU shows: whether the wgmma layouts emulated here are the hardware's (test_gpu_mma's
+// probe compares them there), a missing fence.proxy.async after plain stores that wgmma reads,
+// speed, memory ordering and visibility between threads (a fiber runs to its
 // barrier alone, so a missing __syncthreads shows only where order matters — likely with the
 // varying orders, not certain), warp-level behaviour, the device's own float rounding (nvcc
 // contracts a·b + c into FMAs where the host build does not), register and shared-memory limits
@@ -58,6 +68,7 @@
 #include <cudnn.h>
 
 #include <algorithm>
+#include <array>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -191,7 +202,8 @@ void check_guards(const char *kernel) {
 
 // T_WARP: stopped at a warp collective its warp has not completed; T_READY: released from one,
 // to be resumed in the same phase.
-enum { T_NEW, T_RUN, T_WAIT, T_DONE, T_WARP, T_READY };
+// T_WG: stopped at a warpgroup collective (wgmma) its warpgroup has not completed.
+enum { T_NEW, T_RUN, T_WAIT, T_DONE, T_WARP, T_READY, T_WG };
 
 // A cp.async in flight: its source bytes (read when issued; a kernel must not write the source of
 // a copy in flight) land in shared memory when the thread waits for its group.
@@ -217,6 +229,10 @@ struct Thread {
   unsigned long collectives; // warp collectives this thread has completed in this block
   unsigned long commits;     // cp.async groups committed in this block
   std::vector<AsyncCopy> copies;
+  unsigned long wg_collectives; // warpgroup collectives (wgmma) completed in this block
+  unsigned long wg_commits;     // wgmma.commit_group executed in this block
+  unsigned long proxy_fences;   // fence.proxy.async executed in this block
+  bool wg_fenced; // a wgmma.fence since the block began or a wait_group wrote accumulators back
 };
 
 // One warp's collective in progress. Two of them alternate (by the parity of the lanes' collective
@@ -239,6 +255,52 @@ struct Warp {
   WarpColl c[2];
 };
 
+// ---- warpgroups (wgmma, sm_90): 4 consecutive warps, 128 threads
+// A thread's operands of one warpgroup instruction (on its stack while it waits there).
+struct WgArgs {
+  float *d;          // mma: the thread's accumulators (n / 2 floats)
+  const uint32_t *a; // mma: A's fragment in registers (4 words), or null (A by descriptor)
+  uint64_t da, db;   // mma: descriptors of A (unless a) and B
+  int n, scale_d, tnsp_a, tnsp_b;
+  int wait;              // wait_group's N
+  unsigned long commits; // the thread's wgmma.commit_group count
+};
+// One warpgroup's collective in progress; two alternate by the parity of the threads' count, as a
+// warp's do.
+struct WgColl {
+  unsigned arrived = 0, read = 0;
+  const char *what = nullptr, *file = nullptr;
+  int line = 0;
+  const WgArgs *args[128];
+};
+// A wgmma.mma_async in flight: its results, written into each thread's accumulators when a
+// wait_group completes its group; until then the accumulators hold poison.
+struct WgOp {
+  unsigned long group; // the commit count when issued: the group it belongs to
+  int n;
+  float *d[128];
+  bool live[128];          // false where a later wgmma on the same accumulators took over the chain
+  std::vector<float> vals; // [128][n / 2]
+  // The shared memory it read, 16-byte chunks as they were at issue: a store into them before the
+  // wait is a race on a GPU (the instruction reads its operands at an undefined time).
+  std::vector<std::pair<unsigned char *, std::array<unsigned char, 16>>> reads;
+  const char *file;
+  int line;
+};
+struct WGroup {
+  WgColl c[2];
+  std::vector<WgOp> ops;
+};
+// Who last landed a cp.async into each 16-byte chunk of dynamic shared memory, and that thread's
+// fence.proxy.async count then: wgmma reads shared memory through the async proxy, which sees a
+// generic-proxy write (cp.async included) only after the writer's fence.proxy.async.
+struct ChunkWriter {
+  unsigned writer; // thread + 1; 0: no cp.async landed here in this block
+  unsigned long fences;
+  const char *file;
+  int line;
+};
+
 constexpr size_t STACK_BYTES = 256 * 1024;
 
 struct Sched {
@@ -250,7 +312,10 @@ struct Sched {
   unsigned cur = 0;
   std::vector<Thread> th;
   std::vector<Warp> warps;
-  std::vector<char *> stacks; // [guard page][STACK_BYTES], lowest address first
+  std::vector<WGroup> wgs;
+  std::vector<ChunkWriter> chunks; // dynamic shared memory / 16
+  bool chunks_used = false;        // some entry of chunks is set
+  std::vector<char *> stacks;      // [guard page][STACK_BYTES], lowest address first
   void *main_sp = nullptr;
 #if !CUDEMU_ASM_SWITCH
   ucontext_t main_uc;
@@ -260,9 +325,16 @@ struct Sched {
   std::map<const void *, int> max_dyn_smem; // cudaFuncSetAttribute's limits, by kernel
 } S;
 
-// The blocks' dynamic shared memory (one block runs at a time): sm_90's largest.
+// The blocks' dynamic shared memory (one block runs at a time): sm_90's largest. Its shared-window
+// addresses (cvta.to.shared, what wgmma's descriptors hold) are DYN_WINDOW + offset; the host
+// bytes sit at the same phase modulo 1024 (128 past a 1024-byte boundary, as a GPU may place
+// dynamic shared memory after static), so a kernel that aligns its swizzled tiles by the host
+// pointer aligns them in the window too, and one that assumes the base is 1024-aligned does not.
 constexpr size_t DYN_SMEM_MAX = 227 * 1024;
-alignas(128) unsigned char dyn_smem[DYN_SMEM_MAX];
+constexpr size_t DYN_SHIFT = 128;
+constexpr uint32_t DYN_WINDOW = 1024 + DYN_SHIFT;
+alignas(1024) unsigned char dyn_store[DYN_SHIFT + DYN_SMEM_MAX];
+unsigned char *const dyn_smem = dyn_store + DYN_SHIFT;
 
 } // namespace
 
@@ -402,8 +474,17 @@ void run_block(const cudemu::Config &c, int order, uint64_t salt, std::vector<un
     th.state = T_NEW;
     th.collectives = th.commits = 0;
     th.copies.clear();
+    th.wg_collectives = th.wg_commits = th.proxy_fences = 0;
+    th.wg_fenced = false;
   }
   S.warps.assign((nt + 31) / 32, Warp());
+  for (WGroup &g : S.wgs)
+    g.ops.clear();
+  S.wgs.resize((nt + 127) / 128);
+  if (S.chunks_used) {
+    std::fill(S.chunks.begin(), S.chunks.end(), ChunkWriter{0, 0, nullptr, 0});
+    S.chunks_used = false;
+  }
   const dim3 b = c.block;
   for (int phase = 0;; phase++) {
     make_order(o, nt, order, salt + 0x1000003ull * (uint64_t)phase);
@@ -429,12 +510,31 @@ void run_block(const cudemu::Config &c, int order, uint64_t salt, std::vector<un
              missing % 32,
              S.th[missing].state == T_DONE ? "returned" : "waits at __syncthreads or elsewhere");
       }
+    for (unsigned t = 0; t < nt; t++)
+      if (S.th[t].state == T_WG) {
+        const WgColl &wc = S.wgs[t / 128].c[S.th[t].wg_collectives & 1];
+        unsigned missing = t / 128 * 128;
+        while (missing + 1 < nt && S.th[missing].state == T_WG)
+          missing++;
+        fail("kernel %s, block (%u,%u,%u), warpgroup %u: thread %u waits at %s (%s:%d) but thread "
+             "%u %s; every thread of a warpgroup must reach the same wgmma instruction",
+             c.kernel, S.bidx.x, S.bidx.y, S.bidx.z, t / 128, t, wc.what, wc.file, wc.line, missing,
+             S.th[missing].state == T_DONE ? "returned" : "waits at __syncthreads or elsewhere");
+      }
     int waiting = -1, done = -1;
     for (unsigned t = 0; t < nt; t++) {
       if (S.th[t].state == T_WAIT && waiting < 0) waiting = (int)t;
       if (S.th[t].state == T_DONE && done < 0) done = (int)t;
     }
-    if (waiting < 0) return; // every thread returned
+    if (waiting < 0) { // every thread returned
+      for (size_t g = 0; g < S.wgs.size(); g++)
+        if (!S.wgs[g].ops.empty())
+          fail("kernel %s, block (%u,%u,%u), warpgroup %zu: the wgmma.mma_async at %s:%d was still "
+               "in flight when its threads returned (no wgmma.wait_group completed it)",
+               c.kernel, S.bidx.x, S.bidx.y, S.bidx.z, g, S.wgs[g].ops[0].file,
+               S.wgs[g].ops[0].line);
+      return;
+    }
     const Thread &w = S.th[waiting];
     if (done >= 0)
       fail("kernel %s, block (%u,%u,%u): thread %d returned while thread %d waits at "
@@ -848,6 +948,333 @@ void cp_async_wait(int n) {
   complete_copies(t, t.commits >= (unsigned long)n ? t.commits - (unsigned long)n : 0);
 }
 
+// ---- warpgroup MMA (sm_90a): wgmma.fence, wgmma.mma_async, commit_group, wait_group
+// What the PTX ISA says ("Asynchronous Warpgroup Level Matrix Multiply-Accumulate"), emulated:
+//   - every thread of the warpgroup (threads 128w..128w+127 of the block) executes the same
+//     instruction with the same descriptors and immediates (checked);
+//   - the accumulators of an mma_async in flight hold poison until a wait_group completes its
+//     group: a thread that reads them early computes with NaN, and one that writes them stops
+//     the kernel; a later mma_async on the same accumulators chains onto the one in flight (the
+//     ordering the ISA gives same-shape accumulation);
+//   - an mma_async that starts from registers (not chained) needs a wgmma.fence by its thread
+//     since the block began or since a wait_group last wrote accumulators back;
+//   - the shared memory it reads must not change until its wait_group (a race on a GPU), and a
+//     chunk a cp.async landed in must have been published by the copying thread's
+//     fence.proxy.async (wgmma reads through the async proxy). Plain stores are not tracked: a
+//     missing fence after them shows only on a GPU.
+namespace {
+
+uint32_t window_of(const void *p, const char *what, const char *file, int line) {
+  const unsigned char *u = (const unsigned char *)p;
+  const size_t dyn = S.cfg ? S.cfg->smem : 0;
+  if (u < dyn_smem || u > dyn_smem + dyn)
+    fail("kernel %s: %s (%s:%d) of %p: cudemu gives shared-window addresses to the launch's "
+         "dynamic shared memory only",
+         S.cfg ? S.cfg->kernel : "?", what, file, line, p);
+  return DYN_WINDOW + (uint32_t)(u - dyn_smem);
+}
+
+// The element (r, k) of a 16-bit operand of `rows` x 16 that `desc` describes: its host bytes.
+// K-major (tnsp 0) and MN-major (tnsp 1), no swizzle or 32/64/128-byte swizzle, the canonical
+// layouts of the ISA's "Shared Memory Matrix Layout" (byte offsets; W the swizzle width):
+//   K-major,  none: (r%8)*16 + (r/8)*SBO + (k/8)*LBO + (k%8)*2
+//   K-major,  W:    (r%8)*W + (r/8)*SBO + (k/8)*16 + (k%8)*2              (LBO unused)
+//   MN-major, none: (r%8)*2 + (r/8)*SBO + (k%8)*16 + (k/8)*LBO
+//   MN-major, W:    (r%(W/2))*2 + (r/(W/2))*LBO + (k%8)*W + (k/8)*SBO
+// added to the start address; a swizzle then XORs address bits [7, 7+b) into bits [4, 4+b),
+// b = log2(W/16), on the shared-window address.
+struct Desc {
+  uint32_t start, lbo, sbo;
+  int w; // swizzle width in bytes, 0 for none
+};
+Desc decode_desc(uint64_t d, const char *what, const char *file, int line) {
+  const uint64_t reserved = (3ull << 14) | (3ull << 30) | (7ull << 46) | (0x3FFull << 52);
+  if (d & reserved)
+    fail("kernel %s: %s (%s:%d): descriptor 0x%016llx sets reserved bits", S.cfg->kernel, what,
+         file, line, (unsigned long long)d);
+  if ((d >> 49) & 7)
+    fail("kernel %s: %s (%s:%d): descriptor 0x%016llx has a matrix base offset (cudemu emulates "
+         "base offset 0: start swizzled tiles on their pattern's boundary)",
+         S.cfg->kernel, what, file, line, (unsigned long long)d);
+  static const int widths[4] = {0, 128, 64, 32};
+  Desc r;
+  r.start = (uint32_t)(d & 0x3FFF) << 4;
+  r.lbo = (uint32_t)((d >> 16) & 0x3FFF) << 4;
+  r.sbo = (uint32_t)((d >> 32) & 0x3FFF) << 4;
+  r.w = widths[d >> 62];
+  if (r.w && ((r.start >> 7) & (uint32_t)(r.w / 16 - 1)))
+    fail("kernel %s: %s (%s:%d): start address 0x%x is not on a row 0 of its %d-byte swizzle "
+         "pattern (address bits 7.. must be 0; cudemu emulates base offset 0)",
+         S.cfg->kernel, what, file, line, r.start, r.w);
+  return r;
+}
+
+unsigned char *desc_elem(const Desc &d, bool mn_major, int r, int k, const char *what,
+                         const char *file, int line) {
+  uint32_t off;
+  if (!mn_major)
+    off = d.w ? (uint32_t)((r % 8) * d.w + (k / 8) * 16 + (k % 8) * 2) + (uint32_t)(r / 8) * d.sbo
+              : (uint32_t)((r % 8) * 16 + (k % 8) * 2) + (uint32_t)(r / 8) * d.sbo +
+                    (uint32_t)(k / 8) * d.lbo;
+  else
+    off = d.w ? (uint32_t)((r % (d.w / 2)) * 2 + (k % 8) * d.w) +
+                    (uint32_t)(r / (d.w / 2)) * d.lbo + (uint32_t)(k / 8) * d.sbo
+              : (uint32_t)((r % 8) * 2 + (k % 8) * 16) + (uint32_t)(r / 8) * d.sbo +
+                    (uint32_t)(k / 8) * d.lbo;
+  uint32_t a = (d.start + off) & 0x3FFFF;
+  if (d.w) a ^= ((a >> 7) & (uint32_t)(d.w / 16 - 1)) << 4;
+  const size_t dyn = S.cfg->smem;
+  if (a < DYN_WINDOW || a + 2 > DYN_WINDOW + dyn)
+    fail("kernel %s: %s (%s:%d): element (%d, %d) of an operand at shared address 0x%x, outside "
+         "the launch's %zu bytes of dynamic shared memory at 0x%x",
+         S.cfg->kernel, what, file, line, r, k, a, dyn, DYN_WINDOW);
+  return dyn_smem + (a - DYN_WINDOW);
+}
+
+// The warpgroup collective: every thread of the calling thread's warpgroup arrives with `args`
+// at the same instruction; the last to arrive runs `compute` once for all of them.
+void wg_op(const WgArgs *args,
+           void (*compute)(unsigned wg, const WgArgs *const *all, const char *file, int line),
+           const char *what, const char *file, int line) {
+  if (!S.cfg) fail("%s outside a kernel (%s:%d)", what, file, line);
+  const dim3 b = S.cfg->block;
+  const unsigned nt = b.x * b.y * b.z, cur = S.cur, w = cur / 128;
+  if (nt % 128)
+    fail("kernel %s: %s (%s:%d) in a block of %u threads: warpgroup instructions need whole "
+         "warpgroups (a multiple of 128 threads)",
+         S.cfg->kernel, what, file, line, nt);
+  Thread &t = S.th[cur];
+  WgColl &wc = S.wgs[w].c[t.wg_collectives & 1];
+  if (wc.arrived == 0) {
+    wc.what = what, wc.file = file, wc.line = line;
+  } else if (wc.line != line || strcmp(wc.file, file) != 0 || strcmp(wc.what, what) != 0) {
+    fail("kernel %s, block (%u,%u,%u), warpgroup %u: threads at different warpgroup "
+         "instructions: %s (%s:%d) and thread %u at %s (%s:%d)",
+         S.cfg->kernel, S.bidx.x, S.bidx.y, S.bidx.z, w, wc.what, wc.file, wc.line, cur, what, file,
+         line);
+  }
+  wc.args[cur % 128] = args;
+  if (++wc.arrived < 128) {
+    stop_here(t, T_WG);
+  } else {
+    compute(w, wc.args, file, line);
+    for (unsigned l = w * 128; l < w * 128 + 128; l++)
+      if (l != cur) S.th[l].state = T_READY;
+  }
+  t.wg_collectives++;
+  if (++wc.read == 128) wc.arrived = wc.read = 0;
+}
+
+float bf16_value(uint16_t h) {
+  const uint32_t u = (uint32_t)h << 16;
+  float f;
+  memcpy(&f, &u, 4);
+  return f;
+}
+
+void wgmma_compute(unsigned wg, const WgArgs *const *all, const char *file, int line) {
+  const char *what = "wgmma.mma_async";
+  const WgArgs &a0 = *all[0];
+  const int n = a0.n;
+  for (int i = 1; i < 128; i++) {
+    const WgArgs &x = *all[i];
+    if (x.n != n || x.scale_d != a0.scale_d || x.tnsp_a != a0.tnsp_a || x.tnsp_b != a0.tnsp_b ||
+        x.db != a0.db || (x.a == nullptr) != (a0.a == nullptr) || (!x.a && x.da != a0.da) ||
+        x.commits != a0.commits)
+      fail("kernel %s: %s (%s:%d): thread %u of warpgroup %u gives other operands than thread %u "
+           "(descriptors, scale-d, transposes and commit groups must agree)",
+           S.cfg->kernel, what, file, line, wg * 128 + i, wg, wg * 128);
+  }
+  WGroup &g = S.wgs[wg];
+  // Each thread's C: the chain in flight on its accumulators, or the registers (after a fence).
+  std::vector<float> C((size_t)128 * (n / 2), 0.0f);
+  std::vector<int> chained(128, -1);
+  for (int i = 0; i < 128; i++) {
+    Thread &t = S.th[wg * 128 + i];
+    for (size_t o = g.ops.size(); o-- > 0;)
+      if (g.ops[o].live[i] && g.ops[o].d[i] == all[i]->d) {
+        chained[i] = (int)o;
+        break;
+      }
+    if (chained[i] >= 0) {
+      const WgOp &p = g.ops[chained[i]];
+      if (p.n != n)
+        fail("kernel %s: %s (%s:%d): thread %u chains an m64n%dk16 onto an m64n%dk16 in flight on "
+             "the same accumulators",
+             S.cfg->kernel, what, file, line, wg * 128 + i, n, p.n);
+      if (!poisoned((const char *)all[i]->d, sizeof(float) * (size_t)(n / 2)))
+        fail("kernel %s: %s (%s:%d): thread %u wrote its accumulators while the wgmma.mma_async at "
+             "%s:%d on them was in flight",
+             S.cfg->kernel, what, file, line, wg * 128 + i, p.file, p.line);
+      if (a0.scale_d)
+        memcpy(&C[(size_t)i * (n / 2)], &p.vals[(size_t)i * (n / 2)], sizeof(float) * (n / 2));
+    } else {
+      if (!t.wg_fenced)
+        fail("kernel %s: %s (%s:%d): thread %u issues it on accumulators not in flight without a "
+             "wgmma.fence since the block began or the last wait_group wrote them back",
+             S.cfg->kernel, what, file, line, wg * 128 + i);
+      if (a0.scale_d) memcpy(&C[(size_t)i * (n / 2)], all[i]->d, sizeof(float) * (n / 2));
+    }
+  }
+  WgOp op;
+  op.group = a0.commits, op.n = n, op.file = file, op.line = line;
+  std::map<unsigned char *, std::array<unsigned char, 16>> reads;
+  auto read_chunk = [&](unsigned char *p) {
+    unsigned char *c = (unsigned char *)((uintptr_t)p & ~(uintptr_t)15);
+    if (reads.count(c)) return;
+    const size_t ci = (size_t)(c - dyn_smem) / 16;
+    if (S.chunks_used && S.chunks[ci].writer) {
+      const ChunkWriter &cw = S.chunks[ci];
+      if (S.th[cw.writer - 1].proxy_fences == cw.fences)
+        fail("kernel %s: %s (%s:%d) reads shared memory at %p that thread %u's cp.async (%s:%d) "
+             "wrote, and that thread ran no fence.proxy.async after the copy landed: wgmma reads "
+             "through the async proxy, which may not see it",
+             S.cfg->kernel, what, file, line, (void *)c, cw.writer - 1, cw.file, cw.line);
+    }
+    std::array<unsigned char, 16> v;
+    memcpy(v.data(), c, 16);
+    reads[c] = v;
+  };
+  // A [64][16], B [16][n], from bf16 halves.
+  std::vector<float> A(64 * 16), B((size_t)16 * n);
+  if (a0.a) {
+    if (a0.tnsp_a)
+      fail("kernel %s: %s (%s:%d): A from registers with imm-trans-a 1", S.cfg->kernel, what, file,
+           line);
+    for (int i = 0; i < 128; i++) {
+      const int w = i / 32, l = i % 32, gr = l / 4, q = l % 4;
+      const uint32_t *r = all[i]->a;
+      for (int j = 0; j < 4; j++) {
+        const int row = 16 * w + gr + 8 * (j % 2), col = 2 * q + 8 * (j / 2);
+        A[row * 16 + col] = bf16_value((uint16_t)(r[j] & 0xFFFF));
+        A[row * 16 + col + 1] = bf16_value((uint16_t)(r[j] >> 16));
+      }
+    }
+  } else {
+    const Desc da = decode_desc(a0.da, "wgmma.mma_async A", file, line);
+    for (int r = 0; r < 64; r++)
+      for (int k = 0; k < 16; k++) {
+        unsigned char *p = desc_elem(da, a0.tnsp_a, r, k, "wgmma.mma_async A", file, line);
+        read_chunk(p);
+        uint16_t h;
+        memcpy(&h, p, 2);
+        A[r * 16 + k] = bf16_value(h);
+      }
+  }
+  const Desc db = decode_desc(a0.db, "wgmma.mma_async B", file, line);
+  for (int c = 0; c < n; c++)
+    for (int k = 0; k < 16; k++) {
+      unsigned char *p = desc_elem(db, a0.tnsp_b, c, k, "wgmma.mma_async B", file, line);
+      read_chunk(p);
+      uint16_t h;
+      memcpy(&h, p, 2);
+      B[(size_t)k * n + c] = bf16_value(h);
+    }
+  for (auto &kv : reads)
+    op.reads.push_back({kv.first, kv.second});
+  // D = A·B + C: products exact in FP32, summed in k order onto C (a GPU's order differs: the
+  // tests' tolerances allow any order).
+  op.vals.assign((size_t)128 * (n / 2), 0.0f);
+  for (int i = 0; i < 128; i++) {
+    const int w = i / 32, l = i % 32, gr = l / 4, q = l % 4;
+    for (int v = 0; v < n / 2; v++) {
+      const int row = 16 * w + gr + 8 * ((v / 2) % 2), col = 8 * (v / 4) + 2 * q + v % 2;
+      float acc = C[(size_t)i * (n / 2) + v];
+      for (int k = 0; k < 16; k++)
+        acc += A[row * 16 + k] * B[(size_t)k * n + col];
+      op.vals[(size_t)i * (n / 2) + v] = acc;
+    }
+    op.d[i] = all[i]->d;
+    op.live[i] = true;
+    if (chained[i] >= 0) g.ops[chained[i]].live[i] = false;
+    poison(all[i]->d, sizeof(float) * (size_t)(n / 2));
+  }
+  g.ops.push_back(std::move(op));
+}
+
+void wg_wait_compute(unsigned wg, const WgArgs *const *all, const char *file, int line) {
+  const WgArgs &a0 = *all[0];
+  for (int i = 1; i < 128; i++)
+    if (all[i]->wait != a0.wait || all[i]->commits != a0.commits)
+      fail("kernel %s: wgmma.wait_group (%s:%d): thread %u of warpgroup %u waits for other groups "
+           "than thread %u",
+           S.cfg->kernel, file, line, wg * 128 + i, wg, wg * 128);
+  WGroup &g = S.wgs[wg];
+  const unsigned long done_before =
+      a0.commits >= (unsigned long)a0.wait ? a0.commits - (unsigned long)a0.wait : 0;
+  size_t k = 0;
+  bool wrote = false;
+  for (size_t o = 0; o < g.ops.size(); o++) {
+    WgOp &op = g.ops[o];
+    if (op.group >= done_before) {
+      if (k != o) g.ops[k] = std::move(op);
+      k++;
+      continue;
+    }
+    for (auto &r : op.reads)
+      if (memcmp(r.first, r.second.data(), 16))
+        fail("kernel %s: shared memory at %p that the wgmma.mma_async at %s:%d reads was written "
+             "before wgmma.wait_group (%s:%d) completed it: a race on a GPU",
+             S.cfg->kernel, (void *)r.first, op.file, op.line, file, line);
+    for (int i = 0; i < 128; i++) {
+      if (!op.live[i]) continue;
+      if (!poisoned((const char *)op.d[i], sizeof(float) * (size_t)(op.n / 2)))
+        fail("kernel %s: thread %u wrote its accumulators while the wgmma.mma_async at %s:%d on "
+             "them was in flight (completed by wgmma.wait_group at %s:%d)",
+             S.cfg->kernel, wg * 128 + i, op.file, op.line, file, line);
+      memcpy(op.d[i], &op.vals[(size_t)i * (op.n / 2)], sizeof(float) * (size_t)(op.n / 2));
+      wrote = true;
+    }
+  }
+  g.ops.resize(k);
+  if (wrote)
+    for (int i = 0; i < 128; i++)
+      S.th[wg * 128 + i].wg_fenced = false;
+}
+
+} // namespace
+
+uint32_t shared_address(const void *p, const char *file, int line) {
+  return window_of(p, "cvta.to.shared", file, line);
+}
+
+void wgmma_fence() {
+  if (!S.cfg) fail("wgmma.fence outside a kernel");
+  S.th[S.cur].wg_fenced = true;
+}
+
+void fence_proxy_async() {
+  if (!S.cfg) fail("fence.proxy.async outside a kernel");
+  S.th[S.cur].proxy_fences++;
+}
+
+void wgmma_commit() {
+  if (!S.cfg) fail("wgmma.commit_group outside a kernel");
+  S.th[S.cur].wg_commits++;
+}
+
+void wgmma_wait(int n, const char *file, int line) {
+  if (!S.cfg) fail("wgmma.wait_group outside a kernel (%s:%d)", file, line);
+  if (n < 0 || n > 7) fail("wgmma.wait_group %d (%s:%d): N in [0, 7]", n, file, line);
+  WgArgs a;
+  memset(&a, 0, sizeof a);
+  a.wait = n;
+  a.commits = S.th[S.cur].wg_commits;
+  wg_op(&a, wg_wait_compute, "wgmma.wait_group", file, line);
+}
+
+void wgmma_bf16(float *d, int n, const uint32_t *a_regs, uint64_t a_desc, uint64_t b_desc,
+                int scale_d, int tnsp_a, int tnsp_b, const char *file, int line) {
+  if (n < 8 || n > 256 || n % 8)
+    fail("wgmma m64n%dk16 (%s:%d): N in 8..256, a multiple of 8", n, file, line);
+  WgArgs a;
+  memset(&a, 0, sizeof a);
+  a.d = d, a.a = a_regs, a.da = a_desc, a.db = b_desc, a.n = n, a.scale_d = scale_d != 0;
+  a.tnsp_a = tnsp_a, a.tnsp_b = tnsp_b;
+  a.commits = S.cfg ? S.th[S.cur].wg_commits : 0;
+  wg_op(&a, wgmma_compute, "wgmma.mma_async", file, line);
+}
+
 } // namespace cudemu
 
 namespace {
@@ -866,6 +1293,15 @@ void complete_copies(Thread &t, unsigned long before_group) {
              S.cfg ? S.cfg->kernel : "?", (void *)a.dst, a.file, a.line);
       memcpy(a.dst, a.data, (size_t)a.src_size);
       memset(a.dst + a.src_size, 0, (size_t)(a.cp_size - a.src_size));
+      if (a.dst >= dyn_smem && a.dst < dyn_smem + DYN_SMEM_MAX) { // for wgmma's proxy check
+        if (S.chunks.empty()) S.chunks.resize(DYN_SMEM_MAX / 16);
+        const size_t c0 = (size_t)(a.dst - dyn_smem) / 16,
+                     c1 = (size_t)(a.dst + a.cp_size - 1 - dyn_smem) / 16;
+        for (size_t c = c0; c <= c1; c++)
+          S.chunks[c] =
+              ChunkWriter{(unsigned)(&t - S.th.data()) + 1, t.proxy_fences, a.file, a.line};
+        S.chunks_used = true;
+      }
     } else {
       t.copies[k++] = a;
     }
@@ -934,8 +1370,12 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int d) {
   p->totalGlobalMem = (size_t)16 << 30;
   p->sharedMemPerBlock = 48 * 1024;
   p->maxThreadsPerBlock = 1024;
-  p->major = 9;
-  p->minor = 0;
+  // CUDEMU_CC=<major·10 + minor>: another compute capability (what ganc does on a device that
+  // lacks a variant's architecture); default 9.0.
+  const char *cc = getenv("CUDEMU_CC");
+  const int v = cc && *cc ? atoi(cc) : 90;
+  p->major = v / 10;
+  p->minor = v % 10;
   p->multiProcessorCount = 1;
   return cudaSuccess;
 }

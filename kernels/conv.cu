@@ -1710,7 +1710,7 @@ __global__ void __launch_bounds__(THREADS, 1) conv_g128_pipe_kernel(const typena
 // by cp.async where ASYNC, FP32 ones through two register sets, slice it + 2 fetched while slice
 // it is multiplied) with one more stage, because wgmma reads its stage asynchronously: the
 // products of slice it are waited for (wait_group 1) only after slice it + 1's are issued, so
-// stage it % 4 is refilled at slice it + 4's fetch — two barriers after that wait. Every thread
+// stage it % 4 is refilled at slice it + 4's fetch, after step it + 2's barrier. Every thread
 // runs fence.proxy.async after its copies landed and its stores, before the barrier that hands
 // the stage to wgmma (which reads through the async proxy). Results: FP32 sums of exact bf16
 // products in the tensor cores' order, fixed for a GPU (deterministic); the epilogue is g128's.
@@ -1963,6 +1963,14 @@ template <class R> bool allow_pipe_smem() {
   if (!ok) (void)cudaGetLastError();
   return ok;
 }
+// f(role) for every role instantiation the launchers make (their operand types); true if all are.
+template <class F> bool every_role(F f) {
+  return f(FwdG<float, float>()) && f(FwdG<uint16_t, float>()) && f(FwdG<uint16_t, uint16_t>()) &&
+         f(WgradG<float, float>()) && f(WgradG<uint16_t, float>()) &&
+         f(WgradG<float, uint16_t>()) && f(WgradG<uint16_t, uint16_t>()) &&
+         f(PhaseG<float, float>()) && f(PhaseG<uint16_t, float>()) &&
+         f(PhaseG<uint16_t, uint16_t>());
+}
 // 1 where the code this device runs has sm_90a's wgmma: a build whose architectures include
 // "90a" (CMake's default); a build directory configured for "90" compiled conv_wg_kernel's
 // products as traps. Under cudemu the emulator runs them.
@@ -2005,23 +2013,15 @@ void launch_phase(int vi, const BwdDataPhase::Args &a, cudaStream_t st) {
 // else is affected).
 extern "C" int ganc_conv_cuda_init(ganc_ctx *ctx) {
   if (ganc_cuda_cc(ctx) < 80) return -1; // no tensor-core variant runs here (device_runs)
-  auto both = [](auto role) {
-    typedef decltype(role) R;
-    return allow_pipe_smem<R>() && allow_wg_smem<R>();
-  };
-  return both(FwdG<float, float>()) && both(FwdG<uint16_t, float>()) &&
-                 both(WgradG<float, float>()) && both(WgradG<uint16_t, float>()) &&
-                 both(WgradG<float, uint16_t>()) && both(WgradG<uint16_t, uint16_t>()) &&
-                 both(FwdG<uint16_t, uint16_t>()) && both(PhaseG<float, float>()) &&
-                 both(PhaseG<uint16_t, float>()) && both(PhaseG<uint16_t, uint16_t>())
-             ? 0
-             : -1;
+  return every_role([](auto role) { return allow_pipe_smem<decltype(role)>(); }) ? 0 : -1;
 }
 
 // Once per context (ctx.cu, before any launch): whether the wgmma variants may run here —
 // compute capability 9.0 and sm_90a code in this build (wg_code_kernel asked on the device).
 extern "C" int ganc_conv_cuda_wg_ok(ganc_ctx *ctx) {
   if (ganc_cuda_cc(ctx) != 90) return 0;
+  // Their 65 KB of dynamic shared memory, allowed (as ganc_conv_cuda_init's for the -cp3 twins).
+  if (!every_role([](auto role) { return allow_wg_smem<decltype(role)>(); })) return 0;
   int *d = nullptr, h = 0;
   if (cudaMalloc((void **)&d, sizeof(int)) != cudaSuccess) {
     (void)cudaGetLastError();

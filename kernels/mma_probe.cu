@@ -157,7 +157,8 @@ __global__ void probe_fault(float *D, int which) {
 // fragment with words 1 and 2 exchanged (rows +8 and columns +8). Faults (the emulator must stop
 // them; never launched on a GPU): 10 no fence.proxy.async after the copies; 11 no wgmma.fence; 12 a
 // store into A's tile before the wait; 13 a store into the accumulators in flight; 14 warp 3 skips
-// the first k-step; 15 no wait_group; 16 B's descriptor starts inside its swizzle pattern.
+// the first k-step; 15 no wait_group; 16 B's descriptor starts inside its swizzle pattern; 17 A's
+// registers rewritten for the next k-step without a wgmma.fence (A from registers).
 struct WgTile {
   uint32_t off0;  // the tile's byte offset in the block's aligned shared memory
   int rows;       // M or N (64 / 128)
@@ -262,6 +263,9 @@ __global__ void __launch_bounds__(128)
         const uint32_t x = a[1];
         a[1] = a[2], a[2] = x;
       }
+      // A's registers were just written: a wgmma.fence before the wgmma that reads them (the
+      // previous k-step's may still be reading the previous values).
+      if (mutation != 17) wgmma_fence();
       wgmma_bf16_rs<TB>(d, a, db, 1);
     } else {
       const uint64_t da = wgmma_desc(sbase + ta.off0 + ta.step(s), lbo_a, sbo_a, ta.w);

@@ -297,6 +297,8 @@ static void test_wgmma(probe_env *e, uint64_t seed) {
                  "a wgmma never waited for");
     test_fault_m(e, GANC_PROBE_WGMMA + sw, 16, "not on a row 0",
                  "a swizzled descriptor starting inside its pattern");
+    test_fault_m(e, GANC_PROBE_WGMMA + (1 | (3 << 5)), 17, "registers changed",
+                 "A's registers rewritten between two wgmma without wgmma.fence");
   }
   free(A), free(B), free(D), free(ref), free(sab), free(ab), free(bb);
 }
@@ -328,10 +330,11 @@ int main(int argc, char **argv) {
   test_mma(&e, GANC_PROBE_TF32, 12);
   test_mma(&e, GANC_PROBE_LDMATRIX, 13);
   test_shfl(&e);
-  if (ganc_cuda_cc(&gpu) == 90)
+  if (ganc_cuda_conv_wg_ok(&gpu)) // compute capability 9.0 and sm_90a code in this build
     test_wgmma(&e, 14);
   else
-    printf("SKIP wgmma: compute capability %d.%d has no sm_90a code (9.0 only)\n",
+    printf("SKIP wgmma: no sm_90a code for this device (compute capability %d.%d; wgmma runs on "
+           "9.0 from a build for \"90a\")\n",
            ganc_cuda_cc(&gpu) / 10, ganc_cuda_cc(&gpu) % 10);
   if (EMULATED) {
     test_fault(&e, GANC_PROBE_FAULT_DIVERGE, "different warp collectives",

@@ -233,6 +233,8 @@ struct Thread {
   unsigned long wg_commits;     // wgmma.commit_group executed in this block
   unsigned long proxy_fences;   // fence.proxy.async executed in this block
   bool wg_fenced; // a wgmma.fence since the block began or a wait_group wrote accumulators back
+  bool rs_since_fence; // a wgmma with A in registers since the last wgmma.fence ...
+  uint32_t rs_a[4];    // ... which read these
 };
 
 // One warp's collective in progress. Two of them alternate (by the parity of the lanes' collective
@@ -475,7 +477,7 @@ void run_block(const cudemu::Config &c, int order, uint64_t salt, std::vector<un
     th.collectives = th.commits = 0;
     th.copies.clear();
     th.wg_collectives = th.wg_commits = th.proxy_fences = 0;
-    th.wg_fenced = false;
+    th.wg_fenced = th.rs_since_fence = false;
   }
   S.warps.assign((nt + 31) / 32, Warp());
   for (WGroup &g : S.wgs)
@@ -514,7 +516,7 @@ void run_block(const cudemu::Config &c, int order, uint64_t salt, std::vector<un
       if (S.th[t].state == T_WG) {
         const WgColl &wc = S.wgs[t / 128].c[S.th[t].wg_collectives & 1];
         unsigned missing = t / 128 * 128;
-        while (missing + 1 < nt && S.th[missing].state == T_WG)
+        while (missing + 1 < t / 128 * 128 + 128 && S.th[missing].state == T_WG)
           missing++;
         fail("kernel %s, block (%u,%u,%u), warpgroup %u: thread %u waits at %s (%s:%d) but thread "
              "%u %s; every thread of a warpgroup must reach the same wgmma instruction",
@@ -957,11 +959,17 @@ void cp_async_wait(int n) {
 //     the kernel; a later mma_async on the same accumulators chains onto the one in flight (the
 //     ordering the ISA gives same-shape accumulation);
 //   - an mma_async that starts from registers (not chained) needs a wgmma.fence by its thread
-//     since the block began or since a wait_group last wrote accumulators back;
+//     since the block began or since a wait_group last wrote accumulators back, and one with A in
+//     registers whose values changed since the thread's previous such mma_async needs a fence
+//     between them;
 //   - the shared memory it reads must not change until its wait_group (a race on a GPU), and a
 //     chunk a cp.async landed in must have been published by the copying thread's
-//     fence.proxy.async (wgmma reads through the async proxy). Plain stores are not tracked: a
-//     missing fence after them shows only on a GPU.
+//     fence.proxy.async (wgmma reads through the async proxy).
+// Lenient where a GPU is not: plain stores are not tracked for the proxy fence (a missing fence
+// after them shows only on a GPU); the instruction is computed when the warpgroup's last thread
+// arrives, which orders its warps as a barrier would (a kernel needs __syncthreads between other
+// warps' stores and a wgmma reading them); a store of the same bytes into an operand in flight
+// passes the race check.
 namespace {
 
 uint32_t window_of(const void *p, const char *what, const char *file, int line) {
@@ -1241,6 +1249,7 @@ uint32_t shared_address(const void *p, const char *file, int line) {
 void wgmma_fence() {
   if (!S.cfg) fail("wgmma.fence outside a kernel");
   S.th[S.cur].wg_fenced = true;
+  S.th[S.cur].rs_since_fence = false;
 }
 
 void fence_proxy_async() {
@@ -1272,6 +1281,15 @@ void wgmma_bf16(float *d, int n, const uint32_t *a_regs, uint64_t a_desc, uint64
   a.d = d, a.a = a_regs, a.da = a_desc, a.db = b_desc, a.n = n, a.scale_d = scale_d != 0;
   a.tnsp_a = tnsp_a, a.tnsp_b = tnsp_b;
   a.commits = S.cfg ? S.th[S.cur].wg_commits : 0;
+  if (a_regs && S.cfg) { // A's registers: a write needs a wgmma.fence before the next reader
+    Thread &t = S.th[S.cur];
+    if (t.rs_since_fence && memcmp(t.rs_a, a_regs, sizeof t.rs_a))
+      fail("kernel %s: wgmma.mma_async (%s:%d): thread %u's A registers changed since its last "
+           "wgmma.mma_async without a wgmma.fence between (that one may still be reading them)",
+           S.cfg->kernel, file, line, S.cur);
+    memcpy(t.rs_a, a_regs, sizeof t.rs_a);
+    t.rs_since_fence = true;
+  }
   wg_op(&a, wgmma_compute, "wgmma.mma_async", file, line);
 }
 

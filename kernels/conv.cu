@@ -1523,17 +1523,53 @@ __host__ __device__ __forceinline__ void load_rows(const typename Role::Args &a,
                                                    typename Role::Thread &t) {
   Role::rows(a, tid, t, [&](int op, int i, auto p, bool ok) { row8(a.vec, p, ok, t.r[op][i]); });
 }
-// Every row of r ([A, B][i]), or with SKIP_BF16 those of the operands stored in FP32 (the bf16
-// ones are copied by cp.async: conv_g128_pipe_kernel).
-template <class Role, bool SKIP_BF16, class SM>
-__host__ __device__ __forceinline__ void stash_rows(const uint32_t (&r)[2][2][4], SM &sm, int buf,
-                                                    int tid) {
+// Where this thread's rows of a slice go in stage buf of g128's tiles: slot(op, i).
+template <class Role, class SM>
+__host__ __device__ __forceinline__ auto g128_slots(SM &sm, int buf, int tid) {
+  return [&sm, buf, tid](int op, int i) { return Role::slot(sm, buf, op, i, tid); };
+}
+// Every row of r ([A, B][i]) into slot(op, i), or with SKIP_BF16 those of the operands stored in
+// FP32 (the bf16 ones are copied by cp.async: issue_rows).
+template <class Role, bool SKIP_BF16, class Slot>
+__host__ __device__ __forceinline__ void stash_rows(const uint32_t (&r)[2][2][4], Slot slot) {
 #pragma unroll
   for (int op = 0; op < 2; op++)
     if (!(SKIP_BF16 && Role::bf16_operand(op)))
 #pragma unroll
       for (int i = 0; i < 2; i++)
-        sts8(Role::slot(sm, buf, op, i, tid), r[op][i]);
+        sts8(slot(op, i), r[op][i]);
+}
+// The next slice's rows (Role::rows): with ASYNC those of an operand stored in bf16 by 16-byte
+// cp.async straight into slot(op, i) (src-size 0: the zero fill of padding and edges), the others
+// into registers r, packed to bf16 as they load (stash_rows stores them later).
+template <class Role, bool ASYNC, class Slot>
+__host__ __device__ __forceinline__ void issue_rows(const typename Role::Args &a, int tid,
+                                                    typename Role::Thread &t,
+                                                    uint32_t (&r)[2][2][4], Slot slot) {
+  Role::rows(a, tid, t, [&](int op, int i, auto p, bool ok) {
+    typedef typename std::remove_cv<typename std::remove_pointer<decltype(p)>::type>::type T;
+    if constexpr (ASYNC && std::is_same<T, uint16_t>::value)
+      ganc_mma::cp_async<16>(slot(op, i), p, ok ? 16 : 0);
+    else
+      row8(a.vec, p, ok, r[op][i]);
+  });
+}
+// The pipelined kernels' order of slices: slice 0 into stage 0 whole; slice 1's copies into stage
+// 1, its register rows into set 1 (stored after slice 0's products); one commit group per slice,
+// empty or not (wait_group counts slices); then step(it, set) for every slice, set = it & 1 as a
+// constant (the loop unrolled by two, so that the register sets stay registers).
+template <class Issue, class Stash, class Step>
+__device__ __forceinline__ void run_slices(int nk, Issue &&issue, Stash &&stash, Step &&step) {
+  typedef std::integral_constant<int, 0> Even;
+  typedef std::integral_constant<int, 1> Odd;
+  if (nk > 0) issue(0, Even()), stash(0, Even());
+  ganc_mma::cp_async_commit();
+  if (nk > 1) issue(1, Odd());
+  ganc_mma::cp_async_commit();
+  for (int it = 0; it < nk; it += 2) {
+    step(it, Even());
+    if (it + 1 < nk) step(it + 1, Odd());
+  }
 }
 __device__ __forceinline__ void zero_acc(float acc[4][4][4]) {
 #pragma unroll
@@ -1608,7 +1644,7 @@ __global__ void __launch_bounds__(THREADS, 1) conv_g128_kernel(const typename Ro
   const int nk = Role::begin(a, blockIdx.x, blockIdx.y, blockIdx.z, tid, t);
   if (nk > 0) {
     load_rows<Role>(a, tid, t);
-    stash_rows<Role, false>(t.r, sm, 0, tid);
+    stash_rows<Role, false>(t.r, g128_slots<Role>(sm, 0, tid));
   }
   __syncthreads();
   for (int it = 0; it < nk; it++) {
@@ -1616,7 +1652,7 @@ __global__ void __launch_bounds__(THREADS, 1) conv_g128_kernel(const typename Ro
     const bool more = it + 1 < nk;
     if (more) load_rows<Role>(a, tid, t);
     tile_g128(sm, cur, warp, lane, acc);
-    if (more) stash_rows<Role, false>(t.r, sm, cur ^ 1, tid);
+    if (more) stash_rows<Role, false>(t.r, g128_slots<Role>(sm, cur ^ 1, tid));
     __syncthreads();
   }
   store_g128<Role>(a, t, warp, lane, acc);
@@ -1641,8 +1677,6 @@ __global__ void __launch_bounds__(THREADS, 1) conv_g128_pipe_kernel(const typena
   constexpr int S = G128_PIPE_STAGES;
   static_assert(S == 3, "the register sets below are built for three stages");
   typedef typename Role::template Tiles<S> SM;
-  typedef std::integral_constant<int, 0> Even;
-  typedef std::integral_constant<int, 1> Odd;
   SM &sm = *static_cast<SM *>(ganc_mma::dynamic_shared());
   typename Role::Thread t;
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
@@ -1651,19 +1685,12 @@ __global__ void __launch_bounds__(THREADS, 1) conv_g128_pipe_kernel(const typena
   uint32_t rr[2][2][2][4]; // [slice & 1][A, B][i]: the register rows of two slices
   const int nk = Role::begin(a, blockIdx.x, blockIdx.y, blockIdx.z, tid, t);
   // The next slice into stage buf: the bf16 rows by cp.async now, the others into register set
-  // `set`.
+  // `set`; stash: register set `set` (its rows) into stage buf.
   auto issue = [&](int buf, auto set) {
-    uint32_t(&r)[2][2][4] = rr[decltype(set)::value];
-    Role::rows(a, tid, t, [&](int op, int i, auto p, bool ok) {
-      typedef typename std::remove_cv<typename std::remove_pointer<decltype(p)>::type>::type T;
-      if constexpr (ASYNC && std::is_same<T, uint16_t>::value)
-        ganc_mma::cp_async<16>(Role::slot(sm, buf, op, i, tid), p, ok ? 16 : 0);
-      else
-        row8(a.vec, p, ok, r[op][i]);
-    });
+    issue_rows<Role, ASYNC>(a, tid, t, rr[decltype(set)::value], g128_slots<Role>(sm, buf, tid));
   };
-  auto stash = [&](int buf, auto set) { // register set `set` (its rows) into stage buf
-    stash_rows<Role, ASYNC>(rr[decltype(set)::value], sm, buf, tid);
+  auto stash = [&](int buf, auto set) {
+    stash_rows<Role, ASYNC>(rr[decltype(set)::value], g128_slots<Role>(sm, buf, tid));
   };
   // Slice it (set: it & 1, a constant): wait for its copies, fetch slice it + 2 ((it + 2) & 1 ==
   // it & 1: the set slice it's rows left), multiply, then store slice it + 1's register rows.
@@ -1676,16 +1703,7 @@ __global__ void __launch_bounds__(THREADS, 1) conv_g128_pipe_kernel(const typena
     tile_g128(sm, it % S, warp, lane, acc);
     if (it + 1 < nk) stash((it + 1) % S, Other());
   };
-  // Slice 0 into stage 0 whole; slice 1's copies into stage 1, its register rows into set 1 (stored
-  // after slice 0's products). A group per slice, empty or not: wait_group counts slices.
-  if (nk > 0) issue(0, Even()), stash(0, Even());
-  ganc_mma::cp_async_commit();
-  if (nk > 1) issue(1, Odd());
-  ganc_mma::cp_async_commit();
-  for (int it = 0; it < nk; it += 2) {
-    step(it, Even());
-    if (it + 1 < nk) step(it + 1, Odd());
-  }
+  run_slices(nk, issue, stash, step);
   store_g128<Role>(a, t, warp, lane, acc);
 }
 
@@ -1735,8 +1753,6 @@ __global__ void __launch_bounds__(THREADS, 1) conv_wg_kernel(const typename Role
   constexpr int S = WG_STAGES;
   typedef typename Role::template Tiles<2> Orient; // how the role stores A and B
   constexpr bool A_K = !Orient::A_KM, B_K = Orient::B_NK;
-  typedef std::integral_constant<int, 0> Even;
-  typedef std::integral_constant<int, 1> Odd;
   unsigned char *const raw = static_cast<unsigned char *>(ganc_mma::dynamic_shared());
   unsigned char *const sm = raw + ((1024u - (ganc_mma::smem_addr(raw) & 1023u)) & 1023u);
   const uint32_t sbase = ganc_mma::smem_addr(sm);
@@ -1747,28 +1763,18 @@ __global__ void __launch_bounds__(THREADS, 1) conv_wg_kernel(const typename Role
   float acc[64];
   uint32_t rr[2][2][2][4]; // [slice & 1][A, B][i]: the register rows of two slices
   const int nk = Role::begin(a, blockIdx.x, blockIdx.y, blockIdx.z, tid, t);
-  auto slot = [&](int buf, int op, int i) {
-    const TilePos p = Role::place(op, i, tid);
-    const uint32_t o = op == 0 ? wg_offset<A_K>(p) : wg_offset<B_K>(p) + WG_STAGE_BYTES / 2;
-    return reinterpret_cast<uint16_t *>(sm + (uint32_t)buf * WG_STAGE_BYTES + o);
+  auto slots = [&](int buf) { // where this thread's rows go in stage buf
+    return [&, buf](int op, int i) {
+      const TilePos p = Role::place(op, i, tid);
+      const uint32_t o = op == 0 ? wg_offset<A_K>(p) : wg_offset<B_K>(p) + WG_STAGE_BYTES / 2;
+      return reinterpret_cast<uint16_t *>(sm + (uint32_t)buf * WG_STAGE_BYTES + o);
+    };
   };
   auto issue = [&](int buf, auto set) {
-    uint32_t(&r)[2][2][4] = rr[decltype(set)::value];
-    Role::rows(a, tid, t, [&](int op, int i, auto p, bool ok) {
-      typedef typename std::remove_cv<typename std::remove_pointer<decltype(p)>::type>::type T;
-      if constexpr (ASYNC && std::is_same<T, uint16_t>::value)
-        ganc_mma::cp_async<16>(slot(buf, op, i), p, ok ? 16 : 0);
-      else
-        row8(a.vec, p, ok, r[op][i]);
-    });
+    issue_rows<Role, ASYNC>(a, tid, t, rr[decltype(set)::value], slots(buf));
   };
   auto stash = [&](int buf, auto set) {
-#pragma unroll
-    for (int op = 0; op < 2; op++)
-      if (!(ASYNC && Role::bf16_operand(op)))
-#pragma unroll
-        for (int i = 0; i < 2; i++)
-          sts8(slot(buf, op, i), rr[decltype(set)::value][op][i]);
+    stash_rows<Role, ASYNC>(rr[decltype(set)::value], slots(buf));
   };
   // The two k16 steps of the slice in stage buf, for this warpgroup's 64 rows.
   auto product = [&](int buf, bool first) {
@@ -1797,14 +1803,7 @@ __global__ void __launch_bounds__(THREADS, 1) conv_wg_kernel(const typename Role
     ganc_mma::wgmma_fence_operand(acc);
     if (it + 1 < nk) stash((it + 1) % S, Other());
   };
-  if (nk > 0) issue(0, Even()), stash(0, Even());
-  ganc_mma::cp_async_commit();
-  if (nk > 1) issue(1, Odd());
-  ganc_mma::cp_async_commit();
-  for (int it = 0; it < nk; it += 2) {
-    step(it, Even());
-    if (it + 1 < nk) step(it + 1, Odd());
-  }
+  run_slices(nk, issue, stash, step);
   ganc_mma::wgmma_wait<0>();
   ganc_mma::wgmma_fence_operand(acc);
   if (nk <= 0) // no slice, no product: the GEMM's sum is empty

@@ -217,8 +217,16 @@ static void cfg_name(int cfg, char *buf, size_t n) {
     snprintf(buf, n, "A %s-major %s, B %s-major %s", (cfg & 2) ? "M" : "K", SWZ[(cfg >> 2) & 3],
              (cfg & 16) ? "N" : "K", SWZ[(cfg >> 5) & 3]);
 }
+enum { WG_M = 64, WG_N = 128, WG_K = 64 };
+// The wgmma probe's cfg and mutation on ab (A, Aᵀ) and bb (B, Bᵀ): max |D − ref| / Σ|a·b|.
+static double wgmma_err(probe_env *e, int cfg, int mutation, const uint16_t *ab, const uint16_t *bb,
+                        float *D, const double *ref, const double *sab) {
+  run_probe(e, GANC_PROBE_WGMMA + cfg, mutation, ab, sizeof(uint16_t) * 2 * WG_M * WG_K, bb,
+            sizeof(uint16_t) * 2 * WG_K * WG_N, D, WG_M * WG_N);
+  return rel_err(D, ref, sab, WG_M * WG_N);
+}
 static void test_wgmma(probe_env *e, uint64_t seed) {
-  enum { M = 64, N = 128, K = 64 };
+  enum { M = WG_M, N = WG_N, K = WG_K };
   float *A = xmalloc(sizeof(float) * M * K), *B = xmalloc(sizeof(float) * K * N);
   float *D = xmalloc(sizeof(float) * M * N);
   double *ref = xmalloc(sizeof(double) * M * N), *sab = xmalloc(sizeof(double) * M * N);
@@ -241,9 +249,7 @@ static void test_wgmma(probe_env *e, uint64_t seed) {
   int bad = 0, runs = 0;
   for (int cfg = 0; cfg < 128; cfg++) {
     if ((cfg & 1) && (cfg & 14)) continue; // A's layout bits mean nothing with A in registers
-    run_probe(e, GANC_PROBE_WGMMA + cfg, 0, ab, sizeof(uint16_t) * 2 * M * K, bb,
-              sizeof(uint16_t) * 2 * K * N, D, M * N);
-    const double err = rel_err(D, ref, sab, M * N);
+    const double err = wgmma_err(e, cfg, 0, ab, bb, D, ref, sab);
     runs++;
     if (err > tol) {
       char name[96];
@@ -271,9 +277,7 @@ static void test_wgmma(probe_env *e, uint64_t seed) {
       {2 | 16, 4, "B's transpose flag flipped (M/N-major, none)"},
   };
   for (size_t i = 0; i < sizeof muts / sizeof muts[0]; i++) {
-    run_probe(e, GANC_PROBE_WGMMA + muts[i].cfg, muts[i].mutation, ab, sizeof(uint16_t) * 2 * M * K,
-              bb, sizeof(uint16_t) * 2 * K * N, D, M * N);
-    const double err = rel_err(D, ref, sab, M * N);
+    const double err = wgmma_err(e, muts[i].cfg, muts[i].mutation, ab, bb, D, ref, sab);
     snprintf(what, sizeof what, "wgmma mutation: %s: max |D - ref| / sum|ab| = %.2e (must miss)",
              muts[i].what, err);
     check(err > 1e-2, what);
@@ -283,22 +287,24 @@ static void test_wgmma(probe_env *e, uint64_t seed) {
     ganc_cuda_h2d(e->gpu, e->d_a, ab, sizeof(uint16_t) * 2 * M * K);
     ganc_cuda_h2d(e->gpu, e->d_b, bb, sizeof(uint16_t) * 2 * K * N);
     const int sw = (3 << 2) | (3 << 5); // both K-major, 128B swizzle
-    test_fault_m(e, GANC_PROBE_WGMMA + sw, 10, "ran no fence.proxy.async",
-                 "wgmma reading cp.async data without fence.proxy.async");
-    test_fault_m(e, GANC_PROBE_WGMMA + sw, 11, "without a wgmma.fence",
-                 "wgmma.mma_async without wgmma.fence");
-    test_fault_m(e, GANC_PROBE_WGMMA + sw, 12, "before wgmma.wait_group",
-                 "a store into an operand of a wgmma in flight");
-    test_fault_m(e, GANC_PROBE_WGMMA + sw, 13, "wrote its accumulators",
-                 "a store into the accumulators of a wgmma in flight");
-    test_fault_m(e, GANC_PROBE_WGMMA + sw, 14, "gives other operands",
-                 "a warp of the warpgroup at another k-step");
-    test_fault_m(e, GANC_PROBE_WGMMA + sw, 15, "still in flight when its threads returned",
-                 "a wgmma never waited for");
-    test_fault_m(e, GANC_PROBE_WGMMA + sw, 16, "not on a row 0",
-                 "a swizzled descriptor starting inside its pattern");
-    test_fault_m(e, GANC_PROBE_WGMMA + (1 | (3 << 5)), 17, "registers changed",
-                 "A's registers rewritten between two wgmma without wgmma.fence");
+    static const struct {
+      int cfg, mutation;
+      const char *expect, *what;
+    } faults[] = {
+        {sw, 10, "ran no fence.proxy.async",
+         "wgmma reading cp.async data without fence.proxy.async"},
+        {sw, 11, "without a wgmma.fence", "wgmma.mma_async without wgmma.fence"},
+        {sw, 12, "before wgmma.wait_group", "a store into an operand of a wgmma in flight"},
+        {sw, 13, "wrote its accumulators", "a store into the accumulators of a wgmma in flight"},
+        {sw, 14, "gives other operands", "a warp of the warpgroup at another k-step"},
+        {sw, 15, "still in flight when its threads returned", "a wgmma never waited for"},
+        {sw, 16, "not on a row 0", "a swizzled descriptor starting inside its pattern"},
+        {1 | (3 << 5), 17, "registers changed",
+         "A's registers rewritten between two wgmma without wgmma.fence"},
+    };
+    for (size_t i = 0; i < sizeof faults / sizeof faults[0]; i++)
+      test_fault_m(e, GANC_PROBE_WGMMA + faults[i].cfg, faults[i].mutation, faults[i].expect,
+                   faults[i].what);
   }
   free(A), free(B), free(D), free(ref), free(sab), free(ab), free(bb);
 }

@@ -773,6 +773,29 @@ static WgradPlan wgrad_plan(const conv_shape *s, int bm = BM, int bn = BN, int b
   return WgradPlan{(int)splits, (int)chunk};
 }
 
+// Forward split over the reduction (the -sk variants, 128x128 tiles): where the output has too few
+// tiles to give every SM of a large GPU a block (D b3's forward at dcgan64: 2,048 x 512 is 16 x 4
+// = 64 tiles for an H200's 132 SMs), enough splits of whole slices to reach FWD_SPLIT_TARGET
+// blocks, each at least FWD_SPLIT_MIN_SLICES deep (a split shorter than the pipeline is mostly
+// its start and its partial store). From the shape alone, as wgrad_plan (deterministic); the
+// partials take at most (FWD_SPLIT_TARGET + tiles) x 64 KB of scratch (8.4 MB at D b3, where
+// backward-weight's split-K already takes as much). splits == 1: the variant does not run here.
+constexpr int FWD_SPLIT_TARGET = 128;
+constexpr int FWD_SPLIT_MIN_SLICES = 4;
+constexpr int FWD_SPLIT_MAX = 16;
+
+static WgradPlan fwd_plan(const conv_shape *s) {
+  const int64_t M = (int64_t)s->N * s->P * s->Q, Kd = (int64_t)s->R * s->S * s->C;
+  const int64_t tiles = ((M + 127) / 128) * ((s->K + 127) / 128), slices = (Kd + 31) / 32;
+  if (2 * tiles > FWD_SPLIT_TARGET) return WgradPlan{1, (int)(slices * 32)};
+  int64_t splits = (FWD_SPLIT_TARGET + tiles - 1) / tiles;
+  if (splits > slices / FWD_SPLIT_MIN_SLICES) splits = slices / FWD_SPLIT_MIN_SLICES;
+  if (splits > FWD_SPLIT_MAX) splits = FWD_SPLIT_MAX;
+  if (splits < 1) splits = 1;
+  const int64_t chunk = (slices + splits - 1) / splits * 32; // whole slices; no split left empty
+  return WgradPlan{(int)((Kd + chunk - 1) / chunk), (int)chunk};
+}
+
 // dw[i] = ((dw[i] + part[0][i]) + part[1][i]) + ... in split order (the partials of splits 1, 2,
 // ...: split 0 has added its own into dw already), for one element i of [R·S·C·K]. Added one by
 // one into dw, so that where dw was zero before the GEMM the result is the plain sum s0 + s1 + ...
@@ -1176,7 +1199,10 @@ __host__ __device__ __forceinline__ uint16_t *slot_at(SM &sm, int buf, int op, T
 
 // Forward, y [NPQ, K] = A [NPQ, RSC] · w [RSC, K] (Fwd's GEMM). Fetch maps per slice: A — rows
 // m0 + row80(tid) + 64 i (i < 2), k = k0 + 8 chunk80(tid); B — rows k0 + tid / 16 + 16 i, n = n0
-// + 8 (tid % 16).
+// + 8 (tid % 16). Split over the reduction where `part` is set (the -sk variants: fwd_plan):
+// block z sums k in [z·chunk, (z + 1)·chunk) and writes its FP32 sums to part[z] — no epilogue,
+// no halves — and fwd_reduce_kernel adds the splits in order and stores y as the unsplit kernel
+// would (epilogue, bf16 or FP32).
 template <class TA, class TB> struct FwdG : G128Operands<TA, TB> {
   struct Args {
     const TA *x; // [N, H, W, C], float or bf16
@@ -1184,8 +1210,10 @@ template <class TA, class TB> struct FwdG : G128Operands<TA, TB> {
     float *y;
     uint16_t *yh;     // y in bf16 instead, rounded as stored (or NULL)
     ganc_conv_epi ep; // applied to each output value before it is stored (act NONE: nothing)
+    float *part;      // [splits, NPQ, K]: the splits' sums (NULL: one split, into y or yh)
     Geom g;
     int M, Kd;
+    int chunk;  // k per split, a multiple of GK (>= Kd: one split)
     Step kstep; // GK in (r, s, c) digits
     int vec;    // x and w 16-byte aligned: float4 loads
   };
@@ -1194,6 +1222,7 @@ template <class TA, class TB> struct FwdG : G128Operands<TA, TB> {
     int64_t xn[2];
     int h0[2], w0[2];
     int amask;
+    int kend;            // the end of this block's k (Kd, or its split's)
     int k;               // this thread's next A k ...
     Digits kd;           // ... as (r, s, c)
     int bk;              // its next B row (bk + 16 i)
@@ -1202,29 +1231,34 @@ template <class TA, class TB> struct FwdG : G128Operands<TA, TB> {
   template <int S> using Tiles = SmemGT<S>;
   static Args args(const conv_shape *s, const TA *x, const TB *w, float *y) {
     Args a;
-    a.x = x, a.w = w, a.y = y, a.yh = nullptr, a.g = geom_of(s);
+    a.x = x, a.w = w, a.y = y, a.yh = nullptr, a.part = nullptr, a.g = geom_of(s);
     a.ep = ganc_conv_epi{GANC_ACT_NONE, 0.0f, nullptr, 0};
     a.M = s->N * s->P * s->Q;
     a.Kd = s->R * s->S * s->C;
+    a.chunk = (a.Kd + GK - 1) / GK * GK;
     a.kstep = make_step(GK, s->S, s->C);
     a.vec = ((uintptr_t)x % 16 == 0) && ((uintptr_t)w % 16 == 0);
     return a;
   }
-  static dim3 grid(const Args &a) { return dim3((a.M + GM - 1) / GM, (a.g.K + GN - 1) / GN, 1); }
+  static int splits(const Args &a) { return a.part ? (a.Kd + a.chunk - 1) / a.chunk : 1; }
+  static dim3 grid(const Args &a) {
+    return dim3((a.M + GM - 1) / GM, (a.g.K + GN - 1) / GN, splits(a));
+  }
 
   __host__ __device__ __forceinline__ static int begin(const Args &a, int bx, int by, int bz,
                                                        int tid, Thread &t) {
-    (void)bz;
     const Geom &g = a.g;
     t.m0 = bx * GM, t.n0 = by * GN;
     t.amask = 0;
 #pragma unroll
     for (int i = 0; i < 2; i++)
       t.amask |= fwd_row(g, a.M, t.m0 + row80(tid) + 64 * i, t.xn[i], t.h0[i], t.w0[i]) << i;
-    t.k = 8 * chunk80(tid);
+    const int k0 = bz * a.chunk; // 0 unsplit
+    t.kend = a.Kd - k0 < a.chunk ? a.Kd : k0 + a.chunk;
+    t.k = k0 + 8 * chunk80(tid);
     t.kd = digits_of(t.k, g.S, g.C);
-    t.bk = tid / 16;
-    return (a.Kd + GK - 1) / GK;
+    t.bk = k0 + tid / 16;
+    return (t.kend - k0 + GK - 1) / GK;
   }
 
   // The next slice's rows of 8: f(op, i, p, ok) for A (op 0) and B (op 1), i < 2, with p the
@@ -1236,7 +1270,7 @@ template <class TA, class TB> struct FwdG : G128Operands<TA, TB> {
 #pragma unroll
     for (int i = 0; i < 2; i++) {
       const int h = t.h0[i] + r, w = t.w0[i] + s;
-      const bool ok = t.k < a.Kd && ((t.amask >> i) & 1) && (unsigned)h < (unsigned)g.H &&
+      const bool ok = t.k < t.kend && ((t.amask >> i) & 1) && (unsigned)h < (unsigned)g.H &&
                       (unsigned)w < (unsigned)g.W;
       f(0, i, ok ? a.x + t.xn[i] + ((int64_t)h * g.W + w) * g.C + c : a.x, ok);
     }
@@ -1246,7 +1280,7 @@ template <class TA, class TB> struct FwdG : G128Operands<TA, TB> {
 #pragma unroll
     for (int i = 0; i < 2; i++) {
       const int k = t.bk + 16 * i;
-      const bool ok = k < a.Kd && n < g.K;
+      const bool ok = k < t.kend && n < g.K;
       f(1, i, ok ? a.w + (int64_t)k * g.K + n : a.w, ok);
     }
     t.bk += GK;
@@ -1261,14 +1295,18 @@ template <class TA, class TB> struct FwdG : G128Operands<TA, TB> {
                                                             int tid) {
     return slot_at(sm, buf, op, place(op, i, tid));
   }
-  // &y [m, n], or NULL outside the GEMM; y is overwritten.
+  // &y [m, n] (split: &part[z][m, n]), or NULL outside the GEMM; overwritten.
   __host__ __device__ __forceinline__ static float *at(const Args &a, int bz, int m, int n) {
-    (void)bz;
-    return m < a.M && n < a.g.K ? a.y + (int64_t)m * a.g.K + n : nullptr;
+    if (m >= a.M || n >= a.g.K) return nullptr;
+    const int64_t e = (int64_t)m * a.g.K + n;
+    return a.part ? a.part + (int64_t)bz * a.M * a.g.K + e : a.y + e;
   }
-  // The bf16 output (NULL: FP32 through at), and its element [m, n] (-1 outside the GEMM).
-  __host__ __device__ static uint16_t *halves(const Args &a) { return a.yh; }
-  __host__ __device__ static const ganc_conv_epi *epi(const Args &a) { return &a.ep; }
+  // The bf16 output (NULL: FP32 through at), and its element [m, n] (-1 outside the GEMM); a
+  // split's partial sums have neither halves nor epilogue (fwd_reduce_kernel applies them).
+  __host__ __device__ static uint16_t *halves(const Args &a) { return a.part ? nullptr : a.yh; }
+  __host__ __device__ static const ganc_conv_epi *epi(const Args &a) {
+    return a.part ? nullptr : &a.ep;
+  }
   __host__ __device__ __forceinline__ static int64_t index(const Args &a, int bz, int m, int n) {
     (void)bz;
     return m < a.M && n < a.g.K ? (int64_t)m * a.g.K + n : -1;
@@ -1818,6 +1856,18 @@ static __global__ void wgrad_reduce_kernel(const float *part, int nparts, int64_
        i += (int64_t)gridDim.x * blockDim.x)
     wgrad_reduce_one(part, nparts, n, i, dw);
 }
+// A split forward's output (FwdG with part): y[i] = ((part[0][i] + part[1][i]) + ...) in split
+// order, then the epilogue and the store as the unsplit kernel's (store_out: the op, bf16 or FP32).
+static __global__ void fwd_reduce_kernel(const float *part, int splits, int64_t n, float *y,
+                                         uint16_t *yh, const ganc_conv_epi ep) {
+  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+       i += (int64_t)gridDim.x * blockDim.x) {
+    float v = part[i];
+    for (int z = 1; z < splits; z++)
+      v += part[(int64_t)z * n + i];
+    store_out(y, yh, ep, i, v);
+  }
+}
 
 // ---- the variant table ------------------------------------------------------------------------
 // One row per implementation (kernels.h says what the fields mean); `prec` and `wr` pick the
@@ -1832,60 +1882,69 @@ struct VariantRow {
   int pipe;  // TILES_G128: 1 conv_g128_pipe_kernel, 0 conv_g128_kernel
   int wg;    // TILES_G128 with pipe: 1 conv_wg_kernel (wgmma; sm_90a code: compute capability 9.0
              // alone)
+  int split; // TILES_G128 forward: 1 split over the reduction by fwd_plan (only where it splits)
 };
 // clang-format off
 constexpr unsigned ALL = 7, BWD_DATA_ONLY = 1u << GANC_CONV_BWD_DATA,
-                   G128_ROLES = 1u << GANC_CONV_FWD | 1u << GANC_CONV_BWD_WEIGHT;
+                   G128_ROLES = 1u << GANC_CONV_FWD | 1u << GANC_CONV_BWD_WEIGHT,
+                   FWD_ONLY = 1u << GANC_CONV_FWD;
 const VariantRow VARIANTS[] = {
   {{"simt-fp32-phase", GANC_PREC_FP32, 0, 1, 0x1p-24, BWD_DATA_ONLY, 2, PHASE_MAX_STRIDE,
     "backward-data by sub-pixel phases (no zero taps), FP32 FMA as simt-fp32", 1},
-   PREC_FP32, 0, TILES_F32, 1, 0, 0},
+   PREC_FP32, 0, TILES_F32, 1, 0, 0, 0},
   {{"simt-fp32", GANC_PREC_FP32, 0, 1, 0x1p-24, ALL, 1, 1 << 30,
-    "FP32 FMA implicit GEMM, 64x64 tiles, 4x4 outputs per thread", 1}, PREC_FP32, 0, TILES_F32, 0, 0, 0},
+    "FP32 FMA implicit GEMM, 64x64 tiles, 4x4 outputs per thread", 1}, PREC_FP32, 0, TILES_F32, 0, 0, 0, 0},
   {{"simt-fp32-cp3", GANC_PREC_FP32, 80, 1, 0x1p-24, ALL, 1, 1 << 30,
-    "as simt-fp32, slices by cp.async 3 deep", 1}, PREC_FP32, 0, TILES_CP, 0, 0, 0},
+    "as simt-fp32, slices by cp.async 3 deep", 1}, PREC_FP32, 0, TILES_CP, 0, 0, 0, 0},
   {{"mma-tf32", GANC_PREC_TF32, 80, 1, 0x1p-11, ALL, 1, 1 << 30,
-    "TF32 mma.sync m16n8k8, 64x64 tiles, 2x4 warps of 32x16", 1}, PREC_TF32, 2, TILES_F32, 0, 0, 0},
+    "TF32 mma.sync m16n8k8, 64x64 tiles, 2x4 warps of 32x16", 1}, PREC_TF32, 2, TILES_F32, 0, 0, 0, 0},
   {{"mma-tf32-cp3", GANC_PREC_TF32, 80, 1, 0x1p-11, ALL, 1, 1 << 30,
-    "as mma-tf32, slices by cp.async 3 deep", 1}, PREC_TF32, 2, TILES_CP, 0, 0, 0},
+    "as mma-tf32, slices by cp.async 3 deep", 1}, PREC_TF32, 2, TILES_CP, 0, 0, 0, 0},
   {{"mma-tf32-w4x2", GANC_PREC_TF32, 80, 1, 0x1p-11, ALL, 1, 1 << 30,
-    "TF32 mma.sync m16n8k8, 64x64 tiles, 4x2 warps of 16x32", 1}, PREC_TF32, 4, TILES_F32, 0, 0, 0},
+    "TF32 mma.sync m16n8k8, 64x64 tiles, 4x2 warps of 16x32", 1}, PREC_TF32, 4, TILES_F32, 0, 0, 0, 0},
   {{"mma-tf32-phase", GANC_PREC_TF32, 80, 1, 0x1p-11, BWD_DATA_ONLY, 2, PHASE_MAX_STRIDE,
-    "backward-data by sub-pixel phases, as mma-tf32", 1}, PREC_TF32, 2, TILES_F32, 1, 0, 0},
+    "backward-data by sub-pixel phases, as mma-tf32", 1}, PREC_TF32, 2, TILES_F32, 1, 0, 0, 0},
   {{"mma-bf16", GANC_PREC_BF16, 80, 1, 0x1p-9, ALL, 1, 1 << 30,
-    "BF16 mma.sync m16n8k16, 64x64 tiles, 2x4 warps of 32x16", 1}, PREC_BF16, 2, TILES_F32, 0, 0, 0},
+    "BF16 mma.sync m16n8k16, 64x64 tiles, 2x4 warps of 32x16", 1}, PREC_BF16, 2, TILES_F32, 0, 0, 0, 0},
   {{"mma-bf16-cp3", GANC_PREC_BF16, 80, 1, 0x1p-9, ALL, 1, 1 << 30,
-    "as mma-bf16, slices by cp.async 3 deep", 1}, PREC_BF16, 2, TILES_CP, 0, 0, 0},
+    "as mma-bf16, slices by cp.async 3 deep", 1}, PREC_BF16, 2, TILES_CP, 0, 0, 0, 0},
   {{"mma-bf16-w4x2", GANC_PREC_BF16, 80, 1, 0x1p-9, ALL, 1, 1 << 30,
-    "BF16 mma.sync m16n8k16, 64x64 tiles, 4x2 warps of 16x32", 1}, PREC_BF16, 4, TILES_F32, 0, 0, 0},
+    "BF16 mma.sync m16n8k16, 64x64 tiles, 4x2 warps of 16x32", 1}, PREC_BF16, 4, TILES_F32, 0, 0, 0, 0},
   {{"mma-bf16-ldm", GANC_PREC_BF16, 80, 1, 0x1p-9, ALL, 1, 1 << 30,
     "BF16 mma.sync m16n8k16, bf16 tiles in shared memory, fragments by ldmatrix.trans, 2x4 "
-    "warps of 32x16", 1}, PREC_BF16, 2, TILES_BF16, 0, 0, 0},
+    "warps of 32x16", 1}, PREC_BF16, 2, TILES_BF16, 0, 0, 0, 0},
   {{"mma-bf16-phase", GANC_PREC_BF16, 80, 1, 0x1p-9, BWD_DATA_ONLY, 2, PHASE_MAX_STRIDE,
-    "backward-data by sub-pixel phases, as mma-bf16", 1}, PREC_BF16, 2, TILES_F32, 1, 0, 0},
+    "backward-data by sub-pixel phases, as mma-bf16", 1}, PREC_BF16, 2, TILES_F32, 1, 0, 0, 0},
   {{"mma-bf16-g128", GANC_PREC_BF16, 80, 1, 0x1p-9, G128_ROLES, 1, 1 << 30,
     "BF16 mma.sync m16n8k16, 128x128x32 tiles, 8-channel rows, ldmatrix on both operands, "
     "2x4 warps of 64x32 (forward, backward-weight; C, K multiples of 8)", 8},
-   PREC_BF16, 2, TILES_G128, 0, 0, 0},
+   PREC_BF16, 2, TILES_G128, 0, 0, 0, 0},
   {{"mma-bf16-g128-phase", GANC_PREC_BF16, 80, 1, 0x1p-9, BWD_DATA_ONLY, 1, PHASE_MAX_STRIDE,
     "backward-data by sub-pixel phases (stride 1: one phase) with mma-bf16-g128's tiles and "
     "rows (C, K multiples of 8)", 8},
-   PREC_BF16, 2, TILES_G128, 1, 0, 0},
+   PREC_BF16, 2, TILES_G128, 1, 0, 0, 0},
   {{"mma-bf16-g128-cp3", GANC_PREC_BF16, 80, 1, 0x1p-9, G128_ROLES, 1, 1 << 30,
     "as mma-bf16-g128, 3 slices deep in 52-56 KB of dynamic shared memory: activations stored in "
     "bf16 by 16-byte cp.async, FP32 operands through registers", 8},
-   PREC_BF16, 2, TILES_G128, 0, 1, 0},
+   PREC_BF16, 2, TILES_G128, 0, 1, 0, 0},
   {{"mma-bf16-g128-cp3-phase", GANC_PREC_BF16, 80, 1, 0x1p-9, BWD_DATA_ONLY, 1, PHASE_MAX_STRIDE,
     "backward-data as mma-bf16-g128-phase, 3 slices deep as mma-bf16-g128-cp3 (60 KB)", 8},
-   PREC_BF16, 2, TILES_G128, 1, 1, 0},
+   PREC_BF16, 2, TILES_G128, 1, 1, 0, 0},
   {{"wgmma-bf16-g128", GANC_PREC_BF16, 90, 1, 0x1p-9, G128_ROLES, 1, 1 << 30,
     "BF16 wgmma.mma_async m64n128k16 (sm_90a), mma-bf16-g128's tiles and rows, 4 slices deep in "
     "65 KB of swizzled dynamic shared memory, 2 warpgroups of 64x128 (forward, backward-weight; "
     "C, K multiples of 8)", 8},
-   PREC_BF16, 2, TILES_G128, 0, 1, 1},
+   PREC_BF16, 2, TILES_G128, 0, 1, 1, 0},
   {{"wgmma-bf16-g128-phase", GANC_PREC_BF16, 90, 1, 0x1p-9, BWD_DATA_ONLY, 1, PHASE_MAX_STRIDE,
     "backward-data by sub-pixel phases as mma-bf16-g128-phase, products as wgmma-bf16-g128", 8},
-   PREC_BF16, 2, TILES_G128, 1, 1, 1},
+   PREC_BF16, 2, TILES_G128, 1, 1, 1, 0},
+  {{"mma-bf16-g128-cp3-sk", GANC_PREC_BF16, 80, 1, 0x1p-9, FWD_ONLY, 1, 1 << 30,
+    "forward as mma-bf16-g128-cp3, split over the reduction where the output has under 65 "
+    "tiles (to 128 blocks; partials summed in split order after)", 8},
+   PREC_BF16, 2, TILES_G128, 0, 1, 0, 1},
+  {{"wgmma-bf16-g128-sk", GANC_PREC_BF16, 90, 1, 0x1p-9, FWD_ONLY, 1, 1 << 30,
+    "forward as wgmma-bf16-g128, split over the reduction as mma-bf16-g128-cp3-sk", 8},
+   PREC_BF16, 2, TILES_G128, 0, 1, 1, 1},
 };
 // clang-format on
 constexpr int NVARIANTS = (int)(sizeof VARIANTS / sizeof VARIANTS[0]);
@@ -2041,7 +2100,8 @@ extern "C" int ganc_conv_variant_supports(int v, ganc_conv_role role, const conv
   if (v < 0 || v >= NVARIANTS || role < 0 || role > 2 || !s) return 0;
   const ganc_conv_variant &x = VARIANTS[v].v;
   return ((x.roles >> role) & 1) && s->stride >= x.min_stride && s->stride <= x.max_stride &&
-         (x.chan_multiple <= 1 || (s->C % x.chan_multiple == 0 && s->K % x.chan_multiple == 0));
+         (x.chan_multiple <= 1 || (s->C % x.chan_multiple == 0 && s->K % x.chan_multiple == 0)) &&
+         (!VARIANTS[v].split || fwd_plan(s).splits > 1); // a split variant only where it splits
 }
 extern "C" const ganc_conv_variant *ganc_conv_variant_at(int i) {
   return i >= 0 && i < NVARIANTS ? &VARIANTS[i].v : NULL;
@@ -2083,10 +2143,31 @@ template <class Args> static Args with_dx_halves(Args a, uint16_t *h, const ganc
   if (ep) a.ep = *ep;
   return a;
 }
+// A forward of g128's family: in one pass, or (a split variant) into fwd_plan's partials in the
+// context's scratch, then fwd_reduce_kernel stores y (the epilogue, bf16 or FP32).
+template <class R>
+static void launch_fwd_g128(ganc_ctx *ctx, int v, const conv_shape *s, typename R::Args a,
+                            cudaStream_t st) {
+  if (!VARIANTS[v].split) return launch_g128<R>(v, a, st);
+  const WgradPlan plan = fwd_plan(s);
+  KERNEL_REQUIRE(plan.splits > 1, "conv2d_forward_cuda", "variant %s on a shape it does not split",
+                 VARIANTS[v].v.name);
+  const int64_t n = (int64_t)a.M * a.g.K;
+  // The scratch is the context's; ops on one context run one at a time, in stream order.
+  a.part = ganc_cuda_scratch(ctx, (size_t)plan.splits * (size_t)n);
+  a.chunk = plan.chunk;
+  launch_g128<R>(v, a, st);
+  const int threads = 256;
+  const int64_t blocks64 = (n + threads - 1) / threads;
+  const int blocks = (int)(blocks64 < 65536 ? blocks64 : 65536); // grid-stride beyond that
+  GANC_LAUNCH(fwd_reduce_kernel, blocks, threads, st)(a.part, plan.splits, n, a.y, a.yh, a.ep);
+  CUDA_CHECK_LAUNCH();
+}
+
 template <class TA>
-static void run_forward(int v, cudaStream_t st, const conv_shape *s, const TA *x, const float *w,
-                        float *y, uint16_t *yh = nullptr, const ganc_conv_epi *ep = nullptr,
-                        const uint16_t *wh = nullptr) {
+static void run_forward(ganc_ctx *ctx, int v, cudaStream_t st, const conv_shape *s, const TA *x,
+                        const float *w, float *y, uint16_t *yh = nullptr,
+                        const ganc_conv_epi *ep = nullptr, const uint16_t *wh = nullptr) {
   KERNEL_REQUIRE(shape_ok(s), "conv2d_forward_cuda", "invalid conv_shape (use conv_shape_make)");
   const Fwd::Args a = Fwd::args(s, nullptr, w, y);
   KERNEL_REQUIRE(dims_ok(a.M, s->K, a.Kd), "conv2d_forward_cuda", "GEMM sizes near INT_MAX");
@@ -2095,12 +2176,12 @@ static void run_forward(int v, cudaStream_t st, const conv_shape *s, const TA *x
     if constexpr (std::is_same<TA, uint16_t>::value) { // both operands' halves: all by cp.async
       if (wh) {
         typedef FwdG<TA, uint16_t> R;
-        launch_g128<R>(v, with_halves(R::args(s, x, wh, y), yh, ep), st);
+        launch_fwd_g128<R>(ctx, v, s, with_halves(R::args(s, x, wh, y), yh, ep), st);
         return;
       }
     }
     typedef FwdG<TA, float> R;
-    launch_g128<R>(v, with_halves(R::args(s, x, w, y), yh, ep), st);
+    launch_fwd_g128<R>(ctx, v, s, with_halves(R::args(s, x, w, y), yh, ep), st);
     return;
   }
   if constexpr (std::is_same<TA, float>::value)
@@ -2231,7 +2312,7 @@ extern "C" void conv2d_run_variant_cuda(ganc_ctx *ctx, ganc_stream st, int v, ga
                                         float *out) {
   require_variant(ctx, v, role, s);
   if (role == GANC_CONV_FWD)
-    run_forward(v, st, s, in0, in1, out);
+    run_forward(ctx, v, st, s, in0, in1, out);
   else if (role == GANC_CONV_BWD_DATA)
     run_backward_data(v, st, s, in0, in1, out);
   else
@@ -2267,8 +2348,8 @@ extern "C" void conv2d_run_variant_mixed_cuda(ganc_ctx *ctx, ganc_stream st, int
   float *out = out_bf16 ? nullptr : (float *)out_;
   uint16_t *oh = out_bf16 ? (uint16_t *)out_ : nullptr;
   if (role == GANC_CONV_FWD)
-    in0_bf16 ? run_forward(v, st, s, h0, f1, out, oh, epi, wh)
-             : run_forward(v, st, s, f0, f1, out, oh, epi);
+    in0_bf16 ? run_forward(ctx, v, st, s, h0, f1, out, oh, epi, wh)
+             : run_forward(ctx, v, st, s, f0, f1, out, oh, epi);
   else if (role == GANC_CONV_BWD_DATA)
     in0_bf16 ? run_backward_data(v, st, s, h0, f1, out, oh, epi, wh)
              : run_backward_data(v, st, s, f0, f1, out, oh, epi);
@@ -2289,6 +2370,7 @@ struct TuneEntry {
   int dims[9]; // N H W C K R S stride pad
   int logged;  // already in this run's tune log
   int bf16op;  // chosen among the variants that read a bf16 operand (kept in memory only)
+  int forced;  // train.conv_variant's choice, kept only so that the tune log has it once
 };
 struct Tune {
   TuneEntry *e;
@@ -2325,7 +2407,7 @@ static void tune_add(Tune *tune, int role, const int d[9], int v, int logged, in
     tune->e = (TuneEntry *)xrealloc(tune->e, (size_t)tune->cap * sizeof *tune->e);
   }
   TuneEntry &e = tune->e[tune->n++];
-  e.role = role, e.v = v, e.logged = logged, e.bf16op = bf16op;
+  e.role = role, e.v = v, e.logged = logged, e.bf16op = bf16op, e.forced = 0;
   memcpy(e.dims, d, sizeof e.dims);
 }
 
@@ -2414,7 +2496,9 @@ static void log_choice(FILE *f, ganc_conv_role role, const conv_shape *s, int v)
 
 // train.conv_variant = NAME for this role and shape: NAME where it implements them, else the first
 // of its family (the variants whose names begin with NAME: mma-bf16-g128 → mma-bf16-g128-phase
-// for backward-data), else the precision's first; with need_bf16, that choice only if it reads a
+// for backward-data), else of its parent's (NAME less its last "-part": wgmma-bf16-g128-sk, a
+// forward alone, → wgmma-bf16-g128 and -phase for the other roles, and for a forward it does not
+// split), and so on, else the precision's first; with need_bf16, that choice only if it reads a
 // bf16 operand, else -1 (the operand is then widened: the user's choice stands). A wrong name or
 // precision stops the run.
 static int pick_override(ganc_ctx *ctx, ganc_conv_role role, const conv_shape *s, int need_bf16) {
@@ -2436,13 +2520,20 @@ static int pick_override(ganc_ctx *ctx, ganc_conv_role role, const conv_shape *s
              "train.precision = %s, or train.conv_variant = auto",
              ctx->conv_variant, PREC_NAME[VARIANTS[v].v.precision], PREC_NAME[prec],
              PREC_NAME[VARIANTS[v].v.precision]);
-  const size_t len = strlen(VARIANTS[v].v.name);
-  for (int pass = 0; pass < 3; pass++)
-    for (int i = pass == 0 ? v : 0; i < (pass == 0 ? v + 1 : NVARIANTS); i++) {
-      if (pass == 1 && strncmp(VARIANTS[i].v.name, VARIANTS[v].v.name, len)) continue;
-      if ((int)VARIANTS[i].v.precision == prec && ganc_conv_variant_supports(i, role, s))
-        return !need_bf16 || ganc_conv_variant_reads_bf16(i) ? i : -1;
+  const char *const name = VARIANTS[v].v.name;
+  auto choose = [&](int i) { return !need_bf16 || ganc_conv_variant_reads_bf16(i) ? i : -1; };
+  if (ganc_conv_variant_supports(v, role, s)) return choose(v);
+  for (size_t len = strlen(name); len > 0;) { // the family of the first len characters
+    for (int i = 0; i < NVARIANTS; i++)
+      if (!strncmp(VARIANTS[i].v.name, name, len) && (int)VARIANTS[i].v.precision == prec &&
+          ganc_conv_variant_supports(i, role, s))
+        return choose(i);
+    while (len > 0 && name[--len] != '-') { // the parent: up to the last '-'
     }
+  }
+  for (int i = 0; i < NVARIANTS; i++)
+    if ((int)VARIANTS[i].v.precision == prec && ganc_conv_variant_supports(i, role, s))
+      return choose(i);
   return -1;
 }
 
@@ -2479,8 +2570,24 @@ static int pick(ganc_ctx *ctx, ganc_stream st, ganc_conv_role role, const conv_s
                 const uint16_t *wh = nullptr) {
   const int prec = (int)ctx->precision, need_bf16 = in0_bf16 || in1_bf16;
   KERNEL_REQUIRE(prec >= 0 && prec <= 2, "conv2d_pick_variant_cuda", "precision %d", prec);
+  int d[9];
+  dims_of(s, d);
   if (use_override(ctx)) {
     const int v = pick_override(ctx, role, s, need_bf16);
+    if (v >= 0 && ctx->tune_log) { // the run folder records what the override chose, once
+      Tune *tune = tune_of(ctx);
+      bool seen = false;
+      for (int i = 0; i < tune->n && !seen; i++)
+        seen = (tune->e[i].forced || tune->e[i].logged) && tune->e[i].role == (int)role &&
+               tune->e[i].v == v && !memcmp(tune->e[i].dims, d, sizeof d);
+      if (!seen) {
+        tune_add(tune, (int)role, d, v, 1, need_bf16);
+        tune->e[tune->n - 1].forced = 1;
+        log_choice(ctx->tune_log, role, s, v);
+        fprintf(ctx->tune_log, " (train.conv_variant = %s)\n", ctx->conv_variant);
+        fflush(ctx->tune_log);
+      }
+    }
     if (v >= 0 || need_bf16) return v;
   }
   const int cc = ganc_cuda_cc(ctx);
@@ -2495,12 +2602,10 @@ static int pick(ganc_ctx *ctx, ganc_stream st, ganc_conv_role role, const conv_s
   // FP32 by a fixed rule (the first of the table), so that FP32 runs repeat their bits.
   if (nc == 1 || prec == GANC_PREC_FP32) return cand[0];
   Tune *tune = tune_of(ctx);
-  int d[9];
-  dims_of(s, d);
   // Newest first: this run's own choices (read back on resume, or timed) over the device cache's.
   for (int i = tune->n - 1; i >= 0; i--) {
     TuneEntry &e = tune->e[i];
-    if (e.role != (int)role || memcmp(e.dims, d, sizeof d)) continue;
+    if (e.forced || e.role != (int)role || memcmp(e.dims, d, sizeof d)) continue;
     const int v = e.v; // a choice read back from a file is checked like a new one
     if ((int)VARIANTS[v].v.precision != prec || !device_runs(ctx, v) ||
         !ganc_conv_variant_supports(v, role, s) || (e.bf16op && !need_bf16) ||

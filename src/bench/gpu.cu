@@ -215,7 +215,9 @@ double time_cublas(Bench &b, const conv_shape *s, Role r, float *x, float *w, fl
   });
 }
 
-constexpr int MAXV = 16; // variants of kernels/conv.cu's table timed per row
+// Variants of kernels/conv.cu's table timed per row. The table outgrew an earlier 16, which cut the
+// last rows (the wgmma ones) out of every column silently: nvariants() now stops instead.
+constexpr int MAXV = 64;
 
 // cuDNN at a reduced precision, the baseline of the tensor-core variants (issue 12: every role
 // within 10% of cuDNN's fastest algorithm at the same precision): TF32 (FP32 tensors, tensor-op
@@ -321,7 +323,15 @@ struct Row {
   double var16[MAXV];
 };
 
-int nvariants() { return std::min(ganc_conv_variant_count(), MAXV); }
+int nvariants() {
+  const int n = ganc_conv_variant_count();
+  if (n > MAXV)
+    ganc_die(GANC_EXIT_RUNTIME,
+             "ganc-bench times %d convolution variants per row, the table has %d\n---> HINT: "
+             "raise MAXV in src/bench/gpu.cu and rebuild",
+             MAXV, n);
+  return n;
+}
 
 // The fastest reduced-precision variant of a row (−1: none ran).
 int best_reduced(const Row &r) {

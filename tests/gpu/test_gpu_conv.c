@@ -179,6 +179,10 @@ static void build_cases(case_list *l) {
   // without taps at stride 2.
   add_case(l, "odd8 1x1 s2 p0 C=8 K=16", 2, 8, 6, 8, 16, 1, 1, 2, 0);
   add_case(l, "split-K8 3x3 s1 p1", 5, 23, 23, 8, 8, 3, 3, 1, 1); // 5 splits, the last shorter
+  // The forward split over its reduction (the -sk variants): 14 slices in 3 splits of 5, 5 and
+  // 3.5 (the last slice partial); 16 splits of 4 slices at a deep DCGAN-like layer.
+  add_case(l, "split-K8 fwd 3x3 C=48", 2, 6, 6, 48, 24, 3, 3, 1, 1);
+  add_case(l, "split-K8 fwd 4x4 s2 C=128", 2, 8, 8, 128, 16, 4, 4, 2, 1);
   // Random small shapes (a fixed seed): strides 1-3, pads 0-2, kernels 1-5 (also larger than the
   // image), channel counts 1-40 and 1-80, batches 1-4.
   uint64_t rs = 7;

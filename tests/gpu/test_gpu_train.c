@@ -324,10 +324,12 @@ static void graph_check(const char *name, const programs *P, const char *data, c
 // copy the bf16 activations and gradients by cp.async straight from training's buffers): the same
 // bits again. Under cudemu a fifth takes the warpgroup-MMA family (wgmma-bf16-g128, sm_90a: the
 // emulator sums each k16 step's products in k order as it does mma.sync's, so the same bits as
-// g128 there; a GPU sums in its own order).
+// g128 there; a GPU sums in its own order), and a sixth its forward split over the reduction
+// (wgmma-bf16-g128-sk, the other roles from its parent family): other sums, so the losses within
+// LOSS_TOL of the fifth's, and the run folder's kernels.log says which variant each role took.
 static void storage_check(const char *name, const programs *P, const char *data, const char *cfg,
                           const char *gpu, const char *extra, int batch, int steps) {
-  char log[4600], run[5][4500];
+  char log[4600], run[6][4500];
   snprintf(log, sizeof log, "%s.log", gpu);
   int ga = 0, da = 0;
   const int kept = file_scan2(log, "bf16 activations: G ", &ga, &da);
@@ -340,17 +342,21 @@ static void storage_check(const char *name, const programs *P, const char *data,
   check(said && gg > 0 && dg > 0,
         "%s: the bf16 run kept gradients of G and D in bf16 (\"bf16 gradients: G %d, D %d\" in %s)",
         name, gg, dg, log);
-  static const char *const opt[5] = {"", " --set train.bf16_activations=false",
-                                     " --set train.fuse_activations=false", "-cp3", ""};
-  static const char *const tag[5] = {"bf16-acts", "fp32-acts", "unfused", "cp3", "wgmma"};
+  static const char *const opt[6] = {"",
+                                     " --set train.bf16_activations=false",
+                                     " --set train.fuse_activations=false",
+                                     "-cp3",
+                                     "",
+                                     "-sk"};
+  static const char *const tag[6] = {"bf16-acts", "fp32-acts", "unfused", "cp3", "wgmma", "sk"};
 #ifdef GANC_CUDEMU
-  const int nruns = 5;
+  const int nruns = 6;
 #else
   const int nruns = 4;
 #endif
   for (int k = 0; k < nruns; k++) {
     char o[256];
-    const char *family = k == 4 ? "wgmma-bf16-g128" : "mma-bf16-g128";
+    const char *family = k >= 4 ? "wgmma-bf16-g128" : "mma-bf16-g128";
     snprintf(run[k], sizeof run[k], "%s-g128-%s", gpu, tag[k]);
     snprintf(o, sizeof o, "--set model.d_base=8 --set train.conv_variant=%s%s", family, opt[k]);
     const int rc = gpu_run(P, data, cfg, run[k], extra, batch, steps, o);
@@ -396,6 +402,22 @@ static void storage_check(const char *name, const programs *P, const char *data,
   same_bits(name, "mma-bf16-g128 and its cp.async pipeline", run[0], run[3], steps);
   if (nruns > 4)
     same_bits(name, "mma-bf16-g128 and wgmma-bf16-g128 (cudemu)", run[0], run[4], steps);
+  if (nruns > 5) {
+    double d4[32], g4[32], d5[32], g5[32];
+    const int n4 = read_losses(run[4], d4, g4, 32), n5 = read_losses(run[5], d5, g5, 32);
+    check(n4 == steps && n5 == steps, "%s: wgmma-bf16-g128 and -sk logged %d and %d steps", name,
+          n4, n5);
+    compare_losses("wgmma-bf16-g128 vs -sk: ", d4, g4, d5, g5, 0, n4 < n5 ? n4 : n5);
+    // train.conv_variant = wgmma-bf16-g128-sk: the forwards it splits take it, the others and
+    // the other roles its parent family's (kernels.log records the override's choices).
+    char klog[4600];
+    snprintf(klog, sizeof klog, "%s/kernels.log", run[5]);
+    const char *want[3] = {": wgmma-bf16-g128-sk (train.conv_variant",
+                           ": wgmma-bf16-g128-phase (train.conv_variant",
+                           ": wgmma-bf16-g128 (train.conv_variant"};
+    for (int i = 0; i < 3; i++)
+      check(file_has(klog, want[i]), "%s: %s records \"%s\"", name, klog, want[i]);
+  }
   int gu = 0, du = 0;
   gg = dg = 0;
   file_scan2(log, "bf16 gradients: G ", &gg, &dg);

@@ -775,9 +775,10 @@ static WgradPlan wgrad_plan(const conv_shape *s, int bm = BM, int bn = BN, int b
 
 // Forward split over the reduction (the -sk variants, 128x128 tiles): where the output has too few
 // tiles to give every SM of a large GPU a block (D b3's forward at dcgan64: 2,048 x 512 is 16 x 4
-// = 64 tiles for an H200's 132 SMs), enough splits of whole slices to reach FWD_SPLIT_TARGET
-// blocks, each at least FWD_SPLIT_MIN_SLICES deep (a split shorter than the pipeline is mostly
-// its start and its partial store). From the shape alone, as wgrad_plan (deterministic); the
+// = 64 tiles for an H200's 132 SMs), up to enough splits of whole slices to reach
+// FWD_SPLIT_TARGET blocks, planned at least FWD_SPLIT_MIN_SLICES deep (a split shorter than the
+// pipeline is mostly its start and its partial store; rounding to whole slices may leave fewer
+// splits, and the last one shallower). From the shape alone, as wgrad_plan (deterministic); the
 // partials take at most (FWD_SPLIT_TARGET + tiles) x 64 KB of scratch (8.4 MB at D b3, where
 // backward-weight's split-K already takes as much). splits == 1: the variant does not run here.
 constexpr int FWD_SPLIT_TARGET = 128;
@@ -787,7 +788,9 @@ constexpr int FWD_SPLIT_MAX = 16;
 static WgradPlan fwd_plan(const conv_shape *s) {
   const int64_t M = (int64_t)s->N * s->P * s->Q, Kd = (int64_t)s->R * s->S * s->C;
   const int64_t tiles = ((M + 127) / 128) * ((s->K + 127) / 128), slices = (Kd + 31) / 32;
-  if (2 * tiles > FWD_SPLIT_TARGET) return WgradPlan{1, (int)(slices * 32)};
+  // (an empty GEMM, from a shape no launcher accepts, does not split: shape_ok stops it there)
+  if (tiles <= 0 || slices <= 0 || 2 * tiles > FWD_SPLIT_TARGET)
+    return WgradPlan{1, (int)(slices * 32)};
   int64_t splits = (FWD_SPLIT_TARGET + tiles - 1) / tiles;
   if (splits > slices / FWD_SPLIT_MIN_SLICES) splits = slices / FWD_SPLIT_MIN_SLICES;
   if (splits > FWD_SPLIT_MAX) splits = FWD_SPLIT_MAX;
@@ -2376,6 +2379,7 @@ struct Tune {
   TuneEntry *e;
   int n, cap;
   char cache[1024]; // the device's cache file ("" when there is none)
+  int cache_read;   // its choices read (not for a run that train.conv_variant fixes)
 };
 
 void dims_of(const conv_shape *s, int d[9]) {
@@ -2412,6 +2416,8 @@ static void tune_add(Tune *tune, int role, const int d[9], int v, int logged, in
 }
 
 // The lines conv2d_pick_variant_cuda writes, read back as choices; returns how many were taken.
+// A line train.conv_variant wrote is kept as its entry (so that a resumed run with the same
+// setting does not log it again), never as a timed choice: a run resumed with auto times anew.
 static int read_lines(Tune *tune, FILE *f, int logged) {
   char line[512], role[16], name[64];
   int taken = 0;
@@ -2427,7 +2433,10 @@ static int read_lines(Tune *tune, FILE *f, int logged) {
     const int v = ganc_conv_variant_find(name);
     if (r < 0 || v < 0) continue;
     tune_add(tune, r, d, v, logged, 0);
-    taken++;
+    if (strstr(line, "(train.conv_variant"))
+      tune->e[tune->n - 1].forced = 1;
+    else
+      taken++;
   }
   return taken;
 }
@@ -2463,18 +2472,22 @@ static void cache_path(ganc_ctx *ctx, char *buf, size_t n) {
            (unsigned long long)hash);
 }
 
-static Tune *tune_of(ganc_ctx *ctx) {
+// The context's choices; with cache, the device cache's read in first (once). train.conv_variant's
+// own log entries need none of it (nor the cache folder cache_path makes).
+static Tune *tune_of(ganc_ctx *ctx, bool cache = true) {
   Tune **slot = (Tune **)ganc_cuda_tune_slot(ctx);
-  if (!*slot) {
-    *slot = (Tune *)xcalloc(1, sizeof(Tune));
-    cache_path(ctx, (*slot)->cache, sizeof(*slot)->cache);
-    FILE *f = (*slot)->cache[0] ? fopen((*slot)->cache, "r") : NULL;
+  if (!*slot) *slot = (Tune *)xcalloc(1, sizeof(Tune));
+  Tune *t = *slot;
+  if (cache && !t->cache_read) {
+    t->cache_read = 1;
+    cache_path(ctx, t->cache, sizeof t->cache);
+    FILE *f = t->cache[0] ? fopen(t->cache, "r") : NULL;
     if (f) {
-      read_lines(*slot, f, 0);
+      read_lines(t, f, 0);
       fclose(f);
     }
   }
-  return *slot;
+  return t;
 }
 
 extern "C" int ganc_conv_tune_read(ganc_ctx *ctx, FILE *f) {
@@ -2575,11 +2588,11 @@ static int pick(ganc_ctx *ctx, ganc_stream st, ganc_conv_role role, const conv_s
   if (use_override(ctx)) {
     const int v = pick_override(ctx, role, s, need_bf16);
     if (v >= 0 && ctx->tune_log) { // the run folder records what the override chose, once
-      Tune *tune = tune_of(ctx);
+      Tune *tune = tune_of(ctx, false);
       bool seen = false;
       for (int i = 0; i < tune->n && !seen; i++)
-        seen = (tune->e[i].forced || tune->e[i].logged) && tune->e[i].role == (int)role &&
-               tune->e[i].v == v && !memcmp(tune->e[i].dims, d, sizeof d);
+        seen = tune->e[i].forced && tune->e[i].role == (int)role && tune->e[i].v == v &&
+               !memcmp(tune->e[i].dims, d, sizeof d);
       if (!seen) {
         tune_add(tune, (int)role, d, v, 1, need_bf16);
         tune->e[tune->n - 1].forced = 1;

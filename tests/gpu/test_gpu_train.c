@@ -243,6 +243,28 @@ static int file_has(const char *path, const char *text) {
   return has;
 }
 
+// How many lines of the file at `path` hold `text`, and whether any two of them are the same
+// (*dup); -1 where the file cannot be read.
+static int count_lines(const char *path, const char *text, int *dup) {
+  uint8_t *buf = NULL;
+  size_t n = 0;
+  *dup = 0;
+  if (ganc_read_file(path, 1 << 22, &buf, &n) != 0) return -1;
+  buf = xrealloc(buf, n + 1);
+  buf[n] = 0;
+  char *lines[512];
+  int k = 0;
+  for (char *save = NULL, *l = strtok_r((char *)buf, "\n", &save); l && k < 512;
+       l = strtok_r(NULL, "\n", &save))
+    if (strstr(l, text)) {
+      for (int i = 0; i < k; i++)
+        *dup |= !strcmp(lines[i], l);
+      lines[k++] = l;
+    }
+  free(buf);
+  return k;
+}
+
 // The numbers after `text` in the file at `path` ("bf16 gradients: G %d, D %d"): 1 when both read.
 static int file_scan2(const char *path, const char *text, int *a, int *b) {
   uint8_t *buf = NULL;
@@ -398,6 +420,16 @@ static void storage_check(const char *name, const programs *P, const char *data,
         rrc[1]);
   if (!rrc[0] && !rrc[1])
     same_bits(name, "bf16 and FP32 activations, resumed,", res[0], res[1], steps + 2);
+  // The run's kernels.log has train.conv_variant's choices once each, resumed or not (the resume
+  // reads them back as that setting's, not as timed choices to reuse).
+  for (int k = 0; k < 2; k++) {
+    char klog[4700];
+    snprintf(klog, sizeof klog, "%.4600s/kernels.log", res[k]);
+    int dup = 0;
+    const int nl = count_lines(klog, "(train.conv_variant = mma-bf16-g128)", &dup);
+    check(nl > 0 && !dup, "%s: %s has train.conv_variant's choices once each (%d lines%s)", name,
+          klog, nl, dup ? ", some twice" : "");
+  }
   same_bits(name, "fused and separate activations", run[0], run[2], steps);
   same_bits(name, "mma-bf16-g128 and its cp.async pipeline", run[0], run[3], steps);
   if (nruns > 4)

@@ -773,32 +773,6 @@ static WgradPlan wgrad_plan(const conv_shape *s, int bm = BM, int bn = BN, int b
   return WgradPlan{(int)splits, (int)chunk};
 }
 
-// Forward split over the reduction (the -sk variants, 128x128 tiles): where the output has too few
-// tiles to give every SM of a large GPU a block (D b3's forward at dcgan64: 2,048 x 512 is 16 x 4
-// = 64 tiles for an H200's 132 SMs), up to enough splits of whole slices to reach
-// FWD_SPLIT_TARGET blocks, planned at least FWD_SPLIT_MIN_SLICES deep (a split shorter than the
-// pipeline is mostly its start and its partial store; rounding to whole slices may leave fewer
-// splits, and the last one shallower). From the shape alone, as wgrad_plan (deterministic); the
-// partials take at most (FWD_SPLIT_TARGET + tiles) x 64 KB of scratch (8.4 MB at D b3, where
-// backward-weight's split-K already takes as much). splits == 1: the variant does not run here.
-constexpr int FWD_SPLIT_TARGET = 128;
-constexpr int FWD_SPLIT_MIN_SLICES = 4;
-constexpr int FWD_SPLIT_MAX = 16;
-
-static WgradPlan fwd_plan(const conv_shape *s) {
-  const int64_t M = (int64_t)s->N * s->P * s->Q, Kd = (int64_t)s->R * s->S * s->C;
-  const int64_t tiles = ((M + 127) / 128) * ((s->K + 127) / 128), slices = (Kd + 31) / 32;
-  // (an empty GEMM, from a shape no launcher accepts, does not split: shape_ok stops it there)
-  if (tiles <= 0 || slices <= 0 || 2 * tiles > FWD_SPLIT_TARGET)
-    return WgradPlan{1, (int)(slices * 32)};
-  int64_t splits = (FWD_SPLIT_TARGET + tiles - 1) / tiles;
-  if (splits > slices / FWD_SPLIT_MIN_SLICES) splits = slices / FWD_SPLIT_MIN_SLICES;
-  if (splits > FWD_SPLIT_MAX) splits = FWD_SPLIT_MAX;
-  if (splits < 1) splits = 1;
-  const int64_t chunk = (slices + splits - 1) / splits * 32; // whole slices; no split left empty
-  return WgradPlan{(int)((Kd + chunk - 1) / chunk), (int)chunk};
-}
-
 // dw[i] = ((dw[i] + part[0][i]) + part[1][i]) + ... in split order (the partials of splits 1, 2,
 // ...: split 0 has added its own into dw already), for one element i of [R·S·C·K]. Added one by
 // one into dw, so that where dw was zero before the GEMM the result is the plain sum s0 + s1 + ...
@@ -1083,6 +1057,33 @@ __global__ void __launch_bounds__(THREADS, 2) conv_mma_kernel(const typename Rol
 namespace {
 constexpr int GM = 128, GN = 128, GK = 32, GPAD = 8;
 constexpr int G128_PIPE_STAGES = 3; // conv_g128_pipe_kernel's slices in shared memory
+
+// Forward split over the reduction (the -sk variants, 128x128 tiles): where the output has too few
+// tiles to give every SM of a large GPU a block (D b3's forward at dcgan64: 2,048 x 512 is 16 x 4
+// = 64 tiles for an H200's 132 SMs), up to enough splits of whole slices to reach
+// FWD_SPLIT_TARGET blocks, planned at least FWD_SPLIT_MIN_SLICES deep (a split shorter than the
+// pipeline is mostly its start and its partial store; rounding to whole slices may leave fewer
+// splits, and the last one shallower). From the shape alone, as wgrad_plan (deterministic); the
+// partials take at most (FWD_SPLIT_TARGET + tiles) x 64 KB of scratch (8.4 MB at D b3, where
+// backward-weight's split-K already takes as much). splits == 1: the variant does not run here.
+constexpr int FWD_SPLIT_TARGET = 128;
+constexpr int FWD_SPLIT_MIN_SLICES = 4;
+constexpr int FWD_SPLIT_MAX = 16;
+
+static WgradPlan fwd_plan(const conv_shape *s) {
+  const int64_t M = (int64_t)s->N * s->P * s->Q, Kd = (int64_t)s->R * s->S * s->C;
+  const int64_t tiles = ((M + GM - 1) / GM) * ((s->K + GN - 1) / GN), slices = (Kd + GK - 1) / GK;
+  // (an empty GEMM, from a shape no launcher accepts, does not split: shape_ok stops it there)
+  if (tiles <= 0 || slices <= 0 || 2 * tiles > FWD_SPLIT_TARGET)
+    return WgradPlan{1, (int)(slices * GK)};
+  int64_t splits = (FWD_SPLIT_TARGET + tiles - 1) / tiles;
+  if (splits > slices / FWD_SPLIT_MIN_SLICES) splits = slices / FWD_SPLIT_MIN_SLICES;
+  if (splits > FWD_SPLIT_MAX) splits = FWD_SPLIT_MAX;
+  if (splits < 1) splits = 1;
+  const int64_t chunk = (slices + splits - 1) / splits * GK; // whole slices; no split left empty
+  return WgradPlan{(int)((Kd + chunk - 1) / chunk), (int)chunk};
+}
+
 // The tiles of S slices (2: conv_g128_kernel's double buffer; more: conv_g128_pipe_kernel's
 // stages). A_KM: A stored [k][m]; B_NK: B stored [n][k] (tile_g128 reads them accordingly).
 template <int S> struct SmemGT {
@@ -1859,6 +1860,12 @@ static __global__ void wgrad_reduce_kernel(const float *part, int nparts, int64_
        i += (int64_t)gridDim.x * blockDim.x)
     wgrad_reduce_one(part, nparts, n, i, dw);
 }
+// The split reductions' grid: grid-stride beyond 65,536 blocks.
+constexpr int REDUCE_THREADS = 256;
+static int reduce_blocks(int64_t n) {
+  const int64_t b = (n + REDUCE_THREADS - 1) / REDUCE_THREADS;
+  return (int)(b < 65536 ? b : 65536);
+}
 // A split forward's output (FwdG with part): y[i] = ((part[0][i] + part[1][i]) + ...) in split
 // order, then the epilogue and the store as the unsplit kernel's (store_out: the op, bf16 or FP32).
 static __global__ void fwd_reduce_kernel(const float *part, int splits, int64_t n, float *y,
@@ -2160,10 +2167,8 @@ static void launch_fwd_g128(ganc_ctx *ctx, int v, const conv_shape *s, typename 
   a.part = ganc_cuda_scratch(ctx, (size_t)plan.splits * (size_t)n);
   a.chunk = plan.chunk;
   launch_g128<R>(v, a, st);
-  const int threads = 256;
-  const int64_t blocks64 = (n + threads - 1) / threads;
-  const int blocks = (int)(blocks64 < 65536 ? blocks64 : 65536); // grid-stride beyond that
-  GANC_LAUNCH(fwd_reduce_kernel, blocks, threads, st)(a.part, plan.splits, n, a.y, a.yh, a.ep);
+  GANC_LAUNCH(fwd_reduce_kernel, reduce_blocks(n), REDUCE_THREADS, st)
+  (a.part, plan.splits, n, a.y, a.yh, a.ep);
   CUDA_CHECK_LAUNCH();
 }
 
@@ -2259,10 +2264,8 @@ static void run_backward_weight(ganc_ctx *ctx, int v, cudaStream_t st, const con
   const int64_t n = M * s->K;
   float *part = ganc_cuda_scratch(ctx, (size_t)(plan.splits - 1) * (size_t)n);
   gemm(part);
-  const int threads = 256;
-  const int64_t blocks64 = (n + threads - 1) / threads;
-  const int blocks = (int)(blocks64 < 65536 ? blocks64 : 65536); // grid-stride beyond that
-  GANC_LAUNCH(wgrad_reduce_kernel, blocks, threads, st)(part, plan.splits - 1, n, dw);
+  GANC_LAUNCH(wgrad_reduce_kernel, reduce_blocks(n), REDUCE_THREADS, st)
+  (part, plan.splits - 1, n, dw);
   CUDA_CHECK_LAUNCH();
 }
 
@@ -2405,13 +2408,14 @@ double time_variant(ganc_ctx *ctx, ganc_stream st, int v, ganc_conv_role role, c
 }
 } // namespace
 
-static void tune_add(Tune *tune, int role, const int d[9], int v, int logged, int bf16op) {
+static void tune_add(Tune *tune, int role, const int d[9], int v, int logged, int bf16op,
+                     int forced = 0) {
   if (tune->n == tune->cap) {
     tune->cap = tune->cap ? 2 * tune->cap : 32;
     tune->e = (TuneEntry *)xrealloc(tune->e, (size_t)tune->cap * sizeof *tune->e);
   }
   TuneEntry &e = tune->e[tune->n++];
-  e.role = role, e.v = v, e.logged = logged, e.bf16op = bf16op, e.forced = 0;
+  e.role = role, e.v = v, e.logged = logged, e.bf16op = bf16op, e.forced = forced;
   memcpy(e.dims, d, sizeof e.dims);
 }
 
@@ -2432,11 +2436,9 @@ static int read_lines(Tune *tune, FILE *f, int logged) {
       if (!strcmp(role, ROLE_NAME[i])) r = i;
     const int v = ganc_conv_variant_find(name);
     if (r < 0 || v < 0) continue;
-    tune_add(tune, r, d, v, logged, 0);
-    if (strstr(line, "(train.conv_variant"))
-      tune->e[tune->n - 1].forced = 1;
-    else
-      taken++;
+    const int forced = strstr(line, "(train.conv_variant") != NULL;
+    tune_add(tune, r, d, v, logged, 0, forced);
+    taken += !forced;
   }
   return taken;
 }
@@ -2594,8 +2596,7 @@ static int pick(ganc_ctx *ctx, ganc_stream st, ganc_conv_role role, const conv_s
         seen = tune->e[i].forced && tune->e[i].role == (int)role && tune->e[i].v == v &&
                !memcmp(tune->e[i].dims, d, sizeof d);
       if (!seen) {
-        tune_add(tune, (int)role, d, v, 1, need_bf16);
-        tune->e[tune->n - 1].forced = 1;
+        tune_add(tune, (int)role, d, v, 1, need_bf16, 1);
         log_choice(ctx->tune_log, role, s, v);
         fprintf(ctx->tune_log, " (train.conv_variant = %s)\n", ctx->conv_variant);
         fflush(ctx->tune_log);

@@ -2565,6 +2565,194 @@ static int candidates(ganc_ctx *ctx, ganc_conv_role role, const conv_shape *s, i
   return nc;
 }
 
+// ---- the agreement check: no variant is chosen whose results disagree with the FP32 kernel -----
+// Every variant is proven under cudemu in CI, but the first run on a new GPU is where a fragment
+// layout or a descriptor the emulator got wrong would show — as wrong numbers, which training would
+// take silently. So before the tuner may choose among the variants of a precision for a role and
+// shape, each candidate runs once on the caller's operands and is compared with the first FP32
+// variant (simt-fp32: no fragments, no tensor cores) on the same operands rounded as the precision
+// rounds them (bf16 to nearest even, tf32 to nearest, ties away). What is left between the two is
+// the order of FP32 additions: each output may differ by at most 2^-12 of the sum of its
+// products' magnitudes (the FP32 kernel on |operands|), plus n·2^-23 of its own magnitude (n
+// products per output: a long run of nearly equal products of one sign rounds the same way at
+// each addition, up to n·2^-24 of the sum, in either kernel), plus 2^-30 of the largest
+// magnitudes' sum (the outputs whose products are all tiny). A correct variant stays far inside
+// that (sums of n terms of mixed signs err by ~2^-24·sqrt(n) of the magnitudes' sum; n = 2^17
+// gives 2^-15.5); a wrong fragment index or a lost slice of the reduction moves outputs by about
+// the root of the sum of squared products, ~1/sqrt(n) of the magnitudes' sum for mixed signs
+// (11x the tolerance at n = 2^17) and a whole share of the output where the signs agree. A variant
+// that disagrees is left out (a warning, and a line in kernels.log); if none agrees the run stops.
+// The check runs once per role and shape, with the timing; a choice read back from kernels.log or
+// the device cache was checked when it was timed. train.conv_variant's choice is not checked
+// (the user's pick stands; ganc-bench and the tests fix variants that way).
+//
+// GANC_TEST_CONV_FAULT=NAME[,NAME...] (or "*"): the tests' fault injection — the named
+// variants' outputs, as the check reads them back, get their largest-magnitude output moved by
+// 2^-9 of its magnitudes' sum (8x the tolerance: the size of error a real fault would dwarf).
+
+// op = round(v) to the precision's operand values and ap = |op|, v from f or widened from h.
+__global__ static void agree_operand_kernel(int64_t n, const float *f, const uint16_t *h, int prec,
+                                            float *op, float *ap) {
+  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+       i += (int64_t)gridDim.x * blockDim.x) {
+    const float v = h ? ganc_bf16_load(h[i]) : f[i];
+    const float r = prec == PREC_TF32 ? ganc_round_tf32(v) : ganc_round_bf16(v);
+    op[i] = r;
+    ap[i] = fabsf(r);
+  }
+}
+
+namespace {
+struct Agreement {
+  size_t n;          // outputs
+  float *ref, *mag;  // host: the FP32 kernel's outputs, and its sums of |products|
+  float mag_max;     // the largest finite sum of |products|
+  size_t mag_argmax; // where it is (the fault injection's output)
+  double nred;       // products per output: the reduction's length
+};
+} // namespace
+
+// The three tensors of a role: in0, in1, out elements.
+static void role_counts(ganc_conv_role role, const conv_shape *s, int64_t n[3]) {
+  const int64_t nx = (int64_t)s->N * s->H * s->W * s->C, ny = (int64_t)s->N * s->P * s->Q * s->K,
+                nw = (int64_t)s->R * s->S * s->C * s->K;
+  n[0] = role == GANC_CONV_BWD_DATA ? ny : nx;
+  n[1] = role == GANC_CONV_BWD_WEIGHT ? ny : nw;
+  n[2] = role == GANC_CONV_FWD ? ny : role == GANC_CONV_BWD_DATA ? nx : nw;
+}
+
+static void agree_reference(ganc_ctx *ctx, ganc_stream st, ganc_conv_role role, const conv_shape *s,
+                            const void *in0, int in0_bf16, const void *in1, int in1_bf16,
+                            Agreement *a) {
+  int64_t n[3];
+  role_counts(role, s, n);
+  int vf = -1; // the FP32 kernel: the first FP32 variant of the table that takes the role and shape
+  for (int i = 0; i < NVARIANTS && vf < 0; i++)
+    if (VARIANTS[i].prec == PREC_FP32 && device_runs(ctx, i) &&
+        ganc_conv_variant_supports(i, role, s))
+      vf = i;
+  KERNEL_REQUIRE(vf >= 0, "conv agreement check", "no FP32 variant for role %d", (int)role);
+  float *op[2], *ap[2];
+  const void *src[2] = {in0, in1};
+  const int bf[2] = {in0_bf16, in1_bf16};
+  for (int k = 0; k < 2; k++) {
+    op[k] = (float *)ganc_cuda_malloc(ctx, (size_t)(n[k] ? n[k] : 1) * sizeof(float));
+    ap[k] = (float *)ganc_cuda_malloc(ctx, (size_t)(n[k] ? n[k] : 1) * sizeof(float));
+    const int64_t blocks = (n[k] + 255) / 256;
+    GANC_LAUNCH(agree_operand_kernel, (unsigned)(blocks < 4096 ? blocks > 0 ? blocks : 1 : 4096),
+                256, st)
+    (n[k], bf[k] ? nullptr : (const float *)src[k], bf[k] ? (const uint16_t *)src[k] : nullptr,
+     (int)ctx->precision == GANC_PREC_TF32 ? PREC_TF32 : PREC_BF16, op[k], ap[k]);
+    CUDA_CHECK_LAUNCH();
+  }
+  const size_t bytes = (size_t)(n[2] ? n[2] : 1) * sizeof(float);
+  float *out = (float *)ganc_cuda_malloc(ctx, bytes);
+  a->n = (size_t)n[2];
+  a->nred = role == GANC_CONV_FWD        ? (double)s->R * s->S * s->C
+            : role == GANC_CONV_BWD_DATA ? (double)s->R * s->S * s->K
+                                         : (double)s->N * s->P * s->Q;
+  a->ref = (float *)xmalloc(bytes);
+  a->mag = (float *)xmalloc(bytes);
+  ganc_cuda_memset0(ctx, out, bytes); // backward-weight accumulates
+  conv2d_run_variant_cuda(ctx, st, vf, role, s, op[0], op[1], out);
+  ganc_cuda_d2h(ctx, a->ref, out, (size_t)n[2] * sizeof(float));
+  ganc_cuda_memset0(ctx, out, bytes);
+  conv2d_run_variant_cuda(ctx, st, vf, role, s, ap[0], ap[1], out);
+  ganc_cuda_d2h(ctx, a->mag, out, (size_t)n[2] * sizeof(float));
+  ganc_cuda_free(ctx, out);
+  for (int k = 0; k < 2; k++)
+    ganc_cuda_free(ctx, op[k]), ganc_cuda_free(ctx, ap[k]);
+  a->mag_max = 0.0f;
+  a->mag_argmax = 0;
+  for (size_t i = 0; i < a->n; i++)
+    if (isfinite(a->mag[i]) && a->mag[i] > a->mag_max) a->mag_max = a->mag[i], a->mag_argmax = i;
+}
+
+// Whether GANC_TEST_CONV_FAULT names variant v.
+static bool fault_injected(int v) {
+  const char *e = getenv("GANC_TEST_CONV_FAULT");
+  if (!e || !*e) return false;
+  if (!strcmp(e, "*")) return true;
+  const char *name = VARIANTS[v].v.name;
+  const size_t len = strlen(name);
+  for (const char *p = e; *p;) {
+    const char *c = strchr(p, ',');
+    const size_t l = c ? (size_t)(c - p) : strlen(p);
+    if (l == len && !strncmp(p, name, len)) return true;
+    p += l + (c != nullptr);
+  }
+  return false;
+}
+
+// How many of o's outputs disagree with the reference; the worst's index and its error over the
+// tolerance into *worst, *ratio.
+static size_t agree_count(const Agreement *a, const float *o, size_t *worst, double *ratio) {
+  size_t bad = 0;
+  *worst = 0, *ratio = 0.0;
+  const double floor_ = 0x1p-30 * (double)a->mag_max;
+  for (size_t i = 0; i < a->n; i++) {
+    if (!isfinite(a->mag[i]) || !isfinite(a->ref[i])) continue; // nothing to judge by
+    const double d = fabs((double)o[i] - (double)a->ref[i]);
+    const double lim =
+        0x1p-12 * (double)a->mag[i] + a->nred * 0x1p-23 * fabs((double)a->ref[i]) + floor_;
+    if (!(d <= lim)) { // NaN in o counts
+      bad++;
+      const double r = lim > 0 ? d / lim : INFINITY;
+      if (!(r <= *ratio)) *ratio = r, *worst = i;
+    }
+  }
+  return bad;
+}
+
+// Keeps in cand the candidates that agree (above); returns how many. Each one that does not is
+// said on stderr and in the run's kernels.log ("#" lines, which read_lines skips).
+static int agreeing(ganc_ctx *ctx, ganc_stream st, ganc_conv_role role, const conv_shape *s,
+                    const void *in0, int in0_bf16, const void *in1, int in1_bf16,
+                    const uint16_t *wh, int cand[NVARIANTS], int nc) {
+  Agreement a;
+  agree_reference(ctx, st, role, s, in0, in0_bf16, in1, in1_bf16, &a);
+  const size_t bytes = (a.n ? a.n : 1) * sizeof(float);
+  float *dev = (float *)ganc_cuda_malloc(ctx, bytes);
+  float *o = (float *)xmalloc(bytes);
+  int kept = 0;
+  for (int c = 0; c < nc; c++) {
+    const int v = cand[c];
+    ganc_cuda_memset0(ctx, dev, bytes);
+    conv2d_run_variant_mixed_cuda(ctx, st, v, role, s, in0, in0_bf16, in1, in1_bf16, wh, dev, 0,
+                                  NULL);
+    ganc_cuda_d2h(ctx, o, dev, a.n * sizeof(float));
+    if (fault_injected(v) && a.n) o[a.mag_argmax] += 0x1p-9f * a.mag[a.mag_argmax] + 0x1p-9f;
+    size_t worst;
+    double ratio;
+    const size_t bad = agree_count(&a, o, &worst, &ratio);
+    if (!bad) {
+      cand[kept++] = v;
+      continue;
+    }
+    char what[256];
+    snprintf(what, sizeof what,
+             "%zu of %zu outputs off by more than the FP32 sums' rounding allows, the worst %.3g "
+             "times that at output %zu: %.9g, the FP32 kernel %.9g",
+             bad, a.n, ratio, worst, (double)o[worst], (double)a.ref[worst]);
+    char shp[160];
+    snprintf(shp, sizeof shp, "%s N%d %dx%dx%d -> %dx%dx%d k%dx%d s%d p%d", ROLE_NAME[role], s->N,
+             s->H, s->W, s->C, s->P, s->Q, s->K, s->R, s->S, s->stride, s->pad);
+    fprintf(stderr,
+            "warning: the convolution variant %s disagrees with the FP32 kernel on conv %s (%s): "
+            "not used on this GPU\n---> HINT: please report it with the run's kernels.log; "
+            "training goes on with the variants that agree\n",
+            VARIANTS[v].v.name, shp, what);
+    if (ctx->tune_log) {
+      fprintf(ctx->tune_log, "# conv %s: %s disagrees with the FP32 kernel (%s): not used\n", shp,
+              VARIANTS[v].v.name, what);
+      fflush(ctx->tune_log);
+    }
+  }
+  ganc_cuda_free(ctx, dev);
+  free(o), free(a.ref), free(a.mag);
+  return kept;
+}
+
 static bool use_override(const ganc_ctx *ctx) {
   return ctx->conv_variant && *ctx->conv_variant && strcmp(ctx->conv_variant, "auto") != 0;
 }
@@ -2614,7 +2802,7 @@ static int pick(ganc_ctx *ctx, ganc_stream st, ganc_conv_role role, const conv_s
              "H100, RTX 30xx and newer); this GPU is %d.%d\n---> HINT: use train.precision = fp32",
              PREC_NAME[prec], cc / 10, cc % 10);
   // FP32 by a fixed rule (the first of the table), so that FP32 runs repeat their bits.
-  if (nc == 1 || prec == GANC_PREC_FP32) return cand[0];
+  if (prec == GANC_PREC_FP32) return cand[0];
   Tune *tune = tune_of(ctx);
   // Newest first: this run's own choices (read back on resume, or timed) over the device cache's.
   for (int i = tune->n - 1; i >= 0; i--) {
@@ -2633,21 +2821,33 @@ static int pick(ganc_ctx *ctx, ganc_stream st, ganc_conv_role role, const conv_s
     }
     return v;
   }
+  // Only the candidates whose results agree with the FP32 kernel's (above) may be chosen.
+  const int nk = agreeing(ctx, st, role, s, in0, in0_bf16, in1, in1_bf16, wh, cand, nc);
+  if (nk == 0)
+    ganc_die(GANC_EXIT_RUNTIME,
+             "no %s convolution variant%s agrees with the FP32 kernel on this GPU for the %s "
+             "role of a layer of shape N%d %dx%dx%d -> %dx%dx%d k%dx%d s%d p%d (the warnings "
+             "above say how far each is off)\n---> HINT: train.precision = fp32 trains with the "
+             "FP32 kernels; please report this with the run's kernels.log",
+             PREC_NAME[prec], need_bf16 ? " reading bf16 operands" : "", ROLE_NAME[role], s->N,
+             s->H, s->W, s->C, s->P, s->Q, s->K, s->R, s->S, s->stride, s->pad);
   // Time each candidate once on this shape, into a scratch output of the role's size (the real
-  // output is written once, by the caller, with the choice).
+  // output is written once, by the caller, with the choice); one alone is taken untimed.
   const size_t n_out = role == GANC_CONV_FWD        ? (size_t)s->N * s->P * s->Q * s->K
                        : role == GANC_CONV_BWD_DATA ? (size_t)s->N * s->H * s->W * s->C
                                                     : (size_t)s->R * s->S * s->C * s->K;
-  float *tmp = (float *)ganc_cuda_malloc(ctx, n_out * sizeof(float));
-  ganc_cuda_memset0(ctx, tmp, n_out * sizeof(float));
   double ms[NVARIANTS];
   int bi = 0;
-  for (int i = 0; i < nc; i++) {
-    ms[i] = time_variant(ctx, st, cand[i], role, s, in0, in0_bf16, in1, in1_bf16, wh, tmp);
-    if (ms[i] < ms[bi]) bi = i;
+  if (nk > 1) {
+    float *tmp = (float *)ganc_cuda_malloc(ctx, n_out * sizeof(float));
+    ganc_cuda_memset0(ctx, tmp, n_out * sizeof(float));
+    for (int i = 0; i < nk; i++) {
+      ms[i] = time_variant(ctx, st, cand[i], role, s, in0, in0_bf16, in1, in1_bf16, wh, tmp);
+      if (ms[i] < ms[bi]) bi = i;
+    }
+    ganc_cuda_free(ctx, tmp);
   }
   const int best = cand[bi];
-  ganc_cuda_free(ctx, tmp);
   tune_add(tune, (int)role, d, best, need_bf16 || ctx->tune_log != NULL, need_bf16);
   if (need_bf16) return best;
   FILE *cf = tune->cache[0] ? fopen(tune->cache, "a") : NULL; // for the next run on this GPU
@@ -2655,9 +2855,10 @@ static int pick(ganc_ctx *ctx, ganc_stream st, ganc_conv_role role, const conv_s
   for (int k = 0; k < 2; k++) {
     if (!logs[k]) continue;
     log_choice(logs[k], role, s, best);
-    for (int i = 0; i < nc; i++)
+    if (nk == 1) fprintf(logs[k], " (the only candidate%s)", nc > 1 ? " that agrees" : "");
+    for (int i = 0; i < nk && nk > 1; i++)
       fprintf(logs[k], "%s%s %.4f ms", i ? ", " : " (", VARIANTS[cand[i]].v.name, ms[i]);
-    fprintf(logs[k], ")\n");
+    fprintf(logs[k], "%s\n", nk > 1 ? ")" : "");
     fflush(logs[k]);
   }
   if (cf) fclose(cf);

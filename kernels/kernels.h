@@ -89,7 +89,10 @@ void ganc_cuda_describe(ganc_ctx *ctx, char *buf, size_t n);
 //   FP32                             the first variant of the table that supports the role and
 //                                    shape (a fixed rule: FP32 runs stay bit-reproducible);
 //   TF32, BF16                       the variants of that precision the device and shape support;
-//                                    with more than one, each is timed once on the shape (CUDA
+//                                    each first checked against the FP32 kernel on the caller's
+//                                    operands (conv.cu: the agreement check; one that disagrees is
+//                                    never chosen, none agreeing stops the run); with more than
+//                                    one left, each is timed once on the shape (CUDA
 //                                    events, the median of 3 runs after a warm-up, into scratch)
 //                                    and the fastest kept for that role and shape in the context,
 //                                    written to ctx->tune_log (and read back on resume) and to

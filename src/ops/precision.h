@@ -8,7 +8,14 @@
 #include <stdint.h>
 #include <string.h>
 
-static inline float ganc_round_bf16(float f) {
+// Host and device (the tuner's agreement check rounds operands on the GPU, kernels/conv.cu).
+#ifdef __CUDACC__
+#define GANC_PREC_HD __host__ __device__
+#else
+#define GANC_PREC_HD
+#endif
+
+GANC_PREC_HD static inline float ganc_round_bf16(float f) {
   uint32_t u;
   memcpy(&u, &f, 4);
   if ((u & 0x7F800000u) == 0x7F800000u) return f; // Inf, NaN
@@ -17,7 +24,7 @@ static inline float ganc_round_bf16(float f) {
   return f;
 }
 
-static inline float ganc_round_tf32(float f) {
+GANC_PREC_HD static inline float ganc_round_tf32(float f) {
   uint32_t u;
   memcpy(&u, &f, 4);
   if ((u & 0x7F800000u) == 0x7F800000u) return f;
@@ -31,11 +38,6 @@ static inline float ganc_round_tf32(float f) {
 // (bf16_bits, cvt.rn.bf16x2.f32) rounds them, so that a kernel reading the stored halves sees the
 // bits it would have made from the FP32 value. NaN stays NaN (quiet), ±Inf stays ±Inf; a finite
 // value past the largest bf16 becomes ±Inf, and a positive value below 2^-134 becomes +0.
-#ifdef __CUDACC__
-#define GANC_PREC_HD __host__ __device__
-#else
-#define GANC_PREC_HD
-#endif
 GANC_PREC_HD static inline uint16_t ganc_bf16_store(float f) {
   uint32_t u;
   memcpy(&u, &f, 4);

@@ -39,9 +39,11 @@
 // Exit: 0 all passed, 1 a case failed, 2 bad usage, 77 no usable GPU.
 #include "core/check.h"      // xmalloc
 #include "core/ctx.h"        // ganc_ctx, ganc_ctx_init_cpu
+#include "core/util.h"       // ganc_read_file
 #include "kernels/kernels.h" // the CUDA and cuDNN launchers, device memory, ganc_cuda_ctx_init
 #include "ops/ops.h"         // conv_shape, the CPU twins
 #include "ops/precision.h"   // ganc_round_bf16: operands stored in bf16
+#include "testutil.h"        // tu_tmpdir
 
 #include <math.h>
 #include <stdint.h>
@@ -756,6 +758,118 @@ static void run_case(run_state *r, const conv_case *cc, uint64_t seed) {
   free(x), free(w), free(dy), free(nan), free(pat), free(ours), free(again), free(dnn);
 }
 
+// The tuner's agreement check (kernels/conv.cu): before the bf16 variants are timed for a role and
+// shape, each runs once and is compared with the FP32 kernel; one that disagrees is never chosen,
+// and kernels.log says so. On a fresh context (no choices yet, an empty device cache): with
+// GANC_TEST_CONV_FAULT naming every forward candidate but the last of the table, the pick is that
+// one, the launcher's output is its output bit for bit, and the log has one "disagrees" line per
+// named variant and none else; backward-weight picks with no fault — a 2,048-term reduction of
+// mixed signs, and 8,192 like products of one sign per output (the FP32 sums' worst case) — find
+// no candidate in disagreement (nlines counts them all). Needs tensor cores.
+static void run_agreement(run_state *r) {
+  if (ganc_cuda_cc(r->gpu) < 80) {
+    printf("skip agreement check: no tensor cores (compute capability %d)\n", ganc_cuda_cc(r->gpu));
+    return;
+  }
+  char *dir = tu_tmpdir("agree");
+  setenv("GANC_CACHE_DIR", dir, 1);
+  ganc_ctx g;
+  memset(&g, 0, sizeof g);
+  char why[256] = "";
+  if (ganc_cuda_ctx_init(&g, 0, why, sizeof why) != 0) {
+    printf("FAIL agreement check: a second context: %s\n", why);
+    r->failed++;
+    tu_rmdir(dir);
+    return;
+  }
+  g.precision = GANC_PREC_BF16;
+  char logp[4200];
+  snprintf(logp, sizeof logp, "%s/kernels.log", dir);
+  g.tune_log = fopen(logp, "w");
+  const ganc_stream st = ganc_cuda_stream(&g);
+  conv_shape s;
+  conv_shape_make(&s, 8, 16, 16, 24, 16, 3, 3, 1, 1);
+  const size_t nx = (size_t)s.N * s.H * s.W * s.C, ny = (size_t)s.N * s.P * s.Q * s.K,
+               nw = (size_t)s.R * s.S * s.C * s.K;
+  float *x = fnew(nx), *w = fnew(nw), *dy = fnew(ny), *y1 = fnew(ny), *y2 = fnew(ny);
+  uint64_t seed = 0xA9EE;
+  fill_uniform(x, nx, &seed), fill_uniform(w, nw, &seed), fill_uniform(dy, ny, &seed);
+  float *d_x = ganc_cuda_malloc(&g, nx * 4), *d_w = ganc_cuda_malloc(&g, nw * 4),
+        *d_dy = ganc_cuda_malloc(&g, ny * 4), *d_y = ganc_cuda_malloc(&g, ny * 4);
+  ganc_cuda_h2d(&g, d_x, x, nx * 4), ganc_cuda_h2d(&g, d_w, w, nw * 4);
+  ganc_cuda_h2d(&g, d_dy, dy, ny * 4);
+  int cand[64], nc = 0;
+  for (int i = 0; i < ganc_conv_variant_count() && nc < 64; i++)
+    if (ganc_conv_variant_at(i)->precision == GANC_PREC_BF16 && ganc_conv_variant_runs(&g, i) &&
+        ganc_conv_variant_supports(i, GANC_CONV_FWD, &s))
+      cand[nc++] = i;
+  char faults[1024] = "";
+  for (int i = 0; i + 1 < nc; i++)
+    snprintf(faults + strlen(faults), sizeof faults - strlen(faults), "%s%s", i ? "," : "",
+             ganc_conv_variant_at(cand[i])->name);
+  setenv("GANC_TEST_CONV_FAULT", faults, 1);
+  const int v = conv2d_pick_variant_cuda(&g, st, GANC_CONV_FWD, &s, d_x, d_w);
+  unsetenv("GANC_TEST_CONV_FAULT");
+  conv2d_forward_cuda(&g, st, &s, d_x, d_w, d_y);
+  ganc_cuda_d2h(&g, y1, d_y, ny * 4);
+  conv2d_run_variant_cuda(&g, st, cand[nc - 1], GANC_CONV_FWD, &s, d_x, d_w, d_y);
+  ganc_cuda_d2h(&g, y2, d_y, ny * 4);
+  const int vw = conv2d_pick_variant_cuda(&g, st, GANC_CONV_BWD_WEIGHT, &s, d_x, d_dy);
+  // The FP32 sums' worst case for the tolerance: backward-weight over 8,192 products per output,
+  // all alike and of one sign (x and dy constant, not powers of two), where every addition of a
+  // long run rounds the same way — no variant may be taken for faulty there either.
+  conv_shape sc;
+  conv_shape_make(&sc, 8, 32, 32, 8, 8, 3, 3, 1, 1);
+  const size_t cx = (size_t)sc.N * sc.H * sc.W * sc.C, cy = (size_t)sc.N * sc.P * sc.Q * sc.K;
+  float *hx = fnew(cx), *hy = fnew(cy);
+  for (size_t i = 0; i < cx; i++)
+    hx[i] = 0.7f;
+  for (size_t i = 0; i < cy; i++)
+    hy[i] = 0.3f;
+  float *d_cx = ganc_cuda_malloc(&g, cx * 4), *d_cy = ganc_cuda_malloc(&g, cy * 4);
+  ganc_cuda_h2d(&g, d_cx, hx, cx * 4), ganc_cuda_h2d(&g, d_cy, hy, cy * 4);
+  const int vc = conv2d_pick_variant_cuda(&g, st, GANC_CONV_BWD_WEIGHT, &sc, d_cx, d_cy);
+  ganc_cuda_free(&g, d_cx), ganc_cuda_free(&g, d_cy);
+  free(hx), free(hy);
+  fclose(g.tune_log);
+  g.tune_log = NULL;
+  uint8_t *text = NULL;
+  size_t n = 0;
+  int nlines = 0, named = 1;
+  if (ganc_read_file(logp, 1 << 20, &text, &n) == 0) {
+    text = xrealloc(text, n + 1);
+    text[n] = 0;
+    for (const char *p = (const char *)text; (p = strstr(p, " disagrees with the FP32 kernel"));
+         p++)
+      nlines++;
+    for (int i = 0; i + 1 < nc; i++) {
+      named &= strstr((const char *)text, ganc_conv_variant_at(cand[i])->name) != NULL;
+    }
+  }
+  const int ok = nc >= 2 && v == cand[nc - 1] && memcmp(y1, y2, ny * 4) == 0 && nlines == nc - 1 &&
+                 named && vw >= 0 && ganc_conv_variant_at(vw)->precision == GANC_PREC_BF16 &&
+                 vc >= 0;
+  printf("%s agreement check: %d bf16 forward candidates, all but %s faulted: picked %s%s; %d "
+         "\"disagrees\" lines in kernels.log (want %d); backward-weight with no fault: %s, on "
+         "8,192 like products: %s\n",
+         ok ? "ok  " : "FAIL", nc, nc ? ganc_conv_variant_at(cand[nc - 1])->name : "-",
+         v >= 0 ? ganc_conv_variant_at(v)->name : "none",
+         memcmp(y1, y2, ny * 4) ? " (OUTPUT DIFFERS)" : ", same bits", nlines, nc - 1,
+         vw >= 0 ? ganc_conv_variant_at(vw)->name : "none",
+         vc >= 0 ? ganc_conv_variant_at(vc)->name : "none");
+  if (ok)
+    r->passed++;
+  else
+    r->failed++;
+  free(text);
+  ganc_cuda_free(&g, d_x), ganc_cuda_free(&g, d_w), ganc_cuda_free(&g, d_dy);
+  ganc_cuda_free(&g, d_y);
+  free(x), free(w), free(dy), free(y1), free(y2);
+  ganc_cuda_ctx_free(&g);
+  unsetenv("GANC_CACHE_DIR");
+  tu_rmdir(dir);
+}
+
 int main(int argc, char **argv) {
   int list = 0;
   const char *match[16];
@@ -825,6 +939,10 @@ int main(int argc, char **argv) {
     r.variants = !EMULATED || awkward ? 2 : macs <= 0x1p21 ? 1 : 0;
     run_case(&r, &cases.v[i], 0x5EED0000ull + (uint64_t)i);
   }
+  int agree = !nmatch; // the agreement check: with the cases, or when a TEXT names it
+  for (int j = 0; j < nmatch; j++)
+    agree |= strstr("agreement check", match[j]) != NULL;
+  if (agree) run_agreement(&r);
   printf("%d passed, %d failed\n", r.passed, r.failed);
 
   ganc_cuda_ctx_free(&gpu);

@@ -661,7 +661,8 @@ int main(int argc, char **argv) {
   // train.conv_variant: a name that is no variant, and a variant of another precision, each stop
   // the run with exit 2 and a message that says what to write instead; a pipelined variant on a
   // device that refuses its shared memory (cudemu told so), and a wgmma variant on a device of
-  // another compute capability (cudemu told so), exit 1 and what to use instead.
+  // another compute capability (cudemu told so), exit 1 and what to use instead; and no variant
+  // of the precision agreeing with the FP32 kernel, exit 1 and the FP32 hint.
   static const struct {
     const char *env, *sets, *want1, *want2;
     int rc;
@@ -680,8 +681,13 @@ int main(int argc, char **argv) {
        "--set train.conv_variant=wgmma-bf16-g128 --set train.precision=bf16 --set "
        "model.g_base=8 --set model.d_base=8",
        "runs on compute capability 9.0 (H100/H200) only", "mma-bf16-g128-cp3 (or auto)", 1},
+      // Every bf16 variant's results off (the agreement check's fault injection; no device
+      // cache, so that the choices are made anew): warnings, then a stop with what to do.
+      {"GANC_TEST_CONV_FAULT='*' GANC_CACHE_DIR= HOME=",
+       "--set train.precision=bf16 --set model.g_base=8 --set model.d_base=8",
+       "disagrees with the FP32 kernel", "train.precision = fp32 trains with the FP32 kernels", 1},
   };
-  for (int i = 0; i < 4; i++) {
+  for (int i = 0; i < (int)(sizeof bad / sizeof bad[0]); i++) {
     snprintf(oom, sizeof oom, "%s/variant%d", root, i);
     snprintf(log, sizeof log, "%s.log", oom);
     rc = tu_system("%s %s --data %s --config %s --out %s --device cuda --set train.kimg=0.016 %s "

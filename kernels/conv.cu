@@ -2381,8 +2381,9 @@ struct TuneEntry {
 struct Tune {
   TuneEntry *e;
   int n, cap;
-  char cache[1024]; // the device's cache file ("" when there is none)
-  int cache_read;   // its choices read (not for a run that train.conv_variant fixes)
+  char cache[1024];  // the device's cache file ("" when there is none)
+  int cache_read;    // its choices read (not for a run that train.conv_variant fixes)
+  int disagreements; // variants the agreement check left out (ganc_conv_disagreements)
 };
 
 void dims_of(const conv_shape *s, int d[9]) {
@@ -2464,6 +2465,9 @@ static void cache_path(ganc_ctx *ctx, char *buf, size_t n) {
   for (int i = 0; i < NVARIANTS; i++)
     for (const char *c = VARIANTS[i].v.name; *c; c++)
       hash = (hash ^ (unsigned char)*c) * 1099511628211ull;
+  // The tuner's rules: choices made before the agreement check (2026-12-03) were never checked.
+  for (const char *c = "agreement-check-1"; *c; c++)
+    hash = (hash ^ (unsigned char)*c) * 1099511628211ull;
   char dev[64];
   snprintf(dev, sizeof dev, "%s", ganc_cuda_device_name(ctx));
   for (char *c = dev; *c; c++)
@@ -2495,6 +2499,8 @@ static Tune *tune_of(ganc_ctx *ctx, bool cache = true) {
 extern "C" int ganc_conv_tune_read(ganc_ctx *ctx, FILE *f) {
   return read_lines(tune_of(ctx), f, 1);
 }
+
+extern "C" int ganc_conv_disagreements(ganc_ctx *ctx) { return tune_of(ctx, false)->disagreements; }
 
 extern "C" void ganc_conv_tune_free(void *tune) {
   Tune *t = (Tune *)tune;
@@ -2570,25 +2576,30 @@ static int candidates(ganc_ctx *ctx, ganc_conv_role role, const conv_shape *s, i
 // layout or a descriptor the emulator got wrong would show — as wrong numbers, which training would
 // take silently. So before the tuner may choose among the variants of a precision for a role and
 // shape, each candidate runs once on the caller's operands and is compared with the first FP32
-// variant (simt-fp32: no fragments, no tensor cores) on the same operands rounded as the precision
-// rounds them (bf16 to nearest even, tf32 to nearest, ties away). What is left between the two is
-// the order of FP32 additions: each output may differ by at most 2^-12 of the sum of its
-// products' magnitudes (the FP32 kernel on |operands|), plus n·2^-23 of its own magnitude (n
-// products per output: a long run of nearly equal products of one sign rounds the same way at
-// each addition, up to n·2^-24 of the sum, in either kernel), plus 2^-30 of the largest
-// magnitudes' sum (the outputs whose products are all tiny). A correct variant stays far inside
-// that (sums of n terms of mixed signs err by ~2^-24·sqrt(n) of the magnitudes' sum; n = 2^17
-// gives 2^-15.5); a wrong fragment index or a lost slice of the reduction moves outputs by about
-// the root of the sum of squared products, ~1/sqrt(n) of the magnitudes' sum for mixed signs
-// (11x the tolerance at n = 2^17) and a whole share of the output where the signs agree. A variant
-// that disagrees is left out (a warning, and a line in kernels.log); if none agrees the run stops.
+// variant (simt-fp32, or -phase: no fragments, no tensor cores) on the same operands rounded as the
+// precision rounds them (bf16 to nearest even, tf32 to nearest, ties away). What is left between
+// the two is the order of FP32 additions: each output may differ by at most 2^-12 of the sum of its
+// products' magnitudes (the FP32 kernel on |operands|), plus n·2^-22 of its own magnitude (n
+// products per output — an overcount for strided backward-data: a long run of like products of
+// one sign can round the same way at each addition, up to ~n·2^-24 of the sum with round to
+// nearest and ~n·2^-23 where tensor cores truncate: 2.6x margin on both together), plus 2^-30 of
+// the largest magnitudes' sum (the outputs whose products are all tiny). A correct variant stays
+// far inside that on data of mixed signs (sums of n terms err by ~2^-24·sqrt(n) of the
+// magnitudes' sum; n = 2^17 gives 2^-15.5). A wrong fragment index moves outputs by about the root
+// of the sum of squared products, ~1/sqrt(n) of the magnitudes' sum for mixed signs (~10x the
+// tolerance at n = 2^17) and a whole share of the output where the signs agree; a lost slice of s
+// of the n products by ~sqrt(s/n) of that, so it shows in the outputs where its share lands large
+// (a reduction missing its last of 4–16 splits: 1433 of 1728 outputs off). A variant
+// that disagrees is left out (a warning, and a line in kernels.log); if none agrees, an operand
+// stored in bf16 is widened (the variants reading FP32 are then checked), else the run stops.
 // The check runs once per role and shape, with the timing; a choice read back from kernels.log or
-// the device cache was checked when it was timed. train.conv_variant's choice is not checked
+// the device cache was checked when it was timed (by a build of the same version and variant
+// table: cache_path). train.conv_variant's choice is not checked
 // (the user's pick stands; ganc-bench and the tests fix variants that way).
 //
 // GANC_TEST_CONV_FAULT=NAME[,NAME...] (or "*"): the tests' fault injection — the named
-// variants' outputs, as the check reads them back, get their largest-magnitude output moved by
-// 2^-9 of its magnitudes' sum (8x the tolerance: the size of error a real fault would dwarf).
+// variants' outputs, as the check reads them back, get the output with the largest magnitudes'
+// sum moved by 8 times what it may be off.
 
 // op = round(v) to the precision's operand values and ap = |op|, v from f or widened from h.
 __global__ static void agree_operand_kernel(int64_t n, const float *f, const uint16_t *h, int prec,
@@ -2684,21 +2695,24 @@ static bool fault_injected(int v) {
   return false;
 }
 
+// The largest difference from the reference output i may show (above).
+static double agree_limit(const Agreement *a, size_t i) {
+  return 0x1p-12 * (double)a->mag[i] + a->nred * 0x1p-22 * fabs((double)a->ref[i]) +
+         0x1p-30 * (double)a->mag_max;
+}
+
 // How many of o's outputs disagree with the reference; the worst's index and its error over the
 // tolerance into *worst, *ratio.
 static size_t agree_count(const Agreement *a, const float *o, size_t *worst, double *ratio) {
   size_t bad = 0;
   *worst = 0, *ratio = 0.0;
-  const double floor_ = 0x1p-30 * (double)a->mag_max;
   for (size_t i = 0; i < a->n; i++) {
     if (!isfinite(a->mag[i]) || !isfinite(a->ref[i])) continue; // nothing to judge by
-    const double d = fabs((double)o[i] - (double)a->ref[i]);
-    const double lim =
-        0x1p-12 * (double)a->mag[i] + a->nred * 0x1p-23 * fabs((double)a->ref[i]) + floor_;
+    const double d = fabs((double)o[i] - (double)a->ref[i]), lim = agree_limit(a, i);
     if (!(d <= lim)) { // NaN in o counts
       bad++;
-      const double r = lim > 0 ? d / lim : INFINITY;
-      if (!(r <= *ratio)) *ratio = r, *worst = i;
+      const double r = lim > 0 && d == d ? d / lim : INFINITY;
+      if (r > *ratio) *ratio = r, *worst = i;
     }
   }
   return bad;
@@ -2721,7 +2735,9 @@ static int agreeing(ganc_ctx *ctx, ganc_stream st, ganc_conv_role role, const co
     conv2d_run_variant_mixed_cuda(ctx, st, v, role, s, in0, in0_bf16, in1, in1_bf16, wh, dev, 0,
                                   NULL);
     ganc_cuda_d2h(ctx, o, dev, a.n * sizeof(float));
-    if (fault_injected(v) && a.n) o[a.mag_argmax] += 0x1p-9f * a.mag[a.mag_argmax] + 0x1p-9f;
+    if (fault_injected(v) && a.n) // 8 times what that output may be off
+      o[a.mag_argmax] = (float)((double)a.ref[a.mag_argmax] + 8 * agree_limit(&a, a.mag_argmax)) +
+                        0x1p-9f * (a.mag_max == 0.0f);
     size_t worst;
     double ratio;
     const size_t bad = agree_count(&a, o, &worst, &ratio);
@@ -2729,6 +2745,7 @@ static int agreeing(ganc_ctx *ctx, ganc_stream st, ganc_conv_role role, const co
       cand[kept++] = v;
       continue;
     }
+    tune_of(ctx, false)->disagreements++;
     char what[256];
     snprintf(what, sizeof what,
              "%zu of %zu outputs off by more than the FP32 sums' rounding allows, the worst %.3g "
@@ -2809,6 +2826,10 @@ static int pick(ganc_ctx *ctx, ganc_stream st, ganc_conv_role role, const conv_s
     TuneEntry &e = tune->e[i];
     if (e.forced || e.role != (int)role || memcmp(e.dims, d, sizeof d)) continue;
     const int v = e.v; // a choice read back from a file is checked like a new one
+    if (v < 0) {       // no variant reading the bf16 operand agreed: widen it (above)
+      if (need_bf16 && e.bf16op) return -1;
+      continue;
+    }
     if ((int)VARIANTS[v].v.precision != prec || !device_runs(ctx, v) ||
         !ganc_conv_variant_supports(v, role, s) || (e.bf16op && !need_bf16) ||
         (need_bf16 && !ganc_conv_variant_reads_bf16(v)))
@@ -2823,14 +2844,18 @@ static int pick(ganc_ctx *ctx, ganc_stream st, ganc_conv_role role, const conv_s
   }
   // Only the candidates whose results agree with the FP32 kernel's (above) may be chosen.
   const int nk = agreeing(ctx, st, role, s, in0, in0_bf16, in1, in1_bf16, wh, cand, nc);
+  if (nk == 0 && need_bf16) { // the caller widens the operand; the plain pick checks the rest
+    tune_add(tune, (int)role, d, -1, 1, 1);
+    return -1;
+  }
   if (nk == 0)
     ganc_die(GANC_EXIT_RUNTIME,
-             "no %s convolution variant%s agrees with the FP32 kernel on this GPU for the %s "
+             "no %s convolution variant agrees with the FP32 kernel on this GPU for the %s "
              "role of a layer of shape N%d %dx%dx%d -> %dx%dx%d k%dx%d s%d p%d (the warnings "
              "above say how far each is off)\n---> HINT: train.precision = fp32 trains with the "
              "FP32 kernels; please report this with the run's kernels.log",
-             PREC_NAME[prec], need_bf16 ? " reading bf16 operands" : "", ROLE_NAME[role], s->N,
-             s->H, s->W, s->C, s->P, s->Q, s->K, s->R, s->S, s->stride, s->pad);
+             PREC_NAME[prec], ROLE_NAME[role], s->N, s->H, s->W, s->C, s->P, s->Q, s->K, s->R, s->S,
+             s->stride, s->pad);
   // Time each candidate once on this shape, into a scratch output of the role's size (the real
   // output is written once, by the caller, with the choice); one alone is taken untimed.
   const size_t n_out = role == GANC_CONV_FWD        ? (size_t)s->N * s->P * s->Q * s->K

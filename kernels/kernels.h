@@ -151,6 +151,9 @@ int ganc_cuda_cc(ganc_ctx *ctx);
 const char *ganc_cuda_device_name(ganc_ctx *ctx);
 void **ganc_cuda_tune_slot(ganc_ctx *ctx);
 void ganc_conv_tune_free(void *tune);
+// How many times the agreement check (conv.cu) left a variant out on this context: 0 unless a
+// variant's results disagreed with the FP32 kernel's (or GANC_TEST_CONV_FAULT said to pretend so).
+int ganc_conv_disagreements(ganc_ctx *ctx);
 // conv.cu's per-device kernel attributes (the pipelined variants' dynamic shared memory), set by
 // ganc_cuda_ctx_init before any launch: 0, or -1 where the device refused them, and whether it
 // did not (ctx.cu keeps the answer for conv.cu).

@@ -831,32 +831,86 @@ static void run_agreement(run_state *r) {
   const int vc = conv2d_pick_variant_cuda(&g, st, GANC_CONV_BWD_WEIGHT, &sc, d_cx, d_cy);
   ganc_cuda_free(&g, d_cx), ganc_cuda_free(&g, d_cy);
   free(hx), free(hy);
+  const int before = ganc_conv_disagreements(&g); // nc - 1: the faulted forwards alone
+  // x stored in bf16 with every variant that reads it faulted (on a shape not picked yet): the
+  // pick for the halves finds none and the launcher widens them, so the plain pick runs the
+  // variants that read FP32 alone (mma-bf16-cp3): its output on the widened x, and a second call
+  // asks nothing again (the "none agree" answer is kept).
+  conv_shape sw;
+  conv_shape_make(&sw, 4, 12, 12, 16, 16, 3, 3, 1, 1);
+  const size_t wx = (size_t)sw.N * sw.H * sw.W * sw.C, wy = (size_t)sw.N * sw.P * sw.Q * sw.K;
+  char readers[1024] = "";
+  int nread = 0, plain = -1;
+  for (int i = 0; i < ganc_conv_variant_count(); i++) {
+    const ganc_conv_variant *var = ganc_conv_variant_at(i);
+    if (var->precision != GANC_PREC_BF16 || !ganc_conv_variant_runs(&g, i) ||
+        !ganc_conv_variant_supports(i, GANC_CONV_FWD, &sw))
+      continue;
+    if (ganc_conv_variant_reads_bf16(i))
+      snprintf(readers + strlen(readers), sizeof readers - strlen(readers), "%s%s",
+               nread++ ? "," : "", var->name);
+    else if (plain < 0)
+      plain = i;
+  }
+  uint16_t *xh = xmalloc(wx * sizeof(uint16_t));
+  float *xw = fnew(wx), *o1 = fnew(wy), *o2 = fnew(wy);
+  for (size_t i = 0; i < wx; i++)
+    xh[i] = ganc_bf16_store(x[i % nx]), xw[i] = ganc_bf16_load(xh[i]);
+  uint16_t *d_xh = ganc_cuda_malloc(&g, wx * sizeof(uint16_t));
+  float *d_xw = ganc_cuda_malloc(&g, wx * 4), *d_o = ganc_cuda_malloc(&g, wy * 4);
+  ganc_cuda_h2d(&g, d_xh, xh, wx * sizeof(uint16_t)), ganc_cuda_h2d(&g, d_xw, xw, wx * 4);
+  setenv("GANC_TEST_CONV_FAULT", readers, 1);
+  conv2d_mixed_cuda(&g, st, GANC_CONV_FWD, &sw, d_xh, 1, d_w, 0, NULL, d_o, 0, NULL);
+  ganc_cuda_d2h(&g, o1, d_o, wy * 4);
+  const int mid = ganc_conv_disagreements(&g);
+  conv2d_mixed_cuda(&g, st, GANC_CONV_FWD, &sw, d_xh, 1, d_w, 0, NULL, d_o, 0, NULL);
+  unsetenv("GANC_TEST_CONV_FAULT");
+  const int after = ganc_conv_disagreements(&g);
+  if (plain >= 0) conv2d_run_variant_cuda(&g, st, plain, GANC_CONV_FWD, &sw, d_xw, d_w, d_o);
+  ganc_cuda_d2h(&g, o2, d_o, wy * 4);
+  const int widened = plain >= 0 && nread > 0 && memcmp(o1, o2, wy * 4) == 0 &&
+                      mid == before + 2 * nread && after == mid;
+  ganc_cuda_free(&g, d_xh), ganc_cuda_free(&g, d_xw), ganc_cuda_free(&g, d_o);
+  free(xh), free(xw), free(o1), free(o2);
   fclose(g.tune_log);
   g.tune_log = NULL;
   uint8_t *text = NULL;
   size_t n = 0;
-  int nlines = 0, named = 1;
+  int nlines = 0, named = 1, only = 0;
   if (ganc_read_file(logp, 1 << 20, &text, &n) == 0) {
     text = xrealloc(text, n + 1);
     text[n] = 0;
     for (const char *p = (const char *)text; (p = strstr(p, " disagrees with the FP32 kernel"));
          p++)
       nlines++;
+    char want[200]; // "# conv fwd ...: NAME disagrees": the name as a whole
     for (int i = 0; i + 1 < nc; i++) {
-      named &= strstr((const char *)text, ganc_conv_variant_at(cand[i])->name) != NULL;
+      snprintf(want, sizeof want, ": %s disagrees", ganc_conv_variant_at(cand[i])->name);
+      named &= strstr((const char *)text, want) != NULL;
     }
+    // the forward's choice line (kernels/conv.cu: log_choice), untimed: one candidate was left
+    snprintf(want, sizeof want,
+             "conv %-10s N%d %dx%dx%d -> %dx%dx%d k%dx%d s%d p%d: %s (the only candidate that "
+             "agrees)\n",
+             "fwd", s.N, s.H, s.W, s.C, s.P, s.Q, s.K, s.R, s.S, s.stride, s.pad,
+             nc ? ganc_conv_variant_at(cand[nc - 1])->name : "-");
+    only = strstr((const char *)text, want) != NULL;
   }
-  const int ok = nc >= 2 && v == cand[nc - 1] && memcmp(y1, y2, ny * 4) == 0 && nlines == nc - 1 &&
-                 named && vw >= 0 && ganc_conv_variant_at(vw)->precision == GANC_PREC_BF16 &&
-                 vc >= 0;
+  const int ok = nc >= 2 && v == cand[nc - 1] && memcmp(y1, y2, ny * 4) == 0 && before == nc - 1 &&
+                 nlines == nc - 1 + 2 * nread && named && only && vw >= 0 &&
+                 ganc_conv_variant_at(vw)->precision == GANC_PREC_BF16 && vc >= 0 && widened;
   printf("%s agreement check: %d bf16 forward candidates, all but %s faulted: picked %s%s; %d "
-         "\"disagrees\" lines in kernels.log (want %d); backward-weight with no fault: %s, on "
-         "8,192 like products: %s\n",
+         "\"disagrees\" lines in kernels.log (want %d)%s%s; backward-weight with no fault: %s, on "
+         "8,192 like products: %s; x in bf16, its %d readers faulted: %s\n",
          ok ? "ok  " : "FAIL", nc, nc ? ganc_conv_variant_at(cand[nc - 1])->name : "-",
          v >= 0 ? ganc_conv_variant_at(v)->name : "none",
-         memcmp(y1, y2, ny * 4) ? " (OUTPUT DIFFERS)" : ", same bits", nlines, nc - 1,
+         memcmp(y1, y2, ny * 4) ? " (OUTPUT DIFFERS)" : ", same bits", nlines, nc - 1 + 2 * nread,
+         named ? "" : ", A FAULTED NAME MISSING",
+         only ? "" : ", NO \"only candidate that agrees\" LINE",
          vw >= 0 ? ganc_conv_variant_at(vw)->name : "none",
-         vc >= 0 ? ganc_conv_variant_at(vc)->name : "none");
+         vc >= 0 ? ganc_conv_variant_at(vc)->name : "none", nread,
+         widened ? "widened, the FP32-reading variant's bits, asked once"
+                 : "NOT WIDENED AS EXPECTED");
   if (ok)
     r->passed++;
   else
@@ -942,6 +996,15 @@ int main(int argc, char **argv) {
   int agree = !nmatch; // the agreement check: with the cases, or when a TEXT names it
   for (int j = 0; j < nmatch; j++)
     agree |= strstr("agreement check", match[j]) != NULL;
+  // No variant left out by the agreement check in every case above (no fault was asked): a
+  // correct variant never disagrees with the FP32 kernel (kernels/conv.cu says why).
+  const int dis = ganc_conv_disagreements(&gpu);
+  printf("%s agreement check: %d variants left out over the cases (want 0)\n",
+         dis ? "FAIL" : "ok  ", dis);
+  if (dis)
+    r.failed++;
+  else
+    r.passed++;
   if (agree) run_agreement(&r);
   printf("%d passed, %d failed\n", r.passed, r.failed);
 

@@ -189,6 +189,16 @@ static void run_pair(const char *name, const programs *P, const char *data, cons
   check(rc1 == 0 && rc2 == 0, "%d steps of %s on CPU (exit %d) and GPU (exit %d)", steps, name, rc1,
         rc2);
   if (rc1 || rc2) return;
+  { // the tuner's agreement check (kernels/conv.cu) took no correct variant for a faulty one
+    char lp[4500];
+    snprintf(lp, sizeof lp, "%s.log", gpu);
+    uint8_t *t = NULL;
+    size_t tn = 0;
+    const int got = ganc_read_file(lp, 1 << 22, &t, &tn) == 0;
+    check(got && !memmem(t, tn, "disagrees with the FP32 kernel", 30),
+          "%s: the GPU run's log has no agreement-check warning", name);
+    free(t);
+  }
   double dc[32], gc[32], dg[32], gg[32];
   int n1 = read_losses(cpu, dc, gc, 32), n2 = read_losses(gpu, dg, gg, 32);
   check(n1 == steps && n2 == steps, "one log line per step (%d and %d)", n1, n2);

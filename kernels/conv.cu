@@ -2523,9 +2523,16 @@ extern "C" void ganc_conv_tune_free(void *tune) {
 }
 
 // The start of a choice's line (read_lines parses it back).
+// A shape as the tune log, the agreement check's warnings and its stop name it.
+static void shape_text(const conv_shape *s, char *buf, size_t n) {
+  snprintf(buf, n, "N%d %dx%dx%d -> %dx%dx%d k%dx%d s%d p%d", s->N, s->H, s->W, s->C, s->P, s->Q,
+           s->K, s->R, s->S, s->stride, s->pad);
+}
+
 static void log_choice(FILE *f, ganc_conv_role role, const conv_shape *s, int v) {
-  fprintf(f, "conv %-10s N%d %dx%dx%d -> %dx%dx%d k%dx%d s%d p%d: %s", ROLE_NAME[role], s->N, s->H,
-          s->W, s->C, s->P, s->Q, s->K, s->R, s->S, s->stride, s->pad, VARIANTS[v].v.name);
+  char shp[160];
+  shape_text(s, shp, sizeof shp);
+  fprintf(f, "conv %-10s %s: %s", ROLE_NAME[role], shp, VARIANTS[v].v.name);
 }
 
 // train.conv_variant = NAME for this role and shape: NAME where it implements them, else the first
@@ -2765,16 +2772,15 @@ static int agreeing(ganc_ctx *ctx, ganc_stream st, ganc_conv_role role, const co
              "times that at output %zu: %.9g, the FP32 kernel %.9g",
              bad, a.n, ratio, worst, (double)o[worst], (double)a.ref[worst]);
     char shp[160];
-    snprintf(shp, sizeof shp, "%s N%d %dx%dx%d -> %dx%dx%d k%dx%d s%d p%d", ROLE_NAME[role], s->N,
-             s->H, s->W, s->C, s->P, s->Q, s->K, s->R, s->S, s->stride, s->pad);
+    shape_text(s, shp, sizeof shp);
     fprintf(stderr,
-            "warning: the convolution variant %s disagrees with the FP32 kernel on conv %s (%s): "
-            "not used on this GPU\n---> HINT: please report it with the run's kernels.log; "
+            "warning: the convolution variant %s disagrees with the FP32 kernel on conv %s %s "
+            "(%s): not used on this GPU\n---> HINT: please report it with the run's kernels.log; "
             "training goes on with the variants that agree\n",
-            VARIANTS[v].v.name, shp, what);
+            VARIANTS[v].v.name, ROLE_NAME[role], shp, what);
     if (ctx->tune_log) {
-      fprintf(ctx->tune_log, "# conv %s: %s disagrees with the FP32 kernel (%s): not used\n", shp,
-              VARIANTS[v].v.name, what);
+      fprintf(ctx->tune_log, "# conv %s %s: %s disagrees with the FP32 kernel (%s): not used\n",
+              ROLE_NAME[role], shp, VARIANTS[v].v.name, what);
       fflush(ctx->tune_log);
     }
   }
@@ -2861,19 +2867,21 @@ static int pick(ganc_ctx *ctx, ganc_stream st, ganc_conv_role role, const conv_s
     tune_add(tune, (int)role, d, -1, 1, 1);
     return -1;
   }
-  if (nk == 0)
+  if (nk == 0) {
+    char shp[160];
+    shape_text(s, shp, sizeof shp);
     ganc_die(GANC_EXIT_RUNTIME,
              "no %s convolution variant agrees with the FP32 kernel on this GPU for the %s "
-             "role of a layer of shape N%d %dx%dx%d -> %dx%dx%d k%dx%d s%d p%d (the warnings "
-             "above say how far each is off)\n---> HINT: train.precision = fp32 trains with the "
-             "FP32 kernels; please report this with the run's kernels.log",
-             PREC_NAME[prec], ROLE_NAME[role], s->N, s->H, s->W, s->C, s->P, s->Q, s->K, s->R, s->S,
-             s->stride, s->pad);
+             "role of a layer of shape %s (the warnings above say how far each is off)\n---> "
+             "HINT: train.precision = fp32 trains with the FP32 kernels; please report this with "
+             "the run's kernels.log",
+             PREC_NAME[prec], ROLE_NAME[role], shp);
+  }
   // Time each candidate once on this shape, into a scratch output of the role's size (the real
   // output is written once, by the caller, with the choice); one alone is taken untimed.
-  const size_t n_out = role == GANC_CONV_FWD        ? (size_t)s->N * s->P * s->Q * s->K
-                       : role == GANC_CONV_BWD_DATA ? (size_t)s->N * s->H * s->W * s->C
-                                                    : (size_t)s->R * s->S * s->C * s->K;
+  int64_t counts[3];
+  role_counts(role, s, counts);
+  const size_t n_out = (size_t)counts[2];
   double ms[NVARIANTS];
   int bi = 0;
   if (nk > 1) {

@@ -91,7 +91,8 @@ void ganc_cuda_describe(ganc_ctx *ctx, char *buf, size_t n);
 //   TF32, BF16                       the variants of that precision the device and shape support;
 //                                    each first checked against the FP32 kernel on the caller's
 //                                    operands (conv.cu: the agreement check; one that disagrees is
-//                                    never chosen, none agreeing stops the run); with more than
+//                                    never chosen; none agreeing widens a bf16-stored operand,
+//                                    else stops the run); with more than
 //                                    one left, each is timed once on the shape (CUDA
 //                                    events, the median of 3 runs after a warm-up, into scratch)
 //                                    and the fastest kept for that role and shape in the context,

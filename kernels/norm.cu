@@ -150,11 +150,10 @@ __host__ __device__ static inline void bn_tree_level(double *sm, int lane, int t
 }
 
 // Channel c's statistics from its sum of squared deviations, exactly as norm.c orders them.
-__host__ __device__ static void bn_var_finalize(int c, double ss, int64_t M,
-                                                const double *__restrict__ mu,
-                                                const float *__restrict__ gamma, float eps,
-                                                float momentum, float *mean, float *rstd,
-                                                float *run_mean, float *run_var, double *k) {
+__host__ __device__ static void
+bn_var_finalize(int c, double ss, int64_t M, const double *__restrict__ mu,
+                const float *__restrict__ gamma, float eps, float momentum, float *mean,
+                float *rstd, float *run_mean, float *run_var, double *k, double *keep_rs) {
   const double v = ss / (double)M;
   if (run_mean) run_mean[c] = (float)((1.0 - momentum) * run_mean[c] + momentum * mu[c]);
   if (run_var) {
@@ -164,7 +163,8 @@ __host__ __device__ static void bn_var_finalize(int c, double ss, int64_t M,
   const double rs = 1.0 / sqrt(v + eps);
   mean[c] = (float)mu[c];
   rstd[c] = (float)rs;
-  k[c] = rs * gamma[c]; // the normalise pass's scale: (x − mean)·rstd·gamma
+  k[c] = rs * gamma[c];         // the normalise pass's scale: (x − mean)·rstd·gamma
+  if (keep_rs) keep_rs[c] = rs; // batchnorm_reapply's (its mean is mu itself: the launcher)
 }
 
 // Backward, channel c: accumulate dgamma/dbeta; coef [3, C] = (Σdy/M, Σdy·x̂/M, gamma·rstd).
@@ -182,17 +182,22 @@ __host__ __device__ static void bn_bwd_finalize(int c, int C, double sdy, double
 
 // Elementwise passes over n = M·C: thread `tid` of T takes i = tid, tid + T, ...; its channel
 // advances by T mod C per step, so there is one 64-bit modulo per thread, not per element.
+// The normalisation's scale is k[c], or with kg (batchnorm_reapply: k the kept rstd, kg gamma)
+// k[c]·kg[c], the product bn_var_finalize makes (one rounding in double: the same bits), so the
+// reapply needs no launch to make it.
 __host__ __device__ static void
 bn_normalize_body(int64_t tid, int64_t T, int64_t n, int C, const void *x, int xm,
                   const double *__restrict__ mu, const double *__restrict__ k,
-                  const float *__restrict__ beta, int act, float slope, void *y, int y_bf16) {
+                  const float *__restrict__ kg, const float *__restrict__ beta, int act,
+                  float slope, void *y, int y_bf16) {
   int c = (int)(tid % C);
   const int step = (int)(T % C);
   for (int64_t i = tid; i < n; i += T) {
+    const double scale = kg ? k[c] * kg[c] : k[c];
     ganc_store_as(
         y, y_bf16, i,
         ganc_act(act, slope,
-                 (float)(((double)ganc_load_x(x, xm, i) - mu[c]) * k[c] + (double)beta[c])));
+                 (float)(((double)ganc_load_x(x, xm, i) - mu[c]) * scale + (double)beta[c])));
     c += step;
     if (c >= C) c -= C;
   }
@@ -307,12 +312,13 @@ __global__ static void __launch_bounds__(BN_COMBINE_THREADS)
 __global__ static void __launch_bounds__(BN_COMBINE_THREADS)
     bn_var_kernel(const double *__restrict__ part, bn_plan p, const double *__restrict__ mu,
                   const float *__restrict__ gamma, float eps, float momentum, float *mean,
-                  float *rstd, float *run_mean, float *run_var, double *k) {
+                  float *rstd, float *run_mean, float *run_var, double *k, double *keep_rs) {
   __shared__ double sm[BN_COMBINE_LANES * BN_TILE_C];
   const int c = blockIdx.x * BN_TILE_C + threadIdx.x;
   const double ss = bn_combine_block(sm, part, p.nchunk, p.C, c);
   if (threadIdx.y == 0 && c < p.C)
-    bn_var_finalize(c, ss, p.M, mu, gamma, eps, momentum, mean, rstd, run_mean, run_var, k);
+    bn_var_finalize(c, ss, p.M, mu, gamma, eps, momentum, mean, rstd, run_mean, run_var, k,
+                    keep_rs);
 }
 
 // grid ceil(C/32), block (32, BN_COMBINE_LANES): the backward's sums → dgamma, dbeta, coef.
@@ -333,13 +339,12 @@ __global__ static void bn_memset_kernel(int n, float *p) {
   if (i < n) p[i] = 0.0f;
 }
 
-__global__ static void bn_normalize_kernel(int64_t n, int C, const void *x, int xm,
-                                           const double *__restrict__ mu,
-                                           const double *__restrict__ k,
-                                           const float *__restrict__ beta, int act, float slope,
-                                           void *y, int y_bf16) {
+__global__ static void
+bn_normalize_kernel(int64_t n, int C, const void *x, int xm, const double *__restrict__ mu,
+                    const double *__restrict__ k, const float *__restrict__ kg,
+                    const float *__restrict__ beta, int act, float slope, void *y, int y_bf16) {
   bn_normalize_body((int64_t)blockIdx.x * blockDim.x + threadIdx.x, (int64_t)gridDim.x * blockDim.x,
-                    n, C, x, xm, mu, k, beta, act, slope, y, y_bf16);
+                    n, C, x, xm, mu, k, kg, beta, act, slope, y, y_bf16);
 }
 
 // scale [C] = gamma / sqrt(run_var + eps), in double as the CPU twin.
@@ -400,7 +405,8 @@ extern "C" void batchnorm_forward_train_cuda(ganc_ctx *ctx, ganc_stream st, int6
                                              const void *x, int x_mode, const float *gamma,
                                              const float *beta, float eps, float momentum, int act,
                                              float slope, void *y, int y_bf16, float *mean,
-                                             float *rstd, float *run_mean, float *run_var) {
+                                             float *rstd, float *run_mean, float *run_var,
+                                             double *keep) {
   bn_require(M, C, x_mode, "batchnorm_forward_train_cuda");
   KERNEL_REQUIRE(y != x || (!y_bf16 && x_mode != GANC_X_BF16), "batchnorm_forward_train_cuda",
                  "y in x's buffer needs both in FP32");
@@ -411,9 +417,10 @@ extern "C" void batchnorm_forward_train_cuda(ganc_ctx *ctx, ganc_stream st, int6
              "---> HINT: use a batch size above 1",
              (long long)M);
   const bn_plan p = bn_make_plan(M, C);
-  // Scratch (doubles): part [nchunk, C] (reused by both passes), mu [C], k [C].
+  // Scratch (doubles): part [nchunk, C] (reused by both passes), mu [C], k [C]; mu in keep instead
+  // when the statistics are kept (batchnorm_reapply reads it and rstd there).
   double *part = bn_scratch(ctx, (size_t)(p.nchunk + 2) * (size_t)C);
-  double *mu = part + p.nchunk * C, *k = mu + C;
+  double *mu = keep ? keep : part + p.nchunk * C, *k = part + (p.nchunk + 1) * C;
   const int tiles = (C + BN_TILE_C - 1) / BN_TILE_C;
   const dim3 pgrid((unsigned)p.nchunk, (unsigned)tiles), pblock(BN_TILE_C, BN_LANES);
   const dim3 cblock(BN_TILE_C, BN_COMBINE_LANES);
@@ -427,11 +434,25 @@ extern "C" void batchnorm_forward_train_cuda(ganc_ctx *ctx, ganc_stream st, int6
   CUDA_CHECK_LAUNCH();
   bn_sync_partials(ctx, part, (size_t)p.nchunk * C, p);
   GANC_LAUNCH(bn_var_kernel, tiles, cblock, st)
-  (part, pg, mu, gamma, eps, momentum, mean, rstd, run_mean, run_var, k);
+  (part, pg, mu, gamma, eps, momentum, mean, rstd, run_mean, run_var, k, keep ? keep + C : NULL);
   CUDA_CHECK_LAUNCH();
   const int64_t n = M * C;
   GANC_LAUNCH(bn_normalize_kernel, ew_blocks(n), EW_THREADS, st)
-  (n, C, x, x_mode, mu, k, beta, act, slope, y, y_bf16);
+  (n, C, x, x_mode, mu, k, NULL, beta, act, slope, y, y_bf16);
+  CUDA_CHECK_LAUNCH();
+}
+
+extern "C" void batchnorm_reapply_cuda(ganc_ctx *ctx, ganc_stream st, int64_t M, int C,
+                                       const void *x, int x_mode, const float *gamma,
+                                       const float *beta, const double *keep, int act, float slope,
+                                       void *y, int y_bf16) {
+  bn_require(M, C, x_mode, "batchnorm_reapply_cuda");
+  KERNEL_REQUIRE(y != x || (!y_bf16 && x_mode != GANC_X_BF16), "batchnorm_reapply_cuda",
+                 "y in x's buffer needs both in FP32");
+  (void)ctx;
+  const int64_t n = M * C;
+  GANC_LAUNCH(bn_normalize_kernel, ew_blocks(n), EW_THREADS, st)
+  (n, C, x, x_mode, keep, keep + C, gamma, beta, act, slope, y, y_bf16);
   CUDA_CHECK_LAUNCH();
 }
 

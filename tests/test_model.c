@@ -395,6 +395,117 @@ static void test_fused_activations(void **state) {
   g_ctx.precision = GANC_PREC_FP32;
 }
 
+// train.recompute_batchnorm (ctx.recompute_bn): a batch norm's output that a convolution alone
+// reads (through its fused ReLU) is not kept: it lives in one recompute buffer, G's (D borrows it
+// with G's backward scratch, as the trainer sets them up), and the convolution's backward makes it
+// again first (batchnorm_reapply). In the trainer's order D's forwards overwrite G's outputs there
+// before G's backward, so a missing or inexact remake changes G's gradients. DCGAN, an
+// unconditional ResNet with spectral norm (a chain inside each residual block, beside the
+// shortcut) and a conditional one (only its plain out.bn), FP32 and bf16 (batch norm then reads
+// its input as halves): the right batch norms are chosen, and two trainer-order steps give the bits
+// of nets that keep their outputs. G_ema borrows G's outputs there (FP32 on the CPU): finalized
+// before D grows the buffer, its forwards (training mode and eval) still give a G_ema with memory
+// of its own's bits.
+static void test_recompute_batchnorm(void **state) {
+  (void)state;
+  for (int k = 0; k < 4; k++) {
+    ganc_config c = small_config(32, 1, 4);
+    if (k & 1) {
+      snprintf(c.arch, sizeof c.arch, "resnet");
+      snprintf(c.spectral_norm, sizeof c.spectral_norm, "gd");
+      if (k == 3) {
+        snprintf(c.conditional, sizeof c.conditional, "yes");
+        c.classes = 3;
+      }
+    }
+    g_ctx.precision = k >= 2 ? GANC_PREC_BF16 : GANC_PREC_FP32;
+    g_ctx.bf16_store = k >= 2;
+    const int N = 2;
+    ganc_net G[2], D[2], E, E2;
+    size_t before = 0;
+    for (int r = 0; r < 2; r++) { // r = 1: recomputed
+      g_ctx.recompute_bn = r;
+      ganc_build_g(&G[r], &c, "G");
+      ganc_build_d(&D[r], &c);
+      net_finalize(&g_ctx, &G[r], N, 1);
+      if (r) { // G_ema in G's activations, before D grows G's buffers
+        ganc_build_g(&E, &c, "G_ema");
+        net_share_activations(&E, &G[r]);
+        net_finalize(&g_ctx, &E, 1, 0);
+        before = G[r].rbuf_n;
+      }
+      net_share_gradients(&D[r], &G[r]);
+      net_finalize(&g_ctx, &D[r], N + 4, 1);
+      net_init_weights(&g_ctx, &G[r], 5, GANC_RNG_INIT_G);
+      net_init_weights(&g_ctx, &D[r], 5, GANC_RNG_INIT_D);
+    }
+    g_ctx.recompute_bn = 0;
+    ganc_build_g(&E2, &c, "G_ema");
+    net_finalize(&g_ctx, &E2, 1, 0);
+    assert_null(D[1].rbuf);
+    int chosen[2] = {0, 0};
+    for (int n = 0; n < 2; n++) {
+      const ganc_net *u = n ? &D[0] : &G[0], *v = n ? &D[1] : &G[1];
+      for (int i = 0; i < v->nnodes; i++) {
+        const ganc_node *b = &v->nodes[i];
+        assert_false(u->nodes[i].recompute || u->nodes[i].remake || u->nodes[i].in_rbuf);
+        if (strcmp(net_node_kind_name(b), "bn")) {
+          assert_false(b->recompute);
+          continue;
+        }
+        const ganc_node *a = &v->nodes[b->first_reader];
+        const char *reader =
+            a->consumers == 1 ? net_node_kind_name(&v->nodes[a->first_reader]) : "";
+        const int want = !b->cond && b->consumers == 1 && a->fused &&
+                         (!strcmp(reader, "conv") || !strcmp(reader, "convt"));
+        assert_int_equal(b->recompute, want);
+        if (!want) continue;
+        chosen[n]++;
+        assert_int_equal(v->nodes[a->first_reader].remake, i + 1);
+        assert_true((size_t)(b->out_bf16 ? 1 : 2) * G[1].rbuf_n >=
+                    (size_t)v->max_batch * b->H * b->W * b->C);
+      }
+    }
+    // DCGAN: each of G's batch norms and D's; ResNet: G's second batch norm in each block and
+    // out.bn (conditional: out.bn only), D has none.
+    assert_true(chosen[0] >= (k == 3 ? 1 : 2));
+    assert_int_equal(chosen[0], k == 3 ? 1 : chosen[0]);
+    assert_true((k & 1) ? chosen[1] == 0 : chosen[1] >= 1);
+    if (chosen[1]) assert_true(G[1].rbuf_n > before); // D's outputs at its batch grew it
+    same_trainer_steps(&G[0], &D[0], &G[1], &D[1]);
+    for (int n = 0; n < 2; n++) // every chosen output is in the buffer as it is now
+      for (int i = 0; i < (n ? D[1] : G[1]).nnodes; i++) {
+        const ganc_node *b = &(n ? D[1] : G[1]).nodes[i];
+        if (b->recompute) assert_ptr_equal(b->out, G[1].rbuf);
+      }
+    int32_t lab[1] = {1};
+    E.labels = E2.labels = lab;
+    memcpy(E.p, G[1].p, G[1].nparam_floats * sizeof(float));
+    memcpy(E2.p, G[1].p, G[1].nparam_floats * sizeof(float));
+    float z[7], a[32 * 32];
+    ganc_rng_normals(8, GANC_RNG_LATENT, 0, 7, z);
+    int in_rbuf = 0;
+    for (int train = 1; train >= 0; train--) {
+      memcpy(a, net_forward(&g_ctx, &E, z, 1, train, -1), sizeof a);
+      assert_memory_equal(a, net_forward(&g_ctx, &E2, z, 1, train, -1), sizeof a);
+      assert_memory_equal(E.buf, E2.buf, E.nbuffer_floats * sizeof(float));
+    }
+    for (int i = 0; i < E.nnodes; i++) {
+      in_rbuf += E.nodes[i].in_rbuf;
+      if (E.nodes[i].in_rbuf) assert_ptr_equal(E.nodes[i].out, G[1].rbuf);
+    }
+    assert_int_equal(in_rbuf, chosen[0]);
+    net_free(&g_ctx, &E);
+    net_free(&g_ctx, &E2);
+    for (int r = 0; r < 2; r++) {
+      net_free(&g_ctx, &D[r]);
+      net_free(&g_ctx, &G[r]);
+    }
+  }
+  g_ctx.precision = GANC_PREC_FP32;
+  g_ctx.bf16_store = 0;
+}
+
 // The same on graphs no builder makes today: (0) a leaky ReLU that is not in place (its input, a
 // convolution, has a lower-index reader too: a shortcut convolution, added back at the end), whose
 // backward is fused into its reader's and lands in the buffer the shortcut then adds into; (1) a
@@ -1105,6 +1216,7 @@ int main(void) {
       cmocka_unit_test(test_shared_gradients),
       cmocka_unit_test(test_fused_activations),
       cmocka_unit_test(test_fused_activations_graphs),
+      cmocka_unit_test(test_recompute_batchnorm),
       cmocka_unit_test(test_bf16_conv_outputs),
       cmocka_unit_test(test_donor_scratch_placement),
       cmocka_unit_test(test_checkpoint_round_trip_and_refusals),

@@ -492,9 +492,9 @@ static void test_bf16_storage(void **state) {
       poison(y, n);
       if (train) {
         batchnorm_forward_train_cpu(ctx, M, C, x, GANC_X_FP32, g, b, 1e-5f, 0.1f, act, 0.2f, y, 0,
-                                    mu, rs, NULL, NULL);
+                                    mu, rs, NULL, NULL, NULL);
         batchnorm_forward_train_cpu(ctx, M, C, x, GANC_X_FP32, g, b, 1e-5f, 0.1f, act, 0.2f, h, 1,
-                                    mu, rs, NULL, NULL);
+                                    mu, rs, NULL, NULL, NULL);
       } else {
         batchnorm_forward_eval_cpu(ctx, M, C, x, GANC_X_FP32, g, b, rm, rv, 1e-5f, act, 0.2f, y, 0);
         batchnorm_forward_eval_cpu(ctx, M, C, x, GANC_X_FP32, g, b, rm, rv, 1e-5f, act, 0.2f, h, 1);
@@ -521,7 +521,7 @@ static void test_bf16_storage(void **state) {
   {
     float *dg = fnew(C), *db = fnew(C), *dg2 = fnew(C), *db2 = fnew(C);
     batchnorm_forward_train_cpu(ctx, M, C, x, GANC_X_FP32, g, b, 1e-5f, 0.1f, 0, 0.2f, y, 0, mu, rs,
-                                NULL, NULL);
+                                NULL, NULL, NULL);
     memset(dg, 0, C * 4), memset(db, 0, C * 4), memset(dg2, 0, C * 4), memset(db2, 0, C * 4);
     poison(dx, n);
     memset(h, 0xFF, (size_t)n * 2);
@@ -558,9 +558,9 @@ static void test_bf16_storage(void **state) {
         memcpy(rv2, rv, C * 4);
         poison(y, n), poison(y2, n);
         batchnorm_forward_train_cpu(ctx, M, C, xw, GANC_X_FP32, g, b, 1e-5f, 0.1f, act, 0.2f, y, 0,
-                                    mu, rs, rmw, rvw);
+                                    mu, rs, rmw, rvw, NULL);
         batchnorm_forward_train_cpu(ctx, M, C, xin, mode, g, b, 1e-5f, 0.1f, act, 0.2f, y2, 0, mu2,
-                                    rs2, rm2, rv2);
+                                    rs2, rm2, rv2, NULL);
         assert_memory_equal(y, y2, (size_t)n * 4);
         assert_memory_equal(mu, mu2, C * 4), assert_memory_equal(rs, rs2, C * 4);
         assert_memory_equal(rmw, rm2, C * 4), assert_memory_equal(rvw, rv2, C * 4);
@@ -609,9 +609,9 @@ static void test_bf16_storage(void **state) {
         poison(y, n);
         if (train) {
           batchnorm_forward_train_cpu(ctx, M, C, xo, mode, g, b, 1e-5f, 0.1f, GANC_ACT_RELU, 0.2f,
-                                      y, 0, mu, rs, NULL, NULL);
+                                      y, 0, mu, rs, NULL, NULL, NULL);
           batchnorm_forward_train_cpu(ctx, M, C, y2, mode, g, b, 1e-5f, 0.1f, GANC_ACT_RELU, 0.2f,
-                                      y2, 0, mu2, rs2, NULL, NULL);
+                                      y2, 0, mu2, rs2, NULL, NULL, NULL);
           assert_memory_equal(mu, mu2, C * 4), assert_memory_equal(rs, rs2, C * 4);
         } else {
           batchnorm_forward_eval_cpu(ctx, M, C, xo, mode, g, b, rm, rv, 1e-5f, GANC_ACT_RELU, 0.2f,
@@ -623,7 +623,7 @@ static void test_bf16_storage(void **state) {
       }
     // ... and rounding matters: the FP32 x gives other statistics.
     batchnorm_forward_train_cpu(ctx, M, C, xo, GANC_X_FP32, g, b, 1e-5f, 0.1f, 0, 0.2f, y2, 0, mu2,
-                                rs2, NULL, NULL);
+                                rs2, NULL, NULL, NULL);
     assert_true(memcmp(mu, mu2, C * 4) != 0);
     float *fb[] = {xw, xo, y2, mu2, rs2, rmw, rvw, rm2, rv2, dg, db, dg2, db2};
     for (size_t i = 0; i < sizeof fb / sizeof *fb; i++)
@@ -900,7 +900,7 @@ static void check_bn_case(ganc_ctx *ctx, const bn_case *bc, rng *rg) {
   poison(mean, C);
   poison(rstd, C);
   batchnorm_forward_train_cpu(ctx, M, C, x, GANC_X_FP32, g, b, eps, momentum, GANC_ACT_NONE, 0.0f,
-                              y, 0, mean, rstd, rm, rv);
+                              y, 0, mean, rstd, rm, rv, NULL);
   ref_bn(M, C, xd, gd, bd, eps, yd, mud, vard);
   snprintf(what, sizeof what, "BN M=%lld C=%d: train forward", (long long)M, C);
   EXPECT_NERR(what, nerr(y, yd, n), 1e-5);
@@ -931,7 +931,7 @@ static void check_bn_case(ganc_ctx *ctx, const bn_case *bc, rng *rg) {
   float *y2 = fnew(n);
   poison(y2, n);
   batchnorm_forward_train_cpu(ctx, M, C, x, GANC_X_FP32, g, b, eps, momentum, GANC_ACT_NONE, 0.0f,
-                              y2, 0, mean, rstd, NULL, NULL);
+                              y2, 0, mean, rstd, NULL, NULL, NULL);
   ref_bn(M, C, xd, gd, bd, eps, yd, NULL, NULL);
   EXPECT_NERR("BN train forward without running stats", nerr(y2, yd, n), 1e-5);
   // A fused activation (act): the same bits as the activation op on the plain output, in
@@ -943,13 +943,13 @@ static void check_bn_case(ganc_ctx *ctx, const bn_case *bc, rng *rg) {
         poison(y3, n);
         if (train)
           batchnorm_forward_train_cpu(ctx, M, C, x, GANC_X_FP32, g, b, eps, momentum, act, 0.2f, y3,
-                                      0, mu3, rs3, NULL, NULL);
+                                      0, mu3, rs3, NULL, NULL, NULL);
         else
           batchnorm_forward_eval_cpu(ctx, M, C, x, GANC_X_FP32, g, b, rm, rv, eps, act, 0.2f, y3,
                                      0);
         if (train)
           batchnorm_forward_train_cpu(ctx, M, C, x, GANC_X_FP32, g, b, eps, momentum, GANC_ACT_NONE,
-                                      0.0f, y4, 0, mu3, rs3, NULL, NULL);
+                                      0.0f, y4, 0, mu3, rs3, NULL, NULL, NULL);
         else
           batchnorm_forward_eval_cpu(ctx, M, C, x, GANC_X_FP32, g, b, rm, rv, eps, GANC_ACT_NONE,
                                      0.0f, y4, 0);
@@ -1018,9 +1018,9 @@ static void check_bn_case(ganc_ctx *ctx, const bn_case *bc, rng *rg) {
   one.scratch_floats = 0;
   float *y1 = fnew(n), *m1 = fnew(C), *s1 = fnew(C), *dx1 = fnew(n), *y0 = fnew(n);
   batchnorm_forward_train_cpu(ctx, M, C, x, GANC_X_FP32, g, b, eps, momentum, GANC_ACT_NONE, 0.0f,
-                              y0, 0, mean, rstd, NULL, NULL);
+                              y0, 0, mean, rstd, NULL, NULL, NULL);
   batchnorm_forward_train_cpu(&one, M, C, x, GANC_X_FP32, g, b, eps, momentum, GANC_ACT_NONE, 0.0f,
-                              y1, 0, m1, s1, NULL, NULL);
+                              y1, 0, m1, s1, NULL, NULL, NULL);
   assert_memory_equal(y0, y1, n * sizeof(float));
   assert_memory_equal(mean, m1, C * sizeof(float));
   assert_memory_equal(rstd, s1, C * sizeof(float));
@@ -1038,6 +1038,52 @@ static void check_bn_case(ganc_ctx *ctx, const bn_case *bc, rng *rg) {
   double *dbufs[] = {xd, gd, bd, rd, yd, mud, vard, want};
   for (size_t i = 0; i < sizeof dbufs / sizeof *dbufs; i++)
     free(dbufs[i]);
+}
+
+// batchnorm_reapply (train.recompute_batchnorm): from the statistics a training forward kept, the
+// forward's y again bit for bit — every x mode (FP32, halves, rounded as read), activation and
+// y storage, over several row blocks and a mean far from 0; keeping them changes nothing the
+// forward writes, and the kept mean and rstd are those it returns before their rounding.
+static void test_batchnorm_reapply(void **state) {
+  ganc_ctx *ctx = *state;
+  rng rg = {17};
+  const int64_t M = 700;
+  const int C = 5, n = (int)M * C;
+  float *x = fnew(n), *g = fnew(C), *b = fnew(C), *mu = fnew(C), *rs = fnew(C), *mu2 = fnew(C),
+        *rs2 = fnew(C), *y = fnew(n), *y2 = fnew(n), *rm = fnew(C), *rv = fnew(C);
+  double *keep = dnew(2 * C);
+  uint16_t *xh = xmalloc((size_t)n * 2);
+  fill(x, n, &rg, 0.7, 3.0);
+  fill(g, C, &rg, 1, 0);
+  fill(b, C, &rg, 0.5, 0);
+  for (int i = 0; i < n; i++)
+    xh[i] = ganc_bf16_store(x[i]);
+  for (int mode = GANC_X_FP32; mode <= GANC_X_ROUND; mode++)
+    for (int act = GANC_ACT_NONE; act <= GANC_ACT_LRELU; act++)
+      for (int yb = 0; yb < 2; yb++) {
+        const void *xin = mode == GANC_X_BF16 ? (const void *)xh : x;
+        fill_value(rm, C, 0.5f), fill_value(rv, C, 2.0f);
+        for (int k = 0; k < 2 * C; k++)
+          keep[k] = NAN;
+        poison(y, n), poison(y2, n);
+        batchnorm_forward_train_cpu(ctx, M, C, xin, mode, g, b, 1e-5f, 0.1f, act, 0.2f, y, yb, mu,
+                                    rs, rm, rv, keep);
+        batchnorm_forward_train_cpu(ctx, M, C, xin, mode, g, b, 1e-5f, 0.1f, act, 0.2f, y2, yb, mu2,
+                                    rs2, NULL, NULL, NULL);
+        const size_t bytes = (size_t)n * (yb ? 2 : 4);
+        assert_memory_equal(y, y2, bytes);
+        assert_memory_equal(mu, mu2, C * 4);
+        assert_memory_equal(rs, rs2, C * 4);
+        for (int c = 0; c < C; c++) {
+          assert_true((float)keep[c] == mu[c] && (float)keep[C + c] == rs[c]);
+          assert_true(keep[C + c] > 0);
+        }
+        poison(y2, n);
+        batchnorm_reapply_cpu(ctx, M, C, xin, mode, g, b, keep, act, 0.2f, y2, yb);
+        assert_memory_equal(y, y2, bytes);
+      }
+  free(x), free(g), free(b), free(mu), free(rs), free(mu2), free(rs2), free(y), free(y2);
+  free(rm), free(rv), free(keep), free(xh);
 }
 
 static void test_batchnorm(void **state) {
@@ -3012,17 +3058,29 @@ static void test_featops(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_ctx_scratch),    cmocka_unit_test(test_conv_shape_make),
-      cmocka_unit_test(test_conv_cases),     cmocka_unit_test(test_conv_batching),
-      cmocka_unit_test(test_conv_precision), cmocka_unit_test(test_bf16_storage),
-      cmocka_unit_test(test_batchnorm),      cmocka_unit_test(test_activations),
-      cmocka_unit_test(test_losses),         cmocka_unit_test(test_lecam),
-      cmocka_unit_test(test_adam_ema),       cmocka_unit_test(test_pixels),
-      cmocka_unit_test(test_resample),       cmocka_unit_test(test_tensor_add),
-      cmocka_unit_test(test_sum_pool),       cmocka_unit_test(test_spectral),
-      cmocka_unit_test(test_cond),           cmocka_unit_test(test_augment),
-      cmocka_unit_test(test_augment_p),      cmocka_unit_test(test_ada),
-      cmocka_unit_test(test_augment_rows),   cmocka_unit_test(test_featops),
+      cmocka_unit_test(test_ctx_scratch),
+      cmocka_unit_test(test_conv_shape_make),
+      cmocka_unit_test(test_conv_cases),
+      cmocka_unit_test(test_conv_batching),
+      cmocka_unit_test(test_conv_precision),
+      cmocka_unit_test(test_bf16_storage),
+      cmocka_unit_test(test_batchnorm),
+      cmocka_unit_test(test_batchnorm_reapply),
+      cmocka_unit_test(test_activations),
+      cmocka_unit_test(test_losses),
+      cmocka_unit_test(test_lecam),
+      cmocka_unit_test(test_adam_ema),
+      cmocka_unit_test(test_pixels),
+      cmocka_unit_test(test_resample),
+      cmocka_unit_test(test_tensor_add),
+      cmocka_unit_test(test_sum_pool),
+      cmocka_unit_test(test_spectral),
+      cmocka_unit_test(test_cond),
+      cmocka_unit_test(test_augment),
+      cmocka_unit_test(test_augment_p),
+      cmocka_unit_test(test_ada),
+      cmocka_unit_test(test_augment_rows),
+      cmocka_unit_test(test_featops),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -52,6 +52,10 @@ typedef struct ganc_ctx {
   // forward on a convolution's output, its backward on the gradient the reading convolution
   // writes: model/net.c, ops.h's ganc_conv_epi); the same bits either way, to measure the fusion.
   int no_act_fusion;
+  // train.recompute_batchnorm: networks finalized for training on this context do not keep the
+  // batch-norm outputs a convolution alone reads; each is made again just before that
+  // convolution's backward (model/net.c: net_finalize, net_backward); the same bits either way.
+  int recompute_bn;
 } ganc_ctx;
 
 // A CPU context with `threads` threads (0 = all cores). Sets OpenBLAS/OpenMP thread counts.

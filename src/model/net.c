@@ -175,7 +175,8 @@ static void bn_fwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *con
   const int yb = !nd->cond && nd->out_bf16, xm = bn_x_mode(ctx, net, nd);
   if (train)
     batchnorm_forward_train(ctx, M, nd->C, in[0], xm, gamma, beta, net->bn_eps, momentum, nd->act,
-                            nd->slope, y, yb, nd->mean, nd->rstd, rm, rv);
+                            nd->slope, y, yb, nd->mean, nd->rstd, rm, rv,
+                            nd->recompute ? nd->keep : NULL);
   else
     batchnorm_forward_eval(ctx, M, nd->C, in[0], xm, gamma, beta, rm, rv, net->bn_eps, nd->act,
                            nd->slope, y, yb);
@@ -897,6 +898,59 @@ static void place_in_donor_scratch(ganc_net *net, const ganc_net *dn, int max_ba
   free(root), free(end), free(buf);
 }
 
+// train.recompute_batchnorm: which batch norms' outputs are made again for their backward
+// instead of kept. A batch norm (not a conditional one: its output comes from the class affine)
+// whose output one convolution alone reads, directly or through an in-place activation it applies
+// (fused), in a trained net. Its output lives in the recompute buffer from its forward to that
+// convolution's forward, and again from that convolution's backward (which remakes it first: it
+// reads it as backward-weight's operand and for the fused activation's backward) to the
+// activation's own backward where that is separate. So the spans [batch norm, convolution] of the
+// chosen ones must not overlap (in the forward, nor reversed in the backward): of overlapping ones
+// the first is taken. Returns the floats the buffer needs (0: none chosen).
+static size_t plan_recompute(ganc_ctx *ctx, ganc_net *net, int max_batch) {
+  size_t need = 0;
+  for (int i = 0, last = -1; i < net->nnodes; i++) {
+    ganc_node *b = &net->nodes[i];
+    if (b->kind != &KIND_BN || b->cond || b->consumers != 1 || i <= last) continue;
+    const int r = b->first_reader;
+    const ganc_node *a = &net->nodes[r];
+    int c = -1;
+    if (conv_reader(net, i))
+      c = r;
+    else if (a->inplace && a->fused && a->in[0] == i && conv_reader(net, r))
+      c = a->first_reader;
+    if (c < 0) continue;
+    const size_t count = (size_t)out_count(b, max_batch);
+    const size_t floats = b->out_bf16 ? (count + 1) / 2 : count;
+    if (floats > need) need = floats;
+    b->recompute = b->in_rbuf = 1;
+    b->keep = (double *)ganc_alloc(ctx, 4 * (size_t)b->C); // [2, C] doubles
+    net->nodes[c].remake = i + 1;
+    last = c;
+  }
+  return need;
+}
+
+// The recompute buffer a node's output lives in (in_rbuf): its net's holder's (the grad donor's,
+// else its own), or for a node borrowed by a net sharing activations, the donor's.
+static float *rbuf_of(const ganc_net *net, const ganc_node *nd) {
+  const ganc_net *o = nd->recompute ? net : net->donor;
+  return (o->grad_donor ? o->grad_donor : o)->rbuf;
+}
+
+int net_recomputed(const ganc_net *net, size_t *bytes) {
+  int n = 0;
+  size_t sum = 0;
+  for (int i = 0; i < net->nnodes; i++) {
+    const ganc_node *b = &net->nodes[i];
+    if (!b->recompute) continue;
+    n++;
+    sum += (size_t)out_count(b, net->max_batch) * (b->out_bf16 ? 2 : 4);
+  }
+  if (bytes) *bytes = sum;
+  return n;
+}
+
 void net_share_activations(ganc_net *net, const ganc_net *donor) {
   if (net->finalized || donor == net)
     ganc_die(GANC_EXIT_RUNTIME, "internal error: %s shares activations too late", net->name);
@@ -1114,6 +1168,7 @@ void net_finalize(ganc_ctx *ctx, ganc_net *net, int max_batch, int train) {
     b->round_dy = (act || conv) && a->nin == 1 && a->in[0] == i;
   }
   if (train && ctx->bf16_store) plan_bf16(ctx, net);
+  const size_t rneed = train && ctx->recompute_bn ? plan_recompute(ctx, net, max_batch) : 0;
   const ganc_net *dn = net->donor;
   if (dn && (!dn->finalized || dn->nnodes != net->nnodes || dn->max_batch < max_batch))
     ganc_die(GANC_EXIT_RUNTIME, "internal error: %s cannot share %s's activations", net->name,
@@ -1126,6 +1181,16 @@ void net_finalize(ganc_ctx *ctx, ganc_net *net, int max_batch, int train) {
                dn->name, nd->name);
     nd->borrowed =
         !nd->inplace && d && !d->inplace && !d->out_bf16 && !d->out_scratch && !nd->out_bf16;
+    // The donor's output is its recompute buffer: so is this one's (an eval net's chains are the
+    // donor's, so no two of its outputs there are live at once either).
+    nd->in_rbuf |= nd->borrowed && d->in_rbuf;
+  }
+  if (rneed) { // this net's recompute buffer, or its grad donor's grown to fit
+    ganc_net *h = net->grad_donor ? net->grad_donor : net;
+    if (h != net && !h->finalized)
+      ganc_die(GANC_EXIT_RUNTIME, "internal error: %s cannot share %s's recompute buffer",
+               net->name, h->name);
+    scratch_block(ctx, &h->rbuf, &h->rbuf_n, rneed);
   }
   if (dn && !train) place_in_donor_scratch(net, dn, max_batch);
   for (int i = 0; i < net->nnodes; i++) { // the outputs, now that their storage is known
@@ -1134,6 +1199,8 @@ void net_finalize(ganc_ctx *ctx, ganc_net *net, int max_batch, int train) {
     const size_t count = (size_t)max_batch * nd->H * nd->W * nd->C;
     if (nd->inplace)
       nd->out = net->nodes[nd->in[0]].out, nd->out_bf16 = net->nodes[nd->in[0]].out_bf16;
+    else if (nd->in_rbuf)
+      nd->out = rbuf_of(net, nd);
     else if (nd->out_scratch)
       nd->out = NULL; // the backward scratch, once planned (plan_gradients), or the donor's
     else if (nd->borrowed)
@@ -1188,7 +1255,9 @@ void net_free(ganc_ctx *ctx, ganc_net *net) {
   if (net->finalized) {
     for (int i = 0; i < net->nnodes; i++) {
       ganc_node *nd = &net->nodes[i];
-      if (!nd->inplace && !nd->borrowed && !nd->out_scratch) ganc_free(ctx, nd->out);
+      if (!nd->inplace && !nd->borrowed && !nd->out_scratch && !nd->in_rbuf)
+        ganc_free(ctx, nd->out);
+      ganc_free(ctx, nd->keep);
       if (!nd->borrowed) ganc_free(ctx, nd->xhat);
       ganc_free(ctx, nd->mean);
       ganc_free(ctx, nd->rstd);
@@ -1204,6 +1273,7 @@ void net_free(ganc_ctx *ctx, ganc_net *net) {
       ganc_free(ctx, net->dtmp);
       ganc_free(ctx, net->dscratch);
       ganc_free(ctx, net->dw_sn);
+      ganc_free(ctx, net->rbuf);
       for (int b = 0; b < net->ngradbuf; b++)
         ganc_free(ctx, net->gradbuf[b]);
     }
@@ -1291,6 +1361,8 @@ const float *net_forward(ganc_ctx *ctx, ganc_net *net, const float *x, int N, in
     // scratch may have replaced it with a larger one since net_finalize).
     if (nd->out_scratch)
       nd->out = (nd->donor_scratch ? net->donor->gradbuf : net->gradbuf)[nd->scratch_buf];
+    else if (nd->in_rbuf) // likewise the recompute buffer
+      nd->out = rbuf_of(net, nd);
     else if (nd->inplace) // its input's, which may be such an output
       nd->out = net->nodes[nd->in[0]].out;
     const float *in[2] = {input_of(net, nd->in[0], x),
@@ -1298,6 +1370,16 @@ const float *net_forward(ganc_ctx *ctx, ganc_net *net, const float *x, int N, in
     nd->kind->forward(ctx, net, nd, in, N, train, mom);
   }
   return net->nodes[net->nnodes - 1].out;
+}
+
+// train.recompute_batchnorm: batch norm k's training output again, into the recompute buffer (its
+// out), for the backward of the convolution that alone reads it — the same bits as its forward
+// (batchnorm_reapply), from its input (kept for its own backward) and the statistics it kept.
+static void bn_remake(ganc_ctx *ctx, ganc_net *net, int k, const float *x, int N) {
+  ganc_node *b = &net->nodes[k];
+  batchnorm_reapply(ctx, (int64_t)N * b->H * b->W, b->C, input_of(net, b->in[0], x),
+                    bn_x_mode(ctx, net, b), param(net, b->w), param(net, b->b), b->keep, b->act,
+                    b->slope, b->out, b->out_bf16);
 }
 
 const float *net_backward(ganc_ctx *ctx, ganc_net *net, const float *x, const float *dy, int N,
@@ -1337,6 +1419,7 @@ const float *net_backward(ganc_ctx *ctx, ganc_net *net, const float *x, const fl
       else
         written[j] = 1;
     }
+    if (nd->remake) bn_remake(ctx, net, nd->remake - 1, x, N);
     // dtmp holds one pending gradient at a time: a node with two pending ones (a node adding an
     // input to itself, or two already-written inputs) goes one input at a time.
     if (target[0] && target[1]) {

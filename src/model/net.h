@@ -104,6 +104,15 @@ typedef struct ganc_node {
                      // kept so: the conv writes its (activated) output's halves (conv2d_mixed's
                      // out_bf16: rounded as stored, no FP32 copy)
   int donor_scratch; // out_scratch in the donor's gradbuf (net_share_activations)
+  // train.recompute_batchnorm (net_finalize): a batch norm whose output (after its fused ReLU)
+  // one convolution alone reads keeps it in the net's recompute buffer only until that
+  // convolution's forward has read it (recompute); the convolution's backward first makes it
+  // again there (remake: 1 + the batch norm's index) from the batch norm's input and the
+  // statistics its training forward kept (keep, [2, C] doubles: batchnorm_reapply). in_rbuf: out
+  // is that buffer — the holder's (rbuf_holder), or for a net sharing a donor's activations the
+  // donor's — looked up at each forward (a borrower of the holder's scratch may replace it).
+  int recompute, remake, in_rbuf;
+  double *keep;
 } ganc_node;
 
 typedef struct ganc_net {
@@ -154,6 +163,10 @@ typedef struct ganc_net {
   struct ganc_net *grad_donor;  // net_share_gradients: whose backward scratch this net uses
   const struct ganc_net *param_donor; // net_share_params: whose parameter block this net reads
   int grad_lent;                      // a borrower uses this net's backward scratch
+  // The recompute buffer (train.recompute_batchnorm), rbuf_n floats: the net's own, or its grad
+  // donor's grown to fit (net_share_gradients): no two nets' outputs in it are needed at once.
+  float *rbuf;
+  size_t rbuf_n;
 } ganc_net;
 
 // ---- building ----------------------------------------------------------------------------------
@@ -235,6 +248,9 @@ void net_share_gradients(ganc_net *net, ganc_net *donor);
 void net_share_params(ganc_net *net, const ganc_net *donor);
 // How many node outputs net_finalize keeps in bf16, and the bytes that saves at max_batch.
 int net_bf16_outputs(const ganc_net *net, size_t *bytes_saved);
+// How many batch-norm outputs net_finalize does not keep (train.recompute_batchnorm: made again
+// for their backward), and their bytes at max_batch (the recompute buffer holds the largest).
+int net_recomputed(const ganc_net *net, size_t *bytes);
 // How many node-output gradients net_finalize keeps in bf16.
 int net_bf16_gradients(const ganc_net *net);
 // How many convolutions are given their weights' bf16 halves (net->ph; 0 without it).

@@ -55,10 +55,24 @@ static void bn_combine(const double *part, int64_t nblk, int C, double *out) {
       out[c] += part[b * C + c];
 }
 
+// The training forward's normalisation (and batchnorm_reapply's: one expression, so its bits).
+static void bn_normalize(ganc_ctx *ctx, int64_t M, int C, const void *x, int x_mode,
+                         const double *mu, const double *rs, const float *gamma, const float *beta,
+                         int act, float slope, void *y, int y_bf16) {
+#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+  for (int64_t i = 0; i < M; i++)
+    for (int c = 0; c < C; c++)
+      ganc_store_as(
+          y, y_bf16, i * C + c,
+          ganc_act(
+              act, slope,
+              (float)((ganc_load_x(x, x_mode, i * C + c) - mu[c]) * rs[c] * gamma[c] + beta[c])));
+}
+
 void batchnorm_forward_train_cpu(ganc_ctx *ctx, int64_t M, int C, const void *x, int x_mode,
                                  const float *gamma, const float *beta, float eps, float momentum,
                                  int act, float slope, void *y, int y_bf16, float *mean,
-                                 float *rstd, float *run_mean, float *run_var) {
+                                 float *rstd, float *run_mean, float *run_var, double *keep) {
   bn_check(M, C, x_mode, "batchnorm_forward_train_cpu");
   bn_check_alias(x, x_mode, y, y_bf16, "batchnorm_forward_train_cpu");
   // As PyTorch: one value per channel has no variance to normalize by (and no unbiased one).
@@ -111,16 +125,17 @@ void batchnorm_forward_train_cpu(ganc_ctx *ctx, int64_t M, int C, const void *x,
     rs[c] = 1.0 / sqrt(v + eps);
     mean[c] = (float)mu[c];
     rstd[c] = (float)rs[c];
+    if (keep) keep[c] = mu[c], keep[C + c] = rs[c];
   }
+  bn_normalize(ctx, M, C, x, x_mode, mu, rs, gamma, beta, act, slope, y, y_bf16);
+}
 
-#pragma omp parallel for num_threads(ctx->threads) schedule(static)
-  for (int64_t i = 0; i < M; i++)
-    for (int c = 0; c < C; c++)
-      ganc_store_as(
-          y, y_bf16, i * C + c,
-          ganc_act(
-              act, slope,
-              (float)((ganc_load_x(x, x_mode, i * C + c) - mu[c]) * rs[c] * gamma[c] + beta[c])));
+void batchnorm_reapply_cpu(ganc_ctx *ctx, int64_t M, int C, const void *x, int x_mode,
+                           const float *gamma, const float *beta, const double *keep, int act,
+                           float slope, void *y, int y_bf16) {
+  bn_check(M, C, x_mode, "batchnorm_reapply_cpu");
+  bn_check_alias(x, x_mode, y, y_bf16, "batchnorm_reapply_cpu");
+  bn_normalize(ctx, M, C, x, x_mode, keep, keep + C, gamma, beta, act, slope, y, y_bf16);
 }
 
 void batchnorm_forward_eval_cpu(ganc_ctx *ctx, int64_t M, int C, const void *x, int x_mode,

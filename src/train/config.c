@@ -153,6 +153,12 @@ static const key_def KEYS[] = {
        "straight on a convolution, and the gradients batch norm passes back, where only "
        "convolutions reading bf16 operands read them, so their bytes halve; with the same kernel "
        "variants the results are the same bits, since the readers round them to bf16 anyway"),
+  BOOL("train", recompute_batchnorm, "true",
+       "do not keep a batch norm's output (after its ReLU) from the forward to the backward where "
+       "a convolution alone reads it: make it again from the batch norm's input and statistics "
+       "just before that convolution's backward, into one buffer that every such output shares; "
+       "the same bits either way, less memory (docs/PERF.md), one more pass over each such output "
+       "per backward (false: keep them, to measure the difference)"),
   ENUM("train", cuda_graph,  "auto",    "auto|on|off",
        "CUDA: capture one training step (D and G updates, EMA) as a CUDA graph after a first "
        "plain step, and replay it: no per-kernel launch cost, no host waits inside a step "

@@ -52,7 +52,9 @@ typedef struct ganc_config {
   char conv_variant[32]; // CUDA convolution kernels: "auto" or a variant's name (kernels.h)
   int fuse_activations;  // 1 = a ReLU / leaky ReLU beside a convolution runs in its epilogue
   int bf16_activations;  // 1 = bf16 runs on CUDA keep activations that only bf16 reads need in bf16
-  char cuda_graph[8];    // "auto", "on" or "off": one captured CUDA graph per step
+  int recompute_batchnorm; // 1 = batch-norm outputs a convolution alone reads are made again for
+                           // its backward, not kept (model/net.c)
+  char cuda_graph[8];      // "auto", "on" or "off": one captured CUDA graph per step
   // [log]
   double report_kimg;   // one log line every this many kimg
   double snapshot_kimg; // image grid and checkpoint every this many kimg

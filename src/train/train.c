@@ -109,8 +109,8 @@ typedef struct trainer {
   ganc_feat_stats fid_real;
 } trainer;
 
-// train.precision, train.conv_variant, train.bf16_activations and train.fuse_activations onto the
-// context (T.cfg outlives it).
+// train.precision, train.conv_variant, train.bf16_activations, train.fuse_activations and
+// train.recompute_batchnorm onto the context (T.cfg outlives it).
 static void ctx_set_precision(ganc_ctx *ctx, const ganc_config *c) {
   ctx->precision = !strcmp(c->precision, "bf16")   ? GANC_PREC_BF16
                    : !strcmp(c->precision, "tf32") ? GANC_PREC_TF32
@@ -118,6 +118,7 @@ static void ctx_set_precision(ganc_ctx *ctx, const ganc_config *c) {
   ctx->conv_variant = strcmp(c->conv_variant, "auto") ? c->conv_variant : NULL;
   ctx->bf16_store = c->bf16_activations && ctx->precision == GANC_PREC_BF16;
   ctx->no_act_fusion = !c->fuse_activations;
+  ctx->recompute_bn = c->recompute_batchnorm;
 }
 
 static void usage(FILE *f) {
@@ -1411,6 +1412,12 @@ int ganc_train_main(int argc, char **argv) {
     if (gn + dn + gg + dg) // train.bf16_activations: which tensors live in bf16
       printf("bf16 activations: G %d, D %d (%.2f MB less); bf16 gradients: G %d, D %d\n", gn, dn,
              (double)(gb + db) / 1e6, gg, dg);
+    size_t gr = 0, dr = 0;
+    const int grn = net_recomputed(&T.G, &gr), drn = net_recomputed(&T.D, &dr);
+    if (grn + drn) // train.recompute_batchnorm: outputs made again for their backward
+      printf("batch-norm outputs recomputed: G %d, D %d (%.2f MB not kept; a %.2f MB buffer for "
+             "them)\n",
+             grn, drn, (double)(gr + dr) / 1e6, (double)(T.G.rbuf_n + T.D.rbuf_n) * 4 / 1e6);
     const int gw = net_bf16_weights(&T.G), dw = net_bf16_weights(&T.D);
     if (gw + dw) // the convolutions given their weights' halves (net.h: net->ph)
       printf("bf16 weight copies: G %d, D %d convolutions (%.2f MB)\n", gw, dw,

@@ -228,7 +228,7 @@ static void bn_case_make(bn_case *b, int64_t M, int C) {
   b->rm = fdup(b->rm0, C);
   b->rv = fdup(b->rv0, C);
   batchnorm_forward_train_cpu(&CPU, M, C, b->x, GANC_X_FP32, b->gamma, b->beta, BN_EPS, BN_MOMENTUM,
-                              GANC_ACT_NONE, 0.0f, b->y, 0, b->mean, b->rstd, b->rm, b->rv);
+                              GANC_ACT_NONE, 0.0f, b->y, 0, b->mean, b->rstd, b->rm, b->rv, NULL);
   b->y_eval = fnew(n);
   batchnorm_forward_eval_cpu(&CPU, M, C, b->x, GANC_X_FP32, b->gamma, b->beta, b->rm, b->rv, BN_EPS,
                              GANC_ACT_NONE, 0.0f, b->y_eval, 0);
@@ -368,7 +368,7 @@ static void gpu_bn(int64_t M, int C, const char *where) {
     poison(mean, cb);
     poison(rstd, cb);
     batchnorm_forward_train_cuda(&G, ST, M, C, x, GANC_X_FP32, gamma, beta, BN_EPS, BN_MOMENTUM,
-                                 GANC_ACT_NONE, 0.0f, y, 0, mean, rstd, rm, rv);
+                                 GANC_ACT_NONE, 0.0f, y, 0, mean, rstd, rm, rv, NULL);
     down(run ? hy2 : hy, y, fb);
     if (run == 0) {
       down(hm, mean, cb);
@@ -405,7 +405,7 @@ static void gpu_bn(int64_t M, int C, const char *where) {
         const int a = fused ? act : GANC_ACT_NONE;
         if (train)
           batchnorm_forward_train_cuda(&G, ST, M, C, x, GANC_X_FP32, gamma, beta, BN_EPS,
-                                       BN_MOMENTUM, a, 0.2f, y, 0, mean, rstd, NULL, NULL);
+                                       BN_MOMENTUM, a, 0.2f, y, 0, mean, rstd, NULL, NULL, NULL);
         else
           batchnorm_forward_eval_cuda(&G, ST, M, C, x, GANC_X_FP32, gamma, beta, rm, rv, BN_EPS, a,
                                       0.2f, y, 0);
@@ -430,9 +430,9 @@ static void gpu_bn(int64_t M, int C, const char *where) {
         poison(yh, n * sizeof(uint16_t) + 16);
         if (train) {
           batchnorm_forward_train_cuda(&G, ST, M, C, x, GANC_X_FP32, gamma, beta, BN_EPS,
-                                       BN_MOMENTUM, act, 0.2f, y, 0, mean, rstd, NULL, NULL);
+                                       BN_MOMENTUM, act, 0.2f, y, 0, mean, rstd, NULL, NULL, NULL);
           batchnorm_forward_train_cuda(&G, ST, M, C, x, GANC_X_FP32, gamma, beta, BN_EPS,
-                                       BN_MOMENTUM, act, 0.2f, yh, 1, mean, rstd, NULL, NULL);
+                                       BN_MOMENTUM, act, 0.2f, yh, 1, mean, rstd, NULL, NULL, NULL);
         } else {
           batchnorm_forward_eval_cuda(&G, ST, M, C, x, GANC_X_FP32, gamma, beta, rm, rv, BN_EPS,
                                       act, 0.2f, y, 0);
@@ -452,6 +452,45 @@ static void gpu_bn(int64_t M, int C, const char *where) {
            fenced ? "" : ", WROTE PAST y");
     ganc_cuda_free(&G, yh);
     free(h16);
+  }
+
+  // batchnorm_reapply (train.recompute_batchnorm): from the statistics this device's training
+  // forward kept, its y again bit for bit — x FP32 or rounded as read, each activation, y in
+  // FP32 or halves, nothing written past y; the kept mean and rstd round to those it returned.
+  {
+    const size_t yb_bytes = n * sizeof(float) + 16;
+    void *y1 = dnew(yb_bytes), *y2 = dnew(yb_bytes);
+    double *keep = dnew(2 * (size_t)C * sizeof(double));
+    unsigned char *h1 = xmalloc(yb_bytes), *h2 = xmalloc(yb_bytes);
+    double *hk = xmalloc(2 * (size_t)C * sizeof(double));
+    float *hm = xmalloc(cb), *hr = xmalloc(cb);
+    int same = 1, kept = 1;
+    // Every combination on the smaller shapes; on the larger (slow under cudemu) the bf16 run's
+    // (x rounded as read, ReLU, y in halves).
+    const int all = n <= 65536;
+    for (int xm = all ? GANC_X_FP32 : GANC_X_ROUND; xm <= GANC_X_ROUND;
+         xm += GANC_X_ROUND - GANC_X_FP32)
+      for (int act = all ? GANC_ACT_NONE : GANC_ACT_RELU;
+           act <= (all ? GANC_ACT_LRELU : GANC_ACT_RELU); act++)
+        for (int yb = !all; yb < 2; yb++) {
+          poison(y1, yb_bytes), poison(y2, yb_bytes), poison(keep, 2 * (size_t)C * sizeof(double));
+          batchnorm_forward_train_cuda(&G, ST, M, C, x, xm, gamma, beta, BN_EPS, BN_MOMENTUM, act,
+                                       0.2f, y1, yb, mean, rstd, NULL, NULL, keep);
+          batchnorm_reapply_cuda(&G, ST, M, C, x, xm, gamma, beta, keep, act, 0.2f, y2, yb);
+          down(h1, y1, yb_bytes);
+          down(h2, y2, yb_bytes);
+          same &= memcmp(h1, h2, yb_bytes) == 0; // the poisoned tails included
+          down(hk, keep, 2 * (size_t)C * sizeof(double));
+          down(hm, mean, cb);
+          down(hr, rstd, cb);
+          for (int c = 0; c < C; c++)
+            kept &= (float)hk[c] == hm[c] && (float)hk[C + c] == hr[c];
+        }
+    report(same && kept, "gpu   bn_reapply         M=%-7lld C=%-4d %-20s = the forward's y: %s%s",
+           (long long)M, C, where, same ? "bit-exact" : "DIFFERS",
+           kept ? "" : ", KEPT STATISTICS WRONG");
+    ganc_cuda_free(&G, y1), ganc_cuda_free(&G, y2), ganc_cuda_free(&G, keep);
+    free(h1), free(h2), free(hk), free(hm), free(hr);
   }
 
   // Backward from the CPU's mean and rstd; dgamma/dbeta start non-zero (accumulate), dx poisoned
@@ -522,7 +561,7 @@ static void gpu_bn(int64_t M, int C, const char *where) {
       up(rv, b.rv0, cb);
       poison(y, fb);
       batchnorm_forward_train_cuda(&G, ST, M, C, xin, xm, gamma, beta, BN_EPS, BN_MOMENTUM,
-                                   GANC_ACT_LRELU, 0.2f, y, 0, mean, rstd, rm, rv);
+                                   GANC_ACT_LRELU, 0.2f, y, 0, mean, rstd, rm, rv, NULL);
       down(out, y, fb);
       down(out + 3 * n, mean, cb);
       down(out + 3 * n + C, rstd, cb);
@@ -549,10 +588,10 @@ static void gpu_bn(int64_t M, int C, const char *where) {
       if (train) {
         batchnorm_forward_train_cuda(&G, ST, M, C, x, GANC_X_ROUND, gamma, beta, BN_EPS,
                                      BN_MOMENTUM, GANC_ACT_LRELU, 0.2f, y, 0, mean, rstd, NULL,
-                                     NULL);
+                                     NULL, NULL);
         batchnorm_forward_train_cuda(&G, ST, M, C, xy, GANC_X_ROUND, gamma, beta, BN_EPS,
                                      BN_MOMENTUM, GANC_ACT_LRELU, 0.2f, xy, 0, mean, rstd, NULL,
-                                     NULL);
+                                     NULL, NULL);
       } else {
         batchnorm_forward_eval_cuda(&G, ST, M, C, x, GANC_X_ROUND, gamma, beta, rm, rv, BN_EPS,
                                     GANC_ACT_RELU, 0.0f, y, 0);
@@ -644,7 +683,7 @@ static void gpu_bn_special(void) {
   poison(mean, cb);
   poison(rstd, cb);
   batchnorm_forward_train_cuda(&G, ST, M, C, x, GANC_X_FP32, gamma, beta, BN_EPS, BN_MOMENTUM,
-                               GANC_ACT_NONE, 0.0f, y, 0, mean, rstd, NULL, NULL);
+                               GANC_ACT_NONE, 0.0f, y, 0, mean, rstd, NULL, NULL, NULL);
   down(hy, y, fb);
   down(hm, mean, cb);
   down(hr, rstd, cb);
@@ -656,7 +695,7 @@ static void gpu_bn_special(void) {
   // Only the running variance.
   up(rv, b.rv0, cb);
   batchnorm_forward_train_cuda(&G, ST, M, C, x, GANC_X_FP32, gamma, beta, BN_EPS, BN_MOMENTUM,
-                               GANC_ACT_NONE, 0.0f, y, 0, mean, rstd, NULL, rv);
+                               GANC_ACT_NONE, 0.0f, y, 0, mean, rstd, NULL, rv, NULL);
   down(hrv, rv, cb);
   e = nerr(hrv, b.rv, C);
   report(e <= TOL_BN_FWD,
@@ -666,7 +705,7 @@ static void gpu_bn_special(void) {
   // In place, y == x (the kernels read every statistic before the normalise pass writes).
   float *xy = dup_to_device(b.x, n);
   batchnorm_forward_train_cuda(&G, ST, M, C, xy, GANC_X_FP32, gamma, beta, BN_EPS, BN_MOMENTUM,
-                               GANC_ACT_NONE, 0.0f, xy, 0, mean, rstd, NULL, NULL);
+                               GANC_ACT_NONE, 0.0f, xy, 0, mean, rstd, NULL, NULL, NULL);
   down(hy, xy, fb);
   e = nerr(hy, b.y, n);
   report(e <= TOL_BN_FWD, "gpu   bn_forward_train   M=%lld C=%d in place (y == x): err %.2e",

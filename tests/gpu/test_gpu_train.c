@@ -345,6 +345,9 @@ static void graph_check(const char *name, const programs *P, const char *data, c
 // kernels fixed (train.conv_variant = mma-bf16-g128, so that timing picks nothing) and D 8 wide
 // (so that D's b1 convolution, C = 8, reads its first leaky ReLU in bf16), one with the storage
 // and one without, must give the same bits.
+// That second run also keeps every batch-norm output (train.recompute_batchnorm = false), which
+// the others make again for the backward of the convolution reading it (model/net.c): the same
+// bits again, so the remade outputs are the forward's.
 // A third run without train.fuse_activations (each activation beside a convolution in a pass of
 // its own; D's first leaky ReLU then FP32) must give those bits too, and keep fewer of D's
 // gradients in bf16 than the fused run, whose D b1 backward-data writes its first convolution's
@@ -375,7 +378,8 @@ static void storage_check(const char *name, const programs *P, const char *data,
         "%s: the bf16 run kept gradients of G and D in bf16 (\"bf16 gradients: G %d, D %d\" in %s)",
         name, gg, dg, log);
   static const char *const opt[6] = {"",
-                                     " --set train.bf16_activations=false",
+                                     " --set train.bf16_activations=false"
+                                     " --set train.recompute_batchnorm=false",
                                      " --set train.fuse_activations=false",
                                      "-cp3",
                                      "",
@@ -414,7 +418,17 @@ static void storage_check(const char *name, const programs *P, const char *data,
         "%s: the bf16-activation run gave convolutions of G and D their weights' halves (\"bf16 "
         "weight copies: G %d, D %d\"), the FP32-activation run none",
         name, gw, dw);
-  same_bits(name, "bf16 and FP32 activations", run[0], run[1], steps);
+  // train.recompute_batchnorm (on by default): the bf16 runs kept none of the batch-norm outputs
+  // a convolution alone reads, but made each again for its backward; the FP32-activation run
+  // (which also turns that off) kept them all — and the same bits below say both change none.
+  int gr = 0, dr = 0, gr1 = 0, dr1 = 0;
+  const int remade = file_scan2(log, "batch-norm outputs recomputed: G ", &gr, &dr);
+  const int kept_all = !file_scan2(log1, "batch-norm outputs recomputed: G ", &gr1, &dr1);
+  check(remade && gr > 0 && dr > 0 && kept_all,
+        "%s: the bf16 run recomputed batch-norm outputs of G and D (\"batch-norm outputs "
+        "recomputed: G %d, D %d\" in %s), the run with train.recompute_batchnorm = false none",
+        name, gr, dr, log);
+  same_bits(name, "bf16 and FP32 activations, outputs recomputed and kept", run[0], run[1], steps);
   // Both resumed for 2 more steps (copies of the run folders): the halves are made again from the
   // checkpoint's weights (a stale copy, the initial weights', would differ at once).
   char res[2][4600];
@@ -489,6 +503,7 @@ static void storage_check_conv_outputs(const char *name, const programs *P, cons
     const int rc =
         gpu_run(P, data, cfg, run[k], extra, batch, steps,
                 k ? "--set train.conv_variant=mma-bf16 --set train.bf16_activations=false"
+                    " --set train.recompute_batchnorm=false" // and out.bn's output kept
                   : "--set train.conv_variant=mma-bf16");
     check(rc == 0, "%s: %d steps with mma-bf16 and train.bf16_activations = %s (exit %d)", name,
           steps, k ? "false" : "true", rc);

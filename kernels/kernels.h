@@ -187,6 +187,10 @@ enum {
   GANC_PROBE_FAULT_RETURN = 5,
   GANC_PROBE_FAULT_LDMATRIX_GLOBAL = 6,
   GANC_PROBE_FAULT_CP_ASYNC_RACE = 7,
+  // The emulator's static shared memory (never launched on a GPU, where it reads garbage): each of
+  // 3 blocks of 32 threads reads s[l] before any write (D[64b + l]: poison under cudemu), then
+  // what its neighbour lane wrote, 100b + (l+1)%32 (D[64b + 32 + l]).
+  GANC_PROBE_SHARED = 8,
   // One warpgroup's wgmma (sm_90a): kind GANC_PROBE_WGMMA + cfg (0..127; the operands' sources,
   // major-ness and swizzles: mma_probe.cu), D [64][128] = A [64][64] · B [64][128] from bf16 bits
   // (a: A then Aᵀ; b: B then Bᵀ); mutations 1-4 perturb, 10-16 are faults for the emulator.

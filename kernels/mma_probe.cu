@@ -105,6 +105,18 @@ __global__ void probe_shfl(const float *A, float *D) {
   D[4 * l + 3] = __shfl_sync(0xffffffffu, v, 31 - l);
 }
 
+// Static shared memory read before it is written (GANC_PROBE_SHARED; under the emulator only).
+__global__ void probe_shared(float *D) {
+  __shared__ float s[32];
+  const int l = threadIdx.x, b = blockIdx.x;
+  const float before = s[l];
+  __syncthreads();
+  s[l] = (float)(100 * b + l);
+  __syncthreads();
+  D[64 * b + l] = before;
+  D[64 * b + 32 + l] = s[(l + 1) % 32];
+}
+
 // Faults the emulator must stop with a message (never run on a GPU: they hang or are undefined).
 __global__ void probe_fault(float *D, int which) {
   const int l = threadIdx.x;
@@ -306,6 +318,9 @@ extern "C" void mma_probe_cuda(ganc_ctx *ctx, ganc_stream st, int kind, int muta
     break;
   case GANC_PROBE_SHFL:
     GANC_LAUNCH(probe_shfl, 1, 32, st)((const float *)a, d);
+    break;
+  case GANC_PROBE_SHARED:
+    GANC_LAUNCH(probe_shared, 3, 32, st)(d);
     break;
   default:
     if (kind >= GANC_PROBE_WGMMA) {

@@ -990,7 +990,12 @@ int main(int argc, char **argv) {
     const double macs = (double)cs->N * cs->P * cs->Q * cs->K * cs->R * cs->S * cs->C;
     const char *nm = cases.v[i].name;
     const int awkward = !strncmp(nm, "odd", 3) || !strncmp(nm, "split-K", 7);
-    r.variants = !EMULATED || awkward ? 2 : macs <= 0x1p21 ? 1 : 0;
+    // Under the emulator a shape an earlier case had (D's first conv is G's last, run as its
+    // adjoint) walks the table once: the same launches again would prove nothing new.
+    int again = 0;
+    for (int j = 0; j < i && !again; j++)
+      again = !memcmp(&cases.v[j].s, cs, sizeof *cs);
+    r.variants = !EMULATED || awkward ? 2 : macs <= 0x1p21 && !again ? 1 : 0;
     run_case(&r, &cases.v[i], 0x5EED0000ull + (uint64_t)i);
   }
   int agree = !nmatch; // the agreement check: with the cases, or when a TEXT names it

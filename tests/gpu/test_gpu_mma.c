@@ -204,6 +204,39 @@ static void test_fault(probe_env *e, int kind, const char *expect, const char *w
   test_fault_m(e, kind, 0, expect, what);
 }
 
+// Under the emulator: static shared memory is poison at the start of every block (cudemu.cc keeps
+// the section's pages closed and poisons again only those a launch touched), in a second launch as
+// in the first; and a fault elsewhere still stops the program (its handler passes it on).
+static void test_shared_poison(probe_env *e) {
+  int ok = 1;
+  for (int run = 0; run < 2; run++) {
+    float h[192];
+    for (int i = 0; i < 192; i++)
+      h[i] = 0.0f;
+    ganc_cuda_h2d(e->gpu, e->d_d, h, sizeof h);
+    mma_probe_cuda(e->gpu, e->st, GANC_PROBE_SHARED, 0, NULL, NULL, e->d_d);
+    ganc_cuda_d2h(e->gpu, h, e->d_d, sizeof h);
+    for (int b = 0; b < 3; b++)
+      for (int l = 0; l < 32; l++)
+        ok &= bits_of(h[64 * b + l]) == 0x7FA5A5A5u &&
+              h[64 * b + 32 + l] == (float)(100 * b + (l + 1) % 32);
+  }
+  check(ok, "emulator poisons static shared memory before every block, launch after launch");
+}
+static void null_store(void *p) {
+  mma_probe_cuda(((probe_env *)p)->gpu, ((probe_env *)p)->st, GANC_PROBE_SHARED, 0, NULL, NULL,
+                 ((probe_env *)p)->d_d);
+  volatile int *volatile bad = NULL;
+  *bad = 1;
+}
+static void test_other_fault(probe_env *e) {
+  char msg[1024];
+  const int rc = tu_run_child(null_store, e, msg, sizeof msg);
+  // killed by SIGSEGV (-1), or stopped by UBSan's handler of it (exit 1, "SEGV")
+  check(rc == -1 || (rc != 0 && strstr(msg, "SEGV") != NULL),
+        "a segmentation fault outside shared memory still stops the program");
+}
+
 // wgmma (m64n128k16, one warpgroup): D [64][128] = A [64][64] · B [64][128] for every source,
 // major-ness and swizzle of A and B the probe stages (72 configurations: A from registers with each
 // B layout, and 8 x 8 shared-memory layouts); mutations that must miss on chosen configurations;
@@ -351,6 +384,8 @@ int main(int argc, char **argv) {
                "ldmatrix from global memory");
     test_fault(&e, GANC_PROBE_FAULT_CP_ASYNC_RACE, "was written while the cp.async",
                "a store into the destination of another lane's cp.async in flight");
+    test_shared_poison(&e);
+    test_other_fault(&e);
   }
   printf("%d passed, %d failed\n", passed, failed);
   ganc_cuda_free(&gpu, e.d_a);

@@ -26,8 +26,9 @@
 //     enough past the end faults at once); the bytes around it on its own pages are poison (the
 //     signalling NaN 0x7FA5A5A5: a read just outside poisons results) and are checked after every
 //     launch, so a write outside an allocation names the kernel, even one that adds 0 to poison;
-//     new allocations and every block's shared memory are poison too; copies and memsets must lie
-//     inside one allocation and go in the direction their kind says;
+//     new allocations and every block's shared memory are poison too (static shared memory by
+//     closed pages: poison_shared says how); copies and memsets must lie inside one allocation and
+//     go in the direction their kind says;
 //   - dynamic shared memory (GANC_LAUNCH_SMEM): poisoned before every block, only the launch's
 //     bytes of it count as shared for ldmatrix and cp.async, and a launch asking past 48 KB fails
 //     as on a GPU unless cudaFuncSetAttribute raised the kernel's limit first (which refuses past
@@ -72,6 +73,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -430,10 +432,92 @@ void resume(unsigned t) {
 extern "C" char __start_cudemu_shared[] __attribute__((weak));
 extern "C" char __stop_cudemu_shared[] __attribute__((weak));
 
+// Static shared memory: the cudemu_shared section holds the __shared__ statics of every kernel in
+// the program (~140 KB in the test programs), of which a block uses a few KB. Poisoning all of it
+// before every block took ~15% of the emulated tests' time, so only the pages a launch touched are
+// poisoned again: the section's whole pages stay inaccessible (PROT_NONE) and poison while no
+// kernel touches them; the first access of a launch to one faults, and the handler marks it
+// touched and opens it. Before every block the touched pages and the partial pages at the
+// section's two ends are poisoned; after the launch the touched pages are poisoned and closed
+// again. A page nobody touched still holds the poison it was closed with, so every block starts,
+// as before, on shared memory that is poison throughout. A fault anywhere else goes to the handler
+// that was there before (the default: the program stops with SIGSEGV as without cudemu).
+struct SharedPages {
+  char *a = nullptr, *b = nullptr;   // the section
+  char *lo = nullptr, *hi = nullptr; // its whole pages
+  size_t page = 0;
+  std::vector<unsigned char> touched; // per page of [lo, hi)
+  std::vector<unsigned> list;         // the touched pages, in the order they were touched
+  size_t nlist = 0;
+  struct sigaction old;
+  bool ready = false;
+} SP;
+
+void shared_fault(int sig, siginfo_t *si, void *uc) {
+  char *p = (char *)si->si_addr;
+  if (p >= SP.lo && p < SP.hi) {
+    const size_t i = (size_t)(p - SP.lo) / SP.page;
+    if (!SP.touched[i] && SP.nlist < SP.list.size()) {
+      SP.touched[i] = 1;
+      SP.list[SP.nlist++] = (unsigned)i;
+      if (mprotect(SP.lo + i * SP.page, SP.page, PROT_READ | PROT_WRITE) == 0) return;
+    }
+  }
+  // Not a closed page of the section: the previous disposition, which the fault meets on return.
+  (void)sig, (void)uc;
+  sigaction(SIGSEGV, &SP.old, nullptr);
+}
+
+// At the first launch: poison the section and close its whole pages.
+void shared_pages_init() {
+  SP.ready = true;
+  SP.a = __start_cudemu_shared, SP.b = __stop_cudemu_shared;
+  if (!SP.a || SP.b <= SP.a) {
+    SP.a = SP.b = nullptr;
+    return;
+  }
+  SP.page = page_size();
+  poison(SP.a, (size_t)(SP.b - SP.a));
+  const uintptr_t lo = ((uintptr_t)SP.a + SP.page - 1) / SP.page * SP.page,
+                  hi = (uintptr_t)SP.b / SP.page * SP.page;
+  if (hi <= lo) return; // no whole page: the fragments are poisoned before every block
+  SP.lo = (char *)lo, SP.hi = (char *)hi;
+  const size_t n = (hi - lo) / SP.page;
+  SP.touched.assign(n, 0);
+  SP.list.assign(n, 0);
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = shared_fault;
+  sa.sa_flags = SA_SIGINFO;
+  sigemptyset(&sa.sa_mask);
+  if (sigaction(SIGSEGV, &sa, &SP.old) != 0) fail("cannot install the shared-memory fault handler");
+  if (mprotect(SP.lo, hi - lo, PROT_NONE) != 0) fail("mprotect of static shared memory failed");
+}
+
 void poison_shared(size_t dyn) {
-  const uintptr_t a = (uintptr_t)__start_cudemu_shared, b = (uintptr_t)__stop_cudemu_shared;
-  if (a && b > a) poison(__start_cudemu_shared, (size_t)(b - a));
+  if (!SP.ready) shared_pages_init();
+  if (SP.a) {
+    if (!SP.lo) {
+      poison(SP.a, (size_t)(SP.b - SP.a));
+    } else {
+      poison(SP.a, (size_t)(SP.lo - SP.a));
+      poison(SP.hi, (size_t)(SP.b - SP.hi));
+      for (size_t i = 0; i < SP.nlist; i++)
+        poison(SP.lo + (size_t)SP.list[i] * SP.page, SP.page);
+    }
+  }
   if (dyn) poison(dyn_smem, dyn);
+}
+
+// After a launch: the touched pages poisoned and closed again.
+void close_shared_pages() {
+  for (size_t i = 0; i < SP.nlist; i++) {
+    char *p = SP.lo + (size_t)SP.list[i] * SP.page;
+    poison(p, SP.page);
+    if (mprotect(p, SP.page, PROT_NONE) != 0) fail("mprotect of static shared memory failed");
+    SP.touched[SP.list[i]] = 0;
+  }
+  SP.nlist = 0;
 }
 
 uint64_t mix64(uint64_t z) {
@@ -479,7 +563,12 @@ void run_block(const cudemu::Config &c, int order, uint64_t salt, std::vector<un
     th.wg_collectives = th.wg_commits = th.proxy_fences = 0;
     th.wg_fenced = th.rs_since_fence = false;
   }
-  S.warps.assign((nt + 31) / 32, Warp());
+  // Only the collectives' counters need resetting: a collective's first lane clears its data.
+  // (assign(n, Warp()) would zero and copy ~5 KB per warp for every block.)
+  S.warps.resize((nt + 31) / 32);
+  for (Warp &w : S.warps)
+    for (WarpColl &wc : w.c)
+      wc.arrived = wc.read = 0;
   for (WGroup &g : S.wgs)
     g.ops.clear();
   S.wgs.resize((nt + 127) / 128);
@@ -543,7 +632,7 @@ void run_block(const cudemu::Config &c, int order, uint64_t salt, std::vector<un
            "__syncthreads (%s:%d); a barrier must be reached by every thread of the block",
            c.kernel, S.bidx.x, S.bidx.y, S.bidx.z, done, waiting, w.file, w.line);
     for (unsigned t = 0; t < nt; t++)
-      if (S.th[t].line != w.line || strcmp(S.th[t].file, w.file) != 0)
+      if (S.th[t].line != w.line || (S.th[t].file != w.file && strcmp(S.th[t].file, w.file) != 0))
         fail("kernel %s, block (%u,%u,%u): threads wait at different barriers: thread %d at "
              "%s:%d, thread %u (%u,%u,%u) at %s:%d",
              c.kernel, S.bidx.x, S.bidx.y, S.bidx.z, waiting, w.file, w.line, t, t % b.x,
@@ -681,6 +770,7 @@ void run(const Config &c, void (*body)(void *), void *arg) {
     run_block(c, order, mix64(id * 0x9E37ull + b), o);
   }
   S.cfg = nullptr;
+  close_shared_pages();
   check_guards(c.kernel);
   if (profile_on()) profile_add(c, t0);
 }
@@ -713,9 +803,10 @@ void warp_op(const void *mine, size_t bytes, void *all, WarpCompute compute, voi
   WarpColl &wc = S.warps[w].c[t.collectives & 1];
   if (wc.arrived == 0) {
     wc.what = what, wc.file = file, wc.line = line, wc.bytes = bytes;
-    memset(wc.data, 0, sizeof wc.data);
-  } else if (wc.line != line || strcmp(wc.file, file) != 0 || strcmp(wc.what, what) != 0 ||
-             wc.bytes != bytes) {
+    // Every lane present writes its `bytes`, all a collective reads: only absent lanes' are set.
+    if (lanes < 32) memset(wc.data[lanes], 0, (32 - lanes) * WARP_BYTES);
+  } else if (wc.line != line || (wc.file != file && strcmp(wc.file, file) != 0) ||
+             (wc.what != what && strcmp(wc.what, what) != 0) || wc.bytes != bytes) {
     fail("kernel %s, block (%u,%u,%u), warp %u: lanes at different warp collectives: %s (%s:%d) "
          "and lane %u at %s (%s:%d)",
          S.cfg->kernel, S.bidx.x, S.bidx.y, S.bidx.z, w, wc.what, wc.file, wc.line, lane, what,
@@ -781,18 +872,27 @@ static float tf32_of(uint32_t w) {
 template <int K>
 static void mma_finish(const float (&A)[16][K], const float (&B)[K][8],
                        const unsigned char (*in)[WARP_BYTES], unsigned char (*out)[WARP_OUT]) {
+  // D starts as C and takes the products in k order, a row of 8 at a time (the same additions
+  // in the same order for every element as one element at a time; the row vectorizes).
+  float D[16][8];
   for (int l = 0; l < 32; l++) {
     MmaFrag f;
     memcpy(&f, in[l], sizeof f);
     const int g = l / 4, t = l % 4;
-    float d[4];
-    for (int i = 0; i < 4; i++) {
-      const int r = g + 8 * (i / 2), col = 2 * t + i % 2;
-      float acc = f.c[i];
-      for (int k = 0; k < K; k++)
-        acc += A[r][k] * B[k][col];
-      d[i] = acc;
+    for (int i = 0; i < 4; i++)
+      D[g + 8 * (i / 2)][2 * t + i % 2] = f.c[i];
+  }
+  for (int r = 0; r < 16; r++)
+    for (int k = 0; k < K; k++) {
+      const float a = A[r][k];
+      for (int col = 0; col < 8; col++)
+        D[r][col] += a * B[k][col];
     }
+  for (int l = 0; l < 32; l++) {
+    const int g = l / 4, t = l % 4;
+    float d[4];
+    for (int i = 0; i < 4; i++)
+      d[i] = D[g + 8 * (i / 2)][2 * t + i % 2];
     memcpy(out[l], d, sizeof d);
   }
 }
@@ -885,7 +985,7 @@ void ldmatrix(uint32_t *r, int num, bool trans, const void *row, const char *fil
   const void *rows[32];
   warp_allgather(&row, sizeof row, rows, 0xffffffffu, "ldmatrix", file, line);
   const int l = (int)lane_id(), g = l / 4, t = l % 4;
-  for (int i = 0; i < 8 * num; i++)
+  for (int i = 0; i < 8 * num && l == 0; i++) // the lanes share the addresses: one lane checks
     if (((uintptr_t)rows[i] & 15) || !in_shared(rows[i], 16))
       fail("kernel %s: ldmatrix (%s:%d): lane %d's row address %p is %s", S.cfg->kernel, file, line,
            i, rows[i],

@@ -16,6 +16,8 @@ struct ganc_cuda_state {
   cudaStream_t stream;
   cudnnHandle_t cudnn;  // made on first use (ganc_cuda_cudnn_handle)
   cudaEvent_t watch[2]; // ganc_cuda_stopwatch_*, made on first use
+  cudaEvent_t *marks;   // ganc_cuda_mark: a profile's points in the stream, made on first use
+  int nmarks;
   float *scratch;
   size_t scratch_floats;
   unsigned scratch_gen; // bumped when the scratch moves: a captured graph names the old one
@@ -103,6 +105,9 @@ extern "C" void ganc_cuda_ctx_free(ganc_ctx *ctx) {
   ganc_conv_tune_free(s->conv_tune);
   for (int i = 0; i < 2; i++)
     if (s->watch[i]) cudaEventDestroy(s->watch[i]);
+  for (int i = 0; i < s->nmarks; i++)
+    cudaEventDestroy(s->marks[i]);
+  free(s->marks);
   cudaStreamDestroy(s->stream);
   free(s);
   ctx->cuda = NULL;
@@ -212,6 +217,30 @@ extern "C" double ganc_cuda_stopwatch_ms(ganc_ctx *ctx) {
   CUDA_CHECK(cudaEventRecord(s->watch[1], s->stream));
   CUDA_CHECK(cudaEventSynchronize(s->watch[1]));
   CUDA_CHECK(cudaEventElapsedTime(&ms, s->watch[0], s->watch[1]));
+  return ms;
+}
+
+extern "C" void ganc_cuda_mark(ganc_ctx *ctx, int i) {
+  ganc_cuda_state *s = state(ctx);
+  if (i < 0) ganc_die(GANC_EXIT_RUNTIME, "internal error: profile mark %d", i);
+  if (i >= s->nmarks) { // a profile's first step makes its events; later steps reuse them
+    int n = i + 1 > 2 * s->nmarks ? i + 1 : 2 * s->nmarks;
+    cudaEvent_t *m = (cudaEvent_t *)realloc(s->marks, sizeof(cudaEvent_t) * (size_t)n);
+    if (!m) ganc_die(GANC_EXIT_RUNTIME, "out of host memory for %d profile events", n);
+    s->marks = m;
+    for (; s->nmarks < n; s->nmarks++)
+      CUDA_CHECK(cudaEventCreate(&s->marks[s->nmarks]));
+  }
+  CUDA_CHECK(cudaEventRecord(s->marks[i], s->stream));
+}
+
+extern "C" double ganc_cuda_mark_ms(ganc_ctx *ctx, int a, int b) {
+  ganc_cuda_state *s = state(ctx);
+  if (a < 0 || b < 0 || a >= s->nmarks || b >= s->nmarks)
+    ganc_die(GANC_EXIT_RUNTIME, "internal error: profile marks %d, %d of %d", a, b, s->nmarks);
+  float ms = 0;
+  CUDA_CHECK(cudaEventSynchronize(s->marks[b]));
+  CUDA_CHECK(cudaEventElapsedTime(&ms, s->marks[a], s->marks[b]));
   return ms;
 }
 

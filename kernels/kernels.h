@@ -46,6 +46,11 @@ void ganc_cuda_reset_peak(ganc_ctx *ctx);
 // waits for it and returns the milliseconds since _start.
 void ganc_cuda_stopwatch_start(ganc_ctx *ctx);
 double ganc_cuda_stopwatch_ms(ganc_ctx *ctx);
+// A profile's marks (core/device.h: ganc_mark): event i recorded on the context's stream (the
+// events made on first use, reused by later steps); the milliseconds from mark a to mark b, once
+// b has been reached.
+void ganc_cuda_mark(ganc_ctx *ctx, int i);
+double ganc_cuda_mark_ms(ganc_ctx *ctx, int a, int b);
 // Device scratch of at least n floats (grows; contents not kept).
 float *ganc_cuda_scratch(ganc_ctx *ctx, size_t n);
 // Changes whenever the scratch moves, so that a captured graph (which names it) is made again.

@@ -18,6 +18,7 @@
 #include "testutil.h"
 #include "train/checkpoint.h"
 #include "train/config.h"
+#include "train/train.h" // ganc_train_benchmark: the step profile
 
 #include <hdf5.h>
 #include <math.h>
@@ -934,6 +935,73 @@ static void test_run_pointer(void **state) {
 // ganc-sample never writes a black image for a broken generator: NaN in G_ema is refused as a
 // damaged checkpoint (exit 2, naming it and the tensor), and finite weights whose output is not
 // finite stop it with exit 1, naming the checkpoint; no PNG is written either way.
+// ganc-bench --step --profile (core/prof.h) on the CPU: every op of the step found at its place,
+// with its calls per step (D runs three forwards, G one), times that add up to no more than the
+// step, and the CSV one row per place.
+static const char *find_place(const ganc_prof *p, const char *net, const char *node,
+                              const char *pass, const char *op, double *ms, double *calls) {
+  for (int i = 0; i < ganc_prof_places(p); i++) {
+    const char *n, *nd, *ps, *o;
+    ganc_prof_place(p, i, &n, &nd, &ps, &o, ms, calls);
+    if (!strcmp(n, net) && (!node || !strcmp(nd, node)) && !strcmp(ps, pass) &&
+        !strncmp(o, op, strlen(op)))
+      return o;
+  }
+  fail_msg("no place %s %s %s %s in the profile", net, node ? node : "*", pass, op);
+  return NULL;
+}
+
+static void test_step_profile(void **state) {
+  (void)state;
+  ganc_step_timing t;
+  ganc_prof *p = NULL;
+  ganc_err err = {0};
+  assert_int_equal(ganc_train_benchmark(g_cfg, NULL, 0, "cpu", 1, 3, &t, &p, &err), 0);
+  assert_non_null(p);
+  assert_int_equal(ganc_prof_steps(p), 3);
+  double ms, calls, sum = 0;
+  find_place(p, "G", "b1.conv", "forward", "conv2d", &ms, &calls);
+  assert_true(calls == 1.0 && ms > 0);
+  find_place(p, "D", "b1.conv", "forward", "conv2d", &ms, &calls);
+  assert_true(calls == 3.0 && ms > 0);
+  find_place(p, "D", "b1.conv", "backward-weight", "conv2d", &ms, &calls);
+  assert_true(calls == 2.0); // D's weight gradients are not computed in the G step
+  find_place(p, "D", "b1.conv", "backward-data", "conv2d", &ms, &calls);
+  assert_true(calls == 3.0);
+  find_place(p, "D", "b1.bn", "forward", "batchnorm_forward_train", &ms, &calls);
+  assert_true(calls == 3.0);
+  find_place(p, "G", NULL, "adam + ema", "adam_update", &ms, &calls);
+  assert_true(calls == 1.0);
+  find_place(p, "D", NULL, "adam", "adam_update", &ms, &calls);
+  find_place(p, "step", "loss", "G", "loss_", &ms, &calls);
+  find_place(p, "step", "inputs", "-", "step_draws", &ms, &calls);
+  for (int i = 0; i < ganc_prof_places(p); i++) {
+    ganc_prof_place(p, i, NULL, NULL, NULL, NULL, &ms, &calls);
+    assert_true(ms >= 0 && calls > 0);
+    sum += ms;
+  }
+  const double step = ganc_prof_step_median(p), ops = ganc_prof_ops_median(p);
+  assert_true(ops > 0 && ops <= step * 1.0001);
+  (void)sum; // medians of parts need not add up to the median of the whole
+  char path[4400];
+  snprintf(path, sizeof path, "%s/profile.csv", g_root);
+  FILE *csv = fopen(path, "w"), *out = fopen("/dev/null", "w");
+  assert_non_null(csv);
+  ganc_prof_report(p, out, 10, 0, csv);
+  fclose(csv);
+  fclose(out);
+  char *text = slurp(path);
+  int lines = 0;
+  for (const char *c = text; *c; c++)
+    lines += *c == '\n';
+  must_contain(text, "net,node,pass,op,calls_per_step,median_ms_per_step,share_of_ops\n");
+  must_contain(text,
+               "G,out.conv/tanh,forward,tanh_forward,1.00,"); // an activation: after its input
+  assert_int_equal(lines, 1 + ganc_prof_places(p) + 1);       // header, places, the eager step
+  free(text);
+  ganc_prof_free(p);
+}
+
 static void test_sampler_refuses_bad_weights(void **state) {
   (void)state;
   char a[4400], q[9000], png[9000];
@@ -977,6 +1045,7 @@ int main(void) {
       cmocka_unit_test(test_sampler),
       cmocka_unit_test(test_run_pointer),
       cmocka_unit_test(test_sampler_refuses_bad_weights),
+      cmocka_unit_test(test_step_profile),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

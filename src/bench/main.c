@@ -2,7 +2,8 @@
 //   --layers        every convolution role of every G and D layer of the recipes, ours against
 //                   cuDNN's fastest algorithm and cuBLAS where the layer is a GEMM (GPU)
 //   --op NAME       one kernel at one shape (GPU)
-//   --step CONFIG   whole training iterations (CPU or GPU), median ms, img/s, peak memory
+//   --step CONFIG   whole training iterations (CPU or GPU), median ms, img/s, peak memory;
+//                   with --profile, where the step's time goes (core/prof.h)
 //   --loader DIR    the shard loader's images/s
 //   --allreduce     the sum over data-parallel ranks of each network's parameter block
 //                   (under mpirun -np N; core/comm.h)
@@ -42,6 +43,9 @@ static void usage(FILE *f) {
       "                  median ms per iteration (CUDA events on a GPU), img/s, peak memory\n"
       "                  [--device auto|cpu|cuda] [--backend ours|cudnn] [--batch N]\n"
       "                  [--steps N (20)] [--warmup N (5)] [--set section.key=value]...\n"
+      "                  [--profile: as many steps again without a CUDA graph, each op timed\n"
+      "                  and attributed to its network, node and pass; tables by op and by\n"
+      "                  place, and with --csv FILE every place as CSV]\n"
       "  --loader DIR    the shard loader over DIR: images/s delivered to the consumer,\n"
       "                  median of --repeats passes of --images images after a warm-up pass\n"
       "                  [--batch N (128)] [--images N (4 epochs, >= 100000)] [--repeats N (5)]\n"
@@ -121,10 +125,17 @@ static int bench_loader(const char *dir, int batch, int64_t images, int repeats,
 }
 
 static int bench_step(const char *config, const char **sets, int nsets, const char *device,
-                      int warmup, int steps) {
+                      int warmup, int steps, int profile, const char *csv) {
   ganc_step_timing t;
   ganc_err err = {0};
-  if (ganc_train_benchmark(config, sets, nsets, device, warmup, steps, &t, &err))
+  FILE *csv_file = NULL; // --profile's table as CSV
+  if (csv && !strcmp(csv, "-"))
+    csv_file = stdout;
+  else if (csv && !(csv_file = fopen(csv, "w")))
+    ganc_die(GANC_EXIT_USAGE, "cannot write --csv %s: %s", csv, strerror(errno));
+  ganc_prof *prof = NULL;
+  if (ganc_train_benchmark(config, sets, nsets, device, warmup, steps, &t, profile ? &prof : NULL,
+                           &err))
     ganc_die_err(&err);
   printf("step: %s on %s: batch %d, median %.2f ms per iteration (min %.2f, %d steps after %d "
          "warm-up), %.1f img/s",
@@ -133,6 +144,14 @@ static int bench_step(const char *config, const char **sets, int nsets, const ch
   if (t.graph) printf(", one CUDA graph per step");
   if (t.peak_bytes) printf(", the host %.3f ms to issue it", t.host_ms); // CUDA: asynchronous
   printf("\n");
+  if (prof) {
+    ganc_prof_report(prof, csv_file == stdout ? stderr : stdout, 40, t.graph ? t.median_ms : 0,
+                     csv_file);
+    ganc_prof_free(prof);
+  }
+  fflush(stdout);
+  if (csv_file && csv_file != stdout && fclose(csv_file))
+    ganc_die(GANC_EXIT_RUNTIME, "cannot write --csv %s: %s", csv, strerror(errno));
   return 0;
 }
 
@@ -214,7 +233,7 @@ int main(int argc, char **argv) {
   const char *loader = NULL, *step = NULL, *device = "auto", *backend = NULL, *op = NULL;
   const char *shape = NULL, *csv = NULL, *configs[16], *sets[64];
   int nconfigs = 0, nsets = 0, layers = 0, info = 0, steps = 20, warmup = 5, reps = 50;
-  int allreduce = 0;
+  int allreduce = 0, profile = 0;
   int batch = 0, repeats = 5;
   int64_t images = 0;
   uint64_t seed = 0;
@@ -239,6 +258,10 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(a, "--allreduce")) {
       allreduce = 1;
+      continue;
+    }
+    if (!strcmp(a, "--profile")) {
+      profile = 1;
       continue;
     }
     static const char *const valued[] = {
@@ -322,8 +345,9 @@ int main(int argc, char **argv) {
       snprintf(beset, sizeof beset, "train.backend=%s", backend);
       sets[nsets++] = beset;
     }
-    return bench_step(step, sets, nsets, device, warmup, steps);
+    return bench_step(step, sets, nsets, device, warmup, steps, profile, csv);
   }
+  if (profile) ganc_die(GANC_EXIT_USAGE, "--profile goes with --step (see ganc-bench --help)");
   FILE *csv_file = NULL; // the CSV copy of the table, when asked for
   if (csv && !strcmp(csv, "-"))
     csv_file = stdout;

@@ -56,6 +56,9 @@ typedef struct ganc_ctx {
   // batch-norm outputs a convolution alone reads; each is made again just before that
   // convolution's backward (model/net.c: net_finalize, net_backward); the same bits either way.
   int recompute_bn;
+  // ganc-bench --step --profile: every op timed and attributed to its place (core/prof.h); NULL
+  // (always, outside that benchmark's profiled steps): nothing recorded.
+  struct ganc_prof *prof;
 } ganc_ctx;
 
 // A CPU context with `threads` threads (0 = all cores). Sets OpenBLAS/OpenMP thread counts.

@@ -31,6 +31,11 @@ static double ganc_cuda_stopwatch_ms(ganc_ctx *ctx) {
   (void)ctx;
   return 0;
 }
+static void ganc_cuda_mark(ganc_ctx *ctx, int i) { (void)ctx, (void)i; }
+static double ganc_cuda_mark_ms(ganc_ctx *ctx, int a, int b) {
+  (void)ctx, (void)a, (void)b;
+  return 0;
+}
 static void ganc_cuda_describe(ganc_ctx *ctx, char *buf, size_t n) {
   (void)ctx;
   snprintf(buf, n, "none");
@@ -112,6 +117,18 @@ void ganc_stopwatch_start(ganc_ctx *ctx, double *t0) {
 double ganc_stopwatch_ms(ganc_ctx *ctx, double t0) {
   if (ctx->backend == GANC_BACKEND_CUDA) return ganc_cuda_stopwatch_ms(ctx);
   return 1e3 * (ganc_now() - t0);
+}
+
+void ganc_mark(ganc_ctx *ctx, int i, double *host_t) {
+  if (ctx->backend == GANC_BACKEND_CUDA)
+    ganc_cuda_mark(ctx, i);
+  else
+    host_t[i] = ganc_now();
+}
+
+double ganc_mark_ms(ganc_ctx *ctx, int a, int b, const double *host_t) {
+  if (ctx->backend == GANC_BACKEND_CUDA) return ganc_cuda_mark_ms(ctx, a, b);
+  return 1e3 * (host_t[b] - host_t[a]);
 }
 
 void ganc_ctx_release(ganc_ctx *ctx) {

@@ -40,6 +40,11 @@ void ganc_backend_reset_peak(ganc_ctx *ctx);
 // wall clock. t0 is the CPU's start time (unused on CUDA).
 void ganc_stopwatch_start(ganc_ctx *ctx, double *t0);
 double ganc_stopwatch_ms(ganc_ctx *ctx, double t0);
+// A profile's marks (core/prof.h), on the same terms: mark i is a point in the stream of work
+// issued on ctx (CUDA: event i, recorded on ctx's stream; the CPU: the wall clock now, written to
+// host_t[i]); ganc_mark_ms is the milliseconds from mark a to mark b (on CUDA it waits for b).
+void ganc_mark(ganc_ctx *ctx, int i, double *host_t);
+double ganc_mark_ms(ganc_ctx *ctx, int a, int b, const double *host_t);
 // The convolution variants a run folder's kernels.log records (lines the CUDA backend wrote with
 // ctx->tune_log), taken as the context's choices for those roles and shapes, so that a resumed
 // run computes with the variants it started with (bit-exact resumes in tf32 and bf16 too).

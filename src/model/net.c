@@ -4,6 +4,7 @@
 
 #include "core/check.h"
 #include "core/philox.h"
+#include "core/prof.h" // ganc-bench --step --profile: the place of each op
 #include "ops/dispatch.h"
 #include "ops/precision.h" // GANC_X_*: how batch norm reads a convolution's output
 
@@ -88,6 +89,15 @@ static void conv_wgrad_finish(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, float
 // adjoint's forward) writes a's gradient, alone.
 static int conv_reader(const ganc_net *net, int a);
 
+// ganc-bench --step --profile (core/prof.h): the ops that follow run for node nd's pass; an
+// activation, which has no name of its own, shown after its input ("b1.bn/relu").
+static void prof_node(ganc_ctx *ctx, const ganc_net *net, const ganc_node *nd, const char *pass) {
+  if (!ctx->prof) return;
+  const int own = strcmp(nd->name, nd->kind->name) || nd->in[0] == GANC_NET_INPUT;
+  ganc_prof_where(ctx->prof, net->name, own ? nd->name : net->nodes[nd->in[0]].name,
+                  own ? NULL : nd->name, pass);
+}
+
 // The conv node's input is kept in bf16 (net_finalize).
 static int in_bf16(const ganc_net *net, const ganc_node *nd) {
   return nd->in[0] != GANC_NET_INPUT && net->nodes[nd->in[0]].out_bf16;
@@ -125,6 +135,7 @@ static void conv_bwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *c
   net_node_conv_shape(nd, N, &s, &tr);
   const int xb = in_bf16(net, nd), yb = nd->dout_bf16 && dy == nd->dout;
   if (need_wgrad) {
+    prof_node(ctx, net, nd, "backward-weight");
     float *dw = conv_wgrad_target(ctx, net, nd, gw);
     if (xb || yb) // the adjoint of a transposed conv reads dy as its x
       conv2d_mixed(ctx, GANC_CONV_BWD_WEIGHT, &s, tr ? (const void *)dy : in[0], tr ? yb : xb,
@@ -136,6 +147,7 @@ static void conv_bwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *c
     conv_wgrad_finish(ctx, net, nd, gw);
   }
   if (dx[0]) {
+    prof_node(ctx, net, nd, "backward-data");
     // The input's activation backward, applied to the gradient as it is stored, where that
     // activation's backward is this one's (bwd_fused: net_finalize); the gradient then in bf16
     // where the node under the activation keeps its gradient so (dout_bf16).
@@ -1367,8 +1379,10 @@ const float *net_forward(ganc_ctx *ctx, ganc_net *net, const float *x, int N, in
       nd->out = net->nodes[nd->in[0]].out;
     const float *in[2] = {input_of(net, nd->in[0], x),
                           nd->nin > 1 ? input_of(net, nd->in[1], x) : NULL};
+    prof_node(ctx, net, nd, "forward");
     nd->kind->forward(ctx, net, nd, in, N, train, mom);
   }
+  ganc_prof_at(ctx, NULL, NULL, NULL, NULL);
   return net->nodes[net->nnodes - 1].out;
 }
 
@@ -1377,6 +1391,7 @@ const float *net_forward(ganc_ctx *ctx, ganc_net *net, const float *x, int N, in
 // (batchnorm_reapply), from its input (kept for its own backward) and the statistics it kept.
 static void bn_remake(ganc_ctx *ctx, ganc_net *net, int k, const float *x, int N) {
   ganc_node *b = &net->nodes[k];
+  prof_node(ctx, net, b, "remake");
   batchnorm_reapply(ctx, (int64_t)N * b->H * b->W, b->C, input_of(net, b->in[0], x),
                     bn_x_mode(ctx, net, b), param(net, b->w), param(net, b->b), b->keep, b->act,
                     b->slope, b->out, b->out_bf16);
@@ -1419,6 +1434,7 @@ const float *net_backward(ganc_ctx *ctx, ganc_net *net, const float *x, const fl
       else
         written[j] = 1;
     }
+    prof_node(ctx, net, nd, "backward");
     if (nd->remake) bn_remake(ctx, net, nd->remake - 1, x, N);
     // dtmp holds one pending gradient at a time: a node with two pending ones (a node adding an
     // input to itself, or two already-written inputs) goes one input at a time.
@@ -1435,18 +1451,23 @@ const float *net_backward(ganc_ctx *ctx, ganc_net *net, const float *x, const fl
     for (int k = 0; k < nd->nin; k++)
       if (target[k]) tensor_add(ctx, in_count(nd, N), target[k], net->dtmp, target[k]);
   }
+  ganc_prof_at(ctx, NULL, NULL, NULL, NULL);
   free(need);
   free(written);
   return need_dx ? net->dx : NULL;
 }
 
 void net_zero_grad(ganc_ctx *ctx, ganc_net *net) {
+  ganc_prof_at(ctx, net->name, "-", NULL, "zero gradients");
   if (net->g) ganc_zero(ctx, net->g, net->nparam_floats);
+  ganc_prof_at(ctx, NULL, NULL, NULL, NULL);
 }
 
 void net_adam(ganc_ctx *ctx, ganc_net *net, const float *k, float *ema) {
   // net->adam_t is the caller's to advance: a captured step runs this once and replays it.
+  ganc_prof_at(ctx, net->name, "-", NULL, ema ? "adam + ema" : "adam");
   adam_update(ctx, net->nparam_floats, net->p, net->g, net->m, net->v, ema, net->ph, k);
+  ganc_prof_at(ctx, NULL, NULL, NULL, NULL);
 }
 
 void net_set_aug_counter(ganc_ctx *ctx, ganc_net *net, uint64_t v) {

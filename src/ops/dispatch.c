@@ -5,6 +5,7 @@
 #include "ops/dispatch.h"
 
 #include "core/check.h"
+#include "core/prof.h" // ganc-bench --step --profile: each op between two marks
 
 #include <stdlib.h>
 #include <string.h>
@@ -91,10 +92,12 @@ void ganc_free(ganc_ctx *ctx, void *p) {
     free(p);
 }
 void ganc_zero(ganc_ctx *ctx, float *p, size_t n) {
+  const int rec = ctx->prof ? ganc_prof_begin(ctx, "zero") : -1;
   if (IS_CUDA(ctx))
     ganc_cuda_memset0(ctx, p, n * sizeof(float));
   else
     memset(p, 0, n * sizeof(float));
+  if (rec != -1) ganc_prof_end(ctx, rec);
 }
 void ganc_upload_bytes(ganc_ctx *ctx, void *dst, const void *host, size_t n) {
   if (IS_CUDA(ctx))
@@ -115,10 +118,12 @@ void ganc_download(ganc_ctx *ctx, float *host, const float *src, size_t n) {
   ganc_download_bytes(ctx, host, src, n * sizeof(float));
 }
 void ganc_copy(ganc_ctx *ctx, float *dst, const float *src, size_t n) {
+  const int rec = ctx->prof ? ganc_prof_begin(ctx, "copy") : -1;
   if (IS_CUDA(ctx))
     ganc_cuda_d2d(ctx, dst, src, n * sizeof(float));
   else if (dst != src)
     memmove(dst, src, n * sizeof(float));
+  if (rec != -1) ganc_prof_end(ctx, rec);
 }
 void ganc_sync(ganc_ctx *ctx) {
   if (IS_CUDA(ctx)) ganc_cuda_sync(ctx);
@@ -164,7 +169,12 @@ int conv2d_reads_bf16(ganc_ctx *ctx, ganc_conv_role role, const conv_shape *s) {
 
 // ---- ops: one definition per entry of ops.def ---------------------------------------------------
 #define GANC_OP_ARGS(...) (ctx, __VA_ARGS__)
+// With a profile on the context (core/prof.h), each op between two marks.
 #define GANC_OP(name, dispatch, params, args)                                                      \
-  void name GANC_OP_PARAMS params { GANC_DISPATCH_##dispatch(name, args); }
+  void name GANC_OP_PARAMS params {                                                                \
+    const int rec_ = ctx->prof ? ganc_prof_begin(ctx, #name) : -1;                                 \
+    GANC_DISPATCH_##dispatch(name, args);                                                          \
+    if (rec_ != -1) ganc_prof_end(ctx, rec_);                                                      \
+  }
 #include "ops/ops.def"
 #undef GANC_OP

@@ -653,6 +653,7 @@ static void step_body(trainer *T) {
   const ganc_config *c = &T->cfg;
   const int B = T->B;
   const ganc_step_args *a = T->args_dev;
+  ganc_prof_at(ctx, NULL, "inputs", NULL, "-"); // ganc-bench --step --profile: the places
   step_draws(ctx, a, c->seed, B, T->row0, c->z_dim, c->mirror, T->ncls, T->z, T->flip_dev,
              T->ncls ? T->flabels_dev : NULL);
   pixels_to_float(ctx, B, T->R, T->R, T->C, T->u8_dev, T->flip_dev, T->x);
@@ -663,6 +664,7 @@ static void step_body(trainer *T) {
   T->D.labels = T->labels_dev;
   T->D.aug_counter = &a->aug_counter[0];
   const float *lr = net_forward(ctx, &T->D, T->x, B, 1, -1);
+  ganc_prof_at(ctx, NULL, "loss", NULL, "D on reals");
   loss(T, lr, 1.0f, 0, T->acc_dev + 0, 0);
   if (T->ada_real) ganc_copy(ctx, T->ada_real, lr, (size_t)B); // D's next forward overwrites lr
   net_backward(ctx, &T->D, T->x, T->dlogit, B, 0, 1);
@@ -670,6 +672,7 @@ static void step_body(trainer *T) {
   T->D.labels = T->flabels_dev; // the fakes are judged as the classes they were drawn for
   T->D.aug_counter = &a->aug_counter[1];
   const float *lf = net_forward(ctx, &T->D, fake, B, 1, -1);
+  ganc_prof_at(ctx, NULL, "loss", NULL, "D on fakes");
   loss(T, lf, -1.0f, 0, T->acc_dev + 3, 1);
   if (T->ada_real) { // ADA's overfitting heuristic on this step's reals, over the global batch
     ada_sum(ctx, B, lf, T->ada_dev + 5);
@@ -685,6 +688,7 @@ static void step_body(trainer *T) {
   net_zero_grad(ctx, &T->G);
   T->D.aug_counter = &a->aug_counter[2];
   lf = net_forward(ctx, &T->D, fake, B, 1, -1);
+  ganc_prof_at(ctx, NULL, "loss", NULL, "G");
   loss(T, lf, 1.0f, 1, T->acc_dev + 6, -1);
   const float *dfake = net_backward(ctx, &T->D, fake, T->dlogit, B, 1, 0);
   net_backward(ctx, &T->G, T->z, dfake, B, 0, 1);
@@ -1620,7 +1624,8 @@ static int cmp_double(const void *a, const void *b) {
 }
 
 int ganc_train_benchmark(const char *config, const char *const *sets, int nsets, const char *device,
-                         int warmup, int steps, ganc_step_timing *out, ganc_err *err) {
+                         int warmup, int steps, ganc_step_timing *out, ganc_prof **profile,
+                         ganc_err *err) {
   trainer T;
   memset(&T, 0, sizeof T);
   ganc_config_defaults(&T.cfg);
@@ -1673,6 +1678,23 @@ int ganc_train_benchmark(const char *config, const char *const *sets, int nsets,
   out->peak_bytes = ganc_backend_peak_bytes(&T.ctx);
   out->graph = T.graph != NULL;
   ganc_device_describe(&T.ctx, out->device, sizeof out->device);
+  if (profile) {
+    // As many steps again, eagerly, with each op between two marks (core/prof.h): the kernels of
+    // a replayed graph cannot be told apart.
+    ganc_graph_free(T.graph);
+    T.graph = NULL;
+    T.use_graph = 0;
+    *profile = ganc_prof_new(steps);
+    T.ctx.prof = *profile;
+    for (int i = 0; i < steps; i++) {
+      double t0;
+      ganc_prof_step_begin(&T.ctx);
+      ganc_stopwatch_start(&T.ctx, &t0);
+      train_step(&T, images, labels);
+      ganc_prof_step_end(&T.ctx, ganc_stopwatch_ms(&T.ctx, t0));
+    }
+    T.ctx.prof = NULL;
+  }
   free(ms);
   free(images);
   free(labels);

@@ -3,6 +3,7 @@
 #define GANC_TRAIN_H
 
 #include "core/check.h"
+#include "core/prof.h" // ganc_train_benchmark's profile
 
 #include <stddef.h>
 
@@ -26,9 +27,12 @@ typedef struct ganc_step_timing {
 
 // Times `steps` training iterations of `config` (plus --set style overrides) on synthetic batches
 // after `warmup` untimed ones, on `device` ("auto", "cpu", "cuda"). The iteration is exactly
-// ganc-train's. Returns 0, or -1 with err set.
+// ganc-train's. With `profile` (NULL: none), `steps` more iterations run eagerly (no CUDA graph)
+// with every op timed (core/prof.h), and *profile is that profile (the caller frees it). Returns
+// 0, or -1 with err set.
 int ganc_train_benchmark(const char *config, const char *const *sets, int nsets, const char *device,
-                         int warmup, int steps, ganc_step_timing *out, ganc_err *err);
+                         int warmup, int steps, ganc_step_timing *out, ganc_prof **profile,
+                         ganc_err *err);
 
 #ifdef __cplusplus
 }

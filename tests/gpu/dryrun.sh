@@ -64,7 +64,7 @@ S="$tmp/out/summary.txt"
 check $? "summary.txt written"
 grep -q '^programs *PASS' "$S"
 check $? "programs: PASS ($(grep '^programs' "$S" | cut -c1-120))"
-for s in device kernels-mma kernels-ops kernels-conv train-parity step-ours step-bf16 step-tf32 \
+for s in device kernels-mma kernels-ops kernels-conv train-parity step-ours step-bf16 step-profile step-tf32 \
   step-nograph step-fp32acts step-nofuse step-norecompute step-cudnn pytorch layers \
   memcheck-ops memcheck-conv racecheck-ops racecheck-conv; do
   grep -q "^$s *SKIP .*SKIP: ." "$S"

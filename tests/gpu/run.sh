@@ -11,6 +11,7 @@
 #   train-parity    test_gpu_train: 20 steps GPU vs CPU, the sampler, cross-device resumes
 #   step-ours       ganc-bench --step configs/dcgan64.ini (our kernels)
 #   step-bf16/tf32  the same with train.precision = bf16 / tf32 (variants timed per layer)
+#   step-profile    step-bf16's steps again without the graph, each op timed: where the time goes
 #   step-nograph    step-bf16 with train.cuda_graph = off: what replaying one graph per step saves
 #   step-fp32acts   step-bf16 with train.bf16_activations = false: what bf16 activations save
 #   step-nofuse     step-bf16 with train.fuse_activations = false: what activations in the
@@ -44,7 +45,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
 
 ALL_STEPS=(programs device kernels-mma kernels-ops kernels-conv train-parity step-ours step-bf16
-           step-tf32 step-nograph step-fp32acts step-nofuse step-norecompute step-cudnn pytorch layers
+           step-profile step-tf32 step-nograph step-fp32acts step-nofuse step-norecompute step-cudnn pytorch layers
            nccl memcheck-ops memcheck-conv racecheck-ops racecheck-conv)
 deadline=540
 only=()
@@ -210,6 +211,10 @@ gpu_step train-parity 240 env OPENBLAS_CORETYPE=Haswell "$BIN/test_gpu_train"
 gpu_step step-ours 90 "$BIN/ganc-bench" --step configs/dcgan64.ini --device cuda
 gpu_step step-bf16 90 "$BIN/ganc-bench" --step configs/dcgan64.ini --device cuda \
   --set train.precision=bf16
+# Where step-bf16's time goes: the same steps again eagerly, each op between two CUDA events, by
+# op and by place (core/prof.h); the CSV beside layers.csv. What decides the next fusion.
+gpu_step step-profile 60 "$BIN/ganc-bench" --step configs/dcgan64.ini --device cuda \
+  --set train.precision=bf16 --profile --csv "$WORK/profile.csv"
 gpu_step step-tf32 90 "$BIN/ganc-bench" --step configs/dcgan64.ini --device cuda \
   --set train.precision=tf32
 gpu_step step-nograph 60 "$BIN/ganc-bench" --step configs/dcgan64.ini --device cuda \

@@ -28,6 +28,7 @@
 #include "testutil.h"
 #include "train/checkpoint.h"
 #include "train/config.h"
+#include "train/train.h" // ganc_train_benchmark: the step profile
 
 #include <math.h>
 #include <stdarg.h>
@@ -519,6 +520,65 @@ static void storage_check_conv_outputs(const char *name, const programs *P, cons
   same_bits(name, "bf16 and FP32 activations", run[0], run[1], steps);
 }
 
+// ganc-bench --step --profile on the device (core/prof.h): the timed steps replay the graph, the
+// profiled ones run eagerly with each op between two CUDA events; every op of the step is found
+// at its place with its calls per step, and its ops' time is within the eager step's. The same
+// shapes as the bf16 runs above, so the variants come from the device cache.
+static void profile_check(const char *cfg, int batch) {
+  char b[64];
+  snprintf(b, sizeof b, "train.batch=%d", batch);
+#ifdef GANC_CUDEMU
+  const char *sets[] = {b, "train.precision=bf16", "model.g_base=4", "model.d_base=4"};
+#else
+  const char *sets[] = {b, "train.precision=bf16"};
+#endif
+  ganc_step_timing t;
+  ganc_prof *p = NULL;
+  ganc_err err = {0};
+  const int rc = ganc_train_benchmark(cfg, sets, (int)(sizeof sets / sizeof sets[0]), "cuda", 2, 3,
+                                      &t, &p, &err);
+  check(rc == 0 && p, "step profile: ganc_train_benchmark (%s)", rc ? err.msg : "ok");
+  if (rc || !p) return;
+  ganc_prof_report(p, stdout, 12, t.graph ? t.median_ms : 0, NULL);
+  static const struct {
+    const char *net, *node, *pass, *op;
+    double calls;
+  } want[] = {
+      {"G", "b1.conv", "forward", "conv2d", 1},
+      {"D", "b1.conv", "forward", "conv2d", 3},
+      {"D", "b1.conv", "backward-weight", "conv2d", 2},
+      {"D", "b1.bn", "forward", "batchnorm_forward_train", 3},
+      {"G", "b1.bn", "remake", "batchnorm_reapply", 1},
+      {"G", "-", "adam + ema", "adam_update", 1},
+      {"D", "-", "adam", "adam_update", 1},
+      {"step", "loss", "G", "loss_", 1},
+  };
+  int found = 0, nonneg = 1;
+  for (int w = 0; w < (int)(sizeof want / sizeof want[0]); w++)
+    for (int i = 0; i < ganc_prof_places(p); i++) {
+      const char *n, *nd, *ps, *o;
+      double ms, calls;
+      ganc_prof_place(p, i, &n, &nd, &ps, &o, &ms, &calls);
+      if (!strcmp(n, want[w].net) && !strcmp(nd, want[w].node) && !strcmp(ps, want[w].pass) &&
+          !strncmp(o, want[w].op, strlen(want[w].op)) && calls == want[w].calls) {
+        found++;
+        break;
+      }
+    }
+  for (int i = 0; i < ganc_prof_places(p); i++) {
+    double ms;
+    ganc_prof_place(p, i, NULL, NULL, NULL, NULL, &ms, NULL);
+    nonneg &= ms >= 0;
+  }
+  const double step = ganc_prof_step_median(p), ops = ganc_prof_ops_median(p);
+  check(t.graph && ganc_prof_steps(p) == 3 && found == (int)(sizeof want / sizeof want[0]) &&
+            nonneg && ops > 0 && ops <= step * 1.0001,
+        "step profile: timed steps replayed a graph (%d), %d of %d places found with their calls, "
+        "%d places, ops %.3f ms of an eager step's %.3f ms",
+        t.graph, found, (int)(sizeof want / sizeof want[0]), ganc_prof_places(p), ops, step);
+  ganc_prof_free(p);
+}
+
 int main(int argc, char **argv) {
   if (argc > 1) { // no options: --help says so (tests/gpu/run.sh checks that every binary starts)
     FILE *f = strcmp(argv[1], "--help") ? stderr : stdout;
@@ -666,6 +726,7 @@ int main(int argc, char **argv) {
           rc, n);
     free(buf);
   }
+  profile_check(cfg, batch);
 #ifdef GANC_CUDEMU
   // Out of GPU memory (cudemu's CUDEMU_MEM_LIMIT: 8 MB, below what fmnist32 at batch 128 needs):
   // the message names the size and suggests a smaller batch, and the exit is an error.

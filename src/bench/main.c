@@ -84,11 +84,6 @@ static long long parse_num(const char *opt, const char *v, long long lo, long lo
   return x;
 }
 
-static int cmp_d(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
 static int bench_loader(const char *dir, int batch, int64_t images, int repeats, uint64_t seed,
                         size_t window_mb) {
   ganc_loader *L;
@@ -116,7 +111,7 @@ static int bench_loader(const char *dir, int batch, int64_t images, int repeats,
     double dt = ganc_now() - t0;
     if (r >= 0) rate[r] = (double)(nb * batch) / dt;
   }
-  qsort(rate, (size_t)repeats, sizeof(double), cmp_d);
+  qsort(rate, (size_t)repeats, sizeof(double), ganc_cmp_double);
   printf("loader: median %.0f images/s (min %.0f, max %.0f) over %d passes  [checksum %llu]\n",
          rate[repeats / 2], rate[0], rate[repeats - 1], repeats, (unsigned long long)checksum);
   free(rate);
@@ -125,14 +120,9 @@ static int bench_loader(const char *dir, int batch, int64_t images, int repeats,
 }
 
 static int bench_step(const char *config, const char **sets, int nsets, const char *device,
-                      int warmup, int steps, int profile, const char *csv) {
+                      int warmup, int steps, int profile, FILE *csv_file) {
   ganc_step_timing t;
   ganc_err err = {0};
-  FILE *csv_file = NULL; // --profile's table as CSV
-  if (csv && !strcmp(csv, "-"))
-    csv_file = stdout;
-  else if (csv && !(csv_file = fopen(csv, "w")))
-    ganc_die(GANC_EXIT_USAGE, "cannot write --csv %s: %s", csv, strerror(errno));
   ganc_prof *prof = NULL;
   if (ganc_train_benchmark(config, sets, nsets, device, warmup, steps, &t, profile ? &prof : NULL,
                            &err))
@@ -149,9 +139,6 @@ static int bench_step(const char *config, const char **sets, int nsets, const ch
                      csv_file);
     ganc_prof_free(prof);
   }
-  fflush(stdout);
-  if (csv_file && csv_file != stdout && fclose(csv_file))
-    ganc_die(GANC_EXIT_RUNTIME, "cannot write --csv %s: %s", csv, strerror(errno));
   return 0;
 }
 
@@ -335,6 +322,14 @@ int main(int argc, char **argv) {
     return bench_allreduce(argc, argv, configs, nconfigs, sets, nsets, device, reps);
   }
   if (loader) return bench_loader(loader, batch ? batch : 128, images, repeats, seed, window_mb);
+  if (profile && !step)
+    ganc_die(GANC_EXIT_USAGE, "--profile goes with --step (see ganc-bench --help)");
+  FILE *csv_file = NULL; // the CSV copy of the table (--step: of --profile's), when asked for
+  if (csv && !strcmp(csv, "-"))
+    csv_file = stdout;
+  else if (csv && !(csv_file = fopen(csv, "w")))
+    ganc_die(GANC_EXIT_USAGE, "cannot write --csv %s: %s", csv, strerror(errno));
+  int rc;
   if (step) {
     char bset[64], beset[64];
     if (batch) {
@@ -345,16 +340,8 @@ int main(int argc, char **argv) {
       snprintf(beset, sizeof beset, "train.backend=%s", backend);
       sets[nsets++] = beset;
     }
-    return bench_step(step, sets, nsets, device, warmup, steps, profile, csv);
-  }
-  if (profile) ganc_die(GANC_EXIT_USAGE, "--profile goes with --step (see ganc-bench --help)");
-  FILE *csv_file = NULL; // the CSV copy of the table, when asked for
-  if (csv && !strcmp(csv, "-"))
-    csv_file = stdout;
-  else if (csv && !(csv_file = fopen(csv, "w")))
-    ganc_die(GANC_EXIT_USAGE, "cannot write --csv %s: %s", csv, strerror(errno));
-  int rc;
-  if (layers) {
+    rc = bench_step(step, sets, nsets, device, warmup, steps, profile, csv_file);
+  } else if (layers) {
     if (!nconfigs) {
       for (int k = 0; k < 2; k++) {
         if (!ganc_is_file(DEFAULT_CONFIGS[k]))
@@ -369,6 +356,7 @@ int main(int argc, char **argv) {
   } else {
     rc = ganc_bench_op(op, shape, reps, csv_file);
   }
+  fflush(stdout);
   if (csv_file && csv_file != stdout && fclose(csv_file))
     ganc_die(GANC_EXIT_RUNTIME, "cannot write --csv %s: %s", csv, strerror(errno));
   return rc;

@@ -6,11 +6,6 @@
 
 #include <stdlib.h>
 
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
 // Each repetition starts together (a barrier) so the time is the sum's, not a late rank's wait;
 // every rank returns the median of its own times (ganc-bench prints rank 0's).
 double ganc_comm_time_sum(ganc_comm *c, ganc_ctx *ctx, float *buf, size_t n, int warmup, int reps) {
@@ -24,7 +19,7 @@ double ganc_comm_time_sum(ganc_comm *c, ganc_ctx *ctx, float *buf, size_t n, int
     double ms = ganc_stopwatch_ms(ctx, t0);
     if (i >= warmup) t[i - warmup] = ms * 1e-3;
   }
-  qsort(t, (size_t)reps, sizeof(double), cmp_double);
+  qsort(t, (size_t)reps, sizeof(double), ganc_cmp_double);
   double med = t[reps / 2];
   free(t);
   return med;

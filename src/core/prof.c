@@ -3,6 +3,7 @@
 
 #include "core/check.h"
 #include "core/device.h" // ganc_mark, ganc_mark_ms: the backend's marks
+#include "core/util.h"   // ganc_cmp_double
 
 #include <stdlib.h>
 #include <string.h>
@@ -155,14 +156,9 @@ void ganc_prof_step_end(ganc_ctx *ctx, double step_ms) {
   p->ctx = NULL;
 }
 
-static int cmp_double(const void *a, const void *b) {
-  const double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
 // The median of v[0..n) (n >= 1), v left sorted.
 static double median(double *v, int n) {
-  qsort(v, (size_t)n, sizeof(double), cmp_double);
+  qsort(v, (size_t)n, sizeof(double), ganc_cmp_double);
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 

@@ -17,6 +17,11 @@ double ganc_now(void) {
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+int ganc_cmp_double(const void *a, const void *b) {
+  const double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
 void ganc_utc_iso(char *buf, size_t n) {
   time_t t = time(NULL);
   struct tm tm;

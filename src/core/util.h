@@ -12,6 +12,8 @@ extern "C" {
 
 // Monotonic seconds, for rates and ETAs.
 double ganc_now(void);
+// qsort's comparison of two doubles, ascending: the medians of the benchmarks' timings.
+int ganc_cmp_double(const void *a, const void *b);
 // Current UTC time as ISO 8601 ("2026-11-22T10:04:05Z") into buf.
 void ganc_utc_iso(char *buf, size_t n);
 

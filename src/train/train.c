@@ -1618,11 +1618,6 @@ int ganc_train_main(int argc, char **argv) {
 
 // ---- benchmark: whole iterations on synthetic batches
 // ---------------------------------------------
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
 int ganc_train_benchmark(const char *config, const char *const *sets, int nsets, const char *device,
                          int warmup, int steps, ganc_step_timing *out, ganc_prof **profile,
                          ganc_err *err) {
@@ -1667,8 +1662,8 @@ int ganc_train_benchmark(const char *config, const char *const *sets, int nsets,
     if (i == warmup - 1)
       ganc_backend_reset_peak(&T.ctx); // steady state, as PyTorch (no warm-up: all)
   }
-  qsort(ms, (size_t)steps, sizeof(double), cmp_double);
-  qsort(host, (size_t)steps, sizeof(double), cmp_double);
+  qsort(ms, (size_t)steps, sizeof(double), ganc_cmp_double);
+  qsort(host, (size_t)steps, sizeof(double), ganc_cmp_double);
   out->host_ms = host[steps / 2];
   free(host);
   out->median_ms = ms[steps / 2];

@@ -327,7 +327,7 @@ template <class TA> struct FwdT { // TA: x's element type (float, or bf16 stored
   static Args args(const conv_shape *s, const TA *x, const float *w, float *y) {
     Args a;
     a.x = x, a.w = w, a.y = y, a.yh = nullptr, a.g = geom_of(s);
-    a.ep = ganc_conv_epi{GANC_ACT_NONE, 0.0f, nullptr, 0};
+    a.ep = ganc_conv_epi{GANC_ACT_NONE, 0.0f, nullptr, 0, nullptr, 0};
     a.M = s->N * s->P * s->Q;
     a.Kd = s->R * s->S * s->C;
     a.kstep = make_step(BK, s->S, s->C);
@@ -433,7 +433,7 @@ template <class TA> struct BwdDataT : KFastSlots { // TA: dy's element type
   static Args args(const conv_shape *s, const TA *dy, const float *w, float *dx) {
     Args a;
     a.dy = dy, a.w = w, a.dx = dx, a.dxh = nullptr, a.g = geom_of(s);
-    a.ep = ganc_conv_epi{GANC_ACT_NONE, 0.0f, nullptr, 0};
+    a.ep = ganc_conv_epi{GANC_ACT_NONE, 0.0f, nullptr, 0, nullptr, 0};
     a.M = s->N * s->H * s->W;
     a.Kd = s->R * s->S * s->K;
     a.kstep = make_step(BK, s->S, s->K);
@@ -1215,6 +1215,8 @@ template <class TA, class TB> struct FwdG : G128Operands<TA, TB> {
     uint16_t *yh;     // y in bf16 instead, rounded as stored (or NULL)
     ganc_conv_epi ep; // applied to each output value before it is stored (act NONE: nothing)
     float *part;      // [splits, NPQ, K]: the splits' sums (NULL: one split, into y or yh)
+    double *bnp;      // batch-norm slot sums of y (ops.h ganc_bn_part; NULL: none): store_tiles
+    int bnround;      // ... of y's values rounded to bf16 (an FP32 y read as GANC_X_ROUND)
     Geom g;
     int M, Kd;
     int chunk;  // k per split, a multiple of GK (>= Kd: one split)
@@ -1236,7 +1238,8 @@ template <class TA, class TB> struct FwdG : G128Operands<TA, TB> {
   static Args args(const conv_shape *s, const TA *x, const TB *w, float *y) {
     Args a;
     a.x = x, a.w = w, a.y = y, a.yh = nullptr, a.part = nullptr, a.g = geom_of(s);
-    a.ep = ganc_conv_epi{GANC_ACT_NONE, 0.0f, nullptr, 0};
+    a.ep = ganc_conv_epi{GANC_ACT_NONE, 0.0f, nullptr, 0, nullptr, 0};
+    a.bnp = nullptr, a.bnround = 0;
     a.M = s->N * s->P * s->Q;
     a.Kd = s->R * s->S * s->C;
     a.chunk = (a.Kd + GK - 1) / GK * GK;
@@ -1311,6 +1314,11 @@ template <class TA, class TB> struct FwdG : G128Operands<TA, TB> {
   __host__ __device__ static const ganc_conv_epi *epi(const Args &a) {
     return a.part ? nullptr : &a.ep;
   }
+  // Batch-norm slot sums (NULL: none; a split's partial sums have none either), their rounding,
+  // and the output's channels (the GEMM's columns).
+  __host__ __device__ static double *stats(const Args &a) { return a.part ? nullptr : a.bnp; }
+  __host__ __device__ static bool stats_round(const Args &a) { return a.bnround != 0; }
+  __host__ __device__ static int channels(const Args &a) { return a.g.K; }
   __host__ __device__ __forceinline__ static int64_t index(const Args &a, int bz, int m, int n) {
     (void)bz;
     return m < a.M && n < a.g.K ? (int64_t)m * a.g.K + n : -1;
@@ -1409,6 +1417,9 @@ template <class TA, class TB> struct WgradG : G128Operands<TA, TB> {
   __host__ __device__ static bool accumulates(const Args &, int bz) { return bz == 0; }
   __host__ __device__ static uint16_t *halves(const Args &) { return nullptr; } // dw is FP32
   __host__ __device__ static const ganc_conv_epi *epi(const Args &) { return nullptr; }
+  __host__ __device__ static double *stats(const Args &) { return nullptr; }
+  __host__ __device__ static bool stats_round(const Args &) { return false; }
+  __host__ __device__ static int channels(const Args &a) { return a.g.K; }
   __host__ __device__ static int64_t index(const Args &, int, int, int) { return -1; }
   __device__ static SmemGW &smem() { return conv_shared_g128().w; }
 };
@@ -1424,12 +1435,15 @@ template <class TA, class TB> struct PhaseG : G128Operands<TA, TB> {
     BwdDataPhase::Args b; // the phases (computed once on the host) and dx
     const TA *dy;         // float or bf16
     const TB *w;
-    int vec; // dy and w 16-byte aligned
+    int vec;     // dy and w 16-byte aligned
+    double *bnp; // batch-norm slot sums of dx (NULL: none), as FwdG's
+    int bnround;
   };
   static Args args(const conv_shape *s, const TA *dy, const TB *w, float *dx) {
     Args a;
     a.b = BwdDataPhase::args(s, nullptr, nullptr, dx);
     a.dy = dy, a.w = w;
+    a.bnp = nullptr, a.bnround = 0;
     a.vec = ((uintptr_t)dy % 16 == 0) && ((uintptr_t)w % 16 == 0);
     return a;
   }
@@ -1501,6 +1515,9 @@ template <class TA, class TB> struct PhaseG : G128Operands<TA, TB> {
   }
   __host__ __device__ static uint16_t *halves(const Args &a) { return a.b.dxh; }
   __host__ __device__ static const ganc_conv_epi *epi(const Args &a) { return &a.b.ep; }
+  __host__ __device__ static double *stats(const Args &a) { return a.bnp; }
+  __host__ __device__ static bool stats_round(const Args &a) { return a.bnround != 0; }
+  __host__ __device__ static int channels(const Args &a) { return a.b.g.C; }
   __host__ __device__ __forceinline__ static int64_t index(const Args &a, int bz, int m, int c) {
     return BwdDataPhase::index(a.b, bz, m, c);
   }
@@ -1628,13 +1645,32 @@ __device__ __forceinline__ void zero_acc(float acc[4][4][4]) {
 // columns 2q and 2q + 1 — a pair inside the GEMM together (its columns are a multiple of 8),
 // stored as one 8-byte float2 where the address is 8-byte aligned. g128's warps (4 x 4 tiles) and
 // wgmma's (1 x 16: a warp's 16 rows of the warpgroup's m64n128 accumulators) alike.
+// Where the role has batch-norm slot sums (Role::stats), each lane adds up, in double, the values
+// as the batch norm will read them (the stored halves, or FP32 rounded to bf16 where asked) of its
+// two columns per tile over its MI·2 rows; a butterfly over the 8 lanes of a column (xor 4, 8, 16:
+// the same sum on each, in a fixed order) makes the warp's MI·16-row sums. MI = 4 (g128: 64 rows)
+// writes them as slot z·(2·gridDim.x) + m0 / 64 of ganc_bn_part's [nslot, 2, C]; with stat_sm
+// (wgmma's 16-row warps) they go to stat_sm [2][NI·8] instead, for the kernel to add up the
+// warpgroup's four in order. Every warp writes its slot, zeros where its rows lie outside the
+// GEMM, so the launcher's nslot = gridDim.z·gridDim.x·2 are all written.
 template <class Role, int MI, int NI>
 __device__ __forceinline__ void store_tiles(const typename Role::Args &a, int m0, int n0, int lane,
-                                            const float *acc) {
+                                            const float *acc, double *stat_sm = nullptr) {
   const int g = lane / 4, q = lane % 4;
   const bool acc_in = Role::accumulates(a, blockIdx.z);
   uint16_t *const hb = Role::halves(a);
   const ganc_conv_epi *const ep = Role::epi(a); // forward and backward-data only
+  double *const bnp = Role::stats(a);
+  const bool bnround = Role::stats_round(a);
+  double cs[NI][2], cq[NI][2]; // this lane's columns' Σ v and Σ v² (batch-norm slot sums)
+#pragma unroll
+  for (int ni = 0; ni < NI; ni++)
+    cs[ni][0] = cs[ni][1] = cq[ni][0] = cq[ni][1] = 0.0;
+  auto tally = [&](int ni, float s0, float s1) {
+    const double d0 = s0, d1 = s1;
+    cs[ni][0] += d0, cq[ni][0] += d0 * d0;
+    cs[ni][1] += d1, cq[ni][1] += d1 * d1;
+  };
 #pragma unroll
   for (int mi = 0; mi < MI; mi++)
 #pragma unroll
@@ -1648,8 +1684,10 @@ __device__ __forceinline__ void store_tiles(const typename Role::Args &a, int m0
           if (e < 0) continue;
           float v0 = v[0], v1 = v[1];
           if (ep) v0 = epi_apply(*ep, e, v0), v1 = epi_apply(*ep, e + 1, v1);
-          hb[e] = ganc_bf16_store(v0);
-          hb[e + 1] = ganc_bf16_store(v1);
+          const uint16_t h0 = ganc_bf16_store(v0), h1 = ganc_bf16_store(v1);
+          hb[e] = h0;
+          hb[e + 1] = h1;
+          if (bnp) tally(ni, ganc_bf16_load(h0), ganc_bf16_load(h1));
           continue;
         }
         float *o = Role::at(a, blockIdx.z, m0 + mi * 16 + g + 8 * h, n0 + ni * 8 + 2 * q);
@@ -1662,7 +1700,33 @@ __device__ __forceinline__ void store_tiles(const typename Role::Args &a, int m0
           v0 = epi_apply(*ep, e, v0), v1 = epi_apply(*ep, e + 1, v1);
         }
         st2(o, v0, v1);
+        if (bnp)
+          tally(ni, bnround ? ganc_bf16_load(ganc_bf16_store(v0)) : v0,
+                bnround ? ganc_bf16_load(ganc_bf16_store(v1)) : v1);
       }
+  if (!bnp) return;
+  const int C = Role::channels(a);
+  const int64_t slot = (int64_t)blockIdx.z * (2 * gridDim.x) + m0 / 64;
+#pragma unroll
+  for (int ni = 0; ni < NI; ni++)
+#pragma unroll
+    for (int e = 0; e < 2; e++) {
+      double x = cs[ni][e], x2 = cq[ni][e];
+#pragma unroll
+      for (int m = 4; m < 32; m *= 2) {
+        x += __shfl_xor_sync(0xffffffffu, x, m);
+        x2 += __shfl_xor_sync(0xffffffffu, x2, m);
+      }
+      const int col = ni * 8 + 2 * q + e;
+      if (g != 0) continue;
+      if (stat_sm) {
+        stat_sm[col] = x;
+        stat_sm[NI * 8 + col] = x2;
+      } else if (n0 + col < C) {
+        bnp[2 * slot * C + n0 + col] = x;
+        bnp[(2 * slot + 1) * C + n0 + col] = x2;
+      }
+    }
 }
 // g128's block: warp w owns rows (w / 4)·64.. +64, columns (w % 4)·32.. +32.
 template <class Role>
@@ -1852,7 +1916,31 @@ __global__ void __launch_bounds__(THREADS, 1) conv_wg_kernel(const typename Role
 #pragma unroll
     for (int i = 0; i < 64; i++)
       acc[i] = 0.0f;
-  store_tiles<Role, 1, 16>(a, t.m0 + 64 * wg + 16 * ((tid % 128) / 32), t.n0, lane, acc);
+  double *const bnp = Role::stats(a);
+  if (!bnp) {
+    store_tiles<Role, 1, 16>(a, t.m0 + 64 * wg + 16 * ((tid % 128) / 32), t.n0, lane, acc);
+    return;
+  }
+  // Batch-norm slot sums: each warp's 16 rows into shared memory (the stages are free once every
+  // warpgroup's products are done: the barrier), then thread c of each warpgroup adds its four
+  // warps' sums of column c in warp order into its 64-row slot — g128's slots.
+  double *const ss = reinterpret_cast<double *>(sm); // [warp][Σ v, Σ v²][128], 16 KB
+  __syncthreads();
+  store_tiles<Role, 1, 16>(a, t.m0 + 64 * wg + 16 * ((tid % 128) / 32), t.n0, lane, acc,
+                           ss + (tid / 32) * 2 * GN);
+  __syncthreads();
+  const int c = tid % 128, C = Role::channels(a);
+  double x = 0.0, x2 = 0.0;
+#pragma unroll
+  for (int w = 0; w < 4; w++) {
+    x += ss[(4 * wg + w) * 2 * GN + c];
+    x2 += ss[(4 * wg + w) * 2 * GN + GN + c];
+  }
+  const int64_t slot = (int64_t)blockIdx.z * (2 * gridDim.x) + (t.m0 + 64 * wg) / 64;
+  if (t.n0 + c < C) {
+    bnp[2 * slot * C + t.n0 + c] = x;
+    bnp[(2 * slot + 1) * C + t.n0 + c] = x2;
+  }
 }
 
 static __global__ void wgrad_reduce_kernel(const float *part, int nparts, int64_t n, float *dw) {
@@ -2172,8 +2260,22 @@ static void launch_fwd_g128(ganc_ctx *ctx, int v, const conv_shape *s, typename 
   CUDA_CHECK_LAUNCH();
 }
 
+// Batch-norm slot sums (ep->stats) in the epilogue of g128's family (store_tiles) — not a split
+// forward's, whose reduction stores y — where the slots fit: the kernel's args point at them and
+// stats' nslot is the grid's slots. False: the caller sums them after the kernel.
+template <class R> static bool with_stats(typename R::Args &a, const ganc_conv_epi *ep) {
+  if (!ep || !ep->stats) return false;
+  const dim3 gr = R::grid(a);
+  const int64_t nslot = (int64_t)gr.z * gr.x * (GM / 64);
+  if (nslot > ep->stats->cap) return false;
+  a.bnp = ep->stats->part, a.bnround = ep->stats_round;
+  ep->stats->nslot = nslot;
+  return true;
+}
+
+// Returns whether the kernel summed ep->stats (with_stats).
 template <class TA>
-static void run_forward(ganc_ctx *ctx, int v, cudaStream_t st, const conv_shape *s, const TA *x,
+static bool run_forward(ganc_ctx *ctx, int v, cudaStream_t st, const conv_shape *s, const TA *x,
                         const float *w, float *y, uint16_t *yh = nullptr,
                         const ganc_conv_epi *ep = nullptr, const uint16_t *wh = nullptr) {
   KERNEL_REQUIRE(shape_ok(s), "conv2d_forward_cuda", "invalid conv_shape (use conv_shape_make)");
@@ -2181,25 +2283,28 @@ static void run_forward(ganc_ctx *ctx, int v, cudaStream_t st, const conv_shape 
   KERNEL_REQUIRE(dims_ok(a.M, s->K, a.Kd), "conv2d_forward_cuda", "GEMM sizes near INT_MAX");
   KERNEL_REQUIRE(Fwd::grid(a).y <= 65535, "conv2d_forward_cuda", "K = %d > 65535·64", s->K);
   if (VARIANTS[v].tiles == TILES_G128) {
+    auto go = [&](auto role, auto wp) {
+      typedef decltype(role) R;
+      typename R::Args g = with_halves(R::args(s, x, wp, y), yh, ep);
+      const bool done = !VARIANTS[v].split && with_stats<R>(g, ep);
+      launch_fwd_g128<R>(ctx, v, s, g, st);
+      return done;
+    };
     if constexpr (std::is_same<TA, uint16_t>::value) { // both operands' halves: all by cp.async
-      if (wh) {
-        typedef FwdG<TA, uint16_t> R;
-        launch_fwd_g128<R>(ctx, v, s, with_halves(R::args(s, x, wh, y), yh, ep), st);
-        return;
-      }
+      if (wh) return go(FwdG<TA, uint16_t>(), wh);
     }
-    typedef FwdG<TA, float> R;
-    launch_fwd_g128<R>(ctx, v, s, with_halves(R::args(s, x, w, y), yh, ep), st);
-    return;
+    return go(FwdG<TA, float>(), w);
   }
   if constexpr (std::is_same<TA, float>::value)
     launch<Fwd>(v, with_halves(Fwd::args(s, x, w, y), yh, ep), st);
   else
     launch_bf16op<FwdT<TA>>(v, with_halves(FwdT<TA>::args(s, x, w, y), yh, ep), st);
+  return false;
 }
 
+// Returns whether the kernel summed ep->stats (with_stats).
 template <class TA>
-static void run_backward_data(int v, cudaStream_t st, const conv_shape *s, const TA *dy,
+static bool run_backward_data(int v, cudaStream_t st, const conv_shape *s, const TA *dy,
                               const float *w, float *dx, uint16_t *dxh = nullptr,
                               const ganc_conv_epi *ep = nullptr, const uint16_t *wh = nullptr) {
   KERNEL_REQUIRE(shape_ok(s), "conv2d_backward_data_cuda",
@@ -2214,12 +2319,14 @@ static void run_backward_data(int v, cudaStream_t st, const conv_shape *s, const
       typename R::Args g = R::args(s, dy, wp, dx);
       g.b.dxh = dxh;
       if (ep) g.b.ep = *ep;
+      const bool done = with_stats<R>(g, ep);
       launch_g128<R>(v, g, st);
+      return done;
     };
     if constexpr (std::is_same<TA, uint16_t>::value) { // as run_forward
       if (wh) return go(PhaseG<TA, uint16_t>(), wh);
     }
-    go(PhaseG<TA, float>(), w);
+    return go(PhaseG<TA, float>(), w);
   } else if constexpr (std::is_same<TA, float>::value) {
     if (VARIANTS[v].phase) // the same sizes, split by phase
       launch_phase(v, with_dx_halves(BwdDataPhase::args(s, dy, w, dx), dxh, ep), st);
@@ -2231,6 +2338,7 @@ static void run_backward_data(int v, cudaStream_t st, const conv_shape *s, const
   } else {
     launch_bf16op<BwdDataT<TA>>(v, with_dx_halves(BwdDataT<TA>::args(s, dy, w, dx), dxh, ep), st);
   }
+  return false;
 }
 
 template <class TA, class TB>
@@ -2346,6 +2454,9 @@ extern "C" void conv2d_run_variant_mixed_cuda(ganc_ctx *ctx, ganc_stream st, int
                  "backward-weight accumulates FP32 dw (output in bf16 asked)");
   KERNEL_REQUIRE(!epi || epi->act == GANC_ACT_NONE || role != GANC_CONV_BWD_WEIGHT,
                  "conv2d_run_variant_mixed_cuda", "an epilogue activation on backward-weight");
+  KERNEL_REQUIRE(!epi || !epi->stats || (epi->act == GANC_ACT_NONE && role != GANC_CONV_BWD_WEIGHT),
+                 "conv2d_run_variant_mixed_cuda",
+                 "batch-norm statistics with an epilogue activation or on backward-weight");
   const float *f0 = (const float *)in0, *f1 = (const float *)in1;
   const uint16_t *h0 = (const uint16_t *)in0, *h1 = (const uint16_t *)in1;
   // The weights' halves only where 16-byte aligned (a parameter tensor at an offset that is not a
@@ -2353,13 +2464,24 @@ extern "C" void conv2d_run_variant_mixed_cuda(ganc_ctx *ctx, ganc_stream st, int
   if (wh && (uintptr_t)wh % 16) wh = nullptr;
   float *out = out_bf16 ? nullptr : (float *)out_;
   uint16_t *oh = out_bf16 ? (uint16_t *)out_ : nullptr;
+  bool stats_done = false;
   if (role == GANC_CONV_FWD)
-    in0_bf16 ? run_forward(ctx, v, st, s, h0, f1, out, oh, epi, wh)
-             : run_forward(ctx, v, st, s, f0, f1, out, oh, epi);
+    stats_done = in0_bf16 ? run_forward(ctx, v, st, s, h0, f1, out, oh, epi, wh)
+                          : run_forward(ctx, v, st, s, f0, f1, out, oh, epi);
   else if (role == GANC_CONV_BWD_DATA)
-    in0_bf16 ? run_backward_data(v, st, s, h0, f1, out, oh, epi, wh)
-             : run_backward_data(v, st, s, f0, f1, out, oh, epi);
-  else if (in0_bf16 && in1_bf16)
+    stats_done = in0_bf16 ? run_backward_data(v, st, s, h0, f1, out, oh, epi, wh)
+                          : run_backward_data(v, st, s, f0, f1, out, oh, epi);
+  // A variant without the sums in its epilogue: one pass over the output after it.
+  if (epi && epi->stats && !stats_done) {
+    const int64_t rows = (int64_t)s->N * (role == GANC_CONV_FWD ? s->P * s->Q : s->H * s->W);
+    batchnorm_slot_stats_cuda(ctx, st, rows, role == GANC_CONV_FWD ? s->K : s->C, out_,
+                              out_bf16           ? GANC_X_BF16
+                              : epi->stats_round ? GANC_X_ROUND
+                                                 : GANC_X_FP32,
+                              epi->stats);
+  }
+  if (role != GANC_CONV_BWD_WEIGHT) return;
+  if (in0_bf16 && in1_bf16)
     run_backward_weight(ctx, v, st, s, h0, h1, out);
   else if (in0_bf16)
     run_backward_weight(ctx, v, st, s, h0, f1, out);
@@ -2969,11 +3091,14 @@ extern "C" void conv2d_mixed_cuda(ganc_ctx *ctx, ganc_stream st, int role, const
   const int has_epi = epi && epi->act != GANC_ACT_NONE;
   KERNEL_REQUIRE(!has_epi || role != GANC_CONV_BWD_WEIGHT, "conv2d_mixed_cuda",
                  "an epilogue activation on backward-weight");
+  const int stats = epi && epi->stats;
+  KERNEL_REQUIRE(!stats || (!has_epi && role != GANC_CONV_BWD_WEIGHT), "conv2d_mixed_cuda",
+                 "batch-norm statistics with an epilogue activation or on backward-weight");
   const ganc_conv_role r = (ganc_conv_role)role;
   // An operand in bf16 wants a variant that reads it; an output in bf16 or an epilogue op, any
   // variant (every epilogue rounds and applies it as it stores): the precision's choice for FP32
   // operands — the one conv2d_forward_cuda and the others make.
-  const int v = in0_bf16 || in1_bf16 || out_bf16 || has_epi
+  const int v = in0_bf16 || in1_bf16 || out_bf16 || has_epi || stats
                     ? pick(ctx, st, r, s, in0, in0_bf16, in1, in1_bf16, wh)
                     : -1;
   if (v >= 0) {
@@ -3013,6 +3138,13 @@ extern "C" void conv2d_mixed_cuda(ganc_ctx *ctx, ganc_stream st, int role, const
   } else if (fwd_act == GANC_ACT_LRELU) {
     lrelu_forward_cuda(ctx, st, n_out, epi->slope, o, o);
   }
+  if (stats) // the batch-norm slot sums of the output as stored, as a variant's launch makes them
+    batchnorm_slot_stats_cuda(ctx, st, n_out / (r == GANC_CONV_FWD ? s->K : s->C),
+                              r == GANC_CONV_FWD ? s->K : s->C, out,
+                              out_bf16           ? GANC_X_BF16
+                              : epi->stats_round ? GANC_X_ROUND
+                                                 : GANC_X_FP32,
+                              epi->stats);
   if (w0) ganc_cuda_free(ctx, w0);
   if (w1) ganc_cuda_free(ctx, w1);
 }

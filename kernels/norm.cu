@@ -132,15 +132,35 @@ __host__ __device__ static void bn_lane_sum_bwd(const void *__restrict__ x, int 
   *s_dyx = b;
 }
 
-// Lane `lane` of the combine: Σ part[k·C + c] over chunks k = lane, lane + BN_COMBINE_LANES, ...
+// Lane `lane` of the combine: Σ part[k·stride + c] over chunks k = lane, lane +
+// BN_COMBINE_LANES, ... (stride C; 2C for a slot's Σ x or Σ x², ops.h ganc_bn_part).
 __host__ __device__ static double bn_combine_lane(const double *__restrict__ part, int64_t nchunk,
-                                                  int C, int c, int lane) {
+                                                  int64_t stride, int C, int c, int lane) {
   double acc = 0.0;
   if (c >= C) return acc;
   UNROLL4
   for (int64_t k = lane; k < nchunk; k += BN_COMBINE_LANES)
-    acc += part[k * C + c];
+    acc += part[k * stride + c];
   return acc;
+}
+
+// batchnorm_slot_stats: Σ x and Σ x² over rows lane, lane + BN_LANES, ... of 64-row slot `slot`.
+__host__ __device__ static void bn_lane_sum_sq(const void *__restrict__ x, int xm, int64_t M, int C,
+                                               int64_t slot, int c, int lane, double *s,
+                                               double *sq) {
+  double a = 0.0, b = 0.0;
+  if (c < C) {
+    const int64_t r0 = slot * GANC_BN_SLOT_ROWS;
+    const int64_t end = r0 + GANC_BN_SLOT_ROWS < M ? r0 + GANC_BN_SLOT_ROWS : M;
+    UNROLL4
+    for (int64_t r = r0 + lane; r < end; r += BN_LANES) {
+      const double v = ganc_load_x(x, xm, r * C + c);
+      a += v;
+      b += v * v;
+    }
+  }
+  *s = a;
+  *sq = b;
 }
 
 // One level of the lane tree on sm [lanes][BN_TILE_C]: lane y < half takes lane y + half. The
@@ -287,10 +307,10 @@ __global__ static void __launch_bounds__(BN_PARTIAL_THREADS)
 }
 
 // The combine stage's tree: returns the column total in lane 0 (other lanes: unspecified).
-__device__ static double bn_combine_block(double *sm, const double *part, int64_t nchunk, int C,
-                                          int c) {
+__device__ static double bn_combine_block(double *sm, const double *part, int64_t nchunk,
+                                          int64_t stride, int C, int c) {
   const int tx = threadIdx.x, ty = threadIdx.y;
-  sm[ty * BN_TILE_C + tx] = bn_combine_lane(part, nchunk, C, c, ty);
+  sm[ty * BN_TILE_C + tx] = bn_combine_lane(part, nchunk, stride, C, c, ty);
   __syncthreads();
   for (int half = BN_COMBINE_LANES / 2; half > 0; half >>= 1) {
     bn_tree_level(sm, ty, tx, half);
@@ -304,7 +324,7 @@ __global__ static void __launch_bounds__(BN_COMBINE_THREADS)
     bn_mean_kernel(const double *__restrict__ part, bn_plan p, double *__restrict__ mu) {
   __shared__ double sm[BN_COMBINE_LANES * BN_TILE_C];
   const int c = blockIdx.x * BN_TILE_C + threadIdx.x;
-  const double s = bn_combine_block(sm, part, p.nchunk, p.C, c);
+  const double s = bn_combine_block(sm, part, p.nchunk, p.C, p.C, c);
   if (threadIdx.y == 0 && c < p.C) mu[c] = s / (double)p.M;
 }
 
@@ -315,7 +335,7 @@ __global__ static void __launch_bounds__(BN_COMBINE_THREADS)
                   float *rstd, float *run_mean, float *run_var, double *k, double *keep_rs) {
   __shared__ double sm[BN_COMBINE_LANES * BN_TILE_C];
   const int c = blockIdx.x * BN_TILE_C + threadIdx.x;
-  const double ss = bn_combine_block(sm, part, p.nchunk, p.C, c);
+  const double ss = bn_combine_block(sm, part, p.nchunk, p.C, p.C, c);
   if (threadIdx.y == 0 && c < p.C)
     bn_var_finalize(c, ss, p.M, mu, gamma, eps, momentum, mean, rstd, run_mean, run_var, k,
                     keep_rs);
@@ -327,11 +347,53 @@ __global__ static void __launch_bounds__(BN_COMBINE_THREADS)
                         const float *__restrict__ rstd, float *dgamma, float *dbeta, double *coef) {
   __shared__ double sm[BN_COMBINE_LANES * BN_TILE_C];
   const int c = blockIdx.x * BN_TILE_C + threadIdx.x;
-  const double sdy = bn_combine_block(sm, part, p.nchunk, p.C, c);
+  const double sdy = bn_combine_block(sm, part, p.nchunk, p.C, p.C, c);
   __syncthreads(); // lane 0 has read its total before the second sum reuses sm
-  const double sdyx = bn_combine_block(sm, part + p.nchunk * p.C, p.nchunk, p.C, c);
+  const double sdyx = bn_combine_block(sm, part + p.nchunk * p.C, p.nchunk, p.C, p.C, c);
   if (threadIdx.y == 0 && c < p.C)
     bn_bwd_finalize(c, p.C, sdy, sdyx, p.M, gamma, rstd, dgamma, dbeta, coef);
+}
+
+// grid (nslot, ceil(C/32)), block (32, BN_LANES): part [nslot, 2, C] = each 64-row slot's Σ x
+// and Σ x² (batchnorm_slot_stats), the lanes added by the partial stage's fixed tree.
+__global__ static void __launch_bounds__(BN_PARTIAL_THREADS)
+    bn_slot_stats_kernel(const void *__restrict__ x, int xm, int64_t M, int C,
+                         double *__restrict__ part) {
+  __shared__ double sa[BN_LANES * BN_TILE_C], sb[BN_LANES * BN_TILE_C];
+  const int tx = threadIdx.x, ty = threadIdx.y, c = blockIdx.y * BN_TILE_C + tx;
+  const int64_t slot = blockIdx.x;
+  bn_lane_sum_sq(x, xm, M, C, slot, c, ty, &sa[ty * BN_TILE_C + tx], &sb[ty * BN_TILE_C + tx]);
+  __syncthreads();
+  for (int half = BN_LANES / 2; half > 0; half >>= 1) {
+    bn_tree_level(sa, ty, tx, half);
+    bn_tree_level(sb, ty, tx, half);
+    __syncthreads();
+  }
+  if (ty == 0 && c < C) {
+    part[2 * slot * C + c] = sa[tx];
+    part[(2 * slot + 1) * C + c] = sb[tx];
+  }
+}
+
+// grid ceil(C/32), block (32, BN_COMBINE_LANES): the training forward from slot sums (ganc_bn_part
+// [nslot, 2, C]): mu = Σ x / M, Σ (x − mu)² = Σ x² − mu·Σ x (not below 0), then bn_var_kernel's
+// finalisation.
+__global__ static void __launch_bounds__(BN_COMBINE_THREADS)
+    bn_slot_var_kernel(const double *__restrict__ part, int64_t nslot, bn_plan p, double *mu,
+                       const float *__restrict__ gamma, float eps, float momentum, float *mean,
+                       float *rstd, float *run_mean, float *run_var, double *k, double *keep_rs) {
+  __shared__ double sm[BN_COMBINE_LANES * BN_TILE_C];
+  const int c = blockIdx.x * BN_TILE_C + threadIdx.x;
+  const double sx = bn_combine_block(sm, part, nslot, 2 * (int64_t)p.C, p.C, c);
+  __syncthreads(); // lane 0 has read its total before the second sum reuses sm
+  const double sq = bn_combine_block(sm, part + p.C, nslot, 2 * (int64_t)p.C, p.C, c);
+  if (threadIdx.y == 0 && c < p.C) {
+    mu[c] = sx / (double)p.M;
+    double ss = sq - mu[c] * sx;
+    if (!(ss > 0.0)) ss = 0.0; // the cancellation's rounding, never a negative variance
+    bn_var_finalize(c, ss, p.M, mu, gamma, eps, momentum, mean, rstd, run_mean, run_var, k,
+                    keep_rs);
+  }
 }
 
 __global__ static void bn_memset_kernel(int n, float *p) {
@@ -406,7 +468,7 @@ extern "C" void batchnorm_forward_train_cuda(ganc_ctx *ctx, ganc_stream st, int6
                                              const float *beta, float eps, float momentum, int act,
                                              float slope, void *y, int y_bf16, float *mean,
                                              float *rstd, float *run_mean, float *run_var,
-                                             double *keep) {
+                                             double *keep, const ganc_bn_part *stats) {
   bn_require(M, C, x_mode, "batchnorm_forward_train_cuda");
   KERNEL_REQUIRE(y != x || (!y_bf16 && x_mode != GANC_X_BF16), "batchnorm_forward_train_cuda",
                  "y in x's buffer needs both in FP32");
@@ -417,13 +479,30 @@ extern "C" void batchnorm_forward_train_cuda(ganc_ctx *ctx, ganc_stream st, int6
              "---> HINT: use a batch size above 1",
              (long long)M);
   const bn_plan p = bn_make_plan(M, C);
+  const int tiles = (C + BN_TILE_C - 1) / BN_TILE_C;
+  const dim3 pgrid((unsigned)p.nchunk, (unsigned)tiles), pblock(BN_TILE_C, BN_LANES);
+  const dim3 cblock(BN_TILE_C, BN_COMBINE_LANES);
+  const int64_t n = M * C;
+  if (stats) { // the convolution's slot sums: one combine, no pass over x before the normalisation
+    KERNEL_REQUIRE(!(ctx->bn_sync && ctx->comm && ctx->comm->size > 1),
+                   "batchnorm_forward_train_cuda", "slot statistics under sync batch norm");
+    KERNEL_REQUIRE(stats->nslot >= 1 && stats->nslot <= stats->cap, "batchnorm_forward_train_cuda",
+                   "%lld slots of %lld", (long long)stats->nslot, (long long)stats->cap);
+    double *sc = bn_scratch(ctx, 2 * (size_t)C); // mu [C] (or keep), k [C]
+    double *mu = keep ? keep : sc, *k = sc + C;
+    GANC_LAUNCH(bn_slot_var_kernel, tiles, cblock, st)
+    (stats->part, stats->nslot, p, mu, gamma, eps, momentum, mean, rstd, run_mean, run_var, k,
+     keep ? keep + C : NULL);
+    CUDA_CHECK_LAUNCH();
+    GANC_LAUNCH(bn_normalize_kernel, ew_blocks(n), EW_THREADS, st)
+    (n, C, x, x_mode, mu, k, NULL, beta, act, slope, y, y_bf16);
+    CUDA_CHECK_LAUNCH();
+    return;
+  }
   // Scratch (doubles): part [nchunk, C] (reused by both passes), mu [C], k [C]; mu in keep instead
   // when the statistics are kept (batchnorm_reapply reads it and rstd there).
   double *part = bn_scratch(ctx, (size_t)(p.nchunk + 2) * (size_t)C);
   double *mu = keep ? keep : part + p.nchunk * C, *k = part + (p.nchunk + 1) * C;
-  const int tiles = (C + BN_TILE_C - 1) / BN_TILE_C;
-  const dim3 pgrid((unsigned)p.nchunk, (unsigned)tiles), pblock(BN_TILE_C, BN_LANES);
-  const dim3 cblock(BN_TILE_C, BN_COMBINE_LANES);
 
   GANC_LAUNCH(bn_partial_kernel<BN_PASS_SUM>, pgrid, pblock, st)(x, x_mode, NULL, p, part);
   CUDA_CHECK_LAUNCH();
@@ -436,10 +515,23 @@ extern "C" void batchnorm_forward_train_cuda(ganc_ctx *ctx, ganc_stream st, int6
   GANC_LAUNCH(bn_var_kernel, tiles, cblock, st)
   (part, pg, mu, gamma, eps, momentum, mean, rstd, run_mean, run_var, k, keep ? keep + C : NULL);
   CUDA_CHECK_LAUNCH();
-  const int64_t n = M * C;
   GANC_LAUNCH(bn_normalize_kernel, ew_blocks(n), EW_THREADS, st)
   (n, C, x, x_mode, mu, k, NULL, beta, act, slope, y, y_bf16);
   CUDA_CHECK_LAUNCH();
+}
+
+extern "C" void batchnorm_slot_stats_cuda(ganc_ctx *ctx, ganc_stream st, int64_t M, int C,
+                                          const void *x, int x_mode, ganc_bn_part *stats) {
+  (void)ctx;
+  bn_require(M, C, x_mode, "batchnorm_slot_stats_cuda");
+  const int64_t nslot = (M + GANC_BN_SLOT_ROWS - 1) / GANC_BN_SLOT_ROWS;
+  KERNEL_REQUIRE(nslot <= stats->cap && nslot <= 0x7fffffff, "batchnorm_slot_stats_cuda",
+                 "%lld slots, room for %lld", (long long)nslot, (long long)stats->cap);
+  const dim3 grid((unsigned)nslot, (unsigned)((C + BN_TILE_C - 1) / BN_TILE_C));
+  GANC_LAUNCH(bn_slot_stats_kernel, grid, dim3(BN_TILE_C, BN_LANES), st)
+  (x, x_mode, M, C, stats->part);
+  CUDA_CHECK_LAUNCH();
+  stats->nslot = nslot;
 }
 
 extern "C" void batchnorm_reapply_cuda(ganc_ctx *ctx, ganc_stream st, int64_t M, int C,

@@ -91,11 +91,11 @@ static void test_dcgan_bit_identical_to_hand_written(void **state) {
   lrelu_forward(&g_ctx, (int64_t)n0, slope, a0, a0);
   conv2d_forward(&g_ctx, &s1, a0, w1, a1);
   batchnorm_forward_train(&g_ctx, (int64_t)N * 64, 8, a1, GANC_X_FP32, g1, b1, eps, mom,
-                          GANC_ACT_NONE, 0.0f, a1b, 0, m1, r1, rm1, rv1, NULL);
+                          GANC_ACT_NONE, 0.0f, a1b, 0, m1, r1, rm1, rv1, NULL, NULL);
   lrelu_forward(&g_ctx, (int64_t)n1, slope, a1b, a1b);
   conv2d_forward(&g_ctx, &s2, a1b, w2, a2);
   batchnorm_forward_train(&g_ctx, (int64_t)N * 16, 16, a2, GANC_X_FP32, g2, b2, eps, mom,
-                          GANC_ACT_NONE, 0.0f, a2b, 0, m2, r2, rm2, rv2, NULL);
+                          GANC_ACT_NONE, 0.0f, a2b, 0, m2, r2, rm2, rv2, NULL, NULL);
   lrelu_forward(&g_ctx, (int64_t)n2, slope, a2b, a2b);
   conv2d_forward(&g_ctx, &sh, a2b, wh, out);
   // backward, need_dx and need_wgrad

@@ -340,6 +340,18 @@ static void test_shared_gradients(void **state) {
   }
 }
 
+// G and D built, finalized for training at batch N as the trainer sets them up (D in G's backward
+// scratch) and initialised.
+static void trainer_pair(ganc_net *G, ganc_net *D, const ganc_config *c, int N) {
+  ganc_build_g(G, c, "G");
+  ganc_build_d(D, c);
+  net_finalize(&g_ctx, G, N, 1);
+  net_share_gradients(D, G);
+  net_finalize(&g_ctx, D, N, 1);
+  net_init_weights(&g_ctx, G, 5, GANC_RNG_INIT_G);
+  net_init_weights(&g_ctx, D, 5, GANC_RNG_INIT_D);
+}
+
 // train.fuse_activations: a ReLU / leaky ReLU on a convolution's output runs in that
 // convolution's epilogue (the convolution's act; the activation's forward a no-op), and an
 // activation whose only reader is a convolution has its backward applied by that convolution's
@@ -357,13 +369,7 @@ static void test_fused_activations(void **state) {
     ganc_net G[2], D[2];
     for (int f = 0; f < 2; f++) { // f = 1: fused
       g_ctx.no_act_fusion = !f;
-      ganc_build_g(&G[f], &c, "G");
-      ganc_build_d(&D[f], &c);
-      net_finalize(&g_ctx, &G[f], N, 1);
-      net_share_gradients(&D[f], &G[f]);
-      net_finalize(&g_ctx, &D[f], N, 1);
-      net_init_weights(&g_ctx, &G[f], 5, GANC_RNG_INIT_G);
-      net_init_weights(&g_ctx, &D[f], 5, GANC_RNG_INIT_D);
+      trainer_pair(&G[f], &D[f], &c, N);
     }
     g_ctx.no_act_fusion = 0;
     int fwd = 0, bwd = 0;
@@ -387,6 +393,91 @@ static void test_fused_activations(void **state) {
     assert_int_equal(fwd, k & 1 ? 3 : 1); // DCGAN: D's conv b0 → leaky ReLU
     assert_int_equal(bwd, k & 1 ? 7 : 6); // every activation read by a convolution alone
     same_trainer_steps(&G[0], &D[0], &G[1], &D[1]);
+    for (int f = 0; f < 2; f++) {
+      net_free(&g_ctx, &D[f]);
+      net_free(&g_ctx, &G[f]);
+    }
+  }
+  g_ctx.precision = GANC_PREC_FP32;
+}
+
+// Largest |a − b| over the largest |b| (0 when b is all zeros and a equals it).
+static double rel_diff(const float *a, const float *b, size_t n) {
+  double d = 0.0, m = 0.0;
+  for (size_t i = 0; i < n; i++) {
+    d = fmax(d, fabs((double)a[i] - b[i]));
+    m = fmax(m, fabs((double)b[i]));
+  }
+  return m > 0 ? d / m : d;
+}
+
+// train.fuse_batchnorm_stats (ctx.no_bn_stats_fusion = 0): in a tf32 or bf16 run, each
+// convolution whose only reader is a plain batch norm sums that batch norm's statistics as it
+// stores its output (bn_stats; conv2d_mixed's epi.stats), into one buffer, G's (D borrows it with
+// G's backward scratch), and the batch norm takes them from there. DCGAN and a conditional ResNet
+// with spectral norm (its conditional batch norms keep their two passes), set up as the trainer
+// does: the right convolutions are chosen (none at FP32), and after a trainer-order step every
+// batch norm's statistics and running statistics equal the two-pass ones to float resolution —
+// the sums differ only in the rounding of double. The gradients are compared loosely only: in a
+// bf16 run an ulp of rstd may move a value across a bf16 rounding boundary, which the next layer
+// then sees as a 2^-8 change.
+static void test_fused_bn_stats(void **state) {
+  (void)state;
+  for (int k = 0; k < 6; k++) {
+    ganc_config c = pair_config(k & 1);
+    const int prec = k < 2 ? GANC_PREC_BF16 : k < 4 ? GANC_PREC_TF32 : GANC_PREC_FP32;
+    g_ctx.precision = prec;
+    const int N = 2;
+    ganc_net G[2], D[2];
+    for (int f = 0; f < 2; f++) { // f = 1: fused
+      g_ctx.no_bn_stats_fusion = !f;
+      trainer_pair(&G[f], &D[f], &c, N);
+    }
+    g_ctx.no_bn_stats_fusion = 0;
+    int chosen = 0;
+    for (int n = 0; n < 2; n++) {
+      const ganc_net *u = n ? &D[0] : &G[0], *v = n ? &D[1] : &G[1];
+      assert_int_equal(net_bn_stats_fused(u), 0);
+      for (int i = 0; i < v->nnodes; i++) {
+        const ganc_node *a = &v->nodes[i];
+        const ganc_node *b = a->consumers == 1 ? &v->nodes[a->first_reader] : NULL;
+        const int conv =
+            !strcmp(net_node_kind_name(a), "conv") || !strcmp(net_node_kind_name(a), "convt");
+        const int want = prec != GANC_PREC_FP32 && conv && b &&
+                         !strcmp(net_node_kind_name(b), "bn") && !b->cond && b->in[0] == i;
+        assert_int_equal(a->bn_stats, want);
+        chosen += want;
+      }
+    }
+    // DCGAN at 32x32: G's three batch norms and D's two; the ResNet: its plain out.bn in G
+    // reads an upsampled sum, not a convolution, and its other batch norms are conditional.
+    assert_int_equal(chosen, prec == GANC_PREC_FP32 || (k & 1) ? 0 : 5);
+    assert_null(D[1].bnbuf);
+    if (chosen) assert_non_null(G[1].bnbuf);
+    int32_t lab[2] = {2, 0};
+    G[0].labels = D[0].labels = G[1].labels = D[1].labels = lab;
+    float z[2 * 7], x[2 * 32 * 32], r[6] = {0.7f, -1.3f, 0.4f, 1.1f, -0.2f, 0.9f};
+    ganc_rng_normals(3, GANC_RNG_LATENT, 0, 2 * 7, z);
+    ganc_rng_normals(4, GANC_RNG_LATENT, 0, 2 * 32 * 32, x);
+    float *a = xmalloc(sizeof x);
+    memcpy(a, trainer_order_step(&G[0], &D[0], z, x, r, N), sizeof x);
+    const float *b = trainer_order_step(&G[1], &D[1], z, x, r, N);
+    for (int n = 0; n < 2; n++) {
+      const ganc_net *u = n ? &D[0] : &G[0], *v = n ? &D[1] : &G[1];
+      for (int i = 0; i < v->nnodes; i++)
+        if (v->nodes[i].mean) {
+          assert_true(rel_diff(v->nodes[i].mean, u->nodes[i].mean, v->nodes[i].C) < 1e-6);
+          assert_true(rel_diff(v->nodes[i].rstd, u->nodes[i].rstd, v->nodes[i].C) < 1e-6);
+        }
+      assert_true(rel_diff(v->buf, u->buf, v->nbuffer_floats) < 1e-6);
+      assert_true(rel_diff(v->g, u->g, v->nparam_floats) < 3e-2);
+    }
+    assert_true(rel_diff(b, a, 2 * 32 * 32) < 3e-2);
+    if (!chosen) { // nothing fused: the same bits
+      assert_memory_equal(a, b, sizeof x);
+      assert_memory_equal(G[0].g, G[1].g, G[0].nparam_floats * sizeof(float));
+    }
+    free(a);
     for (int f = 0; f < 2; f++) {
       net_free(&g_ctx, &D[f]);
       net_free(&g_ctx, &G[f]);
@@ -1215,6 +1306,7 @@ int main(void) {
       cmocka_unit_test(test_shared_activations),
       cmocka_unit_test(test_shared_gradients),
       cmocka_unit_test(test_fused_activations),
+      cmocka_unit_test(test_fused_bn_stats),
       cmocka_unit_test(test_fused_activations_graphs),
       cmocka_unit_test(test_recompute_batchnorm),
       cmocka_unit_test(test_bf16_conv_outputs),

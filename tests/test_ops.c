@@ -492,9 +492,9 @@ static void test_bf16_storage(void **state) {
       poison(y, n);
       if (train) {
         batchnorm_forward_train_cpu(ctx, M, C, x, GANC_X_FP32, g, b, 1e-5f, 0.1f, act, 0.2f, y, 0,
-                                    mu, rs, NULL, NULL, NULL);
+                                    mu, rs, NULL, NULL, NULL, NULL);
         batchnorm_forward_train_cpu(ctx, M, C, x, GANC_X_FP32, g, b, 1e-5f, 0.1f, act, 0.2f, h, 1,
-                                    mu, rs, NULL, NULL, NULL);
+                                    mu, rs, NULL, NULL, NULL, NULL);
       } else {
         batchnorm_forward_eval_cpu(ctx, M, C, x, GANC_X_FP32, g, b, rm, rv, 1e-5f, act, 0.2f, y, 0);
         batchnorm_forward_eval_cpu(ctx, M, C, x, GANC_X_FP32, g, b, rm, rv, 1e-5f, act, 0.2f, h, 1);
@@ -521,7 +521,7 @@ static void test_bf16_storage(void **state) {
   {
     float *dg = fnew(C), *db = fnew(C), *dg2 = fnew(C), *db2 = fnew(C);
     batchnorm_forward_train_cpu(ctx, M, C, x, GANC_X_FP32, g, b, 1e-5f, 0.1f, 0, 0.2f, y, 0, mu, rs,
-                                NULL, NULL, NULL);
+                                NULL, NULL, NULL, NULL);
     memset(dg, 0, C * 4), memset(db, 0, C * 4), memset(dg2, 0, C * 4), memset(db2, 0, C * 4);
     poison(dx, n);
     memset(h, 0xFF, (size_t)n * 2);
@@ -558,9 +558,9 @@ static void test_bf16_storage(void **state) {
         memcpy(rv2, rv, C * 4);
         poison(y, n), poison(y2, n);
         batchnorm_forward_train_cpu(ctx, M, C, xw, GANC_X_FP32, g, b, 1e-5f, 0.1f, act, 0.2f, y, 0,
-                                    mu, rs, rmw, rvw, NULL);
+                                    mu, rs, rmw, rvw, NULL, NULL);
         batchnorm_forward_train_cpu(ctx, M, C, xin, mode, g, b, 1e-5f, 0.1f, act, 0.2f, y2, 0, mu2,
-                                    rs2, rm2, rv2, NULL);
+                                    rs2, rm2, rv2, NULL, NULL);
         assert_memory_equal(y, y2, (size_t)n * 4);
         assert_memory_equal(mu, mu2, C * 4), assert_memory_equal(rs, rs2, C * 4);
         assert_memory_equal(rmw, rm2, C * 4), assert_memory_equal(rvw, rv2, C * 4);
@@ -609,9 +609,9 @@ static void test_bf16_storage(void **state) {
         poison(y, n);
         if (train) {
           batchnorm_forward_train_cpu(ctx, M, C, xo, mode, g, b, 1e-5f, 0.1f, GANC_ACT_RELU, 0.2f,
-                                      y, 0, mu, rs, NULL, NULL, NULL);
+                                      y, 0, mu, rs, NULL, NULL, NULL, NULL);
           batchnorm_forward_train_cpu(ctx, M, C, y2, mode, g, b, 1e-5f, 0.1f, GANC_ACT_RELU, 0.2f,
-                                      y2, 0, mu2, rs2, NULL, NULL, NULL);
+                                      y2, 0, mu2, rs2, NULL, NULL, NULL, NULL);
           assert_memory_equal(mu, mu2, C * 4), assert_memory_equal(rs, rs2, C * 4);
         } else {
           batchnorm_forward_eval_cpu(ctx, M, C, xo, mode, g, b, rm, rv, 1e-5f, GANC_ACT_RELU, 0.2f,
@@ -623,7 +623,7 @@ static void test_bf16_storage(void **state) {
       }
     // ... and rounding matters: the FP32 x gives other statistics.
     batchnorm_forward_train_cpu(ctx, M, C, xo, GANC_X_FP32, g, b, 1e-5f, 0.1f, 0, 0.2f, y2, 0, mu2,
-                                rs2, NULL, NULL, NULL);
+                                rs2, NULL, NULL, NULL, NULL);
     assert_true(memcmp(mu, mu2, C * 4) != 0);
     float *fb[] = {xw, xo, y2, mu2, rs2, rmw, rvw, rm2, rv2, dg, db, dg2, db2};
     for (size_t i = 0; i < sizeof fb / sizeof *fb; i++)
@@ -720,8 +720,8 @@ static void test_bf16_storage(void **state) {
           yh[i] = ganc_bf16_store(ya[i]);
         for (int e = 0; e < 4; e++) {
           const int act = e % 2 ? GANC_ACT_LRELU : GANC_ACT_RELU, bwd = e >= 2;
-          const ganc_conv_epi epi = {act, 0.2f, bwd ? (e == 3 ? (const void *)yh : ya) : NULL,
-                                     e == 3};
+          const ganc_conv_epi epi = {act,    0.2f, bwd ? (e == 3 ? (const void *)yh : ya) : NULL,
+                                     e == 3, NULL, 0};
           if (!bwd && act == GANC_ACT_RELU) relu_forward_cpu(ctx, (int64_t)no, o2, want);
           if (!bwd && act == GANC_ACT_LRELU) lrelu_forward_cpu(ctx, (int64_t)no, 0.2f, o2, want);
           if (bwd && act == GANC_ACT_RELU) relu_backward_cpu(ctx, (int64_t)no, ya, 0, o2, want);
@@ -900,7 +900,7 @@ static void check_bn_case(ganc_ctx *ctx, const bn_case *bc, rng *rg) {
   poison(mean, C);
   poison(rstd, C);
   batchnorm_forward_train_cpu(ctx, M, C, x, GANC_X_FP32, g, b, eps, momentum, GANC_ACT_NONE, 0.0f,
-                              y, 0, mean, rstd, rm, rv, NULL);
+                              y, 0, mean, rstd, rm, rv, NULL, NULL);
   ref_bn(M, C, xd, gd, bd, eps, yd, mud, vard);
   snprintf(what, sizeof what, "BN M=%lld C=%d: train forward", (long long)M, C);
   EXPECT_NERR(what, nerr(y, yd, n), 1e-5);
@@ -931,7 +931,7 @@ static void check_bn_case(ganc_ctx *ctx, const bn_case *bc, rng *rg) {
   float *y2 = fnew(n);
   poison(y2, n);
   batchnorm_forward_train_cpu(ctx, M, C, x, GANC_X_FP32, g, b, eps, momentum, GANC_ACT_NONE, 0.0f,
-                              y2, 0, mean, rstd, NULL, NULL, NULL);
+                              y2, 0, mean, rstd, NULL, NULL, NULL, NULL);
   ref_bn(M, C, xd, gd, bd, eps, yd, NULL, NULL);
   EXPECT_NERR("BN train forward without running stats", nerr(y2, yd, n), 1e-5);
   // A fused activation (act): the same bits as the activation op on the plain output, in
@@ -943,13 +943,13 @@ static void check_bn_case(ganc_ctx *ctx, const bn_case *bc, rng *rg) {
         poison(y3, n);
         if (train)
           batchnorm_forward_train_cpu(ctx, M, C, x, GANC_X_FP32, g, b, eps, momentum, act, 0.2f, y3,
-                                      0, mu3, rs3, NULL, NULL, NULL);
+                                      0, mu3, rs3, NULL, NULL, NULL, NULL);
         else
           batchnorm_forward_eval_cpu(ctx, M, C, x, GANC_X_FP32, g, b, rm, rv, eps, act, 0.2f, y3,
                                      0);
         if (train)
           batchnorm_forward_train_cpu(ctx, M, C, x, GANC_X_FP32, g, b, eps, momentum, GANC_ACT_NONE,
-                                      0.0f, y4, 0, mu3, rs3, NULL, NULL, NULL);
+                                      0.0f, y4, 0, mu3, rs3, NULL, NULL, NULL, NULL);
         else
           batchnorm_forward_eval_cpu(ctx, M, C, x, GANC_X_FP32, g, b, rm, rv, eps, GANC_ACT_NONE,
                                      0.0f, y4, 0);
@@ -1018,9 +1018,9 @@ static void check_bn_case(ganc_ctx *ctx, const bn_case *bc, rng *rg) {
   one.scratch_floats = 0;
   float *y1 = fnew(n), *m1 = fnew(C), *s1 = fnew(C), *dx1 = fnew(n), *y0 = fnew(n);
   batchnorm_forward_train_cpu(ctx, M, C, x, GANC_X_FP32, g, b, eps, momentum, GANC_ACT_NONE, 0.0f,
-                              y0, 0, mean, rstd, NULL, NULL, NULL);
+                              y0, 0, mean, rstd, NULL, NULL, NULL, NULL);
   batchnorm_forward_train_cpu(&one, M, C, x, GANC_X_FP32, g, b, eps, momentum, GANC_ACT_NONE, 0.0f,
-                              y1, 0, m1, s1, NULL, NULL, NULL);
+                              y1, 0, m1, s1, NULL, NULL, NULL, NULL);
   assert_memory_equal(y0, y1, n * sizeof(float));
   assert_memory_equal(mean, m1, C * sizeof(float));
   assert_memory_equal(rstd, s1, C * sizeof(float));
@@ -1067,9 +1067,9 @@ static void test_batchnorm_reapply(void **state) {
           keep[k] = NAN;
         poison(y, n), poison(y2, n);
         batchnorm_forward_train_cpu(ctx, M, C, xin, mode, g, b, 1e-5f, 0.1f, act, 0.2f, y, yb, mu,
-                                    rs, rm, rv, keep);
+                                    rs, rm, rv, keep, NULL);
         batchnorm_forward_train_cpu(ctx, M, C, xin, mode, g, b, 1e-5f, 0.1f, act, 0.2f, y2, yb, mu2,
-                                    rs2, NULL, NULL, NULL);
+                                    rs2, NULL, NULL, NULL, NULL);
         const size_t bytes = (size_t)n * (yb ? 2 : 4);
         assert_memory_equal(y, y2, bytes);
         assert_memory_equal(mu, mu2, C * 4);
@@ -1084,6 +1084,116 @@ static void test_batchnorm_reapply(void **state) {
       }
   free(x), free(g), free(b), free(mu), free(rs), free(mu2), free(rs2), free(y), free(y2);
   free(rm), free(rv), free(keep), free(xh);
+}
+
+// Batch-norm statistics from slot sums (ops.h: ganc_bn_part, train.fuse_batchnorm_stats):
+// batchnorm_slot_stats_cpu's slots are each 64-row block's Σ x and Σ x² in double (every x mode);
+// the training forward from them gives the two-pass forward's statistics, running statistics and
+// y to within the rounding of double (far below float resolution, also for a mean 10⁴ times the
+// spread), and keeps its mean and rstd as the two-pass one does; conv2d_mixed_cpu with stats
+// writes its output unchanged and the slots of that output as the batch norm reads it (FP32,
+// rounded to bf16, or its halves).
+static void test_batchnorm_slots(void **state) {
+  ganc_ctx *ctx = *state;
+  rng rg = {23};
+  const struct {
+    int64_t M;
+    int C;
+    double spread, mean;
+  } cases[] = {{700, 5, 0.7, 3.0}, {3, 5, 1.0, 0.5}, {5000, 4, 0.01, 100.0}, {128, 9, 1.0, 0.0}};
+  for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
+    const int64_t M = cases[ci].M;
+    const int C = cases[ci].C, n = (int)M * C;
+    const int64_t cap = ganc_bn_part_slots(M), nslot = (M + 63) / 64;
+    float *x = fnew(n), *g = fnew(C), *b = fnew(C), *y = fnew(n), *y2 = fnew(n), *mu = fnew(C),
+          *rs = fnew(C), *mu2 = fnew(C), *rs2 = fnew(C), *rm = fnew(C), *rv = fnew(C),
+          *rm2 = fnew(C), *rv2 = fnew(C);
+    double *keep = dnew(2 * C);
+    uint16_t *xh = xmalloc((size_t)n * 2);
+    ganc_bn_part bp = {dnew(cap * 2 * C), cap, 0};
+    fill(x, n, &rg, cases[ci].spread, cases[ci].mean);
+    fill(g, C, &rg, 1, 0);
+    fill(b, C, &rg, 0.5, 0);
+    for (int i = 0; i < n; i++)
+      xh[i] = ganc_bf16_store(x[i]);
+    for (int mode = GANC_X_FP32; mode <= GANC_X_ROUND; mode++) {
+      const void *xin = mode == GANC_X_BF16 ? (const void *)xh : x;
+      for (int64_t k = 0; k < cap * 2 * C; k++)
+        bp.part[k] = NAN;
+      batchnorm_slot_stats_cpu(ctx, M, C, xin, mode, &bp);
+      assert_int_equal(bp.nslot, nslot);
+      for (int64_t sl = 0; sl < nslot; sl++)
+        for (int c = 0; c < C; c++) {
+          double sx = 0, sq = 0;
+          for (int64_t r = sl * 64; r < M && r < (sl + 1) * 64; r++) {
+            const double v = ganc_load_x(xin, mode, r * C + c);
+            sx += v, sq += v * v;
+          }
+          assert_true(bp.part[2 * sl * C + c] == sx && bp.part[(2 * sl + 1) * C + c] == sq);
+        }
+      fill_value(rm, C, 0.5f), fill_value(rv, C, 2.0f), fill_value(rm2, C, 0.5f);
+      fill_value(rv2, C, 2.0f);
+      for (int k = 0; k < 2 * C; k++)
+        keep[k] = NAN;
+      poison(y, n), poison(y2, n);
+      batchnorm_forward_train_cpu(ctx, M, C, xin, mode, g, b, 1e-5f, 0.1f, GANC_ACT_NONE, 0.0f, y,
+                                  0, mu, rs, rm, rv, NULL, NULL);
+      batchnorm_forward_train_cpu(ctx, M, C, xin, mode, g, b, 1e-5f, 0.1f, GANC_ACT_NONE, 0.0f, y2,
+                                  0, mu2, rs2, rm2, rv2, keep, &bp);
+      for (int c = 0; c < C; c++) {
+        assert_float_equal(mu2[c], mu[c], 1e-6 * (fabs(mu[c]) + 1e-3));
+        assert_float_equal(rs2[c], rs[c], 1e-6 * rs[c]);
+        assert_float_equal(rm2[c], rm[c], 1e-6 * (fabs(rm[c]) + 1e-3));
+        assert_float_equal(rv2[c], rv[c], 1e-6 * rv[c]);
+        assert_true((float)keep[c] == mu2[c] && (float)keep[C + c] == rs2[c]);
+      }
+      for (int i = 0; i < n; i++)
+        assert_float_equal(y2[i], y[i], 1e-5 * (fabs(y[i]) + 1));
+    }
+    free(x), free(g), free(b), free(y), free(y2), free(mu), free(rs), free(mu2), free(rs2);
+    free(rm), free(rv), free(rm2), free(rv2), free(keep), free(xh), free(bp.part);
+  }
+
+  // conv2d_mixed_cpu with stats: forward and backward-data, into FP32 (as read, and rounded) and
+  // into halves.
+  conv_shape s;
+  assert_int_equal(conv_shape_make(&s, 3, 9, 7, 5, 6, 3, 3, 2, 1), 0);
+  const int64_t nx = (int64_t)s.N * s.H * s.W * s.C, ny = (int64_t)s.N * s.P * s.Q * s.K,
+                nw = (int64_t)s.R * s.S * s.C * s.K;
+  float *x = fnew(nx), *w = fnew(nw), *dy = fnew(ny), *ref = fnew(nx > ny ? nx : ny),
+        *got = fnew(nx > ny ? nx : ny);
+  uint16_t *gh = xmalloc((size_t)(nx > ny ? nx : ny) * 2);
+  fill(x, nx, &rg, 1, 0.3), fill(w, nw, &rg, 0.2, 0), fill(dy, ny, &rg, 1, -0.2);
+  for (int role = GANC_CONV_FWD; role <= GANC_CONV_BWD_DATA; role++) {
+    const int64_t rows =
+        role == GANC_CONV_FWD ? (int64_t)s.N * s.P * s.Q : (int64_t)s.N * s.H * s.W;
+    const int C = role == GANC_CONV_FWD ? s.K : s.C;
+    const int64_t no = rows * C, cap = ganc_bn_part_slots(rows);
+    ganc_bn_part bp = {dnew(cap * 2 * C), cap, 0}, want = {dnew(cap * 2 * C), cap, 0};
+    const void *in0 = role == GANC_CONV_FWD ? (const void *)x : dy;
+    conv2d_mixed_cpu(ctx, role, &s, in0, 0, w, 0, NULL, ref, 0, NULL);
+    for (int k = 0; k < 3; k++) {
+      const ganc_conv_epi epi = {GANC_ACT_NONE, 0.0f, NULL, 0, &bp, k == 1};
+      for (int64_t i = 0; i < cap * 2 * C; i++)
+        bp.part[i] = NAN;
+      poison(got, no);
+      conv2d_mixed_cpu(ctx, role, &s, in0, 0, w, 0, NULL, k == 2 ? (void *)gh : got, k == 2, &epi);
+      if (k == 2)
+        for (int64_t i = 0; i < no; i++)
+          assert_int_equal(gh[i], ganc_bf16_store(ref[i]));
+      else
+        assert_memory_equal(got, ref, (size_t)no * 4);
+      batchnorm_slot_stats_cpu(ctx, rows, C, k == 2 ? (const void *)gh : ref,
+                               k == 2 ? GANC_X_BF16
+                               : k    ? GANC_X_ROUND
+                                      : GANC_X_FP32,
+                               &want);
+      assert_int_equal(bp.nslot, want.nslot);
+      assert_memory_equal(bp.part, want.part, (size_t)want.nslot * 2 * C * sizeof(double));
+    }
+    free(bp.part), free(want.part);
+  }
+  free(x), free(w), free(dy), free(ref), free(got), free(gh);
 }
 
 static void test_batchnorm(void **state) {
@@ -3066,6 +3176,7 @@ int main(void) {
       cmocka_unit_test(test_bf16_storage),
       cmocka_unit_test(test_batchnorm),
       cmocka_unit_test(test_batchnorm_reapply),
+      cmocka_unit_test(test_batchnorm_slots),
       cmocka_unit_test(test_activations),
       cmocka_unit_test(test_losses),
       cmocka_unit_test(test_lecam),

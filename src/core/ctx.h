@@ -52,6 +52,10 @@ typedef struct ganc_ctx {
   // forward on a convolution's output, its backward on the gradient the reading convolution
   // writes: model/net.c, ops.h's ganc_conv_epi); the same bits either way, to measure the fusion.
   int no_act_fusion;
+  // train.fuse_batchnorm_stats = false: every batch norm in training makes its statistics in two
+  // passes of its own over its input, also where a convolution that it alone reads could sum them
+  // as it stores its output (model/net.c: bn_stats; ops.h's ganc_bn_part).
+  int no_bn_stats_fusion;
   // train.recompute_batchnorm: networks finalized for training on this context do not keep the
   // batch-norm outputs a convolution alone reads; each is made again just before that
   // convolution's backward (model/net.c: net_finalize, net_backward); the same bits either way.

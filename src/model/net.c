@@ -3,6 +3,7 @@
 #include "model/net.h"
 
 #include "core/check.h"
+#include "core/comm.h" // sync batch norm: no slot statistics
 #include "core/philox.h"
 #include "core/prof.h" // ganc-bench --step --profile: the place of each op
 #include "ops/dispatch.h"
@@ -88,6 +89,7 @@ static void conv_wgrad_finish(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, float
 // Node a's only reader is a convolution whose one input it is: the reader's backward-data (its
 // adjoint's forward) writes a's gradient, alone.
 static int conv_reader(const ganc_net *net, int a);
+static int bn_x_mode(const ganc_ctx *ctx, const ganc_net *net, const ganc_node *nd);
 
 // ganc-bench --step --profile (core/prof.h): the ops that follow run for node nd's pass; an
 // activation, which has no name of its own, shown after its input ("b1.bn/relu").
@@ -117,12 +119,24 @@ static void conv_fwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *c
     ganc_die(GANC_EXIT_RUNTIME, "internal error: %s keeps %s in bf16 but runs in precision %d",
              net->name, nd->name, (int)ctx->precision);
   const int role = tr ? GANC_CONV_BWD_DATA : GANC_CONV_FWD;
-  // The activation that reads this output alone, applied as it is stored (net_finalize).
-  const ganc_conv_epi act = {nd->act, nd->slope, NULL, 0};
-  if (in_bf16(net, nd) || nd->y_bf16 || nd->act != GANC_ACT_NONE)
+  // The activation that reads this output alone, applied as it is stored (net_finalize); or the
+  // statistics of the batch norm that reads it alone, summed as it is stored (bn_stats: into the
+  // slot buffer, looked up now since a borrower's finalize may have grown it), as that batch norm
+  // will read the output (bn_x_mode: rounded to bf16 in a bf16 forward).
+  ganc_conv_epi ep = {nd->act, nd->slope, NULL, 0, NULL, 0};
+  const int stats = train && nd->bn_stats;
+  if (stats) {
+    const ganc_net *h = net->grad_donor ? net->grad_donor : net;
+    net->bnp.part = (double *)h->bnbuf;
+    net->bnp.cap = (int64_t)(h->bnbuf_n / 2 / (2 * (size_t)nd->C));
+    net->bnp.nslot = 0;
+    ep.stats = &net->bnp;
+    ep.stats_round = bn_x_mode(ctx, net, &net->nodes[nd->first_reader]) == GANC_X_ROUND;
+  }
+  if (in_bf16(net, nd) || nd->y_bf16 || nd->act != GANC_ACT_NONE || stats)
     conv2d_mixed(ctx, role, &s, in[0], in_bf16(net, nd), conv_weight(net, nd), 0,
                  conv_weight_halves(net, nd), nd->out, nd->y_bf16,
-                 nd->act != GANC_ACT_NONE ? &act : NULL);
+                 nd->act != GANC_ACT_NONE || stats ? &ep : NULL);
   else if (tr)
     conv2d_backward_data(ctx, &s, in[0], conv_weight(net, nd), nd->out);
   else
@@ -154,8 +168,12 @@ static void conv_bwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *c
     // (dx[0] is then the activation's own buffer: this is its only reader.)
     const ganc_node *a = nd->in[0] != GANC_NET_INPUT ? &net->nodes[nd->in[0]] : NULL;
     const int fused = a && a->bwd_fused, ob = fused && a->dout_bf16;
-    const ganc_conv_epi da = {fused ? a->act : GANC_ACT_NONE, fused ? a->slope : 0.0f,
-                              fused ? (const void *)a->out : NULL, fused ? a->out_bf16 : 0};
+    const ganc_conv_epi da = {fused ? a->act : GANC_ACT_NONE,
+                              fused ? a->slope : 0.0f,
+                              fused ? (const void *)a->out : NULL,
+                              fused ? a->out_bf16 : 0,
+                              NULL,
+                              0};
     if (yb || fused)
       conv2d_mixed(ctx, tr ? GANC_CONV_FWD : GANC_CONV_BWD_DATA, &s, dy, yb, conv_weight(net, nd),
                    0, conv_weight_halves(net, nd), dx[0], ob, fused ? &da : NULL);
@@ -185,10 +203,12 @@ static void bn_fwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *con
   const float *beta = nd->cond ? net->zeros : param(net, nd->b);
   void *y = nd->cond ? (void *)nd->xhat : (void *)nd->out;
   const int yb = !nd->cond && nd->out_bf16, xm = bn_x_mode(ctx, net, nd);
+  // The statistics its convolution summed as it stored x (bn_stats, conv_fwd), or two passes.
+  const int stats = nd->in[0] != GANC_NET_INPUT && net->nodes[nd->in[0]].bn_stats;
   if (train)
     batchnorm_forward_train(ctx, M, nd->C, in[0], xm, gamma, beta, net->bn_eps, momentum, nd->act,
                             nd->slope, y, yb, nd->mean, nd->rstd, rm, rv,
-                            nd->recompute ? nd->keep : NULL);
+                            nd->recompute ? nd->keep : NULL, stats ? &net->bnp : NULL);
   else
     batchnorm_forward_eval(ctx, M, nd->C, in[0], xm, gamma, beta, rm, rv, net->bn_eps, nd->act,
                            nd->slope, y, yb);
@@ -981,6 +1001,13 @@ void net_share_params(ganc_net *net, const ganc_net *donor) {
   net->param_donor = donor;
 }
 
+int net_bn_stats_fused(const ganc_net *net) {
+  int n = 0;
+  for (int i = 0; i < net->nnodes; i++)
+    n += net->nodes[i].bn_stats;
+  return n;
+}
+
 int net_bf16_gradients(const ganc_net *net) {
   int n = 0;
   for (int i = 0; i < net->nnodes; i++) // an activation's is its input's buffer: counted there
@@ -1158,11 +1185,23 @@ void net_finalize(ganc_ctx *ctx, ganc_net *net, int max_batch, int train) {
   }
   // A convolution whose only reader is a batch norm: its output rounded to bf16 in a bf16
   // forward (bn_x_mode), in every net, trained or not.
+  size_t bn_need = 0; // doubles of slot sums for the largest bn_stats convolution's output
   for (int j = 0; j < net->nnodes; j++) {
     ganc_node *c = &net->nodes[j];
     const ganc_node *b = c->consumers == 1 ? &net->nodes[c->first_reader] : NULL;
     c->round_out = (c->kind == &KIND_CONV || c->kind == &KIND_CONVT) && b && b->kind == &KIND_BN &&
                    b->nin == 1 && b->in[0] == j;
+    // ... whose statistics it sums as it stores, in a trained net's training forward, where the
+    // batch norm is not conditional and its statistics are this rank's (not sync), through our
+    // kernels (not cuDNN), and not in an fp32 run (whose statistics stay the two passes' bits).
+    c->bn_stats = train && c->round_out && !b->cond && !ctx->no_bn_stats_fusion &&
+                  !ctx->cudnn_conv && ctx->precision != GANC_PREC_FP32 &&
+                  !(ctx->bn_sync && ctx->comm && ctx->comm->size > 1);
+    if (c->bn_stats) {
+      const int64_t M = (int64_t)max_batch * c->H * c->W;
+      const size_t need = (size_t)ganc_bn_part_slots(M) * 2 * (size_t)c->C * 2; // doubles
+      if (need > bn_need) bn_need = need;
+    }
   }
   // A batch norm (not a conditional one: its backward starts in the class affine) whose output's
   // gradient comes from one convolution's backward-data: the convolution reads the output alone,
@@ -1203,6 +1242,13 @@ void net_finalize(ganc_ctx *ctx, ganc_net *net, int max_batch, int train) {
       ganc_die(GANC_EXIT_RUNTIME, "internal error: %s cannot share %s's recompute buffer",
                net->name, h->name);
     scratch_block(ctx, &h->rbuf, &h->rbuf_n, rneed);
+  }
+  if (bn_need) { // the slot sums' buffer: this net's own, or its grad donor's grown to fit
+    ganc_net *h = net->grad_donor ? net->grad_donor : net;
+    if (h != net && !h->finalized)
+      ganc_die(GANC_EXIT_RUNTIME, "internal error: %s cannot share %s's statistics buffer",
+               net->name, h->name);
+    scratch_block(ctx, &h->bnbuf, &h->bnbuf_n, 2 * bn_need);
   }
   if (dn && !train) place_in_donor_scratch(net, dn, max_batch);
   for (int i = 0; i < net->nnodes; i++) { // the outputs, now that their storage is known
@@ -1286,6 +1332,7 @@ void net_free(ganc_ctx *ctx, ganc_net *net) {
       ganc_free(ctx, net->dscratch);
       ganc_free(ctx, net->dw_sn);
       ganc_free(ctx, net->rbuf);
+      ganc_free(ctx, net->bnbuf);
       for (int b = 0; b < net->ngradbuf; b++)
         ganc_free(ctx, net->gradbuf[b]);
     }

@@ -113,6 +113,11 @@ typedef struct ganc_node {
   // donor's — looked up at each forward (a borrower of the holder's scratch may replace it).
   int recompute, remake, in_rbuf;
   double *keep;
+  // conv / convt in a trained net whose only reader is a (non-conditional) batch norm, in a tf32
+  // or bf16 run (net_finalize; not train.fuse_batchnorm_stats = false, cuDNN or sync batch norm):
+  // its training forward sums that batch norm's statistics as it stores (conv2d_mixed's
+  // epi.stats, into the net's bnp), and the batch norm's training forward takes them from there.
+  int bn_stats;
 } ganc_node;
 
 typedef struct ganc_net {
@@ -167,6 +172,12 @@ typedef struct ganc_net {
   // donor's grown to fit (net_share_gradients): no two nets' outputs in it are needed at once.
   float *rbuf;
   size_t rbuf_n;
+  // The batch-norm slot sums of a bn_stats convolution's output, from its training forward to its
+  // batch norm's (the next node): bnbuf, bnbuf_n floats, the net's own or its grad donor's grown
+  // to fit (no two nets' forwards interleave), described by bnp at each such forward.
+  float *bnbuf;
+  size_t bnbuf_n;
+  ganc_bn_part bnp;
 } ganc_net;
 
 // ---- building ----------------------------------------------------------------------------------
@@ -251,6 +262,8 @@ int net_bf16_outputs(const ganc_net *net, size_t *bytes_saved);
 // How many batch-norm outputs net_finalize does not keep (train.recompute_batchnorm: made again
 // for their backward), and their bytes at max_batch (the recompute buffer holds the largest).
 int net_recomputed(const ganc_net *net, size_t *bytes);
+// How many convolutions sum their batch norm's statistics as they store their output (bn_stats).
+int net_bn_stats_fused(const ganc_net *net);
 // How many node-output gradients net_finalize keeps in bf16.
 int net_bf16_gradients(const ganc_net *net);
 // How many convolutions are given their weights' bf16 halves (net->ph; 0 without it).

@@ -325,6 +325,10 @@ void conv2d_mixed_cpu(ganc_ctx *ctx, int role, const conv_shape *s, const void *
     ganc_die(GANC_EXIT_RUNTIME, "conv2d_mixed_cpu: weight halves given to backward-weight");
   if (has_epi && role == GANC_CONV_BWD_WEIGHT)
     ganc_die(GANC_EXIT_RUNTIME, "conv2d_mixed_cpu: an epilogue activation on backward-weight");
+  if (epi && epi->stats && (has_epi || role == GANC_CONV_BWD_WEIGHT))
+    ganc_die(GANC_EXIT_RUNTIME,
+             "conv2d_mixed_cpu: batch-norm statistics with an epilogue activation or on "
+             "backward-weight");
   if (role < GANC_CONV_FWD || role > GANC_CONV_BWD_WEIGHT ||
       (in1_bf16 && role != GANC_CONV_BWD_WEIGHT) || (out_bf16 && role == GANC_CONV_BWD_WEIGHT))
     ganc_die(GANC_EXIT_RUNTIME,
@@ -362,6 +366,16 @@ void conv2d_mixed_cpu(ganc_ctx *ctx, int role, const conv_shape *s, const void *
     relu_forward_cpu(ctx, (int64_t)n_out, out, out);
   } else if (fwd_act == GANC_ACT_LRELU) {
     lrelu_forward_cpu(ctx, (int64_t)n_out, epi->slope, out, out);
+  }
+  // The batch-norm statistics of the output as stored (the halves, or FP32 values rounded to
+  // bf16 as the batch norm will read them where stats_round).
+  if (epi && epi->stats) {
+    const int64_t rows = (int64_t)s->N * (role == GANC_CONV_FWD ? s->P * s->Q : s->H * s->W);
+    batchnorm_slot_stats_cpu(ctx, rows, role == GANC_CONV_FWD ? s->K : s->C, out_,
+                             out_bf16           ? GANC_X_BF16
+                             : epi->stats_round ? GANC_X_ROUND
+                                                : GANC_X_FP32,
+                             epi->stats);
   }
   free(f0);
   free(f1);

@@ -55,6 +55,45 @@ static void bn_combine(const double *part, int64_t nblk, int C, double *out) {
       out[c] += part[b * C + c];
 }
 
+// sx [C], sq [C] = Σ over stats' slots of Σ x and Σ x², in slot order.
+static void bn_slot_combine(const ganc_bn_part *stats, int C, double *sx, double *sq) {
+  if (stats->nslot < 1 || stats->nslot > stats->cap)
+    ganc_die(GANC_EXIT_RUNTIME,
+             "internal error: batch-norm slot statistics with %lld slots of %lld",
+             (long long)stats->nslot, (long long)stats->cap);
+  memset(sx, 0, (size_t)C * sizeof(double));
+  memset(sq, 0, (size_t)C * sizeof(double));
+  for (int64_t b = 0; b < stats->nslot; b++)
+    for (int c = 0; c < C; c++) {
+      sx[c] += stats->part[2 * b * C + c];
+      sq[c] += stats->part[(2 * b + 1) * C + c];
+    }
+}
+
+void batchnorm_slot_stats_cpu(ganc_ctx *ctx, int64_t M, int C, const void *x, int x_mode,
+                              ganc_bn_part *stats) {
+  bn_check(M, C, x_mode, "batchnorm_slot_stats_cpu");
+  const int64_t nslot = (M + GANC_BN_SLOT_ROWS - 1) / GANC_BN_SLOT_ROWS;
+  if (nslot > stats->cap)
+    ganc_die(GANC_EXIT_RUNTIME, "internal error: %lld batch-norm slots, room for %lld",
+             (long long)nslot, (long long)stats->cap);
+#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+  for (int64_t b = 0; b < nslot; b++) {
+    double *sx = stats->part + 2 * b * C, *sq = sx + C;
+    memset(sx, 0, 2 * (size_t)C * sizeof(double));
+    const int64_t end = (b + 1) * GANC_BN_SLOT_ROWS < M ? (b + 1) * GANC_BN_SLOT_ROWS : M;
+    for (int64_t i = b * GANC_BN_SLOT_ROWS; i < end; i++)
+      for (int c = 0; c < C; c++) {
+        const double v = ganc_load_x(x, x_mode, i * C + c);
+        sx[c] += v;
+        sq[c] += v * v;
+      }
+  }
+  stats->nslot = nslot;
+}
+
+int64_t ganc_bn_part_slots(int64_t M) { return (M + 63) / 64 + 64; }
+
 // The training forward's normalisation (and batchnorm_reapply's: one expression, so its bits).
 static void bn_normalize(ganc_ctx *ctx, int64_t M, int C, const void *x, int x_mode,
                          const double *mu, const double *rs, const float *gamma, const float *beta,
@@ -69,22 +108,10 @@ static void bn_normalize(ganc_ctx *ctx, int64_t M, int C, const void *x, int x_m
               (float)((ganc_load_x(x, x_mode, i * C + c) - mu[c]) * rs[c] * gamma[c] + beta[c])));
 }
 
-void batchnorm_forward_train_cpu(ganc_ctx *ctx, int64_t M, int C, const void *x, int x_mode,
-                                 const float *gamma, const float *beta, float eps, float momentum,
-                                 int act, float slope, void *y, int y_bf16, float *mean,
-                                 float *rstd, float *run_mean, float *run_var, double *keep) {
-  bn_check(M, C, x_mode, "batchnorm_forward_train_cpu");
-  bn_check_alias(x, x_mode, y, y_bf16, "batchnorm_forward_train_cpu");
-  // As PyTorch: one value per channel has no variance to normalize by (and no unbiased one).
-  if (M < 2)
-    ganc_die(GANC_EXIT_USAGE,
-             "batch norm in training needs more than one value per channel (M = %lld)\n"
-             "---> HINT: use a batch size above 1",
-             (long long)M);
-  const int64_t nblk = (M + BN_BLOCK_ROWS - 1) / BN_BLOCK_ROWS;
-  double *part = bn_scratch(ctx, nblk, 3, C);
-  double *mu = part + nblk * C, *ss = mu + C, *rs = ss + C; // mean, Σ (x − mean)², rstd
-
+// mu [C] = the mean, ss [C] = Σ (x − mean)²: the two passes over x in blocks, the partials of
+// every rank under train.batchnorm = sync.
+static void bn_two_pass(ganc_ctx *ctx, int64_t M, int C, const void *x, int x_mode, int64_t nblk,
+                        double *part, double *mu, double *ss) {
   // Pass 1: the mean.
 #pragma omp parallel for num_threads(ctx->threads) schedule(static)
   for (int64_t b = 0; b < nblk; b++) {
@@ -114,7 +141,43 @@ void batchnorm_forward_train_cpu(ganc_ctx *ctx, int64_t M, int C, const void *x,
   }
   bn_sync_partials(ctx, part, (size_t)(nblk * C), M);
   bn_combine(part, nblk, C, ss);
+}
+// The rows the statistics are over: all ranks' under train.batchnorm = sync.
+static int64_t bn_sync_rows(const ganc_ctx *ctx, int64_t M) {
+  return ctx->bn_sync && ctx->comm && ctx->comm->size > 1 ? M * ctx->comm->size : M;
+}
 
+void batchnorm_forward_train_cpu(ganc_ctx *ctx, int64_t M, int C, const void *x, int x_mode,
+                                 const float *gamma, const float *beta, float eps, float momentum,
+                                 int act, float slope, void *y, int y_bf16, float *mean,
+                                 float *rstd, float *run_mean, float *run_var, double *keep,
+                                 const ganc_bn_part *stats) {
+  bn_check(M, C, x_mode, "batchnorm_forward_train_cpu");
+  bn_check_alias(x, x_mode, y, y_bf16, "batchnorm_forward_train_cpu");
+  // As PyTorch: one value per channel has no variance to normalize by (and no unbiased one).
+  if (M < 2)
+    ganc_die(GANC_EXIT_USAGE,
+             "batch norm in training needs more than one value per channel (M = %lld)\n"
+             "---> HINT: use a batch size above 1",
+             (long long)M);
+  if (stats && ctx->bn_sync && ctx->comm && ctx->comm->size > 1)
+    ganc_die(GANC_EXIT_RUNTIME, "internal error: batch-norm slot statistics under sync batch norm");
+  const int64_t nblk = stats ? 0 : (M + BN_BLOCK_ROWS - 1) / BN_BLOCK_ROWS;
+  double *part = bn_scratch(ctx, nblk, 3, C);
+  double *mu = part + nblk * C, *ss = mu + C, *rs = ss + C; // mean, Σ (x − mean)², rstd
+  int64_t Mg = M;
+  if (stats) { // the slots' Σ x and Σ x², in slot order: Σ (x − mean)² = Σ x² − mean·Σ x
+    bn_slot_combine(stats, C, mu, ss);
+    for (int c = 0; c < C; c++) {
+      const double sx = mu[c];
+      mu[c] = sx / (double)M;
+      ss[c] = ss[c] - mu[c] * sx;
+      if (!(ss[c] > 0.0)) ss[c] = 0.0; // the cancellation's rounding, never a negative variance
+    }
+  } else {
+    bn_two_pass(ctx, M, C, x, x_mode, nblk, part, mu, ss);
+    Mg = bn_sync_rows(ctx, M);
+  }
   for (int c = 0; c < C; c++) {
     double v = ss[c] / (double)Mg;
     if (run_mean) run_mean[c] = (float)((1.0 - momentum) * run_mean[c] + momentum * mu[c]);

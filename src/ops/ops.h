@@ -59,11 +59,34 @@ typedef enum { GANC_CONV_FWD = 0, GANC_CONV_BWD_DATA = 1, GANC_CONV_BWD_WEIGHT =
 //     the convolution's input, of the output's shape).
 // The same bits as the separate op after the convolution's FP32 output, then rounded once where
 // the output is asked in bf16.
+// And, where stats is set, the batch-norm statistics of the output as its reader, a batch norm in
+// training, will read it (batchnorm_forward_train's stats): per slot of rows, Σ v and Σ v² in
+// double over the values as stored (the halves where the output is in bf16; v rounded to bf16
+// where stats_round: a batch norm reading the FP32 output as GANC_X_ROUND). A variant whose
+// epilogue sums them does so as it stores; any other leaves the job to batchnorm_slot_stats
+// after it (the same sums over other slots of rows: the rounding of double differs, nothing
+// else).
+typedef struct ganc_bn_part {
+  double *part;  // [nslot, 2, C]: slot s's Σ v in part[2sC + c], its Σ v² in part[(2s + 1)C + c]
+  int64_t cap;   // slots part has room for (ganc_bn_part_slots)
+  int64_t nslot; // slots written by the last op that filled it (host memory: set at launch)
+} ganc_bn_part;
+// Slots for the partials of an [M, C] output: ceil(M / 64) (batchnorm_slot_stats, the CPU), and
+// the 64-row slots of g128's family's grid — one per 64 rows of each phase's GEMM, rounded up to
+// its 128-row blocks: at most ceil(M / 64) + 8 for a plain GEMM or stride 2's four phases of an
+// even-sized output; odd sizes by phases may need more, and a launch that would leaves the sums
+// to batchnorm_slot_stats.
+int64_t ganc_bn_part_slots(int64_t M);
+// batchnorm_slot_stats' rows per slot (the CPU's conv2d_mixed and the variants without the sums
+// in their epilogue; g128's family sums the same 64 rows of a phase's GEMM).
+#define GANC_BN_SLOT_ROWS 64
 typedef struct ganc_conv_epi {
   int act; // GANC_ACT_* (ops/act_core.h)
   float slope;
   const void *dact_y;
   int dact_y_bf16;
+  ganc_bn_part *stats; // NULL: none; else act must be GANC_ACT_NONE (forward and backward-data)
+  int stats_round;
 } ganc_conv_epi;
 
 // The values of one training step that its ops read from backend memory instead of from their

@@ -147,6 +147,13 @@ static const key_def KEYS[] = {
        "output where the activation is the convolution's only reader, and its backward on the "
        "gradient the convolution reading it writes; with the same kernel variants the results "
        "are the same bits either way (false: separate passes, to measure the difference)"),
+  BOOL("train", fuse_batchnorm_stats, "true",
+       "train.precision = tf32 or bf16: a convolution whose output only a batch norm reads sums "
+       "that batch norm's statistics (per channel, in double) as it stores the output, so the "
+       "batch norm needs no passes of its own over it to find its mean and variance; the "
+       "statistics then differ from the two-pass ones only in the rounding of double (fp32 runs "
+       "always take the two passes; false: two passes in every precision, to measure the "
+       "difference)"),
   BOOL("train", bf16_activations, "true",
        "train.precision = bf16: keep in bf16 the convolution outputs batch norm reads (rounded "
        "for it anyway), and on CUDA the batch-norm outputs (after their ReLU), the activations "

@@ -32,26 +32,27 @@ typedef struct ganc_config {
   double bn_momentum;    // batch-norm running-statistics momentum (PyTorch convention)
   double lrelu_slope;    // discriminator leaky-ReLU slope
   // [train]
-  int batch;             // images per step (per D and G step)
-  double kimg;           // training length in thousands of real images shown to D
-  char loss[16];         // "logistic" (non-saturating) or "hinge"
-  double lecam;          // LeCam regulariser's weight (0: off), ops/lecam_core.h
-  double lecam_decay;    // its moving averages' decay per step
-  double g_lr, d_lr;     // Adam learning rates
-  double beta1, beta2;   // Adam betas
-  double adam_eps;       // Adam epsilon
-  double ema_kimg;       // half-life of the generator's moving average, in kimg; 0 = no EMA
-  double ema_rampup;     // EMA half-life ramp-up as a fraction of images seen; 0 = none
-  int mirror;            // 1 = random horizontal flips of real images
-  uint64_t seed;         // seeds the initial weights, the latents and the data order
-  char device[8];        // "auto", "cpu" or "cuda"
-  char backend[8];       // CUDA convolutions: "ganc" (our kernels) or "cudnn"
-  int threads;           // CPU threads; 0 = all cores
-  char batchnorm[8];     // data-parallel ranks: "local" (each rank's own share) or "sync"
-  char precision[8];     // the convolutions' products: "fp32", "tf32" or "bf16" (core/ctx.h)
-  char conv_variant[32]; // CUDA convolution kernels: "auto" or a variant's name (kernels.h)
-  int fuse_activations;  // 1 = a ReLU / leaky ReLU beside a convolution runs in its epilogue
-  int bf16_activations;  // 1 = bf16 runs on CUDA keep activations that only bf16 reads need in bf16
+  int batch;                // images per step (per D and G step)
+  double kimg;              // training length in thousands of real images shown to D
+  char loss[16];            // "logistic" (non-saturating) or "hinge"
+  double lecam;             // LeCam regulariser's weight (0: off), ops/lecam_core.h
+  double lecam_decay;       // its moving averages' decay per step
+  double g_lr, d_lr;        // Adam learning rates
+  double beta1, beta2;      // Adam betas
+  double adam_eps;          // Adam epsilon
+  double ema_kimg;          // half-life of the generator's moving average, in kimg; 0 = no EMA
+  double ema_rampup;        // EMA half-life ramp-up as a fraction of images seen; 0 = none
+  int mirror;               // 1 = random horizontal flips of real images
+  uint64_t seed;            // seeds the initial weights, the latents and the data order
+  char device[8];           // "auto", "cpu" or "cuda"
+  char backend[8];          // CUDA convolutions: "ganc" (our kernels) or "cudnn"
+  int threads;              // CPU threads; 0 = all cores
+  char batchnorm[8];        // data-parallel ranks: "local" (each rank's own share) or "sync"
+  char precision[8];        // the convolutions' products: "fp32", "tf32" or "bf16" (core/ctx.h)
+  char conv_variant[32];    // CUDA convolution kernels: "auto" or a variant's name (kernels.h)
+  int fuse_activations;     // 1 = a ReLU / leaky ReLU beside a convolution runs in its epilogue
+  int fuse_batchnorm_stats; // 1 = tf32 / bf16: a convolution sums its batch norm's statistics
+  int bf16_activations; // 1 = bf16 runs on CUDA keep activations that only bf16 reads need in bf16
   int recompute_batchnorm; // 1 = batch-norm outputs a convolution alone reads are made again for
                            // its backward, not kept (model/net.c)
   char cuda_graph[8];      // "auto", "on" or "off": one captured CUDA graph per step

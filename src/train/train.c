@@ -118,6 +118,7 @@ static void ctx_set_precision(ganc_ctx *ctx, const ganc_config *c) {
   ctx->conv_variant = strcmp(c->conv_variant, "auto") ? c->conv_variant : NULL;
   ctx->bf16_store = c->bf16_activations && ctx->precision == GANC_PREC_BF16;
   ctx->no_act_fusion = !c->fuse_activations;
+  ctx->no_bn_stats_fusion = !c->fuse_batchnorm_stats;
   ctx->recompute_bn = c->recompute_batchnorm;
 }
 
@@ -1422,6 +1423,10 @@ int ganc_train_main(int argc, char **argv) {
       printf("batch-norm outputs recomputed: G %d, D %d (%.2f MB not kept; a %.2f MB buffer for "
              "them)\n",
              grn, drn, (double)(gr + dr) / 1e6, (double)(T.G.rbuf_n + T.D.rbuf_n) * 4 / 1e6);
+    const int gs = net_bn_stats_fused(&T.G), ds = net_bn_stats_fused(&T.D);
+    if (gs + ds) // train.fuse_batchnorm_stats: convolutions that sum their batch norm's statistics
+      printf("batch-norm statistics summed by their convolutions: G %d, D %d (a %.2f MB buffer)\n",
+             gs, ds, (double)(T.G.bnbuf_n + T.D.bnbuf_n) * 4 / 1e6);
     const int gw = net_bf16_weights(&T.G), dw = net_bf16_weights(&T.D);
     if (gw + dw) // the convolutions given their weights' halves (net.h: net->ph)
       printf("bf16 weight copies: G %d, D %d convolutions (%.2f MB)\n", gw, dw,

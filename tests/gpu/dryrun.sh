@@ -65,7 +65,7 @@ check $? "summary.txt written"
 grep -q '^programs *PASS' "$S"
 check $? "programs: PASS ($(grep '^programs' "$S" | cut -c1-120))"
 for s in device kernels-mma kernels-ops kernels-conv train-parity step-ours step-bf16 step-profile step-tf32 \
-  step-nograph step-fp32acts step-nofuse step-norecompute step-cudnn pytorch layers \
+  step-nograph step-fp32acts step-nofuse step-norecompute step-nobnstats step-cudnn pytorch layers \
   memcheck-ops memcheck-conv racecheck-ops racecheck-conv; do
   grep -q "^$s *SKIP .*SKIP: ." "$S"
   check $? "$s: SKIP with a reason ($(grep "^$s " "$S" | cut -c1-110))"

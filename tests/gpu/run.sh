@@ -18,6 +18,8 @@
 #                   convolutions' epilogues save
 #   step-norecompute  step-bf16 with train.recompute_batchnorm = false: the time and memory that
 #                   remaking batch-norm outputs for the backward costs and saves
+#   step-nobnstats  step-bf16 with train.fuse_batchnorm_stats = false: what batch-norm statistics
+#                   summed in the convolutions' epilogues save
 #   step-cudnn      the same with train.backend = cudnn
 #   pytorch         the PyTorch DCGAN baseline: strict-fp32, default, bf16-channels-last
 #   layers          ganc-bench --layers: ours vs cuDNN vs cuBLAS, every layer (table + CSV)
@@ -45,8 +47,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
 
 ALL_STEPS=(programs device kernels-mma kernels-ops kernels-conv train-parity step-ours step-bf16
-           step-profile step-tf32 step-nograph step-fp32acts step-nofuse step-norecompute step-cudnn pytorch layers
-           nccl memcheck-ops memcheck-conv racecheck-ops racecheck-conv)
+           step-profile step-tf32 step-nograph step-fp32acts step-nofuse step-norecompute step-nobnstats step-cudnn pytorch
+           layers nccl memcheck-ops memcheck-conv racecheck-ops racecheck-conv)
 deadline=540
 only=()
 while (($#)); do
@@ -225,6 +227,8 @@ gpu_step step-nofuse 60 "$BIN/ganc-bench" --step configs/dcgan64.ini --device cu
   --set train.precision=bf16 --set train.fuse_activations=false
 gpu_step step-norecompute 60 "$BIN/ganc-bench" --step configs/dcgan64.ini --device cuda \
   --set train.precision=bf16 --set train.recompute_batchnorm=false
+gpu_step step-nobnstats 45 "$BIN/ganc-bench" --step configs/dcgan64.ini --device cuda \
+  --set train.precision=bf16 --set train.fuse_batchnorm_stats=false
 gpu_step step-cudnn 90 "$BIN/ganc-bench" --step configs/dcgan64.ini --device cuda --backend cudnn
 # PyTorch runs with the machine's own libraries (no wrapper); it reports SKIP itself without
 # torch or without a GPU it can use.

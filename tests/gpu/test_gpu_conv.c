@@ -450,7 +450,8 @@ static void run_variants(run_state *r, const conv_case *cc, const float *x, cons
           const int bwd = k == 2 ? e : k ? !e : e, ybf = k > 0;
           const void *op0 = k == 2 ? (const void *)h16[role == BWD_DATA][shifted] : in0;
           const ganc_conv_epi epi = {
-              act, 0.2f, bwd ? (ybf ? (const void *)d_yh : (const void *)d_yv) : NULL, ybf};
+              act, 0.2f, bwd ? (ybf ? (const void *)d_yh : (const void *)d_yv) : NULL,
+              ybf, NULL, 0};
           for (size_t i = 0; i < n; i++)
             want[i] = bwd ? ganc_act_grad(act, 0.2f, ybf ? ganc_bf16_load(yh[i]) : yv[i], got[i])
                           : ganc_act(act, 0.2f, got[i]);
@@ -481,6 +482,70 @@ static void run_variants(run_state *r, const conv_case *cc, const float *x, cons
         ganc_cuda_free(r->gpu, d_yh);
         free(yv), free(want), free(yh);
       }
+      // With batch-norm slot sums (ops.h: ganc_bn_part; forward and backward-data, every variant,
+      // aligned operands): the output's bits unchanged, every slot the launch reports written
+      // (the buffer poisoned with NaN first), and per channel the slots' Σ v and Σ v² equal, to
+      // the rounding of double, the host's sums of the values as a batch norm reads them — once
+      // into FP32 rounded for the statistics (GANC_X_ROUND), once into halves (from the operand's
+      // halves where the variant reads them: g128's family sums them in its epilogue, the others
+      // by batchnorm_slot_stats after the kernel).
+      int samestats = 1, runsstats = 0;
+      if (role != BWD_WEIGHT && !shifted) {
+        const int64_t rows =
+            role == FWD ? (int64_t)s->N * s->P * s->Q : (int64_t)s->N * s->H * s->W;
+        const int C = role == FWD ? s->K : s->C;
+        // (room for g128's slots on every shape: ganc_bn_part_slots may leave odd ones to the pass)
+        ganc_bn_part bp = {NULL, 4 * ganc_bn_part_slots(rows), 0};
+        const size_t nd = (size_t)bp.cap * 2 * (size_t)C;
+        double *hp = xmalloc(nd * sizeof(double));
+        bp.part = (double *)ganc_cuda_malloc(r->gpu, nd * sizeof(double));
+        uint16_t *hh = xmalloc((n + 2) * sizeof(uint16_t));
+        float *d_o = ganc_cuda_malloc(r->gpu, (n + 1) * sizeof(float));
+        const int bf = ganc_conv_variant_reads_bf16(v);
+        if (bf && !h16[0][0]) make_bf16_copies(r, x, nx, dy, ny, w, nw, h16);
+        for (int k = 0; k < 2; k++) {
+          const ganc_conv_epi epi = {GANC_ACT_NONE, 0.0f, NULL, 0, &bp, k == 0};
+          for (size_t i = 0; i < nd; i++)
+            hp[i] = NAN;
+          ganc_cuda_h2d(r->gpu, bp.part, hp, nd * sizeof(double));
+          bp.nslot = -1;
+          const void *op0 = k && bf ? (const void *)h16[role == BWD_DATA][0] : in0;
+          memset(hh, 0xA5, (n + 2) * sizeof(uint16_t));
+          if (k)
+            ganc_cuda_h2d(r->gpu, d_o, hh, (n + 2) * sizeof(uint16_t));
+          else
+            ganc_cuda_h2d(r->gpu, d_o, init, n * sizeof(float));
+          conv2d_run_variant_mixed_cuda(r->gpu, r->st, v, (ganc_conv_role)role, s, op0, k && bf,
+                                        in1, 0, k && bf ? h16[2][0] : NULL, d_o, k, &epi);
+          if (k) {
+            ganc_cuda_d2h(r->gpu, hh, d_o, (n + 2) * sizeof(uint16_t));
+            for (size_t i = 0; i < n; i++)
+              samestats &= hh[i] == ganc_bf16_store(got[i]);
+            samestats &= hh[n] == 0xA5A5 && hh[n + 1] == 0xA5A5;
+          } else {
+            ganc_cuda_d2h(r->gpu, again, d_o, n * sizeof(float));
+            samestats &= memcmp(again, got, n * sizeof(float)) == 0;
+          }
+          samestats &= bp.nslot >= 1 && bp.nslot <= bp.cap;
+          if (bp.nslot >= 1 && bp.nslot <= bp.cap) {
+            ganc_cuda_d2h(r->gpu, hp, bp.part, (size_t)bp.nslot * 2 * C * sizeof(double));
+            for (int c = 0; c < C; c++) {
+              double sx = 0, sq = 0, ax = 0, gx = 0, gq = 0;
+              for (int64_t m = 0; m < rows; m++) {
+                const double val = ganc_bf16_load(ganc_bf16_store(got[m * C + c]));
+                sx += val, sq += val * val, ax += fabs(val);
+              }
+              for (int64_t b = 0; b < bp.nslot; b++)
+                gx += hp[2 * b * C + c], gq += hp[(2 * b + 1) * C + c];
+              samestats &= fabs(gx - sx) <= 1e-10 * ax && fabs(gq - sq) <= 1e-10 * sq;
+            }
+          }
+          runsstats++;
+        }
+        ganc_cuda_free(r->gpu, d_o);
+        ganc_cuda_free(r->gpu, bp.part);
+        free(hp), free(hh);
+      }
       // the CPU twin in the variant's precision (a CPU context of that precision, same scratch)
       float **pr = &pref[var->precision][role];
       if (!*pr) {
@@ -497,9 +562,9 @@ static void run_variants(run_state *r, const conv_case *cc, const float *x, cons
       const double e_p = nerr(got, *pr, n, scale[role]),
                    e_32 = nerr(got, ref[role], n, scale[role]);
       const double bound = 2 * u + u * u + 1e-5;
-      const int ok =
-          e_p < tol_cpu[role] && e_32 < bound && deterministic && same16 && sameout && sameepi;
-      printf("%s %-10s %-26s %-40s %-14s%s cpu(%s) %.1e  fp32 %.1e (bound %.1e)%s%s%s%s\n",
+      const int ok = e_p < tol_cpu[role] && e_32 < bound && deterministic && same16 && sameout &&
+                     sameepi && samestats;
+      printf("%s %-10s %-26s %-40s %-14s%s cpu(%s) %.1e  fp32 %.1e (bound %.1e)%s%s%s%s%s\n",
              ok ? "ok  " : "FAIL", role_name[role], cc->name, shp, var->name,
              shifted ? " unaligned" : "",
              var->precision == GANC_PREC_BF16   ? "bf16"
@@ -514,7 +579,10 @@ static void run_variants(run_state *r, const conv_case *cc, const float *x, cons
                        : "  BF16 OUTPUT DIFFERS",
              !runsepi  ? ""
              : sameepi ? "  epi: same bits"
-                       : "  EPILOGUE DIFFERS");
+                       : "  EPILOGUE DIFFERS",
+             !runsstats  ? ""
+             : samestats ? "  bn stats: ok"
+                         : "  BATCH-NORM SLOT SUMS WRONG");
       fflush(stdout);
       if (ok)
         r->passed++;
@@ -617,8 +685,8 @@ static void run_mixed(run_state *r, const conv_case *cc, const float *x, const f
         // With an epilogue op, through the variant or the widened fallback alike: leaky ReLU's
         // forward into FP32, and ReLU's backward from halves of y (the output's own halves:
         // every sign) into bf16 — the separate op on the FP32 output.
-        const ganc_conv_epi fw = {GANC_ACT_LRELU, 0.2f, NULL, 0},
-                            bw = {GANC_ACT_RELU, 0.0f, d_h, 1};
+        const ganc_conv_epi fw = {GANC_ACT_LRELU, 0.2f, NULL, 0, NULL, 0},
+                            bw = {GANC_ACT_RELU, 0.0f, d_h, 1, NULL, 0};
         float *d_f = ganc_cuda_malloc(r->gpu, n * sizeof(float));
         uint16_t *d_b = (uint16_t *)ganc_cuda_malloc(r->gpu, (n + 2) * sizeof(uint16_t));
         uint16_t *hb = xmalloc((n + 2) * sizeof(uint16_t));

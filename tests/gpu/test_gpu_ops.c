@@ -228,7 +228,8 @@ static void bn_case_make(bn_case *b, int64_t M, int C) {
   b->rm = fdup(b->rm0, C);
   b->rv = fdup(b->rv0, C);
   batchnorm_forward_train_cpu(&CPU, M, C, b->x, GANC_X_FP32, b->gamma, b->beta, BN_EPS, BN_MOMENTUM,
-                              GANC_ACT_NONE, 0.0f, b->y, 0, b->mean, b->rstd, b->rm, b->rv, NULL);
+                              GANC_ACT_NONE, 0.0f, b->y, 0, b->mean, b->rstd, b->rm, b->rv, NULL,
+                              NULL);
   b->y_eval = fnew(n);
   batchnorm_forward_eval_cpu(&CPU, M, C, b->x, GANC_X_FP32, b->gamma, b->beta, b->rm, b->rv, BN_EPS,
                              GANC_ACT_NONE, 0.0f, b->y_eval, 0);
@@ -347,6 +348,42 @@ static int untouched_around(const void *d0, size_t total, size_t off, size_t byt
   return ok;
 }
 
+// The training forward on the device twice from the case's x (FP32), its running statistics
+// reset before each: the first run's outputs (y, mean, rstd, running statistics) downloaded into
+// hy, hm, hr, hrm, hrv and their largest error against the CPU twin's returned, the second's y
+// into hy2 (keep, where given, the second run's only: keeping changes nothing it writes) and
+// *same = whether the two y are the same bits. stats: batchnorm_forward_train's (NULL: two passes).
+static double bn_train_twice(const bn_case *b, const float *x, const float *gamma,
+                             const float *beta, float *y, float *mean, float *rstd, float *rm,
+                             float *rv, double *keep, const ganc_bn_part *stats, float *hy,
+                             float *hy2, float *hm, float *hr, float *hrm, float *hrv, int *same) {
+  const int64_t M = b->M;
+  const int C = b->C;
+  const size_t n = (size_t)M * C, fb = n * sizeof(float), cb = (size_t)C * sizeof(float);
+  double e = 0.0;
+  for (int run = 0; run < 2; run++) {
+    up(rm, b->rm0, cb);
+    up(rv, b->rv0, cb);
+    poison(y, fb);
+    poison(mean, cb);
+    poison(rstd, cb);
+    batchnorm_forward_train_cuda(&G, ST, M, C, x, GANC_X_FP32, gamma, beta, BN_EPS, BN_MOMENTUM,
+                                 GANC_ACT_NONE, 0.0f, y, 0, mean, rstd, rm, rv, run ? keep : NULL,
+                                 stats);
+    down(run ? hy2 : hy, y, fb);
+    if (run == 0) {
+      down(hm, mean, cb);
+      down(hr, rstd, cb);
+      down(hrm, rm, cb);
+      down(hrv, rv, cb);
+      e = max5(nerr(hy, b->y, n), nerr(hm, b->mean, C), nerr(hr, b->rstd, C), nerr(hrm, b->rm, C),
+               nerr(hrv, b->rv, C));
+    }
+  }
+  *same = memcmp(hy, hy2, fb) == 0;
+  return e;
+}
+
 static void gpu_bn(int64_t M, int C, const char *where) {
   bn_case b;
   bn_case_make(&b, M, C);
@@ -359,27 +396,9 @@ static void gpu_bn(int64_t M, int C, const char *where) {
         *hg = fnew(C), *hb = fnew(C), *hg2 = fnew(C), *hb2 = fnew(C);
 
   // Training forward, twice: the second run must be bit-identical (no atomics anywhere).
-  double e = 0.0;
   int same = 1;
-  for (int run = 0; run < 2; run++) {
-    up(rm, b.rm0, cb);
-    up(rv, b.rv0, cb);
-    poison(y, fb);
-    poison(mean, cb);
-    poison(rstd, cb);
-    batchnorm_forward_train_cuda(&G, ST, M, C, x, GANC_X_FP32, gamma, beta, BN_EPS, BN_MOMENTUM,
-                                 GANC_ACT_NONE, 0.0f, y, 0, mean, rstd, rm, rv, NULL);
-    down(run ? hy2 : hy, y, fb);
-    if (run == 0) {
-      down(hm, mean, cb);
-      down(hr, rstd, cb);
-      down(hrm, rm, cb);
-      down(hrv, rv, cb);
-      e = max5(nerr(hy, b.y, n), nerr(hm, b.mean, C), nerr(hr, b.rstd, C), nerr(hrm, b.rm, C),
-               nerr(hrv, b.rv, C));
-    }
-  }
-  same = memcmp(hy, hy2, fb) == 0;
+  double e = bn_train_twice(&b, x, gamma, beta, y, mean, rstd, rm, rv, NULL, NULL, hy, hy2, hm, hr,
+                            hrm, hrv, &same);
   report(e <= TOL_BN_FWD && same,
          "gpu   bn_forward_train   M=%-7lld C=%-4d %-20s err %.2e (tol %.0e)%s", (long long)M, C,
          where, e, TOL_BN_FWD, same ? ", rerun identical" : ", RERUN DIFFERS");
@@ -405,7 +424,8 @@ static void gpu_bn(int64_t M, int C, const char *where) {
         const int a = fused ? act : GANC_ACT_NONE;
         if (train)
           batchnorm_forward_train_cuda(&G, ST, M, C, x, GANC_X_FP32, gamma, beta, BN_EPS,
-                                       BN_MOMENTUM, a, 0.2f, y, 0, mean, rstd, NULL, NULL, NULL);
+                                       BN_MOMENTUM, a, 0.2f, y, 0, mean, rstd, NULL, NULL, NULL,
+                                       NULL);
         else
           batchnorm_forward_eval_cuda(&G, ST, M, C, x, GANC_X_FP32, gamma, beta, rm, rv, BN_EPS, a,
                                       0.2f, y, 0);
@@ -430,9 +450,11 @@ static void gpu_bn(int64_t M, int C, const char *where) {
         poison(yh, n * sizeof(uint16_t) + 16);
         if (train) {
           batchnorm_forward_train_cuda(&G, ST, M, C, x, GANC_X_FP32, gamma, beta, BN_EPS,
-                                       BN_MOMENTUM, act, 0.2f, y, 0, mean, rstd, NULL, NULL, NULL);
+                                       BN_MOMENTUM, act, 0.2f, y, 0, mean, rstd, NULL, NULL, NULL,
+                                       NULL);
           batchnorm_forward_train_cuda(&G, ST, M, C, x, GANC_X_FP32, gamma, beta, BN_EPS,
-                                       BN_MOMENTUM, act, 0.2f, yh, 1, mean, rstd, NULL, NULL, NULL);
+                                       BN_MOMENTUM, act, 0.2f, yh, 1, mean, rstd, NULL, NULL, NULL,
+                                       NULL);
         } else {
           batchnorm_forward_eval_cuda(&G, ST, M, C, x, GANC_X_FP32, gamma, beta, rm, rv, BN_EPS,
                                       act, 0.2f, y, 0);
@@ -475,7 +497,7 @@ static void gpu_bn(int64_t M, int C, const char *where) {
         for (int yb = !all; yb < 2; yb++) {
           poison(y1, yb_bytes), poison(y2, yb_bytes), poison(keep, 2 * (size_t)C * sizeof(double));
           batchnorm_forward_train_cuda(&G, ST, M, C, x, xm, gamma, beta, BN_EPS, BN_MOMENTUM, act,
-                                       0.2f, y1, yb, mean, rstd, NULL, NULL, keep);
+                                       0.2f, y1, yb, mean, rstd, NULL, NULL, keep, NULL);
           batchnorm_reapply_cuda(&G, ST, M, C, x, xm, gamma, beta, keep, act, 0.2f, y2, yb);
           down(h1, y1, yb_bytes);
           down(h2, y2, yb_bytes);
@@ -561,7 +583,7 @@ static void gpu_bn(int64_t M, int C, const char *where) {
       up(rv, b.rv0, cb);
       poison(y, fb);
       batchnorm_forward_train_cuda(&G, ST, M, C, xin, xm, gamma, beta, BN_EPS, BN_MOMENTUM,
-                                   GANC_ACT_LRELU, 0.2f, y, 0, mean, rstd, rm, rv, NULL);
+                                   GANC_ACT_LRELU, 0.2f, y, 0, mean, rstd, rm, rv, NULL, NULL);
       down(out, y, fb);
       down(out + 3 * n, mean, cb);
       down(out + 3 * n + C, rstd, cb);
@@ -588,10 +610,10 @@ static void gpu_bn(int64_t M, int C, const char *where) {
       if (train) {
         batchnorm_forward_train_cuda(&G, ST, M, C, x, GANC_X_ROUND, gamma, beta, BN_EPS,
                                      BN_MOMENTUM, GANC_ACT_LRELU, 0.2f, y, 0, mean, rstd, NULL,
-                                     NULL, NULL);
+                                     NULL, NULL, NULL);
         batchnorm_forward_train_cuda(&G, ST, M, C, xy, GANC_X_ROUND, gamma, beta, BN_EPS,
                                      BN_MOMENTUM, GANC_ACT_LRELU, 0.2f, xy, 0, mean, rstd, NULL,
-                                     NULL, NULL);
+                                     NULL, NULL, NULL);
       } else {
         batchnorm_forward_eval_cuda(&G, ST, M, C, x, GANC_X_ROUND, gamma, beta, rm, rv, BN_EPS,
                                     GANC_ACT_RELU, 0.0f, y, 0);
@@ -666,6 +688,67 @@ static void gpu_bn(int64_t M, int C, const char *where) {
   bn_case_free(&b);
 }
 
+// Batch-norm statistics from slot sums (ops.h: ganc_bn_part; a convolution's epilogue or
+// batchnorm_slot_stats gives them): batchnorm_slot_stats_cuda's slots against the CPU twin's
+// (the same 64-row slots, summed in another order: to the rounding of double), for x in FP32 and
+// rounded to bf16 as read; then the training forward from the GPU's slots against the CPU twin's
+// two-pass forward (the statistics differ only in the rounding of double), with the statistics
+// kept, twice (the same bits), and against the CPU twin's forward from the same slots.
+static void gpu_bn_slots(int64_t M, int C, const char *where) {
+  bn_case b;
+  bn_case_make(&b, M, C);
+  const size_t n = (size_t)M * C, fb = n * sizeof(float), cb = (size_t)C * sizeof(float);
+  const int64_t cap = ganc_bn_part_slots(M),
+                nslot = (M + GANC_BN_SLOT_ROWS - 1) / GANC_BN_SLOT_ROWS;
+  const size_t pd = (size_t)cap * 2 * (size_t)C;
+  double *hp = malloc(pd * sizeof(double)), *cp = malloc(pd * sizeof(double));
+  ganc_bn_part gp = {dnew(pd * sizeof(double)), cap, 0}, hpart = {cp, cap, 0};
+  float *x = dup_to_device(b.x, n), *gamma = dup_to_device(b.gamma, C),
+        *beta = dup_to_device(b.beta, C), *y = dnew(fb), *mean = dnew(cb), *rstd = dnew(cb),
+        *rm = dnew(cb), *rv = dnew(cb);
+  double *keep = dnew(2 * (size_t)C * sizeof(double));
+  float *hy = fnew(n), *hy2 = fnew(n), *hm = fnew(C), *hr = fnew(C), *hrm = fnew(C), *hrv = fnew(C);
+  for (int xm = GANC_X_FP32; xm <= GANC_X_ROUND; xm += GANC_X_ROUND - GANC_X_FP32) {
+    poison(gp.part, pd * sizeof(double));
+    gp.nslot = 0;
+    batchnorm_slot_stats_cuda(&G, ST, M, C, x, xm, &gp);
+    batchnorm_slot_stats_cpu(&CPU, M, C, b.x, xm, &hpart);
+    down(hp, gp.part, (size_t)nslot * 2 * C * sizeof(double));
+    double worst = 0.0;
+    for (size_t i = 0; i < (size_t)nslot * 2 * C; i++) {
+      const double d = fabs(hp[i] - cp[i]) / (fabs(cp[i]) + 1e-300);
+      worst = isnan(hp[i]) || d > worst ? (isnan(hp[i]) ? INFINITY : d) : worst;
+    }
+    report(gp.nslot == nslot && hpart.nslot == nslot && worst <= 1e-12,
+           "gpu   bn_slot_stats      M=%-7lld C=%-4d %-20s x %s: %lld slots, rel err %.1e",
+           (long long)M, C, where, xm == GANC_X_FP32 ? "fp32 " : "round", (long long)gp.nslot,
+           worst);
+  }
+  // (gp holds the FP32 slots again: the last loop's were rounded)
+  batchnorm_slot_stats_cuda(&G, ST, M, C, x, GANC_X_FP32, &gp);
+  batchnorm_slot_stats_cpu(&CPU, M, C, b.x, GANC_X_FP32, &hpart);
+  int same = 1;
+  const double e = bn_train_twice(&b, x, gamma, beta, y, mean, rstd, rm, rv, keep, &gp, hy, hy2, hm,
+                                  hr, hrm, hrv, &same);
+  // The CPU twin from its own slots: the same statistics to the rounding of double.
+  float *cy = fnew(n), *cm = fnew(C), *cr = fnew(C);
+  batchnorm_forward_train_cpu(&CPU, M, C, b.x, GANC_X_FP32, b.gamma, b.beta, BN_EPS, BN_MOMENTUM,
+                              GANC_ACT_NONE, 0.0f, cy, 0, cm, cr, NULL, NULL, NULL, &hpart);
+  const double ec = max5(nerr(hy, cy, n), nerr(hm, cm, C), nerr(hr, cr, C), 0, 0);
+  report(e <= TOL_BN_FWD && ec <= TOL_BN_FWD && same,
+         "gpu   bn_forward_train   M=%-7lld C=%-4d %-20s from slot sums: err %.2e against two "
+         "passes, %.2e against the CPU's slots (tol %.0e)%s",
+         (long long)M, C, where, e, ec, TOL_BN_FWD, same ? ", kept: identical" : ", KEPT DIFFERS");
+  float *dev[] = {x, gamma, beta, y, mean, rstd, rm, rv};
+  for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++)
+    ganc_cuda_free(&G, dev[i]);
+  ganc_cuda_free(&G, keep);
+  ganc_cuda_free(&G, gp.part);
+  free(hp), free(cp), free(hy), free(hy2), free(hm), free(hr), free(hrm), free(hrv), free(cy),
+      free(cm), free(cr);
+  bn_case_free(&b);
+}
+
 // Batch norm's optional arguments and in-place use on one real shape.
 static void gpu_bn_special(void) {
   const int64_t M = 64 * 64;
@@ -683,7 +766,7 @@ static void gpu_bn_special(void) {
   poison(mean, cb);
   poison(rstd, cb);
   batchnorm_forward_train_cuda(&G, ST, M, C, x, GANC_X_FP32, gamma, beta, BN_EPS, BN_MOMENTUM,
-                               GANC_ACT_NONE, 0.0f, y, 0, mean, rstd, NULL, NULL, NULL);
+                               GANC_ACT_NONE, 0.0f, y, 0, mean, rstd, NULL, NULL, NULL, NULL);
   down(hy, y, fb);
   down(hm, mean, cb);
   down(hr, rstd, cb);
@@ -695,7 +778,7 @@ static void gpu_bn_special(void) {
   // Only the running variance.
   up(rv, b.rv0, cb);
   batchnorm_forward_train_cuda(&G, ST, M, C, x, GANC_X_FP32, gamma, beta, BN_EPS, BN_MOMENTUM,
-                               GANC_ACT_NONE, 0.0f, y, 0, mean, rstd, NULL, rv, NULL);
+                               GANC_ACT_NONE, 0.0f, y, 0, mean, rstd, NULL, rv, NULL, NULL);
   down(hrv, rv, cb);
   e = nerr(hrv, b.rv, C);
   report(e <= TOL_BN_FWD,
@@ -705,7 +788,7 @@ static void gpu_bn_special(void) {
   // In place, y == x (the kernels read every statistic before the normalise pass writes).
   float *xy = dup_to_device(b.x, n);
   batchnorm_forward_train_cuda(&G, ST, M, C, xy, GANC_X_FP32, gamma, beta, BN_EPS, BN_MOMENTUM,
-                               GANC_ACT_NONE, 0.0f, xy, 0, mean, rstd, NULL, NULL, NULL);
+                               GANC_ACT_NONE, 0.0f, xy, 0, mean, rstd, NULL, NULL, NULL, NULL);
   down(hy, xy, fb);
   e = nerr(hy, b.y, n);
   report(e <= TOL_BN_FWD, "gpu   bn_forward_train   M=%lld C=%d in place (y == x): err %.2e",
@@ -2158,6 +2241,8 @@ static void gpu_part(void) {
   // Past 4096 chunks of 64 rows: longer chunks (a multiple of 8 rows), the last one short.
   if (!quick) gpu_bn(300000, 3, "> 4096 chunks");
   gpu_bn_special();
+  gpu_bn_slots(64 * 64, 128, "dcgan64 D b1 / 4");
+  gpu_bn_slots(1000, 37, "odd");
   gpu_resnet_ops_part();
   gpu_augment_part();
   gpu_featops_part();

@@ -1309,11 +1309,12 @@ template <class TA, class TB> struct FwdG : G128Operands<TA, TB> {
     return a.part ? a.part + (int64_t)bz * a.M * a.g.K + e : a.y + e;
   }
   // The bf16 output (NULL: FP32 through at), and its element [m, n] (-1 outside the GEMM); a
-  // split's partial sums have neither halves nor epilogue (fwd_reduce_kernel applies them).
+  // split's partial sums have neither halves nor epilogue (fwd_reduce_kernel applies them): the
+  // epilogue op is &a.ep, applied where epi_on. (Never a pointer that is either NULL or a
+  // parameter's address: ptxas answers that by copying the whole Args into a stack frame.)
   __host__ __device__ static uint16_t *halves(const Args &a) { return a.part ? nullptr : a.yh; }
-  __host__ __device__ static const ganc_conv_epi *epi(const Args &a) {
-    return a.part ? nullptr : &a.ep;
-  }
+  __host__ __device__ static const ganc_conv_epi *epi(const Args &a) { return &a.ep; }
+  __host__ __device__ static bool epi_on(const Args &a) { return !a.part; }
   // Batch-norm slot sums (NULL: none; a split's partial sums have none either), their rounding,
   // and the output's channels (the GEMM's columns).
   __host__ __device__ static double *stats(const Args &a) { return a.part ? nullptr : a.bnp; }
@@ -1417,6 +1418,7 @@ template <class TA, class TB> struct WgradG : G128Operands<TA, TB> {
   __host__ __device__ static bool accumulates(const Args &, int bz) { return bz == 0; }
   __host__ __device__ static uint16_t *halves(const Args &) { return nullptr; } // dw is FP32
   __host__ __device__ static const ganc_conv_epi *epi(const Args &) { return nullptr; }
+  __host__ __device__ static constexpr bool epi_on(const Args &) { return false; }
   __host__ __device__ static double *stats(const Args &) { return nullptr; }
   __host__ __device__ static bool stats_round(const Args &) { return false; }
   __host__ __device__ static int channels(const Args &a) { return a.g.K; }
@@ -1515,6 +1517,7 @@ template <class TA, class TB> struct PhaseG : G128Operands<TA, TB> {
   }
   __host__ __device__ static uint16_t *halves(const Args &a) { return a.b.dxh; }
   __host__ __device__ static const ganc_conv_epi *epi(const Args &a) { return &a.b.ep; }
+  __host__ __device__ static constexpr bool epi_on(const Args &) { return true; }
   __host__ __device__ static double *stats(const Args &a) { return a.bnp; }
   __host__ __device__ static bool stats_round(const Args &a) { return a.bnround != 0; }
   __host__ __device__ static int channels(const Args &a) { return a.b.g.C; }
@@ -1659,22 +1662,24 @@ __device__ __forceinline__ void store_tiles(const typename Role::Args &a, int m0
   const int g = lane / 4, q = lane % 4;
   const bool acc_in = Role::accumulates(a, blockIdx.z);
   uint16_t *const hb = Role::halves(a);
-  const ganc_conv_epi *const ep = Role::epi(a); // forward and backward-data only
+  const ganc_conv_epi *const ep = Role::epi(a); // forward and backward-data only, where epi_on
+  const bool use_ep = Role::epi_on(a);
   double *const bnp = Role::stats(a);
   const bool bnround = Role::stats_round(a);
-  double cs[NI][2], cq[NI][2]; // this lane's columns' Σ v and Σ v² (batch-norm slot sums)
+  const int C = Role::channels(a);
+  const int64_t slot = (int64_t)blockIdx.z * (2 * gridDim.x) + m0 / 64;
+  // Column pair by column pair (ni outer), so that only its four sums are live at a time: wgmma's
+  // 16 pairs at once would cost ~40 registers.
 #pragma unroll
-  for (int ni = 0; ni < NI; ni++)
-    cs[ni][0] = cs[ni][1] = cq[ni][0] = cq[ni][1] = 0.0;
-  auto tally = [&](int ni, float s0, float s1) {
-    const double d0 = s0, d1 = s1;
-    cs[ni][0] += d0, cq[ni][0] += d0 * d0;
-    cs[ni][1] += d1, cq[ni][1] += d1 * d1;
-  };
+  for (int ni = 0; ni < NI; ni++) {
+    double cs[2] = {0.0, 0.0}, cq[2] = {0.0, 0.0}; // Σ v, Σ v² of this lane's two columns
+    auto tally = [&](float s0, float s1) {
+      const double d0 = s0, d1 = s1;
+      cs[0] += d0, cq[0] += d0 * d0;
+      cs[1] += d1, cq[1] += d1 * d1;
+    };
 #pragma unroll
-  for (int mi = 0; mi < MI; mi++)
-#pragma unroll
-    for (int ni = 0; ni < NI; ni++)
+    for (int mi = 0; mi < MI; mi++)
 #pragma unroll
       for (int h = 0; h < 2; h++) {
         const float *v = acc + (mi * NI + ni) * 4 + 2 * h;
@@ -1683,35 +1688,31 @@ __device__ __forceinline__ void store_tiles(const typename Role::Args &a, int m0
               Role::index(a, blockIdx.z, m0 + mi * 16 + g + 8 * h, n0 + ni * 8 + 2 * q);
           if (e < 0) continue;
           float v0 = v[0], v1 = v[1];
-          if (ep) v0 = epi_apply(*ep, e, v0), v1 = epi_apply(*ep, e + 1, v1);
+          if (use_ep) v0 = epi_apply(*ep, e, v0), v1 = epi_apply(*ep, e + 1, v1);
           const uint16_t h0 = ganc_bf16_store(v0), h1 = ganc_bf16_store(v1);
           hb[e] = h0;
           hb[e + 1] = h1;
-          if (bnp) tally(ni, ganc_bf16_load(h0), ganc_bf16_load(h1));
+          if (bnp) tally(ganc_bf16_load(h0), ganc_bf16_load(h1));
           continue;
         }
         float *o = Role::at(a, blockIdx.z, m0 + mi * 16 + g + 8 * h, n0 + ni * 8 + 2 * q);
         if (!o) continue;
         float v0 = v[0], v1 = v[1];
         if (acc_in) v0 = o[0] + v0, v1 = o[1] + v1;
-        if (ep && ep->act != GANC_ACT_NONE) {
+        if (use_ep && ep->act != GANC_ACT_NONE) {
           const int64_t e =
               Role::index(a, blockIdx.z, m0 + mi * 16 + g + 8 * h, n0 + ni * 8 + 2 * q);
           v0 = epi_apply(*ep, e, v0), v1 = epi_apply(*ep, e + 1, v1);
         }
         st2(o, v0, v1);
         if (bnp)
-          tally(ni, bnround ? ganc_bf16_load(ganc_bf16_store(v0)) : v0,
+          tally(bnround ? ganc_bf16_load(ganc_bf16_store(v0)) : v0,
                 bnround ? ganc_bf16_load(ganc_bf16_store(v1)) : v1);
       }
-  if (!bnp) return;
-  const int C = Role::channels(a);
-  const int64_t slot = (int64_t)blockIdx.z * (2 * gridDim.x) + m0 / 64;
-#pragma unroll
-  for (int ni = 0; ni < NI; ni++)
+    if (!bnp) continue;
 #pragma unroll
     for (int e = 0; e < 2; e++) {
-      double x = cs[ni][e], x2 = cq[ni][e];
+      double x = cs[e], x2 = cq[e];
 #pragma unroll
       for (int m = 4; m < 32; m *= 2) {
         x += __shfl_xor_sync(0xffffffffu, x, m);
@@ -1727,6 +1728,7 @@ __device__ __forceinline__ void store_tiles(const typename Role::Args &a, int m0
         bnp[(2 * slot + 1) * C + n0 + col] = x2;
       }
     }
+  }
 }
 // g128's block: warp w owns rows (w / 4)·64.. +64, columns (w % 4)·32.. +32.
 template <class Role>

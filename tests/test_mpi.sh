@@ -42,6 +42,15 @@ grep -q "data-parallel: MPI, 2 ranks" "$W/two.log" || bad "the 2-rank run did no
 "$here/mpi_compare.py" close "$W/one/ckpt-000000.064.h5" "$W/two/ckpt-000000.064.h5" 0.0002 2 ||
   bad "2 ranks vs one process (DCGAN)"
 
+step "1a'. the same in bf16: 2 ranks run with synced batch norm (its two passes, not the slot sums)"
+# train.fuse_batchnorm_stats has the convolutions sum each batch norm's statistics in tf32 and bf16
+# runs, but those are one rank's: under sync the batch norms take their two passes over every
+# rank's partials instead (model/net.c bn_slots), which the trainer decides at each forward.
+mpi "$B/ganc-train" --data "$W/data" --out "$W/two16" "${dc[@]}" --set train.precision=bf16 \
+  >"$W/two16.log" 2>&1 || { cat "$W/two16.log"; bad "2-rank bf16 run with batchnorm = sync"; }
+grep -q "batch-norm statistics summed by their convolutions" "$W/two16.log" ||
+  bad "the bf16 run planned no slot statistics (this check would test nothing)"
+
 step "1b. ResNet small-folder recipe with DiffAugment, 2 ranks vs one process, 4 steps"
 rs=(--config configs/small-folder.ini "${common[@]}" --set train.kimg=0.128
   --set log.snapshot_kimg=1 --set model.g_base=16 --set model.d_base=16 --set model.g_max=64

@@ -105,6 +105,13 @@ static int in_bf16(const ganc_net *net, const ganc_node *nd) {
   return nd->in[0] != GANC_NET_INPUT && net->nodes[nd->in[0]].out_bf16;
 }
 
+// Convolution nd sums its batch norm's statistics in this forward (bn_stats: net_finalize): a
+// training forward, and not under sync batch norm over several ranks (whose statistics are the
+// global batch's: the batch norm's two passes sum every rank's partials).
+static int bn_slots(const ganc_ctx *ctx, const ganc_node *nd, int train) {
+  return train && nd->bn_stats && !(ctx->bn_sync && ctx->comm && ctx->comm->size > 1);
+}
+
 static void conv_fwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *const *in, int N,
                      int train, float momentum) {
   (void)momentum;
@@ -124,7 +131,7 @@ static void conv_fwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *c
   // slot buffer, looked up now since a borrower's finalize may have grown it), as that batch norm
   // will read the output (bn_x_mode: rounded to bf16 in a bf16 forward).
   ganc_conv_epi ep = {nd->act, nd->slope, NULL, 0, NULL, 0};
-  const int stats = train && nd->bn_stats;
+  const int stats = bn_slots(ctx, nd, train);
   if (stats) {
     const ganc_net *h = net->grad_donor ? net->grad_donor : net;
     net->bnp.part = (double *)h->bnbuf;
@@ -203,8 +210,8 @@ static void bn_fwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *con
   const float *beta = nd->cond ? net->zeros : param(net, nd->b);
   void *y = nd->cond ? (void *)nd->xhat : (void *)nd->out;
   const int yb = !nd->cond && nd->out_bf16, xm = bn_x_mode(ctx, net, nd);
-  // The statistics its convolution summed as it stored x (bn_stats, conv_fwd), or two passes.
-  const int stats = nd->in[0] != GANC_NET_INPUT && net->nodes[nd->in[0]].bn_stats;
+  // The statistics its convolution summed as it stored x (bn_slots, conv_fwd), or two passes.
+  const int stats = nd->in[0] != GANC_NET_INPUT && bn_slots(ctx, &net->nodes[nd->in[0]], train);
   if (train)
     batchnorm_forward_train(ctx, M, nd->C, in[0], xm, gamma, beta, net->bn_eps, momentum, nd->act,
                             nd->slope, y, yb, nd->mean, nd->rstd, rm, rv,
@@ -1192,14 +1199,15 @@ void net_finalize(ganc_ctx *ctx, ganc_net *net, int max_batch, int train) {
     c->round_out = (c->kind == &KIND_CONV || c->kind == &KIND_CONVT) && b && b->kind == &KIND_BN &&
                    b->nin == 1 && b->in[0] == j;
     // ... whose statistics it sums as it stores, in a trained net's training forward, where the
-    // batch norm is not conditional and its statistics are this rank's (not sync), through our
-    // kernels (not cuDNN), and not in an fp32 run (whose statistics stay the two passes' bits).
-    c->bn_stats = train && c->round_out && !b->cond && !ctx->no_bn_stats_fusion &&
-                  !ctx->cudnn_conv && ctx->precision != GANC_PREC_FP32 &&
-                  !(ctx->bn_sync && ctx->comm && ctx->comm->size > 1);
+    // batch norm is not conditional and runs next (the sums wait in the one buffer of the net:
+    // nothing may run between), through our kernels (not cuDNN), and not in an fp32 run (whose
+    // statistics stay the two passes' bits). (Sync batch norm is decided at each forward: the
+    // trainer sets ctx->bn_sync around its steps only; bn_slots.)
+    c->bn_stats = train && c->round_out && !b->cond && c->first_reader == j + 1 &&
+                  !ctx->no_bn_stats_fusion && !ctx->cudnn_conv && ctx->precision != GANC_PREC_FP32;
     if (c->bn_stats) {
       const int64_t M = (int64_t)max_batch * c->H * c->W;
-      const size_t need = (size_t)ganc_bn_part_slots(M) * 2 * (size_t)c->C * 2; // doubles
+      const size_t need = (size_t)ganc_bn_part_slots(M) * 2 * (size_t)c->C; // doubles
       if (need > bn_need) bn_need = need;
     }
   }

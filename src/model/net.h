@@ -113,8 +113,9 @@ typedef struct ganc_node {
   // donor's — looked up at each forward (a borrower of the holder's scratch may replace it).
   int recompute, remake, in_rbuf;
   double *keep;
-  // conv / convt in a trained net whose only reader is a (non-conditional) batch norm, in a tf32
-  // or bf16 run (net_finalize; not train.fuse_batchnorm_stats = false, cuDNN or sync batch norm):
+  // conv / convt in a trained net whose only reader is a (non-conditional) batch norm, the next
+  // node, in a tf32 or bf16 run (net_finalize; not train.fuse_batchnorm_stats = false or cuDNN;
+  // not in a forward under sync batch norm over several ranks):
   // its training forward sums that batch norm's statistics as it stores (conv2d_mixed's
   // epi.stats, into the net's bnp), and the batch norm's training forward takes them from there.
   int bn_stats;

@@ -486,7 +486,8 @@ static void run_variants(run_state *r, const conv_case *cc, const float *x, cons
       // aligned operands): the output's bits unchanged, every slot the launch reports written
       // (the buffer poisoned with NaN first), and per channel the slots' Σ v and Σ v² equal, to
       // the rounding of double, the host's sums of the values as a batch norm reads them — once
-      // into FP32 rounded for the statistics (GANC_X_ROUND), once into halves (from the operand's
+      // into FP32 (rounded for the statistics, GANC_X_ROUND, for every other variant; as they
+      // are for the rest), once into halves (from the operand's
       // halves where the variant reads them: g128's family sums them in its epilogue, the others
       // by batchnorm_slot_stats after the kernel).
       int samestats = 1, runsstats = 0;
@@ -504,7 +505,8 @@ static void run_variants(run_state *r, const conv_case *cc, const float *x, cons
         const int bf = ganc_conv_variant_reads_bf16(v);
         if (bf && !h16[0][0]) make_bf16_copies(r, x, nx, dy, ny, w, nw, h16);
         for (int k = 0; k < 2; k++) {
-          const ganc_conv_epi epi = {GANC_ACT_NONE, 0.0f, NULL, 0, &bp, k == 0};
+          const int rnd = k == 1 || v % 2; // the values as read: rounded to bf16, or FP32
+          const ganc_conv_epi epi = {GANC_ACT_NONE, 0.0f, NULL, 0, &bp, k == 0 && rnd};
           for (size_t i = 0; i < nd; i++)
             hp[i] = NAN;
           ganc_cuda_h2d(r->gpu, bp.part, hp, nd * sizeof(double));
@@ -532,7 +534,8 @@ static void run_variants(run_state *r, const conv_case *cc, const float *x, cons
             for (int c = 0; c < C; c++) {
               double sx = 0, sq = 0, ax = 0, gx = 0, gq = 0;
               for (int64_t m = 0; m < rows; m++) {
-                const double val = ganc_bf16_load(ganc_bf16_store(got[m * C + c]));
+                const double val =
+                    rnd ? ganc_bf16_load(ganc_bf16_store(got[m * C + c])) : got[m * C + c];
                 sx += val, sq += val * val, ax += fabs(val);
               }
               for (int64_t b = 0; b < bp.nslot; b++)

@@ -429,6 +429,17 @@ static void storage_check(const char *name, const programs *P, const char *data,
         "%s: the bf16 run recomputed batch-norm outputs of G and D (\"batch-norm outputs "
         "recomputed: G %d, D %d\" in %s), the run with train.recompute_batchnorm = false none",
         name, gr, dr, log);
+  // train.fuse_batchnorm_stats (on by default): in these bf16 runs the convolutions before G's
+  // and D's batch norms summed their statistics in g128's epilogue (model/net.c bn_stats), the
+  // same sums whether the batch norm reads the halves or the FP32 output rounded: the same bits
+  // below again.
+  int gs = 0, ds = 0;
+  const int summed =
+      file_scan2(log, "batch-norm statistics summed by their convolutions: G ", &gs, &ds);
+  check(summed && gs > 0 && ds > 0,
+        "%s: the bf16 run's convolutions summed their batch norms' statistics (\"batch-norm "
+        "statistics summed by their convolutions: G %d, D %d\" in %s)",
+        name, gs, ds, log);
   same_bits(name, "bf16 and FP32 activations, outputs recomputed and kept", run[0], run[1], steps);
   // Both resumed for 2 more steps (copies of the run folders): the halves are made again from the
   // checkpoint's weights (a stale copy, the initial weights', would differ at once).

@@ -2475,12 +2475,10 @@ extern "C" void conv2d_run_variant_mixed_cuda(ganc_ctx *ctx, ganc_stream st, int
                           : run_backward_data(v, st, s, f0, f1, out, oh, epi);
   // A variant without the sums in its epilogue: one pass over the output after it.
   if (epi && epi->stats && !stats_done) {
-    const int64_t rows = (int64_t)s->N * (role == GANC_CONV_FWD ? s->P * s->Q : s->H * s->W);
-    batchnorm_slot_stats_cuda(ctx, st, rows, role == GANC_CONV_FWD ? s->K : s->C, out_,
-                              out_bf16           ? GANC_X_BF16
-                              : epi->stats_round ? GANC_X_ROUND
-                                                 : GANC_X_FP32,
-                              epi->stats);
+    int64_t rows;
+    int ch;
+    const int mode = ganc_conv_stats_input(s, role, out_bf16, epi, &rows, &ch);
+    batchnorm_slot_stats_cuda(ctx, st, rows, ch, out_, mode, epi->stats);
   }
   if (role != GANC_CONV_BWD_WEIGHT) return;
   if (in0_bf16 && in1_bf16)
@@ -3140,13 +3138,12 @@ extern "C" void conv2d_mixed_cuda(ganc_ctx *ctx, ganc_stream st, int role, const
   } else if (fwd_act == GANC_ACT_LRELU) {
     lrelu_forward_cuda(ctx, st, n_out, epi->slope, o, o);
   }
-  if (stats) // the batch-norm slot sums of the output as stored, as a variant's launch makes them
-    batchnorm_slot_stats_cuda(ctx, st, n_out / (r == GANC_CONV_FWD ? s->K : s->C),
-                              r == GANC_CONV_FWD ? s->K : s->C, out,
-                              out_bf16           ? GANC_X_BF16
-                              : epi->stats_round ? GANC_X_ROUND
-                                                 : GANC_X_FP32,
-                              epi->stats);
+  if (stats) { // the batch-norm slot sums of the output as stored, as a variant's launch makes them
+    int64_t rows;
+    int ch;
+    const int mode = ganc_conv_stats_input(s, r, out_bf16, epi, &rows, &ch);
+    batchnorm_slot_stats_cuda(ctx, st, rows, ch, out, mode, epi->stats);
+  }
   if (w0) ganc_cuda_free(ctx, w0);
   if (w1) ganc_cuda_free(ctx, w1);
 }

@@ -452,7 +452,7 @@ static void bn_require(int64_t M, int C, int x_mode, const char *op) {
 // combine kernels then give the statistics of the whole global batch. Without it, the plan
 // unchanged.
 static bn_plan bn_sync_partials(ganc_ctx *ctx, double *part, size_t n, bn_plan p) {
-  if (!ctx->bn_sync || !ctx->comm || ctx->comm->size == 1) return p;
+  if (!ganc_bn_synced(ctx)) return p;
   ganc_comm_sum(ctx->comm, ctx, part, n, 1);
   p.M *= ctx->comm->size;
   return p;
@@ -484,8 +484,8 @@ extern "C" void batchnorm_forward_train_cuda(ganc_ctx *ctx, ganc_stream st, int6
   const dim3 cblock(BN_TILE_C, BN_COMBINE_LANES);
   const int64_t n = M * C;
   if (stats) { // the convolution's slot sums: one combine, no pass over x before the normalisation
-    KERNEL_REQUIRE(!(ctx->bn_sync && ctx->comm && ctx->comm->size > 1),
-                   "batchnorm_forward_train_cuda", "slot statistics under sync batch norm");
+    KERNEL_REQUIRE(!ganc_bn_synced(ctx), "batchnorm_forward_train_cuda",
+                   "slot statistics under sync batch norm");
     KERNEL_REQUIRE(stats->nslot >= 1 && stats->nslot <= stats->cap, "batchnorm_forward_train_cuda",
                    "%lld slots of %lld", (long long)stats->nslot, (long long)stats->cap);
     double *sc = bn_scratch(ctx, 2 * (size_t)C); // mu [C] (or keep), k [C]
@@ -590,7 +590,7 @@ extern "C" void batchnorm_backward_cuda(ganc_ctx *ctx, ganc_stream st, int64_t M
   GANC_LAUNCH(bn_bwd_stats_kernel, tiles, dim3(BN_TILE_C, BN_COMBINE_LANES), st)
   (part, p, gamma, rstd, dgamma, dbeta, coef);
   CUDA_CHECK_LAUNCH();
-  if (ctx->bn_sync && ctx->comm && ctx->comm->size > 1) {
+  if (ganc_bn_synced(ctx)) {
     // dgamma, dbeta stay this rank's own sums (the trainer sums parameter gradients over the
     // ranks afterwards); dx's coefficients come again from the whole global batch's sums.
     const bn_plan pg = bn_sync_partials(ctx, part, 2 * (size_t)p.nchunk * C, p);

@@ -34,6 +34,12 @@ typedef struct ganc_comm {
   void *impl;       // the implementation's own state
 } ganc_comm;
 
+// train.batchnorm = sync in effect on ctx: the trainer's ctx->bn_sync (set around its steps) over
+// more than one rank — batch norms then take the statistics of every rank's rows.
+static inline int ganc_bn_synced(const ganc_ctx *ctx) {
+  return ctx->bn_sync && ctx->comm && ctx->comm->size > 1;
+}
+
 // 1 when this build can run several ranks (built with MPI).
 int ganc_comm_built(void);
 // Starts the ranks when a launcher started this process (mpirun/srun), else one rank. Returns 0,

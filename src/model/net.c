@@ -109,7 +109,7 @@ static int in_bf16(const ganc_net *net, const ganc_node *nd) {
 // training forward, and not under sync batch norm over several ranks (whose statistics are the
 // global batch's: the batch norm's two passes sum every rank's partials).
 static int bn_slots(const ganc_ctx *ctx, const ganc_node *nd, int train) {
-  return train && nd->bn_stats && !(ctx->bn_sync && ctx->comm && ctx->comm->size > 1);
+  return train && nd->bn_stats && !ganc_bn_synced(ctx);
 }
 
 static void conv_fwd(ganc_ctx *ctx, ganc_net *net, ganc_node *nd, const float *const *in, int N,

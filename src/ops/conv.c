@@ -370,12 +370,10 @@ void conv2d_mixed_cpu(ganc_ctx *ctx, int role, const conv_shape *s, const void *
   // The batch-norm statistics of the output as stored (the halves, or FP32 values rounded to
   // bf16 as the batch norm will read them where stats_round).
   if (epi && epi->stats) {
-    const int64_t rows = (int64_t)s->N * (role == GANC_CONV_FWD ? s->P * s->Q : s->H * s->W);
-    batchnorm_slot_stats_cpu(ctx, rows, role == GANC_CONV_FWD ? s->K : s->C, out_,
-                             out_bf16           ? GANC_X_BF16
-                             : epi->stats_round ? GANC_X_ROUND
-                                                : GANC_X_FP32,
-                             epi->stats);
+    int64_t rows;
+    int ch;
+    const int mode = ganc_conv_stats_input(s, role, out_bf16, epi, &rows, &ch);
+    batchnorm_slot_stats_cpu(ctx, rows, ch, out_, mode, epi->stats);
   }
   free(f0);
   free(f1);

@@ -42,7 +42,7 @@ static double *bn_scratch(ganc_ctx *ctx, int64_t nblk, int extra, int C) {
 // train.batchnorm = sync (core/comm.h): every rank's block partials summed elementwise (the ranks'
 // batches have the same shape, so the same blocks); returns the rows of all ranks. Without it, M.
 static int64_t bn_sync_partials(ganc_ctx *ctx, double *part, size_t n, int64_t M) {
-  if (!ctx->bn_sync || !ctx->comm || ctx->comm->size == 1) return M;
+  if (!ganc_bn_synced(ctx)) return M;
   ganc_comm_sum(ctx->comm, ctx, part, n, 1);
   return M * ctx->comm->size;
 }
@@ -109,9 +109,9 @@ static void bn_normalize(ganc_ctx *ctx, int64_t M, int C, const void *x, int x_m
 }
 
 // mu [C] = the mean, ss [C] = Σ (x − mean)²: the two passes over x in blocks, the partials of
-// every rank under train.batchnorm = sync.
-static void bn_two_pass(ganc_ctx *ctx, int64_t M, int C, const void *x, int x_mode, int64_t nblk,
-                        double *part, double *mu, double *ss) {
+// every rank under train.batchnorm = sync; returns the rows they are over (all ranks' then).
+static int64_t bn_two_pass(ganc_ctx *ctx, int64_t M, int C, const void *x, int x_mode, int64_t nblk,
+                           double *part, double *mu, double *ss) {
   // Pass 1: the mean.
 #pragma omp parallel for num_threads(ctx->threads) schedule(static)
   for (int64_t b = 0; b < nblk; b++) {
@@ -141,10 +141,7 @@ static void bn_two_pass(ganc_ctx *ctx, int64_t M, int C, const void *x, int x_mo
   }
   bn_sync_partials(ctx, part, (size_t)(nblk * C), M);
   bn_combine(part, nblk, C, ss);
-}
-// The rows the statistics are over: all ranks' under train.batchnorm = sync.
-static int64_t bn_sync_rows(const ganc_ctx *ctx, int64_t M) {
-  return ctx->bn_sync && ctx->comm && ctx->comm->size > 1 ? M * ctx->comm->size : M;
+  return Mg;
 }
 
 void batchnorm_forward_train_cpu(ganc_ctx *ctx, int64_t M, int C, const void *x, int x_mode,
@@ -160,7 +157,7 @@ void batchnorm_forward_train_cpu(ganc_ctx *ctx, int64_t M, int C, const void *x,
              "batch norm in training needs more than one value per channel (M = %lld)\n"
              "---> HINT: use a batch size above 1",
              (long long)M);
-  if (stats && ctx->bn_sync && ctx->comm && ctx->comm->size > 1)
+  if (stats && ganc_bn_synced(ctx))
     ganc_die(GANC_EXIT_RUNTIME, "internal error: batch-norm slot statistics under sync batch norm");
   const int64_t nblk = stats ? 0 : (M + BN_BLOCK_ROWS - 1) / BN_BLOCK_ROWS;
   double *part = bn_scratch(ctx, nblk, 3, C);
@@ -175,8 +172,7 @@ void batchnorm_forward_train_cpu(ganc_ctx *ctx, int64_t M, int C, const void *x,
       if (!(ss[c] > 0.0)) ss[c] = 0.0; // the cancellation's rounding, never a negative variance
     }
   } else {
-    bn_two_pass(ctx, M, C, x, x_mode, nblk, part, mu, ss);
-    Mg = bn_sync_rows(ctx, M);
+    Mg = bn_two_pass(ctx, M, C, x, x_mode, nblk, part, mu, ss);
   }
   for (int c = 0; c < C; c++) {
     double v = ss[c] / (double)Mg;
@@ -256,7 +252,7 @@ void batchnorm_backward_cpu(ganc_ctx *ctx, int64_t M, int C, const void *x, int 
   for (int pass = 0; pass < 2; pass++) {
     int64_t Mg = M;
     if (pass == 1) {
-      if (!ctx->bn_sync || !ctx->comm || ctx->comm->size == 1) break; // the sums are already all
+      if (!ganc_bn_synced(ctx)) break; // the sums are already all
       Mg = bn_sync_partials(ctx, part, (size_t)(2 * nblk * C), M);
     }
     memset(sdy, 0, 2 * (size_t)C * sizeof(double));

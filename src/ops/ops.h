@@ -16,7 +16,8 @@
 #define GANC_OPS_H
 
 #include "core/ctx.h"
-#include "ops/act_core.h" // GANC_ACT_*: the activation an op may apply to its output
+#include "ops/act_core.h"  // GANC_ACT_*: the activation an op may apply to its output
+#include "ops/precision.h" // GANC_X_*: how an op reads a tensor (ganc_conv_stats_input)
 
 #include <stddef.h>
 #include <stdint.h>
@@ -88,6 +89,15 @@ typedef struct ganc_conv_epi {
   ganc_bn_part *stats; // NULL: none; else act must be GANC_ACT_NONE (forward and backward-data)
   int stats_round;
 } ganc_conv_epi;
+// What the backends' batchnorm_slot_stats after a forward or backward-data with epi->stats reads:
+// the output's rows and channels, and how (ops/precision.h's GANC_X_*): its halves where it is
+// stored in bf16, else FP32 rounded to bf16 where stats_round, else FP32.
+static inline int ganc_conv_stats_input(const conv_shape *s, int role, int out_bf16,
+                                        const ganc_conv_epi *epi, int64_t *rows, int *channels) {
+  *rows = (int64_t)s->N * (role == GANC_CONV_FWD ? s->P * s->Q : s->H * s->W);
+  *channels = role == GANC_CONV_FWD ? s->K : s->C;
+  return out_bf16 ? GANC_X_BF16 : epi->stats_round ? GANC_X_ROUND : GANC_X_FP32;
+}
 
 // The values of one training step that its ops read from backend memory instead of from their
 // arguments, so that one captured CUDA graph replays every step: the trainer writes a fresh copy

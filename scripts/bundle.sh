@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bundle.sh — packs what a GPU machine without Debian's packages needs to run tests/gpu/run.sh
 # (the device machine: Ubuntu 24.04 with the NVIDIA driver, CUDA and PyTorch, no Debian packages)
-# into one xz tarball, bundle/ganc-bundle.tar.xz (ignored by git; ~25 MB, under the device tool's
+# into one xz tarball, bundle/ganc-bundle.tar.xz (ignored by git; ~50 MB, under the device tool's
 # 64 MiB carry limit):
 #   libexec/   the four programs and the GPU test binaries, as built
 #   bin/       one small wrapper per program: it runs libexec/<name> with lib/ (and $GANC_CUDA_LIBS,
@@ -96,7 +96,10 @@ vle "${need_glibcxx:-0}" "$MAX_GLIBCXX" || {
 } >"$stage/MANIFEST"
 
 mkdir -p "$(dirname "$out")"
-tar -C "$stage" -cf - . | xz -T0 -"$level" >"$out.tmp"
+# One thread and a dictionary larger than a program: each binary embeds the same ~20 MB of CUDA
+# kernels (two architectures), and only a window that reaches back over a whole binary lets xz
+# store them once (107 MB with -T0's independent blocks, ~50 MB like this).
+tar -C "$stage" -cf - . | xz -T1 --lzma2=preset="$level",dict=192MiB >"$out.tmp"
 mv "$out.tmp" "$out"
 echo "$out: $(du -h "$out" | cut -f1) ($(ls "$stage/lib" | wc -l) libraries; needs glibc" \
      "${need_glibc:-?}, GLIBCXX ${need_glibcxx:-none})"

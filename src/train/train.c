@@ -838,11 +838,13 @@ static void trainer_alloc(trainer *T) {
     if (!T->ada_holdout) T->ada_real = ganc_alloc(&T->ctx, (size_t)T->B); // r_t, in the step
   }
   // train.cuda_graph: auto = a graph wherever one can replay the step (CUDA, our kernels, one
-  // process: data-parallel steps wait for the other ranks inside).
+  // process: data-parallel steps wait for the other ranks inside — with one rank too where the
+  // sums still go through NCCL, GANC_NCCL_ONE_RANK: each sum waits for its stream).
   const char *why = T->ctx.backend != GANC_BACKEND_CUDA ? "the CPU has no CUDA graphs"
                     : T->ctx.cudnn_conv                 ? "train.backend = cudnn"
-                    : T->comm.size > 1 ? "a data-parallel step exchanges gradients between ranks"
-                                       : NULL;
+                    : T->comm.size > 1 || T->comm.impl
+                        ? "a data-parallel step exchanges gradients between ranks"
+                        : NULL;
   if (!strcmp(T->cfg.cuda_graph, "on") && why)
     ganc_die(GANC_EXIT_USAGE,
              "train.cuda_graph = on, but this run cannot replay its steps as one graph (%s)\n"

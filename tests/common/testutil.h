@@ -37,5 +37,10 @@ int tu_system(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 // (NUL-terminated): a call that must stop the program, checked without stopping the test.
 // Returns the child's exit status, or -1 if it did not exit normally.
 int tu_run_child(void (*fn)(void *), void *arg, char *msg, size_t n);
+// The same for a call made on a CUDA device: CUDA does not survive fork() (a forked child's first
+// call fails with "initialization error"), so this runs the test binary itself afresh
+// (/proc/self/exe ARG, which must do the call) with its stderr kept in msg [n]. Returns its exit
+// status, or -1 if it did not exit normally.
+int tu_run_self(const char *arg, char *msg, size_t n);
 
 #endif

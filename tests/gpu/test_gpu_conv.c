@@ -654,7 +654,6 @@ static void run_mixed(run_state *r, const conv_case *cc, const float *x, const f
             *d2 = ganc_cuda_malloc(r->gpu, n * sizeof(float));
       ganc_cuda_h2d(r->gpu, d1, init, n * sizeof(float));
       ganc_cuda_h2d(r->gpu, d2, init, n * sizeof(float));
-      conv2d_mixed_cuda(r->gpu, r->st, role, s, a0, b0, a1, b1, wh, d1, 0, NULL);
       const int direct = conv2d_reads_bf16_cuda(r->gpu, (ganc_conv_role)role, s);
       int v = -1;
       for (int i = 0; direct && v < 0 && i < ganc_conv_variant_count(); i++)
@@ -662,6 +661,12 @@ static void run_mixed(run_state *r, const conv_case *cc, const float *x, const f
             ganc_conv_variant_supports(i, (ganc_conv_role)role, s) &&
             ganc_conv_variant_runs(r->gpu, i))
           v = i;
+      // The dispatch names v (train.conv_variant): in bf16 and tf32 it otherwise takes the
+      // fastest variant on this GPU, whose FP32 sums may be in another order than v's (a -sk
+      // split, say) — the question here is the mixed path against v's own run, bit for bit.
+      const char *const saved_variant = r->gpu->conv_variant;
+      if (v >= 0 && prec != GANC_PREC_FP32) r->gpu->conv_variant = ganc_conv_variant_at(v)->name;
+      conv2d_mixed_cuda(r->gpu, r->st, role, s, a0, b0, a1, b1, wh, d1, 0, NULL);
       if (v >= 0) {
         conv2d_run_variant_cuda(r->gpu, r->st, v, (ganc_conv_role)role, s,
                                 role == BWD_DATA ? d_dy : d_x, role == BWD_WEIGHT ? d_dy : d_w, d2);
@@ -717,6 +722,7 @@ static void run_mixed(run_state *r, const conv_case *cc, const float *x, const f
         ganc_cuda_free(r->gpu, d_h);
         free(hh);
       }
+      r->gpu->conv_variant = saved_variant;
       const int ok = (direct == (v >= 0)) && memcmp(got, want, n * sizeof(float)) == 0 && sameout;
       printf("%s %-10s %-26s %-40s mixed %s, %s in bf16: %s%s%s\n", ok ? "ok  " : "FAIL",
              role_name[role], cc->name, shp, p ? "bf16" : "fp32", what[c],

@@ -1219,14 +1219,14 @@ static void gpu_graph(void) {
 // Inside a capture nothing has run, so waiting for the device is refused (CUDA's
 // cudaErrorStreamCaptureUnsupported; cudemu the same): a step body that waits, or that grows the
 // scratch (which waits first), stops with the call named instead of recording a wrong graph.
-static void capture_then_wait(void *unused) {
-  (void)unused;
+// Run in a fresh process of this binary (--capture-then-wait): CUDA does not survive fork().
+static void capture_then_wait(void) {
   ganc_cuda_capture_begin(&G);
   ganc_cuda_sync(&G);
 }
 static void gpu_graph_refusal(void) {
   char msg[1024];
-  const int rc = tu_run_child(capture_then_wait, NULL, msg, sizeof msg);
+  const int rc = tu_run_self("--capture-then-wait", msg, sizeof msg);
   const int ok = rc == 1 && strstr(msg, "cudaStreamSynchronize") && strstr(msg, "capturing");
   report(ok, "gpu   graph            waiting inside a capture stops, naming the call");
   if (!ok) fprintf(stderr, "  child exit %d, message: %s\n", rc, msg);
@@ -2249,9 +2249,12 @@ static void gpu_part(void) {
 }
 
 int main(int argc, char **argv) {
+  int capture_only = 0;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--quick")) {
       quick = 1;
+    } else if (!strcmp(argv[i], "--capture-then-wait")) {
+      capture_only = 1; // gpu_graph_refusal's child: the refused wait, then nothing else
     } else if (!strcmp(argv[i], "--no-cudnn")) {
       // Accepted for symmetry with test_gpu_conv (tests/gpu/run.sh passes it to every
       // instrumented run): these launchers never call cuDNN, and its handle is made on first use.
@@ -2270,6 +2273,10 @@ int main(int argc, char **argv) {
     return 77;
   }
   ST = ganc_cuda_stream(&G);
+  if (capture_only) {
+    capture_then_wait();
+    return 0;
+  }
   char desc[256];
   ganc_cuda_describe(&G, desc, sizeof desc);
   printf("device: %s\n", desc);

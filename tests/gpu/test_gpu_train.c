@@ -3,17 +3,25 @@
 // norm in G and D and DiffAugment (every op of both families). For each, 20 training steps from
 // the same initial weights and the same batches (everything random is a function of the seed and
 // step, and the loader of the seed), then:
-//   - the per-step losses agree (|a − b| ≤ LOSS_TOL · max(1, |b|)),
-//   - every parameter block agrees (max|a − b| / max|b| ≤ PARAM_TOL),
+//   - the first PARITY_STEPS per-step losses agree (|a − b| ≤ LOSS_TOL · max(1, |b|)),
 //   - ganc-sample gives the same images from the same checkpoint and seeds on both devices
 //     (max pixel difference ≤ PIXEL_TOL levels of 255; a class for the conditional one),
 //   - checkpoints are backend-neutral: the CPU run resumed on the GPU and the GPU run resumed on
-//     the CPU each train 5 more steps, with the same losses as resuming on their own device.
+//     the CPU each train 5 more steps, with the same losses as resuming on their own device, and
+//     every parameter block of the two resumed runs agrees (‖a − b‖ / ‖b‖ ≤ PARAM_TOL).
 // In bf16 the GPU runs also show that the activations kept in bf16 (train.bf16_activations)
 // change no bit, and elsewhere that the captured CUDA graph changes none (storage_check,
 // graph_check).
-// Floating-point sums run in a different order on the GPU, so equality is within tolerance, and
-// the tolerances grow with the steps: 20 steps keep GAN dynamics from amplifying rounding.
+// Floating-point sums run in a different order on the GPU, so equality is within tolerance. GAN
+// dynamics amplify those roundings step by step, so two runs from the same start are compared
+// only over their first steps: on an H200 (2026-12-04, docs/PERF.md) the losses of 20 steps of
+// 128 from the same start agreed within 2e-3 for 6 steps (fmnist32, bf16) or 7 (resnet32), and
+// by step 16 resnet32's loss_G differed by 0.1 — two trajectories, not a fault. Adam's first steps
+// are ±lr wherever a gradient is near zero, so a sign that differs in the last bit moves a
+// parameter by 2·lr: after 20 steps from the start the betas differed by 5–16% of their size.
+// The parameters are therefore compared where both devices start from the same state, the
+// checkpoint: over the resumes' few steps, where Adam's moments are warm and a small difference
+// in a gradient stays a small difference in the step.
 // Exits 77 (skipped) without a usable GPU or without the Fashion-MNIST package.
 //
 // Built as test_gpu_train_emu (GANC_CUDEMU), the same runs go through ganc-train-emu and
@@ -38,13 +46,20 @@
 #include <unistd.h>
 
 #define LOSS_TOL 2e-3
-#define PARAM_TOL 2e-3
+#define PARITY_STEPS 4 // from the same start: see above (6 held on the H200, with margin at 4)
+#define PARAM_TOL 2e-3 // relative L2 error of each parameter block after the resumes
+// The batch norms' shifts (betas): their gradients are sums over the batch that largely cancel,
+// and they are only a few Adam steps of lr in size, so a step that differs a little is a larger
+// fraction of them. Measured on the H200 after the 5 resumed steps: betas up to 6.8e-3 in FP32
+// (every other block at most 8.7e-4), 1.0e-2 in bf16.
+#define PARAM_TOL_SHIFT 2e-2
 // train.precision = bf16: a sum-order difference between the devices now and then moves a value
 // across a bf16 rounding boundary, a change of 2^-8 of it in one operand; Adam's normalised steps
 // turn such changes into steps of full size on parameters whose gradients are small and noisy (the
 // batch-norm betas, which are themselves only ~lr·steps in size), so parameters are compared at
-// this fraction of their size (measured under the emulator: at most 6e-2 after 8 steps). The
-// losses, the sampler and the resumes keep their FP32 tolerances, and do hold.
+// this fraction of their size (measured under the emulator: at most 6e-2 after 8 steps from the
+// start; on the H200 at most 1.0e-2 after the resumes). The losses, the sampler and the resumes'
+// losses keep their FP32 tolerances, and do hold.
 #define PARAM_TOL_BF16 0.2
 #define PIXEL_TOL 3
 
@@ -94,7 +109,7 @@ static void compare_losses(const char *what, const double *da, const double *ga,
   }
 }
 
-static void compare_nets(const char *ca, const char *cb, double tol) {
+static void compare_nets(const char *what, const char *ca, const char *cb, double tol) {
   ganc_ctx ctx;
   ganc_ctx_init_cpu(&ctx, 0);
   ganc_ckpt_meta meta;
@@ -119,15 +134,19 @@ static void compare_nets(const char *ca, const char *cb, double tol) {
         ganc_ckpt_load_net(cb, &ctx, &b, groups[g], 0, &err))
       ganc_die_err(&err);
     for (int t = 0; t < a.nparams; t++) {
-      double md = 0, mb = 0;
+      double sd = 0, sb = 0, md = 0, mb = 0; // the L2 error decides; the max is shown beside it
       for (size_t i = 0; i < a.params[t].count; i++) {
         double x = a.p[a.params[t].offset + i], y = b.p[b.params[t].offset + i];
+        sd += (x - y) * (x - y), sb += y * y;
         md = fmax(md, fabs(x - y));
         mb = fmax(mb, fabs(y));
       }
-      double e = md / (mb + 1e-30);
-      check(e <= tol, "%s %-22s normalized error %.2e (tolerance %.0e)", groups[g],
-            a.params[t].name, e, tol);
+      const char *nm = a.params[t].name;
+      const size_t ln = strlen(nm);
+      const double tb = ln >= 5 && !strcmp(nm + ln - 5, ".beta") ? fmax(tol, PARAM_TOL_SHIFT) : tol;
+      double e = sqrt(sd) / (sqrt(sb) + 1e-30);
+      check(e <= tb, "%s%s %-22s relative L2 error %.2e (tolerance %.0e; max %.2e of max)", what,
+            groups[g], nm, e, tb, md / (mb + 1e-30));
     }
     net_free(&ctx, &a);
     net_free(&ctx, &b);
@@ -203,9 +222,19 @@ static void run_pair(const char *name, const programs *P, const char *data, cons
   double dc[32], gc[32], dg[32], gg[32];
   int n1 = read_losses(cpu, dc, gc, 32), n2 = read_losses(gpu, dg, gg, 32);
   check(n1 == steps && n2 == steps, "one log line per step (%d and %d)", n1, n2);
-  compare_losses("", dc, gc, dg, gg, 0, n1 < n2 ? n1 : n2);
-  char *ca = tu_latest_ckpt(cpu), *cb = tu_latest_ckpt(gpu);
-  compare_nets(ca, cb, strstr(extra, "precision=bf16") ? PARAM_TOL_BF16 : PARAM_TOL);
+  const int nl = n1 < n2 ? n1 : n2;
+  compare_losses("", dc, gc, dg, gg, 0, nl < PARITY_STEPS ? nl : PARITY_STEPS);
+  { // the rest for the record: where the two trajectories part (see the top of this file)
+    int part = 0;
+    for (int i = PARITY_STEPS; i < nl && !part; i++)
+      if (fabs(dg[i] - dc[i]) > LOSS_TOL * fmax(1, fabs(dc[i])) ||
+          fabs(gg[i] - gc[i]) > LOSS_TOL * fmax(1, fabs(gc[i])))
+        part = i + 1;
+    printf("info: from the same start the losses agree within %.0e for %d of %d steps%s\n",
+           LOSS_TOL, part ? part - 1 : nl, nl,
+           part ? " (then GAN dynamics have amplified the devices' roundings; not compared)" : "");
+  }
+  char *ca = tu_latest_ckpt(cpu);
   char pa[4500], pb[4500];
   snprintf(pa, sizeof pa, "%s/cpu%d.png", root, pair);
   snprintf(pb, sizeof pb, "%s/gpu%d.png", root, pair);
@@ -217,7 +246,6 @@ static void run_pair(const char *name, const programs *P, const char *data, cons
         s2);
   if (s1 == 0 && s2 == 0) compare_pngs(pa, pb);
   free(ca);
-  free(cb);
 
   // Backend-neutral checkpoints: each run resumed on the other device and on its own for a few
   // more steps (copies of the run folders, so each resume starts from the same checkpoint).
@@ -238,9 +266,17 @@ static void run_pair(const char *name, const programs *P, const char *data, cons
     check(rc[0] == 0 && rc[1] == 0 && n[0] == steps + more && n[1] == steps + more,
           "the %s run resumed on CPU (exit %d, %d steps logged) and on GPU (exit %d, %d steps)",
           r ? "GPU" : "CPU", rc[0], n[0], rc[1], n[1]);
-    if (n[0] == steps + more && n[1] == steps + more)
-      compare_losses(r ? "GPU run resumed, " : "CPU run resumed, ", d[0], g[0], d[1], g[1], steps,
-                     steps + more);
+    if (n[0] == steps + more && n[1] == steps + more) {
+      const char *what = r ? "GPU run resumed, " : "CPU run resumed, ";
+      compare_losses(what, d[0], g[0], d[1], g[1], steps, steps + more);
+      char c0[4500], c1[4500];
+      snprintf(c0, sizeof c0, "%s-on-%s", runs[r], dev[0]);
+      snprintf(c1, sizeof c1, "%s-on-%s", runs[r], dev[1]);
+      char *k0 = tu_latest_ckpt(c0), *k1 = tu_latest_ckpt(c1);
+      compare_nets(what, k0, k1, strstr(extra, "precision=bf16") ? PARAM_TOL_BF16 : PARAM_TOL);
+      free(k0);
+      free(k1);
+    }
   }
 }
 

@@ -109,7 +109,13 @@ __device__ __forceinline__ SmemS &conv_shared_staged() {
 
 // How a kernel holds its slices: FP32 tiles double-buffered through registers (F32), the same in
 // bf16 (BF16, for ldmatrix), or FP32 tiles STAGES deep filled by cp.async (CP).
-enum { TILES_F32 = 0, TILES_BF16 = 1, TILES_CP = 2, TILES_G128 = 3 }; // G128: conv_g128_fwd_kernel
+enum {
+  TILES_F32 = 0,
+  TILES_BF16 = 1,
+  TILES_CP = 2,
+  TILES_G128 = 3,
+  TILES_THIN = 4
+}; // G128: conv_g128_fwd_kernel
 template <int TILES> struct TilesOf;
 template <> struct TilesOf<TILES_F32> {
   typedef Smem T;
@@ -1969,6 +1975,200 @@ static __global__ void fwd_reduce_kernel(const float *part, int splits, int64_t 
   }
 }
 
+// ---- thin outputs: no tiles ----------------------------------------------------------------
+// The tile kernels give every output channel a tile column and every output pixel a tile row, so a
+// layer with a handful of output channels computes 61 of 64 columns for nothing (DCGAN's RGB
+// layers: G's last forward, D's first backward-data), and a layer with a handful of output pixels
+// runs its whole reduction in one or two blocks (D's 4x4 → 1x1 head: 128 rows of 8,192). On the
+// H200 those took 0.16–0.59 ms each where their work is a few microseconds' (docs/PERF.md,
+// 2026-12-04). The thin variants compute each output from its own taps alone, the operands as the
+// bf16 variants take them (activations stored in bf16 as they are, FP32 ones and the weights
+// rounded as mma's cvt.rn does; products exact in FP32, sums in FP32 in a fixed order):
+//   forward, K <= THIN_MAX: a warp per output pixel, its lanes splitting the reduction over
+//     (r, s, c) — consecutive c on consecutive lanes, coalesced — then a butterfly per channel;
+//   backward-data, C <= THIN_MAX or a 1x1 output (each input pixel under one tap): a thread per
+//     input pixel and group of THIN_MAX channels, over the taps that reach an output pixel only
+//     (r ≡ h + pad mod stride), so no zero taps either.
+constexpr int THIN_MAX = 8, THIN_THREADS = 128;
+// An operand of the products in precision PREC: FP32 as it is, or rounded as the CPU twin and the
+// tensor-core variants round it (TF32, BF16); an activation stored in bf16 as it is.
+template <int PREC> __device__ __forceinline__ float thin_op(float v) {
+  return PREC == PREC_BF16 ? ganc_round_bf16(v) : PREC == PREC_TF32 ? ganc_round_tf32(v) : v;
+}
+template <int PREC> __device__ __forceinline__ float thin_op(uint16_t h) {
+  return ganc_bf16_load(h);
+}
+// Weight i as a product operand: its half where the caller has them (the same bits), else rounded.
+template <int PREC>
+__device__ __forceinline__ float thin_w(const float *w, const uint16_t *wh, int64_t i) {
+  return wh ? ganc_bf16_load(wh[i]) : thin_op<PREC>(w[i]);
+}
+static bool thin_fits(ganc_conv_role role, const conv_shape *s) {
+  if (role == GANC_CONV_FWD) return s->K <= THIN_MAX;
+  return role == GANC_CONV_BWD_DATA && (s->C <= THIN_MAX || (s->P == 1 && s->Q == 1));
+}
+
+// TPP threads per output pixel: one where the reduction is short (an RGB layer's 3x3 or 4x4 taps
+// over a few dozen channels: no lanes idle, no shuffles) or the pixels alone fill the GPU, a warp
+// where there are pixels enough to fill it with warps, the whole block (4 warps, then shared
+// memory) where there are few (the head's 128), so that each thread's loads — 4 in flight per
+// round — are fewer than the reduction's 8,192 / 32.
+constexpr int THIN_WARP_PIXELS = 4096, THIN_THREAD_PIXELS = 65536, THIN_THREAD_REDUCTION = 256;
+template <class TA, int TPP, int PREC>
+static __global__ void __launch_bounds__(THIN_THREADS)
+    conv_thin_fwd_kernel(const typename FwdT<TA>::Args a, const uint16_t *wh) {
+  static_assert(TPP == 1 || TPP == 32 || TPP == THIN_THREADS, "a thread, a warp or the block");
+  __shared__ float red[THIN_THREADS / 32][THIN_MAX];
+  const Geom &g = a.g;
+  const int tid = threadIdx.x, lane = tid % 32, i = tid % TPP;
+  const int m = blockIdx.x * (THIN_THREADS / TPP) + tid / TPP;
+  if (m >= a.M) return; // a thread, a whole warp (TPP = 32); with the block per pixel, none
+  int64_t xn;
+  int h0, w0;
+  fwd_row(g, a.M, m, xn, h0, w0);
+  float acc[THIN_MAX];
+#pragma unroll
+  for (int k = 0; k < THIN_MAX; k++)
+    acc[k] = 0.0f;
+  Digits d = digits_of(i, g.S, g.C);
+  const Step by = make_step(TPP, g.S, g.C);
+  for (int j = i; j < a.Kd;) {
+    float xv[4];
+    int64_t wi[4];
+    bool ok[4];
+#pragma unroll
+    for (int u = 0; u < 4; u++) { // the loads of 4 reduction elements first, then their products
+      const int h = h0 + d.hi, w = w0 + d.mid;
+      ok[u] = j < a.Kd && (unsigned)h < (unsigned)g.H && (unsigned)w < (unsigned)g.W;
+      xv[u] = ok[u] ? thin_op<PREC>(a.x[xn + ((int64_t)h * g.W + w) * g.C + d.lo]) : 0.0f;
+      wi[u] = (int64_t)j * g.K; // w [R, S, C, K]: row j = (r·S + s)·C + c
+      j += TPP;
+      digits_add(d, by);
+    }
+#pragma unroll
+    for (int u = 0; u < 4; u++)
+#pragma unroll
+      for (int k = 0; k < THIN_MAX; k++)
+        if (ok[u] && k < g.K) acc[k] = fmaf(xv[u], thin_w<PREC>(a.w, wh, wi[u] + k), acc[k]);
+  }
+  if constexpr (TPP == 1) {
+#pragma unroll
+    for (int k = 0; k < THIN_MAX; k++)
+      if (k < g.K) FwdT<TA>::put(a, 0, m, k, acc[k]);
+  } else {
+#pragma unroll
+    for (int k = 0; k < THIN_MAX; k++) {
+      if (k >= g.K) break; // the same for the whole warp
+#pragma unroll
+      for (int o = 16; o > 0; o >>= 1)
+        acc[k] += __shfl_xor_sync(0xffffffffu, acc[k], o);
+    }
+    if constexpr (TPP == THIN_THREADS) { // the block's 4 warp sums, added in warp order by warp 0
+      if (lane == 0) {
+#pragma unroll
+        for (int k = 0; k < THIN_MAX; k++)
+          red[tid / 32][k] = acc[k];
+      }
+      __syncthreads();
+      if (tid >= 32) return;
+#pragma unroll
+      for (int k = 0; k < THIN_MAX; k++) {
+        acc[k] = red[0][k];
+#pragma unroll
+        for (int q = 1; q < THIN_THREADS / 32; q++)
+          acc[k] += red[q][k];
+      }
+    }
+    // lane k stores channel k (a constant index: no local memory)
+#pragma unroll
+    for (int k = 0; k < THIN_MAX; k++)
+      if (lane == k && k < g.K) FwdT<TA>::put(a, 0, m, k, acc[k]);
+  }
+}
+
+template <class TA, int PREC>
+static __global__ void __launch_bounds__(THIN_THREADS)
+    conv_thin_bwd_data_kernel(const typename BwdDataT<TA>::Args a, const uint16_t *wh) {
+  const Geom &g = a.g;
+  const int groups = (g.C + THIN_MAX - 1) / THIN_MAX;
+  const int64_t t = (int64_t)blockIdx.x * THIN_THREADS + threadIdx.x;
+  if (t >= (int64_t)a.M * groups) return;
+  const int m = (int)(t / groups), c0 = (int)(t - (int64_t)m * groups) * THIN_MAX;
+  const int HW = g.H * g.W;
+  const int n = m / HW, hw = m - n * HW, h = hw / g.W, w = hw - h * g.W;
+  const int64_t dyn = (int64_t)n * g.P * g.Q * g.K;
+  float acc[THIN_MAX];
+#pragma unroll
+  for (int j = 0; j < THIN_MAX; j++)
+    acc[j] = 0.0f;
+  // Tap r reaches output row p = (h + pad − r) / stride where that is exact and 0 <= p < P.
+  for (int r = (h + g.pad) % g.stride; r < g.R; r += g.stride) {
+    const int p = (h + g.pad - r) / g.stride;
+    if (h + g.pad - r < 0) break; // r only grows
+    if (p >= g.P) continue;
+    for (int s = (w + g.pad) % g.stride; s < g.S; s += g.stride) {
+      const int q = (w + g.pad - s) / g.stride;
+      if (w + g.pad - s < 0) break;
+      if (q >= g.Q) continue;
+      const TA *dyp = a.dy + dyn + ((int64_t)p * g.Q + q) * g.K;
+      const int64_t wrow = ((int64_t)(r * g.S + s) * g.C + c0) * g.K; // w [r, s, c0, 0]
+      for (int k = 0; k < g.K; k++) { // (unrolled, 8 channels' weights in flight spill: ptxas)
+        const float dv = thin_op<PREC>(dyp[k]);
+#pragma unroll
+        for (int j = 0; j < THIN_MAX; j++)
+          if (c0 + j < g.C)
+            acc[j] = fmaf(dv, thin_w<PREC>(a.w, wh, wrow + (int64_t)j * g.K + k), acc[j]);
+      }
+    }
+  }
+#pragma unroll
+  for (int j = 0; j < THIN_MAX; j++)
+    if (c0 + j < g.C) BwdDataT<TA>::put(a, 0, m, c0 + j, acc[j]);
+}
+
+// The thin kernels in the variant's precision: activations stored in bf16 are BF16's alone.
+template <class TA, int PREC>
+static void launch_thin_fwd(const typename FwdT<TA>::Args &a, const uint16_t *wh, cudaStream_t st) {
+  if (a.Kd <= THIN_THREAD_REDUCTION || a.M >= THIN_THREAD_PIXELS) {
+    const int64_t blocks = ((int64_t)a.M + THIN_THREADS - 1) / THIN_THREADS;
+    GANC_LAUNCH((conv_thin_fwd_kernel<TA, 1, PREC>), (unsigned)blocks, THIN_THREADS, st)(a, wh);
+  } else if (a.M < THIN_WARP_PIXELS) {
+    GANC_LAUNCH((conv_thin_fwd_kernel<TA, THIN_THREADS, PREC>), (unsigned)a.M, THIN_THREADS, st)
+    (a, wh);
+  } else {
+    const int64_t blocks = ((int64_t)a.M + THIN_THREADS / 32 - 1) / (THIN_THREADS / 32);
+    GANC_LAUNCH((conv_thin_fwd_kernel<TA, 32, PREC>), (unsigned)blocks, THIN_THREADS, st)(a, wh);
+  }
+  CUDA_CHECK_LAUNCH();
+}
+template <class TA, int PREC>
+static void launch_thin_bwd_data(const typename BwdDataT<TA>::Args &a, const uint16_t *wh,
+                                 cudaStream_t st) {
+  const int64_t n = (int64_t)a.M * ((a.g.C + THIN_MAX - 1) / THIN_MAX);
+  const int64_t blocks = (n + THIN_THREADS - 1) / THIN_THREADS;
+  KERNEL_REQUIRE(blocks <= INT_MAX, "conv2d_backward_data_cuda", "%lld threads", (long long)n);
+  GANC_LAUNCH((conv_thin_bwd_data_kernel<TA, PREC>), (unsigned)blocks, THIN_THREADS, st)(a, wh);
+  CUDA_CHECK_LAUNCH();
+}
+template <class TA>
+static void thin_fwd(int prec, const typename FwdT<TA>::Args &a, const uint16_t *wh,
+                     cudaStream_t st) {
+  if constexpr (std::is_same<TA, float>::value) {
+    if (prec == PREC_FP32) return launch_thin_fwd<TA, PREC_FP32>(a, wh, st);
+    if (prec == PREC_TF32) return launch_thin_fwd<TA, PREC_TF32>(a, wh, st);
+  }
+  launch_thin_fwd<TA, PREC_BF16>(a, wh, st);
+}
+template <class TA>
+static void thin_bwd_data(int prec, const typename BwdDataT<TA>::Args &a, const uint16_t *wh,
+                          cudaStream_t st) {
+  if constexpr (std::is_same<TA, float>::value) {
+    if (prec == PREC_FP32) return launch_thin_bwd_data<TA, PREC_FP32>(a, wh, st);
+    if (prec == PREC_TF32) return launch_thin_bwd_data<TA, PREC_TF32>(a, wh, st);
+  }
+  launch_thin_bwd_data<TA, PREC_BF16>(a, wh, st);
+}
+
 // ---- the variant table ------------------------------------------------------------------------
 // One row per implementation (kernels.h says what the fields mean); `prec` and `wr` pick the
 // kernel template. A new variant is one kernel and one row here.
@@ -1983,68 +2183,82 @@ struct VariantRow {
   int wg;    // TILES_G128 with pipe: 1 conv_wg_kernel (wgmma; sm_90a code: compute capability 9.0
              // alone)
   int split; // TILES_G128 forward: 1 split over the reduction by fwd_plan (only where it splits)
+  int thin;  // TILES_THIN: conv_thin_*_kernel, only where thin_fits
 };
 // clang-format off
 constexpr unsigned ALL = 7, BWD_DATA_ONLY = 1u << GANC_CONV_BWD_DATA,
                    G128_ROLES = 1u << GANC_CONV_FWD | 1u << GANC_CONV_BWD_WEIGHT,
                    FWD_ONLY = 1u << GANC_CONV_FWD;
 const VariantRow VARIANTS[] = {
+  // First: FP32 takes the first variant that fits a shape (a fixed rule), and thin-fp32 is the one
+  // for its thin shapes (ten times faster there on the H200, docs/PERF.md).
+  {{"thin-fp32", GANC_PREC_FP32, 0, 1, 0x1p-24, FWD_ONLY | BWD_DATA_ONLY, 1, 1 << 30,
+    "no tiles, for outputs of at most 8 channels, as thin-bf16, FP32 FMA", 1},
+   PREC_FP32, 0, TILES_THIN, 0, 0, 0, 0, 1},
   {{"simt-fp32-phase", GANC_PREC_FP32, 0, 1, 0x1p-24, BWD_DATA_ONLY, 2, PHASE_MAX_STRIDE,
     "backward-data by sub-pixel phases (no zero taps), FP32 FMA as simt-fp32", 1},
-   PREC_FP32, 0, TILES_F32, 1, 0, 0, 0},
+   PREC_FP32, 0, TILES_F32, 1, 0, 0, 0, 0},
   {{"simt-fp32", GANC_PREC_FP32, 0, 1, 0x1p-24, ALL, 1, 1 << 30,
-    "FP32 FMA implicit GEMM, 64x64 tiles, 4x4 outputs per thread", 1}, PREC_FP32, 0, TILES_F32, 0, 0, 0, 0},
+    "FP32 FMA implicit GEMM, 64x64 tiles, 4x4 outputs per thread", 1}, PREC_FP32, 0, TILES_F32, 0, 0, 0, 0, 0},
   {{"simt-fp32-cp3", GANC_PREC_FP32, 80, 1, 0x1p-24, ALL, 1, 1 << 30,
-    "as simt-fp32, slices by cp.async 3 deep", 1}, PREC_FP32, 0, TILES_CP, 0, 0, 0, 0},
+    "as simt-fp32, slices by cp.async 3 deep", 1}, PREC_FP32, 0, TILES_CP, 0, 0, 0, 0, 0},
   {{"mma-tf32", GANC_PREC_TF32, 80, 1, 0x1p-11, ALL, 1, 1 << 30,
-    "TF32 mma.sync m16n8k8, 64x64 tiles, 2x4 warps of 32x16", 1}, PREC_TF32, 2, TILES_F32, 0, 0, 0, 0},
+    "TF32 mma.sync m16n8k8, 64x64 tiles, 2x4 warps of 32x16", 1}, PREC_TF32, 2, TILES_F32, 0, 0, 0, 0, 0},
   {{"mma-tf32-cp3", GANC_PREC_TF32, 80, 1, 0x1p-11, ALL, 1, 1 << 30,
-    "as mma-tf32, slices by cp.async 3 deep", 1}, PREC_TF32, 2, TILES_CP, 0, 0, 0, 0},
+    "as mma-tf32, slices by cp.async 3 deep", 1}, PREC_TF32, 2, TILES_CP, 0, 0, 0, 0, 0},
   {{"mma-tf32-w4x2", GANC_PREC_TF32, 80, 1, 0x1p-11, ALL, 1, 1 << 30,
-    "TF32 mma.sync m16n8k8, 64x64 tiles, 4x2 warps of 16x32", 1}, PREC_TF32, 4, TILES_F32, 0, 0, 0, 0},
+    "TF32 mma.sync m16n8k8, 64x64 tiles, 4x2 warps of 16x32", 1}, PREC_TF32, 4, TILES_F32, 0, 0, 0, 0, 0},
   {{"mma-tf32-phase", GANC_PREC_TF32, 80, 1, 0x1p-11, BWD_DATA_ONLY, 2, PHASE_MAX_STRIDE,
-    "backward-data by sub-pixel phases, as mma-tf32", 1}, PREC_TF32, 2, TILES_F32, 1, 0, 0, 0},
+    "backward-data by sub-pixel phases, as mma-tf32", 1}, PREC_TF32, 2, TILES_F32, 1, 0, 0, 0, 0},
   {{"mma-bf16", GANC_PREC_BF16, 80, 1, 0x1p-9, ALL, 1, 1 << 30,
-    "BF16 mma.sync m16n8k16, 64x64 tiles, 2x4 warps of 32x16", 1}, PREC_BF16, 2, TILES_F32, 0, 0, 0, 0},
+    "BF16 mma.sync m16n8k16, 64x64 tiles, 2x4 warps of 32x16", 1}, PREC_BF16, 2, TILES_F32, 0, 0, 0, 0, 0},
   {{"mma-bf16-cp3", GANC_PREC_BF16, 80, 1, 0x1p-9, ALL, 1, 1 << 30,
-    "as mma-bf16, slices by cp.async 3 deep", 1}, PREC_BF16, 2, TILES_CP, 0, 0, 0, 0},
+    "as mma-bf16, slices by cp.async 3 deep", 1}, PREC_BF16, 2, TILES_CP, 0, 0, 0, 0, 0},
   {{"mma-bf16-w4x2", GANC_PREC_BF16, 80, 1, 0x1p-9, ALL, 1, 1 << 30,
-    "BF16 mma.sync m16n8k16, 64x64 tiles, 4x2 warps of 16x32", 1}, PREC_BF16, 4, TILES_F32, 0, 0, 0, 0},
+    "BF16 mma.sync m16n8k16, 64x64 tiles, 4x2 warps of 16x32", 1}, PREC_BF16, 4, TILES_F32, 0, 0, 0, 0, 0},
   {{"mma-bf16-ldm", GANC_PREC_BF16, 80, 1, 0x1p-9, ALL, 1, 1 << 30,
     "BF16 mma.sync m16n8k16, bf16 tiles in shared memory, fragments by ldmatrix.trans, 2x4 "
-    "warps of 32x16", 1}, PREC_BF16, 2, TILES_BF16, 0, 0, 0, 0},
+    "warps of 32x16", 1}, PREC_BF16, 2, TILES_BF16, 0, 0, 0, 0, 0},
   {{"mma-bf16-phase", GANC_PREC_BF16, 80, 1, 0x1p-9, BWD_DATA_ONLY, 2, PHASE_MAX_STRIDE,
-    "backward-data by sub-pixel phases, as mma-bf16", 1}, PREC_BF16, 2, TILES_F32, 1, 0, 0, 0},
+    "backward-data by sub-pixel phases, as mma-bf16", 1}, PREC_BF16, 2, TILES_F32, 1, 0, 0, 0, 0},
   {{"mma-bf16-g128", GANC_PREC_BF16, 80, 1, 0x1p-9, G128_ROLES, 1, 1 << 30,
     "BF16 mma.sync m16n8k16, 128x128x32 tiles, 8-channel rows, ldmatrix on both operands, "
     "2x4 warps of 64x32 (forward, backward-weight; C, K multiples of 8)", 8},
-   PREC_BF16, 2, TILES_G128, 0, 0, 0, 0},
+   PREC_BF16, 2, TILES_G128, 0, 0, 0, 0, 0},
   {{"mma-bf16-g128-phase", GANC_PREC_BF16, 80, 1, 0x1p-9, BWD_DATA_ONLY, 1, PHASE_MAX_STRIDE,
     "backward-data by sub-pixel phases (stride 1: one phase) with mma-bf16-g128's tiles and "
     "rows (C, K multiples of 8)", 8},
-   PREC_BF16, 2, TILES_G128, 1, 0, 0, 0},
+   PREC_BF16, 2, TILES_G128, 1, 0, 0, 0, 0},
   {{"mma-bf16-g128-cp3", GANC_PREC_BF16, 80, 1, 0x1p-9, G128_ROLES, 1, 1 << 30,
     "as mma-bf16-g128, 3 slices deep in 52-56 KB of dynamic shared memory: activations stored in "
     "bf16 by 16-byte cp.async, FP32 operands through registers", 8},
-   PREC_BF16, 2, TILES_G128, 0, 1, 0, 0},
+   PREC_BF16, 2, TILES_G128, 0, 1, 0, 0, 0},
   {{"mma-bf16-g128-cp3-phase", GANC_PREC_BF16, 80, 1, 0x1p-9, BWD_DATA_ONLY, 1, PHASE_MAX_STRIDE,
     "backward-data as mma-bf16-g128-phase, 3 slices deep as mma-bf16-g128-cp3 (60 KB)", 8},
-   PREC_BF16, 2, TILES_G128, 1, 1, 0, 0},
+   PREC_BF16, 2, TILES_G128, 1, 1, 0, 0, 0},
   {{"wgmma-bf16-g128", GANC_PREC_BF16, 90, 1, 0x1p-9, G128_ROLES, 1, 1 << 30,
     "BF16 wgmma.mma_async m64n128k16 (sm_90a), mma-bf16-g128's tiles and rows, 4 slices deep in "
     "65 KB of swizzled dynamic shared memory, 2 warpgroups of 64x128 (forward, backward-weight; "
     "C, K multiples of 8)", 8},
-   PREC_BF16, 2, TILES_G128, 0, 1, 1, 0},
+   PREC_BF16, 2, TILES_G128, 0, 1, 1, 0, 0},
   {{"wgmma-bf16-g128-phase", GANC_PREC_BF16, 90, 1, 0x1p-9, BWD_DATA_ONLY, 1, PHASE_MAX_STRIDE,
     "backward-data by sub-pixel phases as mma-bf16-g128-phase, products as wgmma-bf16-g128", 8},
-   PREC_BF16, 2, TILES_G128, 1, 1, 1, 0},
+   PREC_BF16, 2, TILES_G128, 1, 1, 1, 0, 0},
   {{"mma-bf16-g128-cp3-sk", GANC_PREC_BF16, 80, 1, 0x1p-9, FWD_ONLY, 1, 1 << 30,
     "forward as mma-bf16-g128-cp3, split over the reduction where the output has under 65 "
     "tiles (to 128 blocks; partials summed in split order after)", 8},
-   PREC_BF16, 2, TILES_G128, 0, 1, 0, 1},
+   PREC_BF16, 2, TILES_G128, 0, 1, 0, 1, 0},
   {{"wgmma-bf16-g128-sk", GANC_PREC_BF16, 90, 1, 0x1p-9, FWD_ONLY, 1, 1 << 30,
     "forward as wgmma-bf16-g128, split over the reduction as mma-bf16-g128-cp3-sk", 8},
-   PREC_BF16, 2, TILES_G128, 0, 1, 1, 1},
+   PREC_BF16, 2, TILES_G128, 0, 1, 1, 1, 0},
+  {{"thin-bf16", GANC_PREC_BF16, 80, 1, 0x1p-9, FWD_ONLY | BWD_DATA_ONLY, 1, 1 << 30,
+    "no tiles, for outputs of at most 8 channels (forward: a warp per output pixel, the reduction "
+    "across its lanes; backward-data: a thread per input pixel and 8 channels, over the taps that "
+    "reach it; also any C where the output is 1x1); BF16 operands, FP32 FMA", 1},
+   PREC_BF16, 0, TILES_THIN, 0, 0, 0, 0, 1},
+  {{"thin-tf32", GANC_PREC_TF32, 80, 1, 0x1p-11, FWD_ONLY | BWD_DATA_ONLY, 1, 1 << 30,
+    "no tiles, for outputs of at most 8 channels, as thin-bf16, TF32 operands, FP32 FMA", 1},
+   PREC_TF32, 0, TILES_THIN, 0, 0, 0, 0, 1},
 };
 // clang-format on
 constexpr int NVARIANTS = (int)(sizeof VARIANTS / sizeof VARIANTS[0]);
@@ -2201,7 +2415,8 @@ extern "C" int ganc_conv_variant_supports(int v, ganc_conv_role role, const conv
   const ganc_conv_variant &x = VARIANTS[v].v;
   return ((x.roles >> role) & 1) && s->stride >= x.min_stride && s->stride <= x.max_stride &&
          (x.chan_multiple <= 1 || (s->C % x.chan_multiple == 0 && s->K % x.chan_multiple == 0)) &&
-         (!VARIANTS[v].split || fwd_plan(s).splits > 1); // a split variant only where it splits
+         (!VARIANTS[v].split || fwd_plan(s).splits > 1) && // a split variant only where it splits
+         (!VARIANTS[v].thin || thin_fits(role, s));
 }
 extern "C" const ganc_conv_variant *ganc_conv_variant_at(int i) {
   return i >= 0 && i < NVARIANTS ? &VARIANTS[i].v : NULL;
@@ -2284,6 +2499,10 @@ static bool run_forward(ganc_ctx *ctx, int v, cudaStream_t st, const conv_shape 
   const Fwd::Args a = Fwd::args(s, nullptr, w, y);
   KERNEL_REQUIRE(dims_ok(a.M, s->K, a.Kd), "conv2d_forward_cuda", "GEMM sizes near INT_MAX");
   KERNEL_REQUIRE(Fwd::grid(a).y <= 65535, "conv2d_forward_cuda", "K = %d > 65535·64", s->K);
+  if (VARIANTS[v].thin) {
+    thin_fwd<TA>(VARIANTS[v].prec, with_halves(FwdT<TA>::args(s, x, w, y), yh, ep), wh, st);
+    return false;
+  }
   if (VARIANTS[v].tiles == TILES_G128) {
     auto go = [&](auto role, auto wp) {
       typedef decltype(role) R;
@@ -2315,6 +2534,11 @@ static bool run_backward_data(int v, cudaStream_t st, const conv_shape *s, const
   KERNEL_REQUIRE(dims_ok(a.M, s->C, a.Kd), "conv2d_backward_data_cuda", "GEMM sizes near INT_MAX");
   KERNEL_REQUIRE(BwdData::grid(a).y <= 65535, "conv2d_backward_data_cuda", "C = %d > 65535·64",
                  s->C);
+  if (VARIANTS[v].thin) {
+    thin_bwd_data<TA>(VARIANTS[v].prec, with_dx_halves(BwdDataT<TA>::args(s, dy, w, dx), dxh, ep),
+                      wh, st);
+    return false;
+  }
   if (VARIANTS[v].phase && VARIANTS[v].tiles == TILES_G128) {
     auto go = [&](auto role, auto wp) {
       typedef decltype(role) R;

@@ -200,6 +200,10 @@ static void build_cases(case_list *l) {
     snprintf(nm, sizeof nm, "random %d", ++added);
     add_case(l, nm, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8]);
   }
+  // The thin forward (thin-*) a warp per output pixel: 4,096 pixels and more (under 65,536), a
+  // reduction over 256 (the shapes above take a thread or the block per pixel), 2 channels out.
+  // After the random shapes, whose seeds follow their places.
+  add_case(l, "odd thin warp 1x1 C=257 K=2", 1, 64, 64, 257, 2, 1, 1, 1, 0);
 }
 
 static void shape_str(const conv_shape *s, char *buf, size_t n) {

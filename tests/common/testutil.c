@@ -233,27 +233,15 @@ int tu_run_child(void (*fn)(void *), void *arg, char *msg, size_t n) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+// tu_run_self's child: nothing but the exec (the parent's CUDA state is unusable after fork()).
+static void exec_self(void *arg) {
+  char *const av[] = {(char *)"/proc/self/exe", (char *)arg, NULL};
+  execv("/proc/self/exe", av);
+  _exit(127);
+}
+
 int tu_run_self(const char *arg, char *msg, size_t n) {
-  char path[] = "/tmp/ganc-child-XXXXXX";
-  const int fd = mkstemp(path);
-  if (fd < 0) ganc_die(GANC_EXIT_RUNTIME, "mkstemp failed");
-  fflush(stdout);
-  fflush(stderr);
-  const pid_t pid = fork();
-  if (pid < 0) ganc_die(GANC_EXIT_RUNTIME, "fork failed");
-  if (pid == 0) { // nothing but exec here: the parent's CUDA state is unusable in this process
-    dup2(fd, 2);
-    char *const av[] = {(char *)"/proc/self/exe", (char *)arg, NULL};
-    execv("/proc/self/exe", av);
-    _exit(127);
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  const ssize_t got = n > 0 ? pread(fd, msg, n - 1, 0) : 0;
-  if (n > 0) msg[got > 0 ? got : 0] = 0;
-  close(fd);
-  unlink(path);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return tu_run_child(exec_self, (void *)arg, msg, n);
 }
 
 int tu_system(const char *fmt, ...) {

@@ -898,7 +898,7 @@ __global__ void __launch_bounds__(THREADS, 2) conv_igemm_kernel(const typename R
 // the FP32 kernel (FP32, [k][m] and [k][n]); each lane builds its fragments from them (PTX ISA
 // layouts: kernels/mma.cuh), rounding to the variant's input precision on the way:
 //   bf16  one m16n8k16 per 16x8 tile and slice, operands rounded to nearest even (8-bit
-//         significand, unit roundoff 2⁻⁹), cvt.rn.bf16x2 packs a pair per register;
+//         significand, unit roundoff 2⁻⁸), cvt.rn.bf16x2 packs a pair per register;
 //   tf32  two m16n8k8 per tile and slice, operands rounded to nearest, ties away (cvt.rna.tf32;
 //         11-bit significand, unit roundoff 2⁻¹¹).
 // Products are exact, accumulation FP32 (in the tensor core's order, fixed for a given GPU: the
@@ -2126,6 +2126,120 @@ static __global__ void __launch_bounds__(THIN_THREADS)
     if (c0 + j < g.C) BwdDataT<TA>::put(a, 0, m, c0 + j, acc[j]);
 }
 
+// The same sums from shared memory, for thin outputs (C <= THIN_MAX) whose dy rows fit there. The
+// kernel above reads dy through L1 as each thread needs it: a warp's load of one k touches 16–32
+// dy pixels 2·K bytes apart, a line each, and all 8 weights are separate loads — 0.46 ms for
+// DCGAN64's RGB layers on the H200 (docs/PERF.md), where the sums are 0.8 GFLOP. Here a block
+// takes `th` input rows of one image: it first copies, coalesced and converted to the product
+// operands, the dy rows those input rows reach (all Q columns) and every weight, then each thread
+// sums its pixels from shared memory, 4 k at a time (float4: one load for 4 products). The rows
+// are padded by 4 floats so that the lanes' different dy pixels and taps fall in different banks.
+// Products and their order (r, s, then k ascending) are the kernel above's: the same bits.
+struct ThinTile {
+  int th;    // input rows per block
+  int rows;  // the most dy rows a block reaches
+  int bytes; // dynamic shared memory per block
+};
+constexpr int THIN_PAD = 4, THIN_TILE_MAX_BYTES = 48 * 1024, THIN_TILE_PIXELS = 512;
+static int thin_tile_rows(const Geom &g, int th) { return (th - 1 + g.R - 1) / g.stride + 1; }
+static int64_t thin_tile_bytes(const Geom &g, int th) {
+  return 4 * ((int64_t)thin_tile_rows(g, th) * g.Q * (g.K + THIN_PAD) +
+              (int64_t)g.R * g.S * (g.C * g.K + THIN_PAD));
+}
+// The tile for this shape: the most input rows (at most THIN_TILE_PIXELS pixels) whose dy rows
+// and weights fit in THIN_TILE_MAX_BYTES; th = 0 where none does, or where k cannot go 4 at a
+// time (K not a multiple of 4): then the kernel above.
+static ThinTile thin_tile(const Geom &g) {
+  ThinTile t = {0, 0, 0};
+  if (g.C > THIN_MAX || g.K % 4) return t;
+  for (int th = 8; th >= 1; th /= 2) {
+    if (th > 1 && ((int64_t)th * g.W > THIN_TILE_PIXELS || th > g.H)) continue;
+    const int64_t bytes = thin_tile_bytes(g, th);
+    if (bytes <= THIN_TILE_MAX_BYTES) return ThinTile{th, thin_tile_rows(g, th), (int)bytes};
+  }
+  return t;
+}
+template <class TA, int PREC> __device__ __forceinline__ void thin_load4(const TA *p, float *o) {
+  if constexpr (std::is_same<TA, float>::value) {
+    const float4 v = *reinterpret_cast<const float4 *>(p);
+    o[0] = thin_op<PREC>(v.x), o[1] = thin_op<PREC>(v.y), o[2] = thin_op<PREC>(v.z);
+    o[3] = thin_op<PREC>(v.w);
+  } else {
+    const uint2 v = *reinterpret_cast<const uint2 *>(p);
+    o[0] = thin_op<PREC>((uint16_t)(v.x & 0xffffu)), o[1] = thin_op<PREC>((uint16_t)(v.x >> 16));
+    o[2] = thin_op<PREC>((uint16_t)(v.y & 0xffffu)), o[3] = thin_op<PREC>((uint16_t)(v.y >> 16));
+  }
+}
+
+// grid (ceil(H / th), N), THIN_THREADS threads, t.bytes of dynamic shared memory.
+template <class TA, int PREC>
+static __global__ void __launch_bounds__(THIN_THREADS)
+    conv_thin_bwd_data_tiled_kernel(const typename BwdDataT<TA>::Args a, const uint16_t *wh,
+                                    const ThinTile t) {
+  const Geom &g = a.g;
+  float *ws = static_cast<float *>(ganc_mma::dynamic_shared()); // [R·S][C·K + pad]
+  const int wrow = g.C * g.K + THIN_PAD, drow = g.K + THIN_PAD;
+  float *ds = ws + g.R * g.S * wrow; // [rows][Q][K + pad]
+  const int n = blockIdx.y, h0 = blockIdx.x * t.th;
+  const int h1 = h0 + t.th < g.H ? h0 + t.th : g.H;
+  // The dy rows [p0, p1] that rows [h0, h1) reach: p = (h + pad − r) / stride for some r < R.
+  const int lo = h0 + g.pad - (g.R - 1), hi = h1 - 1 + g.pad;
+  const int p0 = lo <= 0 ? 0 : (lo + g.stride - 1) / g.stride;
+  const int p1 = hi / g.stride < g.P - 1 ? hi / g.stride : g.P - 1;
+  const int nrows = p1 - p0 + 1; // at most t.rows; may be 0 or less (no taps: zeros)
+  const int K4 = g.K / 4;
+  for (int e = threadIdx.x; e < g.R * g.S * g.C * K4; e += THIN_THREADS) {
+    const int rsc = e / K4, k = (e - rsc * K4) * 4, rs = rsc / g.C, c = rsc - rs * g.C;
+    const int64_t src = (int64_t)rsc * g.K + k; // w [r, s, c, k]
+#pragma unroll
+    for (int u = 0; u < 4; u++)
+      ws[rs * wrow + c * g.K + k + u] = thin_w<PREC>(a.w, wh, src + u);
+  }
+  if (nrows > 0) {
+    const TA *dyb = a.dy + ((int64_t)n * g.P + p0) * g.Q * g.K; // rows p0.. are contiguous
+    for (int e = threadIdx.x; e < nrows * g.Q * K4; e += THIN_THREADS) {
+      const int pq = e / K4, k = (e - pq * K4) * 4;
+      thin_load4<TA, PREC>(dyb + (int64_t)pq * g.K + k, ds + pq * drow + k);
+    }
+  }
+  __syncthreads();
+  for (int i = threadIdx.x; i < (h1 - h0) * g.W; i += THIN_THREADS) {
+    const int h = h0 + i / g.W, w = i % g.W;
+    float acc[THIN_MAX];
+#pragma unroll
+    for (int j = 0; j < THIN_MAX; j++)
+      acc[j] = 0.0f;
+    for (int r = (h + g.pad) % g.stride; r < g.R; r += g.stride) {
+      if (h + g.pad - r < 0) break; // r only grows
+      const int p = (h + g.pad - r) / g.stride;
+      if (p >= g.P) continue;
+      for (int s = (w + g.pad) % g.stride; s < g.S; s += g.stride) {
+        if (w + g.pad - s < 0) break;
+        const int q = (w + g.pad - s) / g.stride;
+        if (q >= g.Q) continue;
+        const float *dp = ds + ((p - p0) * g.Q + q) * drow;
+        const float *wp = ws + (r * g.S + s) * wrow;
+        for (int k = 0; k < g.K; k += 4) {
+          const float4 d = *reinterpret_cast<const float4 *>(dp + k);
+#pragma unroll
+          for (int j = 0; j < THIN_MAX; j++)
+            if (j < g.C) {
+              const float4 v = *reinterpret_cast<const float4 *>(wp + j * g.K + k);
+              acc[j] = fmaf(d.x, v.x, acc[j]);
+              acc[j] = fmaf(d.y, v.y, acc[j]);
+              acc[j] = fmaf(d.z, v.z, acc[j]);
+              acc[j] = fmaf(d.w, v.w, acc[j]);
+            }
+        }
+      }
+    }
+    const int m = (n * g.H + h) * g.W + w;
+#pragma unroll
+    for (int j = 0; j < THIN_MAX; j++)
+      if (j < g.C) BwdDataT<TA>::put(a, 0, m, j, acc[j]);
+  }
+}
+
 // The thin kernels in the variant's precision: activations stored in bf16 are BF16's alone.
 template <class TA, int PREC>
 static void launch_thin_fwd(const typename FwdT<TA>::Args &a, const uint16_t *wh, cudaStream_t st) {
@@ -2144,6 +2258,16 @@ static void launch_thin_fwd(const typename FwdT<TA>::Args &a, const uint16_t *wh
 template <class TA, int PREC>
 static void launch_thin_bwd_data(const typename BwdDataT<TA>::Args &a, const uint16_t *wh,
                                  cudaStream_t st) {
+  // The tiled kernel where a tile fits, the batch fits gridDim.y and dy's vector loads are aligned.
+  const ThinTile t = thin_tile(a.g);
+  const int N = a.M / (a.g.H * a.g.W);
+  if (t.th && N <= 65535 && (uintptr_t)a.dy % 16 == 0) {
+    const dim3 grid((unsigned)((a.g.H + t.th - 1) / t.th), (unsigned)N);
+    GANC_LAUNCH_SMEM((conv_thin_bwd_data_tiled_kernel<TA, PREC>), grid, THIN_THREADS, t.bytes, st)
+    (a, wh, t);
+    CUDA_CHECK_LAUNCH();
+    return;
+  }
   const int64_t n = (int64_t)a.M * ((a.g.C + THIN_MAX - 1) / THIN_MAX);
   const int64_t blocks = (n + THIN_THREADS - 1) / THIN_THREADS;
   KERNEL_REQUIRE(blocks <= INT_MAX, "conv2d_backward_data_cuda", "%lld threads", (long long)n);
@@ -2210,48 +2334,48 @@ const VariantRow VARIANTS[] = {
     "TF32 mma.sync m16n8k8, 64x64 tiles, 4x2 warps of 16x32", 1}, PREC_TF32, 4, TILES_F32, 0, 0, 0, 0, 0},
   {{"mma-tf32-phase", GANC_PREC_TF32, 80, 1, 0x1p-11, BWD_DATA_ONLY, 2, PHASE_MAX_STRIDE,
     "backward-data by sub-pixel phases, as mma-tf32", 1}, PREC_TF32, 2, TILES_F32, 1, 0, 0, 0, 0},
-  {{"mma-bf16", GANC_PREC_BF16, 80, 1, 0x1p-9, ALL, 1, 1 << 30,
+  {{"mma-bf16", GANC_PREC_BF16, 80, 1, 0x1p-8, ALL, 1, 1 << 30,
     "BF16 mma.sync m16n8k16, 64x64 tiles, 2x4 warps of 32x16", 1}, PREC_BF16, 2, TILES_F32, 0, 0, 0, 0, 0},
-  {{"mma-bf16-cp3", GANC_PREC_BF16, 80, 1, 0x1p-9, ALL, 1, 1 << 30,
+  {{"mma-bf16-cp3", GANC_PREC_BF16, 80, 1, 0x1p-8, ALL, 1, 1 << 30,
     "as mma-bf16, slices by cp.async 3 deep", 1}, PREC_BF16, 2, TILES_CP, 0, 0, 0, 0, 0},
-  {{"mma-bf16-w4x2", GANC_PREC_BF16, 80, 1, 0x1p-9, ALL, 1, 1 << 30,
+  {{"mma-bf16-w4x2", GANC_PREC_BF16, 80, 1, 0x1p-8, ALL, 1, 1 << 30,
     "BF16 mma.sync m16n8k16, 64x64 tiles, 4x2 warps of 16x32", 1}, PREC_BF16, 4, TILES_F32, 0, 0, 0, 0, 0},
-  {{"mma-bf16-ldm", GANC_PREC_BF16, 80, 1, 0x1p-9, ALL, 1, 1 << 30,
+  {{"mma-bf16-ldm", GANC_PREC_BF16, 80, 1, 0x1p-8, ALL, 1, 1 << 30,
     "BF16 mma.sync m16n8k16, bf16 tiles in shared memory, fragments by ldmatrix.trans, 2x4 "
     "warps of 32x16", 1}, PREC_BF16, 2, TILES_BF16, 0, 0, 0, 0, 0},
-  {{"mma-bf16-phase", GANC_PREC_BF16, 80, 1, 0x1p-9, BWD_DATA_ONLY, 2, PHASE_MAX_STRIDE,
+  {{"mma-bf16-phase", GANC_PREC_BF16, 80, 1, 0x1p-8, BWD_DATA_ONLY, 2, PHASE_MAX_STRIDE,
     "backward-data by sub-pixel phases, as mma-bf16", 1}, PREC_BF16, 2, TILES_F32, 1, 0, 0, 0, 0},
-  {{"mma-bf16-g128", GANC_PREC_BF16, 80, 1, 0x1p-9, G128_ROLES, 1, 1 << 30,
+  {{"mma-bf16-g128", GANC_PREC_BF16, 80, 1, 0x1p-8, G128_ROLES, 1, 1 << 30,
     "BF16 mma.sync m16n8k16, 128x128x32 tiles, 8-channel rows, ldmatrix on both operands, "
     "2x4 warps of 64x32 (forward, backward-weight; C, K multiples of 8)", 8},
    PREC_BF16, 2, TILES_G128, 0, 0, 0, 0, 0},
-  {{"mma-bf16-g128-phase", GANC_PREC_BF16, 80, 1, 0x1p-9, BWD_DATA_ONLY, 1, PHASE_MAX_STRIDE,
+  {{"mma-bf16-g128-phase", GANC_PREC_BF16, 80, 1, 0x1p-8, BWD_DATA_ONLY, 1, PHASE_MAX_STRIDE,
     "backward-data by sub-pixel phases (stride 1: one phase) with mma-bf16-g128's tiles and "
     "rows (C, K multiples of 8)", 8},
    PREC_BF16, 2, TILES_G128, 1, 0, 0, 0, 0},
-  {{"mma-bf16-g128-cp3", GANC_PREC_BF16, 80, 1, 0x1p-9, G128_ROLES, 1, 1 << 30,
+  {{"mma-bf16-g128-cp3", GANC_PREC_BF16, 80, 1, 0x1p-8, G128_ROLES, 1, 1 << 30,
     "as mma-bf16-g128, 3 slices deep in 52-56 KB of dynamic shared memory: activations stored in "
     "bf16 by 16-byte cp.async, FP32 operands through registers", 8},
    PREC_BF16, 2, TILES_G128, 0, 1, 0, 0, 0},
-  {{"mma-bf16-g128-cp3-phase", GANC_PREC_BF16, 80, 1, 0x1p-9, BWD_DATA_ONLY, 1, PHASE_MAX_STRIDE,
+  {{"mma-bf16-g128-cp3-phase", GANC_PREC_BF16, 80, 1, 0x1p-8, BWD_DATA_ONLY, 1, PHASE_MAX_STRIDE,
     "backward-data as mma-bf16-g128-phase, 3 slices deep as mma-bf16-g128-cp3 (60 KB)", 8},
    PREC_BF16, 2, TILES_G128, 1, 1, 0, 0, 0},
-  {{"wgmma-bf16-g128", GANC_PREC_BF16, 90, 1, 0x1p-9, G128_ROLES, 1, 1 << 30,
+  {{"wgmma-bf16-g128", GANC_PREC_BF16, 90, 1, 0x1p-8, G128_ROLES, 1, 1 << 30,
     "BF16 wgmma.mma_async m64n128k16 (sm_90a), mma-bf16-g128's tiles and rows, 4 slices deep in "
     "65 KB of swizzled dynamic shared memory, 2 warpgroups of 64x128 (forward, backward-weight; "
     "C, K multiples of 8)", 8},
    PREC_BF16, 2, TILES_G128, 0, 1, 1, 0, 0},
-  {{"wgmma-bf16-g128-phase", GANC_PREC_BF16, 90, 1, 0x1p-9, BWD_DATA_ONLY, 1, PHASE_MAX_STRIDE,
+  {{"wgmma-bf16-g128-phase", GANC_PREC_BF16, 90, 1, 0x1p-8, BWD_DATA_ONLY, 1, PHASE_MAX_STRIDE,
     "backward-data by sub-pixel phases as mma-bf16-g128-phase, products as wgmma-bf16-g128", 8},
    PREC_BF16, 2, TILES_G128, 1, 1, 1, 0, 0},
-  {{"mma-bf16-g128-cp3-sk", GANC_PREC_BF16, 80, 1, 0x1p-9, FWD_ONLY, 1, 1 << 30,
+  {{"mma-bf16-g128-cp3-sk", GANC_PREC_BF16, 80, 1, 0x1p-8, FWD_ONLY, 1, 1 << 30,
     "forward as mma-bf16-g128-cp3, split over the reduction where the output has under 65 "
     "tiles (to 128 blocks; partials summed in split order after)", 8},
    PREC_BF16, 2, TILES_G128, 0, 1, 0, 1, 0},
-  {{"wgmma-bf16-g128-sk", GANC_PREC_BF16, 90, 1, 0x1p-9, FWD_ONLY, 1, 1 << 30,
+  {{"wgmma-bf16-g128-sk", GANC_PREC_BF16, 90, 1, 0x1p-8, FWD_ONLY, 1, 1 << 30,
     "forward as wgmma-bf16-g128, split over the reduction as mma-bf16-g128-cp3-sk", 8},
    PREC_BF16, 2, TILES_G128, 0, 1, 1, 1, 0},
-  {{"thin-bf16", GANC_PREC_BF16, 80, 1, 0x1p-9, FWD_ONLY | BWD_DATA_ONLY, 1, 1 << 30,
+  {{"thin-bf16", GANC_PREC_BF16, 80, 1, 0x1p-8, FWD_ONLY | BWD_DATA_ONLY, 1, 1 << 30,
     "no tiles, for outputs of at most 8 channels (forward: a warp per output pixel, the reduction "
     "across its lanes; backward-data: a thread per input pixel and 8 channels, over the taps that "
     "reach it; also any C where the output is 1x1); BF16 operands, FP32 FMA", 1},

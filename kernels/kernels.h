@@ -109,7 +109,7 @@ typedef struct {
   ganc_precision precision;
   int min_cc;                 // compute capability x 10 (80: mma.sync, cvt.rn.bf16x2)
   int deterministic;          // the same bits from run to run on one GPU
-  double unit_roundoff;       // of its operands: 2^-24 (FP32), 2^-11 (TF32), 2^-9 (BF16)
+  double unit_roundoff;       // of its operands: 2^-24 (FP32), 2^-11 (TF32), 2^-8 (BF16)
   unsigned roles;             // the roles it implements: bit 1 << ganc_conv_role
   int min_stride, max_stride; // the strides it takes
   const char *what;

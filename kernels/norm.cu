@@ -200,60 +200,122 @@ __host__ __device__ static void bn_bwd_finalize(int c, int C, double sdy, double
   coef[2 * C + c] = (double)gamma[c] * rstd[c];
 }
 
-// Elementwise passes over n = M·C: thread `tid` of T takes i = tid, tid + T, ...; its channel
-// advances by T mod C per step, so there is one 64-bit modulo per thread, not per element.
+// Elementwise passes over n = M·C, in groups of V consecutive elements (V = 4 where C is a
+// multiple of 4 and the buffers allow 16-byte FP32 or 8-byte bf16 loads, else 1): thread `tid` of
+// T takes groups g = tid, tid + T, ..., elements V·g .. V·g + V − 1, channels c .. c + V − 1; c
+// advances by V·T mod C per step, so there is one 64-bit modulo per thread, not per element.
+// One element to a thread per step left each thread a single 2-byte load in flight: on the H200
+// the passes ran 4–6 times their bytes' time (docs/PERF.md). The arithmetic per element is the
+// same either way (the same bits).
 // The normalisation's scale is k[c], or with kg (batchnorm_reapply: k the kept rstd, kg gamma)
 // k[c]·kg[c], the product bn_var_finalize makes (one rounding in double: the same bits), so the
 // reapply needs no launch to make it.
+template <int V>
+__host__ __device__ static inline void bn_load(const void *x, int xm, int64_t i, float *o) {
+  if constexpr (V == 1) {
+    o[0] = ganc_load_x(x, xm, i);
+  } else if (xm == GANC_X_BF16) {
+    static_assert(V == 4, "groups of 1 or 4");
+    const uint2 v = *reinterpret_cast<const uint2 *>((const uint16_t *)x + i);
+    o[0] = ganc_bf16_load((uint16_t)(v.x & 0xffffu)), o[1] = ganc_bf16_load((uint16_t)(v.x >> 16));
+    o[2] = ganc_bf16_load((uint16_t)(v.y & 0xffffu)), o[3] = ganc_bf16_load((uint16_t)(v.y >> 16));
+  } else {
+    const float4 v = *reinterpret_cast<const float4 *>((const float *)x + i);
+    o[0] = v.x, o[1] = v.y, o[2] = v.z, o[3] = v.w;
+    if (xm == GANC_X_ROUND)
+      for (int j = 0; j < 4; j++)
+        o[j] = ganc_bf16_load(ganc_bf16_store(o[j]));
+  }
+}
+template <int V>
+__host__ __device__ static inline void bn_store(void *y, int bf16, int64_t i, const float *v) {
+  if constexpr (V == 1) {
+    ganc_store_as(y, bf16, i, v[0]);
+  } else if (bf16) {
+    uint2 h;
+    h.x = ganc_bf16_store(v[0]) | (uint32_t)ganc_bf16_store(v[1]) << 16;
+    h.y = ganc_bf16_store(v[2]) | (uint32_t)ganc_bf16_store(v[3]) << 16;
+    *reinterpret_cast<uint2 *>((uint16_t *)y + i) = h;
+  } else {
+    *reinterpret_cast<float4 *>((float *)y + i) = make_float4(v[0], v[1], v[2], v[3]);
+  }
+}
+
+template <int V>
 __host__ __device__ static void
 bn_normalize_body(int64_t tid, int64_t T, int64_t n, int C, const void *x, int xm,
                   const double *__restrict__ mu, const double *__restrict__ k,
                   const float *__restrict__ kg, const float *__restrict__ beta, int act,
                   float slope, void *y, int y_bf16) {
-  int c = (int)(tid % C);
-  const int step = (int)(T % C);
-  for (int64_t i = tid; i < n; i += T) {
-    const double scale = kg ? k[c] * kg[c] : k[c];
-    ganc_store_as(
-        y, y_bf16, i,
-        ganc_act(act, slope,
-                 (float)(((double)ganc_load_x(x, xm, i) - mu[c]) * scale + (double)beta[c])));
+  int c = (int)(tid * V % C);
+  const int step = (int)(T * V % C);
+  for (int64_t g = tid; g < n / V; g += T) {
+    float v[V];
+    bn_load<V>(x, xm, g * V, v);
+    for (int j = 0; j < V; j++) {
+      const double scale = kg ? k[c + j] * kg[c + j] : k[c + j];
+      v[j] =
+          ganc_act(act, slope, (float)(((double)v[j] - mu[c + j]) * scale + (double)beta[c + j]));
+    }
+    bn_store<V>(y, y_bf16, g * V, v);
     c += step;
     if (c >= C) c -= C;
   }
 }
 
+template <int V>
 __host__ __device__ static void
 bn_eval_body(int64_t tid, int64_t T, int64_t n, int C, const void *x, int xm,
              const float *__restrict__ run_mean, const double *__restrict__ scale,
              const float *__restrict__ beta, int act, float slope, void *y, int y_bf16) {
-  int c = (int)(tid % C);
-  const int step = (int)(T % C);
-  for (int64_t i = tid; i < n; i += T) {
-    ganc_store_as(y, y_bf16, i,
-                  ganc_act(act, slope,
-                           (float)(((double)ganc_load_x(x, xm, i) - run_mean[c]) * scale[c] +
-                                   (double)beta[c])));
+  int c = (int)(tid * V % C);
+  const int step = (int)(T * V % C);
+  for (int64_t g = tid; g < n / V; g += T) {
+    float v[V];
+    bn_load<V>(x, xm, g * V, v);
+    for (int j = 0; j < V; j++)
+      v[j] =
+          ganc_act(act, slope,
+                   (float)(((double)v[j] - run_mean[c + j]) * scale[c + j] + (double)beta[c + j]));
+    bn_store<V>(y, y_bf16, g * V, v);
     c += step;
     if (c >= C) c -= C;
   }
 }
 
 // dx = gamma·rstd·(dy − mean(dy) − x̂·mean(dy·x̂)), x̂ = (x − mean)·rstd.
-__host__ __device__ static void bn_dx_body(int64_t tid, int64_t T, int64_t n, int C, const void *x,
-                                           int xm, const void *dy, int dym,
-                                           const float *__restrict__ mean,
-                                           const float *__restrict__ rstd,
-                                           const double *__restrict__ coef, void *dx, int dx_bf16) {
-  int c = (int)(tid % C);
-  const int step = (int)(T % C);
-  for (int64_t i = tid; i < n; i += T) {
-    const double xh = ((double)ganc_load_x(x, xm, i) - mean[c]) * rstd[c];
-    const double g = ganc_load_x(dy, dym, i) - coef[c] - xh * coef[C + c];
-    ganc_store_as(dx, dx_bf16, i, (float)(coef[2 * C + c] * g));
+template <int V>
+__host__ __device__ static void
+bn_dx_body(int64_t tid, int64_t T, int64_t n, int C, const void *x, int xm, const void *dy, int dym,
+           const float *__restrict__ mean, const float *__restrict__ rstd,
+           const double *__restrict__ coef, void *dx, int dx_bf16) {
+  int c = (int)(tid * V % C);
+  const int step = (int)(T * V % C);
+  for (int64_t g = tid; g < n / V; g += T) {
+    float xv[V], gv[V];
+    bn_load<V>(x, xm, g * V, xv);
+    bn_load<V>(dy, dym, g * V, gv);
+    for (int j = 0; j < V; j++) {
+      const int cj = c + j;
+      const double xh = ((double)xv[j] - mean[cj]) * rstd[cj];
+      const double d = gv[j] - coef[cj] - xh * coef[C + cj];
+      gv[j] = (float)(coef[2 * C + cj] * d);
+    }
+    bn_store<V>(dx, dx_bf16, g * V, gv);
     c += step;
     if (c >= C) c -= C;
   }
+}
+
+// 4 where C is a multiple of 4 and every buffer of an elementwise pass is aligned for bn_load's
+// and bn_store's vectors (8 bytes for halves, 16 for floats), else 1.
+static bool bn_vec_ok(const void *p, int bf16) { return (uintptr_t)p % (bf16 ? 8 : 16) == 0; }
+static int bn_vec(int C, const void *x, int xm, const void *y, int y_bf16, const void *z = nullptr,
+                  int zm = GANC_X_FP32) {
+  return C % 4 == 0 && bn_vec_ok(x, xm == GANC_X_BF16) && bn_vec_ok(y, y_bf16) &&
+                 (!z || bn_vec_ok(z, zm == GANC_X_BF16))
+             ? 4
+             : 1;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -401,12 +463,14 @@ __global__ static void bn_memset_kernel(int n, float *p) {
   if (i < n) p[i] = 0.0f;
 }
 
+template <int V>
 __global__ static void
 bn_normalize_kernel(int64_t n, int C, const void *x, int xm, const double *__restrict__ mu,
                     const double *__restrict__ k, const float *__restrict__ kg,
                     const float *__restrict__ beta, int act, float slope, void *y, int y_bf16) {
-  bn_normalize_body((int64_t)blockIdx.x * blockDim.x + threadIdx.x, (int64_t)gridDim.x * blockDim.x,
-                    n, C, x, xm, mu, k, kg, beta, act, slope, y, y_bf16);
+  bn_normalize_body<V>((int64_t)blockIdx.x * blockDim.x + threadIdx.x,
+                       (int64_t)gridDim.x * blockDim.x, n, C, x, xm, mu, k, kg, beta, act, slope, y,
+                       y_bf16);
 }
 
 // scale [C] = gamma / sqrt(run_var + eps), in double as the CPU twin.
@@ -417,21 +481,36 @@ __global__ static void bn_eval_scale_kernel(int C, const float *__restrict__ gam
   if (c < C) scale[c] = gamma[c] / sqrt((double)run_var[c] + eps);
 }
 
-__global__ static void bn_eval_kernel(int64_t n, int C, const void *x, int xm,
-                                      const float *__restrict__ run_mean,
-                                      const double *__restrict__ scale,
-                                      const float *__restrict__ beta, int act, float slope, void *y,
-                                      int y_bf16) {
-  bn_eval_body((int64_t)blockIdx.x * blockDim.x + threadIdx.x, (int64_t)gridDim.x * blockDim.x, n,
-               C, x, xm, run_mean, scale, beta, act, slope, y, y_bf16);
+template <int V>
+__global__ static void
+bn_eval_kernel(int64_t n, int C, const void *x, int xm, const float *__restrict__ run_mean,
+               const double *__restrict__ scale, const float *__restrict__ beta, int act,
+               float slope, void *y, int y_bf16) {
+  bn_eval_body<V>((int64_t)blockIdx.x * blockDim.x + threadIdx.x, (int64_t)gridDim.x * blockDim.x,
+                  n, C, x, xm, run_mean, scale, beta, act, slope, y, y_bf16);
 }
 
+template <int V>
 __global__ static void bn_dx_kernel(int64_t n, int C, const void *x, int xm, const void *dy,
                                     int dym, const float *__restrict__ mean,
                                     const float *__restrict__ rstd, const double *__restrict__ coef,
                                     void *dx, int dx_bf16) {
-  bn_dx_body((int64_t)blockIdx.x * blockDim.x + threadIdx.x, (int64_t)gridDim.x * blockDim.x, n, C,
-             x, xm, dy, dym, mean, rstd, coef, dx, dx_bf16);
+  bn_dx_body<V>((int64_t)blockIdx.x * blockDim.x + threadIdx.x, (int64_t)gridDim.x * blockDim.x, n,
+                C, x, xm, dy, dym, mean, rstd, coef, dx, dx_bf16);
+}
+
+// The elementwise launches, in groups of V.
+static void bn_normalize(cudaStream_t st, int64_t n, int C, const void *x, int xm, const double *mu,
+                         const double *k, const float *kg, const float *beta, int act, float slope,
+                         void *y, int y_bf16) {
+  if (bn_vec(C, x, xm, y, y_bf16) == 4) {
+    GANC_LAUNCH(bn_normalize_kernel<4>, ew_blocks(n / 4), EW_THREADS, st)
+    (n, C, x, xm, mu, k, kg, beta, act, slope, y, y_bf16);
+  } else {
+    GANC_LAUNCH(bn_normalize_kernel<1>, ew_blocks(n), EW_THREADS, st)
+    (n, C, x, xm, mu, k, kg, beta, act, slope, y, y_bf16);
+  }
+  CUDA_CHECK_LAUNCH();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -494,9 +573,7 @@ extern "C" void batchnorm_forward_train_cuda(ganc_ctx *ctx, ganc_stream st, int6
     (stats->part, stats->nslot, p, mu, gamma, eps, momentum, mean, rstd, run_mean, run_var, k,
      keep ? keep + C : NULL);
     CUDA_CHECK_LAUNCH();
-    GANC_LAUNCH(bn_normalize_kernel, ew_blocks(n), EW_THREADS, st)
-    (n, C, x, x_mode, mu, k, NULL, beta, act, slope, y, y_bf16);
-    CUDA_CHECK_LAUNCH();
+    bn_normalize(st, n, C, x, x_mode, mu, k, NULL, beta, act, slope, y, y_bf16);
     return;
   }
   // Scratch (doubles): part [nchunk, C] (reused by both passes), mu [C], k [C]; mu in keep instead
@@ -515,9 +592,7 @@ extern "C" void batchnorm_forward_train_cuda(ganc_ctx *ctx, ganc_stream st, int6
   GANC_LAUNCH(bn_var_kernel, tiles, cblock, st)
   (part, pg, mu, gamma, eps, momentum, mean, rstd, run_mean, run_var, k, keep ? keep + C : NULL);
   CUDA_CHECK_LAUNCH();
-  GANC_LAUNCH(bn_normalize_kernel, ew_blocks(n), EW_THREADS, st)
-  (n, C, x, x_mode, mu, k, NULL, beta, act, slope, y, y_bf16);
-  CUDA_CHECK_LAUNCH();
+  bn_normalize(st, n, C, x, x_mode, mu, k, NULL, beta, act, slope, y, y_bf16);
 }
 
 extern "C" void batchnorm_slot_stats_cuda(ganc_ctx *ctx, ganc_stream st, int64_t M, int C,
@@ -543,9 +618,7 @@ extern "C" void batchnorm_reapply_cuda(ganc_ctx *ctx, ganc_stream st, int64_t M,
                  "y in x's buffer needs both in FP32");
   (void)ctx;
   const int64_t n = M * C;
-  GANC_LAUNCH(bn_normalize_kernel, ew_blocks(n), EW_THREADS, st)
-  (n, C, x, x_mode, keep, keep + C, gamma, beta, act, slope, y, y_bf16);
-  CUDA_CHECK_LAUNCH();
+  bn_normalize(st, n, C, x, x_mode, keep, keep + C, gamma, beta, act, slope, y, y_bf16);
 }
 
 extern "C" void batchnorm_forward_eval_cuda(ganc_ctx *ctx, ganc_stream st, int64_t M, int C,
@@ -560,8 +633,13 @@ extern "C" void batchnorm_forward_eval_cuda(ganc_ctx *ctx, ganc_stream st, int64
   GANC_LAUNCH(bn_eval_scale_kernel, (C + 255) / 256, 256, st)(C, gamma, run_var, eps, scale);
   CUDA_CHECK_LAUNCH();
   const int64_t n = M * C;
-  GANC_LAUNCH(bn_eval_kernel, ew_blocks(n), EW_THREADS, st)
-  (n, C, x, x_mode, run_mean, scale, beta, act, slope, y, y_bf16);
+  if (bn_vec(C, x, x_mode, y, y_bf16) == 4) {
+    GANC_LAUNCH(bn_eval_kernel<4>, ew_blocks(n / 4), EW_THREADS, st)
+    (n, C, x, x_mode, run_mean, scale, beta, act, slope, y, y_bf16);
+  } else {
+    GANC_LAUNCH(bn_eval_kernel<1>, ew_blocks(n), EW_THREADS, st)
+    (n, C, x, x_mode, run_mean, scale, beta, act, slope, y, y_bf16);
+  }
   CUDA_CHECK_LAUNCH();
 }
 
@@ -602,7 +680,12 @@ extern "C" void batchnorm_backward_cuda(ganc_ctx *ctx, ganc_stream st, int64_t M
     CUDA_CHECK_LAUNCH();
   }
   const int64_t n = M * C;
-  GANC_LAUNCH(bn_dx_kernel, ew_blocks(n), EW_THREADS, st)
-  (n, C, x, x_mode, dy, dy_mode, mean, rstd, coef, dx, dx_bf16);
+  if (bn_vec(C, x, x_mode, dx, dx_bf16, dy, dy_mode) == 4) {
+    GANC_LAUNCH(bn_dx_kernel<4>, ew_blocks(n / 4), EW_THREADS, st)
+    (n, C, x, x_mode, dy, dy_mode, mean, rstd, coef, dx, dx_bf16);
+  } else {
+    GANC_LAUNCH(bn_dx_kernel<1>, ew_blocks(n), EW_THREADS, st)
+    (n, C, x, x_mode, dy, dy_mode, mean, rstd, coef, dx, dx_bf16);
+  }
   CUDA_CHECK_LAUNCH();
 }

@@ -406,7 +406,7 @@ static void test_conv_precision(void **state) {
         *sab = xmalloc(nmax * 4);
   const ganc_precision precs[2] = {GANC_PREC_BF16, GANC_PREC_TF32};
   for (int pi = 0; pi < 2; pi++) {
-    const double u = precs[pi] == GANC_PREC_BF16 ? 0x1p-9 : 0x1p-11;
+    const double u = precs[pi] == GANC_PREC_BF16 ? 0x1p-8 : 0x1p-11; // 8- and 11-bit significands
     for (size_t i = 0; i < nx; i++)
       rx[i] = precs[pi] == GANC_PREC_BF16 ? ganc_round_bf16(x[i]) : ganc_round_tf32(x[i]);
     for (size_t i = 0; i < nw; i++)

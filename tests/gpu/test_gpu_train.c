@@ -3,7 +3,8 @@
 // norm in G and D and DiffAugment (every op of both families). For each, 20 training steps from
 // the same initial weights and the same batches (everything random is a function of the seed and
 // step, and the loader of the seed), then:
-//   - the first PARITY_STEPS per-step losses agree (|a − b| ≤ LOSS_TOL · max(1, |b|)),
+//   - the first PARITY_STEPS per-step losses agree (|a − b| ≤ LOSS_TOL · max(1, |b|); in bf16
+//     LOSS_TOL_BF16),
 //   - ganc-sample gives the same images from the same checkpoint and seeds on both devices
 //     (max pixel difference ≤ PIXEL_TOL levels of 255; a class for the conditional one),
 //   - checkpoints are backend-neutral: the CPU run resumed on the GPU and the GPU run resumed on
@@ -46,6 +47,10 @@
 #include <unistd.h>
 
 #define LOSS_TOL 2e-3
+// train.precision = bf16: one operand that lands on the other side of a bf16 rounding boundary
+// (2^-8 = 3.9e-3 of it) moves a loss by more than LOSS_TOL; on the H200 (2026-12-04) fmnist32's
+// bf16 loss_D differed by 2.2e-3 at step 3 and agreed again at step 4.
+#define LOSS_TOL_BF16 1e-2
 #define PARITY_STEPS 4 // from the same start: see above (6 held on the H200, with margin at 4)
 #define PARAM_TOL 2e-3 // relative L2 error of each parameter block after the resumes
 // The batch norms' shifts (betas): their gradients are sums over the batch that largely cancel,
@@ -58,8 +63,8 @@
 // turn such changes into steps of full size on parameters whose gradients are small and noisy (the
 // batch-norm betas, which are themselves only ~lr·steps in size), so parameters are compared at
 // this fraction of their size (measured under the emulator: at most 6e-2 after 8 steps from the
-// start; on the H200 at most 1.0e-2 after the resumes). The losses, the sampler and the resumes'
-// losses keep their FP32 tolerances, and do hold.
+// start; on the H200 at most 1.0e-2 after the resumes). Its losses, the first steps' and the
+// resumes', are compared at LOSS_TOL_BF16; the sampler keeps PIXEL_TOL.
 #define PARAM_TOL_BF16 0.2
 #define PIXEL_TOL 3
 
@@ -99,13 +104,13 @@ static int read_losses(const char *run, double *ld, double *lg, int max) {
 
 // Steps [from, to) of two runs' losses (a: CPU, b: GPU).
 static void compare_losses(const char *what, const double *da, const double *ga, const double *db,
-                           const double *gb, int from, int to) {
+                           const double *gb, int from, int to, double tol) {
   for (int i = from; i < to; i++) {
     double e1 = fabs(db[i] - da[i]) / fmax(1, fabs(da[i]));
     double e2 = fabs(gb[i] - ga[i]) / fmax(1, fabs(ga[i]));
-    check(e1 <= LOSS_TOL && e2 <= LOSS_TOL,
+    check(e1 <= tol && e2 <= tol,
           "%sstep %2d loss_D %.6f vs %.6f, loss_G %.6f vs %.6f (tolerance %.0e)", what, i + 1,
-          da[i], db[i], ga[i], gb[i], LOSS_TOL);
+          da[i], db[i], ga[i], gb[i], tol);
   }
 }
 
@@ -223,16 +228,18 @@ static void run_pair(const char *name, const programs *P, const char *data, cons
   int n1 = read_losses(cpu, dc, gc, 32), n2 = read_losses(gpu, dg, gg, 32);
   check(n1 == steps && n2 == steps, "one log line per step (%d and %d)", n1, n2);
   const int nl = n1 < n2 ? n1 : n2;
-  compare_losses("", dc, gc, dg, gg, 0, nl < PARITY_STEPS ? nl : PARITY_STEPS);
+  const double ltol = strstr(extra, "precision=bf16") ? LOSS_TOL_BF16 : LOSS_TOL;
+  compare_losses("", dc, gc, dg, gg, 0, nl < PARITY_STEPS ? nl : PARITY_STEPS, ltol);
   { // the rest for the record: where the two trajectories part (see the top of this file)
     int part = 0;
-    for (int i = PARITY_STEPS; i < nl && !part; i++)
-      if (fabs(dg[i] - dc[i]) > LOSS_TOL * fmax(1, fabs(dc[i])) ||
-          fabs(gg[i] - gc[i]) > LOSS_TOL * fmax(1, fabs(gc[i])))
+    for (int i = 0; i < nl && !part; i++)
+      if (fabs(dg[i] - dc[i]) > ltol * fmax(1, fabs(dc[i])) ||
+          fabs(gg[i] - gc[i]) > ltol * fmax(1, fabs(gc[i])))
         part = i + 1;
-    printf("info: from the same start the losses agree within %.0e for %d of %d steps%s\n",
-           LOSS_TOL, part ? part - 1 : nl, nl,
-           part ? " (then GAN dynamics have amplified the devices' roundings; not compared)" : "");
+    printf(
+        "info: from the same start the losses agree within %.0e for the first %d of %d steps%s\n",
+        ltol, part ? part - 1 : nl, nl,
+        part ? " (then GAN dynamics have amplified the devices' roundings; not compared)" : "");
   }
   char *ca = tu_latest_ckpt(cpu);
   char pa[4500], pb[4500];
@@ -268,7 +275,7 @@ static void run_pair(const char *name, const programs *P, const char *data, cons
           r ? "GPU" : "CPU", rc[0], n[0], rc[1], n[1]);
     if (n[0] == steps + more && n[1] == steps + more) {
       const char *what = r ? "GPU run resumed, " : "CPU run resumed, ";
-      compare_losses(what, d[0], g[0], d[1], g[1], steps, steps + more);
+      compare_losses(what, d[0], g[0], d[1], g[1], steps, steps + more, ltol);
       char c0[4500], c1[4500];
       snprintf(c0, sizeof c0, "%s-on-%s", runs[r], dev[0]);
       snprintf(c1, sizeof c1, "%s-on-%s", runs[r], dev[1]);
@@ -511,7 +518,7 @@ static void storage_check(const char *name, const programs *P, const char *data,
     const int n4 = read_losses(run[4], d4, g4, 32), n5 = read_losses(run[5], d5, g5, 32);
     check(n4 == steps && n5 == steps, "%s: wgmma-bf16-g128 and -sk logged %d and %d steps", name,
           n4, n5);
-    compare_losses("wgmma-bf16-g128 vs -sk: ", d4, g4, d5, g5, 0, n4 < n5 ? n4 : n5);
+    compare_losses("wgmma-bf16-g128 vs -sk: ", d4, g4, d5, g5, 0, n4 < n5 ? n4 : n5, LOSS_TOL);
     // train.conv_variant = wgmma-bf16-g128-sk: the forwards it splits take it, the others and
     // the other roles its parent family's (kernels.log records the override's choices).
     char klog[4600];

@@ -1986,9 +1986,11 @@ static __global__ void fwd_reduce_kernel(const float *part, int splits, int64_t 
 // rounded as mma's cvt.rn does; products exact in FP32, sums in FP32 in a fixed order):
 //   forward, K <= THIN_MAX: a warp per output pixel, its lanes splitting the reduction over
 //     (r, s, c) — consecutive c on consecutive lanes, coalesced — then a butterfly per channel;
-//   backward-data, C <= THIN_MAX or a 1x1 output (each input pixel under one tap): a thread per
-//     input pixel and group of THIN_MAX channels, over the taps that reach an output pixel only
-//     (r ≡ h + pad mod stride), so no zero taps either.
+//   backward-data, C <= THIN_MAX: a thread per input pixel and group of THIN_MAX channels, over
+//     the taps that reach an output pixel only (r ≡ h + pad mod stride), so no zero taps either.
+//     (Until 2026-12-04 also any C under a 1x1 output, for G b0: 0.6 ms in FP32 on the H200, its
+//     lanes' weights a line apart each. The dispatch now runs such shapes as dense layers:
+//     dense_view.)
 constexpr int THIN_MAX = 8, THIN_THREADS = 128;
 // An operand of the products in precision PREC: FP32 as it is, or rounded as the CPU twin and the
 // tensor-core variants round it (TF32, BF16); an activation stored in bf16 as it is.
@@ -2005,7 +2007,7 @@ __device__ __forceinline__ float thin_w(const float *w, const uint16_t *wh, int6
 }
 static bool thin_fits(ganc_conv_role role, const conv_shape *s) {
   if (role == GANC_CONV_FWD) return s->K <= THIN_MAX;
-  return role == GANC_CONV_BWD_DATA && (s->C <= THIN_MAX || (s->P == 1 && s->Q == 1));
+  return role == GANC_CONV_BWD_DATA && s->C <= THIN_MAX;
 }
 
 // TPP threads per output pixel: one where the reduction is short (an RGB layer's 3x3 or 4x4 taps
@@ -2560,6 +2562,14 @@ static bool shape_ok(const conv_shape *s) {
          conv_shape_make(&t, s->N, s->H, s->W, s->C, s->K, s->R, s->S, s->stride, s->pad) == 0 &&
          t.P == s->P && t.Q == s->Q;
 }
+
+// ---- a kernel over its whole input: a dense layer (ops.h: conv_shape_dense) --------------------
+// The tile kernels, given such a shape as it is, run every input pixel's backward-data over all
+// R·S taps, R·S − 1 of them outside the 1x1 output: G b0's forward took 0.16–0.6 ms on the H200
+// (docs/PERF.md, 2026-12-04) where its GEMM is 128 x 8192 x 100. The dispatch (the launchers,
+// conv2d_mixed_cuda, conv2d_reads_bf16_cuda) runs such shapes in the view; a variant run by name
+// (conv2d_run_variant_*: the tests, the tuner) gets the shape as given.
+static bool dense_view(const conv_shape *s, conv_shape *d) { return conv_shape_dense(s, d) != 0; }
 
 static bool dims_ok(int64_t M, int64_t Ncols, int64_t Kd) {
   return M <= DIM_MAX && Ncols <= DIM_MAX && Kd <= DIM_MAX;
@@ -3265,6 +3275,8 @@ static bool use_override(const ganc_ctx *ctx) {
 
 extern "C" int conv2d_reads_bf16_cuda(ganc_ctx *ctx, ganc_conv_role role, const conv_shape *s) {
   if (ctx->cudnn_conv) return 0;
+  conv_shape d; // as conv2d_mixed_cuda runs it
+  if (dense_view(s, &d)) s = &d;
   if (use_override(ctx)) return pick_override(ctx, role, s, 1) >= 0;
   int cand[NVARIANTS];
   return candidates(ctx, role, s, 1, cand) > 0;
@@ -3390,18 +3402,24 @@ extern "C" int conv2d_pick_variant_cuda(ganc_ctx *ctx, ganc_stream st, ganc_conv
 
 extern "C" void conv2d_forward_cuda(ganc_ctx *ctx, ganc_stream st, const conv_shape *s,
                                     const float *x, const float *w, float *y) {
+  conv_shape d;
+  if (dense_view(s, &d)) s = &d;
   const int v = conv2d_pick_variant_cuda(ctx, st, GANC_CONV_FWD, s, x, w);
   conv2d_run_variant_cuda(ctx, st, v, GANC_CONV_FWD, s, x, w, y);
 }
 
 extern "C" void conv2d_backward_data_cuda(ganc_ctx *ctx, ganc_stream st, const conv_shape *s,
                                           const float *dy, const float *w, float *dx) {
+  conv_shape d;
+  if (dense_view(s, &d)) s = &d;
   const int v = conv2d_pick_variant_cuda(ctx, st, GANC_CONV_BWD_DATA, s, dy, w);
   conv2d_run_variant_cuda(ctx, st, v, GANC_CONV_BWD_DATA, s, dy, w, dx);
 }
 
 extern "C" void conv2d_backward_weight_cuda(ganc_ctx *ctx, ganc_stream st, const conv_shape *s,
                                             const float *x, const float *dy, float *dw) {
+  conv_shape d;
+  if (dense_view(s, &d)) s = &d;
   const int v = conv2d_pick_variant_cuda(ctx, st, GANC_CONV_BWD_WEIGHT, s, x, dy);
   conv2d_run_variant_cuda(ctx, st, v, GANC_CONV_BWD_WEIGHT, s, x, dy, dw);
 }
@@ -3443,6 +3461,22 @@ extern "C" void conv2d_mixed_cuda(ganc_ctx *ctx, ganc_stream st, int role, const
   KERNEL_REQUIRE(!stats || (!has_epi && role != GANC_CONV_BWD_WEIGHT), "conv2d_mixed_cuda",
                  "batch-norm statistics with an epilogue activation or on backward-weight");
   const ganc_conv_role r = (ganc_conv_role)role;
+  conv_shape d;
+  if (dense_view(s, &d)) {
+    // Backward-data's output channels are C in the shape and R·S·C in the view: its batch-norm
+    // sums then come from a pass over the output by the shape (the forward's K are the same).
+    ganc_conv_epi e = epi ? *epi : ganc_conv_epi{GANC_ACT_NONE, 0.0f, nullptr, 0, nullptr, 0};
+    if (r == GANC_CONV_BWD_DATA) e.stats = nullptr;
+    conv2d_mixed_cuda(ctx, st, role, &d, in0, in0_bf16, in1, in1_bf16, wh, out, out_bf16,
+                      epi ? &e : nullptr);
+    if (stats && r == GANC_CONV_BWD_DATA) {
+      int64_t rows;
+      int ch;
+      const int mode = ganc_conv_stats_input(s, r, out_bf16, epi, &rows, &ch);
+      batchnorm_slot_stats_cuda(ctx, st, rows, ch, out, mode, epi->stats);
+    }
+    return;
+  }
   // An operand in bf16 wants a variant that reads it; an output in bf16 or an epilogue op, any
   // variant (every epilogue rounds and applies it as it stores): the precision's choice for FP32
   // operands — the one conv2d_forward_cuda and the others make.

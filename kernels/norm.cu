@@ -38,10 +38,15 @@
 
 // "#pragma unroll" for the device pass only (the host compiler of cudemu, the tests' emulator,
 // would warn about it).
+// Unrolled, a thread's loads are all issued before its first add: the sums are single chains in a
+// fixed order (the CPU twin's), so the loads in flight are what hides their latency. A lane of a
+// 64-row chunk has 8 rows; a combine lane 16 and more chunks (DCGAN64's G b3: 2,048 slots).
 #ifdef __CUDA_ARCH__
-#define UNROLL4 _Pragma("unroll 4")
+#define UNROLL8 _Pragma("unroll 8")
+#define UNROLL16 _Pragma("unroll 16")
 #else
-#define UNROLL4
+#define UNROLL8
+#define UNROLL16
 #endif
 
 // ---------------------------------------------------------------------------------------------
@@ -99,7 +104,7 @@ __host__ __device__ static double bn_lane_sum(const void *__restrict__ x, int xm
   if (c >= p.C) return acc;
   const int64_t end = (chunk + 1) * p.chunk_rows < p.M ? (chunk + 1) * p.chunk_rows : p.M;
   const double m = PASS == BN_PASS_SQDEV ? mu[c] : 0.0;
-  UNROLL4
+  UNROLL8
   for (int64_t r = chunk * p.chunk_rows + lane; r < end; r += BN_LANES) {
     double v = ganc_load_x(x, xm, r * p.C + c);
     if (PASS == BN_PASS_SQDEV) {
@@ -121,7 +126,7 @@ __host__ __device__ static void bn_lane_sum_bwd(const void *__restrict__ x, int 
   if (c < p.C) {
     const int64_t end = (chunk + 1) * p.chunk_rows < p.M ? (chunk + 1) * p.chunk_rows : p.M;
     const double m = mean[c];
-    UNROLL4
+    UNROLL8
     for (int64_t r = chunk * p.chunk_rows + lane; r < end; r += BN_LANES) {
       const double g = ganc_load_x(dy, dym, r * p.C + c);
       a += g;
@@ -138,7 +143,7 @@ __host__ __device__ static double bn_combine_lane(const double *__restrict__ par
                                                   int64_t stride, int C, int c, int lane) {
   double acc = 0.0;
   if (c >= C) return acc;
-  UNROLL4
+  UNROLL16
   for (int64_t k = lane; k < nchunk; k += BN_COMBINE_LANES)
     acc += part[k * stride + c];
   return acc;
@@ -152,7 +157,7 @@ __host__ __device__ static void bn_lane_sum_sq(const void *__restrict__ x, int x
   if (c < C) {
     const int64_t r0 = slot * GANC_BN_SLOT_ROWS;
     const int64_t end = r0 + GANC_BN_SLOT_ROWS < M ? r0 + GANC_BN_SLOT_ROWS : M;
-    UNROLL4
+    UNROLL8
     for (int64_t r = r0 + lane; r < end; r += BN_LANES) {
       const double v = ganc_load_x(x, xm, r * C + c);
       a += v;

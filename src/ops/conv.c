@@ -81,6 +81,11 @@ int conv_shape_make(conv_shape *s, int N, int H, int W, int C, int K, int R, int
   return 0;
 }
 
+int conv_shape_dense(const conv_shape *s, conv_shape *d) {
+  if (s->pad || s->H != s->R || s->W != s->S || (s->R == 1 && s->S == 1)) return 0;
+  return conv_shape_make(d, s->N, 1, 1, s->R * s->S * s->C, s->K, 1, 1, 1, 0) == 0;
+}
+
 // A shape that did not come from conv_shape_make (or was edited after) would index out of bounds;
 // recomputing it costs nothing next to the convolution.
 static void conv_check(const conv_shape *s, const char *op) {

@@ -47,6 +47,12 @@ typedef struct conv_shape {
 // Fills s; returns 0, or -1 when the shape is impossible (P or Q < 1, non-positive sizes).
 int conv_shape_make(conv_shape *s, int N, int H, int W, int C, int K, int R, int S, int stride,
                     int pad);
+// A kernel over its whole input (pad 0, an R x S kernel on an R x S input, not already 1x1: D's
+// head, G's first layer as the transposed convolution of a 1x1 latent) is a dense layer: the 1x1
+// convolution of N one-pixel images of R·S·C channels, over the same memory and products (x
+// [N, R·S·C], w [R·S·C, K], y [N, K]). Returns 1 and fills d with that shape, else 0. The CUDA
+// dispatch runs such shapes in this view (kernels/conv.cu).
+int conv_shape_dense(const conv_shape *s, conv_shape *d);
 // The three roles as one op's argument (conv2d_mixed) and the variant table's (kernels.h).
 typedef enum { GANC_CONV_FWD = 0, GANC_CONV_BWD_DATA = 1, GANC_CONV_BWD_WEIGHT = 2 } ganc_conv_role;
 // What forward and backward-data apply to each output value v before storing it (conv2d_mixed's

@@ -617,6 +617,9 @@ static void run_variants(run_state *r, const conv_case *cc, const float *x, cons
 // that variant on the halves, so the reference is the variant on the FP32 operands (the same bits,
 // as run_variants shows for the variant itself); elsewhere it widens the operand and runs the
 // role's op, so the reference is that op on the widened values (the same choice of kernel).
+// A dense shape (ops.h: conv_shape_dense) the dispatch runs as its 1x1 view: the variant's own run
+// is then on that view too (the same memory; on the shape as given an mma slice may group the
+// products otherwise).
 static void run_mixed(run_state *r, const conv_case *cc, const float *x, const float *w,
                       const float *dy, const float *d_x, const float *d_w, const float *d_dy,
                       const float *nan, const float *pat) {
@@ -639,6 +642,8 @@ static void run_mixed(run_state *r, const conv_case *cc, const float *x, const f
   char shp[96];
   shape_str(s, shp, sizeof shp);
   static const char *const what[5] = {"x", "dy", "x", "dy", "x and dy"};
+  conv_shape dense;
+  const conv_shape *sv = conv_shape_dense(s, &dense) ? &dense : s;
   const ganc_precision saved = r->gpu->precision;
   for (int p = 0; p < 2; p++) {
     const ganc_precision prec = p ? GANC_PREC_BF16 : GANC_PREC_FP32;
@@ -662,7 +667,7 @@ static void run_mixed(run_state *r, const conv_case *cc, const float *x, const f
       int v = -1;
       for (int i = 0; direct && v < 0 && i < ganc_conv_variant_count(); i++)
         if (ganc_conv_variant_at(i)->precision == prec && ganc_conv_variant_reads_bf16(i) &&
-            ganc_conv_variant_supports(i, (ganc_conv_role)role, s) &&
+            ganc_conv_variant_supports(i, (ganc_conv_role)role, sv) &&
             ganc_conv_variant_runs(r->gpu, i))
           v = i;
       // The dispatch names v (train.conv_variant): in bf16 and tf32 it otherwise takes the
@@ -672,7 +677,7 @@ static void run_mixed(run_state *r, const conv_case *cc, const float *x, const f
       if (v >= 0 && prec != GANC_PREC_FP32) r->gpu->conv_variant = ganc_conv_variant_at(v)->name;
       conv2d_mixed_cuda(r->gpu, r->st, role, s, a0, b0, a1, b1, wh, d1, 0, NULL);
       if (v >= 0) {
-        conv2d_run_variant_cuda(r->gpu, r->st, v, (ganc_conv_role)role, s,
+        conv2d_run_variant_cuda(r->gpu, r->st, v, (ganc_conv_role)role, sv,
                                 role == BWD_DATA ? d_dy : d_x, role == BWD_WEIGHT ? d_dy : d_w, d2);
       } else {
         const float *f0 = c == 1 ? wide[1] : c == 3 ? d_x : wide[0];

@@ -24,6 +24,7 @@ Prints one line per variant: "pytorch <variant>: median <ms> ms, <img/s> img/s, 
 Exit: 0, 2 on bad usage, 77 (skip) without torch or without a CUDA device.
 """
 import argparse
+import gc
 import statistics
 import sys
 
@@ -68,6 +69,10 @@ VARIANTS = ("strict-fp32", "default", "bf16-channels-last", "cuda-graphs", "comp
 
 
 def run(variant, batch, steps, warmup):
+    # The previous variant's tensors are gone; its cached blocks go too, so that this variant's
+    # "reserved" is its own (the variants share one process).
+    gc.collect()
+    torch.cuda.empty_cache()
     torch.manual_seed(0)
     dev = torch.device("cuda")
     # The precision switches are global: set every one, each variant, to what it asks for.
@@ -132,7 +137,13 @@ def run(variant, batch, steps, warmup):
         times.append(a.elapsed_time(b))
     ms = statistics.median(times)
     peak = torch.cuda.max_memory_allocated() / 2**20
+    # What the process holds on the device: the caching allocator's segments, the graph's private
+    # pool among them. ganc-bench's peak counts every cudaMalloc, so this is the like number. With
+    # graphs "allocated" undercounts: the capture's intermediates went back to the graph's pool
+    # before the reset above, and replays allocate nothing (the H200's 106 MiB, 2026-12-04).
+    reserved = torch.cuda.max_memory_reserved() / 2**20
     print(f"pytorch {variant}: median {ms:.3f} ms, {batch / ms * 1e3:.1f} img/s, peak {peak:.1f} MiB "
+          f"allocated, {reserved:.1f} MiB reserved "
           f"(batch {batch}, {steps} steps after {warmup} warm-up, min {min(times):.3f} ms, "
           f"torch {torch.__version__}, cuDNN {torch.backends.cudnn.version()})", flush=True)
 

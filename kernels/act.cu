@@ -111,12 +111,9 @@ __host__ __device__ static void binary_bf16_body(int64_t tid, int64_t T, int64_t
   for (int64_t i = tid; i < nv; i += T) {
     const uint2 a = y4[i];
     const float4 g = dy4[i];
-    float4 r;
-    r.x = f(ganc_bf16_load((uint16_t)(a.x & 0xFFFFu)), g.x);
-    r.y = f(ganc_bf16_load((uint16_t)(a.x >> 16)), g.y);
-    r.z = f(ganc_bf16_load((uint16_t)(a.y & 0xFFFFu)), g.z);
-    r.w = f(ganc_bf16_load((uint16_t)(a.y >> 16)), g.w);
-    dx4[i] = r;
+    float v[4];
+    ganc_bf16x2_load(a.x, v), ganc_bf16x2_load(a.y, v + 2);
+    dx4[i] = make_float4(f(v[0], g.x), f(v[1], g.y), f(v[2], g.z), f(v[3], g.w));
   }
   for (int64_t i = 4 * nv + tid; i < n; i += T)
     dx[i] = f(ganc_bf16_load(y[i]), dy[i]);
@@ -132,10 +129,8 @@ __host__ __device__ static void act_bf16_body(int64_t tid, int64_t T, int64_t n,
   for (int64_t i = tid; i < nv; i += T) {
     const float4 v = x4[i];
     uint2 r;
-    r.x = (uint32_t)ganc_bf16_store(ganc_act(act, slope, v.x)) |
-          (uint32_t)ganc_bf16_store(ganc_act(act, slope, v.y)) << 16;
-    r.y = (uint32_t)ganc_bf16_store(ganc_act(act, slope, v.z)) |
-          (uint32_t)ganc_bf16_store(ganc_act(act, slope, v.w)) << 16;
+    r.x = ganc_bf16x2_store(ganc_act(act, slope, v.x), ganc_act(act, slope, v.y));
+    r.y = ganc_bf16x2_store(ganc_act(act, slope, v.z), ganc_act(act, slope, v.w));
     y4[i] = r;
   }
   for (int64_t i = 4 * nv + tid; i < n; i += T)

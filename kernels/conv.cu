@@ -2167,9 +2167,9 @@ template <class TA, int PREC> __device__ __forceinline__ void thin_load4(const T
     o[0] = thin_op<PREC>(v.x), o[1] = thin_op<PREC>(v.y), o[2] = thin_op<PREC>(v.z);
     o[3] = thin_op<PREC>(v.w);
   } else {
-    const uint2 v = *reinterpret_cast<const uint2 *>(p);
-    o[0] = thin_op<PREC>((uint16_t)(v.x & 0xffffu)), o[1] = thin_op<PREC>((uint16_t)(v.x >> 16));
-    o[2] = thin_op<PREC>((uint16_t)(v.y & 0xffffu)), o[3] = thin_op<PREC>((uint16_t)(v.y >> 16));
+    const uint2 v =
+        *reinterpret_cast<const uint2 *>(p); // stored halves: BF16's operands as they are
+    ganc_bf16x2_load(v.x, o), ganc_bf16x2_load(v.y, o + 2);
   }
 }
 
@@ -2241,7 +2241,7 @@ static __global__ void __launch_bounds__(THIN_THREADS)
       if (j < g.C) BwdDataT<TA>::put(a, 0, m, j, acc[j]);
   }
 }
-
+// The thin kernels' launches in precision PREC (thin_by_prec below picks it).
 // The thin kernels in the variant's precision: activations stored in bf16 are BF16's alone.
 template <class TA, int PREC>
 static void launch_thin_fwd(const typename FwdT<TA>::Args &a, const uint16_t *wh, cudaStream_t st) {
@@ -2276,23 +2276,14 @@ static void launch_thin_bwd_data(const typename BwdDataT<TA>::Args &a, const uin
   GANC_LAUNCH((conv_thin_bwd_data_kernel<TA, PREC>), (unsigned)blocks, THIN_THREADS, st)(a, wh);
   CUDA_CHECK_LAUNCH();
 }
-template <class TA>
-static void thin_fwd(int prec, const typename FwdT<TA>::Args &a, const uint16_t *wh,
-                     cudaStream_t st) {
+// f(std::integral_constant<int, PREC>) for the variant's precision `prec`: activations stored in
+// bf16 (TA = uint16_t) are BF16's alone.
+template <class TA, class F> static void thin_by_prec(int prec, F f) {
   if constexpr (std::is_same<TA, float>::value) {
-    if (prec == PREC_FP32) return launch_thin_fwd<TA, PREC_FP32>(a, wh, st);
-    if (prec == PREC_TF32) return launch_thin_fwd<TA, PREC_TF32>(a, wh, st);
+    if (prec == PREC_FP32) return f(std::integral_constant<int, PREC_FP32>());
+    if (prec == PREC_TF32) return f(std::integral_constant<int, PREC_TF32>());
   }
-  launch_thin_fwd<TA, PREC_BF16>(a, wh, st);
-}
-template <class TA>
-static void thin_bwd_data(int prec, const typename BwdDataT<TA>::Args &a, const uint16_t *wh,
-                          cudaStream_t st) {
-  if constexpr (std::is_same<TA, float>::value) {
-    if (prec == PREC_FP32) return launch_thin_bwd_data<TA, PREC_FP32>(a, wh, st);
-    if (prec == PREC_TF32) return launch_thin_bwd_data<TA, PREC_TF32>(a, wh, st);
-  }
-  launch_thin_bwd_data<TA, PREC_BF16>(a, wh, st);
+  f(std::integral_constant<int, PREC_BF16>());
 }
 
 // ---- the variant table ------------------------------------------------------------------------
@@ -2634,7 +2625,9 @@ static bool run_forward(ganc_ctx *ctx, int v, cudaStream_t st, const conv_shape 
   KERNEL_REQUIRE(dims_ok(a.M, s->K, a.Kd), "conv2d_forward_cuda", "GEMM sizes near INT_MAX");
   KERNEL_REQUIRE(Fwd::grid(a).y <= 65535, "conv2d_forward_cuda", "K = %d > 65535·64", s->K);
   if (VARIANTS[v].thin) {
-    thin_fwd<TA>(VARIANTS[v].prec, with_halves(FwdT<TA>::args(s, x, w, y), yh, ep), wh, st);
+    const typename FwdT<TA>::Args t = with_halves(FwdT<TA>::args(s, x, w, y), yh, ep);
+    thin_by_prec<TA>(VARIANTS[v].prec,
+                     [&](auto p) { launch_thin_fwd<TA, decltype(p)::value>(t, wh, st); });
     return false;
   }
   if (VARIANTS[v].tiles == TILES_G128) {
@@ -2669,8 +2662,9 @@ static bool run_backward_data(int v, cudaStream_t st, const conv_shape *s, const
   KERNEL_REQUIRE(BwdData::grid(a).y <= 65535, "conv2d_backward_data_cuda", "C = %d > 65535·64",
                  s->C);
   if (VARIANTS[v].thin) {
-    thin_bwd_data<TA>(VARIANTS[v].prec, with_dx_halves(BwdDataT<TA>::args(s, dy, w, dx), dxh, ep),
-                      wh, st);
+    const typename BwdDataT<TA>::Args t = with_dx_halves(BwdDataT<TA>::args(s, dy, w, dx), dxh, ep);
+    thin_by_prec<TA>(VARIANTS[v].prec,
+                     [&](auto p) { launch_thin_bwd_data<TA, decltype(p)::value>(t, wh, st); });
     return false;
   }
   if (VARIANTS[v].phase && VARIANTS[v].tiles == TILES_G128) {

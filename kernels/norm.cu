@@ -222,8 +222,7 @@ __host__ __device__ static inline void bn_load(const void *x, int xm, int64_t i,
   } else if (xm == GANC_X_BF16) {
     static_assert(V == 4, "groups of 1 or 4");
     const uint2 v = *reinterpret_cast<const uint2 *>((const uint16_t *)x + i);
-    o[0] = ganc_bf16_load((uint16_t)(v.x & 0xffffu)), o[1] = ganc_bf16_load((uint16_t)(v.x >> 16));
-    o[2] = ganc_bf16_load((uint16_t)(v.y & 0xffffu)), o[3] = ganc_bf16_load((uint16_t)(v.y >> 16));
+    ganc_bf16x2_load(v.x, o), ganc_bf16x2_load(v.y, o + 2);
   } else {
     const float4 v = *reinterpret_cast<const float4 *>((const float *)x + i);
     o[0] = v.x, o[1] = v.y, o[2] = v.z, o[3] = v.w;
@@ -238,8 +237,7 @@ __host__ __device__ static inline void bn_store(void *y, int bf16, int64_t i, co
     ganc_store_as(y, bf16, i, v[0]);
   } else if (bf16) {
     uint2 h;
-    h.x = ganc_bf16_store(v[0]) | (uint32_t)ganc_bf16_store(v[1]) << 16;
-    h.y = ganc_bf16_store(v[2]) | (uint32_t)ganc_bf16_store(v[3]) << 16;
+    h.x = ganc_bf16x2_store(v[0], v[1]), h.y = ganc_bf16x2_store(v[2], v[3]);
     *reinterpret_cast<uint2 *>((uint16_t *)y + i) = h;
   } else {
     *reinterpret_cast<float4 *>((float *)y + i) = make_float4(v[0], v[1], v[2], v[3]);

@@ -50,6 +50,15 @@ GANC_PREC_HD static inline float ganc_bf16_load(uint16_t h) {
   memcpy(&f, &u, 4);
   return f;
 }
+// Two stored halves in one 32-bit word (a vector load's or store's; the lower address in the low
+// bits): o[0], o[1] their values; and the word two values make.
+GANC_PREC_HD static inline void ganc_bf16x2_load(uint32_t w, float *o) {
+  o[0] = ganc_bf16_load((uint16_t)(w & 0xFFFFu));
+  o[1] = ganc_bf16_load((uint16_t)(w >> 16));
+}
+GANC_PREC_HD static inline uint32_t ganc_bf16x2_store(float lo, float hi) {
+  return (uint32_t)ganc_bf16_store(lo) | (uint32_t)ganc_bf16_store(hi) << 16;
+}
 // Element i of y, a tensor of FP32 values (bf16 = 0) or of their stored halves (bf16 = 1).
 GANC_PREC_HD static inline float ganc_load_as(const void *y, int bf16, int64_t i) {
   return bf16 ? ganc_bf16_load(((const uint16_t *)y)[i]) : ((const float *)y)[i];
